@@ -1,0 +1,132 @@
+"""The Python API that the CLI and the HTTP service are thin shells over.
+
+project = load("policies")                 # compile every policy, load data sets
+policy = project.policy("order-holds")
+decision = decide(policy, facts, at="2024-09-21T23:59:59+09:00",
+                  data=project.data_for(policy))
+decision.to_dict()                         # the JSON the service returns
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.compile import compile_document
+from engine.decision import Decision
+from engine.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
+from engine.evaluate import decide
+from engine.project import (
+    RULEBOOK_FILE,
+    Project,
+    compile_policy_file,
+    load_project,
+    load_rulebook,
+    policy_files,
+    test_files,
+)
+from engine.tester import TestReport, load_cases
+from engine.tester import run_tests as _run_tests
+
+
+def load(folder: str | Path = "policies") -> Project:
+    """Compile every policy of a folder; PolicyError lists every problem of every file."""
+    return load_project(folder)
+
+
+def _folder_of(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagnostic], str]:
+    """All problems (errors, warnings) of the policies, test files and data under `paths`."""
+    problems: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    policies = tests = 0
+    for path in paths:
+        folder = _folder_of(path)
+        try:
+            project = load_project(folder)
+        except PolicyError as exc:
+            problems.extend(d for d in exc.diagnostics if d.is_error)
+            warnings.extend(d for d in exc.diagnostics if not d.is_error)
+            policies += len(policy_files(folder))
+            continue
+        warnings.extend(project.warnings)
+        policies += len(project.policies)
+        for file in test_files(folder) if path.is_dir() else [path]:
+            if not file.name.endswith(".tests.yaml"):
+                continue
+            tests += 1
+            try:
+                load_cases(file, project)
+            except PolicyError as exc:
+                problems.extend(exc.diagnostics)
+    summary = f"{policies} policies, {tests} test files"
+    problems = [d for d in problems if d.severity is Severity.ERROR]
+    return sort_diagnostics(problems), sort_diagnostics(warnings), summary
+
+
+def run_tests(paths: Iterable[Path], backend: str = "durable") -> TestReport:
+    paths = list(paths)
+    folders = {_folder_of(p) for p in paths}
+    report = TestReport()
+    for folder in sorted(folders):
+        try:
+            project = load_project(folder)
+        except PolicyError as exc:
+            report.problems.extend(exc.diagnostics)
+            continue
+        selected = [p for p in paths if _folder_of(p) == folder]
+        partial = _run_tests(selected, project, backend)
+        report.results.extend(partial.results)
+        report.problems.extend(partial.problems)
+        report.uncovered_rules.update(partial.uncovered_rules)
+        report.ids_without_rule.extend(partial.ids_without_rule)
+        report.ids_without_test.extend(partial.ids_without_test)
+    return report
+
+
+def decide_cli(
+    policy: str,
+    facts: Any,
+    *,
+    policies_dir: Path,
+    at: str | None,
+    settings: Mapping[str, Any] | None,
+    explain: bool,
+    backend: str,
+) -> Decision:
+    """Decide with a policy named by id (in `policies_dir`) or by its file."""
+    as_path = Path(policy)
+    if policy.endswith((".yaml", ".yml")):
+        if not as_path.is_file():
+            raise UsageError([Diagnostic("unknown_policy", f"no policy file {policy}")])
+        policies_dir = as_path.parent
+        policy = as_path.name.rsplit(".", 1)[0]
+    project = load_project(policies_dir)
+    compiled = project.policy(policy)
+    return decide(
+        compiled,
+        facts,
+        at=at,
+        settings=settings,
+        data=project.data_for(compiled),
+        explain=explain,
+        backend=backend,
+    )
+
+
+__all__ = [
+    "RULEBOOK_FILE",
+    "Decision",
+    "Project",
+    "compile_document",
+    "compile_policy_file",
+    "decide",
+    "load",
+    "load_rulebook",
+    "run_tests",
+    "validate_paths",
+]

@@ -1,0 +1,216 @@
+"""The `kimari` command: a thin shell over the engine's Python API.
+
+Exit codes: 0 ok; 1 failures found (tests failed, facts invalid); 2 usage or
+policy errors. Every error is printed as `file:line:col: code: message` (or
+a JSON pointer for facts) and the exit happens in one place, `main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines",
+)
+POLICIES = click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(file_okay=False),
+    default="policies",
+    show_default=True,
+    help="folder of policies (with rulebook.tsv and data/)",
+)
+
+
+class Exit(Exception):
+    """The command has reported what it found; exit with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kimari")
+def cli() -> None:
+    """kimari: business rulebooks as YAML policies, decided by durable_rules."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@FORMAT
+def validate(paths: tuple[str, ...], fmt: str) -> None:
+    """Check policies, their test files, data sets and the rulebook index.
+
+    PATHS are policy folders or files (default: policies). Prints every problem as
+    file:line:col: code: message; exits 2 if there is any.
+    """
+    from engine import api
+    from engine.render import diagnostics_json, diagnostics_text
+
+    problems, warnings, summary = api.validate_paths([Path(p) for p in paths or ("policies",)])
+    if fmt == "json":
+        click.echo(diagnostics_json([*problems, *warnings]))
+    else:
+        if warnings:
+            click.echo(diagnostics_text(warnings), err=True)
+        if problems:
+            click.echo(diagnostics_text(problems), err=True)
+        click.echo(
+            f"{summary}: {len(problems)} errors, {len(warnings)} warnings", err=bool(problems)
+        )
+    if problems:
+        raise Exit(PolicyError.exit_code)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@FORMAT
+def test(paths: tuple[str, ...], backend: str, fmt: str) -> None:
+    """Run the YAML test cases of policies (*.tests.yaml).
+
+    Reports each failed case with a diff, the rules no case applied, and the rulebook
+    IDs that no rule and no passing case covers. Exits 1 if a case fails.
+    """
+    from engine import api
+    from engine.render import report_json, report_text
+
+    report = api.run_tests([Path(p) for p in paths or ("policies",)], backend=backend)
+    click.echo(report_json(report) if fmt == "json" else report_text(report))
+    if report.problems:
+        raise Exit(PolicyError.exit_code)
+    if report.failed:
+        raise Exit(1)
+
+
+@cli.command()
+@click.argument("policy")
+@click.argument("facts_file", metavar="FACTS.json", type=click.Path(allow_dash=True))
+@click.option("--at", help="decision time, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
+@click.option("--settings", "settings_json", help="JSON object, e.g. '{\"np_ng_action\": 3}'")
+@click.option("--explain", is_flag=True, help="show every rule's verdict and failed condition")
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@POLICIES
+@FORMAT
+def decide(
+    policy: str,
+    facts_file: str,
+    at: str | None,
+    settings_json: str | None,
+    explain: bool,
+    backend: str,
+    policies_dir: str,
+    fmt: str,
+) -> None:
+    """Decide one case.
+
+    POLICY is a policy id (or its .yaml file); FACTS.json holds its facts ('-' for stdin).
+    Exits 1 if the facts are invalid (each error with its JSON pointer).
+    """
+    from engine import api
+    from engine.render import decision_text, to_json
+
+    facts = _read_json(facts_file, "/facts")
+    settings = _parse_json_option(settings_json, "--settings") if settings_json else None
+    decision = api.decide_cli(
+        policy,
+        facts,
+        policies_dir=Path(policies_dir),
+        at=at,
+        settings=settings,
+        explain=explain,
+        backend=backend,
+    )
+    click.echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
+
+
+def _read_json(name: str, pointer: str) -> Any:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            [Diagnostic("file_unreadable", f"cannot read {name}: {exc.strerror}")]
+        ) from None
+    try:
+        return json.loads(text, parse_float=_decimal)
+    except json.JSONDecodeError as exc:
+        shown = "<stdin>" if name == "-" else name
+        raise InputError(
+            [
+                Diagnostic(
+                    "json_invalid",
+                    f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+                    pointer=pointer,
+                )
+            ]
+        ) from None
+
+
+def _decimal(text: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+def _parse_json_option(text: str, option: str) -> Any:
+    try:
+        value = json.loads(text, parse_float=_decimal)
+    except json.JSONDecodeError as exc:
+        raise UsageError([Diagnostic("usage", f"{option} is not valid JSON: {exc.msg}")]) from None
+    if not isinstance(value, dict):
+        raise UsageError([Diagnostic("usage", f"{option} must be a JSON object")])
+    return value
+
+
+def _print_error(exc: KimariError) -> None:
+    from engine.render import diagnostics_text
+
+    click.echo(diagnostics_text(exc.diagnostics), err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: run, then exit in exactly one place."""
+    try:
+        cli.main(args=argv, prog_name="kimari", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except Exit as done:
+        return done.code
+    except KimariError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    except Exception as exc:  # an engine bug: one line for the user, the trace on request
+        if os.environ.get("KIMARI_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set KIMARI_DEBUG=1 for the trace)",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The Decision record and its JSON form."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.lang.calendar import format_datetime
+
+
+def new_decision_id() -> str:
+    """Time-ordered and unique: 12 hex digits of milliseconds, 16 of randomness."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(8).hex()}"
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON: instants in Japan time, dates ISO, exact decimals as text."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return str(value)
+
+
+def format_value(value: Any) -> str:
+    """How a value reads inside a message text."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    json_value = to_json_value(value)
+    return json_value if isinstance(json_value, str) else str(json_value)
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    policy_id: str
+    revision: str
+    at: datetime
+    backend: str
+    outcome: dict[str, Any]
+    reasons: list[dict[str, Any]]
+    fired: list[str]
+    settings: dict[str, Any]
+    data_versions: dict[str, str]
+    elapsed_us: float
+    derived: dict[str, Any] | None = None
+    explanation: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "policy": {"id": self.policy_id, "revision": self.revision},
+            "at": format_datetime(self.at),
+            "outcome": to_json_value(self.outcome),
+            "reasons": to_json_value(self.reasons),
+            "fired": list(self.fired),
+            "backend": self.backend,
+            "settings": to_json_value(self.settings),
+            "data": dict(self.data_versions),
+            "elapsed_us": round(self.elapsed_us, 1),
+        }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        return out

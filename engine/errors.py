@@ -1,0 +1,138 @@
+"""Diagnostics and the exception tree.
+
+Every problem kimari reports is a `Diagnostic` record with a stable `code`, a
+message written for the person who has to fix it, and where it is: a file
+position for policy problems, a JSON pointer for facts. Exceptions carry a
+list of diagnostics so that callers can report all problems at once, and an
+exit code so that the CLI exits in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A 1-based position in a source file."""
+
+    file: str
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "col": self.col}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location | None = None
+    pointer: str | None = None
+    rule_id: str | None = None
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        loc = self.location
+        if loc is None:
+            return ("", 0, 0, self.pointer or "", self.code)
+        return (loc.file, loc.line, loc.col, self.pointer or "", self.code)
+
+    def render(self) -> str:
+        """`file:line:col: code: message (hint)` — the form editors and CI parse."""
+        where = str(self.location) if self.location else (self.pointer or "")
+        prefix = f"{where}: " if where else ""
+        level = "" if self.is_error else "warning: "
+        text = f"{prefix}{level}{self.code}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.location is not None:
+            out["location"] = self.location.to_dict()
+        if self.pointer is not None:
+            out["pointer"] = self.pointer
+        if self.rule_id is not None:
+            out["rule_id"] = self.rule_id
+        if self.hint is not None:
+            out["hint"] = self.hint
+        if not self.is_error:
+            out["severity"] = self.severity.value
+        out.update(self.extra)
+        return out
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=Diagnostic.sort_key)
+
+
+class KimariError(Exception):
+    """Root of every error kimari raises on purpose."""
+
+    exit_code = 2
+    default_code = "error"
+
+    def __init__(self, diagnostics: Sequence[Diagnostic] | str, *, code: str | None = None):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(code or self.default_code, diagnostics)]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    @property
+    def code(self) -> str:
+        return self.diagnostics[0].code if self.diagnostics else self.default_code
+
+
+class UsageError(KimariError):
+    """The command or API call itself is wrong (unknown policy, bad option)."""
+
+    exit_code = 2
+    default_code = "usage"
+
+
+class PolicyError(KimariError):
+    """A policy (or its facts schema, data set, test file) cannot be loaded."""
+
+    exit_code = 2
+    default_code = "policy_invalid"
+
+
+class InputError(KimariError):
+    """Facts, settings or `at` of a decision request are invalid; nothing was decided."""
+
+    exit_code = 1
+    default_code = "facts_invalid"
+
+
+class EvaluationError(KimariError):
+    """A derived value or outcome could not be computed for these facts."""
+
+    exit_code = 1
+    default_code = "evaluation_error"
+
+
+class EngineFault(KimariError):
+    """The rule backend misbehaved (crash, disagreement, limit): never the caller's fault."""
+
+    exit_code = 2
+    default_code = "engine_fault"

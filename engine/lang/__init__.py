@@ -1,0 +1,1 @@
+"""The kimari expression language: parse, type-check, and compile to Python."""

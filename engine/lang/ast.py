@@ -1,0 +1,144 @@
+"""Syntax tree of the expression language.
+
+Every node keeps the character span it was parsed from, so that an error or
+an explanation can point at the exact sub-expression inside a YAML scalar.
+Nodes are immutable and compared by identity (`eq=False`): the checker keys
+its type table by node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Node:
+    start: int
+    end: int
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Literal(Node):
+    value: Any  # str, int, Decimal, bool, None
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Name(Node):
+    """A bare identifier: a root (fact field, settings, derived, at) or a lambda parameter."""
+
+    name: str
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Field(Node):
+    """`target.name`."""
+
+    target: Node
+    name: str
+    name_start: int
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.target,)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Unary(Node):
+    op: str  # 'not' or '-'
+    operand: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Logical(Node):
+    op: str  # 'and' or 'or'
+    operands: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.operands
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Compare(Node):
+    op: str  # '==', '!=', '<', '<=', '>', '>=', 'in', 'not in'
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Arith(Node):
+    op: str  # '+', '-', '*', '/'
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Lambda(Node):
+    param: str
+    body: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.body,)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Call(Node):
+    name: str
+    args: tuple[Node, ...]
+    name_end: int
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ListLit(Node):
+    items: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.items
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class RecordLit(Node):
+    keys: tuple[str, ...]
+    values: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.values
+
+
+def path_of(node: Node) -> tuple[str, ...] | None:
+    """`order.payment.method` as ('order', 'payment', 'method'); None if not a plain path."""
+    names: list[str] = []
+    while isinstance(node, Field):
+        names.append(node.name)
+        node = node.target
+    if not isinstance(node, Name):
+        return None
+    names.append(node.name)
+    return tuple(reversed(names))
+
+
+def conjuncts(node: Node) -> tuple[Node, ...]:
+    """The top-level `and` operands of a condition (the condition itself if not an `and`)."""
+    if isinstance(node, Logical) and node.op == "and":
+        return tuple(c for operand in node.operands for c in conjuncts(operand))
+    return (node,)

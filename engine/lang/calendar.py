@@ -1,0 +1,162 @@
+"""Calendar arithmetic in Japan time, as the rulebooks count it.
+
+Japan has not observed daylight saving time since 1951, so a fixed +09:00
+offset is exact for every date a rulebook can mean and needs no tz database
+on the host. Conventions (RULES.md):
+
+- "N months later" adds N to the month and clamps the day to the end of the
+  target month: 1/31 + 1 month = 2/28 (2/29 in a leap year).
+- "until 24:00 on day D" is the instant D+1 00:00:00; that instant is
+  already too late, so deadlines compare with `<`.
+- "within N days of D" (初日不算入) runs until 24:00 on D+N.
+"""
+
+from __future__ import annotations
+
+import calendar as _cal
+import re
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
+)
+
+
+def parse_date(text: str) -> date:
+    """A strict `YYYY-MM-DD` date."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a date (YYYY-MM-DD)")
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a calendar date") from None
+
+
+def parse_datetime(text: str) -> datetime:
+    """An RFC 3339 instant with its UTC offset; `24:00:00` means the next day's 00:00:00."""
+    match = _DATETIME.fullmatch(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a date-time (YYYY-MM-DDThh:mm:ss+09:00)")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zulu, sign, off_h, off_m = match.groups()[6:]
+    if not zulu and not sign:
+        raise ValueError(f"'{text}' has no UTC offset; add one such as +09:00")
+    tz = UTC if zulu else _offset(sign, int(off_h), int(off_m), text)
+    micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    end_of_day = hour == 24
+    if end_of_day:
+        if minute or second or micros:
+            raise ValueError(f"'{text}': only 24:00:00 is allowed at hour 24")
+        hour = 0
+    try:
+        value = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a valid date-time: {exc}") from None
+    return value + timedelta(days=1) if end_of_day else value
+
+
+def _offset(sign: str, hours: int, minutes: int, text: str) -> timezone:
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"'{text}' has an invalid UTC offset")
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if sign == "-" else delta)
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO form in Japan time, the way the rulebooks read it."""
+    local = value.astimezone(JST)
+    return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+
+
+def local_date(value: date | datetime) -> date:
+    """The calendar date in Japan of an instant (a date is returned as it is)."""
+    if isinstance(value, datetime):
+        return value.astimezone(JST).date()
+    return value
+
+
+def start_of_day(value: date | datetime) -> datetime:
+    return datetime.combine(local_date(value), time(0), JST)
+
+
+def end_of_day(value: date | datetime) -> datetime:
+    """24:00 of the day: the first instant that is no longer on it."""
+    return start_of_day(local_date(value) + timedelta(days=1))
+
+
+def add_days(value: date | datetime, days: int) -> date | datetime:
+    return value + timedelta(days=days)
+
+
+def add_months(value: date | datetime, months: int) -> date | datetime:
+    """Calendar months, day clamped to the end of the target month."""
+    if isinstance(value, datetime):
+        local = value.astimezone(JST)
+        moved = _shift_month(local.date(), months)
+        return datetime.combine(moved, local.timetz())
+    return _shift_month(value, months)
+
+
+def _shift_month(day: date, months: int) -> date:
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise ValueError("date out of range")
+    last = _cal.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def with_day(value: date | datetime, day: int) -> date:
+    """Day `day` of the same month, clamped to the month's last day."""
+    local = local_date(value)
+    last = _cal.monthrange(local.year, local.month)[1]
+    if day < 1:
+        raise ValueError(f"day must be at least 1, got {day}")
+    return local.replace(day=min(day, last))
+
+
+def start_of_month(value: date | datetime) -> date:
+    return local_date(value).replace(day=1)
+
+
+def end_of_month(value: date | datetime) -> date:
+    local = local_date(value)
+    return local.replace(day=_cal.monthrange(local.year, local.month)[1])
+
+
+def days_between(start: date | datetime, end: date | datetime) -> int:
+    """Calendar days from `start` to `end` in Japan (negative if `end` is earlier)."""
+    return (local_date(end) - local_date(start)).days
+
+
+def months_between(start: date | datetime, end: date | datetime) -> int:
+    """Whole calendar months from `start` to `end`: the largest n with start + n months <= end.
+
+    Instants count to the microsecond: two datetimes one month apart to the
+    second are one month apart; one second less is zero months.
+    """
+    if end < start:  # type: ignore[operator]
+        return -months_between(end, start)
+    a = start.astimezone(JST) if isinstance(start, datetime) else start
+    b = end.astimezone(JST) if isinstance(end, datetime) else end
+    months = (b.year - a.year) * 12 + (b.month - a.month)
+    if months > 0 and add_months(a, months) > b:  # type: ignore[operator]
+        months -= 1
+    return months
+
+
+def to_epoch_micros(value: datetime) -> int:
+    """Exact integer form of an instant, for engines that only compare numbers."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def to_day_number(value: date) -> int:
+    return value.toordinal()

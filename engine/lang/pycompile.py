@@ -1,0 +1,315 @@
+"""Compile checked expressions into Python closures.
+
+This is the reference semantics of the language; the durable_rules compiler
+must agree with it (a hypothesis test checks that). The rules:
+
+- A missing fact is null. `a == b` is true when both are null or both are
+  equal; `a != b` is its negation. `<`, `<=`, `>`, `>=` are false when either
+  side is null. `x in list` is false for a null x or a null list.
+- In a condition, null counts as false: `not` of null is true, `and`/`or`
+  treat null as false.
+- Arithmetic with null gives null. Division is exact (Decimal), never float.
+- Values are only ever read from dicts (facts, settings, derived values,
+  data entries): there is no attribute access, so a policy cannot reach a
+  Python object.
+
+Closures, not an AST walk per decision: each node becomes one function
+created once per policy revision.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from engine.lang import ast
+from engine.lang.functions import FUNCTIONS
+
+Env = dict[str, Any]
+Fn = Callable[[Env], Any]
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class EvalFailure(Exception):
+    """An expression could not be computed (bad date, division by zero, ...)."""
+
+    def __init__(self, node: ast.Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+def fold_constants(node: ast.Node) -> ast.Node:
+    """Compute calls whose arguments are all constants once, at compile time.
+
+    `datetime("2024-09-21T24:00:00+09:00")` becomes a literal instant, so the
+    durable_rules compiler sees a value it can compare with.
+    """
+    if isinstance(node, ast.Call):
+        args = tuple(fold_constants(a) for a in node.args)
+        function = FUNCTIONS.get(node.name)
+        if (
+            function is not None
+            and function.foldable
+            and not function.lambda_args
+            and all(isinstance(a, ast.Literal) for a in args)
+            and function.min_args <= len(args) <= function.max_args
+        ):
+            values = [a.value for a in args]  # type: ignore[attr-defined]
+            if function.nulls != "propagate" or all(v is not None for v in values):
+                try:
+                    return ast.Literal(node.start, node.end, function.impl(*values))
+                except (ValueError, ArithmeticError, TypeError) as exc:
+                    raise EvalFailure(node, f"{node.name}(): {exc}") from None
+        return ast.Call(node.start, node.end, node.name, args, node.name_end)
+    if isinstance(node, ast.Field):
+        return ast.Field(
+            node.start, node.end, fold_constants(node.target), node.name, node.name_start
+        )
+    if isinstance(node, ast.Unary):
+        return ast.Unary(node.start, node.end, node.op, fold_constants(node.operand))
+    if isinstance(node, ast.Logical):
+        return ast.Logical(
+            node.start, node.end, node.op, tuple(fold_constants(o) for o in node.operands)
+        )
+    if isinstance(node, ast.Compare):
+        return ast.Compare(
+            node.start, node.end, node.op, fold_constants(node.left), fold_constants(node.right)
+        )
+    if isinstance(node, ast.Arith):
+        return ast.Arith(
+            node.start, node.end, node.op, fold_constants(node.left), fold_constants(node.right)
+        )
+    if isinstance(node, ast.Lambda):
+        return ast.Lambda(node.start, node.end, node.param, fold_constants(node.body))
+    if isinstance(node, ast.ListLit):
+        return ast.ListLit(node.start, node.end, tuple(fold_constants(i) for i in node.items))
+    if isinstance(node, ast.RecordLit):
+        return ast.RecordLit(
+            node.start, node.end, node.keys, tuple(fold_constants(v) for v in node.values)
+        )
+    return node
+
+
+def compile_expr(node: ast.Node) -> Fn:
+    """A function env -> value computing `node` under the reference semantics."""
+    compiler = _COMPILERS[type(node)]
+    return compiler(node)
+
+
+def compile_condition(node: ast.Node) -> Callable[[Env], bool]:
+    """Like compile_expr, but null reads as false and the result is a real bool."""
+    fn = compile_expr(node)
+    return lambda env: fn(env) is True
+
+
+def _literal(node: ast.Literal) -> Fn:
+    value = node.value
+    return lambda env: value
+
+
+def _name(node: ast.Name) -> Fn:
+    name = node.name
+    return lambda env: env.get(name)
+
+
+def _field(node: ast.Field) -> Fn:
+    path = ast.path_of(node)
+    if path is not None:
+        return path_getter(path)
+    target = compile_expr(node.target)
+    name = node.name
+
+    def get(env: Env) -> Any:
+        value = target(env)
+        return value.get(name) if type(value) is dict else None
+
+    return get
+
+
+def path_getter(path: tuple[str, ...]) -> Fn:
+    """Fast reader of a dotted path; unrolled for the common depths."""
+    if len(path) == 1:
+        (a,) = path
+        return lambda env: env.get(a)
+    if len(path) == 2:
+        a, b = path
+
+        def get2(env: Env) -> Any:
+            v = env.get(a)
+            return v.get(b) if type(v) is dict else None
+
+        return get2
+    if len(path) == 3:
+        a, b, c = path
+
+        def get3(env: Env) -> Any:
+            v = env.get(a)
+            if type(v) is not dict:
+                return None
+            v = v.get(b)
+            return v.get(c) if type(v) is dict else None
+
+        return get3
+    head, rest = path[0], path[1:]
+
+    def get_n(env: Env) -> Any:
+        v = env.get(head)
+        for name in rest:
+            if type(v) is not dict:
+                return None
+            v = v.get(name)
+        return v
+
+    return get_n
+
+
+def _unary(node: ast.Unary) -> Fn:
+    operand = compile_expr(node.operand)
+    if node.op == "not":
+        return lambda env: operand(env) is not True
+
+    def negate(env: Env) -> Any:
+        value = operand(env)
+        return None if value is None else -value
+
+    return negate
+
+
+def _logical(node: ast.Logical) -> Fn:
+    parts = tuple(compile_expr(o) for o in node.operands)
+    if node.op == "and":
+        return lambda env: all(p(env) is True for p in parts)
+    return lambda env: any(p(env) is True for p in parts)
+
+
+def _compare(node: ast.Compare) -> Fn:
+    left, right = compile_expr(node.left), compile_expr(node.right)
+    op = node.op
+    if op == "==":
+        return lambda env: _equal(left(env), right(env))
+    if op == "!=":
+        return lambda env: not _equal(left(env), right(env))
+    if op == "in":
+        return lambda env: _member(left(env), right(env))
+    if op == "not in":
+        return lambda env: not _member(left(env), right(env))
+    compare = _ORDER[op]
+
+    def ordered(env: Env) -> bool:
+        a, b = left(env), right(env)
+        return a is not None and b is not None and compare(a, b)
+
+    return ordered
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    # bool is an int in Python; in the language true is not 1.
+    if (type(a) is bool) != (type(b) is bool):
+        return False
+    return bool(a == b)
+
+
+def _member(item: Any, items: Any) -> bool:
+    if item is None or items is None:
+        return False
+    return any(_equal(item, candidate) for candidate in items)
+
+
+def _arith(node: ast.Arith) -> Fn:
+    left, right = compile_expr(node.left), compile_expr(node.right)
+    op = node.op
+
+    def compute(env: Env) -> Any:
+        a, b = left(env), right(env)
+        if a is None or b is None:
+            return None
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if b == 0:
+            raise EvalFailure(node, "division by zero")
+        return Decimal(a) / Decimal(b)
+
+    return compute
+
+
+def _listlit(node: ast.ListLit) -> Fn:
+    items = tuple(compile_expr(i) for i in node.items)
+    return lambda env: [i(env) for i in items]
+
+
+def _recordlit(node: ast.RecordLit) -> Fn:
+    pairs = tuple((k, compile_expr(v)) for k, v in zip(node.keys, node.values, strict=True))
+    return lambda env: {k: v(env) for k, v in pairs}
+
+
+def _lambda(node: ast.Lambda) -> Fn:
+    raise EvalFailure(node, "a lambda is only allowed as a function argument")
+
+
+def _call(node: ast.Call) -> Fn:
+    function = FUNCTIONS[node.name]
+    impl = function.impl
+    lambdas = set(function.lambda_args)
+    args: list[tuple[bool, Fn]] = []
+    for index, arg in enumerate(node.args):
+        if index in lambdas and isinstance(arg, ast.Lambda):
+            args.append((True, _lambda_arg(arg)))
+        else:
+            args.append((False, compile_expr(arg)))
+    nulls = function.nulls
+
+    def call(env: Env) -> Any:
+        values = [fn(env) for _, fn in args]
+        if nulls == "propagate" and any(v is None for v in values):
+            return None
+        if nulls == "lists" and values[0] is None:
+            values[0] = []
+        try:
+            return impl(*values)
+        except EvalFailure:
+            raise
+        except (ValueError, ArithmeticError, TypeError, OverflowError) as exc:
+            raise EvalFailure(node, f"{node.name}(): {exc}") from None
+
+    return call
+
+
+def _lambda_arg(node: ast.Lambda) -> Fn:
+    """At run time, a Python function item -> value closing over the current env."""
+    body = compile_expr(node.body)
+    param = node.param
+
+    def bind(env: Env) -> Callable[[Any], Any]:
+        def apply(item: Any) -> Any:
+            inner = dict(env)
+            inner[param] = item
+            return body(inner)
+
+        return apply
+
+    return bind
+
+
+_COMPILERS: dict[type, Callable[[Any], Fn]] = {
+    ast.Literal: _literal,
+    ast.Name: _name,
+    ast.Field: _field,
+    ast.Unary: _unary,
+    ast.Logical: _logical,
+    ast.Compare: _compare,
+    ast.Arith: _arith,
+    ast.ListLit: _listlit,
+    ast.RecordLit: _recordlit,
+    ast.Lambda: _lambda,
+    ast.Call: _call,
+}

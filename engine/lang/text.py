@@ -1,0 +1,60 @@
+"""Text normalisation for matching Japanese names, postal codes and phone numbers.
+
+Customers type the same data in many shapes: full-width digits (０３), every
+kind of dash (‐ ‑ – — ― − － ｰ ー), ideographic spaces, a 〒 mark, +81 for the
+country code. Matching compares normalised values, so one function per kind
+of field decides what is noise.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Dashes that people (and input methods) put between digit groups. The
+# prolonged sound mark ー is one of them inside phone numbers and postal codes,
+# but it is a letter in names, so only the digit normalisers remove it.
+DASHES = (
+    "\u002d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u02d7\u2796"
+    "\ufe58\ufe63\uff0d\u2500\u2501"
+)
+# Letters in words (ルーシー, ジョン・スミス) but separators between digits.
+DIGIT_SEPARATORS = DASHES + "\u30fc\uff70\u30fb"
+_DASH_RUN = re.compile("[" + re.escape(DASHES) + "]+")
+_SPACES = re.compile(r"\s+")
+_DIGIT_NOISE = re.compile("[" + re.escape(DIGIT_SEPARATORS) + r"]|[\s().〒]")
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, one ASCII hyphen for any dash run, one space for any whitespace run, trimmed.
+
+    The prolonged sound mark ー is a letter here (ルーシー), not a dash.
+    """
+    folded = _DASH_RUN.sub("-", nfkc(text))
+    # Removing characters can leave combining marks next to new bases: compose again.
+    return nfkc(_SPACES.sub(" ", folded).strip())
+
+
+def normalize_name(text: str) -> str:
+    """A person's name for comparison: NFKC, no spaces of any width, case-folded Latin.
+
+    `山田　太郎`, `山田 太郎` and `山田太郎` are one name; `ｶﾀｶﾅ` becomes `カタカナ`.
+    """
+    return nfkc(_SPACES.sub("", nfkc(text)).casefold())
+
+
+def normalize_postal(text: str) -> str:
+    """A Japanese postal code as 7 digits: `〒１２３－４５６７` -> `1234567`."""
+    return nfkc(_DIGIT_NOISE.sub("", nfkc(text)))
+
+
+def normalize_phone(text: str) -> str:
+    """A phone number as digits only, domestic form: `+81 (90) 1234-5678` -> `09012345678`."""
+    digits = nfkc(_DIGIT_NOISE.sub("", nfkc(text)))
+    if digits.startswith("+81"):
+        digits = "0" + digits[3:].lstrip("0")
+    return digits.removeprefix("+")

@@ -1,0 +1,356 @@
+"""Every function of the policy library, with the calendar and text edge cases the seeds need."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.data import Dataset
+from engine.lang import calendar as cal
+from engine.lang import text
+from engine.lang.functions import FUNCTIONS
+
+JST = cal.JST
+
+
+def call(name: str, *args: object) -> object:
+    return FUNCTIONS[name].impl(*args)
+
+
+# -- calendar ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "expected"),
+    [
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),  # leap year clamps to the 29th
+        (date(2023, 1, 31), 1, date(2023, 2, 28)),
+        (date(2024, 3, 31), -1, date(2024, 2, 29)),
+        (date(2024, 12, 15), 1, date(2025, 1, 15)),  # December rolls into next year
+        (date(2024, 8, 31), 1, date(2024, 9, 30)),
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),
+        (date(2024, 5, 10), 0, date(2024, 5, 10)),
+        (date(2024, 1, 1), -13, date(2022, 12, 1)),
+    ],
+)
+def test_add_months_clamps_to_the_end_of_the_target_month(
+    start: date, months: int, expected: date
+) -> None:
+    assert call("add_months", start, months) == expected
+
+
+def test_add_months_on_an_instant_keeps_the_japan_wall_clock_time() -> None:
+    instant = datetime(2024, 1, 30, 16, 0, tzinfo=timezone.utc)  # 2024-01-31 01:00 JST
+    moved = call("add_months", instant, 1)
+    assert moved == datetime(2024, 2, 29, 1, 0, tzinfo=JST)
+
+
+def test_claim_deadline_is_the_21st_of_the_next_month_at_24_00() -> None:
+    # EX-1: a request received on 8/31 23:30 JST is billed in September; deadline 9/21 24:00.
+    received = cal.parse_datetime("2024-08-31T23:30:00+09:00")
+    deadline = call(
+        "end_of_day", call("with_day", call("add_months", call("date", received), 1), 21)
+    )
+    assert deadline == datetime(2024, 9, 22, 0, 0, tzinfo=JST)
+    assert cal.parse_datetime("2024-09-21T23:59:59+09:00") < deadline
+    assert not cal.parse_datetime("2024-09-22T00:00:00+09:00") < deadline
+    assert cal.parse_datetime("2024-09-21T24:00:00+09:00") == deadline
+
+
+def test_december_requests_have_their_deadline_in_january_of_the_next_year() -> None:
+    received = date(2024, 12, 15)
+    deadline = call("end_of_day", call("with_day", call("add_months", received, 1), 21))
+    assert deadline == datetime(2025, 1, 22, 0, 0, tzinfo=JST)
+
+
+def test_the_japan_date_of_an_instant_is_not_its_utc_date() -> None:
+    instant = cal.parse_datetime("2024-08-31T15:30:00Z")  # 2024-09-01 00:30 JST
+    assert call("date", instant) == date(2024, 9, 1)
+    assert call("start_of_month", instant) == date(2024, 9, 1)
+
+
+def test_with_day_clamps_and_start_end_of_month() -> None:
+    assert call("with_day", date(2024, 2, 10), 31) == date(2024, 2, 29)
+    assert call("end_of_month", date(2023, 2, 10)) == date(2023, 2, 28)
+    assert call("start_of_month", date(2023, 2, 10)) == date(2023, 2, 1)
+    with pytest.raises(ValueError):
+        call("with_day", date(2024, 2, 10), 0)
+
+
+def test_within_seven_days_runs_until_24_00_of_the_seventh_day() -> None:
+    # EX-3.2: a first mail sent 9/1 10:00 leaves the customer until 9/8 24:00.
+    sent = cal.parse_datetime("2024-09-01T10:00:00+09:00")
+    window_end = call("end_of_day", call("add_days", call("date", sent), 7))
+    assert window_end == datetime(2024, 9, 9, 0, 0, tzinfo=JST)
+
+
+def test_days_between_counts_calendar_days_in_japan() -> None:
+    assert call("days_between", date(2024, 2, 28), date(2024, 3, 1)) == 2
+    assert call("days_between", date(2024, 3, 1), date(2024, 2, 28)) == -2
+    late = cal.parse_datetime("2024-09-01T23:59:00+09:00")
+    early = cal.parse_datetime("2024-09-02T00:01:00+09:00")
+    assert call("days_between", late, early) == 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months"),
+    [
+        (date(2024, 1, 31), date(2024, 2, 29), 1),
+        (date(2024, 1, 31), date(2024, 2, 28), 0),
+        (date(2024, 1, 15), date(2024, 3, 14), 1),
+        (date(2024, 1, 15), date(2024, 3, 15), 2),
+        (date(2024, 3, 15), date(2024, 1, 15), -2),
+        (date(2024, 5, 1), date(2024, 5, 31), 0),
+    ],
+)
+def test_months_between_counts_whole_calendar_months(start: date, end: date, months: int) -> None:
+    assert call("months_between", start, end) == months
+
+
+def test_months_between_instants_counts_to_the_second() -> None:
+    start = cal.parse_datetime("2024-01-10T12:00:00+09:00")
+    assert call("months_between", start, cal.parse_datetime("2024-02-10T12:00:00+09:00")) == 1
+    assert call("months_between", start, cal.parse_datetime("2024-02-10T11:59:59+09:00")) == 0
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)), st.integers(-240, 240))
+@settings(max_examples=300, deadline=None)
+def test_adding_n_months_is_n_whole_months_later(start: date, months: int) -> None:
+    moved = cal.add_months(start, months)
+    assert isinstance(moved, date)
+    assert cal.months_between(start, moved) == months or moved.day != start.day
+    assert (moved.year * 12 + moved.month) - (start.year * 12 + start.month) == months
+
+
+@pytest.mark.parametrize(
+    ("text_value", "expected"),
+    [
+        ("2024-09-21T23:59:59+09:00", datetime(2024, 9, 21, 23, 59, 59, tzinfo=JST)),
+        ("2024-09-21T24:00:00+09:00", datetime(2024, 9, 22, 0, 0, tzinfo=JST)),
+        ("2024-12-31T24:00:00+09:00", datetime(2025, 1, 1, 0, 0, tzinfo=JST)),
+        ("2024-09-21T14:59:59Z", datetime(2024, 9, 21, 23, 59, 59, tzinfo=JST)),
+        ("2024-09-21 10:00:00.5+09:00", datetime(2024, 9, 21, 10, 0, 0, 500000, tzinfo=JST)),
+    ],
+)
+def test_datetime_parses_rfc3339_and_24_00(text_value: str, expected: datetime) -> None:
+    assert call("datetime", text_value) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2024-09-21T10:00:00",
+        "2024-02-30T10:00:00+09:00",
+        "2024-09-21T24:00:01+09:00",
+        "21/09/2024",
+        "2024-09-21T10:00:00+24:00",
+    ],
+)
+def test_datetime_refuses_naive_invalid_and_ambiguous_text(bad: str) -> None:
+    with pytest.raises(ValueError):
+        cal.parse_datetime(bad)
+
+
+def test_date_parses_strictly() -> None:
+    assert call("date", "2024-02-29") == date(2024, 2, 29)
+    for bad in ("2023-02-29", "2024-2-1", "20240201"):
+        with pytest.raises(ValueError):
+            cal.parse_date(bad)
+
+
+def test_year_month_day_and_start_of_day() -> None:
+    instant = cal.parse_datetime("2024-12-31T15:00:00Z")  # 2025-01-01 00:00 JST
+    assert (call("year", instant), call("month", instant), call("day", instant)) == (2025, 1, 1)
+    assert call("start_of_day", date(2024, 5, 1)) == datetime(2024, 5, 1, tzinfo=JST)
+
+
+def test_instants_and_dates_convert_to_exact_integers() -> None:
+    one = cal.parse_datetime("2024-09-21T23:59:59+09:00")
+    assert cal.to_epoch_micros(one + timedelta(seconds=1)) - cal.to_epoch_micros(one) == 1_000_000
+    assert cal.to_day_number(date(2024, 1, 2)) - cal.to_day_number(date(2024, 1, 1)) == 1
+
+
+# -- text ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("〒１２３－４５６７", "1234567"),
+        ("123-4567", "1234567"),
+        ("123ー4567", "1234567"),
+        ("123‐4567", "1234567"),
+        ("１２３ ４５６７", "1234567"),
+    ],
+)
+def test_postal_codes_normalise_to_seven_digits(raw: str, expected: str) -> None:
+    assert call("normalize_postal", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("03-1234-5678", "0312345678"),
+        ("０３ー１２３４ー５６７８", "0312345678"),
+        ("(03) 1234 5678", "0312345678"),
+        ("+81 90-1234-5678", "09012345678"),
+        ("090−1234−5678", "09012345678"),
+        ("090―1234―5678", "09012345678"),
+    ],
+)
+def test_phone_numbers_normalise_to_domestic_digits(raw: str, expected: str) -> None:
+    assert call("normalize_phone", raw) == expected
+
+
+def test_names_ignore_spaces_of_any_width_and_width_of_kana() -> None:
+    assert call("normalize_name", "山田　太郎") == call("normalize_name", "山田太郎")
+    assert call("normalize_name", " 山田 太郎 ") == "山田太郎"
+    assert call("normalize_name", "ﾔﾏﾀﾞ ﾀﾛｳ") == "ヤマダタロウ"
+    assert call("normalize_name", "Taro YAMADA") == "taroyamada"
+    assert call("normalize_name", "ルーシー") == "ルーシー"  # the long vowel mark stays
+
+
+def test_normalize_unifies_dashes_and_spaces_but_keeps_long_vowels() -> None:
+    assert call("normalize", "  ルーシー　１－２―３  ") == "ルーシー 1-2-3"
+
+
+def test_text_helpers() -> None:
+    assert call("lower", "ABC") == "abc"
+    assert call("length", "日本") == 2
+    assert call("length", [1, 2, 3]) == 3
+    assert call("contains", "abc", "b") is True
+    assert call("starts_with", "abc", "ab") is True
+    assert call("ends_with", "abc", "bc") is True
+
+
+@given(st.text(max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_normalisers_are_idempotent(raw: str) -> None:
+    for fn in (
+        text.normalize_text,
+        text.normalize_name,
+        text.normalize_postal,
+        text.normalize_phone,
+    ):
+        once = fn(raw)
+        assert fn(once) == once
+
+
+# -- lists, numbers, choices -------------------------------------------------------------
+
+
+def test_list_functions() -> None:
+    items = [{"n": 1, "ok": True}, {"n": 2, "ok": False}, {"n": 3, "ok": True}]
+    is_ok = lambda item: item["ok"]  # noqa: E731
+    assert call("count", items) == 3
+    assert call("count", items, is_ok) == 2
+    assert call("any", items, is_ok) is True
+    assert call("all", items, is_ok) is False
+    assert call("all", [], is_ok) is True
+    assert call("first", items, lambda i: i["n"] > 1) == items[1]
+    assert call("first", [], is_ok) is None
+    assert call("filter", items, is_ok) == [items[0], items[2]]
+    assert call("map", items, lambda i: i["n"]) == [1, 2, 3]
+    assert call("sum", items, lambda i: i["n"]) == 6
+    assert call("sum", [1, None, 2]) == 3
+
+
+def test_count_distinct_counts_different_days_once() -> None:
+    # CX-2: three calls on one day are one attempt.
+    calls = [date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 3)]
+    assert call("count_distinct", calls) == 2
+    assert call("count_distinct", [None, None]) == 0
+
+
+def test_min_max_coalesce_if() -> None:
+    assert call("min", 3, None, 1) == 1
+    assert call("max", date(2024, 1, 1), date(2025, 1, 1)) == date(2025, 1, 1)
+    assert call("min", None, None) is None
+    assert call("coalesce", None, 0, 5) == 0
+    assert call("if", True, "a", "b") == "a"
+    assert call("if", None, "a", "b") == "b"
+
+
+@pytest.mark.parametrize(
+    ("amount", "percent", "expected"),
+    [
+        (100_000, 25, 25_000),
+        (100_000, Decimal("12.5"), 12_500),
+        (1_005, 50, 503),  # 502.5 rounds half up
+        (999, Decimal("33.3"), 333),  # 332.667
+        (-1_005, 50, -503),  # halves away from zero
+    ],
+)
+def test_percent_of_rounds_half_up_to_the_yen_once(
+    amount: int, percent: object, expected: int
+) -> None:
+    assert call("percent_of", amount, percent) == expected
+
+
+def test_round_half_up() -> None:
+    assert call("round_half_up", Decimal("2.5")) == 3
+    assert call("round_half_up", Decimal("2.4999")) == 2
+    assert call("round_half_up", 7) == 7
+
+
+# -- reference data ----------------------------------------------------------------------
+
+
+def blacklist() -> Dataset:
+    entries = [
+        {"id": "B1", "name": "山田 太郎", "postal_code": "123-4567", "phone": "03-1234-5678"},
+        {"id": "B2", "name": "佐藤花子", "postal_code": "765-4321", "phone": "090-0000-1111"},
+    ]
+    match = {
+        "name": "normalize_name",
+        "postal_code": "normalize_postal",
+        "phone": "normalize_phone",
+    }
+    return Dataset("blacklist", entries, match=match)
+
+
+@pytest.mark.parametrize(
+    ("probe", "at_least", "expected"),
+    [
+        ({"name": "山田　太郎", "postal_code": "１２３－４５６７", "phone": "999"}, 2, "B1"),
+        (
+            {"name": "山田太郎", "postal_code": "000-0000", "phone": "０３ー１２３４ー５６７８"},
+            2,
+            "B1",
+        ),
+        ({"name": "山田太郎", "postal_code": "000-0000", "phone": "999"}, 2, None),
+        ({"name": "山田太郎", "postal_code": "000-0000", "phone": "999"}, 1, "B1"),
+        ({"name": "山田太郎", "postal_code": "1234567", "phone": "0312345678"}, 3, "B1"),
+        ({"name": None, "postal_code": "1234567", "phone": "0312345678"}, 2, "B1"),
+        ({"name": "", "postal_code": "", "phone": ""}, 1, None),
+    ],
+)
+def test_similar_matches_k_of_n_normalised_fields(
+    probe: dict[str, object], at_least: int, expected: str | None
+) -> None:
+    found = call("similar", blacklist(), probe, at_least)
+    assert (found["id"] if found else None) == expected  # type: ignore[index]
+
+
+def test_find_uses_an_exact_index() -> None:
+    data = Dataset(
+        "estimates",
+        [
+            {"id": 1, "store": "S", "member": "M"},
+            {"id": 2, "store": "S", "member": "N"},
+            {"id": 3, "store": "S", "member": "M"},
+        ],
+    )
+    data.prepare_find(("store", "member"))
+    assert [e["id"] for e in call("find", data, {"store": "S", "member": "M"})] == [1, 3]
+    assert call("find", data, {"store": "S", "member": None}) == []
+
+
+def test_every_function_has_a_signature_and_documentation() -> None:
+    for name, function in FUNCTIONS.items():
+        assert function.signature.startswith(name + "(")
+        assert function.doc.endswith(".")
