@@ -20,11 +20,11 @@ from engine.evaluate import decide
 from engine.project import (
     RULEBOOK_FILE,
     Project,
+    case_files,
     compile_policy_file,
     load_project,
     load_rulebook,
     policy_files,
-    test_files,
 )
 from engine.tester import TestReport, load_cases
 from engine.tester import run_tests as _run_tests
@@ -55,7 +55,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
             continue
         warnings.extend(project.warnings)
         policies += len(project.policies)
-        for file in test_files(folder) if path.is_dir() else [path]:
+        for file in case_files(folder) if path.is_dir() else [path]:
             if not file.name.endswith(".tests.yaml"):
                 continue
             tests += 1

@@ -30,12 +30,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.durable_adapter import CHUNK_ALTERNATIVES
 from engine.lang import ast
 from engine.lang.calendar import to_day_number, to_epoch_micros
 from engine.lang.parser import Problem
 from engine.lang.types import Type
 
-MAX_ALTERNATIVES = 64
+MAX_ALTERNATIVES = CHUNK_ALTERNATIVES  # durable's alpha stack: see durable_adapter
 MAX_MESSAGE_FIELDS = 200
 ALWAYS_KEY = "kimari__"  # present in every decision message; lets `true` be a condition
 

@@ -89,7 +89,7 @@ def policy_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(TESTS_SUFFIX))
 
 
-def test_files(folder: Path) -> list[Path]:
+def case_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"*{TESTS_SUFFIX}"))
 
 

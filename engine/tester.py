@@ -23,7 +23,7 @@ from engine.evaluate import decide
 from engine.lang.calendar import parse_datetime
 from engine.load import Document, join_pointer
 from engine.model import CompiledPolicy
-from engine.project import Project, load_dataset, read_document, test_files
+from engine.project import Project, case_files, load_dataset, read_document
 from engine.schema import project_schema, validate_document
 
 
@@ -335,7 +335,7 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(test_files(path))
+            files.extend(case_files(path))
         elif path.name.endswith(".tests.yaml"):
             files.append(path)
     return files

@@ -39,8 +39,13 @@ def _expressions(policy: CompiledPolicy) -> list[ast.Node]:
 
 def constants(policy: CompiledPolicy) -> dict[str, list[Any]]:
     """The policy's literal values by kind, with their neighbours."""
-    pools: dict[str, set[Any]] = {"string": set(), "integer": {0, 1}, "number": set(),
-                                  "date": set(), "datetime": set()}
+    pools: dict[str, set[Any]] = {
+        "string": set(),
+        "integer": {0, 1},
+        "number": set(),
+        "date": set(),
+        "datetime": set(),
+    }
     for root in _expressions(policy):
         for node in root.walk():
             if not isinstance(node, ast.Literal):
@@ -70,9 +75,13 @@ def _dates() -> st.SearchStrategy[date]:
 
 def _instants(pool: list[Any]) -> st.SearchStrategy[datetime]:
     around_days = st.builds(
-        lambda d, end: datetime.combine(d, datetime.min.time(), JST)
-        + (timedelta(days=1, seconds=-1) if end else timedelta()),
-        _dates(), st.booleans())
+        lambda d, end: (
+            datetime.combine(d, datetime.min.time(), JST)
+            + (timedelta(days=1, seconds=-1) if end else timedelta())
+        ),
+        _dates(),
+        st.booleans(),
+    )
     options: list[st.SearchStrategy[datetime]] = [around_days]
     if pool:
         options.append(st.sampled_from(pool))
@@ -94,17 +103,18 @@ def value_of(type_: Type, pools: dict[str, list[Any]], depth: int = 0) -> st.Sea
     if kind == "boolean":
         return st.booleans()
     if kind == "date":
-        return st.one_of(_dates(), *([st.sampled_from(pools["date"])] if pools["date"]
-                                     else [])).map(date.isoformat)
+        return st.one_of(
+            _dates(), *([st.sampled_from(pools["date"])] if pools["date"] else [])
+        ).map(date.isoformat)
     if kind == "datetime":
         return _instants(pools["datetime"]).map(lambda d: d.isoformat())
     if kind == "list" and depth < 3:
         return st.lists(value_of(type_.item or Type("any"), pools, depth + 1), max_size=3)
     if kind == "record" and type_.fields is not None and depth < 4:
-        required = {n: value_of(t, pools, depth + 1) for n, t in type_.fields.items()
-                    if not t.nullable}
-        optional = {n: value_of(t, pools, depth + 1) for n, t in type_.fields.items()
-                    if t.nullable}
+        required = {
+            n: value_of(t, pools, depth + 1) for n, t in type_.fields.items() if not t.nullable
+        }
+        optional = {n: value_of(t, pools, depth + 1) for n, t in type_.fields.items() if t.nullable}
         return st.fixed_dictionaries(required, optional=optional)
     return st.none()
 
@@ -121,8 +131,10 @@ def settings_of(policy: CompiledPolicy, pools: dict[str, list[Any]]) -> st.Searc
     return st.fixed_dictionaries({}, optional=fields)
 
 
-def decision_inputs(policy: CompiledPolicy) -> st.SearchStrategy[tuple[Any, dict[str, Any],
-                                                                        datetime]]:
+def decision_inputs(
+    policy: CompiledPolicy,
+) -> st.SearchStrategy[tuple[Any, dict[str, Any], datetime]]:
     pools = constants(policy)
-    return st.tuples(value_of(policy.facts.type, pools), settings_of(policy, pools),
-                     _instants(pools["datetime"]))
+    return st.tuples(
+        value_of(policy.facts.type, pools), settings_of(policy, pools), _instants(pools["datetime"])
+    )

@@ -34,26 +34,37 @@ from tests.strategies import decision_inputs, shipped_project
 
 HERE = Path(__file__).parent
 FIELDS = {
-    "i1": ("integer", True), "i2": ("integer", False), "n1": ("number", True),
-    "s1": ("string", True), "s2": ("string", False), "b1": ("boolean", True),
-    "d1": ("date", True), "t1": ("datetime", True),
+    "i1": ("integer", True),
+    "i2": ("integer", False),
+    "n1": ("number", True),
+    "s1": ("string", True),
+    "s2": ("string", False),
+    "b1": ("boolean", True),
+    "d1": ("date", True),
+    "t1": ("datetime", True),
 }
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "additionalProperties": False,
     "required": ["c"],
-    "properties": {"c": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [name for name, (_, nullable) in FIELDS.items() if not nullable],
-        "properties": {
-            "i1": {"type": "integer"}, "i2": {"type": "integer"}, "n1": {"type": "number"},
-            "s1": {"type": "string", "enum": ["a", "b", "c"]}, "s2": {"type": "string"},
-            "b1": {"type": "boolean"}, "d1": {"type": "string", "format": "date"},
-            "t1": {"type": "string", "format": "date-time"},
-        },
-    }},
+    "properties": {
+        "c": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [name for name, (_, nullable) in FIELDS.items() if not nullable],
+            "properties": {
+                "i1": {"type": "integer"},
+                "i2": {"type": "integer"},
+                "n1": {"type": "number"},
+                "s1": {"type": "string", "enum": ["a", "b", "c"]},
+                "s2": {"type": "string"},
+                "b1": {"type": "boolean"},
+                "d1": {"type": "string", "format": "date"},
+                "t1": {"type": "string", "format": "date-time"},
+            },
+        }
+    },
 }
 LITERALS = {
     "integer": st.integers(-2, 2).map(str),
@@ -65,8 +76,11 @@ LITERALS = {
 
 
 def field_of(kind: str) -> st.SearchStrategy[str]:
-    names = [f"c.{n}" for n, (k, _) in FIELDS.items() if k == kind or
-             (kind == "number" and k == "integer")]
+    names = [
+        f"c.{n}"
+        for n, (k, _) in FIELDS.items()
+        if k == kind or (kind == "number" and k == "integer")
+    ]
     if kind == "integer":
         names.append("settings.k")
     if kind == "datetime":
@@ -77,8 +91,14 @@ def field_of(kind: str) -> st.SearchStrategy[str]:
 def operand(kind: str) -> st.SearchStrategy[str]:
     options = [field_of(kind), LITERALS[kind]]
     if kind in ("integer", "number"):
-        options.append(st.builds(lambda f, op, lit: f"({f} {op} {lit})", field_of(kind),
-                                 st.sampled_from("+-*"), LITERALS["integer"]))
+        options.append(
+            st.builds(
+                lambda f, op, lit: f"({f} {op} {lit})",
+                field_of(kind),
+                st.sampled_from("+-*"),
+                LITERALS["integer"],
+            )
+        )
         options.append(st.builds(lambda a, b: f"({a} - {b})", field_of(kind), field_of(kind)))
     return st.one_of(options)
 
@@ -100,9 +120,12 @@ def condition(depth: int = 3) -> st.SearchStrategy[str]:
         comparison(),
         st.just("c.b1"),
         st.sampled_from(["c.i1 == null", "c.s1 != null", "c.d1 == null", "c.b1 != null"]),
-        st.builds(lambda f, xs, neg: f"{f} {'not in' if neg else 'in'} [{', '.join(xs)}]",
-                  st.just("c.s1"), st.lists(LITERALS["string"], min_size=1, max_size=3),
-                  st.booleans()),
+        st.builds(
+            lambda f, xs, neg: f"{f} {'not in' if neg else 'in'} [{', '.join(xs)}]",
+            st.just("c.s1"),
+            st.lists(LITERALS["string"], min_size=1, max_size=3),
+            st.booleans(),
+        ),
     )
     if depth == 0:
         return leaves
@@ -110,20 +133,24 @@ def condition(depth: int = 3) -> st.SearchStrategy[str]:
     return st.one_of(
         leaves,
         inner.map(lambda c: f"not ({c})"),
-        st.builds(lambda a, b, op: f"({a}) {op} ({b})", inner, inner,
-                  st.sampled_from(["and", "or"])),
+        st.builds(
+            lambda a, b, op: f"({a}) {op} ({b})", inner, inner, st.sampled_from(["and", "or"])
+        ),
     )
 
 
 def facts() -> st.SearchStrategy[dict[str, Any]]:
     values = {
-        "i1": st.integers(-3, 3), "i2": st.integers(-3, 3),
+        "i1": st.integers(-3, 3),
+        "i2": st.integers(-3, 3),
         "n1": st.sampled_from([Decimal("-1.5"), 0, Decimal("0.5"), 2, Decimal("2.0")]),
-        "s1": st.sampled_from(["a", "b", "c"]), "s2": st.sampled_from(["a", "b", "z"]),
+        "s1": st.sampled_from(["a", "b", "c"]),
+        "s2": st.sampled_from(["a", "b", "z"]),
         "b1": st.booleans(),
         "d1": st.integers(0, 4).map(lambda d: (date(2024, 1, 1) + timedelta(days=d)).isoformat()),
         "t1": st.integers(-1, 3).map(
-            lambda s: (datetime(2024, 1, 1, 10, tzinfo=JST) + timedelta(seconds=s)).isoformat()),
+            lambda s: (datetime(2024, 1, 1, 10, tzinfo=JST) + timedelta(seconds=s)).isoformat()
+        ),
     }
     required = {n: v for n, v in values.items() if not FIELDS[n][1]}
     optional = {n: v for n, v in values.items() if FIELDS[n][1]}
@@ -150,17 +177,27 @@ def schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @given(
     conditions=st.lists(condition(), min_size=1, max_size=6),
-    cases=st.lists(st.tuples(facts(), st.integers(-2, 2), st.integers(0, 2)), min_size=1,
-                   max_size=8),
+    cases=st.lists(
+        st.tuples(facts(), st.integers(-2, 2), st.integers(0, 2)), min_size=1, max_size=8
+    ),
 )
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_random_conditions_fire_the_same_rules_in_both_backends(
     schema_dir: Path, conditions: list[str], cases: list[tuple[dict[str, Any], int, int]]
 ) -> None:
     document = parse_yaml(policy_text(conditions), str(schema_dir / "random.yaml"))
-    document = type(document)(document.path, document.text, document.data, document.positions,
-                              document.revision, schema_dir / "random.yaml")
+    document = type(document)(
+        document.path,
+        document.text,
+        document.data,
+        document.positions,
+        document.revision,
+        schema_dir / "random.yaml",
+    )
     policy = compile_document(document)
     try:
         for case_facts, k, second in cases:
@@ -179,18 +216,23 @@ def test_every_shipped_policy_agrees_between_backends_on_random_facts(policy_id:
     data = project.data_for(policy)
 
     @given(decision_inputs(policy))
-    @settings(max_examples=200, deadline=None,
-              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @settings(
+        max_examples=200,
+        deadline=None,
+        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+    )
     def agree(inputs: tuple[Any, dict[str, Any], datetime]) -> None:
         case_facts, case_settings, at = inputs
         try:
-            python = decide(policy, case_facts, at=at, settings=case_settings, data=data,
-                            backend="python")
+            python = decide(
+                policy, case_facts, at=at, settings=case_settings, data=data, backend="python"
+            )
         except InputError:
             assume(False)
             return
-        durable = decide(policy, case_facts, at=at, settings=case_settings, data=data,
-                         backend="durable")
+        durable = decide(
+            policy, case_facts, at=at, settings=case_settings, data=data, backend="durable"
+        )
         assert durable.fired == python.fired
         assert durable.to_dict()["outcome"] == python.to_dict()["outcome"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -44,7 +44,7 @@ def test_add_months_clamps_to_the_end_of_the_target_month(
 
 
 def test_add_months_on_an_instant_keeps_the_japan_wall_clock_time() -> None:
-    instant = datetime(2024, 1, 30, 16, 0, tzinfo=timezone.utc)  # 2024-01-31 01:00 JST
+    instant = datetime(2024, 1, 30, 16, 0, tzinfo=UTC)  # 2024-01-31 01:00 JST
     moved = call("add_months", instant, 1)
     assert moved == datetime(2024, 2, 29, 1, 0, tzinfo=JST)
 
