@@ -105,6 +105,7 @@ class WorkerPool:
         self.ids = itertools.count(1)
         self.on_event = on_event
         self.restarts = 0
+        self.turn = 0
         self.any_ready = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
@@ -208,8 +209,13 @@ class WorkerPool:
             await asyncio.sleep(min(0.05 * 2**failures, 5.0))  # a crash loop must not spin
 
     def _pick(self) -> Slot | None:
+        """The ready worker with the fewest requests in flight; ties go round-robin."""
+        slots = self.slots
+        count = len(slots)
+        self.turn = (self.turn + 1) % count
         best = None
-        for slot in self.slots:
+        for i in range(count):
+            slot = slots[(self.turn + i) % count]
             if (
                 slot.ready
                 and slot.transport is not None
