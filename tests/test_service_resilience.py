@@ -47,10 +47,9 @@ def test_every_acknowledged_decision_survives_kill_9_of_the_whole_server(tmp_pat
         for client in clients:
             client.join(10)
     assert len(acknowledged) >= 300
-    with running(tmp_path, workers=1, policies=policies) as server:  # restart on the same store
-        with server.client() as client:
-            sample = client.get(f"/v1/decisions/{acknowledged[-1]}")
-            assert sample.status_code == 200
+    # restart on the same store
+    with running(tmp_path, workers=1, policies=policies) as server, server.client() as client:
+        assert client.get(f"/v1/decisions/{acknowledged[-1]}").status_code == 200
     decision_log = DecisionLog(tmp_path / "var" / "kimari.sqlite3")
     try:
         missing = [i for i in acknowledged if decision_log.get(i) is None]
