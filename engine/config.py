@@ -150,7 +150,7 @@ def _coerce(key: str, value: Any) -> Any:
         raise _bad(f"{key}: {value!r} is not a valid {kind.__name__}") from None
 
 
-def _tokens_from_table(items: Any) -> list[Token]:
+def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
     if not isinstance(items, list):
         raise _bad("tokens must be an array of tables ([[tokens]])")
     tokens = []
@@ -160,7 +160,7 @@ def _tokens_from_table(items: Any) -> list[Token]:
         name = str(item.get("name", f"token-{i + 1}"))
         secret = item.get("token")
         if secret is None and "token_env" in item:
-            secret = os.environ.get(str(item["token_env"]))
+            secret = env.get(str(item["token_env"]))
             if not secret:
                 raise _bad(f"token '{name}': environment variable {item['token_env']} is empty")
         tokens.append(Token.of(name, secret, item.get("scopes")))
@@ -200,7 +200,7 @@ def load_config(
             raise _bad(f"config file {file}: {exc}") from None
         for key, value in data.items():
             if key == "tokens":
-                tokens = _tokens_from_table(value)
+                tokens = _tokens_from_table(value, env)
             elif key in _SETTABLE:
                 values[key] = _coerce(key, value)
             else:

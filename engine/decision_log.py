@@ -118,13 +118,15 @@ class DecisionLog:
         """Write a group in one transaction (one fsync); raises if nothing could be written."""
         results: list[Logged] = []
         with transaction(self.conn, self.lock) as conn:
-            plain = [e.row() for e in entries if not e.keyed]
-            if plain:
-                conn.executemany(_INSERT, plain)
+            plain: list[tuple[Any, ...]] = []  # runs of generated ids: one executemany each
             for entry in entries:
                 if not entry.keyed:
+                    plain.append(entry.row())
                     results.append(Logged(True))
                     continue
+                if plain:
+                    conn.executemany(_INSERT, plain)
+                    plain = []
                 if conn.execute(_INSERT_KEYED, entry.row()).rowcount == 1:
                     results.append(Logged(True))
                     continue
@@ -133,6 +135,8 @@ class DecisionLog:
                     (entry.decision_id,),
                 ).fetchone()
                 results.append(Logged(False, row[0], row[1].encode()))
+            if plain:
+                conn.executemany(_INSERT, plain)
         self.commits += 1
         self.rows += len(entries)
         return results
