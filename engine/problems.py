@@ -72,14 +72,19 @@ def problem(
     return status, [(b"content-type", CONTENT_TYPE), *headers], body
 
 
-def from_diagnostics(status: int, diagnostics: list[Diagnostic], detail: str) -> Response:
-    """A problem whose code is the headline diagnostic's and whose errors are all of them."""
-    code = diagnostics[0].code if len(diagnostics) == 1 else _family(status)
+def from_diagnostics(
+    status: int, diagnostics: list[Diagnostic], detail: str, code: str | None = None
+) -> Response:
+    """A problem listing every diagnostic. Its code: `code` if given; `facts_invalid` when
+    every error points into the facts; else the diagnostic's own code if it is alone."""
+    if code is None:
+        if all((d.pointer or "").startswith("/facts") for d in diagnostics) and diagnostics:
+            code = "facts_invalid"
+        elif len(diagnostics) == 1:
+            code = diagnostics[0].code
+        else:
+            code = "request_invalid"
     return problem(status, code, detail, errors=diagnostics)
-
-
-def _family(status: int) -> str:
-    return {400: "request_invalid", 422: "facts_invalid", 404: "not_found"}.get(status, "error")
 
 
 def unavailable(detail: str, code: str = "worker_unavailable", retry_after: int = 1) -> Response:

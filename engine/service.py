@@ -220,7 +220,9 @@ class Service:
                 422, exc.diagnostics, "the request is not valid for this policy"
             )
         if isinstance(exc, EvaluationError):
-            return from_diagnostics(422, exc.diagnostics, "these facts cannot be decided")
+            return from_diagnostics(
+                422, exc.diagnostics, "these facts cannot be decided", "evaluation_error"
+            )
         assert isinstance(exc, EngineFault)
         log.error("engine fault: %s", exc)
         return problem(
@@ -493,7 +495,7 @@ class Service:
             dataset = validate_entries(spec, request["entries"])
         except PolicyError as exc:
             return from_diagnostics(
-                422, exc.diagnostics, f"entries do not match the schema of '{name}'"
+                422, exc.diagnostics, f"entries do not match the schema of '{name}'", "data_invalid"
             )
         generation = self.store.put_data(name, dataset.version, request["entries"])
         if self.on_data_change is not None:

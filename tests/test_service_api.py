@@ -122,7 +122,7 @@ def test_a_bad_setting_and_a_bad_at_are_422_with_their_pointers(client: httpx.Cl
 
 def test_an_unknown_request_field_is_422_with_a_suggestion(client: httpx.Client) -> None:
     answer = client.post("/v1/decisions/np-check", json={"fact": OK_ORDER})
-    body = problem_of(answer, 422, "facts_invalid")
+    body = problem_of(answer, 422, "request_invalid")
     codes = {(e["code"], e["pointer"]) for e in body["errors"]}
     assert ("unknown_field", "/fact") in codes
     assert ("missing_field", "/facts") in codes
