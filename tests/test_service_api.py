@@ -274,7 +274,7 @@ def test_a_data_set_is_read_with_its_version_and_source(client: httpx.Client) ->
 def test_replacing_data_validates_every_entry_with_a_pointer(admin: httpx.Client) -> None:
     entries = [{"id": "BL-9", "phone": "03"}, {"id": "BL-10", "phone": 31234}, {"name": "x"}]
     body = problem_of(
-        admin.put("/v1/data/blacklist", json={"entries": entries}), 422, "facts_invalid"
+        admin.put("/v1/data/blacklist", json={"entries": entries}), 422, "data_invalid"
     )
     pointers = {e["pointer"] for e in body["errors"]}
     assert pointers == {"/entries/1/phone", "/entries/2/id"}
