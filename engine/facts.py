@@ -368,6 +368,8 @@ class _Compiler:
             name = _ref_name(s["$ref"])
             return lt.ANY if name in active else self.static_type(self.defs[name], active | {name})
         declared = s.get("type")
+        if declared is None and _all_strings(s.get("enum")):
+            declared = "string"  # an untyped enum of texts is a text field for the checker
         names = [declared] if isinstance(declared, str) else list(declared or ["any"])
         rest = [k for k in names if k != "null"]
         if not rest:
@@ -396,6 +398,10 @@ class _Compiler:
             return fmt or lt.STRING
         simple = {"integer": lt.INTEGER, "number": lt.NUMBER, "boolean": lt.BOOLEAN}
         return simple.get(kind, lt.ANY)
+
+
+def _all_strings(values: Any) -> bool:
+    return isinstance(values, list) and bool(values) and all(isinstance(v, str) for v in values)
 
 
 def _is_a(v: Any, py: type) -> bool:
