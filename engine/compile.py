@@ -852,6 +852,8 @@ def _then(
             ok = False
             continue
         expected = declared.type if declared else None
+        if declared is not None and declared.merge == "collect":
+            expected = declared.type.item or ANY  # each rule adds one item to the list
         value = build.value(raw, field_pointer, scope, expected, f"outcome '{name}'", rule_id)
         if value is None:
             ok = False
