@@ -420,15 +420,19 @@ def _fast(table: dict[type, Check], keys: frozenset[Any] | None, general: Check)
             return v if type(v) is str and v in keys else general(v, path, errs)
 
         return enum_check
-    if keys is None and len(plain) == len(table):
+    # The handler of the type this node mostly sees tests the type itself.
+    primary = next((py for py in _PLAIN if py in table and py not in plain), None)
+    if keys is None and primary is not None:
+        return table[primary]
+    if keys is None and plain:
+        # e.g. an integer without limits: ints pass as they are, floats and Decimals
+        # (which must be checked for a fraction) take the general path.
 
         def plain_check(v: Any, path: Path, errs: Errors) -> Any:
             return v if type(v) in plain else general(v, path, errs)
 
         return plain_check
-    # The handler of the type this node mostly sees tests the type itself.
-    primary = next((py for py in _PLAIN if py in table and py not in plain), None)
-    return table[primary] if keys is None and primary is not None else general
+    return general
 
 
 def _enum(s: Mapping[str, Any]) -> tuple[frozenset[Any] | None, str, str]:
