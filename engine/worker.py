@@ -349,7 +349,10 @@ def main(argv: list[str]) -> int:
     config = orjson.loads(os.environ["KIMARI_WORKER"])
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front decides when workers stop
+    # Ctrl-C or a SIGTERM to the process group reaches the workers too: the front decides when
+    # they stop (it closes their socket after the last answers; EOF ends the loop here)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         worker = Worker(sock, slot, config)
         worker.run()
