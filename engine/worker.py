@@ -167,8 +167,15 @@ class Worker:
                 deps = [
                     p for s in current.specs.values() for p in (s.schema_path, s.source_path) if p
                 ]
-                if fingerprint(self.folder, deps) == current.fingerprint:
+                seen = fingerprint(self.folder, deps)
+                if seen == current.fingerprint:
                     continue
+                for _ in range(10):  # an editor may still be writing: wait until it settles
+                    time.sleep(0.1)
+                    settled = fingerprint(self.folder, deps)
+                    if settled == seen:
+                        break
+                    seen = settled
                 with self.reload_lock:
                     new = compile_set(self.folder, current)
                 self.pending_set = new

@@ -101,7 +101,14 @@ def _revision(client: httpx.Client) -> str:
     return str(answer.json()["policy"]["revision"])
 
 
-def _wait_for(condition: object, timeout: float = 15.0) -> None:
+def _save(path: Path, text: str) -> None:
+    """Save as many editors do: write a temporary file, then rename it over the old one."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def _wait_for(condition: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
@@ -128,9 +135,9 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
         background = threading.Thread(target=keep_deciding, args=(server.url,))
         background.start()
         try:
-            path.write_text(
+            _save(
+                path,
                 original.replace("注文二回目以降のため要対応", "注文二回目以降のため要対応です"),
-                encoding="utf-8",
             )
             _wait_for(lambda: all(_revision(client) != first for _ in range(4)))
             second = _revision(client)
@@ -138,7 +145,7 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
                 assert _revision(client) == second
 
             broken = original.replace("order.np.result ==", "order.np.reslt ==", 1)
-            path.write_text(broken, encoding="utf-8")
+            _save(path, broken)
             # workers reload on their own within reload_interval: wait until all have
             _wait_for(
                 lambda: all(
