@@ -138,8 +138,16 @@ class Service:
     def _policy(self, policy_id: str) -> CompiledPolicy:
         snapshot = self.snapshot
         policy = snapshot.policies.get(policy_id) if POLICY_ID.fullmatch(policy_id) else None
-        if policy is not None:
+        if policy is not None and policy.kind == "decision":
             return policy
+        if policy is not None:
+            raise RequestProblem(
+                problem(
+                    404,
+                    "not_a_decision_policy",
+                    f"policy '{policy_id}' is a {policy.kind}, not decided here",
+                )
+            )
         status = snapshot.policy_set.statuses.get(policy_id)
         if status is not None:  # the file exists but no revision of it ever compiled
             raise RequestProblem(
@@ -157,9 +165,8 @@ class Service:
     def _label(self, policy: CompiledPolicy, outcome: dict[str, Any]) -> str:
         key = id(policy)
         if key not in self._headlines:
-            self._headlines = {
-                k: v for k, v in self._headlines.items() if len(self._headlines) < 256
-            }
+            if len(self._headlines) > 256:  # revisions come and go with reloads
+                self._headlines.clear()
             self._headlines[key] = headline(policy)
         name = self._headlines[key]
         if name is None:
@@ -255,6 +262,12 @@ class Service:
                             pointer="/decision_id",
                         )
                     ],
+                )
+            if key is not None and not DECISION_ID.fullmatch(key):
+                return problem(
+                    422,
+                    "idempotency_key_invalid",
+                    "Idempotency-Key must be 1-128 letters, digits or . _ : -",
                 )
             key = key or given
             if key is not None:

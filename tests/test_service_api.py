@@ -212,6 +212,13 @@ def test_the_same_idempotency_key_and_body_return_the_logged_decision(client: ht
     assert again.headers["idempotent-replayed"] == "true"
 
 
+def test_an_idempotency_key_that_cannot_be_a_decision_id_is_422(client: httpx.Client) -> None:
+    answer = client.post(
+        "/v1/decisions/np-check", json={"facts": OK_ORDER}, headers={"Idempotency-Key": "a/b c"}
+    )
+    problem_of(answer, 422, "idempotency_key_invalid")
+
+
 def test_an_idempotency_key_reused_for_another_request_is_409(client: httpx.Client) -> None:
     client.post("/v1/decisions/np-check", json={"facts": NG_ORDER, "decision_id": "reuse-1"})
     answer = client.post(
