@@ -2,12 +2,13 @@
 
     python -m engine.worker FD SLOT      (started by engine/pool.py; config in $KIMARI_WORKER)
 
-One thread decides: it reads every request frame that has arrived, decides each (durable
-_rules is called from this thread only), writes all their log entries in one
-transaction (one fsync: group commit), then sends all the replies. Requests that arrive
-while a group is being synced form the next group, so the group grows with the load and
-durability costs one fsync per group, not per decision. No reply of a decision leaves
-before its log entry is committed: an acknowledged decision is never lost.
+One thread decides: it reads every request frame that has arrived and decides each
+(durable_rules is called from this thread only), then hands the group to the committer
+thread, which writes all their log entries in one transaction (one fsync: group commit)
+and then sends the replies, while the deciding thread goes on with the next group. Groups
+grow with the load, so durability costs one fsync per group, not per decision. No reply
+of a decision leaves before its log entry is committed: an acknowledged decision is never
+lost.
 
 A reloader thread polls the policy files' mtimes, compiles and registers changed policies
 in the background, and hands the result to the deciding thread, which swaps it in between
