@@ -68,7 +68,8 @@ class Worker:
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
-        self.reload_lock = threading.Lock()
+        self.reload_lock = threading.Lock()  # one compile at a time
+        self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
         self.generation = 0
         self.max_rows = int(config["commit_max_rows"])
@@ -83,6 +84,9 @@ class Worker:
         self.out: list[bytes] = []
         with self.reload_lock:
             policy_set = compile_set(self.folder, None)
+        # the newest compiled set: every reload builds on it (its last good revisions), never
+        # on the snapshot served, which may lag behind while a swap is under way
+        self.latest_set = policy_set
         self.service = Service(
             self._snapshot(policy_set, None),
             self.decision_log,
@@ -148,18 +152,30 @@ class Worker:
             self._refresh_data()
 
     def _take_reload(self) -> None:
-        new = self.pending_set
+        with self.handoff:  # never reload_lock here: a compile may hold it for a while
+            new, self.pending_set = self.pending_set, None
         if new is None:
             return
-        self.pending_set = None
         old = self.service.snapshot
         self._swap(self._snapshot(new, old))
         self._send_events(reload_events(old.policy_set, new))
 
+    def _offer(self, new: PolicySet) -> None:
+        """Make `new` the next set to swap in (called holding reload_lock). A set compiled
+        earlier but never swapped in is dropped, and the rulesets only it registered closed."""
+        with self.handoff:
+            skipped, self.pending_set, self.latest_set = self.pending_set, new, new
+        if skipped is None:
+            return
+        keep = {id(p) for p in new.serving.values()}
+        for status in skipped.statuses.values():
+            policy = status.policy
+            if policy is not None and not status.errors and id(policy) not in keep:
+                policy.close()  # compiled for `skipped` only: nothing ever decided with it
+
     def reload_now(self) -> Response:
         with self.reload_lock:
-            new = compile_set(self.folder, self.service.snapshot.policy_set)
-            self.pending_set = new
+            self._offer(compile_set(self.folder, self.latest_set))
         self._take_reload()
         return self.service.list_policies()
 
@@ -168,7 +184,7 @@ class Worker:
         while True:
             time.sleep(interval)
             try:
-                current = self.pending_set or self.service.snapshot.policy_set
+                current = self.latest_set
                 deps = [
                     p for s in current.specs.values() for p in (s.schema_path, s.source_path) if p
                 ]
@@ -182,8 +198,7 @@ class Worker:
                         break
                     seen = settled
                 with self.reload_lock:
-                    new = compile_set(self.folder, current)
-                self.pending_set = new
+                    self._offer(compile_set(self.folder, self.latest_set))
                 os.write(self.wake_w, b"r")
             except Exception:  # keep polling: the next edit may fix whatever broke here
                 log.exception("policy reload failed")

@@ -119,16 +119,16 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
     policies = copy_project(tmp_path)
     path = policies / "np-check.yaml"
     original = path.read_text(encoding="utf-8")
-    failures: list[int] = []
+    failures: list[str] = []
     stop = threading.Event()
 
     def keep_deciding(url: str) -> None:  # no request may be dropped while reloading
         headers = {"Authorization": f"Bearer {DECIDE_TOKEN}"}
         with httpx.Client(base_url=url, headers=headers, timeout=10) as c:
             while not stop.is_set():
-                status = c.post("/v1/decisions/np-check", json={"facts": NG}).status_code
-                if status != 200:
-                    failures.append(status)
+                answer = c.post("/v1/decisions/np-check", json={"facts": NG})
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text}")
 
     with running(tmp_path, workers=2, policies=policies) as server, server.client() as client:
         first = _revision(client)
@@ -154,7 +154,7 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
                 )
             )
             status = client.get("/v1/policies/np-check").json()
-            assert status["revision"] == second
+            assert status["revision"] == second, server.errors
             error = status["errors"][0]
             assert error["code"] == "unknown_fact_field"
             assert error["location"]["file"].endswith("np-check.yaml")
@@ -171,8 +171,9 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
             _wait_for(lambda: any("edit refused" in line for line in server.errors))
             assert any("np-check.yaml:" in line and "reslt" in line for line in server.errors)
             metrics = client.get("/metrics").text
-            assert 'kimari_policy_reloads_total{policy="np-check",result="refused"} 1' in metrics
+            refused = 'kimari_policy_reloads_total{policy="np-check",result="refused"} 1'
+            assert refused in metrics, (metrics, server.errors)
         finally:
             stop.set()
             background.join(10)
-    assert failures == []
+    assert failures == [], server.errors
