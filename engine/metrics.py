@@ -7,7 +7,7 @@ Counted where every request passes (the front), so a worker crash loses nothing:
     kimari_decision_seconds{policy}                 latency histogram, request to response
     kimari_http_errors_total{status, code}          every 4xx/5xx answered, by problem code
     kimari_policy_reloads_total{policy, result}     loaded / refused / removed revisions
-    kimari_policy_info{policy, revision, status}    1 per policy served
+    kimari_policy_info{policy,revision,status,worker} 1 per policy and worker
     kimari_worker_restarts_total                    workers replaced after dying
     kimari_workers_ready                            workers ready now
     kimari_log_commit_rows                          group-commit sizes (from the workers)
@@ -105,20 +105,12 @@ class Metrics:
             out.append(
                 f"kimari_policy_reloads_total{_labels(('policy', 'result'), (policy, result))} {n}"
             )
-        family(
-            "kimari_policy_info", "gauge", "The revision each policy serves, and its file's status."
-        )
-        seen: set[str] = set()
-        for worker in workers:
+        family("kimari_policy_info", "gauge", "Revision and status per policy and worker.")
+        names = ("policy", "revision", "status", "worker")
+        for worker in sorted(workers, key=lambda w: w["slot"]):
             for policy, info in sorted(worker.get("policies", {}).items()):
-                if policy in seen:
-                    continue
-                seen.add(policy)
-                labels = _labels(
-                    ("policy", "revision", "status"),
-                    (policy, info["revision"] or "", info["state"]),
-                )
-                out.append(f"kimari_policy_info{labels} 1")
+                values = (policy, info["revision"] or "", info["state"], worker["slot"])
+                out.append(f"kimari_policy_info{_labels(names, values)} 1")
         family("kimari_worker_restarts_total", "counter", "Engine workers replaced after dying.")
         out.append(f"kimari_worker_restarts_total {self.restarts}")
         family("kimari_workers_ready", "gauge", "Engine workers ready to decide.")

@@ -101,6 +101,17 @@ def _revision(client: httpx.Client) -> str:
     return str(answer.json()["policy"]["revision"])
 
 
+def _served(client: httpx.Client) -> set[tuple[str, str]]:
+    """(revision, status) of np-check on every worker, from /metrics."""
+    found = set()
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('kimari_policy_info{policy="np-check"'):
+            inner = line[line.index("{") + 1 : line.index("}")]
+            labels = dict(part.split("=", 1) for part in inner.split(","))
+            found.add((labels["revision"].strip('"'), labels["status"].strip('"')))
+    return found
+
+
 def _save(path: Path, text: str) -> None:
     """Save as many editors do: write a temporary file, then rename it over the old one."""
     temporary = path.with_suffix(".tmp")
@@ -139,20 +150,15 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
                 path,
                 original.replace("注文二回目以降のため要対応", "注文二回目以降のため要対応です"),
             )
-            _wait_for(lambda: all(_revision(client) != first for _ in range(4)))
+            # workers reload on their own: wait until both serve the edit
+            _wait_for(lambda: len(_served(client)) == 1 and first not in dict(_served(client)))
             second = _revision(client)
             for _ in range(4):  # every worker serves the new revision
                 assert _revision(client) == second
 
             broken = original.replace("order.np.result ==", "order.np.reslt ==", 1)
             _save(path, broken)
-            # workers reload on their own within reload_interval: wait until all have
-            _wait_for(
-                lambda: all(
-                    client.get("/v1/policies/np-check").json()["status"] == "refused"
-                    for _ in range(4)
-                )
-            )
+            _wait_for(lambda: _served(client) == {(second, "refused")})
             status = client.get("/v1/policies/np-check").json()
             assert status["revision"] == second, server.errors
             error = status["errors"][0]
