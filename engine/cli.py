@@ -236,7 +236,7 @@ def serve(
     then KIMARI_* environment variables, then these options.
     """
     from engine.config import load_config
-    from engine.server import serve as run_server
+    from engine.supervisor import serve as run_server
 
     config = load_config(
         config_file,
@@ -248,7 +248,9 @@ def serve(
             "workers": workers,
         },
     )
-    run_server(config)
+    code = run_server(config)
+    if code:
+        raise Exit(code)
 
 
 @cli.command("log")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -110,6 +111,26 @@ class Config:
             problems.append("reload_interval and request_timeout must be positive")
         if problems:
             raise UsageError([Diagnostic("config_invalid", p) for p in problems])
+
+    def to_json(self) -> str:
+        """Everything, tokens as digests: how the supervisor hands the config to the front."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["policies"], data["store"] = str(self.policies), str(self.store)
+        data["tokens"] = [
+            {"name": t.name, "digest": t.digest.hex(), "scopes": sorted(t.scopes)}
+            for t in self.tokens
+        ]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        data = json.loads(text)
+        data["policies"], data["store"] = Path(data["policies"]), Path(data["store"])
+        data["tokens"] = tuple(
+            Token(t["name"], bytes.fromhex(t["digest"]), frozenset(t["scopes"]))
+            for t in data["tokens"]
+        )
+        return cls(**data)
 
     def to_worker(self) -> dict[str, Any]:
         """What a worker process needs (no tokens: workers never see them)."""

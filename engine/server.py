@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import socket
 import sys
 import time
@@ -57,6 +58,7 @@ class App:
         self.seen_events: set[str] = set()
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
+        self.health = orjson.dumps({"status": "ok", "pid": os.getpid()})
 
     # -- lifecycle ---------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -249,7 +251,7 @@ class App:
                 {},
             )
         if name == "healthz":
-            return 200, [(b"content-type", JSON)], b'{"status":"ok"}', {}
+            return 200, [(b"content-type", JSON)], self.health, {}
         if name == "readyz":
             ready = self.pool.ready_count
             if ready:
@@ -344,45 +346,15 @@ def _match(parts: list[str]) -> tuple[str, str, frozenset[str]] | None:
     return None
 
 
-def _bind(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sock.listen(2048)
-    sock.set_inheritable(False)
-    return sock
-
-
-def serve(config: Config) -> None:
-    """Bind, start the workers and serve until SIGINT/SIGTERM."""
+def run_front(sock: socket.socket, config: Config) -> None:
+    """Serve HTTP on an already bound socket until SIGINT/SIGTERM (the front process)."""
     import uvicorn
-
-    from engine.decision_log import DecisionLog
-    from engine.store import Store
 
     logging.basicConfig(
         level=logging.WARNING, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
-    # create and migrate the store once, before the workers race to do it
-    Store(config.store).close()
-    DecisionLog(config.store).close()
-    sock = _bind(config)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"kimari: listening on http://{shown}:{port} with {config.workers} workers", flush=True)
-    print(f"kimari: policies from {config.policies}, decision log in {config.store}", flush=True)
-    if config.anonymous:
-        print(
-            "kimari: no tokens configured: every request is allowed (this host only). To require\n"
-            "        tokens, set KIMARI_TOKENS='<secret>:decide,<admin-secret>:decide+admin'",
-            flush=True,
-        )
-    if config.test_faults:
-        print("kimari: TEST FAULTS ENABLED (X-Kimari-Test-Fault); never in production", flush=True)
-    app = App(config)
     uv_config = uvicorn.Config(
-        app,
+        App(config),
         http="httptools",
         lifespan="on",
         access_log=config.access_log,
@@ -399,3 +371,19 @@ def serve(config: Config) -> None:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(server.serve(sockets=[sock]))
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this front when the supervisor dies, so no orphan keeps the port."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+
+
+if __name__ == "__main__":  # started by engine/supervisor.py: python -m engine.server FD
+    _die_with_parent()
+    front_config = Config.from_json(os.environ["KIMARI_FRONT"])
+    listening = socket.socket(fileno=int(sys.argv[1]))
+    run_front(listening, front_config)

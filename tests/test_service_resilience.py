@@ -183,3 +183,24 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
             stop.set()
             background.join(10)
     assert failures == [], server.errors
+
+
+def test_the_http_front_is_restarted_if_it_dies(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    with running(tmp_path, workers=1) as server, server.client() as client:
+        front = client.get("/healthz").json()["pid"]
+        os.kill(front, signal.SIGKILL)  # the front only: the supervisor above it stays
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, server.errors
+            try:
+                if client.get("/healthz").json()["pid"] != front:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        server.wait_ready(1)
+        assert client.post("/v1/decisions/np-check", json={"facts": NG}).status_code == 200
+    assert any("HTTP front" in line and "signal 9" in line for line in server.errors)
