@@ -33,6 +33,7 @@ class Op(IntEnum):
     OPENAPI = 8
     RELOAD = 9
     STATS = 10
+    DELETE_DATA = 11
 
 
 class Event(IntEnum):

@@ -277,6 +277,15 @@ def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
                     **common,
                 },
             },
+            "delete": {
+                "operationId": f"reset-data-{name}",
+                "summary": f"Serve the file default of '{name}' again (admin)",
+                "security": auth,
+                "responses": {
+                    "200": {"description": "the data set now", **_json({"type": "object"})},
+                    **common,
+                },
+            },
         }
     paths.update(_static_paths(auth, common))
     return {

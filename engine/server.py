@@ -262,7 +262,8 @@ class App:
                     {},
                 )
             return (*unavailable("no engine worker is ready yet", "not_ready"), {})
-        needed = "admin" if (name == "data" and method == "PUT") or name == "reload" else "decide"
+        writes = name == "reload" or (name == "data" and method in ("PUT", "DELETE"))
+        needed = "admin" if writes else "decide"
         denied = self._deny(scope, needed)
         if denied is not None:
             return (*denied, {})
@@ -290,6 +291,8 @@ class App:
         if name == "policy":
             return await self._forward(Op.POLICY, {"id": arg})
         if name == "data":
+            if method == "DELETE":
+                return await self._forward(Op.DELETE_DATA, {"name": arg})
             if method == "PUT":
                 body = await self._body(scope, receive)
                 return await self._forward(Op.PUT_DATA, {"name": arg}, body)
@@ -342,7 +345,7 @@ def _match(parts: list[str]) -> tuple[str, str, frozenset[str]] | None:
         if parts[1] == "policies":
             return "policy", parts[2], _GET
         if parts[1] == "data":
-            return "data", parts[2], frozenset({"GET", "PUT"})
+            return "data", parts[2], frozenset({"GET", "PUT", "DELETE"})
     return None
 
 

@@ -523,6 +523,17 @@ class Service:
             },
         )
 
+    def reset_data(self, name: str) -> Response:
+        """Forget the versions PUT through the API: serve the file default again."""
+        spec = self.snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
+        if spec is None:
+            hint = did_you_mean(name, self.snapshot.policy_set.specs)
+            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+        self.store.reset_data(name)
+        if self.on_data_change is not None:
+            self.on_data_change()
+        return self.get_data(name)
+
 
 def _result(response: Response) -> dict[str, Any]:
     status, _, raw = response

@@ -256,6 +256,8 @@ class Worker:
             result = service.get_data(meta["name"])
         elif op == Op.PUT_DATA:
             result = service.put_data(meta["name"], body)
+        elif op == Op.DELETE_DATA:
+            result = service.reset_data(meta["name"])
         elif op == Op.OPENAPI:
             from engine.openapi import openapi_document
 

@@ -321,6 +321,7 @@ def test_a_missing_or_unknown_token_is_401(server: Server) -> None:
 def test_a_token_without_the_scope_is_403(server: Server) -> None:
     with server.client(DECIDE_TOKEN) as decider:
         problem_of(decider.put("/v1/data/blacklist", json={"entries": []}), 403, "forbidden")
+        problem_of(decider.delete("/v1/data/blacklist"), 403, "forbidden")
         problem_of(decider.post("/v1/reload"), 403, "forbidden")
     with server.client(ONLY_ADMIN_TOKEN) as operator:
         problem_of(

@@ -156,6 +156,8 @@ def test_data_replaced_through_the_api_is_served_after_a_restart(tmp_path: Path)
     entries = [{"id": "BL-7", "name": "鈴木 一郎", "phone": "03-0000-0000"}]
     with running(tmp_path, policies=policies) as server, server.client(ADMIN_TOKEN) as admin:
         version = admin.put("/v1/data/blacklist", json={"entries": entries}).json()["version"]
-    with running(tmp_path, policies=policies) as server, server.client() as client:
-        body = client.get("/v1/data/blacklist").json()
+    with running(tmp_path, policies=policies) as server, server.client(ADMIN_TOKEN) as admin:
+        body = admin.get("/v1/data/blacklist").json()
         assert (body["version"], body["source"], body["entries"]) == (version, "api", entries)
+        reset = admin.delete("/v1/data/blacklist").json()  # back to the file default
+        assert (reset["source"], reset["entries"][0]["id"]) == ("file", "BL-1")
