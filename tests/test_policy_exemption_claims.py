@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from engine.api import Project, load
 from engine.data import Dataset
@@ -21,6 +23,7 @@ from engine.evaluate import decide
 from engine.model import CompiledPolicy
 from engine.project import load_dataset
 from engine.tester import case_data, deep_merge, load_cases
+from tests.strategies import decision_inputs, shipped_project
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_ID = "exemption-claims"
@@ -422,3 +425,39 @@ def test_the_shipped_sample_data_sets_load_with_their_indexes(project: Project) 
     estimates = project.datasets["estimates"]
     assert isinstance(estimates, Dataset) and len(estimates) >= 5
     assert estimates.find({"store_id": "S-YOKOHAMA", "member_id": "M-100234"})
+
+
+# -- properties over random claims ---------------------------------------------------------
+
+SHIPPED = shipped_project().policy(POLICY_ID)
+
+
+@given(st.data())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_ex_1_to_ex_4_every_claim_gets_its_verdict_from_a_rule_and_it_is_consistent(
+    data: st.DataObject,
+) -> None:
+    """EX-1 to EX-4: random facts never fall through to the default verdict.
+
+    An accepted claim is in time with its precondition met; a claim after the deadline
+    is refused; a refusal always says why.
+    """
+    project = shipped_project()
+    facts, settings_, at = data.draw(decision_inputs(SHIPPED))
+    try:
+        decision = decide(SHIPPED, facts, at=at, settings=settings_, data=project.data_for(SHIPPED))
+    except InputError:
+        assume(False)
+        return
+    by_id = SHIPPED.rule_by_id
+    assert any("verdict" in dict(by_id[r].then) for r in decision.fired), decision.fired
+    outcome = decision.outcome
+    if outcome["verdict"] == "accepted":
+        assert outcome["before_deadline"] is True
+        assert outcome["precondition_met"] is True
+    if outcome["before_deadline"] is False:
+        assert outcome["verdict"] == "refused"
+    if outcome["verdict"] == "not_yet":
+        assert outcome["claimable_from"] is not None
+    for found in decision.reasons:
+        assert found["message"]["ja"] and found["message"]["en"]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from engine.api import Project, load
 from engine.data import Dataset
@@ -23,6 +25,7 @@ from engine.evaluate import decide
 from engine.model import CompiledPolicy
 from engine.project import load_dataset
 from engine.tester import case_data, deep_merge, load_cases
+from tests.strategies import decision_inputs, shipped_project
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_ID = "order-holds"
@@ -473,7 +476,11 @@ def test_ho_11_the_holds_the_seed_names_send_no_mail(
         (order(payment={"method": "paypay"}), "enum", "/facts/order/payment/method"),
         (order(total=99.5), "type_mismatch", "/facts/order/total"),
         (order(hold={"status": "保留"}), "enum", "/facts/order/hold/status"),
-        ({"order": {"id": "O", "total": 1, "sequence": 1}}, "required", "/facts/order/customer"),
+        (
+            {"order": {"id": "O", "total": 1, "sequence": 1, "shipping": {"cod_available": True}}},
+            "required",
+            "/facts/order/customer",
+        ),
     ],
 )
 def test_ho_4_unknown_codes_and_malformed_facts_are_refused_with_a_pointer(
@@ -511,6 +518,42 @@ def test_hb_and_ho_both_backends_decide_every_yaml_case_alike(project: Project) 
         assert results[0] == results[1], case.name
         decided += results[0][0] != "error"
     assert decided >= 80
+
+
+# -- properties over random orders ---------------------------------------------------------
+
+SHIPPED = shipped_project().policy(POLICY_ID)
+HOLD_FIELDS = {"held_automatically", "held_by_hand"}
+
+
+@given(st.data())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_hb_4_ho_11_ho_12_every_hold_has_its_reasons_and_the_mail_follows_them(
+    data: st.DataObject,
+) -> None:
+    """HB-4, HO-11, HO-12, HO-2: random orders.
+
+    A held order has a reason that holds it; the hold mail is sent exactly when one of
+    its reasons sends it; effects only ever follow a hold; every text has ja and en.
+    """
+    project = shipped_project()
+    facts, settings_, at = data.draw(decision_inputs(SHIPPED))
+    try:
+        decision = decide(SHIPPED, facts, at=at, settings=settings_, data=project.data_for(SHIPPED))
+    except InputError:
+        assume(False)
+        return
+    by_id = SHIPPED.rule_by_id
+    holding = [r for r in decision.fired if HOLD_FIELDS & dict(by_id[r].then).keys()]
+    outcome = decision.outcome
+    assert outcome["held"] is bool(holding)
+    assert outcome["hold_mail"] is any(r.get("mail") is True for r in decision.reasons)
+    if not outcome["held"]:
+        assert set(outcome["effects"]) <= {"no_next_subscription_order"}
+    if outcome["payment_switched_to_cod"]:
+        assert outcome["np_setting_applied"] in (2, 3)
+    for found in decision.reasons:
+        assert found["message"]["ja"] and found["message"]["en"]
 
 
 # -- a blacklist of a million entries (HB-1, HB-2, HO-6) ---------------------------------------
