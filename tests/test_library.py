@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import data as data_module
 from engine.data import Dataset
 from engine.lang import calendar as cal
 from engine.lang import text
@@ -421,6 +422,32 @@ def test_match_condition_returns_the_first_applying_entry_in_data_order() -> Non
         match={"address": "normalize"},
     )
     assert call("match_condition", data, {"address": "1"})["id"] == "late"  # type: ignore[index]
+
+
+def test_match_condition_checks_only_indexed_candidates_never_every_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 100,000 conditions of every operator: a probe must look at a handful, not scan them.
+    entries: list[dict[str, object]] = []
+    for i in range(25_000):
+        entries.append({"id": f"P{i}", "match": "prefix", "phone": f"090{i:05d}"})
+        entries.append({"id": f"S{i}", "match": "suffix", "email": f"@d{i}.example"})
+        entries.append({"id": f"C{i}", "match": "contains", "address": f"緑町{i}番地"})
+        entries.append({"id": f"E{i}", "match": "exact", "phone": f"03{i:08d}"})
+    match = {"phone": "normalize_phone", "email": "normalize_name", "address": "normalize"}
+    data = Dataset("conditions", entries, match=match)
+    checked: list[str] = []
+    real = data_module._holds
+
+    def counting(operator: str, value: str | None, pattern: str) -> bool:
+        checked.append(pattern)
+        return real(operator, value, pattern)
+
+    monkeypatch.setattr(data_module, "_holds", counting)
+    probe = {"phone": "090-1234-5678", "email": "a@d77.example", "address": "東京都緑町9番地"}
+    found = data.match_condition(probe)
+    assert found is not None and found["id"] == "C9"  # C9 comes before P12345 and S77
+    assert len(checked) <= 3  # the prefix, the suffix and the contains candidates
 
 
 def test_match_condition_on_an_empty_data_set_finds_nothing() -> None:
