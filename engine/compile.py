@@ -41,7 +41,7 @@ from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
 from engine.lang.pycompile import (
     EvalFailure,
-    all_of,
+    compile_conditions,
     compile_expr,
     fold_constants,
     path_getter,
@@ -740,7 +740,7 @@ def _rule(
         )
     if conditions is None or then is None or ("reason" in spec and reason is None):
         return None
-    check = all_of([c.fn for c in conditions])
+    check = compile_conditions([c.node for c in conditions])
 
     durable = _durable_condition(build, conditions, rule_id)
     if durable is None:
