@@ -24,6 +24,7 @@ swaps it in, so a decision never sees half a data set.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -38,6 +39,13 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
     "normalize_name": text.normalize_name,
     "normalize_postal": text.normalize_postal,
     "normalize_phone": text.normalize_phone,
+}
+
+# One order's name, postal code and phone are normalised for every look-up a policy
+# makes (blacklist, conditions, customers, ...): probes go through a small cache of
+# these pure functions. Building an index does not, so it cannot flood the cache.
+_PROBE_NORMALISERS: dict[str, Callable[[str], str]] = {
+    name: functools.lru_cache(maxsize=4096)(fn) for name, fn in NORMALISERS.items()
 }
 
 _Postings = int | list[int]
@@ -93,7 +101,7 @@ def _parts(value: str, operator: str, length: int) -> Iterable[str]:
         return (value[:length],)
     if operator == "suffix":
         return (value[-length:],)
-    return {value[i : i + length] for i in range(len(value) - length + 1)}
+    return [value[i : i + length] for i in range(len(value) - length + 1)]
 
 
 def _holds(operator: str, value: str | None, pattern: str) -> bool:
@@ -161,6 +169,9 @@ class Dataset:
     def _normaliser(self, field: str) -> Callable[[str], str]:
         return NORMALISERS[self.match.get(field, "exact")]
 
+    def _probe_normaliser(self, field: str) -> Callable[[str], str]:
+        return _PROBE_NORMALISERS[self.match.get(field, "exact")]
+
     def _similar_index(self, field: str) -> dict[str, _Postings]:
         index = self._similar.get(field)
         if index is not None:
@@ -181,7 +192,7 @@ class Dataset:
         for field, value in probe.items():
             if value is None:
                 continue
-            normalised = self._normaliser(field)(value) if isinstance(value, str) else value
+            normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
             if normalised == "":
                 continue
             for position in _positions(self._similar_index(field).get(normalised)):
@@ -246,14 +257,16 @@ class Dataset:
         for field, value in probe.items():
             if not isinstance(value, str):
                 continue
-            normalised = self._normaliser(field)(value)
+            normalised = self._probe_normaliser(field)(value)
             if not normalised:
                 continue
             values[field] = normalised
             for operator, by_length in index.get(field, {}).items():
                 for length, patterns in by_length.items():
                     for part in _parts(normalised, operator, length):
-                        candidates.update(_positions(patterns.get(part)))
+                        found = patterns.get(part)
+                        if found is not None:
+                            candidates.update(_positions(found))
         for position in sorted(candidates):
             if all(
                 _holds(operator, values.get(field), pattern)
