@@ -661,7 +661,9 @@ def stage_outcome(build: Build) -> None:
             computed,
             Text.of(spec.get("label")),
             build.document.positions.key(pointer),
+            tuple(spec.get("refs", ())),
         )
+        _check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
 
 
 def _outcome_type(spec: Mapping[str, Any]) -> Type:
