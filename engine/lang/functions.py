@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -97,6 +97,16 @@ def _kind(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
 
 def _temporal(types: Sequence[Type], index: int) -> Type:
     return _kind(types, index, "date|datetime", "a date or a date-time")
+
+
+def _datetime_arg(types: Sequence[Type], index: int) -> Type:
+    return _kind(types, index, "datetime", "a date-time")
+
+
+def _whole_minutes(delta: timedelta) -> int:
+    """Elapsed minutes, truncated toward zero: 59 s is 0 minutes either way round."""
+    seconds = delta.days * 86_400 + delta.seconds
+    return seconds // 60 if seconds >= 0 else -((-seconds) // 60)
 
 
 def _integer(types: Sequence[Type], index: int) -> Type:
@@ -462,6 +472,14 @@ _register(
     "add_months(from, n) <= to.",
     _pair_temporal(INTEGER),
     cal.months_between,
+    args=(2, 2),
+)
+_register(
+    "minutes_between",
+    "minutes_between(from, to) -> integer",
+    "Whole minutes elapsed from the first instant to the second (negative if earlier).",
+    _fixed(INTEGER, _datetime_arg, _datetime_arg),
+    lambda start, end: _whole_minutes(end - start),
     args=(2, 2),
 )
 _register(
