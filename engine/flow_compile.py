@@ -126,15 +126,15 @@ def stage_flow_facts(build: FlowBuild) -> None:
             hint="make every entity fact optional; events record them with 'set'",
         )
         return
-    build.entity, build.entity_type = entity, entity_type
     _states(build)
     _events(build)
     if build.failed:
-        return
+        return  # later stages would only repeat these problems as unknown names
     states = list(build.states)
     union: dict[str, Any] = {EVENT_TYPE: {"type": "string", "enum": list(build.events)}}
     for event in build.events.values():
-        union.update(event.fields)
+        for field_name, field_schema in event.fields.items():
+            union.setdefault(field_name, field_schema)
     schema = dict(entity.schema)
     defs = schema.pop("$defs", None)
     for annotation in ("$schema", "$id", "title", "description"):
@@ -161,6 +161,8 @@ def stage_flow_facts(build: FlowBuild) -> None:
         build.facts = compile_facts_schema(combined, source=build.document.path)
     except PolicyError as exc:  # each part compiled alone; this would be a compiler bug
         build.diagnostics.extend(exc.diagnostics)
+        return
+    build.entity, build.entity_type = entity, entity_type
 
 
 def _states(build: FlowBuild) -> None:
@@ -218,17 +220,6 @@ def _events(build: FlowBuild) -> None:
                     join_pointer(join_pointer(pointer, "required"), i),
                     hint=did_you_mean(field_name, fields),
                 )
-        for other in build.events.values():
-            for field_name, schema in fields.items():
-                if field_name in other.fields and other.fields[field_name] != schema:
-                    build.error(
-                        "event_field_conflict",
-                        f"field '{field_name}' of event '{name}' differs from the field of the "
-                        f"same name of event '{other.name}': event.{field_name} must mean one "
-                        "thing in every event",
-                        join_pointer(join_pointer(pointer, "fields"), field_name),
-                        key=True,
-                    )
         schema = {
             "type": "object",
             "additionalProperties": False,
@@ -243,6 +234,7 @@ def _events(build: FlowBuild) -> None:
                 inner = (d.pointer or "").removeprefix("/properties")
                 build.error(d.code, d.message, base + inner, hint=d.hint)
             continue
+        _check_field_types(build, name, validator, pointer)
         build.events[name] = FlowEvent(
             name,
             Text.of(spec["label"]) or Text(name),
@@ -251,6 +243,28 @@ def _events(build: FlowBuild) -> None:
             tuple(spec.get("refs", ())),
             positions.key(pointer),
         )
+
+
+def _check_field_types(
+    build: FlowBuild, name: str, validator: FactsValidator, pointer: str
+) -> None:
+    """`event.X` has one type in expressions, so a field shared by events must agree on
+    it (constraints such as minLength may differ: each event is validated by its own)."""
+    fields = validator.type.fields or {}
+    for other in build.events.values():
+        theirs = other.validator.type.fields or {}
+        for field_name, type_ in fields.items():
+            if field_name == EVENT_TYPE or field_name not in theirs:
+                continue
+            if type_.with_nullable() != theirs[field_name].with_nullable():
+                build.error(
+                    "event_field_conflict",
+                    f"field '{field_name}' of event '{name}' is {type_.describe()}, but the "
+                    f"field of the same name of event '{other.name}' is "
+                    f"{theirs[field_name].describe()}: event.{field_name} has one type",
+                    join_pointer(join_pointer(pointer, "fields"), field_name),
+                    key=True,
+                )
 
 
 def stage_transitions(build: FlowBuild) -> None:
@@ -431,7 +445,8 @@ def _move_conditions(
     parts = [*implied, *needed]
     if guards is None or any(p is None for p in parts):
         return None
-    # Required fields first: "the detail text is missing" is the clearest refusal.
+    # Required fields first: "the detail text is missing" is the clearest refusal, and a
+    # guard reading a missing field would only say "event.x = null".
     return [*implied, *needed, *guards]  # type: ignore[list-item]
 
 

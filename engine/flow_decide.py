@@ -36,6 +36,7 @@ from engine.evaluate import (
 )
 from engine.explain import explain_decision
 from engine.flow_model import EVENT_TYPE, FlowSpec, FlowState, Transition, flow_of
+from engine.lang import ast
 from engine.lang.calendar import format_datetime, parse_datetime
 from engine.lang.pycompile import EvalFailure
 from engine.model import CompiledPolicy, Env, Message
@@ -269,11 +270,11 @@ def _record(
     try:
         for name, value in transition.set:
             facts[name] = value.compute(env)
-            changes.setdefault("set", {})[name] = plain_json(facts[name])
+            changes.setdefault("set", {})[name] = _compact(plain_json(facts[name]))
         for name, value in transition.append:
             item = value.compute(env)
             facts[name] = [*(facts.get(name) or []), item]
-            changes.setdefault("append", {})[name] = plain_json(item)
+            changes.setdefault("append", {})[name] = _compact(plain_json(item))
     except EvalFailure as exc:
         raise EvaluationError(
             [
@@ -285,7 +286,7 @@ def _record(
                 )
             ]
         ) from None
-    stored = plain_json({k: v for k, v in facts.items() if v is not None})
+    stored = _compact(plain_json(facts))
     try:
         flow.entity.validate(stored, pointer="/entity")
     except InputError as exc:
@@ -303,6 +304,16 @@ def _record(
             ]
         ) from None
     return changes, stored
+
+
+def _compact(value: Any) -> Any:
+    """Stored facts leave out nulls, at every depth: a null field is an absent one (the
+    language reads both the same), and schemas need not allow null everywhere."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
 
 
 def _actions(transition: Transition, env: Env) -> list[dict[str, Any]]:
@@ -417,8 +428,11 @@ def _refusal(
         if missing is not None:
             failed["field"] = missing
             failed["pointer"] = f"/event/{missing}"
-        failures.append((transition, failed))
-    transition, first = failures[0]
+        failures.append((_progress(policy, transition, failed), transition, failed))
+    # The transition that got furthest explains best: with `kind == "SGキャンセル"` in the
+    # event, the SGキャンセル move's unmet precondition, not the キャンセル move's kind test.
+    failures.sort(key=lambda item: (-item[0], item[1].index))
+    _, transition, first = failures[0]
     explained = _optional_render(transition.refusal, env)
     where = _where(first["location"])
     if "field" in first:
@@ -456,7 +470,7 @@ def _refusal(
                 explained.get("en"),
             ),
         }
-    out["failed"] = [f for _, f in failures]
+    out["failed"] = [f for _, _, f in failures]
     out["allowed_events"] = allowed
     return out
 
@@ -487,6 +501,21 @@ def _abolished(
     out["refs"] = list(transition.refs)
     out["allowed_events"] = flow.allowed_events(state.id)
     return out
+
+
+def _progress(policy: CompiledPolicy, transition: Transition, failed: Mapping[str, Any]) -> int:
+    """How many conditions of the transition held before the one that failed."""
+    rule = policy.rule_by_id[transition.id]
+    position = 0
+    for expr in rule.conditions:
+        for node in ast.conjuncts(expr.node):
+            if (
+                expr.snippet(node) == failed["condition"]
+                and expr.location(node).to_dict() == failed["location"]
+            ):
+                return position
+            position += 1
+    return position
 
 
 def _missing_field(transition: Transition, condition: str) -> str | None:
