@@ -30,5 +30,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix engine tests bench
 	$(BIN)/ruff format engine tests bench
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --write
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -142,6 +142,75 @@ def decide(
     click.echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
 
 
+@cli.command()
+@click.argument("policy")
+@click.argument("requests", metavar="REQUESTS.jsonl", type=click.Path(allow_dash=True))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(allow_dash=True),
+    default="-",
+    show_default=True,
+    help="where the decisions go, one JSON line each, in input order",
+)
+@click.option("--workers", type=click.IntRange(1, 256), help="processes (default: CPU count)")
+@click.option("--at", help="decision time for lines that give none (default: now)")
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="progress bar on stderr (default: when stderr is a terminal)",
+)
+@POLICIES
+def batch(
+    policy: str,
+    requests: str,
+    output: str,
+    workers: int | None,
+    at: str | None,
+    backend: str,
+    progress: bool | None,
+    policies_dir: str,
+) -> None:
+    """Decide many cases: one request per line ({"facts": ..., "at": ..., "settings": ...}).
+
+    Writes one decision per line, or {"line": N, "errors": [...]} for a line that cannot be
+    decided; exits 1 if any line failed. Scales with processes.
+    """
+    from engine.batch import run_batch
+
+    show = sys.stderr.isatty() if progress is None else progress
+    source = sys.stdin.buffer if requests == "-" else Path(requests).open("rb")  # noqa: SIM115
+    sink = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
+    try:
+        summary = run_batch(
+            Path(policies_dir),
+            policy,
+            source,
+            sink,
+            workers=workers,
+            backend=backend,
+            at=at,
+            progress=show,
+        )
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if sink is not sys.stdout.buffer:
+            sink.close()
+        else:
+            sink.flush()
+    click.echo(
+        f"{summary.decided:,} decided, {summary.failed:,} failed in "
+        f"{summary.seconds:.1f} s ({summary.rate:,.0f}/s)",
+        err=True,
+    )
+    if summary.failed:
+        raise Exit(1)
+
+
 def _read_json(name: str, pointer: str) -> Any:
     try:
         text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")

@@ -39,7 +39,13 @@ from engine.lang import ast
 from engine.lang.calendar import parse_date
 from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
-from engine.lang.pycompile import EvalFailure, compile_expr, fold_constants, path_getter
+from engine.lang.pycompile import (
+    EvalFailure,
+    all_of,
+    compile_expr,
+    fold_constants,
+    path_getter,
+)
 from engine.lang.types import (
     ANY,
     BOOLEAN,
@@ -732,10 +738,7 @@ def _rule(
         )
     if conditions is None or then is None or ("reason" in spec and reason is None):
         return None
-    checks = tuple(c.fn for c in conditions)
-
-    def check(env: dict[str, Any]) -> bool:
-        return all(fn(env) is True for fn in checks)
+    check = all_of([c.fn for c in conditions])
 
     durable = _durable_condition(build, conditions, rule_id)
     if durable is None:
@@ -849,6 +852,8 @@ def _then(
             ok = False
             continue
         expected = declared.type if declared else None
+        if declared is not None and declared.merge == "collect":
+            expected = declared.type.item or ANY  # each rule adds one item to the list
         value = build.value(raw, field_pointer, scope, expected, f"outcome '{name}'", rule_id)
         if value is None:
             ok = False

@@ -368,6 +368,8 @@ class _Compiler:
             name = _ref_name(s["$ref"])
             return lt.ANY if name in active else self.static_type(self.defs[name], active | {name})
         declared = s.get("type")
+        if declared is None and _all_strings(s.get("enum")):
+            declared = "string"  # an untyped enum of texts is a text field for the checker
         names = [declared] if isinstance(declared, str) else list(declared or ["any"])
         rest = [k for k in names if k != "null"]
         if not rest:
@@ -398,6 +400,10 @@ class _Compiler:
         return simple.get(kind, lt.ANY)
 
 
+def _all_strings(values: Any) -> bool:
+    return isinstance(values, list) and bool(values) and all(isinstance(v, str) for v in values)
+
+
 def _is_a(v: Any, py: type) -> bool:
     """isinstance without Python's quirks: a bool is no number, a datetime no date."""
     if isinstance(v, bool) and py is not bool:
@@ -414,15 +420,19 @@ def _fast(table: dict[type, Check], keys: frozenset[Any] | None, general: Check)
             return v if type(v) is str and v in keys else general(v, path, errs)
 
         return enum_check
-    if keys is None and len(plain) == len(table):
+    # The handler of the type this node mostly sees tests the type itself.
+    primary = next((py for py in _PLAIN if py in table and py not in plain), None)
+    if keys is None and primary is not None:
+        return table[primary]
+    if keys is None and plain:
+        # e.g. an integer without limits: ints pass as they are, floats and Decimals
+        # (which must be checked for a fraction) take the general path.
 
         def plain_check(v: Any, path: Path, errs: Errors) -> Any:
             return v if type(v) in plain else general(v, path, errs)
 
         return plain_check
-    # The handler of the type this node mostly sees tests the type itself.
-    primary = next((py for py in _PLAIN if py in table and py not in plain), None)
-    return table[primary] if keys is None and primary is not None else general
+    return general
 
 
 def _enum(s: Mapping[str, Any]) -> tuple[frozenset[Any] | None, str, str]:

@@ -7,6 +7,7 @@ decision can be explained in terms of the file the editor wrote.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ class CompiledPolicy:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 
-    @property
+    @functools.cached_property
     def rule_by_id(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
 

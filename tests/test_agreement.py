@@ -159,7 +159,7 @@ def facts() -> st.SearchStrategy[dict[str, Any]]:
 
 def policy_text(conditions: list[str]) -> str:
     rules = "".join(
-        f"  - id: r{i}\n    refs: [HO-4]\n    when: {json.dumps(c)}\n"
+        f"  - id: r{i}\n    refs: [TS-4]\n    when: {json.dumps(c)}\n"
         for i, c in enumerate(conditions)
     )
     return (

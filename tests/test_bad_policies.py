@@ -52,7 +52,7 @@ def test_bad_policy_is_refused_with_exactly_the_expected_diagnostics(path: Path)
 def test_more_rules_than_the_engine_supports_are_refused_at_validation(tmp_path: Path) -> None:
     head = (FIXTURES / "unknown-ref.yaml").read_text().split("rules:")[0]
     rules = "".join(
-        f"  - id: r{i}\n    refs: [HO-4]\n    when: order.total > {i}\n" for i in range(151)
+        f"  - id: r{i}\n    refs: [TS-4]\n    when: order.total > {i}\n" for i in range(151)
     )
     text = head.replace("id: unknown-ref", "id: huge") + "rules:\n" + rules
     document = parse_yaml(text, str(FIXTURES / "huge.yaml"))

@@ -44,7 +44,7 @@ def schema_problems(schema: Any) -> list[tuple[str, str | None]]:
     return [(d.code, d.pointer) for d in caught.value.diagnostics]
 
 
-def field(sub: dict[str, Any]) -> dict[str, Any]:
+def field(sub: dict[str, Any] | bool) -> dict[str, Any]:
     """An object with one required field `x`, so that pointers read `/x`."""
     return {"type": "object", "properties": {"x": sub}, "required": ["x"]}
 
@@ -396,7 +396,7 @@ def test_every_schema_problem_is_reported_at_once() -> None:
 
 
 def test_boolean_subschemas_true_is_anything_and_false_is_refused() -> None:
-    assert compiled(field(True)).validate({"x": [{"y": 1}]}) == {"x": [{"y": 1}]}  # type: ignore[arg-type]
+    assert compiled(field(True)).validate({"x": [{"y": 1}]}) == {"x": [{"y": 1}]}
     assert schema_problems({"properties": {"x": False}}) == [
         ("unsupported_schema_keyword", "/properties/x")
     ]
@@ -722,3 +722,9 @@ def _both(case: str) -> tuple[FactsValidator, jsonschema.Draft202012Validator]:
 
 def _esc(token: object) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def test_an_untyped_enum_of_texts_types_as_text_with_its_values() -> None:
+    schema = {"type": "object", "required": ["m"], "properties": {"m": {"enum": ["np", "cod"]}}}
+    field = compile_facts_schema(schema, source="s.json").type.field("m")
+    assert field is not None and (field.kind, field.enum) == ("string", ("np", "cod"))

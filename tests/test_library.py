@@ -50,7 +50,7 @@ def test_add_months_on_an_instant_keeps_the_japan_wall_clock_time() -> None:
 
 
 def test_claim_deadline_is_the_21st_of_the_next_month_at_24_00() -> None:
-    # EX-1: a request received on 8/31 23:30 JST is billed in September; deadline 9/21 24:00.
+    # The claim window: received 8/31 23:30 JST, billed in September, deadline 9/21 24:00.
     received = cal.parse_datetime("2024-08-31T23:30:00+09:00")
     deadline = call(
         "end_of_day", call("with_day", call("add_months", call("date", received), 1), 21)
@@ -82,7 +82,7 @@ def test_with_day_clamps_and_start_end_of_month() -> None:
 
 
 def test_within_seven_days_runs_until_24_00_of_the_seventh_day() -> None:
-    # EX-3.2: a first mail sent 9/1 10:00 leaves the customer until 9/8 24:00.
+    # The wrong-address window: a first mail sent 9/1 10:00 leaves the customer until 9/8 24:00.
     sent = cal.parse_datetime("2024-09-01T10:00:00+09:00")
     window_end = call("end_of_day", call("add_days", call("date", sent), 7))
     assert window_end == datetime(2024, 9, 9, 0, 0, tzinfo=JST)
@@ -260,7 +260,7 @@ def test_list_functions() -> None:
 
 
 def test_count_distinct_counts_different_days_once() -> None:
-    # CX-2: three calls on one day are one attempt.
+    # SGキャンセル: three calls on one day are one attempt.
     calls = [date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 3)]
     assert call("count_distinct", calls) == 2
     assert call("count_distinct", [None, None]) == 0

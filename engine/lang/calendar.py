@@ -14,6 +14,7 @@ on the host. Conventions (RULES.md):
 from __future__ import annotations
 
 import calendar as _cal
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
@@ -39,6 +40,7 @@ def parse_date(text: str) -> date:
         raise ValueError(f"'{text}' is not a calendar date") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_datetime(text: str) -> datetime:
     """An RFC 3339 instant with its UTC offset; `24:00:00` means the next day's 00:00:00."""
     match = _DATETIME.fullmatch(text)

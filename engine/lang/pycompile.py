@@ -102,8 +102,7 @@ def compile_expr(node: ast.Node) -> Fn:
 
 def compile_condition(node: ast.Node) -> Callable[[Env], bool]:
     """Like compile_expr, but null reads as false and the result is a real bool."""
-    fn = compile_expr(node)
-    return lambda env: fn(env) is True
+    return all_of([compile_expr(node)])
 
 
 def _literal(node: ast.Literal) -> Fn:
@@ -180,15 +179,58 @@ def _unary(node: ast.Unary) -> Fn:
 
 
 def _logical(node: ast.Logical) -> Fn:
-    parts = tuple(compile_expr(o) for o in node.operands)
-    if node.op == "and":
-        return lambda env: all(p(env) is True for p in parts)
-    return lambda env: any(p(env) is True for p in parts)
+    parts = [compile_expr(o) for o in node.operands]
+    return all_of(parts) if node.op == "and" else any_of(parts)
+
+
+def all_of(parts: list[Fn]) -> Callable[[Env], bool]:
+    """`and` without a generator per call: this runs for every rule of every decision."""
+    if len(parts) == 1:
+        (a,) = parts
+        return lambda env: a(env) is True
+    if len(parts) == 2:
+        a, b = parts
+        return lambda env: a(env) is True and b(env) is True
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda env: a(env) is True and b(env) is True and c(env) is True
+
+    def every(env: Env) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop is faster than all() over a generator
+            if part(env) is not True:
+                return False
+        return True
+
+    return every
+
+
+def any_of(parts: list[Fn]) -> Callable[[Env], bool]:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda env: a(env) is True or b(env) is True
+
+    def some(env: Env) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop is faster than any() over a generator
+            if part(env) is True:
+                return True
+        return False
+
+    return some
 
 
 def _compare(node: ast.Compare) -> Fn:
     left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
+    if (
+        isinstance(node.right, ast.Literal)
+        and node.right.value is not None
+        and op
+        not in (
+            "in",
+            "not in",
+        )
+    ):
+        return _compare_constant(left, op, node.right.value)
     if op == "==":
         return lambda env: _equal(left(env), right(env))
     if op == "!=":
@@ -202,6 +244,31 @@ def _compare(node: ast.Compare) -> Fn:
     def ordered(env: Env) -> bool:
         a, b = left(env), right(env)
         return a is not None and b is not None and compare(a, b)
+
+    return ordered
+
+
+def _compare_constant(left: Fn, op: str, value: Any) -> Fn:
+    """The common `field OP constant`, with the null and bool rules folded in."""
+    if op in ("==", "!="):
+        if isinstance(value, bool | int | Decimal):
+            # True == 1 in Python, not in the language: compare the bool-ness too.
+            is_bool = type(value) is bool
+
+            def equal(env: Env) -> bool:
+                a = left(env)
+                return a == value and (type(a) is bool) == is_bool
+
+            return equal if op == "==" else lambda env: not equal(env)
+        # Texts, dates, instants: null or another type is simply unequal.
+        if op == "==":
+            return lambda env: left(env) == value
+        return lambda env: left(env) != value
+    compare = _ORDER[op]
+
+    def ordered(env: Env) -> bool:
+        a = left(env)
+        return a is not None and compare(a, value)
 
     return ordered
 

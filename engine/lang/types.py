@@ -47,6 +47,8 @@ class Type:
         return self if self.nullable == nullable else replace(self, nullable=nullable)
 
     def describe(self) -> str:
+        if self.kind == "any":
+            return "any"
         if self.kind == "list":
             inner = self.item.describe() if self.item else "any"
             text = f"list of {inner}"

@@ -1,0 +1,534 @@
+"""kimari benchmarks: what a decision costs, how it scales, how close it is to the floors.
+
+    .venv/bin/python bench/run.py                 # every section, prints tables
+    .venv/bin/python bench/run.py --quick         # small counts (smoke test)
+    .venv/bin/python bench/run.py --only shapes,matching
+    .venv/bin/python bench/run.py --write         # also rewrite the figures in docs/benchmarks.md
+
+Timings are wall-clock medians and 99th percentiles of single calls
+(perf_counter_ns around each call) after a warm-up. This machine is shared
+and noisy: compare the ratios measured in one run, not absolute figures
+across runs. Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import floors  # noqa: E402
+from bench.report import Report  # noqa: E402
+from engine.evaluate import decide  # noqa: E402
+from engine.project import Project, load_project  # noqa: E402
+
+SHAPES = ROOT / "bench" / "shapes"
+AT = "2024-09-21T12:00:00+09:00"
+
+
+def timed(
+    call: Callable[[Any], Any], inputs: Sequence[Any], count: int, warmup: int = 1000
+) -> dict[str, float]:
+    """Median and p99 in µs of `call(input)` over `count` calls cycling through inputs."""
+    for i in range(min(warmup, count)):
+        call(inputs[i % len(inputs)])
+    samples = []
+    clock = time.perf_counter_ns
+    gc.collect()
+    for i in range(count):
+        item = inputs[i % len(inputs)]
+        start = clock()
+        call(item)
+        samples.append(clock() - start)
+    samples.sort()
+    return {
+        "median": samples[len(samples) // 2] / 1000,
+        "p99": samples[int(len(samples) * 0.99)] / 1000,
+    }
+
+
+def breakdown(
+    policy: Any, facts: Sequence[Any], backend: str, count: int, **kwargs: Any
+) -> dict[str, float]:
+    """Mean µs per stage of decide() (validate, derive, match, assemble)."""
+    timings: dict[str, float] = {}
+    for i in range(count):
+        decide(policy, facts[i % len(facts)], at=AT, backend=backend, timings=timings, **kwargs)
+    return {k: v / count * 1e6 for k, v in timings.items()}
+
+
+# -- the order-hold and fee-table shapes -------------------------------------------------
+
+
+def order_facts(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        total = rng.choice([1200, 5000, 9800, 15000, 120000])
+        out.append(
+            {
+                "order": {
+                    "order_id": f"T{i:06d}",
+                    "total": total,
+                    "payment_method": rng.choice(["np", "np", "card", "cod"]),
+                    "np_result": rng.choice(["ok", "ok", "ok", "ng", "unknown"]),
+                    "sequence": rng.choice([1, 1, 2, 5]),
+                    "shipping_method": rng.choice(["yamato", "sagawa", "post"]),
+                    "paid_amount": total if rng.random() < 0.9 else total - 100,
+                    "island": rng.random() < 0.05,
+                    "customer_blacklisted": rng.random() < 0.05,
+                    "quantity": rng.choice([1, 2, 3, 12]),
+                }
+            }
+        )
+    return out
+
+
+def fee_facts(count: int, seed: int = 11) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    stages = ["documents_filed", "in_progress", "initial_only", "started"]
+    return [
+        {
+            "case": {
+                "stage": rng.choice(stages),
+                "days_since_start": rng.randint(0, 20),
+                "fee": rng.choice([50000, 100000]),
+            }
+        }
+        for _ in range(count)
+    ]
+
+
+def section_shapes(report: Report, quick: bool) -> None:
+    count = 5_000 if quick else 50_000
+    project = load_project(SHAPES)
+    for policy_id, facts, rules, python_floor, first in (
+        ("order-shape", order_facts(500), floors.ORDER_RULES, floors.python_order_holds, False),
+        ("fee-shape", fee_facts(500), floors.FEE_RULES, floors.python_fee_percent, True),
+    ):
+        policy = project.policy(policy_id)
+        key = next(iter(facts[0]))
+        bodies = [f[key] for f in facts]
+        host = floors.DurableHostFloor(rules, first=first)
+        raw = floors.DurableRawFloor(rules, first=first)
+        _check_floors(policy, facts, host, raw, python_floor, key)
+        rows = {
+            "plain Python function (floor)": timed(python_floor, bodies, count),
+            "durable_rules by hand, public API (floor)": timed(host.decide, bodies, count),
+            "durable_rules C extension by hand (raw floor)": timed(raw.decide, bodies, count),
+            "kimari, python backend, end to end": timed(
+                lambda f, p=policy: decide(p, f, at=AT, backend="python"), facts, count
+            ),
+            "kimari, durable backend, end to end": timed(
+                lambda f, p=policy: decide(p, f, at=AT, backend="durable"), facts, count
+            ),
+        }
+        report.table(
+            f"shape: {policy_id}",
+            ["implementation", "median µs", "p99 µs"],
+            [[name, r["median"], r["p99"]] for name, r in rows.items()],
+        )
+        floor_host = rows["durable_rules by hand, public API (floor)"]["median"]
+        floor_raw = rows["durable_rules C extension by hand (raw floor)"]["median"]
+        kimari_durable = rows["kimari, durable backend, end to end"]["median"]
+        kimari_python = rows["kimari, python backend, end to end"]["median"]
+        report.ratios(
+            f"shape: {policy_id}",
+            {
+                "durable e2e / durable_rules public-API floor": kimari_durable / floor_host,
+                "durable e2e / C-extension floor": kimari_durable / floor_raw,
+                "python e2e / plain Python floor": kimari_python
+                / rows["plain Python function (floor)"]["median"],
+            },
+        )
+        for backend in ("python", "durable"):
+            stages = breakdown(policy, facts, backend, count // 5)
+            report.table(
+                f"shape: {policy_id}, {backend} backend, mean µs per stage",
+                ["validate", "derive", "match", "assemble"],
+                [[stages.get(k, 0.0) for k in ("validate", "derive", "match", "assemble")]],
+            )
+
+
+def _check_floors(
+    policy: Any, facts: list[Any], host: Any, raw: Any, python_floor: Callable[[Any], Any], key: str
+) -> None:
+    """The floors must decide like kimari, or the comparison means nothing."""
+    for item in facts[:200]:
+        fired = decide(policy, item, at=AT).fired
+        body = item[key]
+        if policy.hit_policy == "collect":
+            assert sorted(host.decide(body)) == sorted(fired), (host.decide(body), fired)
+            assert sorted(raw.decide(body)) == sorted(fired)
+            assert python_floor(body) == fired
+        else:
+            assert host.decide(body) == fired and raw.decide(body) == fired
+            assert python_floor(body) == decide(policy, item, at=AT).outcome["percent"]
+
+
+# -- shipped policies -------------------------------------------------------------------------
+
+
+def shipped_inputs(project: Project, policy_id: str) -> list[dict[str, Any]]:
+    """Each decidable test case of the policy, as (facts, at, settings, data) inputs."""
+    from engine.errors import KimariError
+    from engine.project import case_files
+    from engine.tester import case_data, load_cases
+
+    inputs = []
+    for path in case_files(project.folder):
+        for case in load_cases(path, project):
+            if case.policy.id != policy_id or case.policy.kind != "decision":
+                continue
+            item = {
+                "facts": case.spec.get("facts") or {},
+                "at": case.spec.get("at") or AT,
+                "settings": case.spec.get("settings"),
+                "data": case_data(case, project),
+            }
+            try:
+                decide(case.policy, **item)
+            except KimariError:
+                continue
+            inputs.append(item)
+    return inputs
+
+
+def section_policies(report: Report, quick: bool) -> None:
+    count = 2_000 if quick else 20_000
+    project = load_project(ROOT / "policies")
+    rows = []
+    for policy_id, policy in sorted(project.policies.items()):
+        if policy.kind != "decision":
+            continue
+        inputs = shipped_inputs(project, policy_id)
+        if not inputs:
+            continue
+        for backend in ("python", "durable"):
+            result = timed(
+                lambda item, b=backend, p=policy: decide(p, backend=b, **item), inputs, count
+            )
+            stages = breakdown_items(policy, inputs, backend, count // 4)
+            rows.append(
+                [
+                    policy_id,
+                    backend,
+                    len(inputs),
+                    result["median"],
+                    result["p99"],
+                    *(stages.get(k, 0.0) for k in ("validate", "derive", "match", "assemble")),
+                ]
+            )
+    report.table(
+        "shipped policies (inputs: their YAML test cases)",
+        [
+            "policy",
+            "backend",
+            "cases",
+            "median µs",
+            "p99 µs",
+            "validate",
+            "derive",
+            "match",
+            "assemble",
+        ],
+        rows,
+    )
+
+
+def breakdown_items(
+    policy: Any, inputs: list[dict[str, Any]], backend: str, count: int
+) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    for i in range(count):
+        decide(policy, backend=backend, timings=timings, **inputs[i % len(inputs)])
+    return {k: v / count * 1e6 for k, v in timings.items()}
+
+
+# -- reference-data matching -------------------------------------------------------------
+
+
+def people(count: int, seed: int = 3) -> list[dict[str, str]]:
+    """Realistic Japanese names, postal codes and phones (Faker ja_JP pools, combined fast)."""
+    from faker import Faker
+
+    faker = Faker("ja_JP")
+    Faker.seed(seed)
+    rng = random.Random(seed)
+    last = sorted({faker.last_name() for _ in range(3000)})
+    first = sorted({faker.first_name() for _ in range(3000)})
+    out = []
+    for i in range(count):
+        space = rng.choice(["", " ", "　"])
+        out.append(
+            {
+                "id": f"BL{i:07d}",
+                "name": f"{rng.choice(last)}{space}{rng.choice(first)}",
+                "postal_code": f"{rng.randint(100, 999)}-{rng.randint(0, 9999):04d}",
+                "phone": f"0{rng.randint(10, 99)}-{rng.randint(1000, 9999)}-"
+                f"{rng.randint(0, 9999):04d}",
+            }
+        )
+    return out
+
+
+def rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def section_matching(report: Report, quick: bool) -> None:
+    from engine.data import Dataset
+
+    sizes = [100, 10_000, 100_000] if quick else [100, 10_000, 100_000, 1_000_000]
+    match = {
+        "name": "normalize_name",
+        "postal_code": "normalize_postal",
+        "phone": "normalize_phone",
+    }
+    rows = []
+    base_cost = None
+    for size in sizes:
+        entries = people(size)
+        probes = _probes(entries, 2000)
+        gc.collect()
+        before = rss_bytes()
+        started = time.perf_counter()
+        dataset = Dataset("blacklist", entries, match=match)
+        build = time.perf_counter() - started
+        gc.collect()
+        index_bytes = rss_bytes() - before
+        result = timed(lambda p, d=dataset: d.similar(p, 2), probes, 5_000 if quick else 20_000)
+        base_cost = base_cost or result["median"]
+        rows.append(
+            [
+                f"{size:,}",
+                round(build, 3),
+                round(index_bytes / size, 1),
+                result["median"],
+                result["p99"],
+                result["median"] / base_cost,
+            ]
+        )
+        del dataset, entries
+    report.table(
+        "2-of-3 normalised matching (similar(), half the probes hit)",
+        [
+            "entries",
+            "index build s",
+            "index bytes/entry",
+            "median µs",
+            "p99 µs",
+            "cost vs 100 entries",
+        ],
+        rows,
+    )
+
+
+def _probes(entries: list[dict[str, str]], count: int) -> list[dict[str, str]]:
+    rng = random.Random(5)
+    probes = []
+    for i in range(count):
+        if i % 2:
+            hit = rng.choice(entries)
+            probes.append(
+                {
+                    "name": hit["name"].replace(" ", "　"),
+                    "postal_code": hit["postal_code"].replace("-", "－"),
+                    "phone": "000-0000-0000",
+                }
+            )
+        else:
+            probes.append(
+                {
+                    "name": "該当 なし",
+                    "postal_code": "000-0000",
+                    "phone": f"090-{rng.randint(0, 9999):04d}-0000",
+                }
+            )
+    return probes
+
+
+# -- rule count ---------------------------------------------------------------------------------
+
+
+def generated_policy(folder: Path, count: int) -> str:
+    rules = "".join(
+        f"  - id: r{i}\n    refs: [BN-3]\n    when: order.quantity == {i} and order.total > {i}\n"
+        for i in range(count)
+    )
+    policy_id = f"generated-{count}"
+    (folder / f"{policy_id}.yaml").write_text(
+        f"kimari: 1\nid: {policy_id}\ntitle: {{ja: 生成}}\nfacts: order-shape.facts.schema.json\n"
+        f"rules:\n{rules}"
+    )
+    return policy_id
+
+
+def section_rules(report: Report, quick: bool) -> None:
+    import shutil
+    import tempfile
+
+    from engine.errors import PolicyError
+    from engine.project import compile_policy_file, load_rulebook
+
+    count = 2_000 if quick else 20_000
+    facts = order_facts(200)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in ("order-shape.facts.schema.json", "rulebook.tsv"):
+            shutil.copy(SHAPES / name, folder / name)
+        rulebook = load_rulebook(folder / "rulebook.tsv")
+        for size in (10, 50, 100, 150, 151):
+            policy_id = generated_policy(folder, size)
+            started = time.perf_counter()
+            try:
+                policy = compile_policy_file(folder / f"{policy_id}.yaml", rulebook)
+            except PolicyError as exc:
+                rows.append([size, "-", "-", "-", "-", exc.diagnostics[0].render()[-80:]])
+                continue
+            compiled = time.perf_counter() - started
+            started = time.perf_counter()
+            policy.durable_handle()
+            registered = time.perf_counter() - started
+            durable = timed(lambda f, p=policy: decide(p, f, at=AT), facts, count)
+            python = timed(lambda f, p=policy: decide(p, f, at=AT, backend="python"), facts, count)
+            rows.append(
+                [
+                    size,
+                    round(compiled * 1000, 1),
+                    round(registered * 1000, 1),
+                    durable["median"],
+                    python["median"],
+                    f"{len(policy.durable_handle()._parts)} C ruleset(s)",
+                ]
+            )
+            policy.close()
+    report.table(
+        "rule count (generated policies)",
+        ["rules", "compile ms", "register ms", "durable median µs", "python median µs", "note"],
+        rows,
+    )
+
+
+# -- load, compile, memory -----------------------------------------------------------------
+
+
+def section_load(report: Report, quick: bool) -> None:
+    runs = 3 if quick else 10
+    times = []
+    project = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        project = load_project(ROOT / "policies")
+        for policy in project.policies.values():
+            policy.durable_handle()
+        times.append(time.perf_counter() - started)
+        for policy in project.policies.values():
+            policy.close()
+    assert project is not None
+    report.table(
+        "load + validate + compile + register all shipped policies",
+        ["policies", "median ms", "min ms"],
+        [[len(project.policies), statistics.median(times) * 1000, min(times) * 1000]],
+    )
+
+
+def section_memory(report: Report, quick: bool) -> None:
+    project = load_project(SHAPES)
+    policy = project.policy("order-shape")
+    facts = order_facts(1000)
+    total = 100_000 if quick else 1_000_000
+    marks = {}
+    for i in range(total):
+        decide(policy, facts[i % 1000], at=AT)
+        if i + 1 in (total // 10, total):
+            gc.collect()
+            marks[i + 1] = rss_bytes()
+    first, last = marks[total // 10], marks[total]
+    rows = [
+        [
+            f"{total // 10:,} -> {total:,} decisions (durable)",
+            first / 2**20,
+            last / 2**20,
+            (last - first) / first * 100,
+        ]
+    ]
+    reload_marks = {}
+    for i in range(100):
+        reloaded = load_project(SHAPES).policy("order-shape")
+        decide(reloaded, facts[i], at=AT)
+        reloaded.close()
+        if i + 1 in (10, 100):
+            gc.collect()
+            reload_marks[i + 1] = rss_bytes()
+    rows.append(
+        [
+            "reloads 10 -> 100",
+            reload_marks[10] / 2**20,
+            reload_marks[100] / 2**20,
+            (reload_marks[100] - reload_marks[10]) / reload_marks[10] * 100,
+        ]
+    )
+    report.table("memory (RSS)", ["run", "RSS before MiB", "RSS after MiB", "growth %"], rows)
+
+
+SECTIONS: dict[str, Callable[[Report, bool], None]] = {
+    "shapes": section_shapes,
+    "policies": section_policies,
+    "matching": section_matching,
+    "rules": section_rules,
+    "load": section_load,
+    "memory": section_memory,
+}
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": dt.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts (smoke test)")
+    parser.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    report = Report(machine())
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        report.start(name)
+        SECTIONS[name](report, args.quick)
+    if args.write:
+        report.write(ROOT / "docs" / "benchmarks.md", chosen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
