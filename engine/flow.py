@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from engine.data import Dataset
@@ -29,7 +30,8 @@ from engine.flow_decide import Move, Snapshot, decide_move, initial_snapshot
 from engine.flow_model import FlowSpec, flow_of
 from engine.flowstore import FlowStore, HistoryRow
 from engine.model import CompiledPolicy
-from engine.project import Project
+from engine.project import Project, load_project
+from engine.sqlite import DEFAULT_PATH
 
 MAX_ATTEMPTS = 20  # decisions retried when other processes keep moving the same entity
 MAX_ENTITY_ID = 200
@@ -130,18 +132,7 @@ class FlowEngine:
         self._locks = _EntityLocks()
 
     def policy(self, policy_id: str) -> CompiledPolicy:
-        policy = self.project.policy(policy_id)
-        if policy.kind != "flow":
-            raise UsageError(
-                [
-                    Diagnostic(
-                        "not_a_flow",
-                        f"policy '{policy_id}' is a {policy.kind} policy, not a flow: "
-                        "use `kimari decide` / POST /v1/decisions",
-                    )
-                ]
-            )
-        return policy
+        return flow_policy(self.project, policy_id)
 
     @contextmanager
     def entity_lock(self, policy_id: str, entity_id: str) -> Iterator[None]:
@@ -235,6 +226,37 @@ class FlowEngine:
         policy = self.policy(policy_id)
         _check_entity_id(entity_id)
         return self.store.refusals(policy.id, entity_id)
+
+
+def open_flow_engine(
+    policy: str, policies_dir: Path, store_path: str | Path | None = None
+) -> tuple[FlowEngine, str]:
+    """A FlowEngine over the policies of `policies_dir` (or of the folder of a policy given
+    as its .yaml file) and the store at `store_path`; and the policy id."""
+    if policy.endswith((".yaml", ".yml")):
+        path = Path(policy)
+        if not path.is_file():
+            raise UsageError([Diagnostic("unknown_policy", f"no policy file {policy}")])
+        policies_dir, policy = path.parent, path.name.rsplit(".", 1)[0]
+    project = load_project(policies_dir)
+    flow_policy(project, policy)  # before the store file is created
+    return FlowEngine(project, FlowStore(store_path or DEFAULT_PATH)), policy
+
+
+def flow_policy(project: Project, policy_id: str) -> CompiledPolicy:
+    """The flow policy `policy_id`; UsageError if there is none or it is not a flow."""
+    policy = project.policy(policy_id)
+    if policy.kind != "flow":
+        raise UsageError(
+            [
+                Diagnostic(
+                    "not_a_flow",
+                    f"policy '{policy_id}' is a {policy.kind} policy, not a flow: "
+                    "use `kimari decide` / POST /v1/decisions",
+                )
+            ]
+        )
+    return policy
 
 
 def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:

@@ -530,6 +530,8 @@ def _text(build: FlowBuild, spec: Mapping[str, Any], key: str, pointer: str, sco
 
 
 def stage_flow_checks(build: FlowBuild) -> None:
+    if build.failed:
+        return  # a transition that did not compile would make its event look unused
     used = {t.event for t in build.transitions}
     for name in build.events:
         if name not in used:

@@ -58,6 +58,7 @@ def uncollected(booked_on: str) -> dict[str, Any]:
 def test_fe4_seed_example_150000_reward_50000_fee_next_130000_bills_80000(
     fees: CompiledPolicy,
 ) -> None:
+    """FE-4: the seed's credit example, in integer yen."""
     result = outcome(fees, credit(50000))
     assert result["credit_applies"] is True
     assert result["credit_amount"] == 50000
@@ -71,12 +72,14 @@ def test_fe4_seed_example_150000_reward_50000_fee_next_130000_bills_80000(
 def test_fe4_a_fee_of_69_percent_is_credited_and_70_percent_is_not(
     fees: CompiledPolicy, fee: int, credited: bool
 ) -> None:
+    """FE-4: not credited when the fee taken was 70% of the reward or more."""
     result = outcome(fees, credit(fee, previous_reward=100000))
     assert result["credit_applies"] is credited
     assert result["billed"] == (130000 - fee if credited else 130000)
 
 
 def test_fe5_seed_example_one_times_is_minus_25000_and_minus_40000(fees: CompiledPolicy) -> None:
+    """FE-5: at most one month after the guidance, minus 1x each share."""
     result = outcome(fees, uncollected("2024-02-29"))  # exactly one month after 1/31
     assert (result["negative_multiplier"], result["assignee_negative"]) == (1, -25000)
     assert result["manager_negative"] == -40000
@@ -85,6 +88,7 @@ def test_fe5_seed_example_one_times_is_minus_25000_and_minus_40000(fees: Compile
 def test_fe5_seed_example_five_times_is_minus_125000_and_minus_200000(
     fees: CompiledPolicy,
 ) -> None:
+    """FE-5: two months or more after the guidance, minus 5x each share."""
     result = outcome(fees, uncollected("2024-03-31"))  # exactly two months after 1/31
     assert (result["negative_multiplier"], result["assignee_negative"]) == (5, -125000)
     assert result["manager_negative"] == -200000
@@ -94,6 +98,7 @@ def test_fe5_seed_example_five_times_is_minus_125000_and_minus_200000(
 def test_fe5_between_one_and_two_months_is_needs_review_and_books_nothing(
     fees: CompiledPolicy, booked_on: str
 ) -> None:
+    """FE-5: the seed is silent between one and two months."""
     result = outcome(fees, uncollected(booked_on))
     assert result["verdict"] == "needs_review"
     assert result["assignee_negative"] is None and result["manager_negative"] is None
@@ -106,6 +111,7 @@ def test_fe5_between_one_and_two_months_is_needs_review_and_books_nothing(
 def test_fe2_no_fee_on_day_7_after_the_contract_start_but_not_on_day_8(
     fees: CompiledPolicy, cancelled_on: str, tier: str, verdict: str
 ) -> None:
+    """FE-2: no fee only with both conditions: initial actions only, and day 7 at most."""
     facts = {
         "cancellation": {
             "reward": 150000,
@@ -127,6 +133,7 @@ def test_fe2_no_fee_on_day_7_after_the_contract_start_but_not_on_day_8(
 def test_fe2_the_first_matching_tier_sets_the_fee_rounded_half_up_once(
     fees: CompiledPolicy, stage: str, percent: int, fee: int
 ) -> None:
+    """FE-2: 100% once documents are complete and filed, 50% while the application is on."""
     facts = {"cancellation": {"reward": 150001, "stage": stage, "contract_start": "2024-04-01"}}
     result = outcome(fees, facts)
     assert (result["fee_percent"], result["proposed_fee"]) == (percent, fee)
@@ -135,6 +142,7 @@ def test_fe2_the_first_matching_tier_sets_the_fee_rounded_half_up_once(
 def test_fe1_fe3_every_fee_proposal_says_that_keiki_decides_and_never_to_promise_free(
     fees: CompiledPolicy,
 ) -> None:
+    """FE-1: 経企 decides, the policy proposes; FE-3: never present cancelling as free."""
     facts = {
         "cancellation": {
             "reward": 150000,
