@@ -211,7 +211,7 @@ def decide_move(
             refusal=refusal,
             elapsed_us=(time.perf_counter() - started) * 1e6,
         )
-    changes, facts_after = _record(flow, transition, env)
+    changes, facts_after = _record(flow, transition, env, snapshot.facts)
     return Move(
         **common,
         state_after=target,
@@ -262,19 +262,27 @@ def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict
 
 
 def _record(
-    flow: FlowSpec, transition: Transition, env: Env
+    flow: FlowSpec, transition: Transition, env: Env, stored: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The facts the move records (all computed from the entity before the move)."""
-    facts = dict(env["entity"])
+    """What the move records, and the entity's stored facts (JSON) after it. Values are
+    computed from the entity before the move; only the facts that change are converted
+    and validated (the schema's properties are independent of each other)."""
+    facts = dict(stored)
     changes: dict[str, Any] = {}
+    changed: dict[str, Any] = {}
     try:
         for name, value in transition.set:
-            facts[name] = value.compute(env)
-            changes.setdefault("set", {})[name] = _compact(plain_json(facts[name]))
+            new = _compact(plain_json(value.compute(env)))
+            changes.setdefault("set", {})[name] = new
+            changed[name] = new
+            if new is None:
+                facts.pop(name, None)
+            else:
+                facts[name] = new
         for name, value in transition.append:
-            item = value.compute(env)
-            facts[name] = [*(facts.get(name) or []), item]
-            changes.setdefault("append", {})[name] = _compact(plain_json(item))
+            item = _compact(plain_json(value.compute(env)))
+            changes.setdefault("append", {})[name] = item
+            facts[name] = changed[name] = [*facts.get(name, ()), item]
     except EvalFailure as exc:
         raise EvaluationError(
             [
@@ -286,9 +294,8 @@ def _record(
                 )
             ]
         ) from None
-    stored = _compact(plain_json(facts))
     try:
-        flow.entity.validate(stored, pointer="/entity")
+        flow.entity.validate({k: v for k, v in changed.items() if v is not None}, pointer="/entity")
     except InputError as exc:
         raise EvaluationError(
             [
@@ -303,7 +310,7 @@ def _record(
                 for d in exc.diagnostics
             ]
         ) from None
-    return changes, stored
+    return changes, facts
 
 
 def _compact(value: Any) -> Any:

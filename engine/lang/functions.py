@@ -222,6 +222,11 @@ def _count_distinct(types: Sequence[Type]) -> Type:
     return INTEGER
 
 
+def _distinct(types: Sequence[Type]) -> Type:
+    _list(types, 0)
+    return list_of(_lambda_result(types, 1) if len(types) > 1 else _item(types))
+
+
 def _extreme(types: Sequence[Type]) -> Type:
     if not types:
         raise SignatureProblem(None, "needs at least one argument")
@@ -358,6 +363,11 @@ def _sum_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> i
 def _count_distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> int:
     values = items if fn is None else (fn(item) for item in items)
     return len({v for v in values if v is not None})
+
+
+def _distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> list[Any]:
+    values = items if fn is None else (fn(item) for item in items)
+    return list(dict.fromkeys(v for v in values if v is not None))
 
 
 def _min_impl(*values: Any) -> Any:
@@ -656,6 +666,17 @@ _register(
     "Number of different non-null values (e.g. distinct days of contact attempts).",
     _count_distinct,
     _count_distinct_impl,
+    args=(1, 2),
+    nulls="lists",
+    lambda_args=(1,),
+)
+
+_register(
+    "distinct",
+    "distinct(list[, x -> value]) -> list",
+    "The different non-null values (computed for each item), in the order first seen.",
+    _distinct,
+    _distinct_impl,
     args=(1, 2),
     nulls="lists",
     lambda_args=(1,),
