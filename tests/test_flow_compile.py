@@ -229,3 +229,11 @@ def test_minutes_between_counts_whole_minutes_elapsed() -> None:
     assert fn(start, parse_datetime("2024-05-01T09:45:59+09:00")) == 45
     assert fn(start, parse_datetime("2024-05-01T00:00:00Z")) == 0  # 09:00 JST is 00:00 UTC
     assert fn(parse_datetime("2024-05-01T09:45:59+09:00"), start) == -45
+
+
+def test_distinct_keeps_the_first_of_each_value_in_order() -> None:
+    """CX-2 counts the distinct days of contact attempts: three calls in a day are one."""
+    fn = FUNCTIONS["distinct"].impl
+    assert fn(["b", "a", "b", None, "c"]) == ["b", "a", "c"]
+    days = [parse_datetime(t) for t in ("2024-03-01T09:00:00+09:00", "2024-03-01T18:00:00+09:00")]
+    assert fn(days, lambda d: d.date()) == [days[0].date()]
