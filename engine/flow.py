@@ -56,7 +56,7 @@ class FlowResult:
         if self.replayed is not None:
             return self.replayed.to_state
         assert self.move is not None
-        return self.move.state_after
+        return self.move.state_after.id
 
     @property
     def refusal(self) -> dict[str, Any] | None:
@@ -77,7 +77,7 @@ class FlowResult:
             "event": row.event,
             "allowed": True,
             "state": {"before": _state(flow, row.from_state), "after": _state(flow, row.to_state)},
-            "transition": {"id": row.transition},
+            "transition": _transition(flow, row.transition),
             "actions": row.actions,
             "message": row.message,
             "recorded": row.recorded,
@@ -85,6 +85,16 @@ class FlowResult:
             "refusal": None,
             "replayed": True,
         }
+
+
+def _transition(flow: FlowSpec, transition_id: str) -> dict[str, Any]:
+    transition = flow.transition_by_id.get(transition_id)
+    if transition is None:  # a move made by a revision that no longer has it
+        return {"id": transition_id}
+    out: dict[str, Any] = {"id": transition.id, "refs": list(transition.refs)}
+    if transition.label:
+        out["label"] = transition.label.to_dict()
+    return out
 
 
 def _state(flow: FlowSpec, state_id: str) -> dict[str, Any]:
@@ -291,9 +301,9 @@ def replay(
         if not move.allowed:
             differences.append(f"version {row.version}: now refused ({move.refusal})")
             continue
-        if move.state_after != row.to_state:
+        if move.state_after.id != row.to_state:
             differences.append(
-                f"version {row.version}: {row.from_state} -> {move.state_after}, "
+                f"version {row.version}: {row.from_state} -> {move.state_after.id}, "
                 f"stored -> {row.to_state}"
             )
         if move.facts_after != row.facts:

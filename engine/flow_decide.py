@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -85,9 +85,9 @@ class Snapshot:
     def after(self, move: Move) -> Snapshot:
         """The entity once `move` (an allowed one) is made."""
         at = format_datetime(move.at)
-        moved = move.state_after != self.state
+        moved = move.state_after.id != self.state
         return Snapshot(
-            move.state_after,
+            move.state_after.id,
             move.facts_after,
             self.version + 1,
             self.created_at or at,
@@ -112,8 +112,7 @@ class Move:
     event: dict[str, Any]  # stored JSON form
     event_type: str
     state_before: FlowState
-    state_after: str
-    allowed: bool
+    state_after: FlowState  # the same as state_before when refused or staying
     transition: Transition | None
     actions: list[dict[str, Any]]
     message: dict[str, str] | None
@@ -122,7 +121,10 @@ class Move:
     refusal: dict[str, Any] | None
     settings: dict[str, Any]
     elapsed_us: float = 0.0
-    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
 
     def to_dict(self) -> dict[str, Any]:
         t = self.transition
@@ -134,7 +136,7 @@ class Move:
             "allowed": self.allowed,
             "state": {
                 "before": self.state_before.to_dict(),
-                "after": self.labels.get("after") or self.state_before.to_dict(),
+                "after": self.state_after.to_dict(),
             },
             "transition": (
                 {
@@ -201,8 +203,7 @@ def decide_move(
         )
         return Move(
             **common,
-            state_after=state.id,
-            allowed=False,
+            state_after=state,
             transition=transition,
             actions=[],
             message=None,
@@ -214,8 +215,7 @@ def decide_move(
     changes, facts_after = _record(flow, transition, env, snapshot.facts)
     return Move(
         **common,
-        state_after=target,
-        allowed=True,
+        state_after=flow.states[target],
         transition=transition,
         actions=_actions(transition, env),
         message=_render(transition.message, env) if transition.message else None,
@@ -223,7 +223,6 @@ def decide_move(
         facts_after=facts_after,
         refusal=None,
         elapsed_us=(time.perf_counter() - started) * 1e6,
-        labels={"after": flow.states[target].to_dict()},
     )
 
 
@@ -359,7 +358,7 @@ def _en(label: Any) -> str:
 
 
 def _join(*parts: str | None) -> str:
-    return "".join(p for p in parts if p)
+    return "".join(p for p in parts if p).strip()
 
 
 def _note(state: FlowState) -> dict[str, str]:

@@ -217,9 +217,13 @@ def test_an_unused_event_and_an_unreachable_state_are_warnings(tmp_path: Path) -
     assert {d.code for d in project.warnings} == {"unused_event", "unreachable_state"}
 
 
-def test_a_decision_policy_needs_rules_but_a_flow_does_not(tmp_path: Path) -> None:
-    text = GOOD.replace("kind: flow\n", "")
-    assert "missing_key" in {d.code for d in problems(tmp_path, text)}
+def test_a_decision_policy_needs_rules_and_has_no_flow_section(tmp_path: Path) -> None:
+    text = GOOD.replace("kind: flow\n", "") + "rules:\n  - {id: r, refs: [EX-6], when: true}\n"
+    found = problems(tmp_path, text)
+    assert [d.code for d in found] == ["flow_in_decision"]
+    assert found[0].location is not None and found[0].location.line == line_of(text, "flow:")
+    no_rules = GOOD.replace("kind: flow\n", "")
+    assert "missing_key" in {d.code for d in problems(tmp_path / "no-rules", no_rules)}
 
 
 def test_minutes_between_counts_whole_minutes_elapsed() -> None:
