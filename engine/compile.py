@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from engine import durable_compile
-from engine.durable_adapter import MAX_RULES
+from engine.durable_adapter import MAX_EXPRESSION_SLOTS, MAX_RULES, expression_slots
 from engine.errors import Diagnostic, Location, PolicyError, Severity, sort_diagnostics
 from engine.facts import FactsValidator, compile_facts_schema
 from engine.lang import ast
@@ -41,7 +41,7 @@ from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
 from engine.lang.pycompile import (
     EvalFailure,
-    all_of,
+    compile_conditions,
     compile_expr,
     fold_constants,
     path_getter,
@@ -669,7 +669,9 @@ def stage_outcome(build: Build) -> None:
             computed,
             Text.of(spec.get("label")),
             build.document.positions.key(pointer),
+            tuple(spec.get("refs", ())),
         )
+        _check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
 
 
 def _outcome_type(spec: Mapping[str, Any]) -> Type:
@@ -746,7 +748,7 @@ def _rule(
         )
     if conditions is None or then is None or ("reason" in spec and reason is None):
         return None
-    check = all_of([c.fn for c in conditions])
+    check = compile_conditions([c.node for c in conditions])
 
     durable = _durable_condition(build, conditions, rule_id)
     if durable is None:
@@ -820,7 +822,23 @@ def _durable_condition(build: Build, conditions: list[Expr], rule_id: str) -> An
             ok = False
     if not ok:
         return None
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    combined = parts[0] if len(parts) == 1 else {"$and": parts}
+    slots = expression_slots(combined)
+    if slots > MAX_EXPRESSION_SLOTS:
+        build.diagnostics.append(
+            Diagnostic(
+                "not_durable_compilable",
+                f"rule '{rule_id}' is too complex for the rule engine: it needs {slots} "
+                f"expression slots, durable_rules allows {MAX_EXPRESSION_SLOTS} per rule",
+                conditions[0].location(),
+                pointer=conditions[0].source.pointer,
+                rule_id=rule_id,
+                hint="comparisons between two fields and nested and/or cost slots; move part "
+                "of the condition into a derived value",
+            )
+        )
+        return None
+    return combined
 
 
 def _at(node: ast.Node, start: int) -> ast.Node:

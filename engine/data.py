@@ -6,9 +6,17 @@ make is answered from an index built when the data set is loaded:
 
 - `find(data.X, {a: .., b: ..})` — a hash index on the exact tuple of
   fields, one per tuple the shipped policies use (prepared at bind time).
-- `similar(data.X, {name: .., phone: ..}, k)` — one hash index per field on
-  the normalised value (the data set's `match` declaration says which
-  normaliser); an entry matches when k of the probe's fields hit it.
+- `similar(data.X, {name: .., phone: ..}, k)` and `similar_all(...)` — one
+  hash index per field on the normalised value (the data set's `match`
+  declaration says which normaliser); an entry matches when k of the probe's
+  fields hit it.
+- `match_condition(data.X, {name: .., phone: ..})` — entries that are
+  conditions (`match: exact | prefix | suffix | contains` plus one or more
+  field values, all of which must hold). Per field, exact values sit in one
+  hash table and the other operators in one hash table per pattern length,
+  so a probe value of n characters costs at most n look-ups per distinct
+  pattern length (its prefix, its suffix, its n windows), whatever the
+  number of entries.
 
 A Dataset is immutable once built; replacing data builds a new one and
 swaps it in, so a decision never sees half a data set.
@@ -16,6 +24,7 @@ swaps it in, so a decision never sees half a data set.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -32,7 +41,22 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
     "normalize_phone": text.normalize_phone,
 }
 
+# One order's name, postal code and phone are normalised for every look-up a policy
+# makes (blacklist, conditions, customers, ...): probes go through a small cache of
+# these pure functions. Building an index does not, so it cannot flood the cache.
+_PROBE_NORMALISERS: dict[str, Callable[[str], str]] = {
+    name: functools.lru_cache(maxsize=4096)(fn) for name, fn in NORMALISERS.items()
+}
+
 _Postings = int | list[int]
+
+# Entries of a condition data set (HB-3's ブラックリスト条件) say how their values
+# compare in this field; the fields compared are those of the `match` declaration.
+CONDITION_OPERATOR_FIELD = "match"
+CONDITION_OPERATORS = ("exact", "prefix", "suffix", "contains")
+_ConditionIndex = tuple[
+    dict[str, dict[str, dict[int, dict[str, _Postings]]]], dict[int, list[tuple[str, str, str]]]
+]
 
 
 def _canonical(value: Any) -> Any:
@@ -67,6 +91,31 @@ def _positions(found: _Postings | None) -> Iterable[int]:
     return (found,) if isinstance(found, int) else found
 
 
+def _parts(value: str, operator: str, length: int) -> Iterable[str]:
+    """The pieces of a probe value that a pattern of this length could equal."""
+    if operator == "exact":
+        return (value,)
+    if length > len(value):
+        return ()
+    if operator == "prefix":
+        return (value[:length],)
+    if operator == "suffix":
+        return (value[-length:],)
+    return [value[i : i + length] for i in range(len(value) - length + 1)]
+
+
+def _holds(operator: str, value: str | None, pattern: str) -> bool:
+    if value is None:
+        return False
+    if operator == "exact":
+        return value == pattern
+    if operator == "prefix":
+        return value.startswith(pattern)
+    if operator == "suffix":
+        return value.endswith(pattern)
+    return pattern in value
+
+
 class Dataset:
     """An immutable list of entries with the indexes policies look them up by."""
 
@@ -84,6 +133,7 @@ class Dataset:
         self.match = dict(match or {})
         self._exact: dict[tuple[str, ...], dict[tuple[Any, ...], _Postings]] = {}
         self._similar: dict[str, dict[str, _Postings]] = {}
+        self._conditions: _ConditionIndex | None = None
         for field in self.match:
             self._similar_index(field)
 
@@ -119,6 +169,9 @@ class Dataset:
     def _normaliser(self, field: str) -> Callable[[str], str]:
         return NORMALISERS[self.match.get(field, "exact")]
 
+    def _probe_normaliser(self, field: str) -> Callable[[str], str]:
+        return _PROBE_NORMALISERS[self.match.get(field, "exact")]
+
     def _similar_index(self, field: str) -> dict[str, _Postings]:
         index = self._similar.get(field)
         if index is not None:
@@ -134,16 +187,90 @@ class Dataset:
         self._similar[field] = index
         return index
 
-    def similar(self, probe: Mapping[str, Any], at_least: int) -> dict[str, Any] | None:
-        """The first entry (in data order) equal to the probe on at least `at_least` fields."""
+    def _similar_positions(self, probe: Mapping[str, Any], at_least: int) -> list[int]:
         hits: dict[int, int] = {}
         for field, value in probe.items():
             if value is None:
                 continue
-            normalised = self._normaliser(field)(value) if isinstance(value, str) else value
+            normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
             if normalised == "":
                 continue
             for position in _positions(self._similar_index(field).get(normalised)):
                 hits[position] = hits.get(position, 0) + 1
-        matching = [p for p, count in hits.items() if count >= max(at_least, 1)]
+        return [p for p, count in hits.items() if count >= max(at_least, 1)]
+
+    def similar(self, probe: Mapping[str, Any], at_least: int) -> dict[str, Any] | None:
+        """The first entry (in data order) equal to the probe on at least `at_least` fields."""
+        matching = self._similar_positions(probe, at_least)
         return self.entries[min(matching)] if matching else None
+
+    def similar_all(self, probe: Mapping[str, Any], at_least: int) -> list[dict[str, Any]]:
+        """Every entry (in data order) equal to the probe on at least `at_least` fields.
+
+        For look-ups that must skip some matches, such as the orderer's own
+        record in a customer index (HO-10): `first(similar_all(...), c -> ...)`.
+        """
+        return [self.entries[p] for p in sorted(self._similar_positions(probe, at_least))]
+
+    # -- condition entries ----------------------------------------------------
+    def _conditions_of(self, entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """(field, operator, normalised pattern) of each condition an entry sets."""
+        operator = entry.get(CONDITION_OPERATOR_FIELD, "exact")
+        out = []
+        for field in self.match:
+            value = entry.get(field)
+            if isinstance(value, str):
+                pattern = self._normaliser(field)(value)
+                # An empty pattern would match every order: such a condition is ignored.
+                if pattern:
+                    out.append((field, operator, pattern))
+        return out
+
+    def _condition_index(self) -> _ConditionIndex:
+        """field -> operator -> pattern length -> pattern -> entry positions (built once).
+
+        Each entry is indexed under its first condition; the others are
+        checked when it is a candidate. Exact patterns are filed under length 0.
+        """
+        built = self._conditions
+        if built is not None:
+            return built
+        index: dict[str, dict[str, dict[int, dict[str, _Postings]]]] = {}
+        specs: dict[int, list[tuple[str, str, str]]] = {}
+        for position, entry in enumerate(self.entries):
+            conditions = self._conditions_of(entry)
+            if not conditions or conditions[0][1] not in CONDITION_OPERATORS:
+                continue
+            specs[position] = conditions
+            field, operator, pattern = conditions[0]
+            by_length = index.setdefault(field, {}).setdefault(operator, {})
+            length = 0 if operator == "exact" else len(pattern)
+            _add(by_length.setdefault(length, {}), pattern, position)
+        self._conditions = built = (index, specs)
+        return built
+
+    def match_condition(self, probe: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first condition entry (in data order) that every field of it matches."""
+        index, specs = self._condition_index()
+        values = {}
+        candidates: set[int] = set()
+        for field, value in probe.items():
+            if not isinstance(value, str):
+                continue
+            normalised = self._probe_normaliser(field)(value)
+            if not normalised:
+                continue
+            values[field] = normalised
+            for operator, by_length in index.get(field, {}).items():
+                for length, patterns in by_length.items():
+                    for part in _parts(normalised, operator, length):
+                        found = patterns.get(part)
+                        if found is not None:
+                            candidates.update(_positions(found))
+        for position in sorted(candidates):
+            if all(
+                _holds(operator, values.get(field), pattern)
+                for field, operator, pattern in specs[position]
+            ):
+                return self.entries[position]
+        return None

@@ -12,17 +12,18 @@ from typing import Any
 
 from engine.lang.calendar import format_datetime
 
-_PROCESS_PREFIX = os.urandom(5).hex()
+_PREFIX = f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
 _counter = itertools.count()
 
 
 def new_decision_id() -> str:
-    """Unique and roughly time-ordered: milliseconds, a per-process random part, a counter.
+    """Unique: the process's start time and a random part, then a counter.
 
-    Cheaper than 16 fresh random bytes per decision, and still unique across
-    processes and restarts (the random part differs, the counter never repeats).
+    Cheaper than fresh random bytes per decision (this runs for every one),
+    and unique across processes and restarts: the prefix differs, the counter
+    never repeats within a process. Ids of one process sort in decision order.
     """
-    return f"{int(time.time() * 1000):012x}{_PROCESS_PREFIX}{next(_counter) % 0xFFFFFF:06x}"
+    return _PREFIX + format(next(_counter), "010x")
 
 
 def to_json_value(value: Any) -> Any:

@@ -51,6 +51,9 @@ from engine.errors import Diagnostic, EngineFault
 # >64 conditions true at once for one message (see _STACK_HINT): chunking prevents it.
 MAX_RULES = 150
 CHUNK_ALTERNATIVES = 60  # measured: 64 alternatives all true work, 65 fail with error 303
+# rete.h MAX_SEQUENCE_EXPRESSIONS = 32: a rule's beta node holds at most 31 expression
+# slots, or creating the ruleset fails with error 113 (see expression_slots).
+MAX_EXPRESSION_SLOTS = 31
 MAX_PRIORITY = 65535  # "pri" is parsed into an unsigned short: -1 would silently mean 65535
 PRIME_RULE = "__kimari_prime__"
 RESERVED_PREFIX = "__kimari"
@@ -217,6 +220,26 @@ def _chunks(rules: dict[str, Any], mode: Mode) -> list[dict[str, Any]]:
     return chunks
 
 
+def expression_slots(cond: Mapping[str, Any]) -> int:
+    """Slots a condition takes in its rule's beta node, once guarded as _compile guards it.
+
+    durable appends two slots (open, end) per `$and`/`$or`; comparisons, also with
+    other fields or arithmetic, take none (measured). More than MAX_EXPRESSION_SLOTS
+    fails with error 113 when the ruleset is created: at most 15 `$and`/`$or` per rule.
+    """
+    return _slots({"$and": [_STATE_GUARD, _safe(dict(cond))]})
+
+
+def _slots(cond: Any) -> int:
+    if not isinstance(cond, dict):
+        return 0
+    count = 0
+    for key, value in cond.items():
+        if key in ("$and", "$or") and isinstance(value, list):
+            count += 2 + sum(_slots(c) for c in value)
+    return count
+
+
 def _compile(rules: Mapping[str, Mapping[str, Any]], mode: Mode) -> str:
     """Checks the caller's rules; returns the guarded definition as durable's JSON text."""
     prime: dict[str, Any] = {"all": [{"m": {"$ex": {_PRIME_KEY: 1}}}]}
@@ -243,6 +266,13 @@ def _compile(rules: Mapping[str, Mapping[str, Any]], mode: Mode) -> str:
         if type(pri) is not int or not 0 <= pri <= MAX_PRIORITY:
             raise _fault("bad_priority", f"rule {name!r}: 'pri' must be an int 0..{MAX_PRIORITY}")
         ((alias, cond),) = conds[0].items()
+        slots = expression_slots(cond)
+        if slots > MAX_EXPRESSION_SLOTS:
+            raise _fault(
+                "rule_shape",
+                f"rule {name!r} needs {slots} expression slots; durable "
+                f"allows {MAX_EXPRESSION_SLOTS} per rule (error 113)",
+            )
         rule["all"] = [{alias: {"$and": [_STATE_GUARD, _safe(cond)]}}]
         definition[name] = rule
     try:

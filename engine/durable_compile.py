@@ -263,13 +263,34 @@ def message_builder(
     fields: dict[str, MessageField],
     getter: Callable[[tuple[str, ...]], Callable[[dict[str, Any]], Any]],
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A function env -> the flat message durable_rules matches, built once per revision."""
-    readers = tuple((f.key, getter(f.path)) for f in fields.values())
+    """A function env -> the flat message durable_rules matches, built once per revision.
+
+    Most fields are `root.name` (order.total, settings.x, derived.y): those are
+    read in one loop per root instead of one function call per field, since
+    this runs for every decision.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    others = []
+    for f in fields.values():
+        if len(f.path) == 2:
+            groups.setdefault(f.path[0], []).append((f.key, f.path[1]))
+        else:
+            others.append((f.key, getter(f.path)))
+    grouped = tuple((root, tuple(pairs)) for root, pairs in groups.items())
+    readers = tuple(others)
     convert = to_message_value
     plain = (str, int, bool)
 
     def build(env: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {ALWAYS_KEY: 1}
+        for root, pairs in grouped:
+            record = env.get(root)
+            if type(record) is not dict:
+                continue
+            for key, name in pairs:
+                value = record.get(name)
+                if value is not None:
+                    message[key] = value if type(value) in plain else convert(value)
         for key, read in readers:
             value = read(env)
             if value is not None:

@@ -148,6 +148,7 @@ class OutcomeField:
     computed: Expr | None
     label: Text | None
     location: Location
+    refs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

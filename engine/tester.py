@@ -355,6 +355,11 @@ def _coverage(report: TestReport, project: Project, files: list[Path]) -> None:
         return
     cited_by_rules = {ref for p in project.policies.values() for r in p.rules for ref in r.refs}
     cited_by_rules |= {ref for p in project.policies.values() for ref in p.extra.get("refs", ())}
+    # A computed outcome (e.g. the effects of a hold, HO-2) implements a rule as much as a
+    # rule does, so the refs declared on outcome fields count as citations too.
+    cited_by_rules |= {
+        ref for p in project.policies.values() for f in p.outcome.values() for ref in f.refs
+    }
     cited_by_tests = {ref for r in report.results if r.passed for ref in r.refs}
     for r in report.results:
         if r.passed:

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.compile import compile_document
-from engine.errors import InputError
+from engine.errors import InputError, PolicyError
 from engine.evaluate import decide
 from engine.lang.calendar import JST
 from engine.load import parse_yaml
@@ -198,7 +198,14 @@ def test_random_conditions_fire_the_same_rules_in_both_backends(
         document.revision,
         schema_dir / "random.yaml",
     )
-    policy = compile_document(document)
+    try:
+        policy = compile_document(document)
+    except PolicyError as exc:
+        # Random conditions can exceed durable_rules' per-rule limits; validation refuses
+        # those (tested elsewhere), so they say nothing about agreement.
+        assert {d.code for d in exc.diagnostics} == {"not_durable_compilable"}, exc
+        assume(False)
+        return
     try:
         for case_facts, k, second in cases:
             at = datetime(2024, 1, 1, 10, 0, second, tzinfo=JST)

@@ -29,6 +29,7 @@ from engine.durable_adapter import (
     Mode,
     RulesetHandle,
     Sessions,
+    expression_slots,
     get_adapter,
 )
 from engine.errors import EngineFault
@@ -540,3 +541,22 @@ def test_more_alternatives_than_durables_stack_holds_are_split_into_chunks(mode:
         assert fired == ["r149"]  # the highest priority (chunks are cut in priority order)
     assert adapter.evaluate(handle, {"amount": 0}) == []
     adapter.unregister(handle)
+
+
+def test_expression_slots_predict_durables_error_113_exactly() -> None:
+    # Each comparison with another field is wrapped in an `$and` (it must exist first):
+    # 13 such comparisons fit in durable's 31 slots, 14 do not.
+    adapter = DurableAdapter()
+
+    def rule(k: int) -> dict[str, Any]:
+        return {"all": [{"m": {"$and": [{f"x{i}": {"$m": f"y{i}"}} for i in range(k)]}}]}
+
+    assert expression_slots(rule(13)["all"][0]["m"]) == 30
+    handle = adapter.register("slots", {"r": rule(13)}, mode=Mode.COLLECT)
+    assert adapter.evaluate(
+        handle, {**{f"x{i}": i for i in range(13)}, **{f"y{i}": i for i in range(13)}}
+    ) == ["r"]
+    adapter.unregister(handle)
+    with pytest.raises(EngineFault) as caught:
+        adapter.register("slots", {"r": rule(14)}, mode=Mode.COLLECT)
+    assert fault_code(caught) == "rule_shape" and "(error 113)" in str(caught.value)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import data as data_module
 from engine.data import Dataset
 from engine.lang import calendar as cal
 from engine.lang import text
@@ -348,6 +349,109 @@ def test_find_uses_an_exact_index() -> None:
     data.prepare_find(("store", "member"))
     assert [e["id"] for e in call("find", data, {"store": "S", "member": "M"})] == [1, 3]
     assert call("find", data, {"store": "S", "member": None}) == []
+
+
+def test_similar_all_lists_every_match_in_data_order() -> None:
+    data = Dataset(
+        "customers",
+        [
+            {"id": "C1", "name": "山田太郎", "postal_code": "1234567", "phone": "0312345678"},
+            {"id": "C2", "name": "鈴木一郎", "postal_code": "1234567", "phone": "0900000000"},
+            {"id": "C3", "name": "山田 太郎", "postal_code": "123-4567", "phone": "0000"},
+        ],
+        match={"name": "normalize_name", "postal_code": "normalize_postal"},
+    )
+    probe = {"name": "山田　太郎", "postal_code": "１２３ー４５６７"}
+    assert [e["id"] for e in call("similar_all", data, probe, 2)] == ["C1", "C3"]
+    assert [e["id"] for e in call("similar_all", data, probe, 1)] == ["C1", "C2", "C3"]
+    assert call("similar_all", data, {"name": None, "postal_code": None}, 1) == []
+
+
+def conditions() -> Dataset:
+    entries = [
+        {"id": "X1", "match": "exact", "phone": "03-1111-2222"},
+        {"id": "X2", "match": "prefix", "phone": "090-9999"},
+        {"id": "X3", "match": "suffix", "email": "@fraud.example"},
+        {"id": "X4", "match": "contains", "address": "緑町３丁目"},
+        {"id": "X5", "match": "exact", "name": "山田 一郎", "postal_code": "150-0001"},
+        {"id": "X6", "match": "prefix", "phone": "ー"},  # normalises to nothing: ignored
+        {"id": "X7", "match": "contains"},  # no condition at all: ignored
+    ]
+    match = {
+        "name": "normalize_name",
+        "postal_code": "normalize_postal",
+        "phone": "normalize_phone",
+        "email": "normalize_name",
+        "address": "normalize",
+    }
+    return Dataset("blacklist_conditions", entries, match=match)
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [
+        ({"phone": "０３（１１１１）２２２２"}, "X1"),
+        ({"phone": "03-1111-22223"}, None),  # exact, not a prefix
+        ({"phone": "090-9999-0001"}, "X2"),
+        ({"phone": "090-999"}, None),  # shorter than the prefix
+        ({"phone": "080-9999-0001"}, None),
+        ({"email": "Taro@FRAUD.example"}, "X3"),
+        ({"email": "taro@fraud.example.jp"}, None),
+        ({"address": "東京都港区緑町3丁目4-5"}, "X4"),
+        ({"address": "東京都港区緑町4丁目"}, None),
+        ({"name": "山田一郎", "postal_code": "〒150-0001"}, "X5"),
+        ({"name": "山田一郎", "postal_code": "150-0002"}, None),  # every field must hold
+        ({"name": "山田一郎"}, None),
+        ({"name": None, "phone": None, "email": ""}, None),
+    ],
+)
+def test_match_condition_applies_exact_prefix_suffix_and_contains_entries(
+    probe: dict[str, object], expected: str | None
+) -> None:
+    found = call("match_condition", conditions(), probe)
+    assert (found["id"] if found else None) == expected  # type: ignore[index]
+
+
+def test_match_condition_returns_the_first_applying_entry_in_data_order() -> None:
+    data = Dataset(
+        "c",
+        [
+            {"id": "late", "match": "contains", "address": "1"},
+            {"id": "early", "match": "exact", "address": "1"},
+        ],
+        match={"address": "normalize"},
+    )
+    assert call("match_condition", data, {"address": "1"})["id"] == "late"  # type: ignore[index]
+
+
+def test_match_condition_checks_only_indexed_candidates_never_every_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 100,000 conditions of every operator: a probe must look at a handful, not scan them.
+    entries: list[dict[str, object]] = []
+    for i in range(25_000):
+        entries.append({"id": f"P{i}", "match": "prefix", "phone": f"090{i:05d}"})
+        entries.append({"id": f"S{i}", "match": "suffix", "email": f"@d{i}.example"})
+        entries.append({"id": f"C{i}", "match": "contains", "address": f"緑町{i}番地"})
+        entries.append({"id": f"E{i}", "match": "exact", "phone": f"03{i:08d}"})
+    match = {"phone": "normalize_phone", "email": "normalize_name", "address": "normalize"}
+    data = Dataset("conditions", entries, match=match)
+    checked: list[str] = []
+    real = data_module._holds
+
+    def counting(operator: str, value: str | None, pattern: str) -> bool:
+        checked.append(pattern)
+        return real(operator, value, pattern)
+
+    monkeypatch.setattr(data_module, "_holds", counting)
+    probe = {"phone": "090-1234-5678", "email": "a@d77.example", "address": "東京都緑町9番地"}
+    found = data.match_condition(probe)
+    assert found is not None and found["id"] == "C9"  # C9 comes before P12345 and S77
+    assert len(checked) <= 3  # the prefix, the suffix and the contains candidates
+
+
+def test_match_condition_on_an_empty_data_set_finds_nothing() -> None:
+    assert call("match_condition", Dataset("c", [], match={"a": "exact"}), {"a": "x"}) is None
 
 
 def test_every_function_has_a_signature_and_documentation() -> None:

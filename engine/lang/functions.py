@@ -303,6 +303,19 @@ def _similar(types: Sequence[Type]) -> Type:
     return entry.with_nullable()
 
 
+def _similar_all(types: Sequence[Type]) -> Type:
+    entry = _dataset(types, 0).item or ANY
+    _probe(types, 1, entry)
+    _integer(types, 2)
+    return list_of(entry)
+
+
+def _match_condition(types: Sequence[Type]) -> Type:
+    entry = _dataset(types, 0).item or ANY
+    _probe(types, 1, entry)
+    return entry.with_nullable()
+
+
 # -- implementations ---------------------------------------------------------
 
 
@@ -390,6 +403,14 @@ def _find_impl(dataset: Any, probe: dict[str, Any]) -> list[Any]:
 
 def _similar_impl(dataset: Any, probe: dict[str, Any], at_least: int) -> Any:
     return dataset.similar(probe, at_least)
+
+
+def _similar_all_impl(dataset: Any, probe: dict[str, Any], at_least: int) -> Any:
+    return dataset.similar_all(probe, at_least)
+
+
+def _match_condition_impl(dataset: Any, probe: dict[str, Any]) -> Any:
+    return dataset.match_condition(probe)
 
 
 # -- the registry ------------------------------------------------------------
@@ -753,6 +774,28 @@ _register(
     _similar,
     _similar_impl,
     args=(3, 3),
+    nulls="none",
+    foldable=False,
+)
+_register(
+    "similar_all",
+    "similar_all(data.SET, {field: value, ...}, at_least) -> list of entries",
+    "Every entry for which at least `at_least` of the given fields are equal after the "
+    "data set's normalisation, in data order (indexed at load time).",
+    _similar_all,
+    _similar_all_impl,
+    args=(3, 3),
+    nulls="none",
+    foldable=False,
+)
+_register(
+    "match_condition",
+    "match_condition(data.SET, {field: value, ...}) -> entry or null",
+    "The first condition entry (its `match`: exact, prefix, suffix or contains) whose every "
+    "field holds for the given values after the data set's normalisation (indexed); null if none.",
+    _match_condition,
+    _match_condition_impl,
+    args=(2, 2),
     nulls="none",
     foldable=False,
 )

@@ -101,8 +101,32 @@ def compile_expr(node: ast.Node) -> Fn:
 
 
 def compile_condition(node: ast.Node) -> Callable[[Env], bool]:
-    """Like compile_expr, but null reads as false and the result is a real bool."""
-    return all_of([compile_expr(node)])
+    """Like compile_expr, but null reads as false and the result is a real bool.
+
+    Comparisons and logic already return real bools, so they need no wrapper:
+    this function runs for every rule of every decision.
+    """
+    fn = compile_expr(node)
+    if isinstance(node, ast.Compare | ast.Logical) or (
+        isinstance(node, ast.Unary) and node.op == "not"
+    ):
+        return fn
+    path = ast.path_of(node)
+    if path is not None and len(path) == 2:
+        a, b = path
+
+        def is_true(env: Env) -> bool:
+            v = env.get(a)
+            return type(v) is dict and v.get(b) is True
+
+        return is_true
+    return lambda env: fn(env) is True
+
+
+def compile_conditions(nodes: list[ast.Node]) -> Callable[[Env], bool]:
+    """All of a rule's conditions (its `when` list) as one function."""
+    parts = [compile_condition(n) for n in nodes]
+    return parts[0] if len(parts) == 1 else all_of(parts)
 
 
 def _literal(node: ast.Literal) -> Fn:
@@ -221,16 +245,13 @@ def any_of(parts: list[Fn]) -> Callable[[Env], bool]:
 def _compare(node: ast.Compare) -> Fn:
     left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
-    if (
-        isinstance(node.right, ast.Literal)
-        and node.right.value is not None
-        and op
-        not in (
-            "in",
-            "not in",
-        )
-    ):
-        return _compare_constant(left, op, node.right.value)
+    constant = isinstance(node.right, ast.Literal) and node.right.value is not None
+    if constant and op not in ("in", "not in"):
+        value = node.right.value  # type: ignore[attr-defined]
+        path = ast.path_of(node.left)
+        if path is not None and len(path) == 2:
+            return _compare_field_constant(path[0], path[1], op, value)
+        return _compare_constant(left, op, value)
     if op == "==":
         return lambda env: _equal(left(env), right(env))
     if op == "!=":
@@ -269,6 +290,38 @@ def _compare_constant(left: Fn, op: str, value: Any) -> Fn:
     def ordered(env: Env) -> bool:
         a = left(env)
         return a is not None and compare(a, value)
+
+    return ordered
+
+
+def _compare_field_constant(a: str, b: str, op: str, value: Any) -> Fn:
+    """`root.field OP constant` in one closure: the most common condition of all."""
+    if op in ("==", "!="):
+        if isinstance(value, bool | int | Decimal):
+            is_bool = type(value) is bool
+
+            def equal(env: Env) -> bool:
+                v = env.get(a)
+                if type(v) is not dict:
+                    return False
+                x = v.get(b)
+                return x == value and (type(x) is bool) == is_bool
+
+            return equal if op == "==" else lambda env: not equal(env)
+
+        def same(env: Env) -> bool:
+            v = env.get(a)
+            return type(v) is dict and v.get(b) == value
+
+        return same if op == "==" else lambda env: not same(env)
+    compare = _ORDER[op]
+
+    def ordered(env: Env) -> bool:
+        v = env.get(a)
+        if type(v) is not dict:
+            return False
+        x = v.get(b)
+        return x is not None and compare(x, value)
 
     return ordered
 
