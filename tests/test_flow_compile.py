@@ -187,6 +187,14 @@ def test_an_event_field_named_type_is_an_error(tmp_path: Path) -> None:
     assert found[0].location is not None and found[0].location.line == line_of(text, "close:")
 
 
+def test_a_bad_event_field_schema_is_reported_at_the_field(tmp_path: Path) -> None:
+    text = GOOD.replace("fields: {note: {type: string}}", "fields: {note: {type: strng}}")
+    found = problems(tmp_path, text)
+    assert found and all(d.location is not None for d in found)
+    assert {d.location.line for d in found if d.location} == {line_of(text, "type: strng")}
+    assert {d.pointer for d in found} == {"/flow/events/open/fields/note/type"}
+
+
 def test_a_field_shared_by_two_events_must_have_one_type(tmp_path: Path) -> None:
     text = GOOD.replace(
         "    close: {label: {ja: 閉める}}\n",
