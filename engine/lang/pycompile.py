@@ -376,7 +376,31 @@ def _lambda(node: ast.Lambda) -> Fn:
     raise EvalFailure(node, "a lambda is only allowed as a function argument")
 
 
+def _lazy(node: ast.Call) -> Fn | None:
+    """`if` and `coalesce` compute only the arguments they need (a look-up in the branch
+    not taken is never made); their results are the same as the eager functions'."""
+    args = [compile_expr(a) for a in node.args]
+    if node.name == "if" and len(args) == 3:
+        test, then, other = args
+        return lambda env: then(env) if test(env) is True else other(env)
+    if node.name == "coalesce":
+
+        def first_present(env: Env) -> Any:
+            for arg in args:
+                value = arg(env)
+                if value is not None:
+                    return value
+            return None
+
+        return first_present
+    return None
+
+
 def _call(node: ast.Call) -> Fn:
+    if node.name in ("if", "coalesce"):
+        lazy = _lazy(node)
+        if lazy is not None:
+            return lazy
     function = FUNCTIONS[node.name]
     impl = function.impl
     lambdas = set(function.lambda_args)
