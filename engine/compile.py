@@ -389,6 +389,14 @@ def stage_header(build: Build) -> None:
             "/id",
             hint=f"rename the file to {data['id']}.yaml or set id: {stem}",
         )
+    if "flow" in data and data.get("kind", "decision") != "flow":
+        build.error(
+            "flow_in_decision",
+            "'flow' belongs to a flow policy; this one is a decision policy",
+            "/flow",
+            key=True,
+            hint="add 'kind: flow' (and drop 'rules') or remove 'flow'",
+        )
 
 
 def stage_facts(build: Build) -> None:
