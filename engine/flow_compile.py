@@ -28,21 +28,23 @@ from typing import Any
 import orjson
 
 from engine import durable_compile
+from engine.build import Build
 from engine.compile import (
-    Build,
-    _assemble,
-    _check_refs,
-    _conditions,
-    _durable_condition,
+    assemble_policy,
     stage_data,
     stage_derived,
-    stage_durable,
     stage_facts,
     stage_header,
-    stage_reachable,
     stage_schema,
     stage_settings,
     stage_unused,
+)
+from engine.compile_rules import (
+    check_refs,
+    durable_condition,
+    stage_durable,
+    stage_reachable,
+    when_conditions,
 )
 from engine.errors import InputError, PolicyError, sort_diagnostics
 from engine.facts import FactsValidator, compile_facts_schema
@@ -169,7 +171,7 @@ def _states(build: FlowBuild) -> None:
     positions = build.document.positions
     for name, spec in build.flow["states"].items():
         pointer = join_pointer("/flow/states", name)
-        _check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
+        check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
         build.states[name] = FlowState(
             name,
             Text.of(spec["label"]) or Text(name),
@@ -201,7 +203,7 @@ def _events(build: FlowBuild) -> None:
     positions = build.document.positions
     for name, spec in build.flow["events"].items():
         pointer = join_pointer("/flow/events", name)
-        _check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
+        check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
         fields = dict(spec.get("fields", {}))
         required = list(spec.get("required", []))
         if EVENT_TYPE in fields:
@@ -284,7 +286,7 @@ def stage_transitions(build: FlowBuild) -> None:
             )
             continue
         seen[tid] = index
-        _check_refs(build, spec["refs"], join_pointer(pointer, "refs"), tid)
+        check_refs(build, spec["refs"], join_pointer(pointer, "refs"), tid)
         _transition(build, spec, index, pointer, scope)
 
 
@@ -330,7 +332,7 @@ def _transition(
     refusal = _text(build, spec, "refusal", pointer, scope)
     if conditions is None or changes is None or actions is None:
         return
-    durable = _durable_condition(build, conditions, tid)
+    durable = durable_condition(build, conditions, tid)
     if durable is None:
         return
     checks = tuple(c.fn for c in conditions)
@@ -431,7 +433,7 @@ def _move_conditions(
     ]
     guards: list[Expr] | None = []
     if "when" in spec:
-        guards = _conditions(build, spec["when"], join_pointer(pointer, "when"), scope, tid)
+        guards = when_conditions(build, spec["when"], join_pointer(pointer, "when"), scope, tid)
     needed = [
         _synthetic(
             build,
@@ -515,7 +517,7 @@ def _actions(
         text = build.message(spec["text"], join_pointer(where, "text"), scope, tid)
         when: list[Expr] | None = []
         if "when" in spec:
-            when = _conditions(build, spec["when"], join_pointer(where, "when"), scope, tid)
+            when = when_conditions(build, spec["when"], join_pointer(where, "when"), scope, tid)
         if text is None or when is None:
             ok = False
             continue
@@ -585,7 +587,7 @@ def compile_flow(
     if any(d.is_error for d in build.diagnostics):
         raise PolicyError(sort_diagnostics(build.diagnostics))
     assert build.entity is not None
-    policy = _assemble(build)
+    policy = assemble_policy(build)
     policy.extra["flow"] = FlowSpec(
         build.flow["initial"],
         dict(build.states),

@@ -29,10 +29,10 @@ from engine.tester import (
     CASE_RUNNERS,
     Case,
     CaseResult,
-    _compare_error,
-    _same,
     case_data,
+    compare_error,
     deep_merge,
+    same_value,
 )
 
 ENTITY_ID = "case"
@@ -105,7 +105,7 @@ def _step(
         )
     except KimariError as exc:
         probe = CaseResult(case.file, case.name, case.location, [], True)
-        _compare_error(probe, expect, exc)
+        compare_error(probe, expect, exc)
         failures.extend(probe.failures)
         outcome = None
     if outcome is not None:
@@ -164,7 +164,7 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
         failures.append(f"replayed: expected {expect['replayed']}, got {body['replayed']}")
     for name, value in (expect.get("facts") or {}).items():
         got = body["facts"].get(name)
-        if not _same(value, got):
+        if not same_value(value, got):
             failures.append(f"facts.{name}: expected {to_json_value(value)!r}, got {got!r}")
 
 
