@@ -200,7 +200,7 @@ def run_case(case: Case, project: Project, backend: str = "durable") -> CaseResu
             explain=True,
         )
     except KimariError as exc:
-        _compare_error(result, expect, exc)
+        compare_error(result, expect, exc)
         return result
     if "error" in expect:
         result.failures.append(
@@ -216,7 +216,7 @@ def run_case(case: Case, project: Project, backend: str = "durable") -> CaseResu
     return result
 
 
-def _compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariError) -> None:
+def compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariError) -> None:
     wanted = expect.get("error")
     first = exc.diagnostics[0] if exc.diagnostics else None
     if wanted is None:
@@ -237,7 +237,7 @@ def _compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariErr
     result.passed = not result.failures
 
 
-def _same(expected: Any, actual: Any) -> bool:
+def same_value(expected: Any, actual: Any) -> bool:
     expected = to_json_value(expected)
     if expected == actual:
         return True
@@ -247,9 +247,9 @@ def _same(expected: Any, actual: Any) -> bool:
         except ValueError:
             return False
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return all(k in actual and _same(v, actual[k]) for k, v in expected.items())
+        return all(k in actual and same_value(v, actual[k]) for k, v in expected.items())
     if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(_same, expected, actual))
+        return len(expected) == len(actual) and all(map(same_value, expected, actual))
     return False
 
 
@@ -262,7 +262,7 @@ def _compare_outcome(
                 f"outcome.{key}: expected {value!r}, but the outcome has no "
                 f"such field (fields: {', '.join(actual)})"
             )
-        elif not _same(value, actual[key]):
+        elif not same_value(value, actual[key]):
             result.failures.append(
                 f"outcome.{key}: expected {to_json_value(value)!r}, got {actual[key]!r}"
             )
@@ -303,7 +303,7 @@ def _compare_reasons(
 ) -> None:
     remaining = list(actual)
     for wanted in expected:
-        match = next((r for r in remaining if _same(wanted, r)), None)
+        match = next((r for r in remaining if same_value(wanted, r)), None)
         if match is None:
             codes = [r.get("code") for r in actual]
             result.failures.append(

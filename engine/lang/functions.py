@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -97,6 +97,16 @@ def _kind(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
 
 def _temporal(types: Sequence[Type], index: int) -> Type:
     return _kind(types, index, "date|datetime", "a date or a date-time")
+
+
+def _datetime_arg(types: Sequence[Type], index: int) -> Type:
+    return _kind(types, index, "datetime", "a date-time")
+
+
+def _whole_minutes(delta: timedelta) -> int:
+    """Elapsed minutes, truncated toward zero: 59 s is 0 minutes either way round."""
+    seconds = delta.days * 86_400 + delta.seconds
+    return seconds // 60 if seconds >= 0 else -((-seconds) // 60)
 
 
 def _integer(types: Sequence[Type], index: int) -> Type:
@@ -210,6 +220,11 @@ def _sum(types: Sequence[Type]) -> Type:
 def _count_distinct(types: Sequence[Type]) -> Type:
     _list(types, 0)
     return INTEGER
+
+
+def _distinct(types: Sequence[Type]) -> Type:
+    _list(types, 0)
+    return list_of(_lambda_result(types, 1) if len(types) > 1 else _item(types))
 
 
 def _extreme(types: Sequence[Type]) -> Type:
@@ -363,6 +378,11 @@ def _count_distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None =
     return len({v for v in values if v is not None})
 
 
+def _distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> list[Any]:
+    values = items if fn is None else (fn(item) for item in items)
+    return list(dict.fromkeys(v for v in values if v is not None))
+
+
 def _min_impl(*values: Any) -> Any:
     present = [v for v in values if v is not None]
     return min(present) if present else None
@@ -483,6 +503,14 @@ _register(
     "add_months(from, n) <= to.",
     _pair_temporal(INTEGER),
     cal.months_between,
+    args=(2, 2),
+)
+_register(
+    "minutes_between",
+    "minutes_between(from, to) -> integer",
+    "Whole minutes elapsed from the first instant to the second (negative if earlier).",
+    _fixed(INTEGER, _datetime_arg, _datetime_arg),
+    lambda start, end: _whole_minutes(end - start),
     args=(2, 2),
 )
 _register(
@@ -659,6 +687,17 @@ _register(
     "Number of different non-null values (e.g. distinct days of contact attempts).",
     _count_distinct,
     _count_distinct_impl,
+    args=(1, 2),
+    nulls="lists",
+    lambda_args=(1,),
+)
+
+_register(
+    "distinct",
+    "distinct(list[, x -> value]) -> list",
+    "The different non-null values (computed for each item), in the order first seen.",
+    _distinct,
+    _distinct_impl,
     args=(1, 2),
     nulls="lists",
     lambda_args=(1,),

@@ -1,0 +1,443 @@
+"""The flow API on a real SQLite file: each shipped flow walked through its happy path and
+its refusals, with the stored state and history checked after every refused move.
+
+Rulebook IDs walked here: EX-6 (claim status), FU-1..FU-8 (lead follow-up), CX-1..CX-7
+(case cancellation). The YAML step cases in policies/*.tests.yaml cover the same flows
+move by move; these tests check what the YAML runner cannot see: the rows in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import EvaluationError, InputError, UsageError
+from engine.flow import FlowEngine, FlowResult, replay
+from engine.flowstore import FlowStore
+from tests.strategies import shipped_project
+
+AT = "2024-09-20T10:00:00+09:00"
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[FlowStore]:
+    store = FlowStore(tmp_path / "flows.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def engine(store: FlowStore) -> FlowEngine:
+    return FlowEngine(shipped_project(), store)
+
+
+def stored(engine: FlowEngine, policy: str, entity: str) -> tuple[Any, list[Any], int]:
+    """Everything the store holds about an entity's moves: its row and its history."""
+    return (
+        engine.store.load(policy, entity),
+        engine.store.history(policy, entity),
+        len(engine.store.refusals(policy, entity)),
+    )
+
+
+def refused_without_change(
+    engine: FlowEngine, policy: str, entity: str, event: dict[str, Any], **kwargs: Any
+) -> FlowResult:
+    before = stored(engine, policy, entity)
+    result = engine.apply(policy, entity, event, **kwargs)
+    assert not result.allowed
+    after = stored(engine, policy, entity)
+    assert after[0] == before[0], "a refusal changed the stored entity"
+    assert after[1] == before[1], "a refusal changed the history of moves"
+    assert after[2] == before[2] + 1, "a refusal is logged, apart from the history"
+    return result
+
+
+# -- EX-6: the claim status flow ------------------------------------------------------------
+
+
+def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
+    engine: FlowEngine,
+) -> None:
+    steps = [
+        ({"type": "claim"}, "requested"),
+        ({"type": "start_review"}, "under_review"),
+        ({"type": "reject", "reason": "重複見積りが見つかりません"}, "rejected"),
+        ({"type": "claim", "detail": "同一会員IDから2件"}, "requested"),
+        ({"type": "start_review"}, "under_review"),
+        ({"type": "approve"}, "approved"),
+    ]
+    for day, (event, state) in enumerate(steps, start=10):
+        result = engine.apply("claim-status", "EST-1", event, at=f"2024-09-{day}T10:00:00+09:00")
+        assert result.allowed and result.state == state
+    view = engine.entity("claim-status", "EST-1")
+    assert view["state"]["id"] == "approved" and view["state"]["final"] is True
+    assert view["entity"]["version"] == 6 and view["allowed_events"] == []
+    assert view["facts"]["claims"] == 2
+    assert view["facts"]["rejection_reason"] == "重複見積りが見つかりません"
+    rows = engine.history("claim-status", "EST-1")
+    assert [(r.from_state, r.to_state) for r in rows] == [
+        ("not_claimed", "requested"),
+        ("requested", "under_review"),
+        ("under_review", "rejected"),
+        ("rejected", "requested"),
+        ("requested", "under_review"),
+        ("under_review", "approved"),
+    ]
+    assert [r.version for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[3].transition == "reclaim" and rows[3].event["detail"] == "同一会員IDから2件"
+    assert rows[5].actions[0]["code"] == "SHOW_WITH_INVOICE"
+    policy = engine.policy("claim-status")
+    assert {r.revision for r in rows} == {policy.revision}
+    assert rows[-1].facts == view["facts"]
+
+
+def test_ex6_refusals_name_the_current_status_and_change_nothing(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-2", {"type": "claim"}, at=AT)
+    engine.apply("claim-status", "EST-2", {"type": "start_review"}, at=AT)
+    cancel = refused_without_change(engine, "claim-status", "EST-2", {"type": "cancel"}, at=AT)
+    refusal = cancel.refusal
+    assert refusal is not None and refusal["code"] == "event_not_allowed"
+    assert refusal["state"]["label"]["ja"] == "確認中"
+    assert "現在の状態「確認中」" in refusal["message"]["ja"]
+    assert "この時は何も操作できません" in refusal["message"]["ja"]
+    assert refusal["allowed_events"] == ["approve", "reject"]
+    reject = refused_without_change(engine, "claim-status", "EST-2", {"type": "reject"}, at=AT)
+    assert reject.refusal is not None and reject.refusal["code"] == "missing_field"
+    assert reject.refusal["pointer"] == "/event/reason"
+    failed = reject.refusal["failed"][0]
+    assert failed["condition"] == "event.reason != null"
+    assert failed["location"]["file"] == "policies/claim-status.yaml"
+
+
+def test_ex6_an_approved_claim_is_final(engine: FlowEngine) -> None:
+    for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "approve"}):
+        engine.apply("claim-status", "EST-3", event, at=AT)
+    for event in ({"type": "cancel"}, {"type": "claim", "detail": "再申請"}):
+        result = refused_without_change(engine, "claim-status", "EST-3", event, at=AT)
+        assert result.refusal is not None and result.refusal["code"] == "final_state"
+        assert "最終状態" in result.refusal["message"]["ja"]
+
+
+# -- FU: the lead follow-up flow --------------------------------------------------------------
+
+
+def test_fu1_fu2_fu3_the_first_follow_up_minutes_are_recorded_once(engine: FlowEngine) -> None:
+    """FU-1 a sent lead is 新着 with its ToDo 新規; FU-2 the ToDo leaving 新規 makes it
+    フォロー中; FU-3 the minutes from sending to that change are recorded once."""
+    lead = "LEAD-1"
+    sent = engine.apply("lead-follow-up", lead, {"type": "send"}, at="2024-05-01T09:00:00+09:00")
+    assert sent.state == "new"
+    assert engine.entity("lead-follow-up", lead)["facts"]["todo_status"] == "新規"
+    follow = {"type": "record_follow_up", "task_types": ["電話"], "result": "接触"}
+    started = engine.apply(
+        "lead-follow-up",
+        lead,
+        {**follow, "todo_status": "進行中"},
+        at="2024-05-01T10:30:00+09:00",
+    )
+    assert started.state == "following"
+    assert engine.entity("lead-follow-up", lead)["facts"]["first_follow_up_minutes"] == 90
+    # FU-5 / FU-6: a termination rejected with the manager's comment returns to following...
+    engine.apply(
+        "lead-follow-up",
+        lead,
+        {"type": "request_termination", "reason": "購入延期", "detail": "来年検討"},
+        at="2024-05-02T09:00:00+09:00",
+    )
+    back = engine.apply(
+        "lead-follow-up",
+        lead,
+        {"type": "reject_termination", "comment": "継続してください"},
+        at="2024-05-03T09:00:00+09:00",
+    )
+    assert back.state == "following"
+    assert [a["code"] for a in back.to_dict()["actions"]] == ["CONTINUE_FOLLOW_UP"]
+    # ...and the minutes stay those of the first change.
+    engine.apply(
+        "lead-follow-up", lead, {**follow, "todo_status": "進行中"}, at="2024-06-01T09:00:00+09:00"
+    )
+    facts = engine.entity("lead-follow-up", lead)["facts"]
+    assert facts["first_follow_up_minutes"] == 90
+    assert [c["to"] for c in facts["todo_changes"]] == ["進行中", "進行中"]
+
+
+def test_fu4_fu5_fu7_fu8_refusals_name_the_missing_field_or_the_unmet_condition(
+    engine: FlowEngine,
+) -> None:
+    lead = "LEAD-2"
+    engine.apply("lead-follow-up", lead, {"type": "send"}, at=AT)
+    follow = {"type": "record_follow_up", "task_types": ["電話"], "result": "接触"}
+    engine.apply("lead-follow-up", lead, {**follow, "todo_status": "進行中"}, at=AT)
+    # FU-4: a new ToDo needs its due date.
+    todo = refused_without_change(
+        engine,
+        "lead-follow-up",
+        lead,
+        {"type": "new_todo", "subject": "再電話", "task_types": ["電話"]},
+    )
+    assert todo.refusal is not None and todo.refusal["pointer"] == "/event/due"
+    # FU-5: a termination request needs its detail.
+    stop = refused_without_change(
+        engine, "lead-follow-up", lead, {"type": "request_termination", "reason": "敗戦"}
+    )
+    assert stop.refusal is not None and "「詳細・理由」" in stop.refusal["message"]["ja"]
+    # FU-7: no conversion before contact and an appointment.
+    convert = refused_without_change(
+        engine, "lead-follow-up", lead, {"type": "convert", "opportunity_name": "商談"}, at=AT
+    )
+    assert convert.refusal is not None and convert.refusal["code"] == "condition_not_met"
+    assert "フォロー中" in convert.refusal["message"]["ja"]
+    assert convert.refusal["failed"][0]["condition"] == "entity.contacted == true"
+    # FU-8: no appraisal before the current car.
+    appraisal = refused_without_change(
+        engine, "lead-follow-up", lead, {"type": "request_appraisal", "kind": "査定"}, at=AT
+    )
+    assert appraisal.refusal is not None
+    assert appraisal.refusal["failed"][0]["condition"] == "entity.current_car != null"
+    engine.apply(
+        "lead-follow-up",
+        lead,
+        {**follow, "todo_status": "進行中", "contacted": True, "appointment": True},
+        at=AT,
+    )
+    done = engine.apply(
+        "lead-follow-up", lead, {"type": "convert", "opportunity_name": "山田様商談"}, at=AT
+    )
+    assert done.state == "converted"
+
+
+def test_fu6_an_approved_termination_ends_the_follow_up(engine: FlowEngine) -> None:
+    lead = "LEAD-3"
+    engine.apply("lead-follow-up", lead, {"type": "send"}, at=AT)
+    engine.apply(
+        "lead-follow-up",
+        lead,
+        {
+            "type": "record_follow_up",
+            "task_types": ["電話"],
+            "result": "接触",
+            "todo_status": "進行中",
+        },
+        at=AT,
+    )
+    request = engine.apply(
+        "lead-follow-up",
+        lead,
+        {"type": "request_termination", "reason": "敗戦", "detail": "他社購入"},
+        at=AT,
+    )
+    action = request.to_dict()["actions"][0]
+    assert action["code"] == "NOTIFY_MANAGERS" and action["to"] == ["店長", "セールスマネージャー"]
+    assert engine.apply("lead-follow-up", lead, {"type": "approve_termination"}, at=AT).state == (
+        "ended"
+    )
+
+
+# -- CX: the case cancellation flow --------------------------------------------------------------
+
+
+def attempt(engine: FlowEngine, case: str, at: str) -> None:
+    result = engine.apply(
+        "case-cancellation", case, {"type": "record_contact_attempt", "reached": False}, at=at
+    )
+    assert result.allowed
+
+
+def test_cx2_sg_cancellation_is_decided_from_the_attempts_and_mails_recorded_in_the_store(
+    engine: FlowEngine,
+) -> None:
+    """CX-2: three attempts on different days within the window, and an unanswered mail."""
+    case = "CASE-1"
+    engine.apply(
+        "case-cancellation",
+        case,
+        {"type": "update_case", "assignee": "佐藤", "manager": "鈴木"},
+        at=AT,
+    )
+    request = {"type": "request_cancellation", "kind": "SGキャンセル", "reason": "連絡不通"}
+    for hour in (9, 12, 18):  # three calls on one day are one attempt
+        attempt(engine, case, f"2024-01-05T{hour:02}:00:00+09:00")
+    refused = refused_without_change(engine, "case-cancellation", case, request, at=AT)
+    assert refused.refusal is not None
+    assert refused.refusal["failed"][0]["transition"] == "request-sg-cancel"
+    assert "現在1日" in refused.refusal["message"]["ja"]
+    attempt(engine, case, "2024-01-20T10:00:00+09:00")
+    attempt(engine, case, "2024-02-10T10:00:00+09:00")
+    no_mail = refused_without_change(engine, "case-cancellation", case, request, at=AT)
+    assert no_mail.refusal is not None
+    assert "assignee_mail_unanswered" in no_mail.refusal["failed"][0]["condition"]
+    engine.apply(
+        "case-cancellation",
+        case,
+        {"type": "record_mail", "sender": "佐藤", "answered": False},
+        at=AT,
+    )
+    moved = engine.apply("case-cancellation", case, request, at=AT)
+    assert moved.state == "approval_requested"
+    assert len(engine.entity("case-cancellation", case)["facts"]["contact_attempts"]) == 5
+
+
+def test_cx1_forever_waiting_is_refused_as_abolished(engine: FlowEngine) -> None:
+    """CX-1: 永遠待ち is abolished; setting it is refused and says so."""
+    result = refused_without_change(
+        engine, "case-cancellation", "CASE-2", {"type": "set_forever_waiting"}, at=AT
+    )
+    assert result.refusal is not None and result.refusal["code"] == "abolished_state"
+    assert "すでに廃止" in result.refusal["message"]["ja"]
+    assert engine.entity("case-cancellation", "CASE-2")["state"]["id"] == "in_progress"
+
+
+def test_cx3_cx4_cx5_cx7_the_approval_flow_takes_every_required_step(engine: FlowEngine) -> None:
+    """CX-4 even before the policy meeting a cancellation goes through approval; CX-3 the
+    customer's intent; CX-5 approver, 経企 request, 経企 decision; CX-7 phone record only
+    without any mail."""
+    case = "CASE-3"
+    skip = refused_without_change(
+        engine,
+        "case-cancellation",
+        case,
+        {
+            "type": "planning_decide",
+            "checked_cancellation": True,
+            "checked_fee": True,
+            "checked_apportionment": True,
+            "completion_date": "2024-09-20",
+            "fee": 0,
+        },
+        at=AT,
+    )
+    assert skip.refusal is not None and skip.refusal["code"] == "event_not_allowed"
+    checks = {"checked_cancellation": True, "checked_fee": True, "checked_apportionment": True}
+    steps: list[tuple[dict[str, Any], str]] = [
+        (
+            {
+                "type": "request_cancellation",
+                "kind": "キャンセル",
+                "intent_confirmed": True,
+                "reason": "方針MTG前",
+            },
+            "approval_requested",
+        ),
+        ({"type": "approver_approve", **checks, "comp_report": True}, "approver_approved"),
+        (
+            {
+                "type": "request_planning_decision",
+                "personal_mail": True,
+                "cc_case_approver": True,
+                "cc_assignee": True,
+                "intent_proof": "phone_record",
+                "customer_has_no_mail": True,
+            },
+            "planning_review",
+        ),
+        (
+            {"type": "planning_decide", **checks, "completion_date": "2024-09-21", "fee": 45000},
+            "cancelled",
+        ),
+    ]
+    for event, state in steps:
+        assert engine.apply("case-cancellation", case, event, at=AT).state == state
+    last = engine.history("case-cancellation", case)[-1]
+    assert [a["code"] for a in last.actions] == [
+        "TELL_CLIENT_BY_MAIL",
+        "SEND_CANCELLATION_INVOICE",
+        "BOOK_COMPLETION_PERFORMANCE",
+    ]
+    assert last.facts["invoice_due"] == "2024-10-04"
+
+
+def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
+    engine: FlowEngine,
+) -> None:
+    """CX-6: a single cancellation inside a bulk project is the case approver's alone."""
+    case = "CASE-4"
+    engine.apply("case-cancellation", case, {"type": "update_case", "bulk_project": "エコ"}, at=AT)
+    engine.apply(
+        "case-cancellation",
+        case,
+        {
+            "type": "request_cancellation",
+            "kind": "キャンセル",
+            "scope": "single",
+            "intent_confirmed": True,
+            "reason": "個別",
+        },
+        at=AT,
+    )
+    result = engine.apply(
+        "case-cancellation",
+        case,
+        {
+            "type": "approver_approve",
+            "checked_cancellation": True,
+            "checked_fee": True,
+            "checked_apportionment": True,
+            "comp_report": True,
+        },
+        at=AT,
+    )
+    assert result.state == "cancelled_by_approver"
+    assert engine.entity("case-cancellation", case)["facts"]["decided_by"] == "案件決裁者"
+
+
+# -- the API's contract ----------------------------------------------------------------------
+
+
+def test_an_event_id_seen_before_returns_its_first_move_instead_of_moving_again(
+    engine: FlowEngine,
+) -> None:
+    first = engine.apply("claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
+    again = engine.apply("claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
+    assert first.allowed and again.allowed
+    assert again.to_dict()["replayed"] is True
+    assert again.to_dict()["decision_id"] == first.to_dict()["decision_id"]
+    assert len(engine.history("claim-status", "EST-9")) == 1
+
+
+def test_an_invalid_event_is_refused_with_a_json_pointer_and_nothing_is_stored(
+    engine: FlowEngine,
+) -> None:
+    with pytest.raises(InputError) as caught:
+        engine.apply("claim-status", "EST-5", {"type": "reject", "reson": "x"}, at=AT)
+    assert caught.value.diagnostics[0].pointer == "/event/reson"
+    assert caught.value.diagnostics[0].hint == "did you mean 'reason'?"
+    with pytest.raises(InputError) as unknown:
+        engine.apply("claim-status", "EST-5", {"type": "claims"}, at=AT)
+    assert unknown.value.diagnostics[0].pointer == "/event/type"
+    with pytest.raises(InputError):
+        engine.apply("claim-status", "", {"type": "claim"}, at=AT)
+    assert engine.store.load("claim-status", "EST-5") is None
+    assert engine.store.refusals("claim-status", "EST-5") == []
+
+
+def test_a_decision_policy_or_an_unknown_policy_is_a_usage_error(engine: FlowEngine) -> None:
+    with pytest.raises(UsageError) as not_flow:
+        engine.apply("cancellation-fees", "X", {"type": "claim"}, at=AT)
+    assert not_flow.value.code == "not_a_flow"
+    with pytest.raises(UsageError) as unknown:
+        engine.apply("claim-statuz", "X", {"type": "claim"}, at=AT)
+    assert unknown.value.diagnostics[0].hint == "did you mean 'claim-status'?"
+
+
+def test_a_stored_state_the_policy_no_longer_declares_is_an_error_not_a_guess(
+    engine: FlowEngine,
+) -> None:
+    engine.apply("claim-status", "EST-6", {"type": "claim"}, at=AT)
+    conn = engine.store._connection()
+    conn.execute("UPDATE flow_entities SET state = 'vanished' WHERE entity_id = 'EST-6'")
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply("claim-status", "EST-6", {"type": "cancel"}, at=AT)
+    assert caught.value.code == "stored_state_unknown"
+
+
+def test_replaying_a_history_reaches_the_stored_entity(engine: FlowEngine) -> None:
+    for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "reject", "reason": "r"}):
+        engine.apply("claim-status", "EST-7", event, at=AT)
+    policy = engine.policy("claim-status")
+    snapshot, differences = replay(policy, engine.history("claim-status", "EST-7"))
+    assert differences == []
+    assert snapshot == engine.store.load("claim-status", "EST-7")
