@@ -211,6 +211,142 @@ def batch(
         raise Exit(1)
 
 
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--host", help="address to bind (default 127.0.0.1)")
+@click.option("--port", type=int, help="port (default 8080; 0 picks a free one)")
+@click.option(
+    "--policies", "policies_dir", type=click.Path(file_okay=False), help="policies folder"
+)
+@click.option(
+    "--store", type=click.Path(dir_okay=False), help="SQLite file (default var/kimari.sqlite3)"
+)
+@click.option("--workers", type=int, help="engine worker processes (default 2)")
+def serve(
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    policies_dir: str | None,
+    store: str | None,
+    workers: int | None,
+) -> None:
+    """Serve decisions over HTTP (see README: configuration, endpoints, tokens).
+
+    Settings come from the defaults, then the config file (--config or KIMARI_CONFIG),
+    then KIMARI_* environment variables, then these options.
+    """
+    from engine.config import load_config
+    from engine.supervisor import serve as run_server
+
+    config = load_config(
+        config_file,
+        overrides={
+            "host": host,
+            "port": port,
+            "policies": policies_dir,
+            "store": store,
+            "workers": workers,
+        },
+    )
+    code = run_server(config)
+    if code:
+        raise Exit(code)
+
+
+@cli.command("log")
+@click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default: from config)")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--id", "decision_id", help="one decision, by id")
+@click.option("--policy", help="only this policy")
+@click.option("--revision", help="only this policy revision")
+@click.option("--rule", help="only decisions in which this rule fired")
+@click.option("--since", help="logged at or after (RFC 3339 time, or e.g. 15m, 2h, 7d ago)")
+@click.option("--until", help="logged before (same forms as --since)")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--oldest-first", is_flag=True, help="oldest first (default: newest first)")
+@FORMAT
+def log_command(
+    store: str | None,
+    config_file: str | None,
+    decision_id: str | None,
+    policy: str | None,
+    revision: str | None,
+    rule: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    oldest_first: bool,
+    fmt: str,
+) -> None:
+    """Query the decision log. Exits 1 if --id names no logged decision."""
+    from engine.config import load_config
+    from engine.decision_log import DecisionLog
+
+    path = Path(store) if store else load_config(config_file).store
+    if not path.is_file():
+        raise UsageError([Diagnostic("store_missing", f"no decision log at {path}")])
+    decision_log = DecisionLog(path)
+    try:
+        if decision_id is not None:
+            found = decision_log.get(decision_id)
+            rows = [found] if found else []
+        else:
+            rows = decision_log.query(
+                policy=policy,
+                revision=revision,
+                rule=rule,
+                since_ms=_when(since, "--since"),
+                until_ms=_when(until, "--until"),
+                limit=limit,
+                oldest_first=oldest_first,
+            )
+    finally:
+        decision_log.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            click.echo(_log_line(row))
+        if not rows:
+            click.echo("no decisions", err=True)
+    if decision_id is not None and not rows:
+        raise Exit(1)
+
+
+def _when(text: str | None, option: str) -> int | None:
+    """Milliseconds since the epoch from an RFC 3339 time or a duration ago (15m, 2h, 7d)."""
+    import re
+    import time
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if match:
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return int((time.time() - seconds) * 1000)
+    from engine.lang.calendar import parse_datetime
+
+    try:
+        return int(parse_datetime(text).timestamp() * 1000)
+    except ValueError as exc:
+        raise UsageError([Diagnostic("usage", f"{option}: {exc}")]) from None
+
+
+def _log_line(row: dict[str, Any]) -> str:
+    from datetime import UTC, datetime
+
+    from engine.lang.calendar import JST
+
+    logged = datetime.fromtimestamp(row["logged_at"] / 1000, UTC).astimezone(JST)
+    outcome = json.dumps(row["outcome"], ensure_ascii=False, separators=(",", ":"))
+    fired = ",".join(row["fired"]) or "-"
+    return (
+        f"{logged.isoformat(timespec='milliseconds')} {row['decision_id']} "
+        f"{row['policy_id']}@{row['revision']} at={row['at']} fired={fired} "
+        f"outcome={outcome} {row['latency_us']}us"
+    )
+
+
 STORE = click.option(
     "--store",
     "store_path",

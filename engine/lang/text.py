@@ -66,4 +66,4 @@ def normalize_phone(text: str) -> str:
     digits = _digits_only(text)
     if digits.startswith("+81"):
         digits = "0" + digits[3:].lstrip("0")
-    return digits.removeprefix("+")
+    return digits.lstrip("+")  # "++" must not leave a "+" that a second pass removes
