@@ -26,12 +26,13 @@ from typing import Any
 
 from engine.data import Dataset
 from engine.errors import Diagnostic, EngineFault, InputError, UsageError
-from engine.flow_decide import Move, Snapshot, decide_move, initial_snapshot
+from engine.flow_decide import Move, Snapshot, decide_move, initial_snapshot, plain_json
 from engine.flow_model import FlowSpec, flow_of
 from engine.flowstore import FlowStore, HistoryRow
 from engine.model import CompiledPolicy
 from engine.project import Project, load_project
 from engine.sqlite import DEFAULT_PATH
+from engine.suggest import did_you_mean
 
 MAX_ATTEMPTS = 20  # decisions retried when other processes keep moving the same entity
 MAX_ENTITY_ID = 200
@@ -226,6 +227,44 @@ class FlowEngine:
             "last_event": snapshot.last_event,
             "state_since": snapshot.state_since,
         }
+
+    def import_entity(
+        self, policy_id: str, entity_id: str, state: Any, facts: Any
+    ) -> dict[str, Any]:
+        """Create an entity in a given state with given facts, without a move: cases that
+        are already under way in another system when they come to kimari. Version 0 and
+        no history; refused (InputError, code entity_exists) if the entity exists."""
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        flow = flow_of(policy)
+        if not isinstance(state, str) or state not in flow.states:
+            raise InputError(
+                [
+                    Diagnostic(
+                        "unknown_state",
+                        f"{state!r} is not a state of '{policy.id}'",
+                        pointer="/state",
+                        hint=did_you_mean(str(state), flow.states),
+                    )
+                ]
+            )
+        normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
+        with self.entity_lock(policy.id, entity_id):
+            if self.store.load(policy.id, entity_id) is not None:
+                raise InputError(
+                    [
+                        Diagnostic(
+                            "entity_exists",
+                            f"entity '{entity_id}' of '{policy.id}' already exists; "
+                            "only new entities can be imported",
+                            pointer="/state",
+                        )
+                    ]
+                )
+            self.store.seed(
+                policy.id, entity_id, Snapshot(state, plain_json(normalised)), policy.revision
+            )
+        return self.entity(policy_id, entity_id)
 
     def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
         policy = self.policy(policy_id)

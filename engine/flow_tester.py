@@ -21,7 +21,6 @@ from typing import Any
 from engine.decision import to_json_value
 from engine.errors import KimariError
 from engine.flow import FlowEngine, FlowResult
-from engine.flow_decide import Snapshot, plain_json
 from engine.flow_model import flow_of
 from engine.flowstore import MEMORY, FlowStore
 from engine.project import Project
@@ -49,7 +48,7 @@ def run_flow_case(case: Case, project: Project) -> CaseResult:
     store = FlowStore(MEMORY)
     try:
         engine = FlowEngine(project, store)
-        if not _seed(case, store, result):
+        if not _seed(case, engine, result):
             for index, step in enumerate(case.spec["steps"]):
                 _step(case, engine, index, step, result)
     finally:
@@ -58,24 +57,19 @@ def run_flow_case(case: Case, project: Project) -> CaseResult:
     return result
 
 
-def _seed(case: Case, store: FlowStore, result: CaseResult) -> bool:
-    """Put the case's starting entity in the store; True if that failed (reported)."""
+def _seed(case: Case, engine: FlowEngine, result: CaseResult) -> bool:
+    """Import the case's starting entity; True if that failed (reported)."""
     entity = case.spec.get("entity")
     if not entity:
         return False
     flow = flow_of(case.policy)
-    state = entity.get("state", flow.initial)
-    if state not in flow.states:
-        result.failures.append(
-            f"entity: unknown state {state!r} (states: {', '.join(flow.states)})"
-        )
-        return True
     try:
-        facts = flow.entity.validate(entity.get("facts") or {}, pointer="/entity/facts")
+        engine.import_entity(
+            case.policy.id, ENTITY_ID, entity.get("state", flow.initial), entity.get("facts")
+        )
     except KimariError as exc:
         result.failures.append(f"entity: {exc}")
         return True
-    store.seed(case.policy.id, ENTITY_ID, Snapshot(state, plain_json(facts)), case.policy.revision)
     return False
 
 

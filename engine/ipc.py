@@ -34,6 +34,10 @@ class Op(IntEnum):
     RELOAD = 9
     STATS = 10
     DELETE_DATA = 11
+    FLOW_EVENT = 12
+    FLOW_ENTITY = 13
+    FLOW_HISTORY = 14
+    FLOW_IMPORT = 15
 
 
 class Event(IntEnum):

@@ -245,6 +245,9 @@ def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
                 },
             }
         }
+    for pid, policy in sorted(snapshot.policies.items()):
+        if policy.kind == "flow":
+            paths.update(_flow_paths(pid, policy, auth, common))
     for name, spec in sorted(snapshot.policy_set.specs.items()):
         entry = _hoist(dict(spec.validator.schema), f"data.{name}", components)
         paths[f"/v1/data/{name}"] = {
@@ -300,6 +303,101 @@ def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
             "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
+    }
+
+
+def _flow_paths(
+    pid: str, policy: CompiledPolicy, auth: list[Any], common: dict[str, Any]
+) -> dict[str, Any]:
+    """The event, entity and history endpoints of one flow policy."""
+    from engine.flow_model import EVENT_TYPE, flow_of
+
+    flow = flow_of(policy)
+    entity = [
+        {
+            "name": "entity_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        }
+    ]
+    event = {
+        "type": "object",
+        "required": [EVENT_TYPE],
+        "properties": {EVENT_TYPE: {"type": "string", "enum": sorted(flow.events)}},
+        "description": "The event: its type and the fields that event requires.",
+    }
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["event"],
+        "properties": {
+            "event": event,
+            "at": {"type": "string", "format": "date-time"},
+            "settings": _settings_schema(policy),
+            "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+    }
+    title = policy.title.en or policy.title.ja
+
+    def get(op: str, summary: str, params: list[Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "operationId": op,
+                "summary": summary,
+                "security": auth,
+                "parameters": params,
+                "responses": {"200": {"description": "ok"}, **common},
+            }
+        }
+
+    refusals = [{"name": "refusals", "in": "query", "schema": {"type": "boolean"}}]
+    return {
+        f"/v1/flows/{pid}/{{entity_id}}/events": {
+            "post": {
+                "operationId": f"flow-event-{pid}",
+                "summary": f"Apply an event to an entity of '{pid}' ({title})",
+                "security": auth,
+                "parameters": entity,
+                "requestBody": {"required": True, **_json(request)},
+                "responses": {
+                    "200": {"description": "the move, stored", **_json({"type": "object"})},
+                    **common,
+                    **_problems(409, 500),
+                },
+            }
+        },
+        f"/v1/flows/{pid}/{{entity_id}}": {
+            **get(f"flow-entity-{pid}", f"Where an entity of '{pid}' stands", entity),
+            "put": {
+                "operationId": f"flow-import-{pid}",
+                "summary": f"Import an entity of '{pid}' under way elsewhere (admin)",
+                "security": auth,
+                "parameters": entity,
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["state"],
+                            "properties": {
+                                "state": {"type": "string", "enum": sorted(flow.states)},
+                                "facts": {"type": "object"},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "the entity, created", **_json({"type": "object"})},
+                    **common,
+                    **_problems(409),
+                },
+            },
+        },
+        f"/v1/flows/{pid}/{{entity_id}}/history": get(
+            f"flow-history-{pid}", f"The moves of an entity of '{pid}'", entity + refusals
+        ),
     }
 
 

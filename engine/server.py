@@ -262,7 +262,9 @@ class App:
                     {},
                 )
             return (*unavailable("no engine worker is ready yet", "not_ready"), {})
-        writes = name == "reload" or (name == "data" and method in ("PUT", "DELETE"))
+        writes = name == "reload" or (
+            name in ("data", "flow_entity") and method in ("PUT", "DELETE")
+        )
         needed = "admin" if writes else "decide"
         denied = self._deny(scope, needed)
         if denied is not None:
@@ -286,6 +288,8 @@ class App:
                 if fault:
                     meta["fault"] = fault
             return await self._forward(Op.DECIDE, meta, body)
+        if name in ("flow_event", "flow_entity", "flow_history"):
+            return await self._flow(name, arg, scope, receive)
         if name == "policies":
             return await self._forward(Op.POLICIES, None)
         if name == "policy":
@@ -312,6 +316,23 @@ class App:
             return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
         return (*problem(404, "not_found", "no such path"), {})
 
+    async def _flow(
+        self, name: str, arg: str, scope: dict[str, Any], receive: Receive
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
+        policy, entity = arg.split("/", 1)
+        meta: dict[str, Any] = {"policy": policy, "entity": entity}
+        if name == "flow_event":
+            body = await self._body(scope, receive)
+            return await self._forward(Op.FLOW_EVENT, meta, body)
+        if name == "flow_entity":
+            if scope["method"] == "PUT":
+                body = await self._body(scope, receive)
+                return await self._forward(Op.FLOW_IMPORT, meta, body)
+            return await self._forward(Op.FLOW_ENTITY, meta)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        meta["refusals"] = query.get("refusals", [""])[-1].lower() in ("1", "true", "yes")
+        return await self._forward(Op.FLOW_HISTORY, meta)
+
 
 _GET = frozenset({"GET"})
 
@@ -335,6 +356,15 @@ def _match(parts: list[str]) -> tuple[str, str, frozenset[str]] | None:
             return "policies", "", _GET
         if parts[1] == "reload":
             return "reload", "", frozenset({"POST"})
+        return None
+    if parts[1] == "flows" and n in (4, 5) and all(parts[2:4]):
+        arg = f"{parts[2]}/{parts[3]}"
+        if n == 4:
+            return "flow_entity", arg, frozenset({"GET", "PUT"})
+        if parts[4] == "events":
+            return "flow_event", arg, frozenset({"POST"})
+        if parts[4] == "history":
+            return "flow_history", arg, _GET
         return None
     if n == 3 and parts[2]:
         if parts[1] == "decisions":

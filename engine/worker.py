@@ -36,6 +36,7 @@ import orjson
 
 from engine import ipc
 from engine.decision_log import DecisionLog, Logged
+from engine.flow_service import FlowService
 from engine.ipc import Event, Op
 from engine.problems import Response, problem, unavailable
 from engine.registry import (
@@ -93,6 +94,9 @@ class Worker:
             self.store,
             max_batch=int(config["max_batch"]),
         )
+        # Flow events run on this same deciding thread (durable_rules has one owner) and
+        # keep entity state in the same SQLite file.
+        self.flows = FlowService(lambda: self.service.snapshot, config["store"])
         self.service.on_data_change = self._refresh_data
         self._remember(self.service.snapshot)
         self._send_events(reload_events(None, policy_set))
@@ -267,6 +271,14 @@ class Worker:
             result = self.reload_now()
         elif op == Op.STATS:
             result = json_response(200, self.stats())
+        elif op == Op.FLOW_EVENT:
+            result = self.flows.event(meta["policy"], meta["entity"], body)
+        elif op == Op.FLOW_ENTITY:
+            result = self.flows.entity(meta["policy"], meta["entity"])
+        elif op == Op.FLOW_IMPORT:
+            result = self.flows.import_entity(meta["policy"], meta["entity"], body)
+        elif op == Op.FLOW_HISTORY:
+            result = self.flows.history(meta["policy"], meta["entity"], bool(meta.get("refusals")))
         else:
             result = problem(400, "unknown_operation", f"operation {op} is unknown")
         if isinstance(result, Pending):
