@@ -7,6 +7,7 @@ decision can be explained in terms of the file the editor wrote.
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable, Mapping
@@ -160,6 +161,35 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class OutcomePlan:
+    """How an outcome is filled: constant defaults copied, the rest computed per decision."""
+
+    constants: Mapping[str, Any]
+    computed_defaults: tuple[OutcomeField, ...]
+    mutable: tuple[str, ...]  # constant defaults that are lists or records: copied each time
+    computed: tuple[OutcomeField, ...]
+
+    @classmethod
+    def of(cls, fields: Mapping[str, OutcomeField]) -> OutcomePlan:
+        constants = {n: f.default.constant for n, f in fields.items() if f.default.expr is None}
+        return cls(
+            constants,
+            tuple(f for f in fields.values() if f.default.expr is not None),
+            tuple(n for n, v in constants.items() if isinstance(v, list | dict)),
+            tuple(f for f in fields.values() if f.computed is not None),
+        )
+
+    def defaults(self, env: Env) -> dict[str, Any]:
+        """Every declared field with its default, in declaration order."""
+        out = dict(self.constants)
+        for name in self.mutable:
+            out[name] = copy.deepcopy(out[name])
+        for spec in self.computed_defaults:
+            out[spec.name] = spec.default.compute(env)
+        return out
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     index: int
@@ -172,6 +202,41 @@ class Rule:
     then: tuple[tuple[str, Value], ...]
     reason: Reason | None
     priority: int
+
+    @functools.cached_property
+    def static_reason(self) -> dict[str, Any] | None:
+        """The reason as a decision reports it, when nothing in it depends on the facts."""
+        reason = self.reason
+        if reason is None or any(v.expr is not None for _, v in reason.details):
+            return None
+        texts = [reason.message, *([reason.action] if reason.action else [])]
+        if any(not _static(m) for m in texts):
+            return None
+        out: dict[str, Any] = {
+            "rule": self.id,
+            "refs": list(self.refs),
+            "code": reason.code,
+            "message": _static_text(reason.message),
+        }
+        if reason.action is not None:
+            out["action"] = _static_text(reason.action)
+        out.update((name, value.constant) for name, value in reason.details)
+        return out
+
+
+def _static(message: Message) -> bool:
+    return all(
+        len(t.parts) <= 1 and all(isinstance(p, str) for p in t.parts)
+        for t in (message.ja, message.en)
+        if t is not None
+    )
+
+
+def _static_text(message: Message) -> dict[str, str]:
+    out = {"ja": "".join(str(p) for p in message.ja.parts)}
+    if message.en is not None:
+        out["en"] = "".join(str(p) for p in message.en.parts)
+    return out
 
 
 @dataclass(eq=False)
@@ -197,6 +262,14 @@ class CompiledPolicy:
     _handle: RulesetHandle | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
+
+    @functools.cached_property
+    def default_settings(self) -> dict[str, Any]:
+        return {name: s.default for name, s in self.settings.items()}
+
+    @functools.cached_property
+    def outcome_plan(self) -> OutcomePlan:
+        return OutcomePlan.of(self.outcome)
 
     @functools.cached_property
     def rule_by_id(self) -> dict[str, Rule]:
