@@ -85,6 +85,12 @@ def _add(index: dict[Any, _Postings], key: Any, position: int) -> None:
         found.append(position)
 
 
+def _postings_size(found: _Postings | None) -> int:
+    if found is None:
+        return 0
+    return 1 if isinstance(found, int) else len(found)
+
+
 def _positions(found: _Postings | None) -> Iterable[int]:
     if found is None:
         return ()
@@ -188,16 +194,42 @@ class Dataset:
         return index
 
     def _similar_positions(self, probe: Mapping[str, Any], at_least: int) -> list[int]:
-        hits: dict[int, int] = {}
+        """Entries equal to the probe on at least `at_least` of its fields.
+
+        An entry that matches k of n fields appears in k of the n posting lists, so
+        it appears in one of the n - k + 1 shortest: only those are read, and each
+        candidate is checked on the other fields. A common name (thousands of
+        entries in a million) then costs nothing when the postal code or the phone
+        is rare, and the cost stays flat as the data set grows.
+        """
+        needed = max(at_least, 1)
+        present: list[tuple[str, Any]] = []
         for field, value in probe.items():
             if value is None:
                 continue
             normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
-            if normalised == "":
-                continue
-            for position in _positions(self._similar_index(field).get(normalised)):
-                hits[position] = hits.get(position, 0) + 1
-        return [p for p, count in hits.items() if count >= max(at_least, 1)]
+            if normalised != "":
+                present.append((field, normalised))
+        if len(present) < needed:
+            return []
+        lists = sorted(
+            (self._similar_index(field).get(value) for field, value in present),
+            key=_postings_size,
+        )
+        candidates: set[int] = set()
+        for found in lists[: len(present) - needed + 1]:
+            candidates.update(_positions(found))
+        return [p for p in candidates if self._agreement(p, present) >= needed]
+
+    def _agreement(self, position: int, present: list[tuple[str, Any]]) -> int:
+        """On how many of the probe's fields an entry agrees (normalised)."""
+        entry = self.entries[position]
+        count = 0
+        for field, value in present:
+            raw = entry.get(field)
+            normalised = self._normaliser(field)(raw) if isinstance(raw, str) else raw
+            count += normalised == value
+        return count
 
     def similar(self, probe: Mapping[str, Any], at_least: int) -> dict[str, Any] | None:
         """The first entry (in data order) equal to the probe on at least `at_least` fields."""

@@ -458,3 +458,39 @@ def test_every_function_has_a_signature_and_documentation() -> None:
     for name, function in FUNCTIONS.items():
         assert function.signature.startswith(name + "(")
         assert function.doc.endswith(".")
+
+
+_NAMES = st.sampled_from(["山田 太郎", "山田太郎", "佐藤花子", "ｻﾄｳ ﾊﾅｺ", "鈴木一郎", ""])
+_POSTALS = st.sampled_from(["123-4567", "１２３４５６７", "765-4321", "000-0000", ""])
+_PHONES = st.sampled_from(["03-1234-5678", "０３ー１２３４ー５６７８", "090-0000-1111", ""])
+_PERSON = st.fixed_dictionaries(
+    {}, optional={"name": _NAMES, "postal_code": _POSTALS, "phone": _PHONES}
+)
+
+
+@given(st.lists(_PERSON, max_size=25), _PERSON, st.integers(1, 3))
+@settings(max_examples=300, deadline=None)
+def test_similar_finds_exactly_the_entries_a_full_scan_finds(
+    entries: list[dict[str, str]], probe: dict[str, str], at_least: int
+) -> None:
+    match = {
+        "name": "normalize_name",
+        "postal_code": "normalize_postal",
+        "phone": "normalize_phone",
+    }
+    data = Dataset("people", [{"id": str(i), **e} for i, e in enumerate(entries)], match=match)
+    normalise = {f: FUNCTIONS[n].impl for f, n in match.items()}
+
+    def agreement(entry: dict[str, str]) -> int:
+        return sum(
+            1
+            for f, v in probe.items()
+            if normalise[f](v)
+            and entry.get(f) is not None
+            and normalise[f](entry[f]) == normalise[f](v)
+        )
+
+    expected = [e["id"] for e in data.entries if agreement(e) >= at_least]
+    assert [e["id"] for e in call("similar_all", data, probe, at_least)] == expected
+    first = call("similar", data, probe, at_least)
+    assert (first["id"] if first else None) == (expected[0] if expected else None)
