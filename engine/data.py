@@ -227,7 +227,8 @@ class Dataset:
         count = 0
         for field, value in present:
             raw = entry.get(field)
-            normalised = self._normaliser(field)(raw) if isinstance(raw, str) else raw
+            # The cached normaliser: the same candidates (a popular name's entries) come back.
+            normalised = self._probe_normaliser(field)(raw) if isinstance(raw, str) else raw
             count += normalised == value
         return count
 

@@ -411,6 +411,9 @@ def _call(node: ast.Call) -> Fn:
         else:
             args.append((False, compile_expr(arg)))
     nulls = function.nulls
+    fns = [fn for _, fn in args]
+    if nulls == "propagate" and len(fns) in (1, 2):
+        return _fixed_call(node, impl, fns)
 
     def call(env: Env) -> Any:
         values = [fn(env) for _, fn in args]
@@ -426,6 +429,42 @@ def _call(node: ast.Call) -> Fn:
             raise EvalFailure(node, f"{node.name}(): {exc}") from None
 
     return call
+
+
+_FAILURES = (ValueError, ArithmeticError, TypeError, OverflowError)
+
+
+def _fixed_call(node: ast.Call, impl: Callable[..., Any], fns: list[Fn]) -> Fn:
+    """Calls of one or two arguments (most of them: date(), normalize_postal(), add_days()),
+    without building an argument list per call: derived values run for every decision."""
+    if len(fns) == 1:
+        (first,) = fns
+
+        def call1(env: Env) -> Any:
+            a = first(env)
+            if a is None:
+                return None
+            try:
+                return impl(a)
+            except _FAILURES as exc:
+                raise EvalFailure(node, f"{node.name}(): {exc}") from None
+
+        return call1
+    first, second = fns
+
+    def call2(env: Env) -> Any:
+        a = first(env)
+        if a is None:
+            return None
+        b = second(env)
+        if b is None:
+            return None
+        try:
+            return impl(a, b)
+        except _FAILURES as exc:
+            raise EvalFailure(node, f"{node.name}(): {exc}") from None
+
+    return call2
 
 
 def _lambda_arg(node: ast.Lambda) -> Fn:
