@@ -10,6 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from engine.lang.calendar import format_datetime
 
 _PREFIX = f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
@@ -43,6 +45,19 @@ def to_json_value(value: Any) -> Any:
     return str(value)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    return str(value)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON as to_json_value() would make it: instants in Japan time, exact decimals."""
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
 def format_value(value: Any) -> str:
     """How a value reads inside a message text."""
     if value is None:
@@ -73,6 +88,25 @@ class Decision:
     derived: dict[str, Any] | None = None
     explanation: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """The JSON of to_dict(), byte for byte, serialised in one pass (the service's
+        response body: converting every value in Python first costs more than deciding)."""
+        out: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "policy": {"id": self.policy_id, "revision": self.revision},
+            "at": self.at,
+            "outcome": self.outcome,
+            "reasons": self.reasons,
+            "fired": self.fired,
+            "backend": self.backend,
+            "settings": self.settings,
+            "data": self.data_versions,
+            "elapsed_us": round(self.elapsed_us, 1),
+        }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        return dumps(out)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

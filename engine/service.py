@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from engine.decision import new_decision_id, to_json_value
+from engine.decision import Decision, dumps, new_decision_id, to_json_value
 from engine.decision_log import DecisionLog, Entry, Logged
 from engine.errors import (
     Diagnostic,
@@ -28,6 +28,7 @@ from engine.errors import (
     PolicyError,
 )
 from engine.evaluate import decide
+from engine.lang.calendar import format_datetime
 from engine.model import CompiledPolicy
 from engine.problems import Response, from_diagnostics, problem
 from engine.registry import Snapshot, build_dataset, validate_entries
@@ -190,7 +191,7 @@ class Service:
         raw: str,
         key: str | None,
         explain: bool,
-    ) -> tuple[Entry, dict[str, Any]]:
+    ) -> tuple[Entry, Decision]:
         """Decide; raises InputError, EvaluationError, EngineFault (the caller maps them)."""
         started = time.perf_counter()
         decision = decide(
@@ -202,23 +203,24 @@ class Service:
             explain=explain,
             decision_id=key or new_decision_id(),
         )
-        body = decision.to_dict()
+        response = decision.to_json()
+        outcome = dumps(decision.outcome)
         latency = int((time.perf_counter() - started) * 1e6)
         entry = Entry(
             decision_id=decision.decision_id,
             policy_id=policy.id,
             revision=policy.revision,
-            at=body["at"],
+            at=format_datetime(decision.at),
             logged_at=int(time.time() * 1000),
             latency_us=latency,
             request_hash=request_hash(policy.id, request) if key else None,
             request=raw,
-            outcome=orjson.dumps(body["outcome"]).decode(),
-            fired=orjson.dumps(body["fired"]).decode(),
-            response=orjson.dumps(body),
+            outcome=outcome.decode(),
+            fired=orjson.dumps(decision.fired).decode(),
+            response=response,
             keyed=key is not None,
         )
-        return entry, body
+        return entry, decision
 
     @staticmethod
     def _failure(exc: Exception, prefix: str = "") -> Response:
@@ -280,7 +282,7 @@ class Service:
                 return self._failure(exc)
         except RequestProblem as exc:
             return exc.response
-        meta = {"p": policy.id, "o": self._label(policy, decided["outcome"])}
+        meta = {"p": policy.id, "o": self._label(policy, decided.outcome)}
         response = (200, [(b"content-type", JSON)], entry.response)
         return Pending([entry], response, meta)
 
@@ -349,9 +351,10 @@ class Service:
                 status, _, raw = self._failure(exc)
                 results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})
                 continue
-            results.append({"status": 200, "decision": decided, "_entry": len(entries)})
+            body = orjson.loads(entry.response)
+            results.append({"status": 200, "decision": body, "_entry": len(entries)})
             entries.append(entry)
-            labels.append(self._label(policy, decided["outcome"]))
+            labels.append(self._label(policy, decided.outcome))
         meta = {"p": policy.id, "o": labels, "n": len(items)}
         return Pending(entries, (200, [(b"content-type", JSON)], b""), meta, results)
 

@@ -235,3 +235,20 @@ def test_closing_a_policy_unregisters_its_ruleset_and_it_can_register_again(
     policy.close()
     assert decide(policy, order(total=150000), at=AT).fired == ["vip"]
     policy.close()
+
+
+def test_the_fast_json_of_a_decision_is_its_dict_serialised(project: Project) -> None:
+    import orjson
+
+    from tests.strategies import ROOT
+
+    shipped = api.load(ROOT / "policies")
+    policy = shipped.policy("order-holds")
+    facts = orjson.loads((ROOT / "examples" / "order-holds.json").read_bytes())
+    for explain in (False, True):
+        decision = decide(policy, facts, at=AT, data=shipped.data_for(policy), explain=explain)
+        assert decision.to_json() == orjson.dumps(decision.to_dict())
+    fees = shipped.policy("cancellation-fees")
+    facts = orjson.loads((ROOT / "examples" / "cancellation-fees.json").read_bytes())
+    decision = decide(fees, facts, at=AT)
+    assert decision.to_json() == orjson.dumps(decision.to_dict())

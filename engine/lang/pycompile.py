@@ -414,6 +414,8 @@ def _call(node: ast.Call) -> Fn:
     fns = [fn for _, fn in args]
     if nulls == "propagate" and len(fns) in (1, 2):
         return _fixed_call(node, impl, fns)
+    if nulls in ("none", "lists") and len(fns) in (1, 2, 3):
+        return _plain_call(node, impl, fns, empty_first=nulls == "lists")
 
     def call(env: Env) -> Any:
         values = [fn(env) for _, fn in args]
@@ -465,6 +467,49 @@ def _fixed_call(node: ast.Call, impl: Callable[..., Any], fns: list[Fn]) -> Fn:
             raise EvalFailure(node, f"{node.name}(): {exc}") from None
 
     return call2
+
+
+def _plain_call(
+    node: ast.Call, impl: Callable[..., Any], fns: list[Fn], *, empty_first: bool
+) -> Fn:
+    """Calls that take nulls as they come (look-ups, list functions: a null list reads
+    as empty), for one to three arguments, without an argument list per call."""
+
+    def fail(exc: Exception) -> EvalFailure:
+        return EvalFailure(node, f"{node.name}(): {exc}")
+
+    if len(fns) == 1:
+        (first,) = fns
+
+        def call1(env: Env) -> Any:
+            a = first(env)
+            try:
+                return impl([] if a is None and empty_first else a)
+            except _FAILURES as exc:
+                raise fail(exc) from None
+
+        return call1
+    if len(fns) == 2:
+        first, second = fns
+
+        def call2(env: Env) -> Any:
+            a = first(env)
+            try:
+                return impl([] if a is None and empty_first else a, second(env))
+            except _FAILURES as exc:
+                raise fail(exc) from None
+
+        return call2
+    first, second, third = fns
+
+    def call3(env: Env) -> Any:
+        a = first(env)
+        try:
+            return impl([] if a is None and empty_first else a, second(env), third(env))
+        except _FAILURES as exc:
+            raise fail(exc) from None
+
+    return call3
 
 
 def _lambda_arg(node: ast.Lambda) -> Fn:
