@@ -490,6 +490,219 @@ def section_memory(report: Report, quick: bool) -> None:
     report.table("memory (RSS)", ["run", "RSS before MiB", "RSS after MiB", "growth %"], rows)
 
 
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+def _serve(workers: int, store: Path, port: int) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--store",
+            str(store),
+            "--policies",
+            str(ROOT / "policies"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")},
+    )
+
+
+def _wait_ready(url: str, workers: int) -> None:
+    import httpx
+
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).json().get("workers", 0) >= workers:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError("the service did not become ready")
+
+
+def _load(
+    url: str, body: Path, seconds: float, connections: int, rate: float | None = None
+) -> dict[str, Any]:
+    """bench/http_load.py in its own process: the load generator is outside the server."""
+    import json
+    import subprocess
+
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "http_load.py"),
+        "--url",
+        url,
+        "--body",
+        str(body),
+        "--seconds",
+        str(seconds),
+        "--connections",
+        str(connections),
+    ]
+    if rate:
+        command += ["--rate", str(rate)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _wrk(url: str, body: Path, seconds: float, connections: int) -> dict[str, Any] | None:
+    """Throughput and latency with wrk (C: far lighter than a Python client on 2 cores)."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f'local f = io.open("{body}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+        )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} error responses")
+
+    def pct(name: str) -> float:
+        found = re.search(rf"\s{name}%\s+([\d.]+)(us|ms|s)", out)
+        if not found:
+            return 0.0
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+        return float(found.group(1)) * scale
+
+    return {"per_second": rate, "p50_ms": pct("50"), "p99_ms": pct("99")}
+
+
+def section_http(report: Report, quick: bool) -> None:
+    import json
+    import signal
+    import tempfile
+
+    seconds = 3.0 if quick else 8.0
+    facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())
+    closed, paced = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        body = Path(tmp) / "body.json"
+        body.write_text(
+            json.dumps({"facts": facts, "at": "2024-10-01T10:00:00+09:00"}, ensure_ascii=False)
+        )
+        for workers in (1, 2):
+            port = 18400 + workers
+            server = _serve(workers, Path(tmp) / f"log{workers}.sqlite3", port)
+            base = f"http://127.0.0.1:{port}"
+            url = f"{base}/v1/decisions/order-holds"
+            try:
+                _wait_ready(base, workers)
+                _load(url, body, 2.0, 16)  # warm up
+                runs = [
+                    (c, _wrk(url, body, seconds, c) or _load(url, body, seconds, c))
+                    for c in (8, 16, 32, 64)
+                ]
+                peak = max(r["per_second"] for _, r in runs)
+                closed.extend(
+                    [
+                        workers,
+                        c,
+                        r["per_second"],
+                        round(r["per_second"] / peak * 100),
+                        r["p50_ms"],
+                        r["p99_ms"],
+                    ]
+                    for c, r in runs
+                )
+                offered = peak * 0.8
+                open_loop = _load(url, body, seconds, 64, rate=offered)
+                paced.append(
+                    [
+                        workers,
+                        round(peak),
+                        round(offered),
+                        open_loop["per_second"],
+                        open_loop["p50_ms"],
+                        open_loop["p99_ms"],
+                    ]
+                )
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(30)
+    report.table(
+        "HTTP: POST /v1/decisions/order-holds, decision log on (WAL, synchronous=FULL, group "
+        "commit); wrk from a separate process, closed loop (one request in flight per "
+        "connection)",
+        ["workers", "connections", "decisions/s", "% of max", "p50 ms", "p99 ms"],
+        closed,
+    )
+    report.table(
+        "HTTP, open loop at 80% of the maximum (bench/http_load.py --rate: a Python client, "
+        "itself using CPU on the same 2 cores; latency from the scheduled send time)",
+        ["workers", "max decisions/s", "offered/s", "served/s", "p50 ms", "p99 ms"],
+        paced,
+    )
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+def section_batch(report: Report, quick: bool) -> None:
+    import io
+    import json
+
+    from engine.batch import run_batch
+
+    count = 20_000 if quick else 100_000
+    facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())
+    lines = []
+    for i in range(count):
+        facts["order"]["id"] = f"O-{i}"
+        facts["order"]["total"] = 1000 + i % 5000
+        lines.append(
+            json.dumps(
+                {"facts": facts, "at": "2024-10-01T10:00:00+09:00"}, ensure_ascii=False
+            ).encode()
+        )
+    source = b"\n".join(lines) + b"\n"
+    rows = []
+    for workers in (1, 2):
+        summary = run_batch(
+            ROOT / "policies", "order-holds", io.BytesIO(source), io.BytesIO(), workers=workers
+        )
+        rows.append([workers, f"{summary.total:,}", round(summary.seconds, 1), round(summary.rate)])
+    report.table(
+        "batch: kimari batch order-holds (JSON Lines in, decisions out, in order)",
+        ["processes", "decisions", "seconds", "decisions/s"],
+        rows,
+    )
+
+
 SECTIONS: dict[str, Callable[[Report, bool], None]] = {
     "shapes": section_shapes,
     "policies": section_policies,
@@ -497,6 +710,8 @@ SECTIONS: dict[str, Callable[[Report, bool], None]] = {
     "rules": section_rules,
     "load": section_load,
     "memory": section_memory,
+    "http": section_http,
+    "batch": section_batch,
 }
 
 
