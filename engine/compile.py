@@ -20,6 +20,7 @@ hide a misspelt setting in the next rule).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -428,18 +429,7 @@ def assemble_policy(build: Build) -> CompiledPolicy:
     data = build.data
     assert build.facts is not None
     datasets = {
-        name: DatasetSpec(
-            spec.name,
-            spec.entry_type,
-            spec.validator,
-            spec.schema_path,
-            spec.source_path,
-            spec.key,
-            spec.match,
-            tuple(sorted(build.find_keys.get(name, ()))),
-            spec.label,
-            spec.location,
-        )
+        name: dataclasses.replace(spec, find_keys=tuple(sorted(build.find_keys.get(name, ()))))
         for name, spec in build.datasets.items()
     }
     builder = durable_compile.message_builder(build.conditions.fields, path_getter)

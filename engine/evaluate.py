@@ -23,7 +23,7 @@ from engine.durable_adapter import get_adapter
 from engine.errors import Diagnostic, EngineFault, EvaluationError, InputError
 from engine.lang.calendar import JST, parse_datetime
 from engine.lang.pycompile import EvalFailure
-from engine.model import CompiledPolicy, Env, Message, Rule
+from engine.model import CompiledPolicy, Env, Rule
 from engine.suggest import did_you_mean
 
 BACKENDS = ("durable", "python")
@@ -231,19 +231,12 @@ def _reason(rule: Rule, env: Env) -> dict[str, Any]:
         "rule": rule.id,
         "refs": list(rule.refs),
         "code": reason.code,
-        "message": _render(reason.message, env),
+        "message": reason.message.render(env, format_value),
     }
     if reason.action is not None:
-        out["action"] = _render(reason.action, env)
+        out["action"] = reason.action.render(env, format_value)
     for name, value in reason.details:
         out[name] = value.compute(env)
-    return out
-
-
-def _render(message: Message, env: Env) -> dict[str, str]:
-    out = {"ja": message.ja.render(env, format_value)}
-    if message.en is not None:
-        out["en"] = message.en.render(env, format_value)
     return out
 
 

@@ -218,7 +218,7 @@ def decide_move(
         state_after=flow.states[target],
         transition=transition,
         actions=_actions(transition, env),
-        message=_render(transition.message, env) if transition.message else None,
+        message=transition.message.render(env, format_value) if transition.message else None,
         changes=changes,
         facts_after=facts_after,
         refusal=None,
@@ -330,17 +330,10 @@ def _actions(transition: Transition, env: Env) -> list[dict[str, Any]]:
                 continue
         except EvalFailure:
             continue  # a condition that cannot be evaluated does not require the action
-        item: dict[str, Any] = {"code": action.code, "text": _render(action.text, env)}
+        item: dict[str, Any] = {"code": action.code, "text": action.text.render(env, format_value)}
         if action.to:
             item["to"] = list(action.to)
         out.append(item)
-    return out
-
-
-def _render(message: Message, env: Env) -> dict[str, str]:
-    out = {"ja": message.ja.render(env, format_value)}
-    if message.en is not None:
-        out["en"] = message.en.render(env, format_value)
     return out
 
 
@@ -348,7 +341,7 @@ def _optional_render(message: Message | None, env: Env) -> dict[str, str]:
     if message is None:
         return {}
     try:
-        return _render(message, env)
+        return message.render(env, format_value)
     except EvalFailure:
         return {}
 

@@ -22,7 +22,14 @@ from typing import Any
 import orjson
 
 from engine.data import Dataset
-from engine.errors import Diagnostic, EngineFault, EvaluationError, InputError, UsageError
+from engine.errors import (
+    Diagnostic,
+    EngineFault,
+    EvaluationError,
+    InputError,
+    KimariError,
+    UsageError,
+)
 from engine.flow import FlowEngine
 from engine.flowstore import FlowStore
 from engine.model import CompiledPolicy
@@ -76,7 +83,7 @@ class FlowService:
                 settings=request.get("settings"),
                 event_id=request.get("event_id"),
             )
-        except Exception as exc:
+        except KimariError as exc:
             return _failure(exc)
         body_out = result.to_dict()
         if result.allowed:
@@ -108,14 +115,14 @@ class FlowService:
                     409, exc.diagnostics, exc.diagnostics[0].message, code="entity_exists"
                 )
             return _failure(exc)
-        except Exception as exc:
+        except KimariError as exc:
             return _failure(exc)
         return 201, [(b"content-type", b"application/json")], orjson.dumps(found)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:
             found = self.engine.entity(policy_id, entity_id)
-        except Exception as exc:
+        except KimariError as exc:
             return _failure(exc)
         return 200, [(b"content-type", b"application/json")], orjson.dumps(found)
 
@@ -125,7 +132,7 @@ class FlowService:
             body: dict[str, Any] = {"policy": policy_id, "entity": entity_id, "moves": moves}
             if refusals:
                 body["refusals"] = self.engine.refusals(policy_id, entity_id)
-        except Exception as exc:
+        except KimariError as exc:
             return _failure(exc)
         return 200, [(b"content-type", b"application/json")], orjson.dumps(body, default=str)
 
@@ -173,7 +180,7 @@ def _refusal_text(refusal: dict[str, Any]) -> str:
     return str(message or "the move was refused")
 
 
-def _failure(exc: Exception) -> Response:
+def _failure(exc: KimariError) -> Response:
     if isinstance(exc, InputError):
         return from_diagnostics(422, exc.diagnostics, "the event is invalid", code="event_invalid")
     if isinstance(exc, UsageError):
@@ -185,4 +192,4 @@ def _failure(exc: Exception) -> Response:
         )
     if isinstance(exc, EngineFault):
         return from_diagnostics(500, exc.diagnostics, "the rule engine failed", code="engine_fault")
-    raise exc
+    return from_diagnostics(500, exc.diagnostics, "the policy could not be used", code=exc.code)

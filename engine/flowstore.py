@@ -30,7 +30,7 @@ import orjson
 
 from engine.flow_decide import Move, Snapshot
 from engine.lang.calendar import format_datetime
-from engine.sqlite import DEFAULT_PATH, connect, migrate
+from engine.sqlite import DEFAULT_PATH, connect, migrate, write_transaction
 
 COMPONENT = "flows"
 MIGRATIONS = (
@@ -195,14 +195,8 @@ class FlowStore:
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: BEGIN IMMEDIATE takes the write lock before reading, so the
         version read inside it cannot change before COMMIT."""
-        with self._reading() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._reading() as conn, write_transaction(conn):
+            yield conn
 
     def close(self) -> None:
         with self._guard:

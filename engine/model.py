@@ -102,6 +102,13 @@ class Message:
     ja: Template
     en: Template | None
 
+    def render(self, env: Env, format_value: Callable[[Any], str]) -> dict[str, str]:
+        """The texts of this decision, `{ja, en}`, holes filled."""
+        out = {"ja": self.ja.render(env, format_value)}
+        if self.en is not None:
+            out["en"] = self.en.render(env, format_value)
+        return out
+
 
 @dataclass(frozen=True)
 class Setting:

@@ -12,6 +12,7 @@ shows everything at once.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 from engine.compile import compile_document
 from engine.data import Dataset
-from engine.errors import Diagnostic, Location, PolicyError, sort_diagnostics
+from engine.errors import Diagnostic, InputError, Location, PolicyError, sort_diagnostics
 from engine.lang.check import Root
 from engine.load import Document, join_pointer, read_yaml_file
 from engine.model import CompiledPolicy, DatasetSpec
@@ -140,8 +141,8 @@ def load_dataset(
     for i, entry in enumerate(entries):
         try:
             normalised.append(spec.validator.validate(entry, pointer=f"/{i}"))
-        except Exception as exc:  # InputError: re-place each problem in the data file
-            for d in getattr(exc, "diagnostics", []):
+        except InputError as exc:  # re-place each problem in the data file
+            for d in exc.diagnostics:
                 loc = positions.value(d.pointer or "") if positions else None
                 problems.append(
                     Diagnostic(
@@ -253,18 +254,7 @@ def _merged_spec(spec: DatasetSpec, policies: Iterable[CompiledPolicy]) -> Datas
         other = policy.datasets.get(spec.name)
         if other is not None:
             keys.update(other.find_keys)
-    return DatasetSpec(
-        spec.name,
-        spec.entry_type,
-        spec.validator,
-        spec.schema_path,
-        spec.source_path,
-        spec.key,
-        spec.match,
-        tuple(sorted(keys)),
-        spec.label,
-        spec.location,
-    )
+    return dataclasses.replace(spec, find_keys=tuple(sorted(keys)))
 
 
 __all__ = ["Project", "join_pointer", "load_dataset", "load_project", "load_rulebook"]

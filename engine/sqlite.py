@@ -10,8 +10,9 @@ writes into one transaction (group commit) to pay for fsync once per batch.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 DEFAULT_PATH = Path("var") / "kimari.sqlite3"
@@ -60,3 +61,19 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+
+    IMMEDIATE takes the write lock before the first read, so what a writer reads
+    inside the transaction cannot change before it commits.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

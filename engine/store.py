@@ -98,14 +98,8 @@ class WriteLock:
 
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection, lock: WriteLock) -> Iterator[sqlite3.Connection]:
-    with lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    with lock, sqlite.write_transaction(conn):
+        yield conn
 
 
 def now_ms() -> int:

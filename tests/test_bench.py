@@ -25,7 +25,7 @@ def test_the_rule_count_benchmark_reports_the_limit(tmp_path: Path) -> None:
     report.start("rules")
     run.section_rules(report, quick=True)
     text = "\n".join(report.blocks["rules"])
-    assert "151 rules; the rule engine supports at most 150 per policy" in text
+    assert "refused: too_many_rules: 151 rules; the rule engine supports at most 150" in text
 
 
 def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:

@@ -335,10 +335,6 @@ def _percent_of_impl(amount: int | Decimal, percent: int | Decimal) -> int:
     return _round_half_up(Decimal(amount) * Decimal(percent) / 100)
 
 
-def _as_pair(a: date | datetime, b: date | datetime) -> tuple[Any, Any]:
-    return a, b
-
-
 def _count_impl(items: Iterable[Any], pred: Callable[[Any], Any] | None = None) -> int:
     if pred is None:
         return len(list(items))
