@@ -244,3 +244,70 @@ def test_every_shipped_policy_agrees_between_backends_on_random_facts(policy_id:
         assert durable.to_dict()["outcome"] == python.to_dict()["outcome"]
 
     agree()
+
+
+def flow_inputs(policy: Any) -> st.SearchStrategy[tuple[str, Any, dict[str, Any], datetime]]:
+    """A stored state, entity facts, an event (of a known type, fields from its schema,
+    values drawn near the policy's constants) and a decision time."""
+    from engine.flow_model import EVENT_TYPE, flow_of
+    from tests.strategies import constants, value_of
+
+    flow = flow_of(policy)
+    pools = constants(policy)
+    events = st.sampled_from(sorted(flow.events)).flatmap(
+        lambda name: value_of(flow.events[name].validator.type, pools).map(
+            lambda fields, n=name: {**(fields if isinstance(fields, dict) else {}), EVENT_TYPE: n}
+        )
+    )
+    at = st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2024, 12, 31), timezones=st.just(JST)
+    )
+    return st.tuples(
+        st.sampled_from(sorted(flow.states)), value_of(flow.entity.type, pools), events, at
+    )
+
+
+FLOWS = sorted(p for p, c in shipped_project().policies.items() if c.kind == "flow")
+
+
+@pytest.mark.parametrize("policy_id", FLOWS)
+def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) -> None:
+    from engine.errors import EvaluationError
+    from engine.flow_decide import Snapshot, decide_move, plain_json
+    from engine.flow_model import flow_of
+
+    project = shipped_project()
+    policy = project.policy(policy_id)
+    flow = flow_of(policy)
+    data = project.data_for(policy)
+
+    @given(flow_inputs(policy))
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+    )
+    def agree(inputs: tuple[str, Any, dict[str, Any], datetime]) -> None:
+        state, facts, event, at = inputs
+        try:
+            stored = plain_json(flow.entity.validate(facts))
+        except InputError:
+            assume(False)
+            return
+        snapshot = Snapshot(state, stored)
+        moves = []
+        for backend in ("python", "durable"):
+            try:
+                moves.append(
+                    decide_move(
+                        policy, snapshot, event, at=at, data=data, backend=backend
+                    ).to_dict()
+                )
+            except (InputError, EvaluationError) as exc:
+                moves.append({"error": [d.code for d in exc.diagnostics]})
+        for move in moves:
+            move.pop("decision_id", None)
+            move.pop("elapsed_us", None)
+        assert moves[0] == moves[1]
+
+    agree()
