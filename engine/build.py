@@ -85,7 +85,12 @@ class Build:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     facts: FactsValidator | None = None
-    facts_bytes: bytes = b""
+    # The files the policy names (facts and data schemas), as given (a stored revision
+    # being compiled again) or None to read them from disk beside the policy.
+    given_files: Mapping[str, bytes] | None = None
+    # Every file read, by the name the policy wrote, in reading order: with the policy
+    # text they are the revision, and the store keeps them to compile it again.
+    files: dict[str, bytes] = field(default_factory=dict)
     settings: dict[str, Setting] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     derived: list[Derived] = field(default_factory=list)
@@ -135,6 +140,17 @@ class Build:
 
     def relative(self, name: str) -> Path:
         return (self.path.parent / name).resolve()
+
+    def read(self, name: str) -> bytes:
+        """The bytes of a file the policy names; OSError when there is none."""
+        if self.given_files is None:
+            raw = self.relative(name).read_bytes()
+        elif name in self.given_files:
+            raw = self.given_files[name]
+        else:
+            raise FileNotFoundError(name)
+        self.files[name] = raw
+        return raw
 
     # -- expressions ------------------------------------------------------------
     def scope(

@@ -53,6 +53,7 @@ from engine.model import (
     DatasetSpec,
     Derived,
     OutcomeField,
+    PolicySource,
     Setting,
     Source,
     Text,
@@ -92,7 +93,7 @@ def stage_header(build: Build) -> None:
 def stage_facts(build: Build) -> None:
     path = build.relative(build.data["facts"])
     try:
-        raw = path.read_bytes()
+        raw = build.read(build.data["facts"])
     except OSError:
         build.error(
             "facts_schema_missing",
@@ -101,7 +102,6 @@ def stage_facts(build: Build) -> None:
             "/facts",
         )
         return
-    build.facts_bytes = raw
     validator = _compile_schema_file(build, raw, path, "/facts")
     if validator is None:
         return
@@ -192,7 +192,7 @@ def stage_data(build: Build) -> None:
         pointer = join_pointer("/data", name)
         path = build.relative(spec["schema"])
         try:
-            raw = path.read_bytes()
+            raw = build.read(spec["schema"])
         except OSError:
             build.error(
                 "data_schema_missing",
@@ -407,9 +407,14 @@ def compile_document(
     *,
     rulebook: Mapping[str, str] | None = None,
     extra_roots: Mapping[str, Root] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> CompiledPolicy:
-    """Compile a policy document or raise PolicyError with every problem found."""
-    build = Build(document, rulebook, dict(extra_roots or {}))
+    """Compile a policy document or raise PolicyError with every problem found.
+
+    `files` gives the schemas the policy names instead of reading them from disk
+    (a stored revision compiled again, see `engine.revisions`).
+    """
+    build = Build(document, rulebook, dict(extra_roots or {}), given_files=files)
     build.conditions = durable_compile.ConditionCompiler({})
     for name, stage in STAGES:
         if name != "schema" and not build.data:
@@ -433,7 +438,8 @@ def assemble_policy(build: Build) -> CompiledPolicy:
         for name, spec in build.datasets.items()
     }
     builder = durable_compile.message_builder(build.conditions.fields, path_getter)
-    revision = revision_of(build.document.text.encode("utf-8"), build.facts_bytes)
+    text = build.document.text
+    revision = revision_of(text.encode("utf-8"), *build.files.values())
     policy = CompiledPolicy(
         id=data["id"],
         kind=data.get("kind", "decision"),
@@ -450,6 +456,7 @@ def assemble_policy(build: Build) -> CompiledPolicy:
         durable_rules=build.durable_rules,
         build_message=builder,
         warnings=tuple(d for d in build.diagnostics if not d.is_error),
+        source=PolicySource(text, dict(build.files)),
     )
     policy.extra["timings"] = dict(build.timings)
     return policy

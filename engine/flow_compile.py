@@ -571,10 +571,13 @@ STAGES: tuple[tuple[str, Callable[[FlowBuild], None]], ...] = (
 
 
 def compile_flow(
-    document: Document, *, rulebook: Mapping[str, str] | None = None
+    document: Document,
+    *,
+    rulebook: Mapping[str, str] | None = None,
+    files: Mapping[str, bytes] | None = None,
 ) -> CompiledPolicy:
     """Compile a flow policy document or raise PolicyError with every problem found."""
-    build = FlowBuild(document, rulebook)
+    build = FlowBuild(document, rulebook, given_files=files)
     build.conditions = durable_compile.ConditionCompiler({})
     for name, stage in STAGES:
         if name != "schema" and not build.data:

@@ -246,6 +246,14 @@ def _static_text(message: Message) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class PolicySource:
+    """What a revision was compiled from: the policy text and the files it names."""
+
+    text: str
+    files: Mapping[str, bytes]
+
+
 @dataclass(eq=False)
 class CompiledPolicy:
     """Everything needed to decide with one revision of one policy."""
@@ -265,6 +273,7 @@ class CompiledPolicy:
     durable_rules: Mapping[str, Any]
     build_message: Callable[[Env], dict[str, Any]]
     warnings: tuple[Any, ...] = ()
+    source: PolicySource | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     _handle: RulesetHandle | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -99,12 +99,20 @@ def read_document(path: Path) -> Document:
 
 
 def compile_policy_file(path: Path, rulebook: Mapping[str, str] | None) -> CompiledPolicy:
-    document = read_document(path)
+    return compile_any(read_document(path), rulebook)
+
+
+def compile_any(
+    document: Document,
+    rulebook: Mapping[str, str] | None,
+    files: Mapping[str, bytes] | None = None,
+) -> CompiledPolicy:
+    """Compile a document with the compiler of its `kind` (a decision by default)."""
     kind = document.data.get("kind", "decision") if isinstance(document.data, dict) else None
     compiler = KIND_COMPILERS.get(kind) if kind else None
     if compiler is not None:
-        return compiler(document, rulebook=rulebook)  # type: ignore[no-any-return]
-    return compile_document(document, rulebook=rulebook)
+        return compiler(document, rulebook=rulebook, files=files)  # type: ignore[no-any-return]
+    return compile_document(document, rulebook=rulebook, files=files)
 
 
 def load_dataset(

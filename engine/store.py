@@ -6,7 +6,7 @@ Tables (beside the decision log, `engine/decision_log.py`):
                        been given: (name, version) -> entries; API versions are the ones
                        a client PUT, file versions are snapshots of the default files
     dataset_current    name -> version put through the API (absent: the file default)
-    policy_revisions   revision -> the policy text and facts schema it was compiled from
+    policy_revisions   revision -> the policy text and the schema files it was compiled from
     generations        counters that workers poll ('data': bumped on every data PUT)
 
 With the decision log's `data` versions and `policy.revision`, these keep everything a
@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from engine import sqlite
+from engine.model import PolicySource
 
 COMPONENT = "service-store"
 MIGRATIONS = [
@@ -65,6 +66,11 @@ MIGRATIONS = [
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     )
+    """,
+    # Revisions first seen before this column existed keep '{}': their data schemas
+    # were not kept, so they cannot be compiled again (explanations say so).
+    """
+    ALTER TABLE policy_revisions ADD COLUMN files TEXT NOT NULL DEFAULT '{}'
     """,
 ]
 
@@ -104,6 +110,14 @@ def transaction(conn: sqlite3.Connection, lock: WriteLock) -> Iterator[sqlite3.C
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    revision: str
+    policy_id: str
+    path: str
+    source: PolicySource
 
 
 @dataclass(frozen=True)
@@ -189,19 +203,34 @@ class Store:
 
     # -- policy sources ----------------------------------------------------------------
     def remember_revision(
-        self, policy_id: str, revision: str, path: str, source: str, facts_schema: str
+        self, policy_id: str, revision: str, path: str, source: PolicySource
     ) -> None:
+        """Keep what `revision` was compiled from, once (the first copy wins)."""
         known = self.conn.execute(
             "SELECT 1 FROM policy_revisions WHERE revision = ?", (revision,)
         ).fetchone()
         if known:
             return
+        files = {name: raw.decode("utf-8") for name, raw in source.files.items()}
+        facts = next(iter(files.values()), "")
         with transaction(self.conn, self.lock) as conn:
             conn.execute(
                 "INSERT INTO policy_revisions (revision, policy_id, path, first_seen, source, "
-                "facts_schema) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (revision) DO NOTHING",
-                (revision, policy_id, path, now_ms(), source, facts_schema),
+                "facts_schema, files) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (revision) DO NOTHING",
+                (revision, policy_id, path, now_ms(), source.text, facts, orjson.dumps(files)),
             )
+
+    def stored_revision(self, revision: str) -> StoredRevision | None:
+        """The source of a revision kept by remember_revision, or None."""
+        row = self.conn.execute(
+            "SELECT policy_id, path, source, files FROM policy_revisions WHERE revision = ?",
+            (revision,),
+        ).fetchone()
+        if row is None:
+            return None
+        files = {name: text.encode("utf-8") for name, text in orjson.loads(row[3]).items()}
+        return StoredRevision(revision, row[0], row[1], PolicySource(row[2], files))
 
     @staticmethod
     def _bump(conn: sqlite3.Connection, name: str) -> int:

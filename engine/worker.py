@@ -145,12 +145,10 @@ class Worker:
             for policy in snapshot.policies.values():
                 if ("policy", policy.revision) in self.remembered:
                     continue
-                try:
-                    source = Path(policy.path).read_text(encoding="utf-8")
-                except OSError:
-                    source = ""
-                facts = orjson.dumps(dict(policy.facts.schema)).decode()
-                self.store.remember_revision(policy.id, policy.revision, policy.path, source, facts)
+                if policy.source is not None:
+                    self.store.remember_revision(
+                        policy.id, policy.revision, policy.path, policy.source
+                    )
                 self.remembered.add(("policy", policy.revision))
             for name, info in snapshot.data_info.items():
                 if info.source == "file" and (name, info.version) not in self.remembered:

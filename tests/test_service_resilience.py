@@ -185,6 +185,41 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
     assert failures == [], server.errors
 
 
+def test_a_decision_keeps_its_explanation_after_its_policy_and_data_change(
+    tmp_path: Path,
+) -> None:
+    """The log names the revision; the store keeps its source and the data version."""
+    policies = copy_project(tmp_path)
+    path = policies / "blacklist-check.yaml"
+    customer = {"name": "山田　太郎", "postal_code": "１２３４５６７", "phone": "0399999999"}
+    order = {"total": 1000, "sequence": 1, "payment": {"method": "card"}, "customer": customer}
+    facts = {"order": order}
+    with running(tmp_path, workers=1, policies=policies) as server, server.client() as client:
+        before = client.post("/v1/decisions/blacklist-check", json={"facts": facts, "at": AT})
+        assert before.status_code == 200, before.text
+        old = before.json()
+        assert old["fired"] == ["blacklist-similar"]
+        _save(path, path.read_text(encoding="utf-8").replace("類似顧客", "類似の顧客"))
+        data = policies / "data" / "blacklist.yaml"
+        _save(data, data.read_text(encoding="utf-8").replace("山田 太郎", "山田 次郎"))
+
+        def edited() -> bool:
+            answer = client.post("/v1/decisions/blacklist-check", json={"facts": facts}).json()
+            return bool(answer["policy"]["revision"] != old["policy"]["revision"])
+
+        _wait_for(edited)
+        now = client.post("/v1/decisions/blacklist-check", json={"facts": facts}).json()
+        assert now["fired"] == [] and now["data"] != old["data"]  # the edit is served
+
+        logged = client.get(f"/v1/decisions/{old['decision_id']}").json()
+    assert "explanation_unavailable" not in logged, logged
+    assert logged["policy"] == old["policy"]
+    verdicts = {r["rule"]: r["verdict"] for r in logged["explanation"]["rules"]}
+    assert verdicts == {"blacklist-similar": "applied"}
+    derived = {d["name"]: d["value"] for d in logged["explanation"]["derived"]}
+    assert derived["similar_entry"]["id"] == "BL-1"  # the entry as it was, not as it is
+
+
 def test_the_http_front_is_restarted_if_it_dies(tmp_path: Path) -> None:
     import os
     import signal

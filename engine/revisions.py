@@ -1,0 +1,72 @@
+"""Past policy revisions compiled again from the sources the store kept.
+
+A logged decision names its revision; once the policy file has changed, the
+service no longer has that revision loaded. Its text and the schema files it
+named are in the store (`Store.remember_revision`), so it can be compiled
+again, exactly: the revision is a hash of those same bytes, and a source that
+does not hash to the revision it is filed under is refused rather than used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from engine.errors import Diagnostic, PolicyError
+from engine.load import parse_yaml
+from engine.model import CompiledPolicy
+from engine.project import compile_any
+from engine.store import Store
+
+__all__ = ["RevisionCache", "compile_stored"]
+
+
+def compile_stored(store: Store, revision: str) -> CompiledPolicy:
+    """The policy `revision` as it was, or PolicyError saying why it cannot be had."""
+    stored = store.stored_revision(revision)
+    if stored is None:
+        raise PolicyError([_unavailable(f"revision {revision} is not in the store")])
+    if not stored.source.files:
+        raise PolicyError(
+            [_unavailable(f"revision {revision} was stored without the schema files it names")]
+        )
+    document = parse_yaml(stored.source.text, stored.path)
+    # No rulebook: the refs were checked when the revision was first loaded, and the
+    # index may have changed since; nothing else of the compilation depends on it.
+    policy = compile_any(document, None, stored.source.files)
+    if policy.revision != revision:
+        raise PolicyError(
+            [
+                _unavailable(
+                    f"the stored source of revision {revision} compiles to {policy.revision}"
+                )
+            ]
+        )
+    return policy
+
+
+def _unavailable(message: str) -> Diagnostic:
+    return Diagnostic("revision_unavailable", message)
+
+
+class RevisionCache:
+    """The last few stored revisions compiled, so reading a page of old decisions is cheap."""
+
+    def __init__(self, store: Store, size: int = 8) -> None:
+        self.store, self.size = store, size
+        self._compiled: OrderedDict[str, CompiledPolicy] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, revision: str) -> CompiledPolicy:
+        """The compiled revision; PolicyError when it cannot be compiled again."""
+        with self._lock:
+            policy = self._compiled.get(revision)
+            if policy is not None:
+                self._compiled.move_to_end(revision)
+                return policy
+        policy = compile_stored(self.store, revision)
+        with self._lock:
+            self._compiled[revision] = policy
+            while len(self._compiled) > self.size:
+                self._compiled.popitem(last=False)[1].close()
+        return policy
