@@ -620,7 +620,7 @@ def _wrk(url: str, body: Path, seconds: float, connections: int) -> dict[str, An
     return {"per_second": rate, "p50_ms": pct("50"), "p99_ms": pct("99")}
 
 
-def section_http(report: Report, quick: bool) -> None:
+def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1, 2)) -> None:
     import json
     import signal
     import tempfile
@@ -633,7 +633,7 @@ def section_http(report: Report, quick: bool) -> None:
         body.write_text(
             json.dumps({"facts": facts, "at": "2024-10-01T10:00:00+09:00"}, ensure_ascii=False)
         )
-        for workers in (1, 2):
+        for workers in workers_counts:
             port = 18400 + workers
             server = _serve(workers, Path(tmp) / f"log{workers}.sqlite3", port)
             base = f"http://127.0.0.1:{port}"
@@ -756,13 +756,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts (smoke test)")
     parser.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--workers", default="1,2", help="worker counts of the http section (e.g. 1,2,4,8,16)"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    workers = tuple(int(n) for n in args.workers.split(","))
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     report = Report(machine())
     for name in chosen:
         print(f"== {name}", flush=True)
         report.start(name)
-        SECTIONS[name](report, args.quick)
+        if name == "http":
+            section_http(report, args.quick, workers)
+        else:
+            SECTIONS[name](report, args.quick)
     if args.write:
         report.write(ROOT / "docs" / "benchmarks.md", chosen)
     return 0
