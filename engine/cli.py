@@ -264,6 +264,11 @@ def serve(
 @click.option("--until", help="logged before (same forms as --since)")
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--oldest-first", is_flag=True, help="oldest first (default: newest first)")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="with --id: decide it again on its logged revision and data, from the store alone",
+)
 @FORMAT
 def log_command(
     store: str | None,
@@ -276,6 +281,7 @@ def log_command(
     until: str | None,
     limit: int,
     oldest_first: bool,
+    explain: bool,
     fmt: str,
 ) -> None:
     """Query the decision log. Exits 1 if --id names no logged decision."""
@@ -285,6 +291,8 @@ def log_command(
     path = Path(store) if store else load_config(config_file).store
     if not path.is_file():
         raise UsageError([Diagnostic("store_missing", f"no decision log at {path}")])
+    if explain and decision_id is None:
+        raise UsageError([Diagnostic("usage", "--explain needs --id: it explains one decision")])
     decision_log = DecisionLog(path)
     try:
         if decision_id is not None:
@@ -302,15 +310,40 @@ def log_command(
             )
     finally:
         decision_log.close()
+    if explain and rows:
+        rows[0].update(_explain_logged(path, rows[0]))
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for row in rows:
             click.echo(_log_line(row))
+            for line in _explanation_lines(row):
+                click.echo(line)
         if not rows:
             click.echo("no decisions", err=True)
     if decision_id is not None and not rows:
         raise Exit(1)
+
+
+def _explain_logged(path: Path, row: dict[str, Any]) -> dict[str, Any]:
+    from engine.revisions import RevisionCache, explain_logged
+    from engine.store import Store
+
+    store = Store(path)
+    try:
+        return explain_logged(row, RevisionCache(store))
+    finally:
+        store.close()
+
+
+def _explanation_lines(row: dict[str, Any]) -> list[str]:
+    from engine.render import explanation_text
+
+    if row.get("explanation"):
+        return explanation_text(row["explanation"])
+    if "explanation_unavailable" in row:
+        return [f"no explanation: {row['explanation_unavailable']}"]
+    return []
 
 
 def _when(text: str | None, option: str) -> int | None:

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
-from engine.errors import Diagnostic, PolicyError
+from engine.data import Dataset
+from engine.errors import Diagnostic, EngineFault, EvaluationError, InputError, PolicyError
+from engine.evaluate import decide
 from engine.load import parse_yaml
 from engine.model import CompiledPolicy
 from engine.project import compile_any
+from engine.registry import build_dataset
 from engine.store import Store
 
-__all__ = ["RevisionCache", "compile_stored"]
+__all__ = ["RevisionCache", "compile_stored", "explain_logged"]
 
 
 def compile_stored(store: Store, revision: str) -> CompiledPolicy:
@@ -70,3 +75,65 @@ class RevisionCache:
             while len(self._compiled) > self.size:
                 self._compiled.popitem(last=False)[1].close()
         return policy
+
+
+def explain_logged(
+    row: Mapping[str, Any],
+    revisions: RevisionCache,
+    *,
+    loaded: CompiledPolicy | None = None,
+    served: Mapping[str, Dataset] | None = None,
+) -> dict[str, Any]:
+    """Explain a logged decision by deciding its request again, with explain on, on the
+    logged revision and data versions.
+
+    `loaded` (the revision being served) is used when it is the logged one; otherwise
+    the revision is compiled again from the store and decided by the reference
+    evaluator (no durable_rules ruleset is registered for a read). The rules it
+    applies must be the logged ones: {"explanation": ...}, or {"explanation": None,
+    "explanation_unavailable": why}, never an explanation of something else.
+    """
+    response = row["response"]
+    try:
+        if loaded is not None and loaded.revision == row["revision"]:
+            policy, backend = loaded, "durable"
+        else:
+            policy, backend = revisions.get(row["revision"]), "python"
+        data = _logged_data(policy, response.get("data", {}), revisions.store, served or {})
+        again = decide(
+            policy,
+            row["request"].get("facts"),
+            at=row["at"],
+            settings=response.get("settings"),
+            data=data,
+            backend=backend,
+            explain=True,
+            decision_id=row["decision_id"],
+        )
+    except (PolicyError, InputError, EvaluationError, EngineFault) as exc:
+        return {"explanation": None, "explanation_unavailable": str(exc)}
+    if again.fired != row["fired"]:
+        return {"explanation": None, "explanation_unavailable": "re-deciding fired different rules"}
+    return {"explanation": again.explanation}
+
+
+def _logged_data(
+    policy: CompiledPolicy,
+    versions: Mapping[str, str],
+    store: Store,
+    served: Mapping[str, Dataset],
+) -> dict[str, Dataset]:
+    """The data sets at the versions a decision logged: as served now, or from the store."""
+    data = {}
+    for name, spec in policy.datasets.items():
+        version = versions.get(name)
+        current = served.get(name)
+        if current is not None and current.version == version and current.match == spec.match:
+            data[name] = current
+            continue
+        stored = store.data_version(name, version) if version else None
+        if stored is None:
+            missing = f"data set '{name}' version {version} is not stored"
+            raise EvaluationError([Diagnostic("data_version_unavailable", missing)])
+        data[name] = build_dataset(spec, stored.entries, version)
+    return data

@@ -31,8 +31,8 @@ from engine.evaluate import decide
 from engine.lang.calendar import format_datetime
 from engine.model import CompiledPolicy
 from engine.problems import Response, from_diagnostics, problem
-from engine.registry import Snapshot, build_dataset, validate_entries
-from engine.revisions import RevisionCache
+from engine.registry import Snapshot, validate_entries
+from engine.revisions import RevisionCache, explain_logged
 from engine.store import Store
 from engine.suggest import did_you_mean
 
@@ -405,54 +405,9 @@ class Service:
         return json_response(200, body)
 
     def _explain(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Re-decide the logged request on the logged revision and data, with explain on.
-
-        The revision loaded now is used when it is the logged one; an older one is
-        compiled again from the source the store kept, and decided by the reference
-        evaluator (no durable_rules ruleset is registered for a read). The rules it
-        applies must be the logged ones, or there is no explanation.
-        """
-        loaded = self.snapshot.policies.get(row["policy_id"])
-        try:
-            if loaded is not None and loaded.revision == row["revision"]:
-                policy, backend = loaded, "durable"
-            else:
-                policy, backend = self.revisions.get(row["revision"]), "python"
-            again = decide(
-                policy,
-                row["request"].get("facts"),
-                at=row["at"],
-                settings=row["response"].get("settings"),
-                data=self._logged_data(policy, row["response"].get("data", {})),
-                backend=backend,
-                explain=True,
-                decision_id=row["decision_id"],
-            )
-        except (PolicyError, InputError, EvaluationError, EngineFault) as exc:
-            return {"explanation": None, "explanation_unavailable": str(exc)}
-        if again.fired != row["fired"]:
-            return {
-                "explanation": None,
-                "explanation_unavailable": "re-deciding fired different rules",
-            }
-        return {"explanation": again.explanation}
-
-    def _logged_data(self, policy: CompiledPolicy, versions: dict[str, str]) -> dict[str, Any]:
-        """The data sets at the versions a decision logged: served now, or from the store."""
-        current = self.snapshot.datasets
-        data = {}
-        for name, spec in policy.datasets.items():
-            version = versions.get(name)
-            served = current.get(name)
-            if served is not None and served.version == version and served.match == spec.match:
-                data[name] = served
-                continue
-            stored = self.store.data_version(name, version) if version else None
-            if stored is None:
-                missing = f"data set '{name}' version {version} is not stored"
-                raise EvaluationError([Diagnostic("data_version_unavailable", missing)])
-            data[name] = build_dataset(spec, stored.entries, version)
-        return data
+        snapshot = self.snapshot
+        loaded = snapshot.policies.get(row["policy_id"])
+        return explain_logged(row, self.revisions, loaded=loaded, served=snapshot.datasets)
 
     def list_policies(self) -> Response:
         out = []

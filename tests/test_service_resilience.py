@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import orjson
+import pytest
 
+from engine.cli import main
 from engine.decision_log import DecisionLog
 from tests.server_process import DECIDE_TOKEN, copy_project, running
 
@@ -186,7 +190,7 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
 
 
 def test_a_decision_keeps_its_explanation_after_its_policy_and_data_change(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The log names the revision; the store keeps its source and the data version."""
     policies = copy_project(tmp_path)
@@ -218,6 +222,19 @@ def test_a_decision_keeps_its_explanation_after_its_policy_and_data_change(
     assert verdicts == {"blacklist-similar": "applied"}
     derived = {d["name"]: d["value"] for d in logged["explanation"]["derived"]}
     assert derived["similar_entry"]["id"] == "BL-1"  # the entry as it was, not as it is
+
+    # The store alone is enough: `kimari log --explain` needs no policies folder.
+    shutil.rmtree(policies.parent)
+    store = str(tmp_path / "var" / "kimari.sqlite3")
+    assert main(["log", "--store", store, "--id", old["decision_id"], "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "✓ blacklist-similar (HB-2) applied" in text and "blacklist-check.yaml:21:5" in text
+    assert (
+        main(["log", "--store", store, "--id", old["decision_id"], "--explain", "--format", "json"])
+        == 0
+    )
+    assert orjson.loads(capsys.readouterr().out)[0]["explanation"] == logged["explanation"]
+    assert main(["log", "--store", store, "--explain"]) == 2  # one decision at a time
 
 
 def test_the_http_front_is_restarted_if_it_dies(tmp_path: Path) -> None:
