@@ -260,10 +260,10 @@ def decide(
     started = clock()
     when = resolve_at(at)
     normalised = policy.facts.validate(facts, pointer="/facts")
-    effective = resolve_settings(policy, settings)
+    effective = resolve_settings(policy, settings) if settings else dict(policy.default_settings)
     datasets = resolve_data(policy, data) if policy.datasets else {}
     validated = clock() if staged else 0.0
-    env: Env = dict(normalised) if isinstance(normalised, dict) else {}
+    env = _env_of(normalised, facts)
     env["settings"] = effective
     env["at"] = when
     env["data"] = datasets
@@ -272,23 +272,7 @@ def decide(
     derived_done = clock() if staged else 0.0
     applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
     matched_done = clock() if staged else 0.0
-    explanation = None
-    if explain:
-        from engine.explain import explain_decision
-
-        reference = match_python(policy, env)
-        if backend == "durable" and [r.id for r in reference] != [r.id for r in applied]:
-            raise EngineFault(
-                [
-                    Diagnostic(
-                        "engine_disagreement",
-                        f"durable_rules applied {[r.id for r in applied]} but "
-                        f"the reference evaluator applied {[r.id for r in reference]} for policy "
-                        f"'{policy.id}' revision {policy.revision}",
-                    )
-                ]
-            )
-        explanation = explain_decision(policy, env, applied)
+    explanation = _explain(policy, env, applied, backend) if explain else None
     outcome, reasons = assemble(policy, env, applied)
     finished = clock()
     if timings is not None:
@@ -299,18 +283,50 @@ def decide(
             ("assemble", finished - matched_done),
         ):
             timings[key] = timings.get(key, 0.0) + value
+    # Positional, in the order of Decision's fields: keyword arguments cost more
+    # than any stage of a small policy.
     return Decision(
-        decision_id=decision_id or new_decision_id(),
-        policy_id=policy.id,
-        revision=policy.revision,
-        at=when,
-        backend=backend,
-        outcome=outcome,
-        reasons=reasons,
-        fired=[r.id for r in applied],
-        settings=effective,
-        data_versions={name: ds.version for name, ds in datasets.items()},
-        elapsed_us=(finished - started) * 1e6,
-        derived=derived if explain else None,
-        explanation=explanation,
+        decision_id or new_decision_id(),
+        policy.id,
+        policy.revision,
+        when,
+        backend,
+        outcome,
+        reasons,
+        [r.id for r in applied],  # fired
+        effective,  # settings
+        {name: ds.version for name, ds in datasets.items()} if datasets else {},
+        (finished - started) * 1e6,  # elapsed_us
+        derived if explain else None,
+        explanation,
     )
+
+
+def _env_of(normalised: Any, facts: Any) -> Env:
+    """The env of a decision: the normalised facts, to which decide adds its roots.
+
+    The validator returns a new dict, so it is used as it is; were it ever the
+    caller's own object, it is copied: decide never changes what it was given.
+    """
+    if type(normalised) is dict and normalised is not facts:
+        return normalised
+    return dict(normalised) if isinstance(normalised, dict) else {}
+
+
+def _explain(policy: CompiledPolicy, env: Env, applied: list[Rule], backend: str) -> dict[str, Any]:
+    """The explanation; with the durable backend, the reference evaluator must agree."""
+    from engine.explain import explain_decision
+
+    reference = match_python(policy, env)
+    if backend == "durable" and [r.id for r in reference] != [r.id for r in applied]:
+        raise EngineFault(
+            [
+                Diagnostic(
+                    "engine_disagreement",
+                    f"durable_rules applied {[r.id for r in applied]} but "
+                    f"the reference evaluator applied {[r.id for r in reference]} for policy "
+                    f"'{policy.id}' revision {policy.revision}",
+                )
+            ]
+        )
+    return explain_decision(policy, env, applied)
