@@ -177,10 +177,21 @@ def assemble(
     try:
         for rule in applied:
             for name, value in rule.then:
-                _merge(policy, set_by_rules, name, value.compute(env))
-            if rule.reason is not None:
+                # Value.compute and _merge inlined for the common case: a field's
+                # first value is set as it is, unless the field collects a list.
+                v = value.constant if value.expr is None else value.expr.fn(env)
+                if name in set_by_rules or name in plan.collected:
+                    _merge(policy, set_by_rules, name, v)
+                else:
+                    set_by_rules[name] = v
+            if rule.reason is None:
+                continue
+            static = rule.static_reason  # no holes: built once, copied per decision
+            if static is not None:
+                reasons.append({**static, "refs": list(rule.refs)})
+            else:
                 reasons.append(_reason(rule, env))
-        outcome = plan.defaults(env)
+        outcome = dict(plan.constants) if plan.copied else plan.defaults(env)
         outcome.update(set_by_rules)
         if plan.computed:
             env["outcome"] = outcome
@@ -222,9 +233,7 @@ def _merge(policy: CompiledPolicy, outcome: dict[str, Any], name: str, value: An
 
 
 def _reason(rule: Rule, env: Env) -> dict[str, Any]:
-    static = rule.static_reason
-    if static is not None:  # no holes, no computed details: built once per revision
-        return {**static, "refs": list(rule.refs)}
+    """A reason with holes or computed details, rendered for this decision."""
     reason = rule.reason
     assert reason is not None
     out: dict[str, Any] = {
