@@ -25,7 +25,7 @@ def new_decision_id() -> str:
     and unique across processes and restarts: the prefix differs, the counter
     never repeats within a process. Ids of one process sort in decision order.
     """
-    return _PREFIX + format(next(_counter), "010x")
+    return f"{_PREFIX}{next(_counter):010x}"
 
 
 def to_json_value(value: Any) -> Any:

@@ -31,6 +31,11 @@ BACKENDS = ("durable", "python")
 
 def resolve_at(at: datetime | str | None) -> datetime:
     """The decision time: an input, defaulting to now at the API boundary (never in a rule)."""
+    if type(at) is str:  # the common case first: parse_datetime caches the texts it saw
+        try:
+            return parse_datetime(at)
+        except ValueError as exc:
+            raise InputError([Diagnostic("at_invalid", str(exc), pointer="/at")]) from None
     if at is None:
         return datetime.now(JST)
     if isinstance(at, datetime):
@@ -127,6 +132,8 @@ def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
                     )
                 ]
             ) from None
+    if not matched or policy.hit_policy == "collect":  # select's first test, without its call
+        return matched
     return select(policy, matched)
 
 
@@ -302,7 +309,7 @@ def decide(
         backend,
         outcome,
         reasons,
-        [r.id for r in applied],  # fired
+        [r.id for r in applied] if applied else [],  # fired
         effective,  # settings
         {name: ds.version for name, ds in datasets.items()} if datasets else {},
         (finished - started) * 1e6,  # elapsed_us
