@@ -462,7 +462,10 @@ def _fast_object(
         return general  # a required field that no property declares: general decides
     declared = s.get("properties", {})
     simple = {name: found for name, sub in declared.items() if (found := _simple(sub))}
-    fixed = tuple((name, *simple[name]) for name in simple if name in required)
+    fixed = [(name, *simple[name]) for name in simple if name in required]
+    # Two loops, so that neither tests whether a field has an enum (an enum is of texts).
+    fixed_plain = tuple((name, py) for name, py, enum in fixed if enum is None)
+    fixed_enums = tuple((name, enum) for name, _, enum in fixed if enum is not None)
     optional = tuple((name, *simple[name]) for name in simple if name not in required)
     nested = tuple((name, props[name], name in required) for name in declared if name not in simple)
 
@@ -472,10 +475,13 @@ def _fast_object(
         if type(v) is not dict or (len(v) != count and not v.keys() <= known):
             return general(v, path, errs)
         try:
-            for name, py, enum in fixed:
-                x = v[name]
+            for name, py in fixed_plain:
                 # An exact type: `type(True) is bool` keeps a bool out of an integer.
-                if type(x) is not py or (enum is not None and x not in enum):
+                if type(v[name]) is not py:
+                    return general(v, path, errs)
+            for name, enum in fixed_enums:
+                x = v[name]
+                if type(x) is not str or x not in enum:
                     return general(v, path, errs)
         except KeyError:
             return general(v, path, errs)
