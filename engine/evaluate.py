@@ -117,9 +117,9 @@ def compute_derived(policy: CompiledPolicy, env: Env) -> dict[str, Any]:
 
 def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
     matched = []
-    for rule in policy.rules:
+    for rule, check in policy.rule_checks:
         try:
-            if rule.check(env):
+            if check(env):
                 matched.append(rule)
         except EvalFailure as exc:
             raise EvaluationError(

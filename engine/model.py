@@ -285,6 +285,11 @@ class CompiledPolicy:
         return OutcomePlan.of(self.outcome)
 
     @functools.cached_property
+    def rule_checks(self) -> tuple[tuple[Rule, Callable[[Env], bool]], ...]:
+        """Each rule with its check: the reference matcher's loop reads no attribute."""
+        return tuple((rule, rule.check) for rule in self.rules)
+
+    @functools.cached_property
     def rule_by_id(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
 
