@@ -194,10 +194,12 @@ def assemble(
             if rule.reason is None:
                 continue
             static = rule.static_reason  # no holes: built once, copied per decision
-            if static is not None:
-                reasons.append({**static, "refs": list(rule.refs)})
-            else:
+            if static is None:
                 reasons.append(_reason(rule, env))
+                continue
+            reason = static.copy()  # cheaper than {**static, ...}; "refs" keeps its place
+            reason["refs"] = [*rule.refs]
+            reasons.append(reason)
         outcome = dict(plan.constants) if plan.copied else plan.defaults(env)
         outcome.update(set_by_rules)
         if plan.computed:
