@@ -468,27 +468,31 @@ def _fast_object(
     fixed_enums = tuple((name, enum) for name, _, enum in fixed if enum is not None)
     optional = tuple((name, *simple[name]) for name in simple if name not in required)
     nested = tuple((name, props[name], name in required) for name in declared if name not in simple)
+    flat = bool(simple)
 
     def check(v: Any, path: Path, errs: Errors) -> Any:
         # As many keys as required fields and all of them there (a KeyError below
         # otherwise): then no other key is, and the key sets need no comparison.
         if type(v) is not dict or (len(v) != count and not v.keys() <= known):
             return general(v, path, errs)
-        try:
-            for name, py in fixed_plain:
-                # An exact type: `type(True) is bool` keeps a bool out of an integer.
-                if type(v[name]) is not py:
-                    return general(v, path, errs)
-            for name, enum in fixed_enums:
-                x = v[name]
-                if type(x) is not str or x not in enum:
-                    return general(v, path, errs)
-        except KeyError:
-            return general(v, path, errs)
-        for name, py, enum in optional:
-            x = v.get(name, _MISSING)
-            if x is not _MISSING and (type(x) is not py or (enum is not None and x not in enum)):
+        if flat:  # an object of nested values only skips the loops of plain fields
+            try:
+                for name, py in fixed_plain:
+                    # An exact type: `type(True) is bool` keeps a bool out of an integer.
+                    if type(v[name]) is not py:
+                        return general(v, path, errs)
+                for name, enum in fixed_enums:
+                    x = v[name]
+                    if type(x) is not str or x not in enum:
+                        return general(v, path, errs)
+            except KeyError:
                 return general(v, path, errs)
+            for name, py, enum in optional:
+                x = v.get(name, _MISSING)
+                if x is not _MISSING and (
+                    type(x) is not py or (enum is not None and x not in enum)
+                ):
+                    return general(v, path, errs)
         out = dict(v)
         if not nested:
             return out
