@@ -179,6 +179,8 @@ def assemble(
     policy: CompiledPolicy, env: Env, applied: list[Rule]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     plan = policy.outcome_plan
+    if not applied and plan.copied and not plan.computed:
+        return dict(plan.constants), []  # no rule applied: the defaults, as below
     set_by_rules: dict[str, Any] = {}
     reasons: list[dict[str, Any]] = []
     try:
