@@ -25,7 +25,8 @@ def new_decision_id() -> str:
     and unique across processes and restarts: the prefix differs, the counter
     never repeats within a process. Ids of one process sort in decision order.
     """
-    return _PREFIX + format(next(_counter), "010x")
+    # %-formatting: a format spec in an f-string costs twice as much here.
+    return _PREFIX + "%010x" % next(_counter)  # noqa: UP031
 
 
 def to_json_value(value: Any) -> Any:

@@ -31,6 +31,11 @@ BACKENDS = ("durable", "python")
 
 def resolve_at(at: datetime | str | None) -> datetime:
     """The decision time: an input, defaulting to now at the API boundary (never in a rule)."""
+    if type(at) is str:  # the common case first: parse_datetime caches the texts it saw
+        try:
+            return parse_datetime(at)
+        except ValueError as exc:
+            raise InputError([Diagnostic("at_invalid", str(exc), pointer="/at")]) from None
     if at is None:
         return datetime.now(JST)
     if isinstance(at, datetime):
@@ -112,9 +117,9 @@ def compute_derived(policy: CompiledPolicy, env: Env) -> dict[str, Any]:
 
 def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
     matched = []
-    for rule in policy.rules:
+    for rule, check in policy.rule_checks:
         try:
-            if rule.check(env):
+            if check(env):
                 matched.append(rule)
         except EvalFailure as exc:
             raise EvaluationError(
@@ -127,6 +132,8 @@ def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
                     )
                 ]
             ) from None
+    if not matched or policy.hit_policy == "collect":  # select's first test, without its call
+        return matched
     return select(policy, matched)
 
 
@@ -172,15 +179,30 @@ def assemble(
     policy: CompiledPolicy, env: Env, applied: list[Rule]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     plan = policy.outcome_plan
+    if not applied and plan.copied and not plan.computed:
+        return dict(plan.constants), []  # no rule applied: the defaults, as below
     set_by_rules: dict[str, Any] = {}
     reasons: list[dict[str, Any]] = []
     try:
         for rule in applied:
             for name, value in rule.then:
-                _merge(policy, set_by_rules, name, value.compute(env))
-            if rule.reason is not None:
+                # Value.compute and _merge inlined for the common case: a field's
+                # first value is set as it is, unless the field collects a list.
+                v = value.constant if value.expr is None else value.expr.fn(env)
+                if name in set_by_rules or name in plan.collected:
+                    _merge(policy, set_by_rules, name, v)
+                else:
+                    set_by_rules[name] = v
+            if rule.reason is None:
+                continue
+            static = rule.static_reason  # no holes: built once, copied per decision
+            if static is None:
                 reasons.append(_reason(rule, env))
-        outcome = plan.defaults(env)
+                continue
+            reason = static.copy()  # cheaper than {**static, ...}; "refs" keeps its place
+            reason["refs"] = [*rule.refs]
+            reasons.append(reason)
+        outcome = dict(plan.constants) if plan.copied else plan.defaults(env)
         outcome.update(set_by_rules)
         if plan.computed:
             env["outcome"] = outcome
@@ -222,9 +244,7 @@ def _merge(policy: CompiledPolicy, outcome: dict[str, Any], name: str, value: An
 
 
 def _reason(rule: Rule, env: Env) -> dict[str, Any]:
-    static = rule.static_reason
-    if static is not None:  # no holes, no computed details: built once per revision
-        return {**static, "refs": list(rule.refs)}
+    """A reason with holes or computed details, rendered for this decision."""
     reason = rule.reason
     assert reason is not None
     out: dict[str, Any] = {
@@ -260,10 +280,10 @@ def decide(
     started = clock()
     when = resolve_at(at)
     normalised = policy.facts.validate(facts, pointer="/facts")
-    effective = resolve_settings(policy, settings)
+    effective = resolve_settings(policy, settings) if settings else dict(policy.default_settings)
     datasets = resolve_data(policy, data) if policy.datasets else {}
     validated = clock() if staged else 0.0
-    env: Env = dict(normalised) if isinstance(normalised, dict) else {}
+    env = _env_of(normalised, facts)
     env["settings"] = effective
     env["at"] = when
     env["data"] = datasets
@@ -272,23 +292,7 @@ def decide(
     derived_done = clock() if staged else 0.0
     applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
     matched_done = clock() if staged else 0.0
-    explanation = None
-    if explain:
-        from engine.explain import explain_decision
-
-        reference = match_python(policy, env)
-        if backend == "durable" and [r.id for r in reference] != [r.id for r in applied]:
-            raise EngineFault(
-                [
-                    Diagnostic(
-                        "engine_disagreement",
-                        f"durable_rules applied {[r.id for r in applied]} but "
-                        f"the reference evaluator applied {[r.id for r in reference]} for policy "
-                        f"'{policy.id}' revision {policy.revision}",
-                    )
-                ]
-            )
-        explanation = explain_decision(policy, env, applied)
+    explanation = _explain(policy, env, applied, backend) if explain else None
     outcome, reasons = assemble(policy, env, applied)
     finished = clock()
     if timings is not None:
@@ -299,18 +303,50 @@ def decide(
             ("assemble", finished - matched_done),
         ):
             timings[key] = timings.get(key, 0.0) + value
+    # Positional, in the order of Decision's fields: keyword arguments cost more
+    # than any stage of a small policy.
     return Decision(
-        decision_id=decision_id or new_decision_id(),
-        policy_id=policy.id,
-        revision=policy.revision,
-        at=when,
-        backend=backend,
-        outcome=outcome,
-        reasons=reasons,
-        fired=[r.id for r in applied],
-        settings=effective,
-        data_versions={name: ds.version for name, ds in datasets.items()},
-        elapsed_us=(finished - started) * 1e6,
-        derived=derived if explain else None,
-        explanation=explanation,
+        decision_id or new_decision_id(),
+        policy.id,
+        policy.revision,
+        when,
+        backend,
+        outcome,
+        reasons,
+        [r.id for r in applied] if applied else [],  # fired
+        effective,  # settings
+        {name: ds.version for name, ds in datasets.items()} if datasets else {},
+        (finished - started) * 1e6,  # elapsed_us
+        derived if explain else None,
+        explanation,
     )
+
+
+def _env_of(normalised: Any, facts: Any) -> Env:
+    """The env of a decision: the normalised facts, to which decide adds its roots.
+
+    The validator returns a new dict, so it is used as it is; were it ever the
+    caller's own object, it is copied: decide never changes what it was given.
+    """
+    if type(normalised) is dict and normalised is not facts:
+        return normalised
+    return dict(normalised) if isinstance(normalised, dict) else {}
+
+
+def _explain(policy: CompiledPolicy, env: Env, applied: list[Rule], backend: str) -> dict[str, Any]:
+    """The explanation; with the durable backend, the reference evaluator must agree."""
+    from engine.explain import explain_decision
+
+    reference = match_python(policy, env)
+    if backend == "durable" and [r.id for r in reference] != [r.id for r in applied]:
+        raise EngineFault(
+            [
+                Diagnostic(
+                    "engine_disagreement",
+                    f"durable_rules applied {[r.id for r in applied]} but "
+                    f"the reference evaluator applied {[r.id for r in reference]} for policy "
+                    f"'{policy.id}' revision {policy.revision}",
+                )
+            ]
+        )
+    return explain_decision(policy, env, applied)

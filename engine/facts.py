@@ -227,13 +227,18 @@ class FactsValidator:
         return out
 
 
-def compile_facts_schema(schema: Mapping[str, Any], *, source: str) -> FactsValidator:
-    """Compile `schema` once; PolicyError lists every reason it cannot be used."""
+def compile_facts_schema(
+    schema: Mapping[str, Any], *, source: str, fast_paths: bool = True
+) -> FactsValidator:
+    """Compile `schema` once; PolicyError lists every reason it cannot be used.
+
+    `fast_paths=False` compiles the general checks only: the tests compare the two.
+    """
     where = Location(source, 1, 1)
     problems = [Diagnostic(c, m, location=where, pointer=p) for c, m, p in _audit(schema)]
     if problems:
         raise PolicyError(problems)
-    compiler = _Compiler(schema.get("$defs", {}))
+    compiler = _Compiler(schema.get("$defs", {}), fast_paths)
     return FactsValidator(schema, compiler.node(schema), compiler.static_type(schema, frozenset()))
 
 
@@ -250,8 +255,9 @@ _PLAIN: dict[type, Callable[[Any], Any]] = {
 
 
 class _Compiler:
-    def __init__(self, defs: Mapping[str, Any]) -> None:
+    def __init__(self, defs: Mapping[str, Any], fast_paths: bool = True) -> None:
         self.defs = defs
+        self.fast_paths = fast_paths
         self.done: dict[str, Check] = {}
         self.cells: dict[str, list[Check]] = {}
 
@@ -294,7 +300,7 @@ class _Compiler:
             return out
 
         fallback.append(check)
-        return _fast(table, keys, check)
+        return _fast(table, keys, check) if self.fast_paths else check
 
     def handlers(self, s: Mapping[str, Any], kinds: set[str], fb: list[Check]) -> dict[type, Check]:
         """A handler per exact Python type; a type missing here is a mismatch."""
@@ -358,7 +364,7 @@ class _Compiler:
                     _fail(errs, "required", f"missing required field '{k}'", (path, k))
             return out
 
-        return _fast_object(s, props, required_set, check)
+        return _fast_object(s, props, required_set, check) if self.fast_paths else check
 
     def static_type(self, s: Any, active: frozenset[str]) -> lt.Type:
         """Static type of a node; a recursive reference is cut to `any`."""
@@ -451,31 +457,60 @@ def _fast_object(
     missing or unknown field, a wrong type, an error in a nested value) is decided
     again by `general`, so results and errors are exactly general's.
     """
+    known, count = frozenset(props), len(required)
+    if not required <= known:
+        return general  # a required field that no property declares: general decides
     declared = s.get("properties", {})
-    simple = tuple(
-        (name, found[0], found[1])
-        for name, sub in declared.items()
-        if (found := _simple(sub)) is not None
-    )
-    nested = tuple((name, props[name]) for name in declared if _simple(declared[name]) is None)
-    known = frozenset(props)
+    simple = {name: found for name, sub in declared.items() if (found := _simple(sub))}
+    fixed = [(name, *simple[name]) for name in simple if name in required]
+    # Two loops, so that neither tests whether a field has an enum (an enum is of texts).
+    fixed_plain = tuple((name, py) for name, py, enum in fixed if enum is None)
+    fixed_enums = tuple((name, enum) for name, _, enum in fixed if enum is not None)
+    optional = tuple((name, *simple[name]) for name in simple if name not in required)
+    nested = tuple((name, props[name], name in required) for name in declared if name not in simple)
+    flat = bool(simple)
 
     def check(v: Any, path: Path, errs: Errors) -> Any:
-        if type(v) is not dict or not v.keys() <= known or not required <= v.keys():
+        # As many keys as required fields and all of them there (a KeyError below
+        # otherwise): then no other key is, and the key sets need no comparison.
+        if type(v) is not dict or (len(v) != count and not v.keys() <= known):
             return general(v, path, errs)
-        for name, py, enum in simple:
-            x = v.get(name, _MISSING)
-            if x is not _MISSING and (type(x) is not py or (enum is not None and x not in enum)):
+        if flat:  # an object of nested values only skips the loops of plain fields
+            try:
+                for name, py in fixed_plain:
+                    # An exact type: `type(True) is bool` keeps a bool out of an integer.
+                    if type(v[name]) is not py:
+                        return general(v, path, errs)
+                for name, enum in fixed_enums:
+                    x = v[name]
+                    if type(x) is not str or x not in enum:
+                        return general(v, path, errs)
+            except KeyError:
                 return general(v, path, errs)
+            for name, py, enum in optional:
+                x = v.get(name, _MISSING)
+                if x is not _MISSING and (
+                    type(x) is not py or (enum is not None and x not in enum)
+                ):
+                    return general(v, path, errs)
         out = dict(v)
+        if not nested:
+            return out
         before = len(errs)
-        for name, sub_check in nested:
-            if name in v:
-                out[name] = sub_check(v[name], (path, name), errs)
-        if len(errs) != before:
-            del errs[before:]
-            return general(v, path, errs)
-        return out
+        try:
+            for name, sub_check, needed in nested:
+                x = v.get(name, _MISSING)
+                if x is not _MISSING:
+                    out[name] = sub_check(x, (path, name), errs)
+                elif needed:
+                    break
+            else:
+                if len(errs) == before:
+                    return out
+        except _FullError:
+            pass  # general finds the same errors again, in its own order
+        del errs[before:]
+        return general(v, path, errs)
 
     return check
 

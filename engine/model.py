@@ -175,15 +175,21 @@ class OutcomePlan:
     computed_defaults: tuple[OutcomeField, ...]
     mutable: tuple[str, ...]  # constant defaults that are lists or records: copied each time
     computed: tuple[OutcomeField, ...]
+    collected: frozenset[str] = frozenset()  # fields merged into a list, even the first value
+    copied: bool = False  # every default is an immutable constant: defaults() is a dict copy
 
     @classmethod
     def of(cls, fields: Mapping[str, OutcomeField]) -> OutcomePlan:
         constants = {n: f.default.constant for n, f in fields.items() if f.default.expr is None}
+        computed_defaults = tuple(f for f in fields.values() if f.default.expr is not None)
+        mutable = tuple(n for n, v in constants.items() if isinstance(v, list | dict))
         return cls(
             constants,
-            tuple(f for f in fields.values() if f.default.expr is not None),
-            tuple(n for n, v in constants.items() if isinstance(v, list | dict)),
+            computed_defaults,
+            mutable,
             tuple(f for f in fields.values() if f.computed is not None),
+            frozenset(n for n, f in fields.items() if f.merge == "collect"),
+            not computed_defaults and not mutable,
         )
 
     def defaults(self, env: Env) -> dict[str, Any]:
@@ -286,6 +292,11 @@ class CompiledPolicy:
     @functools.cached_property
     def outcome_plan(self) -> OutcomePlan:
         return OutcomePlan.of(self.outcome)
+
+    @functools.cached_property
+    def rule_checks(self) -> tuple[tuple[Rule, Callable[[Env], bool]], ...]:
+        """Each rule with its check: the reference matcher's loop reads no attribute."""
+        return tuple((rule, rule.check) for rule in self.rules)
 
     @functools.cached_property
     def rule_by_id(self) -> dict[str, Rule]:

@@ -10,7 +10,7 @@ import pytest
 
 from engine import api
 from engine.errors import EngineFault, EvaluationError, InputError
-from engine.evaluate import decide
+from engine.evaluate import _env_of, decide
 from engine.project import Project
 
 FIXTURE = Path(__file__).parent / "fixtures" / "project"
@@ -252,3 +252,24 @@ def test_the_fast_json_of_a_decision_is_its_dict_serialised(project: Project) ->
     facts = orjson.loads((ROOT / "examples" / "cancellation-fees.json").read_bytes())
     decision = decide(fees, facts, at=AT)
     assert decision.to_json() == orjson.dumps(decision.to_dict())
+
+
+@pytest.mark.parametrize("backend", ["durable", "python"])
+def test_deciding_changes_nothing_it_was_given(project: Project, backend: str) -> None:
+    """The env is the validator's new dict: the caller's facts never gain the roots."""
+    policy = project.policy("holds")
+    facts = order(total=20000)
+    settings = {"limit": 10000}
+    before = (repr(facts), repr(settings))
+    data = project.data_for(policy)
+    decision = decide(policy, facts, at=AT, settings=settings, data=data, backend=backend)
+    assert (repr(facts), repr(settings)) == before
+    assert decision.settings is not settings and "settings" not in facts
+
+
+def test_an_env_is_never_the_callers_own_dict() -> None:
+    facts = {"order": {}}
+    assert _env_of(facts, facts) == facts and _env_of(facts, facts) is not facts
+    fresh = dict(facts)
+    assert _env_of(fresh, facts) is fresh
+    assert _env_of(None, None) == {}

@@ -5,6 +5,7 @@ property test with `jsonschema` as the oracle of what is valid."""
 from __future__ import annotations
 
 import calendar
+import contextlib
 import copy
 import datetime as dt
 import functools
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import facts as facts_module
 from engine.errors import Diagnostic, InputError, PolicyError
 from engine.facts import FactsValidator, compile_facts_schema
 from engine.lang import types as lt
@@ -728,3 +730,112 @@ def test_an_untyped_enum_of_texts_types_as_text_with_its_values() -> None:
     schema = {"type": "object", "required": ["m"], "properties": {"m": {"enum": ["np", "cod"]}}}
     field = compile_facts_schema(schema, source="s.json").type.field("m")
     assert field is not None and (field.kind, field.enum) == ("string", ("np", "cod"))
+
+
+# --- the fast object path decides exactly as the general checks ----------------------------
+
+FAST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "n", "ok", "pay", "inner"],
+    "properties": {
+        "id": {"type": "string"},
+        "n": {"type": "integer"},
+        "ok": {"type": "boolean"},
+        "pay": {"type": "string", "enum": ["np", "card"]},
+        "note": {"type": "string", "enum": ["a", "b"]},
+        "count": {"type": "integer"},
+        # declared before `inner` but sent after it: the two paths meet errors in
+        # different orders, and must still cut at fifty in the same place
+        "lines": {"type": "array", "items": {"type": "integer"}},
+        "inner": {
+            "type": "object",
+            "required": ["x"],
+            "properties": {"x": {"type": "integer", "minimum": 0}},
+        },
+    },
+}
+FAST_VALID = {"id": "A1", "n": 3, "ok": True, "pay": "np", "inner": {"x": 1}}
+
+
+class _Text(str):
+    """A text subclass (a str Enum, say): the general path makes it a plain str."""
+
+
+# (members set or replaced, members removed, members put first)
+FAST_CASES: dict[str, tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]] = {
+    "valid, no optional field": ({}, (), {}),
+    "valid, optional fields": ({"note": "a", "count": 2, "lines": [1]}, (), {}),
+    "wrong type": ({"n": "3"}, (), {}),
+    "bool where integer": ({"n": True}, (), {}),
+    "integer where boolean": ({"ok": 1}, (), {}),
+    "whole float where integer": ({"n": 3.0}, (), {}),
+    "enum miss": ({"pay": "cash"}, (), {}),
+    "list where enum text": ({"pay": ["np"]}, (), {}),
+    "text subclass": ({"id": _Text("A1")}, (), {}),
+    "optional wrong type": ({"count": "2"}, (), {}),
+    "optional bool where integer": ({"count": False}, (), {}),
+    "optional enum miss": ({"note": "c"}, (), {}),
+    "unknown field": ({"nope": 1}, (), {}),
+    "missing required field": ({}, ("n",), {}),
+    "missing required field, unknown in its place": ({"nope": 1}, ("n",), {}),
+    "missing required nested field": ({"lines": [1]}, ("inner",), {}),
+    "nested error": ({"inner": {"x": -1}}, (), {}),
+    "nested wrong type": ({"inner": []}, (), {}),
+    "over fifty errors after an unknown field": ({"lines": ["x"] * 60}, (), {"nope": 1}),
+    "over fifty errors, a required field missing": ({"lines": ["x"] * 60}, ("n",), {}),
+    "a nested error, then over fifty": ({"inner": {"x": -1}, "lines": ["x"] * 60}, (), {}),
+}
+
+
+def _fast_case(name: str) -> dict[str, Any]:
+    changed, removed, first = FAST_CASES[name]
+    value = {**first, **copy.deepcopy(FAST_VALID), **changed}
+    for key in removed:
+        del value[key]
+    return value
+
+
+def _verdict(validator: FactsValidator, value: Any) -> Any:
+    """Everything a caller sees: the value with the exact type of each part, or the errors."""
+    try:
+        out = validator.validate(value, pointer="/facts")
+    except InputError as e:
+        return [(d.code, d.message, d.pointer, d.hint) for d in e.diagnostics]
+    return _typed(out)
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return (type(value), value)
+
+
+@pytest.mark.parametrize("case", list(FAST_CASES))
+def test_the_fast_object_path_gives_the_general_result(case: str) -> None:
+    value = _fast_case(case)
+    fast = compile_facts_schema(FAST, source="f.json")
+    general = compile_facts_schema(FAST, source="f.json", fast_paths=False)
+    assert _verdict(fast, value) == _verdict(general, value)
+    assert value == _fast_case(case)  # neither path changes its input
+
+
+@pytest.mark.parametrize("case", list(FAST_CASES))
+def test_the_fast_object_path_falls_back_for_anything_unusual(case: str) -> None:
+    """Only plain valid objects are decided without the general check."""
+    compiler = facts_module._Compiler({})
+    props = {name: compiler.node(sub) for name, sub in FAST["properties"].items()}
+    general = facts_module._Compiler({}, fast_paths=False).node(FAST)
+    calls: list[Any] = []
+
+    def spy(v: Any, path: Any, errs: Any) -> Any:
+        calls.append(v)
+        return general(v, path, errs)
+
+    check = facts_module._fast_object(FAST, props, frozenset(FAST["required"]), spy)
+    value = _fast_case(case)
+    with contextlib.suppress(facts_module._FullError):
+        check(value, None, [])
+    assert bool(calls) == (not case.startswith("valid")), calls

@@ -20,7 +20,7 @@ created once per policy revision.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +125,9 @@ def compile_condition(node: ast.Node) -> Callable[[Env], bool]:
 
 def compile_conditions(nodes: list[ast.Node]) -> Callable[[Env], bool]:
     """All of a rule's conditions (its `when` list) as one function."""
+    fused = _fused_and(nodes) if len(nodes) > 1 else None
+    if fused is not None:
+        return fused
     parts = [compile_condition(n) for n in nodes]
     return parts[0] if len(parts) == 1 else all_of(parts)
 
@@ -203,8 +206,90 @@ def _unary(node: ast.Unary) -> Fn:
 
 
 def _logical(node: ast.Logical) -> Fn:
+    fused = _fused_and(node.operands) if node.op == "and" else None
+    if fused is not None:
+        return fused
     parts = [compile_expr(o) for o in node.operands]
     return all_of(parts) if node.op == "and" else any_of(parts)
+
+
+def _fused_and(nodes: Sequence[ast.Node]) -> Callable[[Env], bool] | None:
+    """`r.a == "x" and r.b >= 2 ...`: tests of fields of one root, in one closure.
+
+    The most common shape of a rule. Each test is `x is not None and x OP value`
+    (see _guarded_test), so the root is read once and no test needs a closure of
+    its own; the result is all_of's over the unfused tests. None for other shapes.
+    """
+    tests = [_guarded_test(n) for n in nodes]
+    if any(t is None for t in tests) or len({t[0] for t in tests}) != 1:  # type: ignore[index]
+        return None
+    root = tests[0][0]  # type: ignore[index]
+    parts = tuple((b, op, value) for _, b, op, value in tests)  # type: ignore[misc]
+    if len(parts) == 2:
+        return _fused2(root, *parts)
+
+    def fused(env: Env) -> bool:
+        v = env.get(root)
+        if type(v) is not dict:
+            return False  # every field reads null, and each test is false for null
+        for b, op, value in parts:
+            x = v.get(b)
+            if x is None or op(x, value) is not True:
+                return False
+        return True
+
+    return fused
+
+
+def _fused2(
+    root: str, first: tuple[str, Any, Any], second: tuple[str, Any, Any]
+) -> Callable[[Env], bool]:
+    """_fused_and unrolled for two tests, the most common count."""
+    (b1, op1, value1), (b2, op2, value2) = first, second
+    if op1 is operator.eq and op2 is operator.eq:
+        # Two equalities (`payment_method == "np" and np_result == "ng"`) inline: a
+        # null field is unequal to the constant without a test of its own.
+
+        def equal2(env: Env) -> bool:
+            v = env.get(root)
+            if type(v) is not dict:
+                return False
+            return (v.get(b1) == value1) is True and (v.get(b2) == value2) is True
+
+        return equal2
+
+    def fused2(env: Env) -> bool:
+        v = env.get(root)
+        if type(v) is not dict:
+            return False
+        x = v.get(b1)
+        if x is None or op1(x, value1) is not True:
+            return False
+        x = v.get(b2)
+        return x is not None and op2(x, value2) is True
+
+    return fused2
+
+
+def _guarded_test(node: ast.Node) -> tuple[str, str, Callable[[Any, Any], Any], Any] | None:
+    """(root, field, operator, value) of a `root.field OP value` test that is false for a
+    null field and otherwise just `x OP value`; None for any other test.
+
+    That holds for `<`, `<=`, `>`, `>=` and for `==` with a text, a date or an instant;
+    for `==` with a number other than 0 and 1 too, since no bool can equal it (True ==
+    1 in Python, not in the language). `!=` is true for null: it is not fused.
+    """
+    if not isinstance(node, ast.Compare) or not isinstance(node.right, ast.Literal):
+        return None
+    path, value = ast.path_of(node.left), node.right.value
+    if path is None or len(path) != 2 or value is None:
+        return None
+    if node.op == "==":
+        if isinstance(value, bool) or (isinstance(value, int | Decimal) and value in (0, 1)):
+            return None
+        return path[0], path[1], operator.eq, value
+    compare = _ORDER.get(node.op)
+    return None if compare is None else (path[0], path[1], compare, value)
 
 
 def all_of(parts: list[Fn]) -> Callable[[Env], bool]:
@@ -252,6 +337,9 @@ def _compare(node: ast.Compare) -> Fn:
         if path is not None and len(path) == 2:
             return _compare_field_constant(path[0], path[1], op, value)
         return _compare_constant(left, op, value)
+    paths = ast.path_of(node.left), ast.path_of(node.right)
+    if op not in ("in", "not in") and all(p is not None and len(p) == 2 for p in paths):
+        return _compare_fields(paths[0], paths[1], op)  # type: ignore[arg-type]
     if op == "==":
         return lambda env: _equal(left(env), right(env))
     if op == "!=":
@@ -322,6 +410,33 @@ def _compare_field_constant(a: str, b: str, op: str, value: Any) -> Fn:
             return False
         x = v.get(b)
         return x is not None and compare(x, value)
+
+    return ordered
+
+
+def _compare_fields(left: tuple[str, ...], right: tuple[str, ...], op: str) -> Fn:
+    """`order.paid_amount != order.total` in one closure: both reads and _equal inline."""
+    (a, b), (c, d) = left, right
+    if op in ("==", "!="):
+        unequal = op == "!="
+
+        def equal(env: Env) -> bool:
+            v, w = env.get(a), env.get(c)
+            x = v.get(b) if type(v) is dict else None
+            y = w.get(d) if type(w) is dict else None
+            if x is None or y is None:
+                return (x is None and y is None) is not unequal
+            # bool is an int in Python; in the language true is not 1.
+            return ((type(x) is bool) == (type(y) is bool) and bool(x == y)) is not unequal
+
+        return equal
+    compare = _ORDER[op]
+
+    def ordered(env: Env) -> bool:
+        v, w = env.get(a), env.get(c)
+        x = v.get(b) if type(v) is dict else None
+        y = w.get(d) if type(w) is dict else None
+        return x is not None and y is not None and compare(x, y)
 
     return ordered
 
