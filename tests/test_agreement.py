@@ -11,6 +11,8 @@ Two property tests:
    from the constants its rules mention (so that boundaries are hit), random
    settings and decision times: both backends apply the same rules and
    produce the same outcome.
+3. For every shipped flow, a random stored state and entity facts and a
+   random event: both backends make the same move or the same refusal.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.compile import compile_document
-from engine.errors import InputError, PolicyError
+from engine.errors import EvaluationError, InputError, PolicyError
 from engine.evaluate import decide
+from engine.flow_decide import Snapshot, decide_move, plain_json
+from engine.flow_model import EVENT_TYPE, flow_of
 from engine.lang.calendar import JST
 from engine.load import parse_yaml
-from tests.strategies import decision_inputs, shipped_project
+from tests.strategies import constants, decision_inputs, shipped_project, value_of
+
+# Inputs drawn from real policies are often filtered (invalid facts) and slow to build.
+LENIENT = [HealthCheck.filter_too_much, HealthCheck.too_slow]
 
 HERE = Path(__file__).parent
 FIELDS = {
@@ -223,11 +230,7 @@ def test_every_shipped_policy_agrees_between_backends_on_random_facts(policy_id:
     data = project.data_for(policy)
 
     @given(decision_inputs(policy))
-    @settings(
-        max_examples=200,
-        deadline=None,
-        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
-    )
+    @settings(max_examples=200, deadline=None, suppress_health_check=LENIENT)
     def agree(inputs: tuple[Any, dict[str, Any], datetime]) -> None:
         case_facts, case_settings, at = inputs
         try:
@@ -249,9 +252,6 @@ def test_every_shipped_policy_agrees_between_backends_on_random_facts(policy_id:
 def flow_inputs(policy: Any) -> st.SearchStrategy[tuple[str, Any, dict[str, Any], datetime]]:
     """A stored state, entity facts, an event (of a known type, fields from its schema,
     values drawn near the policy's constants) and a decision time."""
-    from engine.flow_model import EVENT_TYPE, flow_of
-    from tests.strategies import constants, value_of
-
     flow = flow_of(policy)
     pools = constants(policy)
     events = st.sampled_from(sorted(flow.events)).flatmap(
@@ -272,21 +272,13 @@ FLOWS = sorted(p for p, c in shipped_project().policies.items() if c.kind == "fl
 
 @pytest.mark.parametrize("policy_id", FLOWS)
 def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) -> None:
-    from engine.errors import EvaluationError
-    from engine.flow_decide import Snapshot, decide_move, plain_json
-    from engine.flow_model import flow_of
-
     project = shipped_project()
     policy = project.policy(policy_id)
     flow = flow_of(policy)
     data = project.data_for(policy)
 
     @given(flow_inputs(policy))
-    @settings(
-        max_examples=300,
-        deadline=None,
-        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
-    )
+    @settings(max_examples=300, deadline=None, suppress_health_check=LENIENT)
     def agree(inputs: tuple[str, Any, dict[str, Any], datetime]) -> None:
         state, facts, event, at = inputs
         try:
