@@ -92,7 +92,7 @@ class App:
                 finally:
                     decision_log.close()
                 if deleted:
-                    log.warning("retention: deleted %d decisions older than %s days", deleted, days)
+                    log.info("retention: deleted %d decisions older than %s days", deleted, days)
             except Exception as exc:
                 log.error("retention failed: %s", exc)
             await asyncio.sleep(3600)
@@ -111,9 +111,9 @@ class App:
             detail = "\n  ".join(meta.get("text", []))
             log.warning("policy %s: edit refused, still serving %s:\n  %s", policy, serving, detail)
         elif result == "loaded":
-            log.warning("policy %s: serving revision %s", policy, meta.get("revision"))
+            log.info("policy %s: serving revision %s", policy, meta.get("revision"))
         else:
-            log.warning("policy %s: %s", policy, result)
+            log.info("policy %s: %s", policy, result)
 
     # -- ASGI --------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -384,7 +384,7 @@ def run_front(sock: socket.socket, config: Config) -> None:
     import uvicorn
 
     logging.basicConfig(
-        level=logging.WARNING, format="kimari %(levelname)s %(message)s", stream=sys.stderr
+        level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
     uv_config = uvicorn.Config(
         App(config),

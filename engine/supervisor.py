@@ -55,7 +55,7 @@ def serve(config: Config) -> int:
     from engine.store import Store
 
     logging.basicConfig(
-        level=logging.WARNING, format="kimari %(levelname)s %(message)s", stream=sys.stderr
+        level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
     # create and migrate the store once, before fronts and workers race to do it
     Store(config.store).close()
