@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data import Dataset
-from engine.decision import to_json_value
+from engine.decision import Decision, to_json_value
 from engine.errors import Diagnostic, KimariError, Location, PolicyError
 from engine.evaluate import decide
 from engine.lang.calendar import parse_datetime
@@ -181,6 +181,21 @@ def case_data(case: Case, project: Project) -> dict[str, Dataset]:
     return datasets
 
 
+def decide_case(
+    case: Case, project: Project, *, backend: str = "durable", explain: bool = False
+) -> Decision:
+    """Decide a decision-policy case as written: its facts, `at`, settings and data."""
+    return decide(
+        case.policy,
+        case.spec.get("facts") or {},
+        at=case.spec.get("at"),
+        settings=case.spec.get("settings"),
+        data=case_data(case, project),
+        backend=backend,
+        explain=explain,
+    )
+
+
 def run_case(case: Case, project: Project, backend: str = "durable") -> CaseResult:
     runner = CASE_RUNNERS.get(case.policy.kind)
     if runner is not None:
@@ -190,15 +205,7 @@ def run_case(case: Case, project: Project, backend: str = "durable") -> CaseResu
     )
     expect = case.spec.get("expect", {})
     try:
-        decision = decide(
-            case.policy,
-            case.spec.get("facts") or {},
-            at=case.spec.get("at"),
-            settings=case.spec.get("settings"),
-            data=case_data(case, project),
-            backend=backend,
-            explain=True,
-        )
+        decision = decide_case(case, project, backend=backend, explain=True)
     except KimariError as exc:
         compare_error(result, expect, exc)
         return result

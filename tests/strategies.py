@@ -16,11 +16,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from engine.errors import InputError
 from engine.lang import ast
 from engine.lang.calendar import JST
 from engine.lang.types import Type
 from engine.model import CompiledPolicy
 from engine.project import Project, load_project
+from engine.tester import Case, decide_case
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,3 +140,23 @@ def decision_inputs(
     return st.tuples(
         value_of(policy.facts.type, pools), settings_of(policy, pools), _instants(pools["datetime"])
     )
+
+
+def decided_by_both_backends(cases: list[Case], project: Project) -> int:
+    """Decide every YAML case on durable_rules and on the reference evaluator; assert
+    that fired rules, outcome and reasons (or the rejected pointers) are the same.
+    The number of cases that were decided rather than rejected."""
+    decided = 0
+    for case in cases:
+        results: list[tuple[Any, ...]] = []
+        for backend in ("durable", "python"):
+            try:
+                decision = decide_case(case, project, backend=backend)
+            except InputError as exc:
+                results.append(("error", [d.pointer for d in exc.diagnostics]))
+                continue
+            body = decision.to_dict()
+            results.append((decision.fired, body["outcome"], body["reasons"]))
+        assert results[0] == results[1], case.name
+        decided += results[0][0] != "error"
+    return decided

@@ -22,8 +22,8 @@ from engine.errors import InputError
 from engine.evaluate import decide
 from engine.model import CompiledPolicy
 from engine.project import load_dataset
-from engine.tester import case_data, deep_merge, load_cases
-from tests.strategies import decision_inputs, shipped_project
+from engine.tester import deep_merge, load_cases
+from tests.strategies import decided_by_both_backends, decision_inputs, shipped_project
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_ID = "exemption-claims"
@@ -382,28 +382,7 @@ def yaml_cases(project: Project) -> list[Any]:
 
 def test_ex_1_to_ex_5_both_backends_decide_every_yaml_case_alike(project: Project) -> None:
     """EX-1 to EX-5: each YAML case on durable_rules and on the Python reference evaluator."""
-    cases = yaml_cases(project)
-    decided = 0
-    for case in cases:
-        results = []
-        for backend in ("durable", "python"):
-            try:
-                decision = decide(
-                    case.policy,
-                    case.spec.get("facts") or {},
-                    at=case.spec.get("at"),
-                    settings=case.spec.get("settings"),
-                    data=case_data(case, project),
-                    backend=backend,
-                )
-            except InputError as exc:
-                results.append(("error", [d.pointer for d in exc.diagnostics]))
-                continue
-            body = decision.to_dict()
-            results.append((decision.fired, body["outcome"], body["reasons"]))
-        assert results[0] == results[1], case.name
-        decided += results[0][0] != "error"
-    assert decided >= 50
+    assert decided_by_both_backends(yaml_cases(project), project) >= 50
 
 
 def test_ex_1_the_decision_names_the_policy_revision_and_the_data_versions(

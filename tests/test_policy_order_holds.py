@@ -25,8 +25,8 @@ from engine.errors import InputError
 from engine.evaluate import decide
 from engine.model import CompiledPolicy
 from engine.project import load_dataset
-from engine.tester import case_data, deep_merge, load_cases
-from tests.strategies import decision_inputs, shipped_project
+from engine.tester import deep_merge, load_cases
+from tests.strategies import decided_by_both_backends, decision_inputs, shipped_project
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_ID = "order-holds"
@@ -498,27 +498,8 @@ def test_ho_4_unknown_codes_and_malformed_facts_are_refused_with_a_pointer(
 
 def test_hb_and_ho_both_backends_decide_every_yaml_case_alike(project: Project) -> None:
     """HB-1 to HB-11, HO-1 to HO-12: each YAML case on durable_rules and on the reference."""
-    decided = 0
-    for case in load_cases(ROOT / "policies" / f"{POLICY_ID}.tests.yaml", project):
-        results = []
-        for backend in ("durable", "python"):
-            try:
-                decision = decide(
-                    case.policy,
-                    case.spec.get("facts") or {},
-                    at=case.spec.get("at"),
-                    settings=case.spec.get("settings"),
-                    data=case_data(case, project),
-                    backend=backend,
-                )
-            except InputError as exc:
-                results.append(("error", [d.pointer for d in exc.diagnostics]))
-                continue
-            body = decision.to_dict()
-            results.append((decision.fired, body["outcome"], body["reasons"]))
-        assert results[0] == results[1], case.name
-        decided += results[0][0] != "error"
-    assert decided >= 80
+    cases = load_cases(ROOT / "policies" / f"{POLICY_ID}.tests.yaml", project)
+    assert decided_by_both_backends(cases, project) >= 80
 
 
 # -- properties over random orders ---------------------------------------------------------
