@@ -11,7 +11,7 @@
   any of kimari's work: the lowest cost of durable_rules matching itself.
 
 This file imports durable_rules on purpose: it measures durable_rules. The
-engine itself only ever reaches durable_rules through engine/durable_adapter.py.
+engine itself only ever reaches durable_rules through engine/durable/adapter.py.
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine import load
-from engine.flow import FlowEngine
-from engine.flow_decide import decide_move, initial_snapshot
-from engine.flow_model import flow_of
-from engine.flowstore import FlowStore
+from engine.flow.decide import decide_move, initial_snapshot
+from engine.flow.engine import FlowEngine
+from engine.flow.model import flow_of
 from engine.lang.calendar import JST, format_datetime
+from engine.store.flows import FlowStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTEMPT = {"type": "record_contact_attempt", "reached": False, "by": "佐藤"}

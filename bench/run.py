@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import floors  # noqa: E402
 from bench.report import Report  # noqa: E402
-from engine.evaluate import decide  # noqa: E402
-from engine.project import Project, load_project  # noqa: E402
+from engine.project.project import Project, load_project  # noqa: E402
+from engine.runtime.evaluate import decide  # noqa: E402
 
 SHAPES = ROOT / "bench" / "shapes"
 AT = "2024-09-21T12:00:00+09:00"
@@ -183,9 +183,9 @@ def _check_floors(
 
 def shipped_inputs(project: Project, policy_id: str) -> list[dict[str, Any]]:
     """Each decidable test case of the policy, as (facts, at, settings, data) inputs."""
-    from engine.errors import KimariError
-    from engine.project import case_files
-    from engine.tester import case_data, load_cases
+    from engine.core.errors import KimariError
+    from engine.project.project import case_files
+    from engine.testing.cases import case_data, load_cases
 
     inputs = []
     for path in case_files(project.folder):
@@ -289,7 +289,7 @@ def rss_bytes() -> int:
 
 
 def section_matching(report: Report, quick: bool) -> None:
-    from engine.data import Dataset
+    from engine.source.data import Dataset
 
     sizes = [100, 10_000, 100_000] if quick else [100, 10_000, 100_000, 1_000_000]
     match = {
@@ -385,8 +385,8 @@ def section_rules(report: Report, quick: bool) -> None:
     import shutil
     import tempfile
 
-    from engine.errors import PolicyError
-    from engine.project import compile_policy_file, load_rulebook
+    from engine.core.errors import PolicyError
+    from engine.project.project import compile_policy_file, load_rulebook
 
     count = 2_000 if quick else 20_000
     facts = order_facts(200)
@@ -694,7 +694,7 @@ def section_batch(report: Report, quick: bool) -> None:
     import io
     import json
 
-    from engine.batch import run_batch
+    from engine.cli.batch import run_batch
 
     count = 20_000 if quick else 100_000
     facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())

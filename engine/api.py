@@ -13,11 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.compile import compile_document
-from engine.decision import Decision
-from engine.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
-from engine.evaluate import decide
-from engine.project import (
+from engine.compile.stages import compile_document
+from engine.core.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
+from engine.flow.engine import FlowEngine, flow_policy
+from engine.project.project import (
     RULEBOOK_FILE,
     Project,
     case_files,
@@ -26,8 +25,12 @@ from engine.project import (
     load_rulebook,
     policy_files,
 )
-from engine.tester import TestReport, load_cases
-from engine.tester import run_tests as _run_tests
+from engine.runtime.decision import Decision
+from engine.runtime.evaluate import decide
+from engine.store.flows import FlowStore
+from engine.store.sqlite import DEFAULT_PATH
+from engine.testing.cases import TestReport, load_cases
+from engine.testing.tester import run_tests as _run_tests
 
 
 def load(folder: str | Path = "policies") -> Project:
@@ -88,6 +91,27 @@ def run_tests(paths: Iterable[Path], backend: str = "durable") -> TestReport:
     return report
 
 
+def locate_policy(policy: str, policies_dir: Path) -> tuple[Path, str]:
+    """(folder, policy id) of a policy named by id (in `policies_dir`) or by its .yaml file."""
+    if not policy.endswith((".yaml", ".yml")):
+        return policies_dir, policy
+    path = Path(policy)
+    if not path.is_file():
+        raise UsageError([Diagnostic("unknown_policy", f"no policy file {policy}")])
+    return path.parent, path.name.rsplit(".", 1)[0]
+
+
+def open_flow_engine(
+    policy: str, policies_dir: Path, store_path: str | Path | None = None
+) -> tuple[FlowEngine, str]:
+    """A FlowEngine over the policies of `policies_dir` (or of the folder of a policy given
+    as its .yaml file) and the store at `store_path`; and the policy id."""
+    policies_dir, policy = locate_policy(policy, policies_dir)
+    project = load_project(policies_dir)
+    flow_policy(project, policy)  # before the store file is created
+    return FlowEngine(project, FlowStore(store_path or DEFAULT_PATH)), policy
+
+
 def decide_cli(
     policy: str,
     facts: Any,
@@ -99,12 +123,7 @@ def decide_cli(
     backend: str,
 ) -> Decision:
     """Decide with a policy named by id (in `policies_dir`) or by its file."""
-    as_path = Path(policy)
-    if policy.endswith((".yaml", ".yml")):
-        if not as_path.is_file():
-            raise UsageError([Diagnostic("unknown_policy", f"no policy file {policy}")])
-        policies_dir = as_path.parent
-        policy = as_path.name.rsplit(".", 1)[0]
+    policies_dir, policy = locate_policy(policy, policies_dir)
     project = load_project(policies_dir)
     compiled = project.policy(policy)
     return decide(

@@ -1,4 +1,4 @@
-"""Stress scenarios for engine.durable_adapter, run in a child process.
+"""Stress scenarios for engine.durable.adapter, run in a child process.
 
 tests/test_durable_adapter.py starts `python tests/durable_child.py SCENARIO [ARGS]`
 so that a segfault in durable_rules fails one test instead of killing pytest.
@@ -16,14 +16,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine.durable_adapter import (
+from engine.core.errors import EngineFault
+from engine.durable.adapter import (
     DurableAdapter,
     Mode,
     RulesetHandle,
     Sessions,
     get_adapter,
 )
-from engine.errors import EngineFault
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

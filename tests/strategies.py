@@ -16,13 +16,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.errors import InputError
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import InputError
 from engine.lang import ast
 from engine.lang.calendar import JST
 from engine.lang.types import Type
-from engine.model import CompiledPolicy
-from engine.project import Project, load_project
-from engine.tester import Case, decide_case
+from engine.project.project import Project, load_project
+from engine.testing.cases import Case, decide_case
 
 ROOT = Path(__file__).resolve().parent.parent
 

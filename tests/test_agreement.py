@@ -27,13 +27,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.compile import compile_document
-from engine.errors import EvaluationError, InputError, PolicyError
-from engine.evaluate import decide
-from engine.flow_decide import Snapshot, decide_move, plain_json
-from engine.flow_model import EVENT_TYPE, flow_of
+from engine.compile.stages import compile_document
+from engine.core.errors import EvaluationError, InputError, PolicyError
+from engine.flow.decide import Snapshot, decide_move, plain_json
+from engine.flow.model import EVENT_TYPE, flow_of
 from engine.lang.calendar import JST
-from engine.load import parse_yaml
+from engine.runtime.evaluate import decide
+from engine.source.yaml import parse_yaml
 from tests.strategies import constants, decision_inputs, shipped_project, value_of
 
 # Inputs drawn from real policies are often filtered (invalid facts) and slow to build.

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.compile import compile_document
-from engine.errors import PolicyError
-from engine.load import parse_yaml, read_yaml_file
-from engine.project import load_rulebook
+from engine.compile.stages import compile_document
+from engine.core.errors import PolicyError
+from engine.project.project import load_rulebook
+from engine.source.yaml import parse_yaml, read_yaml_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bad"
 CASES = sorted(FIXTURES.glob("*.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "project"
 AT = "2024-09-01T10:00:00+09:00"

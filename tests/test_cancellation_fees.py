@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine import decide
-from engine.model import CompiledPolicy
+from engine.compile.model import CompiledPolicy
 from tests.strategies import shipped_project
 
 AT = "2024-06-01T10:00:00+09:00"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import cli, main
+from engine.cli.main import cli, main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "project"
 AT = "2024-09-01T10:00:00+09:00"

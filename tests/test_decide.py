@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from engine import api
-from engine.errors import EngineFault, EvaluationError, InputError
-from engine.evaluate import _env_of, decide
-from engine.project import Project
+from engine.core.errors import EngineFault, EvaluationError, InputError
+from engine.project.project import Project
+from engine.runtime.evaluate import _env_of, decide
 
 FIXTURE = Path(__file__).parent / "fixtures" / "project"
 AT = "2024-09-01T10:00:00+09:00"
@@ -182,7 +182,7 @@ def test_explain_shows_derived_values_with_their_lines(project: Project) -> None
 def test_a_disagreement_between_the_backends_is_an_engine_fault(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine import evaluate
+    from engine.runtime import evaluate
 
     policy = project.policy("routing")
     monkeypatch.setattr(evaluate, "match_durable", lambda p, env: [p.rules[2]])

@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from engine.api import run_tests
-from engine.decision import to_json_value
-from engine.evaluate import decide
 from engine.lang.functions import FUNCTIONS
-from engine.project import load_project, load_rulebook
+from engine.project.project import load_project, load_rulebook
+from engine.runtime.decision import to_json_value
+from engine.runtime.evaluate import decide
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "policy-language.md"

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import facts as facts_module
-from engine.errors import Diagnostic, InputError, PolicyError
-from engine.facts import FactsValidator, compile_facts_schema
+from engine.core.errors import Diagnostic, InputError, PolicyError
 from engine.lang import types as lt
+from engine.source import facts as facts_module
+from engine.source.facts import FactsValidator, compile_facts_schema
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -565,7 +565,7 @@ def test_a_valid_order_is_normalised() -> None:
 
 # --- jsonschema as the oracle -------------------------------------------------------------
 
-# kimari's formats, written independently of engine.facts. One deviation from
+# kimari's formats, written independently of engine.source.facts. One deviation from
 # RFC 3339 on purpose: hour 24 (`24:00:00`, any zero fraction) is accepted as the
 # end of the day, as ISO 8601 allows, because the rulebooks say "the 21st, 24:00".
 # Leap seconds (:60) and year 0000 are refused: Python's datetime cannot hold them.

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import Diagnostic, PolicyError
-from engine.flow_model import flow_of
+from engine.core.errors import Diagnostic, PolicyError
+from engine.flow.model import flow_of
 from engine.lang.calendar import parse_datetime
 from engine.lang.functions import FUNCTIONS
-from engine.project import load_project
+from engine.project.project import load_project
 from tests.strategies import ROOT
 
 ENTITY = {

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from engine.flow import FlowEngine
-from engine.flowstore import FlowStore
+from engine.flow.engine import FlowEngine
+from engine.store.flows import FlowStore
 from tests.strategies import ROOT, shipped_project
 
 GUARD_S = 120

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.flow import replay
-from engine.flowstore import FlowStore
+from engine.flow.engine import replay
+from engine.store.flows import FlowStore
 from tests.strategies import ROOT, shipped_project
 
 CHILD = ROOT / "tests" / "flow_child.py"

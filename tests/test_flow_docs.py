@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from engine.api import run_tests
-from engine.project import load_project
+from engine.project.project import load_project
 from tests.strategies import ROOT
 
 DOC = ROOT / "docs" / "flows.md"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from engine.errors import EvaluationError, InputError, UsageError
-from engine.flow import FlowEngine, FlowResult, replay
-from engine.flowstore import FlowStore
+from engine.core.errors import EvaluationError, InputError, UsageError
+from engine.flow.engine import FlowEngine, FlowResult, replay
+from engine.store.flows import FlowStore
 from tests.strategies import shipped_project
 
 AT = "2024-09-20T10:00:00+09:00"

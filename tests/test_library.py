@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import data as data_module
-from engine.data import Dataset
 from engine.lang import calendar as cal
 from engine.lang import text
 from engine.lang.functions import FUNCTIONS
+from engine.source import data as data_module
+from engine.source.data import Dataset
 
 JST = cal.JST
 

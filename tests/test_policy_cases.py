@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.project import case_files
-from engine.tester import Case, load_cases, run_case, run_tests
+from engine.project.project import case_files
+from engine.testing.cases import Case, load_cases
+from engine.testing.tester import run_case, run_tests
 from tests.strategies import ROOT, shipped_project
 
 

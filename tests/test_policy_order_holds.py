@@ -17,15 +17,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import data as data_module
 from engine.api import Project, load
-from engine.data import Dataset
-from engine.decision import Decision
-from engine.errors import InputError
-from engine.evaluate import decide
-from engine.model import CompiledPolicy
-from engine.project import load_dataset
-from engine.tester import deep_merge, load_cases
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import InputError
+from engine.project.project import load_dataset
+from engine.runtime.decision import Decision
+from engine.runtime.evaluate import decide
+from engine.source import data as data_module
+from engine.source.data import Dataset
+from engine.testing.cases import deep_merge, load_cases
 from tests.strategies import decided_by_both_backends, decision_inputs, shipped_project
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-from engine.evaluate import decide
+from engine.cli.main import main
+from engine.runtime.evaluate import decide
 from tests.strategies import ROOT, shipped_project
 
 README = (ROOT / "README.md").read_text()

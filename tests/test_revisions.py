@@ -9,12 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine import sqlite
-from engine.errors import PolicyError
-from engine.evaluate import decide
-from engine.project import compile_policy_file, load_project, load_rulebook
-from engine.revisions import RevisionCache, compile_stored
-from engine.store import COMPONENT, MIGRATIONS, Store
+from engine.core.errors import PolicyError
+from engine.project.project import compile_policy_file, load_project, load_rulebook
+from engine.project.revisions import RevisionCache, compile_stored
+from engine.runtime.evaluate import decide
+from engine.store import sqlite
+from engine.store.versions import COMPONENT, MIGRATIONS, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 RULEBOOK = load_rulebook(ROOT / "policies" / "rulebook.tsv")

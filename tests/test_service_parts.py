@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.cli import main
-from engine.config import digest, load_config
-from engine.decision_log import DecisionLog, Entry
-from engine.errors import UsageError
-from engine.ipc import FrameReader, encode
+from engine.cli.main import main
+from engine.core.errors import UsageError
+from engine.service.config import digest, load_config
+from engine.service.ipc import FrameReader, encode
+from engine.store.decisions import DecisionLog, Entry
 from tests.server_process import ADMIN_TOKEN, copy_project, running
 
 # -- configuration -------------------------------------------------------------------

@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from engine.cli import main
-from engine.decision_log import DecisionLog
+from engine.cli.main import main
+from engine.store.decisions import DecisionLog
 from tests.server_process import DECIDE_TOKEN, copy_project, running
 
 NG = {"order": {"total": 15000, "sequence": 1, "payment": {"method": "np"}, "np": {"result": "ng"}}}

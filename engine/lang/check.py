@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from engine.core.suggest import did_you_mean
 from engine.lang import ast
 from engine.lang.functions import FUNCTIONS, SignatureProblem
 from engine.lang.parser import Problem
@@ -33,7 +34,6 @@ from engine.lang.types import (
     orderable,
     record,
 )
-from engine.suggest import did_you_mean
 
 # Root namespaces and the error code used for an unknown name under each.
 UNKNOWN_CODES = {

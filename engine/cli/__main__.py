@@ -1,0 +1,5 @@
+"""`python -m engine.cli`: the `kimari` command without the installed script."""
+
+from engine.cli.main import main
+
+main()

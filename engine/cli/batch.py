@@ -1,0 +1,169 @@
+"""Decide a file of requests (JSON Lines) across processes, in order, with progress.
+
+Each input line is a request like the HTTP body: `{"facts": {...}, "at": "...",
+"settings": {...}}`. Each output line is the decision (as the API returns it)
+or, for a line that cannot be decided, `{"line": N, "errors": [...]}` with the
+JSON pointers of the problems. Output order is input order.
+
+durable_rules is used by one thread per process, so a batch scales with
+processes: each worker loads the project itself (a durable ruleset cannot
+cross a fork) and decides chunks of lines.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from engine.core.errors import Diagnostic, KimariError
+
+CHUNK = 256
+
+_worker: dict[str, Any] = {}
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    decided: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds if self.seconds else 0.0
+
+
+def _init(folder: str, policy_id: str, backend: str, at: str | None) -> None:
+    from engine.project.project import load_project
+
+    project = load_project(folder)
+    policy = project.policy(policy_id)
+    _worker.update(policy=policy, data=project.data_for(policy), backend=backend, at=at)
+
+
+def _decide_line(number: int, line: bytes) -> bytes:
+    from engine.runtime.evaluate import decide
+
+    try:
+        request = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return _error(number, [Diagnostic("json_invalid", f"invalid JSON: {exc}")])
+    if not isinstance(request, dict) or "facts" not in request:
+        return _error(
+            number,
+            [Diagnostic("request_invalid", "a line must be an object with 'facts'", pointer="")],
+        )
+    try:
+        decision = decide(
+            _worker["policy"],
+            request["facts"],
+            at=request.get("at") or _worker["at"],
+            settings=request.get("settings"),
+            data=_worker["data"],
+            backend=_worker["backend"],
+            decision_id=request.get("decision_id"),
+        )
+    except KimariError as exc:
+        return _error(number, exc.diagnostics)
+    return orjson.dumps(decision.to_dict())
+
+
+def _error(number: int, diagnostics: list[Diagnostic]) -> bytes:
+    return orjson.dumps({"line": number, "errors": [d.to_dict() for d in diagnostics]})
+
+
+def _decide_chunk(chunk: list[tuple[int, bytes]]) -> list[bytes]:
+    return [_decide_line(number, line) for number, line in chunk]
+
+
+def _chunks(lines: IO[bytes]) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            chunk.append((number, line))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Progress:
+    """A one-line progress report on stderr: count, rate, time left."""
+
+    def __init__(self, total: int | None, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.started = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, done: int, *, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not final and now - self.last < 0.2):
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        if self.total:
+            left = (self.total - done) / rate if rate else 0
+            width = 30
+            filled = int(width * done / self.total)
+            bar = "#" * filled + "." * (width - filled)
+            text = f"[{bar}] {done:,}/{self.total:,} {rate:,.0f}/s {left:,.0f}s left"
+        else:
+            text = f"{done:,} decided, {rate:,.0f}/s"
+        sys.stderr.write("\r" + text + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def run_batch(
+    folder: Path,
+    policy_id: str,
+    source: IO[bytes],
+    sink: IO[bytes],
+    *,
+    workers: int | None = None,
+    backend: str = "durable",
+    at: str | None = None,
+    progress: bool = False,
+) -> BatchSummary:
+    """Decide every line of `source` into `sink`; the project is loaded in every worker."""
+    from engine.project.project import load_project
+
+    load_project(folder).policy(policy_id)  # fail fast, in this process, on a bad policy
+    total = _count_lines(source)
+    summary = BatchSummary()
+    bar = Progress(total, progress)
+    started = time.perf_counter()
+    count = workers or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(count, _init, (str(folder), policy_id, backend, at)) as pool:
+        for results in pool.imap(_decide_chunk, _chunks(source)):
+            for result in results:
+                sink.write(result + b"\n")
+                summary.total += 1
+                if result.startswith(b'{"line":'):
+                    summary.failed += 1
+            bar.update(summary.total)
+    summary.decided = summary.total - summary.failed
+    summary.seconds = time.perf_counter() - started
+    bar.update(summary.total, final=True)
+    return summary
+
+
+def _count_lines(source: IO[bytes]) -> int | None:
+    """Lines in a seekable file (for the progress bar); None for a pipe."""
+    try:
+        position = source.tell()
+        total = sum(1 for line in source if line.strip())
+        source.seek(position)
+        return total
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,547 @@
+"""The `kimari` command: a thin shell over the engine's Python API.
+
+Exit codes: 0 ok; 1 failures found (tests failed, facts invalid); 2 usage or
+policy errors. Every error is printed as `file:line:col: code: message` (or
+a JSON pointer for facts) and the exit happens in one place, `main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines",
+)
+POLICIES = click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(file_okay=False),
+    default="policies",
+    show_default=True,
+    help="folder of policies (with rulebook.tsv and data/)",
+)
+
+
+class Exit(Exception):
+    """The command has reported what it found; exit with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kimari")
+def cli() -> None:
+    """kimari: business rulebooks as YAML policies, decided by durable_rules."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@FORMAT
+def validate(paths: tuple[str, ...], fmt: str) -> None:
+    """Check policies, their test files, data sets and the rulebook index.
+
+    PATHS are policy folders or files (default: policies). Prints every problem as
+    file:line:col: code: message; exits 2 if there is any.
+    """
+    from engine import api
+    from engine.cli.render import diagnostics_json, diagnostics_text
+
+    problems, warnings, summary = api.validate_paths([Path(p) for p in paths or ("policies",)])
+    if fmt == "json":
+        click.echo(diagnostics_json([*problems, *warnings]))
+    else:
+        if warnings:
+            click.echo(diagnostics_text(warnings), err=True)
+        if problems:
+            click.echo(diagnostics_text(problems), err=True)
+        click.echo(
+            f"{summary}: {len(problems)} errors, {len(warnings)} warnings", err=bool(problems)
+        )
+    if problems:
+        raise Exit(PolicyError.exit_code)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@FORMAT
+def test(paths: tuple[str, ...], backend: str, fmt: str) -> None:
+    """Run the YAML test cases of policies (*.tests.yaml).
+
+    Reports each failed case with a diff, the rules no case applied, and the rulebook
+    IDs that no rule and no passing case covers. Exits 1 if a case fails.
+    """
+    from engine import api
+    from engine.cli.render import report_json, report_text
+
+    report = api.run_tests([Path(p) for p in paths or ("policies",)], backend=backend)
+    click.echo(report_json(report) if fmt == "json" else report_text(report))
+    if report.problems:
+        raise Exit(PolicyError.exit_code)
+    if report.failed:
+        raise Exit(1)
+
+
+@cli.command()
+@click.argument("policy")
+@click.argument("facts_file", metavar="FACTS.json", type=click.Path(allow_dash=True))
+@click.option("--at", help="decision time, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
+@click.option("--settings", "settings_json", help="JSON object, e.g. '{\"np_ng_action\": 3}'")
+@click.option("--explain", is_flag=True, help="show every rule's verdict and failed condition")
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@POLICIES
+@FORMAT
+def decide(
+    policy: str,
+    facts_file: str,
+    at: str | None,
+    settings_json: str | None,
+    explain: bool,
+    backend: str,
+    policies_dir: str,
+    fmt: str,
+) -> None:
+    """Decide one case.
+
+    POLICY is a policy id (or its .yaml file); FACTS.json holds its facts ('-' for stdin).
+    Exits 1 if the facts are invalid (each error with its JSON pointer).
+    """
+    from engine import api
+    from engine.cli.render import decision_text, to_json
+
+    facts = _read_json(facts_file, "/facts")
+    settings = _parse_json_option(settings_json, "--settings") if settings_json else None
+    decision = api.decide_cli(
+        policy,
+        facts,
+        policies_dir=Path(policies_dir),
+        at=at,
+        settings=settings,
+        explain=explain,
+        backend=backend,
+    )
+    click.echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
+
+
+@cli.command()
+@click.argument("policy")
+@click.argument("requests", metavar="REQUESTS.jsonl", type=click.Path(allow_dash=True))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(allow_dash=True),
+    default="-",
+    show_default=True,
+    help="where the decisions go, one JSON line each, in input order",
+)
+@click.option("--workers", type=click.IntRange(1, 256), help="processes (default: CPU count)")
+@click.option("--at", help="decision time for lines that give none (default: now)")
+@click.option(
+    "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="progress bar on stderr (default: when stderr is a terminal)",
+)
+@POLICIES
+def batch(
+    policy: str,
+    requests: str,
+    output: str,
+    workers: int | None,
+    at: str | None,
+    backend: str,
+    progress: bool | None,
+    policies_dir: str,
+) -> None:
+    """Decide many cases: one request per line ({"facts": ..., "at": ..., "settings": ...}).
+
+    Writes one decision per line, or {"line": N, "errors": [...]} for a line that cannot be
+    decided; exits 1 if any line failed. Scales with processes.
+    """
+    from engine.cli.batch import run_batch
+
+    show = sys.stderr.isatty() if progress is None else progress
+    source = sys.stdin.buffer if requests == "-" else Path(requests).open("rb")  # noqa: SIM115
+    sink = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
+    try:
+        summary = run_batch(
+            Path(policies_dir),
+            policy,
+            source,
+            sink,
+            workers=workers,
+            backend=backend,
+            at=at,
+            progress=show,
+        )
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if sink is not sys.stdout.buffer:
+            sink.close()
+        else:
+            sink.flush()
+    click.echo(
+        f"{summary.decided:,} decided, {summary.failed:,} failed in "
+        f"{summary.seconds:.1f} s ({summary.rate:,.0f}/s)",
+        err=True,
+    )
+    if summary.failed:
+        raise Exit(1)
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--host", help="address to bind (default 127.0.0.1)")
+@click.option("--port", type=int, help="port (default 8080; 0 picks a free one)")
+@click.option(
+    "--policies", "policies_dir", type=click.Path(file_okay=False), help="policies folder"
+)
+@click.option(
+    "--store", type=click.Path(dir_okay=False), help="SQLite file (default var/kimari.sqlite3)"
+)
+@click.option("--workers", type=int, help="engine worker processes (default 2)")
+def serve(
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    policies_dir: str | None,
+    store: str | None,
+    workers: int | None,
+) -> None:
+    """Serve decisions over HTTP (see README: configuration, endpoints, tokens).
+
+    Settings come from the defaults, then the config file (--config or KIMARI_CONFIG),
+    then KIMARI_* environment variables, then these options.
+    """
+    from engine.service.config import load_config
+    from engine.service.supervisor import serve as run_server
+
+    config = load_config(
+        config_file,
+        overrides={
+            "host": host,
+            "port": port,
+            "policies": policies_dir,
+            "store": store,
+            "workers": workers,
+        },
+    )
+    code = run_server(config)
+    if code:
+        raise Exit(code)
+
+
+@cli.command("log")
+@click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default: from config)")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--id", "decision_id", help="one decision, by id")
+@click.option("--policy", help="only this policy")
+@click.option("--revision", help="only this policy revision")
+@click.option("--rule", help="only decisions in which this rule fired")
+@click.option("--since", help="logged at or after (RFC 3339 time, or e.g. 15m, 2h, 7d ago)")
+@click.option("--until", help="logged before (same forms as --since)")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--oldest-first", is_flag=True, help="oldest first (default: newest first)")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="with --id: decide it again on its logged revision and data, from the store alone",
+)
+@FORMAT
+def log_command(
+    store: str | None,
+    config_file: str | None,
+    decision_id: str | None,
+    policy: str | None,
+    revision: str | None,
+    rule: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    oldest_first: bool,
+    explain: bool,
+    fmt: str,
+) -> None:
+    """Query the decision log. Exits 1 if --id names no logged decision."""
+    from engine.service.config import load_config
+    from engine.store.decisions import DecisionLog
+
+    path = Path(store) if store else load_config(config_file).store
+    if not path.is_file():
+        raise UsageError([Diagnostic("store_missing", f"no decision log at {path}")])
+    if explain and decision_id is None:
+        raise UsageError([Diagnostic("usage", "--explain needs --id: it explains one decision")])
+    decision_log = DecisionLog(path)
+    try:
+        if decision_id is not None:
+            found = decision_log.get(decision_id)
+            rows = [found] if found else []
+        else:
+            rows = decision_log.query(
+                policy=policy,
+                revision=revision,
+                rule=rule,
+                since_ms=_when(since, "--since"),
+                until_ms=_when(until, "--until"),
+                limit=limit,
+                oldest_first=oldest_first,
+            )
+    finally:
+        decision_log.close()
+    if explain and rows:
+        rows[0].update(_explain_logged(path, rows[0]))
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            click.echo(_log_line(row))
+            for line in _explanation_lines(row):
+                click.echo(line)
+        if not rows:
+            click.echo("no decisions", err=True)
+    if decision_id is not None and not rows:
+        raise Exit(1)
+
+
+def _explain_logged(path: Path, row: dict[str, Any]) -> dict[str, Any]:
+    from engine.project.revisions import RevisionCache, explain_logged
+    from engine.store.versions import Store
+
+    store = Store(path)
+    try:
+        return explain_logged(row, RevisionCache(store))
+    finally:
+        store.close()
+
+
+def _explanation_lines(row: dict[str, Any]) -> list[str]:
+    from engine.cli.render import explanation_text
+
+    if row.get("explanation"):
+        return explanation_text(row["explanation"])
+    if "explanation_unavailable" in row:
+        return [f"no explanation: {row['explanation_unavailable']}"]
+    return []
+
+
+def _when(text: str | None, option: str) -> int | None:
+    """Milliseconds since the epoch from an RFC 3339 time or a duration ago (15m, 2h, 7d)."""
+    import re
+    import time
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if match:
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return int((time.time() - seconds) * 1000)
+    from engine.lang.calendar import parse_datetime
+
+    try:
+        return int(parse_datetime(text).timestamp() * 1000)
+    except ValueError as exc:
+        raise UsageError([Diagnostic("usage", f"{option}: {exc}")]) from None
+
+
+def _log_line(row: dict[str, Any]) -> str:
+    from datetime import UTC, datetime
+
+    from engine.lang.calendar import JST
+
+    logged = datetime.fromtimestamp(row["logged_at"] / 1000, UTC).astimezone(JST)
+    outcome = json.dumps(row["outcome"], ensure_ascii=False, separators=(",", ":"))
+    fired = ",".join(row["fired"]) or "-"
+    return (
+        f"{logged.isoformat(timespec='milliseconds')} {row['decision_id']} "
+        f"{row['policy_id']}@{row['revision']} at={row['at']} fired={fired} "
+        f"outcome={outcome} {row['latency_us']}us"
+    )
+
+
+STORE = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite file of flow state [default: var/kimari.sqlite3]",
+)
+
+
+@cli.command()
+@click.argument("policy")
+@click.argument("entity_id")
+@click.argument("event_file", metavar="EVENT.json", type=click.Path(allow_dash=True))
+@click.option("--at", help="time of the event, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
+@click.option("--settings", "settings_json", help="JSON object of setting overrides")
+@click.option("--event-id", help="idempotency key: a retried event returns its first move")
+@STORE
+@POLICIES
+@FORMAT
+def flow(
+    policy: str,
+    entity_id: str,
+    event_file: str,
+    at: str | None,
+    settings_json: str | None,
+    event_id: str | None,
+    store_path: str | None,
+    policies_dir: str,
+    fmt: str,
+) -> None:
+    """Apply one event to an entity of a flow policy and store the move.
+
+    POLICY is a flow policy id (or its .yaml file); EVENT.json is the event, e.g.
+    {"type": "claim", "detail": "..."} ('-' for stdin). Prints the new state and the
+    actions the move requires, or the refusal naming the current state and the unmet
+    condition. Exits 1 if the event is refused or invalid (JSON pointer), 2 on usage or
+    policy errors.
+    """
+    from engine.api import open_flow_engine
+    from engine.cli.render import to_json
+    from engine.flow.render import flow_result_text
+
+    event = _read_json(event_file, "/event")
+    settings = _parse_json_option(settings_json, "--settings") if settings_json else None
+    engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
+    try:
+        result = engine.apply(
+            policy_id, entity_id, event, at=at, settings=settings, event_id=event_id
+        )
+    finally:
+        engine.store.close()
+    body = result.to_dict()
+    click.echo(to_json(body) if fmt == "json" else flow_result_text(body))
+    if not result.allowed:
+        raise Exit(1)
+
+
+@cli.command()
+@click.argument("policy")
+@click.argument("entity_id")
+@click.option("--refusals", is_flag=True, help="also list the refused events (kept apart)")
+@STORE
+@POLICIES
+@FORMAT
+def history(
+    policy: str,
+    entity_id: str,
+    refusals: bool,
+    store_path: str | None,
+    policies_dir: str,
+    fmt: str,
+) -> None:
+    """Show an entity of a flow policy: its state and every move, in order."""
+    from engine.api import open_flow_engine
+    from engine.cli.render import to_json
+    from engine.flow.render import history_text
+
+    engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
+    try:
+        entity = engine.entity(policy_id, entity_id)
+        rows = engine.history(policy_id, entity_id)
+        refused = engine.refusals(policy_id, entity_id) if refusals else []
+    finally:
+        engine.store.close()
+    if fmt == "json":
+        body = {**entity, "history": [r.to_dict() for r in rows]}
+        if refusals:
+            body["refusals"] = refused
+        click.echo(to_json(body))
+    else:
+        click.echo(history_text(entity, rows, refused))
+
+
+def _read_json(name: str, pointer: str) -> Any:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            [Diagnostic("file_unreadable", f"cannot read {name}: {exc.strerror}")]
+        ) from None
+    try:
+        return json.loads(text, parse_float=_decimal)
+    except json.JSONDecodeError as exc:
+        shown = "<stdin>" if name == "-" else name
+        raise InputError(
+            [
+                Diagnostic(
+                    "json_invalid",
+                    f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+                    pointer=pointer,
+                )
+            ]
+        ) from None
+
+
+def _decimal(text: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+def _parse_json_option(text: str, option: str) -> Any:
+    try:
+        value = json.loads(text, parse_float=_decimal)
+    except json.JSONDecodeError as exc:
+        raise UsageError([Diagnostic("usage", f"{option} is not valid JSON: {exc.msg}")]) from None
+    if not isinstance(value, dict):
+        raise UsageError([Diagnostic("usage", f"{option} must be a JSON object")])
+    return value
+
+
+def _print_error(exc: KimariError) -> None:
+    from engine.cli.render import diagnostics_text
+
+    click.echo(diagnostics_text(exc.diagnostics), err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: run, then exit in exactly one place."""
+    try:
+        cli.main(args=argv, prog_name="kimari", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except Exit as done:
+        return done.code
+    except KimariError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    except Exception as exc:  # an engine bug: one line for the user, the trace on request
+        if os.environ.get("KIMARI_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set KIMARI_DEBUG=1 for the trace)",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Text and JSON renderings of diagnostics, decisions and test reports."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.core.errors import Diagnostic
+from engine.runtime.decision import Decision
+from engine.testing.cases import TestReport
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def diagnostic_text(diagnostic: Diagnostic, *, source: bool = True) -> str:
+    """`file:line:col: code: message (hint)`, then the source line and a caret under the column."""
+    text = diagnostic.render()
+    loc = diagnostic.location
+    if not source or loc is None:
+        return text
+    lines = _lines(loc.file)
+    if not 1 <= loc.line <= len(lines):
+        return text
+    line = lines[loc.line - 1]
+    caret = " " * _display_width(line[: loc.col - 1]) + "^"
+    return f"{text}\n    {line}\n    {caret}"
+
+
+def _display_width(text: str) -> int:
+    """Columns a terminal uses: East Asian wide characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def diagnostics_text(diagnostics: Iterable[Diagnostic]) -> str:
+    return "\n".join(diagnostic_text(d) for d in diagnostics)
+
+
+def diagnostics_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return to_json({"errors": [d.to_dict() for d in diagnostics]})
+
+
+def decision_text(decision: Decision) -> str:
+    body = decision.to_dict()
+    out = [
+        f"{decision.policy_id} (revision {decision.revision}) at {body['at']}, "
+        f"backend {decision.backend}, {body['elapsed_us']} µs",
+        f"decision {decision.decision_id}",
+        "",
+        "outcome:",
+    ]
+    out.extend(f"  {k}: {_short(v)}" for k, v in body["outcome"].items())
+    out.append("applied rules: " + (", ".join(decision.fired) or "none (no rule applied)"))
+    if body["reasons"]:
+        out.append("reasons:")
+        for reason in body["reasons"]:
+            out.append(
+                f"  - {reason['code']} [{reason['rule']}; {', '.join(reason['refs'])}]: "
+                f"{reason['message']['ja']}"
+            )
+            if "action" in reason:
+                out.append(f"      action: {reason['action']['ja']}")
+            extra = {
+                k: v
+                for k, v in reason.items()
+                if k not in ("rule", "refs", "code", "message", "action")
+            }
+            if extra:
+                out.append("      " + ", ".join(f"{k}: {_short(v)}" for k, v in extra.items()))
+    if decision.explanation:
+        out.extend(explanation_text(decision.explanation))
+    return "\n".join(out)
+
+
+def explanation_text(explanation: Mapping[str, Any]) -> list[str]:
+    out = ["", "derived values:"]
+    for item in explanation.get("derived", []):
+        out.append(f"  {item['name']} = {_short(item['value'])}    {_loc(item['location'])}")
+    out.append("rules:")
+    marks = {"applied": "✓", "matched": "~", "failed": "✗"}
+    for rule in explanation.get("rules", []):
+        line = (
+            f"  {marks[rule['verdict']]} {rule['rule']} ({', '.join(rule['refs'])}) "
+            f"{rule['verdict']}    {_loc(rule['location'])}"
+        )
+        out.append(line)
+        if rule["verdict"] == "matched":
+            out.append(f"      {rule['note']}")
+        failed = rule.get("failed")
+        if failed:
+            values = ", ".join(f"{k} = {_short(v)}" for k, v in failed["values"].items())
+            out.append(f"      false: {failed['condition']}    {_loc(failed['location'])}")
+            if values:
+                out.append(f"      with {values}")
+    return out
+
+
+def _loc(location: Mapping[str, Any]) -> str:
+    return f"{location['file']}:{location['line']}:{location['col']}"
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def report_text(report: TestReport) -> str:
+    out = []
+    for result in report.results:
+        mark = "PASS" if result.passed else "FAIL"
+        out.append(f"{mark} {result.location}: {result.title}")
+        out.extend(f"    {failure}" for failure in result.failures)
+    if report.problems:
+        out.append("")
+        out.append(diagnostics_text(report.problems))
+    for policy_id, rules in report.uncovered_rules.items():
+        out.append(f"rules of {policy_id} that no case applied: {', '.join(rules)}")
+    if report.ids_without_rule:
+        out.append(f"rulebook IDs no rule cites: {', '.join(report.ids_without_rule)}")
+    if report.ids_without_test:
+        out.append(
+            f"rulebook IDs no passing test case covers: {', '.join(report.ids_without_test)}"
+        )
+    passed = sum(r.passed for r in report.results)
+    out.append(f"{passed} passed, {len(report.failed)} failed, {len(report.problems)} errors")
+    return "\n".join(out)
+
+
+def report_json(report: TestReport) -> str:
+    return to_json(
+        {
+            "passed": sum(r.passed for r in report.results),
+            "failed": len(report.failed),
+            "results": [
+                {
+                    "policy": r.policy_id,
+                    "name": r.name,
+                    "location": r.location.to_dict(),
+                    "passed": r.passed,
+                    "failures": r.failures,
+                    "fired": r.fired,
+                    "refs": r.refs,
+                }
+                for r in report.results
+            ],
+            "errors": [d.to_dict() for d in report.problems],
+            "uncovered_rules": report.uncovered_rules,
+            "ids_without_rule": report.ids_without_rule,
+            "ids_without_test": report.ids_without_test,
+        }
+    )

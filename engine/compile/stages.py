@@ -1,0 +1,492 @@
+"""Compile a policy document into a CompiledPolicy, reporting every problem.
+
+The pipeline is a list of named stages (STAGES) over one `Build`; each
+stage adds what it learns and records diagnostics instead of stopping, so a
+policy with ten mistakes reports ten errors with their lines. Stages after a
+failed one still run where they can (a rule with a bad condition does not
+hide a misspelt setting in the next rule).
+
+    schema      the document against schemas/policy.schema.json
+    header      id, title, hit policy; id must equal the file name
+    facts       load and compile the facts schema
+    settings    declared settings and their defaults
+    data        data-set declarations and their entry schemas
+    derived     parse, order by dependency (no cycles), type-check
+    outcome     declared outcome fields, defaults, merges
+    rules       conditions, then-values, reasons; citations; duplicates
+    reachable   rules that can never apply under hit policy 'first'
+    durable     conditions to a durable_rules ruleset (limits checked)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.compile.build import MERGES_FOR, OUTCOME_TYPES, SETTING_TYPES, Build, constant_fits
+from engine.compile.model import (
+    RESERVED_ROOTS,
+    CompiledPolicy,
+    DatasetSpec,
+    Derived,
+    OutcomeField,
+    PolicySource,
+    Setting,
+    Source,
+    Text,
+    Value,
+)
+from engine.compile.rules import check_refs, stage_durable, stage_reachable, stage_rules
+from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
+from engine.core.suggest import did_you_mean
+from engine.durable import conditions as durable_conditions
+from engine.lang import ast
+from engine.lang.calendar import parse_date
+from engine.lang.check import Root
+from engine.lang.parser import ExprError, parse
+from engine.lang.pycompile import (
+    path_getter,
+)
+from engine.lang.types import (
+    ANY,
+    Type,
+)
+from engine.source.facts import FactsValidator, compile_facts_schema
+from engine.source.schema import project_schema, validate_document
+from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
+
+
+def stage_schema(build: Build) -> None:
+    problems = validate_document(build.document, project_schema("policy.schema.json"))
+    build.diagnostics.extend(problems)
+    if not problems:
+        build.data = build.document.data
+
+
+def stage_header(build: Build) -> None:
+    data = build.data
+    stem = build.path.name.removesuffix(".yaml").removesuffix(".yml")
+    if data["id"] != stem:
+        build.error(
+            "policy_id_mismatch",
+            f"policy id '{data['id']}' must equal the file name '{stem}'",
+            "/id",
+            hint=f"rename the file to {data['id']}.yaml or set id: {stem}",
+        )
+    if "flow" in data and data.get("kind", "decision") != "flow":
+        build.error(
+            "flow_in_decision",
+            "'flow' belongs to a flow policy; this one is a decision policy",
+            "/flow",
+            key=True,
+            hint="add 'kind: flow' (and drop 'rules') or remove 'flow'",
+        )
+
+
+def stage_facts(build: Build) -> None:
+    path = build.relative(build.data["facts"])
+    try:
+        raw = build.read(build.data["facts"])
+    except OSError:
+        build.error(
+            "facts_schema_missing",
+            f"facts schema '{build.data['facts']}' not found (paths are relative to the "
+            "policy file)",
+            "/facts",
+        )
+        return
+    validator = _compile_schema_file(build, raw, path, "/facts")
+    if validator is None:
+        return
+    build.facts = validator
+    fields = validator.type.fields or {}
+    for name in fields:
+        if name in RESERVED_ROOTS:
+            build.error(
+                "reserved_fact_name",
+                f"the facts schema defines '{name}', a name the policy language reserves",
+                "/facts",
+                hint="rename that fact field",
+            )
+
+
+def _compile_schema_file(
+    build: Build, raw: bytes, path: Path, pointer: str
+) -> FactsValidator | None:
+    try:
+        schema = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        build.diagnostics.append(
+            Diagnostic(
+                "schema_file_invalid", f"not valid JSON: {exc}", Location(_shown(path), 1, 1)
+            )
+        )
+        return None
+    try:
+        return compile_facts_schema(schema, source=_shown(path))
+    except PolicyError as exc:
+        build.diagnostics.extend(exc.diagnostics)
+        build.error(
+            "schema_file_invalid",
+            f"'{path.name}' is not a usable schema (see the errors reported in that file)",
+            pointer,
+        )
+        return None
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stage_settings(build: Build) -> None:
+    for name, spec in build.data.get("settings", {}).items():
+        pointer = join_pointer("/settings", name)
+        type_ = SETTING_TYPES[spec["type"]]
+        enum = tuple(spec["enum"]) if "enum" in spec else None
+        default = spec["default"]
+        if type_.kind == "date" and isinstance(default, str):
+            try:
+                default = parse_date(default)
+            except ValueError as exc:
+                build.error("invalid_default", str(exc), join_pointer(pointer, "default"))
+                continue
+        elif not constant_fits(default, type_):
+            build.error(
+                "invalid_default",
+                f"default of setting '{name}' must be {type_.describe()}, got {default!r}",
+                join_pointer(pointer, "default"),
+            )
+        if enum is not None and default not in enum:
+            build.error(
+                "invalid_default",
+                f"default {default!r} of setting '{name}' is not one of {list(enum)}",
+                join_pointer(pointer, "default"),
+            )
+        if enum is not None:
+            type_ = Type(type_.kind, enum=enum)
+        build.settings[name] = Setting(
+            name,
+            type_,
+            default,
+            enum,
+            spec.get("minimum"),
+            spec.get("maximum"),
+            Text.of(spec.get("label")),
+            tuple(spec.get("refs", ())),
+            build.document.positions.key(pointer),
+        )
+
+
+def stage_data(build: Build) -> None:
+    for name, spec in build.data.get("data", {}).items():
+        pointer = join_pointer("/data", name)
+        path = build.relative(spec["schema"])
+        try:
+            raw = build.read(spec["schema"])
+        except OSError:
+            build.error(
+                "data_schema_missing",
+                f"schema '{spec['schema']}' of data set '{name}' not found",
+                join_pointer(pointer, "schema"),
+            )
+            continue
+        validator = _compile_schema_file(build, raw, path, join_pointer(pointer, "schema"))
+        if validator is None:
+            continue
+        entry = validator.type.item if validator.type.kind == "list" else validator.type
+        entry = entry or ANY
+        match = dict(spec.get("match", {}))
+        for field_name in match:
+            if entry.field(field_name) is None:
+                build.error(
+                    "unknown_data_field",
+                    f"data set '{name}' has no field '{field_name}' to match on",
+                    join_pointer(pointer, "match"),
+                    hint=did_you_mean(field_name, entry.fields or {}),
+                )
+        source = str(build.relative(spec["source"])) if "source" in spec else None
+        build.datasets[name] = DatasetSpec(
+            name,
+            entry,
+            validator,
+            str(path),
+            source,
+            spec.get("key"),
+            match,
+            (),
+            Text.of(spec.get("label")),
+            build.document.positions.key(pointer),
+        )
+
+
+def stage_derived(build: Build) -> None:
+    declared = build.data.get("derived", {})
+    parsed: dict[str, ast.Node] = {}
+    for name, spec in declared.items():
+        try:
+            parsed[name] = parse(spec["value"])
+        except ExprError:
+            continue  # reported when the value is checked below
+    order, cyclic = _dependency_order(list(declared), parsed)
+    for name in cyclic:
+        build.error(
+            "derived_cycle",
+            f"derived value '{name}' depends on itself (through {', '.join(sorted(cyclic))})",
+            join_pointer("/derived", name),
+            key=True,
+        )
+    known: dict[str, Type] = {}
+    for name in order:
+        spec = declared[name]
+        pointer = join_pointer(join_pointer("/derived", name), "value")
+        source = Source(build.document.positions, pointer, spec["value"])
+        expr = build.expression(spec["value"], source, build.scope(derived=known))
+        if expr is None:
+            known[name] = ANY
+            continue
+        known[name] = expr.type
+        build.derived.append(
+            Derived(
+                name,
+                expr,
+                Text.of(spec.get("label")),
+                tuple(spec.get("refs", ())),
+                build.document.positions.key(join_pointer("/derived", name)),
+            )
+        )
+
+
+def _dependency_order(
+    names: list[str], parsed: Mapping[str, ast.Node]
+) -> tuple[list[str], set[str]]:
+    """Derived values in an order where each comes after what it reads; and those in cycles."""
+    deps = {n: _derived_refs(parsed[n]) & set(names) if n in parsed else set() for n in names}
+    order: list[str] = []
+    state: dict[str, int] = {}
+    cyclic: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cyclic.update(stack[stack.index(name) :])
+            return
+        state[name] = 1
+        for dep in sorted(deps[name]):
+            visit(dep, [*stack, dep])
+        state[name] = 2
+        order.append(name)
+
+    for name in names:
+        visit(name, [name])
+    return [n for n in order if n not in cyclic], cyclic
+
+
+def _derived_refs(node: ast.Node) -> set[str]:
+    found = set()
+    for sub in node.walk():
+        path = ast.path_of(sub)
+        if path and len(path) >= 2 and path[0] == "derived":
+            found.add(path[1])
+    return found
+
+
+def stage_outcome(build: Build) -> None:
+    declared = build.data.get("outcome", {})
+    types = {name: _outcome_type(spec) for name, spec in declared.items()}
+    scope = build.scope()
+    computed_scope = build.scope(outcome=types)
+    for name, spec in declared.items():
+        pointer = join_pointer("/outcome", name)
+        type_ = types[name]
+        merge = spec.get("merge", "last")
+        allowed = MERGES_FOR.get(merge)
+        if allowed is not None and type_.kind not in allowed | {"any"}:
+            build.error(
+                "invalid_merge",
+                f"merge '{merge}' does not suit a {type_.kind} field",
+                join_pointer(pointer, "merge"),
+            )
+        rank = tuple(spec["rank"]) if "rank" in spec else None
+        if merge == "rank" and rank is None:
+            rank = type_.enum
+            if rank is None:
+                build.error(
+                    "missing_rank",
+                    f"outcome field '{name}' merges by rank but lists no "
+                    "'rank' (or 'enum') to rank by",
+                    pointer,
+                    key=True,
+                )
+        default = (
+            build.value(
+                spec["default"],
+                join_pointer(pointer, "default"),
+                scope,
+                type_,
+                f"default of '{name}'",
+            )
+            if "default" in spec
+            else Value()
+        )
+        computed = None
+        if "value" in spec:
+            raw = spec["value"]
+            computed_value = build.value(
+                raw if raw.startswith("=") else "=" + raw,
+                join_pointer(pointer, "value"),
+                computed_scope,
+                type_,
+                f"outcome '{name}'",
+            )
+            computed = computed_value.expr if computed_value else None
+        build.outcome[name] = OutcomeField(
+            name,
+            type_,
+            default or Value(),
+            merge,
+            rank,
+            computed,
+            Text.of(spec.get("label")),
+            build.document.positions.key(pointer),
+            tuple(spec.get("refs", ())),
+        )
+        check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
+
+
+def _outcome_type(spec: Mapping[str, Any]) -> Type:
+    base = OUTCOME_TYPES[spec.get("type", "any")]
+    if "enum" in spec:
+        return Type(base.kind, nullable=True, enum=tuple(spec["enum"]))
+    return base.with_nullable()
+
+
+def stage_unused(build: Build) -> None:
+    for kind, names in (
+        ("settings", build.settings),
+        ("derived", {d.name for d in build.derived}),
+        ("data", build.datasets),
+    ):
+        for name in names:
+            if f"{kind}.{name}" not in build.used_roots:
+                build.warn(
+                    f"unused_{'setting' if kind == 'settings' else kind}",
+                    f"{kind}.{name} is declared but never used",
+                    join_pointer(f"/{kind}", name),
+                    key=True,
+                )
+
+
+STAGES: tuple[tuple[str, Callable[[Build], None]], ...] = (
+    ("schema", stage_schema),
+    ("header", stage_header),
+    ("facts", stage_facts),
+    ("settings", stage_settings),
+    ("data", stage_data),
+    ("derived", stage_derived),
+    ("outcome", stage_outcome),
+    ("rules", stage_rules),
+    ("reachable", stage_reachable),
+    ("unused", stage_unused),
+    ("durable", stage_durable),
+)
+
+
+def compile_document(
+    document: Document,
+    *,
+    rulebook: Mapping[str, str] | None = None,
+    extra_roots: Mapping[str, Root] | None = None,
+    files: Mapping[str, bytes] | None = None,
+) -> CompiledPolicy:
+    """Compile a policy document or raise PolicyError with every problem found.
+
+    `files` gives the schemas the policy names instead of reading them from disk
+    (a stored revision compiled again, see `engine.project.revisions`).
+    """
+    build = Build(document, rulebook, dict(extra_roots or {}), given_files=files)
+    build.conditions = durable_conditions.ConditionCompiler({})
+    for name, stage in STAGES:
+        if name != "schema" and not build.data:
+            break
+        if name == "settings" and build.facts is None:
+            break  # without its facts schema nothing else of the policy can be checked
+        started = time.perf_counter()
+        stage(build)
+        build.timings[name] = time.perf_counter() - started
+    errors = [d for d in build.diagnostics if d.is_error]
+    if errors:
+        raise PolicyError(sort_diagnostics(build.diagnostics))
+    return assemble_policy(build)
+
+
+def assemble_policy(build: Build) -> CompiledPolicy:
+    data = build.data
+    assert build.facts is not None
+    datasets = {
+        name: dataclasses.replace(spec, find_keys=tuple(sorted(build.find_keys.get(name, ()))))
+        for name, spec in build.datasets.items()
+    }
+    builder = durable_conditions.message_builder(build.conditions.fields, path_getter)
+    text = build.document.text
+    revision = revision_of(text.encode("utf-8"), *build.files.values())
+    policy = CompiledPolicy(
+        id=data["id"],
+        kind=data.get("kind", "decision"),
+        title=Text.of(data["title"]) or Text(""),
+        revision=revision,
+        path=build.document.path,
+        hit_policy=data.get("hit_policy", "collect"),
+        facts=build.facts,
+        settings=build.settings,
+        datasets=datasets,
+        derived=tuple(build.derived),
+        outcome=build.outcome,
+        rules=tuple(build.rules),
+        durable_rules=build.durable_rules,
+        build_message=builder,
+        warnings=tuple(d for d in build.diagnostics if not d.is_error),
+        source=PolicySource(text, dict(build.files)),
+    )
+    policy.extra["timings"] = dict(build.timings)
+    return policy
+
+
+def compile_file(
+    path: str | Path, *, rulebook: Mapping[str, str] | None = None, display: str | None = None
+) -> CompiledPolicy:
+    return compile_document(read_yaml_file(path, display=display), rulebook=rulebook)
+
+
+def coerce_setting(setting: Setting, value: Any) -> Any:
+    """A setting value from a request, or ValueError saying why it is not acceptable."""
+    kind = setting.type.kind
+    if kind == "date" and isinstance(value, str):
+        value = parse_date(value)
+    elif kind == "date" and not isinstance(value, date):
+        raise ValueError(f"must be a date (YYYY-MM-DD), got {value!r}")
+    elif kind == "number" and isinstance(value, float):
+        value = Decimal(repr(value))
+    elif kind == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif kind != "date" and not constant_fits(value, setting.type):
+        raise ValueError(f"must be {setting.type.describe()}, got {value!r}")
+    if value is None:
+        raise ValueError("must not be null")
+    if setting.enum is not None and value not in setting.enum:
+        raise ValueError(f"must be one of {list(setting.enum)}, got {value!r}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ValueError(f"must be at least {setting.minimum}, got {value!r}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ValueError(f"must be at most {setting.maximum}, got {value!r}")
+    return value

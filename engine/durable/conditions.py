@@ -1,0 +1,300 @@
+"""Translate checked rule conditions into durable_rules JSON conditions.
+
+durable_rules compares message fields with constants or with other fields
+(optionally through + - *). Everything else a condition may need (dates,
+normalisation, look-ups) is a derived value computed before matching, so it
+arrives here as just another field. This module turns the language's
+semantics (pycompile.py) into durable_rules' own:
+
+- A message carries only the fields the rules read, flattened to dotted keys
+  (`order.payment.method`), null or missing ones left out. durable_rules
+  never matches a comparison on a missing key, which is exactly "ordering
+  with null is false"; `== null` and `!= null` become `$nex` / `$ex`.
+- `not` is pushed down to the comparisons (durable_rules has no `$not`);
+  the negation of a comparison is true when a side is null, so it gains
+  `$nex` alternatives for the sides that can be null.
+- Dates become day numbers and instants integer microseconds, so that
+  durable_rules compares them exactly.
+- Division is refused: durable_rules divides integers as integers.
+
+durable_rules expands `$or` into one alternative per disjunct and fires a
+rule once per matching alternative; the adapter de-duplicates, and this
+compiler bounds the number of alternatives per rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.durable.adapter import CHUNK_ALTERNATIVES
+from engine.lang import ast
+from engine.lang.calendar import to_day_number, to_epoch_micros
+from engine.lang.parser import Problem
+from engine.lang.types import Type
+
+MAX_ALTERNATIVES = CHUNK_ALTERNATIVES  # durable's alpha stack: see durable_adapter
+MAX_MESSAGE_FIELDS = 200
+ALWAYS_KEY = "kimari__"  # present in every decision message; lets `true` be a condition
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_DURABLE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
+_ARITH = {"+": "$add", "-": "$sub", "*": "$mul"}
+
+JSON = dict[str, Any]
+
+
+class NotCompilable(Exception):
+    def __init__(self, node: ast.Node, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = Problem(node.start, node.end, "not_durable_compilable", message, hint)
+
+
+def to_message_value(value: Any) -> Any:
+    """The form durable_rules compares: exact integers for dates and instants."""
+    if isinstance(value, datetime):
+        return to_epoch_micros(value)
+    if isinstance(value, date):
+        return to_day_number(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict | list):
+        return True  # only ever tested for presence
+    return value
+
+
+@dataclass(frozen=True)
+class MessageField:
+    key: str
+    path: tuple[str, ...]
+
+
+@dataclass
+class ConditionCompiler:
+    """Compiles the conditions of one policy; collects the fields messages must carry."""
+
+    types: dict[ast.Node, Type]
+    fields: dict[str, MessageField] = field(default_factory=dict)
+
+    def compile(self, node: ast.Node) -> JSON:
+        result = self._cond(node, negated=False)
+        count = alternatives(result)
+        if count > MAX_ALTERNATIVES:
+            raise NotCompilable(
+                node,
+                f"this condition expands to {count} alternatives in "
+                f"durable_rules (limit {MAX_ALTERNATIVES})",
+                "move part of it into a derived value",
+            )
+        if len(self.fields) > MAX_MESSAGE_FIELDS:
+            raise NotCompilable(node, f"rules read more than {MAX_MESSAGE_FIELDS} fields")
+        return result
+
+    # -- conditions -----------------------------------------------------------
+    def _cond(self, node: ast.Node, negated: bool) -> JSON:
+        if isinstance(node, ast.Literal) and isinstance(node.value, bool):
+            return _constant(node.value != negated)
+        if isinstance(node, ast.Unary) and node.op == "not":
+            return self._cond(node.operand, not negated)
+        if isinstance(node, ast.Logical):
+            parts = [self._cond(o, negated) for o in node.operands]
+            is_and = (node.op == "and") != negated
+            return {"$and" if is_and else "$or": parts}
+        if isinstance(node, ast.Compare):
+            return self._compare(node, negated)
+        if ast.path_of(node) is not None:
+            key, nullable = self._path(node)
+            if not negated:
+                return {key: True}
+            return _any_of([{"$neq": {key: True}}, *([_missing(key)] if nullable else [])])
+        raise self._unsupported(node)
+
+    def _unsupported(self, node: ast.Node) -> NotCompilable:
+        if isinstance(node, ast.Call):
+            return NotCompilable(
+                node,
+                f"function '{node.name}' cannot be evaluated by the rule "
+                "engine in a rule condition",
+                "declare it under 'derived:' and test derived.NAME here",
+            )
+        return NotCompilable(
+            node,
+            "this expression cannot be evaluated by the rule engine in a rule condition",
+            "declare it under 'derived:' and test derived.NAME",
+        )
+
+    def _compare(self, node: ast.Compare, negated: bool) -> JSON:
+        if node.op in ("in", "not in"):
+            return self._membership(node, negated != (node.op == "not in"))
+        left, right, op = node.left, node.right, node.op
+        if ast.path_of(left) is None and ast.path_of(right) is not None:
+            left, right, op = right, left, _FLIP[op]
+        if ast.path_of(left) is None:
+            self._operand(left)  # names the real obstacle: a function call or a division
+            self._operand(right)
+            raise NotCompilable(
+                node,
+                "a rule condition must compare a fact, setting or derived value with something",
+                "move the calculation into a derived value",
+            )
+        if negated:
+            op = _NEGATE[op]
+        key, left_nullable = self._path(left)
+        if isinstance(right, ast.Literal) and right.value is None:
+            return _missing(key) if op == "==" else _present(key)
+        rhs, right_keys = self._operand(right)
+        if op == "==":
+            core = {key: rhs}
+            both_null = (
+                [_all_of([_missing(key), _any_of([_missing(k) for k in right_keys])])]
+                if left_nullable and right_keys
+                else []
+            )
+            return _any_of([core, *both_null])
+        if op == "!=":
+            core = {"$neq": {key: rhs}}
+            one_null = []
+            if right_keys:
+                right_missing = _any_of([_missing(k) for k in right_keys])
+                right_present = _all_of([_present(k) for k in right_keys])
+                if left_nullable:
+                    one_null.append(_all_of([_missing(key), right_present]))
+                one_null.append(_all_of([_present(key), right_missing]))
+            elif left_nullable:
+                one_null.append(_missing(key))
+            return _any_of([core, *one_null])
+        core = {_DURABLE_OP[op]: {key: rhs}}
+        if not negated:
+            return core
+        # The negation of an ordering is also true when a side is null.
+        nullable_keys = ([key] if left_nullable else []) + right_keys
+        return _any_of([core, *(_missing(k) for k in nullable_keys)])
+
+    def _membership(self, node: ast.Compare, negated: bool) -> JSON:
+        if not isinstance(node.right, ast.ListLit) or not all(
+            isinstance(i, ast.Literal) and i.value is not None for i in node.right.items
+        ):
+            raise NotCompilable(
+                node.right,
+                "'in' in a rule condition needs a list of constants",
+                "compute the test as a derived value",
+            )
+        if ast.path_of(node.left) is None:
+            raise NotCompilable(node.left, "'in' in a rule condition needs a field on its left")
+        key, nullable = self._path(node.left)
+        values = [to_message_value(i.value) for i in node.right.items]  # type: ignore[attr-defined]
+        if not negated:
+            return _any_of([{key: v} for v in values]) if values else _constant(False)
+        parts = [{"$neq": {key: v}} for v in values]
+        if not parts:
+            return _constant(True)
+        return _any_of([_all_of(parts), *([_missing(key)] if nullable else [])])
+
+    # -- operands -------------------------------------------------------------
+    def _path(self, node: ast.Node) -> tuple[str, bool]:
+        path = ast.path_of(node)
+        assert path is not None
+        key = ".".join(path)
+        self.fields.setdefault(key, MessageField(key, path))
+        type_ = self.types.get(node)
+        return key, type_ is None or type_.nullable
+
+    def _operand(self, node: ast.Node) -> tuple[Any, list[str]]:
+        """A right-hand side: constant, `{"$m": key}` or arithmetic; plus keys that may be null."""
+        if isinstance(node, ast.Literal):
+            return to_message_value(node.value), []
+        if ast.path_of(node) is not None:
+            key, nullable = self._path(node)
+            return {"$m": key}, [key] if nullable else []
+        if isinstance(node, ast.Arith):
+            if node.op == "/":
+                raise NotCompilable(
+                    node,
+                    "division is not allowed in a rule condition (the rule "
+                    "engine divides integers as integers)",
+                    "compute the ratio as a derived value",
+                )
+            left, left_keys = self._operand(node.left)
+            right, right_keys = self._operand(node.right)
+            return {_ARITH[node.op]: {"$l": left, "$r": right}}, left_keys + right_keys
+        if isinstance(node, ast.Unary) and node.op == "-":
+            inner, keys = self._operand(node.operand)
+            return {"$mul": {"$l": -1, "$r": inner}}, keys
+        raise self._unsupported(node)
+
+
+def _constant(value: bool) -> JSON:
+    return {"$ex": {ALWAYS_KEY: 1}} if value else {"$nex": {ALWAYS_KEY: 1}}
+
+
+def _missing(key: str) -> JSON:
+    return {"$nex": {key: 1}}
+
+
+def _present(key: str) -> JSON:
+    return {"$ex": {key: 1}}
+
+
+def _any_of(parts: list[JSON]) -> JSON:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _all_of(parts: list[JSON]) -> JSON:
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def alternatives(condition: JSON) -> int:
+    """How many alternatives durable_rules makes of a condition (its DNF size)."""
+    if "$or" in condition:
+        return sum(alternatives(c) for c in condition["$or"])
+    if "$and" in condition:
+        product = 1
+        for c in condition["$and"]:
+            product *= alternatives(c)
+        return product
+    return 1
+
+
+def message_builder(
+    fields: dict[str, MessageField],
+    getter: Callable[[tuple[str, ...]], Callable[[dict[str, Any]], Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function env -> the flat message durable_rules matches, built once per revision.
+
+    Most fields are `root.name` (order.total, settings.x, derived.y): those are
+    read in one loop per root instead of one function call per field, since
+    this runs for every decision.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    others = []
+    for f in fields.values():
+        if len(f.path) == 2:
+            groups.setdefault(f.path[0], []).append((f.key, f.path[1]))
+        else:
+            others.append((f.key, getter(f.path)))
+    grouped = tuple((root, tuple(pairs)) for root, pairs in groups.items())
+    readers = tuple(others)
+    convert = to_message_value
+    plain = (str, int, bool)
+
+    def build(env: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {ALWAYS_KEY: 1}
+        for root, pairs in grouped:
+            record = env.get(root)
+            if type(record) is not dict:
+                continue
+            for key, name in pairs:
+                value = record.get(name)
+                if value is not None:
+                    message[key] = value if type(value) in plain else convert(value)
+        for key, read in readers:
+            value = read(env)
+            if value is not None:
+                message[key] = value if type(value) in plain else convert(value)
+        return message
+
+    return build

@@ -1,0 +1,534 @@
+"""Decide one move of a flow entity: pure, no store.
+
+    stored entity + event --validate--> env {state, entity, event, history, settings, at}
+        --derive--> --match (durable_rules, hit policy first)--> the transition, or none
+        --> Move: the new state, the facts it records, the actions it requires
+                  or a refusal naming the current state and the unmet condition
+
+durable_rules decides, in a fresh decision per event: the adapter keeps no entity state
+(its sessions are capped at 1,024 per ruleset, so entity state lives in the store).
+A refusal is explained with the reference evaluator (explain.py): for the transitions
+that leave the current state on this event, the first condition that was false, with
+the values it read and its file:line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from engine.compile.model import CompiledPolicy, Env, Message
+from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
+from engine.flow.model import EVENT_TYPE, FlowSpec, FlowState, Transition, flow_of
+from engine.lang import ast
+from engine.lang.calendar import format_datetime, parse_datetime
+from engine.lang.pycompile import EvalFailure
+from engine.runtime.decision import format_value, new_decision_id, to_json_value
+from engine.runtime.evaluate import (
+    compute_derived,
+    match_durable,
+    match_python,
+    resolve_at,
+    resolve_data,
+    resolve_settings,
+)
+from engine.runtime.explain import explain_decision
+from engine.source.data import Dataset
+
+
+def plain_json(value: Any) -> Any:
+    """The stored JSON form: like the API's, but numbers stay numbers (12.5, not "12.5")."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(v) for v in value]
+    return to_json_value(value)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An entity as the store holds it: its state, recorded facts (JSON) and move count."""
+
+    state: str
+    facts: Mapping[str, Any]
+    version: int = 0
+    created_at: str | None = None
+    last_at: str | None = None
+    last_event: str | None = None
+    state_since: str | None = None
+
+    def history(self) -> dict[str, Any]:
+        """What `history.*` reads in a flow's expressions."""
+        out: dict[str, Any] = {"moves": self.version}
+        for key in ("created_at", "last_at", "state_since"):
+            raw = getattr(self, key)
+            if raw is not None:
+                out[key] = parse_datetime(raw)
+        if self.last_event is not None:
+            out["last_event"] = self.last_event
+        return out
+
+    def after(self, move: Move) -> Snapshot:
+        """The entity once `move` (an allowed one) is made."""
+        at = format_datetime(move.at)
+        moved = move.state_after.id != self.state
+        return Snapshot(
+            move.state_after.id,
+            move.facts_after,
+            self.version + 1,
+            self.created_at or at,
+            at,
+            move.event_type,
+            at if moved or self.state_since is None else self.state_since,
+        )
+
+
+def initial_snapshot(flow: FlowSpec) -> Snapshot:
+    return Snapshot(flow.initial, {})
+
+
+@dataclass(frozen=True)
+class Move:
+    """What one event does to an entity: a move with its actions, or a refusal."""
+
+    decision_id: str
+    policy_id: str
+    revision: str
+    at: datetime
+    event: dict[str, Any]  # stored JSON form
+    event_type: str
+    state_before: FlowState
+    state_after: FlowState  # the same as state_before when refused or staying
+    transition: Transition | None
+    actions: list[dict[str, Any]]
+    message: dict[str, str] | None
+    changes: dict[str, Any]
+    facts_after: dict[str, Any]
+    refusal: dict[str, Any] | None
+    settings: dict[str, Any]
+    elapsed_us: float = 0.0
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.transition
+        return {
+            "decision_id": self.decision_id,
+            "policy": {"id": self.policy_id, "revision": self.revision},
+            "at": format_datetime(self.at),
+            "event": self.event,
+            "allowed": self.allowed,
+            "state": {
+                "before": self.state_before.to_dict(),
+                "after": self.state_after.to_dict(),
+            },
+            "transition": (
+                {
+                    "id": t.id,
+                    "refs": list(t.refs),
+                    **({"label": t.label.to_dict()} if t.label else {}),
+                }
+                if t is not None and self.allowed
+                else None
+            ),
+            "actions": self.actions,
+            "message": self.message,
+            "recorded": self.changes,
+            "facts": self.facts_after,
+            "refusal": self.refusal,
+            "elapsed_us": round(self.elapsed_us, 1),
+        }
+
+
+def decide_move(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    event: Any,
+    *,
+    at: datetime | str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    data: Mapping[str, Dataset] | None = None,
+    backend: str = "durable",
+    decision_id: str | None = None,
+) -> Move:
+    """Decide what `event` does to the entity in `snapshot`. Raises InputError for an
+    invalid event (JSON pointer under /event), EvaluationError, EngineFault."""
+    started = time.perf_counter()
+    flow = flow_of(policy)
+    when = resolve_at(at)
+    normalised_event = flow.validate_event(event)
+    event_json = plain_json(normalised_event)
+    env = _env(policy, flow, snapshot, normalised_event)
+    effective = resolve_settings(policy, settings)
+    env["settings"] = effective
+    env["at"] = when
+    env["data"] = resolve_data(policy, data)
+    compute_derived(policy, env)
+    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
+    state = flow.states[snapshot.state]
+    event_type = normalised_event[EVENT_TYPE]
+    common = {
+        "decision_id": decision_id or new_decision_id(),
+        "policy_id": policy.id,
+        "revision": policy.revision,
+        "at": when,
+        "event": event_json,
+        "event_type": event_type,
+        "state_before": state,
+        "settings": plain_json(effective),
+    }
+    transition = flow.transition_by_id[applied[0].id] if applied else None
+    target = transition.target_of(state.id) if transition else state.id
+    if transition is None or flow.states[target].abolished:
+        refusal = (
+            _abolished(flow, env, state, transition)
+            if transition is not None
+            else _refusal(policy, flow, env, state, event_type)
+        )
+        return Move(
+            **common,
+            state_after=state,
+            transition=transition,
+            actions=[],
+            message=None,
+            changes={},
+            facts_after=dict(snapshot.facts),
+            refusal=refusal,
+            elapsed_us=(time.perf_counter() - started) * 1e6,
+        )
+    changes, facts_after = _record(flow, transition, env, snapshot.facts)
+    return Move(
+        **common,
+        state_after=flow.states[target],
+        transition=transition,
+        actions=_actions(transition, env),
+        message=transition.message.render(env, format_value) if transition.message else None,
+        changes=changes,
+        facts_after=facts_after,
+        refusal=None,
+        elapsed_us=(time.perf_counter() - started) * 1e6,
+    )
+
+
+def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict[str, Any]) -> Env:
+    if snapshot.state not in flow.states:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "stored_state_unknown",
+                    f"the entity is in state '{snapshot.state}', which policy '{policy.id}' "
+                    f"revision {policy.revision} does not declare",
+                    pointer="/state",
+                )
+            ]
+        )
+    try:
+        entity = flow.entity.validate(dict(snapshot.facts), pointer="/entity")
+    except InputError as exc:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "stored_facts_invalid",
+                    f"the entity's stored facts do not fit policy '{policy.id}' revision "
+                    f"{policy.revision}: {d.message}",
+                    pointer=d.pointer,
+                )
+                for d in exc.diagnostics
+            ]
+        ) from None
+    return {
+        "state": snapshot.state,
+        "entity": entity,
+        "event": event,
+        "history": snapshot.history(),
+    }
+
+
+def _record(
+    flow: FlowSpec, transition: Transition, env: Env, stored: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the move records, and the entity's stored facts (JSON) after it. Values are
+    computed from the entity before the move; only the facts that change are converted
+    and validated (the schema's properties are independent of each other)."""
+    facts = dict(stored)
+    changes: dict[str, Any] = {}
+    changed: dict[str, Any] = {}
+    try:
+        for name, value in transition.set:
+            new = _compact(plain_json(value.compute(env)))
+            changes.setdefault("set", {})[name] = new
+            changed[name] = new
+            if new is None:
+                facts.pop(name, None)
+            else:
+                facts[name] = new
+        for name, value in transition.append:
+            item = _compact(plain_json(value.compute(env)))
+            changes.setdefault("append", {})[name] = item
+            facts[name] = changed[name] = [*facts.get(name, ()), item]
+    except EvalFailure as exc:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "evaluation_error",
+                    f"transition '{transition.id}': {exc.message}",
+                    transition.location,
+                    rule_id=transition.id,
+                )
+            ]
+        ) from None
+    try:
+        flow.entity.validate({k: v for k, v in changed.items() if v is not None}, pointer="/entity")
+    except InputError as exc:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "recorded_fact_invalid",
+                    f"transition '{transition.id}' would record a fact its schema refuses: "
+                    f"{d.message}",
+                    transition.location,
+                    pointer=d.pointer,
+                    rule_id=transition.id,
+                )
+                for d in exc.diagnostics
+            ]
+        ) from None
+    return changes, facts
+
+
+def _compact(value: Any) -> Any:
+    """Stored facts leave out nulls, at every depth: a null field is an absent one (the
+    language reads both the same), and schemas need not allow null everywhere."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def _actions(transition: Transition, env: Env) -> list[dict[str, Any]]:
+    out = []
+    for action in transition.actions:
+        try:
+            if not all(c.fn(env) is True for c in action.when):
+                continue
+        except EvalFailure:
+            continue  # a condition that cannot be evaluated does not require the action
+        item: dict[str, Any] = {"code": action.code, "text": action.text.render(env, format_value)}
+        if action.to:
+            item["to"] = list(action.to)
+        out.append(item)
+    return out
+
+
+def _optional_render(message: Message | None, env: Env) -> dict[str, str]:
+    if message is None:
+        return {}
+    try:
+        return message.render(env, format_value)
+    except EvalFailure:
+        return {}
+
+
+def _en(label: Any) -> str:
+    return str(label.en or label.ja)
+
+
+def _join(*parts: str | None) -> str:
+    return "".join(p for p in parts if p).strip()
+
+
+def _note(state: FlowState) -> dict[str, str]:
+    return state.note.to_dict() if state.note else {}
+
+
+def _base(code: str, state: FlowState, event: str) -> dict[str, Any]:
+    return {"code": code, "state": state.to_dict(), "event": event}
+
+
+def _refusal(
+    policy: CompiledPolicy, flow: FlowSpec, env: Env, state: FlowState, event_type: str
+) -> dict[str, Any]:
+    event = flow.events[event_type]
+    note = _note(state)
+    if state.final:
+        out = _base("final_state", state, event_type)
+        out["message"] = {
+            "ja": _join(
+                f"現在の状態「{state.label.ja}」は最終状態です。「{event.label.ja}」を含め、"
+                "これ以上の操作はできません。",
+                note.get("ja"),
+            ),
+            "en": _join(
+                f"'{_en(state.label)}' is a final state: no further operations "
+                f"('{_en(event.label)}' refused). ",
+                note.get("en"),
+            ),
+        }
+        out["allowed_events"] = []
+        return out
+    candidates = flow.candidates(state.id, event_type)
+    allowed = flow.allowed_events(state.id)
+    if not candidates:
+        labels_ja = "、".join(f"「{flow.events[e].label.ja}」" for e in allowed) or "なし"
+        labels_en = ", ".join(f"'{_en(flow.events[e].label)}'" for e in allowed) or "none"
+        out = _base("event_not_allowed", state, event_type)
+        out["message"] = {
+            "ja": _join(
+                f"現在の状態「{state.label.ja}」では「{event.label.ja}」はできません"
+                f"（この状態でできる操作: {labels_ja}）。",
+                note.get("ja"),
+            ),
+            "en": _join(
+                f"In state '{_en(state.label)}' the event '{_en(event.label)}' is not allowed "
+                f"(allowed here: {labels_en}). ",
+                note.get("en"),
+            ),
+        }
+        out["allowed_events"] = allowed
+        return out
+    verdicts = {v["rule"]: v for v in explain_decision(policy, env, [])["rules"]}
+    failures = []
+    for transition in candidates:
+        verdict = verdicts[transition.id]
+        if verdict["verdict"] != "failed":  # durable_rules refused what the reference allows
+            raise EngineFault(
+                [
+                    Diagnostic(
+                        "engine_disagreement",
+                        f"durable_rules applied no transition, but the reference evaluator "
+                        f"finds '{transition.id}' holds (policy '{policy.id}' revision "
+                        f"{policy.revision})",
+                        transition.location,
+                        rule_id=transition.id,
+                    )
+                ]
+            )
+        failed = dict(verdict["failed"])
+        failed["transition"] = transition.id
+        failed["refs"] = list(transition.refs)
+        missing = _missing_field(transition, failed["condition"])
+        if missing is not None:
+            failed["field"] = missing
+            failed["pointer"] = f"/event/{missing}"
+        failures.append((_progress(policy, transition, failed), transition, failed))
+    # The transition that got furthest explains best: with `kind == "SGキャンセル"` in the
+    # event, the SGキャンセル move's unmet precondition, not the キャンセル move's kind test.
+    failures.sort(key=lambda item: (-item[0], item[1].index))
+    _, transition, first = failures[0]
+    explained = _optional_render(transition.refusal, env)
+    where = _where(first["location"])
+    if "field" in first:
+        out = _base("missing_field", state, event_type)
+        title = event.field_label(first["field"])
+        out["message"] = {
+            "ja": _join(
+                f"現在の状態「{state.label.ja}」で「{event.label.ja}」を行うには"
+                f"「{title}」（event.{first['field']}）が必要です。",
+                explained.get("ja"),
+            ),
+            "en": _join(
+                f"In state '{_en(state.label)}', '{_en(event.label)}' needs "
+                f"'{first['field']}' (event.{first['field']}). ",
+                explained.get("en"),
+            ),
+        }
+        out["pointer"] = first["pointer"]
+    else:
+        out = _base("condition_not_met", state, event_type)
+        values = _values(first["values"])
+        out["message"] = {
+            "ja": _join(
+                f"現在の状態「{state.label.ja}」では「{event.label.ja}」の条件を満たしていません: "
+                f"{first['condition']}",
+                f"（{values}）" if values else None,
+                f" [{where}]。",
+                explained.get("ja"),
+            ),
+            "en": _join(
+                f"In state '{_en(state.label)}', '{_en(event.label)}' is refused: "
+                f"{first['condition']} does not hold",
+                f" ({values})" if values else None,
+                f" [{where}]. ",
+                explained.get("en"),
+            ),
+        }
+    out["failed"] = [f for _, _, f in failures]
+    out["allowed_events"] = allowed
+    return out
+
+
+def _abolished(
+    flow: FlowSpec, env: Env, state: FlowState, transition: Transition
+) -> dict[str, Any]:
+    target = flow.states[transition.target_of(state.id)]
+    note = _note(target)
+    explained = _optional_render(transition.refusal, env)
+    out = _base("abolished_state", state, transition.event)
+    out["message"] = {
+        "ja": _join(
+            f"「{target.label.ja}」はすでに廃止されたステータスのため設定できません"
+            f"（現在の状態「{state.label.ja}」）。",
+            note.get("ja"),
+            explained.get("ja"),
+        ),
+        "en": _join(
+            f"'{_en(target.label)}' is an abolished status and cannot be set (current state: "
+            f"'{_en(state.label)}'). ",
+            note.get("en"),
+            explained.get("en"),
+        ),
+    }
+    out["target"] = target.to_dict()
+    out["transition"] = transition.id
+    out["refs"] = list(transition.refs)
+    out["allowed_events"] = flow.allowed_events(state.id)
+    return out
+
+
+def _progress(policy: CompiledPolicy, transition: Transition, failed: Mapping[str, Any]) -> int:
+    """How many conditions of the transition held before the one that failed."""
+    rule = policy.rule_by_id[transition.id]
+    position = 0
+    for expr in rule.conditions:
+        for node in ast.conjuncts(expr.node):
+            if (
+                expr.snippet(node) == failed["condition"]
+                and expr.location(node).to_dict() == failed["location"]
+            ):
+                return position
+            position += 1
+    return position
+
+
+def _missing_field(transition: Transition, condition: str) -> str | None:
+    for name in transition.requires:
+        if condition == f"event.{name} != null":
+            return name
+    return None
+
+
+def _values(values: Mapping[str, Any]) -> str:
+    return ", ".join(
+        f"{k} = {v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in values.items()
+    )
+
+
+def _where(location: Mapping[str, Any]) -> str:
+    return f"{location['file']}:{location['line']}:{location['col']}"

@@ -1,0 +1,342 @@
+"""Flows with lasting state: apply an event to a stored entity, read its state and history.
+
+    engine = FlowEngine(load("policies"), FlowStore("var/kimari.sqlite3"))
+    result = engine.apply("claim-status", "EST-1", {"type": "claim"},
+                          at="2024-09-10T10:00:00+09:00")
+    result.allowed, result.to_dict()          # the move (actions, new state) or the refusal
+    engine.history("claim-status", "EST-1")   # every move, in order
+
+Each event is decided by durable_rules in a fresh decision (flow_decide.py) and written
+with its history row in one transaction (flowstore.py). Events on one entity are
+serialised: inside a process by a per-entity lock, across processes by the store's
+compare-and-set on the entity's version (a writer that lost the race decides again on
+the new state). Events on different entities never wait for each other's decisions; only
+the short commit is serialised, by SQLite itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import Diagnostic, EngineFault, InputError, UsageError
+from engine.core.suggest import did_you_mean
+from engine.flow.decide import Move, Snapshot, decide_move, initial_snapshot, plain_json
+from engine.flow.model import FlowSpec, flow_of
+from engine.source.data import Dataset
+from engine.store.flows import FlowStore, HistoryRow
+
+MAX_ATTEMPTS = 20  # decisions retried when other processes keep moving the same entity
+MAX_ENTITY_ID = 200
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """The answer to one event: the move made (stored) or the refusal."""
+
+    policy: CompiledPolicy
+    entity_id: str
+    version: int  # the entity's version after the event (unchanged when refused)
+    move: Move | None = None
+    replayed: HistoryRow | None = None  # the stored move of an event id seen before
+
+    @property
+    def allowed(self) -> bool:
+        return self.replayed is not None or (self.move is not None and self.move.allowed)
+
+    @property
+    def state(self) -> str:
+        if self.replayed is not None:
+            return self.replayed.to_state
+        assert self.move is not None
+        return self.move.state_after.id
+
+    @property
+    def refusal(self) -> dict[str, Any] | None:
+        return self.move.refusal if self.move is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        entity = {"id": self.entity_id, "version": self.version}
+        if self.move is not None:
+            return {"entity": entity, **self.move.to_dict(), "replayed": False}
+        row = self.replayed
+        assert row is not None
+        flow = flow_of(self.policy)
+        return {
+            "entity": entity,
+            "decision_id": row.decision_id,
+            "policy": {"id": self.policy.id, "revision": row.revision},
+            "at": row.at,
+            "event": row.event,
+            "allowed": True,
+            "state": {"before": _state(flow, row.from_state), "after": _state(flow, row.to_state)},
+            "transition": _transition(flow, row.transition),
+            "actions": row.actions,
+            "message": row.message,
+            "recorded": row.recorded,
+            "facts": row.facts,
+            "refusal": None,
+            "replayed": True,
+        }
+
+
+def _transition(flow: FlowSpec, transition_id: str) -> dict[str, Any]:
+    transition = flow.transition_by_id.get(transition_id)
+    if transition is None:  # a move made by a revision that no longer has it
+        return {"id": transition_id}
+    out: dict[str, Any] = {"id": transition.id, "refs": list(transition.refs)}
+    if transition.label:
+        out["label"] = transition.label.to_dict()
+    return out
+
+
+def _state(flow: FlowSpec, state_id: str) -> dict[str, Any]:
+    state = flow.states.get(state_id)
+    return state.to_dict() if state is not None else {"id": state_id}
+
+
+class Catalog(Protocol):
+    """Where flow policies and their data sets come from: a loaded project, or the
+    snapshot a service worker serves right now."""
+
+    def policy(self, policy_id: str) -> CompiledPolicy: ...
+
+    def data_for(self, policy: CompiledPolicy) -> dict[str, Dataset]: ...
+
+
+class _EntityLocks:
+    """One lock per entity while someone uses it: same entity waits, others never do."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._locks: dict[tuple[str, str], list[Any]] = {}
+
+    @contextmanager
+    def hold(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._mutex:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._mutex:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
+class FlowEngine:
+    """Flow policies of a project, with entity state in a FlowStore."""
+
+    def __init__(
+        self,
+        project: Catalog,
+        store: FlowStore,
+        *,
+        backend: str = "durable",
+        log_refusals: bool = True,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.backend = backend
+        self.log_refusals = log_refusals
+        self._locks = _EntityLocks()
+
+    def policy(self, policy_id: str) -> CompiledPolicy:
+        return flow_policy(self.project, policy_id)
+
+    @contextmanager
+    def entity_lock(self, policy_id: str, entity_id: str) -> Iterator[None]:
+        """Hold one entity: its events wait; other entities' events do not."""
+        with self._locks.hold((policy_id, entity_id)):
+            yield
+
+    def apply(
+        self,
+        policy_id: str,
+        entity_id: str,
+        event: Any,
+        *,
+        at: datetime | str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+        data: Mapping[str, Dataset] | None = None,
+    ) -> FlowResult:
+        """Decide `event` for the entity and store the move (or log the refusal).
+
+        With `event_id`, a retried event returns the move it made the first time instead
+        of being applied twice. Raises InputError (invalid event or entity id, with a JSON
+        pointer), UsageError (unknown policy, not a flow), EvaluationError, EngineFault.
+        """
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        if event_id is not None:
+            _check_entity_id(event_id, pointer="/event_id")
+        flow = flow_of(policy)
+        data = data if data is not None else self.project.data_for(policy)
+        with self.entity_lock(policy.id, entity_id):
+            for _ in range(MAX_ATTEMPTS):
+                if event_id is not None:
+                    row = self.store.find_event(policy.id, entity_id, event_id)
+                    if row is not None:
+                        return FlowResult(policy, entity_id, row.version, replayed=row)
+                before = self.store.load(policy.id, entity_id) or initial_snapshot(flow)
+                move = decide_move(
+                    policy, before, event, at=at, settings=settings, data=data, backend=self.backend
+                )
+                if move.allowed:
+                    after = self.store.commit_move(
+                        policy.id, entity_id, before, move, event_id=event_id
+                    )
+                    if after is not None:
+                        return FlowResult(policy, entity_id, after.version, move)
+                elif not self.log_refusals or self.store.log_refusal(
+                    policy.id, entity_id, before, move, event_id=event_id
+                ):
+                    return FlowResult(policy, entity_id, before.version, move)
+        raise EngineFault(
+            [
+                Diagnostic(
+                    "flow_contention",
+                    f"entity '{entity_id}' of '{policy.id}' kept moving under other writers; "
+                    f"gave up after {MAX_ATTEMPTS} attempts",
+                )
+            ]
+        )
+
+    def entity(self, policy_id: str, entity_id: str) -> dict[str, Any]:
+        """Where the entity stands: state, facts, version, what it may do next."""
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        flow = flow_of(policy)
+        stored = self.store.load(policy.id, entity_id)
+        snapshot = stored or initial_snapshot(flow)
+        state = flow.states.get(snapshot.state)
+        return {
+            "policy": {"id": policy.id, "revision": policy.revision},
+            "entity": {"id": entity_id, "version": snapshot.version, "exists": stored is not None},
+            "state": {
+                **_state(flow, snapshot.state),
+                "final": bool(state and state.final),
+                **({"note": state.note.to_dict()} if state and state.note else {}),
+            },
+            "facts": dict(snapshot.facts),
+            "allowed_events": flow.allowed_events(snapshot.state),
+            "created_at": snapshot.created_at,
+            "last_at": snapshot.last_at,
+            "last_event": snapshot.last_event,
+            "state_since": snapshot.state_since,
+        }
+
+    def import_entity(
+        self, policy_id: str, entity_id: str, state: Any, facts: Any
+    ) -> dict[str, Any]:
+        """Create an entity in a given state with given facts, without a move: cases that
+        are already under way in another system when they come to kimari. Version 0 and
+        no history; refused (InputError, code entity_exists) if the entity exists."""
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        flow = flow_of(policy)
+        if not isinstance(state, str) or state not in flow.states:
+            raise InputError(
+                [
+                    Diagnostic(
+                        "unknown_state",
+                        f"{state!r} is not a state of '{policy.id}'",
+                        pointer="/state",
+                        hint=did_you_mean(str(state), flow.states),
+                    )
+                ]
+            )
+        normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
+        with self.entity_lock(policy.id, entity_id):
+            if self.store.load(policy.id, entity_id) is not None:
+                raise InputError(
+                    [
+                        Diagnostic(
+                            "entity_exists",
+                            f"entity '{entity_id}' of '{policy.id}' already exists; "
+                            "only new entities can be imported",
+                            pointer="/state",
+                        )
+                    ]
+                )
+            self.store.seed(
+                policy.id, entity_id, Snapshot(state, plain_json(normalised)), policy.revision
+            )
+        return self.entity(policy_id, entity_id)
+
+    def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        return self.store.history(policy.id, entity_id)
+
+    def refusals(self, policy_id: str, entity_id: str) -> list[dict[str, Any]]:
+        policy = self.policy(policy_id)
+        _check_entity_id(entity_id)
+        return self.store.refusals(policy.id, entity_id)
+
+
+def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
+    """The flow policy `policy_id`; UsageError if there is none or it is not a flow."""
+    policy = project.policy(policy_id)
+    if policy.kind != "flow":
+        raise UsageError(
+            [
+                Diagnostic(
+                    "not_a_flow",
+                    f"policy '{policy_id}' is a {policy.kind} policy, not a flow: "
+                    "use `kimari decide` / POST /v1/decisions",
+                )
+            ]
+        )
+    return policy
+
+
+def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_ENTITY_ID
+        or not value.isprintable()
+    ):
+        raise InputError(
+            [
+                Diagnostic(
+                    "entity_id_invalid",
+                    f"an id is 1 to {MAX_ENTITY_ID} printable characters, got {value!r}",
+                    pointer=pointer,
+                )
+            ]
+        )
+
+
+def replay(
+    policy: CompiledPolicy, rows: list[HistoryRow], *, backend: str = "durable"
+) -> tuple[Snapshot, list[str]]:
+    """Re-decide a stored history from the initial state with `policy`: the entity it
+    leads to, and every row where the re-decided move differs from the stored one."""
+    snapshot = initial_snapshot(flow_of(policy))
+    differences = []
+    for row in rows:
+        move = decide_move(
+            policy, snapshot, row.event, at=row.at, settings=row.settings, backend=backend
+        )
+        if not move.allowed:
+            differences.append(f"version {row.version}: now refused ({move.refusal})")
+            continue
+        if move.state_after.id != row.to_state:
+            differences.append(
+                f"version {row.version}: {row.from_state} -> {move.state_after.id}, "
+                f"stored -> {row.to_state}"
+            )
+        if move.facts_after != row.facts:
+            differences.append(f"version {row.version}: facts {move.facts_after} != {row.facts}")
+        snapshot = snapshot.after(move)
+    return snapshot, differences

@@ -1,0 +1,252 @@
+"""A project on disk: the policies folder, its rulebook index and data sets.
+
+    policies/rulebook.tsv          every rulebook ID with its title
+    policies/<id>.yaml             one policy per file (id = file name)
+    policies/<id>.tests.yaml       its test cases
+    policies/data/*.yaml|json      default content of reference data sets
+
+`load_project` compiles every policy and loads every data set it declares,
+collecting all problems of all files before failing, so `kimari validate`
+shows everything at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.compile.model import CompiledPolicy, DatasetSpec
+from engine.core.errors import Diagnostic, InputError, Location, PolicyError, sort_diagnostics
+from engine.lang.check import Root
+from engine.project.kinds import compile_any
+from engine.source.data import Dataset
+from engine.source.yaml import Document, join_pointer, read_yaml_file
+
+RULEBOOK_FILE = "rulebook.tsv"
+TESTS_SUFFIX = ".tests.yaml"
+_RULEBOOK_LINE = re.compile(r"([A-Z]{2}-\d+(?:\.\d+)?)\t+(\S.*)")
+
+
+def shown_path(path: Path) -> str:
+    """A path as people read it in messages: relative to the working directory if possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_rulebook(path: Path) -> dict[str, str]:
+    """ID -> title from the rulebook index; PolicyError with file:line on a bad line."""
+    shown = shown_path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "rulebook_missing",
+                    f"cannot read the rulebook index: {exc.strerror}",
+                    Location(shown, 1, 1),
+                )
+            ]
+        ) from None
+    ids: dict[str, str] = {}
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _RULEBOOK_LINE.fullmatch(line.rstrip())
+        if match is None:
+            problems.append(
+                Diagnostic(
+                    "rulebook_syntax",
+                    "expected 'ID<TAB>title' such as 'HO-4\\tNP credit NG'",
+                    Location(shown, number, 1),
+                )
+            )
+        elif match.group(1) in ids:
+            problems.append(
+                Diagnostic(
+                    "rulebook_duplicate",
+                    f"ID {match.group(1)} is listed twice",
+                    Location(shown, number, 1),
+                )
+            )
+        else:
+            ids[match.group(1)] = match.group(2)
+    if problems:
+        raise PolicyError(problems)
+    return ids
+
+
+def policy_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(TESTS_SUFFIX))
+
+
+def case_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"*{TESTS_SUFFIX}"))
+
+
+def read_document(path: Path) -> Document:
+    return read_yaml_file(path, display=shown_path(path))
+
+
+def compile_policy_file(path: Path, rulebook: Mapping[str, str] | None) -> CompiledPolicy:
+    return compile_any(read_document(path), rulebook)
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    path: str | Path | None = None,
+    entries: Any = None,
+    *,
+    source: str | None = None,
+) -> Dataset:
+    """Validate entries against the data set's entry schema and index them."""
+    positions = None
+    if entries is None:
+        file = Path(path or spec.source_path or "")
+        if not file.is_file():
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "data_source_missing",
+                        f"data set '{spec.name}': file {shown_path(file)} not found",
+                        spec.location,
+                    )
+                ]
+            )
+        document = read_document(file)
+        entries, positions = document.data, document.positions
+        source = source or document.path
+    if not isinstance(entries, list):
+        where = Location(source or spec.name, 1, 1)
+        raise PolicyError(
+            [Diagnostic("data_invalid", f"data set '{spec.name}' must be a list of entries", where)]
+        )
+    normalised = []
+    problems: list[Diagnostic] = []
+    for i, entry in enumerate(entries):
+        try:
+            normalised.append(spec.validator.validate(entry, pointer=f"/{i}"))
+        except InputError as exc:  # re-place each problem in the data file
+            for d in exc.diagnostics:
+                loc = positions.value(d.pointer or "") if positions else None
+                problems.append(
+                    Diagnostic(
+                        d.code,
+                        f"data set '{spec.name}': {d.message}",
+                        loc,
+                        pointer=d.pointer,
+                        hint=d.hint,
+                    )
+                )
+    if problems:
+        raise PolicyError(problems[:100])
+    dataset = Dataset(spec.name, normalised, match=spec.match)
+    for keys in spec.find_keys:
+        dataset.prepare_find(keys)
+    return dataset
+
+
+@dataclass
+class Project:
+    folder: Path
+    rulebook: dict[str, str]
+    policies: dict[str, CompiledPolicy] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def policy(self, policy_id: str) -> CompiledPolicy:
+        from engine.core.errors import UsageError
+        from engine.core.suggest import did_you_mean
+
+        found = self.policies.get(policy_id)
+        if found is None:
+            raise UsageError(
+                [
+                    Diagnostic(
+                        "unknown_policy",
+                        f"no policy '{policy_id}' in {shown_path(self.folder)}",
+                        hint=did_you_mean(policy_id, self.policies),
+                    )
+                ]
+            )
+        return found
+
+    def data_for(self, policy: CompiledPolicy) -> dict[str, Dataset]:
+        return {name: self.datasets[name] for name in policy.datasets if name in self.datasets}
+
+
+def load_project(
+    folder: str | Path = "policies", *, extra_roots: Mapping[str, Root] | None = None
+) -> Project:
+    """Compile every policy and load every data set; PolicyError lists every problem."""
+    root = Path(folder)
+    problems: list[Diagnostic] = []
+    rulebook: dict[str, str] = {}
+    try:
+        rulebook = load_rulebook(root / RULEBOOK_FILE)
+    except PolicyError as exc:
+        problems.extend(exc.diagnostics)
+    project = Project(root, rulebook)
+    for path in policy_files(root):
+        try:
+            policy = compile_policy_file(path, rulebook or None)
+        except PolicyError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        project.policies[policy.id] = policy
+        project.warnings.extend(policy.warnings)
+    problems.extend(_load_datasets(project))
+    if problems:
+        raise PolicyError(sort_diagnostics(problems))
+    return project
+
+
+def _load_datasets(project: Project) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    specs: dict[str, DatasetSpec] = {}
+    for policy in project.policies.values():
+        for name, spec in policy.datasets.items():
+            first = specs.get(name)
+            if first is not None and (
+                first.schema_path != spec.schema_path or dict(first.match) != dict(spec.match)
+            ):
+                problems.append(
+                    Diagnostic(
+                        "data_conflict",
+                        f"data set '{name}' is declared differently here and at {first.location}",
+                        spec.location,
+                    )
+                )
+                continue
+            if first is not None:
+                continue
+            specs[name] = _merged_spec(spec, project.policies.values())
+    for name, spec in specs.items():
+        if spec.source_path is None:
+            project.datasets[name] = Dataset(name, [], match=spec.match)
+            continue
+        try:
+            project.datasets[name] = load_dataset(spec)
+        except PolicyError as exc:
+            problems.extend(exc.diagnostics)
+    return problems
+
+
+def _merged_spec(spec: DatasetSpec, policies: Iterable[CompiledPolicy]) -> DatasetSpec:
+    """One spec per data set, with the find() indexes every policy needs."""
+    keys = set(spec.find_keys)
+    for policy in policies:
+        other = policy.datasets.get(spec.name)
+        if other is not None:
+            keys.update(other.find_keys)
+    return dataclasses.replace(spec, find_keys=tuple(sorted(keys)))
+
+
+__all__ = ["Project", "join_pointer", "load_dataset", "load_project", "load_rulebook"]

@@ -1,0 +1,241 @@
+"""Configuration of the decision service: defaults < config file < environment < command line.
+
+The file is TOML (`--config kimari.toml` or `KIMARI_CONFIG`), with the keys of `Config`
+at the top level and tokens as a table array:
+
+    host = "127.0.0.1"
+    port = 8080
+    policies = "policies"
+    store = "var/kimari.sqlite3"
+    workers = 2
+
+    [[tokens]]
+    name = "order-service"
+    token_env = "ORDER_SERVICE_TOKEN"   # or: token = "..." (keep the file private then)
+    scopes = ["decide"]
+
+Each key has an environment variable `KIMARI_<KEY>` (upper case), e.g. `KIMARI_PORT=9000`;
+tokens come from `KIMARI_TOKENS="secret1:decide,secret2:decide+admin"`. Paths in the file
+are relative to the working directory, like those given on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import Diagnostic, UsageError
+
+SCOPES = ("decide", "admin")
+ENV_PREFIX = "KIMARI_"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token; only its SHA-256 is kept, so the plain text never sits in memory dumps."""
+
+    name: str
+    digest: bytes
+    scopes: frozenset[str]
+
+    @classmethod
+    def of(cls, name: str, secret: str, scopes: Any) -> Token:
+        if not isinstance(secret, str) or len(secret) < 8:
+            raise _bad(f"token '{name}' must be a text of at least 8 characters")
+        if isinstance(scopes, str):
+            scopes = [scopes]
+        unknown = sorted(set(scopes or ()) - set(SCOPES))
+        if not scopes or unknown:
+            raise _bad(f"token '{name}' needs scopes from {list(SCOPES)} (got {scopes!r})")
+        return cls(name, digest(secret), frozenset(scopes))
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    policies: Path = Path("policies")
+    store: Path = Path("var") / "kimari.sqlite3"
+    workers: int = 2
+    tokens: tuple[Token, ...] = ()
+    allow_anonymous: bool = False  # no tokens on a non-loopback address: refuse unless set
+    max_body_bytes: int = 1_048_576
+    max_batch: int = 100
+    log_retention_days: float = 90.0  # 0 keeps every decision
+    reload_interval: float = 0.5  # seconds between checks of the policy files
+    request_timeout: float = 10.0  # a worker slower than this is killed; the client gets 503
+    commit_max_rows: int = 512  # at most this many decisions share one log commit
+    commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
+    access_log: bool = False
+    test_faults: bool = field(default=False, repr=False)  # KIMARI_TEST_FAULTS=1 only
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def anonymous(self) -> bool:
+        """Requests without a token get every scope: only with no tokens configured."""
+        return not self.tokens
+
+    def check(self) -> None:
+        problems = []
+        if self.anonymous and not self.loopback and not self.allow_anonymous:
+            problems.append(
+                f"no tokens are configured and host {self.host} is not loopback: set "
+                "KIMARI_TOKENS (or tokens in the config file), or allow_anonymous = true"
+            )
+        for key in ("workers", "max_body_bytes", "max_batch", "commit_max_rows"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key} must be at least 1")
+        if not 0 <= self.port <= 65535:
+            problems.append("port must be 0..65535")
+        if self.reload_interval <= 0 or self.request_timeout <= 0:
+            problems.append("reload_interval and request_timeout must be positive")
+        if problems:
+            raise UsageError([Diagnostic("config_invalid", p) for p in problems])
+
+    def to_json(self) -> str:
+        """Everything, tokens as digests: how the supervisor hands the config to the front."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["policies"], data["store"] = str(self.policies), str(self.store)
+        data["tokens"] = [
+            {"name": t.name, "digest": t.digest.hex(), "scopes": sorted(t.scopes)}
+            for t in self.tokens
+        ]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        data = json.loads(text)
+        data["policies"], data["store"] = Path(data["policies"]), Path(data["store"])
+        data["tokens"] = tuple(
+            Token(t["name"], bytes.fromhex(t["digest"]), frozenset(t["scopes"]))
+            for t in data["tokens"]
+        )
+        return cls(**data)
+
+    def to_worker(self) -> dict[str, Any]:
+        """What a worker process needs (no tokens: workers never see them)."""
+        return {
+            "policies": str(self.policies),
+            "store": str(self.store),
+            "max_batch": self.max_batch,
+            "reload_interval": self.reload_interval,
+            "commit_max_rows": self.commit_max_rows,
+            "commit_wait_ms": self.commit_wait_ms,
+            "test_faults": self.test_faults,
+        }
+
+
+def _bad(message: str) -> UsageError:
+    return UsageError([Diagnostic("config_invalid", message)])
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_SETTABLE = set(_FIELDS) - {"tokens", "test_faults"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = type(getattr(Config(), key))
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind is int and isinstance(value, float | bool):
+            raise ValueError(value)
+        if issubclass(kind, Path):
+            return Path(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise _bad(f"{key}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
+    if not isinstance(items, list):
+        raise _bad("tokens must be an array of tables ([[tokens]])")
+    tokens = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad("each [[tokens]] entry must be a table")
+        name = str(item.get("name", f"token-{i + 1}"))
+        secret = item.get("token")
+        if secret is None and "token_env" in item:
+            secret = env.get(str(item["token_env"]))
+            if not secret:
+                raise _bad(f"token '{name}': environment variable {item['token_env']} is empty")
+        tokens.append(Token.of(name, secret, item.get("scopes")))
+    return tokens
+
+
+def tokens_from_env(text: str) -> list[Token]:
+    """`secret:scope[+scope],...`; a secret may itself contain ':' (the last one splits)."""
+    tokens = []
+    for i, part in enumerate(p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        secret, sep, scopes = part.rpartition(":")
+        if not sep:
+            raise _bad("KIMARI_TOKENS entries look like 'secret:decide' or 'secret:decide+admin'")
+        tokens.append(Token.of(f"env-{i + 1}", secret, scopes.split("+")))
+    return tokens
+
+
+def load_config(
+    file: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the layers; UsageError (exit 2) names the key that is wrong."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    tokens: list[Token] = []
+    file = file or env.get(ENV_PREFIX + "CONFIG")
+    if file:
+        try:
+            data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _bad(f"cannot read config file {file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise _bad(f"config file {file}: {exc}") from None
+        for key, value in data.items():
+            if key == "tokens":
+                tokens = _tokens_from_table(value, env)
+            elif key in _SETTABLE:
+                values[key] = _coerce(key, value)
+            else:
+                raise _bad(f"config file {file}: unknown key '{key}'")
+    for key in _SETTABLE:
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw not in (None, ""):
+            values[key] = _coerce(key, raw)
+    if env.get(ENV_PREFIX + "TOKENS"):
+        tokens = tokens_from_env(env[ENV_PREFIX + "TOKENS"])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value)
+    faults = env.get(ENV_PREFIX + "TEST_FAULTS", "") == "1"
+    config = Config(**values, tokens=tuple(tokens), test_faults=faults)
+    config.check()
+    return config

@@ -1,0 +1,525 @@
+"""The service's operations over the engine's Python API, independent of HTTP and processes.
+
+Each operation takes the request's parts (policy id, raw JSON body, idempotency key) and
+returns either a finished `Response` (status, headers, body) or a `Pending` decision that
+must be written to the decision log before its response may be sent. A worker process
+(`engine/service/worker.py`) owns one `Service` and calls it from one thread only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import (
+    Diagnostic,
+    EngineFault,
+    EvaluationError,
+    InputError,
+    PolicyError,
+)
+from engine.core.suggest import did_you_mean
+from engine.lang.calendar import format_datetime
+from engine.project.registry import Snapshot, validate_entries
+from engine.project.revisions import RevisionCache, explain_logged
+from engine.runtime.decision import Decision, dumps, new_decision_id, to_json_value
+from engine.runtime.evaluate import decide
+from engine.service.problems import Response, from_diagnostics, problem
+from engine.store.decisions import DecisionLog, Entry, Logged
+from engine.store.versions import Store
+
+log = logging.getLogger("kimari.service")
+
+JSON = b"application/json"
+POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+DATA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+DECISION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+REQUEST_KEYS = frozenset({"facts", "at", "settings", "decision_id"})
+
+
+@dataclass(slots=True)
+class Pending:
+    """A decision made but not yet acknowledged: log `entries`, then send `response`."""
+
+    entries: list[Entry]
+    response: Response
+    meta: dict[str, Any] = field(default_factory=dict)
+    # batch only: per entry, where its result sits in the batch response
+    batch_results: list[dict[str, Any]] | None = None
+
+
+def json_response(
+    status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    body = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    return status, [(b"content-type", JSON), *(headers or [])], body
+
+
+def request_hash(policy_id: str, request: dict[str, Any]) -> str:
+    canonical = {k: v for k, v in request.items() if k != "decision_id"}
+    raw = orjson.dumps([policy_id, canonical], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(raw).hexdigest()
+
+
+class RequestProblem(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response[0])
+        self.response = response
+
+
+def _shape(request: Any, prefix: str = "") -> list[Diagnostic]:
+    """The envelope of a decision request: {facts, at?, settings?, decision_id?}."""
+    if not isinstance(request, dict):
+        return [Diagnostic("request_invalid", "the body must be a JSON object", pointer=prefix)]
+    problems = []
+    for key in request:
+        if key not in REQUEST_KEYS:
+            problems.append(
+                Diagnostic(
+                    "unknown_field",
+                    f"unknown field '{key}'",
+                    pointer=f"{prefix}/{key}",
+                    hint=did_you_mean(key, REQUEST_KEYS),
+                )
+            )
+    if "facts" not in request:
+        problems.append(
+            Diagnostic("missing_field", "'facts' is required", pointer=f"{prefix}/facts")
+        )
+    if "at" in request and request["at"] is not None and not isinstance(request["at"], str):
+        problems.append(
+            Diagnostic("at_invalid", "'at' must be a date-time text", pointer=f"{prefix}/at")
+        )
+    settings = request.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        problems.append(
+            Diagnostic(
+                "settings_invalid", "'settings' must be an object", pointer=f"{prefix}/settings"
+            )
+        )
+    given = request.get("decision_id")
+    if given is not None and not (isinstance(given, str) and DECISION_ID.fullmatch(given)):
+        problems.append(
+            Diagnostic(
+                "decision_id_invalid",
+                "'decision_id' must be 1-128 letters, digits or . _ : -",
+                pointer=f"{prefix}/decision_id",
+            )
+        )
+    return problems
+
+
+def headline(policy: CompiledPolicy) -> str | None:
+    """The outcome field that labels decisions in the metrics: the first boolean or enum."""
+    for name, spec in policy.outcome.items():
+        if spec.type.kind == "boolean" or spec.type.enum:
+            return name
+    return None
+
+
+class Service:
+    def __init__(
+        self, snapshot: Snapshot, decision_log: DecisionLog, store: Store, *, max_batch: int
+    ) -> None:
+        self.snapshot = snapshot
+        self.log = decision_log
+        self.store = store
+        self.revisions = RevisionCache(store)
+        self.max_batch = max_batch
+        self._headlines: dict[int, str | None] = {}
+        self.on_data_change: Callable[[], None] | None = None
+
+    # -- helpers -----------------------------------------------------------------------
+    def _policy(self, policy_id: str) -> CompiledPolicy:
+        snapshot = self.snapshot
+        policy = snapshot.policies.get(policy_id) if POLICY_ID.fullmatch(policy_id) else None
+        if policy is not None and policy.kind == "decision":
+            return policy
+        if policy is not None:
+            raise RequestProblem(
+                problem(
+                    404,
+                    "not_a_decision_policy",
+                    f"policy '{policy_id}' is a {policy.kind}, not decided here",
+                )
+            )
+        status = snapshot.policy_set.statuses.get(policy_id)
+        if status is not None:  # the file exists but no revision of it ever compiled
+            raise RequestProblem(
+                problem(
+                    503,
+                    "policy_unavailable",
+                    f"policy '{policy_id}' has no valid revision; see GET /v1/policies/{policy_id}",
+                    errors=status.errors,
+                    headers=[(b"retry-after", b"5")],
+                )
+            )
+        hint = did_you_mean(policy_id, snapshot.policy_set.statuses)
+        raise RequestProblem(problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint))
+
+    def _label(self, policy: CompiledPolicy, outcome: dict[str, Any]) -> str:
+        key = id(policy)
+        if key not in self._headlines:
+            if len(self._headlines) > 256:  # revisions come and go with reloads
+                self._headlines.clear()
+            self._headlines[key] = headline(policy)
+        name = self._headlines[key]
+        if name is None:
+            return "decided"
+        value = outcome.get(name)
+        return f"{name}={str(value).lower() if isinstance(value, bool) else value}"
+
+    @staticmethod
+    def _parse(body: bytes) -> Any:
+        if not body:
+            raise RequestProblem(problem(400, "body_missing", "the request needs a JSON body"))
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestProblem(problem(400, "json_invalid", f"malformed JSON: {exc}")) from None
+
+    def _decide_one(
+        self,
+        policy: CompiledPolicy,
+        request: dict[str, Any],
+        raw: str,
+        key: str | None,
+        explain: bool,
+    ) -> tuple[Entry, Decision]:
+        """Decide; raises InputError, EvaluationError, EngineFault (the caller maps them)."""
+        started = time.perf_counter()
+        decision = decide(
+            policy,
+            request["facts"],
+            at=request.get("at"),
+            settings=request.get("settings"),
+            data=self.snapshot.data_for(policy),
+            explain=explain,
+            decision_id=key or new_decision_id(),
+        )
+        response = decision.to_json()
+        outcome = dumps(decision.outcome)
+        latency = int((time.perf_counter() - started) * 1e6)
+        entry = Entry(
+            decision_id=decision.decision_id,
+            policy_id=policy.id,
+            revision=policy.revision,
+            at=format_datetime(decision.at),
+            logged_at=int(time.time() * 1000),
+            latency_us=latency,
+            request_hash=request_hash(policy.id, request) if key else None,
+            request=raw,
+            outcome=outcome.decode(),
+            fired=orjson.dumps(decision.fired).decode(),
+            response=response,
+            keyed=key is not None,
+        )
+        return entry, decision
+
+    @staticmethod
+    def _failure(exc: Exception, prefix: str = "") -> Response:
+        if isinstance(exc, InputError):
+            return from_diagnostics(
+                422, exc.diagnostics, "the request is not valid for this policy"
+            )
+        if isinstance(exc, EvaluationError):
+            return from_diagnostics(
+                422, exc.diagnostics, "these facts cannot be decided", "evaluation_error"
+            )
+        assert isinstance(exc, EngineFault)
+        log.error("engine fault: %s", exc)
+        return problem(
+            500,
+            "engine_fault",
+            "the rule engine failed; nothing was decided",
+            errors=[Diagnostic(d.code, d.message) for d in exc.diagnostics],
+        )
+
+    # -- operations --------------------------------------------------------------------
+    def decide(
+        self, policy_id: str, body: bytes, key: str | None, explain: bool
+    ) -> Response | Pending:
+        try:
+            policy = self._policy(policy_id)
+            request = self._parse(body)
+            problems = _shape(request)
+            if problems:
+                return from_diagnostics(422, problems, "the decision request is not valid")
+            given = request.get("decision_id")
+            if key is not None and given is not None and key != given:
+                return problem(
+                    422,
+                    "idempotency_key_mismatch",
+                    "the Idempotency-Key header and 'decision_id' differ",
+                    errors=[
+                        Diagnostic(
+                            "idempotency_key_mismatch",
+                            "differs from the header",
+                            pointer="/decision_id",
+                        )
+                    ],
+                )
+            if key is not None and not DECISION_ID.fullmatch(key):
+                return problem(
+                    422,
+                    "idempotency_key_invalid",
+                    "Idempotency-Key must be 1-128 letters, digits or . _ : -",
+                )
+            key = key or given
+            if key is not None:
+                replayed = self._replay(policy.id, key, request)
+                if replayed is not None:
+                    return replayed
+            try:
+                entry, decided = self._decide_one(policy, request, body.decode(), key, explain)
+            except (InputError, EvaluationError, EngineFault) as exc:
+                return self._failure(exc)
+        except RequestProblem as exc:
+            return exc.response
+        meta = {"p": policy.id, "o": self._label(policy, decided.outcome)}
+        response = (200, [(b"content-type", JSON)], entry.response)
+        return Pending([entry], response, meta)
+
+    def _replay(self, policy_id: str, key: str, request: dict[str, Any]) -> Response | None:
+        row = self.log.conn.execute(
+            "SELECT request_hash, response FROM decisions WHERE decision_id = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return self.replayed(key, request_hash(policy_id, request), row[0], row[1].encode())
+
+    @staticmethod
+    def replayed(key: str, wanted: str | None, existing: str | None, response: bytes) -> Response:
+        if wanted is not None and wanted == existing:
+            return 200, [(b"content-type", JSON), (b"idempotent-replayed", b"true")], response
+        return problem(
+            409,
+            "idempotency_conflict",
+            f"decision id '{key}' was already used for a different request",
+        )
+
+    def batch(self, policy_id: str, body: bytes) -> Response | Pending:
+        try:
+            policy = self._policy(policy_id)
+            request = self._parse(body)
+        except RequestProblem as exc:
+            return exc.response
+        items = request.get("items") if isinstance(request, dict) else None
+        extra = [k for k in request if k != "items"] if isinstance(request, dict) else []
+        if not isinstance(items, list) or extra:
+            pointer = f"/{extra[0]}" if extra else "/items"
+            return problem(
+                422,
+                "request_invalid",
+                'a batch is {"items": [decision request, ...]}',
+                errors=[
+                    Diagnostic("request_invalid", "expected only 'items', a list", pointer=pointer)
+                ],
+            )
+        if len(items) > self.max_batch:
+            return problem(
+                413,
+                "batch_too_large",
+                f"a batch holds at most {self.max_batch} items; this one has {len(items)}",
+                max_batch=self.max_batch,
+            )
+        results: list[dict[str, Any]] = []
+        entries: list[Entry] = []
+        labels: list[str] = []
+        for i, item in enumerate(items):
+            problems = _shape(item, f"/items/{i}")
+            if problems:
+                results.append(_item_problem(422, problems))
+                continue
+            key = item.get("decision_id")
+            if key is not None:
+                replayed = self._replay(policy.id, key, item)
+                if replayed is not None:
+                    results.append(_result(replayed))
+                    continue
+            try:
+                entry, decided = self._decide_one(
+                    policy, item, orjson.dumps(item).decode(), key, False
+                )
+            except (InputError, EvaluationError, EngineFault) as exc:
+                status, _, raw = self._failure(exc)
+                results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})
+                continue
+            body = orjson.loads(entry.response)
+            results.append({"status": 200, "decision": body, "_entry": len(entries)})
+            entries.append(entry)
+            labels.append(self._label(policy, decided.outcome))
+        meta = {"p": policy.id, "o": labels, "n": len(items)}
+        return Pending(entries, (200, [(b"content-type", JSON)], b""), meta, results)
+
+    def finish(self, pending: Pending, logged: list[Logged]) -> Response:
+        """The response of a pending decision once the log said what became of its entries."""
+        if pending.batch_results is None:
+            entry, result = pending.entries[0], logged[0]
+            if result.written:
+                return pending.response
+            assert result.existing_response is not None
+            return self.replayed(
+                entry.decision_id,
+                entry.request_hash,
+                result.existing_hash,
+                result.existing_response,
+            )
+        results = []
+        for item in pending.batch_results:
+            index = item.pop("_entry", None)
+            if index is not None and not logged[index].written:
+                entry, result = pending.entries[index], logged[index]
+                assert result.existing_response is not None
+                item = _result(
+                    self.replayed(
+                        entry.decision_id,
+                        entry.request_hash,
+                        result.existing_hash,
+                        result.existing_response,
+                    )
+                )
+            results.append(item)
+        body = orjson.dumps({"policy": pending.meta["p"], "results": results})
+        return 200, [(b"content-type", JSON)], body
+
+    def get_decision(self, decision_id: str) -> Response:
+        if not DECISION_ID.fullmatch(decision_id):
+            return problem(404, "unknown_decision", "no such decision")
+        row = self.log.get(decision_id)
+        if row is None:
+            return problem(404, "unknown_decision", f"no decision '{decision_id}' in the log")
+        body = row["response"]
+        body["logged_at"] = row["logged_at"]
+        body["request"] = row["request"]
+        if "explanation" not in body:
+            body.update(self._explain(row))
+        return json_response(200, body)
+
+    def _explain(self, row: dict[str, Any]) -> dict[str, Any]:
+        snapshot = self.snapshot
+        loaded = snapshot.policies.get(row["policy_id"])
+        return explain_logged(row, self.revisions, loaded=loaded, served=snapshot.datasets)
+
+    def list_policies(self) -> Response:
+        out = []
+        for pid, status in sorted(self.snapshot.policy_set.statuses.items()):
+            policy = status.policy
+            out.append(
+                {
+                    "id": pid,
+                    "kind": policy.kind if policy else None,
+                    "title": policy.title.to_dict() if policy else None,
+                    "revision": policy.revision if policy else None,
+                    "status": status.state,
+                    "errors": len(status.errors),
+                }
+            )
+        return json_response(200, {"policies": out})
+
+    def get_policy(self, policy_id: str) -> Response:
+        from engine.service.openapi import policy_document
+
+        status = (
+            self.snapshot.policy_set.statuses.get(policy_id)
+            if POLICY_ID.fullmatch(policy_id)
+            else None
+        )
+        if status is None:
+            hint = did_you_mean(policy_id, self.snapshot.policy_set.statuses)
+            return problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint)
+        return json_response(200, policy_document(status, self.snapshot))
+
+    def get_data(self, name: str) -> Response:
+        snapshot = self.snapshot
+        if not DATA_NAME.fullmatch(name) or name not in snapshot.policy_set.specs:
+            hint = did_you_mean(name, snapshot.policy_set.specs)
+            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+        info = snapshot.data_info.get(name)
+        dataset = snapshot.datasets.get(name)
+        return json_response(
+            200,
+            {
+                "name": name,
+                "version": info.version if info else None,
+                "source": info.source if info else None,
+                "updated_at": info.updated_at if info else None,
+                "count": len(dataset) if dataset is not None else 0,
+                "errors": [d.to_dict() for d in snapshot.data_errors.get(name, ())],
+                "entries": to_json_value(list(dataset.entries)) if dataset is not None else [],
+            },
+        )
+
+    def put_data(self, name: str, body: bytes) -> Response:
+        snapshot = self.snapshot
+        spec = snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
+        if spec is None:
+            hint = did_you_mean(name, snapshot.policy_set.specs)
+            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+        try:
+            request = self._parse(body)
+        except RequestProblem as exc:
+            return exc.response
+        if not isinstance(request, dict) or set(request) != {"entries"}:
+            return problem(
+                422,
+                "request_invalid",
+                'the body is {"entries": [entry, ...]}',
+                errors=[
+                    Diagnostic("request_invalid", "expected only 'entries'", pointer="/entries")
+                ],
+            )
+        try:
+            dataset = validate_entries(spec, request["entries"])
+        except PolicyError as exc:
+            return from_diagnostics(
+                422, exc.diagnostics, f"entries do not match the schema of '{name}'", "data_invalid"
+            )
+        generation = self.store.put_data(name, dataset.version, request["entries"])
+        if self.on_data_change is not None:
+            self.on_data_change()
+        return json_response(
+            200,
+            {
+                "name": name,
+                "version": dataset.version,
+                "count": len(dataset),
+                "generation": generation,
+            },
+        )
+
+    def reset_data(self, name: str) -> Response:
+        """Forget the versions PUT through the API: serve the file default again."""
+        spec = self.snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
+        if spec is None:
+            hint = did_you_mean(name, self.snapshot.policy_set.specs)
+            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+        self.store.reset_data(name)
+        if self.on_data_change is not None:
+            self.on_data_change()
+        return self.get_data(name)
+
+
+def _result(response: Response) -> dict[str, Any]:
+    status, _, raw = response
+    return {"status": status, ("decision" if status == 200 else "problem"): orjson.loads(raw)}
+
+
+def _item_problem(status: int, problems: list[Diagnostic]) -> dict[str, Any]:
+    _, _, raw = from_diagnostics(status, problems, "this item is not a valid decision request")
+    return {"status": status, "problem": orjson.loads(raw)}
+
+
+def _repoint(body: dict[str, Any], index: int) -> dict[str, Any]:
+    for error in body.get("errors", []):
+        if "pointer" in error:
+            error["pointer"] = f"/items/{index}{error['pointer']}"
+    return body

@@ -1,0 +1,98 @@
+"""`kimari serve`'s top process: bind once, run the HTTP front as a child, restart it if it dies.
+
+    kimari serve (this module: binds the socket, prints where, watches)
+      └─ front (engine/service/http.py: HTTP, tokens, metrics)        restarted if it dies
+           └─ engine workers (engine/service/worker.py, N)               restarted by the front
+
+The listening socket belongs to this process and is inherited by each front, so while a
+new front starts, connections wait in the kernel's backlog instead of being refused. A
+dead front's workers see their socket close and exit. SIGINT/SIGTERM stop everything:
+the front finishes its requests, closes its workers, and this process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from engine.service.config import Config
+
+log = logging.getLogger("kimari.supervisor")
+
+
+def _bind(config: Config) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.listen(2048)
+    return sock
+
+
+def _announce(config: Config, sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"kimari: listening on http://{shown}:{port} with {config.workers} workers", flush=True)
+    print(f"kimari: policies from {config.policies}, decision log in {config.store}", flush=True)
+    if config.anonymous:
+        print(
+            "kimari: no tokens configured: every request is allowed (this host only). To require\n"
+            "        tokens, set KIMARI_TOKENS='<secret>:decide,<admin-secret>:decide+admin'",
+            flush=True,
+        )
+    if config.test_faults:
+        print("kimari: TEST FAULTS ENABLED (X-Kimari-Test-Fault); never in production", flush=True)
+
+
+def serve(config: Config) -> int:
+    """Bind, then keep a front process serving until SIGINT/SIGTERM; the exit code."""
+    from engine.store.decisions import DecisionLog
+    from engine.store.versions import Store
+
+    logging.basicConfig(
+        level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
+    )
+    # create and migrate the store once, before fronts and workers race to do it
+    Store(config.store).close()
+    DecisionLog(config.store).close()
+    sock = _bind(config)
+    _announce(config, sock)
+    stopping = False
+    front: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if front is not None and front.poll() is None:
+            front.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    env = dict(os.environ, KIMARI_FRONT=config.to_json())
+    failures = 0
+    while not stopping:
+        began = time.monotonic()
+        front = subprocess.Popen(
+            [sys.executable, "-m", "engine.service.http", str(sock.fileno())],
+            pass_fds=(sock.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        code = front.wait()
+        if stopping:
+            break
+        failures = failures + 1 if time.monotonic() - began < 10 else 0
+        reason = f"signal {-code}" if code < 0 else f"exit code {code}"
+        log.error("the HTTP front (pid %s) died with %s; starting a new one", front.pid, reason)
+        time.sleep(min(0.1 * 2**failures, 5.0))
+    if front is not None:
+        try:
+            front.wait(15)
+        except subprocess.TimeoutExpired:
+            front.kill()
+    return 0

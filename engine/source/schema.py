@@ -1,0 +1,193 @@
+"""JSON Schema validation of YAML documents, reported at the line.
+
+jsonschema reports a violation as a path into plain data; the document's
+position index turns that path back into `file:line:col`, pointing at the
+key for unknown or missing keys and at the value otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from engine.core.errors import Diagnostic
+from engine.core.suggest import did_you_mean
+from engine.source.yaml import Document, join_pointer
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+MAX_ERRORS = 100
+
+
+@functools.cache
+def project_schema(name: str) -> Draft202012Validator:
+    """A validator for one of the project's own schemas (policy, tests, rulebook)."""
+    schema = orjson.loads((SCHEMA_DIR / name).read_bytes())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_document(document: Document, validator: Draft202012Validator) -> list[Diagnostic]:
+    """Every schema violation of `document`, each placed at its line."""
+    found: list[Diagnostic] = []
+    for error in validator.iter_errors(document.data):
+        found.extend(_diagnose(document, error))
+        if len(found) >= MAX_ERRORS:
+            break
+    unique = {(d.location, d.code, d.message): d for d in found}
+    return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    pointer = ""
+    for part in path:
+        pointer = join_pointer(pointer, part)
+    return pointer
+
+
+def _diagnose(document: Document, error: ValidationError) -> list[Diagnostic]:
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return _diagnose(document, best_match(error.context))
+    pointer = _pointer(error.absolute_path)
+    positions = document.positions
+    if "propertyNames" in error.schema_path:
+        return _property_names(document, error, pointer)
+    handler = _HANDLERS.get(str(error.validator))
+    if handler is not None:
+        return handler(document, error, pointer)
+    where = _where(pointer)
+    return [
+        Diagnostic(
+            "schema_violation",
+            f"{where}: {error.message}",
+            positions.value(pointer),
+            pointer=pointer or "/",
+        )
+    ]
+
+
+def _where(pointer: str) -> str:
+    return f"'{pointer}'" if pointer else "the document"
+
+
+def _declared(schema: Mapping[str, Any]) -> list[str]:
+    return list(schema.get("properties", {}))
+
+
+def _additional(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    allowed = _declared(error.schema)
+    extras = [k for k in instance if k not in allowed]
+    out = []
+    for key in extras:
+        child = join_pointer(pointer, key)
+        hint = did_you_mean(key, allowed)
+        if hint is None and allowed:
+            hint = "allowed keys: " + ", ".join(allowed)
+        out.append(
+            Diagnostic(
+                "unknown_key",
+                f"unknown key '{key}' in {_where(pointer)}",
+                document.positions.key(child),
+                pointer=child,
+                hint=hint,
+            )
+        )
+    return out
+
+
+def _required(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    missing = error.message.split("'")[1] if "'" in error.message else error.message
+    return [
+        Diagnostic(
+            "missing_key",
+            f"missing required key '{missing}' in {_where(pointer)}",
+            document.positions.key(pointer),
+            pointer=pointer or "/",
+        )
+    ]
+
+
+def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    options = error.validator_value if error.validator == "enum" else [error.validator_value]
+    shown = ", ".join(repr(o) for o in options)
+    hint = did_you_mean(str(error.instance), [str(o) for o in options])
+    return [
+        Diagnostic(
+            "invalid_value",
+            f"{_where(pointer)}: {error.instance!r} is not one of {shown}",
+            document.positions.value(pointer),
+            pointer=pointer,
+            hint=hint,
+        )
+    ]
+
+
+def _type(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    expected = error.validator_value
+    wanted = " or ".join(expected) if isinstance(expected, list) else expected
+    got = _json_type(error.instance)
+    return [
+        Diagnostic(
+            "invalid_type",
+            f"{_where(pointer)} must be {wanted}, got {got}",
+            document.positions.value(pointer),
+            pointer=pointer or "/",
+        )
+    ]
+
+
+def _pattern(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    description = error.schema.get("description")
+    hint = description or f"must match {error.validator_value}"
+    return [
+        Diagnostic(
+            "invalid_value",
+            f"{_where(pointer)}: {error.instance!r} is not a valid value",
+            document.positions.value(pointer),
+            pointer=pointer,
+            hint=hint,
+        )
+    ]
+
+
+def _property_names(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    name = error.instance
+    child = join_pointer(pointer, name)
+    return [
+        Diagnostic(
+            "invalid_name",
+            f"'{name}' is not a valid name: use lower-case letters, digits and _",
+            document.positions.key(child),
+            pointer=child,
+        )
+    ]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float) or type(value).__name__ == "Decimal":
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+_HANDLERS = {
+    "additionalProperties": _additional,
+    "required": _required,
+    "enum": _enum,
+    "const": _enum,
+    "type": _type,
+    "pattern": _pattern,
+}

@@ -1,0 +1,387 @@
+"""Safe YAML reading with positions.
+
+PyYAML keeps the last of two duplicate keys, turns `no` into False, `10:30`
+into 630 and `0.1` into a float, and accepts tags that build Python objects.
+None of that is acceptable for rulebooks that business staff edit, so this
+module composes the node graph itself and constructs plain JSON-like data
+(dict, list, str, int, Decimal, bool, None), refusing everything ambiguous
+with a `file:line:col` diagnostic. It also records where every value and
+key came from, keyed by JSON pointer, because no later stage can find a
+line again once the data is plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.core.errors import Diagnostic, Location, PolicyError
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_ERRORS = 100
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_PLAIN_FLOAT = re.compile(
+    r"[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+)
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+
+
+def escape_pointer_token(token: str | int) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join_pointer(base: str, token: str | int) -> str:
+    return f"{base}/{escape_pointer_token(token)}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    line: int  # 0-based, as PyYAML marks
+    col: int
+    end_line: int
+    end_col: int
+
+
+class PositionIndex:
+    """Where each JSON pointer of a document came from in its file."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self._text = text
+        self._values: dict[str, _Span] = {}
+        self._keys: dict[str, _Span] = {}
+        self._lines: list[str] | None = None
+
+    def _record(self, pointer: str, node: yaml.Node, key: yaml.Node | None) -> None:
+        s, e = node.start_mark, node.end_mark
+        self._values[pointer] = _Span(s.line, s.column, e.line, e.column)
+        if key is not None:
+            ks, ke = key.start_mark, key.end_mark
+            self._keys[pointer] = _Span(ks.line, ks.column, ke.line, ke.column)
+
+    def _nearest(self, table: dict[str, _Span], pointer: str) -> _Span | None:
+        while True:
+            span = table.get(pointer) or self._values.get(pointer)
+            if span is not None or not pointer:
+                return span
+            pointer = pointer.rsplit("/", 1)[0]
+
+    def value(self, pointer: str) -> Location:
+        """Position of the value at `pointer`, or of its nearest existing ancestor."""
+        span = self._nearest(self._values, pointer)
+        return self._loc(span)
+
+    def key(self, pointer: str) -> Location:
+        """Position of the mapping key that introduces `pointer` (for 'unknown key' errors)."""
+        span = self._nearest(self._keys, pointer)
+        return self._loc(span)
+
+    def has(self, pointer: str) -> bool:
+        return pointer in self._values
+
+    def within(self, pointer: str, offset: int, value: str) -> Location:
+        """Position of character `offset` of the string scalar at `pointer`.
+
+        The scalar may be quoted, folded or a literal block, so the source and
+        the value differ by quotes, indentation and line breaks; walking both
+        in step and skipping source characters that do not match finds the
+        character without re-implementing YAML's scalar rules.
+        """
+        span = self._values.get(pointer)
+        if span is None:
+            return self.value(pointer)
+        lines = self._source_lines()
+        line, col = span.line, span.col
+        for ch in value[:offset]:
+            line, col = self._advance_to(lines, line, col, ch, span)
+            line, col = self._step(lines, line, col)
+        line, col = self._skip_to_content(lines, line, col, value[offset : offset + 1], span)
+        return Location(self.file, line + 1, col + 1)
+
+    def _source_lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self._text.split("\n")
+        return self._lines
+
+    @staticmethod
+    def _step(lines: list[str], line: int, col: int) -> tuple[int, int]:
+        if line < len(lines) and col + 1 < len(lines[line]):
+            return line, col + 1
+        return line + 1, 0
+
+    def _advance_to(
+        self, lines: list[str], line: int, col: int, ch: str, span: _Span
+    ) -> tuple[int, int]:
+        start = (line, col)
+        while (line, col) <= (span.end_line, span.end_col) and line < len(lines):
+            text = lines[line]
+            if col < len(text) and text[col] == ch:
+                return line, col
+            line, col = self._step(lines, line, col)
+        return start
+
+    def _skip_to_content(
+        self, lines: list[str], line: int, col: int, ch: str, span: _Span
+    ) -> tuple[int, int]:
+        if not ch:
+            return line, col
+        return self._advance_to(lines, line, col, ch, span)
+
+    @staticmethod
+    def _loc_of(file: str, span: _Span | None) -> Location:
+        if span is None:
+            return Location(file, 1, 1)
+        return Location(file, span.line + 1, span.col + 1)
+
+    def _loc(self, span: _Span | None) -> Location:
+        return self._loc_of(self.file, span)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A YAML file read safely: plain data, where each value came from, and a revision."""
+
+    path: str
+    text: str
+    data: Any
+    positions: PositionIndex
+    revision: str
+    # The file it was read from; `path` is how messages show it. Relative paths inside
+    # the document (facts schema, data) resolve from here.
+    origin: Path | None = None
+
+
+def revision_of(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
+    path = Path(path)
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "file_unreadable", f"cannot read file: {exc.strerror}", Location(shown, 1, 1)
+                )
+            ]
+        ) from None
+    document = parse_yaml(raw, shown)
+    return dataclasses.replace(document, origin=path.resolve())
+
+
+def parse_yaml(raw: bytes | str, file: str) -> Document:
+    """Parse one YAML document; raise PolicyError listing every problem found."""
+    data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if len(data_bytes) > MAX_FILE_BYTES:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "file_too_large",
+                    f"file is larger than {MAX_FILE_BYTES} bytes",
+                    Location(file, 1, 1),
+                )
+            ]
+        )
+    try:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            [Diagnostic("file_not_utf8", f"file is not UTF-8: {exc.reason}", Location(file, 1, 1))]
+        ) from None
+    text = text.removeprefix("\ufeff")
+    root = _compose(text, file)
+    builder = _Builder(file, text)
+    data = builder.build(root) if root is not None else None
+    if builder.errors:
+        raise PolicyError(builder.errors[:MAX_ERRORS])
+    return Document(file, text, data, builder.positions, revision_of(data_bytes))
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.problem} ({exc.context})"
+        raise PolicyError(
+            [Diagnostic("yaml_syntax", f"YAML syntax error: {problem}", loc)]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(
+            [Diagnostic("yaml_syntax", f"YAML syntax error: {exc}", Location(file, 1, 1))]
+        ) from None
+    if len(nodes) > 1:
+        second = nodes[1].start_mark
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "yaml_multiple_documents",
+                    "a file holds one YAML document; found a second one",
+                    Location(file, second.line + 1, second.column + 1),
+                )
+            ]
+        )
+    return nodes[0] if nodes else None
+
+
+class _Builder:
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.positions = PositionIndex(file, text)
+        self.errors: list[Diagnostic] = []
+        self._seen: set[int] = set()
+
+    def _error(
+        self, code: str, message: str, node: yaml.Node, pointer: str, hint: str | None = None
+    ) -> None:
+        mark = node.start_mark
+        loc = Location(self.file, mark.line + 1, mark.column + 1)
+        self.errors.append(Diagnostic(code, message, loc, pointer=pointer or "/", hint=hint))
+
+    def build(self, node: yaml.Node, pointer: str = "", key: yaml.Node | None = None) -> Any:
+        if id(node) in self._seen:
+            self._error(
+                "yaml_alias",
+                "anchors and aliases (&name / *name) are not allowed; write the value out",
+                node,
+                pointer,
+            )
+            return None
+        self._seen.add(id(node))
+        self.positions._record(pointer, node, key)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, pointer)
+        if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, pointer, "seq")
+            return [self.build(item, join_pointer(pointer, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, pointer)
+
+    def _check_tag(self, node: yaml.Node, pointer: str, expected: str) -> bool:
+        if node.tag == _TAG + expected:
+            return True
+        self._error(
+            "yaml_unsafe_tag",
+            f"tag '{node.tag}' is not allowed; only plain YAML "
+            "values (strings, numbers, true/false, null, lists, mappings)",
+            node,
+            pointer,
+        )
+        return False
+
+    def _mapping(self, node: yaml.MappingNode, pointer: str) -> dict[str, Any]:
+        self._check_tag(node, pointer, "map")
+        out: dict[str, Any] = {}
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                self._error(
+                    "yaml_merge_key",
+                    "merge keys ('<<') are not allowed; write the entries out",
+                    key_node,
+                    pointer,
+                )
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _TAG + "str":
+                self._error(
+                    "yaml_key_not_string",
+                    "mapping keys must be plain strings; quote the key",
+                    key_node,
+                    pointer,
+                )
+                continue
+            name = key_node.value
+            child = join_pointer(pointer, name)
+            if name in first_seen:
+                first = first_seen[name].start_mark
+                self._error(
+                    "duplicate_key",
+                    f"duplicate key '{name}' (first defined at line {first.line + 1}); "
+                    "YAML would silently keep only the last one",
+                    key_node,
+                    child,
+                )
+                continue
+            first_seen[name] = key_node
+            out[name] = self.build(value_node, child, key_node)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, pointer: str) -> Any:
+        tag, text = node.tag, node.value
+        kind = tag.removeprefix(_TAG) if tag.startswith(_TAG) else None
+        if kind in ("str", "timestamp"):
+            # Timestamps stay text: the facts schema decides whether it is a date.
+            return text
+        if kind == "null":
+            return None
+        if kind == "bool":
+            return self._bool(node, pointer)
+        if kind == "int":
+            return self._int(node, pointer)
+        if kind == "float":
+            return self._float(node, pointer)
+        self._check_tag(node, pointer, "str")
+        return None
+
+    def _bool(self, node: yaml.ScalarNode, pointer: str) -> bool | None:
+        if node.value in _TRUE:
+            return True
+        if node.value in _FALSE:
+            return False
+        self._error(
+            "yaml_ambiguous_scalar",
+            f"'{node.value}' reads as a boolean in YAML 1.1; write true or false, "
+            f"or quote it if you mean the text",
+            node,
+            pointer,
+        )
+        return None
+
+    def _int(self, node: yaml.ScalarNode, pointer: str) -> int | None:
+        if _PLAIN_INT.fullmatch(node.value):
+            return int(node.value.replace("_", ""))
+        self._error(
+            "yaml_ambiguous_scalar",
+            f"'{node.value}' would be read as a base-8, base-16 or base-60 number; "
+            "quote it if it is text (a time such as '10:30'), or write it in decimal",
+            node,
+            pointer,
+        )
+        return None
+
+    def _float(self, node: yaml.ScalarNode, pointer: str) -> Decimal | None:
+        # Numbers with a fraction become Decimal: money and rates are never float.
+        if _PLAIN_FLOAT.fullmatch(node.value):
+            try:
+                return Decimal(node.value.replace("_", ""))
+            except InvalidOperation:
+                pass
+        self._error(
+            "yaml_ambiguous_scalar",
+            f"'{node.value}' is not a plain decimal number (infinity, NaN and base-60 "
+            "numbers are not allowed); quote it if it is text",
+            node,
+            pointer,
+        )
+        return None

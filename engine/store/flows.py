@@ -1,0 +1,412 @@
+"""Flow state in the embedded SQLite store: entities, their history of moves, refusals.
+
+    flow_entities  one row per (policy, entity): state, facts (JSON), version = moves made
+                   (0 for an entity seeded without a move)
+    flow_history   append-only: one row per move, numbered by the entity's version, with
+                   the event, its time, the transition, states before/after, what it
+                   recorded, the facts after it, the actions, settings and policy revision
+    flow_refusals  append-only, apart from the history: refused events, for audit; a
+                   refusal never touches the entity or its history of moves
+
+A move is written in ONE transaction (BEGIN IMMEDIATE): the entity row is compared and
+set on its version, and the history row is inserted, or neither is; a process killed at
+any instant leaves the entity before or after the move, never between. The version check
+is what serialises writers across processes: a writer that decided on a version another
+process has since moved past gets `False` and decides again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.flow.decide import Move, Snapshot
+from engine.lang.calendar import format_datetime
+from engine.store.sqlite import DEFAULT_PATH, connect, migrate, write_transaction
+
+COMPONENT = "flows"
+MIGRATIONS = (
+    """
+    CREATE TABLE flow_entities (
+        policy_id TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        facts TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 0),
+        created_at TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        last_event TEXT NOT NULL,
+        state_since TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        PRIMARY KEY (policy_id, entity_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE flow_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event_id TEXT,
+        event_type TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        transition TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        recorded TEXT NOT NULL,
+        facts TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        message TEXT,
+        settings TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        decision_id TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        UNIQUE (policy_id, entity_id, version)
+    );
+    CREATE UNIQUE INDEX flow_history_event_id
+        ON flow_history (policy_id, entity_id, event_id) WHERE event_id IS NOT NULL;
+    CREATE TABLE flow_refusals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        policy_id TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        event_id TEXT,
+        event_type TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        code TEXT NOT NULL,
+        refusal TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        decision_id TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    );
+    CREATE INDEX flow_refusals_entity ON flow_refusals (policy_id, entity_id, seq)
+    """,
+)
+MEMORY = ":memory:"
+_HISTORY_COLUMNS = (
+    "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
+    "recorded, facts, actions, message, settings, revision, decision_id, stored_at"
+)
+_JSON_COLUMNS = frozenset(
+    {"event", "recorded", "facts", "actions", "message", "settings", "refusal"}
+)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _now() -> str:
+    """When a row was stored (audit only: no decision ever reads it)."""
+    return format_datetime(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One move, as stored."""
+
+    seq: int
+    version: int
+    event_id: str | None
+    event_type: str
+    event: dict[str, Any]
+    at: str
+    transition: str
+    from_state: str
+    to_state: str
+    recorded: dict[str, Any]
+    facts: dict[str, Any]
+    actions: list[dict[str, Any]]
+    message: dict[str, str] | None
+    settings: dict[str, Any]
+    revision: str
+    decision_id: str
+    stored_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "version": self.version,
+            "event_id": self.event_id,
+            "event": self.event,
+            "at": self.at,
+            "transition": self.transition,
+            "state": {"before": self.from_state, "after": self.to_state},
+            "recorded": self.recorded,
+            "facts": self.facts,
+            "actions": self.actions,
+            "message": self.message,
+            "settings": self.settings,
+            "revision": self.revision,
+            "decision_id": self.decision_id,
+            "stored_at": self.stored_at,
+        }
+
+
+class FlowStore:
+    """Flow state in one SQLite file (or in memory, for tests and `kimari test`).
+
+    Each thread gets its own connection to a file (WAL: readers never wait for the
+    writer); an in-memory database is one connection shared under a lock.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._shared: sqlite3.Connection | None = None
+        self._shared_lock = threading.RLock()
+        if self.path == MEMORY:
+            self._shared = sqlite3.connect(MEMORY, check_same_thread=False, isolation_level=None)
+        migrate(self._connection(), COMPONENT, MIGRATIONS)
+
+    # -- connections ------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._shared is not None:
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        if self._shared is not None:
+            with self._shared_lock:
+                yield self._shared
+        else:
+            yield self._connection()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE takes the write lock before reading, so the
+        version read inside it cannot change before COMMIT."""
+        with self._reading() as conn, write_transaction(conn):
+            yield conn
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        if self._shared is not None:
+            self._shared.close()
+        self._local = threading.local()
+
+    # -- reads ------------------------------------------------------------------------
+    def load(self, policy_id: str, entity_id: str) -> Snapshot | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT state, facts, version, created_at, last_at, last_event, state_since "
+                "FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
+                (policy_id, entity_id),
+            ).fetchone()
+        if row is None:
+            return None
+        return Snapshot(row[0], orjson.loads(row[1]), *row[2:])
+
+    def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM flow_history "
+                "WHERE policy_id = ? AND entity_id = ? ORDER BY version",
+                (policy_id, entity_id),
+            ).fetchall()
+        return [_history_row(row) for row in rows]
+
+    def find_event(self, policy_id: str, entity_id: str, event_id: str) -> HistoryRow | None:
+        """The move an event with this id already made (idempotent retries)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM flow_history "
+                "WHERE policy_id = ? AND entity_id = ? AND event_id = ?",
+                (policy_id, entity_id, event_id),
+            ).fetchone()
+        return _history_row(row) if row else None
+
+    def refusals(self, policy_id: str, entity_id: str) -> list[dict[str, Any]]:
+        with self._reading() as conn:
+            cursor = conn.execute(
+                "SELECT seq, version, event_id, event_type, event, at, state, code, refusal, "
+                "settings, revision, decision_id, stored_at FROM flow_refusals "
+                "WHERE policy_id = ? AND entity_id = ? ORDER BY seq",
+                (policy_id, entity_id),
+            )
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [
+            {
+                n: orjson.loads(v) if n in _JSON_COLUMNS else v
+                for n, v in zip(names, row, strict=True)
+            }
+            for row in rows
+        ]
+
+    def entity_ids(self, policy_id: str) -> list[str]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT entity_id FROM flow_entities WHERE policy_id = ? ORDER BY entity_id",
+                (policy_id,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- writes -----------------------------------------------------------------------
+    def commit_move(
+        self,
+        policy_id: str,
+        entity_id: str,
+        before: Snapshot,
+        move: Move,
+        *,
+        event_id: str | None = None,
+    ) -> Snapshot | None:
+        """Store an allowed move made on `before`; None if the entity is no longer at
+        `before.version` (another writer moved it: decide again on the new state)."""
+        after = before.after(move)
+        transition = move.transition
+        assert move.allowed and transition is not None
+        with self._writing() as conn:
+            current = conn.execute(
+                "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
+                (policy_id, entity_id),
+            ).fetchone()
+            if (current[0] if current else 0) != before.version:
+                return None
+            facts = _dumps(after.facts)
+            conn.execute(
+                "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
+                "created_at, last_at, last_event, state_since, revision) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (policy_id, entity_id) DO UPDATE SET state = excluded.state, "
+                "facts = excluded.facts, version = excluded.version, "
+                "last_at = excluded.last_at, last_event = excluded.last_event, "
+                "state_since = excluded.state_since, revision = excluded.revision",
+                (
+                    policy_id,
+                    entity_id,
+                    after.state,
+                    facts,
+                    after.version,
+                    after.created_at,
+                    after.last_at,
+                    after.last_event,
+                    after.state_since,
+                    move.revision,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO flow_history (policy_id, entity_id, version, event_id, event_type, "
+                "event, at, transition, from_state, to_state, recorded, facts, actions, "
+                "message, settings, revision, decision_id, stored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    policy_id,
+                    entity_id,
+                    after.version,
+                    event_id,
+                    move.event_type,
+                    _dumps(move.event),
+                    after.last_at,
+                    transition.id,
+                    before.state,
+                    after.state,
+                    _dumps(move.changes),
+                    facts,
+                    _dumps(move.actions),
+                    _dumps(move.message) if move.message is not None else None,
+                    _dumps(move.settings),
+                    move.revision,
+                    move.decision_id,
+                    _now(),
+                ),
+            )
+        return after
+
+    def log_refusal(
+        self,
+        policy_id: str,
+        entity_id: str,
+        before: Snapshot,
+        move: Move,
+        *,
+        event_id: str | None = None,
+    ) -> bool:
+        """Record a refused event, apart from the history; False if the entity moved since
+        `before` was read (the refusal may no longer hold: decide again)."""
+        assert not move.allowed and move.refusal is not None
+        with self._writing() as conn:
+            current = conn.execute(
+                "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
+                (policy_id, entity_id),
+            ).fetchone()
+            if (current[0] if current else 0) != before.version:
+                return False
+            conn.execute(
+                "INSERT INTO flow_refusals (policy_id, entity_id, version, event_id, event_type, "
+                "event, at, state, code, refusal, settings, revision, decision_id, stored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    policy_id,
+                    entity_id,
+                    before.version,
+                    event_id,
+                    move.event_type,
+                    _dumps(move.event),
+                    format_datetime(move.at),
+                    before.state,
+                    move.refusal["code"],
+                    _dumps(move.refusal),
+                    _dumps(move.settings),
+                    move.revision,
+                    move.decision_id,
+                    _now(),
+                ),
+            )
+        return True
+
+    def seed(self, policy_id: str, entity_id: str, snapshot: Snapshot, revision: str) -> None:
+        """Put an entity in a given state with given facts, without a move (test fixtures,
+        imports from another system): version 0, no history. Refused (IntegrityError) if
+        the entity already exists."""
+        at = snapshot.last_at or snapshot.created_at or _now()
+        with self._writing() as conn:
+            conn.execute(
+                "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
+                "created_at, last_at, last_event, state_since, revision) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    policy_id,
+                    entity_id,
+                    snapshot.state,
+                    _dumps(dict(snapshot.facts)),
+                    0,
+                    snapshot.created_at or at,
+                    at,
+                    snapshot.last_event or "seed",
+                    snapshot.state_since or at,
+                    revision,
+                ),
+            )
+
+
+def _history_row(row: tuple[Any, ...]) -> HistoryRow:
+    names = _HISTORY_COLUMNS.split(", ")
+    values = {
+        n: orjson.loads(v) if n in _JSON_COLUMNS and v is not None else v
+        for n, v in zip(names, row, strict=True)
+    }
+    return HistoryRow(**values)

@@ -1,0 +1,314 @@
+"""Policy test cases written in YAML (`policies/<id>.tests.yaml`).
+
+Each case gives facts (deep-merged over the file's defaults), `at`,
+settings and data overrides, and what it expects: outcome fields, the rules
+that apply, reasons, or an input error with its JSON pointer. Cases run on
+the durable backend with the explanation on, which also runs the reference
+evaluator and fails the case if the two disagree. A failed case reports a
+diff, and for an expected rule that did not apply, the condition that was
+false and the values it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import Diagnostic, KimariError, Location, PolicyError
+from engine.lang.calendar import parse_datetime
+from engine.project.project import Project, load_dataset, read_document
+from engine.runtime.decision import Decision, to_json_value
+from engine.runtime.evaluate import decide
+from engine.source.data import Dataset
+from engine.source.schema import project_schema, validate_document
+from engine.source.yaml import Document, join_pointer
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    location: Location
+    refs: list[str]
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    policy_id: str = ""
+
+    @property
+    def title(self) -> str:
+        return f"{self.policy_id}: {self.name}"
+
+
+@dataclass
+class TestReport:
+    results: list[CaseResult] = field(default_factory=list)
+    problems: list[Diagnostic] = field(default_factory=list)
+    uncovered_rules: dict[str, list[str]] = field(default_factory=dict)
+    ids_without_rule: list[str] = field(default_factory=list)
+    ids_without_test: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.problems
+
+
+@dataclass
+class Case:
+    file: str
+    index: int
+    name: str
+    location: Location
+    refs: list[str]
+    spec: dict[str, Any]
+    policy: CompiledPolicy
+    document: Document
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Override wins; mappings merge key by key; a null in the override removes the key."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = deep_merge(base.get(key), value)
+    return merged
+
+
+def load_cases(path: Path, project: Project) -> list[Case]:
+    document = read_document(path)
+    problems = validate_document(document, project_schema("tests.schema.json"))
+    if problems:
+        raise PolicyError(problems)
+    data = document.data
+    policy_id = data["policy"]
+    if policy_id not in project.policies:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "unknown_policy",
+                    f"no policy '{policy_id}' to test",
+                    document.positions.value("/policy"),
+                )
+            ]
+        )
+    policy = project.policies[policy_id]
+    defaults = data.get("defaults", {})
+    cases = []
+    for index, spec in enumerate(data["cases"]):
+        pointer = join_pointer("/cases", index)
+        merged = {
+            key: deep_merge(defaults.get(key), spec.get(key)) if key in spec else defaults.get(key)
+            for key in ("at", "settings", "data", "facts", "entity")
+        }
+        merged.update({k: v for k, v in spec.items() if k not in merged})
+        cases.append(
+            Case(
+                document.path,
+                index,
+                spec["name"],
+                document.positions.value(pointer),
+                list(spec.get("refs", [])),
+                merged,
+                policy,
+                document,
+            )
+        )
+    _check_case_refs(cases, project)
+    return cases
+
+
+def _check_case_refs(cases: list[Case], project: Project) -> None:
+    problems = []
+    for case in cases:
+        rule_ids = {r.id for r in case.policy.rules}
+        for i, ref in enumerate(case.refs):
+            if project.rulebook and ref not in project.rulebook:
+                problems.append(
+                    Diagnostic(
+                        "unknown_ref",
+                        f"'{ref}' is not an ID of the rulebook index",
+                        case.document.positions.value(f"/cases/{case.index}/refs/{i}"),
+                    )
+                )
+        expect = case.spec.get("expect", {})
+        for key in ("fired", "not_fired"):
+            for i, rule_id in enumerate(expect.get(key, [])):
+                if rule_id not in rule_ids:
+                    from engine.core.suggest import did_you_mean
+
+                    problems.append(
+                        Diagnostic(
+                            "unknown_rule",
+                            f"policy '{case.policy.id}' has no rule '{rule_id}'",
+                            case.document.positions.value(f"/cases/{case.index}/expect/{key}/{i}"),
+                            hint=did_you_mean(rule_id, rule_ids),
+                        )
+                    )
+    if problems:
+        raise PolicyError(problems)
+
+
+def case_data(case: Case, project: Project) -> dict[str, Dataset]:
+    datasets = project.data_for(case.policy)
+    for name, entries in (case.spec.get("data") or {}).items():
+        spec = case.policy.datasets.get(name)
+        if spec is None:
+            raise PolicyError(
+                [
+                    Diagnostic(
+                        "unknown_data_set",
+                        f"policy '{case.policy.id}' reads no data set '{name}'",
+                        case.location,
+                    )
+                ]
+            )
+        datasets[name] = load_dataset(spec, entries=entries, source=case.file)
+    return datasets
+
+
+def decide_case(
+    case: Case, project: Project, *, backend: str = "durable", explain: bool = False
+) -> Decision:
+    """Decide a decision-policy case as written: its facts, `at`, settings and data."""
+    return decide(
+        case.policy,
+        case.spec.get("facts") or {},
+        at=case.spec.get("at"),
+        settings=case.spec.get("settings"),
+        data=case_data(case, project),
+        backend=backend,
+        explain=explain,
+    )
+
+
+def run_decision_case(case: Case, project: Project, backend: str = "durable") -> CaseResult:
+    """Decide a case of a decision policy and compare what came out with `expect`."""
+    result = CaseResult(
+        case.file, case.name, case.location, case.refs, True, policy_id=case.policy.id
+    )
+    expect = case.spec.get("expect", {})
+    try:
+        decision = decide_case(case, project, backend=backend, explain=True)
+    except KimariError as exc:
+        compare_error(result, expect, exc)
+        return result
+    if "error" in expect:
+        result.failures.append(
+            f"expected error {expect['error'].get('code')}, but the policy "
+            f"decided: fired {decision.fired}"
+        )
+    result.fired = decision.fired
+    body = decision.to_dict()
+    _compare_outcome(result, expect.get("outcome", {}), body["outcome"])
+    _compare_fired(result, expect, decision.fired, body.get("explanation") or {})
+    _compare_reasons(result, expect.get("reasons", []), body["reasons"])
+    result.passed = not result.failures
+    return result
+
+
+def compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariError) -> None:
+    wanted = expect.get("error")
+    first = exc.diagnostics[0] if exc.diagnostics else None
+    if wanted is None:
+        result.failures.append("unexpected error:\n      " + str(exc).replace("\n", "\n      "))
+    else:
+        codes = {d.code for d in exc.diagnostics}
+        pointers = {d.pointer for d in exc.diagnostics}
+        if wanted["code"] not in codes and wanted["code"] != exc.default_code:
+            result.failures.append(
+                f"expected error {wanted['code']}, got "
+                f"{first.code if first else exc.default_code}: {exc}"
+            )
+        if "pointer" in wanted and wanted["pointer"] not in pointers:
+            result.failures.append(
+                f"expected an error at {wanted['pointer']}, got errors at "
+                f"{sorted(p for p in pointers if p)}"
+            )
+    result.passed = not result.failures
+
+
+def same_value(expected: Any, actual: Any) -> bool:
+    expected = to_json_value(expected)
+    if expected == actual:
+        return True
+    if isinstance(expected, str) and isinstance(actual, str):
+        try:
+            return parse_datetime(expected) == parse_datetime(actual)
+        except ValueError:
+            return False
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return all(k in actual and same_value(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(same_value, expected, actual))
+    return False
+
+
+def _compare_outcome(
+    result: CaseResult, expected: Mapping[str, Any], actual: Mapping[str, Any]
+) -> None:
+    for key, value in expected.items():
+        if key not in actual:
+            result.failures.append(
+                f"outcome.{key}: expected {value!r}, but the outcome has no "
+                f"such field (fields: {', '.join(actual)})"
+            )
+        elif not same_value(value, actual[key]):
+            result.failures.append(
+                f"outcome.{key}: expected {to_json_value(value)!r}, got {actual[key]!r}"
+            )
+
+
+def _compare_fired(
+    result: CaseResult, expect: Mapping[str, Any], fired: list[str], explanation: Mapping[str, Any]
+) -> None:
+    verdicts = {r["rule"]: r for r in explanation.get("rules", [])}
+    if "fired" in expect:
+        wanted = set(expect["fired"])
+        for rule_id in sorted(wanted - set(fired)):
+            result.failures.append(f"rule {rule_id} did not apply{_why(verdicts.get(rule_id))}")
+        for rule_id in sorted(set(fired) - wanted):
+            result.failures.append(f"rule {rule_id} applied but was not expected")
+    for rule_id in expect.get("not_fired", []):
+        if rule_id in fired:
+            result.failures.append(f"rule {rule_id} applied but was expected not to")
+
+
+def _why(verdict: Mapping[str, Any] | None) -> str:
+    if not verdict:
+        return ""
+    if verdict.get("verdict") == "matched":
+        return f": {verdict.get('note')}"
+    failed = verdict.get("failed")
+    if not failed:
+        return ""
+    loc = failed["location"]
+    values = ", ".join(f"{k}={v!r}" for k, v in failed["values"].items())
+    return f": {loc['file']}:{loc['line']}:{loc['col']}: `{failed['condition']}` is false" + (
+        f" ({values})" if values else ""
+    )
+
+
+def _compare_reasons(
+    result: CaseResult, expected: list[Mapping[str, Any]], actual: list[Mapping[str, Any]]
+) -> None:
+    remaining = list(actual)
+    for wanted in expected:
+        match = next((r for r in remaining if same_value(wanted, r)), None)
+        if match is None:
+            codes = [r.get("code") for r in actual]
+            result.failures.append(
+                f"no reason matches {to_json_value(dict(wanted))!r} (reasons: {codes})"
+            )
+        else:
+            remaining.remove(match)
