@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine import load
+from engine.core.jsonvalue import JST, format_datetime
 from engine.flow.decide import decide_move, initial_snapshot
 from engine.flow.engine import FlowEngine
 from engine.flow.model import flow_of
-from engine.lang.calendar import JST, format_datetime
 from engine.store.flows import FlowStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.core.jsonvalue import JST, format_datetime  # noqa: E402
 from engine.flow.engine import FlowEngine  # noqa: E402
 from engine.flow.model import flow_of  # noqa: E402
-from engine.lang.calendar import JST, format_datetime  # noqa: E402
 from engine.project.project import load_project  # noqa: E402
 from engine.store.flows import FlowStore  # noqa: E402
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import InputError
+from engine.core.jsonvalue import JST
 from engine.lang import ast
-from engine.lang.calendar import JST
 from engine.lang.types import Type
 from engine.project.project import Project, load_project
 from engine.testing.cases import Case, decide_case

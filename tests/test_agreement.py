@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 
 from engine.compile.stages import compile_document
 from engine.core.errors import EvaluationError, InputError, PolicyError
-from engine.flow.decide import Snapshot, decide_move, plain_json
+from engine.core.jsonvalue import JST, to_json_value
+from engine.flow.decide import Snapshot, decide_move
 from engine.flow.model import EVENT_TYPE, flow_of
-from engine.lang.calendar import JST
 from engine.runtime.evaluate import decide
 from engine.source.yaml import parse_yaml
 from tests.strategies import constants, decision_inputs, shipped_project, value_of
@@ -282,7 +282,7 @@ def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) 
     def agree(inputs: tuple[str, Any, dict[str, Any], datetime]) -> None:
         state, facts, event, at = inputs
         try:
-            stored = plain_json(flow.entity.validate(facts))
+            stored = to_json_value(flow.entity.validate(facts))
         except InputError:
             assume(False)
             return

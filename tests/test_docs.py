@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from engine.api import run_tests
+from engine.core.jsonvalue import to_json_value
 from engine.lang.functions import FUNCTIONS
 from engine.project.project import load_project, load_rulebook
-from engine.runtime.decision import to_json_value
 from engine.runtime.evaluate import decide
 
 ROOT = Path(__file__).resolve().parent.parent

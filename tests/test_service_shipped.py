@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.core.jsonvalue import to_json_value
 from engine.project.project import case_files
-from engine.runtime.decision import to_json_value
 from engine.testing.cases import Case, load_cases, same_value
 from tests.server_process import ADMIN_TOKEN, Server
 from tests.strategies import ROOT, shipped_project

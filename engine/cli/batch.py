@@ -74,7 +74,7 @@ def _decide_line(number: int, line: bytes) -> bytes:
         )
     except KimariError as exc:
         return _error(number, exc.diagnostics)
-    return orjson.dumps(decision.to_dict())
+    return decision.to_json()
 
 
 def _error(number: int, diagnostics: list[Diagnostic]) -> bytes:

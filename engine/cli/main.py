@@ -368,7 +368,7 @@ def _when(text: str | None, option: str) -> int | None:
 def _log_line(row: dict[str, Any]) -> str:
     from datetime import UTC, datetime
 
-    from engine.lang.calendar import JST
+    from engine.core.jsonvalue import JST
 
     logged = datetime.fromtimestamp(row["logged_at"] / 1000, UTC).astimezone(JST)
     outcome = json.dumps(row["outcome"], ensure_ascii=False, separators=(",", ":"))

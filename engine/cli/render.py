@@ -7,15 +7,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.core.errors import Diagnostic
+from engine.core.jsonvalue import dumps
 from engine.runtime.decision import Decision
 from engine.testing.cases import TestReport
 
 
 def to_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    return dumps(value, indent=True).decode()
 
 
 @functools.lru_cache(maxsize=64)
@@ -115,7 +114,7 @@ def _loc(location: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+    text = dumps(value).decode() if not isinstance(value, str) else value
     return text if len(text) <= 120 else text[:117] + "..."
 
 

@@ -17,19 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from engine.compile.model import CompiledPolicy, Env, Message
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
+from engine.core.jsonvalue import format_datetime, format_value, to_json_value
 from engine.flow.model import EVENT_TYPE, FlowSpec, FlowState, Transition, flow_of
 from engine.lang import ast
-from engine.lang.calendar import format_datetime, parse_datetime
+from engine.lang.calendar import parse_datetime
 from engine.lang.pycompile import EvalFailure
-from engine.runtime.decision import format_value, new_decision_id, to_json_value
+from engine.runtime.decision import new_decision_id
 from engine.runtime.evaluate import (
     compute_derived,
     match_durable,
@@ -40,23 +40,6 @@ from engine.runtime.evaluate import (
 )
 from engine.runtime.explain import explain_decision
 from engine.source.data import Dataset
-
-
-def plain_json(value: Any) -> Any:
-    """The stored JSON form: like the API's, but numbers stay numbers (12.5, not "12.5")."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: plain_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain_json(v) for v in value]
-    return to_json_value(value)
 
 
 @dataclass(frozen=True)
@@ -173,7 +156,7 @@ def decide_move(
     flow = flow_of(policy)
     when = resolve_at(at)
     normalised_event = flow.validate_event(event)
-    event_json = plain_json(normalised_event)
+    event_json = to_json_value(normalised_event)
     env = _env(policy, flow, snapshot, normalised_event)
     effective = resolve_settings(policy, settings)
     env["settings"] = effective
@@ -191,7 +174,7 @@ def decide_move(
         "event": event_json,
         "event_type": event_type,
         "state_before": state,
-        "settings": plain_json(effective),
+        "settings": to_json_value(effective),
     }
     transition = flow.transition_by_id[applied[0].id] if applied else None
     target = transition.target_of(state.id) if transition else state.id
@@ -271,7 +254,7 @@ def _record(
     changed: dict[str, Any] = {}
     try:
         for name, value in transition.set:
-            new = _compact(plain_json(value.compute(env)))
+            new = _compact(to_json_value(value.compute(env)))
             changes.setdefault("set", {})[name] = new
             changed[name] = new
             if new is None:
@@ -279,7 +262,7 @@ def _record(
             else:
                 facts[name] = new
         for name, value in transition.append:
-            item = _compact(plain_json(value.compute(env)))
+            item = _compact(to_json_value(value.compute(env)))
             changes.setdefault("append", {})[name] = item
             facts[name] = changed[name] = [*facts.get(name, ()), item]
     except EvalFailure as exc:

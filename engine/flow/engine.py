@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, EngineFault, InputError, UsageError
+from engine.core.jsonvalue import to_json_value
 from engine.core.suggest import did_you_mean
-from engine.flow.decide import Move, Snapshot, decide_move, initial_snapshot, plain_json
+from engine.flow.decide import Move, Snapshot, decide_move, initial_snapshot
 from engine.flow.model import FlowSpec, flow_of
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore, HistoryRow
@@ -268,7 +269,7 @@ class FlowEngine:
                     ]
                 )
             self.store.seed(
-                policy.id, entity_id, Snapshot(state, plain_json(normalised)), policy.revision
+                policy.id, entity_id, Snapshot(state, to_json_value(normalised)), policy.revision
             )
         return self.entity(policy_id, entity_id)
 

@@ -15,66 +15,76 @@ from __future__ import annotations
 
 import calendar as _cal
 import functools
+import json
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-JST = timezone(timedelta(hours=9), "JST")
+from engine.core.jsonvalue import JST
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# ASCII digits only: `\d` would also take full-width ones, which facts refuse.
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
 )
 
 
+def _quoted(text: str) -> str:
+    shown = json.dumps(text, ensure_ascii=False)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def parse_date(text: str) -> date:
-    """A strict `YYYY-MM-DD` date."""
+    """A strict `YYYY-MM-DD` date; ValueError with a message for a person otherwise."""
     match = _DATE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"'{text}' is not a date (YYYY-MM-DD)")
-    year, month, day = (int(g) for g in match.groups())
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a calendar date") from None
+    if match is not None:
+        try:
+            return date(*(int(g) for g in match.groups()))
+        except ValueError:
+            pass
+    raise ValueError(f"{_quoted(text)} is not a valid date (YYYY-MM-DD)")
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_datetime(text: str) -> datetime:
-    """An RFC 3339 instant with its UTC offset; `24:00:00` means the next day's 00:00:00."""
+    """The one parser of instants, for facts and `at` alike: RFC 3339 with a required UTC
+    offset. `24:00:00` is the next day's 00:00:00 (the rulebooks speak of "the 21st,
+    24:00"; RFC 3339 has no hour 24). Digits past microseconds are cut. An instant that
+    leaves the years 1-9999 in UTC or in Japan time is refused: nothing could show it."""
     match = _DATETIME.fullmatch(text)
     if match is None:
-        raise ValueError(f"'{text}' is not a date-time (YYYY-MM-DDThh:mm:ss+09:00)")
+        raise ValueError(f"{_quoted(text)} is not a valid date-time (RFC 3339)")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction, zulu, sign, off_h, off_m = match.groups()[6:]
     if not zulu and not sign:
-        raise ValueError(f"'{text}' has no UTC offset; add one such as +09:00")
-    tz = UTC if zulu else _offset(sign, int(off_h), int(off_m), text)
+        raise ValueError(f"{_quoted(text)} needs a UTC offset such as +09:00 or Z")
     micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
     end_of_day = hour == 24
     if end_of_day:
-        if minute or second or micros:
-            raise ValueError(f"'{text}': only 24:00:00 is allowed at hour 24")
-        hour = 0
+        hour = 25 if minute or second or micros else 0  # 25: refused below
     try:
+        tz = UTC if zulu else _offset(sign, int(off_h), int(off_m))
         value = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
-    except ValueError as exc:
-        raise ValueError(f"'{text}' is not a valid date-time: {exc}") from None
-    return value + timedelta(days=1) if end_of_day else value
+        if end_of_day:
+            value += timedelta(days=1)
+        value.astimezone(UTC), value.astimezone(JST)  # OverflowError outside years 1-9999
+    except ValueError:
+        raise ValueError(f"{_quoted(text)} is not a valid date-time (RFC 3339)") from None
+    except OverflowError:
+        raise ValueError(
+            f"{_quoted(text)} is out of range: instants must fall within the years 1-9999 "
+            "in UTC and in Japan time"
+        ) from None
+    return value
 
 
-def _offset(sign: str, hours: int, minutes: int, text: str) -> timezone:
+def _offset(sign: str, hours: int, minutes: int) -> timezone:
     if hours > 23 or minutes > 59:
-        raise ValueError(f"'{text}' has an invalid UTC offset")
+        raise ValueError("invalid UTC offset")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if sign == "-" else delta)
-
-
-def format_datetime(value: datetime) -> str:
-    """ISO form in Japan time, the way the rulebooks read it."""
-    local = value.astimezone(JST)
-    return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
 
 
 def local_date(value: date | datetime) -> date:

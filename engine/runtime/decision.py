@@ -6,13 +6,10 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-import orjson
-
-from engine.lang.calendar import format_datetime
+from engine.core.jsonvalue import dumps, format_datetime, to_json_value
 
 _PREFIX = f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
 _counter = itertools.count()
@@ -27,48 +24,6 @@ def new_decision_id() -> str:
     """
     # %-formatting: a format spec in an f-string costs twice as much here.
     return _PREFIX + "%010x" % next(_counter)  # noqa: UP031
-
-
-def to_json_value(value: Any) -> Any:
-    """Plain JSON: instants in Japan time, dates ISO, exact decimals as text."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, dict):
-        return {k: to_json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_value(v) for v in value]
-    return str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    return str(value)
-
-
-def dumps(value: Any) -> bytes:
-    """JSON as to_json_value() would make it: instants in Japan time, exact decimals."""
-    return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
-
-
-def format_value(value: Any) -> str:
-    """How a value reads inside a message text."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(format_value(v) for v in value)
-    json_value = to_json_value(value)
-    return json_value if isinstance(json_value, str) else str(json_value)
 
 
 @dataclass(slots=True)

@@ -19,11 +19,12 @@ from typing import Any
 from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.compile.stages import coerce_setting
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
+from engine.core.jsonvalue import JST, format_value
 from engine.core.suggest import did_you_mean
 from engine.durable.adapter import get_adapter
-from engine.lang.calendar import JST, parse_datetime
+from engine.lang.calendar import parse_datetime
 from engine.lang.pycompile import EvalFailure
-from engine.runtime.decision import Decision, format_value, new_decision_id
+from engine.runtime.decision import Decision, new_decision_id
 from engine.source.data import Dataset
 
 BACKENDS = ("durable", "python")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Expr, Rule
+from engine.core.jsonvalue import to_json_value
 from engine.lang import ast
 from engine.lang.pycompile import EvalFailure, compile_condition, path_getter
-from engine.runtime.decision import to_json_value
 
 
 def explain_decision(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> dict[str, Any]:

@@ -26,11 +26,11 @@ from engine.core.errors import (
     InputError,
     PolicyError,
 )
+from engine.core.jsonvalue import dumps, format_datetime, to_json_value
 from engine.core.suggest import did_you_mean
-from engine.lang.calendar import format_datetime
 from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
-from engine.runtime.decision import Decision, dumps, new_decision_id, to_json_value
+from engine.runtime.decision import Decision, new_decision_id
 from engine.runtime.evaluate import decide
 from engine.service.problems import Response, from_diagnostics, problem
 from engine.store.decisions import DecisionLog, Entry, Logged
@@ -59,7 +59,7 @@ class Pending:
 def json_response(
     status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None
 ) -> Response:
-    body = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    body = dumps(value)
     return status, [(b"content-type", JSON), *(headers or [])], body
 
 

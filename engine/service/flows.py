@@ -30,6 +30,7 @@ from engine.core.errors import (
     KimariError,
     UsageError,
 )
+from engine.core.jsonvalue import dumps
 from engine.core.suggest import did_you_mean
 from engine.flow.engine import FlowEngine
 from engine.project.registry import Snapshot
@@ -87,7 +88,7 @@ class FlowService:
             return _failure(exc)
         body_out = result.to_dict()
         if result.allowed:
-            return 200, [(b"content-type", b"application/json")], orjson.dumps(body_out)
+            return 200, [(b"content-type", b"application/json")], dumps(body_out)
         refusal = body_out.get("refusal") or {}
         return problem(409, refusal.get("code", "refused"), _refusal_text(refusal), result=body_out)
 
@@ -117,14 +118,14 @@ class FlowService:
             return _failure(exc)
         except KimariError as exc:
             return _failure(exc)
-        return 201, [(b"content-type", b"application/json")], orjson.dumps(found)
+        return 201, [(b"content-type", b"application/json")], dumps(found)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:
             found = self.engine.entity(policy_id, entity_id)
         except KimariError as exc:
             return _failure(exc)
-        return 200, [(b"content-type", b"application/json")], orjson.dumps(found)
+        return 200, [(b"content-type", b"application/json")], dumps(found)
 
     def history(self, policy_id: str, entity_id: str, refusals: bool) -> Response:
         try:
@@ -134,7 +135,7 @@ class FlowService:
                 body["refusals"] = self.engine.refusals(policy_id, entity_id)
         except KimariError as exc:
             return _failure(exc)
-        return 200, [(b"content-type", b"application/json")], orjson.dumps(body, default=str)
+        return 200, [(b"content-type", b"application/json")], dumps(body)
 
 
 def _parse(body: bytes) -> dict[str, Any] | Response:

@@ -12,8 +12,8 @@ import copy
 from typing import Any
 
 from engine.compile.model import CompiledPolicy
+from engine.core.jsonvalue import to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
-from engine.runtime.decision import to_json_value
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _DROP = ("$schema", "$id", "$defs")

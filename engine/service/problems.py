@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from engine.core.errors import Diagnostic
+from engine.core.jsonvalue import dumps
 
 CONTENT_TYPE = b"application/problem+json"
 TYPE_PREFIX = "urn:kimari:problem:"
@@ -56,7 +55,7 @@ def problem_body(
     if listed:
         body["errors"] = listed
     body.update({k: v for k, v in extra.items() if v is not None})
-    return orjson.dumps(body)
+    return dumps(body)
 
 
 def problem(

@@ -24,6 +24,7 @@ import jsonschema
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.lang import types as lt
+from engine.lang.calendar import parse_date, parse_datetime
 
 __all__ = ["FactsValidator", "compile_facts_schema", "parse_date", "parse_datetime"]
 
@@ -96,46 +97,6 @@ def _key(v: Any) -> Any:
 
 
 # --- formats -------------------------------------------------------------------------
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2})(:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
-    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
-)
-
-
-def parse_date(text: str) -> dt.date:
-    """Strict YYYY-MM-DD; ValueError with a message for a person otherwise."""
-    if _DATE.fullmatch(text):
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise ValueError(f"{_show(text)} is not a valid date (YYYY-MM-DD)")
-
-
-def parse_datetime(text: str) -> dt.datetime:
-    """RFC 3339 date-time with a required offset; `24:00:00` is the next day's 00:00.
-
-    The rulebooks speak of "the 21st, 24:00", so ISO 8601's end of day is accepted
-    although RFC 3339 has no hour 24. The regex enforces the strict shape
-    (fromisoformat alone accepts much more); digits past microseconds are cut.
-    """
-    m = _DATETIME.fullmatch(text)
-    if m is None:
-        raise ValueError(f"{_show(text)} is not a valid date-time (RFC 3339)")
-    date, hour, rest, offset = m.groups()
-    if offset is None:
-        raise ValueError(f"{_show(text)} needs a UTC offset such as +09:00 or Z")
-    try:
-        if hour != "24":
-            return dt.datetime.fromisoformat(text.upper())
-        if rest.rstrip("0") in (":00:", ":00:00."):
-            start = dt.datetime.fromisoformat(f"{date}T00:00:00{offset.upper()}")
-            return start + dt.timedelta(days=1)
-    except (ValueError, OverflowError):
-        pass
-    raise ValueError(f"{_show(text)} is not a valid date-time (RFC 3339)")
 
 
 def _format_check(parse: Callable[[str], Any]) -> Check:

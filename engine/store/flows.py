@@ -26,10 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from engine.core.jsonvalue import dumps_text, format_datetime, loads_exact
 from engine.flow.decide import Move, Snapshot
-from engine.lang.calendar import format_datetime
 from engine.store.sqlite import DEFAULT_PATH, connect, migrate, write_transaction
 
 COMPONENT = "flows"
@@ -100,10 +98,6 @@ _HISTORY_COLUMNS = (
 _JSON_COLUMNS = frozenset(
     {"event", "recorded", "facts", "actions", "message", "settings", "refusal"}
 )
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _now() -> str:
@@ -217,7 +211,7 @@ class FlowStore:
             ).fetchone()
         if row is None:
             return None
-        return Snapshot(row[0], orjson.loads(row[1]), *row[2:])
+        return Snapshot(row[0], loads_exact(row[1]), *row[2:])
 
     def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
         with self._reading() as conn:
@@ -250,7 +244,7 @@ class FlowStore:
             rows = cursor.fetchall()
         return [
             {
-                n: orjson.loads(v) if n in _JSON_COLUMNS else v
+                n: loads_exact(v) if n in _JSON_COLUMNS else v
                 for n, v in zip(names, row, strict=True)
             }
             for row in rows
@@ -286,7 +280,7 @@ class FlowStore:
             ).fetchone()
             if (current[0] if current else 0) != before.version:
                 return None
-            facts = _dumps(after.facts)
+            facts = dumps_text(after.facts)
             conn.execute(
                 "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
                 "created_at, last_at, last_event, state_since, revision) "
@@ -319,16 +313,16 @@ class FlowStore:
                     after.version,
                     event_id,
                     move.event_type,
-                    _dumps(move.event),
+                    dumps_text(move.event),
                     after.last_at,
                     transition.id,
                     before.state,
                     after.state,
-                    _dumps(move.changes),
+                    dumps_text(move.changes),
                     facts,
-                    _dumps(move.actions),
-                    _dumps(move.message) if move.message is not None else None,
-                    _dumps(move.settings),
+                    dumps_text(move.actions),
+                    dumps_text(move.message) if move.message is not None else None,
+                    dumps_text(move.settings),
                     move.revision,
                     move.decision_id,
                     _now(),
@@ -365,12 +359,12 @@ class FlowStore:
                     before.version,
                     event_id,
                     move.event_type,
-                    _dumps(move.event),
+                    dumps_text(move.event),
                     format_datetime(move.at),
                     before.state,
                     move.refusal["code"],
-                    _dumps(move.refusal),
-                    _dumps(move.settings),
+                    dumps_text(move.refusal),
+                    dumps_text(move.settings),
                     move.revision,
                     move.decision_id,
                     _now(),
@@ -392,7 +386,7 @@ class FlowStore:
                     policy_id,
                     entity_id,
                     snapshot.state,
-                    _dumps(dict(snapshot.facts)),
+                    dumps_text(dict(snapshot.facts)),
                     0,
                     snapshot.created_at or at,
                     at,
@@ -406,7 +400,7 @@ class FlowStore:
 def _history_row(row: tuple[Any, ...]) -> HistoryRow:
     names = _HISTORY_COLUMNS.split(", ")
     values = {
-        n: orjson.loads(v) if n in _JSON_COLUMNS and v is not None else v
+        n: loads_exact(v) if n in _JSON_COLUMNS and v is not None else v
         for n, v in zip(names, row, strict=True)
     }
     return HistoryRow(**values)

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from engine.compile.model import PolicySource
+from engine.core.jsonvalue import dumps_text
 from engine.store import sqlite
 
 COMPONENT = "service-store"
@@ -165,7 +166,7 @@ class Store:
     def put_data(self, name: str, version: str, entries: Sequence[Any]) -> int:
         """Store a version given through the API and make it current; the new generation."""
         stamp = now_ms()
-        raw = orjson.dumps(list(entries)).decode()
+        raw = dumps_text(list(entries))
         with transaction(self.conn, self.lock) as conn:
             conn.execute(
                 "INSERT INTO dataset_versions (name, version, source, created_at, count, entries)"
@@ -193,7 +194,7 @@ class Store:
         ).fetchone()
         if known:
             return
-        raw = orjson.dumps(list(entries), default=str).decode()
+        raw = dumps_text(list(entries))
         with transaction(self.conn, self.lock) as conn:
             conn.execute(
                 "INSERT INTO dataset_versions (name, version, source, created_at, count, entries)"

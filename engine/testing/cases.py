@@ -18,9 +18,10 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, Location, PolicyError
+from engine.core.jsonvalue import to_json_value
 from engine.lang.calendar import parse_datetime
 from engine.project.project import Project, load_dataset, read_document
-from engine.runtime.decision import Decision, to_json_value
+from engine.runtime.decision import Decision
 from engine.runtime.evaluate import decide
 from engine.source.data import Dataset
 from engine.source.schema import project_schema, validate_document

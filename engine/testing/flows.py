@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import KimariError
+from engine.core.jsonvalue import to_json_value
 from engine.flow.engine import FlowEngine, FlowResult
 from engine.flow.model import flow_of
 from engine.project.project import Project
-from engine.runtime.decision import to_json_value
 from engine.store.flows import MEMORY, FlowStore
 from engine.testing.cases import (
     Case,

@@ -1,0 +1,100 @@
+"""The one JSON form of the engine's values, for responses, logs, the store and messages.
+
+    datetime -> ISO text in Japan time ("2024-09-21T23:59:59+09:00")
+    date     -> "YYYY-MM-DD"
+    Decimal  -> a JSON number with exactly the digits it has (never through float)
+    set      -> a sorted list
+
+`to_json_value` gives the same form as Python objects (a non-integral Decimal stays a
+Decimal: it is a JSON number that float cannot hold); `dumps` writes it as bytes and
+`loads_exact` reads such text back without float. Japan has not observed daylight
+saving time since 1951, so a fixed +09:00 offset is exact for every date a rulebook
+can mean.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+JST = timezone(timedelta(hours=9), "JST")
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_INT64 = 2**63
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO form in Japan time, the way the rulebooks read it."""
+    local = value.astimezone(JST)
+    return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+
+
+def _number(value: Decimal) -> Any:
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON values: instants in Japan time, dates ISO, decimals exact."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return _number(value)
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_json_value(v) for v in value)
+    return str(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        number = _number(value)
+        if isinstance(number, int) and -_INT64 <= number < _INT64:
+            return number
+        return orjson.Fragment(str(number).encode()) if value.is_finite() else number
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def dumps(value: Any, *, indent: bool = False) -> bytes:
+    """JSON bytes of `value` in the form of to_json_value, in one pass."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS | (orjson.OPT_INDENT_2 * indent))
+
+
+def dumps_text(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """JSON whose fractional numbers come back as Decimal (stored values: never float)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def format_value(value: Any) -> str:
+    """How a value reads inside a message text."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    json_value = to_json_value(value)
+    return json_value if isinstance(json_value, str) else str(json_value)
