@@ -58,7 +58,8 @@ class App:
         self.seen_events: set[str] = set()
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
-        self.health = orjson.dumps({"status": "ok", "pid": os.getpid()})
+        # no pid nor version: an unauthenticated probe learns that the front answers, no more
+        self.health = orjson.dumps({"status": "ok"})
 
     # -- lifecycle ---------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:
