@@ -9,7 +9,6 @@ must be written to the decision log before its response may be sent. A worker pr
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -32,11 +31,16 @@ from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, dumps, new_decision_id, to_json_value
 from engine.runtime.evaluate import decide
-from engine.service.problems import Response, from_diagnostics, problem
+from engine.service.problems import (
+    DECISION,
+    Response,
+    Subject,
+    from_diagnostics,
+    from_error,
+    problem,
+)
 from engine.store.decisions import DecisionLog, Entry, Logged
 from engine.store.versions import Store
-
-log = logging.getLogger("kimari.service")
 
 JSON = b"application/json"
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -224,25 +228,6 @@ class Service:
         )
         return entry, decision
 
-    @staticmethod
-    def _failure(exc: Exception, prefix: str = "") -> Response:
-        if isinstance(exc, InputError):
-            return from_diagnostics(
-                422, exc.diagnostics, "the request is not valid for this policy"
-            )
-        if isinstance(exc, EvaluationError):
-            return from_diagnostics(
-                422, exc.diagnostics, "these facts cannot be decided", "evaluation_error"
-            )
-        assert isinstance(exc, EngineFault)
-        log.error("engine fault: %s", exc)
-        return problem(
-            500,
-            "engine_fault",
-            "the rule engine failed; nothing was decided",
-            errors=[Diagnostic(d.code, d.message) for d in exc.diagnostics],
-        )
-
     # -- operations --------------------------------------------------------------------
     def decide(
         self, policy_id: str, body: bytes, key: str | None, explain: bool
@@ -281,7 +266,7 @@ class Service:
             try:
                 entry, decided = self._decide_one(policy, request, body.decode(), key, explain)
             except (InputError, EvaluationError, EngineFault) as exc:
-                return self._failure(exc)
+                return from_error(exc, DECISION)
         except RequestProblem as exc:
             return exc.response
         meta = {"p": policy.id, "o": self._label(policy, decided.outcome)}
@@ -350,7 +335,7 @@ class Service:
                     policy, item, orjson.dumps(item).decode(), key, False
                 )
             except (InputError, EvaluationError, EngineFault) as exc:
-                status, _, raw = self._failure(exc)
+                status, _, raw = from_error(exc, DECISION)
                 results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})
                 continue
             body = orjson.loads(entry.response)
@@ -479,10 +464,11 @@ class Service:
             )
         try:
             dataset = validate_entries(spec, request["entries"])
-        except PolicyError as exc:
-            return from_diagnostics(
-                422, exc.diagnostics, f"entries do not match the schema of '{name}'", "data_invalid"
+        except PolicyError as exc:  # a data file's error, but these entries are the request
+            invalid = Subject(
+                f"entries do not match the schema of '{name}'", input_code="data_invalid"
             )
+            return from_error(InputError(exc.diagnostics), invalid)
         generation = self.store.put_data(name, dataset.version, request["entries"])
         if self.on_data_change is not None:
             self.on_data_change()

@@ -22,18 +22,11 @@ from typing import Any
 import orjson
 
 from engine.compile.model import CompiledPolicy
-from engine.core.errors import (
-    Diagnostic,
-    EngineFault,
-    EvaluationError,
-    InputError,
-    KimariError,
-    UsageError,
-)
+from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.suggest import did_you_mean
 from engine.flow.engine import FlowEngine
 from engine.project.registry import Snapshot
-from engine.service.problems import Response, from_diagnostics, problem
+from engine.service.problems import EVENT, Response, from_diagnostics, from_error, problem
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore
 
@@ -84,7 +77,7 @@ class FlowService:
                 event_id=request.get("event_id"),
             )
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         body_out = result.to_dict()
         if result.allowed:
             return 200, [(b"content-type", b"application/json")], orjson.dumps(body_out)
@@ -109,21 +102,15 @@ class FlowService:
             found = self.engine.import_entity(
                 policy_id, entity_id, request["state"], request.get("facts")
             )
-        except InputError as exc:
-            if exc.code == "entity_exists":
-                return from_diagnostics(
-                    409, exc.diagnostics, exc.diagnostics[0].message, code="entity_exists"
-                )
-            return _failure(exc)
-        except KimariError as exc:
-            return _failure(exc)
+        except KimariError as exc:  # entity_exists among them: a 409 (problems.CONFLICTS)
+            return from_error(exc, EVENT)
         return 201, [(b"content-type", b"application/json")], orjson.dumps(found)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:
             found = self.engine.entity(policy_id, entity_id)
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         return 200, [(b"content-type", b"application/json")], orjson.dumps(found)
 
     def history(self, policy_id: str, entity_id: str, refusals: bool) -> Response:
@@ -133,7 +120,7 @@ class FlowService:
             if refusals:
                 body["refusals"] = self.engine.refusals(policy_id, entity_id)
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         return 200, [(b"content-type", b"application/json")], orjson.dumps(body, default=str)
 
 
@@ -178,18 +165,3 @@ def _refusal_text(refusal: dict[str, Any]) -> str:
     if isinstance(message, dict):
         return str(message.get("en") or message.get("ja") or "the move was refused")
     return str(message or "the move was refused")
-
-
-def _failure(exc: KimariError) -> Response:
-    if isinstance(exc, InputError):
-        return from_diagnostics(422, exc.diagnostics, "the event is invalid", code="event_invalid")
-    if isinstance(exc, UsageError):
-        code = exc.diagnostics[0].code if exc.diagnostics else "unknown_policy"
-        return from_diagnostics(404, exc.diagnostics, exc.diagnostics[0].message, code=code)
-    if isinstance(exc, EvaluationError):
-        return from_diagnostics(
-            422, exc.diagnostics, "the event could not be decided", code="evaluation_error"
-        )
-    if isinstance(exc, EngineFault):
-        return from_diagnostics(500, exc.diagnostics, "the rule engine failed", code="engine_fault")
-    return from_diagnostics(500, exc.diagnostics, "the policy could not be used", code=exc.code)
