@@ -31,8 +31,10 @@ from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, dumps, new_decision_id, to_json_value
 from engine.runtime.evaluate import decide
+from engine.service.envelopes import DECISION_ID, DECISION_REQUEST, parse_body
 from engine.service.problems import (
     DECISION,
+    RequestProblem,
     Response,
     Subject,
     from_diagnostics,
@@ -45,8 +47,6 @@ from engine.store.versions import Store
 JSON = b"application/json"
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DATA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
-DECISION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-REQUEST_KEYS = frozenset({"facts", "at", "settings", "decision_id"})
 
 
 @dataclass(slots=True)
@@ -71,54 +71,6 @@ def request_hash(policy_id: str, request: dict[str, Any]) -> str:
     canonical = {k: v for k, v in request.items() if k != "decision_id"}
     raw = orjson.dumps([policy_id, canonical], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(raw).hexdigest()
-
-
-class RequestProblem(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response[0])
-        self.response = response
-
-
-def _shape(request: Any, prefix: str = "") -> list[Diagnostic]:
-    """The envelope of a decision request: {facts, at?, settings?, decision_id?}."""
-    if not isinstance(request, dict):
-        return [Diagnostic("request_invalid", "the body must be a JSON object", pointer=prefix)]
-    problems = []
-    for key in request:
-        if key not in REQUEST_KEYS:
-            problems.append(
-                Diagnostic(
-                    "unknown_field",
-                    f"unknown field '{key}'",
-                    pointer=f"{prefix}/{key}",
-                    hint=did_you_mean(key, REQUEST_KEYS),
-                )
-            )
-    if "facts" not in request:
-        problems.append(
-            Diagnostic("missing_field", "'facts' is required", pointer=f"{prefix}/facts")
-        )
-    if "at" in request and request["at"] is not None and not isinstance(request["at"], str):
-        problems.append(
-            Diagnostic("at_invalid", "'at' must be a date-time text", pointer=f"{prefix}/at")
-        )
-    settings = request.get("settings")
-    if settings is not None and not isinstance(settings, dict):
-        problems.append(
-            Diagnostic(
-                "settings_invalid", "'settings' must be an object", pointer=f"{prefix}/settings"
-            )
-        )
-    given = request.get("decision_id")
-    if given is not None and not (isinstance(given, str) and DECISION_ID.fullmatch(given)):
-        problems.append(
-            Diagnostic(
-                "decision_id_invalid",
-                "'decision_id' must be 1-128 letters, digits or . _ : -",
-                pointer=f"{prefix}/decision_id",
-            )
-        )
-    return problems
 
 
 def headline(policy: CompiledPolicy) -> str | None:
@@ -181,15 +133,6 @@ class Service:
         value = outcome.get(name)
         return f"{name}={str(value).lower() if isinstance(value, bool) else value}"
 
-    @staticmethod
-    def _parse(body: bytes) -> Any:
-        if not body:
-            raise RequestProblem(problem(400, "body_missing", "the request needs a JSON body"))
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestProblem(problem(400, "json_invalid", f"malformed JSON: {exc}")) from None
-
     def _decide_one(
         self,
         policy: CompiledPolicy,
@@ -234,10 +177,7 @@ class Service:
     ) -> Response | Pending:
         try:
             policy = self._policy(policy_id)
-            request = self._parse(body)
-            problems = _shape(request)
-            if problems:
-                return from_diagnostics(422, problems, "the decision request is not valid")
+            request = DECISION_REQUEST.read(body)
             given = request.get("decision_id")
             if key is not None and given is not None and key != given:
                 return problem(
@@ -294,7 +234,7 @@ class Service:
     def batch(self, policy_id: str, body: bytes) -> Response | Pending:
         try:
             policy = self._policy(policy_id)
-            request = self._parse(body)
+            request = parse_body(body)
         except RequestProblem as exc:
             return exc.response
         items = request.get("items") if isinstance(request, dict) else None
@@ -320,7 +260,7 @@ class Service:
         entries: list[Entry] = []
         labels: list[str] = []
         for i, item in enumerate(items):
-            problems = _shape(item, f"/items/{i}")
+            problems = DECISION_REQUEST.check(item, f"/items/{i}")
             if problems:
                 results.append(_item_problem(422, problems))
                 continue
@@ -450,7 +390,7 @@ class Service:
             hint = did_you_mean(name, snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
         try:
-            request = self._parse(body)
+            request = parse_body(body)
         except RequestProblem as exc:
             return exc.response
         if not isinstance(request, dict) or set(request) != {"entries"}:

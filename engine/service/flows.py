@@ -26,11 +26,10 @@ from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.suggest import did_you_mean
 from engine.flow.engine import FlowEngine
 from engine.project.registry import Snapshot
-from engine.service.problems import EVENT, Response, from_diagnostics, from_error, problem
+from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
+from engine.service.problems import EVENT, RequestProblem, Response, from_error, problem
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore
-
-EVENT_KEYS = frozenset({"event", "at", "settings", "event_id"})
 
 
 class _SnapshotProject:
@@ -64,10 +63,8 @@ class FlowService:
         self.engine = FlowEngine(project, FlowStore(store_path))
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
-        request = _request(body)
-        if isinstance(request, tuple):
-            return request
         try:
+            request = EVENT_REQUEST.read(body)
             result = self.engine.apply(
                 policy_id,
                 entity_id,
@@ -76,6 +73,8 @@ class FlowService:
                 settings=request.get("settings"),
                 event_id=request.get("event_id"),
             )
+        except RequestProblem as exc:
+            return exc.response
         except KimariError as exc:
             return from_error(exc, EVENT)
         body_out = result.to_dict()
@@ -85,23 +84,13 @@ class FlowService:
         return problem(409, refusal.get("code", "refused"), _refusal_text(refusal), result=body_out)
 
     def import_entity(self, policy_id: str, entity_id: str, body: bytes) -> Response:
-        request = _parse(body)
-        if isinstance(request, tuple):
-            return request
-        unknown = sorted(set(request) - {"state", "facts"})
-        problems = [
-            Diagnostic("unknown_field", f"unknown field '{k}'", pointer=f"/{k}") for k in unknown
-        ]
-        if "state" not in request:
-            problems.append(
-                Diagnostic("required", "missing required field 'state'", pointer="/state")
-            )
-        if problems:
-            return from_diagnostics(422, problems, "the request is invalid", code="request_invalid")
         try:
+            request = IMPORT_REQUEST.read(body)
             found = self.engine.import_entity(
                 policy_id, entity_id, request["state"], request.get("facts")
             )
+        except RequestProblem as exc:
+            return exc.response
         except KimariError as exc:  # entity_exists among them: a 409 (problems.CONFLICTS)
             return from_error(exc, EVENT)
         return 201, [(b"content-type", b"application/json")], orjson.dumps(found)
@@ -122,42 +111,6 @@ class FlowService:
         except KimariError as exc:
             return from_error(exc, EVENT)
         return 200, [(b"content-type", b"application/json")], orjson.dumps(body, default=str)
-
-
-def _parse(body: bytes) -> dict[str, Any] | Response:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return problem(400, "json_invalid", f"the body is not valid JSON: {exc}")
-    if not isinstance(request, dict):
-        return problem(
-            422,
-            "request_invalid",
-            "the body must be a JSON object",
-            errors=[Diagnostic("type_mismatch", "expected an object", pointer="")],
-        )
-    return request
-
-
-def _request(body: bytes) -> dict[str, Any] | Response:
-    request = _parse(body)
-    if isinstance(request, tuple):
-        return request
-    unknown = sorted(set(request) - EVENT_KEYS)
-    problems = [
-        Diagnostic(
-            "unknown_field",
-            f"unknown field '{k}'",
-            pointer=f"/{k}",
-            hint=did_you_mean(k, EVENT_KEYS),
-        )
-        for k in unknown
-    ]
-    if "event" not in request:
-        problems.append(Diagnostic("required", "missing required field 'event'", pointer="/event"))
-    if problems:
-        return from_diagnostics(422, problems, "the request is invalid", code="request_invalid")
-    return request
 
 
 def _refusal_text(refusal: dict[str, Any]) -> str:

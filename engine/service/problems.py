@@ -54,6 +54,14 @@ TITLES = {
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+class RequestProblem(Exception):
+    """A request refused before anything was done; `response` is its finished answer."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response[0])
+        self.response = response
+
+
 def problem_body(
     status: int,
     code: str,
