@@ -150,7 +150,11 @@ def _problems(*statuses: int) -> dict[str, Any]:
     }
 
 
-COMMON = _problems(400, 401, 403, 404, 413, 422, 503)
+def _common() -> dict[str, Any]:
+    """The problems any operation may answer (fresh: the document is the caller's to change)."""
+    return _problems(400, 401, 403, 404, 413, 422, 503)
+
+
 ID_PATTERN = f"^{DECISION_ID.pattern}$"
 # the schema of a path parameter or a header, where more is known than "a text"
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -278,14 +282,14 @@ def _parameter_schema(name: str) -> dict[str, Any]:
 
 
 def _ok() -> dict[str, Any]:
-    return {"responses": {"200": {"description": "ok"}, **COMMON}}
+    return {"responses": {"200": {"description": "ok"}, **_common()}}
 
 
 def _answers(description: str, status: str = "200", *problems: int) -> dict[str, Any]:
     return {
         "responses": {
             status: {"description": description, **_json({"type": "object"})},
-            **COMMON,
+            **_common(),
             **_problems(*problems),
         }
     }
@@ -321,7 +325,7 @@ def _decide(target: _Target, components: dict[str, Any], _max_batch: int) -> dic
                 "description": "the decision",
                 **_json({"$ref": "#/components/schemas/Decision"}),
             },
-            **COMMON,
+            **_common(),
             **_problems(409, 500),
         },
     }
