@@ -108,6 +108,23 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError(f"server not ready: {self.errors}")
 
+    def front_pid(self) -> int | None:
+        """The pid of the HTTP front: the supervisor's child running engine.service.http
+        (read from /proc, since /healthz does not tell)."""
+        assert self.proc is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces
+            if parent == self.proc.pid and b"engine.service.http" in command:
+                return int(entry.name)
+        return None
+
     def client(self, token: str | None = DECIDE_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)

@@ -3,8 +3,12 @@
 Every problem kimari reports is a `Diagnostic` record with a stable `code`, a
 message written for the person who has to fix it, and where it is: a file
 position for policy problems, a JSON pointer for facts. Exceptions carry a
-list of diagnostics so that callers can report all problems at once, and an
-exit code so that the CLI exits in one place.
+list of diagnostics so that callers can report all problems at once.
+
+Each exception class also says how it ends things, so that no caller has to decide
+it again: `exit_code` for the CLI (which exits in one place), and `http_status` with
+`problem_code` for the service (engine/service/problems.py turns any KimariError into
+its problem+json with them, in one place).
 """
 
 from __future__ import annotations
@@ -86,11 +90,26 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(diagnostics, key=Diagnostic.sort_key)
 
 
+def request_problem_code(diagnostics: Sequence[Diagnostic]) -> str:
+    """The code of a problem with a request: `facts_invalid` when every diagnostic points
+    into the facts (clients branch on it), the diagnostic's own code when it is alone,
+    else `request_invalid`."""
+    if diagnostics and all((d.pointer or "").startswith("/facts") for d in diagnostics):
+        return "facts_invalid"
+    if len(diagnostics) == 1:
+        return diagnostics[0].code
+    return "request_invalid"
+
+
 class KimariError(Exception):
     """Root of every error kimari raises on purpose."""
 
     exit_code = 2
     default_code = "error"
+    # The service's answer: a bug of ours until a subclass says otherwise. A problem_code
+    # of None lets the diagnostics name the problem (see problem_name).
+    http_status = 500
+    problem_code: str | None = None
 
     def __init__(self, diagnostics: Sequence[Diagnostic] | str, *, code: str | None = None):
         if isinstance(diagnostics, str):
@@ -102,12 +121,17 @@ class KimariError(Exception):
     def code(self) -> str:
         return self.diagnostics[0].code if self.diagnostics else self.default_code
 
+    def problem_name(self) -> str:
+        """The problem+json code: the class's own, else the first diagnostic's."""
+        return self.problem_code or self.code
+
 
 class UsageError(KimariError):
     """The command or API call itself is wrong (unknown policy, bad option)."""
 
     exit_code = 2
     default_code = "usage"
+    http_status = 404  # over HTTP: what was asked for is not there (unknown_policy, not_a_flow)
 
 
 class PolicyError(KimariError):
@@ -115,6 +139,7 @@ class PolicyError(KimariError):
 
     exit_code = 2
     default_code = "policy_invalid"
+    http_status = 500  # the service serves compiled policies: one unusable now is ours to fix
 
 
 class InputError(KimariError):
@@ -122,6 +147,11 @@ class InputError(KimariError):
 
     exit_code = 1
     default_code = "facts_invalid"
+    http_status = 422
+
+    def problem_name(self) -> str:
+        """`facts_invalid`, the sole diagnostic's code, or `request_invalid`."""
+        return self.problem_code or request_problem_code(self.diagnostics)
 
 
 class EvaluationError(KimariError):
@@ -129,6 +159,8 @@ class EvaluationError(KimariError):
 
     exit_code = 1
     default_code = "evaluation_error"
+    http_status = 422
+    problem_code = "evaluation_error"
 
 
 class EngineFault(KimariError):
@@ -136,3 +168,5 @@ class EngineFault(KimariError):
 
     exit_code = 2
     default_code = "engine_fault"
+    http_status = 500
+    problem_code = "engine_fault"

@@ -9,7 +9,6 @@ must be written to the decision log before its response may be sent. A worker pr
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -32,17 +31,22 @@ from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, new_decision_id
 from engine.runtime.evaluate import decide
-from engine.service.problems import Response, from_diagnostics, problem
+from engine.service.envelopes import DECISION_ID, DECISION_REQUEST, parse_body
+from engine.service.problems import (
+    DECISION,
+    RequestProblem,
+    Response,
+    Subject,
+    from_diagnostics,
+    from_error,
+    problem,
+)
 from engine.store.decisions import DecisionLog, Entry, Logged
 from engine.store.versions import Store
-
-log = logging.getLogger("kimari.service")
 
 JSON = b"application/json"
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DATA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
-DECISION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-REQUEST_KEYS = frozenset({"facts", "at", "settings", "decision_id"})
 
 
 @dataclass(slots=True)
@@ -67,54 +71,6 @@ def request_hash(policy_id: str, request: dict[str, Any]) -> str:
     canonical = {k: v for k, v in request.items() if k != "decision_id"}
     raw = orjson.dumps([policy_id, canonical], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(raw).hexdigest()
-
-
-class RequestProblem(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response[0])
-        self.response = response
-
-
-def _shape(request: Any, prefix: str = "") -> list[Diagnostic]:
-    """The envelope of a decision request: {facts, at?, settings?, decision_id?}."""
-    if not isinstance(request, dict):
-        return [Diagnostic("request_invalid", "the body must be a JSON object", pointer=prefix)]
-    problems = []
-    for key in request:
-        if key not in REQUEST_KEYS:
-            problems.append(
-                Diagnostic(
-                    "unknown_field",
-                    f"unknown field '{key}'",
-                    pointer=f"{prefix}/{key}",
-                    hint=did_you_mean(key, REQUEST_KEYS),
-                )
-            )
-    if "facts" not in request:
-        problems.append(
-            Diagnostic("missing_field", "'facts' is required", pointer=f"{prefix}/facts")
-        )
-    if "at" in request and request["at"] is not None and not isinstance(request["at"], str):
-        problems.append(
-            Diagnostic("at_invalid", "'at' must be a date-time text", pointer=f"{prefix}/at")
-        )
-    settings = request.get("settings")
-    if settings is not None and not isinstance(settings, dict):
-        problems.append(
-            Diagnostic(
-                "settings_invalid", "'settings' must be an object", pointer=f"{prefix}/settings"
-            )
-        )
-    given = request.get("decision_id")
-    if given is not None and not (isinstance(given, str) and DECISION_ID.fullmatch(given)):
-        problems.append(
-            Diagnostic(
-                "decision_id_invalid",
-                "'decision_id' must be 1-128 letters, digits or . _ : -",
-                pointer=f"{prefix}/decision_id",
-            )
-        )
-    return problems
 
 
 def headline(policy: CompiledPolicy) -> str | None:
@@ -177,15 +133,6 @@ class Service:
         value = outcome.get(name)
         return f"{name}={str(value).lower() if isinstance(value, bool) else value}"
 
-    @staticmethod
-    def _parse(body: bytes) -> Any:
-        if not body:
-            raise RequestProblem(problem(400, "body_missing", "the request needs a JSON body"))
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestProblem(problem(400, "json_invalid", f"malformed JSON: {exc}")) from None
-
     def _decide_one(
         self,
         policy: CompiledPolicy,
@@ -224,35 +171,13 @@ class Service:
         )
         return entry, decision
 
-    @staticmethod
-    def _failure(exc: Exception, prefix: str = "") -> Response:
-        if isinstance(exc, InputError):
-            return from_diagnostics(
-                422, exc.diagnostics, "the request is not valid for this policy"
-            )
-        if isinstance(exc, EvaluationError):
-            return from_diagnostics(
-                422, exc.diagnostics, "these facts cannot be decided", "evaluation_error"
-            )
-        assert isinstance(exc, EngineFault)
-        log.error("engine fault: %s", exc)
-        return problem(
-            500,
-            "engine_fault",
-            "the rule engine failed; nothing was decided",
-            errors=[Diagnostic(d.code, d.message) for d in exc.diagnostics],
-        )
-
     # -- operations --------------------------------------------------------------------
     def decide(
         self, policy_id: str, body: bytes, key: str | None, explain: bool
     ) -> Response | Pending:
         try:
             policy = self._policy(policy_id)
-            request = self._parse(body)
-            problems = _shape(request)
-            if problems:
-                return from_diagnostics(422, problems, "the decision request is not valid")
+            request = DECISION_REQUEST.read(body)
             given = request.get("decision_id")
             if key is not None and given is not None and key != given:
                 return problem(
@@ -281,7 +206,7 @@ class Service:
             try:
                 entry, decided = self._decide_one(policy, request, body.decode(), key, explain)
             except (InputError, EvaluationError, EngineFault) as exc:
-                return self._failure(exc)
+                return from_error(exc, DECISION)
         except RequestProblem as exc:
             return exc.response
         meta = {"p": policy.id, "o": self._label(policy, decided.outcome)}
@@ -309,7 +234,7 @@ class Service:
     def batch(self, policy_id: str, body: bytes) -> Response | Pending:
         try:
             policy = self._policy(policy_id)
-            request = self._parse(body)
+            request = parse_body(body)
         except RequestProblem as exc:
             return exc.response
         items = request.get("items") if isinstance(request, dict) else None
@@ -335,7 +260,7 @@ class Service:
         entries: list[Entry] = []
         labels: list[str] = []
         for i, item in enumerate(items):
-            problems = _shape(item, f"/items/{i}")
+            problems = DECISION_REQUEST.check(item, f"/items/{i}")
             if problems:
                 results.append(_item_problem(422, problems))
                 continue
@@ -350,7 +275,7 @@ class Service:
                     policy, item, orjson.dumps(item).decode(), key, False
                 )
             except (InputError, EvaluationError, EngineFault) as exc:
-                status, _, raw = self._failure(exc)
+                status, _, raw = from_error(exc, DECISION)
                 results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})
                 continue
             body = orjson.loads(entry.response)
@@ -465,7 +390,7 @@ class Service:
             hint = did_you_mean(name, snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
         try:
-            request = self._parse(body)
+            request = parse_body(body)
         except RequestProblem as exc:
             return exc.response
         if not isinstance(request, dict) or set(request) != {"entries"}:
@@ -479,10 +404,11 @@ class Service:
             )
         try:
             dataset = validate_entries(spec, request["entries"])
-        except PolicyError as exc:
-            return from_diagnostics(
-                422, exc.diagnostics, f"entries do not match the schema of '{name}'", "data_invalid"
+        except PolicyError as exc:  # a data file's error, but these entries are the request
+            invalid = Subject(
+                f"entries do not match the schema of '{name}'", input_code="data_invalid"
             )
+            return from_error(InputError(exc.diagnostics), invalid)
         generation = self.store.put_data(name, dataset.version, request["entries"])
         if self.on_data_change is not None:
             self.on_data_change()

@@ -19,26 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.compile.model import CompiledPolicy
-from engine.core.errors import (
-    Diagnostic,
-    EngineFault,
-    EvaluationError,
-    InputError,
-    KimariError,
-    UsageError,
-)
+from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.jsonvalue import dumps
 from engine.core.suggest import did_you_mean
 from engine.flow.engine import FlowEngine
 from engine.project.registry import Snapshot
-from engine.service.problems import Response, from_diagnostics, problem
+from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
+from engine.service.problems import EVENT, RequestProblem, Response, from_error, problem
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore
-
-EVENT_KEYS = frozenset({"event", "at", "settings", "event_id"})
 
 
 class _SnapshotProject:
@@ -72,10 +62,8 @@ class FlowService:
         self.engine = FlowEngine(project, FlowStore(store_path))
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
-        request = _request(body)
-        if isinstance(request, tuple):
-            return request
         try:
+            request = EVENT_REQUEST.read(body)
             result = self.engine.apply(
                 policy_id,
                 entity_id,
@@ -84,8 +72,10 @@ class FlowService:
                 settings=request.get("settings"),
                 event_id=request.get("event_id"),
             )
+        except RequestProblem as exc:
+            return exc.response
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         body_out = result.to_dict()
         if result.allowed:
             return 200, [(b"content-type", b"application/json")], dumps(body_out)
@@ -93,38 +83,22 @@ class FlowService:
         return problem(409, refusal.get("code", "refused"), _refusal_text(refusal), result=body_out)
 
     def import_entity(self, policy_id: str, entity_id: str, body: bytes) -> Response:
-        request = _parse(body)
-        if isinstance(request, tuple):
-            return request
-        unknown = sorted(set(request) - {"state", "facts"})
-        problems = [
-            Diagnostic("unknown_field", f"unknown field '{k}'", pointer=f"/{k}") for k in unknown
-        ]
-        if "state" not in request:
-            problems.append(
-                Diagnostic("required", "missing required field 'state'", pointer="/state")
-            )
-        if problems:
-            return from_diagnostics(422, problems, "the request is invalid", code="request_invalid")
         try:
+            request = IMPORT_REQUEST.read(body)
             found = self.engine.import_entity(
                 policy_id, entity_id, request["state"], request.get("facts")
             )
-        except InputError as exc:
-            if exc.code == "entity_exists":
-                return from_diagnostics(
-                    409, exc.diagnostics, exc.diagnostics[0].message, code="entity_exists"
-                )
-            return _failure(exc)
-        except KimariError as exc:
-            return _failure(exc)
+        except RequestProblem as exc:
+            return exc.response
+        except KimariError as exc:  # entity_exists among them: a 409 (problems.CONFLICTS)
+            return from_error(exc, EVENT)
         return 201, [(b"content-type", b"application/json")], dumps(found)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:
             found = self.engine.entity(policy_id, entity_id)
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         return 200, [(b"content-type", b"application/json")], dumps(found)
 
     def history(self, policy_id: str, entity_id: str, refusals: bool) -> Response:
@@ -134,44 +108,8 @@ class FlowService:
             if refusals:
                 body["refusals"] = self.engine.refusals(policy_id, entity_id)
         except KimariError as exc:
-            return _failure(exc)
+            return from_error(exc, EVENT)
         return 200, [(b"content-type", b"application/json")], dumps(body)
-
-
-def _parse(body: bytes) -> dict[str, Any] | Response:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return problem(400, "json_invalid", f"the body is not valid JSON: {exc}")
-    if not isinstance(request, dict):
-        return problem(
-            422,
-            "request_invalid",
-            "the body must be a JSON object",
-            errors=[Diagnostic("type_mismatch", "expected an object", pointer="")],
-        )
-    return request
-
-
-def _request(body: bytes) -> dict[str, Any] | Response:
-    request = _parse(body)
-    if isinstance(request, tuple):
-        return request
-    unknown = sorted(set(request) - EVENT_KEYS)
-    problems = [
-        Diagnostic(
-            "unknown_field",
-            f"unknown field '{k}'",
-            pointer=f"/{k}",
-            hint=did_you_mean(k, EVENT_KEYS),
-        )
-        for k in unknown
-    ]
-    if "event" not in request:
-        problems.append(Diagnostic("required", "missing required field 'event'", pointer="/event"))
-    if problems:
-        return from_diagnostics(422, problems, "the request is invalid", code="request_invalid")
-    return request
 
 
 def _refusal_text(refusal: dict[str, Any]) -> str:
@@ -179,18 +117,3 @@ def _refusal_text(refusal: dict[str, Any]) -> str:
     if isinstance(message, dict):
         return str(message.get("en") or message.get("ja") or "the move was refused")
     return str(message or "the move was refused")
-
-
-def _failure(exc: KimariError) -> Response:
-    if isinstance(exc, InputError):
-        return from_diagnostics(422, exc.diagnostics, "the event is invalid", code="event_invalid")
-    if isinstance(exc, UsageError):
-        code = exc.diagnostics[0].code if exc.diagnostics else "unknown_policy"
-        return from_diagnostics(404, exc.diagnostics, exc.diagnostics[0].message, code=code)
-    if isinstance(exc, EvaluationError):
-        return from_diagnostics(
-            422, exc.diagnostics, "the event could not be decided", code="evaluation_error"
-        )
-    if isinstance(exc, EngineFault):
-        return from_diagnostics(500, exc.diagnostics, "the rule engine failed", code="engine_fault")
-    return from_diagnostics(500, exc.diagnostics, "the policy could not be used", code=exc.code)

@@ -9,9 +9,11 @@ when a worker dies, and answers that worker's requests with a retriable 503.
 
 Why plain ASGI and not FastAPI: measured on 2 cores (bench/http_load.py, 32 connections,
 one 200-byte JSON response), uvicorn with a plain ASGI app answered ~8,000-9,700 requests/s,
-Starlette ~6,600, FastAPI ~2,900. The routes are few and fixed, the bodies are validated
-by the engine's facts schemas, and the OpenAPI document is generated from the policies
-(engine/service/openapi.py), so FastAPI's layers would cost two thirds of the budget for nothing.
+Starlette ~6,600, FastAPI ~2,900. The routes are few and fixed (one table,
+engine/service/routes.py, which this module matches and checks scopes from), the bodies are
+validated by the engine's facts schemas, and the OpenAPI document is generated from the table
+and the policies (engine/service/openapi.py), so FastAPI's layers would cost two thirds of the
+budget for nothing.
 """
 
 from __future__ import annotations
@@ -30,17 +32,21 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from engine.service import routes
 from engine.service.config import Config, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
 from engine.service.problems import Response, problem, unavailable
+from engine.service.routes import Route
 
 log = logging.getLogger("kimari.server")
 
 JSON = b"application/json"
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes, dict[str, Any]]  # a response, and its meta for the metrics
 
 
 class TooLarge(Exception):
@@ -58,7 +64,18 @@ class App:
         self.seen_events: set[str] = set()
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
-        self.health = orjson.dumps({"status": "ok", "pid": os.getpid()})
+        # no pid nor version: an unauthenticated probe learns that the front answers, no more
+        self.health = orjson.dumps({"status": "ok"})
+        # the routes the table says the front answers (not one worker), by operationId
+        self.answers: dict[str, Callable[[Route], Awaitable[Answer]]] = {
+            "healthz": self._healthz,
+            "readyz": self._readyz,
+            "reload": self._reload,
+            "metrics": self._metrics,
+        }
+        unanswered = {r.operation_id for r in routes.ROUTES if r.by is not routes.By.WORKER}
+        if unanswered - self.answers.keys():  # a table row the front cannot answer
+            raise RuntimeError(f"no front answer for {sorted(unanswered - self.answers.keys())}")
 
     # -- lifecycle ---------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -217,9 +234,7 @@ class App:
                 return value.decode("latin-1")
         return None
 
-    async def _forward(
-        self, op: Op, meta: Any, body: bytes = b""
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
+    async def _forward(self, op: Op, meta: Any, body: bytes = b"") -> Answer:
         status, reply, out = await self.pool.call(op, meta, body)
         headers = (
             [(k.encode(), v.encode()) for k, v in reply["h"]]
@@ -228,19 +243,14 @@ class App:
         )
         return status, headers, out, reply
 
-    async def _route(
-        self, scope: dict[str, Any], receive: Receive
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
+    async def _route(self, scope: dict[str, Any], receive: Receive) -> Answer:
         method = scope["method"]
-        parts = scope["path"].split("/")[1:]  # ASGI paths are decoded: '%2F' is a '/' here
-        if parts and parts[-1] == "" and len(parts) > 1:
-            parts = parts[:-1]
-        route = _match(parts)
-        if route is None:
+        try:
+            route, params = routes.find(method, scope["path"])
+        except routes.NoRoute:
             return (*problem(404, "not_found", f"no such path: {scope['path']}"), {})
-        name, arg, methods = route
-        if method not in methods:
-            allow = ", ".join(sorted(methods)).encode()
+        except routes.NoMethod as exc:
+            allow = ", ".join(sorted(exc.allowed)).encode()
             return (
                 *problem(
                     405,
@@ -250,133 +260,59 @@ class App:
                 ),
                 {},
             )
-        if name == "healthz":
-            return 200, [(b"content-type", JSON)], self.health, {}
-        if name == "readyz":
-            ready = self.pool.ready_count
-            if ready:
-                return (
-                    200,
-                    [(b"content-type", JSON)],
-                    orjson.dumps({"status": "ready", "workers": ready}),
-                    {},
-                )
-            return (*unavailable("no engine worker is ready yet", "not_ready"), {})
-        writes = name == "reload" or (
-            name in ("data", "flow_entity") and method in ("PUT", "DELETE")
-        )
-        needed = "admin" if writes else "decide"
-        denied = self._deny(scope, needed)
-        if denied is not None:
-            return (*denied, {})
-        if name == "decide":
-            body = await self._body(scope, receive)
-            if method == "GET":
-                return await self._forward(Op.GET_DECISION, {"id": arg})
-            if arg.endswith(":batch"):
-                return await self._forward(Op.BATCH, {"policy": arg[: -len(":batch")]}, body)
-            meta: dict[str, Any] = {"policy": arg}
-            key = self._header(scope, b"idempotency-key")
-            if key is not None:
-                meta["key"] = key
-            query = scope.get("query_string", b"")
-            if query:
-                explain = parse_qs(query.decode("latin-1")).get("explain", [""])[-1]
-                meta["explain"] = explain.lower() in ("1", "true", "yes")
-            if self.config.test_faults:
-                fault = self._header(scope, b"x-kimari-test-fault")
-                if fault:
-                    meta["fault"] = fault
-            return await self._forward(Op.DECIDE, meta, body)
-        if name in ("flow_event", "flow_entity", "flow_history"):
-            return await self._flow(name, arg, scope, receive)
-        if name == "policies":
-            return await self._forward(Op.POLICIES, None)
-        if name == "policy":
-            return await self._forward(Op.POLICY, {"id": arg})
-        if name == "data":
-            if method == "DELETE":
-                return await self._forward(Op.DELETE_DATA, {"name": arg})
-            if method == "PUT":
-                body = await self._body(scope, receive)
-                return await self._forward(Op.PUT_DATA, {"name": arg}, body)
-            return await self._forward(Op.GET_DATA, {"name": arg})
-        if name == "reload":
-            replies = await self.pool.call_all(Op.RELOAD)
-            if not replies:
-                return (*unavailable("no engine worker is ready yet", "no_worker"), {})
-            status, _reply, out = replies[0]
-            return status, [(b"content-type", JSON)], out, {}
-        if name == "openapi":
-            return await self._forward(Op.OPENAPI, None)
-        if name == "metrics":
-            stats = [orjson.loads(r[2]) for r in await self.pool.call_all(Op.STATS)]
-            self.metrics.restarts = self.pool.restarts
-            text = self.metrics.render(stats, self.pool.ready_count)
-            return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
-        return (*problem(404, "not_found", "no such path"), {})
+        if route.scope is not None:
+            denied = self._deny(scope, route.scope)
+            if denied is not None:
+                return (*denied, {})
+        if route.by is not routes.By.WORKER:
+            return await self.answers[route.operation_id](route)
+        assert route.op is not None
+        body = await self._body(scope, receive) if route.takes_body else b""
+        return await self._forward(route.op, self._meta(route, params, scope) or None, body)
 
-    async def _flow(
-        self, name: str, arg: str, scope: dict[str, Any], receive: Receive
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
-        policy, entity = arg.split("/", 1)
-        meta: dict[str, Any] = {"policy": policy, "entity": entity}
-        if name == "flow_event":
-            body = await self._body(scope, receive)
-            return await self._forward(Op.FLOW_EVENT, meta, body)
-        if name == "flow_entity":
-            if scope["method"] == "PUT":
-                body = await self._body(scope, receive)
-                return await self._forward(Op.FLOW_IMPORT, meta, body)
-            return await self._forward(Op.FLOW_ENTITY, meta)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        meta["refusals"] = query.get("refusals", [""])[-1].lower() in ("1", "true", "yes")
-        return await self._forward(Op.FLOW_HISTORY, meta)
+    def _meta(self, route: Route, params: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
+        """What the worker needs besides the body: the path's parameters, the route's query
+        flags and headers (and, in test mode only, the fault to inject)."""
+        meta: dict[str, Any] = dict(params)
+        if route.flags:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            for flag in route.flags:
+                meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
+        for header, key in route.headers.items():
+            value = self._header(scope, header.lower().encode())
+            if value is not None:
+                meta[key] = value
+        if self.config.test_faults:
+            fault = self._header(scope, b"x-kimari-test-fault")
+            if fault:
+                meta["fault"] = fault
+        return meta
 
+    # -- the routes the front answers itself ---------------------------------------------
+    async def _healthz(self, _route: Route) -> Answer:
+        return 200, [(b"content-type", JSON)], self.health, {}
 
-_GET = frozenset({"GET"})
+    async def _readyz(self, _route: Route) -> Answer:
+        ready = self.pool.ready_count
+        if ready:
+            body = orjson.dumps({"status": "ready", "workers": ready})
+            return 200, [(b"content-type", JSON)], body, {}
+        return (*unavailable("no engine worker is ready yet", "not_ready"), {})
 
+    async def _reload(self, route: Route) -> Answer:
+        assert route.op is not None
+        replies = await self.pool.call_all(route.op)
+        if not replies:
+            return (*unavailable("no engine worker is ready yet", "no_worker"), {})
+        status, _reply, out = replies[0]  # every worker compiled the same files
+        return status, [(b"content-type", JSON)], out, {}
 
-def _match(parts: list[str]) -> tuple[str, str, frozenset[str]] | None:
-    """(route name, path argument, allowed methods) for a path split at '/'."""
-    n = len(parts)
-    if n == 1:
-        single = {
-            "healthz": "healthz",
-            "readyz": "readyz",
-            "metrics": "metrics",
-            "openapi.json": "openapi",
-        }
-        name = single.get(parts[0])
-        return (name, "", _GET) if name else None
-    if n < 2 or parts[0] != "v1":
-        return None
-    if n == 2:
-        if parts[1] == "policies":
-            return "policies", "", _GET
-        if parts[1] == "reload":
-            return "reload", "", frozenset({"POST"})
-        return None
-    if parts[1] == "flows" and n in (4, 5) and all(parts[2:4]):
-        arg = f"{parts[2]}/{parts[3]}"
-        if n == 4:
-            return "flow_entity", arg, frozenset({"GET", "PUT"})
-        if parts[4] == "events":
-            return "flow_event", arg, frozenset({"POST"})
-        if parts[4] == "history":
-            return "flow_history", arg, _GET
-        return None
-    if n == 3 and parts[2]:
-        if parts[1] == "decisions":
-            methods = (
-                frozenset({"POST"}) if parts[2].endswith(":batch") else frozenset({"GET", "POST"})
-            )
-            return "decide", parts[2], methods
-        if parts[1] == "policies":
-            return "policy", parts[2], _GET
-        if parts[1] == "data":
-            return "data", parts[2], frozenset({"GET", "PUT", "DELETE"})
-    return None
+    async def _metrics(self, route: Route) -> Answer:
+        assert route.op is not None
+        stats = [orjson.loads(r[2]) for r in await self.pool.call_all(route.op)]
+        self.metrics.restarts = self.pool.restarts
+        text = self.metrics.render(stats, self.pool.ready_count)
+        return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
 
 
 def run_front(sock: socket.socket, config: Config) -> None:

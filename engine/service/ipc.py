@@ -23,6 +23,9 @@ EVENT_ID = 0
 
 
 class Op(IntEnum):
+    """A worker operation: the route table (engine/service/routes.py) names the one each
+    route is sent as, and the worker keeps one handler per operation."""
+
     DECIDE = 1
     BATCH = 2
     GET_DECISION = 3

@@ -1,19 +1,29 @@
 """Documents about the policies being served: one policy's description, and the OpenAPI.
 
-The OpenAPI document (3.1, whose schemas are JSON Schema 2020-12) has one decision path per
+The OpenAPI document (3.1, whose schemas are JSON Schema 2020-12) writes one operation per
+row of the route table (engine/service/routes.py), so it lists exactly what the front
+serves. Rows marked `each` are written once per policy or data set: one decision path per
 policy, `/v1/decisions/<id>` and `/v1/decisions/<id>:batch`, whose request schema embeds
-that policy's facts schema (its `$defs` hoisted into `components.schemas`), and one data
-path per reference data set, whose PUT body embeds the entry schema.
+that policy's facts schema (its `$defs` hoisted into `components.schemas`); the event,
+entity and history paths of each flow; and one data path per reference data set, whose
+PUT body embeds the entry schema. Operation ids, summaries, scopes (security) and query
+and header parameters come from the table; request bodies and answers from the
+operation's entry in `_DETAILS`.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.jsonvalue import to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
+from engine.service.envelopes import DECISION_ID
+from engine.service.ipc import Op
+from engine.service.routes import ADMIN, ROUTES, Route
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _DROP = ("$schema", "$id", "$defs")
@@ -140,157 +150,73 @@ def _problems(*statuses: int) -> dict[str, Any]:
     }
 
 
+def _common() -> dict[str, Any]:
+    """The problems any operation may answer (fresh: the document is the caller's to change)."""
+    return _problems(400, 401, 403, 404, 413, 422, 503)
+
+
+ID_PATTERN = f"^{DECISION_ID.pattern}$"
+# the schema of a path parameter or a header, where more is known than "a text"
+PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "entity_id": {"type": "string", "minLength": 1, "maxLength": 200},
+    "Idempotency-Key": {"type": "string", "pattern": ID_PATTERN},
+}
+COMPONENTS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Decision": {
+        "type": "object",
+        "required": ["decision_id", "policy", "at", "outcome", "reasons", "fired"],
+        "properties": {
+            "decision_id": {"type": "string"},
+            "policy": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "revision": {"type": "string"}},
+            },
+            "at": {"type": "string", "format": "date-time"},
+            "outcome": {"type": "object"},
+            "reasons": {"type": "array", "items": {"type": "object"}},
+            "fired": {"type": "array", "items": {"type": "string"}},
+            "settings": {"type": "object"},
+            "data": {"type": "object"},
+            "explanation": {"type": "object"},
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What one documented operation is about: a policy or a data set (or nothing)."""
+
+    values: dict[str, Any]  # what fills the route's "{...}" in path, operationId and summary
+    id: str = ""  # the policy's id or the data set's name
+    policy: CompiledPolicy | None = None
+    spec: Any = None  # the data set's DatasetSpec
+
+
 def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
-    components: dict[str, Any] = {
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "code"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "code": {"type": "string"},
-                "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"type": "object"}},
-            },
-        },
-        "Decision": {
-            "type": "object",
-            "required": ["decision_id", "policy", "at", "outcome", "reasons", "fired"],
-            "properties": {
-                "decision_id": {"type": "string"},
-                "policy": {
-                    "type": "object",
-                    "properties": {"id": {"type": "string"}, "revision": {"type": "string"}},
-                },
-                "at": {"type": "string", "format": "date-time"},
-                "outcome": {"type": "object"},
-                "reasons": {"type": "array", "items": {"type": "object"}},
-                "fired": {"type": "array", "items": {"type": "string"}},
-                "settings": {"type": "object"},
-                "data": {"type": "object"},
-                "explanation": {"type": "object"},
-            },
-        },
-    }
-    auth = [{"bearer": []}]
+    """One operation per row of the route table; the rows marked `each` once per decision
+    policy, flow policy or data set, with that one's schemas."""
+    components = copy.deepcopy(COMPONENTS)
     paths: dict[str, Any] = {}
-    common = _problems(400, 401, 403, 404, 413, 422, 503)
-    for pid, policy in sorted(snapshot.policies.items()):
-        if policy.kind != "decision":
-            continue
-        facts = _hoist(dict(policy.facts.schema), f"{pid}.facts", components)
-        request = {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["facts"],
-            "properties": {
-                "facts": facts,
-                "at": {"type": "string", "format": "date-time"},
-                "settings": _settings_schema(policy),
-                "decision_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
-            },
-        }
-        components[f"{pid}.Request"] = request
-        ref = {"$ref": f"#/components/schemas/{pid}.Request"}
-        title = policy.title.en or policy.title.ja
-        paths[f"/v1/decisions/{pid}"] = {
-            "post": {
-                "operationId": f"decide-{pid}",
-                "summary": f"Decide with '{pid}' ({title})",
-                "security": auth,
-                "parameters": [
-                    {"name": "explain", "in": "query", "schema": {"type": "boolean"}},
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "schema": {
-                            "type": "string",
-                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
-                        },
-                    },
-                ],
-                "requestBody": {"required": True, **_json(ref)},
-                "responses": {
-                    "200": {
-                        "description": "the decision",
-                        **_json({"$ref": "#/components/schemas/Decision"}),
-                    },
-                    **common,
-                    **_problems(409, 500),
-                },
-            }
-        }
-        paths[f"/v1/decisions/{pid}:batch"] = {
-            "post": {
-                "operationId": f"decide-{pid}-batch",
-                "summary": f"Decide up to {max_batch} cases with '{pid}'",
-                "security": auth,
-                "requestBody": {
-                    "required": True,
-                    **_json(
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["items"],
-                            "properties": {
-                                "items": {"type": "array", "maxItems": max_batch, "items": ref}
-                            },
-                        }
-                    ),
-                },
-                "responses": {
-                    "200": {"description": "one result per item", **_json({"type": "object"})},
-                    **common,
-                },
-            }
-        }
-    for pid, policy in sorted(snapshot.policies.items()):
-        if policy.kind == "flow":
-            paths.update(_flow_paths(pid, policy, auth, common))
-    for name, spec in sorted(snapshot.policy_set.specs.items()):
-        entry = _hoist(dict(spec.validator.schema), f"data.{name}", components)
-        paths[f"/v1/data/{name}"] = {
-            "get": {
-                "operationId": f"get-data-{name}",
-                "summary": f"Read the reference data set '{name}'",
-                "security": auth,
-                "responses": {
-                    "200": {"description": "the data set", **_json({"type": "object"})},
-                    **common,
-                },
-            },
-            "put": {
-                "operationId": f"put-data-{name}",
-                "summary": f"Replace the reference data set '{name}' (admin)",
-                "security": auth,
-                "requestBody": {
-                    "required": True,
-                    **_json(
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["entries"],
-                            "properties": {"entries": {"type": "array", "items": entry}},
-                        }
-                    ),
-                },
-                "responses": {
-                    "200": {"description": "the new version", **_json({"type": "object"})},
-                    **common,
-                },
-            },
-            "delete": {
-                "operationId": f"reset-data-{name}",
-                "summary": f"Serve the file default of '{name}' again (admin)",
-                "security": auth,
-                "responses": {
-                    "200": {"description": "the data set now", **_json({"type": "object"})},
-                    **common,
-                },
-            },
-        }
-    paths.update(_static_paths(auth, common))
+    for route in ROUTES:
+        for target in _targets(route, snapshot, max_batch):
+            path = route.path
+            if route.each is not None:
+                path = path.replace(f"{{{route.params[0]}}}", target.id)
+            operation = _operation(route, target, components, max_batch)
+            paths.setdefault(path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -306,25 +232,125 @@ def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
     }
 
 
-def _flow_paths(
-    pid: str, policy: CompiledPolicy, auth: list[Any], common: dict[str, Any]
+def _targets(route: Route, snapshot: Snapshot, max_batch: int) -> list[_Target]:
+    if route.each is None:
+        return [_Target({})]
+    if route.each == "data":
+        name = route.params[0]
+        specs = snapshot.policy_set.specs
+        return [_Target({name: n}, n, spec=spec) for n, spec in sorted(specs.items())]
+    name = route.params[0]
+    return [
+        _Target(
+            {name: pid, "title": policy.title.en or policy.title.ja, "max_batch": max_batch},
+            pid,
+            policy,
+        )
+        for pid, policy in sorted(snapshot.policies.items())
+        if policy.kind == route.each
+    ]
+
+
+def _operation(
+    route: Route, target: _Target, components: dict[str, Any], max_batch: int
 ) -> dict[str, Any]:
-    """The event, entity and history endpoints of one flow policy."""
+    summary = route.summary.format(**target.values)
+    out: dict[str, Any] = {
+        "operationId": route.operation_id.format(**target.values),
+        "summary": f"{summary} (admin)" if route.scope == ADMIN else summary,
+    }
+    if route.scope is not None:
+        out["security"] = [{"bearer": []}]
+    parameters = [
+        {"name": p, "in": "path", "required": True, "schema": _parameter_schema(p)}
+        for p in route.params
+        if p not in target.values
+    ]
+    parameters += [{"name": f, "in": "query", "schema": {"type": "boolean"}} for f in route.flags]
+    parameters += [
+        {"name": h, "in": "header", "schema": _parameter_schema(h)} for h in route.headers
+    ]
+    if parameters:
+        out["parameters"] = parameters
+    details = _DETAILS.get(route.op) if route.op is not None else None
+    out.update(details(target, components, max_batch) if details else _ok())
+    return out
+
+
+def _parameter_schema(name: str) -> dict[str, Any]:
+    return dict(PARAMETER_SCHEMAS.get(name, {"type": "string"}))
+
+
+def _ok() -> dict[str, Any]:
+    return {"responses": {"200": {"description": "ok"}, **_common()}}
+
+
+def _answers(description: str, status: str = "200", *problems: int) -> dict[str, Any]:
+    return {
+        "responses": {
+            status: {"description": description, **_json({"type": "object"})},
+            **_common(),
+            **_problems(*problems),
+        }
+    }
+
+
+# -- request bodies and answers, per worker operation ------------------------------------
+def _decision_request(target: _Target, components: dict[str, Any]) -> dict[str, Any]:
+    """A reference to the policy's request schema (in components, written on first use)."""
+    policy = target.policy
+    assert policy is not None
+    name = f"{policy.id}.Request"
+    if name not in components:
+        facts = _hoist(dict(policy.facts.schema), f"{policy.id}.facts", components)
+        components[name] = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["facts"],
+            "properties": {
+                "facts": facts,
+                "at": {"type": "string", "format": "date-time"},
+                "settings": _settings_schema(policy),
+                "decision_id": {"type": "string", "pattern": ID_PATTERN},
+            },
+        }
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _decide(target: _Target, components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, **_json(_decision_request(target, components))},
+        "responses": {
+            "200": {
+                "description": "the decision",
+                **_json({"$ref": "#/components/schemas/Decision"}),
+            },
+            **_common(),
+            **_problems(409, 500),
+        },
+    }
+
+
+def _batch(target: _Target, components: dict[str, Any], max_batch: int) -> dict[str, Any]:
+    items = {"type": "array", "maxItems": max_batch, "items": _decision_request(target, components)}
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items"],
+        "properties": {"items": items},
+    }
+    return {"requestBody": {"required": True, **_json(request)}, **_answers("one result per item")}
+
+
+def _flow_event(target: _Target, _components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
     from engine.flow.model import EVENT_TYPE, flow_of
 
-    flow = flow_of(policy)
-    entity = [
-        {
-            "name": "entity_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-        }
-    ]
+    policy = target.policy
+    assert policy is not None
     event = {
         "type": "object",
         "required": [EVENT_TYPE],
-        "properties": {EVENT_TYPE: {"type": "string", "enum": sorted(flow.events)}},
+        "properties": {EVENT_TYPE: {"type": "string", "enum": sorted(flow_of(policy).events)}},
         "description": "The event: its type and the fields that event requires.",
     }
     request = {
@@ -338,98 +364,48 @@ def _flow_paths(
             "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
         },
     }
-    title = policy.title.en or policy.title.ja
-
-    def get(op: str, summary: str, params: list[Any]) -> dict[str, Any]:
-        return {
-            "get": {
-                "operationId": op,
-                "summary": summary,
-                "security": auth,
-                "parameters": params,
-                "responses": {"200": {"description": "ok"}, **common},
-            }
-        }
-
-    refusals = [{"name": "refusals", "in": "query", "schema": {"type": "boolean"}}]
     return {
-        f"/v1/flows/{pid}/{{entity_id}}/events": {
-            "post": {
-                "operationId": f"flow-event-{pid}",
-                "summary": f"Apply an event to an entity of '{pid}' ({title})",
-                "security": auth,
-                "parameters": entity,
-                "requestBody": {"required": True, **_json(request)},
-                "responses": {
-                    "200": {"description": "the move, stored", **_json({"type": "object"})},
-                    **common,
-                    **_problems(409, 500),
-                },
-            }
-        },
-        f"/v1/flows/{pid}/{{entity_id}}": {
-            **get(f"flow-entity-{pid}", f"Where an entity of '{pid}' stands", entity),
-            "put": {
-                "operationId": f"flow-import-{pid}",
-                "summary": f"Import an entity of '{pid}' under way elsewhere (admin)",
-                "security": auth,
-                "parameters": entity,
-                "requestBody": {
-                    "required": True,
-                    **_json(
-                        {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["state"],
-                            "properties": {
-                                "state": {"type": "string", "enum": sorted(flow.states)},
-                                "facts": {"type": "object"},
-                            },
-                        }
-                    ),
-                },
-                "responses": {
-                    "201": {"description": "the entity, created", **_json({"type": "object"})},
-                    **common,
-                    **_problems(409),
-                },
-            },
-        },
-        f"/v1/flows/{pid}/{{entity_id}}/history": get(
-            f"flow-history-{pid}", f"The moves of an entity of '{pid}'", entity + refusals
-        ),
+        "requestBody": {"required": True, **_json(request)},
+        **_answers("the move, stored", "200", 409, 500),
     }
 
 
-def _static_paths(auth: list[Any], common: dict[str, Any]) -> dict[str, Any]:
-    def get(
-        op: str, summary: str, secured: bool = True, params: list[Any] | None = None
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "operationId": op,
-            "summary": summary,
-            "responses": {"200": {"description": "ok"}, **common},
-        }
-        if secured:
-            out["security"] = auth
-        if params:
-            out["parameters"] = params
-        return {"get": out}
+def _flow_import(target: _Target, _components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
+    from engine.flow.model import flow_of
 
-    def param(name: str) -> list[Any]:
-        return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
-
-    return {
-        "/v1/decisions/{decision_id}": get(
-            "get-decision", "A logged decision, with its explanation", params=param("decision_id")
-        ),
-        "/v1/policies": get("list-policies", "The policies served"),
-        "/v1/policies/{policy_id}": get(
-            "get-policy",
-            "A policy: revision, rules, settings, facts schema, status",
-            params=param("policy_id"),
-        ),
-        "/healthz": get("healthz", "The front process is alive", secured=False),
-        "/readyz": get("readyz", "A worker is ready to decide", secured=False),
-        "/metrics": get("metrics", "Prometheus metrics"),
+    assert target.policy is not None
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["state"],
+        "properties": {
+            "state": {"type": "string", "enum": sorted(flow_of(target.policy).states)},
+            "facts": {"type": "object"},
+        },
     }
+    return {
+        "requestBody": {"required": True, **_json(request)},
+        **_answers("the entity, created", "201", 409),
+    }
+
+
+def _put_data(target: _Target, components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
+    entry = _hoist(dict(target.spec.validator.schema), f"data.{target.id}", components)
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["entries"],
+        "properties": {"entries": {"type": "array", "items": entry}},
+    }
+    return {"requestBody": {"required": True, **_json(request)}, **_answers("the new version")}
+
+
+_DETAILS: dict[Op, Callable[[_Target, dict[str, Any], int], dict[str, Any]]] = {
+    Op.DECIDE: _decide,
+    Op.BATCH: _batch,
+    Op.FLOW_EVENT: _flow_event,
+    Op.FLOW_IMPORT: _flow_import,
+    Op.GET_DATA: lambda *_: _answers("the data set"),
+    Op.PUT_DATA: _put_data,
+    Op.DELETE_DATA: lambda *_: _answers("the data set now"),
+}

@@ -6,15 +6,32 @@
 `code` is the stable machine code (the same codes as the CLI's diagnostics); `errors`
 lists every problem found, each a Diagnostic record with its JSON pointer or file:line.
 Nothing here ever carries a stack trace.
+
+An exception becomes its problem in one place, `from_error`: the status and the code come
+from the exception's class (engine/core/errors.py), only the words of the detail from what
+the request was about (a `Subject`: a decision, a flow event, data entries). So decisions
+and flows cannot drift apart on what a given failure answers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from engine.core.errors import Diagnostic
+from engine.core.errors import (
+    Diagnostic,
+    EngineFault,
+    EvaluationError,
+    InputError,
+    KimariError,
+    UsageError,
+    request_problem_code,
+)
 from engine.core.jsonvalue import dumps
+
+log = logging.getLogger("kimari.service")
 
 CONTENT_TYPE = b"application/problem+json"
 TYPE_PREFIX = "urn:kimari:problem:"
@@ -34,6 +51,14 @@ TITLES = {
 }
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class RequestProblem(Exception):
+    """A request refused before anything was done; `response` is its finished answer."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response[0])
+        self.response = response
 
 
 def problem_body(
@@ -76,14 +101,64 @@ def from_diagnostics(
 ) -> Response:
     """A problem listing every diagnostic. Its code: `code` if given; `facts_invalid` when
     every error points into the facts; else the diagnostic's own code if it is alone."""
-    if code is None:
-        if all((d.pointer or "").startswith("/facts") for d in diagnostics) and diagnostics:
-            code = "facts_invalid"
-        elif len(diagnostics) == 1:
-            code = diagnostics[0].code
-        else:
-            code = "request_invalid"
-    return problem(status, code, detail, errors=diagnostics)
+    return problem(status, code or request_problem_code(diagnostics), detail, errors=diagnostics)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a failed request was about, in the words of its problem's `detail`."""
+
+    invalid: str  # InputError: the request itself is wrong
+    undecidable: str = "this request cannot be decided"  # EvaluationError
+    fault: str = "the rule engine failed"  # EngineFault: never the caller's to fix
+    unusable: str = "the policy could not be used"  # any other error but a UsageError
+    # an InputError's code when the request's kind names it (event_invalid), instead of its
+    # diagnostics (facts_invalid, at_invalid, ...)
+    input_code: str | None = None
+
+    def detail(self, exc: KimariError) -> str:
+        if isinstance(exc, InputError):
+            return self.invalid
+        if isinstance(exc, EvaluationError):
+            return self.undecidable
+        if isinstance(exc, EngineFault):
+            return self.fault
+        if isinstance(exc, UsageError) and exc.diagnostics:
+            return exc.diagnostics[0].message  # "no policy 'x'" says it all
+        return self.unusable
+
+
+DECISION = Subject(
+    invalid="the request is not valid for this policy",
+    undecidable="these facts cannot be decided",
+    fault="the rule engine failed; nothing was decided",
+)
+EVENT = Subject(
+    invalid="the event is invalid",
+    undecidable="the event could not be decided",
+    input_code="event_invalid",
+)
+
+# Diagnostic codes that say the request collides with what is stored: 409 under their own
+# code, whatever the class that carries them (the flow engine raises entity_exists as an
+# InputError, which it also is for the CLI).
+CONFLICTS = frozenset({"entity_exists"})
+
+
+def from_error(exc: KimariError, subject: Subject) -> Response:
+    """The problem+json answer to any KimariError. Engine faults are logged in full here and
+    answered with each diagnostic's code and message only: where the backend failed (policy
+    files, rule ids, hints about the host) is for the operator, not the client."""
+    if exc.code in CONFLICTS:
+        return from_diagnostics(409, exc.diagnostics, exc.diagnostics[0].message, exc.code)
+    code = exc.problem_name()
+    if isinstance(exc, InputError) and subject.input_code is not None:
+        code = subject.input_code
+    errors: list[Diagnostic] = exc.diagnostics
+    if isinstance(exc, EngineFault):
+        log.error("engine fault: %s", exc)
+        errors = [Diagnostic(d.code, d.message) for d in exc.diagnostics]
+    return problem(exc.http_status, code, subject.detail(exc), errors=errors)
 
 
 def unavailable(detail: str, code: str = "worker_unavailable", retry_after: int = 1) -> Response:

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from engine.project.registry import (
     reload_events,
     retired,
 )
-from engine.service import ipc
+from engine.service import ipc, routes
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
@@ -57,6 +58,7 @@ from engine.store.versions import Store, WriteLock
 log = logging.getLogger("kimari.worker")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 JSON_HEADERS = [(b"content-type", b"application/json")]
+Handler = Callable[[dict[str, Any], bytes], Response | Pending]
 
 
 def _settle_heap() -> None:
@@ -114,6 +116,9 @@ class Worker:
         # keep entity state in the same SQLite file.
         self.flows = FlowService(lambda: self.service.snapshot, config["store"])
         self.service.on_data_change = self._refresh_data
+        self.handlers = self._handlers()
+        if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
+            raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
         self._remember(self.service.snapshot)
         self._send_events(reload_events(None, policy_set))
 
@@ -256,46 +261,53 @@ class Worker:
         elif kind == "hang":
             time.sleep(3600)
 
-    def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
-        service = self.service
-        if op == Op.DECIDE:
-            result = service.decide(
-                meta["policy"], body, meta.get("key"), bool(meta.get("explain"))
-            )
-            self._fault(meta)  # decided, not yet logged nor answered
-        elif op == Op.BATCH:
-            result = service.batch(meta["policy"], body)
-        elif op == Op.GET_DECISION:
-            result = service.get_decision(meta["id"])
-        elif op == Op.POLICIES:
-            result = service.list_policies()
-        elif op == Op.POLICY:
-            result = service.get_policy(meta["id"])
-        elif op == Op.GET_DATA:
-            result = service.get_data(meta["name"])
-        elif op == Op.PUT_DATA:
-            result = service.put_data(meta["name"], body)
-        elif op == Op.DELETE_DATA:
-            result = service.reset_data(meta["name"])
-        elif op == Op.OPENAPI:
-            from engine.service.openapi import openapi_document
+    def _handlers(self) -> dict[Op, Handler]:
+        """One handler per worker operation of the route table (engine/service/routes.py);
+        each reads the path parameters the front put in `meta` under the table's names."""
+        service, flows = self.service, self.flows
+        return {
+            Op.DECIDE: self._decide,
+            Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
+            Op.GET_DECISION: lambda meta, _: service.get_decision(meta["decision_id"]),
+            Op.POLICIES: lambda _meta, _body: service.list_policies(),
+            Op.POLICY: lambda meta, _: service.get_policy(meta["policy_id"]),
+            Op.GET_DATA: lambda meta, _: service.get_data(meta["name"]),
+            Op.PUT_DATA: lambda meta, body: service.put_data(meta["name"], body),
+            Op.DELETE_DATA: lambda meta, _: service.reset_data(meta["name"]),
+            Op.OPENAPI: lambda _meta, _body: self._openapi(),
+            Op.RELOAD: lambda _meta, _body: self.reload_now(),
+            Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
+            Op.FLOW_EVENT: lambda meta, body: flows.event(meta["policy"], meta["entity_id"], body),
+            Op.FLOW_ENTITY: lambda meta, _: flows.entity(meta["policy"], meta["entity_id"]),
+            Op.FLOW_IMPORT: lambda meta, body: flows.import_entity(
+                meta["policy"], meta["entity_id"], body
+            ),
+            Op.FLOW_HISTORY: lambda meta, _: flows.history(
+                meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
+            ),
+        }
 
-            doc = openapi_document(service.snapshot, max_batch=service.max_batch)
-            result = json_response(200, doc)
-        elif op == Op.RELOAD:
-            result = self.reload_now()
-        elif op == Op.STATS:
-            result = json_response(200, self.stats())
-        elif op == Op.FLOW_EVENT:
-            result = self.flows.event(meta["policy"], meta["entity"], body)
-        elif op == Op.FLOW_ENTITY:
-            result = self.flows.entity(meta["policy"], meta["entity"])
-        elif op == Op.FLOW_IMPORT:
-            result = self.flows.import_entity(meta["policy"], meta["entity"], body)
-        elif op == Op.FLOW_HISTORY:
-            result = self.flows.history(meta["policy"], meta["entity"], bool(meta.get("refusals")))
+    def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:
+        result = self.service.decide(
+            meta["policy"], body, meta.get("key"), bool(meta.get("explain"))
+        )
+        self._fault(meta)  # decided, not yet logged nor answered
+        return result
+
+    def _openapi(self) -> Response:
+        from engine.service.openapi import openapi_document
+
+        service = self.service
+        return json_response(200, openapi_document(service.snapshot, max_batch=service.max_batch))
+
+    def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
+        handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
+        if handler is None:
+            result: Response | Pending = problem(
+                400, "unknown_operation", f"operation {op} is unknown"
+            )
         else:
-            result = problem(400, "unknown_operation", f"operation {op} is unknown")
+            result = handler(meta, body)
         if isinstance(result, Pending):
             return result
         self.out.append(self._frame(frame_id, result))

@@ -1,0 +1,265 @@
+"""The service's routes: ONE table that the front, the scope check, the worker and the
+OpenAPI document all read.
+
+    method  path                                     scope   answered by    worker operation
+    GET     /healthz                                 -       front          -
+    POST    /v1/decisions/{policy}                   decide  one worker     DECIDE
+    PUT     /v1/data/{name}                          admin   one worker     PUT_DATA
+    POST    /v1/reload                               admin   every worker   RELOAD
+    ...
+
+A row is one operation: a method on a path, the token scope it needs, who answers it, the
+frame operation (`ipc.Op`) a worker dispatches on, and its OpenAPI operationId and summary.
+The front (http.py) matches a request's path and method here and checks the scope; a
+worker (worker.py) keeps one handler per operation named here; openapi.py writes one
+operation per row, once per policy or data set for the rows marked `each`.
+
+Rows that differ only in the names of their path parameters share a path (GET
+/v1/decisions/{decision_id} and POST /v1/decisions/{policy}): a request's path is matched
+by the first such path in table order, so /v1/decisions/x:batch is the batch path, and a
+method it does not offer is a 405 with `Allow`, not another route's 404.
+
+The front imports this module, so it imports nothing that evaluates or compiles: only the
+frame codes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from engine.service.ipc import Op
+
+DECIDE = "decide"
+ADMIN = "admin"
+
+
+class By(StrEnum):
+    FRONT = "front"  # the front answers alone: it must, when no worker is up (health)
+    WORKER = "worker"  # forwarded to one worker, its answer relayed
+    EVERY = "every worker"  # sent to every worker; the front combines their answers
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    # "/v1/flows/{policy}/{entity_id}": a parameter matches one non-empty segment, or with a
+    # suffix ("{policy}:batch") what the segment holds before it (as it always did: maybe empty)
+    path: str
+    scope: str | None  # the token scope needed; None: no token
+    op: Op | None  # what a worker dispatches on; None: the front answers
+    operation_id: str  # OpenAPI; "{policy}", "{name}" are filled in per policy or data set
+    summary: str  # OpenAPI; also "{title}" (the policy's) and "{max_batch}"
+    by: By = By.WORKER
+    # documented once per decision policy, flow policy or data set, whose id fills the path's
+    # first parameter; None: documented as the path template
+    each: Literal["decision", "flow", "data"] | None = None
+    flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
+    headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
+    params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
+    pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
+
+    def __post_init__(self) -> None:
+        params, pattern = [], []
+        for segment in self.path.split("/")[1:]:
+            name, brace, suffix = segment[1:].partition("}")
+            if not (segment.startswith("{") and brace):
+                pattern.append(re.escape(segment))
+                continue
+            params.append(name)
+            # with a suffix, whatever comes before it (even nothing, as it always was)
+            pattern.append(f"([^/]*){re.escape(suffix)}" if suffix else "([^/]+)")
+        object.__setattr__(self, "params", tuple(params))
+        object.__setattr__(self, "pattern", "/" + "/".join(pattern))
+
+    @property
+    def takes_body(self) -> bool:
+        return self.method in ("POST", "PUT")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/v1/decisions/{policy}:batch",
+        DECIDE,
+        Op.BATCH,
+        "decide-{policy}-batch",
+        "Decide up to {max_batch} cases with '{policy}'",
+        each="decision",
+    ),
+    Route(
+        "POST",
+        "/v1/decisions/{policy}",
+        DECIDE,
+        Op.DECIDE,
+        "decide-{policy}",
+        "Decide with '{policy}' ({title})",
+        each="decision",
+        flags=("explain",),
+        headers={"Idempotency-Key": "key"},
+    ),
+    Route(
+        "GET",
+        "/v1/decisions/{decision_id}",
+        DECIDE,
+        Op.GET_DECISION,
+        "get-decision",
+        "A logged decision, with its explanation",
+    ),
+    Route(
+        "POST",
+        "/v1/flows/{policy}/{entity_id}/events",
+        DECIDE,
+        Op.FLOW_EVENT,
+        "flow-event-{policy}",
+        "Apply an event to an entity of '{policy}' ({title})",
+        each="flow",
+    ),
+    Route(
+        "GET",
+        "/v1/flows/{policy}/{entity_id}",
+        DECIDE,
+        Op.FLOW_ENTITY,
+        "flow-entity-{policy}",
+        "Where an entity of '{policy}' stands",
+        each="flow",
+    ),
+    Route(
+        "PUT",
+        "/v1/flows/{policy}/{entity_id}",
+        ADMIN,
+        Op.FLOW_IMPORT,
+        "flow-import-{policy}",
+        "Import an entity of '{policy}' under way elsewhere",
+        each="flow",
+    ),
+    Route(
+        "GET",
+        "/v1/flows/{policy}/{entity_id}/history",
+        DECIDE,
+        Op.FLOW_HISTORY,
+        "flow-history-{policy}",
+        "The moves of an entity of '{policy}'",
+        each="flow",
+        flags=("refusals",),
+    ),
+    Route(
+        "GET",
+        "/v1/data/{name}",
+        DECIDE,
+        Op.GET_DATA,
+        "get-data-{name}",
+        "Read the reference data set '{name}'",
+        each="data",
+    ),
+    Route(
+        "PUT",
+        "/v1/data/{name}",
+        ADMIN,
+        Op.PUT_DATA,
+        "put-data-{name}",
+        "Replace the reference data set '{name}'",
+        each="data",
+    ),
+    Route(
+        "DELETE",
+        "/v1/data/{name}",
+        ADMIN,
+        Op.DELETE_DATA,
+        "reset-data-{name}",
+        "Serve the file default of '{name}' again",
+        each="data",
+    ),
+    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}",
+        DECIDE,
+        Op.POLICY,
+        "get-policy",
+        "A policy: revision, rules, settings, facts schema, status",
+    ),
+    Route(
+        "POST",
+        "/v1/reload",
+        ADMIN,
+        Op.RELOAD,
+        "reload",
+        "Check the policy files now (they are also polled); the policies served after",
+        by=By.EVERY,
+    ),
+    Route(
+        "GET",
+        "/openapi.json",
+        DECIDE,
+        Op.OPENAPI,
+        "openapi",
+        "This document: one path per policy and data set, with their schemas",
+    ),
+    Route("GET", "/metrics", DECIDE, Op.STATS, "metrics", "Prometheus metrics", by=By.EVERY),
+    Route("GET", "/healthz", None, None, "healthz", "The front process is alive", by=By.FRONT),
+    Route("GET", "/readyz", None, None, "readyz", "A worker is ready to decide", by=By.FRONT),
+)
+
+
+class NoRoute(Exception):
+    """No route has this path."""
+
+
+class NoMethod(Exception):
+    """The path exists, but not with this method."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        super().__init__(", ".join(sorted(allowed)))
+        self.allowed = allowed
+
+
+def _paths(routes: tuple[Route, ...]) -> list[dict[str, Route]]:
+    """The routes by path (the same regex: parameter names aside), in table order."""
+    paths: dict[str, dict[str, Route]] = {}
+    for route in routes:
+        methods = paths.setdefault(route.pattern, {})
+        if route.method in methods:
+            raise ValueError(f"two routes for {route.method} {route.path}")
+        methods[route.method] = route
+    return list(paths.values())
+
+
+def _matcher(paths: list[dict[str, Route]]) -> tuple[re.Pattern[str], dict[int, dict[str, Route]]]:
+    """One regex for every path, each alternative in a group of its own, in table order: the
+    first that matches wins, and `lastindex` (an outer group closes last) says which it was."""
+    by_group: dict[int, dict[str, Route]] = {}
+    group = 1
+    for methods in paths:
+        by_group[group] = methods
+        group += 1 + len(next(iter(methods.values())).params)
+    alternatives = (f"({next(iter(m.values())).pattern})" for m in paths)
+    return re.compile("|".join(alternatives)), by_group
+
+
+_MATCHER, _BY_GROUP = _matcher(_paths(ROUTES))
+
+
+def find(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route of `method` on `path`, and the path's parameters. NoRoute, NoMethod."""
+    if len(path) > 1 and path[-1] == "/":
+        path = path[:-1]  # one trailing slash is forgiven
+    found = _MATCHER.fullmatch(path)  # ASGI paths are decoded: '%2F' is a '/' here
+    if found is None:
+        raise NoRoute(path)
+    group = found.lastindex
+    assert group is not None
+    methods = _BY_GROUP[group]
+    route = methods.get(method)
+    if route is None:
+        raise NoMethod(frozenset(methods))
+    values = found.groups()[group : group + len(route.params)]
+    return route, dict(zip(route.params, values, strict=True))
+
+
+def worker_ops() -> frozenset[Op]:
+    """The operations a worker must handle."""
+    return frozenset(r.op for r in ROUTES if r.op is not None)

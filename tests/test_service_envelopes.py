@@ -1,0 +1,96 @@
+"""Request envelopes: one parser and one checker for decisions, batch items, flow events and
+imports, each refusing with the codes and JSON pointers its API has always used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.service.envelopes import (
+    DECISION_REQUEST,
+    EVENT_REQUEST,
+    IMPORT_REQUEST,
+    Envelope,
+    parse_body,
+)
+from engine.service.problems import RequestProblem
+
+
+def refused(envelope: Envelope, body: bytes) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(RequestProblem) as caught:
+        envelope.read(body)
+    status, _, raw = caught.value.response
+    return status, orjson.loads(raw)
+
+
+def found(envelope: Envelope, value: Any, prefix: str = "") -> list[tuple[str, str | None]]:
+    return [(d.code, d.pointer) for d in envelope.check(value, prefix)]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [(b"", "body_missing"), (b"{", "json_invalid"), (b"[1,", "json_invalid")]
+)
+def test_a_missing_or_malformed_body_is_a_400(body: bytes, code: str) -> None:
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    status, _, raw = caught.value.response
+    assert (status, orjson.loads(raw)["code"]) == (400, code)
+
+
+def test_a_decision_request_names_each_wrong_key_with_its_pointer() -> None:
+    request = {"fact": {}, "at": 5, "settings": [], "decision_id": "no spaces"}
+    assert found(DECISION_REQUEST, request) == [
+        ("unknown_field", "/fact"),
+        ("missing_field", "/facts"),
+        ("at_invalid", "/at"),
+        ("settings_invalid", "/settings"),
+        ("decision_id_invalid", "/decision_id"),
+    ]
+    assert DECISION_REQUEST.check({"fact": {}})[0].hint == "did you mean 'facts'?"
+
+
+def test_null_counts_as_absent_and_a_good_request_has_no_problem() -> None:
+    good = {"facts": {}, "at": None, "settings": None, "decision_id": "a.b:c-1_2"}
+    assert found(DECISION_REQUEST, good) == []
+
+
+def test_a_batch_item_is_checked_as_a_decision_request_under_its_own_pointer() -> None:
+    assert found(DECISION_REQUEST, {"at": "x"}, "/items/3") == [("missing_field", "/items/3/facts")]
+    assert found(DECISION_REQUEST, [], "/items/0") == [("request_invalid", "/items/0")]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"facts": {"x": 1}, "extra": 1}', "unknown_field"),  # alone: named by it
+        (b'{"at": "2024-01-01"}', "facts_invalid"),  # every error under /facts
+        (b'{"extra": 1}', "request_invalid"),  # several kinds
+        (b"[]", "request_invalid"),
+    ],
+)
+def test_a_decision_envelope_problem_is_named_by_its_diagnostics(body: bytes, code: str) -> None:
+    status, problem = refused(DECISION_REQUEST, body)
+    assert (status, problem["code"]) == (422, code)
+
+
+@pytest.mark.parametrize("envelope", [EVENT_REQUEST, IMPORT_REQUEST])
+def test_flow_envelope_problems_are_request_invalid_with_the_flow_codes(
+    envelope: Envelope,
+) -> None:
+    required = next(name for name, key in envelope.keys.items() if key.required)
+    status, problem = refused(envelope, b'{"evnt": {}}')
+    assert (status, problem["code"]) == (422, "request_invalid")
+    codes = {(e["code"], e["pointer"]) for e in problem["errors"]}
+    assert codes == {("unknown_field", "/evnt"), ("required", f"/{required}")}
+    status, problem = refused(envelope, b'"text"')
+    assert (status, problem["code"], problem["errors"][0]["code"]) == (
+        422,
+        "request_invalid",
+        "type_mismatch",
+    )
+
+
+def test_a_flow_event_leaves_at_and_settings_to_the_flow_engine() -> None:
+    assert EVENT_REQUEST.read(b'{"event": {"type": "x"}, "at": 5, "settings": []}')["at"] == 5

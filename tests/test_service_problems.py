@@ -1,0 +1,85 @@
+"""The one exception -> problem+json mapping: statuses and codes from the exception classes,
+the same for decisions and flow events; only the words of the detail differ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.core.errors import (
+    Diagnostic,
+    EngineFault,
+    EvaluationError,
+    InputError,
+    KimariError,
+    PolicyError,
+    UsageError,
+)
+from engine.service.problems import DECISION, EVENT, Subject, from_error
+
+FACTS = Diagnostic("type_mismatch", "expected a number", pointer="/facts/order/total")
+AT = Diagnostic("at_invalid", "not a date-time", pointer="/at")
+WHERE = Diagnostic("engine_disagreement", "the backends differ", rule_id="r1", hint="host x")
+
+
+def answer(exc: KimariError, subject: Subject) -> tuple[int, dict[str, Any]]:
+    status, headers, body = from_error(exc, subject)
+    assert headers == [(b"content-type", b"application/problem+json")]
+    return status, orjson.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("exc", "subject", "status", "code", "detail"),
+    [
+        (InputError([FACTS]), DECISION, 422, "facts_invalid", DECISION.invalid),
+        (InputError([AT]), DECISION, 422, "at_invalid", DECISION.invalid),
+        (InputError([FACTS, AT]), DECISION, 422, "request_invalid", DECISION.invalid),
+        (InputError([FACTS]), EVENT, 422, "event_invalid", "the event is invalid"),
+        (EvaluationError([FACTS]), DECISION, 422, "evaluation_error", DECISION.undecidable),
+        (EvaluationError([FACTS]), EVENT, 422, "evaluation_error", EVENT.undecidable),
+        (EngineFault([WHERE]), DECISION, 500, "engine_fault", DECISION.fault),
+        (EngineFault([WHERE]), EVENT, 500, "engine_fault", "the rule engine failed"),
+        (
+            UsageError([Diagnostic("unknown_policy", "no policy 'x'")]),
+            EVENT,
+            404,
+            "unknown_policy",
+            "no policy 'x'",
+        ),
+        (UsageError([Diagnostic("not_a_flow", "not a flow")]), EVENT, 404, "not_a_flow", None),
+        (PolicyError([Diagnostic("yaml_invalid", "bad")]), EVENT, 500, "yaml_invalid", None),
+    ],
+)
+def test_each_error_class_answers_its_own_status_and_code(
+    exc: KimariError, subject: Subject, status: int, code: str, detail: str | None
+) -> None:
+    got_status, body = answer(exc, subject)
+    assert (got_status, body["status"], body["code"]) == (status, status, code)
+    assert body["type"] == f"urn:kimari:problem:{code}"
+    if detail is not None:
+        assert body["detail"] == detail
+
+
+def test_an_entity_that_exists_is_a_conflict_named_by_its_diagnostic() -> None:
+    exists = Diagnostic("entity_exists", "entity 'e1' of 'f' already exists", pointer="/state")
+    status, body = answer(InputError([exists]), EVENT)
+    assert (status, body["code"], body["detail"]) == (409, "entity_exists", exists.message)
+    assert body["errors"] == [exists.to_dict()]
+
+
+def test_an_engine_fault_is_logged_in_full_and_answered_without_where_it_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for subject in (DECISION, EVENT):  # flows log their faults as decisions do
+        caplog.clear()
+        _, body = answer(EngineFault([WHERE]), subject)
+        assert body["errors"] == [{"code": "engine_disagreement", "message": "the backends differ"}]
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        assert "engine_disagreement" in caplog.records[0].getMessage()
+
+
+def test_other_errors_list_every_diagnostic_with_its_pointer() -> None:
+    _, body = answer(InputError([FACTS, AT]), DECISION)
+    assert [e["pointer"] for e in body["errors"]] == ["/facts/order/total", "/at"]
