@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -23,8 +22,7 @@ from engine.lang import ast
 from engine.lang.types import Type
 from engine.project.project import Project, load_project
 from engine.testing.cases import Case, decide_case
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
 
 
 @functools.cache

@@ -1,0 +1,203 @@
+"""The `kimari` command: output and exit codes (0 ok, 1 failures, 2 usage or policy errors)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import cli, main
+from tests import FIXTURES
+
+FIXTURE = FIXTURES / "project"
+AT = "2024-09-01T10:00:00+09:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "policies"
+    shutil.copytree(FIXTURE, folder)
+    return folder
+
+
+@pytest.fixture()
+def facts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "facts.json"
+    path.write_text(
+        json.dumps({"order": {"total": 150000, "sequence": 1, "payment": {"method": "card"}}})
+    )
+    return path
+
+
+def test_validate_exits_0_on_good_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", str(FIXTURE))
+    assert code == 0
+    assert "4 policies, 1 test files: 0 errors" in err + _
+
+
+def test_validate_exits_2_with_file_line_col_and_a_caret_on_a_broken_copy(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    path = project / "routing.yaml"
+    path.write_text(path.read_text().replace("order.total >= 100000\n", "order.totl >= 100000\n"))
+    code, _, err = run(capsys, "validate", str(project))
+    assert code == 2
+    assert (
+        "routing.yaml:16:17: unknown_fact_field: unknown fact field 'order.totl' "
+        "(did you mean 'order.total'?)" in err
+    )
+    assert "\n        when: order.totl >= 100000\n" in err
+    assert "\n                    ^" in err
+
+
+def test_validate_can_answer_in_json(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "routing.yaml").write_text("kimari: 1\nid: routing\n")
+    code, out, _ = run(capsys, "validate", str(project), "--format", "json")
+    assert code == 2
+    errors = json.loads(out)["errors"]
+    assert {e["code"] for e in errors} == {"missing_key"}
+    assert all(e["location"]["file"].endswith("routing.yaml") for e in errors)
+
+
+def test_test_exits_0_when_every_case_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "test", str(FIXTURE))
+    assert code == 0
+    assert "6 passed, 0 failed, 0 errors" in out
+    assert "rules of holds that no case applied: strict-np" in out
+
+
+def test_test_exits_1_and_shows_a_diff_and_the_false_condition(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    path = project / "holds.tests.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "expect: {fired: [], outcome: {held: false,",
+            "expect: {fired: [big], outcome: {held: true,",
+        )
+    )
+    code, out, _ = run(capsys, "test", str(project))
+    assert code == 1
+    assert "FAIL " in out and "holds: a small card order is not held" in out
+    assert "outcome.held: expected True, got False" in out
+    assert "rule big did not apply: " in out
+    assert "holds.yaml:30:11: `order.total > settings.limit` is false" in out
+    assert "order.total=5000, settings.limit=10000" in out
+
+
+def test_decide_prints_the_decision_and_the_explanation(
+    capsys: pytest.CaptureFixture[str], facts_file: Path
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "decide",
+        "routing",
+        str(facts_file),
+        "--policies",
+        str(FIXTURE),
+        "--at",
+        AT,
+        "--explain",
+    )
+    assert code == 0
+    assert "queue: vip" in out
+    assert "✓ vip (TS-1) applied" in out
+    assert "~ large (TS-1) matched" in out
+    assert "✗ cod (TS-1) failed" in out
+    assert 'false: order.payment.method == "cod"' in out and "routing.yaml:20:11" in out
+
+
+def test_decide_answers_in_json_with_the_revision(
+    capsys: pytest.CaptureFixture[str], facts_file: Path
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "decide",
+        str(FIXTURE / "routing.yaml"),
+        str(facts_file),
+        "--at",
+        AT,
+        "--format",
+        "json",
+        "--backend",
+        "python",
+    )
+    body = json.loads(out)
+    assert code == 0
+    assert body["policy"]["id"] == "routing" and len(body["policy"]["revision"]) == 16
+    assert body["fired"] == ["vip"] and body["backend"] == "python"
+
+
+def test_decide_reads_facts_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = {"order": {"total": 1, "sequence": 1, "payment": {"method": "cod"}}}
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(facts)))
+    code, out, _ = run(capsys, "decide", "routing", "-", "--policies", str(FIXTURE), "--at", AT)
+    assert code == 0 and "queue: cod" in out
+
+
+def test_decide_exits_1_on_invalid_facts_with_their_pointers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"order": {"total": "x", "sequence": 1, "payment": {"method": "np"}}}')
+    code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+    assert code == 1
+    assert "/facts/order/total: type_mismatch: expected integer, got string" in err
+
+
+def test_decide_exits_1_on_malformed_json_with_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"order":\n  {"total": 1,,}}')
+    code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+    assert code == 1
+    assert "bad.json:2:15: invalid JSON" in err
+
+
+def test_decide_exits_2_on_an_unknown_policy_with_a_suggestion(
+    capsys: pytest.CaptureFixture[str], facts_file: Path
+) -> None:
+    code, _, err = run(capsys, "decide", "routng", str(facts_file), "--policies", str(FIXTURE))
+    assert code == 2
+    assert "unknown_policy: no policy 'routng'" in err and "did you mean 'routing'?" in err
+
+
+def test_decide_exits_2_on_bad_settings_json(
+    capsys: pytest.CaptureFixture[str], facts_file: Path
+) -> None:
+    code, _, err = run(
+        capsys,
+        "decide",
+        "routing",
+        str(facts_file),
+        "--policies",
+        str(FIXTURE),
+        "--settings",
+        "{nope",
+    )
+    assert code == 2 and "--settings is not valid JSON" in err
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in cli.commands)])
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert "Usage: kimari" in out
+
+
+def test_an_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", "--nope")
+    assert code == 2 and "No such option" in err

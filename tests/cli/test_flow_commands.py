@@ -1,0 +1,170 @@
+"""`kimari flow` and `kimari history`: exit codes 0 (moved), 1 (refused or invalid event,
+with the JSON pointer), 2 (usage or policy errors), on the shipped claim-status flow (EX-6)
+and lead follow-up (FU-5)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from tests import ROOT
+
+POLICIES = str(ROOT / "policies")
+AT = "2024-09-20T10:00:00+09:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> str:
+    return str(tmp_path / "flows.sqlite3")
+
+
+def event(tmp_path: Path, body: object, name: str = "event.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(body, ensure_ascii=False))
+    return str(path)
+
+
+def flow(
+    capsys: pytest.CaptureFixture[str], store: str, entity: str, path: str, *extra: str
+) -> tuple[int, str, str]:
+    return run(
+        capsys,
+        "flow",
+        "claim-status",
+        entity,
+        path,
+        "--store",
+        store,
+        "--policies",
+        POLICIES,
+        "--at",
+        AT,
+        *extra,
+    )
+
+
+def test_ex6_flow_prints_the_move_and_exits_0(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    code, out, _ = flow(capsys, store, "EST-1", event(tmp_path, {"type": "claim"}))
+    assert code == 0
+    assert "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested) by claim [EX-6]" in out
+    assert "claims = 1" in out
+
+
+def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_moves(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    claim = event(tmp_path, {"type": "claim"})
+    assert flow(capsys, store, "EST-2", claim)[0] == 0
+    code, out, _ = flow(capsys, store, "EST-2", claim, "--format", "json")
+    assert code == 1
+    body = json.loads(out)
+    assert body["allowed"] is False and body["refusal"]["code"] == "event_not_allowed"
+    assert "現在の状態「依頼中」" in body["refusal"]["message"]["ja"]
+    assert body["entity"] == {"id": "EST-2", "version": 1}
+    code, out, _ = run(
+        capsys,
+        "history",
+        "claim-status",
+        "EST-2",
+        "--store",
+        store,
+        "--policies",
+        POLICIES,
+        "--refusals",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    history = json.loads(out)
+    assert history["state"]["id"] == "requested"
+    assert [h["transition"] for h in history["history"]] == ["claim"]
+    assert [r["code"] for r in history["refusals"]] == ["event_not_allowed"]
+
+
+def test_ex6_a_missing_reason_is_refused_with_its_condition_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    for body in ({"type": "claim"}, {"type": "start_review"}):
+        assert flow(capsys, store, "EST-3", event(tmp_path, body))[0] == 0
+    code, out, _ = flow(capsys, store, "EST-3", event(tmp_path, {"type": "reject"}))
+    assert code == 1
+    assert "refused in 確認中 (under_review): missing_field" in out
+    assert re.search(r"✗ reject: event\.reason != null    \S*claim-status\.yaml:\d+:\d+", out)
+    assert "missing: /event/reason" in out
+
+
+def test_an_invalid_event_exits_1_with_its_json_pointer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    code, _, err = flow(capsys, store, "EST-4", event(tmp_path, {"type": "claim", "detial": "x"}))
+    assert code == 1
+    assert "/event/detial: unknown_field" in err
+    assert "did you mean 'detail'?" in err
+
+
+def test_a_decision_policy_an_unknown_policy_or_bad_json_exit_2_or_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    claim = event(tmp_path, {"type": "claim"})
+    code, _, err = run(
+        capsys, "flow", "cancellation-fees", "X", claim, "--store", store, "--policies", POLICIES
+    )
+    assert code == 2 and "not_a_flow" in err
+    assert not Path(store).exists(), "no store file for a command that cannot run"
+    code, _, err = run(
+        capsys, "flow", "claim-statu", "X", claim, "--store", store, "--policies", POLICIES
+    )
+    assert code == 2 and "did you mean 'claim-status'?" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    code, _, err = flow(capsys, store, "EST-5", str(bad))
+    assert code == 1 and "json_invalid" in err
+
+
+def test_fu5_a_termination_request_lists_the_actions_it_requires(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    steps = [
+        {"type": "send"},
+        {
+            "type": "record_follow_up",
+            "task_types": ["電話"],
+            "result": "接触",
+            "todo_status": "進行中",
+        },
+        {"type": "request_termination", "reason": "購入延期", "detail": "半年後"},
+    ]
+    for i, body in enumerate(steps):
+        code, out, _ = run(
+            capsys,
+            "flow",
+            "lead-follow-up",
+            "L-1",
+            event(tmp_path, body, f"e{i}.json"),
+            "--store",
+            store,
+            "--policies",
+            POLICIES,
+            "--at",
+            AT,
+        )
+        assert code == 0, out
+    assert "NOTIFY_MANAGERS -> 店長, セールスマネージャー" in out
+    code, out, _ = run(
+        capsys, "history", "lead-follow-up", "L-1", "--store", store, "--policies", POLICIES
+    )
+    assert code == 0
+    assert "終了申請中 (termination_requested), version 3" in out
+    assert "action NOTIFY_MANAGERS" in out

@@ -1,0 +1,163 @@
+"""The service's parts on their own: configuration, frames, the decision log, `kimari log`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.cli.main import main
+from engine.core.errors import UsageError
+from engine.service.config import digest, load_config
+from engine.service.ipc import FrameReader, encode
+from engine.store.decisions import DecisionLog, Entry
+from tests.service.server_process import ADMIN_TOKEN, copy_project, running
+
+# -- configuration -------------------------------------------------------------------
+
+
+def test_config_layers_defaults_then_file_then_environment_then_options(tmp_path: Path) -> None:
+    file = tmp_path / "kimari.toml"
+    file.write_text("port = 9000\nworkers = 3\nmax_batch = 10\n", encoding="utf-8")
+    config = load_config(
+        file, env={"KIMARI_WORKERS": "4"}, overrides={"max_batch": 7, "host": None}
+    )
+    assert (config.host, config.port, config.workers, config.max_batch) == ("127.0.0.1", 9000, 4, 7)
+    assert config.anonymous and not config.test_faults
+
+
+def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
+    tmp_path: Path,
+) -> None:
+    config = load_config(env={"KIMARI_TOKENS": "abcdefgh:decide,ijk:lmnopq:decide+admin"})
+    assert [sorted(t.scopes) for t in config.tokens] == [["decide"], ["admin", "decide"]]
+    assert config.tokens[1].digest == digest("ijk:lmnopq")
+    file = tmp_path / "kimari.toml"
+    file.write_text(
+        '[[tokens]]\nname = "svc"\ntoken_env = "SVC_TOKEN"\nscopes = ["decide"]\n', encoding="utf-8"
+    )
+    config = load_config(file, env={"SVC_TOKEN": "s3cret-token"})
+    assert config.tokens[0].name == "svc" and config.tokens[0].digest == digest("s3cret-token")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KIMARI_HOST": "0.0.0.0"}, "not loopback"),
+        ({"KIMARI_TOKENS": "short:decide"}, "at least 8"),
+        ({"KIMARI_TOKENS": "abcdefghij:root"}, "scopes"),
+        ({"KIMARI_PORT": "eighty"}, "port"),
+        ({"KIMARI_WORKERS": "0"}, "workers"),
+    ],
+)
+def test_a_bad_configuration_is_refused_naming_the_key(env: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_config(env=env)
+
+
+def test_a_public_address_is_allowed_with_tokens() -> None:
+    config = load_config(env={"KIMARI_HOST": "0.0.0.0", "KIMARI_TOKENS": "abcdefghij:decide"})
+    assert not config.loopback and not config.anonymous
+
+
+# -- frames --------------------------------------------------------------------------
+
+
+def test_frames_survive_being_split_and_joined_at_any_byte() -> None:
+    frames = [
+        encode(1, 7, {"policy": "x"}, b'{"facts": {}}'),
+        encode(2, 200, None, b""),
+        encode(0, 2, {"a": 1}),
+    ]
+    stream = b"".join(frames)
+    for cut in range(len(stream)):
+        reader = FrameReader()
+        got = reader.feed(stream[:cut]) + reader.feed(stream[cut:])
+        assert got == [
+            (1, 7, {"policy": "x"}, b'{"facts": {}}'),
+            (2, 200, None, b""),
+            (0, 2, {"a": 1}, b""),
+        ]
+
+
+# -- the decision log ----------------------------------------------------------------
+
+
+def _entry(
+    decision_id: str, *, keyed: bool = False, request_hash: str | None = None, logged_at: int = 0
+) -> Entry:
+    return Entry(
+        decision_id=decision_id,
+        policy_id="np-check",
+        revision="r1",
+        at="2024-09-21T23:59:59+09:00",
+        logged_at=logged_at or int(time.time() * 1000),
+        latency_us=42,
+        request_hash=request_hash,
+        request='{"facts": {}}',
+        outcome='{"held": true}',
+        fired='["np-ng-hold-all"]',
+        response=orjson.dumps({"decision_id": decision_id}),
+        keyed=keyed,
+    )
+
+
+def test_a_group_commit_writes_all_and_tells_a_retry_from_a_reused_key(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "log.sqlite3")
+    try:
+        results = log.commit(
+            [_entry("a"), _entry("k1", keyed=True, request_hash="h1"), _entry("b")]
+        )
+        assert [r.written for r in results] == [True, True, True]
+        again = log.commit([_entry("k1", keyed=True, request_hash="h2"), _entry("c")])
+        assert [r.written for r in again] == [False, True]
+        assert again[0].existing_hash == "h1"
+        assert orjson.loads(again[0].existing_response or b"") == {"decision_id": "k1"}
+        assert log.count() == 4
+        assert [r["decision_id"] for r in log.query(rule="np-ng-hold-all", limit=2)] == ["c", "b"]
+        assert (log.commits, log.rows) == (2, 5)
+    finally:
+        log.close()
+
+
+def test_retention_prunes_only_decisions_older_than_the_limit(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "log.sqlite3")
+    try:
+        log.commit([_entry(f"old{i}", logged_at=1000 + i) for i in range(7)] + [_entry("new")])
+        assert log.prune(before_ms=5000, chunk=3) == 7
+        assert [r["decision_id"] for r in log.query()] == ["new"]
+    finally:
+        log.close()
+
+
+def test_kimari_log_prints_decisions_and_exits_1_for_an_unknown_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "log.sqlite3"
+    log = DecisionLog(store)
+    log.commit([_entry("d1"), _entry("d2")])
+    log.close()
+    assert main(["log", "--store", str(store), "--policy", "np-check", "--since", "1h"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and " d2 np-check@r1 " in out[0] and "fired=np-ng-hold-all" in out[0]
+    assert main(["log", "--store", str(store), "--id", "d1", "--format", "json"]) == 0
+    assert orjson.loads(capsys.readouterr().out)[0]["outcome"] == {"held": True}
+    assert main(["log", "--store", str(store), "--id", "nope"]) == 1
+    assert main(["log", "--store", str(tmp_path / "none.sqlite3")]) == 2
+
+
+# -- data across restarts ------------------------------------------------------------
+
+
+def test_data_replaced_through_the_api_is_served_after_a_restart(tmp_path: Path) -> None:
+    policies = copy_project(tmp_path)
+    entries = [{"id": "BL-7", "name": "鈴木 一郎", "phone": "03-0000-0000"}]
+    with running(tmp_path, policies=policies) as server, server.client(ADMIN_TOKEN) as admin:
+        version = admin.put("/v1/data/blacklist", json={"entries": entries}).json()["version"]
+    with running(tmp_path, policies=policies) as server, server.client(ADMIN_TOKEN) as admin:
+        body = admin.get("/v1/data/blacklist").json()
+        assert (body["version"], body["source"], body["entries"]) == (version, "api", entries)
+        reset = admin.delete("/v1/data/blacklist").json()  # back to the file default
+        assert (reset["source"], reset["entries"][0]["id"]) == ("file", "BL-1")

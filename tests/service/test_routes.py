@@ -1,0 +1,307 @@
+"""The route table: what the front matches, the scope it asks for, what it forwards to a
+worker, what a worker handles and what the OpenAPI document lists all come from one table."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.project.registry import apply_data, compile_set
+from engine.service import routes
+from engine.service.config import load_config
+from engine.service.http import App
+from engine.service.ipc import Op
+from engine.service.openapi import openapi_document
+from engine.service.routes import ADMIN, DECIDE, ROUTES, By, NoMethod, NoRoute, find
+from engine.service.worker import Worker
+from engine.store.versions import Store
+from tests import ROOT
+
+DECIDER, ADMINISTRATOR = "decide-secret-1", "admin-secret-2"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "op", "params"),
+    [
+        ("POST", "/v1/decisions/np-check", Op.DECIDE, {"policy": "np-check"}),
+        ("POST", "/v1/decisions/np-check:batch", Op.BATCH, {"policy": "np-check"}),
+        ("POST", "/v1/decisions/:batch", Op.BATCH, {"policy": ""}),  # the worker says 404
+        ("GET", "/v1/decisions/d-1", Op.GET_DECISION, {"decision_id": "d-1"}),
+        ("GET", "/v1/decisions/d-1/", Op.GET_DECISION, {"decision_id": "d-1"}),
+        ("GET", "/v1/policies", Op.POLICIES, {}),
+        ("GET", "/v1/policies/np-check", Op.POLICY, {"policy_id": "np-check"}),
+        ("DELETE", "/v1/data/blacklist", Op.DELETE_DATA, {"name": "blacklist"}),
+        ("PUT", "/v1/flows/f/e 1", Op.FLOW_IMPORT, {"policy": "f", "entity_id": "e 1"}),
+        ("POST", "/v1/flows/f/e/events", Op.FLOW_EVENT, {"policy": "f", "entity_id": "e"}),
+        ("GET", "/v1/flows/f/e/history", Op.FLOW_HISTORY, {"policy": "f", "entity_id": "e"}),
+        ("POST", "/v1/reload", Op.RELOAD, {}),
+        ("GET", "/openapi.json", Op.OPENAPI, {}),
+        ("GET", "/metrics", Op.STATS, {}),
+        ("GET", "/healthz", None, {}),
+    ],
+)
+def test_a_path_finds_its_route_and_parameters(
+    method: str, path: str, op: Op | None, params: dict[str, str]
+) -> None:
+    route, found = find(method, path)
+    assert (route.op, found) == (op, params)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/v1",
+        "/v2/policies",
+        "/v1/decisions",
+        "/v1/decisions/",
+        "/v1/decisions/a/b",
+        "/v1/flows/f//events",
+        "/v1/flows/f/e/moves",
+        "/healthz/x",
+    ],
+)
+def test_a_path_no_route_has_is_not_found(path: str) -> None:
+    with pytest.raises(NoRoute):
+        find("GET", path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/decisions/np-check:batch", {"POST"}),  # not GET of a decision id
+        ("DELETE", "/v1/decisions/x", {"GET", "POST"}),
+        ("POST", "/v1/data/x", {"GET", "PUT", "DELETE"}),
+        ("GET", "/v1/reload", {"POST"}),
+        ("POST", "/healthz", {"GET"}),
+        ("DELETE", "/v1/flows/f/e", {"GET", "PUT"}),
+    ],
+)
+def test_a_method_the_path_does_not_offer_lists_those_it_does(
+    method: str, path: str, allowed: set[str]
+) -> None:
+    with pytest.raises(NoMethod) as caught:
+        find(method, path)
+    assert caught.value.allowed == allowed
+
+
+def test_writes_need_admin_probes_need_nothing_and_the_rest_needs_decide() -> None:
+    scopes = {(r.method, r.path): r.scope for r in ROUTES}
+    assert {k for k, v in scopes.items() if v == ADMIN} == {
+        ("POST", "/v1/reload"),
+        ("PUT", "/v1/data/{name}"),
+        ("DELETE", "/v1/data/{name}"),
+        ("PUT", "/v1/flows/{policy}/{entity_id}"),
+    }
+    assert {k for k, v in scopes.items() if v is None} == {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
+    assert all(v == DECIDE for v in scopes.values() if v not in (ADMIN, None))
+
+
+def test_every_frame_operation_has_one_route() -> None:
+    ops = [r.op for r in ROUTES if r.op is not None]
+    assert sorted(ops) == sorted(Op) and routes.worker_ops() == frozenset(Op)
+
+
+def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
+    stub = SimpleNamespace(
+        service=None, flows=None, _decide=None, _openapi=None, reload_now=None, stats=None
+    )
+    assert Worker._handlers(stub).keys() == routes.worker_ops()  # type: ignore[arg-type]
+
+
+def test_the_service_docs_list_every_route() -> None:
+    text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z]+) (/[^`]*)` \|", text, re.MULTILINE))
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]*\}", "{}", path)
+
+    assert {(m, shape(p)) for m, p in documented} == {(r.method, shape(r.path)) for r in ROUTES}
+
+
+# -- the front, driven in-process over a pool that records what it is asked -------------
+# what a worker answers to STATS, at its smallest (engine/service/worker.py Worker.stats)
+STATS = orjson.dumps(
+    {
+        "slot": 0,
+        "policies": {},
+        "batch_buckets": [1],
+        "batch_counts": [0, 0],
+        "rows": 0,
+        "commit_failures": 0,
+    }
+)
+
+
+class RecordingPool:
+    ready_count = 1
+    restarts = 0
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, Any, bytes]] = []
+        self.on_event: Any = None
+
+    async def call(self, op: int, meta: Any = None, body: bytes = b"") -> Any:
+        self.calls.append((op, meta, body))
+        return 200, {}, b"{}"
+
+    async def call_all(self, op: int, meta: Any = None, body: bytes = b"") -> list[Any]:
+        self.calls.append((op, meta, body))
+        return [(200, {}, STATS if op == Op.STATS else b"{}")]
+
+
+def request(
+    app: App, method: str, path: str, token: str | None, body: bytes = b"", query: bytes = b""
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query,
+        "headers": [*headers, (b"idempotency-key", b"k-1")],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
+@pytest.fixture
+def front() -> tuple[App, RecordingPool]:
+    config = load_config(env={"KIMARI_TOKENS": f"{DECIDER}:decide,{ADMINISTRATOR}:admin"})
+    pool = RecordingPool()
+    return App(config, pool), pool  # type: ignore[arg-type]
+
+
+def test_the_front_forwards_each_worker_route_with_its_parameters_flags_and_body(
+    front: tuple[App, RecordingPool],
+) -> None:
+    app, pool = front
+    status, _, _ = request(app, "POST", "/v1/decisions/np-check", DECIDER, b"{}", b"explain=1")
+    assert status == 200
+    assert pool.calls[-1] == (
+        Op.DECIDE,
+        {"policy": "np-check", "explain": True, "key": "k-1"},
+        b"{}",
+    )
+    request(app, "GET", "/v1/flows/f/e/history", DECIDER, query=b"refusals=true")
+    assert pool.calls[-1] == (
+        Op.FLOW_HISTORY,
+        {"policy": "f", "entity_id": "e", "refusals": True},
+        b"",
+    )
+    request(app, "GET", "/v1/policies", DECIDER, b"ignored")
+    assert pool.calls[-1] == (Op.POLICIES, None, b"")  # a GET sends no body
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_the_front_asks_each_route_for_the_scope_the_table_names(
+    front: tuple[App, RecordingPool], route: routes.Route
+) -> None:
+    app, pool = front
+    path = route.path.replace("{", "").replace("}", "")  # a parameter's name as its value
+    allowed = 0
+    for token, scope in ((None, None), (DECIDER, DECIDE), (ADMINISTRATOR, ADMIN)):
+        status, _, body = request(app, route.method, path, token, b"{}")
+        if route.scope in (None, scope):
+            allowed += 1
+            assert status == 200, body
+        else:
+            code = "unauthorized" if token is None else "forbidden"
+            assert (status, orjson.loads(body)["code"]) == (401 if token is None else 403, code)
+    assert [op for op, _, _ in pool.calls] == ([route.op] * allowed if route.op else [])
+
+
+def test_the_front_answers_healthz_with_its_status_only(
+    front: tuple[App, RecordingPool],
+) -> None:
+    app, pool = front
+    assert request(app, "GET", "/healthz", None)[2] == b'{"status":"ok"}'
+    assert pool.calls == []
+
+
+def test_the_front_refuses_a_table_row_it_cannot_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = routes.Route("GET", "/v1/new", DECIDE, None, "new", "New", by=By.FRONT)
+    monkeypatch.setattr(routes, "ROUTES", (*ROUTES, extra))
+    with pytest.raises(RuntimeError, match="new"):
+        App(load_config(env={}), RecordingPool())  # type: ignore[arg-type]
+
+
+# -- the OpenAPI document -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    policy_set = compile_set(ROOT / "policies", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "kimari.sqlite3")
+        try:
+            snapshot = apply_data(
+                policy_set,
+                store.current_data(),
+                lambda name, version: None,
+                None,
+                1,
+                store.data_generation(),
+            )
+        finally:
+            store.close()
+    out = openapi_document(snapshot, max_batch=5)
+    out["x-kinds"] = {pid: p.kind for pid, p in snapshot.policies.items()}
+    out["x-data"] = sorted(snapshot.policy_set.specs)
+    return out
+
+
+def test_the_openapi_document_lists_every_route_of_the_table(document: dict[str, Any]) -> None:
+    kinds: dict[str, str] = document["x-kinds"]
+    for route in ROUTES:
+        if route.each is None:
+            ids = {route.operation_id: route.path}
+        else:
+            names = (
+                document["x-data"]
+                if route.each == "data"
+                else sorted(pid for pid, kind in kinds.items() if kind == route.each)
+            )
+            assert names, f"the shipped policies have no {route.each} for {route.path}"
+            param = "{" + route.params[0] + "}"
+            ids = {
+                route.operation_id.replace(param, n): route.path.replace(param, n) for n in names
+            }
+        for operation_id, path in ids.items():
+            operation = document["paths"][path][route.method.lower()]
+            assert operation["operationId"] == operation_id
+            assert ("security" in operation) == (route.scope is not None)
+            if route.scope == ADMIN:
+                assert operation["summary"].endswith("(admin)")
+    listed = sum(len(item) for item in document["paths"].values())
+    assert listed == sum(
+        1
+        if r.each is None
+        else len(document["x-data"])
+        if r.each == "data"
+        else sum(kind == r.each for kind in kinds.values())
+        for r in ROUTES
+    )  # and nothing else
+
+
+def test_the_reload_route_is_documented(document: dict[str, Any]) -> None:
+    reload = document["paths"]["/v1/reload"]["post"]
+    assert reload["operationId"] == "reload" and reload["security"] == [{"bearer": []}]
