@@ -1,15 +1,19 @@
 """Decide one move of a flow entity: pure, no store.
 
-    stored entity + event --validate--> env {state, entity, event, history, settings, at}
-        --derive--> --match (durable_rules, hit policy first)--> the transition, or none
+    stored entity + event --validate (entity_env)--> env {state, entity, event, history}
+        --runtime.evaluate: settings, at, data, derive, match (hit policy first)-->
+        the transition, or none
         --> Move: the new state, the facts it records, the actions it requires
                   or a refusal naming the current state and the unmet condition
 
+A flow decides through the same pipeline as a decision (runtime/evaluate.py); only the
+first step (what is validated) and the last (what the applied rule means) are its own.
 durable_rules decides, in a fresh decision per event: the adapter keeps no entity state
 (its sessions are capped at 1,024 per ruleset, so entity state lives in the store).
-A refusal is explained with the reference evaluator (explain.py): for the transitions
-that leave the current state on this event, the first condition that was false, with
-the values it read and its file:line.
+A refusal is explained with the reference evaluator (runtime.evaluate.explain_match,
+which first checks that it agrees with durable_rules): for the transitions that leave
+the current state on this event, the first condition that was false, with the values it
+read and its file:line.
 """
 
 from __future__ import annotations
@@ -30,15 +34,7 @@ from engine.lang import ast
 from engine.lang.calendar import format_datetime, parse_datetime
 from engine.lang.pycompile import EvalFailure
 from engine.runtime.decision import format_value, new_decision_id, to_json_value
-from engine.runtime.evaluate import (
-    compute_derived,
-    match_durable,
-    match_python,
-    resolve_at,
-    resolve_data,
-    resolve_settings,
-)
-from engine.runtime.explain import explain_decision
+from engine.runtime.evaluate import evaluate, explain_match
 from engine.source.data import Dataset
 
 
@@ -121,6 +117,7 @@ class Move:
     refusal: dict[str, Any] | None
     settings: dict[str, Any]
     elapsed_us: float = 0.0
+    explanation: dict[str, Any] | None = None  # every transition's verdict, when explained
 
     @property
     def allowed(self) -> bool:
@@ -153,6 +150,7 @@ class Move:
             "facts": self.facts_after,
             "refusal": self.refusal,
             "elapsed_us": round(self.elapsed_us, 1),
+            **({"explanation": self.explanation} if self.explanation is not None else {}),
         }
 
 
@@ -166,41 +164,39 @@ def decide_move(
     data: Mapping[str, Dataset] | None = None,
     backend: str = "durable",
     decision_id: str | None = None,
+    explain: bool = False,
 ) -> Move:
     """Decide what `event` does to the entity in `snapshot`. Raises InputError for an
-    invalid event (JSON pointer under /event), EvaluationError, EngineFault."""
+    invalid event (JSON pointer under /event), EvaluationError, EngineFault.
+
+    Decided by runtime's one pipeline, like a decision: with `explain` (and for every
+    refusal, which the reference evaluator explains) durable_rules must agree with the
+    reference evaluator, or the move is an EngineFault."""
     started = time.perf_counter()
     flow = flow_of(policy)
-    when = resolve_at(at)
-    normalised_event = flow.validate_event(event)
-    event_json = plain_json(normalised_event)
-    env = _env(policy, flow, snapshot, normalised_event)
-    effective = resolve_settings(policy, settings)
-    env["settings"] = effective
-    env["at"] = when
-    env["data"] = resolve_data(policy, data)
-    compute_derived(policy, env)
-    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
+    env, applied, explanation = evaluate(
+        policy, (snapshot, event), entity_env, at, settings, data, backend, explain
+    )
     state = flow.states[snapshot.state]
-    event_type = normalised_event[EVENT_TYPE]
+    event_type = env["event"][EVENT_TYPE]
     common = {
         "decision_id": decision_id or new_decision_id(),
         "policy_id": policy.id,
         "revision": policy.revision,
-        "at": when,
-        "event": event_json,
+        "at": env["at"],
+        "event": plain_json(env["event"]),
         "event_type": event_type,
         "state_before": state,
-        "settings": plain_json(effective),
+        "settings": plain_json(env["settings"]),
     }
     transition = flow.transition_by_id[applied[0].id] if applied else None
     target = transition.target_of(state.id) if transition else state.id
     if transition is None or flow.states[target].abolished:
-        refusal = (
-            _abolished(flow, env, state, transition)
-            if transition is not None
-            else _refusal(policy, flow, env, state, event_type)
-        )
+        if transition is not None:
+            refusal = _abolished(flow, env, state, transition)
+        else:
+            verdicts = explanation or explain_match(policy, env, applied, backend)
+            refusal = _refusal(policy, flow, env, state, event_type, verdicts)
         return Move(
             **common,
             state_after=state,
@@ -211,6 +207,7 @@ def decide_move(
             facts_after=dict(snapshot.facts),
             refusal=refusal,
             elapsed_us=(time.perf_counter() - started) * 1e6,
+            explanation=explanation,
         )
     changes, facts_after = _record(flow, transition, env, snapshot.facts)
     return Move(
@@ -223,10 +220,16 @@ def decide_move(
         facts_after=facts_after,
         refusal=None,
         elapsed_us=(time.perf_counter() - started) * 1e6,
+        explanation=explanation,
     )
 
 
-def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict[str, Any]) -> Env:
+def entity_env(policy: CompiledPolicy, given: tuple[Snapshot, Any]) -> Env:
+    """A flow's Validate (runtime.evaluate): the event, checked against its event schema,
+    and the stored entity as the policy reads it: {state, entity, event, history}."""
+    snapshot, event = given
+    flow = flow_of(policy)
+    normalised = flow.validate_event(event)  # first: a bad event is the caller's to fix
     if snapshot.state not in flow.states:
         raise EvaluationError(
             [
@@ -255,7 +258,7 @@ def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict
     return {
         "state": snapshot.state,
         "entity": entity,
-        "event": event,
+        "event": normalised,
         "history": snapshot.history(),
     }
 
@@ -363,7 +366,12 @@ def _base(code: str, state: FlowState, event: str) -> dict[str, Any]:
 
 
 def _refusal(
-    policy: CompiledPolicy, flow: FlowSpec, env: Env, state: FlowState, event_type: str
+    policy: CompiledPolicy,
+    flow: FlowSpec,
+    env: Env,
+    state: FlowState,
+    event_type: str,
+    explanation: Mapping[str, Any],
 ) -> dict[str, Any]:
     event = flow.events[event_type]
     note = _note(state)
@@ -403,11 +411,13 @@ def _refusal(
         }
         out["allowed_events"] = allowed
         return out
-    verdicts = {v["rule"]: v for v in explain_decision(policy, env, [])["rules"]}
+    verdicts = {v["rule"]: v for v in explanation["rules"]}
     failures = []
     for transition in candidates:
         verdict = verdicts[transition.id]
-        if verdict["verdict"] != "failed":  # durable_rules refused what the reference allows
+        # The reference matched nothing (explain_match checked it), so every candidate has
+        # a failed condition: one that does not is an explanation that cannot explain.
+        if verdict["verdict"] != "failed":
             raise EngineFault(
                 [
                     Diagnostic(

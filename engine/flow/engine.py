@@ -140,11 +140,13 @@ class FlowEngine:
         store: FlowStore,
         *,
         backend: str = "durable",
+        explain: bool = False,
         log_refusals: bool = True,
     ) -> None:
         self.project = project
         self.store = store
         self.backend = backend
+        self.explain = explain  # every move explained, durable_rules checked against the reference
         self.log_refusals = log_refusals
         self._locks = _EntityLocks()
 
@@ -188,7 +190,14 @@ class FlowEngine:
                         return FlowResult(policy, entity_id, row.version, replayed=row)
                 before = self.store.load(policy.id, entity_id) or initial_snapshot(flow)
                 move = decide_move(
-                    policy, before, event, at=at, settings=settings, data=data, backend=self.backend
+                    policy,
+                    before,
+                    event,
+                    at=at,
+                    settings=settings,
+                    data=data,
+                    backend=self.backend,
+                    explain=self.explain,
                 )
                 if move.allowed:
                     after = self.store.commit_move(

@@ -46,7 +46,9 @@ def run_flow_case(case: Case, project: Project, backend: str = "durable") -> Cas
         return result
     store = FlowStore(MEMORY)
     try:
-        engine = FlowEngine(project, store, backend=backend)
+        # Explained, like a decision case: durable_rules is checked against the reference
+        # evaluator at every step, not only at the refusals.
+        engine = FlowEngine(project, store, backend=backend, explain=True)
         if not _seed(case, engine, result):
             for index, step in enumerate(case.spec["steps"]):
                 _step(case, engine, index, step, result)
