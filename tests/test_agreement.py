@@ -32,12 +32,13 @@ from hypothesis import strategies as st
 
 from engine.compile.stages import compile_document
 from engine.core.errors import EngineFault, EvaluationError, InputError, PolicyError
-from engine.flow.decide import Snapshot, decide_move, plain_json
+from engine.flow.decide import decide_move, plain_json
 from engine.flow.model import EVENT_TYPE, flow_of
 from engine.lang.calendar import JST
 from engine.runtime import evaluate
 from engine.runtime.evaluate import decide
 from engine.source.yaml import parse_yaml
+from engine.store.flows import EntityState
 from engine.testing.cases import load_cases
 from engine.testing.tester import run_case
 from tests.strategies import ROOT, constants, decision_inputs, shipped_project, value_of
@@ -292,14 +293,12 @@ def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) 
         except InputError:
             assume(False)
             return
-        snapshot = Snapshot(state, stored)
+        entity = EntityState(state, stored)
         moves = []
         for backend in ("python", "durable"):
             try:
                 moves.append(
-                    decide_move(
-                        policy, snapshot, event, at=at, data=data, backend=backend
-                    ).to_dict()
+                    decide_move(policy, entity, event, at=at, data=data, backend=backend).to_dict()
                 )
             except (InputError, EvaluationError) as exc:
                 moves.append({"error": [d.code for d in exc.diagnostics]})
@@ -323,7 +322,7 @@ def test_an_explained_flow_move_that_durable_rules_gets_wrong_is_an_engine_fault
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     policy = shipped_project().policy("claim-status")
-    requested = Snapshot("requested", {"claims": 1})
+    requested = EntityState("requested", {"claims": 1})
     at = "2024-09-20T10:00:00+09:00"
     monkeypatch.setattr(evaluate, "match_durable", wrong_transition("start-review"))
     with pytest.raises(EngineFault) as caught:
@@ -341,7 +340,7 @@ def test_a_flow_refusal_that_the_reference_evaluator_would_allow_is_an_engine_fa
     monkeypatch.setattr(evaluate, "match_durable", lambda policy, env: [])
     with pytest.raises(EngineFault) as caught:  # a refusal is always explained
         decide_move(
-            policy, Snapshot("requested", {}), {"type": "cancel"}, at="2024-09-20T10:00:00+09:00"
+            policy, EntityState("requested", {}), {"type": "cancel"}, at="2024-09-20T10:00:00+09:00"
         )
     assert caught.value.code == "engine_disagreement"
 

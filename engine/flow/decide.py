@@ -36,6 +36,7 @@ from engine.lang.pycompile import EvalFailure
 from engine.runtime.decision import format_value, new_decision_id, to_json_value
 from engine.runtime.evaluate import evaluate, explain_match
 from engine.source.data import Dataset
+from engine.store.flows import EntityState
 
 
 def plain_json(value: Any) -> Any:
@@ -55,46 +56,36 @@ def plain_json(value: Any) -> Any:
     return to_json_value(value)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """An entity as the store holds it: its state, recorded facts (JSON) and move count."""
-
-    state: str
-    facts: Mapping[str, Any]
-    version: int = 0
-    created_at: str | None = None
-    last_at: str | None = None
-    last_event: str | None = None
-    state_since: str | None = None
-
-    def history(self) -> dict[str, Any]:
-        """What `history.*` reads in a flow's expressions."""
-        out: dict[str, Any] = {"moves": self.version}
-        for key in ("created_at", "last_at", "state_since"):
-            raw = getattr(self, key)
-            if raw is not None:
-                out[key] = parse_datetime(raw)
-        if self.last_event is not None:
-            out["last_event"] = self.last_event
-        return out
-
-    def after(self, move: Move) -> Snapshot:
-        """The entity once `move` (an allowed one) is made."""
-        at = format_datetime(move.at)
-        moved = move.state_after.id != self.state
-        return Snapshot(
-            move.state_after.id,
-            move.facts_after,
-            self.version + 1,
-            self.created_at or at,
-            at,
-            move.event_type,
-            at if moved or self.state_since is None else self.state_since,
-        )
+def history_of(entity: EntityState) -> dict[str, Any]:
+    """What `history.*` reads in a flow's expressions."""
+    out: dict[str, Any] = {"moves": entity.version}
+    for key in ("created_at", "last_at", "state_since"):
+        raw = getattr(entity, key)
+        if raw is not None:
+            out[key] = parse_datetime(raw)
+    if entity.last_event is not None:
+        out["last_event"] = entity.last_event
+    return out
 
 
-def initial_snapshot(flow: FlowSpec) -> Snapshot:
-    return Snapshot(flow.initial, {})
+def advance(entity: EntityState, move: Move) -> EntityState:
+    """The entity once `move` (an allowed one) is made."""
+    at = format_datetime(move.at)
+    moved = move.state_after.id != entity.state
+    return EntityState(
+        move.state_after.id,
+        move.facts_after,
+        entity.version + 1,
+        entity.created_at or at,
+        at,
+        move.event_type,
+        at if moved or entity.state_since is None else entity.state_since,
+    )
+
+
+def initial_entity(flow: FlowSpec) -> EntityState:
+    """An entity no event has moved yet: the flow's initial state, no facts."""
+    return EntityState(flow.initial, {})
 
 
 @dataclass(frozen=True)
@@ -122,6 +113,11 @@ class Move:
     @property
     def allowed(self) -> bool:
         return self.refusal is None
+
+    @property
+    def transition_id(self) -> str | None:
+        """The transition made (what the store records); None when refused."""
+        return self.transition.id if self.transition is not None and self.allowed else None
 
     def to_dict(self) -> dict[str, Any]:
         t = self.transition
@@ -156,7 +152,7 @@ class Move:
 
 def decide_move(
     policy: CompiledPolicy,
-    snapshot: Snapshot,
+    entity: EntityState,
     event: Any,
     *,
     at: datetime | str | None = None,
@@ -166,7 +162,7 @@ def decide_move(
     decision_id: str | None = None,
     explain: bool = False,
 ) -> Move:
-    """Decide what `event` does to the entity in `snapshot`. Raises InputError for an
+    """Decide what `event` does to `entity`, as stored. Raises InputError for an
     invalid event (JSON pointer under /event), EvaluationError, EngineFault.
 
     Decided by runtime's one pipeline, like a decision: with `explain` (and for every
@@ -175,9 +171,9 @@ def decide_move(
     started = time.perf_counter()
     flow = flow_of(policy)
     env, applied, explanation = evaluate(
-        policy, (snapshot, event), entity_env, at, settings, data, backend, explain
+        policy, (entity, event), entity_env, at, settings, data, backend, explain
     )
-    state = flow.states[snapshot.state]
+    state = flow.states[entity.state]
     event_type = env["event"][EVENT_TYPE]
     common = {
         "decision_id": decision_id or new_decision_id(),
@@ -204,12 +200,12 @@ def decide_move(
             actions=[],
             message=None,
             changes={},
-            facts_after=dict(snapshot.facts),
+            facts_after=dict(entity.facts),
             refusal=refusal,
             elapsed_us=(time.perf_counter() - started) * 1e6,
             explanation=explanation,
         )
-    changes, facts_after = _record(flow, transition, env, snapshot.facts)
+    changes, facts_after = _record(flow, transition, env, entity.facts)
     return Move(
         **common,
         state_after=flow.states[target],
@@ -224,25 +220,25 @@ def decide_move(
     )
 
 
-def entity_env(policy: CompiledPolicy, given: tuple[Snapshot, Any]) -> Env:
+def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any]) -> Env:
     """A flow's Validate (runtime.evaluate): the event, checked against its event schema,
     and the stored entity as the policy reads it: {state, entity, event, history}."""
-    snapshot, event = given
+    stored, event = given
     flow = flow_of(policy)
     normalised = flow.validate_event(event)  # first: a bad event is the caller's to fix
-    if snapshot.state not in flow.states:
+    if stored.state not in flow.states:
         raise EvaluationError(
             [
                 Diagnostic(
                     "stored_state_unknown",
-                    f"the entity is in state '{snapshot.state}', which policy '{policy.id}' "
+                    f"the entity is in state '{stored.state}', which policy '{policy.id}' "
                     f"revision {policy.revision} does not declare",
                     pointer="/state",
                 )
             ]
         )
     try:
-        entity = flow.entity.validate(dict(snapshot.facts), pointer="/entity")
+        entity = flow.entity.validate(dict(stored.facts), pointer="/entity")
     except InputError as exc:
         raise EvaluationError(
             [
@@ -256,10 +252,10 @@ def entity_env(policy: CompiledPolicy, given: tuple[Snapshot, Any]) -> Env:
             ]
         ) from None
     return {
-        "state": snapshot.state,
+        "state": stored.state,
         "entity": entity,
         "event": normalised,
-        "history": snapshot.history(),
+        "history": history_of(stored),
     }
 
 

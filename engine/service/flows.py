@@ -36,6 +36,7 @@ from engine.project.registry import Snapshot
 from engine.service.problems import Response, from_diagnostics, problem
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore
+from engine.store.sqlite import WriteLock
 
 EVENT_KEYS = frozenset({"event", "at", "settings", "event_id"})
 
@@ -66,9 +67,15 @@ class _SnapshotProject:
 
 
 class FlowService:
-    def __init__(self, snapshot: Callable[[], Snapshot], store_path: str | Path) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        store_path: str | Path,
+        lock: WriteLock | None = None,
+    ) -> None:
         project: Any = _SnapshotProject(snapshot)
-        self.engine = FlowEngine(project, FlowStore(store_path))
+        # `lock`: the WriteLock of the worker's other writers of this file (sqlite.py)
+        self.engine = FlowEngine(project, FlowStore(store_path, lock))
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
         request = _request(body)

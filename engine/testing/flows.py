@@ -23,7 +23,8 @@ from engine.flow.engine import FlowEngine, FlowResult
 from engine.flow.model import flow_of
 from engine.project.project import Project
 from engine.runtime.decision import to_json_value
-from engine.store.flows import MEMORY, FlowStore
+from engine.store.flows import FlowStore
+from engine.store.sqlite import MEMORY
 from engine.testing.cases import (
     Case,
     CaseResult,
