@@ -31,7 +31,7 @@ from engine.core.errors import (
     UsageError,
 )
 from engine.core.suggest import did_you_mean
-from engine.flow.engine import FlowEngine
+from engine.flow.engine import Catalog, FlowEngine
 from engine.project.registry import Snapshot
 from engine.service.problems import Response, from_diagnostics, problem
 from engine.source.data import Dataset
@@ -41,8 +41,9 @@ from engine.store.sqlite import WriteLock
 EVENT_KEYS = frozenset({"event", "at", "settings", "event_id"})
 
 
-class _SnapshotProject:
-    """What FlowEngine needs of a project, read from the snapshot served right now."""
+class _ServedCatalog:
+    """FlowEngine's Catalog: the flow policies and data sets of the snapshot served right
+    now, read at each call, so that a hot reload applies to the next event."""
 
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
@@ -73,9 +74,9 @@ class FlowService:
         store_path: str | Path,
         lock: WriteLock | None = None,
     ) -> None:
-        project: Any = _SnapshotProject(snapshot)
+        catalog: Catalog = _ServedCatalog(snapshot)
         # `lock`: the WriteLock of the worker's other writers of this file (sqlite.py)
-        self.engine = FlowEngine(project, FlowStore(store_path, lock))
+        self.engine = FlowEngine(catalog, FlowStore(store_path, lock))
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
         request = _request(body)
