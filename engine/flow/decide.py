@@ -165,9 +165,9 @@ def decide_move(
     """Decide what `event` does to `entity`, as stored. Raises InputError for an
     invalid event (JSON pointer under /event), EvaluationError, EngineFault.
 
-    Decided by runtime's one pipeline, like a decision: with `explain` (and for every
-    refusal, which the reference evaluator explains) durable_rules must agree with the
-    reference evaluator, or the move is an EngineFault."""
+    Decided by runtime's one pipeline, like a decision: with `explain`, and for a refusal
+    because no transition holds (which the reference evaluator explains), durable_rules
+    must agree with the reference evaluator, or the event is an EngineFault."""
     started = time.perf_counter()
     flow = flow_of(policy)
     env, applied, explanation = evaluate(
