@@ -166,8 +166,9 @@ def decide_move(
     invalid event (JSON pointer under /event), EvaluationError, EngineFault.
 
     Decided by runtime's one pipeline, like a decision: with `explain`, and for a refusal
-    because no transition holds (which the reference evaluator explains), durable_rules
-    must agree with the reference evaluator, or the event is an EngineFault."""
+    because the guards of every candidate transition fail (which the reference evaluator
+    explains), durable_rules must agree with the reference evaluator, or the event is an
+    EngineFault."""
     started = time.perf_counter()
     flow = flow_of(policy)
     env, applied, explanation = evaluate(
@@ -191,8 +192,7 @@ def decide_move(
         if transition is not None:
             refusal = _abolished(flow, env, state, transition)
         else:
-            verdicts = explanation or explain_match(policy, env, applied, backend)
-            refusal = _refusal(policy, flow, env, state, event_type, verdicts)
+            refusal = _refusal(policy, flow, env, state, event_type, explanation, backend)
         return Move(
             **common,
             state_after=state,
@@ -367,7 +367,8 @@ def _refusal(
     env: Env,
     state: FlowState,
     event_type: str,
-    explanation: Mapping[str, Any],
+    explanation: Mapping[str, Any] | None,
+    backend: str,
 ) -> dict[str, Any]:
     event = flow.events[event_type]
     note = _note(state)
@@ -407,7 +408,11 @@ def _refusal(
         }
         out["allowed_events"] = allowed
         return out
-    verdicts = {v["rule"]: v for v in explanation["rules"]}
+    # Only the guards of candidates need the reference evaluator (and with it the check
+    # that it agrees with durable_rules): a final state or an event that no transition
+    # takes from here is refused by the flow's shape, whatever either backend says.
+    reference = explanation or explain_match(policy, env, [], backend)
+    verdicts = {v["rule"]: v for v in reference["rules"]}
     failures = []
     for transition in candidates:
         verdict = verdicts[transition.id]
