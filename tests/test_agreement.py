@@ -216,8 +216,10 @@ def test_random_conditions_fire_the_same_rules_in_both_backends(
         policy = compile_document(document)
     except PolicyError as exc:
         # Random conditions can exceed durable_rules' per-rule limits; validation refuses
-        # those (tested elsewhere), so they say nothing about agreement.
-        assert {d.code for d in exc.diagnostics} == {"not_durable_compilable"}, exc
+        # those (tested elsewhere), so they say nothing about agreement. Warnings come
+        # along (unused_setting, when no condition reads settings.k) and are no refusal.
+        errors = {d.code for d in exc.diagnostics if d.is_error}
+        assert errors == {"not_durable_compilable"}, exc
         assume(False)
         return
     try:
