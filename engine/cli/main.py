@@ -223,6 +223,12 @@ def batch(
     "--store", type=click.Path(dir_okay=False), help="SQLite file (default var/kimari.sqlite3)"
 )
 @click.option("--workers", type=int, help="engine worker processes (default 2)")
+@click.option(
+    "--watch",
+    is_flag=True,
+    default=None,
+    help="serve the policy files as saved, unreviewed (a one-person sandbox)",
+)
 def serve(
     config_file: str | None,
     host: str | None,
@@ -230,9 +236,12 @@ def serve(
     policies_dir: str | None,
     store: str | None,
     workers: int | None,
+    watch: bool | None,
 ) -> None:
     """Serve decisions over HTTP (see README: configuration, endpoints, tokens).
 
+    Serves the published revisions of the store (on the first start with an empty store,
+    it publishes the policies folder); with --watch, the policy files as they are saved.
     Settings come from the defaults, then the config file (--config or KIMARI_CONFIG),
     then KIMARI_* environment variables, then these options.
     """
@@ -247,6 +256,7 @@ def serve(
             "policies": policies_dir,
             "store": store,
             "workers": workers,
+            "watch": watch,
         },
     )
     code = run_server(config)

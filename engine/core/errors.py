@@ -170,3 +170,32 @@ class EngineFault(KimariError):
     default_code = "engine_fault"
     http_status = 500
     problem_code = "engine_fault"
+
+
+class Refused(KimariError):
+    """A step of a policy's lifecycle was refused: the revision is not in a state that
+    allows it, someone published in between, a job of the policy is already running."""
+
+    exit_code = 1
+    default_code = "refused"
+    http_status = 409
+
+
+class NotPermitted(Refused):
+    """The principal may not take this step (an author approving their own revision)."""
+
+    http_status = 403
+
+
+class TestsFailed(Refused):
+    """A revision's YAML test cases fail: it cannot be submitted for approval."""
+
+    default_code = "tests_failed"
+    http_status = 422
+
+
+class DraftInvalid(PolicyError):
+    """A policy sent to be stored as a revision does not compile (file:line:col in it)."""
+
+    http_status = 422
+    problem_code = "policy_invalid"

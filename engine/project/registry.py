@@ -1,27 +1,43 @@
-"""What a worker serves: the last good revision of every policy, its data, and what was refused.
+"""What a worker serves: a revision of every policy, its data, and what was refused.
 
-    files --scan (mtimes)--> changed? --compile each policy file--> PolicySet (background)
-    PolicySet + data sets (files, or the versions PUT through the API) --> Snapshot (swap)
+Two sources of what is served, one per way of running the service:
 
-A Snapshot is immutable: a decision runs entirely on the snapshot it started with. The
-reloader thread compiles and registers durable rulesets in the background; the worker's
-deciding thread swaps the snapshot between decisions and then closes the revisions that
-nothing serves any more. An edit that does not compile is refused per policy: that
-policy keeps its last good revision, and its errors (file:line) are kept for
-`GET /v1/policies/{id}` and sent as a reload event.
+    store (kimari serve): the published revisions, compiled from the sources the store
+      keeps; a publication bumps the store's 'policies' generation, which the reloader
+      polls -> compile_published -> PolicySet
+    files (kimari serve --watch, a one-person sandbox): the policy files as saved
+      files --fingerprint (mtimes)--> changed? --compile what changed--> PolicySet
+
+    PolicySet + data sets (the revision's defaults, or the versions PUT through the API)
+      --> Snapshot (swapped in whole between two groups of decisions)
+
+A Snapshot is immutable: a decision runs entirely on the snapshot it started with, so
+every worker serves one revision per policy at a time. The reloader thread compiles and
+registers durable rulesets in the background; the worker's deciding thread swaps the
+snapshot between decisions and then closes the revisions nothing serves any more.
+
+Files: the fingerprint is taken BEFORE compiling, so an edit saved during a compile is
+seen by the next check (and compiled then); only the files whose inputs changed are
+compiled again. An edit that does not compile is refused per policy: the policy keeps its
+last good revision (on a restart, the last one it served, from the store), and every
+refused save (told apart by its file's mtime and size) is kept for
+`GET /v1/policies/{id}` and sent as a reload event, which the front logs and counts.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec
 from engine.core.errors import Diagnostic, EngineFault, PolicyError, sort_diagnostics
+from engine.core.jsonvalue import format_datetime
 from engine.project.project import (
     RULEBOOK_FILE,
     compile_policy_file,
@@ -31,6 +47,8 @@ from engine.project.project import (
     shown_path,
 )
 from engine.source.data import Dataset
+from engine.store.revisions import RevisionStore
+from engine.store.versions import Store
 
 log = logging.getLogger("kimari.registry")
 
@@ -46,6 +64,13 @@ class PolicyStatus:
     errors: tuple[Diagnostic, ...] = ()  # why the file on disk is not served (empty: it is)
     loaded_at: float = 0.0
     refused_at: float | None = None
+    publication: int | None = None  # store: the publication served
+    number: int | None = None  # store: its revision record's number
+    # files: (path, mtime_ns, size) of what the served revision was compiled from, to
+    # compile a policy again only when one of them changed; None: compile on any change
+    inputs: Fingerprint | None = None
+    refused_stamp: tuple[int, int] | None = None  # files: which save was refused
+    origin: str = "file"  # "file", "store" (published), "last served" (a restart's fallback)
 
     @property
     def state(self) -> str:
@@ -72,6 +97,8 @@ class PolicySet:
     file_data: Mapping[str, FileData]
     project_errors: tuple[Diagnostic, ...]
     fingerprint: Fingerprint
+    pending: Mapping[str, int] = field(default_factory=dict)  # store: newest pending number
+    mode: str = "files"  # "files" (--watch) or "store"
 
     @property
     def serving(self) -> dict[str, CompiledPolicy]:
@@ -103,6 +130,30 @@ class Snapshot:
     def data_for(self, policy: CompiledPolicy) -> dict[str, Dataset]:
         return {n: self.datasets[n] for n in policy.datasets if n in self.datasets}
 
+    @functools.cached_property
+    def served(self) -> dict[str, dict[str, Any]]:
+        """What each decision's `policy` names besides id and revision: the publication
+        served (store), and `unserved`: a newer revision that is not served, because its
+        file was refused (files) or it waits for approval (store)."""
+        out: dict[str, dict[str, Any]] = {}
+        for pid, status in self.policy_set.statuses.items():
+            info: dict[str, Any] = {}
+            if status.publication is not None:
+                info["publication"] = status.publication
+            if status.errors and status.policy is not None:
+                since = status.refused_at
+                info["unserved"] = {
+                    "state": "refused",
+                    "since": format_datetime(datetime.fromtimestamp(since, UTC)) if since else None,
+                    "errors": sum(d.is_error for d in status.errors),
+                }
+            pending = self.policy_set.pending.get(pid)
+            if pending is not None:
+                info["unserved"] = {"state": "pending", "revision": f"{pid}@{pending}"}
+            if info:
+                out[pid] = info
+        return out
+
 
 def fingerprint(folder: Path, extra: Iterable[str | Path] = ()) -> Fingerprint:
     """(path, mtime_ns, size) of every file an edit could touch: the policies folder, the
@@ -122,21 +173,65 @@ def fingerprint(folder: Path, extra: Iterable[str | Path] = ()) -> Fingerprint:
     return tuple(out)
 
 
-def _deps(specs: Mapping[str, DatasetSpec]) -> list[str]:
+def deps(specs: Mapping[str, DatasetSpec]) -> list[str]:
+    """The data sets' schema and source files: an edit of them is an edit too."""
     return [p for s in specs.values() for p in (s.schema_path, s.source_path) if p]
 
 
-def compile_set(folder: Path, previous: PolicySet | None) -> PolicySet:
-    """Compile every policy file; a file that fails keeps its previous revision."""
+Fallback = Callable[[str], CompiledPolicy | None]
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _inputs(path: Path, policy: CompiledPolicy, seen: Mapping[str, tuple[int, int]]) -> Fingerprint:
+    """(path, mtime_ns, size) of the policy file and of each schema file it read, as they
+    were before the compile began (a file outside the fingerprint: as unknown)."""
+    files = policy.source.files if policy.source else {}
+    names = [path.resolve(), *((path.parent / name).resolve() for name in files)]
+    return tuple((str(file), *seen.get(str(file), (-1, -1))) for file in names)
+
+
+def _unchanged(old: PolicyStatus | None, path: Path, rulebook_same: bool) -> bool:
+    if old is None or old.errors or old.policy is None or old.inputs is None:
+        return False
+    if not rulebook_same:
+        return False
+    return all(_stamp(Path(p)) == (m, s) for p, m, s in old.inputs)
+
+
+def compile_set(
+    folder: Path,
+    previous: PolicySet | None,
+    *,
+    seen: Fingerprint | None = None,
+    fallback: Fallback | None = None,
+) -> PolicySet:
+    """Compile the policy files that changed; a file that fails keeps its previous revision
+    (or, with none yet, `fallback(policy_id)`: the last revision served before a restart).
+
+    `seen`: the fingerprint taken before this compile began (else taken now, first): the
+    set carries it, so a save made while compiling differs from it and is compiled next."""
+    seen = (
+        seen if seen is not None else fingerprint(folder, deps(previous.specs if previous else {}))
+    )
     stamp = time.time()
     before = previous.statuses if previous else {}
     statuses: dict[str, PolicyStatus] = {}
     project_errors: list[Diagnostic] = []
     rulebook: dict[str, str] | None = None
+    rulebook_path = folder / RULEBOOK_FILE
     try:
-        rulebook = load_rulebook(folder / RULEBOOK_FILE)
+        rulebook = load_rulebook(rulebook_path)
     except PolicyError as exc:
         project_errors.extend(exc.diagnostics)
+    rulebook_same = previous is not None and _rulebook_stamp(previous) == _stamp(rulebook_path)
+    before_compile = {str(Path(p).resolve()): (m, size) for p, m, size in seen}
     for path in policy_files(folder):
         pid = path.stem
         old = before.get(pid)
@@ -145,15 +240,36 @@ def compile_set(folder: Path, previous: PolicySet | None) -> PolicySet:
             errors = tuple(project_errors)
             statuses[pid] = PolicyStatus(pid, shown_path(path), served, errors, _at(old), stamp)
             continue
+        if _unchanged(old, path, rulebook_same):
+            assert old is not None
+            statuses[pid] = old
+            continue
+        file_stamp = _stamp(path)
         try:
             policy = compile_policy_file(path, rulebook)
             policy.durable_handle()  # register and prime now, not during the first decision
         except (PolicyError, EngineFault) as exc:
             errors = tuple(sort_diagnostics(exc.diagnostics))
-            refused = old.refused_at if old and old.errors == errors else stamp
-            statuses[pid] = PolicyStatus(pid, shown_path(path), served, errors, _at(old), refused)
+            same = old is not None and old.errors == errors and old.refused_stamp == file_stamp
+            refused = old.refused_at if same and old else stamp
+            origin = old.origin if old else "file"
+            if served is None and fallback is not None:
+                served = fallback(pid)
+                origin = "last served" if served is not None else origin
+            statuses[pid] = PolicyStatus(
+                pid,
+                shown_path(path),
+                served,
+                errors,
+                _at(old),
+                refused,
+                refused_stamp=file_stamp,
+                origin=origin,
+            )
             continue
-        statuses[pid] = PolicyStatus(pid, policy.path, policy, (), stamp)
+        statuses[pid] = PolicyStatus(
+            pid, policy.path, policy, (), stamp, inputs=_inputs(path, policy, before_compile)
+        )
     specs, conflicts = _merge_specs(statuses)
     for pid, problem in conflicts.items():
         old_status = statuses[pid]
@@ -166,13 +282,135 @@ def compile_set(folder: Path, previous: PolicySet | None) -> PolicySet:
         )
     previous_data = previous.file_data if previous else {}
     file_data = {name: _file_data(spec, previous_data.get(name)) for name, spec in specs.items()}
+    known = {str(p) for p, _, _ in seen}
+    missing = [p for p in deps(specs) if str(p) not in known]
+    if missing:  # data files first read now: their state before this compile is unknown
+        seen = tuple(sorted((*seen, *((p, -1, -1) for p in missing))))
     return PolicySet(
         statuses,
         specs,
         file_data,
         tuple(project_errors),
-        fingerprint(folder, _deps(specs)),
+        (*seen, ("rulebook", *(_stamp(rulebook_path) or (-1, -1)))),
     )
+
+
+def _rulebook_stamp(policy_set: PolicySet) -> tuple[int, int] | None:
+    for item in policy_set.fingerprint:
+        if item[0] == "rulebook":
+            return None if item[1] == -1 else (item[1], item[2])
+    return None
+
+
+def compile_published(
+    store: Store, revisions: RevisionStore, previous: PolicySet | None
+) -> PolicySet:
+    """The published revision of every policy, compiled from the store (those already
+    compiled are kept); a published revision that does not compile here keeps the one
+    served before, refused with its errors."""
+    from engine.project.revisions import compile_stored
+
+    generations = revisions.generations()
+    published = revisions.published()
+    before = previous.statuses if previous else {}
+    stamp = time.time()
+    statuses: dict[str, PolicyStatus] = {}
+    data_versions: dict[str, tuple[int, str]] = {}  # name -> (publication, version)
+    for pid, publication in sorted(published.items()):
+        old = before.get(pid)
+        record = revisions.record(pid, publication.number)
+        for name, version in (record.data if record else {}).items():
+            if name not in data_versions or data_versions[name][0] < publication.id:
+                data_versions[name] = (publication.id, version)
+        if (
+            old is not None
+            and old.policy is not None
+            and old.policy.revision == publication.revision
+        ):
+            statuses[pid] = replace(
+                old, publication=publication.id, number=publication.number, errors=()
+            )
+            continue
+        try:
+            policy = compile_stored(store, publication.revision)
+            policy.durable_handle()
+        except (PolicyError, EngineFault) as exc:
+            served = old.policy if old else None
+            path = old.path if old else pid
+            errors = tuple(sort_diagnostics(exc.diagnostics))
+            statuses[pid] = PolicyStatus(
+                pid,
+                path,
+                served,
+                errors,
+                _at(old),
+                stamp,
+                publication=old.publication if old else None,
+                number=old.number if old else None,
+                origin="store",
+            )
+            continue
+        statuses[pid] = PolicyStatus(
+            pid,
+            policy.path,
+            policy,
+            (),
+            stamp,
+            publication=publication.id,
+            number=publication.number,
+            origin="store",
+        )
+    specs, conflicts = _merge_specs(statuses)
+    for pid, problem in conflicts.items():
+        keep = before.get(pid)
+        statuses[pid] = replace(
+            statuses[pid],
+            policy=keep.policy if keep else None,
+            errors=(problem,),
+            refused_at=stamp,
+        )
+    previous_data = previous.file_data if previous else {}
+    file_data = {}
+    for name, spec in specs.items():
+        version = data_versions.get(name, (0, None))[1]
+        file_data[name] = _stored_data(store, spec, version, previous_data.get(name))
+    pending = {pid: record.number for pid, record in revisions.pending().items()}
+    generation = (
+        ("policies", generations.get("policies", 0), 0),
+        ("revisions", generations.get("revisions", 0), 0),
+    )
+    return PolicySet(statuses, specs, file_data, (), generation, pending, "store")
+
+
+def store_generation(revisions: RevisionStore) -> Fingerprint:
+    generations = revisions.generations()
+    return (
+        ("policies", generations.get("policies", 0), 0),
+        ("revisions", generations.get("revisions", 0), 0),
+    )
+
+
+def _stored_data(
+    store: Store, spec: DatasetSpec, version: str | None, previous: FileData | None
+) -> FileData:
+    """A published revision's default data set, from the store."""
+    if version is None:
+        return FileData(None, None)
+    stamp = (0, 0)  # stored: its version says what it is
+    if (
+        previous is not None
+        and previous.dataset is not None
+        and previous.dataset.version == version
+    ) and _indexed_for(previous.dataset, spec):
+        return previous
+    stored = store.data_version(spec.name, version)
+    if stored is None:
+        problem = Diagnostic("data_missing", f"data set '{spec.name}' version {version} is gone")
+        return FileData(previous.dataset if previous else None, stamp, (problem,))
+    try:
+        return FileData(dataset_from_entries(spec, stored.entries, version), stamp)
+    except PolicyError as exc:
+        return FileData(previous.dataset if previous else None, stamp, tuple(exc.diagnostics[:20]))
 
 
 def _at(status: PolicyStatus | None) -> float:
@@ -239,6 +477,13 @@ def build_dataset(spec: DatasetSpec, entries: list[Any], version: str | None = N
     for keys in spec.find_keys:
         dataset.prepare_find(keys)
     return dataset
+
+
+def dataset_from_entries(spec: DatasetSpec, entries: list[Any], version: str | None) -> Dataset:
+    """A data set of `spec` from stored (or given) entries, validated and normalised as the
+    service does when it serves them, under `version` (None: the entries' own)."""
+    dataset = load_dataset(spec, entries=entries, source=f"stored version {version}")
+    return build_dataset(spec, list(dataset.entries), version or dataset.version)
 
 
 def validate_entries(spec: DatasetSpec, entries: Any) -> Dataset:
@@ -318,29 +563,44 @@ def retired(old: Snapshot | None, new: Snapshot) -> list[CompiledPolicy]:
 
 
 def reload_events(old: PolicySet | None, new: PolicySet) -> list[dict[str, Any]]:
-    """What changed between two policy sets, for the metrics and the service log."""
+    """What changed between two policy sets, for the metrics and the service log: every
+    refused save (a new file stamp or new errors), every revision or publication loaded."""
     events = []
     before = old.statuses if old else {}
     for pid, status in new.statuses.items():
         prev = before.get(pid)
         prev_rev = prev.policy.revision if prev and prev.policy else None
-        if status.errors and (prev is None or prev.errors != status.errors):
+        if status.errors and (
+            prev is None
+            or prev.errors != status.errors
+            or prev.refused_stamp != status.refused_stamp
+        ):
             events.append(
                 {
                     "policy": pid,
                     "result": "refused",
-                    "revision": prev_rev,
+                    "revision": status.policy.revision if status.policy else None,
+                    "origin": status.origin,
+                    "stamp": list(status.refused_stamp) if status.refused_stamp else None,
                     "errors": [d.to_dict() for d in status.errors],
                     "text": [d.render() for d in status.errors],
                 }
             )
-        elif not status.errors and status.policy and status.policy.revision != prev_rev:
+        elif (
+            not status.errors
+            and status.policy
+            and (
+                status.policy.revision != prev_rev
+                or (prev is not None and prev.publication != status.publication)
+            )
+        ):
             events.append(
                 {
                     "policy": pid,
                     "result": "loaded",
                     "revision": status.policy.revision,
                     "previous": prev_rev,
+                    "publication": status.publication,
                 }
             )
     for pid in before:

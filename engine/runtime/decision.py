@@ -61,13 +61,22 @@ class Decision:
     derived: dict[str, Any] | None = None
     explanation: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # what the service adds to `policy`: the publication served, a newer revision not
+    # served (engine/project/registry.py Snapshot.served)
+    served: dict[str, Any] | None = None
+
+    def _policy(self) -> dict[str, Any]:
+        policy = {"id": self.policy_id, "revision": self.revision}
+        if self.served:
+            policy.update(self.served)
+        return policy
 
     def to_json(self) -> bytes:
         """The JSON of to_dict(), byte for byte, serialised in one pass (the service's
         response body: converting every value in Python first costs more than deciding)."""
         out: dict[str, Any] = {
             "decision_id": self.decision_id,
-            "policy": {"id": self.policy_id, "revision": self.revision},
+            "policy": self._policy(),
             "at": self.at,
             "outcome": self.outcome,
             "reasons": self.reasons,
@@ -84,7 +93,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "decision_id": self.decision_id,
-            "policy": {"id": self.policy_id, "revision": self.revision},
+            "policy": self._policy(),
             "at": format_datetime(self.at),
             "outcome": to_json_value(self.outcome),
             "reasons": to_json_value(self.reasons),

@@ -10,13 +10,18 @@ at the top level and tokens as a table array:
     workers = 2
 
     [[tokens]]
-    name = "order-service"
+    name = "order-service"              # the principal: the audit trail records it
     token_env = "ORDER_SERVICE_TOKEN"   # or: token = "..." (keep the file private then)
     scopes = ["decide"]
 
 Each key has an environment variable `KIMARI_<KEY>` (upper case), e.g. `KIMARI_PORT=9000`;
-tokens come from `KIMARI_TOKENS="secret1:decide,secret2:decide+admin"`. Paths in the file
-are relative to the working directory, like those given on the command line.
+tokens come from `KIMARI_TOKENS="secret1:alice:decide+publish,secret2:ops:decide+admin"`
+(`secret:scopes` works too: its principal is then `token-` and the first 8 hex digits of the
+secret's SHA-256). Paths in the file are relative to the working directory, like those
+given on the command line.
+
+Scopes: `decide` (decisions, flows, reads), `admin` (data sets, reloads, flow imports),
+`publish` (the policy lifecycle: drafts, diffs, impact, approval, rollback).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,8 +40,9 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, UsageError
 
-SCOPES = ("decide", "admin")
+SCOPES = ("decide", "admin", "publish")
 ENV_PREFIX = "KIMARI_"
+PRINCIPAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,17 @@ class Token:
     digest: bytes
     scopes: frozenset[str]
 
+    @property
+    def principal(self) -> str:
+        """Who holds the token, as the audit trail records it."""
+        return self.name
+
     @classmethod
     def of(cls, name: str, secret: str, scopes: Any) -> Token:
         if not isinstance(secret, str) or len(secret) < 8:
             raise _bad(f"token '{name}' must be a text of at least 8 characters")
+        if not PRINCIPAL.fullmatch(name):
+            raise _bad(f"token name {name!r}: letters, digits and . _ @ - (at most 64)")
         if isinstance(scopes, str):
             scopes = [scopes]
         unknown = sorted(set(scopes or ()) - set(SCOPES))
@@ -74,7 +88,11 @@ class Config:
     max_body_bytes: int = 1_048_576
     max_batch: int = 100
     log_retention_days: float = 90.0  # 0 keeps every decision
-    reload_interval: float = 0.5  # seconds between checks of the policy files
+    reload_interval: float = 0.5  # seconds between checks of the store (or, --watch, the files)
+    watch: bool = False  # serve the policy files as saved (a sandbox), not the published ones
+    approvals_required: int = -1  # approvals before publication; -1: 1 with tokens, else 0
+    impact_days: float = 7.0  # the window of the log a submission replays
+    impact_sample: int = 20_000  # ... at most about this many decisions of it
     request_timeout: float = 10.0  # a worker slower than this is killed; the client gets 503
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
@@ -89,6 +107,13 @@ class Config:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def approvals(self) -> int:
+        """Approvals a revision needs: as configured, else 1 whenever tokens are set."""
+        if self.approvals_required >= 0:
+            return self.approvals_required
+        return 0 if self.anonymous else 1
 
     @property
     def anonymous(self) -> bool:
@@ -109,6 +134,10 @@ class Config:
             problems.append("port must be 0..65535")
         if self.reload_interval <= 0 or self.request_timeout <= 0:
             problems.append("reload_interval and request_timeout must be positive")
+        if self.approvals_required not in (-1, 0, 1):
+            problems.append("approvals_required must be 0 or 1 (-1: 1 when tokens are set)")
+        if self.impact_days <= 0 or self.impact_sample < 1:
+            problems.append("impact_days and impact_sample must be positive")
         if problems:
             raise UsageError([Diagnostic("config_invalid", p) for p in problems])
 
@@ -139,6 +168,10 @@ class Config:
             "store": str(self.store),
             "max_batch": self.max_batch,
             "reload_interval": self.reload_interval,
+            "watch": self.watch,
+            "approvals_required": self.approvals,
+            "impact_days": self.impact_days,
+            "impact_sample": self.impact_sample,
             "commit_max_rows": self.commit_max_rows,
             "commit_wait_ms": self.commit_wait_ms,
             "test_faults": self.test_faults,
@@ -188,16 +221,38 @@ def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
     return tokens
 
 
+def _is_scopes(text: str) -> bool:
+    return bool(text) and all(s in SCOPES for s in text.split("+"))
+
+
+def split_token_entry(part: str) -> tuple[str, str | None, list[str], str | None]:
+    """`secret:principal:scopes`, or `secret:scopes` (the older form), each maybe followed
+    by one more part (roles, for flows): (secret, principal or None, scopes, rest or None).
+    The scopes are the last part made only of known scopes joined by '+', looked for from
+    the end; before it comes the principal when two or more parts do."""
+    parts = part.split(":")
+    for index in (len(parts) - 1, len(parts) - 2):
+        if index >= 1 and _is_scopes(parts[index]):
+            rest = parts[index + 1] if index + 1 < len(parts) else None
+            if index >= 2:
+                return ":".join(parts[: index - 1]), parts[index - 1], parts[index].split("+"), rest
+            return parts[0], None, parts[index].split("+"), rest
+    raise _bad(
+        "KIMARI_TOKENS entries look like 'secret:alice:decide+publish' or 'secret:decide' "
+        f"(scopes: {', '.join(SCOPES)})"
+    )
+
+
 def tokens_from_env(text: str) -> list[Token]:
-    """`secret:scope[+scope],...`; a secret may itself contain ':' (the last one splits)."""
+    """`secret:principal:scope[+scope],...` (or `secret:scope[+scope]`: the principal is then
+    named after the secret's digest, stable however the list is reordered)."""
     tokens = []
-    for i, part in enumerate(p.strip() for p in text.split(",")):
+    for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        secret, sep, scopes = part.rpartition(":")
-        if not sep:
-            raise _bad("KIMARI_TOKENS entries look like 'secret:decide' or 'secret:decide+admin'")
-        tokens.append(Token.of(f"env-{i + 1}", secret, scopes.split("+")))
+        secret, principal, scopes, _rest = split_token_entry(part)
+        name = principal or f"token-{digest(secret).hex()[:8]}"
+        tokens.append(Token.of(name, secret, scopes))
     return tokens
 
 

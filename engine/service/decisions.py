@@ -152,6 +152,7 @@ class Service:
             explain=explain,
             decision_id=key or new_decision_id(),
         )
+        decision.served = self.snapshot.served.get(policy.id)  # publication; newer, unserved
         response = decision.to_json()
         outcome = dumps(decision.outcome)
         latency = int((time.perf_counter() - started) * 1e6)
@@ -336,7 +337,8 @@ class Service:
 
     def list_policies(self) -> Response:
         out = []
-        for pid, status in sorted(self.snapshot.policy_set.statuses.items()):
+        snapshot = self.snapshot
+        for pid, status in sorted(snapshot.policy_set.statuses.items()):
             policy = status.policy
             out.append(
                 {
@@ -345,10 +347,16 @@ class Service:
                     "title": policy.title.to_dict() if policy else None,
                     "revision": policy.revision if policy else None,
                     "status": status.state,
-                    "errors": len(status.errors),
+                    "errors": sum(d.is_error for d in status.errors),
+                    "warnings": sum(not d.is_error for d in status.errors),
+                    **snapshot.served.get(pid, {}),
                 }
             )
-        return json_response(200, {"policies": out})
+        return json_response(200, {"served_from": self._served_from(), "policies": out})
+
+    def _served_from(self) -> str:
+        """'store' (the published revisions) or 'files' (kimari serve --watch)."""
+        return self.snapshot.policy_set.mode
 
     def get_policy(self, policy_id: str) -> Response:
         from engine.service.openapi import policy_document
@@ -361,7 +369,13 @@ class Service:
         if status is None:
             hint = did_you_mean(policy_id, self.snapshot.policy_set.statuses)
             return problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint)
-        return json_response(200, policy_document(status, self.snapshot))
+        document = policy_document(status, self.snapshot)
+        document.update(self.snapshot.served.get(policy_id, {}))
+        document["served_from"] = self._served_from()
+        document["origin"] = status.origin
+        if status.number is not None:
+            document["revision_number"] = status.number
+        return json_response(200, document)
 
     def get_data(self, name: str) -> Response:
         snapshot = self.snapshot

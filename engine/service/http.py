@@ -38,7 +38,7 @@ from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
 from engine.service.problems import Response, problem, unavailable
-from engine.service.routes import Route
+from engine.service.routes import SCOPES, Route
 
 log = logging.getLogger("kimari.server")
 
@@ -47,6 +47,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes, dict[str, Any]]  # a response, and its meta for the metrics
+
+
+EVENT_WINDOW = 60.0  # seconds in which the same event from several workers is one
 
 
 class TooLarge(Exception):
@@ -61,7 +64,7 @@ class App:
         self.metrics = Metrics()
         self.pool = pool or WorkerPool(config, self._on_event)
         self.pool.on_event = self._on_event
-        self.seen_events: set[str] = set()
+        self.seen_events: dict[str, float] = {}  # event -> when first reported
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
         # no pid nor version: an unauthenticated probe learns that the front answers, no more
@@ -117,18 +120,29 @@ class App:
     def _on_event(self, code: int, meta: dict[str, Any]) -> None:
         if code != Event.RELOAD:
             return
-        key = orjson.dumps([meta.get(k) for k in ("policy", "result", "revision", "text")]).decode()
-        if key in self.seen_events:  # every worker reports the same edit
-            return
-        self.seen_events.add(key)
+        fields = ("policy", "result", "revision", "publication", "previous", "stamp", "text")
+        key = orjson.dumps([meta.get(k) for k in fields]).decode()
+        now = time.monotonic()
+        if now - self.seen_events.get(key, -EVENT_WINDOW) < EVENT_WINDOW:
+            return  # every worker reports the same edit or publication
+        self.seen_events[key] = now
+        if len(self.seen_events) > 1000:
+            self.seen_events = {k: t for k, t in self.seen_events.items() if now - t < EVENT_WINDOW}
         policy, result = meta.get("policy", "?"), meta.get("result", "?")
         self.metrics.reloaded(policy, result)
         if result == "refused":
             serving = meta.get("revision") or "nothing"
+            if meta.get("origin") == "last served":
+                serving += " (the last revision it served, from the store)"
             detail = "\n  ".join(meta.get("text", []))
-            log.warning("policy %s: edit refused, still serving %s:\n  %s", policy, serving, detail)
+            what = "published revision" if meta.get("origin") == "store" else "edit"
+            log.warning(
+                "policy %s: %s refused, still serving %s:\n  %s", policy, what, serving, detail
+            )
         elif result == "loaded":
-            log.info("policy %s: serving revision %s", policy, meta.get("revision"))
+            publication = meta.get("publication")
+            shown = f" (publication {publication})" if publication is not None else ""
+            log.info("policy %s: serving revision %s%s", policy, meta.get("revision"), shown)
         else:
             log.info("policy %s: %s", policy, result)
 
@@ -179,10 +193,11 @@ class App:
                     code = orjson.loads(body).get("code")
             self.metrics.error(status, code or "unknown")
 
-    def _scopes(self, scope: dict[str, Any]) -> frozenset[str] | None:
-        """The token's scopes; None: no valid token. Without configured tokens: everything."""
+    def _token(self, scope: dict[str, Any]) -> tuple[frozenset[str], str] | None:
+        """The token's scopes and principal; None: no valid token. Without configured
+        tokens: every scope, as 'anonymous'."""
         if self.config.anonymous:
-            return frozenset({"decide", "admin"})
+            return frozenset(SCOPES), "anonymous"
         for name, value in scope["headers"]:
             if name == b"authorization":
                 kind, _, secret = value.decode("latin-1").partition(" ")
@@ -191,24 +206,26 @@ class App:
                 wanted = digest(secret.strip())
                 for known, token in self.tokens.items():
                     if hmac.compare_digest(known, wanted):
-                        return token.scopes
+                        return token.scopes, token.principal
                 return None
         return None
 
-    def _deny(self, scope: dict[str, Any], needed: str) -> Response | None:
-        scopes = self._scopes(scope)
-        if scopes is None:
+    def _deny(self, scope: dict[str, Any], needed: str) -> Response | str:
+        """The problem refusing the request, or the principal it is allowed for."""
+        found = self._token(scope)
+        if found is None:
             return problem(
                 401,
                 "unauthorized",
                 "send 'Authorization: Bearer <token>' with a configured token",
                 headers=[(b"www-authenticate", b'Bearer realm="kimari"')],
             )
+        scopes, principal = found
         if needed not in scopes:
             return problem(
                 403, "forbidden", f"this token lacks the '{needed}' scope", scope_needed=needed
             )
-        return None
+        return principal
 
     async def _body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = self.config.max_body_bytes
@@ -260,24 +277,32 @@ class App:
                 ),
                 {},
             )
+        principal = None
         if route.scope is not None:
-            denied = self._deny(scope, route.scope)
-            if denied is not None:
-                return (*denied, {})
+            allowed = self._deny(scope, route.scope)
+            if not isinstance(allowed, str):
+                return (*allowed, {})
+            principal = allowed
         if route.by is not routes.By.WORKER:
             return await self.answers[route.operation_id](route)
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
-        return await self._forward(route.op, self._meta(route, params, scope) or None, body)
+        meta = self._meta(route, params, scope)
+        if route.scope == routes.PUBLISH:  # the lifecycle records who did what
+            meta["principal"] = principal
+        return await self._forward(route.op, meta or None, body)
 
     def _meta(self, route: Route, params: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
         """What the worker needs besides the body: the path's parameters, the route's query
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)
-        if route.flags:
+        if route.flags or route.query:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             for flag in route.flags:
                 meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
+            for name in route.query:
+                if name in query:
+                    meta[name] = query[name][-1]
         for header, key in route.headers.items():
             value = self._header(scope, header.lower().encode())
             if value is not None:

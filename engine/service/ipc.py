@@ -41,6 +41,21 @@ class Op(IntEnum):
     FLOW_ENTITY = 13
     FLOW_HISTORY = 14
     FLOW_IMPORT = 15
+    # the policy lifecycle (engine/service/lifecycle.py); numbered apart from the others
+    REVISIONS = 40
+    CREATE_REVISION = 41
+    REVISION = 42
+    SUBMIT_REVISION = 43
+    APPROVE_REVISION = 44
+    REJECT_REVISION = 45
+    ROLLBACK = 46
+    DIFF = 47
+    IMPACT = 48
+    JOBS = 49
+    JOB = 50
+    CANCEL_JOB = 51
+    AUDIT = 52
+    AUDIT_ALL = 53
 
 
 class Event(IntEnum):

@@ -6,6 +6,7 @@ OpenAPI document all read.
     POST    /v1/decisions/{policy}                   decide  one worker     DECIDE
     PUT     /v1/data/{name}                          admin   one worker     PUT_DATA
     POST    /v1/reload                               admin   every worker   RELOAD
+    POST    /v1/policies/{policy_id}/revisions/{number}:approve  publish  one worker  ...
     ...
 
 A row is one operation: a method on a path, the token scope it needs, who answers it, the
@@ -35,6 +36,11 @@ from engine.service.ipc import Op
 
 DECIDE = "decide"
 ADMIN = "admin"
+# Policy editors: drafts, diffs, impact, approval, rollback. Apart from `admin` (operators:
+# data sets, reloads, flow imports), because those who change and approve rulebooks are not
+# those who run the service, and a leaked operator's token must not publish rules.
+PUBLISH = "publish"
+SCOPES = (DECIDE, ADMIN, PUBLISH)
 
 
 class By(StrEnum):
@@ -58,6 +64,7 @@ class Route:
     # first parameter; None: documented as the path template
     each: Literal["decision", "flow", "data"] | None = None
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
+    query: tuple[str, ...] = ()  # text query parameters ("?from=published"), passed on
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
@@ -174,6 +181,101 @@ ROUTES: tuple[Route, ...] = (
         each="data",
     ),
     Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    # -- the policy lifecycle (engine/service/lifecycle.py); the suffixed paths come first
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/revisions/{number}:submit",
+        PUBLISH,
+        Op.SUBMIT_REVISION,
+        "submit-revision",
+        "Submit a draft for approval: tests and impact run as a job",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/revisions/{number}:approve",
+        PUBLISH,
+        Op.APPROVE_REVISION,
+        "approve-revision",
+        "Approve a pending revision (not its author): it is published",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/revisions/{number}:reject",
+        PUBLISH,
+        Op.REJECT_REVISION,
+        "reject-revision",
+        "Reject a draft or a pending revision",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/revisions/{number}",
+        PUBLISH,
+        Op.REVISION,
+        "get-revision",
+        "A revision: its record, source, tests and impact",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/revisions",
+        PUBLISH,
+        Op.REVISIONS,
+        "list-revisions",
+        "A policy's revisions: state, author, approver, tests and impact",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/revisions",
+        PUBLISH,
+        Op.CREATE_REVISION,
+        "create-revision",
+        "Store a draft, or submit a revision for approval (a job)",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/rollback",
+        PUBLISH,
+        Op.ROLLBACK,
+        "rollback",
+        "Publish an earlier published revision again",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/diff",
+        PUBLISH,
+        Op.DIFF,
+        "diff",
+        "The semantic diff of two revisions, with the text diff",
+        query=("from", "to"),
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/impact",
+        PUBLISH,
+        Op.IMPACT,
+        "impact",
+        "Replay logged decisions against a draft (a job)",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/audit",
+        PUBLISH,
+        Op.AUDIT,
+        "policy-audit",
+        "The audit trail of a policy",
+        query=("limit", "before"),
+    ),
+    Route(
+        "GET",
+        "/v1/audit",
+        PUBLISH,
+        Op.AUDIT_ALL,
+        "audit",
+        "The audit trail of every policy",
+        query=("policy", "limit", "before"),
+    ),
+    Route("POST", "/v1/jobs/{job_id}:cancel", PUBLISH, Op.CANCEL_JOB, "cancel-job", "Cancel a job"),
+    Route("GET", "/v1/jobs/{job_id}", PUBLISH, Op.JOB, "get-job", "A job: progress and report"),
+    Route("GET", "/v1/jobs", PUBLISH, Op.JOBS, "list-jobs", "Recent jobs", query=("policy",)),
     Route(
         "GET",
         "/v1/policies/{policy_id}",

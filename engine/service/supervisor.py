@@ -38,7 +38,20 @@ def _announce(config: Config, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"kimari: listening on http://{shown}:{port} with {config.workers} workers", flush=True)
-    print(f"kimari: policies from {config.policies}, decision log in {config.store}", flush=True)
+    if config.watch:
+        print(
+            f"kimari: --watch: serving the policy files of {config.policies} as saved; every\n"
+            "        saved file goes live unreviewed (a one-person sandbox). Decision log in "
+            f"{config.store}",
+            flush=True,
+        )
+    else:
+        print(
+            f"kimari: serving the published revisions of {config.store} (decision log there "
+            f"too);\n        edits of {config.policies} go live through kimari publish "
+            f"(approvals required: {config.approvals})",
+            flush=True,
+        )
     if config.anonymous:
         print(
             "kimari: no tokens configured: every request is allowed (this host only). To require\n"
@@ -47,6 +60,23 @@ def _announce(config: Config, sock: socket.socket) -> None:
         )
     if config.test_faults:
         print("kimari: TEST FAULTS ENABLED (X-Kimari-Test-Fault); never in production", flush=True)
+
+
+def _bootstrap(config: Config) -> None:
+    """A store that never published anything publishes the folder's policies, so that a
+    fresh `make run` serves the shipped policies with no set-up."""
+    from engine.lifecycle.workflow import Lifecycle
+
+    with Lifecycle(config.store) as lifecycle:
+        lines = lifecycle.bootstrap(config.policies)
+    if lines:
+        log.info(
+            "the store %s was empty: published the policies of %s (bootstrap)",
+            config.store,
+            config.policies,
+        )
+    for line in lines:
+        log.info("%s", line)
 
 
 def serve(config: Config) -> int:
@@ -60,6 +90,8 @@ def serve(config: Config) -> int:
     # create and migrate the store once, before fronts and workers race to do it
     Store(config.store).close()
     DecisionLog(config.store).close()
+    if not config.watch:
+        _bootstrap(config)
     sock = _bind(config)
     _announce(config, sock)
     stopping = False

@@ -12,9 +12,16 @@ grow with the load, so durability costs one fsync per group, not per decision. N
 of a decision leaves before its log entry is committed: an acknowledged decision is never
 lost.
 
-A reloader thread polls the policy files' mtimes, compiles and registers changed policies
-in the background, and hands the result to the deciding thread, which swaps it in between
-two groups and closes the revisions no longer served.
+A reloader thread watches what is served: the store's publications (it polls the store's
+'policies' generation, which every publication bumps), or with `kimari serve --watch` the
+policy files' mtimes. It compiles and registers what changed in the background and hands
+the result to the deciding thread, which swaps it in between two groups (one revision per
+policy at a time) and closes the revisions no longer served. Files are fingerprinted before
+each compile: a save made during a compile is compiled right after it, and every refused
+save is reported (a reload event: the front logs it at WARNING and counts it).
+
+Lifecycle requests (drafts, approvals, diffs; engine/service/lifecycle.py) run on the
+deciding thread too; replays run as jobs in processes of their own.
 
 If this process dies (a durable_rules segfault), the front answers the requests it had
 sent here with a retriable 503 and starts a new worker in this slot.
@@ -38,21 +45,30 @@ from typing import Any
 
 import orjson
 
+from engine.compile.model import CompiledPolicy
+from engine.core.errors import EngineFault, PolicyError
+from engine.lifecycle.workflow import Rules
 from engine.project.registry import (
+    Fingerprint,
     PolicySet,
     Snapshot,
     apply_data,
+    compile_published,
     compile_set,
+    deps,
     fingerprint,
     reload_events,
     retired,
+    store_generation,
 )
 from engine.service import ipc, routes
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
+from engine.service.lifecycle import LifecycleService
 from engine.service.problems import Response, problem, unavailable
 from engine.store.decisions import DecisionLog, Logged
+from engine.store.revisions import RevisionStore
 from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
 
@@ -60,6 +76,10 @@ log = logging.getLogger("kimari.worker")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 Handler = Callable[[dict[str, Any], bytes], Response | Pending]
+
+
+def _files_of(print_: Fingerprint) -> Fingerprint:
+    return tuple(item for item in print_ if item[0] != "rulebook")
 
 
 def _settle_heap() -> None:
@@ -81,8 +101,13 @@ class Worker:
         self.slot = slot
         self.config = config
         self.folder = Path(config["policies"])
+        self.watch = bool(config.get("watch"))
         lock = WriteLock(config["store"])
         self.store = Store(config["store"], lock)
+        self.revisions = RevisionStore(config["store"], lock)  # the deciding thread's
+        # the reloader thread's own connections (one sqlite3 connection, one thread)
+        self.reload_store = Store(config["store"], lock)
+        self.reload_revisions = RevisionStore(config["store"], lock)
         self.decision_log = DecisionLog(config["store"], lock)  # reads, on the deciding thread
         self.writer_log = DecisionLog(config["store"], lock)  # its own connection: commits
         self.send_lock = threading.Lock()
@@ -91,6 +116,7 @@ class Worker:
         self.reload_lock = threading.Lock()  # one compile at a time
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
+        self.pending_events: list[dict[str, Any]] = []  # of sets offered, not yet swapped in
         self.generation = 0
         self.max_rows = int(config["commit_max_rows"])
         self.commit_wait = float(config["commit_wait_ms"]) / 1000.0
@@ -103,7 +129,7 @@ class Worker:
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
         with self.reload_lock:
-            policy_set = compile_set(self.folder, None)
+            policy_set = self._compile(None)
         # the newest compiled set: every reload builds on it (its last good revisions), never
         # on the snapshot served, which may lag behind while a swap is under way
         self.latest_set = policy_set
@@ -117,11 +143,43 @@ class Worker:
         # keep entity state in the same SQLite file, written under the same lock.
         self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
         self.service.on_data_change = self._refresh_data
+        rules = Rules(
+            approvals_required=int(config.get("approvals_required", 0)),
+            impact_days=float(config.get("impact_days", 7.0)),
+            impact_sample=int(config.get("impact_sample", 20_000)),
+        )
+        self.lifecycle = LifecycleService(
+            config["store"], rules, lock, lambda: self.service.snapshot.policy_set.statuses
+        )
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
         self._remember(self.service.snapshot)
         self._send_events(reload_events(None, policy_set))
+
+    # -- what is served ----------------------------------------------------------------
+    def _compile(self, previous: PolicySet | None, seen: Fingerprint | None = None) -> PolicySet:
+        """The next set: the published revisions, or with --watch the files (`seen`: their
+        fingerprint taken before this compile began)."""
+        if self.watch:
+            return compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
+        return compile_published(self.reload_store, self.reload_revisions, previous)
+
+    def _last_served(self, policy_id: str) -> CompiledPolicy | None:
+        """--watch, a file that does not compile and nothing served yet (a restart): the last
+        revision this policy served, from the store."""
+        from engine.project.revisions import compile_stored
+
+        revision = self.reload_revisions.last_served(policy_id)
+        if revision is None:
+            return None
+        try:
+            policy = compile_stored(self.reload_store, revision)
+            policy.durable_handle()
+        except (PolicyError, EngineFault) as exc:
+            log.warning("policy %s: its last served revision %s: %s", policy_id, revision, exc)
+            return None
+        return policy
 
     # -- snapshots ---------------------------------------------------------------------
     def _snapshot(self, policy_set: PolicySet, previous: Snapshot | None) -> Snapshot:
@@ -158,6 +216,15 @@ class Worker:
                         policy.id, policy.revision, policy.path, policy.source
                     )
                 self.remembered.add(("policy", policy.revision))
+            if self.watch:  # what a restart serves if its file is broken by then
+                for pid, status in snapshot.policy_set.statuses.items():
+                    policy = status.policy
+                    if policy is None or status.errors or status.origin != "file":
+                        continue
+                    if ("served", pid, policy.revision) not in self.remembered:
+                        self.revisions.note_served(pid, policy.revision)
+                        self.remembered = {k for k in self.remembered if k[:2] != ("served", pid)}
+                        self.remembered.add(("served", pid, policy.revision))
             for name, info in snapshot.data_info.items():
                 if info.source == "file" and (name, info.version) not in self.remembered:
                     self.store.remember_data(
@@ -178,18 +245,22 @@ class Worker:
     def _take_reload(self) -> None:
         with self.handoff:  # never reload_lock here: a compile may hold it for a while
             new, self.pending_set = self.pending_set, None
+            events, self.pending_events = self.pending_events, []
         if new is None:
             return
         old = self.service.snapshot
         self._swap(self._snapshot(new, old))
-        self._send_events(reload_events(old.policy_set, new))
+        self._send_events(events)
         _settle_heap()
 
     def _offer(self, new: PolicySet) -> None:
         """Make `new` the next set to swap in (called holding reload_lock). A set compiled
-        earlier but never swapped in is dropped, and the rulesets only it registered closed."""
+        earlier but never swapped in is dropped, and the rulesets only it registered closed;
+        its events (a refused save) are kept: every one is reported."""
+        events = reload_events(self.latest_set, new)
         with self.handoff:
             skipped, self.pending_set, self.latest_set = self.pending_set, new, new
+            self.pending_events.extend(events)
         if skipped is None:
             return
         keep = {id(p) for p in new.serving.values()}
@@ -200,7 +271,7 @@ class Worker:
 
     def reload_now(self) -> Response:
         with self.reload_lock:
-            self._offer(compile_set(self.folder, self.latest_set))
+            self._offer(self._compile(self.latest_set))
         self._take_reload()
         return self.service.list_policies()
 
@@ -209,24 +280,40 @@ class Worker:
         while True:
             time.sleep(interval)
             try:
-                current = self.latest_set
-                deps = [
-                    p for s in current.specs.values() for p in (s.schema_path, s.source_path) if p
-                ]
-                seen = fingerprint(self.folder, deps)
-                if seen == current.fingerprint:
-                    continue
-                for _ in range(10):  # an editor may still be writing: wait until it settles
-                    time.sleep(0.1)
-                    settled = fingerprint(self.folder, deps)
-                    if settled == seen:
-                        break
-                    seen = settled
-                with self.reload_lock:
-                    self._offer(compile_set(self.folder, self.latest_set))
-                os.write(self.wake_w, b"r")
+                if self.watch:
+                    self._follow_files(interval)
+                else:
+                    self._follow_store()
             except Exception:  # keep polling: the next edit may fix whatever broke here
                 log.exception("policy reload failed")
+
+    def _follow_store(self) -> None:
+        """A publication (or any change of a revision record) since the set was compiled."""
+        if store_generation(self.reload_revisions) == self.latest_set.fingerprint:
+            return
+        with self.reload_lock:
+            self._offer(self._compile(self.latest_set))
+        os.write(self.wake_w, b"r")
+
+    def _follow_files(self, interval: float) -> None:
+        """Compile until the files are as compiled: the fingerprint is taken before each
+        compile, so a save made during one is compiled by the next turn of this loop."""
+        step = min(0.1, interval)
+        while True:
+            current = self.latest_set
+            watched = deps(current.specs)
+            seen = fingerprint(self.folder, watched)
+            if seen == _files_of(current.fingerprint):
+                return
+            for _ in range(10):  # an editor may still be writing: wait until it settles
+                time.sleep(step)
+                settled = fingerprint(self.folder, watched)
+                if settled == seen:
+                    break
+                seen = settled
+            with self.reload_lock:
+                self._offer(self._compile(self.latest_set, seen))
+            os.write(self.wake_w, b"r")
 
     # -- frames ------------------------------------------------------------------------
     def _send_events(self, events: list[dict[str, Any]]) -> None:
@@ -286,7 +373,41 @@ class Worker:
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
                 meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
             ),
+            **self._lifecycle_handlers(),
         }
+
+    def _lifecycle_handlers(self) -> dict[Op, Handler]:
+        lifecycle = self.lifecycle
+        return {
+            Op.REVISIONS: lifecycle.revisions,
+            Op.CREATE_REVISION: lifecycle.create,
+            Op.REVISION: lifecycle.revision,
+            Op.SUBMIT_REVISION: lifecycle.submit,
+            Op.APPROVE_REVISION: self._approve,
+            Op.REJECT_REVISION: lifecycle.reject,
+            Op.ROLLBACK: self._rollback,
+            Op.DIFF: lifecycle.diff,
+            Op.IMPACT: lifecycle.impact,
+            Op.JOBS: lifecycle.jobs,
+            Op.JOB: lifecycle.job,
+            Op.CANCEL_JOB: lifecycle.cancel,
+            Op.AUDIT: lifecycle.audit,
+            Op.AUDIT_ALL: lifecycle.audit,
+        }
+
+    def _approve(self, meta: dict[str, Any], body: bytes) -> Response:
+        """Approve; on success, this worker serves the publication before it answers (the
+        others within a reload interval: see docs/lifecycle.md)."""
+        answer = self.lifecycle.approve(meta, body)
+        if answer[0] == 200 and not self.watch:
+            self.reload_now()
+        return answer
+
+    def _rollback(self, meta: dict[str, Any], body: bytes) -> Response:
+        answer = self.lifecycle.rollback(meta, body)
+        if answer[0] == 200 and not self.watch:
+            self.reload_now()
+        return answer
 
     def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:
         result = self.service.decide(

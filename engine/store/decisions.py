@@ -181,6 +181,45 @@ class DecisionLog:
         args.append(limit)
         return [_row(r) for r in self.conn.execute(sql, args)]
 
+    def _window(
+        self, policy: str, since_ms: int | None, until_ms: int | None
+    ) -> tuple[str, list[Any]]:
+        where, args = ["policy_id = ?"], [policy]
+        if since_ms is not None:
+            where.append("logged_at >= ?")
+            args.append(since_ms)
+        if until_ms is not None:
+            where.append("logged_at < ?")
+            args.append(until_ms)
+        return " AND ".join(where), args
+
+    def replay_span(
+        self, policy: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> tuple[int, int, int]:
+        """(first seq, last seq, count) of a policy's decisions logged in a window."""
+        where, args = self._window(policy, since_ms, until_ms)
+        row = self.conn.execute(
+            f"SELECT MIN(seq), MAX(seq), COUNT(*) FROM decisions WHERE {where}", args
+        ).fetchone()
+        return (row[0] or 0, row[1] or 0, int(row[2]))
+
+    def replay_rows(
+        self,
+        policy: str,
+        since_ms: int | None,
+        until_ms: int | None,
+        seq_from: int,
+        seq_to: int,
+    ) -> list[tuple[Any, ...]]:
+        """What a replay reads of the decisions with seq_from <= seq < seq_to, in seq order:
+        (seq, decision_id, revision, at, request, outcome, fired, response) as stored text."""
+        where, args = self._window(policy, since_ms, until_ms)
+        return self.conn.execute(
+            "SELECT seq, decision_id, revision, at, request, outcome, fired, response "
+            f"FROM decisions WHERE seq >= ? AND seq < ? AND {where} ORDER BY seq",
+            (seq_from, seq_to, *args),
+        ).fetchall()
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
 

@@ -186,6 +186,15 @@ class Store:
                 (revision, policy_id, path, now_ms(), source.text, facts, orjson.dumps(files)),
             )
 
+    def find_revision(self, policy_id: str, prefix: str) -> str | None:
+        """The one revision of `policy_id` whose hash starts with `prefix` (None: none, or
+        several)."""
+        rows = self.conn.execute(
+            "SELECT revision FROM policy_revisions WHERE policy_id = ? AND revision LIKE ? LIMIT 2",
+            (policy_id, prefix + "%"),
+        ).fetchall()
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     def stored_revision(self, revision: str) -> StoredRevision | None:
         """The source of a revision kept by remember_revision, or None."""
         row = self.conn.execute(

@@ -45,10 +45,12 @@ class Server:
         *,
         workers: int = 1,
         env: Mapping[str, str] | None = None,
+        watch: bool = False,
     ) -> None:
         self.policies = policies
         self.store = store
         self.workers = workers
+        self.watch = watch
         self.extra_env = dict(env or {})
         self.lines: list[str] = []
         self.errors: list[str] = []
@@ -74,6 +76,7 @@ class Server:
                 str(self.store),
                 "--workers",
                 str(self.workers),
+                *(["--watch"] if self.watch else []),
             ],
             cwd=ROOT,
             env=env,
@@ -174,12 +177,16 @@ def running(
     workers: int = 1,
     env: Mapping[str, str] | None = None,
     policies: Path | None = None,
+    watch: bool = False,
 ) -> Iterator[Server]:
+    """A service over a copy of the fixture project. `watch`: it serves the files as saved
+    (kimari serve --watch); else the store's published revisions (bootstrapped from them)."""
     server = Server(
         policies or copy_project(tmp_path),
         tmp_path / "var" / "kimari.sqlite3",
         workers=workers,
         env=env,
+        watch=watch,
     )
     try:
         yield server.start()

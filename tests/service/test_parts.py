@@ -31,9 +31,14 @@ def test_config_layers_defaults_then_file_then_environment_then_options(tmp_path
 def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
     tmp_path: Path,
 ) -> None:
-    config = load_config(env={"KIMARI_TOKENS": "abcdefgh:decide,ijk:lmnopq:decide+admin"})
-    assert [sorted(t.scopes) for t in config.tokens] == [["decide"], ["admin", "decide"]]
-    assert config.tokens[1].digest == digest("ijk:lmnopq")
+    config = load_config(
+        env={"KIMARI_TOKENS": "abcdefgh:decide,ijklmnop:alice:decide+admin+publish"}
+    )
+    assert [sorted(t.scopes) for t in config.tokens] == [
+        ["decide"],
+        ["admin", "decide", "publish"],
+    ]
+    assert config.tokens[1].digest == digest("ijklmnop")
     file = tmp_path / "kimari.toml"
     file.write_text(
         '[[tokens]]\nname = "svc"\ntoken_env = "SVC_TOKEN"\nscopes = ["decide"]\n', encoding="utf-8"
@@ -55,6 +60,29 @@ def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
 def test_a_bad_configuration_is_refused_naming_the_key(env: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         load_config(env=env)
+
+
+def test_a_token_names_its_principal_and_the_older_form_gets_a_stable_one() -> None:
+    entries = "abcdefgh:decide,ijklmnop:alice:decide+publish,qrstuvwx:bob:publish:reviewer"
+    tokens = load_config(env={"KIMARI_TOKENS": entries}).tokens
+    derived = f"token-{digest('abcdefgh').hex()[:8]}"
+    assert [t.principal for t in tokens] == [derived, "alice", "bob"]
+    assert tokens[2].scopes == frozenset({"publish"})  # a part after the scopes: roles (flows)
+    reordered = load_config(env={"KIMARI_TOKENS": ",".join(reversed(entries.split(",")))})
+    assert derived in [t.principal for t in reordered.tokens]  # not from its position
+    with pytest.raises(UsageError, match="letters, digits"):
+        load_config(env={"KIMARI_TOKENS": "abcdefgh:al ice:decide"})
+
+
+def test_approvals_are_required_whenever_tokens_are_configured() -> None:
+    assert load_config(env={}).approvals == 0
+    assert load_config(env={"KIMARI_TOKENS": "abcdefgh:decide"}).approvals == 1
+    assert (
+        load_config(
+            env={"KIMARI_APPROVALS_REQUIRED": "0", "KIMARI_TOKENS": "abcdefgh:decide"}
+        ).approvals
+        == 0
+    )
 
 
 def test_a_public_address_is_allowed_with_tokens() -> None:

@@ -146,7 +146,10 @@ def test_hot_reload_serves_a_valid_edit_and_refuses_an_invalid_one(tmp_path: Pat
                 if answer.status_code != 200:
                     failures.append(f"{answer.status_code} {answer.text}")
 
-    with running(tmp_path, workers=2, policies=policies) as server, server.client() as client:
+    with (
+        running(tmp_path, workers=2, policies=policies, watch=True) as server,
+        server.client() as client,
+    ):
         first = _revision(client)
         background = threading.Thread(target=keep_deciding, args=(server.url,))
         background.start()
@@ -199,7 +202,10 @@ def test_a_decision_keeps_its_explanation_after_its_policy_and_data_change(
     customer = {"name": "山田　太郎", "postal_code": "１２３４５６７", "phone": "0399999999"}
     order = {"total": 1000, "sequence": 1, "payment": {"method": "card"}, "customer": customer}
     facts = {"order": order}
-    with running(tmp_path, workers=1, policies=policies) as server, server.client() as client:
+    with (
+        running(tmp_path, workers=1, policies=policies, watch=True) as server,
+        server.client() as client,
+    ):
         before = client.post("/v1/decisions/blacklist-check", json={"facts": facts, "at": AT})
         assert before.status_code == 200, before.text
         old = before.json()

@@ -19,7 +19,7 @@ from engine.service.config import load_config
 from engine.service.http import App
 from engine.service.ipc import Op
 from engine.service.openapi import openapi_document
-from engine.service.routes import ADMIN, DECIDE, ROUTES, By, NoMethod, NoRoute, find
+from engine.service.routes import ADMIN, DECIDE, PUBLISH, ROUTES, By, NoMethod, NoRoute, find
 from engine.service.worker import Worker
 from engine.store.versions import Store
 from tests import ROOT
@@ -92,7 +92,9 @@ def test_a_method_the_path_does_not_offer_lists_those_it_does(
     assert caught.value.allowed == allowed
 
 
-def test_writes_need_admin_probes_need_nothing_and_the_rest_needs_decide() -> None:
+def test_writes_need_admin_the_lifecycle_needs_publish_probes_need_nothing_the_rest_decide() -> (
+    None
+):
     scopes = {(r.method, r.path): r.scope for r in ROUTES}
     assert {k for k, v in scopes.items() if v == ADMIN} == {
         ("POST", "/v1/reload"),
@@ -104,7 +106,14 @@ def test_writes_need_admin_probes_need_nothing_and_the_rest_needs_decide() -> No
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }
-    assert all(v == DECIDE for v in scopes.values() if v not in (ADMIN, None))
+    publish = {k for k, v in scopes.items() if v == PUBLISH}
+    assert publish and all(
+        "/revisions" in p
+        or p.startswith(("/v1/jobs", "/v1/audit"))
+        or p.endswith(("/diff", "/impact", "/rollback", "/audit"))
+        for _, p in publish
+    )
+    assert all(v == DECIDE for v in scopes.values() if v not in (ADMIN, PUBLISH, None))
 
 
 def test_every_frame_operation_has_one_route() -> None:
@@ -113,9 +122,20 @@ def test_every_frame_operation_has_one_route() -> None:
 
 
 def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
+    operations = ("revisions", "create", "revision", "submit", "reject", "diff", "impact")
+    lifecycle = SimpleNamespace(**dict.fromkeys((*operations, "jobs", "job", "cancel", "audit")))
     stub = SimpleNamespace(
-        service=None, flows=None, _decide=None, _openapi=None, reload_now=None, stats=None
+        service=None,
+        flows=None,
+        lifecycle=lifecycle,
+        _decide=None,
+        _openapi=None,
+        _approve=None,
+        _rollback=None,
+        reload_now=None,
+        stats=None,
     )
+    stub._lifecycle_handlers = lambda: Worker._lifecycle_handlers(stub)  # type: ignore[arg-type]
     assert Worker._handlers(stub).keys() == routes.worker_ops()  # type: ignore[arg-type]
 
 

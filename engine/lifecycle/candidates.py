@@ -1,0 +1,336 @@
+"""A revision to look at: from a file being edited, from text sent over HTTP, or from the store.
+
+Every lifecycle step (diff, impact, submit, approve) works on `Candidate`s: the compiled
+policy (never registered with durable_rules here: a diff needs none), the text and
+schema files it was compiled from, the data sets it reads by default, its test cases,
+and, when it is one, its revision record. `resolve` reads what people type:
+
+    published           the revision the service serves (its newest publication)
+    3, order-holds@3    revision record number 3 of the policy
+    1391dc49735bec1c    a content hash (any revision the store kept, even one never
+                        recorded: those served by `kimari serve --watch`), or a prefix
+    policies/x.yaml     a policy file (a draft being edited)
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.compile.model import CompiledPolicy, DatasetSpec, PolicySource
+from engine.core.errors import Diagnostic, PolicyError, UsageError
+from engine.core.suggest import did_you_mean
+from engine.project.kinds import compile_any
+from engine.project.project import (
+    RULEBOOK_FILE,
+    TESTS_SUFFIX,
+    Project,
+    compile_policy_file,
+    load_dataset,
+    load_rulebook,
+    shown_path,
+)
+from engine.project.registry import dataset_from_entries
+from engine.source.data import Dataset
+from engine.source.yaml import parse_yaml
+from engine.store.revisions import RevisionRecord, RevisionStore
+from engine.store.versions import Store
+
+HASH = re.compile(r"[0-9a-f]{6,16}")
+NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>\d+)")
+
+
+@dataclass
+class Candidate:
+    policy: CompiledPolicy
+    source: PolicySource
+    label: str  # how reports name it: a path, "order-holds@3", ...
+    data: dict[str, Dataset] = field(default_factory=dict)  # its default data sets
+    tests_source: str | None = None
+    tests_path: Path | None = None  # the tests' own file, when it came from a folder
+    record: RevisionRecord | None = None
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+    @property
+    def revision(self) -> str:
+        return self.policy.revision
+
+    @property
+    def data_versions(self) -> dict[str, str]:
+        return {name: ds.version for name, ds in sorted(self.data.items())}
+
+
+def _rulebook_near(folder: Path) -> dict[str, str] | None:
+    path = folder / RULEBOOK_FILE
+    return load_rulebook(path) if path.is_file() else None
+
+
+def from_path(path: Path, policy_id: str | None = None) -> Candidate:
+    """A policy file as it is now, with its folder's rulebook, data files and test cases."""
+    if not path.is_file():
+        raise UsageError([Diagnostic("unknown_policy", f"no policy file {path}")])
+    policy = compile_policy_file(path, _rulebook_near(path.parent))
+    if policy_id is not None and policy.id != policy_id:
+        raise UsageError(
+            [
+                Diagnostic(
+                    "policy_mismatch",
+                    f"{shown_path(path)} is policy '{policy.id}', not '{policy_id}'",
+                )
+            ]
+        )
+    assert policy.source is not None
+    data = {}
+    for name, spec in policy.datasets.items():
+        data[name] = load_dataset(spec) if spec.source_path else Dataset(name, [], match=spec.match)
+    tests = path.parent / f"{policy.id}{TESTS_SUFFIX}"
+    tests_source = tests.read_text(encoding="utf-8") if tests.is_file() else None
+    return Candidate(
+        policy,
+        policy.source,
+        shown_path(path),
+        data,
+        tests_source,
+        tests if tests.is_file() else None,
+    )
+
+
+def from_text(
+    policy_id: str,
+    text: str,
+    *,
+    files: Mapping[str, str] | None,
+    base: Candidate | None,
+    tests_source: str | None,
+    path: str | None = None,
+) -> Candidate:
+    """A policy sent as text (HTTP): the schema files it names come from `files` or, when
+    not given, from the revision it is based on; so are its data defaults and tests."""
+    shown = path or (base.policy.path if base else f"{policy_id}.yaml")
+    given = dict(base.source.files) if base else {}
+    given.update({name: body.encode("utf-8") for name, body in (files or {}).items()})
+    document = parse_yaml(text, shown)
+    policy = compile_any(document, None, given)
+    if policy.id != policy_id:
+        raise PolicyError(
+            [
+                Diagnostic(
+                    "policy_mismatch",
+                    f"the text is policy '{policy.id}', not '{policy_id}'",
+                    document.positions.value("/id"),
+                )
+            ]
+        )
+    assert policy.source is not None
+    data = {}
+    for name, spec in policy.datasets.items():
+        inherited = base.data.get(name) if base else None
+        data[name] = (
+            dataset_from_entries(spec, list(inherited.entries), inherited.version)
+            if inherited is not None
+            else Dataset(name, [], match=spec.match)
+        )
+    tests = tests_source if tests_source is not None else (base.tests_source if base else None)
+    return Candidate(policy, policy.source, f"{policy_id} (draft)", data, tests)
+
+
+def compile_hash(store: Store, revision: str) -> tuple[CompiledPolicy, str]:
+    """The policy of a content hash kept by the store, compiled (not registered)."""
+    from engine.project.revisions import compile_stored
+
+    policy = compile_stored(store, revision)
+    return policy, policy.path
+
+
+def from_record(store: Store, record: RevisionRecord, label: str | None = None) -> Candidate:
+    policy, _ = compile_hash(store, record.revision)
+    assert policy.source is not None
+    data = stored_data(store, policy.datasets, record.data)
+    return Candidate(
+        policy, policy.source, label or record.ref, data, record.tests_source, None, record
+    )
+
+
+def stored_data(
+    store: Store, specs: Mapping[str, DatasetSpec], versions: Mapping[str, str]
+) -> dict[str, Dataset]:
+    """The data sets of `specs` at `versions`, from the store (empty when unknown)."""
+    out = {}
+    for name, spec in specs.items():
+        version = versions.get(name)
+        stored = store.data_version(name, version) if version else None
+        if stored is None:
+            out[name] = Dataset(name, [], match=spec.match)
+        else:
+            out[name] = dataset_from_entries(spec, stored.entries, version)
+    return out
+
+
+def resolve(
+    store: Store,
+    revisions: RevisionStore,
+    policy_id: str,
+    ref: str,
+    *,
+    files: bool = False,
+) -> Candidate:
+    """What `ref` names for `policy_id`; UsageError (404 over HTTP) when nothing. `files`:
+    whether a ref may be a policy file."""
+    ref = ref.strip()
+    if ref == "published":
+        current = revisions.publication_of(policy_id)
+        if current is None:
+            raise UsageError(
+                [
+                    Diagnostic(
+                        "nothing_published",
+                        f"policy '{policy_id}' has no published revision in the store",
+                        hint="`kimari serve` publishes the policies folder on its first start",
+                    )
+                ]
+            )
+        record = revisions.record(policy_id, current.number)
+        assert record is not None
+        return from_record(store, record, f"published ({record.ref})")
+    numbered = NUMBER.fullmatch(ref)
+    if numbered:
+        if numbered.group("policy") not in (None, policy_id):
+            raise UsageError(
+                [Diagnostic("unknown_revision", f"{ref} is not a revision of '{policy_id}'")]
+            )
+        record = revisions.record(policy_id, int(numbered.group("number")))
+        if record is None:
+            raise UsageError(
+                [Diagnostic("unknown_revision", f"policy '{policy_id}' has no revision {ref}")]
+            )
+        return from_record(store, record)
+    if HASH.fullmatch(ref):
+        revision = store.find_revision(policy_id, ref)
+        if revision is not None:
+            records = revisions.records_by_hash(policy_id, revision)
+            if records:
+                return from_record(store, records[0], revision)
+            policy, _ = compile_hash(store, revision)
+            assert policy.source is not None
+            current = revisions.publication_of(policy_id)
+            defaults = {}
+            if current is not None:
+                published = revisions.record(policy_id, current.number)
+                defaults = dict(published.data) if published else {}
+            data = stored_data(store, policy.datasets, defaults)
+            return Candidate(policy, policy.source, revision, data)
+    path = Path(ref)
+    if files and (path.suffix in (".yaml", ".yml") or path.is_file()):
+        return from_path(path, policy_id)
+    known = [r.ref for r in revisions.records(policy_id, limit=20)]
+    raise UsageError(
+        [
+            Diagnostic(
+                "unknown_revision",
+                f"'{ref}' names no revision of '{policy_id}' and no policy file",
+                hint=did_you_mean(ref, known) or "give published, a number, a hash or a file",
+            )
+        ]
+    )
+
+
+def read_entries(path: Path, spec: DatasetSpec) -> list[Any]:
+    """The entries of a data file: YAML or JSON (a list), JSON Lines, or CSV with a header
+    row (texts converted to the numbers and booleans the entry schema asks for)."""
+    import csv
+
+    import orjson
+
+    def unreadable(message: str) -> UsageError:
+        return UsageError([Diagnostic("file_unreadable", f"{shown_path(path)}: {message}")])
+
+    if not path.is_file():
+        raise unreadable("no such file")
+    if path.suffix == ".csv":
+        try:
+            with path.open(encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise unreadable(str(exc)) from None
+        types = {
+            name: prop.get("type")
+            for name, prop in (spec.validator.schema.get("properties") or {}).items()
+            if isinstance(prop, dict)
+        }
+        return [_typed_row(row, types) for row in rows]
+    if path.suffix == ".jsonl":
+        try:
+            lines = path.read_bytes().splitlines()
+            return [orjson.loads(line) for line in lines if line.strip()]
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise unreadable(str(exc)) from None
+    from engine.project.project import read_document
+
+    document = read_document(path)  # PolicyError with file:line:col
+    if not isinstance(document.data, list):
+        raise unreadable("a data file holds a list of entries")
+    return list(document.data)
+
+
+def _typed_row(row: Mapping[str, str], types: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, text in row.items():
+        if name is None or text is None or text == "":
+            continue
+        kind = types.get(name)
+        try:
+            if kind == "integer":
+                out[name] = int(text)
+            elif kind == "number":
+                from decimal import Decimal
+
+                out[name] = Decimal(text)
+            elif kind == "boolean" and text.lower() in ("true", "false"):
+                out[name] = text.lower() == "true"
+            else:
+                out[name] = text
+        except ValueError:
+            out[name] = text  # the schema check says what is wrong, and where
+    return out
+
+
+def run_tests(candidate: Candidate) -> dict[str, Any]:
+    """The candidate's YAML test cases run against it: a summary to attach to a revision."""
+    from engine.testing.tester import run_tests as run_cases
+
+    if candidate.tests_source is None:
+        return {"cases": 0, "passed": 0, "failed": 0, "errors": 0, "note": "no test cases"}
+    project = Project(
+        Path(candidate.policy.path).parent,
+        {},
+        policies={candidate.id: candidate.policy},
+        datasets=dict(candidate.data),
+    )
+    with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
+        path = candidate.tests_path
+        if path is None:
+            path = Path(folder) / f"{candidate.id}{TESTS_SUFFIX}"
+            path.write_text(candidate.tests_source, encoding="utf-8")
+        report = run_cases([path], project)
+        shown = shown_path(path)
+        failures = [
+            f"{result.location.line}: {result.name}: {'; '.join(result.failures)}"
+            for result in report.failed
+        ]
+        return {
+            "cases": len(report.results),
+            "passed": sum(r.passed for r in report.results),
+            "failed": len(report.failed),
+            "errors": len(report.problems),
+            "file": shown if candidate.tests_path else f"{candidate.id}{TESTS_SUFFIX}",
+            "failures": failures[:20],
+            "problems": [d.render().replace(str(folder), "") for d in report.problems[:20]],
+            "uncovered_rules": report.uncovered_rules.get(candidate.id, []),
+        }

@@ -1,0 +1,165 @@
+"""Long lifecycle work (an impact replay, a submission with its impact) as jobs.
+
+    POST /v1/policies/{id}/impact   -> start(): a job row (one running per policy), then
+                                       `python -m engine.lifecycle.jobs STORE JOB_ID`
+    that process                    -> runs it on every core, writes progress (which is
+                                       also its heartbeat) at most twice a second, stops
+                                       at the next chunk when a cancel was asked, and
+                                       writes the report or the error
+    GET /v1/jobs/{id}               -> the row, from any worker
+
+A job runs in its own process so that no service worker stops deciding while it runs,
+and its state is in the store so that any worker (or another machine, with a shared
+store) can answer for it. A job whose process stopped beating is marked failed when the
+next job of its policy starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import Diagnostic, KimariError, Refused
+from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
+from engine.store.revisions import Job, JobBusy, RevisionStore
+
+log = logging.getLogger("kimari.jobs")
+KINDS = ("impact", "submit")
+BEAT_SECONDS = 0.5
+
+
+def start(
+    revisions: RevisionStore,
+    kind: str,
+    policy_id: str,
+    principal: str,
+    params: Mapping[str, Any],
+) -> Job:
+    """Record the job and start its process; Refused (409) while the policy has one."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    try:
+        job = revisions.start_job(kind, policy_id, principal, params)
+    except JobBusy as busy:
+        raise Refused(
+            [
+                Diagnostic(
+                    "job_running",
+                    f"policy '{policy_id}' already has a job running: {busy.job.id} "
+                    f"({busy.job.kind}, started by {busy.job.principal})",
+                    extra={"job": busy.job.id},
+                )
+            ]
+        ) from None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.lifecycle.jobs", str(revisions.path), job.id],
+        stdin=subprocess.DEVNULL,
+    )
+    threading.Thread(target=process.wait, name=f"job-{job.id}", daemon=True).start()
+    return job
+
+
+class _Beat:
+    """Progress to the store at most every BEAT_SECONDS; True when a cancel was asked."""
+
+    def __init__(self, revisions: RevisionStore, job_id: str) -> None:
+        self.revisions, self.job_id = revisions, job_id
+        self.last = 0.0
+        self.cancelled = False
+
+    def __call__(self, done: int, total: int | None) -> bool:
+        now = time.monotonic()
+        if now - self.last >= BEAT_SECONDS:
+            self.last = now
+            self.cancelled = self.revisions.job_progress(self.job_id, done, total)
+        return self.cancelled
+
+
+def run_job(store: str, job_id: str) -> int:
+    lifecycle_rules = Rules()
+    revisions = RevisionStore(store)
+    try:
+        job = revisions.job(job_id)
+        if job is None or job.state != "running":
+            return 0
+        params = dict(job.params)
+        lifecycle_rules = Rules(**params.pop("rules", {}))
+        beat = _Beat(revisions, job_id)
+        with Lifecycle(store, lifecycle_rules) as lifecycle:
+            try:
+                report = _run(lifecycle, job, params, beat)
+            except KimariError as exc:
+                revisions.finish_job(
+                    job_id,
+                    "cancelled" if beat.cancelled else "failed",
+                    error={
+                        "code": exc.problem_name(),
+                        "status": exc.http_status,
+                        "errors": [d.to_dict() for d in exc.diagnostics],
+                    },
+                )
+                return 1
+            except Exception as exc:  # a bug: the job says so instead of running forever
+                log.exception("job %s failed", job_id)
+                error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+                revisions.finish_job(job_id, "failed", error=error)
+                return 1
+        state = "cancelled" if beat.cancelled else "done"
+        revisions.finish_job(job_id, state, report=report)
+        return 0
+    finally:
+        revisions.close()
+
+
+def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) -> dict[str, Any]:
+    if job.kind == "impact":
+        data = {name: list(entries) for name, entries in (params.get("data") or {}).items()}
+        return lifecycle.impact(
+            job.policy_id,
+            draft=params.get("draft"),
+            against=params.get("against") or "published",
+            since_ms=params.get("since_ms"),
+            until_ms=params.get("until_ms"),
+            data=data,
+            sample=params.get("sample"),
+            max_changed=params.get("max_changed"),
+            list_limit=int(params.get("list", 100)),
+            on_progress=beat,
+        )
+    if params.get("draft") is not None:
+        candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
+    else:
+        candidate = draft_from_text(
+            lifecycle,
+            job.policy_id,
+            params["source"],
+            files=params.get("files"),
+            tests=params.get("tests"),
+        )
+    record, publication = lifecycle.submit(
+        candidate, job.principal, params.get("message", ""), on_progress=beat
+    )
+    return {
+        "revision": record.to_dict(),
+        "publication": publication.to_dict() if publication else None,
+    }
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="kimari job %(levelname)s %(message)s", stream=sys.stderr
+    )
+    if len(argv) != 3 or not Path(argv[1]).is_file():
+        print("usage: python -m engine.lifecycle.jobs STORE JOB_ID", file=sys.stderr)
+        return 2
+    return run_job(argv[1], argv[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,549 @@
+"""Drafts, submission, approval, publication and rollback of policy revisions.
+
+    edit policies/x.yaml ──draft──> draft ──submit──> pending ──approve──> published
+                                     │   (validated, tests run,   │ (another principal;   │
+                                     │    impact over the window)  │  still based on the   │
+                                     └──────reject────────────────┴──published one)      │
+    rollback --to N: an earlier published revision is published again (a new publication)
+
+`Lifecycle` holds these rules; the records are the store's (engine/store/revisions.py),
+written one transaction per step, each with its audit row. With `approvals_required`
+0 (a sandbox without tokens) a submitted revision is published at once by its author.
+
+Refusals are exceptions with their exit code and HTTP status (engine/core/errors.py):
+DraftInvalid (the text does not compile, 422), TestsFailed (422), NotPermitted (self-
+approval, 403), Refused (409: not pending, no longer based on the published revision,
+nothing changed, a job running).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import (
+    Diagnostic,
+    DraftInvalid,
+    NotPermitted,
+    PolicyError,
+    Refused,
+    TestsFailed,
+    UsageError,
+)
+from engine.lifecycle import candidates, impact
+from engine.lifecycle.candidates import Candidate
+from engine.lifecycle.diff import diff
+from engine.project.project import policy_files, shown_path
+from engine.store.revisions import (
+    NewRevision,
+    Publication,
+    RevisionRecord,
+    RevisionStore,
+    StaleState,
+)
+from engine.store.sqlite import WriteLock
+from engine.store.versions import Store
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a store's revisions are governed (from the service configuration)."""
+
+    approvals_required: int = 0  # 1: approved by a principal other than the author
+    impact_days: float = 7.0  # the window of the log replayed at submission
+    impact_sample: int | None = 20_000  # at most about this many decisions of it
+    workers: int | None = None  # processes for replays (default: every core)
+
+
+class Lifecycle:
+    """The lifecycle over one store. `files`: whether a ref may name a policy file (the CLI,
+    on the editor's machine); never over HTTP, where a path would read the server's files."""
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        rules: Rules | None = None,
+        *,
+        lock: WriteLock | None = None,
+        files: bool = False,
+    ) -> None:
+        self.path = Path(store_path)
+        self.rules = rules or Rules()
+        self.files = files
+        self.store = Store(self.path, lock)
+        self.revisions = RevisionStore(self.path, self.store.lock)
+
+    def close(self) -> None:
+        self.revisions.close()
+        self.store.close()
+
+    def __enter__(self) -> Lifecycle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------
+    def resolve(self, policy_id: str, ref: str) -> Candidate:
+        return candidates.resolve(self.store, self.revisions, policy_id, ref, files=self.files)
+
+    def record(self, policy_id: str, number: int) -> RevisionRecord:
+        found = self.revisions.record(policy_id, number)
+        if found is None:
+            raise UsageError(
+                [Diagnostic("unknown_revision", f"policy '{policy_id}' has no revision {number}")]
+            )
+        return found
+
+    def listing(self, policy_id: str, limit: int = 100) -> dict[str, Any]:
+        """Every revision record of a policy, newest first, with what the console needs:
+        which is served, which pending ones are no longer based on it (stale)."""
+        current = self.revisions.publication_of(policy_id)
+        published = current.number if current else None
+        publications: dict[int, list[int]] = {}
+        for pub in self.revisions.publications(policy_id, limit=500):
+            publications.setdefault(pub.number, []).append(pub.id)
+        out = []
+        for record in self.revisions.records(policy_id, limit=limit):
+            item = record.to_dict()
+            item["publications"] = sorted(publications.get(record.number, []))
+            item["stale"] = record.state == "pending" and record.base != published
+            out.append(item)
+        return {
+            "policy": policy_id,
+            "published": current.to_dict() if current else None,
+            "approvals_required": self.rules.approvals_required,
+            "revisions": out,
+        }
+
+    def detail(self, policy_id: str, number: int) -> dict[str, Any]:
+        record = self.record(policy_id, number)
+        stored = self.store.stored_revision(record.revision)
+        item = record.to_dict()
+        item["tests_source"] = record.tests_source
+        item["source"] = stored.source.text if stored else None
+        item["files"] = (
+            {name: raw.decode("utf-8", "replace") for name, raw in stored.source.files.items()}
+            if stored
+            else {}
+        )
+        item["path"] = stored.path if stored else None
+        item["publications"] = [
+            p.to_dict() for p in self.revisions.publications(policy_id) if p.number == number
+        ]
+        return item
+
+    def diff(self, policy_id: str, old: str, new: str) -> dict[str, Any]:
+        before = self.resolve(policy_id, old)
+        after = self.resolve(policy_id, new)
+        return diff(before, after)
+
+    # -- writing -----------------------------------------------------------------------
+    def _keep(self, candidate: Candidate) -> None:
+        """Keep what the revision is compiled from and its default data (content-addressed)."""
+        policy = candidate.policy
+        self.store.remember_revision(policy.id, policy.revision, policy.path, candidate.source)
+        for name, dataset in candidate.data.items():
+            self.store.remember_data(name, dataset.version, list(dataset.entries))
+
+    def draft(self, candidate: Candidate, principal: str, message: str) -> RevisionRecord:
+        """Store a candidate as a draft (shareable: diff and impact by its number)."""
+        self._keep(candidate)
+        current = self.revisions.publication_of(candidate.id)
+        return self.revisions.add(
+            NewRevision(
+                candidate.id,
+                candidate.revision,
+                "draft",
+                principal,
+                message,
+                candidate.data_versions,
+                current.number if current else None,
+                candidate.tests_source,
+            )
+        )
+
+    def submit(
+        self,
+        candidate: Candidate,
+        principal: str,
+        message: str,
+        *,
+        on_progress: impact.Progress | None = None,
+    ) -> tuple[RevisionRecord, Publication | None]:
+        """Validate (the candidate compiled), run its tests, replay the window of the log
+        against the published revision, and record it pending with all of it; published at
+        once when no approval is required. A candidate that is a draft record becomes
+        pending itself."""
+        current = self.revisions.publication_of(candidate.id)
+        if (
+            current is not None
+            and current.revision == candidate.revision
+            and self._data_of(current) == candidate.data_versions
+        ):
+            raise Refused(
+                [
+                    Diagnostic(
+                        "unchanged",
+                        f"{candidate.label} is the published revision "
+                        f"{candidate.id}@{current.number}: nothing to submit",
+                    )
+                ]
+            )
+        tests = candidates.run_tests(candidate)
+        if tests["failed"] or tests["errors"]:
+            lines = [*tests.get("failures", []), *tests.get("problems", [])]
+            raise TestsFailed(
+                [
+                    Diagnostic(
+                        "tests_failed",
+                        f"{tests['failed']} of {tests['cases']} test cases fail, "
+                        f"{tests['errors']} errors: " + "; ".join(lines[:5]),
+                    )
+                ]
+            )
+        summary = self._submission_impact(candidate, current, on_progress)
+        base = current.number if current else None
+        self._keep(candidate)
+        record = candidate.record
+        if record is not None and record.state == "draft":
+            try:
+                record = self.revisions.submit(
+                    candidate.id, record.number, principal, base=base, tests=tests, impact=summary
+                )
+            except StaleState as exc:
+                raise Refused([Diagnostic("not_a_draft", str(exc))]) from None
+        elif record is not None:
+            raise Refused(
+                [Diagnostic("not_a_draft", f"{record.ref} is {record.state}, not a draft")]
+            )
+        else:
+            record = self.revisions.add(
+                NewRevision(
+                    candidate.id,
+                    candidate.revision,
+                    "pending",
+                    principal,
+                    message,
+                    candidate.data_versions,
+                    base,
+                    candidate.tests_source,
+                    tests,
+                    summary,
+                )
+            )
+        if self.rules.approvals_required > 0:
+            return record, None
+        publication = self._publish(
+            record, principal, "direct", message or record.message, approver=None
+        )
+        return self.record(record.policy_id, record.number), publication
+
+    def _data_of(self, publication: Publication) -> dict[str, str]:
+        record = self.revisions.record(publication.policy_id, publication.number)
+        return dict(record.data) if record else {}
+
+    def _submission_impact(
+        self,
+        candidate: Candidate,
+        current: Publication | None,
+        on_progress: impact.Progress | None,
+    ) -> dict[str, Any]:
+        if current is None:
+            return {"note": "nothing was published before: no decision to replay"}
+        against = self.resolve(candidate.id, "published")
+        since = int((time.time() - self.rules.impact_days * 86400) * 1000)
+        plan = impact.Plan(
+            candidate.id,
+            store=str(self.path),
+            since_ms=since,
+            sample=self.rules.impact_sample,
+            list_limit=20,
+            explain=0,
+        )
+        result = impact.run(
+            side_of(against, "published"),
+            side_of(candidate, candidate.label),
+            plan,
+            workers=self.rules.workers,
+            on_progress=on_progress,
+        )
+        if result["cancelled"]:
+            raise Refused([Diagnostic("cancelled", "the submission was cancelled")])
+        out = impact.summary(result)
+        out["window_days"] = self.rules.impact_days
+        return out
+
+    def approve(
+        self, policy_id: str, number: int, principal: str, message: str = ""
+    ) -> Publication:
+        record = self.record(policy_id, number)
+        if record.state != "pending":
+            raise Refused(
+                [Diagnostic("not_pending", f"{record.ref} is {record.state}, not pending")]
+            )
+        if self.rules.approvals_required > 0 and principal == record.author:
+            raise NotPermitted(
+                [
+                    Diagnostic(
+                        "self_approval",
+                        f"{principal} wrote {record.ref}: another principal must approve it",
+                    )
+                ]
+            )
+        return self._publish(record, principal, "approval", message, approver=principal)
+
+    def _publish(
+        self,
+        record: RevisionRecord,
+        principal: str,
+        kind: str,
+        message: str,
+        *,
+        approver: str | None,
+    ) -> Publication:
+        try:
+            return self.revisions.publish(
+                record.policy_id,
+                record.number,
+                principal=principal,
+                kind=kind,
+                message=message or record.message,
+                from_states=("pending",),
+                expect_published=record.base,
+                approver=approver,
+            )
+        except StaleState:
+            current = self.revisions.publication_of(record.policy_id)
+            now = f"{record.policy_id}@{current.number}" if current else "nothing"
+            was = f"{record.policy_id}@{record.base}" if record.base else "nothing"
+            raise Refused(
+                [
+                    Diagnostic(
+                        "stale_base",
+                        f"{record.ref} was based on {was}, but {now} has been published "
+                        "since: its tests and impact no longer hold",
+                        hint="submit it again on top of what is published (rebase or redo)",
+                    )
+                ]
+            ) from None
+
+    def reject(
+        self, policy_id: str, number: int, principal: str, message: str = ""
+    ) -> RevisionRecord:
+        record = self.record(policy_id, number)
+        try:
+            return self.revisions.reject(policy_id, number, principal, message)
+        except StaleState:
+            raise Refused(
+                [
+                    Diagnostic(
+                        "not_pending",
+                        f"{record.ref} is {record.state}: only drafts and pending revisions "
+                        "can be rejected",
+                    )
+                ]
+            ) from None
+
+    def rollback(self, policy_id: str, ref: str, principal: str, message: str) -> Publication:
+        """Publish an earlier published revision again: a new publication, history intact."""
+        target = self.resolve(policy_id, ref)
+        record = target.record
+        if record is None or not any(
+            p.number == record.number for p in self.revisions.publications(policy_id, 1000)
+        ):
+            raise Refused(
+                [
+                    Diagnostic(
+                        "never_published",
+                        f"{ref} was never published: roll back to a revision that was",
+                    )
+                ]
+            )
+        if record.state == "published":
+            raise Refused(
+                [Diagnostic("already_published", f"{record.ref} is what is published now")]
+            )
+        try:
+            return self.revisions.publish(
+                policy_id,
+                record.number,
+                principal=principal,
+                kind="rollback",
+                message=message or f"rollback to {record.ref}",
+                from_states=("retired",),
+            )
+        except StaleState as exc:
+            raise Refused([Diagnostic("refused", str(exc))]) from None
+
+    def bootstrap(self, folder: Path, principal: str = "bootstrap") -> list[str]:
+        """An empty store (nothing ever published) publishes every policy of the folder that
+        compiles; the lines to log. A store with publications is left as it is."""
+        if self.revisions.has_publications():
+            return []
+        lines = []
+        for path in policy_files(folder):
+            try:
+                candidate = candidates.from_path(path)
+            except (PolicyError, UsageError) as exc:
+                lines.append(f"bootstrap: {shown_path(path)} not published: {exc}")
+                continue
+            self._keep(candidate)
+            record = self.revisions.add(
+                NewRevision(
+                    candidate.id,
+                    candidate.revision,
+                    "pending",
+                    principal,
+                    f"bootstrap from {shown_path(path)}",
+                    candidate.data_versions,
+                    None,
+                    candidate.tests_source,
+                )
+            )
+            publication = self.revisions.publish(
+                candidate.id,
+                record.number,
+                principal=principal,
+                kind="bootstrap",
+                message=record.message,
+                from_states=("pending",),
+                expect_published=None,
+            )
+            lines.append(
+                f"bootstrap: published {candidate.id}@{record.number} "
+                f"(revision {candidate.revision}, publication {publication.id})"
+            )
+        return lines
+
+    # -- impact ------------------------------------------------------------------------
+    def impact(
+        self,
+        policy_id: str,
+        *,
+        draft: str | Candidate | None,
+        against: str = "published",
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        file: str | None = None,
+        data: Mapping[str, Path | list[Any]] | None = None,
+        sample: int | None = None,
+        max_changed: int | None = None,
+        list_limit: int = 100,
+        explain: int = 3,
+        backend: str = "durable",
+        on_progress: impact.Progress | None = None,
+    ) -> dict[str, Any]:
+        """Replay the log (or a file) against `draft` and `against`; the report."""
+        before = self.resolve(policy_id, against)
+        if draft is None:
+            if not data:
+                raise UsageError(
+                    [Diagnostic("usage", "give a draft (--draft) or new data (--data), or both")]
+                )
+            after_candidate = before
+        elif isinstance(draft, Candidate):
+            after_candidate = draft
+        else:
+            after_candidate = self.resolve(policy_id, draft)
+        overrides = check_overrides(after_candidate, data or {})
+        label = after_candidate.label if draft is not None else f"{before.label} + new data"
+        plan = impact.Plan(
+            policy_id,
+            store=str(self.path),
+            since_ms=since_ms,
+            until_ms=until_ms,
+            file=file,
+            sample=sample,
+            backend=backend,
+            list_limit=list_limit,
+            explain=explain,
+        )
+        return impact.run(
+            side_of(before, before.label),
+            side_of(after_candidate, label, overrides),
+            plan,
+            workers=self.rules.workers,
+            on_progress=on_progress,
+            max_changed=max_changed,
+        )
+
+
+def side_of(
+    candidate: Candidate,
+    label: str,
+    overrides: Mapping[str, tuple[str, list[Any]]] | None = None,
+) -> impact.Side:
+    """What the replay processes need of a candidate. Data sets of a candidate that is not
+    a stored record (a file being edited) travel with it: they may not be in the store."""
+    inline = {}
+    if candidate.record is None:
+        inline = {
+            name: (dataset.version, list(dataset.entries))
+            for name, dataset in candidate.data.items()
+        }
+    return impact.Side(
+        label,
+        candidate.id,
+        candidate.revision,
+        candidate.policy.path,
+        candidate.source,
+        candidate.data_versions,
+        inline,
+        dict(overrides or {}),
+        candidate.record.number if candidate.record else None,
+    )
+
+
+def check_overrides(
+    candidate: Candidate, data: Mapping[str, Path | list[Any]]
+) -> dict[str, tuple[str, list[Any]]]:
+    """New data sets (a file, or entries) must be read by the policy and valid against its
+    entry schema."""
+    from engine.core.suggest import did_you_mean
+    from engine.project.project import load_dataset
+
+    out = {}
+    for name, given in data.items():
+        spec = candidate.policy.datasets.get(name)
+        if spec is None:
+            raise UsageError(
+                [
+                    Diagnostic(
+                        "unknown_data_set",
+                        f"policy '{candidate.id}' reads no data set '{name}'",
+                        hint=did_you_mean(name, candidate.policy.datasets),
+                    )
+                ]
+            )
+        if isinstance(given, Path):
+            label, entries = shown_path(given), candidates.read_entries(given, spec)
+        else:
+            label, entries = "request", list(given)
+        load_dataset(spec, entries=entries, source=label)  # PolicyError: where it is wrong
+        out[name] = (label, entries)
+    return out
+
+
+def draft_from_text(
+    lifecycle: Lifecycle,
+    policy_id: str,
+    text: str,
+    *,
+    files: Mapping[str, str] | None = None,
+    tests: str | None = None,
+) -> Candidate:
+    """A candidate from text sent over HTTP, based on the published revision (its schema
+    files, data and tests when not given)."""
+    base = None
+    if lifecycle.revisions.publication_of(policy_id) is not None:
+        base = lifecycle.resolve(policy_id, "published")
+    try:
+        return candidates.from_text(policy_id, text, files=files, base=base, tests_source=tests)
+    except PolicyError as exc:
+        raise DraftInvalid(exc.diagnostics) from None

@@ -1,0 +1,388 @@
+"""The lifecycle's HTTP operations over the Python API (engine/lifecycle), for one worker.
+
+    GET  /v1/policies/{id}/revisions                 every revision record, newest first
+    POST /v1/policies/{id}/revisions                 {"source", "files"?, "tests"?,
+                                                      "message"?, "state"?}: a draft (201)
+                                                      or a submission as a job (202)
+    GET  /v1/policies/{id}/revisions/{n}             one record, with its source
+    POST /v1/policies/{id}/revisions/{n}:submit      a draft for approval (202, a job)
+    POST /v1/policies/{id}/revisions/{n}:approve     publish it (another principal)
+    POST /v1/policies/{id}/revisions/{n}:reject
+    POST /v1/policies/{id}/rollback                  {"to": ref}: publish it again
+    GET  /v1/policies/{id}/diff?from=&to=            the semantic diff and the text diff
+    POST /v1/policies/{id}/impact                    a replay of the log as a job (202)
+    GET  /v1/policies/{id}/audit, /v1/audit          the audit trail
+    GET  /v1/jobs, /v1/jobs/{id}; POST /v1/jobs/{id}:cancel
+
+Each takes the principal the front authenticated (`meta["principal"]`), which the records
+and the audit trail keep. Steps that take long (a submission runs the tests and replays
+the window of the log; an impact replays what it is asked to) run as jobs in processes of
+their own (engine/lifecycle/jobs.py), so this worker keeps deciding meanwhile; the rest
+are single store transactions. A revision is named by its number; a ref (`from`, `to`,
+`draft`, `against`) may also be `published` or a content hash, never a server path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.core.errors import Diagnostic, KimariError, PolicyError, UsageError
+from engine.core.suggest import did_you_mean
+from engine.lifecycle import jobs
+from engine.lifecycle.candidates import HASH, NUMBER
+from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_from_text
+from engine.service.envelopes import parse_body
+from engine.service.problems import RequestProblem, Response, from_error, problem
+from engine.service.problems import Subject as _Subject
+
+LIFECYCLE = _Subject(
+    invalid="the request is not valid",
+    unusable="the revision could not be used",
+)
+JOB_ID = re.compile(r"[0-9a-f]{8,40}")
+DURATION = re.compile(r"(\d+)([smhd])")
+POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    from engine.service.decisions import json_response
+
+    return json_response(status, value, headers)
+
+
+def since_ms(text: str | None, name: str) -> int | None:
+    """Milliseconds since the epoch from '30d', '12h', '15m', '45s' ago, or an RFC 3339 time."""
+    if text is None or text == "":
+        return None
+    match = DURATION.fullmatch(str(text).strip())
+    if match:
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return int((time.time() - seconds) * 1000)
+    from engine.lang.calendar import parse_datetime
+
+    try:
+        return int(parse_datetime(str(text)).timestamp() * 1000)
+    except ValueError as exc:
+        raise UsageError([Diagnostic("usage", f"{name}: {exc}", pointer=f"/{name}")]) from None
+
+
+def _ref(value: Any, name: str) -> str:
+    """A revision ref from a request: published, a number, POLICY@N or a hash; no paths."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if text == "published" or NUMBER.fullmatch(text) or HASH.fullmatch(text):
+        return text
+    raise RequestProblem(
+        problem(
+            422,
+            "request_invalid",
+            f"'{name}' must be 'published', a revision number or a content hash",
+            errors=[Diagnostic("request_invalid", "not a revision", pointer=f"/{name}")],
+        )
+    )
+
+
+class LifecycleService:
+    def __init__(self, store: str, rules: Rules, lock: Any, known: Callable[[], Any]) -> None:
+        self.lifecycle = Lifecycle(store, rules, lock=lock)
+        self.rules = rules
+        self.known = known  # () -> the ids of the policies served (for 404s and hints)
+
+    def close(self) -> None:
+        self.lifecycle.close()
+
+    # -- helpers -----------------------------------------------------------------------
+    def _run(self, call: Callable[[], Response]) -> Response:
+        try:
+            return call()
+        except RequestProblem as exc:
+            return exc.response
+        except KimariError as exc:
+            return from_error(exc, LIFECYCLE)
+
+    def _policy(self, policy_id: str) -> str:
+        known = set(self.known()) | set(self.lifecycle.revisions.policy_ids())
+        if not POLICY_ID.fullmatch(policy_id) or policy_id not in known:
+            raise RequestProblem(
+                problem(
+                    404,
+                    "unknown_policy",
+                    f"no policy '{policy_id}'",
+                    hint=did_you_mean(policy_id, known),
+                )
+            )
+        return policy_id
+
+    @staticmethod
+    def _number(text: str) -> int:
+        if not text.isdigit():
+            raise RequestProblem(problem(404, "unknown_revision", f"no revision '{text}'"))
+        return int(text)
+
+    @staticmethod
+    def _body(body: bytes, required: bool = True) -> dict[str, Any]:
+        if not body and not required:
+            return {}
+        value = parse_body(body)
+        if not isinstance(value, dict):
+            raise RequestProblem(problem(422, "request_invalid", "the body must be an object"))
+        return value
+
+    def _rules_params(self) -> dict[str, Any]:
+        rules = self.rules
+        return {
+            "approvals_required": rules.approvals_required,
+            "impact_days": rules.impact_days,
+            "impact_sample": rules.impact_sample,
+            "workers": rules.workers,
+        }
+
+    # -- operations ----------------------------------------------------------------------
+    def revisions(self, meta: dict[str, Any], _body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            return _json(200, self.lifecycle.listing(policy_id))
+
+        return self._run(call)
+
+    def revision(self, meta: dict[str, Any], _body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            return _json(200, self.lifecycle.detail(policy_id, self._number(meta["number"])))
+
+        return self._run(call)
+
+    def create(self, meta: dict[str, Any], body: bytes) -> Response:
+        """A draft (201), or a submission (202 with the job that tests, replays, records)."""
+
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            request = self._body(body)
+            source = request.get("source")
+            state = request.get("state", "pending")
+            problems = []
+            if not isinstance(source, str) or not source.strip():
+                problems.append(("/source", "the policy's YAML text"))
+            if state not in ("draft", "pending"):
+                problems.append(("/state", "'draft' or 'pending'"))
+            for key in ("message", "tests"):
+                if request.get(key) is not None and not isinstance(request[key], str):
+                    problems.append((f"/{key}", "a text"))
+            files = request.get("files")
+            if files is not None and not (
+                isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
+            ):
+                problems.append(("/files", "an object of file name -> text"))
+            extra = set(request) - {"source", "files", "tests", "message", "state"}
+            problems.extend((f"/{k}", "not a key of a revision") for k in sorted(extra))
+            if problems:
+                return problem(
+                    422,
+                    "request_invalid",
+                    "a revision is {source, files?, tests?, message?, state?}",
+                    errors=[Diagnostic("request_invalid", m, pointer=p) for p, m in problems],
+                )
+            message = request.get("message") or ""
+            candidate = draft_from_text(
+                self.lifecycle, policy_id, source, files=files, tests=request.get("tests")
+            )
+            principal = meta.get("principal", "anonymous")
+            if state == "draft":
+                record = self.lifecycle.draft(candidate, principal, message)
+                location = f"/v1/policies/{policy_id}/revisions/{record.number}"
+                return _json(201, record.to_dict(), [(b"location", location.encode())])
+            params = {
+                "source": source,
+                "files": files,
+                "tests": request.get("tests"),
+                "message": message,
+                "rules": self._rules_params(),
+            }
+            return self._job("submit", policy_id, principal, params)
+
+        return self._run(call)
+
+    def _job(self, kind: str, policy_id: str, principal: str, params: dict[str, Any]) -> Response:
+        job = jobs.start(self.lifecycle.revisions, kind, policy_id, principal, params)
+        location = f"/v1/jobs/{job.id}"
+        return _json(202, job.to_dict(), [(b"location", location.encode())])
+
+    def submit(self, meta: dict[str, Any], _body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            record = self.lifecycle.record(policy_id, self._number(meta["number"]))
+            if record.state != "draft":
+                return problem(409, "not_a_draft", f"{record.ref} is {record.state}, not a draft")
+            params = {"draft": record.number, "rules": self._rules_params()}
+            return self._job("submit", policy_id, meta.get("principal", "anonymous"), params)
+
+        return self._run(call)
+
+    def approve(self, meta: dict[str, Any], body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            number = self._number(meta["number"])
+            message = self._message(body)
+            principal = meta.get("principal", "anonymous")
+            publication = self.lifecycle.approve(policy_id, number, principal, message)
+            record = self.lifecycle.record(policy_id, number)
+            return _json(200, {"publication": publication.to_dict(), "revision": record.to_dict()})
+
+        return self._run(call)
+
+    def _message(self, body: bytes) -> str:
+        request = self._body(body, required=False)
+        message = request.get("message", "")
+        if not isinstance(message, str):
+            raise RequestProblem(
+                problem(
+                    422,
+                    "request_invalid",
+                    "'message' must be a text",
+                    errors=[Diagnostic("request_invalid", "a text", pointer="/message")],
+                )
+            )
+        return message
+
+    def reject(self, meta: dict[str, Any], body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            record = self.lifecycle.reject(
+                policy_id,
+                self._number(meta["number"]),
+                meta.get("principal", "anonymous"),
+                self._message(body),
+            )
+            return _json(200, record.to_dict())
+
+        return self._run(call)
+
+    def rollback(self, meta: dict[str, Any], body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            request = self._body(body)
+            target = _ref(request.get("to"), "to")
+            message = request.get("message") or ""
+            publication = self.lifecycle.rollback(
+                policy_id, target, meta.get("principal", "anonymous"), str(message)
+            )
+            return _json(200, publication.to_dict())
+
+        return self._run(call)
+
+    def diff(self, meta: dict[str, Any], _body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            old = _ref(meta.get("from") or "published", "from")
+            new = meta.get("to")
+            if not new:
+                waiting = self.lifecycle.revisions.records(policy_id, ("pending", "draft"), 1)
+                if not waiting:
+                    return problem(
+                        422,
+                        "request_invalid",
+                        "give ?to= (no draft or pending revision to compare with)",
+                    )
+                new = str(waiting[0].number)
+            return _json(200, self.lifecycle.diff(policy_id, old, _ref(new, "to")))
+
+        return self._run(call)
+
+    def impact(self, meta: dict[str, Any], body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            request = self._body(body, required=False)
+            allowed = {"draft", "against", "since", "until", "data", "sample", "max_changed"}
+            extra = sorted(set(request) - allowed - {"list"})
+            if extra:
+                return problem(
+                    422,
+                    "request_invalid",
+                    f"unknown key '{extra[0]}' (keys: {', '.join(sorted(allowed))})",
+                    errors=[Diagnostic("request_invalid", "unknown key", pointer=f"/{extra[0]}")],
+                )
+            draft = request.get("draft")
+            against = _ref(request.get("against") or "published", "against")
+            data = request.get("data") or {}
+            if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+                return problem(422, "request_invalid", "'data' maps a data set to its entries")
+            for key in ("sample", "max_changed", "list"):
+                value = request.get(key)
+                if value is not None and (not isinstance(value, int) or value < 0):
+                    return problem(422, "request_invalid", f"'{key}' must be a count")
+            before = self.lifecycle.resolve(policy_id, against)
+            after = (
+                self.lifecycle.resolve(policy_id, _ref(draft, "draft"))
+                if draft is not None
+                else before
+            )
+            if draft is None and not data:
+                return problem(422, "request_invalid", "give a 'draft', new 'data', or both")
+            try:
+                check_overrides(after, data)
+            except PolicyError as exc:
+                return problem(
+                    422, "data_invalid", "the new data does not match", errors=exc.diagnostics
+                )
+            params = {
+                "draft": _ref(draft, "draft") if draft is not None else None,
+                "against": against,
+                "since_ms": since_ms(request.get("since"), "since"),
+                "until_ms": since_ms(request.get("until"), "until"),
+                "data": data,
+                "sample": request.get("sample"),
+                "max_changed": request.get("max_changed"),
+                "list": request.get("list", 100),
+                "rules": self._rules_params(),
+            }
+            return self._job("impact", policy_id, meta.get("principal", "anonymous"), params)
+
+        return self._run(call)
+
+    def jobs(self, meta: dict[str, Any], _body: bytes) -> Response:
+        policy = meta.get("policy") or None
+        listed = self.lifecycle.revisions.jobs(policy, limit=50)
+        return _json(200, {"jobs": [self._brief(j.to_dict()) for j in listed]})
+
+    @staticmethod
+    def _brief(job: dict[str, Any]) -> dict[str, Any]:
+        job.pop("report", None)
+        job.pop("params", None)
+        return job
+
+    def job(self, meta: dict[str, Any], _body: bytes) -> Response:
+        found = (
+            self.lifecycle.revisions.job(meta["job_id"])
+            if JOB_ID.fullmatch(meta["job_id"])
+            else None
+        )
+        if found is None:
+            return problem(404, "unknown_job", f"no job '{meta['job_id']}'")
+        out = found.to_dict()
+        out["params"] = {k: v for k, v in out["params"].items() if k not in ("data", "source")}
+        return _json(200, out)
+
+    def cancel(self, meta: dict[str, Any], _body: bytes) -> Response:
+        job_id = meta["job_id"]
+        found = (
+            self.lifecycle.revisions.cancel_job(job_id, meta.get("principal", "anonymous"))
+            if JOB_ID.fullmatch(job_id)
+            else None
+        )
+        if found is None:
+            return problem(404, "unknown_job", f"no job '{job_id}'")
+        return _json(202 if not found.finished else 200, self._brief(found.to_dict()))
+
+    def audit(self, meta: dict[str, Any], _body: bytes) -> Response:
+        def call() -> Response:
+            policy_id = meta.get("policy_id") or meta.get("policy") or None
+            if meta.get("policy_id"):
+                self._policy(policy_id)
+            limit = int(meta["limit"]) if str(meta.get("limit", "")).isdigit() else 100
+            before = int(meta["before"]) if str(meta.get("before", "")).isdigit() else None
+            entries = self.lifecycle.revisions.audit(policy_id, min(limit, 1000), before)
+            return _json(200, {"entries": [e.to_dict() for e in entries]})
+
+        return self._run(call)
