@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {
     "decide": "engine.api",
     "load": "engine.api",
+    "open_lifecycle": "engine.api",
     "run_tests": "engine.api",
     "validate_paths": "engine.api",
     "Decision": "engine.runtime.decision",
@@ -38,12 +39,13 @@ __all__ = [
     "UsageError",
     "decide",
     "load",
+    "open_lifecycle",
     "run_tests",
     "validate_paths",
 ]
 
 if TYPE_CHECKING:
-    from engine.api import decide, load, run_tests, validate_paths
+    from engine.api import decide, load, open_lifecycle, run_tests, validate_paths
     from engine.core.errors import (
         Diagnostic,
         EngineFault,

@@ -5,6 +5,16 @@ policy = project.policy("order-holds")
 decision = decide(policy, facts, at="2024-09-21T23:59:59+09:00",
                   data=project.data_for(policy))
 decision.to_dict()                         # the JSON the service returns
+
+The policy lifecycle (engine/lifecycle), over a store file:
+
+with open_lifecycle("var/kimari.sqlite3") as lifecycle:
+    draft = policy_file("cancellation-fees", Path("policies"))
+    lifecycle.diff("cancellation-fees", "published", str(draft))     # semantic + text
+    lifecycle.impact("cancellation-fees", draft=str(draft))          # replay the log
+    record, publication = lifecycle.submit(lifecycle.resolve(...), "alice", "why")
+    lifecycle.approve("cancellation-fees", record.number, "bob")
+    lifecycle.rollback("cancellation-fees", "1", "bob", "back to 1")
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from typing import Any
 from engine.compile.stages import compile_document
 from engine.core.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
 from engine.flow.engine import FlowEngine, flow_policy
+from engine.lifecycle.workflow import Lifecycle, Rules
 from engine.project.project import (
     RULEBOOK_FILE,
     Project,
@@ -112,6 +123,39 @@ def open_flow_engine(
     return FlowEngine(project, FlowStore(store_path or DEFAULT_PATH)), policy
 
 
+def open_lifecycle(
+    store_path: str | Path = DEFAULT_PATH,
+    *,
+    approvals_required: int = 0,
+    impact_days: float = 7.0,
+    workers: int | None = None,
+    files: bool = True,
+) -> Lifecycle:
+    """The lifecycle of the policies of a store (drafts, diff, impact, approval, rollback).
+    `files`: refs may name policy files (the editor's machine); the store's own setting
+    raises `approvals_required` if the service requires more."""
+    path = Path(store_path)
+    if not path.is_file():
+        raise UsageError(
+            [
+                Diagnostic(
+                    "store_missing",
+                    f"no store at {path}",
+                    hint="`kimari serve` creates it and publishes the policies folder",
+                )
+            ]
+        )
+    rules = Rules(approvals_required=approvals_required, impact_days=impact_days, workers=workers)
+    return Lifecycle(path, rules, files=files)
+
+
+def policy_file(policy: str, policies_dir: Path) -> Path:
+    """The file being edited for a policy id (or the file itself, if given)."""
+    if policy.endswith((".yaml", ".yml")):
+        return Path(policy)
+    return policies_dir / f"{policy}.yaml"
+
+
 def decide_cli(
     policy: str,
     facts: Any,
@@ -140,12 +184,15 @@ def decide_cli(
 __all__ = [
     "RULEBOOK_FILE",
     "Decision",
+    "Lifecycle",
     "Project",
     "compile_document",
     "compile_policy_file",
     "decide",
     "load",
     "load_rulebook",
+    "open_lifecycle",
+    "policy_file",
     "run_tests",
     "validate_paths",
 ]

@@ -100,8 +100,8 @@ def _chunks(lines: IO[bytes]) -> Iterator[list[tuple[int, bytes]]]:
 class Progress:
     """A one-line progress report on stderr: count, rate, time left."""
 
-    def __init__(self, total: int | None, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
+    def __init__(self, total: int | None, enabled: bool, noun: str = "decided") -> None:
+        self.total, self.enabled, self.noun = total, enabled, noun
         self.started = time.perf_counter()
         self.last = 0.0
 
@@ -118,7 +118,7 @@ class Progress:
             bar = "#" * filled + "." * (width - filled)
             text = f"[{bar}] {done:,}/{self.total:,} {rate:,.0f}/s {left:,.0f}s left"
         else:
-            text = f"{done:,} decided, {rate:,.0f}/s"
+            text = f"{done:,} {self.noun}, {rate:,.0f}/s"
         sys.stderr.write("\r" + text + ("\n" if final else ""))
         sys.stderr.flush()
 

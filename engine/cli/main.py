@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from engine.cli import lifecycle as lifecycle_commands
 from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
 from engine.core.jsonvalue import dumps
 
@@ -48,6 +49,10 @@ class Exit(Exception):
 @click.version_option(package_name="kimari")
 def cli() -> None:
     """kimari: business rulebooks as YAML policies, decided by durable_rules."""
+
+
+for _command in lifecycle_commands.COMMANDS:  # the policy lifecycle: engine/cli/lifecycle.py
+    cli.add_command(_command)
 
 
 @cli.command()
@@ -280,7 +285,14 @@ def serve(
     is_flag=True,
     help="with --id: decide it again on its logged revision and data, from the store alone",
 )
-@FORMAT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text for people; json; jsonl: one decision a line (kimari impact --from reads it)",
+)
 def log_command(
     store: str | None,
     config_file: str | None,
@@ -325,6 +337,9 @@ def log_command(
         rows[0].update(_explain_logged(path, rows[0]))
     if fmt == "json":
         click.echo(dumps(rows, indent=True).decode())
+    elif fmt == "jsonl":
+        for row in rows:
+            click.echo(dumps(row).decode())
     else:
         for row in rows:
             click.echo(_log_line(row))
@@ -384,9 +399,12 @@ def _log_line(row: dict[str, Any]) -> str:
     logged = datetime.fromtimestamp(row["logged_at"] / 1000, UTC).astimezone(JST)
     outcome = dumps(row["outcome"]).decode()
     fired = ",".join(row["fired"]) or "-"
+    served = row["response"].get("policy", {}) if isinstance(row["response"], dict) else {}
+    publication = served.get("publication")
+    shown = f" publication={publication}" if publication is not None else ""
     return (
         f"{logged.isoformat(timespec='milliseconds')} {row['decision_id']} "
-        f"{row['policy_id']}@{row['revision']} at={row['at']} fired={fired} "
+        f"{row['policy_id']}@{row['revision']}{shown} at={row['at']} fired={fired} "
         f"outcome={outcome} {row['latency_us']}us"
     )
 

@@ -41,7 +41,7 @@ from engine.store.revisions import RevisionRecord, RevisionStore
 from engine.store.versions import Store
 
 HASH = re.compile(r"[0-9a-f]{6,16}")
-NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>\d+)")
+NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>\d{1,9})")
 
 
 @dataclass
@@ -319,17 +319,23 @@ def run_tests(candidate: Candidate) -> dict[str, Any]:
             path = Path(folder) / f"{candidate.id}{TESTS_SUFFIX}"
             path.write_text(candidate.tests_source, encoding="utf-8")
         report = run_cases([path], project)
-        shown = shown_path(path)
+        shown = shown_path(path) if candidate.tests_path else f"{candidate.id}{TESTS_SUFFIX}"
         failures = [
-            f"{result.location.line}: {result.name}: {'; '.join(result.failures)}"
-            for result in report.failed
+            {
+                "file": shown,
+                "line": r.location.line,
+                "col": r.location.col,
+                "name": r.name,
+                "failures": r.failures,
+            }
+            for r in report.failed
         ]
         return {
             "cases": len(report.results),
             "passed": sum(r.passed for r in report.results),
             "failed": len(report.failed),
             "errors": len(report.problems),
-            "file": shown if candidate.tests_path else f"{candidate.id}{TESTS_SUFFIX}",
+            "file": shown,
             "failures": failures[:20],
             "problems": [d.render().replace(str(folder), "") for d in report.problems[:20]],
             "uncovered_rules": report.uncovered_rules.get(candidate.id, []),

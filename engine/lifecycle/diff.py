@@ -194,14 +194,12 @@ def _flow(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | No
 def text_diff(old: Candidate | None, new: Candidate | None) -> str:
     """The unified diff of the policy text and of each schema file that differs."""
     parts: list[str] = []
-    old_path = old.policy.path if old else "/dev/null"
-    new_path = new.policy.path if new else "/dev/null"
     parts.extend(
         _unified(
             old.source.text if old else "",
             new.source.text if new else "",
-            f"{old.label if old else 'nothing'}: {old_path}",
-            f"{new.label if new else 'nothing'}: {new_path}",
+            _header(old),
+            _header(new),
         )
     )
     old_files = dict(old.source.files) if old else {}
@@ -211,6 +209,13 @@ def text_diff(old: Candidate | None, new: Candidate | None) -> str:
         if a != b:
             parts.extend(_unified(_text(a), _text(b), name, name))
     return "".join(parts)
+
+
+def _header(candidate: Candidate | None) -> str:
+    if candidate is None:
+        return "/dev/null"
+    path = candidate.policy.path
+    return path if candidate.label == path else f"{path} ({candidate.label})"
 
 
 def _text(raw: bytes) -> str:

@@ -18,6 +18,7 @@ nothing changed, a job running).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
 
 DAY_MS = 86_400_000
+APPROVALS = "approvals_required"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,15 @@ class Lifecycle:
         self.files = files
         self.store = Store(self.path, lock)
         self.revisions = RevisionStore(self.path, self.store.lock)
+        # the service records what it requires; a CLI on the same store cannot need less
+        recorded = self.revisions.setting(APPROVALS)
+        if recorded is not None and int(recorded) > self.rules.approvals_required:
+            self.rules = dataclasses.replace(self.rules, approvals_required=int(recorded))
+
+    def require(self, approvals: int) -> None:
+        """Record the approvals every user of this store must obtain (the service's)."""
+        self.revisions.set_setting(APPROVALS, str(approvals))
+        self.rules = dataclasses.replace(self.rules, approvals_required=approvals)
 
     def close(self) -> None:
         self.revisions.close()
@@ -197,16 +208,7 @@ class Lifecycle:
             )
         tests = candidates.run_tests(candidate)
         if tests["failed"] or tests["errors"]:
-            lines = [*tests.get("failures", []), *tests.get("problems", [])]
-            raise TestsFailed(
-                [
-                    Diagnostic(
-                        "tests_failed",
-                        f"{tests['failed']} of {tests['cases']} test cases fail, "
-                        f"{tests['errors']} errors: " + "; ".join(lines[:5]),
-                    )
-                ]
-            )
+            raise TestsFailed(_test_failures(candidate, tests))
         summary = self._submission_impact(candidate, current, on_progress)
         base = current.number if current else None
         self._keep(candidate)
@@ -472,6 +474,28 @@ class Lifecycle:
             on_progress=on_progress,
             max_changed=max_changed,
         )
+
+
+def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagnostic]:
+    """One diagnostic per failing case (file:line of the case), then the problems."""
+    from engine.core.errors import Location
+
+    headline = Diagnostic(
+        "tests_failed",
+        f"{candidate.label}: {tests['failed']} of {tests['cases']} test cases fail"
+        + (f", {tests['errors']} errors" if tests["errors"] else ""),
+    )
+    out = [headline]
+    for failure in tests.get("failures", []):
+        out.append(
+            Diagnostic(
+                "test_failed",
+                f"{failure['name']}: " + "; ".join(failure["failures"]),
+                Location(failure["file"], failure["line"], failure.get("col", 1)),
+            )
+        )
+    out.extend(Diagnostic("test_problem", text) for text in tests.get("problems", []))
+    return out
 
 
 def side_of(

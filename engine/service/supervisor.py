@@ -68,6 +68,7 @@ def _bootstrap(config: Config) -> None:
     from engine.lifecycle.workflow import Lifecycle
 
     with Lifecycle(config.store) as lifecycle:
+        lifecycle.require(config.approvals)  # kimari approve on this store needs as many
         lines = lifecycle.bootstrap(config.policies)
     if lines:
         log.info(
@@ -92,6 +93,11 @@ def serve(config: Config) -> int:
     DecisionLog(config.store).close()
     if not config.watch:
         _bootstrap(config)
+    else:
+        from engine.lifecycle.workflow import Lifecycle
+
+        with Lifecycle(config.store) as lifecycle:
+            lifecycle.require(config.approvals)
     sock = _bind(config)
     _announce(config, sock)
     stopping = False

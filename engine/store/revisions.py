@@ -19,6 +19,8 @@ people did with it:
                          runs, so a UNIQUE constraint allows one job per policy at a time
     watch_served         `kimari serve --watch`: the last revision each policy served, so a
                          restart with a broken file serves it instead of nothing
+    lifecycle_settings   what the service requires of every user of the store (the
+                         approvals a revision needs), so the CLI cannot do with less
 
 Workers learn of publications by the `generations` counters ('policies' on a publication,
 'revisions' on any change of a record) that they already poll for data sets.
@@ -109,6 +111,10 @@ MIGRATIONS = [
         policy_id TEXT PRIMARY KEY,
         revision TEXT NOT NULL,
         served_at INTEGER NOT NULL
+    );
+    CREATE TABLE lifecycle_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
     )
     """,
 ]
@@ -595,6 +601,21 @@ class RevisionStore:
                 (_json(impact), policy_id, number),
             )
             self._bump(conn, REVISIONS)
+
+    # -- settings the service records for every user of the store ---------------------
+    def setting(self, name: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT value FROM lifecycle_settings WHERE name = ?", (name,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set_setting(self, name: str, value: str) -> None:
+        with transaction(self.conn, self.lock) as conn:
+            conn.execute(
+                "INSERT INTO lifecycle_settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     # -- watch mode: the last revision served ------------------------------------------
     def note_served(self, policy_id: str, revision: str) -> None:
