@@ -187,7 +187,7 @@ class NotPermitted(Refused):
     http_status = 403
 
 
-class TestsFailed(Refused):
+class FailingTests(Refused):
     """A revision's YAML test cases fail: it cannot be submitted for approval."""
 
     default_code = "tests_failed"

@@ -11,7 +11,7 @@ written one transaction per step, each with its audit row. With `approvals_requi
 0 (a sandbox without tokens) a submitted revision is published at once by its author.
 
 Refusals are exceptions with their exit code and HTTP status (engine/core/errors.py):
-DraftInvalid (the text does not compile, 422), TestsFailed (422), NotPermitted (self-
+DraftInvalid (the text does not compile, 422), FailingTests (422), NotPermitted (self-
 approval, 403), Refused (409: not pending, no longer based on the published revision,
 nothing changed, a job running).
 """
@@ -28,10 +28,10 @@ from typing import Any
 from engine.core.errors import (
     Diagnostic,
     DraftInvalid,
+    FailingTests,
     NotPermitted,
     PolicyError,
     Refused,
-    TestsFailed,
     UsageError,
 )
 from engine.lifecycle import candidates, impact
@@ -208,7 +208,7 @@ class Lifecycle:
             )
         tests = candidates.run_tests(candidate)
         if tests["failed"] or tests["errors"]:
-            raise TestsFailed(_test_failures(candidate, tests))
+            raise FailingTests(_test_failures(candidate, tests))
         summary = self._submission_impact(candidate, current, on_progress)
         base = current.number if current else None
         self._keep(candidate)

@@ -1,0 +1,157 @@
+"""Drafts, submission, approval, publication and rollback, and their refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.core.errors import DraftInvalid, FailingTests, NotPermitted, Refused
+from engine.lifecycle.candidates import from_path
+from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
+from tests.lifecycle.conftest import cancellation, log_decisions
+
+WORDING = ("キャンセル料は半額です", "キャンセル料は報酬の半額です")
+
+
+def _edit(folder: Path, old: str, new: str, name: str = "cancellation-fees.yaml") -> Path:
+    path = folder / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def governed(lifecycle: Lifecycle) -> Lifecycle:
+    lifecycle.require(1)
+    return lifecycle
+
+
+def test_an_empty_store_publishes_the_folder_once(lifecycle: Lifecycle, folder: Path) -> None:
+    published = lifecycle.revisions.published()
+    assert sorted(published) == sorted(
+        p.stem for p in folder.glob("*.yaml") if ".tests" not in p.name
+    )
+    assert all(p.kind == "bootstrap" and p.principal == "bootstrap" for p in published.values())
+    assert lifecycle.bootstrap(folder) == []  # a store that published anything is left alone
+
+
+def test_a_submission_runs_the_tests_and_the_impact_and_waits_for_another_principal(
+    governed: Lifecycle, folder: Path
+) -> None:
+    log_decisions(governed.path, folder, "cancellation-fees", [cancellation(d) for d in range(5)])
+    candidate = from_path(_edit(folder, *WORDING))
+    record, publication = governed.submit(candidate, "alice", "wording")
+    assert publication is None and record.state == "pending" and record.base == 1
+    assert record.tests is not None and record.tests["passed"] == record.tests["cases"] > 20
+    assert record.impact is not None
+    assert (record.impact["replayed"], record.impact["changed"]) == (5, 0)
+    with pytest.raises(NotPermitted) as refused:
+        governed.approve("cancellation-fees", record.number, "alice")
+    assert refused.value.code == "self_approval" and refused.value.http_status == 403
+    published = governed.approve("cancellation-fees", record.number, "bob", "looks right")
+    assert (published.number, published.kind, published.principal) == (2, "approval", "bob")
+    assert governed.record("cancellation-fees", 1).state == "retired"
+    after = governed.record("cancellation-fees", 2)
+    assert (after.state, after.approver) == ("published", "bob")
+
+
+def test_an_approval_after_another_publication_is_refused_as_stale(
+    governed: Lifecycle, folder: Path
+) -> None:
+    first, _ = governed.submit(from_path(_edit(folder, *WORDING)), "alice", "one")
+    second, _ = governed.submit(
+        from_path(_edit(folder, "報酬の半額です", "報酬の半分です")), "carol", "two"
+    )
+    governed.approve("cancellation-fees", second.number, "bob")
+    with pytest.raises(Refused) as refused:
+        governed.approve("cancellation-fees", first.number, "bob")
+    assert refused.value.code == "stale_base" and refused.value.http_status == 409
+    assert "rebase" in (refused.value.diagnostics[0].hint or "")
+    assert governed.listing("cancellation-fees")["revisions"][1]["stale"] is True
+
+
+def test_failing_tests_refuse_a_submission_naming_each_failing_case(
+    governed: Lifecycle, folder: Path
+) -> None:
+    path = _edit(
+        folder, "days_since_contract_start <= settings", "days_since_contract_start < settings"
+    )
+    with pytest.raises(FailingTests) as refused:
+        governed.submit(from_path(path), "alice", "")
+    first, *cases = refused.value.diagnostics
+    assert first.code == "tests_failed" and "2 of" in first.message
+    assert len(cases) == 2 and all(d.code == "test_failed" for d in cases)
+    assert all(d.location and d.location.file.endswith(".tests.yaml") for d in cases)
+    assert governed.revisions.records("cancellation-fees", ("pending",)) == []
+
+
+def test_an_unchanged_policy_is_not_submitted(governed: Lifecycle, folder: Path) -> None:
+    with pytest.raises(Refused, match="nothing to submit"):
+        governed.submit(from_path(folder / "cancellation-fees.yaml"), "alice", "")
+
+
+def test_without_required_approval_a_submission_is_published_at_once(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    record, publication = lifecycle.submit(from_path(_edit(folder, *WORDING)), "alice", "")
+    assert publication is not None and publication.kind == "direct"
+    assert record.state == "published"
+
+
+def test_a_draft_is_stored_then_submitted_and_can_be_rejected(
+    governed: Lifecycle, folder: Path
+) -> None:
+    draft = governed.draft(from_path(_edit(folder, *WORDING)), "alice", "for review")
+    assert draft.state == "draft" and draft.tests is None
+    record, _ = governed.submit(
+        governed.resolve("cancellation-fees", str(draft.number)), "alice", ""
+    )
+    assert (record.number, record.state) == (draft.number, "pending")
+    rejected = governed.reject("cancellation-fees", record.number, "bob", "not now")
+    assert rejected.state == "rejected"
+    with pytest.raises(Refused):
+        governed.approve("cancellation-fees", record.number, "bob")
+
+
+def test_a_rollback_publishes_the_old_content_again_as_a_new_publication(
+    governed: Lifecycle, folder: Path
+) -> None:
+    record, _ = governed.submit(from_path(_edit(folder, *WORDING)), "alice", "")
+    governed.approve("cancellation-fees", record.number, "bob")
+    first = governed.revisions.publications("cancellation-fees")[-1]
+    back = governed.rollback("cancellation-fees", "1", "bob", "oops")
+    assert (back.number, back.kind, back.revision) == (1, "rollback", first.revision)
+    assert back.id > first.id
+    history = [
+        (p.number, p.kind) for p in reversed(governed.revisions.publications("cancellation-fees"))
+    ]
+    assert history == [(1, "bootstrap"), (2, "approval"), (1, "rollback")]
+    with pytest.raises(Refused, match="already"):
+        governed.rollback("cancellation-fees", "1", "bob", "")
+    actions = [e.action for e in governed.revisions.audit("cancellation-fees")]
+    assert actions[:3] == ["rollback", "approve", "submit"]
+
+
+def test_a_revision_sent_as_text_takes_its_schemas_from_the_published_one(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    text = (folder / "cancellation-fees.yaml").read_text(encoding="utf-8")
+    candidate = draft_from_text(lifecycle, "cancellation-fees", text.replace(*WORDING))
+    assert (
+        candidate.source.files == lifecycle.resolve("cancellation-fees", "published").source.files
+    )
+    with pytest.raises(DraftInvalid) as invalid:
+        draft_from_text(
+            lifecycle, "cancellation-fees", text.replace("fee_tier: full", "fee_tire: full")
+        )
+    assert invalid.value.http_status == 422 and invalid.value.diagnostics[0].location is not None
+
+
+def test_the_approvals_the_service_requires_bind_every_user_of_the_store(
+    lifecycle: Lifecycle,
+) -> None:
+    lifecycle.require(1)
+    with Lifecycle(lifecycle.path, Rules(approvals_required=0)) as other:
+        assert other.rules.approvals_required == 1

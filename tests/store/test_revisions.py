@@ -1,0 +1,80 @@
+"""The revision records' store: publications in one transaction, one job per policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.store.revisions import JobBusy, NewRevision, RevisionStore, StaleState
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RevisionStore:
+    return RevisionStore(tmp_path / "kimari.sqlite3")
+
+
+def _pending(store: RevisionStore, revision: str, base: int | None) -> int:
+    return store.add(NewRevision("p", revision, "pending", "alice", "m", {}, base)).number
+
+
+def test_a_publication_retires_the_previous_one_and_bumps_the_generation(
+    store: RevisionStore,
+) -> None:
+    first = _pending(store, "aaaa", None)
+    before = store.generations()
+    store.publish("p", first, principal="a", kind="bootstrap", message="", from_states=("pending",))
+    second = _pending(store, "bbbb", first)
+    publication = store.publish(
+        "p",
+        second,
+        principal="b",
+        kind="approval",
+        message="",
+        from_states=("pending",),
+        expect_published=first,
+        approver="b",
+    )
+    assert store.published()["p"] == publication
+    assert [r.state for r in store.records("p")] == ["published", "retired"]
+    after = store.generations()
+    assert after["policies"] == before.get("policies", 0) + 2
+    assert after["revisions"] > before.get("revisions", 0)
+
+
+def test_a_publication_on_a_moved_base_writes_nothing(store: RevisionStore) -> None:
+    first = _pending(store, "aaaa", None)
+    store.publish("p", first, principal="a", kind="bootstrap", message="", from_states=("pending",))
+    stale = _pending(store, "cccc", None)  # based on nothing, but 1 is published now
+    audit = len(store.audit("p"))
+    with pytest.raises(StaleState):
+        store.publish(
+            "p",
+            stale,
+            principal="b",
+            kind="approval",
+            message="",
+            from_states=("pending",),
+            expect_published=None,
+        )
+    assert store.record("p", stale).state == "pending" and len(store.audit("p")) == audit
+    assert store.published()["p"].number == first
+
+
+def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionStore) -> None:
+    job = store.start_job("impact", "p", "alice", {"draft": 2})
+    with pytest.raises(JobBusy) as busy:
+        store.start_job("impact", "p", "bob", {})
+    assert busy.value.job.id == job.id
+    other = store.start_job("impact", "q", "bob", {})  # another policy: its own job
+    assert store.job_progress(job.id, 10, 100) is False
+    assert store.cancel_job(job.id, "bob").cancel_requested  # type: ignore[union-attr]
+    assert store.job_progress(job.id, 20, 100) is True
+    store.finish_job(job.id, "cancelled", report={"scanned": 20})
+    assert store.job(job.id).state == "cancelled"  # type: ignore[union-attr]
+    again = store.start_job("impact", "p", "bob", {})
+    assert again.id != job.id
+    # a job whose process stopped beating does not block its policy for ever
+    replaced = store.start_job("impact", "q", "carol", {}, stale_after_ms=-1)
+    assert store.job(other.id).state == "failed"  # type: ignore[union-attr]
+    assert replaced.state == "running"
