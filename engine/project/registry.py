@@ -601,6 +601,8 @@ def reload_events(old: PolicySet | None, new: PolicySet) -> list[dict[str, Any]]
                     "revision": status.policy.revision,
                     "previous": prev_rev,
                     "publication": status.publication,
+                    # files: which save was loaded (every worker loads the same one)
+                    "stamp": list(status.inputs[0][1:]) if status.inputs else None,
                 }
             )
     for pid in before:

@@ -120,7 +120,12 @@ class App:
     def _on_event(self, code: int, meta: dict[str, Any]) -> None:
         if code != Event.RELOAD:
             return
-        fields = ("policy", "result", "revision", "publication", "previous", "stamp", "text")
+        # what identifies the edit or the publication, whichever worker reports it (each
+        # may have served another revision before: "revision" of a refusal, "previous")
+        if meta.get("result") == "refused":
+            fields: tuple[str, ...] = ("policy", "result", "origin", "stamp", "text")
+        else:
+            fields = ("policy", "result", "revision", "publication", "stamp")
         key = orjson.dumps([meta.get(k) for k in fields]).decode()
         now = time.monotonic()
         if now - self.seen_events.get(key, -EVENT_WINDOW) < EVENT_WINDOW:

@@ -1,0 +1,263 @@
+"""The policy lifecycle through HTTP, against a decision log the tests write through HTTP.
+
+A service over a copy of the shipped policies (bootstrapped into its store on start),
+with three principals: `svc` (decide), `alice` and `bob` (decide + publish).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from engine.cli.main import main
+from tests import ROOT
+from tests.lifecycle.conftest import WORKLOAD_SCHEMA, cancellation, without_workload_percent
+from tests.service.server_process import Server
+
+SVC, ALICE, BOB = "svc-token-0123", "alice-token-0123", "bob-token-01234"
+TOKENS = f"{SVC}:svc:decide,{ALICE}:alice:decide+publish,{BOB}:bob:decide+publish"
+POLICY = "/v1/policies/cancellation-fees"
+NO_FEE_DAYS = "    default: 7\n    minimum: 0\n    refs: [FE-2]"
+
+
+def shipped_copy(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "policies", project / "policies")
+    shutil.copytree(ROOT / "schemas", project / "schemas")
+    return project / "policies"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(
+        shipped_copy(tmp_path),
+        tmp_path / "var" / "kimari.sqlite3",
+        workers=2,
+        env={"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": "0.1"},
+    )
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def _decide(client: httpx.Client, policy: str, request: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post(f"/v1/decisions/{policy}", json=request)
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def _job(client: httpx.Client, answer: httpx.Response) -> dict[str, Any]:
+    """Follow a 202 job to its end."""
+    assert answer.status_code == 202, answer.text
+    location = answer.headers["location"]
+    deadline = time.monotonic() + 90
+    while True:
+        job = client.get(location).json()
+        if job["state"] != "running":
+            return job  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def _draft(client: httpx.Client, source: str, **extra: Any) -> int:
+    answer = client.post(f"{POLICY}/revisions", json={"source": source, "state": "draft", **extra})
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["number"])
+
+
+def _source(server: Server) -> str:
+    return (server.policies / "cancellation-fees.yaml").read_text(encoding="utf-8")
+
+
+def test_impact_over_http_lists_exactly_the_decisions_a_draft_or_new_data_would_change(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        server.client(SVC) as svc,
+        server.client(ALICE) as alice,
+    ):
+        ids = [_decide(svc, "cancellation-fees", cancellation(d))["decision_id"] for d in range(12)]
+        # a threshold moved: no fee within 5 days, not 7
+        draft = _draft(alice, _source(server).replace(NO_FEE_DAYS, NO_FEE_DAYS.replace("7", "5")))
+        job = _job(alice, alice.post(f"{POLICY}/impact", json={"draft": draft}))
+        assert job["state"] == "done" and job["principal"] == "alice", job
+        report = job["report"]
+        assert (report["replayed"], report["changed"], report["unchanged"]) == (12, 2, 10)
+        assert [c["decision_id"] for c in report["changes"]] == ids[6:8]
+        assert all(
+            (c["before"]["fee_tier"], c["after"]["fee_tier"]) == ("none", "by_workload")
+            for c in report["changes"]
+        )
+        assert job["progress"]["done"] == 12
+        # the CLI on the same store says the same
+        store = str(server.store)
+        code = main(["impact", "cancellation-fees", "--draft", str(draft), "--store", store,
+                     "--format", "json", "--no-progress"])  # fmt: skip
+        assert code == 0
+        assert json.loads(capsys.readouterr().out)["changes"] == report["changes"]
+        assert main(["impact", "cancellation-fees", "--draft", str(draft), "--store", store,
+                     "--max-changed", "1", "--no-progress"]) == 1  # fmt: skip
+        capsys.readouterr()
+
+        # new data: which orders would a new blacklist hold?
+        orders = [_order(c) for c in ("C-501", "C-502", "C-501", "C-502")]
+        order_ids = [_decide(svc, "order-holds", o)["decision_id"] for o in orders]
+        entries = [{"id": "BL-900", "customer_id": "C-502", "name": "森 花子"}]
+        job = _job(
+            alice,
+            alice.post("/v1/policies/order-holds/impact", json={"data": {"blacklist": entries}}),
+        )
+        report = job["report"]
+        assert (report["replayed"], report["changed"]) == (4, 2), report
+        assert [c["decision_id"] for c in report["changes"]] == [order_ids[1], order_ids[3]]
+        assert all(c["after"]["held"] is True for c in report["changes"])
+        bad = alice.post(
+            "/v1/policies/order-holds/impact", json={"data": {"blacklist": [{"x": 1}]}}
+        )
+        assert bad.status_code == 422 and bad.json()["code"] == "data_invalid"
+
+        # a draft whose facts schema drops a field: those decisions are invalid, not crashed
+        schema_name = WORKLOAD_SCHEMA
+        schema = (server.policies / schema_name).read_text(encoding="utf-8")
+        text, smaller = without_workload_percent(_source(server), schema)
+        dropped = _draft(alice, text, files={schema_name: smaller})
+        report = _job(alice, alice.post(f"{POLICY}/impact", json={"draft": dropped}))["report"]
+        assert (report["replayed"], report["invalid"], report["failed"]) == (12, 12, 0)
+        [kind] = report["invalid_facts"]
+        assert kind["pointer"] == "/facts/cancellation/workload_percent"
+
+        # the semantic diff of the draft
+        diff = alice.get(f"{POLICY}/diff", params={"from": "published", "to": str(dropped)}).json()
+        assert [f["field"] for f in diff["changes"]["facts"]["removed"]] == [
+            "cancellation.workload_percent"
+        ]
+        assert "cancellation-fees.facts.schema.json" in diff["text"]
+
+
+def _order(customer: str) -> dict[str, Any]:
+    return {
+        "facts": {
+            "order": {
+                "id": f"O-{customer}",
+                "total": 5980,
+                "sequence": 1,
+                "customer": {
+                    "id": customer,
+                    "name": "青木 誠" if customer == "C-501" else "森 花子",
+                    "postal_code": "150-0002",
+                    "phone": "03-1111-2222" if customer == "C-501" else "03-1111-3333",
+                    "email": f"{customer.lower()}@example.jp",
+                    "address": "東京都渋谷区渋谷2-1-1",
+                },
+                "payment": {"method": "credit_card"},
+                "shipping": {"cod_available": True},
+            }
+        },
+        "at": "2024-10-01T10:00:00+09:00",
+    }
+
+
+def _submit(client: httpx.Client, source: str, message: str) -> dict[str, Any]:
+    answer = client.post(f"{POLICY}/revisions", json={"source": source, "message": message})
+    job = _job(client, answer)
+    assert job["state"] == "done", job
+    return job["report"]["revision"]  # type: ignore[no-any-return]
+
+
+def _served(svc: httpx.Client, publication: int) -> None:
+    """Wait until every worker decides with `publication` (8 answers in a row)."""
+    deadline = time.monotonic() + 30
+    streak = 0
+    while streak < 8:
+        answer = _decide(svc, "cancellation-fees", cancellation(3))
+        streak = streak + 1 if answer["policy"].get("publication") == publication else 0
+        assert time.monotonic() < deadline, answer["policy"]
+
+
+def test_approval_publication_and_rollback_over_http_with_the_log_naming_each_publication(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        server.client(SVC) as svc,
+        server.client(ALICE) as alice,
+        server.client(BOB) as bob,
+    ):
+        assert svc.get(f"{POLICY}/revisions").status_code == 403  # decide is not publish
+        with server.client(None) as nobody:
+            assert nobody.get(f"{POLICY}/revisions").status_code == 401
+        start = _decide(svc, "cancellation-fees", cancellation(3))
+        first_publication = start["policy"]["publication"]
+        original = start["policy"]["revision"]
+
+        text = _source(server)
+        mine = _submit(
+            alice, text.replace("キャンセル料は半額です", "キャンセル料は報酬の半額です"), "a"
+        )
+        assert (mine["state"], mine["author"], mine["tests"]["failed"]) == ("pending", "alice", 0)
+        # a pending revision shows in every decision until it is decided on
+        deadline = time.monotonic() + 10
+        while "unserved" not in _decide(svc, "cancellation-fees", cancellation(3))["policy"]:
+            assert time.monotonic() < deadline
+        unserved = _decide(svc, "cancellation-fees", cancellation(3))["policy"]["unserved"]
+        assert unserved == {"state": "pending", "revision": f"cancellation-fees@{mine['number']}"}
+
+        refused = alice.post(f"{POLICY}/revisions/{mine['number']}:approve")
+        assert refused.status_code == 403 and refused.json()["code"] == "self_approval"
+
+        theirs = _submit(
+            bob, text.replace("キャンセル料は全額です", "キャンセル料は報酬の全額です"), "b"
+        )
+        approved = alice.post(
+            f"{POLICY}/revisions/{theirs['number']}:approve", json={"message": "ok"}
+        )
+        assert approved.status_code == 200, approved.text
+        publication = approved.json()["publication"]
+        assert publication["principal"] == "alice" and publication["kind"] == "approval"
+        stale = bob.post(f"{POLICY}/revisions/{mine['number']}:approve")
+        assert stale.status_code == 409 and stale.json()["code"] == "stale_base", stale.text
+        _served(svc, publication["publication"])
+        middle = _decide(svc, "cancellation-fees", cancellation(3))
+
+        back = bob.post(f"{POLICY}/rollback", json={"to": 1, "message": "back"})
+        assert back.status_code == 200, back.text
+        rolled = back.json()
+        assert rolled["revision"] == original and rolled["publication"] > publication["publication"]
+        _served(svc, rolled["publication"])
+        end = _decide(svc, "cancellation-fees", cancellation(3))
+        assert end["policy"]["revision"] == original
+
+        listing = bob.get(f"{POLICY}/revisions").json()
+        states = {r["number"]: r["state"] for r in listing["revisions"]}
+        assert states[1] == "published" and states[theirs["number"]] == "retired"
+        assert states[mine["number"]] == "pending"
+        assert listing["revisions"][-1]["publications"] == [
+            first_publication,
+            rolled["publication"],
+        ]
+        actions = [e["action"] for e in bob.get(f"{POLICY}/audit").json()["entries"]]
+        assert actions[:2] == ["rollback", "approve"]
+
+    # the decision log names the publication that decided each decision
+    store = str(server.store)
+    assert main(["log", "--store", store, "--policy", "cancellation-fees", "--limit", "500",
+                 "--format", "jsonl"]) == 0  # fmt: skip
+    rows = {r["decision_id"]: r for r in map(orjson.loads, capsys.readouterr().out.splitlines())}
+    for decision, expected in (
+        (start, first_publication),
+        (middle, publication["publication"]),
+        (end, rolled["publication"]),
+    ):
+        logged = rows[decision["decision_id"]]["response"]["policy"]
+        assert logged["publication"] == expected
+        assert logged["revision"] == decision["policy"]["revision"]
+    assert main(["log", "--store", store, "--id", end["decision_id"]]) == 0
+    assert f"publication={rolled['publication']}" in capsys.readouterr().out
