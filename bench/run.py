@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import floors  # noqa: E402
+from bench import floors, replay  # noqa: E402
 from bench.report import Report  # noqa: E402
 from engine.project.project import Project, load_project  # noqa: E402
 from engine.runtime.evaluate import decide  # noqa: E402
@@ -730,6 +730,8 @@ SECTIONS: dict[str, Callable[[Report, bool], None]] = {
     "memory": section_memory,
     "http": section_http,
     "batch": section_batch,
+    "replay": replay.section_replay,
+    "publication": replay.section_publication,
 }
 
 

@@ -1,5 +1,7 @@
 """`python -m engine.cli`: the `kimari` command without the installed script."""
 
+import sys
+
 from engine.cli.main import main
 
-main()
+sys.exit(main())
