@@ -23,7 +23,7 @@ from engine.core.jsonvalue import to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
 from engine.service.envelopes import DECISION_ID
 from engine.service.ipc import Op
-from engine.service.routes import ADMIN, ROUTES, Route
+from engine.service.routes import ADMIN, PUBLISH, ROUTES, Route
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _DROP = ("$schema", "$id", "$defs")
@@ -257,7 +257,7 @@ def _operation(
     summary = route.summary.format(**target.values)
     out: dict[str, Any] = {
         "operationId": route.operation_id.format(**target.values),
-        "summary": f"{summary} (admin)" if route.scope == ADMIN else summary,
+        "summary": f"{summary} ({route.scope})" if route.scope in (ADMIN, PUBLISH) else summary,
     }
     if route.scope is not None:
         out["security"] = [{"bearer": []}]
@@ -267,6 +267,7 @@ def _operation(
         if p not in target.values
     ]
     parameters += [{"name": f, "in": "query", "schema": {"type": "boolean"}} for f in route.flags]
+    parameters += [{"name": q, "in": "query", "schema": {"type": "string"}} for q in route.query]
     parameters += [
         {"name": h, "in": "header", "schema": _parameter_schema(h)} for h in route.headers
     ]
@@ -408,4 +409,68 @@ _DETAILS: dict[Op, Callable[[_Target, dict[str, Any], int], dict[str, Any]]] = {
     Op.GET_DATA: lambda *_: _answers("the data set"),
     Op.PUT_DATA: _put_data,
     Op.DELETE_DATA: lambda *_: _answers("the data set now"),
+    Op.CREATE_REVISION: lambda *_: _revision_request(),
+    Op.SUBMIT_REVISION: lambda *_: _answers("the job that tests and measures it", "202", 409),
+    Op.APPROVE_REVISION: lambda *_: _message_request("the publication", 409),
+    Op.REJECT_REVISION: lambda *_: _message_request("the revision, rejected", 409),
+    Op.ROLLBACK: lambda *_: _rollback_request(),
+    Op.IMPACT: lambda *_: _impact_request(),
+    Op.CANCEL_JOB: lambda *_: _answers("the job, asked to stop", "202"),
 }
+
+
+def _body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if required:
+        schema["required"] = required
+    return {"required": bool(required), **_json(schema)}
+
+
+def _revision_request() -> dict[str, Any]:
+    text = {"type": "string"}
+    request = _body(
+        {
+            "source": {"type": "string", "description": "the policy's YAML text"},
+            "files": {"type": "object", "additionalProperties": text},
+            "tests": {"type": "string", "description": "its *.tests.yaml text"},
+            "message": text,
+            "state": {"enum": ["draft", "pending"], "default": "pending"},
+        },
+        ["source"],
+    )
+    answers = _answers("the draft", "201", 409)
+    answers["responses"]["202"] = {"description": "a submission: the job", **_json({})}
+    return {"requestBody": request, **answers}
+
+
+def _message_request(description: str, *problems: int) -> dict[str, Any]:
+    request = _body({"message": {"type": "string"}})
+    return {"requestBody": request, **_answers(description, "200", *problems)}
+
+
+def _rollback_request() -> dict[str, Any]:
+    revision = {"type": ["integer", "string"], "description": "a number, 'published' or a hash"}
+    request = _body({"to": revision, "message": {"type": "string"}}, ["to"])
+    return {"requestBody": request, **_answers("the publication", "200", 409)}
+
+
+def _impact_request() -> dict[str, Any]:
+    revision = {"type": ["integer", "string"], "description": "a number, 'published' or a hash"}
+    count = {"type": "integer", "minimum": 0}
+    request = _body(
+        {
+            "draft": revision,
+            "against": revision,
+            "since": {"type": "string", "description": "30d, 12h, or an RFC 3339 time"},
+            "until": {"type": "string"},
+            "data": {"type": "object", "additionalProperties": {"type": "array"}},
+            "sample": count,
+            "max_changed": count,
+            "list": count,
+        }
+    )
+    return {"requestBody": request, **_answers("the job: GET its location", "202", 409)}

@@ -27,7 +27,7 @@ FIXTURE = FIXTURES / "service"
 DECIDE_TOKEN = "decide-token-0123"
 ADMIN_TOKEN = "admin-token-4567"
 ONLY_ADMIN_TOKEN = "only-admin-token-89"
-TOKENS = f"{DECIDE_TOKEN}:decide,{ADMIN_TOKEN}:decide+admin,{ONLY_ADMIN_TOKEN}:admin"
+TOKENS = f"{DECIDE_TOKEN}:decide,{ADMIN_TOKEN}:decide+admin+publish,{ONLY_ADMIN_TOKEN}:admin"
 
 
 def copy_project(tmp_path: Path) -> Path:
