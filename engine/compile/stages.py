@@ -58,7 +58,7 @@ from engine.lang.types import (
     ANY,
     Type,
 )
-from engine.source.facts import FactsValidator, compile_facts_schema
+from engine.source.facts import INT_MAX, INT_MIN, FactsValidator, compile_facts_schema
 from engine.source.schema import project_schema, validate_document
 from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
 
@@ -483,6 +483,8 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
         raise ValueError(f"must be {setting.type.describe()}, got {value!r}")
     if value is None:
         raise ValueError("must not be null")
+    if kind == "integer" and not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}")
     if setting.enum is not None and value not in setting.enum:
         raise ValueError(f"must be one of {list(setting.enum)}, got {value!r}")
     if setting.minimum is not None and value < setting.minimum:

@@ -101,13 +101,12 @@ class Envelope:
         return request  # type: ignore[no-any-return]  # check() refuses anything but a dict
 
 
+SETTINGS = Key(accepts=dict, code="settings_invalid", message="'settings' must be an object")
 DECISION_REQUEST = Envelope(
     {
         "facts": Key(required=True),
         "at": Key(accepts=str, code="at_invalid", message="'at' must be a date-time text"),
-        "settings": Key(
-            accepts=dict, code="settings_invalid", message="'settings' must be an object"
-        ),
+        "settings": SETTINGS,
         "decision_id": Key(
             accepts=DECISION_ID,
             code="decision_id_invalid",
@@ -117,9 +116,10 @@ DECISION_REQUEST = Envelope(
     detail="the decision request is not valid",
 )
 # A flow body's envelope problems are all request_invalid, under the diagnostic codes the
-# flow API has always used; `at` and `settings` of an event are the flow engine's to check.
+# flow API has always used; `at` and the values of `settings` are the flow engine's to check,
+# but settings that are no object are refused here, as a decision's are.
 EVENT_REQUEST = Envelope(
-    {"event": Key(required=True), "at": Key(), "settings": Key(), "event_id": Key()},
+    {"event": Key(required=True), "at": Key(), "settings": SETTINGS, "event_id": Key()},
     detail="the request is invalid",
     code="request_invalid",
     missing="required",

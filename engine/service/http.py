@@ -37,7 +37,7 @@ from engine.service.config import Config, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
-from engine.service.problems import Response, problem, unavailable
+from engine.service.problems import Response, internal_error, problem, unavailable
 from engine.service.routes import Route
 
 log = logging.getLogger("kimari.server")
@@ -155,8 +155,7 @@ class App:
             status, headers, body = unavailable(exc.detail, exc.code)
             meta = {}
         except Exception:  # a bug of the front: logged here, never shown to the client
-            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            status, headers, body = problem(500, "internal_error", "internal error; it was logged")
+            status, headers, body = internal_error(f"{scope.get('method')} {scope.get('path')}")
             meta = {}
         self._count(status, meta, body, time.perf_counter() - started)
         headers.append((b"content-length", str(len(body)).encode()))

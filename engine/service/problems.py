@@ -16,6 +16,7 @@ and flows cannot drift apart on what a given failure answers.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +160,20 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
         log.error("engine fault: %s", exc)
         errors = [Diagnostic(d.code, d.message) for d in exc.diagnostics]
     return problem(exc.http_status, code, subject.detail(exc), errors=errors)
+
+
+def internal_error(what: str) -> Response:
+    """The answer to an exception nobody meant (a bug of ours): a 500 `internal_error` whose
+    `error_id` is logged here with the trace, so an operator finds the one from the other.
+    Call it inside the `except` block; the client never sees the trace nor the message."""
+    error_id = secrets.token_hex(8)
+    log.error("internal error %s on %s", error_id, what, exc_info=True)
+    return problem(
+        500,
+        "internal_error",
+        f"internal error; it was logged with the id {error_id}",
+        error_id=error_id,
+    )
 
 
 def unavailable(detail: str, code: str = "worker_unavailable", retry_after: int = 1) -> Response:

@@ -51,7 +51,7 @@ from engine.service import ipc, routes
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
-from engine.service.problems import Response, problem, unavailable
+from engine.service.problems import Response, internal_error, problem, unavailable
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.versions import Store, WriteLock
 
@@ -252,8 +252,11 @@ class Worker:
         return ipc.encode(frame_id, status, out or None, body)
 
     def _fault(self, meta: dict[str, Any]) -> None:
-        """Test-only: die or hang mid-request, as a durable_rules crash would."""
+        """Test-only: die or hang mid-request, as a durable_rules crash would; or raise, as a
+        bug of ours would (which must cost the request, not the worker)."""
         kind = meta.get("fault") if self.faults else None
+        if kind == "raise":
+            raise RuntimeError("an injected fault")
         if kind == "exit":
             os._exit(70)
         elif kind == "segv":
@@ -307,7 +310,10 @@ class Worker:
                 400, "unknown_operation", f"operation {op} is unknown"
             )
         else:
-            result = handler(meta, body)
+            try:
+                result = handler(meta, body)
+            except Exception:  # a bug of ours: answered, logged with an id; the worker lives on
+                result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
             return result
         self.out.append(self._frame(frame_id, result))
@@ -350,7 +356,11 @@ class Worker:
         for frame_id, item in pending:
             mine = logged[offset : offset + len(item.entries)]
             offset += len(item.entries)
-            frames.append(self._frame(frame_id, self.service.finish(item, mine), item.meta))
+            try:
+                response = self.service.finish(item, mine)
+            except Exception:  # logged, but its answer failed: say so, keep committing
+                response, item.meta = internal_error("the answer of a logged decision"), {}
+            frames.append(self._frame(frame_id, response, item.meta))
         return frames
 
     def _committer(self) -> None:
@@ -394,7 +404,10 @@ class Worker:
             self._take_reload()
             if not frames:
                 continue
-            self._check_data()
+            try:
+                self._check_data()
+            except Exception as exc:  # the store busy: decide with the data served, check again
+                log.warning("could not check the data versions: %s", exc)
             pending: list[tuple[int, Pending]] = []
             while frames and len(pending) < self.max_rows:
                 frame_id, op, meta, body = frames.popleft()
@@ -424,6 +437,16 @@ class Worker:
             except BlockingIOError:
                 break
         return True
+
+
+def _request_name(op: int, meta: dict[str, Any]) -> str:
+    """A request's operation and path parameters, for the log (never its body)."""
+    try:
+        name = Op(op).name
+    except ValueError:
+        name = str(op)
+    params = {k: v for k, v in meta.items() if k != "fault"}
+    return f"{name} {params}"
 
 
 def main(argv: list[str]) -> int:

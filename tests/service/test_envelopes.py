@@ -92,5 +92,17 @@ def test_flow_envelope_problems_are_request_invalid_with_the_flow_codes(
     )
 
 
-def test_a_flow_event_leaves_at_and_settings_to_the_flow_engine() -> None:
-    assert EVENT_REQUEST.read(b'{"event": {"type": "x"}, "at": 5, "settings": []}')["at"] == 5
+def test_a_flow_event_leaves_at_and_the_values_of_settings_to_the_flow_engine() -> None:
+    assert (
+        EVENT_REQUEST.read(b'{"event": {"type": "x"}, "at": 5, "settings": {"x": []}}')["at"] == 5
+    )
+
+
+@pytest.mark.parametrize("settings", ["[]", "[null, null]", '"x"', "5", "true"])
+def test_flow_settings_that_are_no_object_are_refused_with_their_pointer(settings: str) -> None:
+    body = b'{"event": {"type": "x"}, "settings": ' + settings.encode() + b"}"
+    status, problem = refused(EVENT_REQUEST, body)
+    assert (status, problem["code"]) == (422, "request_invalid")
+    assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [
+        ("settings_invalid", "/settings")
+    ]
