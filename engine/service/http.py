@@ -53,6 +53,10 @@ class TooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    """The body stopped arriving (shorter than its Content-Length, or a stalled client)."""
+
+
 class App:
     """The ASGI application of the front process."""
 
@@ -151,6 +155,15 @@ class App:
                 headers=[(b"connection", b"close")],
             )
             meta = {}
+        except BodyTimeout:
+            status, headers, body = problem(
+                408,
+                "body_timeout",
+                f"the body stopped arriving for {self.config.body_timeout:g} s before its "
+                "end (is it shorter than its Content-Length?)",
+                headers=[(b"connection", b"close")],
+            )
+            meta = {}
         except WorkerGone as exc:
             status, headers, body = unavailable(exc.detail, exc.code)
             meta = {}
@@ -217,7 +230,11 @@ class App:
         chunks = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.config.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout from None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -247,7 +264,9 @@ class App:
         try:
             route, params = routes.find(method, scope["path"])
         except routes.NoRoute:
-            return (*problem(404, "not_found", f"no such path: {scope['path']}"), {})
+            path = scope["path"]
+            hint = routes.suggest(path)
+            return (*problem(404, "not_found", f"no such path: {path}", hint=hint), {})
         except routes.NoMethod as exc:
             allow = ", ".join(sorted(exc.allowed)).encode()
             return (

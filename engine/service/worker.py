@@ -102,6 +102,7 @@ class Worker:
         self.remembered: set[tuple[str, str]] = set()
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
+        self.hidden = _server_paths(self.folder)
         with self.reload_lock:
             policy_set = compile_set(self.folder, None)
         # the newest compiled set: every reload builds on it (its last good revisions), never
@@ -242,9 +243,13 @@ class Worker:
             with self.send_lock:
                 self.sock.sendall(data)
 
-    @staticmethod
-    def _frame(frame_id: int, response: Response, meta: dict[str, Any] | None = None) -> bytes:
+    def _frame(
+        self, frame_id: int, response: Response, meta: dict[str, Any] | None = None
+    ) -> bytes:
         status, headers, body = response
+        for prefix in self.hidden:  # a client learns where a file sits in the project, no more
+            if prefix in body:
+                body = body.replace(prefix, b"")
         out = dict(meta or {})
         if headers != JSON_HEADERS:
             out["h"] = [[k.decode(), v.decode()] for k, v in headers]
@@ -438,6 +443,18 @@ class Worker:
             except BlockingIOError:
                 break
         return True
+
+
+def _server_paths(folder: Path) -> tuple[bytes, ...]:
+    """The absolute path of the project (the policies folder's parent), as it appears in JSON:
+    answers show `policies/x.yaml:12:5`, never where the server keeps its files. Diagnostics
+    name files as they were opened (relative to the working directory when they can be), so
+    this is cut out of every answer the worker sends."""
+    root = folder.resolve().parent
+    if len(root.parts) < 2:  # the file system's root: nothing to cut without cutting slashes
+        return ()
+    text = str(root) + os.sep
+    return tuple(dict.fromkeys([text.encode(), orjson.dumps(text)[1:-1]]))
 
 
 def _request_name(op: int, meta: dict[str, Any]) -> str:
