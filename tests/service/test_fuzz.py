@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ from tests import ROOT
 from tests.service.server_process import ADMIN_TOKEN, Server
 from tests.strategies import shipped_project
 
-EXAMPLES = 120
+EXAMPLES = 300
 
 
 class Raw:
@@ -353,4 +354,31 @@ def test_no_envelope_of_the_wrong_shape_answers_a_server_error(
         )
     )
     send(admin, method, path, body)
+    assert SERVER_ERRORS == []
+
+
+PATH_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=80)
+
+
+@FUZZ
+@given(data=st.data())
+def test_no_path_parameter_answers_a_server_error(
+    admin: httpx.Client, workers: dict[str, str], data: st.DataObject
+) -> None:
+    name = quote(data.draw(PATH_TEXT | st.sampled_from(ENTITY_IDS)), safe="")
+    policy = quote(data.draw(st.sampled_from(sorted(EVENTS)) | PATH_TEXT), safe="")
+    path = data.draw(
+        st.sampled_from(
+            [
+                f"/v1/flows/{policy}/{name}",
+                f"/v1/flows/{policy}/{name}/history?refusals=true",
+                f"/v1/decisions/{name}",
+                f"/v1/policies/{name}",
+                f"/v1/data/{name}",
+            ]
+        )
+    )
+    answer = admin.get(path)
+    if answer.status_code >= 500:
+        SERVER_ERRORS.append(f"GET {path}: {answer.text[:300]}\n{logged_trace(answer)}")
     assert SERVER_ERRORS == []
