@@ -51,7 +51,9 @@ class Route:
     path: str
     scope: str | None  # the token scope needed; None: no token
     op: Op | None  # what a worker dispatches on; None: the front answers
-    operation_id: str  # OpenAPI; "{policy}", "{name}" are filled in per policy or data set
+    # OpenAPI, camelCase; "{Policy}" and "{Name}" are filled in per policy or data set with
+    # the id in CamelCase (decideOrderHolds): stable as long as the id is, whatever the title
+    operation_id: str
     summary: str  # OpenAPI; also "{title}" (the policy's) and "{max_batch}"
     by: By = By.WORKER
     # documented once per decision policy, flow policy or data set, whose id fills the path's
@@ -86,7 +88,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}:batch",
         DECIDE,
         Op.BATCH,
-        "decide-{policy}-batch",
+        "decide{Policy}Batch",
         "Decide up to {max_batch} cases with '{policy}'",
         each="decision",
     ),
@@ -95,7 +97,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}",
         DECIDE,
         Op.DECIDE,
-        "decide-{policy}",
+        "decide{Policy}",
         "Decide with '{policy}' ({title})",
         each="decision",
         flags=("explain",),
@@ -106,7 +108,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{decision_id}",
         DECIDE,
         Op.GET_DECISION,
-        "get-decision",
+        "getDecision",
         "A logged decision, with its explanation",
     ),
     Route(
@@ -114,7 +116,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/events",
         DECIDE,
         Op.FLOW_EVENT,
-        "flow-event-{policy}",
+        "apply{Policy}Event",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
     ),
@@ -123,7 +125,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         DECIDE,
         Op.FLOW_ENTITY,
-        "flow-entity-{policy}",
+        "get{Policy}Entity",
         "Where an entity of '{policy}' stands",
         each="flow",
     ),
@@ -132,7 +134,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         ADMIN,
         Op.FLOW_IMPORT,
-        "flow-import-{policy}",
+        "import{Policy}Entity",
         "Import an entity of '{policy}' under way elsewhere",
         each="flow",
     ),
@@ -141,7 +143,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/history",
         DECIDE,
         Op.FLOW_HISTORY,
-        "flow-history-{policy}",
+        "get{Policy}History",
         "The moves of an entity of '{policy}'",
         each="flow",
         flags=("refusals",),
@@ -151,7 +153,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         DECIDE,
         Op.GET_DATA,
-        "get-data-{name}",
+        "get{Name}Data",
         "Read the reference data set '{name}'",
         each="data",
     ),
@@ -160,7 +162,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.PUT_DATA,
-        "put-data-{name}",
+        "put{Name}Data",
         "Replace the reference data set '{name}'",
         each="data",
     ),
@@ -169,17 +171,17 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.DELETE_DATA,
-        "reset-data-{name}",
+        "reset{Name}Data",
         "Serve the file default of '{name}' again",
         each="data",
     ),
-    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     Route(
         "GET",
         "/v1/policies/{policy_id}",
         DECIDE,
         Op.POLICY,
-        "get-policy",
+        "getPolicy",
         "A policy: revision, rules, settings, facts schema, status",
     ),
     Route(

@@ -298,7 +298,10 @@ class Worker:
         from engine.service.openapi import openapi_document
 
         service = self.service
-        return json_response(200, openapi_document(service.snapshot, max_batch=service.max_batch))
+        document = openapi_document(
+            service.snapshot, max_batch=service.max_batch, examples=self.folder.parent / "examples"
+        )
+        return json_response(200, document)
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
