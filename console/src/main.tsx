@@ -67,22 +67,20 @@ function SignIn() {
 }
 
 function LanguageSwitch() {
-  const choices: { id: Lang; label: string }[] = [
-    { id: "ja", label: "日本語" },
-    { id: "en", label: "English" },
-  ];
+  // each language's name in itself, whichever language is shown
+  const choices: Lang[] = ["ja", "en"];
   return (
     <div class="language" role="group" aria-label={t("app.language")}>
       {choices.map((choice) => (
         <button
           type="button"
-          key={choice.id}
-          lang={choice.id}
-          id={"lang-" + choice.id}
-          aria-pressed={lang() === choice.id}
-          onClick={() => setLang(choice.id)}
+          key={choice}
+          lang={choice}
+          id={"lang-" + choice}
+          aria-pressed={lang() === choice}
+          onClick={() => setLang(choice)}
         >
-          {choice.label}
+          {t("lang." + choice)}
         </button>
       ))}
     </div>
