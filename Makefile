@@ -13,7 +13,7 @@ NPM_STAMP := console/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format bench clean console browser wheel
+.PHONY: run test lint format bench clean console browser wheel screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --write
+
+# the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
+screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)
+	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py
 
 # a wheel with the console built inside: pip users need no Node
 wheel: $(STAMP) $(CONSOLE_BUILT)

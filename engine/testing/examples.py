@@ -21,7 +21,7 @@ import orjson
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, Location
 from engine.core.jsonvalue import to_json_value
-from engine.project.project import TESTS_SUFFIX, read_document, shown_path
+from engine.project.project import TESTS_SUFFIX, read_document
 from engine.testing.cases import deep_merge
 
 MAX_EXAMPLE_BYTES = 1024 * 1024
@@ -86,7 +86,7 @@ def _files(policy: CompiledPolicy, folder: Path, errors: list[Diagnostic]) -> li
     for path in found:
         if not path.is_file():
             continue
-        shown = shown_path(path)
+        shown = f"{folder.name}/{path.name}"  # as the project names it, wherever it lies
         try:
             raw = path.read_bytes()
             if len(raw) > MAX_EXAMPLE_BYTES:

@@ -215,9 +215,7 @@ def test_a_flow_policy_document_has_its_states_events_and_transitions(
 def test_examples_come_from_the_yaml_cases_and_the_examples_folder(admin: httpx.Client) -> None:
     examples = admin.get("/v1/policies/order-holds/examples").json()
     assert examples["errors"] == []
-    assert [f["name"].rsplit("/", 2)[-2:] for f in examples["files"]] == [
-        ["examples", "order-holds.json"]
-    ]
+    assert [f["name"] for f in examples["files"]] == ["examples/order-holds.json"]
     first = examples["cases"][0]
     assert first["name"] == "an ordinary order is not held"
     assert first["facts"]["order"]["customer"]["name"] == "青木 誠"  # merged over the defaults
