@@ -23,7 +23,7 @@ from pathlib import Path
 
 from engine import load
 from engine.core.jsonvalue import JST, format_datetime
-from engine.flow.decide import decide_move, initial_snapshot
+from engine.flow.decide import decide_move, initial_entity
 from engine.flow.engine import FlowEngine
 from engine.flow.model import flow_of
 from engine.store.flows import FlowStore
@@ -47,12 +47,12 @@ def main() -> None:
     claims = project.policy("claim-status")
     ats = times(args.n)
 
-    snapshot = initial_snapshot(flow_of(claims))
+    entity = initial_entity(flow_of(claims))
     for _ in range(200):
-        decide_move(claims, snapshot, CLAIM_CYCLE[0], at=ats[0])
+        decide_move(claims, entity, CLAIM_CYCLE[0], at=ats[0])
     started = time.perf_counter()
     for i in range(args.n):
-        decide_move(claims, snapshot, CLAIM_CYCLE[0], at=ats[i])
+        decide_move(claims, entity, CLAIM_CYCLE[0], at=ats[i])
     per = (time.perf_counter() - started) / args.n
     print(f"decide a move (claim-status, no store)      {per * 1e6:8.1f} µs")
 

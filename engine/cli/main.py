@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
+from engine.core.jsonvalue import dumps
 
 FORMAT = click.option(
     "--format",
@@ -313,7 +314,7 @@ def log_command(
     if explain and rows:
         rows[0].update(_explain_logged(path, rows[0]))
     if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(dumps(rows, indent=True).decode())
     else:
         for row in rows:
             click.echo(_log_line(row))
@@ -371,7 +372,7 @@ def _log_line(row: dict[str, Any]) -> str:
     from engine.core.jsonvalue import JST
 
     logged = datetime.fromtimestamp(row["logged_at"] / 1000, UTC).astimezone(JST)
-    outcome = json.dumps(row["outcome"], ensure_ascii=False, separators=(",", ":"))
+    outcome = dumps(row["outcome"]).decode()
     fired = ",".join(row["fired"]) or "-"
     return (
         f"{logged.isoformat(timespec='milliseconds')} {row['decision_id']} "

@@ -1,15 +1,19 @@
 """Decide one move of a flow entity: pure, no store.
 
-    stored entity + event --validate--> env {state, entity, event, history, settings, at}
-        --derive--> --match (durable_rules, hit policy first)--> the transition, or none
+    stored entity + event --validate (entity_env)--> env {state, entity, event, history}
+        --runtime.evaluate: settings, at, data, derive, match (hit policy first)-->
+        the transition, or none
         --> Move: the new state, the facts it records, the actions it requires
                   or a refusal naming the current state and the unmet condition
 
+A flow decides through the same pipeline as a decision (runtime/evaluate.py); only the
+first step (what is validated) and the last (what the applied rule means) are its own.
 durable_rules decides, in a fresh decision per event: the adapter keeps no entity state
 (its sessions are capped at 1,024 per ruleset, so entity state lives in the store).
-A refusal is explained with the reference evaluator (explain.py): for the transitions
-that leave the current state on this event, the first condition that was false, with
-the values it read and its file:line.
+A refusal is explained with the reference evaluator (runtime.evaluate.explain_match,
+which first checks that it agrees with durable_rules): for the transitions that leave
+the current state on this event, the first condition that was false, with the values it
+read and its file:line.
 """
 
 from __future__ import annotations
@@ -20,68 +24,49 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from engine.compile.model import CompiledPolicy, Env, Message
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
-from engine.core.jsonvalue import format_datetime, format_value, to_json_value
+from engine.core.jsonvalue import dumps, format_datetime, format_value, to_json_value
 from engine.flow.model import EVENT_TYPE, FlowSpec, FlowState, Transition, flow_of
 from engine.lang import ast
 from engine.lang.calendar import parse_datetime
 from engine.lang.pycompile import EvalFailure
 from engine.runtime.decision import new_decision_id
-from engine.runtime.evaluate import (
-    compute_derived,
-    match_durable,
-    match_python,
-    resolve_at,
-    resolve_data,
-    resolve_settings,
-)
-from engine.runtime.explain import explain_decision
+from engine.runtime.evaluate import evaluate, explain_match
 from engine.source.data import Dataset
+from engine.store.flows import EntityState
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """An entity as the store holds it: its state, recorded facts (JSON) and move count."""
-
-    state: str
-    facts: Mapping[str, Any]
-    version: int = 0
-    created_at: str | None = None
-    last_at: str | None = None
-    last_event: str | None = None
-    state_since: str | None = None
-
-    def history(self) -> dict[str, Any]:
-        """What `history.*` reads in a flow's expressions."""
-        out: dict[str, Any] = {"moves": self.version}
-        for key in ("created_at", "last_at", "state_since"):
-            raw = getattr(self, key)
-            if raw is not None:
-                out[key] = parse_datetime(raw)
-        if self.last_event is not None:
-            out["last_event"] = self.last_event
-        return out
-
-    def after(self, move: Move) -> Snapshot:
-        """The entity once `move` (an allowed one) is made."""
-        at = format_datetime(move.at)
-        moved = move.state_after.id != self.state
-        return Snapshot(
-            move.state_after.id,
-            move.facts_after,
-            self.version + 1,
-            self.created_at or at,
-            at,
-            move.event_type,
-            at if moved or self.state_since is None else self.state_since,
-        )
+def history_of(entity: EntityState) -> dict[str, Any]:
+    """What `history.*` reads in a flow's expressions."""
+    out: dict[str, Any] = {"moves": entity.version}
+    for key in ("created_at", "last_at", "state_since"):
+        raw = getattr(entity, key)
+        if raw is not None:
+            out[key] = parse_datetime(raw)
+    if entity.last_event is not None:
+        out["last_event"] = entity.last_event
+    return out
 
 
-def initial_snapshot(flow: FlowSpec) -> Snapshot:
-    return Snapshot(flow.initial, {})
+def advance(entity: EntityState, move: Move) -> EntityState:
+    """The entity once `move` (an allowed one) is made."""
+    at = format_datetime(move.at)
+    moved = move.state_after.id != entity.state
+    return EntityState(
+        move.state_after.id,
+        move.facts_after,
+        entity.version + 1,
+        entity.created_at or at,
+        at,
+        move.event_type,
+        at if moved or entity.state_since is None else entity.state_since,
+    )
+
+
+def initial_entity(flow: FlowSpec) -> EntityState:
+    """An entity no event has moved yet: the flow's initial state, no facts."""
+    return EntityState(flow.initial, {})
 
 
 @dataclass(frozen=True)
@@ -104,10 +89,16 @@ class Move:
     refusal: dict[str, Any] | None
     settings: dict[str, Any]
     elapsed_us: float = 0.0
+    explanation: dict[str, Any] | None = None  # every transition's verdict, when explained
 
     @property
     def allowed(self) -> bool:
         return self.refusal is None
+
+    @property
+    def transition_id(self) -> str | None:
+        """The transition made (what the store records); None when refused."""
+        return self.transition.id if self.transition is not None and self.allowed else None
 
     def to_dict(self) -> dict[str, Any]:
         t = self.transition
@@ -136,12 +127,13 @@ class Move:
             "facts": self.facts_after,
             "refusal": self.refusal,
             "elapsed_us": round(self.elapsed_us, 1),
+            **({"explanation": self.explanation} if self.explanation is not None else {}),
         }
 
 
 def decide_move(
     policy: CompiledPolicy,
-    snapshot: Snapshot,
+    entity: EntityState,
     event: Any,
     *,
     at: datetime | str | None = None,
@@ -149,41 +141,39 @@ def decide_move(
     data: Mapping[str, Dataset] | None = None,
     backend: str = "durable",
     decision_id: str | None = None,
+    explain: bool = False,
 ) -> Move:
-    """Decide what `event` does to the entity in `snapshot`. Raises InputError for an
-    invalid event (JSON pointer under /event), EvaluationError, EngineFault."""
+    """Decide what `event` does to `entity`, as stored. Raises InputError for an
+    invalid event (JSON pointer under /event), EvaluationError, EngineFault.
+
+    Decided by runtime's one pipeline, like a decision: with `explain`, and for a refusal
+    because the guards of every candidate transition fail (which the reference evaluator
+    explains), durable_rules must agree with the reference evaluator, or the event is an
+    EngineFault."""
     started = time.perf_counter()
     flow = flow_of(policy)
-    when = resolve_at(at)
-    normalised_event = flow.validate_event(event)
-    event_json = to_json_value(normalised_event)
-    env = _env(policy, flow, snapshot, normalised_event)
-    effective = resolve_settings(policy, settings)
-    env["settings"] = effective
-    env["at"] = when
-    env["data"] = resolve_data(policy, data)
-    compute_derived(policy, env)
-    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
-    state = flow.states[snapshot.state]
-    event_type = normalised_event[EVENT_TYPE]
+    env, applied, explanation = evaluate(
+        policy, (entity, event), entity_env, at, settings, data, backend, explain
+    )
+    state = flow.states[entity.state]
+    event_type = env["event"][EVENT_TYPE]
     common = {
         "decision_id": decision_id or new_decision_id(),
         "policy_id": policy.id,
         "revision": policy.revision,
-        "at": when,
-        "event": event_json,
+        "at": env["at"],
+        "event": to_json_value(env["event"]),
         "event_type": event_type,
         "state_before": state,
-        "settings": to_json_value(effective),
+        "settings": to_json_value(env["settings"]),
     }
     transition = flow.transition_by_id[applied[0].id] if applied else None
     target = transition.target_of(state.id) if transition else state.id
     if transition is None or flow.states[target].abolished:
-        refusal = (
-            _abolished(flow, env, state, transition)
-            if transition is not None
-            else _refusal(policy, flow, env, state, event_type)
-        )
+        if transition is not None:
+            refusal = _abolished(flow, env, state, transition)
+        else:
+            refusal = _refusal(policy, flow, env, state, event_type, explanation, backend)
         return Move(
             **common,
             state_after=state,
@@ -191,11 +181,12 @@ def decide_move(
             actions=[],
             message=None,
             changes={},
-            facts_after=dict(snapshot.facts),
+            facts_after=dict(entity.facts),
             refusal=refusal,
             elapsed_us=(time.perf_counter() - started) * 1e6,
+            explanation=explanation,
         )
-    changes, facts_after = _record(flow, transition, env, snapshot.facts)
+    changes, facts_after = _record(flow, transition, env, entity.facts)
     return Move(
         **common,
         state_after=flow.states[target],
@@ -206,23 +197,29 @@ def decide_move(
         facts_after=facts_after,
         refusal=None,
         elapsed_us=(time.perf_counter() - started) * 1e6,
+        explanation=explanation,
     )
 
 
-def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict[str, Any]) -> Env:
-    if snapshot.state not in flow.states:
+def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any]) -> Env:
+    """A flow's Validate (runtime.evaluate): the event, checked against its event schema,
+    and the stored entity as the policy reads it: {state, entity, event, history}."""
+    stored, event = given
+    flow = flow_of(policy)
+    normalised = flow.validate_event(event)  # first: a bad event is the caller's to fix
+    if stored.state not in flow.states:
         raise EvaluationError(
             [
                 Diagnostic(
                     "stored_state_unknown",
-                    f"the entity is in state '{snapshot.state}', which policy '{policy.id}' "
+                    f"the entity is in state '{stored.state}', which policy '{policy.id}' "
                     f"revision {policy.revision} does not declare",
                     pointer="/state",
                 )
             ]
         )
     try:
-        entity = flow.entity.validate(dict(snapshot.facts), pointer="/entity")
+        entity = flow.entity.validate(dict(stored.facts), pointer="/entity")
     except InputError as exc:
         raise EvaluationError(
             [
@@ -236,10 +233,10 @@ def _env(policy: CompiledPolicy, flow: FlowSpec, snapshot: Snapshot, event: dict
             ]
         ) from None
     return {
-        "state": snapshot.state,
+        "state": stored.state,
         "entity": entity,
-        "event": event,
-        "history": snapshot.history(),
+        "event": normalised,
+        "history": history_of(stored),
     }
 
 
@@ -346,7 +343,13 @@ def _base(code: str, state: FlowState, event: str) -> dict[str, Any]:
 
 
 def _refusal(
-    policy: CompiledPolicy, flow: FlowSpec, env: Env, state: FlowState, event_type: str
+    policy: CompiledPolicy,
+    flow: FlowSpec,
+    env: Env,
+    state: FlowState,
+    event_type: str,
+    explanation: Mapping[str, Any] | None,
+    backend: str,
 ) -> dict[str, Any]:
     event = flow.events[event_type]
     note = _note(state)
@@ -386,11 +389,17 @@ def _refusal(
         }
         out["allowed_events"] = allowed
         return out
-    verdicts = {v["rule"]: v for v in explain_decision(policy, env, [])["rules"]}
+    # Only the guards of candidates need the reference evaluator (and with it the check
+    # that it agrees with durable_rules): a final state or an event that no transition
+    # takes from here is refused by the flow's shape, whatever either backend says.
+    reference = explanation or explain_match(policy, env, [], backend)
+    verdicts = {v["rule"]: v for v in reference["rules"]}
     failures = []
     for transition in candidates:
         verdict = verdicts[transition.id]
-        if verdict["verdict"] != "failed":  # durable_rules refused what the reference allows
+        # The reference matched nothing (explain_match checked it), so every candidate has
+        # a failed condition: one that does not is an explanation that cannot explain.
+        if verdict["verdict"] != "failed":
             raise EngineFault(
                 [
                     Diagnostic(
@@ -509,7 +518,7 @@ def _missing_field(transition: Transition, condition: str) -> str | None:
 
 def _values(values: Mapping[str, Any]) -> str:
     return ", ".join(
-        f"{k} = {v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in values.items()
+        f"{k} = {v if isinstance(v, str) else dumps(v).decode()}" for k, v in values.items()
     )
 
 

@@ -6,12 +6,12 @@
     result.allowed, result.to_dict()          # the move (actions, new state) or the refusal
     engine.history("claim-status", "EST-1")   # every move, in order
 
-Each event is decided by durable_rules in a fresh decision (flow_decide.py) and written
-with its history row in one transaction (flowstore.py). Events on one entity are
+Each event is decided by durable_rules in a fresh decision (flow/decide.py) and written
+with its history row in one transaction (store/flows.py). Events on one entity are
 serialised: inside a process by a per-entity lock, across processes by the store's
 compare-and-set on the entity's version (a writer that lost the race decides again on
 the new state). Events on different entities never wait for each other's decisions; only
-the short commit is serialised, by SQLite itself.
+the short commit is serialised, by the store's write lock (engine/store/sqlite.py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, EngineFault, InputError, UsageError
 from engine.core.jsonvalue import to_json_value
 from engine.core.suggest import did_you_mean
-from engine.flow.decide import Move, Snapshot, decide_move, initial_snapshot
+from engine.flow.decide import Move, advance, decide_move, initial_entity
 from engine.flow.model import FlowSpec, flow_of
 from engine.source.data import Dataset
-from engine.store.flows import FlowStore, HistoryRow
+from engine.store.flows import EntityState, FlowStore, HistoryRow
 
 MAX_ATTEMPTS = 20  # decisions retried when other processes keep moving the same entity
 MAX_ENTITY_ID = 200
@@ -141,11 +141,13 @@ class FlowEngine:
         store: FlowStore,
         *,
         backend: str = "durable",
+        explain: bool = False,
         log_refusals: bool = True,
     ) -> None:
         self.project = project
         self.store = store
         self.backend = backend
+        self.explain = explain  # every move explained, durable_rules checked against the reference
         self.log_refusals = log_refusals
         self._locks = _EntityLocks()
 
@@ -187,15 +189,22 @@ class FlowEngine:
                     row = self.store.find_event(policy.id, entity_id, event_id)
                     if row is not None:
                         return FlowResult(policy, entity_id, row.version, replayed=row)
-                before = self.store.load(policy.id, entity_id) or initial_snapshot(flow)
+                before = self.store.load(policy.id, entity_id) or initial_entity(flow)
                 move = decide_move(
-                    policy, before, event, at=at, settings=settings, data=data, backend=self.backend
+                    policy,
+                    before,
+                    event,
+                    at=at,
+                    settings=settings,
+                    data=data,
+                    backend=self.backend,
+                    explain=self.explain,
                 )
                 if move.allowed:
-                    after = self.store.commit_move(
-                        policy.id, entity_id, before, move, event_id=event_id
-                    )
-                    if after is not None:
+                    after = advance(before, move)
+                    if self.store.commit_move(
+                        policy.id, entity_id, before, after, move, event_id=event_id
+                    ):
                         return FlowResult(policy, entity_id, after.version, move)
                 elif not self.log_refusals or self.store.log_refusal(
                     policy.id, entity_id, before, move, event_id=event_id
@@ -217,22 +226,22 @@ class FlowEngine:
         _check_entity_id(entity_id)
         flow = flow_of(policy)
         stored = self.store.load(policy.id, entity_id)
-        snapshot = stored or initial_snapshot(flow)
-        state = flow.states.get(snapshot.state)
+        current = stored or initial_entity(flow)
+        state = flow.states.get(current.state)
         return {
             "policy": {"id": policy.id, "revision": policy.revision},
-            "entity": {"id": entity_id, "version": snapshot.version, "exists": stored is not None},
+            "entity": {"id": entity_id, "version": current.version, "exists": stored is not None},
             "state": {
-                **_state(flow, snapshot.state),
+                **_state(flow, current.state),
                 "final": bool(state and state.final),
                 **({"note": state.note.to_dict()} if state and state.note else {}),
             },
-            "facts": dict(snapshot.facts),
-            "allowed_events": flow.allowed_events(snapshot.state),
-            "created_at": snapshot.created_at,
-            "last_at": snapshot.last_at,
-            "last_event": snapshot.last_event,
-            "state_since": snapshot.state_since,
+            "facts": dict(current.facts),
+            "allowed_events": flow.allowed_events(current.state),
+            "created_at": current.created_at,
+            "last_at": current.last_at,
+            "last_event": current.last_event,
+            "state_since": current.state_since,
         }
 
     def import_entity(
@@ -269,7 +278,7 @@ class FlowEngine:
                     ]
                 )
             self.store.seed(
-                policy.id, entity_id, Snapshot(state, to_json_value(normalised)), policy.revision
+                policy.id, entity_id, EntityState(state, to_json_value(normalised)), policy.revision
             )
         return self.entity(policy_id, entity_id)
 
@@ -320,14 +329,14 @@ def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
 
 def replay(
     policy: CompiledPolicy, rows: list[HistoryRow], *, backend: str = "durable"
-) -> tuple[Snapshot, list[str]]:
+) -> tuple[EntityState, list[str]]:
     """Re-decide a stored history from the initial state with `policy`: the entity it
     leads to, and every row where the re-decided move differs from the stored one."""
-    snapshot = initial_snapshot(flow_of(policy))
+    entity = initial_entity(flow_of(policy))
     differences = []
     for row in rows:
         move = decide_move(
-            policy, snapshot, row.event, at=row.at, settings=row.settings, backend=backend
+            policy, entity, row.event, at=row.at, settings=row.settings, backend=backend
         )
         if not move.allowed:
             differences.append(f"version {row.version}: now refused ({move.refusal})")
@@ -339,5 +348,5 @@ def replay(
             )
         if move.facts_after != row.facts:
             differences.append(f"version {row.version}: facts {move.facts_after} != {row.facts}")
-        snapshot = snapshot.after(move)
-    return snapshot, differences
+        entity = advance(entity, move)
+    return entity, differences

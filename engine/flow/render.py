@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from engine.core.jsonvalue import dumps
 from engine.store.flows import HistoryRow
 
 
@@ -16,7 +15,7 @@ def _state(view: Mapping[str, Any]) -> str:
 
 
 def _value(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return value if isinstance(value, str) else dumps(value).decode()
 
 
 def flow_result_text(body: Mapping[str, Any]) -> str:

@@ -11,8 +11,25 @@ from typing import Any
 
 from engine.core.jsonvalue import dumps, format_datetime, to_json_value
 
-_PREFIX = f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+
+def _fresh_prefix() -> str:
+    return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+
+
+_PREFIX = _fresh_prefix()
 _counter = itertools.count()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child inherits the parent's prefix and counter: without a new prefix both
+    would hand out the same ids from there on. Batch and the service pool spawn their
+    workers today, but a library user (or a fork-started multiprocessing pool) may fork."""
+    global _PREFIX, _counter
+    _PREFIX = _fresh_prefix()
+    _counter = itertools.count()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def new_decision_id() -> str:

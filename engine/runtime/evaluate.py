@@ -1,18 +1,26 @@
-"""Decide: validate facts, compute derived values, match, apply the hit policy, assemble.
+"""The one decide pipeline, for every kind of policy (`evaluate`), and `decide` on top of it.
 
-    facts --validate--> normalised facts --derive--> env --match (backend)--> applied rules
-          --assemble--> outcome + reasons --> Decision (+ explanation)
+    given --validate (the kind's)--> env --settings, at, data--> --derive-->
+          --match (backend)--> applied rules (--explain: the reference must agree)
+    decisions (decide): --assemble--> outcome + reasons --> Decision (+ explanation)
+    flows (flow/decide.py): the applied transition --> Move, or a refusal
+
+Only the first step and the meaning of the applied rules belong to a kind; decisions,
+flows, batch (cli/batch.py), replay (project/revisions.py) and the YAML test runner all
+decide through `evaluate`, so what it guarantees holds for each of them.
 
 Two backends match rules: `durable` (the durable_rules Rete engine, the
-default) and `python` (the reference closures). Both see the same env; when
-both run (explain with the durable backend) a difference is an engine fault,
-never hidden.
+default) and `python` (the reference closures). Both see the same env. An
+explanation is the reference evaluator's, so before one is given with the durable
+backend the reference decides again and must apply the same rules
+(`explain_match`): a difference is an engine fault, never hidden. The hot path
+(no explanation) runs one backend only.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -274,53 +282,97 @@ def decide(
     timings: dict[str, float] | None = None,
 ) -> Decision:
     """Decide one case. Raises InputError (bad facts), EvaluationError or EngineFault."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}")
     clock = time.perf_counter
-    staged = timings is not None  # the stage clocks cost more than a cheap stage
     started = clock()
-    when = resolve_at(at)
-    normalised = policy.facts.validate(facts, pointer="/facts")
-    effective = resolve_settings(policy, settings) if settings else dict(policy.default_settings)
-    datasets = resolve_data(policy, data) if policy.datasets else {}
-    validated = clock() if staged else 0.0
-    env = _env_of(normalised, facts)
-    env["settings"] = effective
-    env["at"] = when
-    env["data"] = datasets
-    derived = compute_derived(policy, env) if policy.derived else {}
-    env["derived"] = derived
-    derived_done = clock() if staged else 0.0
-    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
-    matched_done = clock() if staged else 0.0
-    explanation = _explain(policy, env, applied, backend) if explain else None
+    env, applied, explanation = evaluate(
+        policy, facts, facts_env, at, settings, data, backend, explain, timings
+    )
+    matched = clock() if timings is not None else 0.0
     outcome, reasons = assemble(policy, env, applied)
     finished = clock()
     if timings is not None:
-        for key, value in (
-            ("validate", validated - started),
-            ("derive", derived_done - validated),
-            ("match", matched_done - derived_done),
-            ("assemble", finished - matched_done),
-        ):
-            timings[key] = timings.get(key, 0.0) + value
+        timings["assemble"] = timings.get("assemble", 0.0) + finished - matched
+    datasets = env["data"]
     # Positional, in the order of Decision's fields: keyword arguments cost more
     # than any stage of a small policy.
     return Decision(
         decision_id or new_decision_id(),
         policy.id,
         policy.revision,
-        when,
+        env["at"],
         backend,
         outcome,
         reasons,
         [r.id for r in applied] if applied else [],  # fired
-        effective,  # settings
+        env["settings"],
         {name: ds.version for name, ds in datasets.items()} if datasets else {},
         (finished - started) * 1e6,  # elapsed_us
-        derived if explain else None,
+        env["derived"] if explain else None,
         explanation,
     )
+
+
+Validate = Callable[[CompiledPolicy, Any], Env]
+"""A kind's first step: what it decides on (a decision's facts; a flow's stored entity and
+event) -> the env's first roots. Raises InputError (pointers) or EvaluationError."""
+
+
+def evaluate(
+    policy: CompiledPolicy,
+    given: Any,
+    validate: Validate,
+    at: datetime | str | None,
+    settings: Mapping[str, Any] | None,
+    data: Mapping[str, Dataset] | None,
+    backend: str = "durable",
+    explain: bool = False,
+    timings: dict[str, float] | None = None,
+) -> tuple[Env, list[Rule], dict[str, Any] | None]:
+    """The one pipeline every kind decides through: validate -> derive -> match (-> explain).
+
+    Returns the env (with its roots `settings`, `at`, `data`, `derived`), the rules applied
+    under the hit policy, and with `explain` the explanation, built only once the reference
+    evaluator agreed with durable_rules (`explain_match`). What the applied rules mean (an
+    outcome, a move) is the caller's. Positional arguments: this is the hot path.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}")
+    clock = time.perf_counter
+    staged = timings is not None  # the stage clocks cost more than a cheap stage
+    started = clock() if staged else 0.0
+    when = resolve_at(at)  # first: a bad `at` is reported before bad input
+    env = validate(policy, given)
+    env["settings"] = (
+        resolve_settings(policy, settings) if settings else dict(policy.default_settings)
+    )
+    env["at"] = when
+    env["data"] = resolve_data(policy, data) if policy.datasets else {}
+    validated = clock() if staged else 0.0
+    env["derived"] = compute_derived(policy, env) if policy.derived else {}
+    derived_done = clock() if staged else 0.0
+    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
+    if timings is not None:
+        matched = clock()
+        for key, value in (
+            ("validate", validated - started),
+            ("derive", derived_done - validated),
+            ("match", matched - derived_done),
+        ):
+            timings[key] = timings.get(key, 0.0) + value
+    if not explain:
+        return env, applied, None
+    explanation = explain_match(policy, env, applied, backend)
+    if timings is not None:
+        timings["explain"] = timings.get("explain", 0.0) + clock() - matched
+    return env, applied, explanation
+
+
+def facts_env(policy: CompiledPolicy, facts: Any) -> Env:
+    """A decision policy's Validate: the facts, checked against its facts schema."""
+    normalised = policy.facts.validate(facts, pointer="/facts")
+    if type(normalised) is dict and normalised is not facts:
+        return normalised  # _env_of's common case, without its call: this is the hot path
+    return _env_of(normalised, facts)
 
 
 def _env_of(normalised: Any, facts: Any) -> Env:
@@ -334,12 +386,27 @@ def _env_of(normalised: Any, facts: Any) -> Env:
     return dict(normalised) if isinstance(normalised, dict) else {}
 
 
-def _explain(policy: CompiledPolicy, env: Env, applied: list[Rule], backend: str) -> dict[str, Any]:
-    """The explanation; with the durable backend, the reference evaluator must agree."""
+def explain_match(
+    policy: CompiledPolicy, env: Env, applied: list[Rule], backend: str
+) -> dict[str, Any]:
+    """Every rule's verdict over `env`, by the reference evaluator.
+
+    An explanation must explain what was decided: with the durable backend, the reference
+    evaluator first decides again and must apply the same rules, or the difference is an
+    engine fault (never hidden). The python backend is the reference itself. Everything
+    that explains (decisions, flow moves and refusals, the YAML test runner) comes here.
+    """
     from engine.runtime.explain import explain_decision
 
+    if backend == "durable":
+        check_agreement(policy, env, applied)
+    return explain_decision(policy, env, applied)
+
+
+def check_agreement(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> None:
+    """EngineFault `engine_disagreement` unless the reference evaluator applies `applied`."""
     reference = match_python(policy, env)
-    if backend == "durable" and [r.id for r in reference] != [r.id for r in applied]:
+    if [r.id for r in reference] != [r.id for r in applied]:
         raise EngineFault(
             [
                 Diagnostic(
@@ -350,4 +417,3 @@ def _explain(policy: CompiledPolicy, env: Env, applied: list[Rule], backend: str
                 )
             ]
         )
-    return explain_decision(policy, env, applied)

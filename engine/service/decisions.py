@@ -25,7 +25,7 @@ from engine.core.errors import (
     InputError,
     PolicyError,
 )
-from engine.core.jsonvalue import dumps, format_datetime, to_json_value
+from engine.core.jsonvalue import dumps, format_datetime, loads_exact, to_json_value
 from engine.core.suggest import did_you_mean
 from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
@@ -278,7 +278,7 @@ class Service:
                 status, _, raw = from_error(exc, DECISION)
                 results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})
                 continue
-            body = orjson.loads(entry.response)
+            body = loads_exact(entry.response)
             results.append({"status": 200, "decision": body, "_entry": len(entries)})
             entries.append(entry)
             labels.append(self._label(policy, decided.outcome))
@@ -313,7 +313,7 @@ class Service:
                     )
                 )
             results.append(item)
-        body = orjson.dumps({"policy": pending.meta["p"], "results": results})
+        body = dumps({"policy": pending.meta["p"], "results": results})
         return 200, [(b"content-type", JSON)], body
 
     def get_decision(self, decision_id: str) -> Response:

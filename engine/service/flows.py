@@ -23,16 +23,18 @@ from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.jsonvalue import dumps
 from engine.core.suggest import did_you_mean
-from engine.flow.engine import FlowEngine
+from engine.flow.engine import Catalog, FlowEngine
 from engine.project.registry import Snapshot
 from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
 from engine.service.problems import EVENT, RequestProblem, Response, from_error, problem
 from engine.source.data import Dataset
 from engine.store.flows import FlowStore
+from engine.store.sqlite import WriteLock
 
 
-class _SnapshotProject:
-    """What FlowEngine needs of a project, read from the snapshot served right now."""
+class _ServedCatalog:
+    """FlowEngine's Catalog: the flow policies and data sets of the snapshot served right
+    now, read at each call, so that a hot reload applies to the next event."""
 
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
@@ -57,9 +59,15 @@ class _SnapshotProject:
 
 
 class FlowService:
-    def __init__(self, snapshot: Callable[[], Snapshot], store_path: str | Path) -> None:
-        project: Any = _SnapshotProject(snapshot)
-        self.engine = FlowEngine(project, FlowStore(store_path))
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        store_path: str | Path,
+        lock: WriteLock | None = None,
+    ) -> None:
+        catalog: Catalog = _ServedCatalog(snapshot)
+        # `lock`: the WriteLock of the worker's other writers of this file (sqlite.py)
+        self.engine = FlowEngine(catalog, FlowStore(store_path, lock))
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
         try:

@@ -54,7 +54,8 @@ from engine.service.ipc import Event, Op
 from engine.service.problems import Response, problem, unavailable
 from engine.service.reads import Reads
 from engine.store.decisions import DecisionLog, Logged
-from engine.store.versions import Store, WriteLock
+from engine.store.sqlite import WriteLock
+from engine.store.versions import Store
 
 log = logging.getLogger("kimari.worker")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -114,8 +115,8 @@ class Worker:
             max_batch=int(config["max_batch"]),
         )
         # Flow events run on this same deciding thread (durable_rules has one owner) and
-        # keep entity state in the same SQLite file.
-        self.flows = FlowService(lambda: self.service.snapshot, config["store"])
+        # keep entity state in the same SQLite file, written under the same lock.
+        self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
         self.service.on_data_change = self._refresh_data
         self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.handlers = self._handlers()

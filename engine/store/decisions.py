@@ -24,8 +24,9 @@ from typing import Any
 
 import orjson
 
+from engine.core.jsonvalue import loads_exact
 from engine.store import sqlite
-from engine.store.versions import WriteLock, transaction
+from engine.store.sqlite import WriteLock, transaction
 
 COMPONENT = "decision-log"
 MIGRATIONS = [
@@ -105,15 +106,17 @@ class Logged:
 class DecisionLog:
     def __init__(self, path: str | Path, lock: WriteLock | None = None) -> None:
         self.path = Path(path)
+        self._own_lock = lock is None
         self.lock = lock or WriteLock(self.path)
         self.conn = sqlite.connect(self.path)
-        with self.lock:
-            sqlite.migrate(self.conn, COMPONENT, MIGRATIONS)
+        sqlite.migrate(self.conn, self.lock, COMPONENT, MIGRATIONS)
         self.commits = 0
         self.rows = 0
 
     def close(self) -> None:
         self.conn.close()
+        if self._own_lock:
+            self.lock.close()
 
     def commit(self, entries: Sequence[Entry]) -> list[Logged]:
         """Write a group in one transaction (one fsync); raises if nothing could be written."""
@@ -273,10 +276,12 @@ def _row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
         "logged_at": logged_at,
         "latency_us": latency,
         "request_hash": req_hash,
+        # the request as the live decision read it (orjson), so that a replay reads the
+        # same facts; what the engine wrote (exact decimals) back without float
         "request": orjson.loads(request),
-        "outcome": orjson.loads(outcome),
+        "outcome": loads_exact(outcome),
         "fired": orjson.loads(fired),
-        "response": orjson.loads(response),
+        "response": loads_exact(response),
     }
 
 

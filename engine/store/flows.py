@@ -8,27 +8,36 @@
     flow_refusals  append-only, apart from the history: refused events, for audit; a
                    refusal never touches the entity or its history of moves
 
-A move is written in ONE transaction (BEGIN IMMEDIATE): the entity row is compared and
-set on its version, and the history row is inserted, or neither is; a process killed at
-any instant leaves the entity before or after the move, never between. The version check
-is what serialises writers across processes: a writer that decided on a version another
-process has since moved past gets `False` and decides again.
+A move is written in ONE transaction (engine/store/sqlite.py: the file's WriteLock, then
+BEGIN IMMEDIATE): the entity row is compared and set on its version, and the history row
+is inserted, or neither is; a process killed at any instant leaves the entity before or
+after the move, never between. The version check is what serialises writers across
+processes: a writer that decided on a version another process has since moved past gets
+`False` and decides again.
+
+This layer knows rows, not flows: an entity is an `EntityState` record, and a move is
+whatever has the fields of `MoveRecord` (engine.flow.decide.Move has them). Deciding a
+move, and the entity it leads to, is flow logic (engine/flow/decide.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engine.core.jsonvalue import dumps_text, format_datetime, loads_exact
-from engine.flow.decide import Move, Snapshot
-from engine.store.sqlite import DEFAULT_PATH, connect, migrate, write_transaction
+from engine.store.sqlite import (
+    DEFAULT_PATH,
+    Connections,
+    WriteLock,
+    migrate,
+    transaction,
+)
 
 COMPONENT = "flows"
 MIGRATIONS = (
@@ -90,7 +99,6 @@ MIGRATIONS = (
     CREATE INDEX flow_refusals_entity ON flow_refusals (policy_id, entity_id, seq)
     """,
 )
-MEMORY = ":memory:"
 _HISTORY_COLUMNS = (
     "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
     "recorded, facts, actions, message, settings, revision, decision_id, stored_at"
@@ -98,6 +106,47 @@ _HISTORY_COLUMNS = (
 _JSON_COLUMNS = frozenset(
     {"event", "recorded", "facts", "actions", "message", "settings", "refusal"}
 )
+
+
+@dataclass(frozen=True)
+class EntityState:
+    """An entity as the store holds it: its state, recorded facts (JSON) and move count,
+    with the times of its first and last move (ISO texts) and the event of the last."""
+
+    state: str
+    facts: Mapping[str, Any]
+    version: int = 0
+    created_at: str | None = None
+    last_at: str | None = None
+    last_event: str | None = None
+    state_since: str | None = None
+
+
+class MoveRecord(Protocol):
+    """What the store keeps of one decided event: a move (transition_id set) or a refusal."""
+
+    @property
+    def decision_id(self) -> str: ...
+    @property
+    def revision(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def event(self) -> Mapping[str, Any]: ...  # stored JSON form
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def transition_id(self) -> str | None: ...
+    @property
+    def changes(self) -> Mapping[str, Any]: ...
+    @property
+    def actions(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def message(self) -> Mapping[str, str] | None: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    @property
+    def refusal(self) -> Mapping[str, Any] | None: ...
 
 
 def _now() -> str:
@@ -150,59 +199,43 @@ class HistoryRow:
 class FlowStore:
     """Flow state in one SQLite file (or in memory, for tests and `kimari test`).
 
-    Each thread gets its own connection to a file (WAL: readers never wait for the
-    writer); an in-memory database is one connection shared under a lock.
+    Each thread reads on its own connection (engine.store.sqlite.Connections); every
+    write takes `lock`, the WriteLock of the file, which the service's worker shares
+    with its other writers (the decision log, data versions).
     """
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | Path = DEFAULT_PATH, lock: WriteLock | None = None) -> None:
         self.path = str(path)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
-        self._shared: sqlite3.Connection | None = None
-        self._shared_lock = threading.RLock()
-        if self.path == MEMORY:
-            self._shared = sqlite3.connect(MEMORY, check_same_thread=False, isolation_level=None)
-        migrate(self._connection(), COMPONENT, MIGRATIONS)
+        self._own_lock = lock is None
+        self.lock = lock or WriteLock(self.path)
+        self._connections = Connections(self.path)
+        migrate(self._connection(), self.lock, COMPONENT, MIGRATIONS)
 
     # -- connections ------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        if self._shared is not None:
-            return self._shared
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-            with self._guard:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        if self._shared is not None:
-            with self._shared_lock:
-                yield self._shared
+        if self._connections.shared is not None:  # one connection: threads take turns
+            with self.lock:
+                yield self._connection()
         else:
             yield self._connection()
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE takes the write lock before reading, so the
-        version read inside it cannot change before COMMIT."""
-        with self._reading() as conn, write_transaction(conn):
+        """One write transaction, in the store's one discipline (sqlite.transaction)."""
+        with self._reading() as conn, transaction(conn, self.lock):
             yield conn
 
     def close(self) -> None:
-        with self._guard:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        if self._shared is not None:
-            self._shared.close()
-        self._local = threading.local()
+        self._connections.close()
+        if self._own_lock:
+            self.lock.close()
 
     # -- reads ------------------------------------------------------------------------
-    def load(self, policy_id: str, entity_id: str) -> Snapshot | None:
+    def load(self, policy_id: str, entity_id: str) -> EntityState | None:
         with self._reading() as conn:
             row = conn.execute(
                 "SELECT state, facts, version, created_at, last_at, last_event, state_since "
@@ -211,7 +244,7 @@ class FlowStore:
             ).fetchone()
         if row is None:
             return None
-        return Snapshot(row[0], loads_exact(row[1]), *row[2:])
+        return EntityState(row[0], loads_exact(row[1]), *row[2:])
 
     def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
         with self._reading() as conn:
@@ -263,23 +296,24 @@ class FlowStore:
         self,
         policy_id: str,
         entity_id: str,
-        before: Snapshot,
-        move: Move,
+        before: EntityState,
+        after: EntityState,
+        move: MoveRecord,
         *,
         event_id: str | None = None,
-    ) -> Snapshot | None:
-        """Store an allowed move made on `before`; None if the entity is no longer at
-        `before.version` (another writer moved it: decide again on the new state)."""
-        after = before.after(move)
-        transition = move.transition
-        assert move.allowed and transition is not None
+    ) -> bool:
+        """Store a move that takes the entity from `before` to `after`; False if the entity
+        is no longer at `before.version` (another writer moved it: decide again)."""
+        transition = move.transition_id
+        assert transition is not None and move.refusal is None, "a refusal is not a move"
+        assert after.version == before.version + 1
         with self._writing() as conn:
             current = conn.execute(
                 "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
                 (policy_id, entity_id),
             ).fetchone()
             if (current[0] if current else 0) != before.version:
-                return None
+                return False
             facts = dumps_text(after.facts)
             conn.execute(
                 "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
@@ -315,7 +349,7 @@ class FlowStore:
                     move.event_type,
                     dumps_text(move.event),
                     after.last_at,
-                    transition.id,
+                    transition,
                     before.state,
                     after.state,
                     dumps_text(move.changes),
@@ -328,20 +362,20 @@ class FlowStore:
                     _now(),
                 ),
             )
-        return after
+        return True
 
     def log_refusal(
         self,
         policy_id: str,
         entity_id: str,
-        before: Snapshot,
-        move: Move,
+        before: EntityState,
+        move: MoveRecord,
         *,
         event_id: str | None = None,
     ) -> bool:
         """Record a refused event, apart from the history; False if the entity moved since
         `before` was read (the refusal may no longer hold: decide again)."""
-        assert not move.allowed and move.refusal is not None
+        assert move.refusal is not None, "a move is not a refusal"
         with self._writing() as conn:
             current = conn.execute(
                 "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
@@ -372,11 +406,11 @@ class FlowStore:
             )
         return True
 
-    def seed(self, policy_id: str, entity_id: str, snapshot: Snapshot, revision: str) -> None:
+    def seed(self, policy_id: str, entity_id: str, entity: EntityState, revision: str) -> None:
         """Put an entity in a given state with given facts, without a move (test fixtures,
         imports from another system): version 0, no history. Refused (IntegrityError) if
         the entity already exists."""
-        at = snapshot.last_at or snapshot.created_at or _now()
+        at = entity.last_at or entity.created_at or _now()
         with self._writing() as conn:
             conn.execute(
                 "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
@@ -385,13 +419,13 @@ class FlowStore:
                 (
                     policy_id,
                     entity_id,
-                    snapshot.state,
-                    dumps_text(dict(snapshot.facts)),
+                    entity.state,
+                    dumps_text(dict(entity.facts)),
                     0,
-                    snapshot.created_at or at,
+                    entity.created_at or at,
                     at,
-                    snapshot.last_event or "seed",
-                    snapshot.state_since or at,
+                    entity.last_event or "seed",
+                    entity.state_since or at,
                     revision,
                 ),
             )

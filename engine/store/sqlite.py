@@ -1,26 +1,50 @@
 """The embedded SQLite store: one file, shared by the decision log, flow state and data sets.
 
-Each component owns its tables and declares them as a list of migrations;
-`migrate` applies the ones a database has not seen, in one transaction, so
-that an old file is upgraded in place and a crash mid-upgrade changes
-nothing. Connections use WAL (readers never block the writer) and
-synchronous=FULL: an acknowledged write survives a power cut; callers batch
-writes into one transaction (group commit) to pay for fsync once per batch.
+This module is the one way to use that file; every component (versions.py,
+decisions.py, flows.py) connects, migrates and writes through it:
+
+- `connect`: WAL (readers never block the writer) and synchronous=FULL (an
+  acknowledged write survives a power cut); `Connections` gives each thread its
+  own connection, for a component used from several threads.
+- `WriteLock`: one writer at a time across the processes of the file, an flock
+  beside it. A waiting writer wakes the moment the lock is free, instead of
+  sleeping in SQLite's busy handler (1, 2, 5, 10... ms), which would cap
+  throughput and spoil the tail latency of group commits.
+- `transaction(conn, lock)`: the write discipline. The lock first, then BEGIN
+  IMMEDIATE ... COMMIT, rolled back on any error. Every writer takes it, so a
+  process that kept to SQLite's own locking could not starve the others.
+- `migrate`: each component owns its tables and declares them as a list of
+  migrations; those a database has not seen are applied in one such
+  transaction, so that an old file is upgraded in place and a crash mid-upgrade
+  changes nothing.
+
+Callers batch writes into one transaction (group commit) where it pays, to pay
+for fsync once per batch. An in-memory database (`MEMORY`, for `kimari test`)
+is one connection in one process: its lock is a thread lock, and the threads
+take turns on the connection under it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 DEFAULT_PATH = Path("var") / "kimari.sqlite3"
+MEMORY = ":memory:"
 BUSY_TIMEOUT_MS = 10_000
 
 
 def connect(path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the store's pragmas; creates the file and its folder if needed."""
+    if str(path) == MEMORY:
+        conn = sqlite3.connect(MEMORY, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
     path = Path(path)
     if readonly:
         conn = sqlite3.connect(
@@ -36,44 +60,118 @@ def connect(path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> sqlit
     return conn
 
 
-def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> None:
-    """Apply the migrations of `component` that this database has not applied yet."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_versions ("
-        " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = conn.execute(
-            "SELECT version FROM schema_versions WHERE component = ?", (component,)
-        ).fetchone()
-        current = row[0] if row else 0
-        for script in migrations[current:]:
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    conn.execute(statement)
-        conn.execute(
-            "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
-            "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-            (component, len(migrations)),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+class WriteLock:
+    """One writer at a time across the processes of a store (and re-entrant per thread).
+
+    Components that share a file in one process share one WriteLock (the service's
+    worker passes its own to each), so that their writers also take turns between
+    threads; another process has its own, and the flock makes them take turns.
+    """
+
+    def __init__(self, db_path: str | Path) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        if str(db_path) == MEMORY:  # no other process can see it: the thread lock suffices
+            self.path: Path | None = None
+            return
+        self.path = Path(f"{db_path}.lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
 
 
 @contextlib.contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+def transaction(conn: sqlite3.Connection, lock: WriteLock) -> Iterator[sqlite3.Connection]:
+    """The one way to write: `lock`, then BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
 
-    IMMEDIATE takes the write lock before the first read, so what a writer reads
+    IMMEDIATE takes SQLite's write lock before the first read, so what a writer reads
     inside the transaction cannot change before it commits.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def migrate(
+    conn: sqlite3.Connection, lock: WriteLock, component: str, migrations: Sequence[str]
+) -> None:
+    """Apply the migrations of `component` that this database has not applied yet."""
+    with lock:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions ("
+            " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        with transaction(conn, lock):
+            row = conn.execute(
+                "SELECT version FROM schema_versions WHERE component = ?", (component,)
+            ).fetchone()
+            current = row[0] if row else 0
+            for script in migrations[current:]:
+                for statement in (s.strip() for s in script.split(";")):
+                    if statement:
+                        conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                (component, len(migrations)),
+            )
+
+
+class Connections:
+    """A connection per thread to a file, for a component that several threads use.
+
+    One sqlite3 connection cannot hold the transactions of two threads apart, so each
+    thread gets its own (WAL: readers never wait for the writer). An in-memory
+    database is one connection (a second would be another, empty database): `shared`
+    is set, and its users take turns under the lock they write with.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self.shared = connect(MEMORY) if self.path == MEMORY else None
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection (the shared one in memory)."""
+        if self.shared is not None:
+            return self.shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._guard:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        if self.shared is not None:
+            self.shared.close()
+        self._local = threading.local()

@@ -12,21 +12,15 @@ Tables (beside the decision log, `engine/store/decisions.py`):
 With the decision log's `data` versions and `policy.revision`, these keep everything a
 replay of a past decision needs (DESIGN "Growth: Replay").
 
-Writers from several worker processes take `WriteLock` (an flock beside the database)
-before `BEGIN IMMEDIATE`: a waiting writer then wakes the moment the lock is free,
-instead of sleeping in SQLite's busy handler (1, 2, 5, 10... ms), which would cap
-throughput and spoil the tail latency of group commits.
+Writes follow the store's one discipline (engine/store/sqlite.py): the `WriteLock` shared
+by every writer of the file, then BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +28,9 @@ from typing import Any
 import orjson
 
 from engine.compile.model import PolicySource
-from engine.core.jsonvalue import dumps_text
+from engine.core.jsonvalue import dumps_text, loads_exact
 from engine.store import sqlite
+from engine.store.sqlite import WriteLock, transaction
 
 COMPONENT = "service-store"
 MIGRATIONS = [
@@ -76,39 +71,6 @@ MIGRATIONS = [
 ]
 
 
-class WriteLock:
-    """One writer at a time across the processes of this store (and re-entrant per thread)."""
-
-    def __init__(self, db_path: str | Path) -> None:
-        self.path = Path(f"{db_path}.lock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        if self._depth == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread_lock.release()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection, lock: WriteLock) -> Iterator[sqlite3.Connection]:
-    with lock, sqlite.write_transaction(conn):
-        yield conn
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -136,12 +98,14 @@ class Store:
     def __init__(self, path: str | Path, lock: WriteLock | None = None) -> None:
         self.path = Path(path)
         self.conn = sqlite.connect(self.path)
+        self._own_lock = lock is None
         self.lock = lock or WriteLock(self.path)
-        with self.lock:
-            sqlite.migrate(self.conn, COMPONENT, MIGRATIONS)
+        sqlite.migrate(self.conn, self.lock, COMPONENT, MIGRATIONS)
 
     def close(self) -> None:
         self.conn.close()
+        if self._own_lock:
+            self.lock.close()
 
     # -- reference data ----------------------------------------------------------------
     def data_generation(self) -> int:
@@ -161,7 +125,7 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return StoredData(name, version, row[0], row[1], orjson.loads(row[2]))
+        return StoredData(name, version, row[0], row[1], loads_exact(row[2]))
 
     def put_data(self, name: str, version: str, entries: Sequence[Any]) -> int:
         """Store a version given through the API and make it current; the new generation."""

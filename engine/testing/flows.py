@@ -23,7 +23,8 @@ from engine.core.jsonvalue import to_json_value
 from engine.flow.engine import FlowEngine, FlowResult
 from engine.flow.model import flow_of
 from engine.project.project import Project
-from engine.store.flows import MEMORY, FlowStore
+from engine.store.flows import FlowStore
+from engine.store.sqlite import MEMORY
 from engine.testing.cases import (
     Case,
     CaseResult,
@@ -46,7 +47,9 @@ def run_flow_case(case: Case, project: Project, backend: str = "durable") -> Cas
         return result
     store = FlowStore(MEMORY)
     try:
-        engine = FlowEngine(project, store, backend=backend)
+        # Explained, like a decision case: durable_rules is checked against the reference
+        # evaluator at every step, not only at the refusals.
+        engine = FlowEngine(project, store, backend=backend, explain=True)
         if not _seed(case, engine, result):
             for index, step in enumerate(case.spec["steps"]):
                 _step(case, engine, index, step, result)

@@ -3,12 +3,15 @@
 Contact attempts (CX-2) are appended to a case's facts: a read-modify-write that loses
 attempts at once if two events on one case interleave. Threads in one process share a
 FlowEngine (per-entity lock); processes share only the SQLite file (compare-and-set on
-the entity version, the loser decides again). No assertion here depends on timing: the
+the entity version, the loser decides again), and write under its WriteLock like every
+other writer of the file. No assertion here depends on timing: the
 joins carry generous timeouts only so that a deadlock fails instead of hanging.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import threading
@@ -20,8 +23,8 @@ import pytest
 
 from engine.flow.engine import FlowEngine
 from engine.store.flows import FlowStore
-from tests import ROOT
-from tests.strategies import shipped_project
+from engine.store.sqlite import WriteLock
+from tests.strategies import ROOT, shipped_project
 
 GUARD_S = 120
 ATTEMPT = {"type": "record_contact_attempt", "reached": False}
@@ -136,3 +139,38 @@ def test_cx2_two_processes_on_one_case_lose_no_contact_attempt(tmp_path: Path) -
         assert [r.version for r in rows] == list(range(1, 2 * count + 1))
     finally:
         store.close()
+
+
+def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> None:
+    db = tmp_path / "flows.sqlite3"
+    lock = WriteLock(db)  # as the service's worker shares it with the decision log
+    store = FlowStore(db, lock)
+    engine = FlowEngine(shipped_project(), store)
+    probe = os.open(f"{db}.lock", os.O_RDWR)  # another open file: as another process sees it
+    held: list[tuple[str, bool]] = []
+
+    def trace(sql: str) -> None:
+        if not sql.startswith("INSERT INTO flow_"):
+            return
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.append((sql.split()[2], True))
+        else:
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            held.append((sql.split()[2], False))
+
+    try:
+        store._connection().set_trace_callback(trace)  # this thread's: apply runs here
+        assert engine.apply("claim-status", "C-1", {"type": "claim"}, at=at(1)).allowed
+        assert not engine.apply("claim-status", "C-1", {"type": "approve"}, at=at(2)).allowed
+        engine.import_entity("claim-status", "C-2", "requested", {})
+    finally:
+        os.close(probe)
+        store.close()
+    assert held == [
+        ("flow_entities", True),
+        ("flow_history", True),
+        ("flow_refusals", True),
+        ("flow_entities", True),
+    ]

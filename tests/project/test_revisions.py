@@ -86,7 +86,7 @@ def test_a_stored_source_that_does_not_hash_to_its_revision_is_refused(store: St
 def test_a_revision_stored_before_schema_files_were_kept_is_unavailable(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite3"
     conn = sqlite.connect(db)
-    sqlite.migrate(conn, COMPONENT, MIGRATIONS[:1])  # the store as the first release made it
+    sqlite.migrate(conn, sqlite.WriteLock(db), COMPONENT, MIGRATIONS[:1])  # as release 1 made it
     row = ("aaaaaaaaaaaaaaaa", "np", "np.yaml", 0, "id: np", "{}")
     conn.execute("INSERT INTO policy_revisions VALUES (?, ?, ?, ?, ?, ?)", row)
     conn.commit()

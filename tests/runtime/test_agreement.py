@@ -13,6 +13,9 @@ Two property tests:
    produce the same outcome.
 3. For every shipped flow, a random stored state and entity facts and a
    random event: both backends make the same move or the same refusal.
+
+And where they disagree (a durable backend made to lie), the check that explain runs
+catches it for flows as for decisions: explained moves, refusals, YAML flow cases.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.compile.stages import compile_document
-from engine.core.errors import EvaluationError, InputError, PolicyError
+from engine.core.errors import EngineFault, EvaluationError, InputError, PolicyError
 from engine.core.jsonvalue import JST, to_json_value
-from engine.flow.decide import Snapshot, decide_move
+from engine.flow.decide import decide_move
 from engine.flow.model import EVENT_TYPE, flow_of
+from engine.runtime import evaluate
 from engine.runtime.evaluate import decide
 from engine.source.yaml import parse_yaml
+from engine.store.flows import EntityState
+from engine.testing.cases import load_cases
+from engine.testing.tester import run_case
+from tests import ROOT
 from tests.strategies import constants, decision_inputs, shipped_project, value_of
 
 # Inputs drawn from real policies are often filtered (invalid facts) and slow to build.
@@ -208,8 +216,10 @@ def test_random_conditions_fire_the_same_rules_in_both_backends(
         policy = compile_document(document)
     except PolicyError as exc:
         # Random conditions can exceed durable_rules' per-rule limits; validation refuses
-        # those (tested elsewhere), so they say nothing about agreement.
-        assert {d.code for d in exc.diagnostics} == {"not_durable_compilable"}, exc
+        # those (tested elsewhere), so they say nothing about agreement. Warnings come
+        # along (unused_setting, when no condition reads settings.k) and are no refusal.
+        errors = {d.code for d in exc.diagnostics if d.is_error}
+        assert errors == {"not_durable_compilable"}, exc
         assume(False)
         return
     try:
@@ -285,14 +295,12 @@ def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) 
         except InputError:
             assume(False)
             return
-        snapshot = Snapshot(state, stored)
+        entity = EntityState(state, stored)
         moves = []
         for backend in ("python", "durable"):
             try:
                 moves.append(
-                    decide_move(
-                        policy, snapshot, event, at=at, data=data, backend=backend
-                    ).to_dict()
+                    decide_move(policy, entity, event, at=at, data=data, backend=backend).to_dict()
                 )
             except (InputError, EvaluationError) as exc:
                 moves.append({"error": [d.code for d in exc.diagnostics]})
@@ -302,3 +310,48 @@ def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) 
         assert moves[0] == moves[1]
 
     agree()
+
+
+# -- when the backends disagree: the check runs for flows as for decisions ---------------
+
+
+def wrong_transition(transition_id: str) -> Any:
+    """A durable backend that applies `transition_id` whatever the event says."""
+    return lambda policy, env: [policy.rule_by_id[transition_id]]
+
+
+def test_an_explained_flow_move_that_durable_rules_gets_wrong_is_an_engine_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = shipped_project().policy("claim-status")
+    requested = EntityState("requested", {"claims": 1})
+    at = "2024-09-20T10:00:00+09:00"
+    monkeypatch.setattr(evaluate, "match_durable", wrong_transition("start-review"))
+    with pytest.raises(EngineFault) as caught:
+        decide_move(policy, requested, {"type": "cancel"}, at=at, explain=True)
+    assert caught.value.code == "engine_disagreement"
+    # Unexplained, durable_rules is trusted, as for a decision: the hot path runs once.
+    move = decide_move(policy, requested, {"type": "cancel"}, at=at)
+    assert move.state_after.id == "under_review"
+
+
+def test_a_flow_refusal_that_the_reference_evaluator_would_allow_is_an_engine_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = shipped_project().policy("claim-status")
+    monkeypatch.setattr(evaluate, "match_durable", lambda policy, env: [])
+    with pytest.raises(EngineFault) as caught:  # a refusal is always explained
+        decide_move(
+            policy, EntityState("requested", {}), {"type": "cancel"}, at="2024-09-20T10:00:00+09:00"
+        )
+    assert caught.value.code == "engine_disagreement"
+
+
+def test_the_yaml_runner_checks_every_flow_step_against_the_reference_evaluator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = shipped_project()
+    cases = load_cases(ROOT / "policies" / "claim-status.tests.yaml", project)
+    monkeypatch.setattr(evaluate, "match_durable", wrong_transition("claim"))
+    results = [run_case(case, project) for case in cases[:1]]
+    assert "engine_disagreement" in "\n".join(results[0].failures)
