@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.compile.model import CompiledPolicy
 from engine.core.jsonvalue import loads_exact, to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
 from engine.service.ipc import Op
@@ -72,14 +73,15 @@ def policy_document(status: PolicyStatus, snapshot: Snapshot) -> dict[str, Any]:
             "title": policy.title.to_dict(),
             "revision": policy.revision,
             "hit_policy": policy.hit_policy,
-            "rules": [
+            "rules": [_rule(rule) for rule in policy.rules],
+            "derived": [
                 {
-                    "id": rule.id,
-                    "refs": list(rule.refs),
-                    **({"label": rule.label.to_dict()} if rule.label else {}),
-                    "location": rule.location.to_dict(),
+                    "name": d.name,
+                    "expression": d.expr.text,
+                    "location": d.location.to_dict(),
+                    **({"label": d.label.to_dict()} if d.label else {}),
                 }
-                for rule in policy.rules
+                for d in policy.derived
             ],
             "settings": {name: _setting(s) for name, s in policy.settings.items()},
             "outcome": {
@@ -95,7 +97,65 @@ def policy_document(status: PolicyStatus, snapshot: Snapshot) -> dict[str, Any]:
             "warnings": [d.to_dict() for d in policy.warnings],
         }
     )
+    if policy.kind == "flow":
+        out["flow"] = _flow(policy)
     return out
+
+
+def _rule(rule: Any) -> dict[str, Any]:
+    """A rule as the console shows it: its conditions as written, each with its line, and
+    its reason's texts as written (holes such as {order.total} unfilled)."""
+    out: dict[str, Any] = {
+        "id": rule.id,
+        "refs": list(rule.refs),
+        **({"label": rule.label.to_dict()} if rule.label else {}),
+        "location": rule.location.to_dict(),
+        "conditions": [
+            {"text": c.text, "location": c.location().to_dict()} for c in rule.conditions
+        ],
+    }
+    reason = rule.reason
+    if reason is not None:
+        out["reason"] = {"code": reason.code, "message": _texts(reason.message)}
+        if reason.action is not None:
+            out["reason"]["action"] = _texts(reason.action)
+    return out
+
+
+def _texts(message: Any) -> dict[str, str]:
+    out = {"ja": message.ja.text}
+    if message.en is not None:
+        out["en"] = message.en.text
+    return out
+
+
+def _flow(policy: CompiledPolicy) -> dict[str, Any]:
+    """States, events and transitions, for drawing the flow (the console's diagram)."""
+    from engine.flow.model import flow_of
+
+    flow = flow_of(policy)
+    return {
+        "initial": flow.initial,
+        "states": [
+            {"id": s.id, "label": s.label.to_dict(), "final": s.final, "refs": list(s.refs)}
+            for s in flow.states.values()
+        ],
+        "events": [
+            {"name": e.name, "label": e.label.to_dict(), "fields": to_json_value(dict(e.fields))}
+            for e in flow.events.values()
+        ],
+        "transitions": [
+            {
+                "id": t.id,
+                "from": list(t.sources),
+                "event": t.event,
+                "to": t.target,
+                "refs": list(t.refs),
+                **({"label": t.label.to_dict()} if t.label else {}),
+            }
+            for t in flow.transitions
+        ],
+    }
 
 
 def _data_info(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
@@ -113,6 +173,10 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "entity_id": {"type": "string", "minLength": 1, "maxLength": 200},
     "Idempotency-Key": {"type": "string", "pattern": DECISION_ID_PATTERN},
     "decision_id": {"type": "string", "pattern": DECISION_ID_PATTERN},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "days": {"type": "integer", "minimum": 1, "maximum": 366},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
 }
 TAGS = {
     "decisions": "Decide with a decision policy; read logged decisions",
@@ -144,6 +208,8 @@ def openapi_document(
     targets = _all_targets(snapshot, components, examples or Path("/nonexistent"), max_batch)
     paths: dict[str, Any] = {}
     for route in ROUTES:
+        if not route.api:  # the console's pages and files
+            continue
         for target in targets.get(route.each, [_Target({})]):
             path = route.path
             if route.each is not None:
@@ -229,6 +295,10 @@ def _operation(route: Route, target: _Target, max_batch: int) -> dict[str, Any]:
     parameters += [
         {"name": f, "in": "query", "required": False, "schema": {"type": "boolean"}}
         for f in route.flags
+    ]
+    parameters += [
+        {"name": q, "in": "query", "required": False, "schema": _parameter_schema(q)}
+        for q in route.query
     ]
     parameters += [
         {"name": h, "in": "header", "required": False, "schema": _parameter_schema(h)}
@@ -390,4 +460,9 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
         (),
     ),
     Op.STATS: _metrics,
+    Op.LIST_DECISIONS: _answer("DecisionPage", "a page of the log, newest first"),
+    Op.LIST_DATA: _answer("DataList", "every data set and the policies that read it"),
+    Op.POLICY_SOURCE: _answer("PolicySource", "the YAML text of the revision served"),
+    Op.POLICY_EXAMPLES: _answer("PolicyExamples", "its test cases and example files"),
+    Op.POLICY_STATS: _answer("PolicyStats", "decisions per day and outcome"),
 }

@@ -280,6 +280,8 @@ FIXED: dict[str, Schema] = {
                     }
                 ),
             },
+            "derived": {"type": "array", "items": OPEN},
+            "flow": {"type": "object", "description": "states, events and transitions"},
             "facts_schema": {"type": "object", "description": "the policy's facts JSON Schema"},
             "warnings": {"type": "array", "items": ref("Diagnostic")},
         },
@@ -360,6 +362,99 @@ FIXED: dict[str, Schema] = {
             "logged_at": {"type": "integer", "description": "Unix time in milliseconds"},
             "request": OPEN,
             "explanation": ref("Explanation"),
+        },
+    },
+    "DecisionPage": {
+        "type": "object",
+        "required": ["decisions", "next_cursor"],
+        "properties": {
+            "decisions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["decision_id", "policy", "at", "logged_at", "outcome", "fired"],
+                    "properties": {
+                        "decision_id": {"type": "string"},
+                        "policy": POLICY_REF,
+                        "at": INSTANT,
+                        "logged_at": {"type": "integer"},
+                        "outcome": OPEN,
+                        "fired": STRINGS,
+                        "latency_us": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+            "next_cursor": {"type": ["string", "null"], "description": "the next page's"},
+        },
+    },
+    "DataList": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "version", "source", "count", "policies", "errors"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "label": ref("Text"),
+                        "version": {"type": ["string", "null"]},
+                        "source": {"type": ["string", "null"]},
+                        "count": {"type": "integer"},
+                        "updated_at": {"type": ["integer", "null"]},
+                        "file": {"type": ["string", "null"]},
+                        "schema": {"type": ["string", "null"]},
+                        "key": {"type": ["string", "null"]},
+                        "policies": STRINGS,
+                        "errors": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+    "PolicySource": {
+        "type": "object",
+        "required": ["id", "revision", "path", "text"],
+        "properties": {
+            "id": {"type": "string"},
+            "revision": {"type": "string"},
+            "path": {"type": "string"},
+            "text": {"type": "string"},
+        },
+    },
+    "PolicyExamples": {
+        "type": "object",
+        "description": "Inputs to try the policy with: its YAML test cases and example files.",
+        "required": ["policy"],
+        "properties": {
+            "policy": {
+                "type": "object",
+                "required": ["id", "kind"],
+                "properties": {"id": {"type": "string"}, "kind": {"type": "string"}},
+            },
+        },
+    },
+    "PolicyStats": {
+        "type": "object",
+        "required": ["policy", "field", "days", "timezone", "outcomes", "series"],
+        "properties": {
+            "policy": POLICY_REF,
+            "field": {"type": ["string", "null"]},
+            "days": {"type": "integer"},
+            "timezone": {"type": "string"},
+            "outcomes": STRINGS,
+            "series": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["day", "counts"],
+                    "properties": {
+                        "day": {"type": "string", "format": "date"},
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    },
+                },
+            },
         },
     },
     "DataVersion": {

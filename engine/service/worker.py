@@ -52,6 +52,7 @@ from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
 from engine.service.problems import Response, problem, unavailable
+from engine.service.reads import Reads
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
@@ -119,6 +120,7 @@ class Worker:
         # keep entity state in the same SQLite file, written under the same lock.
         self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
         self.service.on_data_change = self._refresh_data
+        self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
@@ -267,7 +269,7 @@ class Worker:
     def _handlers(self) -> dict[Op, Handler]:
         """One handler per worker operation of the route table (engine/service/routes.py);
         each reads the path parameters the front put in `meta` under the table's names."""
-        service, flows = self.service, self.flows
+        service, flows, reads = self.service, self.flows, self.reads
         return {
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
@@ -288,6 +290,11 @@ class Worker:
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
                 meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
             ),
+            Op.LIST_DECISIONS: lambda meta, _: reads.list_decisions(meta),
+            Op.LIST_DATA: lambda _meta, _body: reads.list_data(),
+            Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
+            Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
+            Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
         }
 
     def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:

@@ -47,7 +47,7 @@ QUIET_NODE = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "tru
 def _tool(name: str) -> Path:
     path = NODE_BIN / name
     # not a skip: `make test` installs the tools (npm ci in tools/contracts) before pytest
-    assert path.exists(), f"{path} is missing: run `make test` (or `make node`)"
+    assert path.exists(), f"{path} is missing: run `make test` (or `make contracts`)"
     return path
 
 
