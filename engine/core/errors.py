@@ -172,6 +172,16 @@ class EngineFault(KimariError):
     problem_code = "engine_fault"
 
 
+class RetryLater(KimariError):
+    """The request met other writers and was not applied; nothing changed, and the same
+    request sent again (with its event id, it cannot apply twice) will likely succeed."""
+
+    exit_code = 2
+    default_code = "retry_later"
+    http_status = 503
+    retry_after = 1  # seconds, for the service's Retry-After
+
+
 class Refused(KimariError):
     """A step of a policy's lifecycle was refused: the revision is not in a state that
     allows it, someone published in between, a job of the policy is already running."""

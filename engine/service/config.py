@@ -94,9 +94,17 @@ class Config:
     impact_days: float = 7.0  # the window of the log a submission replays
     impact_sample: int = 20_000  # ... at most about this many decisions of it
     request_timeout: float = 10.0  # a worker slower than this is killed; the client gets 503
+    # seconds the front waits for the next part of a body (one shorter than its
+    # Content-Length would otherwise hold the connection forever): then 408
+    body_timeout: float = 2.0
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
     access_log: bool = False
+    # SIGTERM: /readyz answers 503 this long, while requests are still served, so that a
+    # load balancer stops sending; then no new connection is accepted (docs/service.md)
+    shutdown_drain: float = 0.0
+    # then: how long requests in flight may take to finish, and workers to commit and close
+    shutdown_timeout: float = 10.0
     test_faults: bool = field(default=False, repr=False)  # KIMARI_TEST_FAULTS=1 only
 
     @property
@@ -132,8 +140,18 @@ class Config:
                 problems.append(f"{key} must be at least 1")
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0..65535")
-        if self.reload_interval <= 0 or self.request_timeout <= 0:
-            problems.append("reload_interval and request_timeout must be positive")
+        if (
+            self.reload_interval <= 0
+            or self.request_timeout <= 0
+            or self.shutdown_timeout <= 0
+            or self.body_timeout <= 0
+        ):
+            problems.append(
+                "reload_interval, request_timeout, shutdown_timeout and body_timeout must be "
+                "positive"
+            )
+        if self.shutdown_drain < 0:
+            problems.append("shutdown_drain must be 0 or more")
         if self.approvals_required not in (-1, 0, 1):
             problems.append("approvals_required must be 0 or 1 (-1: 1 when tokens are set)")
         if self.impact_days <= 0 or self.impact_sample < 1:
@@ -174,6 +192,7 @@ class Config:
             "impact_sample": self.impact_sample,
             "commit_max_rows": self.commit_max_rows,
             "commit_wait_ms": self.commit_wait_ms,
+            "shutdown_timeout": self.shutdown_timeout,
             "test_faults": self.test_faults,
         }
 

@@ -340,6 +340,9 @@ class Service:
         snapshot = self.snapshot
         for pid, status in sorted(snapshot.policy_set.statuses.items()):
             policy = status.policy
+            # the file on disk: the diagnostics that refused it, else the served revision's
+            found = status.errors or (policy.warnings if policy else ())
+            errors = sum(1 for d in found if d.is_error)
             out.append(
                 {
                     "id": pid,
@@ -347,8 +350,8 @@ class Service:
                     "title": policy.title.to_dict() if policy else None,
                     "revision": policy.revision if policy else None,
                     "status": status.state,
-                    "errors": sum(d.is_error for d in status.errors),
-                    "warnings": sum(not d.is_error for d in status.errors),
+                    "errors": errors,
+                    "warnings": len(found) - errors,
                     **snapshot.served.get(pid, {}),
                 }
             )

@@ -386,3 +386,181 @@ class LifecycleService:
             return _json(200, {"entries": [e.to_dict() for e in entries]})
 
         return self._run(call)
+
+
+# -- OpenAPI components of these operations (engine/service/openapi.py adds them) ----------
+def _component(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_TEXT: dict[str, Any] = {"type": "string"}
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+_MS: dict[str, Any] = {"type": "integer", "description": "milliseconds since the epoch"}
+_REVISION_REF: dict[str, Any] = {
+    "type": ["integer", "string"],
+    "description": "a revision: its number, 'published', or a content hash",
+}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    return out
+
+
+def _maybe(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_REVISION = {
+    "policy": _TEXT,
+    "number": {"type": "integer", "minimum": 1},
+    "ref": {"type": "string", "description": "policy@number"},
+    "revision": {"type": "string", "description": "the content hash decisions name"},
+    "state": {"enum": ["draft", "pending", "published", "retired", "rejected"]},
+    "base": _maybe({"type": "integer"}),
+    "author": _TEXT,
+    "created_at": _MS,
+    "message": _TEXT,
+    "data": {"type": "object", "additionalProperties": _TEXT},
+    "tests": _maybe({"type": "object", "description": "cases, passed, failed, errors, ..."}),
+    "impact": _maybe({"type": "object", "description": "the replay's counts at submission"}),
+    "approver": _maybe(_TEXT),
+    "approved_at": _maybe(_MS),
+}
+SCHEMAS: dict[str, Any] = {
+    "Revision": _object(
+        {
+            **_REVISION,
+            "publications": {"type": "array", "items": {"type": "integer"}},
+            "stale": {"type": "boolean", "description": "pending, but no longer based on it"},
+        },
+        ["policy", "number", "ref", "revision", "state", "author", "created_at"],
+    ),
+    "RevisionDetail": _object(
+        {
+            **_REVISION,
+            "source": _maybe(_TEXT),
+            "files": {"type": "object", "additionalProperties": _TEXT},
+            "tests_source": _maybe(_TEXT),
+            "path": _maybe(_TEXT),
+            "publications": {"type": "array", "items": _component("Publication")},
+        },
+        ["policy", "number", "revision", "state"],
+    ),
+    "RevisionList": _object(
+        {
+            "policy": _TEXT,
+            "published": _maybe(_component("Publication")),
+            "approvals_required": {"type": "integer", "enum": [0, 1]},
+            "revisions": {"type": "array", "items": _component("Revision")},
+        },
+        ["policy", "revisions"],
+    ),
+    "Publication": _object(
+        {
+            "publication": {"type": "integer", "description": "the id decisions name"},
+            "policy": _TEXT,
+            "number": {"type": "integer"},
+            "revision": _TEXT,
+            "kind": {"enum": ["bootstrap", "approval", "direct", "rollback"]},
+            "principal": _TEXT,
+            "published_at": _MS,
+            "message": _TEXT,
+        },
+        ["publication", "policy", "number", "revision", "kind", "principal"],
+    ),
+    "Approval": _object(
+        {"publication": _component("Publication"), "revision": _component("Revision")},
+        ["publication", "revision"],
+    ),
+    "Job": _object(
+        {
+            "id": _TEXT,
+            "kind": {"enum": ["impact", "submit"]},
+            "policy": _TEXT,
+            "state": {"enum": ["running", "done", "failed", "cancelled"]},
+            "principal": _TEXT,
+            "created_at": _MS,
+            "started_at": _maybe(_MS),
+            "finished_at": _maybe(_MS),
+            "progress": _object({"done": _COUNT, "total": _maybe(_COUNT)}),
+            "params": {"type": "object"},
+            "cancel_requested": {"type": "boolean"},
+            "report": _maybe(
+                {"type": "object", "description": "the impact report, or the revision submitted"}
+            ),
+            "error": {"description": "why it failed: a problem's code and errors"},
+        },
+        ["id", "kind", "policy", "state", "progress"],
+    ),
+    "JobList": _object({"jobs": {"type": "array", "items": _component("Job")}}, ["jobs"]),
+    "Diff": _object(
+        {
+            "policy": _TEXT,
+            "from": _maybe({"type": "object"}),
+            "to": _maybe({"type": "object"}),
+            "identical": {"type": "boolean"},
+            "changes": {
+                "type": "object",
+                "description": "per section (policy, rules, settings, derived, outcome, data, "
+                "facts, flow): added, removed, changed",
+            },
+            "text": {"type": "string", "description": "the unified diff"},
+        },
+        ["policy", "identical", "changes", "text"],
+    ),
+    "AuditTrail": _object(
+        {
+            "entries": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "seq": {"type": "integer"},
+                        "at": _MS,
+                        "principal": _TEXT,
+                        "action": _TEXT,
+                        "policy": _TEXT,
+                        "number": _maybe({"type": "integer"}),
+                        "detail": {"type": "object"},
+                    }
+                ),
+            }
+        },
+        ["entries"],
+    ),
+    "RevisionRequest": {
+        **_object(
+            {
+                "source": {"type": "string", "minLength": 1, "description": "the YAML text"},
+                "files": {"type": "object", "additionalProperties": _TEXT},
+                "tests": {"type": "string", "description": "its *.tests.yaml text"},
+                "message": _TEXT,
+                "state": {"enum": ["draft", "pending"], "default": "pending"},
+            },
+            ["source"],
+        ),
+        "additionalProperties": False,
+    },
+    "MessageRequest": {**_object({"message": _TEXT}), "additionalProperties": False},
+    "RollbackRequest": {
+        **_object({"to": _REVISION_REF, "message": _TEXT}, ["to"]),
+        "additionalProperties": False,
+    },
+    "ImpactRequest": {
+        **_object(
+            {
+                "draft": _REVISION_REF,
+                "against": _REVISION_REF,
+                "since": {"type": "string", "description": "30d, 12h, or an RFC 3339 time"},
+                "until": _TEXT,
+                "data": {"type": "object", "additionalProperties": {"type": "array"}},
+                "sample": _COUNT,
+                "max_changed": _COUNT,
+                "list": _COUNT,
+            }
+        ),
+        "additionalProperties": False,
+    },
+}

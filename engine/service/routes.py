@@ -7,6 +7,7 @@ OpenAPI document all read.
     PUT     /v1/data/{name}                          admin   one worker     PUT_DATA
     POST    /v1/reload                               admin   every worker   RELOAD
     POST    /v1/policies/{policy_id}/revisions/{number}:approve  publish  one worker  ...
+    GET     /console/assets/{asset}                  -       front, files   -
     ...
 
 A row is one operation: a method on a path, the token scope it needs, who answers it, the
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from engine.core.suggest import did_you_mean
 from engine.service.ipc import Op
 
 DECIDE = "decide"
@@ -47,6 +49,7 @@ class By(StrEnum):
     FRONT = "front"  # the front answers alone: it must, when no worker is up (health)
     WORKER = "worker"  # forwarded to one worker, its answer relayed
     EVERY = "every worker"  # sent to every worker; the front combines their answers
+    FILES = "front, from files"  # the console's built files (engine/console), no worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +60,18 @@ class Route:
     path: str
     scope: str | None  # the token scope needed; None: no token
     op: Op | None  # what a worker dispatches on; None: the front answers
-    operation_id: str  # OpenAPI; "{policy}", "{name}" are filled in per policy or data set
+    # OpenAPI, camelCase; "{Policy}" and "{Name}" are filled in per policy or data set with
+    # the id in CamelCase (decideOrderHolds): stable as long as the id is, whatever the title
+    operation_id: str
     summary: str  # OpenAPI; also "{title}" (the policy's) and "{max_batch}"
     by: By = By.WORKER
     # documented once per decision policy, flow policy or data set, whose id fills the path's
     # first parameter; None: documented as the path template
     each: Literal["decision", "flow", "data"] | None = None
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
-    query: tuple[str, ...] = ()  # text query parameters ("?from=published"), passed on
+    query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
+    api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
 
@@ -93,7 +99,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}:batch",
         DECIDE,
         Op.BATCH,
-        "decide-{policy}-batch",
+        "decide{Policy}Batch",
         "Decide up to {max_batch} cases with '{policy}'",
         each="decision",
     ),
@@ -102,7 +108,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}",
         DECIDE,
         Op.DECIDE,
-        "decide-{policy}",
+        "decide{Policy}",
         "Decide with '{policy}' ({title})",
         each="decision",
         flags=("explain",),
@@ -110,10 +116,19 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/decisions",
+        ADMIN,  # every caller's facts at once (names, phones): not for a service's token
+        Op.LIST_DECISIONS,
+        "listDecisions",
+        "The decision log, newest first, filtered and paged",
+        query=("policy", "revision", "rule", "outcome", "since", "until", "limit", "cursor"),
+    ),
+    Route(
+        "GET",
         "/v1/decisions/{decision_id}",
         DECIDE,
         Op.GET_DECISION,
-        "get-decision",
+        "getDecision",
         "A logged decision, with its explanation",
     ),
     Route(
@@ -121,7 +136,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/events",
         DECIDE,
         Op.FLOW_EVENT,
-        "flow-event-{policy}",
+        "apply{Policy}Event",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
     ),
@@ -130,7 +145,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         DECIDE,
         Op.FLOW_ENTITY,
-        "flow-entity-{policy}",
+        "get{Policy}Entity",
         "Where an entity of '{policy}' stands",
         each="flow",
     ),
@@ -139,7 +154,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         ADMIN,
         Op.FLOW_IMPORT,
-        "flow-import-{policy}",
+        "import{Policy}Entity",
         "Import an entity of '{policy}' under way elsewhere",
         each="flow",
     ),
@@ -148,17 +163,25 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/history",
         DECIDE,
         Op.FLOW_HISTORY,
-        "flow-history-{policy}",
+        "get{Policy}History",
         "The moves of an entity of '{policy}'",
         each="flow",
         flags=("refusals",),
     ),
     Route(
         "GET",
+        "/v1/data",
+        DECIDE,
+        Op.LIST_DATA,
+        "listData",
+        "The reference data sets: version, source, the policies that read them",
+    ),
+    Route(
+        "GET",
         "/v1/data/{name}",
         DECIDE,
         Op.GET_DATA,
-        "get-data-{name}",
+        "get{Name}Data",
         "Read the reference data set '{name}'",
         each="data",
     ),
@@ -167,7 +190,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.PUT_DATA,
-        "put-data-{name}",
+        "put{Name}Data",
         "Replace the reference data set '{name}'",
         each="data",
     ),
@@ -176,18 +199,18 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.DELETE_DATA,
-        "reset-data-{name}",
+        "reset{Name}Data",
         "Serve the file default of '{name}' again",
         each="data",
     ),
-    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     # -- the policy lifecycle (engine/service/lifecycle.py); the suffixed paths come first
     Route(
         "POST",
         "/v1/policies/{policy_id}/revisions/{number}:submit",
         PUBLISH,
         Op.SUBMIT_REVISION,
-        "submit-revision",
+        "submitRevision",
         "Submit a draft for approval: tests and impact run as a job",
     ),
     Route(
@@ -195,7 +218,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/revisions/{number}:approve",
         PUBLISH,
         Op.APPROVE_REVISION,
-        "approve-revision",
+        "approveRevision",
         "Approve a pending revision (not its author): it is published",
     ),
     Route(
@@ -203,7 +226,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/revisions/{number}:reject",
         PUBLISH,
         Op.REJECT_REVISION,
-        "reject-revision",
+        "rejectRevision",
         "Reject a draft or a pending revision",
     ),
     Route(
@@ -211,7 +234,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/revisions/{number}",
         PUBLISH,
         Op.REVISION,
-        "get-revision",
+        "getRevision",
         "A revision: its record, source, tests and impact",
     ),
     Route(
@@ -219,7 +242,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/revisions",
         PUBLISH,
         Op.REVISIONS,
-        "list-revisions",
+        "listRevisions",
         "A policy's revisions: state, author, approver, tests and impact",
     ),
     Route(
@@ -227,7 +250,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/revisions",
         PUBLISH,
         Op.CREATE_REVISION,
-        "create-revision",
+        "createRevision",
         "Store a draft, or submit a revision for approval (a job)",
     ),
     Route(
@@ -235,7 +258,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/rollback",
         PUBLISH,
         Op.ROLLBACK,
-        "rollback",
+        "rollbackPolicy",
         "Publish an earlier published revision again",
     ),
     Route(
@@ -243,7 +266,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/diff",
         PUBLISH,
         Op.DIFF,
-        "diff",
+        "diffRevisions",
         "The semantic diff of two revisions, with the text diff",
         query=("from", "to"),
     ),
@@ -252,7 +275,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/impact",
         PUBLISH,
         Op.IMPACT,
-        "impact",
+        "startImpact",
         "Replay logged decisions against a draft (a job)",
     ),
     Route(
@@ -260,7 +283,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/audit",
         PUBLISH,
         Op.AUDIT,
-        "policy-audit",
+        "getPolicyAudit",
         "The audit trail of a policy",
         query=("limit", "before"),
     ),
@@ -269,20 +292,45 @@ ROUTES: tuple[Route, ...] = (
         "/v1/audit",
         PUBLISH,
         Op.AUDIT_ALL,
-        "audit",
+        "getAudit",
         "The audit trail of every policy",
         query=("policy", "limit", "before"),
     ),
-    Route("POST", "/v1/jobs/{job_id}:cancel", PUBLISH, Op.CANCEL_JOB, "cancel-job", "Cancel a job"),
-    Route("GET", "/v1/jobs/{job_id}", PUBLISH, Op.JOB, "get-job", "A job: progress and report"),
-    Route("GET", "/v1/jobs", PUBLISH, Op.JOBS, "list-jobs", "Recent jobs", query=("policy",)),
+    Route("POST", "/v1/jobs/{job_id}:cancel", PUBLISH, Op.CANCEL_JOB, "cancelJob", "Cancel a job"),
+    Route("GET", "/v1/jobs/{job_id}", PUBLISH, Op.JOB, "getJob", "A job: progress and report"),
+    Route("GET", "/v1/jobs", PUBLISH, Op.JOBS, "listJobs", "Recent jobs", query=("policy",)),
     Route(
         "GET",
         "/v1/policies/{policy_id}",
         DECIDE,
         Op.POLICY,
-        "get-policy",
+        "getPolicy",
         "A policy: revision, rules, settings, facts schema, status",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/source",
+        DECIDE,
+        Op.POLICY_SOURCE,
+        "getPolicySource",
+        "The YAML text of the revision served",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/examples",
+        DECIDE,
+        Op.POLICY_EXAMPLES,
+        "getPolicyExamples",
+        "Inputs to try a policy with: its YAML test cases and its files in examples/",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/stats",
+        DECIDE,
+        Op.POLICY_STATS,
+        "getPolicyStats",
+        "Decisions of a policy per day and outcome, counted from the log",
+        query=("days",),
     ),
     Route(
         "POST",
@@ -304,6 +352,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", DECIDE, Op.STATS, "metrics", "Prometheus metrics", by=By.EVERY),
     Route("GET", "/healthz", None, None, "healthz", "The front process is alive", by=By.FRONT),
     Route("GET", "/readyz", None, None, "readyz", "A worker is ready to decide", by=By.FRONT),
+    # the editors' console (engine/console): pages and assets with no token, since a browser
+    # fetches them before the page can ask for one; everything they show comes from the API
+    Route("GET", "/", None, None, "root", "Redirects to /console/", by=By.FILES, api=False),
+    Route("GET", "/console", None, None, "console", "The console", by=By.FILES, api=False),
+    Route(
+        "GET",
+        "/console/assets/{asset}",
+        None,
+        None,
+        "console-asset",
+        "A built asset of the console (content-hashed name)",
+        by=By.FILES,
+        api=False,
+    ),
+    Route("GET", "/docs", None, None, "docs", "The API documentation", by=By.FILES, api=False),
 )
 
 
@@ -360,6 +423,24 @@ def find(method: str, path: str) -> tuple[Route, dict[str, str]]:
         raise NoMethod(frozenset(methods))
     values = found.groups()[group : group + len(route.params)]
     return route, dict(zip(route.params, values, strict=True))
+
+
+def suggest(path: str) -> str | None:
+    """A hint such as "did you mean '/healthz'?" for a path no route has: each route's path,
+    its parameters filled with the request's own segments where the counts agree."""
+    segments = path.rstrip("/").split("/")
+    candidates = set()
+    for route in ROUTES:
+        parts = route.path.split("/")
+        if len(parts) == len(segments):
+            pairs = zip(parts, segments, strict=True)
+            parts = [given if _is_param(part) else part for part, given in pairs]
+        candidates.add("/".join(parts))
+    return did_you_mean(path, candidates - {path})
+
+
+def _is_param(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
 
 
 def worker_ops() -> frozenset[Op]:

@@ -66,7 +66,8 @@ from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
 from engine.service.lifecycle import LifecycleService
-from engine.service.problems import Response, problem, unavailable
+from engine.service.problems import Response, internal_error, problem, unavailable
+from engine.service.reads import Reads
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.revisions import RevisionStore
 from engine.store.sqlite import WriteLock
@@ -102,7 +103,7 @@ class Worker:
         self.config = config
         self.folder = Path(config["policies"])
         self.watch = bool(config.get("watch"))
-        lock = WriteLock(config["store"])
+        lock = self.lock = WriteLock(config["store"])
         self.store = Store(config["store"], lock)
         self.revisions = RevisionStore(config["store"], lock)  # the deciding thread's
         # the reloader thread's own connections (one sqlite3 connection, one thread)
@@ -113,6 +114,8 @@ class Worker:
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
+        self.stopping = False  # no more frames will come: commit what is queued, then stop
+        self.committer: threading.Thread | None = None
         self.reload_lock = threading.Lock()  # one compile at a time
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
@@ -128,6 +131,7 @@ class Worker:
         self.remembered: set[tuple[str, str]] = set()
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
+        self.hidden = _server_paths(self.folder)
         with self.reload_lock:
             policy_set = self._compile(None)
         # the newest compiled set: every reload builds on it (its last good revisions), never
@@ -151,6 +155,7 @@ class Worker:
         self.lifecycle = LifecycleService(
             config["store"], rules, lock, lambda: self.service.snapshot.policy_set.statuses
         )
+        self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
@@ -280,31 +285,40 @@ class Worker:
         while True:
             time.sleep(interval)
             try:
-                if self.watch:
-                    self._follow_files(interval)
-                else:
-                    self._follow_store()
+                with self.reload_lock:  # the connections it polls with: closed at the stop
+                    if self.stopping:
+                        return
+                    current = self._files_moved() if self.watch else self._store_moved()
+                if current is not None:
+                    if self.watch:
+                        self._follow_files(interval, current)
+                    else:
+                        self._follow_store()
             except Exception:  # keep polling: the next edit may fix whatever broke here
                 log.exception("policy reload failed")
 
+    def _store_moved(self) -> Fingerprint | None:
+        generation = store_generation(self.reload_revisions)
+        return generation if generation != self.latest_set.fingerprint else None
+
+    def _files_moved(self) -> Fingerprint | None:
+        seen = fingerprint(self.folder, deps(self.latest_set.specs))
+        return seen if seen != _files_of(self.latest_set.fingerprint) else None
+
     def _follow_store(self) -> None:
         """A publication (or any change of a revision record) since the set was compiled."""
-        if store_generation(self.reload_revisions) == self.latest_set.fingerprint:
-            return
         with self.reload_lock:
+            if self.stopping:
+                return
             self._offer(self._compile(self.latest_set))
         os.write(self.wake_w, b"r")
 
-    def _follow_files(self, interval: float) -> None:
+    def _follow_files(self, interval: float, seen: Fingerprint) -> None:
         """Compile until the files are as compiled: the fingerprint is taken before each
         compile, so a save made during one is compiled by the next turn of this loop."""
         step = min(0.1, interval)
         while True:
-            current = self.latest_set
-            watched = deps(current.specs)
-            seen = fingerprint(self.folder, watched)
-            if seen == _files_of(current.fingerprint):
-                return
+            watched = deps(self.latest_set.specs)
             for _ in range(10):  # an editor may still be writing: wait until it settles
                 time.sleep(step)
                 settled = fingerprint(self.folder, watched)
@@ -312,8 +326,15 @@ class Worker:
                     break
                 seen = settled
             with self.reload_lock:
+                if self.stopping:
+                    return
                 self._offer(self._compile(self.latest_set, seen))
             os.write(self.wake_w, b"r")
+            with self.reload_lock:
+                moved = None if self.stopping else self._files_moved()
+            if moved is None:
+                return
+            seen = moved
 
     # -- frames ------------------------------------------------------------------------
     def _send_events(self, events: list[dict[str, Any]]) -> None:
@@ -329,9 +350,13 @@ class Worker:
             with self.send_lock:
                 self.sock.sendall(data)
 
-    @staticmethod
-    def _frame(frame_id: int, response: Response, meta: dict[str, Any] | None = None) -> bytes:
+    def _frame(
+        self, frame_id: int, response: Response, meta: dict[str, Any] | None = None
+    ) -> bytes:
         status, headers, body = response
+        for prefix in self.hidden:  # a client learns where a file sits in the project, no more
+            if prefix in body:
+                body = body.replace(prefix, b"")
         out = dict(meta or {})
         if headers != JSON_HEADERS:
             out["h"] = [[k.decode(), v.decode()] for k, v in headers]
@@ -340,8 +365,11 @@ class Worker:
         return ipc.encode(frame_id, status, out or None, body)
 
     def _fault(self, meta: dict[str, Any]) -> None:
-        """Test-only: die or hang mid-request, as a durable_rules crash would."""
+        """Test-only: die or hang mid-request, as a durable_rules crash would; or raise, as a
+        bug of ours would (which must cost the request, not the worker)."""
         kind = meta.get("fault") if self.faults else None
+        if kind == "raise":
+            raise RuntimeError("an injected fault")
         if kind == "exit":
             os._exit(70)
         elif kind == "segv":
@@ -352,7 +380,7 @@ class Worker:
     def _handlers(self) -> dict[Op, Handler]:
         """One handler per worker operation of the route table (engine/service/routes.py);
         each reads the path parameters the front put in `meta` under the table's names."""
-        service, flows = self.service, self.flows
+        service, flows, reads = self.service, self.flows, self.reads
         return {
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
@@ -373,6 +401,11 @@ class Worker:
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
                 meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
             ),
+            Op.LIST_DECISIONS: lambda meta, _: reads.list_decisions(meta),
+            Op.LIST_DATA: lambda _meta, _body: reads.list_data(),
+            Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
+            Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
+            Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
             **self._lifecycle_handlers(),
         }
 
@@ -420,7 +453,10 @@ class Worker:
         from engine.service.openapi import openapi_document
 
         service = self.service
-        return json_response(200, openapi_document(service.snapshot, max_batch=service.max_batch))
+        document = openapi_document(
+            service.snapshot, max_batch=service.max_batch, examples=self.folder.parent / "examples"
+        )
+        return json_response(200, document)
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
@@ -429,7 +465,10 @@ class Worker:
                 400, "unknown_operation", f"operation {op} is unknown"
             )
         else:
-            result = handler(meta, body)
+            try:
+                result = handler(meta, body)
+            except Exception:  # a bug of ours: answered, logged with an id; the worker lives on
+                result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
             return result
         self.out.append(self._frame(frame_id, result))
@@ -472,7 +511,11 @@ class Worker:
         for frame_id, item in pending:
             mine = logged[offset : offset + len(item.entries)]
             offset += len(item.entries)
-            frames.append(self._frame(frame_id, self.service.finish(item, mine), item.meta))
+            try:
+                response = self.service.finish(item, mine)
+            except Exception:  # logged, but its answer failed: say so, keep committing
+                response, item.meta = internal_error("the answer of a logged decision"), {}
+            frames.append(self._frame(frame_id, response, item.meta))
         return frames
 
     def _committer(self) -> None:
@@ -481,6 +524,8 @@ class Worker:
         while True:
             with self.groups_ready:
                 while not self.groups:
+                    if self.stopping:
+                        return
                     self.groups_ready.wait()
             if self.commit_wait:
                 time.sleep(self.commit_wait)  # let more decisions join this group
@@ -492,13 +537,17 @@ class Worker:
                     pending.extend(group)
                     rows += sum(len(p.entries) for _, p in group)
             frames = self.commit(pending)
-            with self.send_lock:
-                self.sock.sendall(b"".join(frames))
+            try:
+                with self.send_lock:
+                    self.sock.sendall(b"".join(frames))
+            except OSError:  # the front is gone: the rest is still committed, then we stop
+                log.warning("the front went away; %d replies not sent", len(frames))
 
     def run(self) -> None:
         _settle_heap()
         threading.Thread(target=self._reloader, name="reloader", daemon=True).start()
-        threading.Thread(target=self._committer, name="committer", daemon=True).start()
+        self.committer = threading.Thread(target=self._committer, name="committer", daemon=True)
+        self.committer.start()
         reader = ipc.FrameReader()
         frames: deque[tuple[int, int, Any, bytes]] = deque()
         self.out.append(
@@ -506,17 +555,21 @@ class Worker:
         )
         self._flush()
         sock = self.sock
-        while True:
+        open_ = True
+        while open_ or frames:  # at EOF, the frames read with it are still decided
             if not frames:
                 ready, _, _ = select.select([sock, self.wake_r], [], [], 0.25)
                 if self.wake_r in ready:
                     os.read(self.wake_r, 4096)
-                if sock in ready and not self._read(reader, frames):
-                    return
+                if sock in ready:
+                    open_ = self._read(reader, frames)
             self._take_reload()
             if not frames:
                 continue
-            self._check_data()
+            try:
+                self._check_data()
+            except Exception as exc:  # the store busy: decide with the data served, check again
+                log.warning("could not check the data versions: %s", exc)
             pending: list[tuple[int, Pending]] = []
             while frames and len(pending) < self.max_rows:
                 frame_id, op, meta, body = frames.popleft()
@@ -534,6 +587,39 @@ class Worker:
                     self.groups.append(pending)
                     self.groups_ready.notify()
 
+    def close(self, timeout: float) -> None:
+        """The end of a worker (its socket reached EOF: the front is stopping): commit the
+        groups still queued (within `timeout`), then close every connection to the store,
+        so that the last process to close it checkpoints the WAL and removes -wal and -shm."""
+        with self.groups_ready:
+            self.stopping = True
+            self.groups_ready.notify_all()
+        if self.committer is not None:
+            self.committer.join(timeout)
+            if self.committer.is_alive():
+                log.error("the decision log did not commit within %ss; stopping anyway", timeout)
+                return  # closing under a commit would fail it: exit, SQLite recovers the WAL
+        # the reloader's own connections: not while it compiles (a poll between two compiles
+        # finds them closed and stops: `stopping` is set)
+        reloading = self.reload_lock.acquire(timeout=timeout)
+        for close in (
+            self.lifecycle.close,
+            self.revisions.close,
+            self.reload_store.close,
+            self.reload_revisions.close,
+            self.flows.close,
+            self.store.close,
+            self.decision_log.close,
+            self.writer_log.close,
+            self.lock.close,
+        ):
+            try:
+                close()
+            except Exception as exc:  # close the others all the same
+                log.warning("closing the store: %s", exc)
+        if reloading:
+            self.reload_lock.release()
+
     def _read(self, reader: ipc.FrameReader, frames: deque[tuple[int, int, Any, bytes]]) -> bool:
         """Take everything that has arrived, without waiting for more; False on EOF."""
         data = self.sock.recv(1 << 20)
@@ -546,6 +632,28 @@ class Worker:
             except BlockingIOError:
                 break
         return True
+
+
+def _server_paths(folder: Path) -> tuple[bytes, ...]:
+    """The absolute path of the project (the policies folder's parent), as it appears in JSON:
+    answers show `policies/x.yaml:12:5`, never where the server keeps its files. Diagnostics
+    name files as they were opened (relative to the working directory when they can be), so
+    this is cut out of every answer the worker sends."""
+    root = folder.resolve().parent
+    if len(root.parts) < 2:  # the file system's root: nothing to cut without cutting slashes
+        return ()
+    text = str(root) + os.sep
+    return tuple(dict.fromkeys([text.encode(), orjson.dumps(text)[1:-1]]))
+
+
+def _request_name(op: int, meta: dict[str, Any]) -> str:
+    """A request's operation and path parameters, for the log (never its body)."""
+    try:
+        name = Op(op).name
+    except ValueError:
+        name = str(op)
+    params = {k: v for k, v in meta.items() if k != "fault"}
+    return f"{name} {params}"
 
 
 def main(argv: list[str]) -> int:
@@ -566,9 +674,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         worker = Worker(sock, slot, config)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the front went away while this worker started
+    try:
         worker.run()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the front went away: nothing left to serve
+    finally:
+        worker.close(float(config["shutdown_timeout"]))
     return 0
 
 

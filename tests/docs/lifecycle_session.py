@@ -29,8 +29,8 @@ DOC = ROOT / "docs" / "lifecycle.md"
 BLOCK = re.compile(r"(<!-- session -->\n```console\n)(.*?)(```)", re.S)
 EXIT = re.compile(r"^\[exit (\d+)\]$")
 PRINCIPALS = {"SVC": "svc-secret-0001", "ALICE": "alice-secret-01", "BOB": "bob-secret-0001"}
-TOKENS = (
-    "{SVC}:svc:decide,{ALICE}:alice:decide+publish,{BOB}:bob:decide+publish".format(**PRINCIPALS)
+TOKENS = "{SVC}:svc:decide,{ALICE}:alice:decide+publish,{BOB}:bob:decide+publish".format(
+    **PRINCIPALS
 )
 
 
@@ -96,9 +96,7 @@ def run(blocks: list[list[Step]], workdir: Path) -> list[list[Step]]:
         step = found[int(index_text)]
         text, _, code = body.rpartition("@@@ rc ")
         step.code = int(code.strip())
-        step.output = text.replace(f"localhost:{port}", "localhost:8080").replace(
-            f"{workdir}/", ""
-        )
+        step.output = text.replace(f"localhost:{port}", "localhost:8080").replace(f"{workdir}/", "")
     return results
 
 
