@@ -139,7 +139,9 @@ def test_racing_saves_leave_every_worker_on_the_last_valid_save_and_report_every
             server.stop()
 
 
-def test_a_restart_with_a_broken_file_serves_the_last_revision_it_served(tmp_path: Path) -> None:
+def test_a_restart_with_a_broken_file_serves_the_last_revision_it_served_and_reports_saves(
+    tmp_path: Path,
+) -> None:
     policies = copy_project(tmp_path)
     store = tmp_path / "var" / "kimari.sqlite3"
     server = Server(policies, store, workers=1, watch=True)
@@ -169,5 +171,23 @@ def test_a_restart_with_a_broken_file_serves_the_last_revision_it_served(tmp_pat
             assert listed["np-check"]["errors"] >= 1
             _wait(lambda: any("last revision it served" in line for line in restarted.errors))
             assert 'result="refused"} 1' in client.get("/metrics").text
+
+            # a 30,000-rule save is reported promptly, not after a long compile
+            rules = "".join(
+                f"  - {{id: r{i}, refs: [HO-4], when: order.total > {i}, then: {{held: true}}}}\n"
+                for i in range(30_000)
+            )
+            text = path.read_text(encoding="utf-8")
+            _save(path, (text.split("rules:")[0] + "rules:\n" + rules).encode("utf-8"))
+            saved = time.monotonic()
+
+            def huge_refused() -> bool:
+                errors = client.get("/v1/policies/np-check").json()["errors"]
+                return any(e["code"] == "file_too_large" for e in errors)
+
+            _wait(huge_refused, timeout=10, what="the 30,000-rule save reported")
+            assert time.monotonic() - saved < 10
+            answer = client.post("/v1/decisions/np-check", json={"facts": NG}).json()
+            assert answer["policy"]["revision"] == served["revision"]
         finally:
             restarted.stop()
