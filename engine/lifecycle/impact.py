@@ -483,16 +483,6 @@ def _short(value: Any) -> str:
 
 
 # -- the run ---------------------------------------------------------------------------------
-@dataclass
-class Run:
-    before: Side
-    after: Side
-    plan: Plan
-    workers: int | None = None
-    on_progress: Progress | None = None
-    tasks: list[tuple[Any, ...]] = field(default_factory=list)
-
-
 def _log_tasks(plan: Plan) -> tuple[int, Iterator[tuple[Any, ...]]]:
     from engine.store.decisions import DecisionLog
 
