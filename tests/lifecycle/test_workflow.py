@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.errors import DraftInvalid, FailingTests, NotPermitted, Refused
+from engine.core.errors import DraftInvalid, FailingTests, NotPermitted, Refused, UsageError
 from engine.lifecycle.candidates import from_path
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from tests.lifecycle.conftest import cancellation, log_decisions
@@ -155,3 +155,19 @@ def test_the_approvals_the_service_requires_bind_every_user_of_the_store(
     lifecycle.require(1)
     with Lifecycle(lifecycle.path, Rules(approvals_required=0)) as other:
         assert other.rules.approvals_required == 1
+
+
+def test_a_revision_is_named_by_number_ref_hash_prefix_or_published_but_a_file_only_locally(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    published = lifecycle.resolve("cancellation-fees", "published")
+    revision = published.revision
+    for ref in ("1", "cancellation-fees@1", revision, revision[:8]):
+        assert lifecycle.resolve("cancellation-fees", ref).revision == revision, ref
+    path = str(folder / "cancellation-fees.yaml")
+    assert lifecycle.resolve("cancellation-fees", path).label.endswith("cancellation-fees.yaml")
+    with Lifecycle(lifecycle.path, files=False) as served:  # as the service resolves refs
+        with pytest.raises(UsageError, match="names no revision"):
+            served.resolve("cancellation-fees", path)
+        with pytest.raises(UsageError, match="not a revision of"):
+            served.resolve("cancellation-fees", "order-holds@1")
