@@ -73,12 +73,18 @@ class Lifecycle:
         *,
         lock: WriteLock | None = None,
         files: bool = False,
+        stores: tuple[Store, RevisionStore] | None = None,
     ) -> None:
         self.path = Path(store_path)
         self.rules = rules or Rules()
         self.files = files
-        self.store = Store(self.path, lock)
-        self.revisions = RevisionStore(self.path, self.store.lock)
+        # `stores`: connections of the caller's (a worker's deciding thread), not closed here
+        self._owned = stores is None
+        if stores is None:
+            self.store = Store(self.path, lock)
+            self.revisions = RevisionStore(self.path, self.store.lock)
+        else:
+            self.store, self.revisions = stores
         # the service records what it requires; a CLI on the same store cannot need less
         recorded = self.revisions.setting(APPROVALS)
         if recorded is not None and int(recorded) > self.rules.approvals_required:
@@ -90,8 +96,9 @@ class Lifecycle:
         self.rules = dataclasses.replace(self.rules, approvals_required=approvals)
 
     def close(self) -> None:
-        self.revisions.close()
-        self.store.close()
+        if self._owned:
+            self.revisions.close()
+            self.store.close()
 
     def __enter__(self) -> Lifecycle:
         return self

@@ -85,8 +85,11 @@ def _ref(value: Any, name: str) -> str:
 
 
 class LifecycleService:
-    def __init__(self, store: str, rules: Rules, lock: Any, known: Callable[[], Any]) -> None:
-        self.lifecycle = Lifecycle(store, rules, lock=lock)
+    def __init__(
+        self, store: str, rules: Rules, stores: tuple[Any, Any], known: Callable[[], Any]
+    ) -> None:
+        """`stores`: the worker's (Store, RevisionStore) of the deciding thread, shared."""
+        self.lifecycle = Lifecycle(store, rules, stores=stores)
         self.rules = rules
         self.known = known  # () -> the ids of the policies served (for 404s and hints)
 
