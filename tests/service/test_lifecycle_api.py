@@ -135,6 +135,17 @@ def test_impact_over_http_lists_exactly_the_decisions_a_draft_or_new_data_would_
         [kind] = report["invalid_facts"]
         assert kind["pointer"] == "/facts/cancellation/workload_percent"
 
+        # one job per policy at a time, and a running job can be cancelled
+        first = alice.post(f"{POLICY}/impact", json={"draft": draft})
+        assert first.status_code == 202, first.text
+        busy = alice.post(f"{POLICY}/impact", json={"draft": draft})
+        assert busy.status_code == 409 and busy.json()["code"] == "job_running", busy.text
+        cancel = alice.post(f"{first.headers['location']}:cancel")
+        assert cancel.status_code == 202 and cancel.json()["cancel_requested"] is True
+        assert _job(alice, first)["state"] == "cancelled"
+        listed = alice.get("/v1/jobs", params={"policy": "cancellation-fees"}).json()["jobs"]
+        assert listed[0]["id"] == first.json()["id"] and listed[0]["state"] == "cancelled"
+
         # the semantic diff of the draft
         diff = alice.get(f"{POLICY}/diff", params={"from": "published", "to": str(dropped)}).json()
         assert [f["field"] for f in diff["changes"]["facts"]["removed"]] == [
