@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from engine.core.i18n import Msg
 from engine.lang import calendar as cal
 from engine.lang import text
 from engine.lang.types import (
@@ -92,15 +93,23 @@ def _kind(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
         return t
     if "number" in kinds and t.kind == "integer":
         return t
-    raise SignatureProblem(index, f"argument {index + 1} must be {what}, got {t.describe()}")
+    raise SignatureProblem(
+        index,
+        Msg(
+            "argument {index} must be {what}, got {type}",
+            index=index + 1,
+            what=what,
+            type=t.describe(),
+        ),
+    )
 
 
 def _temporal(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "date|datetime", "a date or a date-time")
+    return _kind(types, index, "date|datetime", Msg("a date or a date-time"))
 
 
 def _datetime_arg(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "datetime", "a date-time")
+    return _kind(types, index, "datetime", Msg("a date-time"))
 
 
 def _whole_minutes(delta: timedelta) -> int:
@@ -110,19 +119,19 @@ def _whole_minutes(delta: timedelta) -> int:
 
 
 def _integer(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "integer", "an integer")
+    return _kind(types, index, "integer", Msg("an integer"))
 
 
 def _number(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "number", "a number")
+    return _kind(types, index, "number", Msg("a number"))
 
 
 def _string(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "string", "text")
+    return _kind(types, index, "string", Msg("text"))
 
 
 def _list(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "list", "a list")
+    return _kind(types, index, "list", Msg("a list"))
 
 
 def _nullable_if(result: Type, types: Sequence[Type]) -> Type:
@@ -137,7 +146,7 @@ def _same_temporal(types: Sequence[Type]) -> Type:
 
 
 def _to_date(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|date|datetime", "text, a date or a date-time")
+    t = _kind(types, 0, "string|date|datetime", Msg("text, a date or a date-time"))
     return _nullable_if(DATE, [t])
 
 
@@ -157,8 +166,10 @@ def _pair_temporal(result: Type) -> Callable[[Sequence[Type]], Type]:
         if {a.kind, b.kind} == {"date", "datetime"}:
             raise SignatureProblem(
                 1,
-                "both arguments must be dates or both date-times; "
-                "use date(x) to take the date of a date-time",
+                Msg(
+                    "both arguments must be dates or both date-times; "
+                    "use date(x) to take the date of a date-time"
+                ),
             )
         return _nullable_if(result, types)
 
@@ -177,7 +188,8 @@ def _lambda_result(types: Sequence[Type], index: int) -> Type:
 def _check_predicate(types: Sequence[Type], index: int) -> None:
     if index < len(types) and types[index].kind not in ("boolean", "any"):
         raise SignatureProblem(
-            index, f"the condition must be true or false, got {types[index].describe()}"
+            index,
+            Msg("the condition must be true or false, got {type}", type=types[index].describe()),
         )
 
 
@@ -213,7 +225,9 @@ def _map(types: Sequence[Type]) -> Type:
 def _sum(types: Sequence[Type]) -> Type:
     item = _lambda_result(types, 1) if len(types) > 1 else _item(types)
     if item.kind not in NUMERIC_KINDS and item.kind != "any":
-        raise SignatureProblem(len(types) - 1, f"sum needs numbers, got {item.describe()}")
+        raise SignatureProblem(
+            len(types) - 1, Msg("sum needs numbers, got {type}", type=item.describe())
+        )
     return Type("integer" if item.kind == "integer" else "number")
 
 
@@ -229,13 +243,13 @@ def _distinct(types: Sequence[Type]) -> Type:
 
 def _extreme(types: Sequence[Type]) -> Type:
     if not types:
-        raise SignatureProblem(None, "needs at least one argument")
+        raise SignatureProblem(None, Msg("needs at least one argument"))
     result = types[0]
     for index in range(len(types)):
-        _kind(types, index, "number|date|datetime", "a number, a date or a date-time")
+        _kind(types, index, "number|date|datetime", Msg("a number, a date or a date-time"))
         result = join(result, types[index])
     if result.kind == "any" and any(t.kind != "any" for t in types):
-        raise SignatureProblem(None, "all arguments must be of the same kind")
+        raise SignatureProblem(None, Msg("all arguments must be of the same kind"))
     return result
 
 
@@ -263,7 +277,7 @@ def _percent_of(types: Sequence[Type]) -> Type:
 
 
 def _length(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|list", "text or a list")
+    t = _kind(types, 0, "string|list", Msg("text or a list"))
     return _nullable_if(INTEGER, [t])
 
 
@@ -273,7 +287,12 @@ def _dataset(types: Sequence[Type], index: int) -> Type:
         return Type("dataset", item=ANY)
     if t.kind != "dataset":
         raise SignatureProblem(
-            index, f"argument {index + 1} must be a data set (data.NAME), got {t.describe()}"
+            index,
+            Msg(
+                "argument {index} must be a data set (data.NAME), got {type}",
+                index=index + 1,
+                type=t.describe(),
+            ),
         )
     return t
 
@@ -282,12 +301,16 @@ def _probe(types: Sequence[Type], index: int, entry: Type) -> None:
     probe = types[index]
     if probe.kind != "record" or probe.fields is None:
         raise SignatureProblem(
-            index, "argument 2 must be a record literal such as {phone: order.customer.phone}"
+            index,
+            Msg("argument 2 must be a record literal such as {{phone: order.customer.phone}}"),
         )
     for name in probe.fields:
         if entry.field(name) is None:
             known = ", ".join(sorted(entry.fields or {}))
-            raise SignatureProblem(index, f"the data set has no field '{name}' (fields: {known})")
+            raise SignatureProblem(
+                index,
+                Msg("the data set has no field '{name}' (fields: {known})", name=name, known=known),
+            )
 
 
 def _find(types: Sequence[Type]) -> Type:
