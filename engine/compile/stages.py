@@ -449,10 +449,11 @@ def stage_unused(build: Build) -> None:
         ("data", build.datasets),
     ):
         for name in names:
-            if f"{kind}.{name}" not in build.used_roots and f"'{kind}.{name}'" not in suggested:
+            root = f"{kind}.{name}"
+            if root not in build.used_roots and f"'{root}'" not in suggested:
                 build.warn(
                     f"unused_{'setting' if kind == 'settings' else kind}",
-                    Msg("{name} is declared but never used", name=f"{kind}.{name}"),
+                    Msg("{name} is declared but never used", name=root),
                     join_pointer(f"/{kind}", name),
                     key=True,
                 )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gettext
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -64,9 +64,7 @@ class Msg(str):
         """This message in `lang`; English where the catalogue has no translation."""
         if lang == DEFAULT:
             return str(self)
-        template = catalogue(lang).gettext(self.template)
-        if template == self.template:  # untranslated: the English text, already formatted
-            return str(self)
+        template = catalogue(lang).gettext(self.template)  # itself when untranslated
         fields = {
             name: value.in_language(lang) if isinstance(value, Msg) else value
             for name, value in self.fields.items()
@@ -75,6 +73,25 @@ class Msg(str):
             return template.format(**fields)
         except (KeyError, IndexError, ValueError):  # a broken translation: tests catch it
             return str(self)
+
+
+class Rendered(Msg):
+    """Text made for each language by a function, for what one template cannot say: a list
+    of diagnostics, each rendered in the language it is shown in."""
+
+    render: Callable[[str], str]
+
+    def __new__(cls, render: Callable[[str], str]) -> Rendered:  # type: ignore[misc]
+        english = render(DEFAULT)
+        self = str.__new__(cls, english)
+        self.template, self.fields, self.render = english, {}, render
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:  # a function may not pickle: its English
+        return (str, (str(self),))
+
+    def in_language(self, lang: str) -> str:
+        return self.render(lang)
 
 
 def _rebuild(template: str, fields: dict[str, object]) -> Msg:

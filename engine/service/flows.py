@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.core.i18n import Msg, language
 from engine.core.jsonvalue import dumps
 from engine.core.suggest import did_you_mean
 from engine.flow.engine import Catalog, FlowEngine
@@ -47,7 +48,7 @@ class _ServedCatalog:
                 [
                     Diagnostic(
                         "unknown_policy",
-                        f"no policy '{policy_id}'",
+                        Msg("no policy '{id}'", id=policy_id),
                         hint=did_you_mean(policy_id, policies),
                     )
                 ]
@@ -127,5 +128,8 @@ class FlowService:
 def _refusal_text(refusal: dict[str, Any]) -> str:
     message = refusal.get("message")
     if isinstance(message, dict):
-        return str(message.get("en") or message.get("ja") or "the move was refused")
+        # the policy's own words, in the request's language when the policy has them
+        other = "ja" if language() == "en" else "en"
+        said = message.get(language()) or message.get(other)
+        return str(said) if said else Msg("the move was refused")
     return str(message or "the move was refused")
