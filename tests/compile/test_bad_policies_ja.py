@@ -99,7 +99,7 @@ def test_the_bad_policies_cover_dozens_of_kinds_of_diagnostic() -> None:
     ],
 )
 def test_a_bad_policy_reads_exactly_so_in_japanese(fixture: str, line: str) -> None:
-    assert [d.render("ja") for d in diagnostics_of(BAD / f"{fixture}.yaml")][0] == line
+    assert diagnostics_of(BAD / f"{fixture}.yaml")[0].render("ja") == line
 
 
 # -- facts -----------------------------------------------------------------------------
