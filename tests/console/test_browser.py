@@ -264,6 +264,13 @@ def test_a_replacement_data_set_is_validated_and_its_errors_name_their_pointers(
     error = page.locator("#replace .error")
     expect(error).to_contain_text("/entries/1")
     expect(error).to_have_attribute("data-code", "data_invalid")
+    # the problem itself in the console's language (its Accept-Language), then in English
+    expect(error).to_contain_text("エントリが 'remote_islands' のスキーマに合っていません")
+    page.click("#lang-en")
+    page.click("#upload")
+    expect(error).to_contain_text("entries do not match the schema of 'remote_islands'")
+    expect(error).to_contain_text("/entries/1")
+    page.click("#lang-ja")
     expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # nothing changed
     entries: list[dict[str, Any]] = httpx.get(
         server.url + "/v1/data/remote_islands",
