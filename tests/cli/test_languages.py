@@ -41,8 +41,17 @@ def broken(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("value", "wanted"),
-    [(None, "en"), ("", "en"), ("en", "en"), ("ja", "ja"), ("ja_JP.UTF-8", "ja"), ("JA-jp", "ja")]
-    + [("fr", "en"), ("jam", "en"), ("C", "en")],
+    [
+        (None, "en"),
+        ("", "en"),
+        ("en", "en"),
+        ("ja", "ja"),
+        ("ja_JP.UTF-8", "ja"),
+        ("JA-jp", "ja"),
+        ("fr", "en"),
+        ("jam", "en"),
+        ("C", "en"),
+    ],
 )
 def test_kimari_lang_names_the_language_and_anything_else_is_english(
     value: str | None, wanted: str
