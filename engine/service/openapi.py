@@ -178,6 +178,18 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
 }
+# the language of problem details and messages (docs/messages.md): every operation takes it
+ACCEPT_LANGUAGE: dict[str, Any] = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": "'ja' for problem details and messages in Japanese; English otherwise",
+    "schema": {"type": "string", "examples": ["ja", "en", "ja-JP,en;q=0.5"]},
+}
+CONTENT_LANGUAGE: dict[str, Any] = {
+    "description": "the language of the problem's title, detail and messages",
+    "schema": {"type": "string", "enum": ["en", "ja"]},
+}
 TAGS = {
     "decisions": "Decide with a decision policy; read logged decisions",
     "flows": "Move the entities of a flow policy by events",
@@ -304,6 +316,7 @@ def _operation(route: Route, target: _Target, max_batch: int) -> dict[str, Any]:
         {"name": h, "in": "header", "required": False, "schema": _parameter_schema(h)}
         for h in route.headers
     ]
+    parameters.append(copy.deepcopy(ACCEPT_LANGUAGE))
     if parameters:
         out["parameters"] = parameters
     if route.op is None:  # the front's own answers: the health probes
@@ -354,6 +367,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
     return {
         str(s): {
             "description": TITLES.get(s, "problem"),
+            "headers": {"Content-Language": copy.deepcopy(CONTENT_LANGUAGE)},
             "content": {"application/problem+json": {"schema": PROBLEM}},
         }
         for s in sorted(set(statuses))

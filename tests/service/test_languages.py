@@ -162,3 +162,17 @@ def test_a_decision_is_the_same_in_either_language(client: httpx.Client) -> None
         body.pop("decision_id")
         body.pop("elapsed_us", None)
     assert ja == en  # outcome, rules and the policy's own {ja, en} reasons: no language of ours
+
+
+def test_the_openapi_document_names_accept_language_and_content_language(
+    client: httpx.Client,
+) -> None:
+    document = client.get("/openapi.json").json()
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert operations
+    for operation in operations:
+        names = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
+        assert ("header", "Accept-Language") in names, operation["operationId"]
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert response["headers"]["Content-Language"]["schema"]["enum"] == ["en", "ja"]
