@@ -12,7 +12,6 @@ import gettext
 import pickle
 import string
 import threading
-from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -91,12 +90,6 @@ def test_the_compiled_catalogue_says_what_the_po_file_says() -> None:
     translations = catalogue()
     shipped = {k: v for k, v in compiled._catalog.items() if k}  # type: ignore[attr-defined]
     assert shipped == translations, "kimari.mo is stale: run `make messages`"
-
-
-def test_the_wheel_ships_the_compiled_catalogue() -> None:
-    text = (ROOT / "pyproject.toml").read_text()
-    assert '"locale/*/LC_MESSAGES/*.mo"' in text
-    assert MO.relative_to(ROOT / "engine") == Path("locale/ja/LC_MESSAGES/kimari.mo")
 
 
 # -- Msg -----------------------------------------------------------------------------
