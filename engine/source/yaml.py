@@ -342,6 +342,7 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
         if value is not None:
             bracket, key = value.group(1), here[: value.start(1)].strip().removeprefix("- ")
             quoted = here[value.start(1) :].rstrip().replace("\\", "\\\\").replace('"', '\\"')
+            fixed = f'{key} "{quoted}"'  # the line as it should be
             return (
                 Msg(
                     "a value that starts with '{bracket}' is read as a YAML {kind}, and text "
@@ -349,7 +350,7 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
                     bracket=bracket,
                     kind=Msg("mapping") if bracket == "{" else Msg("list"),
                     closer=_CLOSER[bracket],
-                    fixed=f'{key} "{quoted}"',
+                    fixed=fixed,
                 ),
                 mark.line + 1,
                 value.start(1) + 1,

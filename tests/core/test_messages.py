@@ -8,6 +8,7 @@ compiled kimari.mo that ships must say the same as the .po.
 
 from __future__ import annotations
 
+import ast
 import gettext
 import pickle
 import string
@@ -70,6 +71,25 @@ def test_every_message_of_the_engine_has_a_japanese_translation() -> None:
     translations = catalogue()
     missing = {m: where for m, where in extracted().items() if not translations.get(m)}
     assert not missing, f"untranslated (run `make messages`, then fill kimari.po): {missing}"
+
+
+def test_every_template_is_a_plain_literal_that_babel_can_extract() -> None:
+    """Msg(f"...") or Msg(text) would run, in English, but never reach the catalogue."""
+    found = []
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        if path.name == "i18n.py":  # Msg itself, rebuilding a pickled message
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Msg":
+                first = node.args[0] if node.args else None
+                if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                found.extend(
+                    f"{path.relative_to(ROOT)}:{node.lineno}: an f-string field"
+                    for keyword in node.keywords
+                    if isinstance(keyword.value, ast.JoinedStr)
+                )
+    assert found == []
 
 
 def test_the_catalogue_holds_no_message_the_engine_no_longer_has() -> None:
