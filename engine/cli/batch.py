@@ -24,7 +24,7 @@ from typing import IO, Any
 import orjson
 
 from engine.core.errors import Diagnostic, KimariError
-from engine.core.i18n import Msg, language
+from engine.core.i18n import Msg, language, translate
 
 CHUNK = 256
 
@@ -126,9 +126,18 @@ class Progress:
             width = 30
             filled = int(width * done / self.total)
             bar = "#" * filled + "." * (width - filled)
-            text = f"[{bar}] {done:,}/{self.total:,} {rate:,.0f}/s {left:,.0f}s left"
+            text = translate(
+                Msg(
+                    "[{bar}] {done:,}/{total:,} {rate:,.0f}/s {left:,.0f}s left",
+                    bar=bar,
+                    done=done,
+                    total=self.total,
+                    rate=rate,
+                    left=left,
+                )
+            )
         else:
-            text = f"{done:,} decided, {rate:,.0f}/s"
+            text = translate(Msg("{done:,} decided, {rate:,.0f}/s", done=done, rate=rate))
         sys.stderr.write("\r" + text + ("\n" if final else ""))
         sys.stderr.flush()
 
