@@ -1,7 +1,7 @@
 """Request bodies: the one JSON parser, and the envelopes around the facts or the event.
 
     decision  {"facts": {...}, "at"?: "...", "settings"?: {...}, "decision_id"?: "..."}
-    event     {"event": {...}, "at"?, "settings"?, "event_id"?}
+    event     {"event": {...}, "actor": {...}, "at"?, "settings"?, "event_id"?}
     import    {"state": "...", "facts"?: {...}}
 
 An envelope is described, not coded: which keys it allows, which it requires, and which
@@ -119,7 +119,13 @@ DECISION_REQUEST = Envelope(
 # A flow body's envelope problems are all request_invalid, under the diagnostic codes the
 # flow API has always used; `at` and `settings` of an event are the flow engine's to check.
 EVENT_REQUEST = Envelope(
-    {"event": Key(required=True), "at": Key(), "settings": Key(), "event_id": Key()},
+    {
+        "event": Key(required=True),
+        "actor": Key(required=True),  # its shape is the flow engine's (engine/flow/actors.py)
+        "at": Key(),
+        "settings": Key(),
+        "event_id": Key(),
+    },
     detail="the request is invalid",
     code="request_invalid",
     missing="required",

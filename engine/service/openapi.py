@@ -353,12 +353,33 @@ def _flow_event(target: _Target, _components: dict[str, Any], _max_batch: int) -
         "properties": {EVENT_TYPE: {"type": "string", "enum": sorted(flow_of(policy).events)}},
         "description": "The event: its type and the fields that event requires.",
     }
+    flow = flow_of(policy)
+    actor = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "roles"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "roles": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 32,
+                "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": "The roles the actor acts in; this flow's: "
+                + (", ".join(flow.roles) or "none declared"),
+            },
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+        "description": "Who sends the event (a transition's `by` names the roles that may).",
+    }
     request = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["event"],
+        "required": ["event", "actor"],
         "properties": {
             "event": event,
+            "actor": actor,
             "at": {"type": "string", "format": "date-time"},
             "settings": _settings_schema(policy),
             "event_id": {"type": "string", "minLength": 1, "maxLength": 200},

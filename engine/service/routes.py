@@ -59,6 +59,7 @@ class Route:
     each: Literal["decision", "flow", "data"] | None = None
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
+    actor: bool = False  # the body names an actor: the front passes the token's roles on
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
 
@@ -117,6 +118,7 @@ ROUTES: tuple[Route, ...] = (
         "flow-event-{policy}",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
+        actor=True,
     ),
     Route(
         "GET",
