@@ -4,8 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The console (docs/console.md): TypeScript sources in console/, built with the machine's
+# Node and npm from the committed lock file into engine/console/static/ (shipped in the
+# wheel, not committed). Rebuilt when the lock file or any source is newer than the build.
+CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -type f -print)
+CONSOLE_BUILT := engine/console/static/index.html
+NPM_STAMP := console/node_modules/.installed
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean console browser wheel screenshots contracts
+
+# The contract tools (redocly, openapi-typescript, tsc) of tools/contracts, exactly as
+# its committed lock file pins them; npm ci again only when the lock file changes.
+CONTRACTS := tools/contracts
+CONTRACTS_STAMP := $(CONTRACTS)/node_modules/.installed
+
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +27,35 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(CONTRACTS_STAMP): $(CONTRACTS)/package.json $(CONTRACTS)/package-lock.json
+	cd $(CONTRACTS) && npm ci --no-audit --no-fund
+	touch $@
+
+contracts: $(CONTRACTS_STAMP)
+
+$(NPM_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	touch $@
+
+$(CONSOLE_BUILT): $(NPM_STAMP) $(CONSOLE_SOURCES)
+	cd console && npm run --silent build
+
+console: $(CONSOLE_BUILT)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "the browser tests need Debian's chromium: run 'apt-get install -y chromium chromium-driver fonts-ipafont-gothic' as root"; \
+		exit 1; \
+	fi
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver fonts-ipafont-gothic
+
+browser: $(CHROMIUM)
+
+run: $(STAMP) $(CONSOLE_BUILT)
 	$(BIN)/kimari serve
 
-test: $(STAMP)
+test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) $(CONTRACTS_STAMP)
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/kimari validate policies
@@ -33,5 +72,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --write
 
+# the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
+screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)
+	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py
+
+# a wheel with the console built inside: pip users need no Node
+wheel: $(STAMP) $(CONSOLE_BUILT)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis engine/console/static console/node_modules $(CONTRACTS)/node_modules

@@ -72,7 +72,11 @@ class FlowService:
     ) -> None:
         catalog: Catalog = _ServedCatalog(snapshot)
         # `lock`: the WriteLock of the worker's other writers of this file (sqlite.py)
-        self.engine = FlowEngine(catalog, FlowStore(store_path, lock))
+        self.store = FlowStore(store_path, lock)
+        self.engine = FlowEngine(catalog, self.store)
+
+    def close(self) -> None:
+        self.store.close()
 
     def event(
         self, policy_id: str, entity_id: str, body: bytes, roles: list[str] | None = None

@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -32,6 +33,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from engine.console.assets import Assets, NotBuilt
 from engine.service import routes
 from engine.service.config import Config, Token, digest
 from engine.service.ipc import Event, Op
@@ -64,6 +66,9 @@ class App:
         self.seen_events: set[str] = set()
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
+        # set by the first SIGTERM or SIGINT: /readyz answers 503, and every answer closes its
+        # connection, so that no idle keep-alive connection is left to be cut at the stop
+        self.draining = False
         # no pid nor version: an unauthenticated probe learns that the front answers, no more
         self.health = orjson.dumps({"status": "ok"})
         # the routes the table says the front answers (not one worker), by operationId
@@ -73,7 +78,18 @@ class App:
             "reload": self._reload,
             "metrics": self._metrics,
         }
-        unanswered = {r.operation_id for r in routes.ROUTES if r.by is not routes.By.WORKER}
+        self.assets = Assets()
+        self.files: dict[str, Callable[[dict[str, str]], Answer]] = {
+            "root": self._root,
+            "console": lambda _params: self._page("console"),
+            "docs": lambda _params: self._page("docs"),
+            "console-asset": self._asset,
+        }
+        unanswered = {
+            r.operation_id for r in routes.ROUTES if r.by not in (routes.By.WORKER, routes.By.FILES)
+        }
+        if {r.operation_id for r in routes.ROUTES if r.by is routes.By.FILES} != self.files.keys():
+            raise RuntimeError("the front's file answers differ from the route table's")
         if unanswered - self.answers.keys():  # a table row the front cannot answer
             raise RuntimeError(f"no front answer for {sorted(unanswered - self.answers.keys())}")
 
@@ -160,6 +176,8 @@ class App:
             meta = {}
         self._count(status, meta, body, time.perf_counter() - started)
         headers.append((b"content-length", str(len(body)).encode()))
+        if self.draining:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -269,6 +287,8 @@ class App:
             denied = self._deny(scope, route.scope)
             if denied is not None:
                 return (*denied, {})
+        if route.by is routes.By.FILES:
+            return self.files[route.operation_id](params)
         if route.by is not routes.By.WORKER:
             return await self.answers[route.operation_id](route)
         assert route.op is not None
@@ -279,10 +299,13 @@ class App:
         """What the worker needs besides the body: the path's parameters, the route's query
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)
-        if route.flags:
+        if route.flags or route.query:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             for flag in route.flags:
                 meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
+            for name in route.query:  # text: the worker checks it (a 422 names the parameter)
+                if name in query:
+                    meta[name] = query[name][-1]
         for header, key in route.headers.items():
             value = self._header(scope, header.lower().encode())
             if value is not None:
@@ -302,6 +325,9 @@ class App:
         return 200, [(b"content-type", JSON)], self.health, {}
 
     async def _readyz(self, _route: Route) -> Answer:
+        if self.draining:
+            detail = "the service is stopping; send new requests to another replica"
+            return (*unavailable(detail, "shutting_down"), {})
         ready = self.pool.ready_count
         if ready:
             body = orjson.dumps({"status": "ready", "workers": ready})
@@ -323,6 +349,32 @@ class App:
         text = self.metrics.render(stats, self.pool.ready_count)
         return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
 
+    # -- the console's files (engine/console/assets.py) -----------------------------------
+    @staticmethod
+    def _root(_params: dict[str, str]) -> Answer:
+        return 302, [(b"location", b"/console/"), (b"content-type", b"text/plain")], b"", {}
+
+    def _page(self, name: str) -> Answer:
+        try:
+            found = self.assets.page(name)
+        except NotBuilt:
+            return (
+                *problem(
+                    404,
+                    "console_not_built",
+                    "the console's files are not built here: run 'make console' (a wheel "
+                    "ships them built)",
+                ),
+                {},
+            )
+        return 200, [(k.encode(), v.encode()) for k, v in found.headers], found.body, {}
+
+    def _asset(self, params: dict[str, str]) -> Answer:
+        found = self.assets.asset(params["asset"])
+        if found is None:
+            return (*problem(404, "not_found", "no such asset"), {})
+        return 200, [(k.encode(), v.encode()) for k, v in found.headers], found.body, {}
+
 
 def run_front(sock: socket.socket, config: Config) -> None:
     """Serve HTTP on an already bound socket until SIGINT/SIGTERM (the front process)."""
@@ -331,16 +383,20 @@ def run_front(sock: socket.socket, config: Config) -> None:
     logging.basicConfig(
         level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
+    app = App(config)
     uv_config = uvicorn.Config(
-        App(config),
+        app,
         http="httptools",
         lifespan="on",
         access_log=config.access_log,
         log_level="warning",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
     )
-    server = uvicorn.Server(uv_config)
+    server = _make_server_class()(uv_config, app, config.shutdown_drain)
+    # uvicorn raises the signal it stopped on again once it is done; ignored, the front exits 0
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop
 
@@ -349,6 +405,49 @@ def run_front(sock: socket.socket, config: Config) -> None:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(server.serve(sockets=[sock]))
+
+
+def _make_server_class() -> type:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, stopped in the order a load balancer needs (docs/service.md):
+
+        1. SIGTERM: /readyz answers 503 and every answer closes its connection, while
+           requests are still accepted and served, for `shutdown_drain` seconds;
+        2. then uvicorn's own graceful stop: no new connection is accepted, requests in
+           flight finish (at most `shutdown_timeout`), and the lifespan's end closes the
+           workers, which commit their last decisions and close the store.
+
+        SIGINT (Ctrl-C) or a second signal skips what is left of the drain.
+        """
+
+        def __init__(self, config: Any, app: App, drain: float) -> None:
+            super().__init__(config)
+            self.app = app
+            self.drain = drain
+            self.drain_until: float | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.drain_until is not None and sig == signal.SIGTERM:
+                return  # the same stop, told twice (the process group's and the supervisor's)
+            first = not self.app.draining
+            self.app.draining = True
+            if first and sig == signal.SIGTERM and self.drain > 0:
+                self.drain_until = time.monotonic() + self.drain
+                log.info("stopping: /readyz is 503 for %ss, then no new connections", self.drain)
+                return
+            log.info("stopping: no new connections; finishing the requests in flight")
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and time.monotonic() >= self.drain_until:
+                self.drain_until = None
+                log.info("stopping: drained; no new connections")
+                super().handle_exit(signal.SIGTERM, None)
+            return await super().on_tick(counter)
+
+    return DrainingServer
 
 
 def _die_with_parent() -> None:

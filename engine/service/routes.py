@@ -6,6 +6,7 @@ OpenAPI document all read.
     POST    /v1/decisions/{policy}                   decide  one worker     DECIDE
     PUT     /v1/data/{name}                          admin   one worker     PUT_DATA
     POST    /v1/reload                               admin   every worker   RELOAD
+    GET     /console/assets/{asset}                  -       front, files   -
     ...
 
 A row is one operation: a method on a path, the token scope it needs, who answers it, the
@@ -41,6 +42,7 @@ class By(StrEnum):
     FRONT = "front"  # the front answers alone: it must, when no worker is up (health)
     WORKER = "worker"  # forwarded to one worker, its answer relayed
     EVERY = "every worker"  # sent to every worker; the front combines their answers
+    FILES = "front, from files"  # the console's built files (engine/console), no worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +53,19 @@ class Route:
     path: str
     scope: str | None  # the token scope needed; None: no token
     op: Op | None  # what a worker dispatches on; None: the front answers
-    operation_id: str  # OpenAPI; "{policy}", "{name}" are filled in per policy or data set
+    # OpenAPI, camelCase; "{Policy}" and "{Name}" are filled in per policy or data set with
+    # the id in CamelCase (decideOrderHolds): stable as long as the id is, whatever the title
+    operation_id: str
     summary: str  # OpenAPI; also "{title}" (the policy's) and "{max_batch}"
     by: By = By.WORKER
     # documented once per decision policy, flow policy or data set, whose id fills the path's
     # first parameter; None: documented as the path template
     each: Literal["decision", "flow", "data"] | None = None
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
+    query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
     actor: bool = False  # the body names an actor: the front passes the token's roles on
+    api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
 
@@ -87,7 +93,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}:batch",
         DECIDE,
         Op.BATCH,
-        "decide-{policy}-batch",
+        "decide{Policy}Batch",
         "Decide up to {max_batch} cases with '{policy}'",
         each="decision",
     ),
@@ -96,7 +102,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}",
         DECIDE,
         Op.DECIDE,
-        "decide-{policy}",
+        "decide{Policy}",
         "Decide with '{policy}' ({title})",
         each="decision",
         flags=("explain",),
@@ -104,10 +110,19 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/decisions",
+        ADMIN,  # every caller's facts at once (names, phones): not for a service's token
+        Op.LIST_DECISIONS,
+        "listDecisions",
+        "The decision log, newest first, filtered and paged",
+        query=("policy", "revision", "rule", "outcome", "since", "until", "limit", "cursor"),
+    ),
+    Route(
+        "GET",
         "/v1/decisions/{decision_id}",
         DECIDE,
         Op.GET_DECISION,
-        "get-decision",
+        "getDecision",
         "A logged decision, with its explanation",
     ),
     Route(
@@ -115,7 +130,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/events",
         DECIDE,
         Op.FLOW_EVENT,
-        "flow-event-{policy}",
+        "apply{Policy}Event",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
         actor=True,
@@ -125,7 +140,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         DECIDE,
         Op.FLOW_ENTITY,
-        "flow-entity-{policy}",
+        "get{Policy}Entity",
         "Where an entity of '{policy}' stands",
         each="flow",
     ),
@@ -134,7 +149,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         ADMIN,
         Op.FLOW_IMPORT,
-        "flow-import-{policy}",
+        "import{Policy}Entity",
         "Import an entity of '{policy}' under way elsewhere",
         each="flow",
     ),
@@ -143,17 +158,25 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/history",
         DECIDE,
         Op.FLOW_HISTORY,
-        "flow-history-{policy}",
+        "get{Policy}History",
         "The moves of an entity of '{policy}'",
         each="flow",
         flags=("refusals",),
     ),
     Route(
         "GET",
+        "/v1/data",
+        DECIDE,
+        Op.LIST_DATA,
+        "listData",
+        "The reference data sets: version, source, the policies that read them",
+    ),
+    Route(
+        "GET",
         "/v1/data/{name}",
         DECIDE,
         Op.GET_DATA,
-        "get-data-{name}",
+        "get{Name}Data",
         "Read the reference data set '{name}'",
         each="data",
     ),
@@ -162,7 +185,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.PUT_DATA,
-        "put-data-{name}",
+        "put{Name}Data",
         "Replace the reference data set '{name}'",
         each="data",
     ),
@@ -171,18 +194,43 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.DELETE_DATA,
-        "reset-data-{name}",
+        "reset{Name}Data",
         "Serve the file default of '{name}' again",
         each="data",
     ),
-    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     Route(
         "GET",
         "/v1/policies/{policy_id}",
         DECIDE,
         Op.POLICY,
-        "get-policy",
+        "getPolicy",
         "A policy: revision, rules, settings, facts schema, status",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/source",
+        DECIDE,
+        Op.POLICY_SOURCE,
+        "getPolicySource",
+        "The YAML text of the revision served",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/examples",
+        DECIDE,
+        Op.POLICY_EXAMPLES,
+        "getPolicyExamples",
+        "Inputs to try a policy with: its YAML test cases and its files in examples/",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/stats",
+        DECIDE,
+        Op.POLICY_STATS,
+        "getPolicyStats",
+        "Decisions of a policy per day and outcome, counted from the log",
+        query=("days",),
     ),
     Route(
         "POST",
@@ -204,6 +252,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", DECIDE, Op.STATS, "metrics", "Prometheus metrics", by=By.EVERY),
     Route("GET", "/healthz", None, None, "healthz", "The front process is alive", by=By.FRONT),
     Route("GET", "/readyz", None, None, "readyz", "A worker is ready to decide", by=By.FRONT),
+    # the editors' console (engine/console): pages and assets with no token, since a browser
+    # fetches them before the page can ask for one; everything they show comes from the API
+    Route("GET", "/", None, None, "root", "Redirects to /console/", by=By.FILES, api=False),
+    Route("GET", "/console", None, None, "console", "The console", by=By.FILES, api=False),
+    Route(
+        "GET",
+        "/console/assets/{asset}",
+        None,
+        None,
+        "console-asset",
+        "A built asset of the console (content-hashed name)",
+        by=By.FILES,
+        api=False,
+    ),
+    Route("GET", "/docs", None, None, "docs", "The API documentation", by=By.FILES, api=False),
 )
 
 

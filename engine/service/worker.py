@@ -52,6 +52,7 @@ from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
 from engine.service.problems import Response, problem, unavailable
+from engine.service.reads import Reads
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
@@ -81,13 +82,15 @@ class Worker:
         self.slot = slot
         self.config = config
         self.folder = Path(config["policies"])
-        lock = WriteLock(config["store"])
+        lock = self.lock = WriteLock(config["store"])
         self.store = Store(config["store"], lock)
         self.decision_log = DecisionLog(config["store"], lock)  # reads, on the deciding thread
         self.writer_log = DecisionLog(config["store"], lock)  # its own connection: commits
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
+        self.stopping = False  # no more frames will come: commit what is queued, then stop
+        self.committer: threading.Thread | None = None
         self.reload_lock = threading.Lock()  # one compile at a time
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
@@ -117,6 +120,7 @@ class Worker:
         # keep entity state in the same SQLite file, written under the same lock.
         self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
         self.service.on_data_change = self._refresh_data
+        self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
@@ -265,7 +269,7 @@ class Worker:
     def _handlers(self) -> dict[Op, Handler]:
         """One handler per worker operation of the route table (engine/service/routes.py);
         each reads the path parameters the front put in `meta` under the table's names."""
-        service, flows = self.service, self.flows
+        service, flows, reads = self.service, self.flows, self.reads
         return {
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
@@ -288,6 +292,11 @@ class Worker:
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
                 meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
             ),
+            Op.LIST_DECISIONS: lambda meta, _: reads.list_decisions(meta),
+            Op.LIST_DATA: lambda _meta, _body: reads.list_data(),
+            Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
+            Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
+            Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
         }
 
     def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:
@@ -301,7 +310,10 @@ class Worker:
         from engine.service.openapi import openapi_document
 
         service = self.service
-        return json_response(200, openapi_document(service.snapshot, max_batch=service.max_batch))
+        document = openapi_document(
+            service.snapshot, max_batch=service.max_batch, examples=self.folder.parent / "examples"
+        )
+        return json_response(200, document)
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
@@ -362,6 +374,8 @@ class Worker:
         while True:
             with self.groups_ready:
                 while not self.groups:
+                    if self.stopping:
+                        return
                     self.groups_ready.wait()
             if self.commit_wait:
                 time.sleep(self.commit_wait)  # let more decisions join this group
@@ -373,13 +387,17 @@ class Worker:
                     pending.extend(group)
                     rows += sum(len(p.entries) for _, p in group)
             frames = self.commit(pending)
-            with self.send_lock:
-                self.sock.sendall(b"".join(frames))
+            try:
+                with self.send_lock:
+                    self.sock.sendall(b"".join(frames))
+            except OSError:  # the front is gone: the rest is still committed, then we stop
+                log.warning("the front went away; %d replies not sent", len(frames))
 
     def run(self) -> None:
         _settle_heap()
         threading.Thread(target=self._reloader, name="reloader", daemon=True).start()
-        threading.Thread(target=self._committer, name="committer", daemon=True).start()
+        self.committer = threading.Thread(target=self._committer, name="committer", daemon=True)
+        self.committer.start()
         reader = ipc.FrameReader()
         frames: deque[tuple[int, int, Any, bytes]] = deque()
         self.out.append(
@@ -387,13 +405,14 @@ class Worker:
         )
         self._flush()
         sock = self.sock
-        while True:
+        open_ = True
+        while open_ or frames:  # at EOF, the frames read with it are still decided
             if not frames:
                 ready, _, _ = select.select([sock, self.wake_r], [], [], 0.25)
                 if self.wake_r in ready:
                     os.read(self.wake_r, 4096)
-                if sock in ready and not self._read(reader, frames):
-                    return
+                if sock in ready:
+                    open_ = self._read(reader, frames)
             self._take_reload()
             if not frames:
                 continue
@@ -414,6 +433,30 @@ class Worker:
                 with self.groups_ready:
                     self.groups.append(pending)
                     self.groups_ready.notify()
+
+    def close(self, timeout: float) -> None:
+        """The end of a worker (its socket reached EOF: the front is stopping): commit the
+        groups still queued (within `timeout`), then close every connection to the store,
+        so that the last process to close it checkpoints the WAL and removes -wal and -shm."""
+        with self.groups_ready:
+            self.stopping = True
+            self.groups_ready.notify_all()
+        if self.committer is not None:
+            self.committer.join(timeout)
+            if self.committer.is_alive():
+                log.error("the decision log did not commit within %ss; stopping anyway", timeout)
+                return  # closing under a commit would fail it: exit, SQLite recovers the WAL
+        for close in (
+            self.flows.close,
+            self.store.close,
+            self.decision_log.close,
+            self.writer_log.close,
+            self.lock.close,
+        ):
+            try:
+                close()
+            except Exception as exc:  # close the others all the same
+                log.warning("closing the store: %s", exc)
 
     def _read(self, reader: ipc.FrameReader, frames: deque[tuple[int, int, Any, bytes]]) -> bool:
         """Take everything that has arrived, without waiting for more; False on EOF."""
@@ -447,9 +490,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         worker = Worker(sock, slot, config)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the front went away while this worker started
+    try:
         worker.run()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the front went away: nothing left to serve
+    finally:
+        worker.close(float(config["shutdown_timeout"]))
     return 0
 
 

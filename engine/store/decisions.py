@@ -15,6 +15,7 @@ logged decision is returned) from a reuse of the key for another request (a conf
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -158,15 +159,22 @@ class DecisionLog:
         until_ms: int | None = None,
         revision: str | None = None,
         rule: str | None = None,
+        outcome: OutcomeIs | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        """Decisions matching every filter given, newest first (or oldest first).
+
+        `outcome`: a field of the outcome has that value, or holds it when it is a list.
+        `before_seq`: only rows older than that one (a cursor: the last `seq` of a page)."""
         where, args = [], []
         for clause, value in (
             ("policy_id = ?", policy),
             ("logged_at >= ?", since_ms),
             ("logged_at < ?", until_ms),
             ("revision = ?", revision),
+            ("seq < ?", before_seq),
         ):
             if value is not None:
                 where.append(clause)
@@ -174,12 +182,34 @@ class DecisionLog:
         if rule is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(decisions.fired) WHERE value = ?)")
             args.append(rule)
+        if outcome is not None:
+            clause, more = outcome.sql()
+            where.append(clause)
+            args.extend(more)
         sql = f"SELECT {_COLUMNS} FROM decisions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {'ASC' if oldest_first else 'DESC'} LIMIT ?"
         args.append(limit)
         return [_row(r) for r in self.conn.execute(sql, args)]
+
+    def daily(
+        self, policy: str, field: str | None, since_ms: int, offset_ms: int
+    ) -> list[tuple[int, Any, int]]:
+        """(day, value of the outcome `field`, decisions) for `policy` since `since_ms`; a
+        day is counted in the local time `offset_ms` ahead of UTC, as days since 1970-01-01.
+        Without a field, every decision counts under the value None."""
+        value = "json_extract(outcome, ?)" if field is not None else "NULL"
+        sql = (
+            f"SELECT (logged_at + ?) / 86400000 AS day, {value} AS value, count(*) "
+            "FROM decisions WHERE policy_id = ? AND logged_at >= ? GROUP BY day, value "
+            "ORDER BY day, value"
+        )
+        args: list[Any] = [offset_ms]
+        if field is not None:
+            args.append(json_path(field))
+        args += [policy, since_ms]
+        return [(int(d), v, int(n)) for d, v, n in self.conn.execute(sql, args)]
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
@@ -197,6 +227,41 @@ class DecisionLog:
             total += deleted
             if deleted < chunk:
                 return total
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def json_path(field: str) -> str:
+    """The SQLite JSON path of an outcome field (checked: a name, never a path of its own)."""
+    if not _FIELD.fullmatch(field):
+        raise ValueError(f"not an outcome field name: {field!r}")
+    return f"$.{field}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeIs:
+    """An outcome filter: `field` is `value` (JSON: true, 2, "held", null) or, for a list
+    field, holds it. Booleans and numbers are told apart (true is not 1)."""
+
+    field: str
+    value: Any
+
+    def sql(self) -> tuple[str, list[Any]]:
+        value = self.value
+        if value is True or value is False or value is None:
+            kind, compared = {True: "true", False: "false", None: "null"}[value], None
+        elif isinstance(value, int):
+            kind, compared = "integer", value
+        elif isinstance(value, str):
+            kind, compared = "text", value
+        else:
+            raise ValueError(f"compares a boolean, integer, text or null, not {value!r}")
+        clause = (
+            "EXISTS (SELECT 1 FROM json_each(decisions.outcome, ?) "
+            "WHERE type = ? AND (? IS NULL OR value = ?))"
+        )
+        return clause, [json_path(self.field), kind, compared, compared]
 
 
 def _row(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
