@@ -136,3 +136,10 @@ def role_labels(roles: Iterable[str], labels: Mapping[str, Any]) -> tuple[str, s
     ja = "、".join(f"「{getattr(labels.get(r), 'ja', r)}」" for r in names)
     en = ", ".join(f"'{getattr(labels.get(r), 'en', None) or r}'" for r in names)
     return ja, en
+
+
+def example_actor(by: Iterable[str] | None, fallback: Iterable[str] = ()) -> dict[str, Any]:
+    """An actor for documentation examples: one holding the first role that may send the
+    event (or the flow's first role)."""
+    roles = list(by or ()) or list(fallback)[:1]
+    return {"id": "example-user", "roles": roles[:1] or ["anyone"]}
