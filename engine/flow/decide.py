@@ -169,6 +169,7 @@ def decide_move(
     decision_id: str | None = None,
     explain: bool = False,
     consulted: Consulted | None = None,
+    consult_id: str | None = None,
 ) -> Move:
     """Decide what `event`, sent by `actor`, does to `entity`, as stored. Raises
     InputError for an invalid event or actor (JSON pointer under /event, /actor),
@@ -177,7 +178,8 @@ def decide_move(
     Decided by runtime's one pipeline, like a decision: with `explain`, and for a refusal
     because the guards of every candidate transition fail (which the reference evaluator
     explains), durable_rules must agree with the reference evaluator, or the event is an
-    EngineFault. An event that consults a decision policy finds it in `consulted`."""
+    EngineFault. An event that consults a decision policy finds it in `consulted`; its
+    decision gets `consult_id` as its id when given (a replay keeps the stored one)."""
     started = time.perf_counter()
     flow = flow_of(policy)
 
@@ -185,7 +187,9 @@ def decide_move(
         env = entity_env(policy, given)
         call = flow.events[env["event"][EVENT_TYPE]].decide
         if call is not None and _may_move(flow, env):
-            answer = consult(call, env, at, settings, consulted or {}, policy, backend, explain)
+            answer = consult(
+                call, env, at, settings, consulted or {}, policy, backend, explain, consult_id
+            )
             env["event"][DECISION_FIELD] = env[SENT][DECISION_FIELD] = answer
         return env
 
@@ -317,6 +321,7 @@ def consult(
     flow_policy: CompiledPolicy,
     backend: str,
     explain: bool,
+    decision_id: str | None = None,
 ) -> dict[str, Any]:
     """Decide the policy an event consults, with the facts and settings its `decide`
     computes from the flow's env; the answer, as the event's `decision` field reads it."""
@@ -353,6 +358,7 @@ def consult(
             data=data,
             backend=backend,
             explain=explain,
+            decision_id=decision_id,
         )
     except InputError as exc:
         raise InputError([_repointed(call, d) for d in exc.diagnostics]) from None

@@ -370,6 +370,7 @@ def replay(
             differences.append(f"version {row.version}: no actor recorded (moved before actors)")
             continue
         event = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
+        answer = row.event.get(DECISION_FIELD)
         move = decide_move(
             policy,
             entity,
@@ -379,6 +380,8 @@ def replay(
             settings=row.settings,
             backend=backend,
             consulted=consulted,
+            # the consulted decision keeps its stored id: facts that record it compare
+            consult_id=answer.get("decision_id") if isinstance(answer, dict) else None,
         )
         if not move.allowed:
             differences.append(f"version {row.version}: now refused ({move.refusal})")

@@ -8,6 +8,7 @@ move by move; these tests check what the YAML runner cannot see: the rows in the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -480,3 +481,154 @@ def test_replaying_a_history_reaches_the_stored_entity(engine: FlowEngine) -> No
     snapshot, differences = replay(policy, engine.history("claim-status", "EST-7"))
     assert differences == []
     assert snapshot == engine.store.load("claim-status", "EST-7")
+
+
+# -- actors, roles and consulted decisions -----------------------------------------------------
+
+DEALER = {"id": "dealer-1", "roles": ["販売店"], "name": "横浜店 山田"}
+OPERATOR = {"id": "op-1", "roles": ["オートックワン"]}
+
+
+def test_ex6_every_move_and_refusal_records_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-20", {"type": "claim"}, actor=DEALER, at=AT)
+    refused = refused_without_change(
+        engine, "claim-status", "EST-20", {"type": "start_review"}, actor=DEALER, at=AT
+    )
+    assert refused.refusal is not None and refused.refusal["code"] == "role_not_allowed"
+    assert refused.refusal["roles"] == ["オートックワン"]
+    assert refused.to_dict()["actor"] == DEALER
+    engine.apply("claim-status", "EST-20", {"type": "start_review"}, actor=OPERATOR, at=AT)
+    rows = engine.history("claim-status", "EST-20")
+    assert [r.actor for r in rows] == [DEALER, OPERATOR]
+    assert engine.refusals("claim-status", "EST-20")[0]["actor"] == DEALER
+    view = engine.entity("claim-status", "EST-20")
+    assert view["allowed_roles"] == {"approve": ["オートックワン"], "reject": ["オートックワン"]}
+
+
+@pytest.mark.parametrize(
+    ("actor", "pointers"),
+    [
+        (None, {"/actor"}),
+        ("dealer-1", {"/actor"}),
+        ({"id": "d", "roles": []}, {"/actor/roles"}),
+        ({"id": "", "roles": ["販売店"], "nmae": "x"}, {"/actor/id", "/actor/nmae"}),
+        ({"id": "d", "roles": ["販売店", "販売店", "*"]}, {"/actor/roles/1", "/actor/roles/2"}),
+    ],
+)
+def test_an_event_without_a_valid_actor_is_an_input_error_and_nothing_is_stored(
+    engine: FlowEngine, actor: Any, pointers: set[str]
+) -> None:
+    with pytest.raises(InputError) as caught:
+        engine.apply("claim-status", "EST-21", {"type": "claim"}, actor=actor, at=AT)
+    assert {d.pointer for d in caught.value.diagnostics} == pointers
+    assert engine.store.load("claim-status", "EST-21") is None
+    assert engine.store.refusals("claim-status", "EST-21") == []
+
+
+def test_replay_re_decides_each_move_as_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-22", {"type": "claim"}, actor=DEALER, at=AT)
+    engine.apply("claim-status", "EST-22", {"type": "start_review"}, actor=OPERATOR, at=AT)
+    rows = engine.history("claim-status", "EST-22")
+    snapshot, differences = replay(engine.policy("claim-status"), rows)
+    assert differences == [] and snapshot.state == "under_review"
+    # a history row whose actor lost the role is no longer the same move
+    swapped = [rows[0], dataclasses.replace(rows[1], actor=DEALER)]
+    _, differences = replay(engine.policy("claim-status"), swapped)
+    assert differences and "now refused" in differences[0] and "role_not_allowed" in differences[0]
+
+
+ORDER = {
+    "order": {
+        "id": "O-1",
+        "total": 5980,
+        "sequence": 1,
+        "customer": {"id": "C-10021"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+}
+SYSTEM = {"id": "system", "roles": ["システム"]}
+
+
+def test_ho1_a_check_consults_order_holds_and_the_move_keeps_its_answer(
+    engine: FlowEngine,
+) -> None:
+    result = engine.apply(
+        "order-hold-status", "O-1", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+    )
+    assert result.state == "held"
+    (row,) = engine.history("order-hold-status", "O-1")
+    decision = row.event["decision"]
+    assert decision["policy"]["id"] == "order-holds"
+    assert decision["outcome"]["held"] is True
+    assert [r["code"] for r in decision["reasons"]] == ["BLACKLISTED_CUSTOMER"]
+    assert row.facts["last_decision"]["decision_id"] == decision["decision_id"]
+    # replay consults again: the same move
+    order_holds = engine.project.policy("order-holds")
+    consulted = {"order-holds": (order_holds, engine.project.data_for(order_holds))}
+    _, differences = replay(engine.policy("order-hold-status"), [row], consulted=consulted)
+    assert differences == []
+
+
+def test_an_event_that_may_not_move_consults_nothing(engine: FlowEngine) -> None:
+    """A role refusal comes before the consulted policy is asked: bad facts from the wrong
+    role are refused for the role, not reported as invalid facts."""
+    result = refused_without_change(
+        engine,
+        "order-hold-status",
+        "O-2",
+        {"type": "check", "facts": {"order": {"total": -1}}},
+        actor={"id": "shop-1", "roles": ["ショップ"]},
+        at=AT,
+    )
+    assert result.refusal is not None and result.refusal["code"] == "role_not_allowed"
+    with pytest.raises(InputError) as caught:
+        engine.apply(
+            "order-hold-status",
+            "O-2",
+            {"type": "check", "facts": {"order": {"total": -1}}},
+            actor=SYSTEM,
+            at=AT,
+        )
+    assert "/event/facts/order/total" in {d.pointer for d in caught.value.diagnostics}
+
+
+def test_a_consulted_policy_that_is_not_served_fails_the_event(store: FlowStore) -> None:
+    project = shipped_project()
+
+    class WithoutOrderHolds:
+        def policy(self, policy_id: str) -> Any:
+            if policy_id == "order-holds":
+                raise UsageError([])
+            return project.policy(policy_id)
+
+        def data_for(self, policy: Any) -> Any:
+            return project.data_for(policy)
+
+    engine = FlowEngine(WithoutOrderHolds(), store)
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply(
+            "order-hold-status", "O-3", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+        )
+    assert caught.value.code == "consulted_policy_missing"
+    assert engine.store.load("order-hold-status", "O-3") is None
+
+
+def test_an_answer_that_does_not_fit_what_the_flow_compiled_against_is_an_error(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.flow import decide as flow_decide
+
+    real = flow_decide.decide
+
+    def drifted(*args: Any, **kwargs: Any) -> Any:
+        decision = real(*args, **kwargs)
+        return dataclasses.replace(decision, outcome={**decision.outcome, "held": "yes"})
+
+    monkeypatch.setattr(flow_decide, "decide", drifted)
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply(
+            "order-hold-status", "O-4", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+        )
+    assert caught.value.code == "decision_answer_invalid"
+    assert caught.value.diagnostics[0].pointer == "/event/decision/outcome/held"
