@@ -170,3 +170,13 @@ class EngineFault(KimariError):
     default_code = "engine_fault"
     http_status = 500
     problem_code = "engine_fault"
+
+
+class RetryLater(KimariError):
+    """The request met other writers and was not applied; nothing changed, and the same
+    request sent again (with its event id, it cannot apply twice) will likely succeed."""
+
+    exit_code = 2
+    default_code = "retry_later"
+    http_status = 503
+    retry_after = 1  # seconds, for the service's Retry-After

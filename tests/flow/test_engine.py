@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.core.errors import EvaluationError, InputError, UsageError
+from engine.core.errors import EvaluationError, InputError, RetryLater, UsageError
 from engine.flow.engine import FlowEngine, FlowResult, replay
 from engine.store.flows import FlowStore
 from tests.strategies import act, shipped_project
@@ -632,3 +632,16 @@ def test_an_answer_that_does_not_fit_what_the_flow_compiled_against_is_an_error(
         )
     assert caught.value.code == "decision_answer_invalid"
     assert caught.value.diagnostics[0].pointer == "/event/decision/outcome/held"
+
+
+def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.store, "commit_move", lambda *args, **kwargs: False)
+    with pytest.raises(RetryLater) as caught:
+        engine.apply(
+            "claim-status", "E-BUSY", {"type": "claim"}, actor=DEALER, at=AT, event_id="ev-1"
+        )
+    assert caught.value.code == "flow_contention"
+    assert "gave up after 20 attempts" in caught.value.diagnostics[0].message
+    assert engine.store.load("claim-status", "E-BUSY") is None
