@@ -417,6 +417,15 @@ STORE = click.option(
 @click.option("--at", help="time of the event, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
 @click.option("--settings", "settings_json", help="JSON object of setting overrides")
 @click.option("--event-id", help="idempotency key: a retried event returns its first move")
+@click.option("--actor", "actor_id", required=True, help="who sends the event (an id)")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="a role the actor acts in (repeat for several), e.g. --role 販売店",
+)
+@click.option("--actor-name", help="the actor's display name")
 @STORE
 @POLICIES
 @FORMAT
@@ -427,17 +436,21 @@ def flow(
     at: str | None,
     settings_json: str | None,
     event_id: str | None,
+    actor_id: str,
+    roles: tuple[str, ...],
+    actor_name: str | None,
     store_path: str | None,
     policies_dir: str,
     fmt: str,
 ) -> None:
-    """Apply one event to an entity of a flow policy and store the move.
+    """Apply one event, sent by an actor, to an entity of a flow policy and store the move.
 
     POLICY is a flow policy id (or its .yaml file); EVENT.json is the event, e.g.
-    {"type": "claim", "detail": "..."} ('-' for stdin). Prints the new state and the
+    {"type": "claim", "detail": "..."} ('-' for stdin); --actor and --role say who sends
+    it (a transition's `by:` names the roles that may). Prints the new state and the
     actions the move requires, or the refusal naming the current state and the unmet
-    condition. Exits 1 if the event is refused or invalid (JSON pointer), 2 on usage or
-    policy errors.
+    condition (or the roles that may send it). Exits 1 if the event is refused or invalid
+    (JSON pointer), 2 on usage or policy errors.
     """
     from engine.api import open_flow_engine
     from engine.cli.render import to_json
@@ -447,8 +460,17 @@ def flow(
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
     engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
     try:
+        actor: dict[str, Any] = {"id": actor_id, "roles": list(roles)}
+        if actor_name is not None:
+            actor["name"] = actor_name
         result = engine.apply(
-            policy_id, entity_id, event, at=at, settings=settings, event_id=event_id
+            policy_id,
+            entity_id,
+            event,
+            actor=actor,
+            at=at,
+            settings=settings,
+            event_id=event_id,
         )
     finally:
         engine.store.close()

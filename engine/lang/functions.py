@@ -34,6 +34,7 @@ from engine.lang.types import (
     Type,
     join,
     list_of,
+    record,
 )
 
 
@@ -265,6 +266,28 @@ def _coalesce(types: Sequence[Type]) -> Type:
     return result.with_nullable(all(t.nullable for t in types))
 
 
+def _merge(types: Sequence[Type]) -> Type:
+    return _merged(_kind(types, 0, "record", "a record"), _kind(types, 1, "record", "a record"))
+
+
+def _merged(a: Type, b: Type) -> Type:
+    """The record merge(a, b) gives: a's fields, b's where b has a value; records deeply."""
+    if "null" in (a.kind, b.kind):
+        return (b if a.kind == "null" else a).with_nullable(a.nullable and b.nullable)
+    if a.fields is None or b.fields is None or "record" not in (a.kind, b.kind):
+        return record(None)
+    fields = dict(a.fields)
+    for name, theirs in b.fields.items():
+        ours = fields.get(name)
+        if ours is None:
+            fields[name] = theirs
+        elif ours.kind == theirs.kind == "record":
+            fields[name] = _merged(ours, theirs)
+        else:  # b's null leaves a's value
+            fields[name] = join(ours, theirs.with_nullable(False)) if theirs.nullable else theirs
+    return record(fields).with_nullable(a.nullable and b.nullable)
+
+
 def _round(types: Sequence[Type]) -> Type:
     _number(types, 0)
     return _nullable_if(INTEGER, types[:1])
@@ -319,24 +342,39 @@ def _find(types: Sequence[Type]) -> Type:
     return list_of(entry)
 
 
-def _similar(types: Sequence[Type]) -> Type:
+# How a found entry matched (engine/source/data.py, MATCH_REPORT): which of the probe's
+# fields agreed, how many, and how many the probe gave.
+MATCH_REPORT = "matched"
+_REPORT = record({"fields": list_of(STRING), "count": INTEGER, "of": INTEGER})
+
+
+def _reported(types: Sequence[Type]) -> Type:
+    """The entry type of a look-up that reports how it matched: the entry plus `matched`."""
     entry = _dataset(types, 0).item or ANY
     _probe(types, 1, entry)
+    if entry.kind != "record" or entry.fields is None:
+        return entry
+    if MATCH_REPORT in entry.fields:
+        raise SignatureProblem(
+            0, f"the data set's field '{MATCH_REPORT}' is reserved for the match report"
+        )
+    return record({**entry.fields, MATCH_REPORT: _REPORT})
+
+
+def _similar(types: Sequence[Type]) -> Type:
+    entry = _reported(types)
     _integer(types, 2)
     return entry.with_nullable()
 
 
 def _similar_all(types: Sequence[Type]) -> Type:
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
+    entry = _reported(types)
     _integer(types, 2)
     return list_of(entry)
 
 
 def _match_condition(types: Sequence[Type]) -> Type:
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
-    return entry.with_nullable()
+    return _reported(types).with_nullable()
 
 
 # -- implementations ---------------------------------------------------------
@@ -414,6 +452,21 @@ def _max_impl(*values: Any) -> Any:
 
 def _coalesce_impl(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
+
+
+def _merge_impl(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return _merge_impl({}, b) if a is None and b is not None else a
+    out = dict(a)
+    for name, value in b.items():
+        if value is None:  # null reads as absent: it neither sets nor removes
+            continue
+        ours = out.get(name)
+        if type(value) is dict:
+            out[name] = _merge_impl(ours if type(ours) is dict else {}, value)
+        else:
+            out[name] = value
+    return out
 
 
 def _find_impl(dataset: Any, probe: dict[str, Any]) -> list[Any]:
@@ -759,6 +812,16 @@ _register(
     nulls="none",
 )
 _register(
+    "merge",
+    "merge(record, record) -> record",
+    "The first record with the second's fields laid over it (records merged field by field, "
+    "a null in the second keeps the first's value): facts built from an event and an entity.",
+    _merge,
+    _merge_impl,
+    args=(2, 2),
+    nulls="none",
+)
+_register(
     "round_half_up",
     "round_half_up(number) -> integer",
     "Rounds to a whole number, halves away from zero (yen rounding).",
@@ -789,7 +852,8 @@ _register(
     "similar",
     "similar(data.SET, {field: value, ...}, at_least) -> entry or null",
     "The first entry for which at least `at_least` of the given fields are equal after the "
-    "data set's normalisation (indexed at load time); null if none.",
+    "data set's normalisation (indexed at load time), with `matched: {fields, count, of}`: "
+    "the fields that agreed, how many, of how many given; null if none.",
     _similar,
     _similar_impl,
     args=(3, 3),
@@ -800,7 +864,7 @@ _register(
     "similar_all",
     "similar_all(data.SET, {field: value, ...}, at_least) -> list of entries",
     "Every entry for which at least `at_least` of the given fields are equal after the "
-    "data set's normalisation, in data order (indexed at load time).",
+    "data set's normalisation, in data order (indexed at load time), each with `matched`.",
     _similar_all,
     _similar_all_impl,
     args=(3, 3),
@@ -811,7 +875,8 @@ _register(
     "match_condition",
     "match_condition(data.SET, {field: value, ...}) -> entry or null",
     "The first condition entry (its `match`: exact, prefix, suffix or contains) whose every "
-    "field holds for the given values after the data set's normalisation (indexed); null if none.",
+    "field holds for the given values after the data set's normalisation (indexed), with "
+    "`matched` (the fields it sets); null if none.",
     _match_condition,
     _match_condition_impl,
     args=(2, 2),

@@ -1,7 +1,7 @@
 """Request bodies: the one JSON parser, and the envelopes around the facts or the event.
 
     decision  {"facts": {...}, "at"?: "...", "settings"?: {...}, "decision_id"?: "..."}
-    event     {"event": {...}, "at"?, "settings"?, "event_id"?}
+    event     {"event": {...}, "actor": {...}, "at"?, "settings"?, "event_id"?}
     import    {"state": "...", "facts"?: {...}}
 
 An envelope is described, not coded: which keys it allows, which it requires, and which
@@ -210,7 +210,13 @@ DECISION_REQUEST = Envelope(
 # flow API has always used; `at` and the values of `settings` are the flow engine's to check,
 # but settings that are no object are refused here, as a decision's are.
 EVENT_REQUEST = Envelope(
-    {"event": Key(required=True), "at": Key(), "settings": SETTINGS, "event_id": Key()},
+    {
+        "event": Key(required=True),
+        "actor": Key(required=True),  # its shape is the flow engine's (engine/flow/actors.py)
+        "at": Key(),
+        "settings": SETTINGS,
+        "event_id": Key(),
+    },
     detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",

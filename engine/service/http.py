@@ -36,7 +36,7 @@ import orjson
 from engine.console.assets import Assets, NotBuilt
 from engine.core.i18n import DEFAULT, Msg, pick_language, using_language
 from engine.service import routes
-from engine.service.config import Config, digest
+from engine.service.config import Config, Token, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
@@ -219,10 +219,8 @@ class App:
                     code = orjson.loads(body).get("code")
             self.metrics.error(status, code or "unknown")
 
-    def _scopes(self, scope: dict[str, Any]) -> frozenset[str] | None:
-        """The token's scopes; None: no valid token. Without configured tokens: everything."""
-        if self.config.anonymous:
-            return frozenset({"decide", "admin"})
+    def _token(self, scope: dict[str, Any]) -> Token | None:
+        """The request's configured token; None: no valid token."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 kind, _, secret = value.decode("latin-1").partition(" ")
@@ -231,9 +229,16 @@ class App:
                 wanted = digest(secret.strip())
                 for known, token in self.tokens.items():
                     if hmac.compare_digest(known, wanted):
-                        return token.scopes
+                        return token
                 return None
         return None
+
+    def _scopes(self, scope: dict[str, Any]) -> frozenset[str] | None:
+        """The token's scopes; None: no valid token. Without configured tokens: everything."""
+        if self.config.anonymous:
+            return frozenset({"decide", "admin"})
+        token = self._token(scope)
+        return token.scopes if token is not None else None
 
     def _deny(self, scope: dict[str, Any], needed: str) -> Response | None:
         scopes = self._scopes(scope)
@@ -340,6 +345,10 @@ class App:
             value = self._header(scope, header.lower().encode())
             if value is not None:
                 meta[key] = value
+        if route.actor and not self.config.anonymous:
+            # the roles the token lets an actor claim; the worker checks the actor (403)
+            token = self._token(scope)
+            meta["roles"] = sorted(token.roles) if token is not None else []
         if self.config.test_faults:
             fault = self._header(scope, b"x-kimari-test-fault")
             if fault:

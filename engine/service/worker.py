@@ -291,7 +291,9 @@ class Worker:
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
-            Op.FLOW_EVENT: lambda meta, body: flows.event(meta["policy"], meta["entity_id"], body),
+            Op.FLOW_EVENT: lambda meta, body: flows.event(
+                meta["policy"], meta["entity_id"], body, meta.get("roles")
+            ),
             Op.FLOW_ENTITY: lambda meta, _: flows.entity(meta["policy"], meta["entity_id"]),
             Op.FLOW_IMPORT: lambda meta, body: flows.import_entity(
                 meta["policy"], meta["entity_id"], body

@@ -113,6 +113,8 @@ def load_cases(path: Path, project: Project) -> list[Case]:
             key: deep_merge(defaults.get(key), spec.get(key)) if key in spec else defaults.get(key)
             for key in ("at", "settings", "data", "facts", "entity")
         }
+        if "actor" in spec or "actor" in defaults:  # flow cases: replaced whole, never merged
+            merged["actor"] = spec.get("actor", defaults.get("actor"))
         merged.update({k: v for k, v in spec.items() if k not in merged})
         cases.append(
             Case(

@@ -153,7 +153,7 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(similar).to_contain_text("不適用")
     expect(similar).to_contain_text("derived.blacklist_entry == null")  # the first false one
     expect(similar).to_contain_text('"BL-001"')  # the value it read
-    assert explanation.locator("tbody tr").count() == 26  # every rule, applied or not
+    assert explanation.locator("tbody tr").count() == 27  # every rule, applied or not
     expect(page.locator("#reasons")).to_contain_text("BLACKLISTED_CUSTOMER")
     # the line link shows the source at that line
     similar.locator("a.source-link").click()
