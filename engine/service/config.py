@@ -13,15 +13,22 @@ at the top level and tokens as a table array:
     name = "order-service"              # the principal: the audit trail records it
     token_env = "ORDER_SERVICE_TOKEN"   # or: token = "..." (keep the file private then)
     scopes = ["decide"]
+    roles = ["販売店"]                  # the roles its flow events' actors may claim
 
 Each key has an environment variable `KIMARI_<KEY>` (upper case), e.g. `KIMARI_PORT=9000`;
 tokens come from `KIMARI_TOKENS="secret1:alice:decide+publish,secret2:ops:decide+admin"`
 (`secret:scopes` works too: its principal is then `token-` and the first 8 hex digits of the
-secret's SHA-256). Paths in the file are relative to the working directory, like those
-given on the command line.
+secret's SHA-256), a last part of roles joined by '|' optional:
+`secret3:dealer-7:decide:販売店|オートックワン`. Paths in the file are relative to the working
+directory, like those given on the command line.
 
 Scopes: `decide` (decisions, flows, reads), `admin` (data sets, reloads, flow imports),
 `publish` (the policy lifecycle: drafts, diffs, impact, approval, rollback).
+
+A token's `roles` are the only roles the actor of a flow event sent with it may claim
+(403 `actor_role_forbidden` otherwise; engine/service/flows.py); `*` lets it claim any
+role (a trusted back office), and a token without roles cannot send flow events. With no
+tokens at all (a sandbox on loopback), an actor may claim any role; `by:` still applies.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 from engine.core.errors import Diagnostic, UsageError
 
 SCOPES = ("decide", "admin", "publish")
+ROLE_SEPARATORS = "|:,+"
 ENV_PREFIX = "KIMARI_"
 PRINCIPAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
@@ -52,6 +60,7 @@ class Token:
     name: str
     digest: bytes
     scopes: frozenset[str]
+    roles: frozenset[str] = frozenset()  # what its flow events' actors may claim ('*': any)
 
     @property
     def principal(self) -> str:
@@ -59,7 +68,7 @@ class Token:
         return self.name
 
     @classmethod
-    def of(cls, name: str, secret: str, scopes: Any) -> Token:
+    def of(cls, name: str, secret: str, scopes: Any, roles: Any = ()) -> Token:
         if not isinstance(secret, str) or len(secret) < 8:
             raise _bad(f"token '{name}' must be a text of at least 8 characters")
         if not PRINCIPAL.fullmatch(name):
@@ -69,7 +78,18 @@ class Token:
         unknown = sorted(set(scopes or ()) - set(SCOPES))
         if not scopes or unknown:
             raise _bad(f"token '{name}' needs scopes from {list(SCOPES)} (got {scopes!r})")
-        return cls(name, digest(secret), frozenset(scopes))
+        return cls(name, digest(secret), frozenset(scopes), _roles(name, roles))
+
+
+def _roles(name: str, roles: Any) -> frozenset[str]:
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list | tuple) or not all(
+        isinstance(r, str) and r.strip() == r and r and not set(r) & set(ROLE_SEPARATORS)
+        for r in roles
+    ):
+        raise _bad(f"token '{name}': roles are names without spaces nor {ROLE_SEPARATORS}")
+    return frozenset(roles)
 
 
 def digest(secret: str) -> bytes:
@@ -164,7 +184,12 @@ class Config:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["policies"], data["store"] = str(self.policies), str(self.store)
         data["tokens"] = [
-            {"name": t.name, "digest": t.digest.hex(), "scopes": sorted(t.scopes)}
+            {
+                "name": t.name,
+                "digest": t.digest.hex(),
+                "scopes": sorted(t.scopes),
+                "roles": sorted(t.roles),
+            }
             for t in self.tokens
         ]
         return json.dumps(data)
@@ -174,7 +199,12 @@ class Config:
         data = json.loads(text)
         data["policies"], data["store"] = Path(data["policies"]), Path(data["store"])
         data["tokens"] = tuple(
-            Token(t["name"], bytes.fromhex(t["digest"]), frozenset(t["scopes"]))
+            Token(
+                t["name"],
+                bytes.fromhex(t["digest"]),
+                frozenset(t["scopes"]),
+                frozenset(t.get("roles", ())),
+            )
             for t in data["tokens"]
         )
         return cls(**data)
@@ -236,7 +266,7 @@ def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
             secret = env.get(str(item["token_env"]))
             if not secret:
                 raise _bad(f"token '{name}': environment variable {item['token_env']} is empty")
-        tokens.append(Token.of(name, secret, item.get("scopes")))
+        tokens.append(Token.of(name, secret, item.get("scopes"), item.get("roles", ())))
     return tokens
 
 
@@ -257,21 +287,24 @@ def split_token_entry(part: str) -> tuple[str, str | None, list[str], str | None
                 return ":".join(parts[: index - 1]), parts[index - 1], parts[index].split("+"), rest
             return parts[0], None, parts[index].split("+"), rest
     raise _bad(
-        "KIMARI_TOKENS entries look like 'secret:alice:decide+publish' or 'secret:decide' "
-        f"(scopes: {', '.join(SCOPES)})"
+        "KIMARI_TOKENS entries look like 'secret:alice:decide+publish', 'secret:decide' or "
+        f"'secret:dealer-7:decide:販売店|オートックワン' (scopes: {', '.join(SCOPES)})"
     )
 
 
 def tokens_from_env(text: str) -> list[Token]:
-    """`secret:principal:scope[+scope],...` (or `secret:scope[+scope]`: the principal is then
-    named after the secret's digest, stable however the list is reordered)."""
+    """`secret:principal:scope[+scope][:role[|role]],...` (or `secret:scope[+scope]...`: the
+    principal is then named after the secret's digest, stable however the list is
+    reordered). The scopes are the last part that names only scopes, the roles what
+    follows it."""
     tokens = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        secret, principal, scopes, _rest = split_token_entry(part)
+        secret, principal, scopes, rest = split_token_entry(part)
         name = principal or f"token-{digest(secret).hex()[:8]}"
-        tokens.append(Token.of(name, secret, scopes))
+        roles = rest.split("|") if rest else []
+        tokens.append(Token.of(name, secret, scopes, roles))
     return tokens
 
 

@@ -47,6 +47,7 @@ import orjson
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import EngineFault, PolicyError
+from engine.core.i18n import Msg, using_language
 from engine.lifecycle.workflow import Rules
 from engine.project.registry import (
     Fingerprint,
@@ -396,7 +397,9 @@ class Worker:
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
-            Op.FLOW_EVENT: lambda meta, body: flows.event(meta["policy"], meta["entity_id"], body),
+            Op.FLOW_EVENT: lambda meta, body: flows.event(
+                meta["policy"], meta["entity_id"], body, meta.get("roles")
+            ),
             Op.FLOW_ENTITY: lambda meta, _: flows.entity(meta["policy"], meta["entity_id"]),
             Op.FLOW_IMPORT: lambda meta, body: flows.import_entity(
                 meta["policy"], meta["entity_id"], body
@@ -463,16 +466,19 @@ class Worker:
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
-        if handler is None:
-            result: Response | Pending = problem(
-                400, "unknown_operation", f"operation {op} is unknown"
-            )
-        else:
-            try:
-                result = handler(meta, body)
-            except Exception:  # a bug of ours: answered, logged with an id; the worker lives on
-                result = internal_error(_request_name(op, meta))
+        # messages in the language the front read from Accept-Language (engine/core/i18n.py)
+        with using_language(meta.get("lang")) as lang:
+            if handler is None:
+                result: Response | Pending = problem(
+                    400, "unknown_operation", f"operation {op} is unknown"
+                )
+            else:
+                try:
+                    result = handler(meta, body)
+                except Exception:  # a bug of ours: answered, logged with an id; the worker lives
+                    result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
+            result.lang = lang
             return result
         self.out.append(self._frame(frame_id, result))
         return None
@@ -504,8 +510,12 @@ class Worker:
             except Exception as exc:  # not durable: nothing is acknowledged
                 self.commit_failures += 1
                 log.error("decision log commit failed: %s", exc)
-                gone = unavailable("the decision log cannot be written", "log_unavailable")
-                return [self._frame(frame_id, gone) for frame_id, _ in pending]
+                gone = Msg("the decision log cannot be written")
+                frames = []
+                for frame_id, item in pending:
+                    with using_language(item.lang):
+                        frames.append(self._frame(frame_id, unavailable(gone, "log_unavailable")))
+                return frames
             rows = len(entries)
             index = next((i for i, b in enumerate(BATCH_BUCKETS) if rows <= b), len(BATCH_BUCKETS))
             self.batch_counts[index] += 1
@@ -515,9 +525,12 @@ class Worker:
             mine = logged[offset : offset + len(item.entries)]
             offset += len(item.entries)
             try:
-                response = self.service.finish(item, mine)
+                with using_language(item.lang):
+                    response = self.service.finish(item, mine)
             except Exception:  # logged, but its answer failed: say so, keep committing
-                response, item.meta = internal_error("the answer of a logged decision"), {}
+                with using_language(item.lang):
+                    response = internal_error("the answer of a logged decision")
+                item.meta = {}
             frames.append(self._frame(frame_id, response, item.meta))
         return frames
 
@@ -581,9 +594,9 @@ class Worker:
                     if result.entries:
                         pending.append((frame_id, result))
                     else:  # a batch in which nothing could be decided: nothing to log
-                        self.out.append(
-                            self._frame(frame_id, self.service.finish(result, []), result.meta)
-                        )
+                        with using_language(result.lang):
+                            finished = self.service.finish(result, [])
+                        self.out.append(self._frame(frame_id, finished, result.meta))
             self._flush()
             if pending:
                 with self.groups_ready:
@@ -675,7 +688,7 @@ def _request_name(op: int, meta: dict[str, Any]) -> str:
         name = Op(op).name
     except ValueError:
         name = str(op)
-    params = {k: v for k, v in meta.items() if k != "fault"}
+    params = {k: v for k, v in meta.items() if k not in ("fault", "lang")}
     return f"{name} {params}"
 
 

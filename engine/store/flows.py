@@ -8,6 +8,9 @@
     flow_refusals  append-only, apart from the history: refused events, for audit; a
                    refusal never touches the entity or its history of moves
 
+Both keep the actor of each event ({"id", "roles", "name"?} as JSON; migration 2 added
+the column, so rows written before have none).
+
 A move is written in ONE transaction (engine/store/sqlite.py: the file's WriteLock, then
 BEGIN IMMEDIATE): the entity row is compared and set on its version, and the history row
 is inserted, or neither is; a process killed at any instant leaves the entity before or
@@ -98,13 +101,18 @@ MIGRATIONS = (
     );
     CREATE INDEX flow_refusals_entity ON flow_refusals (policy_id, entity_id, seq)
     """,
+    # 2: who sent each event (its actor, JSON); NULL for the events stored before.
+    """
+    ALTER TABLE flow_history ADD COLUMN actor TEXT;
+    ALTER TABLE flow_refusals ADD COLUMN actor TEXT
+    """,
 )
 _HISTORY_COLUMNS = (
     "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
-    "recorded, facts, actions, message, settings, revision, decision_id, stored_at"
+    "recorded, facts, actions, message, settings, revision, decision_id, stored_at, actor"
 )
 _JSON_COLUMNS = frozenset(
-    {"event", "recorded", "facts", "actions", "message", "settings", "refusal"}
+    {"event", "recorded", "facts", "actions", "message", "settings", "refusal", "actor"}
 )
 
 
@@ -135,6 +143,8 @@ class MoveRecord(Protocol):
     def event(self) -> Mapping[str, Any]: ...  # stored JSON form
     @property
     def event_type(self) -> str: ...
+    @property
+    def actor(self) -> Any: ...  # has to_dict(): {"id", "roles", "name"?}
     @property
     def transition_id(self) -> str | None: ...
     @property
@@ -175,6 +185,7 @@ class HistoryRow:
     revision: str
     decision_id: str
     stored_at: str
+    actor: dict[str, Any] | None = None  # who sent the event (None: stored before actors)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +193,7 @@ class HistoryRow:
             "version": self.version,
             "event_id": self.event_id,
             "event": self.event,
+            "actor": self.actor,
             "at": self.at,
             "transition": self.transition,
             "state": {"before": self.from_state, "after": self.to_state},
@@ -269,7 +281,7 @@ class FlowStore:
         with self._reading() as conn:
             cursor = conn.execute(
                 "SELECT seq, version, event_id, event_type, event, at, state, code, refusal, "
-                "settings, revision, decision_id, stored_at FROM flow_refusals "
+                "settings, revision, decision_id, stored_at, actor FROM flow_refusals "
                 "WHERE policy_id = ? AND entity_id = ? ORDER BY seq",
                 (policy_id, entity_id),
             )
@@ -277,7 +289,7 @@ class FlowStore:
             rows = cursor.fetchall()
         return [
             {
-                n: loads_exact(v) if n in _JSON_COLUMNS else v
+                n: loads_exact(v) if n in _JSON_COLUMNS and v is not None else v
                 for n, v in zip(names, row, strict=True)
             }
             for row in rows
@@ -339,8 +351,8 @@ class FlowStore:
             conn.execute(
                 "INSERT INTO flow_history (policy_id, entity_id, version, event_id, event_type, "
                 "event, at, transition, from_state, to_state, recorded, facts, actions, "
-                "message, settings, revision, decision_id, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "message, settings, revision, decision_id, stored_at, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     policy_id,
                     entity_id,
@@ -360,6 +372,7 @@ class FlowStore:
                     move.revision,
                     move.decision_id,
                     _now(),
+                    dumps_text(move.actor.to_dict()),
                 ),
             )
         return True
@@ -385,8 +398,8 @@ class FlowStore:
                 return False
             conn.execute(
                 "INSERT INTO flow_refusals (policy_id, entity_id, version, event_id, event_type, "
-                "event, at, state, code, refusal, settings, revision, decision_id, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "event, at, state, code, refusal, settings, revision, decision_id, stored_at, "
+                "actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     policy_id,
                     entity_id,
@@ -402,6 +415,7 @@ class FlowStore:
                     move.revision,
                     move.decision_id,
                     _now(),
+                    dumps_text(move.actor.to_dict()),
                 ),
             )
         return True

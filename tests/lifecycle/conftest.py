@@ -104,14 +104,16 @@ WORKLOAD_SCHEMA = "../schemas/cancellation-fees.facts.schema.json"
 
 def without_workload_percent(policy_text: str, schema_text: str) -> tuple[str, str]:
     """cancellation-fees with `cancellation.workload_percent` dropped from its facts schema
-    (and from the rule that read it: a fixed 30% proposal instead)."""
+    (and from the derived value that read it: only the rate the customer confirmed)."""
     import json
 
     schema = json.loads(schema_text)
     del schema["properties"]["cancellation"]["properties"]["workload_percent"]
-    policy = policy_text.replace("fee_percent: = cancellation.workload_percent", "fee_percent: 30")
-    policy = policy.replace("{cancellation.workload_percent}%", "30%")
-    assert "workload_percent" not in policy
+    policy = policy_text.replace(
+        "coalesce(cancellation.workload_percent, cancellation.rate_confirmation.asked_percent)",
+        "cancellation.rate_confirmation.asked_percent",
+    )
+    assert "cancellation.workload_percent" not in policy
     return policy, json.dumps(schema, ensure_ascii=False, indent=2)
 
 

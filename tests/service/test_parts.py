@@ -10,7 +10,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.core.errors import UsageError
-from engine.service.config import digest, load_config
+from engine.service.config import Config, digest, load_config
 from engine.service.ipc import FrameReader, encode
 from engine.store.decisions import DecisionLog, Entry
 from tests.service.server_process import ADMIN_TOKEN, copy_project, running
@@ -45,6 +45,31 @@ def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
     )
     config = load_config(file, env={"SVC_TOKEN": "s3cret-token"})
     assert config.tokens[0].name == "svc" and config.tokens[0].digest == digest("s3cret-token")
+
+
+def test_a_token_is_configured_with_the_roles_its_flow_events_may_claim(tmp_path: Path) -> None:
+    tokens = "portal-secret:decide:販売店|オートックワン,office-secret:decide:*,x1234567:y:decide"
+    env = {"KIMARI_TOKENS": tokens}
+    config = load_config(env=env)
+    assert [sorted(t.roles) for t in config.tokens] == [["オートックワン", "販売店"], ["*"], []]
+    assert config.tokens[0].digest == digest("portal-secret")
+    # secret:principal:scopes (the part before the scopes names the token's holder)
+    assert config.tokens[2].digest == digest("x1234567") and config.tokens[2].principal == "y"
+    # the roles survive the hand-over from the supervisor to the front
+    assert Config.from_json(config.to_json()).tokens == config.tokens
+    file = tmp_path / "kimari.toml"
+    file.write_text(
+        '[[tokens]]\nname = "portal"\ntoken = "portal-secret"\nscopes = ["decide"]\n'
+        'roles = ["販売店"]\n',
+        encoding="utf-8",
+    )
+    assert load_config(file, env={}).tokens[0].roles == frozenset({"販売店"})
+    file.write_text(
+        '[[tokens]]\nname = "bad"\ntoken = "portal-secret"\nscopes = ["decide"]\nroles = ["a|b"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match="roles"):
+        load_config(file, env={})
 
 
 @pytest.mark.parametrize(
