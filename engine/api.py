@@ -141,8 +141,8 @@ def open_lifecycle(
             [
                 Diagnostic(
                     "store_missing",
-                    f"no store at {path}",
-                    hint="`kimari serve` creates it and publishes the policies folder",
+                    Msg("no store at {path}", path=str(path)),
+                    hint=Msg("`kimari serve` creates it and publishes the policies folder"),
                 )
             ]
         )

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec, PolicySource
 from engine.core.errors import Diagnostic, PolicyError, UsageError
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.project.kinds import compile_any
 from engine.project.project import (
@@ -75,14 +76,21 @@ def _rulebook_near(folder: Path) -> dict[str, str] | None:
 def from_path(path: Path, policy_id: str | None = None) -> Candidate:
     """A policy file as it is now, with its folder's rulebook, data files and test cases."""
     if not path.is_file():
-        raise UsageError([Diagnostic("unknown_policy", f"no policy file {path}")])
+        raise UsageError(
+            [Diagnostic("unknown_policy", Msg("no policy file {path}", path=shown_path(path)))]
+        )
     policy = compile_policy_file(path, _rulebook_near(path.parent))
     if policy_id is not None and policy.id != policy_id:
         raise UsageError(
             [
                 Diagnostic(
                     "policy_mismatch",
-                    f"{shown_path(path)} is policy '{policy.id}', not '{policy_id}'",
+                    Msg(
+                        "{path} is policy '{found}', not '{wanted}'",
+                        path=shown_path(path),
+                        found=policy.id,
+                        wanted=policy_id,
+                    ),
                 )
             ]
         )
@@ -123,7 +131,11 @@ def from_text(
             [
                 Diagnostic(
                     "policy_mismatch",
-                    f"the text is policy '{policy.id}', not '{policy_id}'",
+                    Msg(
+                        "the text is policy '{found}', not '{wanted}'",
+                        found=policy.id,
+                        wanted=policy_id,
+                    ),
                     document.positions.value("/id"),
                 )
             ]
@@ -191,8 +203,11 @@ def resolve(
                 [
                     Diagnostic(
                         "nothing_published",
-                        f"policy '{policy_id}' has no published revision in the store",
-                        hint="`kimari serve` publishes the policies folder on its first start",
+                        Msg(
+                            "policy '{policy}' has no published revision in the store",
+                            policy=policy_id,
+                        ),
+                        hint=Msg("`kimari serve` publishes the policies folder on its first start"),
                     )
                 ]
             )
@@ -203,12 +218,26 @@ def resolve(
     if numbered:
         if numbered.group("policy") not in (None, policy_id):
             raise UsageError(
-                [Diagnostic("unknown_revision", f"{ref} is not a revision of '{policy_id}'")]
+                [
+                    Diagnostic(
+                        "unknown_revision",
+                        Msg("{ref} is not a revision of '{policy}'", ref=ref, policy=policy_id),
+                    )
+                ]
             )
         record = revisions.record(policy_id, int(numbered.group("number")))
         if record is None:
             raise UsageError(
-                [Diagnostic("unknown_revision", f"policy '{policy_id}' has no revision {ref}")]
+                [
+                    Diagnostic(
+                        "unknown_revision",
+                        Msg(
+                            "policy '{policy}' has no revision {number}",
+                            policy=policy_id,
+                            number=ref,
+                        ),
+                    )
+                ]
             )
         return from_record(store, record)
     if HASH.fullmatch(ref):
@@ -234,8 +263,13 @@ def resolve(
         [
             Diagnostic(
                 "unknown_revision",
-                f"'{ref}' names no revision of '{policy_id}' and no policy file",
-                hint=did_you_mean(ref, known) or "give published, a number, a hash or a file",
+                Msg(
+                    "'{ref}' names no revision of '{policy}' and no policy file",
+                    ref=ref,
+                    policy=policy_id,
+                ),
+                hint=did_you_mean(ref, known)
+                or Msg("give published, a number, a content hash or (on the command line) a file"),
             )
         ]
     )
@@ -248,11 +282,12 @@ def read_entries(path: Path, spec: DatasetSpec) -> list[Any]:
 
     import orjson
 
-    def unreadable(message: str) -> UsageError:
-        return UsageError([Diagnostic("file_unreadable", f"{shown_path(path)}: {message}")])
+    def unreadable(reason: str) -> UsageError:
+        message = Msg("{path}: {reason}", path=shown_path(path), reason=reason)
+        return UsageError([Diagnostic("file_unreadable", message)])
 
     if not path.is_file():
-        raise unreadable("no such file")
+        raise unreadable(Msg("no such file"))
     if path.suffix == ".csv":
         try:
             with path.open(encoding="utf-8", newline="") as handle:
@@ -275,7 +310,7 @@ def read_entries(path: Path, spec: DatasetSpec) -> list[Any]:
 
     document = read_document(path)  # PolicyError with file:line:col
     if not isinstance(document.data, list):
-        raise unreadable("a data file holds a list of entries")
+        raise unreadable(Msg("a data file holds a list of entries"))
     return list(document.data)
 
 

@@ -42,6 +42,7 @@ import orjson
 
 from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
+from engine.core.i18n import Msg
 from engine.core.jsonvalue import dumps, to_json_value
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
@@ -217,7 +218,11 @@ class Replayer:
                     [
                         Diagnostic(
                             "data_version_unavailable",
-                            f"data set '{name}' version {version} is not in the store",
+                            Msg(
+                                "data set '{name}' version {version} is not in the store",
+                                name=name,
+                                version=version,
+                            ),
                         )
                     ]
                 )
@@ -324,10 +329,17 @@ def row_of_line(number: int, line: bytes) -> Row:
         item = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise InputError(
-            [Diagnostic("json_invalid", f"line {number}: invalid JSON: {exc}")]
+            [
+                Diagnostic(
+                    "json_invalid",
+                    Msg("line {line}: invalid JSON: {reason}", line=number, reason=str(exc)),
+                )
+            ]
         ) from None
     if not isinstance(item, dict):
-        raise InputError([Diagnostic("request_invalid", f"line {number}: not a JSON object")])
+        raise InputError(
+            [Diagnostic("request_invalid", Msg("line {line}: not a JSON object", line=number))]
+        )
     decision_id = str(item.get("decision_id") or f"line-{number}")
     if isinstance(item.get("request"), dict):  # a logged decision
         request, response = item["request"], item.get("response") or {}
@@ -487,7 +499,9 @@ def _log_tasks(plan: Plan) -> tuple[int, Iterator[tuple[Any, ...]]]:
     from engine.store.decisions import DecisionLog
 
     if plan.store is None or not Path(plan.store).is_file():
-        raise UsageError([Diagnostic("store_missing", f"no decision log at {plan.store}")])
+        raise UsageError(
+            [Diagnostic("store_missing", Msg("no decision log at {path}", path=plan.store))]
+        )
     log = DecisionLog(plan.store)
     try:
         lo, hi, total = log.replay_span(plan.policy_id, plan.since_ms, plan.until_ms)
@@ -551,7 +565,12 @@ def run(
             source = Path(plan.file).open("rb")  # noqa: SIM115  # closed below
         except OSError as exc:
             raise UsageError(
-                [Diagnostic("file_unreadable", f"cannot read {plan.file}: {exc.strerror}")]
+                [
+                    Diagnostic(
+                        "file_unreadable",
+                        Msg("cannot read {path}: {reason}", path=plan.file, reason=exc.strerror),
+                    )
+                ]
             ) from None
         total, tasks = _file_tasks(plan, source)
     else:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, Refused
+from engine.core.i18n import Msg
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from engine.store.revisions import Job, JobBusy, RevisionStore
 
@@ -51,8 +52,14 @@ def start(
             [
                 Diagnostic(
                     "job_running",
-                    f"policy '{policy_id}' already has a job running: {busy.job.id} "
-                    f"({busy.job.kind}, started by {busy.job.principal})",
+                    Msg(
+                        "policy '{policy}' already has a job running: {job} ({kind}, started "
+                        "by {principal})",
+                        policy=policy_id,
+                        job=busy.job.id,
+                        kind=busy.job.kind,
+                        principal=busy.job.principal,
+                    ),
                     extra={"job": busy.job.id},
                 )
             ]

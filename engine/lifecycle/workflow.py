@@ -34,6 +34,7 @@ from engine.core.errors import (
     Refused,
     UsageError,
 )
+from engine.core.i18n import Msg
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
@@ -114,7 +115,16 @@ class Lifecycle:
         found = self.revisions.record(policy_id, number)
         if found is None:
             raise UsageError(
-                [Diagnostic("unknown_revision", f"policy '{policy_id}' has no revision {number}")]
+                [
+                    Diagnostic(
+                        "unknown_revision",
+                        Msg(
+                            "policy '{policy}' has no revision {number}",
+                            policy=policy_id,
+                            number=number,
+                        ),
+                    )
+                ]
             )
         return found
 
@@ -204,12 +214,16 @@ class Lifecycle:
             and current.revision == candidate.revision
             and self._data_of(current) == candidate.data_versions
         ):
+            ref = f"{candidate.id}@{current.number}"
             raise Refused(
                 [
                     Diagnostic(
                         "unchanged",
-                        f"{candidate.label} is the published revision "
-                        f"{candidate.id}@{current.number}: nothing to submit",
+                        Msg(
+                            "{label} is the published revision {ref}: nothing to submit",
+                            label=candidate.label,
+                            ref=ref,
+                        ),
                     )
                 ]
             )
@@ -226,10 +240,16 @@ class Lifecycle:
                     candidate.id, record.number, principal, base=base, tests=tests, impact=summary
                 )
             except StaleState as exc:
-                raise Refused([Diagnostic("not_a_draft", str(exc))]) from None
+                message = Msg("{ref} is no longer a draft", ref=record.ref)
+                raise Refused([Diagnostic("not_a_draft", message)]) from exc
         elif record is not None:
             raise Refused(
-                [Diagnostic("not_a_draft", f"{record.ref} is {record.state}, not a draft")]
+                [
+                    Diagnostic(
+                        "not_a_draft",
+                        Msg("{ref} is {state}, not a draft", ref=record.ref, state=record.state),
+                    )
+                ]
             )
         else:
             record = self.revisions.add(
@@ -283,7 +303,7 @@ class Lifecycle:
             on_progress=on_progress,
         )
         if result["cancelled"]:
-            raise Refused([Diagnostic("cancelled", "the submission was cancelled")])
+            raise Refused([Diagnostic("cancelled", Msg("the submission was cancelled"))])
         out = impact.summary(result)
         out["window_days"] = self.rules.impact_days
         return out
@@ -294,14 +314,23 @@ class Lifecycle:
         record = self.record(policy_id, number)
         if record.state != "pending":
             raise Refused(
-                [Diagnostic("not_pending", f"{record.ref} is {record.state}, not pending")]
+                [
+                    Diagnostic(
+                        "not_pending",
+                        Msg("{ref} is {state}, not pending", ref=record.ref, state=record.state),
+                    )
+                ]
             )
         if self.rules.approvals_required > 0 and principal == record.author:
             raise NotPermitted(
                 [
                     Diagnostic(
                         "self_approval",
-                        f"{principal} wrote {record.ref}: another principal must approve it",
+                        Msg(
+                            "{principal} wrote {ref}: another principal must approve it",
+                            principal=principal,
+                            ref=record.ref,
+                        ),
                     )
                 ]
             )
@@ -329,15 +358,20 @@ class Lifecycle:
             )
         except StaleState:
             current = self.revisions.publication_of(record.policy_id)
-            now = f"{record.policy_id}@{current.number}" if current else "nothing"
-            was = f"{record.policy_id}@{record.base}" if record.base else "nothing"
+            now = f"{record.policy_id}@{current.number}" if current else Msg("nothing")
+            was = f"{record.policy_id}@{record.base}" if record.base else Msg("nothing")
             raise Refused(
                 [
                     Diagnostic(
                         "stale_base",
-                        f"{record.ref} was based on {was}, but {now} has been published "
-                        "since: its tests and impact no longer hold",
-                        hint="submit it again on top of what is published (rebase or redo)",
+                        Msg(
+                            "{ref} was based on {was}, but {now} has been published since: "
+                            "its tests and impact no longer hold",
+                            ref=record.ref,
+                            was=was,
+                            now=now,
+                        ),
+                        hint=Msg("submit it again on top of what is published (rebase or redo)"),
                     )
                 ]
             ) from None
@@ -353,8 +387,11 @@ class Lifecycle:
                 [
                     Diagnostic(
                         "not_pending",
-                        f"{record.ref} is {record.state}: only drafts and pending revisions "
-                        "can be rejected",
+                        Msg(
+                            "{ref} is {state}: only drafts and pending revisions can be rejected",
+                            ref=record.ref,
+                            state=record.state,
+                        ),
                     )
                 ]
             ) from None
@@ -370,13 +407,18 @@ class Lifecycle:
                 [
                     Diagnostic(
                         "never_published",
-                        f"{ref} was never published: roll back to a revision that was",
+                        Msg("{ref} was never published: roll back to a revision that was", ref=ref),
                     )
                 ]
             )
         if record.state == "published":
             raise Refused(
-                [Diagnostic("already_published", f"{record.ref} is what is published now")]
+                [
+                    Diagnostic(
+                        "already_published",
+                        Msg("{ref} is what is published now", ref=record.ref),
+                    )
+                ]
             )
         try:
             return self.revisions.publish(
@@ -388,7 +430,8 @@ class Lifecycle:
                 from_states=("retired",),
             )
         except StaleState as exc:
-            raise Refused([Diagnostic("refused", str(exc))]) from None
+            message = Msg("{ref} cannot be published again now", ref=record.ref)
+            raise Refused([Diagnostic("refused", message)]) from exc
 
     def bootstrap(self, folder: Path, principal: str = "bootstrap") -> list[str]:
         """An empty store (nothing ever published) publishes every policy of the folder that
@@ -453,7 +496,11 @@ class Lifecycle:
         if draft is None:
             if not data:
                 raise UsageError(
-                    [Diagnostic("usage", "give a draft (--draft) or new data (--data), or both")]
+                    [
+                        Diagnostic(
+                            "usage", Msg("give a draft (--draft) or new data (--data), or both")
+                        )
+                    ]
                 )
             after_candidate = before
         elif isinstance(draft, Candidate):
@@ -489,15 +536,24 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
 
     headline = Diagnostic(
         "tests_failed",
-        f"{candidate.label}: {tests['failed']} of {tests['cases']} test cases fail"
-        + (f", {tests['errors']} errors" if tests["errors"] else ""),
+        Msg(
+            "{label}: {failed} of {cases} test cases fail, {errors} errors",
+            label=candidate.label,
+            failed=tests["failed"],
+            cases=tests["cases"],
+            errors=tests["errors"],
+        ),
     )
     out = [headline]
     for failure in tests.get("failures", []):
         out.append(
             Diagnostic(
                 "test_failed",
-                f"{failure['name']}: " + "; ".join(failure["failures"]),
+                Msg(
+                    "{name}: {failures}",
+                    name=failure["name"],
+                    failures="; ".join(failure["failures"]),
+                ),
                 Location(failure["file"], failure["line"], failure.get("col", 1)),
             )
         )
@@ -547,7 +603,11 @@ def check_overrides(
                 [
                     Diagnostic(
                         "unknown_data_set",
-                        f"policy '{candidate.id}' reads no data set '{name}'",
+                        Msg(
+                            "policy '{policy}' reads no data set '{name}'",
+                            policy=candidate.id,
+                            name=name,
+                        ),
                         hint=did_you_mean(name, candidate.policy.datasets),
                     )
                 ]

@@ -406,7 +406,10 @@ def _stored_data(
         return previous
     stored = store.data_version(spec.name, version)
     if stored is None:
-        problem = Diagnostic("data_missing", f"data set '{spec.name}' version {version} is gone")
+        problem = Diagnostic(
+            "data_missing",
+            Msg("data set '{name}' version {version} is gone", name=spec.name, version=version),
+        )
         return FileData(previous.dataset if previous else None, stamp, (problem,))
     try:
         return FileData(dataset_from_entries(spec, stored.entries, version), stamp)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, PolicyError, UsageError
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
 from engine.lifecycle.candidates import HASH, NUMBER
@@ -39,8 +40,8 @@ from engine.service.problems import RequestProblem, Response, from_error, proble
 from engine.service.problems import Subject as _Subject
 
 LIFECYCLE = _Subject(
-    invalid="the request is not valid",
-    unusable="the revision could not be used",
+    invalid=Msg("the request is not valid"),
+    unusable=Msg("the revision could not be used"),
 )
 JOB_ID = re.compile(r"[0-9a-f]{8,40}")
 DURATION = re.compile(r"(\d+)([smhd])")
@@ -66,7 +67,8 @@ def since_ms(text: str | None, name: str) -> int | None:
     try:
         return int(parse_datetime(str(text)).timestamp() * 1000)
     except ValueError as exc:
-        raise UsageError([Diagnostic("usage", f"{name}: {exc}", pointer=f"/{name}")]) from None
+        message = Msg("{name}: {reason}", name=name, reason=str(exc))
+        raise UsageError([Diagnostic("usage", message, pointer=f"/{name}")]) from None
 
 
 def _ref(value: Any, name: str) -> str:
@@ -78,8 +80,8 @@ def _ref(value: Any, name: str) -> str:
         problem(
             422,
             "request_invalid",
-            f"'{name}' must be 'published', a revision number or a content hash",
-            errors=[Diagnostic("request_invalid", "not a revision", pointer=f"/{name}")],
+            Msg("'{name}' must be 'published', a revision number or a content hash", name=name),
+            errors=[Diagnostic("request_invalid", Msg("not a revision"), pointer=f"/{name}")],
         )
     )
 
@@ -112,7 +114,7 @@ class LifecycleService:
                 problem(
                     404,
                     "unknown_policy",
-                    f"no policy '{policy_id}'",
+                    Msg("no policy '{id}'", id=policy_id),
                     hint=did_you_mean(policy_id, known),
                 )
             )
@@ -121,7 +123,8 @@ class LifecycleService:
     @staticmethod
     def _number(text: str) -> int:
         if not text.isdigit():
-            raise RequestProblem(problem(404, "unknown_revision", f"no revision '{text}'"))
+            message = Msg("no revision '{number}'", number=text)
+            raise RequestProblem(problem(404, "unknown_revision", message))
         return int(text)
 
     @staticmethod
@@ -130,7 +133,8 @@ class LifecycleService:
             return {}
         value = parse_body(body)
         if not isinstance(value, dict):
-            raise RequestProblem(problem(422, "request_invalid", "the body must be an object"))
+            message = Msg("the body must be an object")
+            raise RequestProblem(problem(422, "request_invalid", message))
         return value
 
     def _rules_params(self) -> dict[str, Any]:
@@ -167,24 +171,24 @@ class LifecycleService:
             state = request.get("state", "pending")
             problems = []
             if not isinstance(source, str) or not source.strip():
-                problems.append(("/source", "the policy's YAML text"))
+                problems.append(("/source", Msg("the policy's YAML text")))
             if state not in ("draft", "pending"):
-                problems.append(("/state", "'draft' or 'pending'"))
+                problems.append(("/state", Msg("'draft' or 'pending'")))
             for key in ("message", "tests"):
                 if request.get(key) is not None and not isinstance(request[key], str):
-                    problems.append((f"/{key}", "a text"))
+                    problems.append((f"/{key}", Msg("a text")))
             files = request.get("files")
             if files is not None and not (
                 isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
             ):
-                problems.append(("/files", "an object of file name -> text"))
+                problems.append(("/files", Msg("an object of file name -> text")))
             extra = set(request) - {"source", "files", "tests", "message", "state"}
-            problems.extend((f"/{k}", "not a key of a revision") for k in sorted(extra))
+            problems.extend((f"/{k}", Msg("not a key of a revision")) for k in sorted(extra))
             if problems:
                 return problem(
                     422,
                     "request_invalid",
-                    "a revision is {source, files?, tests?, message?, state?}",
+                    Msg("a revision is {{source, files?, tests?, message?, state?}}"),
                     errors=[Diagnostic("request_invalid", m, pointer=p) for p, m in problems],
                 )
             message = request.get("message") or ""
@@ -217,7 +221,8 @@ class LifecycleService:
             policy_id = self._policy(meta["policy_id"])
             record = self.lifecycle.record(policy_id, self._number(meta["number"]))
             if record.state != "draft":
-                return problem(409, "not_a_draft", f"{record.ref} is {record.state}, not a draft")
+                message = Msg("{ref} is {state}, not a draft", ref=record.ref, state=record.state)
+                return problem(409, "not_a_draft", message)
             params = {"draft": record.number, "rules": self._rules_params()}
             return self._job("submit", policy_id, meta.get("principal", "anonymous"), params)
 
@@ -243,8 +248,8 @@ class LifecycleService:
                 problem(
                     422,
                     "request_invalid",
-                    "'message' must be a text",
-                    errors=[Diagnostic("request_invalid", "a text", pointer="/message")],
+                    Msg("'message' must be a text"),
+                    errors=[Diagnostic("request_invalid", Msg("a text"), pointer="/message")],
                 )
             )
         return message
@@ -286,7 +291,7 @@ class LifecycleService:
                     return problem(
                         422,
                         "request_invalid",
-                        "give ?to= (no draft or pending revision to compare with)",
+                        Msg("give ?to= (no draft or pending revision to compare with)"),
                     )
                 new = str(waiting[0].number)
             return _json(200, self.lifecycle.diff(policy_id, old, _ref(new, "to")))
@@ -303,18 +308,25 @@ class LifecycleService:
                 return problem(
                     422,
                     "request_invalid",
-                    f"unknown key '{extra[0]}' (keys: {', '.join(sorted(allowed))})",
-                    errors=[Diagnostic("request_invalid", "unknown key", pointer=f"/{extra[0]}")],
+                    Msg(
+                        "unknown key '{key}' (keys: {keys})",
+                        key=extra[0],
+                        keys=", ".join(sorted(allowed)),
+                    ),
+                    errors=[
+                        Diagnostic("request_invalid", Msg("unknown key"), pointer=f"/{extra[0]}")
+                    ],
                 )
             draft = request.get("draft")
             against = _ref(request.get("against") or "published", "against")
             data = request.get("data") or {}
             if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-                return problem(422, "request_invalid", "'data' maps a data set to its entries")
+                message = Msg("'data' maps a data set to its entries")
+                return problem(422, "request_invalid", message)
             for key in ("sample", "max_changed", "list"):
                 value = request.get(key)
                 if value is not None and (not isinstance(value, int) or value < 0):
-                    return problem(422, "request_invalid", f"'{key}' must be a count")
+                    return problem(422, "request_invalid", Msg("'{key}' must be a count", key=key))
             before = self.lifecycle.resolve(policy_id, against)
             after = (
                 self.lifecycle.resolve(policy_id, _ref(draft, "draft"))
@@ -322,12 +334,16 @@ class LifecycleService:
                 else before
             )
             if draft is None and not data:
-                return problem(422, "request_invalid", "give a 'draft', new 'data', or both")
+                message = Msg("give a 'draft', new 'data', or both")
+                return problem(422, "request_invalid", message)
             try:
                 check_overrides(after, data)
             except PolicyError as exc:
                 return problem(
-                    422, "data_invalid", "the new data does not match", errors=exc.diagnostics
+                    422,
+                    "data_invalid",
+                    Msg("the new data does not match its schema"),
+                    errors=exc.diagnostics,
                 )
             params = {
                 "draft": _ref(draft, "draft") if draft is not None else None,
@@ -362,7 +378,7 @@ class LifecycleService:
             else None
         )
         if found is None:
-            return problem(404, "unknown_job", f"no job '{meta['job_id']}'")
+            return problem(404, "unknown_job", Msg("no job '{id}'", id=meta["job_id"]))
         out = found.to_dict()
         out["params"] = {k: v for k, v in out["params"].items() if k not in ("data", "source")}
         return _json(200, out)
@@ -375,7 +391,7 @@ class LifecycleService:
             else None
         )
         if found is None:
-            return problem(404, "unknown_job", f"no job '{job_id}'")
+            return problem(404, "unknown_job", Msg("no job '{id}'", id=job_id))
         return _json(202 if not found.finished else 200, self._brief(found.to_dict()))
 
     def audit(self, meta: dict[str, Any], _body: bytes) -> Response:
