@@ -110,6 +110,8 @@ class KimariError(Exception):
     # of None lets the diagnostics name the problem (see problem_name).
     http_status = 500
     problem_code: str | None = None
+    # A 503 the client should send again (Retry-After, "retriable": true): nothing was done.
+    retriable = False
 
     def __init__(self, diagnostics: Sequence[Diagnostic] | str, *, code: str | None = None):
         if isinstance(diagnostics, str):
@@ -170,3 +172,14 @@ class EngineFault(KimariError):
     default_code = "engine_fault"
     http_status = 500
     problem_code = "engine_fault"
+
+
+class StoreUnavailable(KimariError):
+    """The store cannot be reached or written now (a database restart, a lost connection,
+    a busy file): nothing was written, or at least nothing was acknowledged. Retriable."""
+
+    exit_code = 2
+    default_code = "store_unavailable"
+    http_status = 503
+    problem_code = "store_unavailable"
+    retriable = True

@@ -139,6 +139,8 @@ EVENT = Subject(
     input_code="event_invalid",
 )
 
+RETRIABLE_DETAIL = "the store cannot be reached now; nothing was acknowledged: send it again"
+
 # Diagnostic codes that say the request collides with what is stored: 409 under their own
 # code, whatever the class that carries them (the flow engine raises entity_exists as an
 # InputError, which it also is for the CLI).
@@ -158,6 +160,9 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
     if isinstance(exc, EngineFault):
         log.error("engine fault: %s", exc)
         errors = [Diagnostic(d.code, d.message) for d in exc.diagnostics]
+    if exc.retriable:  # nothing was acknowledged: the same request may be sent again
+        log.warning("%s: %s", code, exc)  # the cause (host, driver error) is the operator's
+        return unavailable(RETRIABLE_DETAIL, code)
     return problem(exc.http_status, code, subject.detail(exc), errors=errors)
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 
 from engine.service.config import Config
+from engine.store.backend import parse_location
 
 log = logging.getLogger("kimari.supervisor")
 
@@ -38,7 +39,8 @@ def _announce(config: Config, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"kimari: listening on http://{shown}:{port} with {config.workers} workers", flush=True)
-    print(f"kimari: policies from {config.policies}, decision log in {config.store}", flush=True)
+    store = parse_location(config.store)  # a URL's password is not printed
+    print(f"kimari: policies from {config.policies}, {store.kind} store {store}", flush=True)
     if config.anonymous:
         print(
             "kimari: no tokens configured: every request is allowed (this host only). To require\n"
@@ -51,15 +53,22 @@ def _announce(config: Config, sock: socket.socket) -> None:
 
 def serve(config: Config) -> int:
     """Bind, then keep a front process serving until SIGINT/SIGTERM; the exit code."""
+    from engine.store.backend import open_backend
     from engine.store.decisions import DecisionLog
+    from engine.store.flows import FlowStore
     from engine.store.versions import Store
 
     logging.basicConfig(
         level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
     # create and migrate the store once, before fronts and workers race to do it
-    Store(config.store).close()
-    DecisionLog(config.store).close()
+    backend = open_backend(config.store)
+    try:
+        Store(backend)
+        DecisionLog(backend)
+        FlowStore(backend)
+    finally:
+        backend.close()
     sock = _bind(config)
     _announce(config, sock)
     stopping = False

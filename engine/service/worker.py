@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from engine.core.errors import StoreUnavailable
 from engine.project.registry import (
     PolicySet,
     Snapshot,
@@ -51,9 +52,9 @@ from engine.service import ipc, routes
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
-from engine.service.problems import Response, problem, unavailable
+from engine.service.problems import DECISION, Response, from_error, problem, unavailable
+from engine.store.backend import open_backend
 from engine.store.decisions import DecisionLog, Logged
-from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
 
 log = logging.getLogger("kimari.worker")
@@ -81,10 +82,12 @@ class Worker:
         self.slot = slot
         self.config = config
         self.folder = Path(config["policies"])
-        lock = WriteLock(config["store"])
-        self.store = Store(config["store"], lock)
-        self.decision_log = DecisionLog(config["store"], lock)  # reads, on the deciding thread
-        self.writer_log = DecisionLog(config["store"], lock)  # its own connection: commits
+        # one backend for every component: on SQLite one WriteLock for all the writers of
+        # this process, a connection per thread; on PostgreSQL one pool (the deciding
+        # thread reads, the committer thread writes) and one listener of notifications
+        self.backend = open_backend(config["store"])
+        self.store = Store(self.backend)
+        self.decision_log = DecisionLog(self.backend)
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
@@ -114,8 +117,8 @@ class Worker:
             max_batch=int(config["max_batch"]),
         )
         # Flow events run on this same deciding thread (durable_rules has one owner) and
-        # keep entity state in the same SQLite file, written under the same lock.
-        self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
+        # keep entity state in the same store, written in the same discipline.
+        self.flows = FlowService(lambda: self.service.snapshot, self.backend)
         self.service.on_data_change = self._refresh_data
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
@@ -134,7 +137,7 @@ class Worker:
             ),
             previous,
             self.generation,
-            self.store.data_generation(),
+            self.store.fresh_data_generation(),
         )
 
     def _swap(self, snapshot: Snapshot) -> None:
@@ -172,8 +175,14 @@ class Worker:
         self._swap(self._snapshot(snapshot.policy_set, snapshot))
 
     def _check_data(self) -> None:
-        if self.store.data_generation() != self.service.snapshot.data_generation:
-            self._refresh_data()
+        """Serve the data sets another worker or replica replaced: a counter compared per
+        group (on PostgreSQL the one its notifications keep, no query). With the store
+        unreachable, go on serving what is loaded: what needs the store answers 503."""
+        try:
+            if self.store.data_generation() > self.service.snapshot.data_generation:
+                self._refresh_data()
+        except StoreUnavailable as exc:
+            log.warning("data sets not refreshed: %s", exc)
 
     def _take_reload(self) -> None:
         with self.handoff:  # never reload_lock here: a compile may hold it for a while
@@ -181,7 +190,15 @@ class Worker:
         if new is None:
             return
         old = self.service.snapshot
-        self._swap(self._snapshot(new, old))
+        try:
+            snapshot = self._snapshot(new, old)
+        except StoreUnavailable as exc:  # data versions unreadable now: swap it in later
+            log.warning("policy reload waits for the store: %s", exc)
+            with self.handoff:
+                if self.pending_set is None:
+                    self.pending_set = new
+            return
+        self._swap(snapshot)
         self._send_events(reload_events(old.policy_set, new))
         _settle_heap()
 
@@ -308,7 +325,10 @@ class Worker:
                 400, "unknown_operation", f"operation {op} is unknown"
             )
         else:
-            result = handler(meta, body)
+            try:
+                result = handler(meta, body)
+            except StoreUnavailable as exc:  # the database restarts, say: nothing was done
+                result = from_error(exc, DECISION)
         if isinstance(result, Pending):
             return result
         self.out.append(self._frame(frame_id, result))
@@ -319,8 +339,8 @@ class Worker:
         return {
             "slot": self.slot,
             "pid": os.getpid(),
-            "commits": self.writer_log.commits,
-            "rows": self.writer_log.rows,
+            "commits": self.decision_log.commits,
+            "rows": self.decision_log.rows,
             "commit_failures": self.commit_failures,
             "batch_buckets": list(BATCH_BUCKETS),
             "batch_counts": list(self.batch_counts),
@@ -337,11 +357,16 @@ class Worker:
         logged: list[Logged] = []
         if entries:
             try:
-                logged = self.writer_log.commit(entries)
+                logged = self.decision_log.commit(entries)
             except Exception as exc:  # not durable: nothing is acknowledged
                 self.commit_failures += 1
                 log.error("decision log commit failed: %s", exc)
-                gone = unavailable("the decision log cannot be written", "log_unavailable")
+                code = (
+                    "store_unavailable" if isinstance(exc, StoreUnavailable) else "log_unavailable"
+                )
+                gone = unavailable(
+                    "the decision log cannot be written; nothing was acknowledged", code
+                )
                 return [self._frame(frame_id, gone) for frame_id, _ in pending]
             rows = len(entries)
             index = next((i for i, b in enumerate(BATCH_BUCKETS) if rows <= b), len(BATCH_BUCKETS))
