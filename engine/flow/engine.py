@@ -184,7 +184,7 @@ class FlowEngine:
             _check_entity_id(event_id, pointer="/event_id")
         flow = flow_of(policy)
         data = data if data is not None else self.project.data_for(policy)
-        with self.entity_lock(policy.id, entity_id):
+        with self.entity_lock(policy.id, entity_id), self.store.hold(policy.id, entity_id):
             for _ in range(MAX_ATTEMPTS):
                 if event_id is not None:
                     row = self.store.find_event(policy.id, entity_id, event_id)

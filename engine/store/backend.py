@@ -152,6 +152,14 @@ class Backend(ABC):
         """One write transaction, committed at the end of the block, rolled back on error.
         `keys`: what it reads and must hold until it commits (an entity, say)."""
 
+    def hold(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Hold `key` while the caller reads, decides and writes (several `write`s may run
+        inside): writers that hold the same key take turns. SQLite holds nothing: its one
+        writer lock covers the whole file, so holding it while deciding would stop every
+        other writer; a compare-and-set on a version inside `write` is what serialises
+        there (and stays the safety net on PostgreSQL)."""
+        return contextlib.nullcontext()
+
     @abstractmethod
     def migrate(self, component: str, steps: Sequence[Step]) -> None:
         """Apply the steps of `component` this database has not applied yet, in one

@@ -218,6 +218,12 @@ class FlowStore:
         """One write transaction holding the entity, in the store's one discipline."""
         return self.backend.write(f"flow:{policy_id}/{entity_id}")
 
+    def hold(self, policy_id: str, entity_id: str) -> AbstractContextManager[None]:
+        """Hold the entity while an event for it is read, decided and written: on
+        PostgreSQL other replicas' events on it wait (no decision wasted on a version
+        about to change); on SQLite nothing (the compare-and-set alone serialises)."""
+        return self.backend.hold(f"flow:{policy_id}/{entity_id}")
+
     def close(self) -> None:
         self._shared.close()
 

@@ -60,6 +60,7 @@ POOL_TIMEOUT_S = 2.0  # a request waits this long for a connection, then gets a 
 CONNECT_TIMEOUT_S = 2
 POLL_S = 1.0  # the listener's fallback: read the counters this often
 DOWN_S = 0.25  # after a connection failure, answer 503 at once for this long
+HOLD_WAIT_S = 5.0  # a flow event waits this long for another replica's event on its entity
 MIGRATION_LOCK = 0x6B696D617269  # "kimari": the advisory lock key of migrations
 
 # What "the database cannot be reached or refused this transaction for now" looks like.
@@ -97,6 +98,16 @@ class PgSession:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.conn.cursor() as cursor:
             cursor.executemany(self._sql(sql), rows)  # type: ignore[arg-type]
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """The database itself is gone (not: this one statement waited too long for a lock)."""
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate  # None: failed on our side (refused, reset, pool timeout)
+    return state is None or state.startswith(("08", "57P"))  # connection, shutdown
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -147,7 +158,7 @@ class PostgresBackend(Backend):
             with unavailable_on(UNAVAILABLE, "PostgreSQL"):
                 yield
         except StoreUnavailable as exc:
-            if isinstance(exc.__cause__, psycopg.OperationalError | psycopg.InterfaceError):
+            if _unreachable(exc.__cause__):
                 self._down_until = time.monotonic() + DOWN_S
             raise
 
@@ -167,6 +178,18 @@ class PostgresBackend(Backend):
             for key in sorted(set(keys)):
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
             yield session
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold `key` across a read-decide-write (flows: an entity, while its event is
+        decided): other replicas' holders wait instead of deciding on a version about to
+        change and retrying. A lock of its own connection and transaction, apart from the
+        `write` locks the block takes (on the same key they would wait for each other).
+        Waits at most HOLD_WAIT_S, then StoreUnavailable (503, retriable)."""
+        with self._guard(), self.pool.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{int(HOLD_WAIT_S * 1000)}ms'")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (key,))
+            yield
 
     def migrate(self, component: str, steps: Sequence[Step]) -> None:
         with self.write() as session:

@@ -183,3 +183,60 @@ def test_a_refused_event_through_the_engine_changes_nothing_stored(
         before
     )
     assert len(engine.refusals("claim-status", "C-1")) == 1
+
+
+def test_an_entity_held_by_one_replica_is_waited_for_by_another_on_postgresql(
+    backends: Callable[[], Backend],
+) -> None:
+    first, second = FlowStore(backends()), FlowStore(backends())
+    entered = threading.Event()
+
+    def other_replica() -> None:
+        with second.hold("p", "E"):
+            entered.set()
+
+    with first.hold("p", "E"), second.hold("p", "other-entity"):  # other entities: no wait
+        waiter = threading.Thread(target=other_replica)
+        waiter.start()
+        waited = not entered.wait(0.3)
+    waiter.join(10)
+    assert entered.is_set()
+    # PostgreSQL holds the entity; SQLite holds nothing (its compare-and-set serialises)
+    assert waited == (first.backend.kind == "postgresql")
+
+
+def test_replicas_applying_events_to_one_entity_lose_and_double_none(
+    backends: Callable[[], Backend], project: Project
+) -> None:
+    """Three replicas (threads, each its own backend and engine; the python backend, since
+    durable_rules may not be called from two threads) append to one case at once."""
+    retries = [0]
+
+    class Counting(FlowStore):
+        def commit_move(self, *args: Any, **kwargs: Any) -> bool:
+            done = super().commit_move(*args, **kwargs)
+            retries[0] += not done
+            return done
+
+    engines = [FlowEngine(project, Counting(backends()), backend="python") for _ in range(3)]
+    barrier = threading.Barrier(len(engines))
+    event = {"type": "record_contact_attempt", "reached": False}
+
+    def run(i: int) -> None:
+        barrier.wait()
+        for n in range(8):
+            at = f"2024-01-01T{i:02d}:{n:02d}:00+09:00"
+            assert engines[i].apply("case-cancellation", "K-1", event, at=at, event_id=f"{i}-{n}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rows = engines[0].history("case-cancellation", "K-1")
+    assert [r.version for r in rows] == list(range(1, 25))
+    assert sorted(r.event_id for r in rows) == sorted(
+        f"{i}-{n}" for i in range(3) for n in range(8)
+    )
+    if engines[0].store.backend.kind == "postgresql":
+        assert retries[0] == 0  # each held the entity while deciding: no decision wasted
