@@ -4,10 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The console (docs/console.md): TypeScript sources in console/, built with the machine's
+# Node and npm from the committed lock file into engine/console/static/ (shipped in the
+# wheel, not committed). Rebuilt when the lock file or any source is newer than the build.
+CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -type f -print)
+CONSOLE_BUILT := engine/console/static/index.html
+NPM_STAMP := console/node_modules/.installed
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+CHROMIUM := /usr/bin/chromium
 
 PG_PORT ?= 5433
 
-.PHONY: run run-postgres system-deps test lint format bench clean
+.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +23,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(NPM_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	touch $@
+
+$(CONSOLE_BUILT): $(NPM_STAMP) $(CONSOLE_SOURCES)
+	cd console && npm run --silent build
+
+console: $(CONSOLE_BUILT)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "the browser tests need Debian's chromium: run 'apt-get install -y chromium chromium-driver fonts-ipafont-gothic' as root"; \
+		exit 1; \
+	fi
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver fonts-ipafont-gothic
+
+browser: $(CHROMIUM)
+
+run: $(STAMP) $(CONSOLE_BUILT)
 	$(BIN)/kimari serve
 
 # The PostgreSQL store's tests (a throwaway server per run) and the replica test (HAProxy in
@@ -35,10 +62,10 @@ system-deps:
 	fi
 
 # The service on PostgreSQL: a server kept in var/postgres (port $(PG_PORT)), stopped with it.
-run-postgres: $(STAMP) system-deps
+run-postgres: $(STAMP) $(CONSOLE_BUILT) system-deps
 	$(BIN)/python -m tests.pg_server var/postgres $(PG_PORT) -- $(BIN)/kimari serve
 
-test: $(STAMP) system-deps
+test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) system-deps
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/kimari validate policies
@@ -55,5 +82,13 @@ format: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py --write
 
+# the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
+screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)
+	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py
+
+# a wheel with the console built inside: pip users need no Node
+wheel: $(STAMP) $(CONSOLE_BUILT)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis engine/console/static console/node_modules

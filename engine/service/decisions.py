@@ -344,6 +344,7 @@ class Service:
                     "revision": policy.revision if policy else None,
                     "status": status.state,
                     "errors": len(status.errors),
+                    "warnings": len(policy.warnings) if policy else 0,
                 }
             )
         return json_response(200, {"policies": out})

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from engine.console.assets import Assets, NotBuilt
 from engine.service import routes
 from engine.service.config import Config, digest
 from engine.service.ipc import Event, Op
@@ -73,7 +74,18 @@ class App:
             "reload": self._reload,
             "metrics": self._metrics,
         }
-        unanswered = {r.operation_id for r in routes.ROUTES if r.by is not routes.By.WORKER}
+        self.assets = Assets()
+        self.files: dict[str, Callable[[dict[str, str]], Answer]] = {
+            "root": self._root,
+            "console": lambda _params: self._page("console"),
+            "docs": lambda _params: self._page("docs"),
+            "console-asset": self._asset,
+        }
+        unanswered = {
+            r.operation_id for r in routes.ROUTES if r.by not in (routes.By.WORKER, routes.By.FILES)
+        }
+        if {r.operation_id for r in routes.ROUTES if r.by is routes.By.FILES} != self.files.keys():
+            raise RuntimeError("the front's file answers differ from the route table's")
         if unanswered - self.answers.keys():  # a table row the front cannot answer
             raise RuntimeError(f"no front answer for {sorted(unanswered - self.answers.keys())}")
 
@@ -264,6 +276,8 @@ class App:
             denied = self._deny(scope, route.scope)
             if denied is not None:
                 return (*denied, {})
+        if route.by is routes.By.FILES:
+            return self.files[route.operation_id](params)
         if route.by is not routes.By.WORKER:
             return await self.answers[route.operation_id](route)
         assert route.op is not None
@@ -274,10 +288,13 @@ class App:
         """What the worker needs besides the body: the path's parameters, the route's query
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)
-        if route.flags:
+        if route.flags or route.query:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             for flag in route.flags:
                 meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
+            for name in route.query:  # text: the worker checks it (a 422 names the parameter)
+                if name in query:
+                    meta[name] = query[name][-1]
         for header, key in route.headers.items():
             value = self._header(scope, header.lower().encode())
             if value is not None:
@@ -313,6 +330,32 @@ class App:
         self.metrics.restarts = self.pool.restarts
         text = self.metrics.render(stats, self.pool.ready_count)
         return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
+
+    # -- the console's files (engine/console/assets.py) -----------------------------------
+    @staticmethod
+    def _root(_params: dict[str, str]) -> Answer:
+        return 302, [(b"location", b"/console/"), (b"content-type", b"text/plain")], b"", {}
+
+    def _page(self, name: str) -> Answer:
+        try:
+            found = self.assets.page(name)
+        except NotBuilt:
+            return (
+                *problem(
+                    404,
+                    "console_not_built",
+                    "the console's files are not built here: run 'make console' (a wheel "
+                    "ships them built)",
+                ),
+                {},
+            )
+        return 200, [(k.encode(), v.encode()) for k, v in found.headers], found.body, {}
+
+    def _asset(self, params: dict[str, str]) -> Answer:
+        found = self.assets.asset(params["asset"])
+        if found is None:
+            return (*problem(404, "not_found", "no such asset"), {})
+        return 200, [(k.encode(), v.encode()) for k, v in found.headers], found.body, {}
 
 
 def run_front(sock: socket.socket, config: Config) -> None:

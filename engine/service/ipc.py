@@ -41,6 +41,11 @@ class Op(IntEnum):
     FLOW_ENTITY = 13
     FLOW_HISTORY = 14
     FLOW_IMPORT = 15
+    LIST_DECISIONS = 16
+    LIST_DATA = 17
+    POLICY_SOURCE = 18
+    POLICY_EXAMPLES = 19
+    POLICY_STATS = 20
 
 
 class Event(IntEnum):

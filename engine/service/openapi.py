@@ -64,14 +64,15 @@ def policy_document(status: PolicyStatus, snapshot: Snapshot) -> dict[str, Any]:
             "title": policy.title.to_dict(),
             "revision": policy.revision,
             "hit_policy": policy.hit_policy,
-            "rules": [
+            "rules": [_rule(rule) for rule in policy.rules],
+            "derived": [
                 {
-                    "id": rule.id,
-                    "refs": list(rule.refs),
-                    **({"label": rule.label.to_dict()} if rule.label else {}),
-                    "location": rule.location.to_dict(),
+                    "name": d.name,
+                    "expression": d.expr.text,
+                    "location": d.location.to_dict(),
+                    **({"label": d.label.to_dict()} if d.label else {}),
                 }
-                for rule in policy.rules
+                for d in policy.derived
             ],
             "settings": {name: _setting(s) for name, s in policy.settings.items()},
             "outcome": {
@@ -87,7 +88,65 @@ def policy_document(status: PolicyStatus, snapshot: Snapshot) -> dict[str, Any]:
             "warnings": [d.to_dict() for d in policy.warnings],
         }
     )
+    if policy.kind == "flow":
+        out["flow"] = _flow(policy)
     return out
+
+
+def _rule(rule: Any) -> dict[str, Any]:
+    """A rule as the console shows it: its conditions as written, each with its line, and
+    its reason's texts as written (holes such as {order.total} unfilled)."""
+    out: dict[str, Any] = {
+        "id": rule.id,
+        "refs": list(rule.refs),
+        **({"label": rule.label.to_dict()} if rule.label else {}),
+        "location": rule.location.to_dict(),
+        "conditions": [
+            {"text": c.text, "location": c.location().to_dict()} for c in rule.conditions
+        ],
+    }
+    reason = rule.reason
+    if reason is not None:
+        out["reason"] = {"code": reason.code, "message": _texts(reason.message)}
+        if reason.action is not None:
+            out["reason"]["action"] = _texts(reason.action)
+    return out
+
+
+def _texts(message: Any) -> dict[str, str]:
+    out = {"ja": message.ja.text}
+    if message.en is not None:
+        out["en"] = message.en.text
+    return out
+
+
+def _flow(policy: CompiledPolicy) -> dict[str, Any]:
+    """States, events and transitions, for drawing the flow (the console's diagram)."""
+    from engine.flow.model import flow_of
+
+    flow = flow_of(policy)
+    return {
+        "initial": flow.initial,
+        "states": [
+            {"id": s.id, "label": s.label.to_dict(), "final": s.final, "refs": list(s.refs)}
+            for s in flow.states.values()
+        ],
+        "events": [
+            {"name": e.name, "label": e.label.to_dict(), "fields": to_json_value(dict(e.fields))}
+            for e in flow.events.values()
+        ],
+        "transitions": [
+            {
+                "id": t.id,
+                "from": list(t.sources),
+                "event": t.event,
+                "to": t.target,
+                "refs": list(t.refs),
+                **({"label": t.label.to_dict()} if t.label else {}),
+            }
+            for t in flow.transitions
+        ],
+    }
 
 
 def _data_info(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
@@ -160,6 +219,10 @@ ID_PATTERN = f"^{DECISION_ID.pattern}$"
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "entity_id": {"type": "string", "minLength": 1, "maxLength": 200},
     "Idempotency-Key": {"type": "string", "pattern": ID_PATTERN},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "days": {"type": "integer", "minimum": 1, "maximum": 366},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
 }
 COMPONENTS: dict[str, Any] = {
     "Problem": {
@@ -211,6 +274,8 @@ def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
     components = copy.deepcopy(COMPONENTS)
     paths: dict[str, Any] = {}
     for route in ROUTES:
+        if not route.api:  # the console's pages and files
+            continue
         for target in _targets(route, snapshot, max_batch):
             path = route.path
             if route.each is not None:
@@ -267,6 +332,7 @@ def _operation(
         if p not in target.values
     ]
     parameters += [{"name": f, "in": "query", "schema": {"type": "boolean"}} for f in route.flags]
+    parameters += [{"name": q, "in": "query", "schema": _parameter_schema(q)} for q in route.query]
     parameters += [
         {"name": h, "in": "header", "schema": _parameter_schema(h)} for h in route.headers
     ]

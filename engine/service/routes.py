@@ -6,6 +6,7 @@ OpenAPI document all read.
     POST    /v1/decisions/{policy}                   decide  one worker     DECIDE
     PUT     /v1/data/{name}                          admin   one worker     PUT_DATA
     POST    /v1/reload                               admin   every worker   RELOAD
+    GET     /console/assets/{asset}                  -       front, files   -
     ...
 
 A row is one operation: a method on a path, the token scope it needs, who answers it, the
@@ -41,6 +42,7 @@ class By(StrEnum):
     FRONT = "front"  # the front answers alone: it must, when no worker is up (health)
     WORKER = "worker"  # forwarded to one worker, its answer relayed
     EVERY = "every worker"  # sent to every worker; the front combines their answers
+    FILES = "front, from files"  # the console's built files (engine/console), no worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,9 @@ class Route:
     # first parameter; None: documented as the path template
     each: Literal["decision", "flow", "data"] | None = None
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
+    query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
+    api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
 
@@ -100,6 +104,15 @@ ROUTES: tuple[Route, ...] = (
         each="decision",
         flags=("explain",),
         headers={"Idempotency-Key": "key"},
+    ),
+    Route(
+        "GET",
+        "/v1/decisions",
+        ADMIN,  # every caller's facts at once (names, phones): not for a service's token
+        Op.LIST_DECISIONS,
+        "list-decisions",
+        "The decision log, newest first, filtered and paged",
+        query=("policy", "revision", "rule", "outcome", "since", "until", "limit", "cursor"),
     ),
     Route(
         "GET",
@@ -148,6 +161,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/data",
+        DECIDE,
+        Op.LIST_DATA,
+        "list-data",
+        "The reference data sets: version, source, the policies that read them",
+    ),
+    Route(
+        "GET",
         "/v1/data/{name}",
         DECIDE,
         Op.GET_DATA,
@@ -183,6 +204,31 @@ ROUTES: tuple[Route, ...] = (
         "A policy: revision, rules, settings, facts schema, status",
     ),
     Route(
+        "GET",
+        "/v1/policies/{policy_id}/source",
+        DECIDE,
+        Op.POLICY_SOURCE,
+        "get-policy-source",
+        "The YAML text of the revision served",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/examples",
+        DECIDE,
+        Op.POLICY_EXAMPLES,
+        "get-policy-examples",
+        "Inputs to try a policy with: its YAML test cases and its files in examples/",
+    ),
+    Route(
+        "GET",
+        "/v1/policies/{policy_id}/stats",
+        DECIDE,
+        Op.POLICY_STATS,
+        "get-policy-stats",
+        "Decisions of a policy per day and outcome, counted from the log",
+        query=("days",),
+    ),
+    Route(
         "POST",
         "/v1/reload",
         ADMIN,
@@ -202,6 +248,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", DECIDE, Op.STATS, "metrics", "Prometheus metrics", by=By.EVERY),
     Route("GET", "/healthz", None, None, "healthz", "The front process is alive", by=By.FRONT),
     Route("GET", "/readyz", None, None, "readyz", "A worker is ready to decide", by=By.FRONT),
+    # the editors' console (engine/console): pages and assets with no token, since a browser
+    # fetches them before the page can ask for one; everything they show comes from the API
+    Route("GET", "/", None, None, "root", "Redirects to /console/", by=By.FILES, api=False),
+    Route("GET", "/console", None, None, "console", "The console", by=By.FILES, api=False),
+    Route(
+        "GET",
+        "/console/assets/{asset}",
+        None,
+        None,
+        "console-asset",
+        "A built asset of the console (content-hashed name)",
+        by=By.FILES,
+        api=False,
+    ),
+    Route("GET", "/docs", None, None, "docs", "The API documentation", by=By.FILES, api=False),
 )
 
 

@@ -53,6 +53,7 @@ from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
 from engine.service.problems import DECISION, Response, from_error, problem, unavailable
+from engine.service.reads import Reads
 from engine.store.backend import open_backend
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.versions import Store
@@ -120,6 +121,7 @@ class Worker:
         # keep entity state in the same store, written in the same discipline.
         self.flows = FlowService(lambda: self.service.snapshot, self.backend)
         self.service.on_data_change = self._refresh_data
+        self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
@@ -282,7 +284,7 @@ class Worker:
     def _handlers(self) -> dict[Op, Handler]:
         """One handler per worker operation of the route table (engine/service/routes.py);
         each reads the path parameters the front put in `meta` under the table's names."""
-        service, flows = self.service, self.flows
+        service, flows, reads = self.service, self.flows, self.reads
         return {
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
@@ -303,6 +305,11 @@ class Worker:
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
                 meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
             ),
+            Op.LIST_DECISIONS: lambda meta, _: reads.list_decisions(meta),
+            Op.LIST_DATA: lambda _meta, _body: reads.list_data(),
+            Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
+            Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
+            Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
         }
 
     def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:

@@ -19,6 +19,7 @@ logged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,15 +181,22 @@ class DecisionLog:
         until_ms: int | None = None,
         revision: str | None = None,
         rule: str | None = None,
+        outcome: OutcomeIs | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        """Decisions matching every filter given, newest first (or oldest first).
+
+        `outcome`: a field of the outcome has that value, or holds it when it is a list.
+        `before_seq`: only rows older than that one (a cursor: the last `seq` of a page)."""
         where, args = [], []
         for clause, value in (
             ("policy_id = ?", policy),
             ("logged_at >= ?", since_ms),
             ("logged_at < ?", until_ms),
             ("revision = ?", revision),
+            ("seq < ?", before_seq),
         ):
             if value is not None:
                 where.append(clause)
@@ -196,6 +204,10 @@ class DecisionLog:
         if rule is not None:
             where.append(_FIRED[self.backend.kind])
             args.append(rule)
+        if outcome is not None:
+            clause, more = outcome.sql(self.backend.kind)
+            where.append(clause)
+            args.extend(more)
         sql = f"SELECT {_COLUMNS} FROM decisions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -204,6 +216,38 @@ class DecisionLog:
         with self.backend.read() as session:
             rows = session.execute(sql, args).fetchall()
         return [_row(r) for r in rows]
+
+    def daily(
+        self, policy: str, field: str | None, since_ms: int, offset_ms: int
+    ) -> list[tuple[int, Any, int]]:
+        """(day, value of the outcome `field`, decisions) for `policy` since `since_ms`; a
+        day is counted in the local time `offset_ms` ahead of UTC, as days since 1970-01-01.
+        Without a field, every decision counts under the value None. Values as SQLite's
+        json_extract gives them on either backend: true and false as 1 and 0, a list or an
+        object as its JSON text; ordered by day, then null, numbers, texts."""
+        if field is None:
+            value = "NULL"
+        elif self.backend.kind == SQLITE:
+            value = "json_extract(outcome, ?)"
+        else:
+            value = "(outcome::jsonb -> ?)"
+        sql = (
+            f"SELECT (logged_at + ?) / 86400000 AS day, {value} AS value, count(*) "
+            "FROM decisions WHERE policy_id = ? AND logged_at >= ? GROUP BY 1, 2"
+        )
+        args: list[Any] = [offset_ms]
+        if field is not None:
+            path = json_path(field)  # checked: a name
+            args.append(path if self.backend.kind == SQLITE else field)
+        args += [policy, since_ms]
+        with self.backend.read() as session:
+            rows = session.execute(sql, args).fetchall()
+        counts: dict[tuple[int, Any], int] = {}
+        for day, raw, n in rows:
+            key = (int(day), _as_sqlite(raw))
+            counts[key] = counts.get(key, 0) + int(n)
+        ordered = sorted(counts.items(), key=lambda item: (item[0][0], *_sqlite_order(item[0][1])))
+        return [(day, v, n) for (day, v), n in ordered]
 
     def count(self) -> int:
         with self.backend.read() as session:
@@ -222,6 +266,70 @@ class DecisionLog:
             total += deleted
             if deleted < chunk:
                 return total
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def json_path(field: str) -> str:
+    """The SQLite JSON path of an outcome field (checked: a name, never a path of its own)."""
+    if not _FIELD.fullmatch(field):
+        raise ValueError(f"not an outcome field name: {field!r}")
+    return f"$.{field}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeIs:
+    """An outcome filter: `field` is `value` (JSON: true, 2, "held", null) or, for a list
+    field, holds it. Booleans and numbers are told apart (true is not 1)."""
+
+    field: str
+    value: Any
+
+    def sql(self, backend: str = SQLITE) -> tuple[str, list[Any]]:
+        """The WHERE clause and its arguments, in the backend's dialect."""
+        value = self.value
+        if value is True or value is False or value is None:
+            kind, compared = {True: "true", False: "false", None: "null"}[value], None
+        elif isinstance(value, int):
+            kind, compared = "integer", value
+        elif isinstance(value, str):
+            kind, compared = "text", value
+        else:
+            raise ValueError(f"compares a boolean, integer, text or null, not {value!r}")
+        path = json_path(self.field)
+        if backend == SQLITE:
+            clause = (
+                "EXISTS (SELECT 1 FROM json_each(decisions.outcome, ?) "
+                "WHERE type = ? AND (? IS NULL OR value = ?))"
+            )
+            return clause, [path, kind, compared, compared]
+        # jsonb equality tells true from 1 and "1" from 1 as json_each's type does
+        field = "decisions.outcome::jsonb -> ?"
+        clause = (
+            "jsonb_exists(decisions.outcome::jsonb, ?) AND EXISTS (SELECT 1 FROM "
+            f"jsonb_array_elements(CASE jsonb_typeof({field}) WHEN 'array' THEN {field} "
+            f"ELSE jsonb_build_array({field}) END) AS e(v) WHERE e.v = ?::jsonb)"
+        )
+        return clause, [self.field] * 4 + [orjson.dumps(value).decode()]
+
+
+def _as_sqlite(value: Any) -> Any:
+    """A value of json_extract as SQLite gives it (PostgreSQL's jsonb comes as Python)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def _sqlite_order(value: Any) -> tuple[int, Any]:
+    """SQLite's order of mixed values: null, then numbers, then texts."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    return (2, str(value))
 
 
 def _row(row: Sequence[Any]) -> dict[str, Any]:

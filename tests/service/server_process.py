@@ -37,6 +37,15 @@ def copy_project(tmp_path: Path) -> Path:
     return project / "policies"
 
 
+def copy_shipped(tmp_path: Path) -> Path:
+    """The shipped project (policies/, schemas/, examples/) copied under tmp_path; the
+    policies path."""
+    project = tmp_path / "shipped"
+    for folder in ("policies", "schemas", "examples"):
+        shutil.copytree(ROOT / folder, project / folder)
+    return project / "policies"
+
+
 class Server:
     def __init__(
         self,

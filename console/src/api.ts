@@ -1,0 +1,85 @@
+// The one door to the HTTP API: the same endpoints, tokens and scopes as any service.
+// The token lives in this tab's session storage only; a 401 forgets it.
+
+const TOKEN_KEY = "kimari.token";
+
+export type Problem = {
+  status: number;
+  code: string;
+  detail?: string;
+  hint?: string;
+  errors?: Diagnostic[];
+  [key: string]: unknown;
+};
+
+export type Location = { file: string; line: number; col: number };
+
+export type Diagnostic = {
+  code: string;
+  message: string;
+  pointer?: string;
+  location?: Location;
+  hint?: string;
+};
+
+export class ApiError extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail ?? problem.code);
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+}
+
+export function token(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value: string | null): void {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  window.dispatchEvent(new Event("kimari-token"));
+}
+
+export async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  secret: string | null = token(),
+): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (secret) headers.Authorization = `Bearer ${secret}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const answer = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await answer.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!answer.ok) {
+    const problem: Problem =
+      parsed && typeof parsed === "object" && "code" in parsed
+        ? (parsed as Problem)
+        : { status: answer.status, code: "http_" + answer.status, detail: text.slice(0, 200) };
+    if (answer.status === 401 && secret === token()) setToken(null);
+    throw new ApiError(problem);
+  }
+  return parsed as T;
+}
+
+export const get = <T>(path: string) => call<T>("GET", path);
+
+export function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? "?" + text : "";
+}

@@ -1,0 +1,177 @@
+// Small pieces every page uses: loading and error states, JSON, source links, tabs.
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, type Diagnostic, type Location } from "./api";
+import { t } from "./i18n";
+import { href } from "./router";
+
+/** Load `load()` again whenever `keys` change; its value, its error, and a reload. */
+export function useLoad<T>(load: () => Promise<T>, keys: unknown[]) {
+  const [state, setState] = useState<{ value?: T; error?: unknown; loading: boolean }>({
+    loading: true,
+  });
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (value) => live && setState({ value, loading: false }),
+      (error) => live && setState({ error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...keys, round]);
+  return { ...state, reload: () => setRound((r) => r + 1) };
+}
+
+export function Loading() {
+  return (
+    <p class="muted" role="status">
+      {t("common.loading")}
+    </p>
+  );
+}
+
+/** An API error as a person reads it: the words for its code, its detail, each error. */
+export function ErrorBox({ error }: { error: unknown }) {
+  if (!(error instanceof ApiError)) {
+    return (
+      <div class="error" role="alert">
+        {t("error.network")} {String(error)}
+      </div>
+    );
+  }
+  const { problem } = error;
+  const known = t("problem." + problem.code);
+  return (
+    <div class="error" role="alert" data-code={problem.code}>
+      <strong>{known.startsWith("problem.") ? problem.code : known}</strong>
+      {problem.detail && <span class="detail"> {problem.detail}</span>}
+      {problem.hint && <div class="hint">{t("error.hint", { hint: problem.hint })}</div>}
+      {problem.errors && problem.errors.length > 0 && <Diagnostics items={problem.errors} />}
+    </div>
+  );
+}
+
+export function Diagnostics({ items }: { items: Diagnostic[] }) {
+  return (
+    <ul class="diagnostics">
+      {items.map((d, i) => (
+        <li key={i}>
+          {d.pointer && <code class="pointer">{d.pointer}</code>}
+          {d.location && (
+            <code class="pointer">
+              {d.location.file}:{d.location.line}:{d.location.col}
+            </code>
+          )}{" "}
+          <span class="code">{d.code}</span>: {d.message}
+          {d.hint && <span class="hint"> ({d.hint})</span>}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function Json({ value, label }: { value: unknown; label?: string }) {
+  return (
+    <pre class="json" aria-label={label}>
+      {JSON.stringify(value, null, 2)}
+    </pre>
+  );
+}
+
+/** A value in one line, cut when long. */
+export function short(value: unknown): string {
+  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? "null";
+  return text.length > 80 ? text.slice(0, 77) + "..." : text;
+}
+
+/** A link to a line of a policy's source: `order-holds.yaml:316`. */
+export function SourceLink({
+  policy,
+  location,
+  onShow,
+}: {
+  policy: string;
+  location: Location;
+  onShow?: (line: number) => void;
+}) {
+  const name = location.file.split("/").pop();
+  const text = `${name}:${location.line}`;
+  if (onShow) {
+    return (
+      <a
+        href={href(["policies", policy, "source"], { line: String(location.line) })}
+        class="source-link"
+        onClick={(event) => {
+          event.preventDefault();
+          onShow(location.line);
+        }}
+      >
+        {text}
+      </a>
+    );
+  }
+  return (
+    <a href={href(["policies", policy, "source"], { line: String(location.line) })} class="source-link">
+      {text}
+    </a>
+  );
+}
+
+export function Refs({ refs }: { refs: string[] | undefined }) {
+  if (!refs || refs.length === 0) return null;
+  return (
+    <span class="refs">
+      {refs.map((ref) => (
+        <span class="ref" key={ref}>
+          {ref}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function Tabs({
+  tabs,
+  active,
+  onChange,
+  label,
+}: {
+  tabs: { id: string; label: string }[];
+  active: string;
+  onChange: (id: string) => void;
+  label: string;
+}) {
+  return (
+    <div class="tabs" role="tablist" aria-label={label}>
+      {tabs.map((tab) => (
+        <button
+          type="button"
+          role="tab"
+          key={tab.id}
+          id={"tab-" + tab.id}
+          aria-selected={tab.id === active}
+          class={tab.id === active ? "active" : ""}
+          onClick={() => onChange(tab.id)}
+        >
+          {tab.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+export function Section({ title, children, id }: { title: string; children: ComponentChildren; id?: string }) {
+  return (
+    <section class="card" id={id} aria-labelledby={id ? id + "-title" : undefined}>
+      <h2 id={id ? id + "-title" : undefined}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={"badge status-" + status}>{t("status." + status)}</span>;
+}

@@ -1,0 +1,302 @@
+"""The console in a real browser (Debian's Chromium, driven by Playwright) against a real
+`kimari serve` with the shipped policies: what an editor does, step by step, each step
+asserting what is on the page. The browser's console log must stay free of errors.
+
+Screenshots of each page go to a temporary folder, or to docs/console/ with
+KIMARI_SCREENSHOTS=docs (`make screenshots`), which docs/console.md shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests import ROOT
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 1024, "height": 768}
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("browser")
+    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "the browser tests need Debian's chromium: see the Makefile"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("KIMARI_SCREENSHOTS") == "docs":
+        folder = ROOT / "docs" / "console"
+        folder.mkdir(exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Errors:
+    """What the browser logged as an error, and exceptions thrown in the page."""
+
+    def __init__(self, page: Page) -> None:
+        self.seen: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.seen.append(f"page error: {error}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
+            self.seen.append(f"{message.type}: {message.text}")
+
+
+def _open(browser: Browser, viewport: dict[str, int]) -> tuple[Page, Errors]:
+    context = browser.new_context(viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    return page, Errors(page)
+
+
+def _sign_in(page: Page, server: Server, token: str = ADMIN_TOKEN) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.get_by_role("heading", name="サインイン")).to_be_visible()
+    page.fill("#token", token)
+    page.click("#sign-in")
+    expect(page.locator("#policy-list")).to_be_visible()
+
+
+def _fits(page: Page) -> None:
+    """Nothing wider than the window: no sideways scrolling at this size."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], width  # type: ignore[index]
+
+
+def _tab_until(page: Page, element_id: str, limit: int = 250) -> int:
+    """Press Tab until the element of that id has the focus; how many presses it took."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return presses
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flow_and_data(
+    server: Server, browser: Browser, shots: Path
+) -> None:
+    page, errors = _open(browser, WIDE)
+
+    # sign in with a token; the policies are listed with their status
+    _sign_in(page, server)
+    row = page.locator('tr[data-policy="order-holds"]')
+    expect(row).to_contain_text("要対応受注の判定")
+    expect(row).to_contain_text("有効")
+    expect(page.locator('tr[data-policy="claim-status"]')).to_contain_text("フロー")
+    _fits(page)
+    page.screenshot(path=shots / "policies.png")
+
+    # the policy page: rules with rulebook refs, conditions, reasons; settings; data; facts
+    row.get_by_role("link").click()
+    rules = page.locator("#rule-list")
+    blacklisted = rules.locator('tr[data-rule="blacklisted-customer"]')
+    expect(blacklisted).to_contain_text("HB-1")
+    expect(blacklisted).to_contain_text("derived.blacklist_entry != null")
+    expect(blacklisted).to_contain_text("ブラックリストからの受注")
+    expect(page.locator("#settings")).to_contain_text("np_ng_action")
+    expect(page.locator("#data-read")).to_contain_text("blacklist")
+    expect(page.locator("#facts-fields")).to_contain_text("order.customer.postal_code")
+
+    # try a decision: the form is prefilled from examples/order-holds.json; the keyboard
+    # reaches the submit button from the first field, and Enter decides
+    page.get_by_role("link", name="判定を試す").click()
+    expect(page.locator("#example")).to_have_value("file-0")
+    expect(page.locator("#field-_facts_order_id")).to_have_value("O-1001")
+    page.focus("#example")
+    presses = _tab_until(page, "decide")
+    assert presses > 10  # it went through the form's fields on the way
+    page.keyboard.press("Enter")
+    explanation = page.locator(".explain-rules")
+    applied = explanation.locator('tr[data-rule="blacklisted-customer"]')
+    expect(applied).to_contain_text("適用")
+    similar = explanation.locator('tr[data-rule="blacklist-similar-customer"]')
+    expect(similar).to_contain_text("不適用")
+    expect(similar).to_contain_text("derived.blacklist_entry == null")  # the first false one
+    expect(similar).to_contain_text('"BL-001"')  # the value it read
+    assert explanation.locator("tbody tr").count() == 26  # every rule, applied or not
+    expect(page.locator("#reasons")).to_contain_text("BLACKLISTED_CUSTOMER")
+    # the line link shows the source at that line
+    similar.locator("a.source-link").click()
+    marked = page.locator(".source .line.marked")
+    expect(marked).to_contain_text("derived.blacklist_entry == null")
+    link_line = similar.locator("a.source-link").inner_text().rsplit(":", 1)[1]
+    expect(marked).to_have_attribute("data-line", link_line)
+    decision_id = page.locator(".decision-id").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=shots / "try.png")
+
+    # the decision log: the decision is there, filtered by policy and outcome
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-list tbody tr").first).to_have_attribute(
+        "data-decision-id", decision_id
+    )
+    page.select_option("#filter-policy", "order-holds")
+    page.fill("#filter-outcome", "held=true")
+    page.fill("#filter-rule", "blacklisted-customer")
+    page.click("#search")
+    expect(page).to_have_url(re.compile(r"outcome=held%3Dtrue"))
+    found = page.locator(f'#decision-list tr[data-decision-id="{decision_id}"]')
+    expect(found).to_contain_text("blacklisted-customer")
+    page.screenshot(path=shots / "log.png")
+    page.fill("#filter-outcome", "held=false")
+    page.click("#search")
+    expect(page.locator(".muted", has_text="該当する判定はありません")).to_be_visible()
+
+    # one logged decision with its explanation; "try again with changes" prefills the form
+    page.go_back()
+    page.locator(f'a[href="#/log/{decision_id}"]').click()
+    expect(page.locator("#request")).to_contain_text("O-1001")
+    expect(
+        page.locator('.explain-rules tr[data-rule="blacklist-similar-customer"]')
+    ).to_contain_text("derived.blacklist_entry == null")
+    page.screenshot(path=shots / "decision.png")
+    page.click("#try-again")
+    expect(page.locator("#example")).to_have_value("log")
+    expect(page.locator("#field-_facts_order_id")).to_have_value("O-1001")
+    page.fill("#field-_facts_order_customer_id", "C-1")  # now not the blacklisted customer
+    page.click("#decide")
+    expect(page.locator('.explain-rules tr[data-rule="blacklisted-customer"]')).to_contain_text(
+        "不適用"
+    )
+    expect(page.locator(".decision-id")).not_to_have_text(decision_id)
+
+    # a flow: its diagram from the compiled policy; an entity looked up and moved
+    page.get_by_role("link", name="フロー", exact=True).click()
+    page.get_by_role("link", name=re.compile("claim-status")).click()
+    expect(page.locator(".diagram-box")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".diagram-box svg")).to_contain_text("依頼中")
+    page.fill("#entity-id", "EST-1")
+    page.click("#lookup")
+    expect(page.locator("#current-state")).to_have_text("未申請")
+    expect(page.locator("#entity-state")).to_contain_text("まだイベントがありません")
+    expect(page.locator("#event-type")).to_have_value("claim")
+    page.click("#send")
+    expect(page.locator("#current-state")).to_have_text("依頼中")
+    expect(page.locator("#history-table")).to_contain_text("claim")
+    expect(page.locator("#diagram .diagram-box")).to_have_attribute("data-ready", "true")
+    page.screenshot(path=shots / "flow.png", full_page=True)
+
+    # a data set: its version, where it came from, its entries
+    page.get_by_role("link", name="データセット", exact=True).click()
+    page.locator('tr[data-name="blacklist"] a').click()
+    version = httpx.get(
+        server.url + "/v1/data/blacklist", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ).json()["version"]
+    expect(page.locator("#data-version")).to_have_text(version)
+    expect(page.locator("#data-source")).to_have_text("ファイル（既定）")
+    expect(page.locator("#entries-table")).to_contain_text("BL-001")
+    page.screenshot(path=shots / "data.png")
+
+    # the policy page again: the decisions made above, per day and outcome
+    page.goto(server.url + "/console/#/policies/order-holds")
+    expect(page.locator(".chart canvas")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".chart figcaption")).to_contain_text("合計 2 件")
+    page.screenshot(path=shots / "policy.png")
+
+    # the API documentation, served from here
+    page.goto(server.url + "/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    expect(page.locator(".swagger-ui")).to_contain_text("/v1/decisions/order-holds")
+    page.screenshot(path=shots / "docs.png")
+
+    # English at the flip of a switch
+    page.goto(server.url + "/console/#/policies")
+    page.click("#lang-en")
+    expect(page.get_by_role("heading", name="Policies")).to_be_visible()
+    expect(page.locator('tr[data-policy="order-holds"]')).to_contain_text("Order holds")
+    page.click("#lang-ja")
+    expect(page.get_by_role("heading", name="ポリシー一覧")).to_be_visible()
+
+    assert errors.seen == []
+
+
+def test_a_replacement_data_set_is_validated_and_its_errors_name_their_pointers(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _open(browser, WIDE)
+    _sign_in(page, server)
+    page.goto(server.url + "/console/#/data/remote_islands")
+    expect(page.locator("#entries-table")).to_be_visible()
+    # the browser logs the refused PUT as a failed resource: that one is expected
+    errors.allowed.append(re.compile(r"status of 422"))
+    page.fill("#data-text", '{"entries": [{"postal_code": "1000101"}, {"island": 7}]}')
+    page.click("#upload")
+    error = page.locator("#replace .error")
+    expect(error).to_contain_text("/entries/1")
+    expect(error).to_have_attribute("data-code", "data_invalid")
+    expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # nothing changed
+    entries: list[dict[str, Any]] = httpx.get(
+        server.url + "/v1/data/remote_islands",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ).json()["entries"]
+    page.fill("#data-text", str({"entries": entries[:1]}).replace("'", '"'))
+    page.click("#upload")
+    expect(page.locator("#replace .ok")).to_contain_text("1 件")
+    expect(page.locator("#data-source")).to_have_text("API で置き換え")
+    assert errors.seen == []
+
+
+@pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["1280", "1024"])
+def test_the_pages_fit_the_window_and_the_forms_are_usable_by_keyboard(
+    server: Server, browser: Browser, viewport: dict[str, int]
+) -> None:
+    page, errors = _open(browser, viewport)
+    _sign_in(page, server)
+    _fits(page)
+    for path in ("#/policies/order-holds", "#/log", "#/flows/claim-status", "#/data/blacklist"):
+        page.goto(server.url + "/console/" + path)
+        expect(page.locator("main h1")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        _fits(page)
+    page.goto(server.url + "/console/#/log")
+    page.focus("#filter-policy")
+    # policy, revision, outcome, rule, then since and until (a stop per part of a date-time)
+    assert 6 <= _tab_until(page, "search") <= 20
+    page.goto(server.url + "/console/#/policies/cancellation-fees/try")
+    expect(page.locator("#decide")).to_be_visible()
+    page.focus("#example")
+    _tab_until(page, "decide")
+    page.keyboard.press("Enter")
+    expect(page.locator(".explain-rules")).to_be_visible()
+    _fits(page)
+    assert errors.seen == []
