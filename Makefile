@@ -15,13 +15,25 @@ CHROMIUM := /usr/bin/chromium
 
 PG_PORT ?= 5433
 
-.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots
+.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots contracts
+
+# The contract tools (redocly, openapi-typescript, tsc) of tools/contracts, exactly as
+# its committed lock file pins them; npm ci again only when the lock file changes.
+CONTRACTS := tools/contracts
+CONTRACTS_STAMP := $(CONTRACTS)/node_modules/.installed
+
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CONTRACTS_STAMP): $(CONTRACTS)/package.json $(CONTRACTS)/package-lock.json
+	cd $(CONTRACTS) && npm ci --no-audit --no-fund
+	touch $@
+
+contracts: $(CONTRACTS_STAMP)
 
 $(NPM_STAMP): console/package.json console/package-lock.json
 	cd console && npm ci --no-audit --no-fund
@@ -65,7 +77,7 @@ system-deps:
 run-postgres: $(STAMP) $(CONSOLE_BUILT) system-deps
 	$(BIN)/python -m tests.pg_server var/postgres $(PG_PORT) -- $(BIN)/kimari serve
 
-test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) system-deps
+test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) $(CONTRACTS_STAMP) system-deps
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/kimari validate policies
@@ -91,4 +103,4 @@ wheel: $(STAMP) $(CONSOLE_BUILT)
 	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis engine/console/static console/node_modules
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis engine/console/static console/node_modules $(CONTRACTS)/node_modules

@@ -83,6 +83,11 @@ class Config:
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
     access_log: bool = False
+    # SIGTERM: /readyz answers 503 this long, while requests are still served, so that a
+    # load balancer stops sending; then no new connection is accepted (docs/service.md)
+    shutdown_drain: float = 0.0
+    # then: how long requests in flight may take to finish, and workers to commit and close
+    shutdown_timeout: float = 10.0
     test_faults: bool = field(default=False, repr=False)  # KIMARI_TEST_FAULTS=1 only
 
     @property
@@ -115,8 +120,12 @@ class Config:
             problems.extend(d.message for d in exc.diagnostics)
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0..65535")
-        if self.reload_interval <= 0 or self.request_timeout <= 0:
-            problems.append("reload_interval and request_timeout must be positive")
+        if self.reload_interval <= 0 or self.request_timeout <= 0 or self.shutdown_timeout <= 0:
+            problems.append(
+                "reload_interval, request_timeout and shutdown_timeout must be positive"
+            )
+        if self.shutdown_drain < 0:
+            problems.append("shutdown_drain must be 0 or more")
         if problems:
             raise UsageError([Diagnostic("config_invalid", p) for p in problems])
 
@@ -149,6 +158,7 @@ class Config:
             "reload_interval": self.reload_interval,
             "commit_max_rows": self.commit_max_rows,
             "commit_wait_ms": self.commit_wait_ms,
+            "shutdown_timeout": self.shutdown_timeout,
             "test_faults": self.test_faults,
         }
 

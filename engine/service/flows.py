@@ -62,7 +62,11 @@ class FlowService:
     def __init__(self, snapshot: Callable[[], Snapshot], backend: Backend | str) -> None:
         catalog: Catalog = _ServedCatalog(snapshot)
         # `backend`: the one the worker's other writers use (decision log, data versions)
-        self.engine = FlowEngine(catalog, FlowStore(backend))
+        self.store = FlowStore(backend)
+        self.engine = FlowEngine(catalog, self.store)
+
+    def close(self) -> None:
+        self.store.close()
 
     def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
         try:

@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -65,6 +66,9 @@ class App:
         self.seen_events: set[str] = set()
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
+        # set by the first SIGTERM or SIGINT: /readyz answers 503, and every answer closes its
+        # connection, so that no idle keep-alive connection is left to be cut at the stop
+        self.draining = False
         # no pid nor version: an unauthenticated probe learns that the front answers, no more
         self.health = orjson.dumps({"status": "ok"})
         # the routes the table says the front answers (not one worker), by operationId
@@ -172,6 +176,8 @@ class App:
             meta = {}
         self._count(status, meta, body, time.perf_counter() - started)
         headers.append((b"content-length", str(len(body)).encode()))
+        if self.draining:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -310,6 +316,9 @@ class App:
         return 200, [(b"content-type", JSON)], self.health, {}
 
     async def _readyz(self, _route: Route) -> Answer:
+        if self.draining:
+            detail = "the service is stopping; send new requests to another replica"
+            return (*unavailable(detail, "shutting_down"), {})
         ready = self.pool.ready_count
         if ready:
             body = orjson.dumps({"status": "ready", "workers": ready})
@@ -365,16 +374,20 @@ def run_front(sock: socket.socket, config: Config) -> None:
     logging.basicConfig(
         level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
+    app = App(config)
     uv_config = uvicorn.Config(
-        App(config),
+        app,
         http="httptools",
         lifespan="on",
         access_log=config.access_log,
         log_level="warning",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
     )
-    server = uvicorn.Server(uv_config)
+    server = _make_server_class()(uv_config, app, config.shutdown_drain)
+    # uvicorn raises the signal it stopped on again once it is done; ignored, the front exits 0
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop
 
@@ -383,6 +396,49 @@ def run_front(sock: socket.socket, config: Config) -> None:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(server.serve(sockets=[sock]))
+
+
+def _make_server_class() -> type:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, stopped in the order a load balancer needs (docs/service.md):
+
+        1. SIGTERM: /readyz answers 503 and every answer closes its connection, while
+           requests are still accepted and served, for `shutdown_drain` seconds;
+        2. then uvicorn's own graceful stop: no new connection is accepted, requests in
+           flight finish (at most `shutdown_timeout`), and the lifespan's end closes the
+           workers, which commit their last decisions and close the store.
+
+        SIGINT (Ctrl-C) or a second signal skips what is left of the drain.
+        """
+
+        def __init__(self, config: Any, app: App, drain: float) -> None:
+            super().__init__(config)
+            self.app = app
+            self.drain = drain
+            self.drain_until: float | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.drain_until is not None and sig == signal.SIGTERM:
+                return  # the same stop, told twice (the process group's and the supervisor's)
+            first = not self.app.draining
+            self.app.draining = True
+            if first and sig == signal.SIGTERM and self.drain > 0:
+                self.drain_until = time.monotonic() + self.drain
+                log.info("stopping: /readyz is 503 for %ss, then no new connections", self.drain)
+                return
+            log.info("stopping: no new connections; finishing the requests in flight")
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and time.monotonic() >= self.drain_until:
+                self.drain_until = None
+                log.info("stopping: drained; no new connections")
+                super().handle_exit(signal.SIGTERM, None)
+            return await super().on_tick(counter)
+
+    return DrainingServer
 
 
 def _die_with_parent() -> None:

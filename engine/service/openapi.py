@@ -2,13 +2,15 @@
 
 The OpenAPI document (3.1, whose schemas are JSON Schema 2020-12) writes one operation per
 row of the route table (engine/service/routes.py), so it lists exactly what the front
-serves. Rows marked `each` are written once per policy or data set: one decision path per
-policy, `/v1/decisions/<id>` and `/v1/decisions/<id>:batch`, whose request schema embeds
-that policy's facts schema (its `$defs` hoisted into `components.schemas`); the event,
-entity and history paths of each flow; and one data path per reference data set, whose
-PUT body embeds the entry schema. Operation ids, summaries, scopes (security) and query
-and header parameters come from the table; request bodies and answers from the
-operation's entry in `_DETAILS`.
+serves. Rows marked `each` are written once per policy or data set: the decision and batch
+paths of each decision policy, the event, entity, import and history paths of each flow,
+and the paths of each reference data set, each with that one's typed schemas
+(engine/service/shapes.py: `OrderHoldsRequest`, `OrderHoldsDecision`, `ClaimStatusEvent`,
+`BlacklistEntry`...). Operation ids (camelCase: `decideOrderHolds`), summaries, scopes
+(`security`, declared on every operation: `[]` for the health probes) and query and header
+parameters come from the table; request bodies and answers from the operation's entry in
+`_DETAILS`; request examples from the shipped `examples/` (`<policy>.json` holds facts,
+`<policy>.event.json` an event). Every answer has a schema; every problem is `Problem`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,24 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import loads_exact, to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
-from engine.service.envelopes import DECISION_ID
 from engine.service.ipc import Op
+from engine.service.problems import TITLES
 from engine.service.routes import ADMIN, ROUTES, Route
-
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
-_DROP = ("$schema", "$id", "$defs")
+from engine.service.shapes import (
+    DECISION_ID_PATTERN,
+    FIXED,
+    camel,
+    data_components,
+    decision_components,
+    flow_components,
+    ref,
+)
 
 
 def _setting(setting: Any) -> dict[str, Any]:
@@ -156,106 +165,27 @@ def _data_info(snapshot: Snapshot, name: str) -> dict[str, Any] | None:
     return {"version": info.version, "source": info.source, "count": info.count}
 
 
-def _hoist(schema: Any, prefix: str, components: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `schema` whose `#/$defs/X` refs point at components `<prefix>.X`."""
-    schema = copy.deepcopy(schema)
-    defs = schema.get("$defs", {}) if isinstance(schema, dict) else {}
+# -- the OpenAPI document ----------------------------------------------------------------
 
-    def fix(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
-                    out[key] = f"#/components/schemas/{prefix}.{value[len('#/$defs/') :]}"
-                elif key not in _DROP:
-                    out[key] = fix(value)
-            return out
-        if isinstance(node, list):
-            return [fix(v) for v in node]
-        return node
-
-    for name, sub in defs.items():
-        components[f"{prefix}.{name}"] = fix(sub)
-    return fix(schema)  # type: ignore[no-any-return]
-
-
-def _settings_schema(policy: CompiledPolicy) -> dict[str, Any]:
-    types = {"boolean": "boolean", "integer": "integer", "number": "number", "string": "string"}
-    properties: dict[str, Any] = {}
-    for name, setting in policy.settings.items():
-        prop: dict[str, Any] = {}
-        kind = setting.type.kind
-        if kind in types:
-            prop["type"] = types[kind]
-        elif kind == "date":
-            prop.update(type="string", format="date")
-        if setting.enum is not None:
-            prop["enum"] = to_json_value(list(setting.enum))
-        properties[name] = prop
-    return {"type": "object", "additionalProperties": False, "properties": properties}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _problems(*statuses: int) -> dict[str, Any]:
-    return {
-        str(s): {
-            "description": "problem",
-            "content": {"application/problem+json": {"schema": PROBLEM}},
-        }
-        for s in statuses
-    }
-
-
-def _common() -> dict[str, Any]:
-    """The problems any operation may answer (fresh: the document is the caller's to change)."""
-    return _problems(400, 401, 403, 404, 413, 422, 503)
-
-
-ID_PATTERN = f"^{DECISION_ID.pattern}$"
+PROBLEM = ref("Problem")
 # the schema of a path parameter or a header, where more is known than "a text"
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "entity_id": {"type": "string", "minLength": 1, "maxLength": 200},
-    "Idempotency-Key": {"type": "string", "pattern": ID_PATTERN},
+    "Idempotency-Key": {"type": "string", "pattern": DECISION_ID_PATTERN},
+    "decision_id": {"type": "string", "pattern": DECISION_ID_PATTERN},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500},
     "days": {"type": "integer", "minimum": 1, "maximum": 366},
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
 }
-COMPONENTS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status", "code"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "code": {"type": "string"},
-            "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "Decision": {
-        "type": "object",
-        "required": ["decision_id", "policy", "at", "outcome", "reasons", "fired"],
-        "properties": {
-            "decision_id": {"type": "string"},
-            "policy": {
-                "type": "object",
-                "properties": {"id": {"type": "string"}, "revision": {"type": "string"}},
-            },
-            "at": {"type": "string", "format": "date-time"},
-            "outcome": {"type": "object"},
-            "reasons": {"type": "array", "items": {"type": "object"}},
-            "fired": {"type": "array", "items": {"type": "string"}},
-            "settings": {"type": "object"},
-            "data": {"type": "object"},
-            "explanation": {"type": "object"},
-        },
-    },
+TAGS = {
+    "decisions": "Decide with a decision policy; read logged decisions",
+    "flows": "Move the entities of a flow policy by events",
+    "data": "The reference data sets the policies read",
+    "policies": "The policies served, and reloading them",
+    "service": "Health, readiness, metrics and this document",
 }
+LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-kimari-proprietary"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,214 +194,275 @@ class _Target:
 
     values: dict[str, Any]  # what fills the route's "{...}" in path, operationId and summary
     id: str = ""  # the policy's id or the data set's name
-    policy: CompiledPolicy | None = None
-    spec: Any = None  # the data set's DatasetSpec
+    name: str = ""  # its components' prefix: OrderHolds, Blacklist
+    example: Any = None  # a request body from the shipped examples/
 
 
-def openapi_document(snapshot: Snapshot, *, max_batch: int) -> dict[str, Any]:
+def openapi_document(
+    snapshot: Snapshot, *, max_batch: int, examples: Path | None = None
+) -> dict[str, Any]:
     """One operation per row of the route table; the rows marked `each` once per decision
-    policy, flow policy or data set, with that one's schemas."""
-    components = copy.deepcopy(COMPONENTS)
+    policy, flow policy or data set, with that one's schemas. `examples`: the folder of
+    request examples (`<policy>.json` facts, `<policy>.event.json` an event)."""
+    components: dict[str, Any] = copy.deepcopy(FIXED)
+    targets = _all_targets(snapshot, components, examples or Path("/nonexistent"), max_batch)
     paths: dict[str, Any] = {}
     for route in ROUTES:
         if not route.api:  # the console's pages and files
             continue
-        for target in _targets(route, snapshot, max_batch):
+        for target in targets.get(route.each, [_Target({})]):
             path = route.path
             if route.each is not None:
                 path = path.replace(f"{{{route.params[0]}}}", target.id)
-            operation = _operation(route, target, components, max_batch)
-            paths.setdefault(path, {})[route.method.lower()] = operation
+            paths.setdefault(path, {})[route.method.lower()] = _operation(route, target, max_batch)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "kimari decision service",
             "version": "1",
-            "description": "Decisions from YAML policies. Errors are RFC 9457 problem+json.",
+            "description": "Decisions from YAML policies. Each policy's request, outcome and "
+            "reasons are typed from what it declares; schema names come from policy ids "
+            "(OrderHoldsDecision). Errors are RFC 9457 problem+json.",
+            "license": LICENSE,
         },
+        "servers": [{"url": "/", "description": "the service that served this document"}],
+        "tags": [{"name": n, "description": d} for n, d in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token of KIMARI_TOKENS, with the scope the operation needs",
+                }
+            },
         },
     }
 
 
-def _targets(route: Route, snapshot: Snapshot, max_batch: int) -> list[_Target]:
-    if route.each is None:
-        return [_Target({})]
-    if route.each == "data":
-        name = route.params[0]
-        specs = snapshot.policy_set.specs
-        return [_Target({name: n}, n, spec=spec) for n, spec in sorted(specs.items())]
-    name = route.params[0]
-    return [
-        _Target(
-            {name: pid, "title": policy.title.en or policy.title.ja, "max_batch": max_batch},
-            pid,
-            policy,
-        )
-        for pid, policy in sorted(snapshot.policies.items())
-        if policy.kind == route.each
-    ]
+def _all_targets(
+    snapshot: Snapshot, components: dict[str, Any], examples: Path, max_batch: int
+) -> dict[str | None, list[_Target]]:
+    """The policies and data sets the `each` rows are written for, their components added."""
+    out: dict[str | None, list[_Target]] = {"decision": [], "flow": [], "data": []}
+    for pid, policy in sorted(snapshot.policies.items()):
+        values = {
+            "policy": pid,
+            "Policy": camel(pid),
+            "title": policy.title.en or policy.title.ja,
+            "max_batch": max_batch,
+        }
+        if policy.kind == "decision":
+            name = decision_components(policy, components)
+            facts = _example(examples / f"{pid}.json")
+            example = None if facts is None else {"facts": facts}
+            out["decision"].append(_Target(values, pid, name, example))
+        elif policy.kind == "flow":
+            name = flow_components(policy, components)
+            event = _example(examples / f"{pid}.event.json")
+            example = None if event is None else {"event": event}
+            out["flow"].append(_Target(values, pid, name, example))
+    for data_name, spec in sorted(snapshot.policy_set.specs.items()):
+        name = data_components(data_name, dict(spec.validator.schema), components)
+        out["data"].append(_Target({"name": data_name, "Name": camel(data_name)}, data_name, name))
+    return out
 
 
-def _operation(
-    route: Route, target: _Target, components: dict[str, Any], max_batch: int
-) -> dict[str, Any]:
+def _example(path: Path) -> Any:
+    """A shipped example's JSON, or None (none there, or not JSON: the document is still
+    written; `kimari validate` and the tests check the examples)."""
+    try:
+        return loads_exact(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _operation(route: Route, target: _Target, max_batch: int) -> dict[str, Any]:
     summary = route.summary.format(**target.values)
     out: dict[str, Any] = {
         "operationId": route.operation_id.format(**target.values),
         "summary": f"{summary} (admin)" if route.scope == ADMIN else summary,
+        "tags": [_tag(route)],
+        # declared on every operation: the health probes need no token
+        "security": [{"bearer": []}] if route.scope is not None else [],
     }
-    if route.scope is not None:
-        out["security"] = [{"bearer": []}]
     parameters = [
         {"name": p, "in": "path", "required": True, "schema": _parameter_schema(p)}
         for p in route.params
         if p not in target.values
     ]
-    parameters += [{"name": f, "in": "query", "schema": {"type": "boolean"}} for f in route.flags]
-    parameters += [{"name": q, "in": "query", "schema": _parameter_schema(q)} for q in route.query]
     parameters += [
-        {"name": h, "in": "header", "schema": _parameter_schema(h)} for h in route.headers
+        {"name": f, "in": "query", "required": False, "schema": {"type": "boolean"}}
+        for f in route.flags
+    ]
+    parameters += [
+        {"name": q, "in": "query", "required": False, "schema": _parameter_schema(q)}
+        for q in route.query
+    ]
+    parameters += [
+        {"name": h, "in": "header", "required": False, "schema": _parameter_schema(h)}
+        for h in route.headers
     ]
     if parameters:
         out["parameters"] = parameters
-    details = _DETAILS.get(route.op) if route.op is not None else None
-    out.update(details(target, components, max_batch) if details else _ok())
+    if route.op is None:  # the front's own answers: the health probes
+        out["responses"] = _FRONT[route.operation_id]()
+        return out
+    body, status, answer, problems = _DETAILS[route.op](target, max_batch)
+    if body is not None:
+        content: dict[str, Any] = {"schema": body}
+        if target.example is not None and route.op in (Op.DECIDE, Op.FLOW_EVENT):
+            content["examples"] = {
+                "shipped": {"summary": "from the shipped examples/", "value": target.example}
+            }
+        out["requestBody"] = {"required": True, "content": {"application/json": content}}
+    out["responses"] = {
+        status: answer,
+        **_problems(*_statuses(route), *problems),
+    }
     return out
+
+
+def _tag(route: Route) -> str:
+    segment = route.path.split("/")[2] if route.path.startswith("/v1/") else ""
+    if segment in TAGS:
+        return segment
+    return "policies" if segment == "reload" else "service"
+
+
+def _statuses(route: Route) -> list[int]:
+    """The problems any operation of this kind may answer."""
+    out = [401, 403] if route.scope is not None else []
+    if route.takes_body:
+        out += [400, 413, 415, 422]
+    if route.params or route.each:
+        out.append(404)
+    return [*out, 500, 503]
 
 
 def _parameter_schema(name: str) -> dict[str, Any]:
     return dict(PARAMETER_SCHEMAS.get(name, {"type": "string"}))
 
 
-def _ok() -> dict[str, Any]:
-    return {"responses": {"200": {"description": "ok"}, **_common()}}
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _answers(description: str, status: str = "200", *problems: int) -> dict[str, Any]:
+def _problems(*statuses: int) -> dict[str, Any]:
+    """One response per status, all the one problem schema (fresh: the caller may edit)."""
     return {
-        "responses": {
-            status: {"description": description, **_json({"type": "object"})},
-            **_common(),
-            **_problems(*problems),
+        str(s): {
+            "description": TITLES.get(s, "problem"),
+            "content": {"application/problem+json": {"schema": PROBLEM}},
         }
+        for s in sorted(set(statuses))
     }
 
+
+_FRONT: dict[str, Callable[[], dict[str, Any]]] = {
+    "healthz": lambda: {
+        "200": _json("the front process answers", ref("Health")),
+        **_problems(404),
+    },
+    "readyz": lambda: {
+        "200": _json("an engine worker is ready, and the service is not stopping", ref("Ready")),
+        **_problems(404, 503),
+    },
+}
 
 # -- request bodies and answers, per worker operation ------------------------------------
-def _decision_request(target: _Target, components: dict[str, Any]) -> dict[str, Any]:
-    """A reference to the policy's request schema (in components, written on first use)."""
-    policy = target.policy
-    assert policy is not None
-    name = f"{policy.id}.Request"
-    if name not in components:
-        facts = _hoist(dict(policy.facts.schema), f"{policy.id}.facts", components)
-        components[name] = {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["facts"],
-            "properties": {
-                "facts": facts,
-                "at": {"type": "string", "format": "date-time"},
-                "settings": _settings_schema(policy),
-                "decision_id": {"type": "string", "pattern": ID_PATTERN},
-            },
+# each gives (request body schema or None, success status, its response, extra problems)
+Details = tuple[dict[str, Any] | None, str, dict[str, Any], tuple[int, ...]]
+
+
+def _decide(target: _Target, _max_batch: int) -> Details:
+    answer = _json("the decision, logged", ref(f"{target.name}Decision"))
+    answer["headers"] = {
+        "Idempotent-Replayed": {
+            "description": "'true' when this is the logged answer to an earlier request",
+            "schema": {"type": "string", "enum": ["true"]},
         }
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _decide(target: _Target, components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, **_json(_decision_request(target, components))},
-        "responses": {
-            "200": {
-                "description": "the decision",
-                **_json({"$ref": "#/components/schemas/Decision"}),
-            },
-            **_common(),
-            **_problems(409, 500),
-        },
     }
+    return ref(f"{target.name}Request"), "200", answer, (409,)
 
 
-def _batch(target: _Target, components: dict[str, Any], max_batch: int) -> dict[str, Any]:
-    items = {"type": "array", "maxItems": max_batch, "items": _decision_request(target, components)}
+def _batch(target: _Target, max_batch: int) -> Details:
     request = {
         "type": "object",
         "additionalProperties": False,
         "required": ["items"],
-        "properties": {"items": items},
-    }
-    return {"requestBody": {"required": True, **_json(request)}, **_answers("one result per item")}
-
-
-def _flow_event(target: _Target, _components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
-    from engine.flow.model import EVENT_TYPE, flow_of
-
-    policy = target.policy
-    assert policy is not None
-    event = {
-        "type": "object",
-        "required": [EVENT_TYPE],
-        "properties": {EVENT_TYPE: {"type": "string", "enum": sorted(flow_of(policy).events)}},
-        "description": "The event: its type and the fields that event requires.",
-    }
-    request = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["event"],
         "properties": {
-            "event": event,
-            "at": {"type": "string", "format": "date-time"},
-            "settings": _settings_schema(policy),
-            "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "items": {
+                "type": "array",
+                "maxItems": max_batch,
+                "items": ref(f"{target.name}Request"),
+            }
         },
     }
-    return {
-        "requestBody": {"required": True, **_json(request)},
-        **_answers("the move, stored", "200", 409, 500),
+    answer = _json("one result per item, in order", ref(f"{target.name}BatchResults"))
+    return request, "200", answer, ()
+
+
+def _answer(schema: str, description: str, status: str = "200") -> Callable[..., Details]:
+    """An operation without a body whose answer is the component `schema` (with `{}`
+    replaced by the target's name)."""
+
+    def details(target: _Target, _max_batch: int) -> Details:
+        return None, status, _json(description, ref(schema.format(target.name))), ()
+
+    return details
+
+
+def _flow_event(target: _Target, _max_batch: int) -> Details:
+    description = "the move, stored (a refused event is a 409 problem with the result)"
+    answer = _json(description, ref(f"{target.name}Move"))
+    return ref(f"{target.name}EventRequest"), "200", answer, (409,)
+
+
+def _flow_import(target: _Target, _max_batch: int) -> Details:
+    answer = _json("the entity, created", ref(f"{target.name}Entity"))
+    return ref(f"{target.name}ImportRequest"), "201", answer, (409,)
+
+
+def _put_data(target: _Target, _max_batch: int) -> Details:
+    answer = _json("the new version, served from now on", ref("DataVersion"))
+    return ref(f"{target.name}Entries"), "200", answer, ()
+
+
+def _metrics(_target: _Target, _max_batch: int) -> Details:
+    text = {"schema": {"type": "string"}}
+    answer = {
+        "description": "Prometheus text format 0.0.4",
+        "content": {"text/plain; version=0.0.4; charset=utf-8": text},
     }
+    return None, "200", answer, ()
 
 
-def _flow_import(target: _Target, _components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
-    from engine.flow.model import flow_of
-
-    assert target.policy is not None
-    request = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["state"],
-        "properties": {
-            "state": {"type": "string", "enum": sorted(flow_of(target.policy).states)},
-            "facts": {"type": "object"},
-        },
-    }
-    return {
-        "requestBody": {"required": True, **_json(request)},
-        **_answers("the entity, created", "201", 409),
-    }
-
-
-def _put_data(target: _Target, components: dict[str, Any], _max_batch: int) -> dict[str, Any]:
-    entry = _hoist(dict(target.spec.validator.schema), f"data.{target.id}", components)
-    request = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["entries"],
-        "properties": {"entries": {"type": "array", "items": entry}},
-    }
-    return {"requestBody": {"required": True, **_json(request)}, **_answers("the new version")}
-
-
-_DETAILS: dict[Op, Callable[[_Target, dict[str, Any], int], dict[str, Any]]] = {
+_DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.DECIDE: _decide,
     Op.BATCH: _batch,
-    Op.FLOW_EVENT: _flow_event,
-    Op.FLOW_IMPORT: _flow_import,
-    Op.GET_DATA: lambda *_: _answers("the data set"),
+    Op.GET_DECISION: _answer("LoggedDecision", "the decision, with its request and explanation"),
+    Op.POLICIES: _answer("PolicyList", "every policy file and what is served of it"),
+    Op.POLICY: _answer("PolicyDocument", "the policy"),
+    Op.RELOAD: _answer("PolicyList", "the policies served after the check"),
+    Op.GET_DATA: _answer("{}DataSet", "the data set"),
     Op.PUT_DATA: _put_data,
-    Op.DELETE_DATA: lambda *_: _answers("the data set now"),
+    Op.DELETE_DATA: _answer("{}DataSet", "the data set now served"),
+    Op.FLOW_EVENT: _flow_event,
+    Op.FLOW_ENTITY: _answer("{}Entity", "where the entity stands (version 0: not yet seen)"),
+    Op.FLOW_IMPORT: _flow_import,
+    Op.FLOW_HISTORY: _answer("{}History", "its moves, oldest first"),
+    Op.OPENAPI: lambda *_: (
+        None,
+        "200",
+        _json("this document", {"type": "object", "description": "OpenAPI 3.1"}),
+        (),
+    ),
+    Op.STATS: _metrics,
+    Op.LIST_DECISIONS: _answer("DecisionPage", "a page of the log, newest first"),
+    Op.LIST_DATA: _answer("DataList", "every data set and the policies that read it"),
+    Op.POLICY_SOURCE: _answer("PolicySource", "the YAML text of the revision served"),
+    Op.POLICY_EXAMPLES: _answer("PolicyExamples", "its test cases and example files"),
+    Op.POLICY_STATS: _answer("PolicyStats", "decisions per day and outcome"),
 }

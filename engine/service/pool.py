@@ -149,16 +149,19 @@ class WorkerPool:
                     )
 
     async def stop(self) -> None:
+        """EOF to every worker: each decides what it has read, commits its log, closes the
+        store and exits; one that takes longer than shutdown_timeout is killed."""
         self.stopping = True
         for slot in self.slots:
             if slot.transport is not None:
-                slot.transport.close()  # EOF: the worker finishes its group and exits
+                slot.transport.close()
         for slot in self.slots:
             process = slot.process
             if process is not None and process.returncode is None:
                 try:
-                    await asyncio.wait_for(process.wait(), 5)
+                    await asyncio.wait_for(process.wait(), self.config.shutdown_timeout)
                 except TimeoutError:
+                    log.error("worker %d did not stop in time; killing it", slot.index)
                     slot.kill("shutting_down", "the service is stopping")
         for task in self.tasks:
             task.cancel()

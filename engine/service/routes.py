@@ -53,7 +53,9 @@ class Route:
     path: str
     scope: str | None  # the token scope needed; None: no token
     op: Op | None  # what a worker dispatches on; None: the front answers
-    operation_id: str  # OpenAPI; "{policy}", "{name}" are filled in per policy or data set
+    # OpenAPI, camelCase; "{Policy}" and "{Name}" are filled in per policy or data set with
+    # the id in CamelCase (decideOrderHolds): stable as long as the id is, whatever the title
+    operation_id: str
     summary: str  # OpenAPI; also "{title}" (the policy's) and "{max_batch}"
     by: By = By.WORKER
     # documented once per decision policy, flow policy or data set, whose id fills the path's
@@ -90,7 +92,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}:batch",
         DECIDE,
         Op.BATCH,
-        "decide-{policy}-batch",
+        "decide{Policy}Batch",
         "Decide up to {max_batch} cases with '{policy}'",
         each="decision",
     ),
@@ -99,7 +101,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{policy}",
         DECIDE,
         Op.DECIDE,
-        "decide-{policy}",
+        "decide{Policy}",
         "Decide with '{policy}' ({title})",
         each="decision",
         flags=("explain",),
@@ -110,7 +112,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions",
         ADMIN,  # every caller's facts at once (names, phones): not for a service's token
         Op.LIST_DECISIONS,
-        "list-decisions",
+        "listDecisions",
         "The decision log, newest first, filtered and paged",
         query=("policy", "revision", "rule", "outcome", "since", "until", "limit", "cursor"),
     ),
@@ -119,7 +121,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/decisions/{decision_id}",
         DECIDE,
         Op.GET_DECISION,
-        "get-decision",
+        "getDecision",
         "A logged decision, with its explanation",
     ),
     Route(
@@ -127,7 +129,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/events",
         DECIDE,
         Op.FLOW_EVENT,
-        "flow-event-{policy}",
+        "apply{Policy}Event",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
     ),
@@ -136,7 +138,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         DECIDE,
         Op.FLOW_ENTITY,
-        "flow-entity-{policy}",
+        "get{Policy}Entity",
         "Where an entity of '{policy}' stands",
         each="flow",
     ),
@@ -145,7 +147,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}",
         ADMIN,
         Op.FLOW_IMPORT,
-        "flow-import-{policy}",
+        "import{Policy}Entity",
         "Import an entity of '{policy}' under way elsewhere",
         each="flow",
     ),
@@ -154,7 +156,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/flows/{policy}/{entity_id}/history",
         DECIDE,
         Op.FLOW_HISTORY,
-        "flow-history-{policy}",
+        "get{Policy}History",
         "The moves of an entity of '{policy}'",
         each="flow",
         flags=("refusals",),
@@ -164,7 +166,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data",
         DECIDE,
         Op.LIST_DATA,
-        "list-data",
+        "listData",
         "The reference data sets: version, source, the policies that read them",
     ),
     Route(
@@ -172,7 +174,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         DECIDE,
         Op.GET_DATA,
-        "get-data-{name}",
+        "get{Name}Data",
         "Read the reference data set '{name}'",
         each="data",
     ),
@@ -181,7 +183,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.PUT_DATA,
-        "put-data-{name}",
+        "put{Name}Data",
         "Replace the reference data set '{name}'",
         each="data",
     ),
@@ -190,17 +192,17 @@ ROUTES: tuple[Route, ...] = (
         "/v1/data/{name}",
         ADMIN,
         Op.DELETE_DATA,
-        "reset-data-{name}",
+        "reset{Name}Data",
         "Serve the file default of '{name}' again",
         each="data",
     ),
-    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "list-policies", "The policies served"),
+    Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     Route(
         "GET",
         "/v1/policies/{policy_id}",
         DECIDE,
         Op.POLICY,
-        "get-policy",
+        "getPolicy",
         "A policy: revision, rules, settings, facts schema, status",
     ),
     Route(
@@ -208,7 +210,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/source",
         DECIDE,
         Op.POLICY_SOURCE,
-        "get-policy-source",
+        "getPolicySource",
         "The YAML text of the revision served",
     ),
     Route(
@@ -216,7 +218,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/examples",
         DECIDE,
         Op.POLICY_EXAMPLES,
-        "get-policy-examples",
+        "getPolicyExamples",
         "Inputs to try a policy with: its YAML test cases and its files in examples/",
     ),
     Route(
@@ -224,7 +226,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies/{policy_id}/stats",
         DECIDE,
         Op.POLICY_STATS,
-        "get-policy-stats",
+        "getPolicyStats",
         "Decisions of a policy per day and outcome, counted from the log",
         query=("days",),
     ),

@@ -6,8 +6,14 @@
 
 The listening socket belongs to this process and is inherited by each front, so while a
 new front starts, connections wait in the kernel's backlog instead of being refused. A
-dead front's workers see their socket close and exit. SIGINT/SIGTERM stop everything:
-the front finishes its requests, closes its workers, and this process exits.
+dead front's workers see their socket close and exit.
+
+SIGTERM (or SIGINT) stops everything, in the order a load balancer needs: this process
+passes SIGTERM on to the front and closes its own copy of the socket; the front answers
+/readyz with 503 for `shutdown_drain` seconds while still serving, then stops accepting,
+finishes the requests in flight (at most `shutdown_timeout`), and closes its workers,
+which commit their last decisions and close the store (no -wal or -shm file is left);
+then this process exits 0. docs/service.md describes what a client sees.
 """
 
 from __future__ import annotations
@@ -76,9 +82,15 @@ def serve(config: Config) -> int:
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:  # told twice (a SIGTERM to the process group, then ours): one stop
+            return
         stopping = True
         if front is not None and front.poll() is None:
             front.send_signal(signal.SIGTERM)
+            # the front's copy of the socket is now the only one: when the front stops
+            # accepting, the port refuses new connections instead of queueing them for a
+            # front that will never come (and resetting them when this process exits)
+            sock.close()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -100,8 +112,9 @@ def serve(config: Config) -> int:
         log.error("the HTTP front (pid %s) died with %s; starting a new one", front.pid, reason)
         time.sleep(min(0.1 * 2**failures, 5.0))
     if front is not None:
-        try:
-            front.wait(15)
+        try:  # the drain, the requests in flight, then the workers' last commits
+            front.wait(config.shutdown_drain + 2 * config.shutdown_timeout + 5)
         except subprocess.TimeoutExpired:
+            log.error("the HTTP front did not stop in time; killing it")
             front.kill()
     return 0

@@ -92,6 +92,8 @@ class Worker:
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
+        self.stopping = False  # no more frames will come: commit what is queued, then stop
+        self.committer: threading.Thread | None = None
         self.reload_lock = threading.Lock()  # one compile at a time
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
@@ -323,7 +325,10 @@ class Worker:
         from engine.service.openapi import openapi_document
 
         service = self.service
-        return json_response(200, openapi_document(service.snapshot, max_batch=service.max_batch))
+        document = openapi_document(
+            service.snapshot, max_batch=service.max_batch, examples=self.folder.parent / "examples"
+        )
+        return json_response(200, document)
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
@@ -392,6 +397,8 @@ class Worker:
         while True:
             with self.groups_ready:
                 while not self.groups:
+                    if self.stopping:
+                        return
                     self.groups_ready.wait()
             if self.commit_wait:
                 time.sleep(self.commit_wait)  # let more decisions join this group
@@ -403,13 +410,17 @@ class Worker:
                     pending.extend(group)
                     rows += sum(len(p.entries) for _, p in group)
             frames = self.commit(pending)
-            with self.send_lock:
-                self.sock.sendall(b"".join(frames))
+            try:
+                with self.send_lock:
+                    self.sock.sendall(b"".join(frames))
+            except OSError:  # the front is gone: the rest is still committed, then we stop
+                log.warning("the front went away; %d replies not sent", len(frames))
 
     def run(self) -> None:
         _settle_heap()
         threading.Thread(target=self._reloader, name="reloader", daemon=True).start()
-        threading.Thread(target=self._committer, name="committer", daemon=True).start()
+        self.committer = threading.Thread(target=self._committer, name="committer", daemon=True)
+        self.committer.start()
         reader = ipc.FrameReader()
         frames: deque[tuple[int, int, Any, bytes]] = deque()
         self.out.append(
@@ -417,13 +428,14 @@ class Worker:
         )
         self._flush()
         sock = self.sock
-        while True:
+        open_ = True
+        while open_ or frames:  # at EOF, the frames read with it are still decided
             if not frames:
                 ready, _, _ = select.select([sock, self.wake_r], [], [], 0.25)
                 if self.wake_r in ready:
                     os.read(self.wake_r, 4096)
-                if sock in ready and not self._read(reader, frames):
-                    return
+                if sock in ready:
+                    open_ = self._read(reader, frames)
             self._take_reload()
             if not frames:
                 continue
@@ -444,6 +456,29 @@ class Worker:
                 with self.groups_ready:
                     self.groups.append(pending)
                     self.groups_ready.notify()
+
+    def close(self, timeout: float) -> None:
+        """The end of a worker (its socket reached EOF: the front is stopping): commit the
+        groups still queued (within `timeout`), then close every connection to the store,
+        so that the last process to close it checkpoints the WAL and removes -wal and -shm."""
+        with self.groups_ready:
+            self.stopping = True
+            self.groups_ready.notify_all()
+        if self.committer is not None:
+            self.committer.join(timeout)
+            if self.committer.is_alive():
+                log.error("the decision log did not commit within %ss; stopping anyway", timeout)
+                return  # closing under a commit would fail it: exit, SQLite recovers the WAL
+        for close in (
+            self.flows.close,
+            self.store.close,
+            self.decision_log.close,
+            self.backend.close,  # the components share it: its connections, lock, pool
+        ):
+            try:
+                close()
+            except Exception as exc:  # close the others all the same
+                log.warning("closing the store: %s", exc)
 
     def _read(self, reader: ipc.FrameReader, frames: deque[tuple[int, int, Any, bytes]]) -> bool:
         """Take everything that has arrived, without waiting for more; False on EOF."""
@@ -477,9 +512,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         worker = Worker(sock, slot, config)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the front went away while this worker started
+    try:
         worker.run()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the front went away: nothing left to serve
+    finally:
+        worker.close(float(config["shutdown_timeout"]))
     return 0
 
 

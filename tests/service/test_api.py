@@ -366,10 +366,12 @@ def test_metrics_count_decisions_by_policy_and_outcome_latency_errors_and_reload
 def test_openapi_embeds_each_policys_facts_schema(client: httpx.Client) -> None:
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
-    request = doc["components"]["schemas"]["np-check.Request"]
-    facts = request["properties"]["facts"]
+    request = doc["components"]["schemas"]["NpCheckRequest"]
+    assert request["properties"]["facts"] == {"$ref": "#/components/schemas/NpCheckFacts"}
+    facts = doc["components"]["schemas"]["NpCheckFacts"]
     assert facts["properties"]["order"]["required"] == ["total", "sequence", "payment"]
     assert "/v1/decisions/np-check" in doc["paths"]
     assert "/v1/decisions/blacklist-check:batch" in doc["paths"]
     put = doc["paths"]["/v1/data/blacklist"]["put"]["requestBody"]["content"]["application/json"]
-    assert put["schema"]["properties"]["entries"]["items"]["required"] == ["id"]
+    assert put["schema"] == {"$ref": "#/components/schemas/BlacklistEntries"}
+    assert doc["components"]["schemas"]["BlacklistEntry"]["required"] == ["id"]

@@ -50,11 +50,22 @@ def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
         ({"KIMARI_TOKENS": "abcdefghij:root"}, "scopes"),
         ({"KIMARI_PORT": "eighty"}, "port"),
         ({"KIMARI_WORKERS": "0"}, "workers"),
+        ({"KIMARI_SHUTDOWN_DRAIN": "-1"}, "shutdown_drain"),
+        ({"KIMARI_SHUTDOWN_TIMEOUT": "0"}, "shutdown_timeout"),
     ],
 )
 def test_a_bad_configuration_is_refused_naming_the_key(env: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         load_config(env=env)
+
+
+def test_the_stop_is_configured_by_file_or_environment(tmp_path: Path) -> None:
+    file = tmp_path / "kimari.toml"
+    file.write_text("shutdown_drain = 5\nshutdown_timeout = 20\n", encoding="utf-8")
+    config = load_config(file, env={"KIMARI_SHUTDOWN_DRAIN": "0"})
+    assert (config.shutdown_drain, config.shutdown_timeout) == (0.0, 20.0)
+    assert load_config(env={}).shutdown_drain == 0.0  # `make run` stops at once on Ctrl-C
+    assert load_config(env={}).to_worker()["shutdown_timeout"] == 10.0
 
 
 def test_a_public_address_is_allowed_with_tokens() -> None:

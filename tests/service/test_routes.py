@@ -302,6 +302,10 @@ def document() -> dict[str, Any]:
     return out
 
 
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split("[-_]", name))
+
+
 def test_the_openapi_document_lists_every_route_of_the_table(document: dict[str, Any]) -> None:
     kinds: dict[str, str] = document["x-kinds"]
     for route in ROUTES:
@@ -318,13 +322,17 @@ def test_the_openapi_document_lists_every_route_of_the_table(document: dict[str,
             )
             assert names, f"the shipped policies have no {route.each} for {route.path}"
             param = "{" + route.params[0] + "}"
+            camel = "{" + route.params[0].capitalize() + "}"
             ids = {
-                route.operation_id.replace(param, n): route.path.replace(param, n) for n in names
+                route.operation_id.replace(camel, _camel(n)): route.path.replace(param, n)
+                for n in names
             }
         for operation_id, path in ids.items():
             operation = document["paths"][path][route.method.lower()]
             assert operation["operationId"] == operation_id
-            assert ("security" in operation) == (route.scope is not None)
+            assert re.fullmatch(r"[a-z][A-Za-z0-9]*", operation_id), operation_id
+            wanted = [{"bearer": []}] if route.scope is not None else []
+            assert operation["security"] == wanted
             if route.scope == ADMIN:
                 assert operation["summary"].endswith("(admin)")
     listed = sum(len(item) for item in document["paths"].values())
