@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable
 
 import orjson
+import pytest
 
+from engine.cli.main import main
 from engine.store.backend import Backend
 from engine.store.decisions import DecisionLog, Entry
 
@@ -121,3 +123,14 @@ def test_a_location_opens_and_closes_its_own_backend(location: str) -> None:
         assert again.get("x") is not None
     finally:
         again.close()
+
+
+def test_kimari_log_reads_the_decision_log_of_either_backend(
+    location: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = DecisionLog(location)
+    log.commit([entry("d1"), entry("d2")])
+    log.close()
+    assert main(["log", "--store", location, "--id", "d2", "--format", "json"]) == 0
+    assert orjson.loads(capsys.readouterr().out)[0]["decision_id"] == "d2"
+    assert main(["log", "--store", location, "--id", "nope"]) == 1

@@ -64,3 +64,17 @@ def test_a_replica_knows_the_generation_from_its_first_question(
 ) -> None:
     Store(backends()).put_data("rates", "v1", [])
     assert Store(backends()).data_generation() == 1  # read, not 0 until told
+
+
+def test_a_change_whose_notification_was_lost_is_found_by_the_periodic_check(
+    backends: Callable[[], Backend],
+) -> None:
+    here, there = backends(), backends()
+    Store(here)
+    assert there.generation("data") == 0  # listening from now on
+    with here.write() as session:  # a bump that sends no NOTIFY: as if it were lost
+        session.execute("INSERT INTO generations (name, value) VALUES ('data', 7)")
+    deadline = time.monotonic() + 5.0  # the check runs every second
+    while there.generation("data") < 7 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert there.generation("data") == 7
