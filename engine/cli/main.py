@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -54,7 +54,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path())
 @FORMAT
 def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check policies, their test files, data sets and the rulebook index.
@@ -65,7 +65,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     from engine import api
     from engine.cli.render import diagnostics_json, diagnostics_text
 
-    problems, warnings, summary = api.validate_paths([Path(p) for p in paths or ("policies",)])
+    problems, warnings, summary = api.validate_paths(_readable(paths or ("policies",)))
     if fmt == "json":
         click.echo(diagnostics_json([*problems, *warnings]))
     else:
@@ -81,7 +81,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
 )
@@ -95,7 +95,7 @@ def test(paths: tuple[str, ...], backend: str, fmt: str) -> None:
     from engine import api
     from engine.cli.render import report_json, report_text
 
-    report = api.run_tests([Path(p) for p in paths or ("policies",)], backend=backend)
+    report = api.run_tests(_readable(paths or ("policies",)), backend=backend)
     click.echo(report_json(report) if fmt == "json" else report_text(report))
     if report.problems:
         raise Exit(PolicyError.exit_code)
@@ -186,8 +186,8 @@ def batch(
     from engine.cli.batch import run_batch
 
     show = sys.stderr.isatty() if progress is None else progress
-    source = sys.stdin.buffer if requests == "-" else Path(requests).open("rb")  # noqa: SIM115
-    sink = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
+    source = sys.stdin.buffer if requests == "-" else _open(requests, "rb")
+    sink = sys.stdout.buffer if output == "-" else _open(output, "wb")
     try:
         summary = run_batch(
             Path(policies_dir),
@@ -477,6 +477,29 @@ def history(
         click.echo(to_json(body))
     else:
         click.echo(history_text(entity, rows, refused))
+
+
+def _readable(paths: tuple[str, ...]) -> list[Path]:
+    """The paths, each of which exists; UsageError file_unreadable (exit 2) for one that does
+    not, as for every other file a command cannot read."""
+    for name in paths:
+        if not Path(name).exists():
+            raise UsageError(
+                [Diagnostic("file_unreadable", f"cannot read {name}: No such file or directory")]
+            )
+    return [Path(p) for p in paths]
+
+
+def _open(name: str, mode: str) -> BinaryIO:
+    """A file opened for a command; UsageError file_unreadable (or file_unwritable), exit 2."""
+    try:
+        return Path(name).open(mode)  # type: ignore[return-value]
+    except OSError as exc:
+        if "w" in mode:
+            problem = Diagnostic("file_unwritable", f"cannot write {name}: {exc.strerror}")
+        else:
+            problem = Diagnostic("file_unreadable", f"cannot read {name}: {exc.strerror}")
+        raise UsageError([problem]) from None
 
 
 def _read_json(name: str, pointer: str) -> Any:

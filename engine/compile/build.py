@@ -94,6 +94,9 @@ class Build:
     settings: dict[str, Setting] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     derived: list[Derived] = field(default_factory=list)
+    # derived values whose expression is wrong (reported once, where it is): the rest of the
+    # policy sees them as of any type, so that no use of one reports it again as unknown
+    broken_derived: set[str] = field(default_factory=set)
     outcome: dict[str, OutcomeField] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     used_roots: set[str] = field(default_factory=set)
@@ -168,7 +171,10 @@ class Build:
             record({n: dataset_of(d.entry_type) for n, d in self.datasets.items()}), "data"
         )
         derived_types = (
-            derived if derived is not None else {d.name: d.expr.type for d in self.derived}
+            derived
+            if derived is not None
+            else {name: ANY for name in self.broken_derived}
+            | {d.name: d.expr.type for d in self.derived}
         )
         roots["derived"] = Root(record(derived_types), "derived")
         roots["at"] = Root(DATETIME, "at")
@@ -195,11 +201,11 @@ class Build:
             return None
         checker = Checker(scope)
         type_ = checker.check(node)
+        self._note_usage(node)  # also when wrong: what it reads is used, not to report unused
         for problem in checker.problems:
             self._problem(problem, source, rule_id)
         if checker.problems:
             return None
-        self._note_usage(node)
         return Expr(text, node, type_, checker.types, source, compile_expr(node))
 
     def _note_usage(self, node: ast.Node) -> None:

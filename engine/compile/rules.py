@@ -22,7 +22,7 @@ from engine.compile.model import (
 from engine.core.errors import Diagnostic
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
-from engine.durable.adapter import MAX_EXPRESSION_SLOTS, MAX_RULES, expression_slots
+from engine.durable.adapter import MAX_EXPRESSION_SLOTS, expression_slots
 from engine.lang import ast
 from engine.lang.check import Scope
 from engine.lang.pycompile import compile_conditions
@@ -52,14 +52,6 @@ def stage_rules(build: Build) -> None:
         rule = _rule(build, spec, index, pointer, scope)
         if rule is not None:
             build.rules.append(rule)
-    if len(build.data["rules"]) > MAX_RULES:
-        build.error(
-            "too_many_rules",
-            f"{len(build.data['rules'])} rules; the rule engine "
-            f"supports at most {MAX_RULES} per policy",
-            "/rules",
-            hint="split the policy",
-        )
 
 
 def check_refs(build: Build, refs: list[str], pointer: str, rule_id: str | None) -> None:

@@ -47,6 +47,7 @@ from engine.compile.rules import check_refs, stage_durable, stage_reachable, sta
 from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
+from engine.durable.adapter import MAX_RULES
 from engine.lang import ast
 from engine.lang.calendar import parse_date
 from engine.lang.check import Root
@@ -58,16 +59,43 @@ from engine.lang.types import (
     ANY,
     Type,
 )
-from engine.source.facts import FactsValidator, compile_facts_schema
+from engine.source.facts import INT_MAX, INT_MIN, FactsValidator, compile_facts_schema
 from engine.source.schema import project_schema, validate_document
 from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
 
 
 def stage_schema(build: Build) -> None:
+    problems = over_limits(build.document)
+    if problems:  # refused at once: checking 30,000 rules against the schema took seconds
+        build.diagnostics.extend(problems)
+        return
     problems = validate_document(build.document, project_schema("policy.schema.json"))
     build.diagnostics.extend(problems)
     if not problems:
         build.data = build.document.data
+
+
+def over_limits(document: Document) -> list[Diagnostic]:
+    """More rules (or flow transitions) than one durable_rules ruleset holds. Checked before
+    anything else, so a policy far too large is refused in the time it takes to read it."""
+    data = document.data if isinstance(document.data, dict) else {}
+    flow = data.get("flow") if isinstance(data.get("flow"), dict) else {}
+    problems = []
+    for pointer, what, items in (
+        ("/rules", "rules", data.get("rules")),
+        ("/flow/transitions", "transitions", flow.get("transitions")),
+    ):
+        if isinstance(items, list) and len(items) > MAX_RULES:
+            problems.append(
+                Diagnostic(
+                    "too_many_rules",
+                    f"{len(items)} {what}; the rule engine supports at most {MAX_RULES} per policy",
+                    document.positions.value(pointer),
+                    pointer=pointer,
+                    hint="split the policy",
+                )
+            )
+    return problems
 
 
 def stage_header(build: Build) -> None:
@@ -253,6 +281,7 @@ def stage_derived(build: Build) -> None:
         expr = build.expression(spec["value"], source, build.scope(derived=known))
         if expr is None:
             known[name] = ANY
+            build.broken_derived.add(name)
             continue
         known[name] = expr.type
         build.derived.append(
@@ -372,13 +401,16 @@ def _outcome_type(spec: Mapping[str, Any]) -> Type:
 
 
 def stage_unused(build: Build) -> None:
+    # a name that an error already suggested ("did you mean 'derived.big'?") is unused only
+    # because of that misspelling: the error says it once
+    suggested = " ".join(d.hint or "" for d in build.diagnostics if d.is_error)
     for kind, names in (
         ("settings", build.settings),
         ("derived", {d.name for d in build.derived}),
         ("data", build.datasets),
     ):
         for name in names:
-            if f"{kind}.{name}" not in build.used_roots:
+            if f"{kind}.{name}" not in build.used_roots and f"'{kind}.{name}'" not in suggested:
                 build.warn(
                     f"unused_{'setting' if kind == 'settings' else kind}",
                     f"{kind}.{name} is declared but never used",
@@ -483,6 +515,8 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
         raise ValueError(f"must be {setting.type.describe()}, got {value!r}")
     if value is None:
         raise ValueError("must not be null")
+    if kind == "integer" and not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}")
     if setting.enum is not None and value not in setting.enum:
         raise ValueError(f"must be one of {list(setting.enum)}, got {value!r}")
     if setting.minimum is not None and value < setting.minimum:

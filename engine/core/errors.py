@@ -110,8 +110,6 @@ class KimariError(Exception):
     # of None lets the diagnostics name the problem (see problem_name).
     http_status = 500
     problem_code: str | None = None
-    # A 503 the client should send again (Retry-After, "retriable": true): nothing was done.
-    retriable = False
 
     def __init__(self, diagnostics: Sequence[Diagnostic] | str, *, code: str | None = None):
         if isinstance(diagnostics, str):
@@ -174,12 +172,19 @@ class EngineFault(KimariError):
     problem_code = "engine_fault"
 
 
-class StoreUnavailable(KimariError):
+class RetryLater(KimariError):
+    """The request met other writers and was not applied; nothing changed, and the same
+    request sent again (with its event id, it cannot apply twice) will likely succeed."""
+
+    exit_code = 2
+    default_code = "retry_later"
+    http_status = 503
+    retry_after = 1  # seconds, for the service's Retry-After
+
+
+class StoreUnavailable(RetryLater):
     """The store cannot be reached or written now (a database restart, a lost connection,
     a busy file): nothing was written, or at least nothing was acknowledged. Retriable."""
 
-    exit_code = 2
     default_code = "store_unavailable"
-    http_status = 503
     problem_code = "store_unavailable"
-    retriable = True

@@ -39,13 +39,14 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import durable_rules_engine as _dre
 import orjson
 
-from engine.core.errors import Diagnostic, EngineFault
+from engine.core.errors import Diagnostic, EngineFault, EvaluationError, KimariError
 
 # DESIGN.md: ~200 simple rules fail at decision time (error 303); 150 work. 303 really means
 # >64 conditions true at once for one message (see _STACK_HINT): chunking prevents it.
@@ -140,6 +141,29 @@ os.register_at_fork(
 
 def _fault(code: str, message: str, hint: str | None = None) -> EngineFault:
     return EngineFault([Diagnostic(code, message, hint=hint)])
+
+
+def _unsendable(message: Mapping[str, Any], exc: Exception) -> KimariError:
+    """Why a message cannot go to durable_rules. A number it cannot hold (an integer past 64
+    bits, a number past a double: computed from the facts, as facts are bounded) is the
+    request's to change: an EvaluationError, answered 422. Anything else is a fault."""
+    too_big = [
+        key
+        for key, value in message.items()
+        if isinstance(value, Decimal) or (type(value) is int and not -(2**63) <= value < 2**64)
+    ]
+    if not too_big:
+        return _fault("message_invalid", f"message cannot be serialised: {exc}")
+    names = ", ".join(sorted(too_big))
+    return EvaluationError(
+        [
+            Diagnostic(
+                "value_out_of_range",
+                f"{names}: too large for the rule engine to compare (integers must fit 64 bits, "
+                "numbers a double)",
+            )
+        ]
+    )
 
 
 def _quietly(fn: Callable[..., object], *args: object) -> None:
@@ -379,7 +403,7 @@ class DurableAdapter:
         try:
             text = orjson.dumps({**message, "sid": sid, "id": next(_serial)}).decode()
         except orjson.JSONEncodeError as exc:
-            raise _fault("message_invalid", f"message cannot be serialised: {exc}") from exc
+            raise _unsendable(message, exc) from exc
         return self._decide(rs, handle.mode, part_name, sid, text, on_fire, fresh)
 
     def _own(self, handle: RulesetHandle) -> _Ruleset:

@@ -30,6 +30,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from engine.durable.adapter import CHUNK_ALTERNATIVES
 from engine.lang import ast
 from engine.lang.calendar import to_day_number, to_epoch_micros
@@ -46,6 +48,7 @@ _DURABLE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 _ARITH = {"+": "$add", "-": "$sub", "*": "$mul"}
 
 JSON = dict[str, Any]
+_DOUBLE_MAX = Decimal("1e308")
 
 
 class NotCompilable(Exception):
@@ -61,10 +64,30 @@ def to_message_value(value: Any) -> Any:
     if isinstance(value, date):
         return to_day_number(value)
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value() and -(2**63) <= value < 2**63:
+            return int(value)
+        return _double(value)
     if isinstance(value, dict | list):
         return True  # only ever tested for presence
     return value
+
+
+def _double(value: Decimal) -> Any:
+    """A number durable_rules holds as a double, in a JSON form its parser reads.
+
+    Its parser refuses an exponent after a one-digit mantissa ("4e-10", "1e+19": error 204,
+    measured on 2.0.28), which is how orjson writes such doubles; "4.0e-10" it reads. A
+    number past a double stays a Decimal: orjson refuses it, and the adapter answers that
+    the value is out of range (a 422), instead of the engine failing.
+    """
+    if not abs(value) < _DOUBLE_MAX:
+        return value
+    number = float(value)
+    text = orjson.dumps(number)
+    mantissa, e, exponent = text.partition(b"e")
+    if e and b"." not in mantissa:
+        return orjson.Fragment(mantissa + b".0e" + exponent)
+    return number
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.compile.model import CompiledPolicy
-from engine.core.errors import Diagnostic, EngineFault, InputError, UsageError
+from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
 from engine.core.jsonvalue import to_json_value
 from engine.core.suggest import did_you_mean
 from engine.flow.decide import Move, advance, decide_move, initial_entity
@@ -176,7 +176,8 @@ class FlowEngine:
 
         With `event_id`, a retried event returns the move it made the first time instead
         of being applied twice. Raises InputError (invalid event or entity id, with a JSON
-        pointer), UsageError (unknown policy, not a flow), EvaluationError, EngineFault.
+        pointer), UsageError (unknown policy, not a flow), EvaluationError, EngineFault, and
+        RetryLater when other writers keep moving the entity (nothing was applied).
         """
         policy = self.policy(policy_id)
         _check_entity_id(entity_id)
@@ -211,7 +212,7 @@ class FlowEngine:
                     policy.id, entity_id, before, move, event_id=event_id
                 ):
                     return FlowResult(policy, entity_id, before.version, move)
-        raise EngineFault(
+        raise RetryLater(
             [
                 Diagnostic(
                     "flow_contention",

@@ -61,6 +61,11 @@ def parse_datetime(text: str) -> datetime:
     if not zulu and not sign:
         raise ValueError(f"{_quoted(text)} needs a UTC offset such as +09:00 or Z")
     micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    if second == 60:  # valid RFC 3339 text, but Python's datetime (and UTC as used) has none
+        raise ValueError(
+            f"{_quoted(text)} is a leap second, which is not supported: write :59 or the next "
+            "second"
+        )
     end_of_day = hour == 24
     if end_of_day:
         hour = 25 if minute or second or micros else 0  # 25: refused below

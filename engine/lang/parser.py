@@ -32,6 +32,8 @@ from engine.lang import ast
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 40
+MAX_NUMBER_DIGITS = 30
+INT_MAX = 2**63 - 1  # a literal is never negative: '-' is an operator
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
 
@@ -94,11 +96,30 @@ def tokenize(source: str) -> list[Token]:
             text = match.group()
             value: object = None
             if kind == "num":
-                value = Decimal(text) if "." in text else int(text)
+                value = _number(text, pos)
             tokens.append(Token(kind, text, pos, match.end(), value))
         pos = match.end()
     tokens.append(Token("end", "", len(source), len(source)))
     return tokens
+
+
+def _number(text: str, pos: int) -> int | Decimal:
+    """A number literal: an integer of 64 bits (what the rule engine compares) or a decimal of
+    at most MAX_NUMBER_DIGITS digits; anything longer is refused before int() would choke."""
+    digits = len(text) - ("." in text)
+    if "." in text and digits <= MAX_NUMBER_DIGITS:
+        return Decimal(text)
+    if "." not in text and digits <= 19 and int(text) <= INT_MAX:
+        return int(text)
+    raise ExprError(
+        Problem(
+            pos,
+            pos + len(text),
+            "number_out_of_range",
+            f"this number ({digits} digits) is out of range: integers must fit 64 bits "
+            f"(at most {INT_MAX}), decimals have at most {MAX_NUMBER_DIGITS} digits",
+        )
+    )
 
 
 def _bad_character(source: str, pos: int) -> Problem:

@@ -80,6 +80,9 @@ class Config:
     log_retention_days: float = 90.0  # 0 keeps every decision
     reload_interval: float = 0.5  # seconds between checks of the policy files
     request_timeout: float = 10.0  # a worker slower than this is killed; the client gets 503
+    # seconds the front waits for the next part of a body (one shorter than its
+    # Content-Length would otherwise hold the connection forever): then 408
+    body_timeout: float = 2.0
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
     access_log: bool = False
@@ -120,9 +123,15 @@ class Config:
             problems.extend(d.message for d in exc.diagnostics)
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0..65535")
-        if self.reload_interval <= 0 or self.request_timeout <= 0 or self.shutdown_timeout <= 0:
+        if (
+            self.reload_interval <= 0
+            or self.request_timeout <= 0
+            or self.shutdown_timeout <= 0
+            or self.body_timeout <= 0
+        ):
             problems.append(
-                "reload_interval, request_timeout and shutdown_timeout must be positive"
+                "reload_interval, request_timeout, shutdown_timeout and body_timeout must be "
+                "positive"
             )
         if self.shutdown_drain < 0:
             problems.append("shutdown_drain must be 0 or more")

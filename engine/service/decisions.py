@@ -336,6 +336,9 @@ class Service:
         out = []
         for pid, status in sorted(self.snapshot.policy_set.statuses.items()):
             policy = status.policy
+            # the file on disk: the diagnostics that refused it, else the served revision's
+            found = status.errors or (policy.warnings if policy else ())
+            errors = sum(1 for d in found if d.is_error)
             out.append(
                 {
                     "id": pid,
@@ -343,8 +346,8 @@ class Service:
                     "title": policy.title.to_dict() if policy else None,
                     "revision": policy.revision if policy else None,
                     "status": status.state,
-                    "errors": len(status.errors),
-                    "warnings": len(policy.warnings) if policy else 0,
+                    "errors": errors,
+                    "warnings": len(found) - errors,
                 }
             )
         return json_response(200, {"policies": out})

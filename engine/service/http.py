@@ -39,7 +39,7 @@ from engine.service.config import Config, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
-from engine.service.problems import Response, problem, unavailable
+from engine.service.problems import Response, internal_error, problem, unavailable
 from engine.service.routes import Route
 
 log = logging.getLogger("kimari.server")
@@ -53,6 +53,10 @@ Answer = tuple[int, Headers, bytes, dict[str, Any]]  # a response, and its meta 
 
 class TooLarge(Exception):
     pass
+
+
+class BodyTimeout(Exception):
+    """The body stopped arriving (shorter than its Content-Length, or a stalled client)."""
 
 
 class App:
@@ -167,12 +171,20 @@ class App:
                 headers=[(b"connection", b"close")],
             )
             meta = {}
+        except BodyTimeout:
+            status, headers, body = problem(
+                408,
+                "body_timeout",
+                f"the body stopped arriving for {self.config.body_timeout:g} s before its "
+                "end (is it shorter than its Content-Length?)",
+                headers=[(b"connection", b"close")],
+            )
+            meta = {}
         except WorkerGone as exc:
             status, headers, body = unavailable(exc.detail, exc.code)
             meta = {}
         except Exception:  # a bug of the front: logged here, never shown to the client
-            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            status, headers, body = problem(500, "internal_error", "internal error; it was logged")
+            status, headers, body = internal_error(f"{scope.get('method')} {scope.get('path')}")
             meta = {}
         self._count(status, meta, body, time.perf_counter() - started)
         headers.append((b"content-length", str(len(body)).encode()))
@@ -236,7 +248,11 @@ class App:
         chunks = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.config.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout from None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -266,7 +282,9 @@ class App:
         try:
             route, params = routes.find(method, scope["path"])
         except routes.NoRoute:
-            return (*problem(404, "not_found", f"no such path: {scope['path']}"), {})
+            path = scope["path"]
+            hint = routes.suggest(path)
+            return (*problem(404, "not_found", f"no such path: {path}", hint=hint), {})
         except routes.NoMethod as exc:
             allow = ", ".join(sorted(exc.allowed)).encode()
             return (

@@ -9,6 +9,7 @@ Counted where every request passes (the front), so a worker crash loses nothing:
     kimari_policy_reloads_total{policy, result}     loaded / refused / removed revisions
     kimari_policy_info{policy,revision,status,worker} 1 per policy and worker
     kimari_worker_restarts_total                    workers replaced after dying
+    kimari_worker_info{worker, pid}                 1 per live worker: its process id
     kimari_workers_ready                            workers ready now
     kimari_log_commit_rows                          group-commit sizes (from the workers)
 """
@@ -111,6 +112,11 @@ class Metrics:
             for policy, info in sorted(worker.get("policies", {}).items()):
                 values = (policy, info["revision"] or "", info["state"], worker["slot"])
                 out.append(f"kimari_policy_info{_labels(names, values)} 1")
+        family("kimari_worker_info", "gauge", "The process id of each live engine worker.")
+        for worker in sorted(workers, key=lambda w: w["slot"]):
+            out.append(
+                f"kimari_worker_info{_labels(('worker', 'pid'), (worker['slot'], worker['pid']))} 1"
+            )
         family("kimari_worker_restarts_total", "counter", "Engine workers replaced after dying.")
         out.append(f"kimari_worker_restarts_total {self.restarts}")
         family("kimari_workers_ready", "gauge", "Engine workers ready to decide.")

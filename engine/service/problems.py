@@ -16,6 +16,7 @@ and flows cannot drift apart on what a given failure answers.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from engine.core.errors import (
     EvaluationError,
     InputError,
     KimariError,
+    RetryLater,
+    StoreUnavailable,
     UsageError,
     request_problem_code,
 )
@@ -42,6 +45,7 @@ TITLES = {
     403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request too large",
     415: "Unsupported media type",
@@ -111,6 +115,7 @@ class Subject:
     invalid: str  # InputError: the request itself is wrong
     undecidable: str = "this request cannot be decided"  # EvaluationError
     fault: str = "the rule engine failed"  # EngineFault: never the caller's to fix
+    busy: str = "other writers kept changing what this request reads; send it again"
     unusable: str = "the policy could not be used"  # any other error but a UsageError
     # an InputError's code when the request's kind names it (event_invalid), instead of its
     # diagnostics (facts_invalid, at_invalid, ...)
@@ -123,6 +128,8 @@ class Subject:
             return self.undecidable
         if isinstance(exc, EngineFault):
             return self.fault
+        if isinstance(exc, RetryLater):
+            return self.busy
         if isinstance(exc, UsageError) and exc.diagnostics:
             return exc.diagnostics[0].message  # "no policy 'x'" says it all
         return self.unusable
@@ -136,6 +143,7 @@ DECISION = Subject(
 EVENT = Subject(
     invalid="the event is invalid",
     undecidable="the event could not be decided",
+    busy="other writers kept moving this entity; the event was not applied, send it again",
     input_code="event_invalid",
 )
 
@@ -157,13 +165,38 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
     if isinstance(exc, InputError) and subject.input_code is not None:
         code = subject.input_code
     errors: list[Diagnostic] = exc.diagnostics
+    if isinstance(exc, StoreUnavailable):  # the cause (host, driver error) is the operator's
+        log.warning("%s: %s", code, exc)
+        return unavailable(RETRIABLE_DETAIL, code, exc.retry_after)
+    if isinstance(exc, RetryLater):  # nothing was applied: retriable, and worth a log line
+        log.warning("%s: %s", code, exc.diagnostics[0].message if exc.diagnostics else exc)
+        after = str(exc.retry_after).encode()
+        return problem(
+            exc.http_status,
+            code,
+            subject.detail(exc),
+            errors=errors,
+            headers=[(b"retry-after", after)],
+            retriable=True,
+        )
     if isinstance(exc, EngineFault):
         log.error("engine fault: %s", exc)
         errors = [Diagnostic(d.code, d.message) for d in exc.diagnostics]
-    if exc.retriable:  # nothing was acknowledged: the same request may be sent again
-        log.warning("%s: %s", code, exc)  # the cause (host, driver error) is the operator's
-        return unavailable(RETRIABLE_DETAIL, code)
     return problem(exc.http_status, code, subject.detail(exc), errors=errors)
+
+
+def internal_error(what: str) -> Response:
+    """The answer to an exception nobody meant (a bug of ours): a 500 `internal_error` whose
+    `error_id` is logged here with the trace, so an operator finds the one from the other.
+    Call it inside the `except` block; the client never sees the trace nor the message."""
+    error_id = secrets.token_hex(8)
+    log.error("internal error %s on %s", error_id, what, exc_info=True)
+    return problem(
+        500,
+        "internal_error",
+        f"internal error; it was logged with the id {error_id}",
+        error_id=error_id,
+    )
 
 
 def unavailable(detail: str, code: str = "worker_unavailable", retry_after: int = 1) -> Response:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from engine.core.suggest import did_you_mean
 from engine.service.ipc import Op
 
 DECIDE = "decide"
@@ -321,6 +322,24 @@ def find(method: str, path: str) -> tuple[Route, dict[str, str]]:
         raise NoMethod(frozenset(methods))
     values = found.groups()[group : group + len(route.params)]
     return route, dict(zip(route.params, values, strict=True))
+
+
+def suggest(path: str) -> str | None:
+    """A hint such as "did you mean '/healthz'?" for a path no route has: each route's path,
+    its parameters filled with the request's own segments where the counts agree."""
+    segments = path.rstrip("/").split("/")
+    candidates = set()
+    for route in ROUTES:
+        parts = route.path.split("/")
+        if len(parts) == len(segments):
+            pairs = zip(parts, segments, strict=True)
+            parts = [given if _is_param(part) else part for part, given in pairs]
+        candidates.add("/".join(parts))
+    return did_you_mean(path, candidates - {path})
+
+
+def _is_param(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
 
 
 def worker_ops() -> frozenset[Op]:

@@ -52,7 +52,14 @@ from engine.service import ipc, routes
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
-from engine.service.problems import DECISION, Response, from_error, problem, unavailable
+from engine.service.problems import (
+    DECISION,
+    Response,
+    from_error,
+    internal_error,
+    problem,
+    unavailable,
+)
 from engine.service.reads import Reads
 from engine.store.backend import open_backend
 from engine.store.decisions import DecisionLog, Logged
@@ -108,6 +115,7 @@ class Worker:
         self.remembered: set[tuple[str, str]] = set()
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
+        self.hidden = _server_paths(self.folder)
         with self.reload_lock:
             policy_set = compile_set(self.folder, None)
         # the newest compiled set: every reload builds on it (its last good revisions), never
@@ -263,9 +271,13 @@ class Worker:
             with self.send_lock:
                 self.sock.sendall(data)
 
-    @staticmethod
-    def _frame(frame_id: int, response: Response, meta: dict[str, Any] | None = None) -> bytes:
+    def _frame(
+        self, frame_id: int, response: Response, meta: dict[str, Any] | None = None
+    ) -> bytes:
         status, headers, body = response
+        for prefix in self.hidden:  # a client learns where a file sits in the project, no more
+            if prefix in body:
+                body = body.replace(prefix, b"")
         out = dict(meta or {})
         if headers != JSON_HEADERS:
             out["h"] = [[k.decode(), v.decode()] for k, v in headers]
@@ -274,8 +286,11 @@ class Worker:
         return ipc.encode(frame_id, status, out or None, body)
 
     def _fault(self, meta: dict[str, Any]) -> None:
-        """Test-only: die or hang mid-request, as a durable_rules crash would."""
+        """Test-only: die or hang mid-request, as a durable_rules crash would; or raise, as a
+        bug of ours would (which must cost the request, not the worker)."""
         kind = meta.get("fault") if self.faults else None
+        if kind == "raise":
+            raise RuntimeError("an injected fault")
         if kind == "exit":
             os._exit(70)
         elif kind == "segv":
@@ -341,6 +356,8 @@ class Worker:
                 result = handler(meta, body)
             except StoreUnavailable as exc:  # the database restarts, say: nothing was done
                 result = from_error(exc, DECISION)
+            except Exception:  # a bug of ours: answered, logged with an id; the worker lives on
+                result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
             return result
         self.out.append(self._frame(frame_id, result))
@@ -388,7 +405,11 @@ class Worker:
         for frame_id, item in pending:
             mine = logged[offset : offset + len(item.entries)]
             offset += len(item.entries)
-            frames.append(self._frame(frame_id, self.service.finish(item, mine), item.meta))
+            try:
+                response = self.service.finish(item, mine)
+            except Exception:  # logged, but its answer failed: say so, keep committing
+                response, item.meta = internal_error("the answer of a logged decision"), {}
+            frames.append(self._frame(frame_id, response, item.meta))
         return frames
 
     def _committer(self) -> None:
@@ -439,7 +460,10 @@ class Worker:
             self._take_reload()
             if not frames:
                 continue
-            self._check_data()
+            try:
+                self._check_data()
+            except Exception as exc:  # the store busy: decide with the data served, check again
+                log.warning("could not check the data versions: %s", exc)
             pending: list[tuple[int, Pending]] = []
             while frames and len(pending) < self.max_rows:
                 frame_id, op, meta, body = frames.popleft()
@@ -492,6 +516,28 @@ class Worker:
             except BlockingIOError:
                 break
         return True
+
+
+def _server_paths(folder: Path) -> tuple[bytes, ...]:
+    """The absolute path of the project (the policies folder's parent), as it appears in JSON:
+    answers show `policies/x.yaml:12:5`, never where the server keeps its files. Diagnostics
+    name files as they were opened (relative to the working directory when they can be), so
+    this is cut out of every answer the worker sends."""
+    root = folder.resolve().parent
+    if len(root.parts) < 2:  # the file system's root: nothing to cut without cutting slashes
+        return ()
+    text = str(root) + os.sep
+    return tuple(dict.fromkeys([text.encode(), orjson.dumps(text)[1:-1]]))
+
+
+def _request_name(op: int, meta: dict[str, Any]) -> str:
+    """A request's operation and path parameters, for the log (never its body)."""
+    try:
+        name = Op(op).name
+    except ValueError:
+        name = str(op)
+    params = {k: v for k, v in meta.items() if k != "fault"}
+    return f"{name} {params}"
 
 
 def main(argv: list[str]) -> int:

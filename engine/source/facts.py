@@ -29,6 +29,10 @@ from engine.lang.calendar import parse_date, parse_datetime
 __all__ = ["FactsValidator", "compile_facts_schema", "parse_date", "parse_datetime"]
 
 MAX_ERRORS = 50
+# Integers are 64-bit, as the rule engine compares them (and as JSON clients can send them:
+# orjson reads a longer integer as a float, which would alter it). A fact outside is refused
+# with its pointer, never passed on to fail later as an engine fault.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 # Word lists keep the subset readable at a glance.
 SUPPORTED = frozenset(
     "type properties required additionalProperties enum const minimum maximum exclusiveMinimum"  # noqa: SIM905
@@ -72,6 +76,9 @@ def _pointer(path: Path) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else "thousands of"
+        return f"an integer of {digits} digits"  # str() of a longer one raises, by design
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -124,6 +131,24 @@ _FORMATS: dict[str, tuple[type, Check]] = {
 
 def _same(v: Any, path: Path, errs: Errors) -> Any:
     return v
+
+
+def _out_of_range(v: int, path: Path, errs: Errors) -> None:
+    message = f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}; got {_show(v)}"
+    return _fail(errs, "out_of_range", message, path)
+
+
+def _int64(fb: list[Check]) -> Check:
+    """An integer without limits: any int of 64 bits, as it is."""
+
+    def check(v: Any, path: Path, errs: Errors) -> Any:
+        if type(v) is not int:
+            return fb[0](v, path, errs)
+        if INT_MIN <= v <= INT_MAX:
+            return v
+        return _out_of_range(v, path, errs)
+
+    return check
 
 
 def _decimal(v: float | Decimal, path: Path, errs: Errors) -> Decimal | None:
@@ -424,8 +449,10 @@ def _fast_object(
     declared = s.get("properties", {})
     simple = {name: found for name, sub in declared.items() if (found := _simple(sub))}
     fixed = [(name, *simple[name]) for name in simple if name in required]
-    # Two loops, so that neither tests whether a field has an enum (an enum is of texts).
-    fixed_plain = tuple((name, py) for name, py, enum in fixed if enum is None)
+    # Three loops, so that none tests whether a field has an enum (an enum is of texts) or
+    # is an integer (which must fit 64 bits).
+    fixed_plain = tuple((name, py) for name, py, enum in fixed if enum is None and py is not int)
+    fixed_ints = tuple(name for name, py, _ in fixed if py is int)
     fixed_enums = tuple((name, enum) for name, _, enum in fixed if enum is not None)
     optional = tuple((name, *simple[name]) for name in simple if name not in required)
     nested = tuple((name, props[name], name in required) for name in declared if name not in simple)
@@ -442,6 +469,10 @@ def _fast_object(
                     # An exact type: `type(True) is bool` keeps a bool out of an integer.
                     if type(v[name]) is not py:
                         return general(v, path, errs)
+                for name in fixed_ints:
+                    x = v[name]
+                    if type(x) is not int or not INT_MIN <= x <= INT_MAX:
+                        return general(v, path, errs)
                 for name, enum in fixed_enums:
                     x = v[name]
                     if type(x) is not str or x not in enum:
@@ -451,7 +482,9 @@ def _fast_object(
             for name, py, enum in optional:
                 x = v.get(name, _MISSING)
                 if x is not _MISSING and (
-                    type(x) is not py or (enum is not None and x not in enum)
+                    type(x) is not py
+                    or (enum is not None and x not in enum)
+                    or (py is int and not INT_MIN <= x <= INT_MAX)
                 ):
                     return general(v, path, errs)
         out = dict(v)
@@ -551,7 +584,7 @@ def _numeric(s: Mapping[str, Any], integral: bool | None, fb: list[Check]) -> Ch
     hi, xhi = exact.get("maximum"), exact.get("exclusiveMaximum")
     m = int(s["multipleOf"]) if "multipleOf" in s else None
     if integral is None and lo is None and xlo is None and hi is None and xhi is None and m is None:
-        return _same
+        return _int64(fb)
 
     def check(v: Any, path: Path, errs: Errors) -> Any:
         if integral is None and type(v) is not int:
@@ -562,7 +595,16 @@ def _numeric(s: Mapping[str, Any], integral: bool | None, fb: list[Check]) -> Ch
         if integral:
             if n != n.to_integral_value():
                 return _fail(errs, "type_mismatch", "expected integer, got number", path)
+            if not INT_MIN <= n <= INT_MAX:  # compared as Decimal: 1e300 never becomes an int
+                return _fail(
+                    errs,
+                    "out_of_range",
+                    f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}; got {v}",
+                    path,
+                )
             n = int(n)
+        elif type(n) is int and not INT_MIN <= n <= INT_MAX:
+            return _out_of_range(n, path, errs)
         if lo is not None and n < lo:
             _fail(errs, "minimum", f"must be >= {lo}, got {n}", path)
         if xlo is not None and n <= xlo:

@@ -24,8 +24,14 @@ import yaml
 
 from engine.core.errors import Diagnostic, Location, PolicyError
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
+# Limits a policy or test file cannot exceed, each refused with its place: the largest
+# shipped file is ~40 KB; a policy holds at most 150 rules; 64-bit integers are what the
+# rule engine compares; the nesting of a policy is a handful of levels.
+MAX_FILE_BYTES = 1024 * 1024
 MAX_ERRORS = 100
+MAX_DEPTH = 64
+MAX_DECIMAL_DIGITS = 30
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -196,7 +202,8 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
             [
                 Diagnostic(
                     "file_too_large",
-                    f"file is larger than {MAX_FILE_BYTES} bytes",
+                    f"the file has {len(data_bytes)} bytes; a policy or test file may have "
+                    f"at most {MAX_FILE_BYTES} (split it)",
                     Location(file, 1, 1),
                 )
             ]
@@ -204,9 +211,7 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError(
-            [Diagnostic("file_not_utf8", f"file is not UTF-8: {exc.reason}", Location(file, 1, 1))]
-        ) from None
+        raise PolicyError([_not_utf8(data_bytes, exc, file)]) from None
     text = text.removeprefix("\ufeff")
     root = _compose(text, file)
     builder = _Builder(file, text)
@@ -216,18 +221,31 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
     return Document(file, text, data, builder.positions, revision_of(data_bytes))
 
 
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
+    """Where the first byte that is not UTF-8 sits (an editor saving in Shift_JIS, say)."""
+    before = data[: exc.start].decode("utf-8", errors="replace")
+    line, col = _line_col(before, len(before))
+    byte = data[exc.start]
+    return Diagnostic(
+        "file_not_utf8",
+        f"the file is not UTF-8: byte 0x{byte:02x} here cannot be read ({exc.reason}); "
+        "save the file as UTF-8",
+        Location(file, line, col),
+    )
+
+
 def _compose(text: str, file: str) -> yaml.Node | None:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            problem = f"{exc.problem} ({exc.context})"
-        raise PolicyError(
-            [Diagnostic("yaml_syntax", f"YAML syntax error: {problem}", loc)]
-        ) from None
+        message, line, col = plain_words(exc, text)
+        raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        message = f"the character U+{exc.character:04X} is not allowed in a YAML file"
+        if isinstance(exc.character, bytes | bytearray):
+            message = "the file is not readable text"
+        raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
     except yaml.YAMLError as exc:
         raise PolicyError(
             [Diagnostic("yaml_syntax", f"YAML syntax error: {exc}", Location(file, 1, 1))]
@@ -246,6 +264,100 @@ def _compose(text: str, file: str) -> yaml.Node | None:
     return nodes[0] if nodes else None
 
 
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character `offset` of `text`."""
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+_CLOSER = {"{": "}", "[": "]"}
+# a mapping entry whose value starts with a bracket: `message: {x} text`, `- note: [a] b`
+_BRACKET_VALUE = re.compile(r"^\s*(?:-\s+)?[^\s#'\"][^:#]*:\s+([\[{])")
+
+
+def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
+    """What a YAML syntax error means for someone editing a policy, and the place to look.
+
+    PyYAML reports what its scanner or parser expected ("found character that cannot start
+    any token"), often a line after the mistake (an unclosed '{' is noticed where the next
+    line starts). The common mistakes are recognised here and said in plain words at the
+    place where they are made; anything else keeps PyYAML's words."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    at = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    start = (opened.line + 1, opened.column + 1) if opened else at
+    lines = text.split("\n")
+    here = lines[mark.line] if mark and mark.line < len(lines) else ""
+    found = here[mark.column : mark.column + 1] if mark else ""
+    if "tab character" in problem or (found == "\t" and "cannot start any token" in problem):
+        return "tab characters are not allowed for indentation; indent with spaces", *at
+    if "cannot start any token" in problem:
+        return f"'{found}' cannot start a value; quote the value ('{found}...')", *at
+    if problem.startswith("did not find expected ',' or") and opened is not None:
+        bracket = "{" if "mapping" in context else "["
+        if not _closed_on_its_line(lines[opened.line], opened.column):
+            return (
+                f"this '{bracket}' is never closed: add the '{_CLOSER[bracket]}', or quote the "
+                f"text if the '{bracket}' belongs to it",
+                *start,
+            )
+        return (
+            f"expected ',' or '{_CLOSER[bracket]}' here, inside the '{bracket}' opened at "
+            f"line {start[0]} (quote a value that holds ': ' or ', ')",
+            *at,
+        )
+    if problem == "did not find expected key" and mark is not None:
+        value = _BRACKET_VALUE.match(here)
+        if value is not None:
+            bracket, key = value.group(1), here[: value.start(1)].strip().removeprefix("- ")
+            quoted = here[value.start(1) :].rstrip().replace("\\", "\\\\").replace('"', '\\"')
+            return (
+                f"a value that starts with '{bracket}' is read as a YAML "
+                f"{'mapping' if bracket == '{' else 'list'}, and text cannot follow its "
+                f"'{_CLOSER[bracket]}'; quote text that contains '{bracket}': "
+                f'{key} "{quoted}"',
+                mark.line + 1,
+                value.start(1) + 1,
+            )
+        return "this line's indentation matches no key above it; check the indentation", *at
+    if problem.startswith("mapping values are not allowed"):
+        return (
+            "a ': ' inside an unquoted value starts a mapping here: quote the value, or check "
+            "the indentation",
+            *at,
+        )
+    if "quoted scalar" in context:
+        return "this quote is never closed", *start
+    if problem == "could not find expected ':'":
+        return "expected 'key: value' on this line (or quote the text, or indent it)", *start
+    if problem == "did not find expected '-' indicator":
+        return (
+            "the lines above are list items ('- '), this one is not: check its indentation",
+            *at,
+        )
+    if "maximum nesting depth" in problem:
+        return "values are nested too deeply (more than 1000 levels)", *at
+    words = f"{problem} ({context})" if problem and context else problem or context
+    return f"YAML syntax error: {words or 'invalid YAML'}", *at
+
+
+def _closed_on_its_line(line: str, column: int) -> bool:
+    """Whether the bracket at `column` is closed later on the same line (quotes skipped)."""
+    depth, quote = 0, ""
+    for ch in line[column:]:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
+
+
 class _Builder:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
@@ -260,7 +372,17 @@ class _Builder:
         loc = Location(self.file, mark.line + 1, mark.column + 1)
         self.errors.append(Diagnostic(code, message, loc, pointer=pointer or "/", hint=hint))
 
-    def build(self, node: yaml.Node, pointer: str = "", key: yaml.Node | None = None) -> Any:
+    def build(
+        self, node: yaml.Node, pointer: str = "", key: yaml.Node | None = None, depth: int = 0
+    ) -> Any:
+        if depth > MAX_DEPTH:
+            self._error(
+                "yaml_too_deep",
+                f"values are nested more than {MAX_DEPTH} levels deep here",
+                node,
+                pointer,
+            )
+            return None
         if id(node) in self._seen:
             self._error(
                 "yaml_alias",
@@ -272,10 +394,13 @@ class _Builder:
         self._seen.add(id(node))
         self.positions._record(pointer, node, key)
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, pointer)
+            return self._mapping(node, pointer, depth)
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, pointer, "seq")
-            return [self.build(item, join_pointer(pointer, i)) for i, item in enumerate(node.value)]
+            return [
+                self.build(item, join_pointer(pointer, i), None, depth + 1)
+                for i, item in enumerate(node.value)
+            ]
         return self._scalar(node, pointer)
 
     def _check_tag(self, node: yaml.Node, pointer: str, expected: str) -> bool:
@@ -290,7 +415,7 @@ class _Builder:
         )
         return False
 
-    def _mapping(self, node: yaml.MappingNode, pointer: str) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict[str, Any]:
         self._check_tag(node, pointer, "map")
         out: dict[str, Any] = {}
         first_seen: dict[str, yaml.Node] = {}
@@ -324,7 +449,7 @@ class _Builder:
                 )
                 continue
             first_seen[name] = key_node
-            out[name] = self.build(value_node, child, key_node)
+            out[name] = self.build(value_node, child, key_node, depth + 1)
         return out
 
     def _scalar(self, node: yaml.ScalarNode, pointer: str) -> Any:
@@ -360,7 +485,19 @@ class _Builder:
 
     def _int(self, node: yaml.ScalarNode, pointer: str) -> int | None:
         if _PLAIN_INT.fullmatch(node.value):
-            return int(node.value.replace("_", ""))
+            digits = node.value.replace("_", "").lstrip("+-")
+            # length first: int() of a text of thousands of digits raises (and is slow)
+            number = int(node.value.replace("_", "")) if len(digits) <= 19 else None
+            if number is not None and INT_MIN <= number <= INT_MAX:
+                return number
+            self._error(
+                "number_out_of_range",
+                f"this integer ({len(digits)} digits) is out of range: integers must fit "
+                f"64 bits, from {INT_MIN} to {INT_MAX}",
+                node,
+                pointer,
+            )
+            return None
         self._error(
             "yaml_ambiguous_scalar",
             f"'{node.value}' would be read as a base-8, base-16 or base-60 number; "
@@ -374,9 +511,20 @@ class _Builder:
         # Numbers with a fraction become Decimal: money and rates are never float.
         if _PLAIN_FLOAT.fullmatch(node.value):
             try:
-                return Decimal(node.value.replace("_", ""))
+                number = Decimal(node.value.replace("_", ""))
             except InvalidOperation:
                 pass
+            else:
+                if len(number.as_tuple().digits) <= MAX_DECIMAL_DIGITS and number.adjusted() < 300:
+                    return number
+                self._error(
+                    "number_out_of_range",
+                    f"this number is out of range: at most {MAX_DECIMAL_DIGITS} digits, "
+                    "and less than 1e300",
+                    node,
+                    pointer,
+                )
+                return None
         self._error(
             "yaml_ambiguous_scalar",
             f"'{node.value}' is not a plain decimal number (infinity, NaN and base-60 "

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from engine.core.errors import PolicyError
-from engine.project.project import Project, case_files
+from engine.core.errors import Diagnostic, Location, PolicyError
+from engine.project.project import Project, case_files, shown_path
 from engine.testing.cases import Case, CaseResult, TestReport, load_cases, run_decision_case
 from engine.testing.flows import run_flow_case
 
@@ -27,7 +27,7 @@ def run_case(case: Case, project: Project, backend: str = "durable") -> CaseResu
 
 def run_tests(paths: Iterable[Path], project: Project, backend: str = "durable") -> TestReport:
     report = TestReport()
-    files = _expand(paths)
+    files, report.problems = _expand(paths)
     for path in files:
         try:
             cases = load_cases(path, project)
@@ -43,14 +43,39 @@ def run_tests(paths: Iterable[Path], project: Project, backend: str = "durable")
     return report
 
 
-def _expand(paths: Iterable[Path]) -> list[Path]:
+def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """The test files to run: a folder's, a test file itself, or the test file beside a
+    policy file (as people type it: `kimari test policies/x.yaml`). A policy without test
+    cases, or a path that is neither, is a problem (exit 2), never a silent zero."""
     files: list[Path] = []
+    problems: list[Diagnostic] = []
     for path in paths:
         if path.is_dir():
             files.extend(case_files(path))
         elif path.name.endswith(".tests.yaml"):
             files.append(path)
-    return files
+        elif path.suffix in (".yaml", ".yml"):
+            stem = path.name.removesuffix(path.suffix)
+            cases = path.with_name(f"{stem}.tests.yaml")
+            if cases.is_file():
+                files.append(cases)
+            else:
+                problems.append(
+                    Diagnostic(
+                        "no_test_cases",
+                        f"policy '{stem}' has no test cases: write them in {cases.name} beside it",
+                        Location(shown_path(path), 1, 1),
+                    )
+                )
+        else:
+            problems.append(
+                Diagnostic(
+                    "not_a_test_file",
+                    f"{shown_path(path)} is neither a policy, a test file (*.tests.yaml) nor a "
+                    "folder of them",
+                )
+            )
+    return files, problems
 
 
 def _coverage(report: TestReport, project: Project, files: list[Path]) -> None:
@@ -79,5 +104,10 @@ def _coverage(report: TestReport, project: Project, files: list[Path]) -> None:
             cited_by_tests.update(
                 ref for rule_id in r.fired if rule_id in by_id for ref in by_id[rule_id].refs
             )
-    report.ids_without_rule = [i for i in project.rulebook if i not in cited_by_rules]
-    report.ids_without_test = [i for i in project.rulebook if i not in cited_by_tests]
+    if tested == set(project.policies):
+        report.ids_without_rule = [i for i in project.rulebook if i not in cited_by_rules]
+        report.ids_without_test = [i for i in project.rulebook if i not in cited_by_tests]
+        return
+    # some policies only: the rulebook IDs their rules cite are theirs to cover
+    theirs = {ref for pid in tested for r in project.policies[pid].rules for ref in r.refs}
+    report.ids_without_test = [i for i in project.rulebook if i in theirs - cited_by_tests]

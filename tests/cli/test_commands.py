@@ -201,3 +201,44 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: lis
 def test_an_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "validate", "--nope")
     assert code == 2 and "No such option" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["batch", "routing", "{missing}"],
+        ["decide", "routing", "{missing}"],
+        ["validate", "{missing}"],
+        ["test", "{missing}"],
+        ["flow", "routing", "E-1", "{missing}"],
+    ],
+)
+def test_every_input_that_cannot_be_read_is_file_unreadable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    missing = str(tmp_path / "requests.jsonl")
+    args = [a.replace("{missing}", missing) for a in command]
+    if command[0] in ("batch", "decide", "flow"):
+        args += ["--policies", str(FIXTURE)]
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert f"file_unreadable: cannot read {missing}: No such file or directory" in err
+    assert "internal error" not in err
+
+
+def test_test_of_a_policy_file_runs_the_cases_beside_it(capsys: pytest.CaptureFixture[str]) -> None:
+    policy = next(FIXTURE.glob("*.tests.yaml")).name.removesuffix(".tests.yaml")
+    code, out, _ = run(capsys, "test", str(FIXTURE / f"{policy}.yaml"))
+    assert code == 0
+    passed = int(out.strip().splitlines()[-1].split()[0])
+    assert passed > 0
+    assert "rulebook IDs no rule cites" not in out  # one policy: not the whole rulebook's gaps
+
+
+def test_test_of_a_policy_without_cases_says_so_and_exits_2(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, out, err = run(capsys, "test", str(project / "routing.yaml"))  # no routing.tests.yaml
+    assert code == 2
+    expected = "no_test_cases: policy 'routing' has no test cases: write them in routing.tests.yaml"
+    assert expected in out + err

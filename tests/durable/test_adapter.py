@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core.errors import EngineFault
+from engine.core.errors import EngineFault, EvaluationError
 from engine.durable import adapter as durable_adapter
 from engine.durable.adapter import (
     MAX_RULES,
@@ -33,6 +34,7 @@ from engine.durable.adapter import (
     expression_slots,
     get_adapter,
 )
+from engine.durable.conditions import to_message_value
 from tests import ROOT
 
 CHILD = Path(__file__).resolve().parent / "durable_child.py"
@@ -323,6 +325,37 @@ def test_a_message_that_cannot_be_serialised_is_refused() -> None:
         adapter.evaluate(handle, {"amount": object()})
     assert fault_code(excinfo) == "message_invalid"
     assert adapter.evaluate(handle, EVERYTHING) == ["big", "vip", "no_email"]
+
+
+@pytest.mark.parametrize("amount", [2**64, -(2**63) - 1, Decimal("1e400")])
+def test_a_number_durable_cannot_hold_is_out_of_range_for_the_request(amount: object) -> None:
+    adapter = DurableAdapter()
+    handle = register(adapter, Mode.COLLECT)
+    with pytest.raises(EvaluationError) as excinfo:
+        adapter.evaluate(handle, {"amount": amount})
+    assert excinfo.value.code == "value_out_of_range"
+    assert "amount" in excinfo.value.diagnostics[0].message
+    assert adapter.evaluate(handle, EVERYTHING) == ["big", "vip", "no_email"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "fires"),
+    [
+        (Decimal("1000.0000000001"), True),  # orjson writes 1000.0000000001
+        (Decimal("1E+19"), True),  # past 64 bits: a double, written 1e+19
+        (Decimal("1.5E+300"), True),
+        (Decimal("4E-10"), False),  # written 4e-10, which durable's parser refused
+        (Decimal("-1E+19"), False),
+        (2**63 - 1, True),
+        (-(2**63), False),
+    ],
+)
+def test_numbers_at_the_edges_of_64_bits_and_doubles_compare_correctly(
+    adapter: DurableAdapter, amount: object, fires: bool
+) -> None:
+    handle = register(adapter, Mode.COLLECT, {"big": COLLECT_RULES["big"]})
+    message = {"amount": to_message_value(amount)}
+    assert adapter.evaluate(handle, message) == (["big"] if fires else [])
 
 
 def test_a_handle_of_another_adapter_is_foreign() -> None:

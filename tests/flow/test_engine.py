@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.core.errors import EvaluationError, InputError, UsageError
+from engine.core.errors import EvaluationError, InputError, RetryLater, UsageError
 from engine.flow.engine import FlowEngine, FlowResult, replay
 from engine.store.flows import FlowStore
 from tests.strategies import shipped_project
@@ -441,3 +441,14 @@ def test_replaying_a_history_reaches_the_stored_entity(engine: FlowEngine) -> No
     snapshot, differences = replay(policy, engine.history("claim-status", "EST-7"))
     assert differences == []
     assert snapshot == engine.store.load("claim-status", "EST-7")
+
+
+def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.store, "commit_move", lambda *args, **kwargs: False)
+    with pytest.raises(RetryLater) as caught:
+        engine.apply("claim-status", "E-BUSY", {"type": "claim"}, at=AT, event_id="ev-1")
+    assert caught.value.code == "flow_contention"
+    assert "gave up after 20 attempts" in caught.value.diagnostics[0].message
+    assert engine.store.load("claim-status", "E-BUSY") is None

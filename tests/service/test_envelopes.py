@@ -3,10 +3,13 @@ imports, each refusing with the codes and JSON pointers its API has always used.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.service.envelopes import (
     DECISION_REQUEST,
@@ -92,5 +95,80 @@ def test_flow_envelope_problems_are_request_invalid_with_the_flow_codes(
     )
 
 
-def test_a_flow_event_leaves_at_and_settings_to_the_flow_engine() -> None:
-    assert EVENT_REQUEST.read(b'{"event": {"type": "x"}, "at": 5, "settings": []}')["at"] == 5
+def test_a_flow_event_leaves_at_and_the_values_of_settings_to_the_flow_engine() -> None:
+    assert (
+        EVENT_REQUEST.read(b'{"event": {"type": "x"}, "at": 5, "settings": {"x": []}}')["at"] == 5
+    )
+
+
+@pytest.mark.parametrize("settings", ["[]", "[null, null]", '"x"', "5", "true"])
+def test_flow_settings_that_are_no_object_are_refused_with_their_pointer(settings: str) -> None:
+    body = b'{"event": {"type": "x"}, "settings": ' + settings.encode() + b"}"
+    status, problem = refused(EVENT_REQUEST, body)
+    assert (status, problem["code"]) == (422, "request_invalid")
+    assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [
+        ("settings_invalid", "/settings")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (b'{"facts": {}, "facts": {}}', "/facts"),
+        (b'{"facts": {"order": {"total": 1, "total": 2}}}', "/facts/order/total"),
+        (b'{"items": [{"facts": {}}, {"facts": {"a": 1, "a": 1}}]}', "/items/1/facts/a"),
+        (b'{"a" : 1, "a" : 2}', "/a"),
+        (b'{"a/b~": 1, "a/b~": 2}', "/a~1b~0"),
+        (b'{"a": "\\u0022:", "a": "\\u0022:"}', "/a"),
+    ],
+)
+def test_a_key_held_twice_is_refused_with_its_pointer(body: bytes, pointer: str) -> None:
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    status, _, raw = caught.value.response
+    problem = orjson.loads(raw)
+    assert (status, problem["code"]) == (400, "duplicate_key")
+    assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [("duplicate_key", pointer)]
+
+
+KEYS = st.sampled_from(["a", "b", "a b", 'q"', "x:", "日本"])
+LEAVES = st.none() | st.integers() | st.sampled_from(["", '":', "10:00", "\\", 'a" :'])
+
+
+@st.composite
+def json_text(draw: st.DrawFn, depth: int = 0) -> str:
+    """An object written as JSON text with its keys as drawn (maybe twice), in varied styles."""
+    spaces = draw(st.sampled_from(["", " ", "\n  "]))
+    members = []
+    for key in draw(st.lists(KEYS, max_size=4)):
+        if depth < 2 and draw(st.booleans()):
+            value = draw(json_text(depth + 1))
+        else:
+            value = json.dumps(draw(LEAVES), ensure_ascii=draw(st.booleans()))
+        before = draw(st.sampled_from(["", "", " "]))  # space before the colon, now and then
+        members.append(
+            f"{json.dumps(key, ensure_ascii=draw(st.booleans()))}{before}:{spaces}{value}"
+        )
+    return "{" + f",{spaces}".join(members) + "}"
+
+
+def _has_duplicate(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise KeyError(keys)
+    return dict(pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=json_text())
+def test_a_body_is_refused_for_a_duplicate_key_exactly_when_it_has_one(text: str) -> None:
+    try:
+        json.loads(text, object_pairs_hook=_has_duplicate)
+        duplicated = False
+    except KeyError:
+        duplicated = True
+    if duplicated:
+        with pytest.raises(RequestProblem):
+            parse_body(text.encode())
+    else:
+        assert parse_body(text.encode()) == json.loads(text)

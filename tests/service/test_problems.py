@@ -15,6 +15,7 @@ from engine.core.errors import (
     InputError,
     KimariError,
     PolicyError,
+    RetryLater,
     UsageError,
 )
 from engine.service.problems import DECISION, EVENT, Subject, from_error
@@ -83,3 +84,16 @@ def test_an_engine_fault_is_logged_in_full_and_answered_without_where_it_failed(
 def test_other_errors_list_every_diagnostic_with_its_pointer() -> None:
     _, body = answer(InputError([FACTS, AT]), DECISION)
     assert [e["pointer"] for e in body["errors"]] == ["/facts/order/total", "/at"]
+
+
+def test_flow_contention_is_a_retriable_503_with_retry_after_and_a_warning_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    busy = RetryLater([Diagnostic("flow_contention", "entity 'E-1' kept moving")])
+    with caplog.at_level("WARNING", logger="kimari.service"):
+        status, headers, body = from_error(busy, EVENT)
+    problem = orjson.loads(body)
+    assert (status, problem["code"], problem["retriable"]) == (503, "flow_contention", True)
+    assert (b"retry-after", b"1") in headers
+    assert "send it again" in problem["detail"]
+    assert [r.getMessage() for r in caplog.records] == ["flow_contention: entity 'E-1' kept moving"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 import time
@@ -61,6 +62,41 @@ def test_every_acknowledged_decision_survives_kill_9_of_the_whole_server(tmp_pat
     finally:
         decision_log.close()
     assert missing == []
+
+
+def test_an_exception_inside_a_request_is_a_500_with_a_logged_id_and_the_worker_lives_on(
+    tmp_path: Path,
+) -> None:
+    env = {"KIMARI_TEST_FAULTS": "1"}
+    with running(tmp_path, workers=1, env=env) as server, server.client() as client:
+        before = client.get("/metrics").text
+        answer = client.post(
+            "/v1/decisions/np-check",
+            json={"facts": NG, "at": AT},
+            headers={"X-Kimari-Test-Fault": "raise"},
+        )
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["code"] == "internal_error"
+        assert "Traceback" not in answer.text and "injected" not in answer.text
+        error_id = problem["error_id"]
+        assert error_id in problem["detail"]
+        # the same worker answers the next request
+        assert (
+            client.post("/v1/decisions/np-check", json={"facts": NG, "at": AT}).status_code == 200
+        )
+        after = client.get("/metrics").text
+        assert worker_pids(after) == worker_pids(before) and len(worker_pids(after)) == 1
+        assert "kimari_worker_restarts_total 0" in after
+        assert 'kimari_http_errors_total{status="500",code="internal_error"} 1' in after
+    logged = "\n".join(server.errors)
+    assert f"internal error {error_id} on DECIDE" in logged
+    assert "RuntimeError: an injected fault" in logged  # the trace is in the server log
+
+
+def worker_pids(metrics: str) -> dict[str, str]:
+    return dict(re.findall(r'kimari_worker_info\{worker="(\d+)",pid="(\d+)"\} 1', metrics))
 
 
 def test_a_worker_dying_mid_request_gets_a_retriable_503_and_is_replaced(tmp_path: Path) -> None:
@@ -234,7 +270,9 @@ def test_a_decision_keeps_its_explanation_after_its_policy_and_data_change(
         main(["log", "--store", store, "--id", old["decision_id"], "--explain", "--format", "json"])
         == 0
     )
-    assert orjson.loads(capsys.readouterr().out)[0]["explanation"] == logged["explanation"]
+    # the same explanation; over HTTP, files are named within the project, not on the server
+    local = capsys.readouterr().out.replace(f"{policies.parent}/", "")
+    assert orjson.loads(local)[0]["explanation"] == logged["explanation"]
     assert main(["log", "--store", store, "--explain"]) == 2  # one decision at a time
 
 

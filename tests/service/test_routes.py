@@ -159,6 +159,7 @@ def test_the_service_docs_list_every_route() -> None:
 STATS = orjson.dumps(
     {
         "slot": 0,
+        "pid": 4242,
         "policies": {},
         "batch_buckets": [1],
         "batch_counts": [0, 0],

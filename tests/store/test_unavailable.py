@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.core.errors import StoreUnavailable
+from engine.core.errors import RetryLater, StoreUnavailable
 from engine.store.backend import open_backend
 from engine.store.decisions import DecisionLog
 from engine.store.flows import EntityState, FlowStore
@@ -60,7 +60,7 @@ def test_a_stopped_database_is_unavailable_and_a_restarted_one_serves_again(
             with pytest.raises(StoreUnavailable) as caught:
                 action()
             assert caught.value.code == "store_unavailable"
-            assert caught.value.http_status == 503 and caught.value.retriable
+            assert caught.value.http_status == 503 and isinstance(caught.value, RetryLater)
         own_server.start()
         eventually(lambda: log.commit([entry("after")]))
         assert log.get("before") is not None and log.get("after") is not None
