@@ -226,10 +226,9 @@ def main(argv: list[str]) -> int:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'kimari'").fetchone():
                 conn.execute("CREATE DATABASE kimari")
         print(f"PostgreSQL in {data_dir}: KIMARI_STORE={server.url()}", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: server.stop())
         if command:
-            env = dict(os.environ, KIMARI_STORE=server.url())
-            return subprocess.run(command, env=env).returncode
+            return _run_then_stop(command, server.url())
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
         assert server.proc is not None
         server.proc.wait()
     except KeyboardInterrupt:
@@ -237,6 +236,15 @@ def main(argv: list[str]) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _run_then_stop(command: list[str], url: str) -> int:
+    """Run the command on the database; the server stops only after it has (a Ctrl-C
+    reaches the command from the terminal; a SIGTERM to us is passed on to it)."""
+    child = subprocess.Popen(command, env=dict(os.environ, KIMARI_STORE=url))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    return child.wait()
 
 
 if __name__ == "__main__":

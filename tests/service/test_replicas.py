@@ -194,6 +194,7 @@ def test_three_replicas_keep_every_acknowledged_write_through_kill_9_and_a_datab
         check_store(store, stream)
         replicas[2] = start_replicas(shipped, store, 1)[0]
         check_publication(replicas)
+        check_keys_across_replicas(replicas)
     finally:
         for server in replicas:
             server.stop()
@@ -250,3 +251,20 @@ def check_publication(replicas: list[Server]) -> None:
             assert decided.status_code == 200, decided.text
             assert decided.json()["data"]["blacklist"] == version
             assert decided.json()["policy"]["revision"]
+
+
+def check_keys_across_replicas(replicas: list[Server]) -> None:
+    """A retry on another replica gets the logged decision; the key reused for another
+    request, on a third, is a conflict."""
+    body = {"facts": ORDER, "at": AT}
+    key = {"Idempotency-Key": "across-replicas-1"}
+    with replicas[0].client() as first, replicas[1].client() as second:
+        made = first.post("/v1/decisions/order-holds", json=body, headers=key)
+        again = second.post("/v1/decisions/order-holds", json=body, headers=key)
+    assert made.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == made.json()
+    other = {**body, "at": "2024-10-02T10:00:00+09:00"}
+    with replicas[2].client() as third:
+        reused = third.post("/v1/decisions/order-holds", json=other, headers=key)
+    assert reused.status_code == 409 and reused.json()["code"] == "idempotency_conflict"
