@@ -161,9 +161,10 @@ class Backend(ABC):
         return contextlib.nullcontext()
 
     @abstractmethod
-    def migrate(self, component: str, steps: Sequence[Step]) -> None:
+    def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
         """Apply the steps of `component` this database has not applied yet, in one
-        transaction (a crash mid-upgrade changes nothing); concurrent starters wait."""
+        transaction (a crash mid-upgrade changes nothing); concurrent starters wait.
+        A step given as plain text is the same SQL on both backends (as `both`)."""
 
     @abstractmethod
     def notify(self, session: Session, name: str, value: int) -> None:

@@ -210,7 +210,7 @@ class PostgresBackend(Backend):
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (key,))
             yield
 
-    def migrate(self, component: str, steps: Sequence[Step]) -> None:
+    def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
         with self.write() as session:
             session.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             session.execute(
@@ -222,7 +222,8 @@ class PostgresBackend(Backend):
             ).fetchone()
             current = row[0] if row else 0
             for step in steps[current:]:
-                for statement in statements(step.text(POSTGRESQL)):
+                text = step.text(POSTGRESQL) if isinstance(step, Step) else step
+                for statement in statements(text):
                     session.execute(statement)
             session.execute(
                 "INSERT INTO schema_versions (component, version) VALUES (?, ?) "

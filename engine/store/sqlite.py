@@ -226,7 +226,7 @@ class SqliteBackend(Backend):
         with _unavailable_on_busy(), transaction(self.connection(), self.lock) as conn:
             yield conn
 
-    def migrate(self, component: str, steps: Sequence[Step]) -> None:
+    def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
         with _unavailable_on_busy():
             migrate(self.connection(), self.lock, component, steps)
 

@@ -27,6 +27,14 @@ def version(backend: Backend, component: str) -> int:
     return int(row[0]) if row else 0
 
 
+def test_a_step_of_plain_text_is_the_same_sql_on_both_backends(backend: Backend) -> None:
+    backend.migrate("widgets", [STEPS[0].sqlite, "ALTER TABLE widgets ADD COLUMN note TEXT"])
+    assert version(backend, "widgets") == 2
+    with backend.read() as session:
+        columns = session.execute("SELECT * FROM widgets").description
+    assert [c[0] for c in columns] == ["name", "note"]
+
+
 def test_steps_are_applied_in_order_and_only_once(backend: Backend) -> None:
     backend.migrate("widgets", STEPS[:1])
     assert version(backend, "widgets") == 1
