@@ -15,7 +15,14 @@ CHROMIUM := /usr/bin/chromium
 
 PG_PORT ?= 5433
 
-.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots contracts
+.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots contracts messages
+
+# The message catalogue (docs/messages.md): every Msg("...") of engine/ is a message id.
+# `make messages` extracts them, merges them into the Japanese catalogue (a new message comes
+# in untranslated, and tests/core/test_messages.py fails until it is translated) and compiles
+# the .mo that ships in the wheel. Both files are committed: pip users need no Babel.
+LOCALE := engine/locale
+PO := $(LOCALE)/ja/LC_MESSAGES/kimari.po
 
 # The contract tools (redocly, openapi-typescript, tsc) of tools/contracts, exactly as
 # its committed lock file pins them; npm ci again only when the lock file changes.
@@ -93,6 +100,14 @@ format: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py --write
+
+messages: $(STAMP)
+	mkdir -p var
+	$(BIN)/pybabel -q extract --no-default-keywords -k Msg --no-location --sort-output \
+		--no-wrap --project kimari -o var/kimari.pot engine
+	$(BIN)/pybabel -q update --no-wrap --ignore-obsolete --no-fuzzy-matching --init-missing --ignore-pot-creation-date \
+		-i var/kimari.pot -d $(LOCALE) -D kimari -l ja
+	$(BIN)/pybabel compile --statistics -d $(LOCALE) -D kimari -l ja
 
 # the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
 screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)

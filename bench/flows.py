@@ -7,7 +7,9 @@
   synchronous=FULL: each move is on disk when apply returns), one thread;
 - apply, N threads on N entities: the same, concurrently (decisions are serialised by
   the durable adapter's lock and commits by SQLite; the figure shows what remains);
-- refused: an event refused and logged apart from the history (explanation included).
+- refused: an event refused and logged apart from the history (explanation included);
+- role refused: an event from a role the transition does not name (no guard evaluated);
+- consulting: order-hold-status's check, which decides order-holds first (two decisions).
 
 Not a test: timings never decide pass or fail.
 """
@@ -31,6 +33,23 @@ from engine.store.flows import FlowStore
 ROOT = Path(__file__).resolve().parent.parent
 ATTEMPT = {"type": "record_contact_attempt", "reached": False, "by": "佐藤"}
 CLAIM_CYCLE = [{"type": "claim"}, {"type": "cancel"}]
+DEALER = {"id": "dealer-1", "roles": ["販売店"]}
+OPERATOR = {"id": "op-1", "roles": ["オートックワン"]}
+STAFF = {"id": "staff-1", "roles": ["担当者"]}
+SYSTEM = {"id": "system", "roles": ["システム"]}
+CHECK = {
+    "type": "check",
+    "facts": {
+        "order": {
+            "id": "O-1",
+            "total": 5980,
+            "sequence": 1,
+            "customer": {"id": "C-10021", "name": "山田 太郎"},
+            "payment": {"method": "credit_card"},
+            "shipping": {"cod_available": True},
+        }
+    },
+}
 
 
 def times(n: int) -> list[str]:
@@ -49,10 +68,10 @@ def main() -> None:
 
     entity = initial_entity(flow_of(claims))
     for _ in range(200):
-        decide_move(claims, entity, CLAIM_CYCLE[0], at=ats[0])
+        decide_move(claims, entity, CLAIM_CYCLE[0], actor=DEALER, at=ats[0])
     started = time.perf_counter()
     for i in range(args.n):
-        decide_move(claims, entity, CLAIM_CYCLE[0], at=ats[i])
+        decide_move(claims, entity, CLAIM_CYCLE[0], actor=DEALER, at=ats[i])
     per = (time.perf_counter() - started) / args.n
     print(f"decide a move (claim-status, no store)      {per * 1e6:8.1f} µs")
 
@@ -61,7 +80,7 @@ def main() -> None:
         engine = FlowEngine(project, store)
         started = time.perf_counter()
         for i in range(args.n):
-            engine.apply("claim-status", "EST-1", CLAIM_CYCLE[i % 2], at=ats[i])
+            engine.apply("claim-status", "EST-1", CLAIM_CYCLE[i % 2], actor=DEALER, at=ats[i])
         elapsed = time.perf_counter() - started
         print(
             f"apply with the store (claim-status, 1 thread) {args.n / elapsed:8.0f} events/s "
@@ -72,7 +91,7 @@ def main() -> None:
         grown = min(args.n, 30)
         started = time.perf_counter()
         for i in range(grown):
-            engine.apply("case-cancellation", "K-1", ATTEMPT, at=ats[i])
+            engine.apply("case-cancellation", "K-1", ATTEMPT, actor=STAFF, at=ats[i])
         elapsed = time.perf_counter() - started
         print(
             f"apply, growing facts (case-cancellation)     {grown / elapsed:8.0f} events/s "
@@ -82,7 +101,7 @@ def main() -> None:
 
         def worker(k: int) -> None:
             for i in range(per_thread):
-                engine.apply("claim-status", f"T-{k}", CLAIM_CYCLE[i % 2], at=ats[i])
+                engine.apply("claim-status", f"T-{k}", CLAIM_CYCLE[i % 2], actor=DEALER, at=ats[i])
 
         threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.threads)]
         started = time.perf_counter()
@@ -97,9 +116,26 @@ def main() -> None:
         )
         started = time.perf_counter()
         for i in range(args.n):
-            engine.apply("claim-status", "EST-1", {"type": "approve"}, at=ats[i])
+            engine.apply("claim-status", "EST-1", {"type": "approve"}, actor=OPERATOR, at=ats[i])
         elapsed = time.perf_counter() - started
         print(f"refused and logged (with the explanation)    {args.n / elapsed:8.0f} events/s")
+        started = time.perf_counter()
+        for i in range(args.n):
+            engine.apply("claim-status", "EST-1", {"type": "cancel"}, actor=OPERATOR, at=ats[i])
+        elapsed = time.perf_counter() - started
+        print(f"refused for the role, logged               {args.n / elapsed:8.0f} events/s")
+        held = initial_entity(flow_of(project.policy("order-hold-status")))
+        holds = project.policy("order-hold-status")
+        order_holds = project.policy("order-holds")
+        consulted = {"order-holds": (order_holds, project.data_for(order_holds))}
+        data = project.data_for(holds)
+        for _ in range(100):
+            decide_move(holds, held, CHECK, actor=SYSTEM, at=ats[0], consulted=consulted, data=data)
+        started = time.perf_counter()
+        for i in range(args.n):
+            decide_move(holds, held, CHECK, actor=SYSTEM, at=ats[i], consulted=consulted, data=data)
+        per = (time.perf_counter() - started) / args.n
+        print(f"decide a check consulting order-holds       {per * 1e6:8.1f} µs (no store)")
         store.close()
 
 

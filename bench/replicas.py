@@ -37,6 +37,7 @@ from tests.pg_server import PgServer, free_port
 
 AT = "2024-10-01T10:00:00+09:00"
 WRITER = (sys.executable, "-m", "bench.replicas", "writer")
+ACTOR = {"id": "bench", "roles": ["担当者"]}
 
 
 def _serve(store: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -205,7 +206,7 @@ def _writer(url: str, mode: str, count: int, start_at: float) -> None:
     for i in range(count):
         at = (base + timedelta(seconds=i)).isoformat()
         try:
-            assert engine.apply("case-cancellation", "hot", event, at=at).allowed
+            assert engine.apply("case-cancellation", "hot", event, actor=ACTOR, at=at).allowed
         except KimariError:  # flow_contention: gave up after 20 attempts
             failures += 1
     seconds = time.perf_counter() - began

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.compile.stages import compile_document
 from engine.core.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
+from engine.core.i18n import Msg
 from engine.flow.engine import FlowEngine, flow_policy
 from engine.project.project import (
     RULEBOOK_FILE,
@@ -66,7 +67,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
                 load_cases(file, project)
             except PolicyError as exc:
                 problems.extend(exc.diagnostics)
-    summary = f"{policies} policies, {tests} test files"
+    summary = Msg("{policies} policies, {tests} test files", policies=policies, tests=tests)
     problems = [d for d in problems if d.severity is Severity.ERROR]
     return sort_diagnostics(problems), sort_diagnostics(warnings), summary
 
@@ -97,7 +98,7 @@ def locate_policy(policy: str, policies_dir: Path) -> tuple[Path, str]:
         return policies_dir, policy
     path = Path(policy)
     if not path.is_file():
-        raise UsageError([Diagnostic("unknown_policy", f"no policy file {policy}")])
+        raise UsageError([Diagnostic("unknown_policy", Msg("no policy file {path}", path=policy))])
     return path.parent, path.name.rsplit(".", 1)[0]
 
 

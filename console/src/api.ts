@@ -1,5 +1,9 @@
 // The one door to the HTTP API: the same endpoints, tokens and scopes as any service.
-// The token lives in this tab's session storage only; a 401 forgets it.
+// The token lives in this tab's session storage only; a 401 forgets it. Every call sends
+// the console's language as Accept-Language, so problems (validation and facts errors) and
+// explanations come back in it (docs/messages.md).
+
+import { lang } from "./i18n";
 
 const TOKEN_KEY = "kimari.token";
 
@@ -47,7 +51,10 @@ export async function call<T>(
   body?: unknown,
   secret: string | null = token(),
 ): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = {
+    Accept: "application/json",
+    "Accept-Language": lang(),
+  };
   if (secret) headers.Authorization = `Bearer ${secret}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const answer = await fetch(path, {

@@ -37,7 +37,8 @@ export type Setting = {
 export type FlowDoc = {
   initial: string;
   states: { id: string; label: Text; final: boolean; refs: string[] }[];
-  events: { name: string; label: Text; fields: Record<string, JsonSchema> }[];
+  roles?: { id: string; label: Text }[];
+  events: { name: string; label: Text; fields: Record<string, JsonSchema>; by?: string[] | null }[];
   transitions: {
     id: string;
     from: string[];

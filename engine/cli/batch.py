@@ -24,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from engine.core.errors import Diagnostic, KimariError
+from engine.core.i18n import Msg, language, translate
 
 CHUNK = 256
 
@@ -42,12 +43,13 @@ class BatchSummary:
         return self.total / self.seconds if self.seconds else 0.0
 
 
-def _init(folder: str, policy_id: str, backend: str, at: str | None) -> None:
+def _init(folder: str, policy_id: str, backend: str, at: str | None, lang: str) -> None:
     from engine.project.project import load_project
 
     project = load_project(folder)
     policy = project.policy(policy_id)
-    _worker.update(policy=policy, data=project.data_for(policy), backend=backend, at=at)
+    data = project.data_for(policy)
+    _worker.update(policy=policy, data=data, backend=backend, at=at, lang=lang)
 
 
 def _decide_line(number: int, line: bytes) -> bytes:
@@ -56,11 +58,17 @@ def _decide_line(number: int, line: bytes) -> bytes:
     try:
         request = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return _error(number, [Diagnostic("json_invalid", f"invalid JSON: {exc}")])
+        return _error(
+            number, [Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=str(exc)))]
+        )
     if not isinstance(request, dict) or "facts" not in request:
         return _error(
             number,
-            [Diagnostic("request_invalid", "a line must be an object with 'facts'", pointer="")],
+            [
+                Diagnostic(
+                    "request_invalid", Msg("a line must be an object with 'facts'"), pointer=""
+                )
+            ],
         )
     try:
         decision = decide(
@@ -78,7 +86,9 @@ def _decide_line(number: int, line: bytes) -> bytes:
 
 
 def _error(number: int, diagnostics: list[Diagnostic]) -> bytes:
-    return orjson.dumps({"line": number, "errors": [d.to_dict() for d in diagnostics]})
+    # in the language of the command (a spawned process has its own context: passed to _init)
+    lang = _worker.get("lang")
+    return orjson.dumps({"line": number, "errors": [d.to_dict(lang) for d in diagnostics]})
 
 
 def _decide_chunk(chunk: list[tuple[int, bytes]]) -> list[bytes]:
@@ -116,9 +126,18 @@ class Progress:
             width = 30
             filled = int(width * done / self.total)
             bar = "#" * filled + "." * (width - filled)
-            text = f"[{bar}] {done:,}/{self.total:,} {rate:,.0f}/s {left:,.0f}s left"
+            text = translate(
+                Msg(
+                    "[{bar}] {done:,}/{total:,} {rate:,.0f}/s {left:,.0f}s left",
+                    bar=bar,
+                    done=done,
+                    total=self.total,
+                    rate=rate,
+                    left=left,
+                )
+            )
         else:
-            text = f"{done:,} decided, {rate:,.0f}/s"
+            text = translate(Msg("{done:,} decided, {rate:,.0f}/s", done=done, rate=rate))
         sys.stderr.write("\r" + text + ("\n" if final else ""))
         sys.stderr.flush()
 
@@ -144,7 +163,7 @@ def run_batch(
     started = time.perf_counter()
     count = workers or os.cpu_count() or 1
     context = multiprocessing.get_context("spawn")
-    with context.Pool(count, _init, (str(folder), policy_id, backend, at)) as pool:
+    with context.Pool(count, _init, (str(folder), policy_id, backend, at, language())) as pool:
         for results in pool.imap(_decide_chunk, _chunks(source)):
             for result in results:
                 sink.write(result + b"\n")

@@ -3,6 +3,12 @@
 Exit codes: 0 ok; 1 failures found (tests failed, facts invalid); 2 usage or
 policy errors. Every error is printed as `file:line:col: code: message` (or
 a JSON pointer for facts) and the exit happens in one place, `main`.
+
+Messages are English unless `KIMARI_LANG=ja` (docs/messages.md): then every message and
+report line is Japanese, in text and in JSON, while codes, pointers, file:line:col and
+the JSON keys stay the same. The host's LANG is not followed: output that changes with the
+machine's locale would make CI logs and scripts differ from one machine to the next.
+click's own errors about the command line itself (an unknown option) stay English.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
+from engine.core.i18n import Msg, message_of, translate, using_language
 from engine.core.jsonvalue import dumps
 
 if TYPE_CHECKING:
@@ -73,9 +80,13 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
             click.echo(diagnostics_text(warnings), err=True)
         if problems:
             click.echo(diagnostics_text(problems), err=True)
-        click.echo(
-            f"{summary}: {len(problems)} errors, {len(warnings)} warnings", err=bool(problems)
+        line = Msg(
+            "{summary}: {errors} errors, {warnings} warnings",
+            summary=summary,
+            errors=len(problems),
+            warnings=len(warnings),
         )
+        click.echo(translate(line), err=bool(problems))
     if problems:
         raise Exit(PolicyError.exit_code)
 
@@ -206,11 +217,14 @@ def batch(
             sink.close()
         else:
             sink.flush()
-    click.echo(
-        f"{summary.decided:,} decided, {summary.failed:,} failed in "
-        f"{summary.seconds:.1f} s ({summary.rate:,.0f}/s)",
-        err=True,
+    line = Msg(
+        "{decided:,} decided, {failed:,} failed in {seconds:.1f} s ({rate:,.0f}/s)",
+        decided=summary.decided,
+        failed=summary.failed,
+        seconds=summary.seconds,
+        rate=summary.rate,
     )
+    click.echo(translate(line), err=True)
     if summary.failed:
         raise Exit(1)
 
@@ -297,9 +311,13 @@ def log_command(
     path = store or load_config(config_file).store
     location = parse_location(path)
     if location.kind == SQLITE and not Path(location.target).is_file():
-        raise UsageError([Diagnostic("store_missing", f"no decision log at {location}")])
+        raise UsageError(
+            [Diagnostic("store_missing", Msg("no decision log at {path}", path=str(location)))]
+        )
     if explain and decision_id is None:
-        raise UsageError([Diagnostic("usage", "--explain needs --id: it explains one decision")])
+        raise UsageError(
+            [Diagnostic("usage", Msg("--explain needs --id: it explains one decision"))]
+        )
     decision_log = DecisionLog(location)
     try:
         if decision_id is not None:
@@ -327,7 +345,7 @@ def log_command(
             for line in _explanation_lines(row):
                 click.echo(line)
         if not rows:
-            click.echo("no decisions", err=True)
+            click.echo(translate(Msg("no decisions")), err=True)
     if decision_id is not None and not rows:
         raise Exit(1)
 
@@ -349,7 +367,8 @@ def _explanation_lines(row: dict[str, Any]) -> list[str]:
     if row.get("explanation"):
         return explanation_text(row["explanation"])
     if "explanation_unavailable" in row:
-        return [f"no explanation: {row['explanation_unavailable']}"]
+        reason = row["explanation_unavailable"]
+        return [translate(Msg("no explanation: {reason}", reason=reason))]
     return []
 
 
@@ -369,7 +388,8 @@ def _when(text: str | None, option: str) -> int | None:
     try:
         return int(parse_datetime(text).timestamp() * 1000)
     except ValueError as exc:
-        raise UsageError([Diagnostic("usage", f"{option}: {exc}")]) from None
+        reason = Msg("{option}: {reason}", option=option, reason=message_of(exc))
+        raise UsageError([Diagnostic("usage", reason)]) from None
 
 
 def _log_line(row: dict[str, Any]) -> str:
@@ -402,6 +422,15 @@ STORE = click.option(
 @click.option("--at", help="time of the event, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
 @click.option("--settings", "settings_json", help="JSON object of setting overrides")
 @click.option("--event-id", help="idempotency key: a retried event returns its first move")
+@click.option("--actor", "actor_id", required=True, help="who sends the event (an id)")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="a role the actor acts in (repeat for several), e.g. --role 販売店",
+)
+@click.option("--actor-name", help="the actor's display name")
 @STORE
 @POLICIES
 @FORMAT
@@ -412,17 +441,21 @@ def flow(
     at: str | None,
     settings_json: str | None,
     event_id: str | None,
+    actor_id: str,
+    roles: tuple[str, ...],
+    actor_name: str | None,
     store_path: str | None,
     policies_dir: str,
     fmt: str,
 ) -> None:
-    """Apply one event to an entity of a flow policy and store the move.
+    """Apply one event, sent by an actor, to an entity of a flow policy and store the move.
 
     POLICY is a flow policy id (or its .yaml file); EVENT.json is the event, e.g.
-    {"type": "claim", "detail": "..."} ('-' for stdin). Prints the new state and the
+    {"type": "claim", "detail": "..."} ('-' for stdin); --actor and --role say who sends
+    it (a transition's `by:` names the roles that may). Prints the new state and the
     actions the move requires, or the refusal naming the current state and the unmet
-    condition. Exits 1 if the event is refused or invalid (JSON pointer), 2 on usage or
-    policy errors.
+    condition (or the roles that may send it). Exits 1 if the event is refused or invalid
+    (JSON pointer), 2 on usage or policy errors.
     """
     from engine.api import open_flow_engine
     from engine.cli.render import to_json
@@ -432,8 +465,17 @@ def flow(
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
     engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
     try:
+        actor: dict[str, Any] = {"id": actor_id, "roles": list(roles)}
+        if actor_name is not None:
+            actor["name"] = actor_name
         result = engine.apply(
-            policy_id, entity_id, event, at=at, settings=settings, event_id=event_id
+            policy_id,
+            entity_id,
+            event,
+            actor=actor,
+            at=at,
+            settings=settings,
+            event_id=event_id,
         )
     finally:
         engine.store.close()
@@ -485,7 +527,12 @@ def _readable(paths: tuple[str, ...]) -> list[Path]:
     for name in paths:
         if not Path(name).exists():
             raise UsageError(
-                [Diagnostic("file_unreadable", f"cannot read {name}: No such file or directory")]
+                [
+                    Diagnostic(
+                        "file_unreadable",
+                        Msg("cannot read {name}: No such file or directory", name=name),
+                    )
+                ]
             )
     return [Path(p) for p in paths]
 
@@ -496,9 +543,11 @@ def _open(name: str, mode: str) -> BinaryIO:
         return Path(name).open(mode)  # type: ignore[return-value]
     except OSError as exc:
         if "w" in mode:
-            problem = Diagnostic("file_unwritable", f"cannot write {name}: {exc.strerror}")
+            reason = Msg("cannot write {name}: {reason}", name=name, reason=exc.strerror)
+            problem = Diagnostic("file_unwritable", reason)
         else:
-            problem = Diagnostic("file_unreadable", f"cannot read {name}: {exc.strerror}")
+            reason = Msg("cannot read {name}: {reason}", name=name, reason=exc.strerror)
+            problem = Diagnostic("file_unreadable", reason)
         raise UsageError([problem]) from None
 
 
@@ -507,17 +556,27 @@ def _read_json(name: str, pointer: str) -> Any:
         text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(
-            [Diagnostic("file_unreadable", f"cannot read {name}: {exc.strerror}")]
+            [
+                Diagnostic(
+                    "file_unreadable",
+                    Msg("cannot read {name}: {reason}", name=name, reason=exc.strerror),
+                )
+            ]
         ) from None
     try:
         return json.loads(text, parse_float=_decimal)
     except json.JSONDecodeError as exc:
         shown = "<stdin>" if name == "-" else name
+        where = f"{shown}:{exc.lineno}:{exc.colno}"
         raise InputError(
             [
                 Diagnostic(
                     "json_invalid",
-                    f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+                    Msg(
+                        "{where}: invalid JSON: {reason}",
+                        where=where,
+                        reason=exc.msg,
+                    ),
                     pointer=pointer,
                 )
             ]
@@ -534,9 +593,12 @@ def _parse_json_option(text: str, option: str) -> Any:
     try:
         value = json.loads(text, parse_float=_decimal)
     except json.JSONDecodeError as exc:
-        raise UsageError([Diagnostic("usage", f"{option} is not valid JSON: {exc.msg}")]) from None
+        reason = Msg("{option} is not valid JSON: {reason}", option=option, reason=exc.msg)
+        raise UsageError([Diagnostic("usage", reason)]) from None
     if not isinstance(value, dict):
-        raise UsageError([Diagnostic("usage", f"{option} must be a JSON object")])
+        raise UsageError(
+            [Diagnostic("usage", Msg("{option} must be a JSON object", option=option))]
+        )
     return value
 
 
@@ -546,12 +608,24 @@ def _print_error(exc: KimariError) -> None:
     click.echo(diagnostics_text(exc.diagnostics), err=True)
 
 
+def language_from(value: str | None) -> str:
+    """The language KIMARI_LANG asks for: 'ja' for ja, ja_JP, ja-JP.UTF-8 and the like;
+    anything else (or nothing) is English."""
+    primary = (value or "").strip().lower().replace("-", "_").split(".")[0].split("_")[0]
+    return "ja" if primary == "ja" else "en"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, then exit in exactly one place."""
+    with using_language(language_from(os.environ.get("KIMARI_LANG"))):
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="kimari", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(translate(Msg("aborted")), err=True)
         return 2
     except click.ClickException as exc:
         exc.show()
@@ -564,10 +638,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an engine bug: one line for the user, the trace on request
         if os.environ.get("KIMARI_DEBUG"):
             raise
-        click.echo(
-            f"internal error: {type(exc).__name__}: {exc} (set KIMARI_DEBUG=1 for the trace)",
-            err=True,
+        line = Msg(
+            "internal error: {kind}: {error} (set KIMARI_DEBUG=1 for the trace)",
+            kind=type(exc).__name__,
+            error=str(exc),
         )
+        click.echo(translate(line), err=True)
         return 2
     return 0
 

@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic
+from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps
 from engine.runtime.decision import Decision
 from engine.testing.cases import TestReport
+
+# The words of an explanation's verdicts, for people (the JSON keeps the codes). Every line
+# here is shown in the language in effect (KIMARI_LANG, engine/cli/main.py).
+VERDICTS = {"applied": Msg("applied"), "matched": Msg("matched"), "failed": Msg("failed")}
 
 
 def to_json(value: Any) -> str:
@@ -57,23 +62,34 @@ def diagnostics_json(diagnostics: Iterable[Diagnostic]) -> str:
 def decision_text(decision: Decision) -> str:
     body = decision.to_dict()
     out = [
-        f"{decision.policy_id} (revision {decision.revision}) at {body['at']}, "
-        f"backend {decision.backend}, {body['elapsed_us']} µs",
-        f"decision {decision.decision_id}",
+        translate(
+            Msg(
+                "{policy} (revision {revision}) at {at}, backend {backend}, {elapsed} µs",
+                policy=decision.policy_id,
+                revision=decision.revision,
+                at=body["at"],
+                backend=decision.backend,
+                elapsed=body["elapsed_us"],
+            )
+        ),
+        translate(Msg("decision {id}", id=decision.decision_id)),
         "",
-        "outcome:",
+        translate(Msg("outcome:")),
     ]
     out.extend(f"  {k}: {_short(v)}" for k, v in body["outcome"].items())
-    out.append("applied rules: " + (", ".join(decision.fired) or "none (no rule applied)"))
+    fired = ", ".join(decision.fired) or Msg("none (no rule applied)")
+    out.append(translate(Msg("applied rules: {rules}", rules=fired)))
     if body["reasons"]:
-        out.append("reasons:")
+        out.append(translate(Msg("reasons:")))
         for reason in body["reasons"]:
             out.append(
                 f"  - {reason['code']} [{reason['rule']}; {', '.join(reason['refs'])}]: "
                 f"{reason['message']['ja']}"
             )
             if "action" in reason:
-                out.append(f"      action: {reason['action']['ja']}")
+                out.append(
+                    "      " + translate(Msg("action: {action}", action=reason["action"]["ja"]))
+                )
             extra = {
                 k: v
                 for k, v in reason.items()
@@ -87,15 +103,16 @@ def decision_text(decision: Decision) -> str:
 
 
 def explanation_text(explanation: Mapping[str, Any]) -> list[str]:
-    out = ["", "derived values:"]
+    out = ["", translate(Msg("derived values:"))]
     for item in explanation.get("derived", []):
         out.append(f"  {item['name']} = {_short(item['value'])}    {_loc(item['location'])}")
-    out.append("rules:")
+    out.append(translate(Msg("rules:")))
     marks = {"applied": "✓", "matched": "~", "failed": "✗"}
     for rule in explanation.get("rules", []):
         line = (
             f"  {marks[rule['verdict']]} {rule['rule']} ({', '.join(rule['refs'])}) "
-            f"{rule['verdict']}    {_loc(rule['location'])}"
+            f"{translate(VERDICTS.get(rule['verdict'], rule['verdict']))}"
+            f"    {_loc(rule['location'])}"
         )
         out.append(line)
         if rule["verdict"] == "matched":
@@ -103,9 +120,10 @@ def explanation_text(explanation: Mapping[str, Any]) -> list[str]:
         failed = rule.get("failed")
         if failed:
             values = ", ".join(f"{k} = {_short(v)}" for k, v in failed["values"].items())
-            out.append(f"      false: {failed['condition']}    {_loc(failed['location'])}")
+            false = translate(Msg("false: {condition}", condition=failed["condition"]))
+            out.append(f"      {false}    {_loc(failed['location'])}")
             if values:
-                out.append(f"      with {values}")
+                out.append("      " + translate(Msg("with {values}", values=values)))
     return out
 
 
@@ -123,20 +141,46 @@ def report_text(report: TestReport) -> str:
     for result in report.results:
         mark = "PASS" if result.passed else "FAIL"
         out.append(f"{mark} {result.location}: {result.title}")
-        out.extend(f"    {failure}" for failure in result.failures)
+        out.extend(f"    {translate(failure)}" for failure in result.failures)
     if report.problems:
         out.append("")
         out.append(diagnostics_text(report.problems))
     for policy_id, rules in report.uncovered_rules.items():
-        out.append(f"rules of {policy_id} that no case applied: {', '.join(rules)}")
+        out.append(
+            translate(
+                Msg(
+                    "rules of {policy} that no case applied: {rules}",
+                    policy=policy_id,
+                    rules=", ".join(rules),
+                )
+            )
+        )
     if report.ids_without_rule:
-        out.append(f"rulebook IDs no rule cites: {', '.join(report.ids_without_rule)}")
+        out.append(
+            translate(
+                Msg("rulebook IDs no rule cites: {ids}", ids=", ".join(report.ids_without_rule))
+            )
+        )
     if report.ids_without_test:
         out.append(
-            f"rulebook IDs no passing test case covers: {', '.join(report.ids_without_test)}"
+            translate(
+                Msg(
+                    "rulebook IDs no passing test case covers: {ids}",
+                    ids=", ".join(report.ids_without_test),
+                )
+            )
         )
     passed = sum(r.passed for r in report.results)
-    out.append(f"{passed} passed, {len(report.failed)} failed, {len(report.problems)} errors")
+    out.append(
+        translate(
+            Msg(
+                "{passed} passed, {failed} failed, {errors} errors",
+                passed=passed,
+                failed=len(report.failed),
+                errors=len(report.problems),
+            )
+        )
+    )
     return "\n".join(out)
 
 
@@ -151,7 +195,7 @@ def report_json(report: TestReport) -> str:
                     "name": r.name,
                     "location": r.location.to_dict(),
                     "passed": r.passed,
-                    "failures": r.failures,
+                    "failures": [translate(f) for f in r.failures],
                     "fired": r.fired,
                     "refs": r.refs,
                 }

@@ -28,6 +28,7 @@ from engine.compile.model import (
     Value,
 )
 from engine.core.errors import Diagnostic, Severity
+from engine.core.i18n import Msg
 from engine.lang import ast
 from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
@@ -250,8 +251,12 @@ class Build:
             if expected is not None and not fits(expr.type, expected):
                 self.error(
                     "type_mismatch",
-                    f"{what} must be {expected.describe()}, but this "
-                    f"expression is {expr.type.describe()}",
+                    Msg(
+                        "{what} must be {expected}, but this expression is {actual}",
+                        what=what,
+                        expected=expected.describe(),
+                        actual=expr.type.describe(),
+                    ),
                     pointer,
                     rule_id=rule_id,
                 )
@@ -260,10 +265,15 @@ class Build:
         if expected is not None and not constant_fits(raw, expected):
             self.error(
                 "type_mismatch",
-                f"{what} must be {expected.describe()}, got {raw!r}",
+                Msg(
+                    "{what} must be {expected}, got {value}",
+                    what=what,
+                    expected=expected.describe(),
+                    value=repr(raw),
+                ),
                 pointer,
                 rule_id=rule_id,
-                hint="start the text with '=' if it is an expression",
+                hint=Msg("start the text with '=' if it is an expression"),
             )
             return None
         return Value(constant=raw)
@@ -280,7 +290,10 @@ class Build:
             if start < 0:
                 self.error(
                     "template_syntax",
-                    "unbalanced '{' or '}' in message (write '{{' or '}}' for a literal brace)",
+                    Msg(
+                        "unbalanced '{{' or '}}' in message "
+                        "(write '{{{{' or '}}}}' for a literal brace)"
+                    ),
                     pointer,
                     rule_id=rule_id,
                 )

@@ -20,6 +20,7 @@ from engine.compile.model import (
     Value,
 )
 from engine.core.errors import Diagnostic
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_EXPRESSION_SLOTS, expression_slots
@@ -42,7 +43,7 @@ def stage_rules(build: Build) -> None:
             first = build.document.positions.value(join_pointer(f"/rules/{seen[rule_id]}", "id"))
             build.error(
                 "duplicate_rule_id",
-                f"rule id '{rule_id}' is already used at line {first.line}",
+                Msg("rule id '{id}' is already used at line {line}", id=rule_id, line=first.line),
                 join_pointer(pointer, "id"),
                 rule_id=rule_id,
             )
@@ -61,7 +62,7 @@ def check_refs(build: Build, refs: list[str], pointer: str, rule_id: str | None)
         if ref not in build.rulebook:
             build.error(
                 "unknown_ref",
-                f"'{ref}' is not an ID of the rulebook index (policies/rulebook.tsv)",
+                Msg("'{ref}' is not an ID of the rulebook index (policies/rulebook.tsv)", ref=ref),
                 join_pointer(pointer, i),
                 rule_id=rule_id,
                 hint=did_you_mean(ref, build.rulebook),
@@ -84,7 +85,7 @@ def _rule(
     if hit_policy == "priority" and priority is None:
         build.error(
             "missing_priority",
-            f"rule '{rule_id}' needs a 'priority' under hit policy 'priority'",
+            Msg("rule '{id}' needs a 'priority' under hit policy 'priority'", id=rule_id),
             pointer,
             key=True,
             rule_id=rule_id,
@@ -129,11 +130,14 @@ def when_conditions(
             build.diagnostics.append(
                 Diagnostic(
                     "type_mismatch",
-                    f"a condition must be true or false, but this is {expr.type.describe()}",
+                    Msg(
+                        "a condition must be true or false, but this is {type}",
+                        type=expr.type.describe(),
+                    ),
                     expr.location(),
                     pointer=item_pointer,
                     rule_id=rule_id,
-                    hint="compare it, e.g. x == 'value' or x > 0",
+                    hint=Msg("compare it, e.g. x == 'value' or x > 0"),
                 )
             )
             ok = False
@@ -171,13 +175,20 @@ def durable_condition(build: Build, conditions: list[Expr], rule_id: str) -> Any
         build.diagnostics.append(
             Diagnostic(
                 "not_durable_compilable",
-                f"rule '{rule_id}' is too complex for the rule engine: it needs {slots} "
-                f"expression slots, durable_rules allows {MAX_EXPRESSION_SLOTS} per rule",
+                Msg(
+                    "rule '{id}' is too complex for the rule engine: it needs {slots} "
+                    "expression slots, durable_rules allows {limit} per rule",
+                    id=rule_id,
+                    slots=slots,
+                    limit=MAX_EXPRESSION_SLOTS,
+                ),
                 conditions[0].location(),
                 pointer=conditions[0].source.pointer,
                 rule_id=rule_id,
-                hint="comparisons between two fields and nested and/or cost slots; move part "
-                "of the condition into a derived value",
+                hint=Msg(
+                    "comparisons between two fields and nested and/or cost slots; move part "
+                    "of the condition into a derived value"
+                ),
             )
         )
         return None
@@ -202,7 +213,7 @@ def _then(
         if build.outcome and declared is None:
             build.error(
                 "unknown_outcome_field",
-                f"'{name}' is not a declared outcome field",
+                Msg("'{name}' is not a declared outcome field", name=name),
                 field_pointer,
                 key=True,
                 rule_id=rule_id,
@@ -213,7 +224,10 @@ def _then(
         if declared is not None and declared.computed is not None:
             build.error(
                 "outcome_field_computed",
-                f"outcome '{name}' is computed by its 'value' and cannot be set by a rule",
+                Msg(
+                    "outcome '{name}' is computed by its 'value' and cannot be set by a rule",
+                    name=name,
+                ),
                 field_pointer,
                 key=True,
                 rule_id=rule_id,
@@ -223,7 +237,8 @@ def _then(
         expected = declared.type if declared else None
         if declared is not None and declared.merge == "collect":
             expected = declared.type.item or ANY  # each rule adds one item to the list
-        value = build.value(raw, field_pointer, scope, expected, f"outcome '{name}'", rule_id)
+        what = Msg("outcome '{name}'", name=name)
+        value = build.value(raw, field_pointer, scope, expected, what, rule_id)
         if value is None:
             ok = False
             continue
@@ -235,8 +250,12 @@ def _then(
         ):
             build.error(
                 "invalid_value",
-                f"{value.constant!r} is not a value of outcome '{name}' "
-                f"(one of {list(declared.type.enum)})",
+                Msg(
+                    "{value} is not a value of outcome '{name}' (one of {options})",
+                    value=repr(value.constant),
+                    name=name,
+                    options=str(list(declared.type.enum)),
+                ),
                 field_pointer,
                 rule_id=rule_id,
                 hint=did_you_mean(str(value.constant), map(str, declared.type.enum)),
@@ -264,7 +283,7 @@ def _reason(
             join_pointer(join_pointer(pointer, "details"), name),
             scope,
             None,
-            f"detail '{name}'",
+            Msg("detail '{name}'", name=name),
             rule_id,
         )
         ok = ok and value is not None
@@ -285,13 +304,17 @@ def stage_reachable(build: Build) -> None:
             if theirs <= mine:
                 build.error(
                     "unreachable_rule",
-                    f"rule '{rule.id}' can never apply: rule "
-                    f"'{other.id}' (line {other.location.line}) comes first and matches "
-                    "whenever it does",
+                    Msg(
+                        "rule '{id}' can never apply: rule '{other}' (line {line}) comes first "
+                        "and matches whenever it does",
+                        id=rule.id,
+                        other=other.id,
+                        line=other.location.line,
+                    ),
                     f"/rules/{rule.index}",
                     key=True,
                     rule_id=rule.id,
-                    hint="reorder the rules or make the earlier one narrower",
+                    hint=Msg("reorder the rules or make the earlier one narrower"),
                 )
                 break
         earlier.append((rule, mine))

@@ -45,6 +45,7 @@ from engine.compile.model import (
 )
 from engine.compile.rules import check_refs, stage_durable, stage_reachable, stage_rules
 from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
+from engine.core.i18n import Msg, message_of
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_RULES
@@ -82,17 +83,22 @@ def over_limits(document: Document) -> list[Diagnostic]:
     flow = data.get("flow") if isinstance(data.get("flow"), dict) else {}
     problems = []
     for pointer, what, items in (
-        ("/rules", "rules", data.get("rules")),
-        ("/flow/transitions", "transitions", flow.get("transitions")),
+        ("/rules", Msg("rules"), data.get("rules")),
+        ("/flow/transitions", Msg("transitions"), flow.get("transitions")),
     ):
         if isinstance(items, list) and len(items) > MAX_RULES:
             problems.append(
                 Diagnostic(
                     "too_many_rules",
-                    f"{len(items)} {what}; the rule engine supports at most {MAX_RULES} per policy",
+                    Msg(
+                        "{count} {what}; the rule engine supports at most {limit} per policy",
+                        count=len(items),
+                        what=what,
+                        limit=MAX_RULES,
+                    ),
                     document.positions.value(pointer),
                     pointer=pointer,
-                    hint="split the policy",
+                    hint=Msg("split the policy"),
                 )
             )
     return problems
@@ -104,17 +110,17 @@ def stage_header(build: Build) -> None:
     if data["id"] != stem:
         build.error(
             "policy_id_mismatch",
-            f"policy id '{data['id']}' must equal the file name '{stem}'",
+            Msg("policy id '{id}' must equal the file name '{stem}'", id=data["id"], stem=stem),
             "/id",
-            hint=f"rename the file to {data['id']}.yaml or set id: {stem}",
+            hint=Msg("rename the file to {id}.yaml or set id: {stem}", id=data["id"], stem=stem),
         )
     if "flow" in data and data.get("kind", "decision") != "flow":
         build.error(
             "flow_in_decision",
-            "'flow' belongs to a flow policy; this one is a decision policy",
+            Msg("'flow' belongs to a flow policy; this one is a decision policy"),
             "/flow",
             key=True,
-            hint="add 'kind: flow' (and drop 'rules') or remove 'flow'",
+            hint=Msg("add 'kind: flow' (and drop 'rules') or remove 'flow'"),
         )
 
 
@@ -125,8 +131,10 @@ def stage_facts(build: Build) -> None:
     except OSError:
         build.error(
             "facts_schema_missing",
-            f"facts schema '{build.data['facts']}' not found (paths are relative to the "
-            "policy file)",
+            Msg(
+                "facts schema '{path}' not found (paths are relative to the policy file)",
+                path=build.data["facts"],
+            ),
             "/facts",
         )
         return
@@ -139,9 +147,12 @@ def stage_facts(build: Build) -> None:
         if name in RESERVED_ROOTS:
             build.error(
                 "reserved_fact_name",
-                f"the facts schema defines '{name}', a name the policy language reserves",
+                Msg(
+                    "the facts schema defines '{name}', a name the policy language reserves",
+                    name=name,
+                ),
                 "/facts",
-                hint="rename that fact field",
+                hint=Msg("rename that fact field"),
             )
 
 
@@ -153,7 +164,9 @@ def _compile_schema_file(
     except orjson.JSONDecodeError as exc:
         build.diagnostics.append(
             Diagnostic(
-                "schema_file_invalid", f"not valid JSON: {exc}", Location(_shown(path), 1, 1)
+                "schema_file_invalid",
+                Msg("not valid JSON: {reason}", reason=str(exc)),
+                Location(_shown(path), 1, 1),
             )
         )
         return None
@@ -163,7 +176,10 @@ def _compile_schema_file(
         build.diagnostics.extend(exc.diagnostics)
         build.error(
             "schema_file_invalid",
-            f"'{path.name}' is not a usable schema (see the errors reported in that file)",
+            Msg(
+                "'{name}' is not a usable schema (see the errors reported in that file)",
+                name=path.name,
+            ),
             pointer,
         )
         return None
@@ -186,18 +202,28 @@ def stage_settings(build: Build) -> None:
             try:
                 default = parse_date(default)
             except ValueError as exc:
-                build.error("invalid_default", str(exc), join_pointer(pointer, "default"))
+                build.error("invalid_default", message_of(exc), join_pointer(pointer, "default"))
                 continue
         elif not constant_fits(default, type_):
             build.error(
                 "invalid_default",
-                f"default of setting '{name}' must be {type_.describe()}, got {default!r}",
+                Msg(
+                    "default of setting '{name}' must be {type}, got {value}",
+                    name=name,
+                    type=type_.describe(),
+                    value=repr(default),
+                ),
                 join_pointer(pointer, "default"),
             )
         if enum is not None and default not in enum:
             build.error(
                 "invalid_default",
-                f"default {default!r} of setting '{name}' is not one of {list(enum)}",
+                Msg(
+                    "default {value} of setting '{name}' is not one of {options}",
+                    value=repr(default),
+                    name=name,
+                    options=str(list(enum)),
+                ),
                 join_pointer(pointer, "default"),
             )
         if enum is not None:
@@ -224,7 +250,9 @@ def stage_data(build: Build) -> None:
         except OSError:
             build.error(
                 "data_schema_missing",
-                f"schema '{spec['schema']}' of data set '{name}' not found",
+                Msg(
+                    "schema '{path}' of data set '{name}' not found", path=spec["schema"], name=name
+                ),
                 join_pointer(pointer, "schema"),
             )
             continue
@@ -238,7 +266,11 @@ def stage_data(build: Build) -> None:
             if entry.field(field_name) is None:
                 build.error(
                     "unknown_data_field",
-                    f"data set '{name}' has no field '{field_name}' to match on",
+                    Msg(
+                        "data set '{name}' has no field '{field}' to match on",
+                        name=name,
+                        field=field_name,
+                    ),
                     join_pointer(pointer, "match"),
                     hint=did_you_mean(field_name, entry.fields or {}),
                 )
@@ -269,7 +301,11 @@ def stage_derived(build: Build) -> None:
     for name in cyclic:
         build.error(
             "derived_cycle",
-            f"derived value '{name}' depends on itself (through {', '.join(sorted(cyclic))})",
+            Msg(
+                "derived value '{name}' depends on itself (through {cycle})",
+                name=name,
+                cycle=", ".join(sorted(cyclic)),
+            ),
             join_pointer("/derived", name),
             key=True,
         )
@@ -343,7 +379,7 @@ def stage_outcome(build: Build) -> None:
         if allowed is not None and type_.kind not in allowed | {"any"}:
             build.error(
                 "invalid_merge",
-                f"merge '{merge}' does not suit a {type_.kind} field",
+                Msg("merge '{merge}' does not suit a {kind} field", merge=merge, kind=type_.kind),
                 join_pointer(pointer, "merge"),
             )
         rank = tuple(spec["rank"]) if "rank" in spec else None
@@ -352,8 +388,11 @@ def stage_outcome(build: Build) -> None:
             if rank is None:
                 build.error(
                     "missing_rank",
-                    f"outcome field '{name}' merges by rank but lists no "
-                    "'rank' (or 'enum') to rank by",
+                    Msg(
+                        "outcome field '{name}' merges by rank but lists no "
+                        "'rank' (or 'enum') to rank by",
+                        name=name,
+                    ),
                     pointer,
                     key=True,
                 )
@@ -363,7 +402,7 @@ def stage_outcome(build: Build) -> None:
                 join_pointer(pointer, "default"),
                 scope,
                 type_,
-                f"default of '{name}'",
+                Msg("default of '{name}'", name=name),
             )
             if "default" in spec
             else Value()
@@ -376,7 +415,7 @@ def stage_outcome(build: Build) -> None:
                 join_pointer(pointer, "value"),
                 computed_scope,
                 type_,
-                f"outcome '{name}'",
+                Msg("outcome '{name}'", name=name),
             )
             computed = computed_value.expr if computed_value else None
         build.outcome[name] = OutcomeField(
@@ -410,10 +449,11 @@ def stage_unused(build: Build) -> None:
         ("data", build.datasets),
     ):
         for name in names:
-            if f"{kind}.{name}" not in build.used_roots and f"'{kind}.{name}'" not in suggested:
+            root = f"{kind}.{name}"
+            if root not in build.used_roots and f"'{root}'" not in suggested:
                 build.warn(
                     f"unused_{'setting' if kind == 'settings' else kind}",
-                    f"{kind}.{name} is declared but never used",
+                    Msg("{name} is declared but never used", name=root),
                     join_pointer(f"/{kind}", name),
                     key=True,
                 )
@@ -506,21 +546,35 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
     if kind == "date" and isinstance(value, str):
         value = parse_date(value)
     elif kind == "date" and not isinstance(value, date):
-        raise ValueError(f"must be a date (YYYY-MM-DD), got {value!r}")
+        raise ValueError(Msg("must be a date (YYYY-MM-DD), got {value}", value=repr(value)))
     elif kind == "number" and isinstance(value, float):
         value = Decimal(repr(value))
     elif kind == "integer" and isinstance(value, float) and value.is_integer():
         value = int(value)
     elif kind != "date" and not constant_fits(value, setting.type):
-        raise ValueError(f"must be {setting.type.describe()}, got {value!r}")
+        raise ValueError(
+            Msg("must be {type}, got {value}", type=setting.type.describe(), value=repr(value))
+        )
     if value is None:
-        raise ValueError("must not be null")
+        raise ValueError(Msg("must not be null"))
     if kind == "integer" and not INT_MIN <= value <= INT_MAX:
-        raise ValueError(f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}")
+        raise ValueError(
+            Msg("must be a 64-bit integer, from {low} to {high}", low=INT_MIN, high=INT_MAX)
+        )
     if setting.enum is not None and value not in setting.enum:
-        raise ValueError(f"must be one of {list(setting.enum)}, got {value!r}")
+        raise ValueError(
+            Msg(
+                "must be one of {options}, got {value}",
+                options=str(list(setting.enum)),
+                value=repr(value),
+            )
+        )
     if setting.minimum is not None and value < setting.minimum:
-        raise ValueError(f"must be at least {setting.minimum}, got {value!r}")
+        raise ValueError(
+            Msg("must be at least {limit}, got {value}", limit=setting.minimum, value=repr(value))
+        )
     if setting.maximum is not None and value > setting.maximum:
-        raise ValueError(f"must be at most {setting.maximum}, got {value!r}")
+        raise ValueError(
+            Msg("must be at most {limit}, got {value}", limit=setting.maximum, value=repr(value))
+        )
     return value

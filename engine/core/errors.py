@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from engine.core.i18n import translate
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -60,18 +62,21 @@ class Diagnostic:
             return ("", 0, 0, self.pointer or "", self.code)
         return (loc.file, loc.line, loc.col, self.pointer or "", self.code)
 
-    def render(self) -> str:
-        """`file:line:col: code: message (hint)` — the form editors and CI parse."""
+    def render(self, lang: str | None = None) -> str:
+        """`file:line:col: code: message (hint)` — the form editors and CI parse. The message
+        and hint in `lang` (default: the language in effect, engine/core/i18n.py); the rest
+        is the same in every language."""
         where = str(self.location) if self.location else (self.pointer or "")
         prefix = f"{where}: " if where else ""
         level = "" if self.is_error else "warning: "
-        text = f"{prefix}{level}{self.code}: {self.message}"
+        text = f"{prefix}{level}{self.code}: {translate(self.message, lang)}"
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({translate(self.hint, lang)})"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The JSON record; `message` and `hint` in `lang` (default: the language in effect)."""
+        out: dict[str, Any] = {"code": self.code, "message": translate(self.message, lang)}
         if self.location is not None:
             out["location"] = self.location.to_dict()
         if self.pointer is not None:
@@ -79,7 +84,7 @@ class Diagnostic:
         if self.rule_id is not None:
             out["rule_id"] = self.rule_id
         if self.hint is not None:
-            out["hint"] = self.hint
+            out["hint"] = translate(self.hint, lang)
         if not self.is_error:
             out["severity"] = self.severity.value
         out.update(self.extra)
@@ -115,7 +120,8 @@ class KimariError(Exception):
         if isinstance(diagnostics, str):
             diagnostics = [Diagnostic(code or self.default_code, diagnostics)]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
-        super().__init__("\n".join(d.render() for d in self.diagnostics))
+        # str(exc) is for logs and tracebacks: English, whatever language is in effect
+        super().__init__("\n".join(d.render("en") for d in self.diagnostics))
 
     @property
     def code(self) -> str:

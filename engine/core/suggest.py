@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from engine.core.i18n import Msg
+
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate most like `name`, if one is close enough to be a likely typo."""
@@ -19,4 +21,4 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint such as "did you mean 'payment'?", or None."""
     match = closest(name, candidates)
-    return f"did you mean '{match}'?" if match else None
+    return Msg("did you mean '{name}'?", name=match) if match else None

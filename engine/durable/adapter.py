@@ -47,6 +47,7 @@ import durable_rules_engine as _dre
 import orjson
 
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, KimariError
+from engine.core.i18n import Msg
 
 # DESIGN.md: ~200 simple rules fail at decision time (error 303); 150 work. 303 really means
 # >64 conditions true at once for one message (see _STACK_HINT): chunking prevents it.
@@ -159,8 +160,11 @@ def _unsendable(message: Mapping[str, Any], exc: Exception) -> KimariError:
         [
             Diagnostic(
                 "value_out_of_range",
-                f"{names}: too large for the rule engine to compare (integers must fit 64 bits, "
-                "numbers a double)",
+                Msg(
+                    "{names}: too large for the rule engine to compare (integers must fit 64 "
+                    "bits, numbers a double)",
+                    names=names,
+                ),
             )
         ]
     )

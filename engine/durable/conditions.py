@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from engine.core.i18n import Msg
 from engine.durable.adapter import CHUNK_ALTERNATIVES
 from engine.lang import ast
 from engine.lang.calendar import to_day_number, to_epoch_micros
@@ -109,12 +110,18 @@ class ConditionCompiler:
         if count > MAX_ALTERNATIVES:
             raise NotCompilable(
                 node,
-                f"this condition expands to {count} alternatives in "
-                f"durable_rules (limit {MAX_ALTERNATIVES})",
-                "move part of it into a derived value",
+                Msg(
+                    "this condition expands to {count} alternatives in durable_rules "
+                    "(limit {limit})",
+                    count=count,
+                    limit=MAX_ALTERNATIVES,
+                ),
+                Msg("move part of it into a derived value"),
             )
         if len(self.fields) > MAX_MESSAGE_FIELDS:
-            raise NotCompilable(node, f"rules read more than {MAX_MESSAGE_FIELDS} fields")
+            raise NotCompilable(
+                node, Msg("rules read more than {limit} fields", limit=MAX_MESSAGE_FIELDS)
+            )
         return result
 
     # -- conditions -----------------------------------------------------------
@@ -140,14 +147,16 @@ class ConditionCompiler:
         if isinstance(node, ast.Call):
             return NotCompilable(
                 node,
-                f"function '{node.name}' cannot be evaluated by the rule "
-                "engine in a rule condition",
-                "declare it under 'derived:' and test derived.NAME here",
+                Msg(
+                    "function '{name}' cannot be evaluated by the rule engine in a rule condition",
+                    name=node.name,
+                ),
+                Msg("declare it under 'derived:' and test derived.NAME here"),
             )
         return NotCompilable(
             node,
-            "this expression cannot be evaluated by the rule engine in a rule condition",
-            "declare it under 'derived:' and test derived.NAME",
+            Msg("this expression cannot be evaluated by the rule engine in a rule condition"),
+            Msg("declare it under 'derived:' and test derived.NAME"),
         )
 
     def _compare(self, node: ast.Compare, negated: bool) -> JSON:
@@ -161,8 +170,10 @@ class ConditionCompiler:
             self._operand(right)
             raise NotCompilable(
                 node,
-                "a rule condition must compare a fact, setting or derived value with something",
-                "move the calculation into a derived value",
+                Msg(
+                    "a rule condition must compare a fact, setting or derived value with something"
+                ),
+                Msg("move the calculation into a derived value"),
             )
         if negated:
             op = _NEGATE[op]
@@ -203,11 +214,13 @@ class ConditionCompiler:
         ):
             raise NotCompilable(
                 node.right,
-                "'in' in a rule condition needs a list of constants",
-                "compute the test as a derived value",
+                Msg("'in' in a rule condition needs a list of constants"),
+                Msg("compute the test as a derived value"),
             )
         if ast.path_of(node.left) is None:
-            raise NotCompilable(node.left, "'in' in a rule condition needs a field on its left")
+            raise NotCompilable(
+                node.left, Msg("'in' in a rule condition needs a field on its left")
+            )
         key, nullable = self._path(node.left)
         values = [to_message_value(i.value) for i in node.right.items]  # type: ignore[attr-defined]
         if not negated:
@@ -237,9 +250,11 @@ class ConditionCompiler:
             if node.op == "/":
                 raise NotCompilable(
                     node,
-                    "division is not allowed in a rule condition (the rule "
-                    "engine divides integers as integers)",
-                    "compute the ratio as a derived value",
+                    Msg(
+                        "division is not allowed in a rule condition (the rule "
+                        "engine divides integers as integers)"
+                    ),
+                    Msg("compute the ratio as a derived value"),
                 )
             left, left_keys = self._operand(node.left)
             right, right_keys = self._operand(node.right)

@@ -7,15 +7,25 @@ mean", unreachable rules, what durable_rules can evaluate) and the same durable 
 decide each move. What a flow adds:
 
     flow_header   'rules', 'outcome', 'hit_policy' do not belong in a flow
-    flow_facts    states and events; the decision facts are {state, entity, event,
-                  history}: one schema assembled from the entity schema (the policy's
-                  `facts` file) and the fields of every event
-    transitions   from/event/requires/when -> one rule each; set/append/actions/message
-    flow_checks   unused events, states no transition reaches (warnings)
+    flow_facts    roles, states and events; the decision facts are {state, entity, event,
+                  history, actor}: one schema assembled from the entity schema (the
+                  policy's `facts` file), the fields of every event and, for an event that
+                  consults a decision policy, that policy's answer (`event.decision`)
+    consults      the facts and settings an event gives the decision policy it consults
+    transitions   from/event/by/requires/when -> one rule each; set/append/actions/message
+    flow_checks   roles (declared; one set per state and event), unused events, states
+                  no transition reaches (warnings)
 
 An expression in a flow reads `state`, `entity.X` (stored facts), `event.X` (the event
 body, `event.type` its name), `history.X` (moves, created_at, last_at, last_event,
-state_since), besides `settings`, `derived`, `data` and `at`.
+state_since), `actor.X` (id, roles, name of who sent the event), besides `settings`,
+`derived`, `data` and `at`.
+
+A consulted decision policy (`events.NAME.decide.policy`) is read, not compiled, here: its
+file beside the flow gives the types of its outcome (the answer's schema) and the names
+of its settings; the file is part of the flow's revision, so editing that policy makes a
+new revision of the flow too. The engine decides it with its served revision, and the
+answer must fit the schema compiled here (engine/flow/decide.py).
 """
 
 from __future__ import annotations
@@ -49,12 +59,33 @@ from engine.compile.stages import (
 from engine.core.errors import InputError, PolicyError, sort_diagnostics
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
-from engine.flow.model import EVENT_TYPE, Action, FlowEvent, FlowSpec, FlowState, Transition
+from engine.flow.actors import ACTOR_KEYS
+from engine.flow.consult import DECISION_FIELD, answer_schema, consulted_policy, stage_consults
+from engine.flow.model import (
+    EVENT_TYPE,
+    Action,
+    FlowEvent,
+    FlowRole,
+    FlowSpec,
+    FlowState,
+    Transition,
+)
 from engine.lang.types import Type
 from engine.source.facts import FactsValidator, compile_facts_schema
 from engine.source.yaml import Document, join_pointer
 
 NOT_IN_FLOW = ("rules", "outcome", "hit_policy")
+ACTOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "roles"],
+    "properties": {
+        "id": {"type": "string", "title": "who sent the event"},
+        "roles": {"type": "array", "items": {"type": "string"}, "title": "the roles they act in"},
+        "name": {"type": "string", "title": "their display name"},
+    },
+}
+assert tuple(ACTOR_SCHEMA["properties"]) == ACTOR_KEYS
 HISTORY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -77,8 +108,11 @@ HISTORY_SCHEMA: dict[str, Any] = {
 class FlowBuild(Build):
     """The decision compiler's Build, plus what the flow stages learn."""
 
+    roles: dict[str, FlowRole] = field(default_factory=dict)
     states: dict[str, FlowState] = field(default_factory=dict)
     events: dict[str, FlowEvent] = field(default_factory=dict)
+    event_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # consult specs
+    consulted: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by policy
     transitions: list[Transition] = field(default_factory=list)
     entity: FactsValidator | None = None
     entity_type: Type | None = None
@@ -127,6 +161,7 @@ def stage_flow_facts(build: FlowBuild) -> None:
             hint="make every entity fact optional; events record them with 'set'",
         )
         return
+    _roles(build)
     _states(build)
     _events(build)
     if build.failed:
@@ -136,6 +171,11 @@ def stage_flow_facts(build: FlowBuild) -> None:
     for event in build.events.values():
         for field_name, field_schema in event.fields.items():
             union.setdefault(field_name, field_schema)
+    answers = [answer_schema(build, name, spec) for name, spec in build.event_specs.items()]
+    if build.failed:
+        return
+    if answers:  # one type for event.decision: the answers of several policies, merged
+        union[DECISION_FIELD] = _union_of(answers)
     schema = dict(entity.schema)
     defs = schema.pop("$defs", None)
     for annotation in ("$schema", "$id", "title", "description"):
@@ -143,7 +183,7 @@ def stage_flow_facts(build: FlowBuild) -> None:
     combined: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["state", "entity", "event", "history"],
+        "required": ["state", "entity", "event", "history", "actor"],
         "properties": {
             "state": {"type": "string", "enum": states},
             "entity": schema,
@@ -154,6 +194,7 @@ def stage_flow_facts(build: FlowBuild) -> None:
                 "properties": union,
             },
             "history": HISTORY_SCHEMA,
+            "actor": ACTOR_SCHEMA,
         },
     }
     if defs:
@@ -164,6 +205,53 @@ def stage_flow_facts(build: FlowBuild) -> None:
         build.diagnostics.extend(exc.diagnostics)
         return
     build.entity, build.entity_type = entity, entity_type
+
+
+def _union_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One object schema with the properties of all (the first one's where names clash)."""
+    if len(schemas) == 1:
+        return schemas[0]
+    merged: dict[str, Any] = {"type": "object", "properties": {}}
+    for schema in schemas:
+        for name, sub in schema.get("properties", {}).items():
+            known = merged["properties"].get(name)
+            if known is not None and known.get("type") == sub.get("type") == "object":
+                merged["properties"][name] = _union_of([known, sub])
+            else:
+                merged["properties"].setdefault(name, sub)
+    return merged
+
+
+def _roles(build: FlowBuild) -> None:
+    for name, spec in build.flow.get("roles", {}).items():
+        build.roles[name] = FlowRole(
+            name, Text.of(spec.get("label")) or Text(name), Text.of(spec.get("description"))
+        )
+
+
+def _by(build: FlowBuild, raw: Any, pointer: str, rule_id: str | None = None) -> tuple[str, ...]:
+    """A `by:` list of roles, each checked against flow.roles."""
+    roles = tuple(raw)
+    for i, role in enumerate(roles):
+        if role not in build.roles:
+            where = join_pointer(pointer, i)
+            if not build.roles:
+                build.error(
+                    "unknown_role",
+                    f"role '{role}' is named, but the flow declares no roles",
+                    where,
+                    rule_id=rule_id,
+                    hint="declare the roles under flow.roles",
+                )
+            else:
+                build.error(
+                    "unknown_role",
+                    f"role '{role}' is not declared under flow.roles",
+                    where,
+                    rule_id=rule_id,
+                    hint=did_you_mean(role, build.roles),
+                )
+    return roles
 
 
 def _states(build: FlowBuild) -> None:
@@ -235,7 +323,20 @@ def _events(build: FlowBuild) -> None:
                 inner = (d.pointer or "").removeprefix("/properties")
                 build.error(d.code, d.message, base + inner, hint=d.hint)
             continue
+        if DECISION_FIELD in fields and "decide" in spec:
+            build.error(
+                "reserved_event_field",
+                f"'{DECISION_FIELD}' is the answer of the policy this event consults: the "
+                "engine fills it",
+                join_pointer(join_pointer(pointer, "fields"), DECISION_FIELD),
+                key=True,
+            )
+            continue
         _check_field_types(build, name, validator, pointer)
+        by = _by(build, spec["by"], join_pointer(pointer, "by")) if "by" in spec else None
+        if "decide" in spec:
+            build.event_specs[name] = spec["decide"]
+            consulted_policy(build, spec["decide"], join_pointer(pointer, "decide"))
         build.events[name] = FlowEvent(
             name,
             Text.of(spec["label"]) or Text(name),
@@ -243,6 +344,7 @@ def _events(build: FlowBuild) -> None:
             validator,
             tuple(spec.get("refs", ())),
             positions.key(pointer),
+            by,
         )
 
 
@@ -312,6 +414,11 @@ def _transition(
             rule_id=tid,
             hint=did_you_mean(target, build.states),
         )
+    by = (
+        _by(build, spec["by"], join_pointer(pointer, "by"), tid)
+        if "by" in spec
+        else (event.by if event is not None else None)
+    )
     requires = tuple(spec.get("requires", ()))
     for i, name in enumerate(requires):
         if event is not None and name not in event.fields:
@@ -329,6 +436,7 @@ def _transition(
     actions = _actions(build, spec.get("actions", []), join_pointer(pointer, "actions"), scope, tid)
     message = _text(build, spec, "message", pointer, scope)
     refusal = _text(build, spec, "refusal", pointer, scope)
+    missing = _text(build, spec, "missing", pointer, scope)
     if conditions is None or changes is None or actions is None:
         return
     durable = durable_condition(build, conditions, tid)
@@ -365,6 +473,7 @@ def _transition(
             sources,
             event.name,
             target,
+            by,
             requires,
             changes[0],
             changes[1],
@@ -372,6 +481,8 @@ def _transition(
             message,
             refusal,
             location,
+            missing,
+            "when" in spec,
         )
     )
 
@@ -517,10 +628,21 @@ def _actions(
         when: list[Expr] | None = []
         if "when" in spec:
             when = when_conditions(build, spec["when"], join_pointer(where, "when"), scope, tid)
+        details = []
+        for key, raw in spec.get("details", {}).items():
+            value = build.value(
+                raw, join_pointer(join_pointer(where, "details"), key), scope, None, key, tid
+            )
+            if value is None:
+                ok = False
+            else:
+                details.append((key, value))
         if text is None or when is None:
             ok = False
             continue
-        actions.append(Action(spec["code"], text, tuple(spec.get("to", ())), tuple(when)))
+        actions.append(
+            Action(spec["code"], text, tuple(spec.get("to", ())), tuple(when), tuple(details))
+        )
     return tuple(actions) if ok else None
 
 
@@ -530,9 +652,45 @@ def _text(build: FlowBuild, spec: Mapping[str, Any], key: str, pointer: str, sco
     return build.message(spec[key], join_pointer(pointer, key), scope, spec["id"])
 
 
+def _check_roles(build: FlowBuild) -> None:
+    """One set of roles per state and event (who may send an event in a state is the
+    flow's, not the guards'), and, in a flow with roles, a warning for a transition that
+    any actor may make."""
+    first: dict[tuple[str, str], Transition] = {}
+    for transition in build.transitions:
+        pointer = join_pointer("/flow/transitions", transition.index)
+        if transition.by is None and build.roles:
+            build.warn(
+                "transition_without_roles",
+                f"transition '{transition.id}' names no roles (by:), so any actor may make it",
+                join_pointer(pointer, "event"),
+                rule_id=transition.id,
+            )
+        for state in transition.sources:
+            earlier = first.setdefault((state, transition.event), transition)
+            if earlier is not transition and set(earlier.by or ()) != set(transition.by or ()):
+                build.error(
+                    "roles_differ",
+                    f"in state '{state}', transition '{earlier.id}' lets "
+                    f"{_listed(earlier.by)} send '{transition.event}' but '{transition.id}' "
+                    f"lets {_listed(transition.by)}: one state and event take one set of roles",
+                    join_pointer(
+                        pointer,
+                        "by" if "by" in build.flow["transitions"][transition.index] else "event",
+                    ),
+                    rule_id=transition.id,
+                )
+                break
+
+
+def _listed(roles: tuple[str, ...] | None) -> str:
+    return "any actor" if roles is None else ", ".join(roles)
+
+
 def stage_flow_checks(build: FlowBuild) -> None:
     if build.failed:
         return  # a transition that did not compile would make its event look unused
+    _check_roles(build)
     used = {t.event for t in build.transitions}
     for name in build.events:
         if name not in used:
@@ -560,6 +718,7 @@ STAGES: tuple[tuple[str, Callable[[FlowBuild], None]], ...] = (
     ("flow_facts", stage_flow_facts),
     ("settings", stage_settings),
     ("data", stage_data),
+    ("consults", stage_consults),
     ("derived", stage_derived),
     ("transitions", stage_transitions),
     ("reachable", stage_reachable),
@@ -596,6 +755,7 @@ def compile_flow(
         dict(build.events),
         tuple(build.transitions),
         build.entity,
+        dict(build.roles),
     )
     policy.extra["refs"] = tuple(
         {ref for part in (*build.states.values(), *build.events.values()) for ref in part.refs}

@@ -1,10 +1,14 @@
 """Decide one move of a flow entity: pure, no store.
 
-    stored entity + event --validate (entity_env)--> env {state, entity, event, history}
+    stored entity + event + actor --validate (entity_env)--> env {state, entity, event,
+        history, actor}; an event that consults a decision policy gets its answer as
+        event.decision (consult, over the same pipeline)
         --runtime.evaluate: settings, at, data, derive, match (hit policy first)-->
         the transition, or none
         --> Move: the new state, the facts it records, the actions it requires
                   or a refusal naming the current state and the unmet condition
+                  (or, for an actor without the roles the event needs here, the roles
+                  that may: `role_not_allowed`)
 
 A flow decides through the same pipeline as a decision (runtime/evaluate.py); only the
 first step (what is validated) and the last (what the applied rule means) are its own.
@@ -27,14 +31,33 @@ from typing import Any
 from engine.compile.model import CompiledPolicy, Env, Message
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
 from engine.core.jsonvalue import dumps, format_datetime, format_value, to_json_value
-from engine.flow.model import EVENT_TYPE, FlowSpec, FlowState, Transition, flow_of
+from engine.flow.actors import Actor, role_labels, validate_actor
+from engine.flow.model import (
+    DECISION_FIELD,
+    EVENT_TYPE,
+    DecisionCall,
+    FlowSpec,
+    FlowState,
+    Transition,
+    flow_of,
+)
 from engine.lang import ast
 from engine.lang.calendar import parse_datetime
 from engine.lang.pycompile import EvalFailure
+from engine.lang.text import normalize_text
 from engine.runtime.decision import new_decision_id
-from engine.runtime.evaluate import evaluate, explain_match
+from engine.runtime.evaluate import (
+    decide,
+    evaluate,
+    explain_match,
+    resolve_at,
+    resolve_settings,
+)
 from engine.source.data import Dataset
 from engine.store.flows import EntityState
+
+# The decision policies a flow's events consult, as served: id -> (policy, its data sets).
+Consulted = Mapping[str, tuple[CompiledPolicy, Mapping[str, Dataset]]]
 
 
 def history_of(entity: EntityState) -> dict[str, Any]:
@@ -79,6 +102,7 @@ class Move:
     at: datetime
     event: dict[str, Any]  # stored JSON form
     event_type: str
+    actor: Actor
     state_before: FlowState
     state_after: FlowState  # the same as state_before when refused or staying
     transition: Transition | None
@@ -107,6 +131,7 @@ class Move:
             "policy": {"id": self.policy_id, "revision": self.revision},
             "at": format_datetime(self.at),
             "event": self.event,
+            "actor": self.actor.to_dict(),
             "allowed": self.allowed,
             "state": {
                 "before": self.state_before.to_dict(),
@@ -136,41 +161,63 @@ def decide_move(
     entity: EntityState,
     event: Any,
     *,
+    actor: Actor | Mapping[str, Any] | None = None,
     at: datetime | str | None = None,
     settings: Mapping[str, Any] | None = None,
     data: Mapping[str, Dataset] | None = None,
     backend: str = "durable",
     decision_id: str | None = None,
     explain: bool = False,
+    consulted: Consulted | None = None,
+    consult_id: str | None = None,
 ) -> Move:
-    """Decide what `event` does to `entity`, as stored. Raises InputError for an
-    invalid event (JSON pointer under /event), EvaluationError, EngineFault.
+    """Decide what `event`, sent by `actor`, does to `entity`, as stored. Raises
+    InputError for an invalid event or actor (JSON pointer under /event, /actor),
+    EvaluationError, EngineFault.
 
     Decided by runtime's one pipeline, like a decision: with `explain`, and for a refusal
     because the guards of every candidate transition fail (which the reference evaluator
     explains), durable_rules must agree with the reference evaluator, or the event is an
-    EngineFault."""
+    EngineFault. An event that consults a decision policy finds it in `consulted`; its
+    decision gets `consult_id` as its id when given (a replay keeps the stored one)."""
     started = time.perf_counter()
     flow = flow_of(policy)
+
+    def validate(policy: CompiledPolicy, given: Any) -> Env:
+        env = entity_env(policy, given)
+        call = flow.events[env["event"][EVENT_TYPE]].decide
+        if call is not None and _may_move(flow, env):
+            answer = consult(
+                call, env, at, settings, consulted or {}, policy, backend, explain, consult_id
+            )
+            env["event"][DECISION_FIELD] = env[SENT][DECISION_FIELD] = answer
+        return env
+
     env, applied, explanation = evaluate(
-        policy, (entity, event), entity_env, at, settings, data, backend, explain
+        policy, (entity, event, actor), validate, at, settings, data, backend, explain
     )
     state = flow.states[entity.state]
     event_type = env["event"][EVENT_TYPE]
+    who = Actor(env["actor"]["id"], tuple(env["actor"]["roles"]), env["actor"].get("name"))
     common = {
         "decision_id": decision_id or new_decision_id(),
         "policy_id": policy.id,
         "revision": policy.revision,
         "at": env["at"],
-        "event": to_json_value(env["event"]),
+        "event": to_json_value(env[SENT]),
         "event_type": event_type,
+        "actor": who,
         "state_before": state,
         "settings": to_json_value(env["settings"]),
     }
     transition = flow.transition_by_id[applied[0].id] if applied else None
     target = transition.target_of(state.id) if transition else state.id
-    if transition is None or flow.states[target].abolished:
-        if transition is not None:
+    roles = None if state.final else flow.roles_for(state.id, event_type)
+    if not who.may(roles) or transition is None or flow.states[target].abolished:
+        if not who.may(roles):
+            refusal = _role_refusal(flow, state, event_type, who, roles or ())
+            transition = None
+        elif transition is not None:
             refusal = _abolished(flow, env, state, transition)
         else:
             refusal = _refusal(policy, flow, env, state, event_type, explanation, backend)
@@ -201,12 +248,24 @@ def decide_move(
     )
 
 
-def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any]) -> Env:
+SENT = "_sent"  # the env key of the event as sent (and stored), blank texts included
+
+
+def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any, Any]) -> Env:
     """A flow's Validate (runtime.evaluate): the event, checked against its event schema,
-    and the stored entity as the policy reads it: {state, entity, event, history}."""
-    stored, event = given
+    its actor, and the stored entity as the policy reads it:
+    {state, entity, event, history, actor}.
+
+    A text field of the event that holds only whitespace (full-width included) reads as
+    not given (null): `requires` refuses it as missing, like an absent one, so one rule
+    gives one answer. The event is stored as it was sent (env[SENT])."""
+    stored, event, actor = given
     flow = flow_of(policy)
-    normalised = flow.validate_event(event)  # first: a bad event is the caller's to fix
+    sent = flow.validate_event(event)  # first: a bad event is the caller's to fix
+    normalised = {
+        k: v for k, v in sent.items() if not (isinstance(v, str) and not normalize_text(v))
+    }
+    who = validate_actor(actor)
     if stored.state not in flow.states:
         raise EvaluationError(
             [
@@ -237,7 +296,121 @@ def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any]) -> Env:
         "entity": entity,
         "event": normalised,
         "history": history_of(stored),
+        "actor": who.to_dict(),
+        SENT: sent,
     }
+
+
+def _may_move(flow: FlowSpec, env: Env) -> bool:
+    """Whether the event could move the entity at all (so that consulting pays): the
+    state is not final, some transition takes the event here, the actor may send it."""
+    state = flow.states[env["state"]]
+    event_type = env["event"][EVENT_TYPE]
+    if state.final or not flow.candidates(state.id, event_type):
+        return False
+    roles = flow.roles_for(state.id, event_type)
+    return roles is None or not set(roles).isdisjoint(env["actor"]["roles"])
+
+
+def consult(
+    call: DecisionCall,
+    env: Env,
+    at: datetime | str | None,
+    settings: Mapping[str, Any] | None,
+    consulted: Consulted,
+    flow_policy: CompiledPolicy,
+    backend: str,
+    explain: bool,
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """Decide the policy an event consults, with the facts and settings its `decide`
+    computes from the flow's env; the answer, as the event's `decision` field reads it."""
+    pre = {**env, "at": resolve_at(at), "settings": resolve_settings(flow_policy, settings)}
+    found = consulted.get(call.policy)
+    if found is None:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "consulted_policy_missing",
+                    f"policy '{call.policy}', which this event consults, is not served",
+                    call.location,
+                )
+            ]
+        )
+    target, data = found
+    try:
+        facts = to_json_value(call.facts.fn(pre))
+        given = to_json_value(call.settings.fn(pre)) if call.settings is not None else None
+    except EvalFailure as exc:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "evaluation_error", f"consulting '{call.policy}': {exc.message}", call.location
+                )
+            ]
+        ) from None
+    try:
+        decision = decide(
+            target,
+            facts,
+            at=pre["at"],
+            settings=given,
+            data=data,
+            backend=backend,
+            explain=explain,
+            decision_id=decision_id,
+        )
+    except InputError as exc:
+        raise InputError([_repointed(call, d) for d in exc.diagnostics]) from None
+    answer = {
+        "policy": {"id": decision.policy_id, "revision": decision.revision},
+        "decision_id": decision.decision_id,
+        "outcome": to_json_value(decision.outcome),
+        "reasons": to_json_value(decision.reasons),
+        "fired": list(decision.fired),
+        "data": dict(decision.data_versions),
+    }
+    try:
+        return call.answer.validate(answer, pointer=f"/event/{DECISION_FIELD}")  # type: ignore[no-any-return]
+    except InputError as exc:
+        raise EvaluationError(
+            [
+                Diagnostic(
+                    "decision_answer_invalid",
+                    f"the answer of '{call.policy}' revision {decision.revision} does not fit "
+                    f"what this flow was compiled against (edit and reload both): {d.message}",
+                    call.location,
+                    pointer=d.pointer,
+                )
+                for d in exc.diagnostics
+            ]
+        ) from None
+
+
+def _repointed(call: DecisionCall, problem: Diagnostic) -> Diagnostic:
+    """A problem of the consulted decision's input, placed where the sender can fix it:
+    under the event field the facts (or settings) came from, else under /decision."""
+    pointer = problem.pointer or ""
+    root, _, rest = pointer.lstrip("/").partition("/")
+    expr = call.facts if root == "facts" else call.settings if root == "settings" else None
+    # The one event field the expression reads (`event.facts`, or merged with the entity's
+    # knowledge), else the consulted input itself, under /decision.
+    fields = set()
+    for node in expr.node.walk() if expr is not None else ():
+        path = ast.path_of(node)
+        if path is not None and len(path) >= 2 and path[0] == "event":
+            fields.add(path[1])
+    if len(fields) == 1:
+        where = f"/event/{fields.pop()}" + (f"/{rest}" if rest else "")
+    else:
+        where = f"/{DECISION_FIELD}{pointer}"
+    return Diagnostic(
+        problem.code,
+        f"{problem.message} (in the facts given to '{call.policy}')",
+        problem.location,
+        pointer=where,
+        hint=problem.hint,
+    )
 
 
 def _record(
@@ -313,6 +486,10 @@ def _actions(transition: Transition, env: Env) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"code": action.code, "text": action.text.render(env, format_value)}
         if action.to:
             item["to"] = list(action.to)
+        if action.details:
+            item["details"] = {
+                k: _compact(to_json_value(v.compute(env))) for k, v in action.details
+            }
         out.append(item)
     return out
 
@@ -427,6 +604,10 @@ def _refusal(
     explained = _optional_render(transition.refusal, env)
     where = _where(first["location"])
     if "field" in first:
+        # `refusal` explains the guards; for a missing field `missing` does (or `refusal`
+        # when the move has no guards, since then only its fields can be missing).
+        text = transition.missing or (None if transition.guarded else transition.refusal)
+        explained = _optional_render(text, env)
         out = _base("missing_field", state, event_type)
         title = event.field_label(first["field"])
         out["message"] = {
@@ -463,6 +644,26 @@ def _refusal(
         }
     out["failed"] = [f for _, _, f in failures]
     out["allowed_events"] = allowed
+    return out
+
+
+def _role_refusal(
+    flow: FlowSpec, state: FlowState, event_type: str, actor: Actor, roles: tuple[str, ...]
+) -> dict[str, Any]:
+    event = flow.events[event_type]
+    labels = {name: role.label for name, role in flow.roles.items()}
+    may_ja, may_en = role_labels(roles, labels)
+    has_ja, has_en = role_labels(actor.roles, labels)
+    out = _base("role_not_allowed", state, event_type)
+    out["message"] = {
+        "ja": f"現在の状態「{state.label.ja}」で「{event.label.ja}」を行えるのは{may_ja}です"
+        f"（{actor.id} の役割: {has_ja}）。",
+        "en": f"In state '{_en(state.label)}', '{_en(event.label)}' may be sent by {may_en} "
+        f"(the roles of {actor.id}: {has_en}).",
+    }
+    out["roles"] = list(roles)
+    out["actor"] = actor.to_dict()
+    out["allowed_events"] = flow.allowed_events(state.id)
     return out
 
 

@@ -2,6 +2,7 @@
 
     engine = FlowEngine(load("policies"), FlowStore("var/kimari.sqlite3"))
     result = engine.apply("claim-status", "EST-1", {"type": "claim"},
+                          actor={"id": "dealer-7", "roles": ["販売店"]},
                           at="2024-09-10T10:00:00+09:00")
     result.allowed, result.to_dict()          # the move (actions, new state) or the refusal
     engine.history("claim-status", "EST-1")   # every move, in order
@@ -28,8 +29,9 @@ from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
 from engine.core.jsonvalue import to_json_value
 from engine.core.suggest import did_you_mean
-from engine.flow.decide import Move, advance, decide_move, initial_entity
-from engine.flow.model import FlowSpec, flow_of
+from engine.flow.actors import Actor
+from engine.flow.decide import Consulted, Move, advance, decide_move, initial_entity
+from engine.flow.model import DECISION_FIELD, FlowSpec, flow_of
 from engine.source.data import Dataset
 from engine.store.flows import EntityState, FlowStore, HistoryRow
 
@@ -75,6 +77,7 @@ class FlowResult:
             "policy": {"id": self.policy.id, "revision": row.revision},
             "at": row.at,
             "event": row.event,
+            "actor": row.actor,
             "allowed": True,
             "state": {"before": _state(flow, row.from_state), "after": _state(flow, row.to_state)},
             "transition": _transition(flow, row.transition),
@@ -167,17 +170,20 @@ class FlowEngine:
         entity_id: str,
         event: Any,
         *,
+        actor: Actor | Mapping[str, Any] | None = None,
         at: datetime | str | None = None,
         settings: Mapping[str, Any] | None = None,
         event_id: str | None = None,
         data: Mapping[str, Dataset] | None = None,
     ) -> FlowResult:
-        """Decide `event` for the entity and store the move (or log the refusal).
+        """Decide `event`, sent by `actor` ({"id", "roles", "name"?}), for the entity and
+        store the move (or log the refusal).
 
         With `event_id`, a retried event returns the move it made the first time instead
-        of being applied twice. Raises InputError (invalid event or entity id, with a JSON
-        pointer), UsageError (unknown policy, not a flow), EvaluationError, EngineFault, and
-        RetryLater when other writers keep moving the entity (nothing was applied).
+        of being applied twice. Raises InputError (invalid event, actor or entity id, with
+        a JSON pointer), UsageError (unknown policy, not a flow), EvaluationError,
+        EngineFault, and RetryLater when other writers keep moving the entity (nothing was
+        applied).
         """
         policy = self.policy(policy_id)
         _check_entity_id(entity_id)
@@ -185,6 +191,7 @@ class FlowEngine:
             _check_entity_id(event_id, pointer="/event_id")
         flow = flow_of(policy)
         data = data if data is not None else self.project.data_for(policy)
+        consulted = self.consulted(flow)
         with self.entity_lock(policy.id, entity_id), self.store.hold(policy.id, entity_id):
             for _ in range(MAX_ATTEMPTS):
                 if event_id is not None:
@@ -196,11 +203,13 @@ class FlowEngine:
                     policy,
                     before,
                     event,
+                    actor=actor,
                     at=at,
                     settings=settings,
                     data=data,
                     backend=self.backend,
                     explain=self.explain,
+                    consulted=consulted,
                 )
                 if move.allowed:
                     after = advance(before, move)
@@ -222,6 +231,21 @@ class FlowEngine:
             ]
         )
 
+    def consulted(self, flow: FlowSpec) -> Consulted:
+        """The decision policies the flow's events consult, as the catalog serves them now
+        (with their data sets); one that is not served fails the event that needs it."""
+        out: dict[str, tuple[CompiledPolicy, Mapping[str, Dataset]]] = {}
+        for event in flow.events.values():
+            if event.decide is None or event.decide.policy in out:
+                continue
+            try:
+                found = self.project.policy(event.decide.policy)
+            except UsageError:
+                continue
+            if found.kind == "decision":
+                out[found.id] = (found, self.project.data_for(found))
+        return out
+
     def entity(self, policy_id: str, entity_id: str) -> dict[str, Any]:
         """Where the entity stands: state, facts, version, what it may do next."""
         policy = self.policy(policy_id)
@@ -240,6 +264,7 @@ class FlowEngine:
             },
             "facts": dict(current.facts),
             "allowed_events": flow.allowed_events(current.state),
+            "allowed_roles": flow.allowed_roles(current.state),
             "created_at": current.created_at,
             "last_at": current.last_at,
             "last_event": current.last_event,
@@ -330,15 +355,35 @@ def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
 
 
 def replay(
-    policy: CompiledPolicy, rows: list[HistoryRow], *, backend: str = "durable"
+    policy: CompiledPolicy,
+    rows: list[HistoryRow],
+    *,
+    backend: str = "durable",
+    consulted: Consulted | None = None,
 ) -> tuple[EntityState, list[str]]:
     """Re-decide a stored history from the initial state with `policy`: the entity it
-    leads to, and every row where the re-decided move differs from the stored one."""
+    leads to, and every row where the re-decided move differs from the stored one. Each
+    row is re-decided with its stored actor, and an event that consulted a decision
+    policy consults it again (`consulted`: the revisions to replay against)."""
     entity = initial_entity(flow_of(policy))
     differences = []
     for row in rows:
+        if row.actor is None:
+            differences.append(f"version {row.version}: no actor recorded (moved before actors)")
+            continue
+        event = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
+        answer = row.event.get(DECISION_FIELD)
         move = decide_move(
-            policy, entity, row.event, at=row.at, settings=row.settings, backend=backend
+            policy,
+            entity,
+            event,
+            actor=row.actor,
+            at=row.at,
+            settings=row.settings,
+            backend=backend,
+            consulted=consulted,
+            # the consulted decision keeps its stored id: facts that record it compare
+            consult_id=answer.get("decision_id") if isinstance(answer, dict) else None,
         )
         if not move.allowed:
             differences.append(f"version {row.version}: now refused ({move.refusal})")

@@ -18,13 +18,21 @@ def _value(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value).decode()
 
 
+def actor_text(actor: Mapping[str, Any] | None) -> str:
+    """Who sent an event: name (id) [roles]; '-' for a move stored before actors."""
+    if not actor:
+        return "-"
+    who = f"{actor['name']} ({actor['id']})" if actor.get("name") else str(actor["id"])
+    return f"{who} [{', '.join(actor.get('roles', []))}]"
+
+
 def flow_result_text(body: Mapping[str, Any]) -> str:
     """One event's answer: the move and what it requires, or the refusal and why."""
     policy, entity = body["policy"], body["entity"]
     head = f"{policy['id']} {entity['id']}"
     meta = (
-        f"  revision {policy['revision']}, decision {body['decision_id']}, at {body['at']}, "
-        f"entity version {entity['version']}"
+        f"  by {actor_text(body.get('actor'))}, revision {policy['revision']}, decision "
+        f"{body['decision_id']}, at {body['at']}, entity version {entity['version']}"
     )
     if not body["allowed"]:
         refusal = body["refusal"]
@@ -80,7 +88,7 @@ def history_text(entity: Mapping[str, Any], rows: list[HistoryRow], refusals: li
     for row in rows:
         out.append(
             f"  {row.version:>4}  {row.at}  {row.event_type:<24} {row.from_state} -> "
-            f"{row.to_state}  [{row.transition}] rev {row.revision}"
+            f"{row.to_state}  [{row.transition}] by {actor_text(row.actor)} rev {row.revision}"
         )
         for action in row.actions:
             out.append(f"          action {action['code']}: {action['text']['ja']}")
@@ -89,6 +97,7 @@ def history_text(entity: Mapping[str, Any], rows: list[HistoryRow], refusals: li
         for item in refusals:
             out.append(
                 f"  at version {item['version']}  {item['at']}  {item['event_type']:<24} "
+                f"by {actor_text(item.get('actor'))} "
                 f"{item['code']}: {item['refusal']['message']['ja']}"
             )
     return "\n".join(out)

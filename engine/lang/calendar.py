@@ -19,6 +19,7 @@ import json
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+from engine.core.i18n import Msg
 from engine.core.jsonvalue import JST
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,7 +45,7 @@ def parse_date(text: str) -> date:
             return date(*(int(g) for g in match.groups()))
         except ValueError:
             pass
-    raise ValueError(f"{_quoted(text)} is not a valid date (YYYY-MM-DD)")
+    raise ValueError(Msg("{text} is not a valid date (YYYY-MM-DD)", text=_quoted(text)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -55,16 +56,18 @@ def parse_datetime(text: str) -> datetime:
     leaves the years 1-9999 in UTC or in Japan time is refused: nothing could show it."""
     match = _DATETIME.fullmatch(text)
     if match is None:
-        raise ValueError(f"{_quoted(text)} is not a valid date-time (RFC 3339)")
+        raise ValueError(Msg("{text} is not a valid date-time (RFC 3339)", text=_quoted(text)))
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction, zulu, sign, off_h, off_m = match.groups()[6:]
     if not zulu and not sign:
-        raise ValueError(f"{_quoted(text)} needs a UTC offset such as +09:00 or Z")
+        raise ValueError(Msg("{text} needs a UTC offset such as +09:00 or Z", text=_quoted(text)))
     micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
     if second == 60:  # valid RFC 3339 text, but Python's datetime (and UTC as used) has none
         raise ValueError(
-            f"{_quoted(text)} is a leap second, which is not supported: write :59 or the next "
-            "second"
+            Msg(
+                "{text} is a leap second, which is not supported: write :59 or the next second",
+                text=_quoted(text),
+            )
         )
     end_of_day = hour == 24
     if end_of_day:
@@ -76,18 +79,23 @@ def parse_datetime(text: str) -> datetime:
             value += timedelta(days=1)
         value.astimezone(UTC), value.astimezone(JST)  # OverflowError outside years 1-9999
     except ValueError:
-        raise ValueError(f"{_quoted(text)} is not a valid date-time (RFC 3339)") from None
+        raise ValueError(
+            Msg("{text} is not a valid date-time (RFC 3339)", text=_quoted(text))
+        ) from None
     except OverflowError:
         raise ValueError(
-            f"{_quoted(text)} is out of range: instants must fall within the years 1-9999 "
-            "in UTC and in Japan time"
+            Msg(
+                "{text} is out of range: instants must fall within the years 1-9999 "
+                "in UTC and in Japan time",
+                text=_quoted(text),
+            )
         ) from None
     return value
 
 
 def _offset(sign: str, hours: int, minutes: int) -> timezone:
     if hours > 23 or minutes > 59:
-        raise ValueError("invalid UTC offset")
+        raise ValueError(Msg("invalid UTC offset"))
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if sign == "-" else delta)
 
@@ -125,7 +133,7 @@ def _shift_month(day: date, months: int) -> date:
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
     if not 1 <= year <= 9999:
-        raise ValueError("date out of range")
+        raise ValueError(Msg("date out of range"))
     last = _cal.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
 
@@ -135,7 +143,7 @@ def with_day(value: date | datetime, day: int) -> date:
     local = local_date(value)
     last = _cal.monthrange(local.year, local.month)[1]
     if day < 1:
-        raise ValueError(f"day must be at least 1, got {day}")
+        raise ValueError(Msg("day must be at least 1, got {day}", day=day))
     return local.replace(day=min(day, last))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.lang import ast
 from engine.lang.functions import FUNCTIONS, SignatureProblem
@@ -116,7 +117,7 @@ class Checker:
             self.problem(
                 node,
                 "unknown_name",
-                f"unknown name '{node.name}'",
+                Msg("unknown name '{name}'", name=node.name),
                 did_you_mean(node.name, scope.roots),
             )
             return ANY
@@ -132,16 +133,20 @@ class Checker:
             self.problem(
                 node,
                 "field_of_list",
-                f"'{shown[: -len(node.name) - 1]}' is a list; it has no field '{node.name}'",
-                "use any(), all(), count() or first() over the list",
+                Msg(
+                    "'{list}' is a list; it has no field '{name}'",
+                    list=shown[: -len(node.name) - 1],
+                    name=node.name,
+                ),
+                Msg("use any(), all(), count() or first() over the list"),
             )
             return ANY
         if target.kind == "dataset":
             self.problem(
                 node,
                 "field_of_data_set",
-                "a data set has no fields to read",
-                "pass it to find() or similar()",
+                Msg("a data set has no fields to read"),
+                Msg("pass it to find() or similar()"),
             )
             return ANY
         found = target.field(node.name)
@@ -151,8 +156,12 @@ class Checker:
             self.problem(
                 node,
                 "type_mismatch",
-                f"'{shown[: -len(node.name) - 1]}' is {target.describe()}; it has no "
-                f"field '{node.name}'",
+                Msg(
+                    "'{target}' is {type}; it has no field '{name}'",
+                    target=shown[: -len(node.name) - 1],
+                    type=target.describe(),
+                    name=node.name,
+                ),
                 start=node.name_start,
             )
             return ANY
@@ -164,17 +173,10 @@ class Checker:
         root = scope.roots.get(path[0]) if path else None
         kind = root.kind if root else "fact"
         code = UNKNOWN_CODES.get(kind, "unknown_field")
-        label = {
-            "fact": "fact field",
-            "settings": "setting",
-            "derived": "derived value",
-            "data": "data set",
-            "outcome": "outcome field",
-        }.get(kind, "field")
         siblings = [f"{shown[: -len(node.name)]}{name}" for name in (target.fields or {})]
         deeper = _all_paths(path[0], root.type) if root and path else []
         hint = did_you_mean(shown, siblings) or did_you_mean(shown, deeper)
-        self.problem(node, code, f"unknown {label} '{shown}'", hint, start=node.name_start)
+        self.problem(node, code, _unknown(kind, shown), hint, start=node.name_start)
 
     # -- operators ----------------------------------------------------------
     def _unary(self, node: ast.Unary, scope: Scope) -> Type:
@@ -183,7 +185,9 @@ class Checker:
             self._expect_boolean(node.operand, operand, "'not'")
             return BOOLEAN
         if operand.kind not in NUMERIC_KINDS and operand.kind not in ("any", "null"):
-            self.problem(node, "type_mismatch", f"cannot negate {operand.describe()}")
+            self.problem(
+                node, "type_mismatch", Msg("cannot negate {type}", type=operand.describe())
+            )
             return ANY
         return operand
 
@@ -197,8 +201,12 @@ class Checker:
             self.problem(
                 node,
                 "type_mismatch",
-                f"{where} needs true/false, but this is {type_.describe()}",
-                "compare it, e.g. x == 'value' or x > 0",
+                Msg(
+                    "{where} needs true/false, but this is {type}",
+                    where=where,
+                    type=type_.describe(),
+                ),
+                Msg("compare it, e.g. x == 'value' or x > 0"),
             )
 
     def _compare(self, node: ast.Compare, scope: Scope) -> Type:
@@ -211,7 +219,11 @@ class Checker:
                 self.problem(
                     node,
                     "type_mismatch",
-                    f"cannot compare {left.describe()} with {right.describe()}",
+                    Msg(
+                        "cannot compare {left} with {right}",
+                        left=left.describe(),
+                        right=right.describe(),
+                    ),
                 )
             else:
                 self._check_enum(node.left, left, node.right)
@@ -220,8 +232,13 @@ class Checker:
             self.problem(
                 node,
                 "type_mismatch",
-                f"cannot order {left.describe()} and {right.describe()} with '{node.op}'",
-                "only numbers, dates and date-times are ordered",
+                Msg(
+                    "cannot order {left} and {right} with '{op}'",
+                    left=left.describe(),
+                    right=right.describe(),
+                    op=node.op,
+                ),
+                Msg("only numbers, dates and date-times are ordered"),
             )
         return BOOLEAN
 
@@ -230,7 +247,11 @@ class Checker:
             self.problem(
                 node.right,
                 "type_mismatch",
-                f"'{node.op}' needs a list on its right, got {right.describe()}",
+                Msg(
+                    "'{op}' needs a list on its right, got {type}",
+                    op=node.op,
+                    type=right.describe(),
+                ),
             )
             return
         item = right.item or ANY
@@ -238,7 +259,11 @@ class Checker:
             self.problem(
                 node,
                 "type_mismatch",
-                f"cannot look for {left.describe()} in a list of {item.describe()}",
+                Msg(
+                    "cannot look for {left} in a list of {item}",
+                    left=left.describe(),
+                    item=item.describe(),
+                ),
             )
         elif isinstance(node.right, ast.ListLit):
             for element in node.right.items:
@@ -251,7 +276,7 @@ class Checker:
         if value is None or value in type_.enum:
             return
         path = ast.path_of(field_node)
-        shown = ".".join(path) if path else "this field"
+        shown = ".".join(path) if path else Msg("this field")
         allowed = ", ".join(repr(v) for v in type_.enum)
         hint = did_you_mean(str(value), [str(v) for v in type_.enum])
         self.problems.append(
@@ -259,7 +284,12 @@ class Checker:
                 value_node.start,
                 value_node.end,
                 "unknown_enum_value",
-                f"{value!r} is not a possible value of {shown} (one of {allowed})",
+                Msg(
+                    "{value} is not a possible value of {field} (one of {allowed})",
+                    value=repr(value),
+                    field=shown,
+                    allowed=allowed,
+                ),
                 hint,
             )
         )
@@ -270,12 +300,15 @@ class Checker:
         for side, t in ((node.left, left), (node.right, right)):
             if t.kind not in NUMERIC_KINDS and t.kind not in ("any", "null"):
                 hint = (
-                    "use add_days()/add_months() for dates"
+                    Msg("use add_days()/add_months() for dates")
                     if t.kind in ("date", "datetime")
                     else None
                 )
                 self.problem(
-                    side, "type_mismatch", f"'{node.op}' needs numbers, got {t.describe()}", hint
+                    side,
+                    "type_mismatch",
+                    Msg("'{op}' needs numbers, got {type}", op=node.op, type=t.describe()),
+                    hint,
                 )
                 return ANY
         nullable = left.nullable or right.nullable
@@ -300,8 +333,11 @@ class Checker:
         self.problem(
             node,
             "misplaced_lambda",
-            f"'{node.param} -> ...' is only allowed as an argument of "
-            "any, all, count, first, filter, map, sum or count_distinct",
+            Msg(
+                "'{param} -> ...' is only allowed as an argument of "
+                "any, all, count, first, filter, map, sum or count_distinct",
+                param=node.param,
+            ),
         )
         return ANY
 
@@ -311,7 +347,7 @@ class Checker:
             self.problem(
                 node,
                 "unknown_function",
-                f"unknown function '{node.name}'",
+                Msg("unknown function '{name}'", name=node.name),
                 did_you_mean(node.name, FUNCTIONS),
             )
             for arg in node.args:
@@ -323,13 +359,18 @@ class Checker:
             wanted = (
                 str(function.min_args)
                 if function.min_args == function.max_args
-                else f"{function.min_args} to {function.max_args}"
+                else Msg("{low} to {high}", low=function.min_args, high=function.max_args)
             )
             self.problem(
                 node,
                 "wrong_argument_count",
-                f"{node.name}() takes {wanted} arguments, got {count}",
-                f"usage: {function.signature}",
+                Msg(
+                    "{function}() takes {wanted} arguments, got {count}",
+                    function=node.name,
+                    wanted=wanted,
+                    count=count,
+                ),
+                _usage(function.signature),
             )
             return ANY
         types = self._arguments(node, function.lambda_args, scope)
@@ -340,8 +381,8 @@ class Checker:
             self.problem(
                 where,
                 "type_mismatch",
-                f"{node.name}(): {exc.message}",
-                f"usage: {function.signature}",
+                Msg("{function}(): {reason}", function=node.name, reason=exc.message),
+                _usage(function.signature),
             )
             return ANY
 
@@ -361,20 +402,47 @@ class Checker:
                 self.problem(
                     arg,
                     "type_mismatch",
-                    f"{node.name}(): argument {index + 1} must be 'x -> ...'",
-                    f"usage: {FUNCTIONS[node.name].signature}",
+                    Msg(
+                        "{function}(): argument {index} must be 'x -> ...'",
+                        function=node.name,
+                        index=index + 1,
+                    ),
+                    _usage(FUNCTIONS[node.name].signature),
                 )
                 types.append(ANY)
             elif is_lambda:
                 self.problem(
                     arg,
                     "misplaced_lambda",
-                    f"{node.name}(): argument {index + 1} cannot be 'x -> ...'",
+                    Msg(
+                        "{function}(): argument {index} cannot be 'x -> ...'",
+                        function=node.name,
+                        index=index + 1,
+                    ),
                 )
                 types.append(ANY)
             else:
                 types.append(self.check(arg, scope))
         return types
+
+
+def _unknown(kind: str, name: str) -> Msg:
+    """'unknown fact field ...', said of the kind of root the name starts from."""
+    if kind == "fact":
+        return Msg("unknown fact field '{name}'", name=name)
+    if kind == "settings":
+        return Msg("unknown setting '{name}'", name=name)
+    if kind == "derived":
+        return Msg("unknown derived value '{name}'", name=name)
+    if kind == "data":
+        return Msg("unknown data set '{name}'", name=name)
+    if kind == "outcome":
+        return Msg("unknown outcome field '{name}'", name=name)
+    return Msg("unknown field '{name}'", name=name)
+
+
+def _usage(signature: str) -> Msg:
+    return Msg("usage: {signature}", signature=signature)
 
 
 def _all_paths(root: str, type_: Type, depth: int = 0) -> list[str]:

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from engine.core.i18n import Msg
 from engine.lang import calendar as cal
 from engine.lang import text
 from engine.lang.types import (
@@ -33,6 +34,7 @@ from engine.lang.types import (
     Type,
     join,
     list_of,
+    record,
 )
 
 
@@ -92,15 +94,23 @@ def _kind(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
         return t
     if "number" in kinds and t.kind == "integer":
         return t
-    raise SignatureProblem(index, f"argument {index + 1} must be {what}, got {t.describe()}")
+    raise SignatureProblem(
+        index,
+        Msg(
+            "argument {index} must be {what}, got {type}",
+            index=index + 1,
+            what=what,
+            type=t.describe(),
+        ),
+    )
 
 
 def _temporal(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "date|datetime", "a date or a date-time")
+    return _kind(types, index, "date|datetime", Msg("a date or a date-time"))
 
 
 def _datetime_arg(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "datetime", "a date-time")
+    return _kind(types, index, "datetime", Msg("a date-time"))
 
 
 def _whole_minutes(delta: timedelta) -> int:
@@ -110,19 +120,19 @@ def _whole_minutes(delta: timedelta) -> int:
 
 
 def _integer(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "integer", "an integer")
+    return _kind(types, index, "integer", Msg("an integer"))
 
 
 def _number(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "number", "a number")
+    return _kind(types, index, "number", Msg("a number"))
 
 
 def _string(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "string", "text")
+    return _kind(types, index, "string", Msg("text"))
 
 
 def _list(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "list", "a list")
+    return _kind(types, index, "list", Msg("a list"))
 
 
 def _nullable_if(result: Type, types: Sequence[Type]) -> Type:
@@ -137,7 +147,7 @@ def _same_temporal(types: Sequence[Type]) -> Type:
 
 
 def _to_date(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|date|datetime", "text, a date or a date-time")
+    t = _kind(types, 0, "string|date|datetime", Msg("text, a date or a date-time"))
     return _nullable_if(DATE, [t])
 
 
@@ -157,8 +167,10 @@ def _pair_temporal(result: Type) -> Callable[[Sequence[Type]], Type]:
         if {a.kind, b.kind} == {"date", "datetime"}:
             raise SignatureProblem(
                 1,
-                "both arguments must be dates or both date-times; "
-                "use date(x) to take the date of a date-time",
+                Msg(
+                    "both arguments must be dates or both date-times; "
+                    "use date(x) to take the date of a date-time"
+                ),
             )
         return _nullable_if(result, types)
 
@@ -177,7 +189,8 @@ def _lambda_result(types: Sequence[Type], index: int) -> Type:
 def _check_predicate(types: Sequence[Type], index: int) -> None:
     if index < len(types) and types[index].kind not in ("boolean", "any"):
         raise SignatureProblem(
-            index, f"the condition must be true or false, got {types[index].describe()}"
+            index,
+            Msg("the condition must be true or false, got {type}", type=types[index].describe()),
         )
 
 
@@ -213,7 +226,9 @@ def _map(types: Sequence[Type]) -> Type:
 def _sum(types: Sequence[Type]) -> Type:
     item = _lambda_result(types, 1) if len(types) > 1 else _item(types)
     if item.kind not in NUMERIC_KINDS and item.kind != "any":
-        raise SignatureProblem(len(types) - 1, f"sum needs numbers, got {item.describe()}")
+        raise SignatureProblem(
+            len(types) - 1, Msg("sum needs numbers, got {type}", type=item.describe())
+        )
     return Type("integer" if item.kind == "integer" else "number")
 
 
@@ -229,13 +244,13 @@ def _distinct(types: Sequence[Type]) -> Type:
 
 def _extreme(types: Sequence[Type]) -> Type:
     if not types:
-        raise SignatureProblem(None, "needs at least one argument")
+        raise SignatureProblem(None, Msg("needs at least one argument"))
     result = types[0]
     for index in range(len(types)):
-        _kind(types, index, "number|date|datetime", "a number, a date or a date-time")
+        _kind(types, index, "number|date|datetime", Msg("a number, a date or a date-time"))
         result = join(result, types[index])
     if result.kind == "any" and any(t.kind != "any" for t in types):
-        raise SignatureProblem(None, "all arguments must be of the same kind")
+        raise SignatureProblem(None, Msg("all arguments must be of the same kind"))
     return result
 
 
@@ -251,6 +266,28 @@ def _coalesce(types: Sequence[Type]) -> Type:
     return result.with_nullable(all(t.nullable for t in types))
 
 
+def _merge(types: Sequence[Type]) -> Type:
+    return _merged(_kind(types, 0, "record", "a record"), _kind(types, 1, "record", "a record"))
+
+
+def _merged(a: Type, b: Type) -> Type:
+    """The record merge(a, b) gives: a's fields, b's where b has a value; records deeply."""
+    if "null" in (a.kind, b.kind):
+        return (b if a.kind == "null" else a).with_nullable(a.nullable and b.nullable)
+    if a.fields is None or b.fields is None or "record" not in (a.kind, b.kind):
+        return record(None)
+    fields = dict(a.fields)
+    for name, theirs in b.fields.items():
+        ours = fields.get(name)
+        if ours is None:
+            fields[name] = theirs
+        elif ours.kind == theirs.kind == "record":
+            fields[name] = _merged(ours, theirs)
+        else:  # b's null leaves a's value
+            fields[name] = join(ours, theirs.with_nullable(False)) if theirs.nullable else theirs
+    return record(fields).with_nullable(a.nullable and b.nullable)
+
+
 def _round(types: Sequence[Type]) -> Type:
     _number(types, 0)
     return _nullable_if(INTEGER, types[:1])
@@ -263,7 +300,7 @@ def _percent_of(types: Sequence[Type]) -> Type:
 
 
 def _length(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|list", "text or a list")
+    t = _kind(types, 0, "string|list", Msg("text or a list"))
     return _nullable_if(INTEGER, [t])
 
 
@@ -273,7 +310,12 @@ def _dataset(types: Sequence[Type], index: int) -> Type:
         return Type("dataset", item=ANY)
     if t.kind != "dataset":
         raise SignatureProblem(
-            index, f"argument {index + 1} must be a data set (data.NAME), got {t.describe()}"
+            index,
+            Msg(
+                "argument {index} must be a data set (data.NAME), got {type}",
+                index=index + 1,
+                type=t.describe(),
+            ),
         )
     return t
 
@@ -282,12 +324,16 @@ def _probe(types: Sequence[Type], index: int, entry: Type) -> None:
     probe = types[index]
     if probe.kind != "record" or probe.fields is None:
         raise SignatureProblem(
-            index, "argument 2 must be a record literal such as {phone: order.customer.phone}"
+            index,
+            Msg("argument 2 must be a record literal such as {{phone: order.customer.phone}}"),
         )
     for name in probe.fields:
         if entry.field(name) is None:
             known = ", ".join(sorted(entry.fields or {}))
-            raise SignatureProblem(index, f"the data set has no field '{name}' (fields: {known})")
+            raise SignatureProblem(
+                index,
+                Msg("the data set has no field '{name}' (fields: {known})", name=name, known=known),
+            )
 
 
 def _find(types: Sequence[Type]) -> Type:
@@ -296,24 +342,39 @@ def _find(types: Sequence[Type]) -> Type:
     return list_of(entry)
 
 
-def _similar(types: Sequence[Type]) -> Type:
+# How a found entry matched (engine/source/data.py, MATCH_REPORT): which of the probe's
+# fields agreed, how many, and how many the probe gave.
+MATCH_REPORT = "matched"
+_REPORT = record({"fields": list_of(STRING), "count": INTEGER, "of": INTEGER})
+
+
+def _reported(types: Sequence[Type]) -> Type:
+    """The entry type of a look-up that reports how it matched: the entry plus `matched`."""
     entry = _dataset(types, 0).item or ANY
     _probe(types, 1, entry)
+    if entry.kind != "record" or entry.fields is None:
+        return entry
+    if MATCH_REPORT in entry.fields:
+        raise SignatureProblem(
+            0, f"the data set's field '{MATCH_REPORT}' is reserved for the match report"
+        )
+    return record({**entry.fields, MATCH_REPORT: _REPORT})
+
+
+def _similar(types: Sequence[Type]) -> Type:
+    entry = _reported(types)
     _integer(types, 2)
     return entry.with_nullable()
 
 
 def _similar_all(types: Sequence[Type]) -> Type:
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
+    entry = _reported(types)
     _integer(types, 2)
     return list_of(entry)
 
 
 def _match_condition(types: Sequence[Type]) -> Type:
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
-    return entry.with_nullable()
+    return _reported(types).with_nullable()
 
 
 # -- implementations ---------------------------------------------------------
@@ -391,6 +452,21 @@ def _max_impl(*values: Any) -> Any:
 
 def _coalesce_impl(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
+
+
+def _merge_impl(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return _merge_impl({}, b) if a is None and b is not None else a
+    out = dict(a)
+    for name, value in b.items():
+        if value is None:  # null reads as absent: it neither sets nor removes
+            continue
+        ours = out.get(name)
+        if type(value) is dict:
+            out[name] = _merge_impl(ours if type(ours) is dict else {}, value)
+        else:
+            out[name] = value
+    return out
 
 
 def _find_impl(dataset: Any, probe: dict[str, Any]) -> list[Any]:
@@ -736,6 +812,16 @@ _register(
     nulls="none",
 )
 _register(
+    "merge",
+    "merge(record, record) -> record",
+    "The first record with the second's fields laid over it (records merged field by field, "
+    "a null in the second keeps the first's value): facts built from an event and an entity.",
+    _merge,
+    _merge_impl,
+    args=(2, 2),
+    nulls="none",
+)
+_register(
     "round_half_up",
     "round_half_up(number) -> integer",
     "Rounds to a whole number, halves away from zero (yen rounding).",
@@ -766,7 +852,8 @@ _register(
     "similar",
     "similar(data.SET, {field: value, ...}, at_least) -> entry or null",
     "The first entry for which at least `at_least` of the given fields are equal after the "
-    "data set's normalisation (indexed at load time); null if none.",
+    "data set's normalisation (indexed at load time), with `matched: {fields, count, of}`: "
+    "the fields that agreed, how many, of how many given; null if none.",
     _similar,
     _similar_impl,
     args=(3, 3),
@@ -777,7 +864,7 @@ _register(
     "similar_all",
     "similar_all(data.SET, {field: value, ...}, at_least) -> list of entries",
     "Every entry for which at least `at_least` of the given fields are equal after the "
-    "data set's normalisation, in data order (indexed at load time).",
+    "data set's normalisation, in data order (indexed at load time), each with `matched`.",
     _similar_all,
     _similar_all_impl,
     args=(3, 3),
@@ -788,7 +875,8 @@ _register(
     "match_condition",
     "match_condition(data.SET, {field: value, ...}) -> entry or null",
     "The first condition entry (its `match`: exact, prefix, suffix or contains) whose every "
-    "field holds for the given values after the data set's normalisation (indexed); null if none.",
+    "field holds for the given values after the data set's normalisation (indexed), with "
+    "`matched` (the fields it sets); null if none.",
     _match_condition,
     _match_condition_impl,
     args=(2, 2),

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from engine.core.i18n import Msg
 from engine.lang import ast
 
 MAX_LENGTH = 4000
@@ -77,7 +78,12 @@ _TOKEN = re.compile(
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/"}
 
 # Typed by habit in Japanese input methods; say what to write instead.
-_LOOKALIKES = {"=": "use '==' to compare", "&": "use 'and'", "|": "use 'or'", "!": "use 'not'"}
+_LOOKALIKES = {
+    "=": Msg("use '==' to compare"),
+    "&": Msg("use 'and'"),
+    "|": Msg("use 'or'"),
+    "!": Msg("use 'not'"),
+}
 
 
 def tokenize(source: str) -> list[Token]:
@@ -116,8 +122,13 @@ def _number(text: str, pos: int) -> int | Decimal:
             pos,
             pos + len(text),
             "number_out_of_range",
-            f"this number ({digits} digits) is out of range: integers must fit 64 bits "
-            f"(at most {INT_MAX}), decimals have at most {MAX_NUMBER_DIGITS} digits",
+            Msg(
+                "this number ({digits} digits) is out of range: integers must fit 64 bits "
+                "(at most {high}), decimals have at most {limit} digits",
+                digits=digits,
+                high=INT_MAX,
+                limit=MAX_NUMBER_DIGITS,
+            ),
         )
     )
 
@@ -127,10 +138,10 @@ def _bad_character(source: str, pos: int) -> Problem:
     hint = _LOOKALIKES.get(ch)
     folded = unicodedata.normalize("NFKC", ch)
     if hint is None and folded != ch and folded.isascii():
-        hint = f"this is a full-width character; write '{folded}'"
+        hint = Msg("this is a full-width character; write '{char}'", char=folded)
     if ch == "=" and source[pos : pos + 2] != "==":
-        hint = "use '==' to compare"
-    return Problem(pos, pos + 1, "expr_syntax", f"unexpected character '{ch}'", hint)
+        hint = _LOOKALIKES["="]
+    return Problem(pos, pos + 1, "expr_syntax", Msg("unexpected character '{char}'", char=ch), hint)
 
 
 def _string(source: str, start: int) -> tuple[Token, int]:
@@ -147,7 +158,13 @@ def _string(source: str, start: int) -> tuple[Token, int]:
         out.append(ch)
         pos += 1
     raise ExprError(
-        Problem(start, len(source), "expr_syntax", "text is not closed", f"add the closing {quote}")
+        Problem(
+            start,
+            len(source),
+            "expr_syntax",
+            Msg("text is not closed"),
+            Msg("add the closing {quote}", quote=quote),
+        )
     )
 
 
@@ -159,7 +176,11 @@ def _escape(source: str, pos: int, out: list[str]) -> int:
     if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", source[pos + 2 : pos + 6]):
         out.append(chr(int(source[pos + 2 : pos + 6], 16)))
         return pos + 6
-    raise ExprError(Problem(pos, pos + 2, "expr_syntax", f"unknown escape '\\{nxt}' in text"))
+    raise ExprError(
+        Problem(
+            pos, pos + 2, "expr_syntax", Msg("unknown escape '{escape}' in text", escape="\\" + nxt)
+        )
+    )
 
 
 _COMPARE = frozenset({"==", "!=", "<", "<=", ">", ">="})
@@ -191,18 +212,18 @@ class Parser:
 
     def expect(self, text: str, what: str) -> Token:
         if not self.at(text):
-            raise self.error(f"expected '{text}' {what}")
+            raise self.error(Msg("expected '{token}' {where}", token=text, where=what))
         return self.take()
 
     def error(self, message: str, hint: str | None = None) -> ExprError:
         tok = self.tok
-        found = "end of expression" if tok.kind == "end" else f"'{tok.text}'"
+        found = Msg("end of expression") if tok.kind == "end" else f"'{tok.text}'"
         return ExprError(
             Problem(
                 tok.start,
                 max(tok.end, tok.start + 1),
                 "expr_syntax",
-                f"{message}, found {found}",
+                Msg("{expected}, found {found}", expected=message, found=found),
                 hint,
             )
         )
@@ -215,7 +236,7 @@ class Parser:
                     self.tok.start,
                     self.tok.end,
                     "expr_too_deep",
-                    f"expression is nested deeper than {MAX_DEPTH} levels",
+                    Msg("expression is nested deeper than {limit} levels", limit=MAX_DEPTH),
                 )
             )
 
@@ -227,16 +248,16 @@ class Parser:
                     0,
                     len(self.source),
                     "expr_too_long",
-                    f"expression is longer than {MAX_LENGTH} characters",
-                    "split it into derived values",
+                    Msg("expression is longer than {limit} characters", limit=MAX_LENGTH),
+                    Msg("split it into derived values"),
                 )
             )
         if self.tok.kind == "end":
-            raise ExprError(Problem(0, 0, "expr_syntax", "expression is empty"))
+            raise ExprError(Problem(0, 0, "expr_syntax", Msg("expression is empty")))
         node = self.expr()
         if self.tok.kind != "end":
-            hint = "join conditions with 'and' / 'or'" if self.tok.kind != "op" else None
-            raise self.error("expected the end of the expression", hint)
+            hint = Msg("join conditions with 'and' / 'or'") if self.tok.kind != "op" else None
+            raise self.error(Msg("expected the end of the expression"), hint)
         return node
 
     def expr(self) -> ast.Node:
@@ -275,7 +296,7 @@ class Parser:
             return left
         right = self.sum()
         if self.compare_op(peek=True) is not None:
-            raise self.error("comparisons cannot be chained", "write 'a < b and b < c'")
+            raise self.error(Msg("comparisons cannot be chained"), Msg("write 'a < b and b < c'"))
         return ast.Compare(left.start, right.end, op, left, right)
 
     def compare_op(self, peek: bool = False) -> str | None:
@@ -325,7 +346,7 @@ class Parser:
             self.take()
             tok = self.tok
             if tok.kind != "name":
-                raise self.error("expected a field name after '.'")
+                raise self.error(Msg("expected a field name after '.'"))
             self.take()
             node = ast.Field(node.start, tok.end, node, tok.text, tok.start)
         return node
@@ -340,13 +361,13 @@ class Parser:
         if self.at("("):
             self.take()
             node = self.expr()
-            self.expect(")", "to close '('")
+            self.expect(")", Msg("to close '('"))
             return node
         if self.at("["):
             return self.list_literal()
         if self.at("{"):
             return self.record_literal()
-        raise self.error("expected a value, a field or a function call")
+        raise self.error(Msg("expected a value, a field or a function call"))
 
     def name_or_call(self) -> ast.Node:
         tok = self.take()
@@ -355,7 +376,7 @@ class Parser:
             return ast.Literal(tok.start, tok.end, constants[tok.text])
         if tok.text in KEYWORDS:
             self.pos -= 1
-            raise self.error("expected a value")
+            raise self.error(Msg("expected a value"))
         if not self.at("("):
             return ast.Name(tok.start, tok.end, tok.text)
         self.take()
@@ -363,7 +384,7 @@ class Parser:
         while not self.at(")"):
             args.append(self.argument())
             if not self.at(")"):
-                self.expect(",", "between arguments")
+                self.expect(",", Msg("between arguments"))
         end = self.take().end
         return ast.Call(tok.start, end, tok.text, tuple(args), tok.end)
 
@@ -382,7 +403,7 @@ class Parser:
         while not self.at("]"):
             items.append(self.expr())
             if not self.at("]"):
-                self.expect(",", "between list items")
+                self.expect(",", Msg("between list items"))
         end = self.take().end
         return ast.ListLit(start, end, tuple(items))
 
@@ -393,18 +414,23 @@ class Parser:
         while not self.at("}"):
             tok = self.tok
             if tok.kind not in ("name", "str"):
-                raise self.error("expected a field name in '{...}'")
+                raise self.error(Msg("expected a field name in '{{...}}'"))
             self.take()
             name = tok.text if tok.kind == "name" else str(tok.value)
             if name in keys:
                 raise ExprError(
-                    Problem(tok.start, tok.end, "expr_syntax", f"field '{name}' is given twice")
+                    Problem(
+                        tok.start,
+                        tok.end,
+                        "expr_syntax",
+                        Msg("field '{name}' is given twice", name=name),
+                    )
                 )
-            self.expect(":", "after the field name")
+            self.expect(":", Msg("after the field name"))
             keys.append(name)
             values.append(self.expr())
             if not self.at("}"):
-                self.expect(",", "between fields")
+                self.expect(",", Msg("between fields"))
         end = self.take().end
         return ast.RecordLit(start, end, tuple(keys), tuple(values))
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from engine.core.i18n import Msg, message_of
 from engine.lang import ast
 from engine.lang.functions import FUNCTIONS
 
@@ -40,6 +41,11 @@ class EvalFailure(Exception):
         super().__init__(message)
         self.node = node
         self.message = message
+
+
+def _failed(function: str, exc: Exception) -> str:
+    """Why a call failed: our own reasons (a Msg) translate, Python's are shown as they are."""
+    return Msg("{function}(): {reason}", function=function, reason=message_of(exc))
 
 
 def fold_constants(node: ast.Node) -> ast.Node:
@@ -63,7 +69,7 @@ def fold_constants(node: ast.Node) -> ast.Node:
                 try:
                     return ast.Literal(node.start, node.end, function.impl(*values))
                 except (ValueError, ArithmeticError, TypeError) as exc:
-                    raise EvalFailure(node, f"{node.name}(): {exc}") from None
+                    raise EvalFailure(node, _failed(node.name, exc)) from None
         return ast.Call(node.start, node.end, node.name, args, node.name_end)
     if isinstance(node, ast.Field):
         return ast.Field(
@@ -471,7 +477,7 @@ def _arith(node: ast.Arith) -> Fn:
         if op == "*":
             return a * b
         if b == 0:
-            raise EvalFailure(node, "division by zero")
+            raise EvalFailure(node, Msg("division by zero"))
         return Decimal(a) / Decimal(b)
 
     return compute
@@ -488,7 +494,7 @@ def _recordlit(node: ast.RecordLit) -> Fn:
 
 
 def _lambda(node: ast.Lambda) -> Fn:
-    raise EvalFailure(node, "a lambda is only allowed as a function argument")
+    raise EvalFailure(node, Msg("a lambda is only allowed as a function argument"))
 
 
 def _lazy(node: ast.Call) -> Fn | None:
@@ -543,7 +549,7 @@ def _call(node: ast.Call) -> Fn:
         except EvalFailure:
             raise
         except (ValueError, ArithmeticError, TypeError, OverflowError) as exc:
-            raise EvalFailure(node, f"{node.name}(): {exc}") from None
+            raise EvalFailure(node, _failed(node.name, exc)) from None
 
     return call
 
@@ -564,7 +570,7 @@ def _fixed_call(node: ast.Call, impl: Callable[..., Any], fns: list[Fn]) -> Fn:
             try:
                 return impl(a)
             except _FAILURES as exc:
-                raise EvalFailure(node, f"{node.name}(): {exc}") from None
+                raise EvalFailure(node, _failed(node.name, exc)) from None
 
         return call1
     first, second = fns
@@ -579,7 +585,7 @@ def _fixed_call(node: ast.Call, impl: Callable[..., Any], fns: list[Fn]) -> Fn:
         try:
             return impl(a, b)
         except _FAILURES as exc:
-            raise EvalFailure(node, f"{node.name}(): {exc}") from None
+            raise EvalFailure(node, _failed(node.name, exc)) from None
 
     return call2
 
@@ -591,7 +597,7 @@ def _plain_call(
     as empty), for one to three arguments, without an argument list per call."""
 
     def fail(exc: Exception) -> EvalFailure:
-        return EvalFailure(node, f"{node.name}(): {exc}")
+        return EvalFailure(node, _failed(node.name, exc))
 
     if len(fns) == 1:
         (first,) = fns

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from engine.core.i18n import Msg
+
 Kind = Literal[
     "string",
     "integer",
@@ -51,10 +53,10 @@ class Type:
             return "any"
         if self.kind == "list":
             inner = self.item.describe() if self.item else "any"
-            text = f"list of {inner}"
+            text: str = Msg("list of {item}", item=inner)
         else:
-            text = self.kind
-        return f"{text} or null" if self.nullable and self.kind != "null" else text
+            text = self.kind  # the language's own names (integer, date, ...) stay as written
+        return Msg("{type} or null", type=text) if self.nullable and self.kind != "null" else text
 
     def field(self, name: str) -> Type | None:
         """Type of `self.name`, or None when the record has no such field."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError, sort_diagnostics
+from engine.core.i18n import Msg
 from engine.lang.check import Root
 from engine.project.kinds import compile_any
 from engine.source.data import Dataset
@@ -49,7 +50,7 @@ def load_rulebook(path: Path) -> dict[str, str]:
             [
                 Diagnostic(
                     "rulebook_missing",
-                    f"cannot read the rulebook index: {exc.strerror}",
+                    Msg("cannot read the rulebook index: {reason}", reason=exc.strerror),
                     Location(shown, 1, 1),
                 )
             ]
@@ -64,7 +65,7 @@ def load_rulebook(path: Path) -> dict[str, str]:
             problems.append(
                 Diagnostic(
                     "rulebook_syntax",
-                    "expected 'ID<TAB>title' such as 'HO-4\\tNP credit NG'",
+                    Msg("expected 'ID<TAB>title' such as 'HO-4\\tNP credit NG'"),
                     Location(shown, number, 1),
                 )
             )
@@ -72,7 +73,7 @@ def load_rulebook(path: Path) -> dict[str, str]:
             problems.append(
                 Diagnostic(
                     "rulebook_duplicate",
-                    f"ID {match.group(1)} is listed twice",
+                    Msg("ID {id} is listed twice", id=match.group(1)),
                     Location(shown, number, 1),
                 )
             )
@@ -115,7 +116,11 @@ def load_dataset(
                 [
                     Diagnostic(
                         "data_source_missing",
-                        f"data set '{spec.name}': file {shown_path(file)} not found",
+                        Msg(
+                            "data set '{name}': file {path} not found",
+                            name=spec.name,
+                            path=shown_path(file),
+                        ),
                         spec.location,
                     )
                 ]
@@ -126,7 +131,13 @@ def load_dataset(
     if not isinstance(entries, list):
         where = Location(source or spec.name, 1, 1)
         raise PolicyError(
-            [Diagnostic("data_invalid", f"data set '{spec.name}' must be a list of entries", where)]
+            [
+                Diagnostic(
+                    "data_invalid",
+                    Msg("data set '{name}' must be a list of entries", name=spec.name),
+                    where,
+                )
+            ]
         )
     normalised = []
     problems: list[Diagnostic] = []
@@ -139,7 +150,7 @@ def load_dataset(
                 problems.append(
                     Diagnostic(
                         d.code,
-                        f"data set '{spec.name}': {d.message}",
+                        Msg("data set '{name}': {reason}", name=spec.name, reason=d.message),
                         loc,
                         pointer=d.pointer,
                         hint=d.hint,
@@ -171,7 +182,11 @@ class Project:
                 [
                     Diagnostic(
                         "unknown_policy",
-                        f"no policy '{policy_id}' in {shown_path(self.folder)}",
+                        Msg(
+                            "no policy '{id}' in {folder}",
+                            id=policy_id,
+                            folder=shown_path(self.folder),
+                        ),
                         hint=did_you_mean(policy_id, self.policies),
                     )
                 ]
@@ -220,7 +235,11 @@ def _load_datasets(project: Project) -> list[Diagnostic]:
                 problems.append(
                     Diagnostic(
                         "data_conflict",
-                        f"data set '{name}' is declared differently here and at {first.location}",
+                        Msg(
+                            "data set '{name}' is declared differently here and at {where}",
+                            name=name,
+                            where=str(first.location),
+                        ),
                         spec.location,
                     )
                 )

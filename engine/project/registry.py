@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec
 from engine.core.errors import Diagnostic, EngineFault, PolicyError, sort_diagnostics
+from engine.core.i18n import Msg
 from engine.project.project import (
     RULEBOOK_FILE,
     compile_policy_file,
@@ -199,7 +200,11 @@ def _merge_specs(
             elif first.schema_path != spec.schema_path or dict(first.match) != dict(spec.match):
                 conflicts[pid] = Diagnostic(
                     "data_conflict",
-                    f"data set '{name}' is declared differently here and at {first.location}",
+                    Msg(
+                        "data set '{name}' is declared differently here and at {where}",
+                        name=name,
+                        where=str(first.location),
+                    ),
                     spec.location,
                 )
             else:
@@ -247,7 +252,7 @@ def validate_entries(spec: DatasetSpec, entries: Any) -> Dataset:
     PolicyError's diagnostics point into the request body: `/entries/3/phone`."""
     if not isinstance(entries, list):
         raise PolicyError(
-            [Diagnostic("data_invalid", "'entries' must be a list", pointer="/entries")]
+            [Diagnostic("data_invalid", Msg("'entries' must be a list"), pointer="/entries")]
         )
     try:
         dataset = load_dataset(spec, entries=entries, source="request")
@@ -292,7 +297,13 @@ def apply_data(
             stored = load_version(name, version)
             try:
                 if stored is None:
-                    raise PolicyError([Diagnostic("data_missing", f"version {version} is gone")])
+                    raise PolicyError(
+                        [
+                            Diagnostic(
+                                "data_missing", Msg("version {version} is gone", version=version)
+                            )
+                        ]
+                    )
                 dataset = load_dataset(spec, entries=stored, source=f"stored version {version}")
                 datasets[name] = build_dataset(spec, list(dataset.entries), version)
                 info[name] = DataInfo(name, version, "api", len(dataset), updated)

@@ -27,6 +27,7 @@ from typing import Any
 from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.compile.stages import coerce_setting
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
+from engine.core.i18n import Msg, message_of
 from engine.core.jsonvalue import JST, format_value
 from engine.core.suggest import did_you_mean
 from engine.durable.adapter import get_adapter
@@ -44,19 +45,23 @@ def resolve_at(at: datetime | str | None) -> datetime:
         try:
             return parse_datetime(at)
         except ValueError as exc:
-            raise InputError([Diagnostic("at_invalid", str(exc), pointer="/at")]) from None
+            raise InputError([Diagnostic("at_invalid", message_of(exc), pointer="/at")]) from None
     if at is None:
         return datetime.now(JST)
     if isinstance(at, datetime):
         if at.tzinfo is None:
             raise InputError(
-                [Diagnostic("at_invalid", "'at' needs a UTC offset such as +09:00", pointer="/at")]
+                [
+                    Diagnostic(
+                        "at_invalid", Msg("'at' needs a UTC offset such as +09:00"), pointer="/at"
+                    )
+                ]
             )
         return at
     try:
         return parse_datetime(str(at))
     except ValueError as exc:
-        raise InputError([Diagnostic("at_invalid", str(exc), pointer="/at")]) from None
+        raise InputError([Diagnostic("at_invalid", message_of(exc), pointer="/at")]) from None
 
 
 def resolve_settings(policy: CompiledPolicy, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def resolve_settings(policy: CompiledPolicy, given: Mapping[str, Any] | None) ->
             problems.append(
                 Diagnostic(
                     "unknown_setting",
-                    f"policy '{policy.id}' has no setting '{name}'",
+                    Msg("policy '{policy}' has no setting '{name}'", policy=policy.id, name=name),
                     pointer=f"/settings/{name}",
                     hint=did_you_mean(name, policy.settings),
                 )
@@ -81,7 +86,9 @@ def resolve_settings(policy: CompiledPolicy, given: Mapping[str, Any] | None) ->
         except ValueError as exc:
             problems.append(
                 Diagnostic(
-                    "setting_invalid", f"setting '{name}' {exc}", pointer=f"/settings/{name}"
+                    "setting_invalid",
+                    Msg("setting '{name}' {reason}", name=name, reason=message_of(exc)),
+                    pointer=f"/settings/{name}",
                 )
             )
     if problems:
@@ -97,7 +104,12 @@ def resolve_data(policy: CompiledPolicy, data: Mapping[str, Dataset] | None) -> 
             raise EvaluationError(
                 [
                     Diagnostic(
-                        "data_missing", f"data set '{name}' of policy '{policy.id}' is not loaded"
+                        "data_missing",
+                        Msg(
+                            "data set '{name}' of policy '{policy}' is not loaded",
+                            name=name,
+                            policy=policy.id,
+                        ),
                     )
                 ]
             )
@@ -116,7 +128,7 @@ def compute_derived(policy: CompiledPolicy, env: Env) -> dict[str, Any]:
                 [
                     Diagnostic(
                         "evaluation_error",
-                        f"derived value '{item.name}': {exc.message}",
+                        Msg("derived value '{name}': {reason}", name=item.name, reason=exc.message),
                         item.expr.location(exc.node),
                     )
                 ]
@@ -135,7 +147,7 @@ def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
                 [
                     Diagnostic(
                         "evaluation_error",
-                        f"rule '{rule.id}': {exc.message}",
+                        Msg("rule '{id}': {reason}", id=rule.id, reason=exc.message),
                         rule.location,
                         rule_id=rule.id,
                     )
@@ -171,8 +183,12 @@ def select(policy: CompiledPolicy, matched: list[Rule]) -> list[Rule]:
                 [
                     Diagnostic(
                         "hit_policy_violation",
-                        f"hit policy 'unique' allows one matching rule, but "
-                        f"{len(matched)} matched: {ids}",
+                        Msg(
+                            "hit policy 'unique' allows one matching rule, but "
+                            "{count} matched: {ids}",
+                            count=len(matched),
+                            ids=ids,
+                        ),
                         matched[1].location,
                         rule_id=matched[1].id,
                     )
@@ -219,7 +235,11 @@ def assemble(
                 outcome[spec.name] = spec.computed.fn(env)  # type: ignore[union-attr]
     except EvalFailure as exc:
         raise EvaluationError(
-            [Diagnostic("evaluation_error", f"computing the outcome: {exc.message}")]
+            [
+                Diagnostic(
+                    "evaluation_error", Msg("computing the outcome: {reason}", reason=exc.message)
+                )
+            ]
         ) from None
     return outcome, reasons
 
@@ -411,9 +431,14 @@ def check_agreement(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> No
             [
                 Diagnostic(
                     "engine_disagreement",
-                    f"durable_rules applied {[r.id for r in applied]} but "
-                    f"the reference evaluator applied {[r.id for r in reference]} for policy "
-                    f"'{policy.id}' revision {policy.revision}",
+                    Msg(
+                        "durable_rules applied {durable} but the reference evaluator applied "
+                        "{reference} for policy '{policy}' revision {revision}",
+                        durable=str([r.id for r in applied]),
+                        reference=str([r.id for r in reference]),
+                        policy=policy.id,
+                        revision=policy.revision,
+                    ),
                 )
             ]
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Expr, Rule
+from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import to_json_value
 from engine.lang import ast
 from engine.lang.pycompile import EvalFailure, compile_condition, path_getter
@@ -47,7 +48,10 @@ def _rule(policy: CompiledPolicy, rule: Rule, env: Env, applied: set[str]) -> di
         out["verdict"] = "applied"
     elif failed is None:
         out["verdict"] = "matched"
-        out["note"] = f"matched, but hit policy '{policy.hit_policy}' applied another rule"
+        # JSON made here, in the language in effect (the request's): the note is for people
+        out["note"] = translate(
+            Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
+        )
     else:
         out["verdict"] = "failed"
         out["failed"] = failed
@@ -77,7 +81,7 @@ def _failure(expr: Expr, node: ast.Node, env: Env, error: str | None = None) -> 
         "values": {".".join(p): to_json_value(path_getter(p)(env)) for p in _paths(node)},
     }
     if error:
-        out["error"] = error
+        out["error"] = translate(error)
     return out
 
 

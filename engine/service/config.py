@@ -13,13 +13,20 @@ at the top level and tokens as a table array:
     name = "order-service"
     token_env = "ORDER_SERVICE_TOKEN"   # or: token = "..." (keep the file private then)
     scopes = ["decide"]
+    roles = ["販売店"]                  # the roles its flow events' actors may claim
 
 `store` is a SQLite file (a path or `sqlite:///path`, the embedded default) or a PostgreSQL
 database (`postgresql://user@host:port/db`, for several replicas; engine/store/backend.py).
 
 Each key has an environment variable `KIMARI_<KEY>` (upper case), e.g. `KIMARI_PORT=9000`;
-tokens come from `KIMARI_TOKENS="secret1:decide,secret2:decide+admin"`. Paths in the file
+tokens come from `KIMARI_TOKENS="secret1:decide,secret2:decide+admin"`, a last part of
+roles joined by '|' optional: `secret3:decide:販売店|オートックワン`. Paths in the file
 are relative to the working directory, like those given on the command line.
+
+A token's `roles` are the only roles the actor of a flow event sent with it may claim
+(403 `actor_role_forbidden` otherwise; engine/service/flows.py); `*` lets it claim any
+role (a trusted back office), and a token without roles cannot send flow events. With no
+tokens at all (a sandbox on loopback), an actor may claim any role; `by:` still applies.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.store.backend import DEFAULT_LOCATION, parse_location
 
 SCOPES = ("decide", "admin")
+ROLE_SEPARATORS = "|:,+"
 ENV_PREFIX = "KIMARI_"
 
 
@@ -49,9 +57,10 @@ class Token:
     name: str
     digest: bytes
     scopes: frozenset[str]
+    roles: frozenset[str] = frozenset()  # what its flow events' actors may claim ('*': any)
 
     @classmethod
-    def of(cls, name: str, secret: str, scopes: Any) -> Token:
+    def of(cls, name: str, secret: str, scopes: Any, roles: Any = ()) -> Token:
         if not isinstance(secret, str) or len(secret) < 8:
             raise _bad(f"token '{name}' must be a text of at least 8 characters")
         if isinstance(scopes, str):
@@ -59,7 +68,18 @@ class Token:
         unknown = sorted(set(scopes or ()) - set(SCOPES))
         if not scopes or unknown:
             raise _bad(f"token '{name}' needs scopes from {list(SCOPES)} (got {scopes!r})")
-        return cls(name, digest(secret), frozenset(scopes))
+        return cls(name, digest(secret), frozenset(scopes), _roles(name, roles))
+
+
+def _roles(name: str, roles: Any) -> frozenset[str]:
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list | tuple) or not all(
+        isinstance(r, str) and r.strip() == r and r and not set(r) & set(ROLE_SEPARATORS)
+        for r in roles
+    ):
+        raise _bad(f"token '{name}': roles are names without spaces nor {ROLE_SEPARATORS}")
+    return frozenset(roles)
 
 
 def digest(secret: str) -> bytes:
@@ -143,7 +163,12 @@ class Config:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["policies"] = str(self.policies)
         data["tokens"] = [
-            {"name": t.name, "digest": t.digest.hex(), "scopes": sorted(t.scopes)}
+            {
+                "name": t.name,
+                "digest": t.digest.hex(),
+                "scopes": sorted(t.scopes),
+                "roles": sorted(t.roles),
+            }
             for t in self.tokens
         ]
         return json.dumps(data)
@@ -153,7 +178,12 @@ class Config:
         data = json.loads(text)
         data["policies"] = Path(data["policies"])
         data["tokens"] = tuple(
-            Token(t["name"], bytes.fromhex(t["digest"]), frozenset(t["scopes"]))
+            Token(
+                t["name"],
+                bytes.fromhex(t["digest"]),
+                frozenset(t["scopes"]),
+                frozenset(t.get("roles", ())),
+            )
             for t in data["tokens"]
         )
         return cls(**data)
@@ -211,20 +241,28 @@ def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
             secret = env.get(str(item["token_env"]))
             if not secret:
                 raise _bad(f"token '{name}': environment variable {item['token_env']} is empty")
-        tokens.append(Token.of(name, secret, item.get("scopes")))
+        tokens.append(Token.of(name, secret, item.get("scopes"), item.get("roles", ())))
     return tokens
 
 
 def tokens_from_env(text: str) -> list[Token]:
-    """`secret:scope[+scope],...`; a secret may itself contain ':' (the last one splits)."""
+    """`secret:scope[+scope][:role[|role]],...`; a secret may itself contain ':' (the
+    scopes are the last part that names only scopes, the roles what follows it)."""
     tokens = []
     for i, part in enumerate(p.strip() for p in text.split(",")):
         if not part:
             continue
+        roles: list[str] = []
+        head, _, last = part.rpartition(":")
+        if ":" in head and not set(last.split("+")) <= set(SCOPES):  # a last part of roles
+            roles, part = last.split("|"), head
         secret, sep, scopes = part.rpartition(":")
         if not sep:
-            raise _bad("KIMARI_TOKENS entries look like 'secret:decide' or 'secret:decide+admin'")
-        tokens.append(Token.of(f"env-{i + 1}", secret, scopes.split("+")))
+            raise _bad(
+                "KIMARI_TOKENS entries look like 'secret:decide', 'secret:decide+admin' or "
+                "'secret:decide:販売店|オートックワン'"
+            )
+        tokens.append(Token.of(f"env-{i + 1}", secret, scopes.split("+"), roles))
     return tokens
 
 

@@ -25,6 +25,7 @@ from engine.core.errors import (
     InputError,
     PolicyError,
 )
+from engine.core.i18n import Msg
 from engine.core.jsonvalue import dumps, format_datetime, loads_exact, to_json_value
 from engine.core.suggest import did_you_mean
 from engine.project.registry import Snapshot, validate_entries
@@ -58,6 +59,7 @@ class Pending:
     meta: dict[str, Any] = field(default_factory=dict)
     # batch only: per entry, where its result sits in the batch response
     batch_results: list[dict[str, Any]] | None = None
+    lang: str = "en"  # the request's language, for an answer made once it is logged
 
 
 def json_response(
@@ -104,7 +106,11 @@ class Service:
                 problem(
                     404,
                     "not_a_decision_policy",
-                    f"policy '{policy_id}' is a {policy.kind}, not decided here",
+                    Msg(
+                        "policy '{id}' is a {kind}, not decided here",
+                        id=policy_id,
+                        kind=policy.kind,
+                    ),
                 )
             )
         status = snapshot.policy_set.statuses.get(policy_id)
@@ -113,13 +119,16 @@ class Service:
                 problem(
                     503,
                     "policy_unavailable",
-                    f"policy '{policy_id}' has no valid revision; see GET /v1/policies/{policy_id}",
+                    Msg(
+                        "policy '{id}' has no valid revision; see GET /v1/policies/{id}",
+                        id=policy_id,
+                    ),
                     errors=status.errors,
                     headers=[(b"retry-after", b"5")],
                 )
             )
         hint = did_you_mean(policy_id, snapshot.policy_set.statuses)
-        raise RequestProblem(problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint))
+        raise RequestProblem(problem(404, "unknown_policy", _no_policy(policy_id), hint=hint))
 
     def _label(self, policy: CompiledPolicy, outcome: dict[str, Any]) -> str:
         key = id(policy)
@@ -183,11 +192,11 @@ class Service:
                 return problem(
                     422,
                     "idempotency_key_mismatch",
-                    "the Idempotency-Key header and 'decision_id' differ",
+                    Msg("the Idempotency-Key header and 'decision_id' differ"),
                     errors=[
                         Diagnostic(
                             "idempotency_key_mismatch",
-                            "differs from the header",
+                            Msg("differs from the header"),
                             pointer="/decision_id",
                         )
                     ],
@@ -196,7 +205,7 @@ class Service:
                 return problem(
                     422,
                     "idempotency_key_invalid",
-                    "Idempotency-Key must be 1-128 letters, digits or . _ : -",
+                    Msg("Idempotency-Key must be 1-128 letters, digits or . _ : -"),
                 )
             key = key or given
             if key is not None:
@@ -226,7 +235,7 @@ class Service:
         return problem(
             409,
             "idempotency_conflict",
-            f"decision id '{key}' was already used for a different request",
+            Msg("decision id '{id}' was already used for a different request", id=key),
         )
 
     def batch(self, policy_id: str, body: bytes) -> Response | Pending:
@@ -242,16 +251,22 @@ class Service:
             return problem(
                 422,
                 "request_invalid",
-                'a batch is {"items": [decision request, ...]}',
+                Msg('a batch is {{"items": [decision request, ...]}}'),
                 errors=[
-                    Diagnostic("request_invalid", "expected only 'items', a list", pointer=pointer)
+                    Diagnostic(
+                        "request_invalid", Msg("expected only 'items', a list"), pointer=pointer
+                    )
                 ],
             )
         if len(items) > self.max_batch:
             return problem(
                 413,
                 "batch_too_large",
-                f"a batch holds at most {self.max_batch} items; this one has {len(items)}",
+                Msg(
+                    "a batch holds at most {limit} items; this one has {count}",
+                    limit=self.max_batch,
+                    count=len(items),
+                ),
                 max_batch=self.max_batch,
             )
         results: list[dict[str, Any]] = []
@@ -316,10 +331,12 @@ class Service:
 
     def get_decision(self, decision_id: str) -> Response:
         if not DECISION_ID.fullmatch(decision_id):
-            return problem(404, "unknown_decision", "no such decision")
+            return problem(404, "unknown_decision", Msg("no such decision"))
         row = self.log.get(decision_id)
         if row is None:
-            return problem(404, "unknown_decision", f"no decision '{decision_id}' in the log")
+            return problem(
+                404, "unknown_decision", Msg("no decision '{id}' in the log", id=decision_id)
+            )
         body = row["response"]
         body["logged_at"] = row["logged_at"]
         body["request"] = row["request"]
@@ -362,14 +379,14 @@ class Service:
         )
         if status is None:
             hint = did_you_mean(policy_id, self.snapshot.policy_set.statuses)
-            return problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint)
+            return problem(404, "unknown_policy", _no_policy(policy_id), hint=hint)
         return json_response(200, policy_document(status, self.snapshot))
 
     def get_data(self, name: str) -> Response:
         snapshot = self.snapshot
         if not DATA_NAME.fullmatch(name) or name not in snapshot.policy_set.specs:
             hint = did_you_mean(name, snapshot.policy_set.specs)
-            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+            return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
         info = snapshot.data_info.get(name)
         dataset = snapshot.datasets.get(name)
         return json_response(
@@ -390,7 +407,7 @@ class Service:
         spec = snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
             hint = did_you_mean(name, snapshot.policy_set.specs)
-            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+            return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
         try:
             request = parse_body(body)
         except RequestProblem as exc:
@@ -399,16 +416,19 @@ class Service:
             return problem(
                 422,
                 "request_invalid",
-                'the body is {"entries": [entry, ...]}',
+                Msg('the body is {{"entries": [entry, ...]}}'),
                 errors=[
-                    Diagnostic("request_invalid", "expected only 'entries'", pointer="/entries")
+                    Diagnostic(
+                        "request_invalid", Msg("expected only 'entries'"), pointer="/entries"
+                    )
                 ],
             )
         try:
             dataset = validate_entries(spec, request["entries"])
         except PolicyError as exc:  # a data file's error, but these entries are the request
             invalid = Subject(
-                f"entries do not match the schema of '{name}'", input_code="data_invalid"
+                Msg("entries do not match the schema of '{name}'", name=name),
+                input_code="data_invalid",
             )
             return from_error(InputError(exc.diagnostics), invalid)
         generation = self.store.put_data(name, dataset.version, request["entries"])
@@ -429,11 +449,19 @@ class Service:
         spec = self.snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
             hint = did_you_mean(name, self.snapshot.policy_set.specs)
-            return problem(404, "unknown_data_set", f"no data set '{name}'", hint=hint)
+            return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
         self.store.reset_data(name)
         if self.on_data_change is not None:
             self.on_data_change()
         return self.get_data(name)
+
+
+def _no_policy(policy_id: str) -> Msg:
+    return Msg("no policy '{id}'", id=policy_id)
+
+
+def _no_data_set(name: str) -> Msg:
+    return Msg("no data set '{name}'", name=name)
 
 
 def _result(response: Response) -> dict[str, Any]:
@@ -442,7 +470,8 @@ def _result(response: Response) -> dict[str, Any]:
 
 
 def _item_problem(status: int, problems: list[Diagnostic]) -> dict[str, Any]:
-    _, _, raw = from_diagnostics(status, problems, "this item is not a valid decision request")
+    detail = Msg("this item is not a valid decision request")
+    _, _, raw = from_diagnostics(status, problems, detail)
     return {"status": status, "problem": orjson.loads(raw)}
 
 

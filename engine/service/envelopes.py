@@ -1,7 +1,7 @@
 """Request bodies: the one JSON parser, and the envelopes around the facts or the event.
 
     decision  {"facts": {...}, "at"?: "...", "settings"?: {...}, "decision_id"?: "..."}
-    event     {"event": {...}, "at"?, "settings"?, "event_id"?}
+    event     {"event": {...}, "actor": {...}, "at"?, "settings"?, "event_id"?}
     import    {"state": "...", "facts"?: {...}}
 
 An envelope is described, not coded: which keys it allows, which it requires, and which
@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from engine.core.errors import Diagnostic
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.service.problems import RequestProblem, from_diagnostics, problem
 
@@ -34,22 +35,28 @@ def parse_body(body: bytes) -> Any:
     object in it holds a key twice (JSON parsers keep the last silently; policy YAML refuses
     duplicate keys, and so does the API)."""
     if not body:
-        raise RequestProblem(problem(400, "body_missing", "the request needs a JSON body"))
+        raise RequestProblem(problem(400, "body_missing", Msg("the request needs a JSON body")))
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestProblem(problem(400, "json_invalid", f"malformed JSON: {exc}")) from None
+        detail = Msg("malformed JSON: {reason}", reason=str(exc))
+        raise RequestProblem(problem(400, "json_invalid", detail)) from None
     if not _surely_unique(body, value):
         pointer = _duplicate_key(body)
         if pointer is not None:
             name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
             diagnostic = Diagnostic(
                 "duplicate_key",
-                f"duplicate key '{name}'; a JSON parser would silently keep only the last one",
+                Msg(
+                    "duplicate key '{name}'; a JSON parser would silently keep only the last one",
+                    name=name,
+                ),
                 pointer=pointer,
             )
             raise RequestProblem(
-                from_diagnostics(400, [diagnostic], "the body holds a key twice", "duplicate_key")
+                from_diagnostics(
+                    400, [diagnostic], Msg("the body holds a key twice"), "duplicate_key"
+                )
             )
     return value
 
@@ -150,12 +157,12 @@ class Envelope:
     def check(self, value: Any, prefix: str = "") -> list[Diagnostic]:
         """Every problem of `value`'s envelope, each with its pointer under `prefix`."""
         if not isinstance(value, dict):
-            message = "the body must be a JSON object"
+            message = Msg("the body must be a JSON object")
             return [Diagnostic(self.not_object, message, pointer=prefix)]
         problems = [
             Diagnostic(
                 "unknown_field",
-                f"unknown field '{name}'",
+                Msg("unknown field '{name}'", name=name),
                 pointer=f"{prefix}/{name}",
                 hint=did_you_mean(name, self.keys),
             )
@@ -165,7 +172,11 @@ class Envelope:
         for name, key in self.keys.items():
             if key.required and name not in value:
                 problems.append(
-                    Diagnostic(self.missing, f"'{name}' is required", pointer=f"{prefix}/{name}")
+                    Diagnostic(
+                        self.missing,
+                        Msg("'{name}' is required", name=name),
+                        pointer=f"{prefix}/{name}",
+                    )
                 )
         for name, key in self.keys.items():
             if name in value and not key.takes(value[name]):
@@ -181,33 +192,39 @@ class Envelope:
         return request  # type: ignore[no-any-return]  # check() refuses anything but a dict
 
 
-SETTINGS = Key(accepts=dict, code="settings_invalid", message="'settings' must be an object")
+SETTINGS = Key(accepts=dict, code="settings_invalid", message=Msg("'settings' must be an object"))
 DECISION_REQUEST = Envelope(
     {
         "facts": Key(required=True),
-        "at": Key(accepts=str, code="at_invalid", message="'at' must be a date-time text"),
+        "at": Key(accepts=str, code="at_invalid", message=Msg("'at' must be a date-time text")),
         "settings": SETTINGS,
         "decision_id": Key(
             accepts=DECISION_ID,
             code="decision_id_invalid",
-            message="'decision_id' must be 1-128 letters, digits or . _ : -",
+            message=Msg("'decision_id' must be 1-128 letters, digits or . _ : -"),
         ),
     },
-    detail="the decision request is not valid",
+    detail=Msg("the decision request is not valid"),
 )
 # A flow body's envelope problems are all request_invalid, under the diagnostic codes the
 # flow API has always used; `at` and the values of `settings` are the flow engine's to check,
 # but settings that are no object are refused here, as a decision's are.
 EVENT_REQUEST = Envelope(
-    {"event": Key(required=True), "at": Key(), "settings": SETTINGS, "event_id": Key()},
-    detail="the request is invalid",
+    {
+        "event": Key(required=True),
+        "actor": Key(required=True),  # its shape is the flow engine's (engine/flow/actors.py)
+        "at": Key(),
+        "settings": SETTINGS,
+        "event_id": Key(),
+    },
+    detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",
     not_object="type_mismatch",
 )
 IMPORT_REQUEST = Envelope(
     {"state": Key(required=True), "facts": Key()},
-    detail="the request is invalid",
+    detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",
     not_object="type_mismatch",

@@ -1,6 +1,7 @@
 """The service's flow operations: events for stateful entities, over HTTP.
 
-    POST /v1/flows/{policy}/{entity_id}/events   {"event": {...}, "at", "settings", "event_id"}
+    POST /v1/flows/{policy}/{entity_id}/events   {"event": {...}, "actor": {"id", "roles",
+                                                  "name"?}, "at", "settings", "event_id"}
     GET  /v1/flows/{policy}/{entity_id}          where the entity stands
     GET  /v1/flows/{policy}/{entity_id}/history  its moves (?refusals=true: and refusals)
     PUT  /v1/flows/{policy}/{entity_id}          import an entity under way elsewhere (admin)
@@ -9,9 +10,12 @@ A thin layer over engine.flow.engine.FlowEngine, like engine.service.decisions o
 reads the worker's current snapshot of policies, so a hot reload applies to the
 next event; entity state lives in the same store as the decision log.
 Status codes: 200 the move was made; 409 the move was refused (a problem whose
-`refusal` names the current state and the unmet condition); 422 the event is
-invalid (JSON pointers); 404 unknown policy or not a flow; 503 `store_unavailable` (retriable)
-when the store cannot be reached: nothing was moved.
+`refusal` names the current state and the unmet condition, or `role_not_allowed`: the
+roles that may send this event here); 422 the event or its actor is invalid (JSON
+pointers); 403 `actor_role_forbidden`: the actor claims a role the request's token may
+not claim (the front passes the token's roles; 403, not 409, because it is the
+credential that is refused, before the flow is asked); 404 unknown policy or not a flow;
+503 `store_unavailable` (retriable) when the store cannot be reached: nothing was moved.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.core.i18n import Msg, language
 from engine.core.jsonvalue import dumps
 from engine.core.suggest import did_you_mean
+from engine.flow.actors import roles_beyond, validate_actor
 from engine.flow.engine import Catalog, FlowEngine
 from engine.project.registry import Snapshot
 from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
@@ -47,7 +53,7 @@ class _ServedCatalog:
                 [
                     Diagnostic(
                         "unknown_policy",
-                        f"no policy '{policy_id}'",
+                        Msg("no policy '{id}'", id=policy_id),
                         hint=did_you_mean(policy_id, policies),
                     )
                 ]
@@ -68,13 +74,29 @@ class FlowService:
     def close(self) -> None:
         self.store.close()
 
-    def event(self, policy_id: str, entity_id: str, body: bytes) -> Response:
+    def event(
+        self, policy_id: str, entity_id: str, body: bytes, roles: list[str] | None = None
+    ) -> Response:
+        """Apply an event; `roles`: those the request's token may claim (None: no tokens
+        are configured, so any)."""
         try:
             request = EVENT_REQUEST.read(body)
+            actor = validate_actor(request["actor"])
+            beyond = roles_beyond(actor, roles) if roles is not None else []
+            if beyond:
+                return problem(
+                    403,
+                    "actor_role_forbidden",
+                    f"this token may not act as {', '.join(beyond)} (it may claim: "
+                    f"{', '.join(roles or []) or 'no role'})",
+                    pointer=f"/actor/roles/{actor.roles.index(beyond[0])}",
+                    roles=sorted(roles or []),
+                )
             result = self.engine.apply(
                 policy_id,
                 entity_id,
                 request["event"],
+                actor=actor,
                 at=request.get("at"),
                 settings=request.get("settings"),
                 event_id=request.get("event_id"),
@@ -122,5 +144,8 @@ class FlowService:
 def _refusal_text(refusal: dict[str, Any]) -> str:
     message = refusal.get("message")
     if isinstance(message, dict):
-        return str(message.get("en") or message.get("ja") or "the move was refused")
+        # the policy's own words, in the request's language when the policy has them
+        other = "ja" if language() == "en" else "en"
+        said = message.get(language()) or message.get(other)
+        return str(said) if said else Msg("the move was refused")
     return str(message or "the move was refused")

@@ -34,8 +34,9 @@ from urllib.parse import parse_qs
 import orjson
 
 from engine.console.assets import Assets, NotBuilt
+from engine.core.i18n import DEFAULT, Msg, pick_language, using_language
 from engine.service import routes
-from engine.service.config import Config, digest
+from engine.service.config import Config, Token, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
@@ -161,13 +162,24 @@ class App:
         if kind != "http":
             return
         started = time.perf_counter()
+        lang = pick_language(self._header(scope, b"accept-language"))
+        with using_language(lang):  # the front's own problems; the worker gets it in the meta
+            status, headers, body, meta = await self._answer(scope, receive, lang)
+        self._count(status, meta, body, time.perf_counter() - started)
+        headers.append((b"content-length", str(len(body)).encode()))
+        if self.draining:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: dict[str, Any], receive: Receive, lang: str) -> Answer:
         try:
-            status, headers, body, meta = await self._route(scope, receive)
+            status, headers, body, meta = await self._route(scope, receive, lang)
         except TooLarge:
             status, headers, body = problem(
                 413,
                 "body_too_large",
-                f"the body exceeds {self.config.max_body_bytes} bytes",
+                Msg("the body exceeds {limit} bytes", limit=self.config.max_body_bytes),
                 headers=[(b"connection", b"close")],
             )
             meta = {}
@@ -175,8 +187,11 @@ class App:
             status, headers, body = problem(
                 408,
                 "body_timeout",
-                f"the body stopped arriving for {self.config.body_timeout:g} s before its "
-                "end (is it shorter than its Content-Length?)",
+                Msg(
+                    "the body stopped arriving for {seconds:g} s before its "
+                    "end (is it shorter than its Content-Length?)",
+                    seconds=self.config.body_timeout,
+                ),
                 headers=[(b"connection", b"close")],
             )
             meta = {}
@@ -186,12 +201,7 @@ class App:
         except Exception:  # a bug of the front: logged here, never shown to the client
             status, headers, body = internal_error(f"{scope.get('method')} {scope.get('path')}")
             meta = {}
-        self._count(status, meta, body, time.perf_counter() - started)
-        headers.append((b"content-length", str(len(body)).encode()))
-        if self.draining:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return status, headers, body, meta
 
     def _count(self, status: int, meta: dict[str, Any], body: bytes, seconds: float) -> None:
         policy = meta.get("p")
@@ -209,10 +219,8 @@ class App:
                     code = orjson.loads(body).get("code")
             self.metrics.error(status, code or "unknown")
 
-    def _scopes(self, scope: dict[str, Any]) -> frozenset[str] | None:
-        """The token's scopes; None: no valid token. Without configured tokens: everything."""
-        if self.config.anonymous:
-            return frozenset({"decide", "admin"})
+    def _token(self, scope: dict[str, Any]) -> Token | None:
+        """The request's configured token; None: no valid token."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 kind, _, secret = value.decode("latin-1").partition(" ")
@@ -221,9 +229,16 @@ class App:
                 wanted = digest(secret.strip())
                 for known, token in self.tokens.items():
                     if hmac.compare_digest(known, wanted):
-                        return token.scopes
+                        return token
                 return None
         return None
+
+    def _scopes(self, scope: dict[str, Any]) -> frozenset[str] | None:
+        """The token's scopes; None: no valid token. Without configured tokens: everything."""
+        if self.config.anonymous:
+            return frozenset({"decide", "admin"})
+        token = self._token(scope)
+        return token.scopes if token is not None else None
 
     def _deny(self, scope: dict[str, Any], needed: str) -> Response | None:
         scopes = self._scopes(scope)
@@ -231,12 +246,15 @@ class App:
             return problem(
                 401,
                 "unauthorized",
-                "send 'Authorization: Bearer <token>' with a configured token",
+                Msg("send 'Authorization: Bearer <token>' with a configured token"),
                 headers=[(b"www-authenticate", b'Bearer realm="kimari"')],
             )
         if needed not in scopes:
             return problem(
-                403, "forbidden", f"this token lacks the '{needed}' scope", scope_needed=needed
+                403,
+                "forbidden",
+                Msg("this token lacks the '{scope}' scope", scope=needed),
+                scope_needed=needed,
             )
         return None
 
@@ -277,21 +295,22 @@ class App:
         )
         return status, headers, out, reply
 
-    async def _route(self, scope: dict[str, Any], receive: Receive) -> Answer:
+    async def _route(self, scope: dict[str, Any], receive: Receive, lang: str) -> Answer:
         method = scope["method"]
         try:
             route, params = routes.find(method, scope["path"])
         except routes.NoRoute:
             path = scope["path"]
             hint = routes.suggest(path)
-            return (*problem(404, "not_found", f"no such path: {path}", hint=hint), {})
+            detail = Msg("no such path: {path}", path=path)
+            return (*problem(404, "not_found", detail, hint=hint), {})
         except routes.NoMethod as exc:
             allow = ", ".join(sorted(exc.allowed)).encode()
             return (
                 *problem(
                     405,
                     "method_not_allowed",
-                    f"{method} is not allowed here",
+                    Msg("{method} is not allowed here", method=method),
                     headers=[(b"allow", allow)],
                 ),
                 {},
@@ -306,7 +325,10 @@ class App:
             return await self.answers[route.operation_id](route)
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
-        return await self._forward(route.op, self._meta(route, params, scope) or None, body)
+        meta = self._meta(route, params, scope)
+        if lang != DEFAULT:  # the language to answer in (engine/core/i18n.py): English if absent
+            meta["lang"] = lang
+        return await self._forward(route.op, meta or None, body)
 
     def _meta(self, route: Route, params: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
         """What the worker needs besides the body: the path's parameters, the route's query
@@ -323,6 +345,10 @@ class App:
             value = self._header(scope, header.lower().encode())
             if value is not None:
                 meta[key] = value
+        if route.actor and not self.config.anonymous:
+            # the roles the token lets an actor claim; the worker checks the actor (403)
+            token = self._token(scope)
+            meta["roles"] = sorted(token.roles) if token is not None else []
         if self.config.test_faults:
             fault = self._header(scope, b"x-kimari-test-fault")
             if fault:
@@ -335,19 +361,19 @@ class App:
 
     async def _readyz(self, _route: Route) -> Answer:
         if self.draining:
-            detail = "the service is stopping; send new requests to another replica"
+            detail = Msg("the service is stopping; send new requests to another replica")
             return (*unavailable(detail, "shutting_down"), {})
         ready = self.pool.ready_count
         if ready:
             body = orjson.dumps({"status": "ready", "workers": ready})
             return 200, [(b"content-type", JSON)], body, {}
-        return (*unavailable("no engine worker is ready yet", "not_ready"), {})
+        return (*unavailable(Msg("no engine worker is ready yet"), "not_ready"), {})
 
     async def _reload(self, route: Route) -> Answer:
         assert route.op is not None
         replies = await self.pool.call_all(route.op)
         if not replies:
-            return (*unavailable("no engine worker is ready yet", "no_worker"), {})
+            return (*unavailable(Msg("no engine worker is ready yet"), "no_worker"), {})
         status, _reply, out = replies[0]  # every worker compiled the same files
         return status, [(b"content-type", JSON)], out, {}
 
@@ -371,8 +397,10 @@ class App:
                 *problem(
                     404,
                     "console_not_built",
-                    "the console's files are not built here: run 'make console' (a wheel "
-                    "ships them built)",
+                    Msg(
+                        "the console's files are not built here: run 'make console' (a wheel "
+                        "ships them built)"
+                    ),
                 ),
                 {},
             )
@@ -381,7 +409,7 @@ class App:
     def _asset(self, params: dict[str, str]) -> Answer:
         found = self.assets.asset(params["asset"])
         if found is None:
-            return (*problem(404, "not_found", "no such asset"), {})
+            return (*problem(404, "not_found", Msg("no such asset")), {})
         return 200, [(k.encode(), v.encode()) for k, v in found.headers], found.body, {}
 
 

@@ -136,12 +136,19 @@ def _flow(policy: CompiledPolicy) -> dict[str, Any]:
     flow = flow_of(policy)
     return {
         "initial": flow.initial,
+        "roles": [r.to_dict() for r in flow.roles.values()],
         "states": [
             {"id": s.id, "label": s.label.to_dict(), "final": s.final, "refs": list(s.refs)}
             for s in flow.states.values()
         ],
         "events": [
-            {"name": e.name, "label": e.label.to_dict(), "fields": to_json_value(dict(e.fields))}
+            {
+                "name": e.name,
+                "label": e.label.to_dict(),
+                "fields": to_json_value(dict(e.fields)),
+                "by": list(e.by) if e.by is not None else None,
+                **({"decide": e.decide.policy} if e.decide is not None else {}),
+            }
             for e in flow.events.values()
         ],
         "transitions": [
@@ -150,6 +157,7 @@ def _flow(policy: CompiledPolicy) -> dict[str, Any]:
                 "from": list(t.sources),
                 "event": t.event,
                 "to": t.target,
+                "by": list(t.by) if t.by is not None else None,
                 "refs": list(t.refs),
                 **({"label": t.label.to_dict()} if t.label else {}),
             }
@@ -177,6 +185,18 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "days": {"type": "integer", "minimum": 1, "maximum": 366},
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
+}
+# the language of problem details and messages (docs/messages.md): every operation takes it
+ACCEPT_LANGUAGE: dict[str, Any] = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": "'ja' for problem details and messages in Japanese; English otherwise",
+    "schema": {"type": "string", "examples": ["ja", "en", "ja-JP,en;q=0.5"]},
+}
+CONTENT_LANGUAGE: dict[str, Any] = {
+    "description": "the language of the problem's title, detail and messages",
+    "schema": {"type": "string", "enum": ["en", "ja"]},
 }
 TAGS = {
     "decisions": "Decide with a decision policy; read logged decisions",
@@ -261,12 +281,22 @@ def _all_targets(
         elif policy.kind == "flow":
             name = flow_components(policy, components)
             event = _example(examples / f"{pid}.event.json")
-            example = None if event is None else {"event": event}
+            example = None if event is None else {"event": event, "actor": _actor(policy, event)}
             out["flow"].append(_Target(values, pid, name, example))
     for data_name, spec in sorted(snapshot.policy_set.specs.items()):
         name = data_components(data_name, dict(spec.validator.schema), components)
         out["data"].append(_Target({"name": data_name, "Name": camel(data_name)}, data_name, name))
     return out
+
+
+def _actor(policy: CompiledPolicy, event: Any) -> dict[str, Any]:
+    """An actor who may send the example event (every flow event has one)."""
+    from engine.flow.actors import example_actor
+    from engine.flow.model import flow_of
+
+    flow = flow_of(policy)
+    found = flow.events.get(event.get("type")) if isinstance(event, dict) else None
+    return example_actor(found.by if found is not None else None, flow.roles)
 
 
 def _example(path: Path) -> Any:
@@ -304,6 +334,7 @@ def _operation(route: Route, target: _Target, max_batch: int) -> dict[str, Any]:
         {"name": h, "in": "header", "required": False, "schema": _parameter_schema(h)}
         for h in route.headers
     ]
+    parameters.append(copy.deepcopy(ACCEPT_LANGUAGE))
     if parameters:
         out["parameters"] = parameters
     if route.op is None:  # the front's own answers: the health probes
@@ -354,6 +385,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
     return {
         str(s): {
             "description": TITLES.get(s, "problem"),
+            "headers": {"Content-Language": copy.deepcopy(CONTENT_LANGUAGE)},
             "content": {"application/problem+json": {"schema": PROBLEM}},
         }
         for s in sorted(set(statuses))

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine.core.i18n import Msg
 from engine.service import ipc
 from engine.service.config import Config
 from engine.service.ipc import Event
@@ -60,7 +61,9 @@ class _Protocol(asyncio.Protocol):
                 held[0].set_result((code, meta or {}, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.slot.lost("worker_crashed", "the engine worker died while deciding; send it again")
+        self.slot.lost(
+            "worker_crashed", Msg("the engine worker died while deciding; send it again")
+        )
 
 
 class Slot:
@@ -145,7 +148,8 @@ class WorkerPool:
                 if now - oldest > limit:
                     log.error("worker %d did not answer in %ss; killing it", slot.index, limit)
                     slot.kill(
-                        "worker_timeout", "the engine worker did not answer in time; send it again"
+                        "worker_timeout",
+                        Msg("the engine worker did not answer in time; send it again"),
                     )
 
     async def stop(self) -> None:
@@ -162,7 +166,7 @@ class WorkerPool:
                     await asyncio.wait_for(process.wait(), self.config.shutdown_timeout)
                 except TimeoutError:
                     log.error("worker %d did not stop in time; killing it", slot.index)
-                    slot.kill("shutting_down", "the service is stopping")
+                    slot.kill("shutting_down", Msg("the service is stopping"))
         for task in self.tasks:
             task.cancel()
 
@@ -200,7 +204,7 @@ class WorkerPool:
                 continue
             assert slot.process is not None
             code = await slot.process.wait()
-            slot.lost("worker_crashed", "the engine worker died while deciding; send it again")
+            slot.lost("worker_crashed", Msg("the engine worker died while deciding; send it again"))
             if self.stopping:
                 return
             self.restarts += 1
@@ -237,13 +241,13 @@ class WorkerPool:
                 try:
                     await asyncio.wait_for(self.any_ready.wait(), 5.0)
                 except TimeoutError:
-                    raise WorkerGone("no_worker", "no engine worker is ready yet") from None
+                    raise WorkerGone("no_worker", Msg("no engine worker is ready yet")) from None
                 slot = self._pick()
                 if slot is None:
-                    raise WorkerGone("no_worker", "no engine worker is ready yet")
+                    raise WorkerGone("no_worker", Msg("no engine worker is ready yet"))
         transport = slot.transport
         if transport is None:
-            raise WorkerGone("worker_crashed", "the engine worker is restarting")
+            raise WorkerGone("worker_crashed", Msg("the engine worker is restarting"))
         frame_id = next(self.ids) & 0xFFFFFFFF or 1
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         slot.inflight[frame_id] = (future, time.monotonic())

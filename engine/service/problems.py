@@ -7,6 +7,10 @@
 lists every problem found, each a Diagnostic record with its JSON pointer or file:line.
 Nothing here ever carries a stack trace.
 
+`title`, `detail`, every `errors[].message` and `hint` are in the language in effect (the
+request's `Accept-Language`, set by the worker or the front: engine/core/i18n.py), which the
+answer names in `Content-Language`; `code`, `type`, pointers and locations never change.
+
 An exception becomes its problem in one place, `from_error`: the status and the code come
 from the exception's class (engine/core/errors.py), only the words of the detail from what
 the request was about (a `Subject`: a decision, a flow event, data entries). So decisions
@@ -32,6 +36,7 @@ from engine.core.errors import (
     UsageError,
     request_problem_code,
 )
+from engine.core.i18n import Msg, language, translate, translated
 from engine.core.jsonvalue import dumps
 
 log = logging.getLogger("kimari.service")
@@ -40,18 +45,18 @@ CONTENT_TYPE = b"application/problem+json"
 TYPE_PREFIX = "urn:kimari:problem:"
 
 TITLES = {
-    400: "Bad request",
-    401: "Authentication required",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    408: "Request timeout",
-    409: "Conflict",
-    413: "Request too large",
-    415: "Unsupported media type",
-    422: "Unprocessable request",
-    500: "Internal error",
-    503: "Service unavailable",
+    400: Msg("Bad request"),
+    401: Msg("Authentication required"),
+    403: Msg("Not allowed"),
+    404: Msg("Not found"),
+    405: Msg("Method not allowed"),
+    408: Msg("Request timeout"),
+    409: Msg("Conflict"),
+    413: Msg("Request too large"),
+    415: Msg("Unsupported media type"),
+    422: Msg("Unprocessable request"),
+    500: Msg("Internal error"),
+    503: Msg("Service unavailable"),
 }
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -75,15 +80,15 @@ def problem_body(
 ) -> bytes:
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
-        "title": TITLES.get(status, "Error"),
+        "title": translate(TITLES.get(status, Msg("Error"))),
         "status": status,
         "code": code,
-        "detail": detail,
+        "detail": translate(detail),
     }
     listed = [e.to_dict() if isinstance(e, Diagnostic) else e for e in errors]
     if listed:
         body["errors"] = listed
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body.update({k: translated(v) for k, v in extra.items() if v is not None})
     return dumps(body)
 
 
@@ -97,7 +102,8 @@ def problem(
     **extra: Any,
 ) -> Response:
     body = problem_body(status, code, detail, errors=errors, **extra)
-    return status, [(b"content-type", CONTENT_TYPE), *headers], body
+    said = (b"content-language", language().encode())
+    return status, [(b"content-type", CONTENT_TYPE), said, *headers], body
 
 
 def from_diagnostics(
@@ -113,10 +119,10 @@ class Subject:
     """What a failed request was about, in the words of its problem's `detail`."""
 
     invalid: str  # InputError: the request itself is wrong
-    undecidable: str = "this request cannot be decided"  # EvaluationError
-    fault: str = "the rule engine failed"  # EngineFault: never the caller's to fix
-    busy: str = "other writers kept changing what this request reads; send it again"
-    unusable: str = "the policy could not be used"  # any other error but a UsageError
+    undecidable: str = Msg("this request cannot be decided")  # EvaluationError
+    fault: str = Msg("the rule engine failed")  # EngineFault: never the caller's to fix
+    busy: str = Msg("other writers kept changing what this request reads; send it again")
+    unusable: str = Msg("the policy could not be used")  # any other error but a UsageError
     # an InputError's code when the request's kind names it (event_invalid), instead of its
     # diagnostics (facts_invalid, at_invalid, ...)
     input_code: str | None = None
@@ -136,18 +142,18 @@ class Subject:
 
 
 DECISION = Subject(
-    invalid="the request is not valid for this policy",
-    undecidable="these facts cannot be decided",
-    fault="the rule engine failed; nothing was decided",
+    invalid=Msg("the request is not valid for this policy"),
+    undecidable=Msg("these facts cannot be decided"),
+    fault=Msg("the rule engine failed; nothing was decided"),
 )
 EVENT = Subject(
-    invalid="the event is invalid",
-    undecidable="the event could not be decided",
-    busy="other writers kept moving this entity; the event was not applied, send it again",
+    invalid=Msg("the event is invalid"),
+    undecidable=Msg("the event could not be decided"),
+    busy=Msg("other writers kept moving this entity; the event was not applied, send it again"),
     input_code="event_invalid",
 )
 
-RETRIABLE_DETAIL = "the store cannot be reached now; nothing was acknowledged: send it again"
+RETRIABLE_DETAIL = Msg("the store cannot be reached now; nothing was acknowledged: send it again")
 
 # Diagnostic codes that say the request collides with what is stored: 409 under their own
 # code, whatever the class that carries them (the flow engine raises entity_exists as an
@@ -194,7 +200,7 @@ def internal_error(what: str) -> Response:
     return problem(
         500,
         "internal_error",
-        f"internal error; it was logged with the id {error_id}",
+        Msg("internal error; it was logged with the id {id}", id=error_id),
         error_id=error_id,
     )
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy
+from engine.core.i18n import Msg, message_of
 from engine.core.suggest import did_you_mean
 from engine.lang.calendar import parse_date, parse_datetime
 from engine.project.registry import Snapshot
@@ -125,7 +126,9 @@ class Reads:
         except RequestProblem as exc:
             return exc.response
         if policy.source is None:
-            return problem(404, "source_unavailable", f"no source kept for '{policy_id}'")
+            return problem(
+                404, "source_unavailable", Msg("no source kept for '{id}'", id=policy_id)
+            )
         body = {
             "id": policy.id,
             "revision": policy.revision,
@@ -176,14 +179,17 @@ class Reads:
         if status is None:
             hint = did_you_mean(policy_id, snapshot.policy_set.statuses)
             raise RequestProblem(
-                problem(404, "unknown_policy", f"no policy '{policy_id}'", hint=hint)
+                problem(404, "unknown_policy", Msg("no policy '{id}'", id=policy_id), hint=hint)
             )
         if status.policy is None:
             raise RequestProblem(
                 problem(
                     404,
                     "no_revision",
-                    f"policy '{policy_id}' has no valid revision; see GET /v1/policies/{policy_id}",
+                    Msg(
+                        "policy '{id}' has no valid revision; see GET /v1/policies/{id}",
+                        id=policy_id,
+                    ),
                 )
             )
         if decisions_only and status.policy.kind != "decision":
@@ -191,7 +197,11 @@ class Reads:
                 problem(
                     404,
                     "not_a_decision_policy",
-                    f"policy '{policy_id}' is a {status.policy.kind}: it logs no decisions",
+                    Msg(
+                        "policy '{id}' is a {kind}: it logs no decisions",
+                        id=policy_id,
+                        kind=status.policy.kind,
+                    ),
                 )
             )
         return status.policy
@@ -199,7 +209,12 @@ class Reads:
 
 def _invalid(name: str, message: str) -> RequestProblem:
     return RequestProblem(
-        problem(422, "query_invalid", f"query parameter '{name}': {message}", parameter=name)
+        problem(
+            422,
+            "query_invalid",
+            Msg("query parameter '{name}': {reason}", name=name, reason=message),
+            parameter=name,
+        )
     )
 
 
@@ -208,7 +223,7 @@ def _optional(query: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> 
     if value is None:
         return None
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise _invalid(name, f"{str(value)[:60]!r} is not valid here")
+        raise _invalid(name, Msg("{value} is not valid here", value=repr(str(value)[:60])))
     return value
 
 
@@ -219,7 +234,7 @@ def _integer(
     if value is None:
         return default
     if not isinstance(value, str) or not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
-        raise _invalid(name, f"expected an integer from {low} to {high}")
+        raise _invalid(name, Msg("expected an integer from {low} to {high}", low=low, high=high))
     return int(value)
 
 
@@ -234,14 +249,14 @@ def _instant(query: Mapping[str, Any], name: str) -> int | None:
             return _ms(datetime(day.year, day.month, day.day, tzinfo=JST))
         return _ms(parse_datetime(str(value)))
     except ValueError as exc:
-        raise _invalid(name, str(exc)) from None
+        raise _invalid(name, message_of(exc)) from None
 
 
 def _outcome(value: Any) -> OutcomeIs:
     """`field=value`: true, false, null, an integer, "quoted text" or plain text."""
     field, equals, text = str(value).partition("=")
     if not equals or not _FIELD.fullmatch(field) or len(text) > 128:
-        raise _invalid("outcome", "expected field=value, such as held=true")
+        raise _invalid("outcome", Msg("expected field=value, such as held=true"))
     parsed: Any
     if text in ("true", "false", "null"):
         parsed = {"true": True, "false": False, "null": None}[text]

@@ -65,6 +65,7 @@ class Route:
     flags: tuple[str, ...] = ()  # boolean query parameters ("?explain=true"), passed on
     query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
+    actor: bool = False  # the body names an actor: the front passes the token's roles on
     api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
@@ -133,6 +134,7 @@ ROUTES: tuple[Route, ...] = (
         "apply{Policy}Event",
         "Apply an event to an entity of '{policy}' ({title})",
         each="flow",
+        actor=True,
     ),
     Route(
         "GET",

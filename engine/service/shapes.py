@@ -157,6 +157,24 @@ TEXT: Schema = {
 STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
 INSTANT: Schema = {"type": "string", "format": "date-time"}
 OPEN: Schema = {"type": "object", "additionalProperties": True}
+# Who sends a flow event (engine/flow/actors.py); a transition's `by` names the roles.
+ACTOR: Schema = {
+    "type": "object",
+    "description": "Who sends the event: an id, the roles they act in, a display name.",
+    "additionalProperties": False,
+    "required": ["id", "roles"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "roles": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 32,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+}
 POLICY_STATES = ["valid", "refused", "invalid"]
 POLICY_REF: Schema = {
     "type": "object",
@@ -722,12 +740,17 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
         "discriminator": {"propertyName": EVENT_TYPE, "mapping": mapping},
     }
     components[f"{name}Settings"] = settings_schema(policy)
+    components["Actor"] = ACTOR
     components[f"{name}EventRequest"] = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["event"],
+        "required": ["event", "actor"],
         "properties": {
             "event": ref(f"{name}Event"),
+            "actor": {
+                **ref("Actor"),
+                "description": "Roles of this flow: " + (", ".join(flow.roles) or "none declared"),
+            },
             "at": INSTANT,
             "settings": ref(f"{name}Settings"),
             "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -753,6 +776,7 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
             "code": {"type": "string", "enum": action_codes or [""]},
             "text": ref("Text"),
             "to": STRINGS,
+            "details": OPEN,
         },
     }
     components[f"{name}Action"] = action
@@ -786,6 +810,11 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
             },
             "facts": OPEN,
             "allowed_events": {"type": "array", "items": events},
+            "allowed_roles": {
+                "type": "object",
+                "description": "for each allowed event, the roles that may send it (null: anyone)",
+                "additionalProperties": nullable(STRINGS),
+            },
             "created_at": nullable(INSTANT),
             "last_at": nullable(INSTANT),
             "last_event": nullable(events),
@@ -808,6 +837,7 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
                         "version": {"type": "integer"},
                         "event_id": {"type": ["string", "null"]},
                         "event": OPEN,
+                        "actor": nullable(ref("Actor")),
                         "at": INSTANT,
                         "transition": {"type": "string"},
                         "state": {
@@ -850,6 +880,7 @@ def _move(name: str, policy_id: str, state_ref: Schema, transitions: Schema) -> 
             "policy": POLICY_REF,
             "at": INSTANT,
             "event": OPEN,
+            "actor": nullable(ref("Actor")),
             "allowed": {"type": "boolean"},
             "state": {
                 "type": "object",

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from engine.core.errors import StoreUnavailable
+from engine.core.i18n import Msg, using_language
 from engine.project.registry import (
     PolicySet,
     Snapshot,
@@ -314,7 +315,9 @@ class Worker:
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
-            Op.FLOW_EVENT: lambda meta, body: flows.event(meta["policy"], meta["entity_id"], body),
+            Op.FLOW_EVENT: lambda meta, body: flows.event(
+                meta["policy"], meta["entity_id"], body, meta.get("roles")
+            ),
             Op.FLOW_ENTITY: lambda meta, _: flows.entity(meta["policy"], meta["entity_id"]),
             Op.FLOW_IMPORT: lambda meta, body: flows.import_entity(
                 meta["policy"], meta["entity_id"], body
@@ -347,18 +350,21 @@ class Worker:
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
         handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
-        if handler is None:
-            result: Response | Pending = problem(
-                400, "unknown_operation", f"operation {op} is unknown"
-            )
-        else:
-            try:
-                result = handler(meta, body)
-            except StoreUnavailable as exc:  # the database restarts, say: nothing was done
-                result = from_error(exc, DECISION)
-            except Exception:  # a bug of ours: answered, logged with an id; the worker lives on
-                result = internal_error(_request_name(op, meta))
+        # messages in the language the front read from Accept-Language (engine/core/i18n.py)
+        with using_language(meta.get("lang")) as lang:
+            if handler is None:
+                result: Response | Pending = problem(
+                    400, "unknown_operation", f"operation {op} is unknown"
+                )
+            else:
+                try:
+                    result = handler(meta, body)
+                except StoreUnavailable as exc:  # the database restarts, say: nothing was done
+                    result = from_error(exc, DECISION)
+                except Exception:  # a bug of ours: answered, logged with an id; the worker lives
+                    result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
+            result.lang = lang
             return result
         self.out.append(self._frame(frame_id, result))
         return None
@@ -390,13 +396,15 @@ class Worker:
             except Exception as exc:  # not durable: nothing is acknowledged
                 self.commit_failures += 1
                 log.error("decision log commit failed: %s", exc)
+                gone = Msg("the decision log cannot be written")
                 code = (
                     "store_unavailable" if isinstance(exc, StoreUnavailable) else "log_unavailable"
                 )
-                gone = unavailable(
-                    "the decision log cannot be written; nothing was acknowledged", code
-                )
-                return [self._frame(frame_id, gone) for frame_id, _ in pending]
+                frames = []
+                for frame_id, item in pending:
+                    with using_language(item.lang):
+                        frames.append(self._frame(frame_id, unavailable(gone, code)))
+                return frames
             rows = len(entries)
             index = next((i for i, b in enumerate(BATCH_BUCKETS) if rows <= b), len(BATCH_BUCKETS))
             self.batch_counts[index] += 1
@@ -406,9 +414,12 @@ class Worker:
             mine = logged[offset : offset + len(item.entries)]
             offset += len(item.entries)
             try:
-                response = self.service.finish(item, mine)
+                with using_language(item.lang):
+                    response = self.service.finish(item, mine)
             except Exception:  # logged, but its answer failed: say so, keep committing
-                response, item.meta = internal_error("the answer of a logged decision"), {}
+                with using_language(item.lang):
+                    response = internal_error("the answer of a logged decision")
+                item.meta = {}
             frames.append(self._frame(frame_id, response, item.meta))
         return frames
 
@@ -472,9 +483,9 @@ class Worker:
                     if result.entries:
                         pending.append((frame_id, result))
                     else:  # a batch in which nothing could be decided: nothing to log
-                        self.out.append(
-                            self._frame(frame_id, self.service.finish(result, []), result.meta)
-                        )
+                        with using_language(result.lang):
+                            finished = self.service.finish(result, [])
+                        self.out.append(self._frame(frame_id, finished, result.meta))
             self._flush()
             if pending:
                 with self.groups_ready:
@@ -536,7 +547,7 @@ def _request_name(op: int, meta: dict[str, Any]) -> str:
         name = Op(op).name
     except ValueError:
         name = str(op)
-    params = {k: v for k, v in meta.items() if k != "fault"}
+    params = {k: v for k, v in meta.items() if k not in ("fault", "lang")}
     return f"{name} {params}"
 
 

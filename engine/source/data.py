@@ -18,6 +18,11 @@ make is answered from an index built when the data set is loaded:
   pattern length (its prefix, its suffix, its n windows), whatever the
   number of entries.
 
+An entry found by `similar`, `similar_all` or `match_condition` comes back with a
+report of how it matched, under `matched`: `{fields: [...], count: n, of: m}` — the
+probe's fields that agreed (in probe order), how many, and how many the probe gave.
+"2 of 3" is then reviewable: which entry, which fields, how many (RULES HB-2).
+
 A Dataset is immutable once built; replacing data builds a new one and
 swaps it in, so a decision never sees half a data set.
 """
@@ -54,6 +59,9 @@ _Postings = int | list[int]
 # compare in this field; the fields compared are those of the `match` declaration.
 CONDITION_OPERATOR_FIELD = "match"
 CONDITION_OPERATORS = ("exact", "prefix", "suffix", "contains")
+# The key under which a found entry reports how it matched (reserved in entry schemas
+# of the data sets these look-ups read).
+MATCH_REPORT = "matched"
 _ConditionIndex = tuple[
     dict[str, dict[str, dict[int, dict[str, _Postings]]]], dict[int, list[tuple[str, str, str]]]
 ]
@@ -203,13 +211,7 @@ class Dataset:
         is rare, and the cost stays flat as the data set grows.
         """
         needed = max(at_least, 1)
-        present: list[tuple[str, Any]] = []
-        for field, value in probe.items():
-            if value is None:
-                continue
-            normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
-            if normalised != "":
-                present.append((field, normalised))
+        present = self._present(probe)
         if len(present) < needed:
             return []
         lists = sorted(
@@ -221,29 +223,60 @@ class Dataset:
             candidates.update(_positions(found))
         return [p for p in candidates if self._agreement(p, present) >= needed]
 
-    def _agreement(self, position: int, present: list[tuple[str, Any]]) -> int:
-        """On how many of the probe's fields an entry agrees (normalised)."""
+    def _agreeing(self, position: int, present: list[tuple[str, Any]]) -> list[str]:
+        """The probe's fields on which an entry agrees (normalised), in probe order."""
         entry = self.entries[position]
-        count = 0
+        fields = []
         for field, value in present:
             raw = entry.get(field)
             # The cached normaliser: the same candidates (a popular name's entries) come back.
             normalised = self._probe_normaliser(field)(raw) if isinstance(raw, str) else raw
-            count += normalised == value
-        return count
+            if normalised == value:
+                fields.append(field)
+        return fields
+
+    def _agreement(self, position: int, present: list[tuple[str, Any]]) -> int:
+        return len(self._agreeing(position, present))
+
+    def _present(self, probe: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        present = []
+        for field, value in probe.items():
+            if value is None:
+                continue
+            normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
+            if normalised != "":
+                present.append((field, normalised))
+        return present
+
+    def _reported(self, position: int, fields: list[str], given: int) -> dict[str, Any]:
+        """The entry with its match report (a new dict: the data set stays as it is)."""
+        report = {"fields": fields, "count": len(fields), "of": given}
+        return {**self.entries[position], MATCH_REPORT: report}
 
     def similar(self, probe: Mapping[str, Any], at_least: int) -> dict[str, Any] | None:
-        """The first entry (in data order) equal to the probe on at least `at_least` fields."""
+        """The first entry (in data order) equal to the probe on at least `at_least` fields,
+        with its match report."""
         matching = self._similar_positions(probe, at_least)
-        return self.entries[min(matching)] if matching else None
+        if not matching:
+            return None
+        present = self._present(probe)
+        first = min(matching)
+        return self._reported(first, self._agreeing(first, present), len(present))
 
     def similar_all(self, probe: Mapping[str, Any], at_least: int) -> list[dict[str, Any]]:
-        """Every entry (in data order) equal to the probe on at least `at_least` fields.
+        """Every entry (in data order) equal to the probe on at least `at_least` fields,
+        each with its match report.
 
         For look-ups that must skip some matches, such as the orderer's own
         record in a customer index (HO-10): `first(similar_all(...), c -> ...)`.
         """
-        return [self.entries[p] for p in sorted(self._similar_positions(probe, at_least))]
+        matching = self._similar_positions(probe, at_least)
+        if not matching:
+            return []
+        present = self._present(probe)
+        return [
+            self._reported(p, self._agreeing(p, present), len(present)) for p in sorted(matching)
+        ]
 
     # -- condition entries ----------------------------------------------------
     def _conditions_of(self, entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -283,7 +316,8 @@ class Dataset:
         return built
 
     def match_condition(self, probe: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The first condition entry (in data order) that every field of it matches."""
+        """The first condition entry (in data order) that every field of it matches, with
+        its match report (the fields the entry sets, all of which held)."""
         index, specs = self._condition_index()
         values = {}
         candidates: set[int] = set()
@@ -305,5 +339,6 @@ class Dataset:
                 _holds(operator, values.get(field), pattern)
                 for field, operator, pattern in specs[position]
             ):
-                return self.entries[position]
+                fields = [field for field, _, _ in specs[position]]
+                return self._reported(position, fields, len(values))
         return None

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import jsonschema
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
+from engine.core.i18n import Msg, message_of
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
 
@@ -77,8 +78,9 @@ def _pointer(path: Path) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else "thousands of"
-        return f"an integer of {digits} digits"  # str() of a longer one raises, by design
+        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else Msg("thousands of")
+        # str() of a longer one raises, by design
+        return Msg("an integer of {digits} digits", digits=digits)
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -110,12 +112,12 @@ def _format_check(parse: Callable[[str], Any]) -> Check:
     def check(v: Any, path: Path, errs: Errors) -> Any:
         if not isinstance(v, str):  # a date or datetime already: re-validation, YAML loaders
             if isinstance(v, dt.datetime) and v.utcoffset() is None:
-                _fail(errs, "format", "date-time needs a UTC offset such as +09:00", path)
+                _fail(errs, "format", Msg("date-time needs a UTC offset such as +09:00"), path)
             return v
         try:
             return parse(v)
         except ValueError as e:
-            return _fail(errs, "format", str(e), path)
+            return _fail(errs, "format", message_of(e), path)
 
     return check
 
@@ -134,7 +136,12 @@ def _same(v: Any, path: Path, errs: Errors) -> Any:
 
 
 def _out_of_range(v: int, path: Path, errs: Errors) -> None:
-    message = f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}; got {_show(v)}"
+    message = Msg(
+        "must be a 64-bit integer, from {low} to {high}; got {value}",
+        low=INT_MIN,
+        high=INT_MAX,
+        value=_show(v),
+    )
     return _fail(errs, "out_of_range", message, path)
 
 
@@ -156,7 +163,7 @@ def _decimal(v: float | Decimal, path: Path, errs: Errors) -> Decimal | None:
     d = Decimal(repr(v)) if isinstance(v, float) else v
     if d.is_finite():
         return d
-    return _fail(errs, "type_mismatch", f"expected a finite number, got {v}", path)
+    return _fail(errs, "type_mismatch", Msg("expected a finite number, got {value}", value=v), path)
 
 
 def _any(v: Any, path: Path, errs: Errors) -> Any:
@@ -169,12 +176,19 @@ def _any(v: Any, path: Path, errs: Errors) -> Any:
         return [_any(x, (path, i), errs) for i, x in enumerate(v)]
     if isinstance(v, dict):
         return {k: _any(x, (path, k), errs) for k, x in v.items() if _str_key(k, path, errs)}
-    return _fail(errs, "type_mismatch", f"expected a JSON value, got {_kind_name(v)}", path)
+    return _fail(
+        errs, "type_mismatch", Msg("expected a JSON value, got {type}", type=_kind_name(v)), path
+    )
 
 
 def _str_key(k: Any, path: Path, errs: Errors) -> bool:
     if not isinstance(k, str):  # YAML allows `1: x`; JSON and the rules do not
-        _fail(errs, "type_mismatch", f"object keys must be strings, got {_show(k)}", (path, str(k)))
+        _fail(
+            errs,
+            "type_mismatch",
+            Msg("object keys must be strings, got {key}", key=_show(k)),
+            (path, str(k)),
+        )
     return isinstance(k, str)
 
 
@@ -205,7 +219,7 @@ class FactsValidator:
         except _FullError:
             pass
         except RecursionError:
-            errs.append(("too_deep", "the value is nested too deeply", None, None))
+            errs.append(("too_deep", Msg("the value is nested too deeply"), None, None))
         if errs:
             raise InputError(
                 [Diagnostic(c, m, pointer=pointer + _pointer(p), hint=h) for c, m, p, h in errs]
@@ -277,12 +291,17 @@ class _Compiler:
                 py = next((py for py in table if isinstance(v, py) and _is_a(v, py)), None)
                 if py is None:  # a wrong type: its other keywords would only add noise
                     return _fail(
-                        errs, "type_mismatch", f"expected {expected}, got {_kind_name(v)}", path
+                        errs,
+                        "type_mismatch",
+                        Msg(
+                            "expected {expected}, got {type}", expected=expected, type=_kind_name(v)
+                        ),
+                        path,
                     )
                 h, v = table[py], _PLAIN[py](v) if py in _PLAIN else v
             out = h(v, path, errs)
             if keys is not None and _key(v) not in keys:
-                _fail(errs, enum_code, f"{enum_text}, got {_show(v)}", path)
+                _fail(errs, enum_code, _not_in_enum(enum_code, enum_text, v), path)
             return out
 
         fallback.append(check)
@@ -319,9 +338,19 @@ class _Compiler:
             if type(v) is not list:
                 return fb[0](v, path, errs)
             if lo is not None and len(v) < lo:
-                _fail(errs, "min_items", f"must have at least {lo} item(s), got {len(v)}", path)
+                _fail(
+                    errs,
+                    "min_items",
+                    Msg("must have at least {limit} item(s), got {count}", limit=lo, count=len(v)),
+                    path,
+                )
             if hi is not None and len(v) > hi:
-                _fail(errs, "max_items", f"must have at most {hi} item(s), got {len(v)}", path)
+                _fail(
+                    errs,
+                    "max_items",
+                    Msg("must have at most {limit} item(s), got {count}", limit=hi, count=len(v)),
+                    path,
+                )
             if unique and len(v) > 1:
                 _unique(v, path, errs)
             return [item(x, (path, i), errs) for i, x in enumerate(v)]
@@ -347,7 +376,9 @@ class _Compiler:
                     out[k] = _any(x, (path, k), errs)
             if not required_set <= v.keys():
                 for k in (k for k in required if k not in v):
-                    _fail(errs, "required", f"missing required field '{k}'", (path, k))
+                    _fail(
+                        errs, "required", Msg("missing required field '{name}'", name=k), (path, k)
+                    )
             return out
 
         return _fast_object(s, props, required_set, check) if self.fast_paths else check
@@ -549,8 +580,13 @@ def _enum(s: Mapping[str, Any]) -> tuple[frozenset[Any] | None, str, str]:
         return None, "", ""
     values = s.get("enum", [s.get("const")])
     shown = ", ".join(_show(x) for x in values[:10]) + (", ..." if len(values) > 10 else "")
-    code, text = ("enum", "must be one of ") if "enum" in s else ("const", "must be ")
-    return frozenset(_key(x) for x in values), code, text + shown
+    return frozenset(_key(x) for x in values), "enum" if "enum" in s else "const", shown
+
+
+def _not_in_enum(code: str, allowed: str, value: Any) -> Msg:
+    if code == "enum":
+        return Msg("must be one of {allowed}, got {value}", allowed=allowed, value=_show(value))
+    return Msg("must be {allowed}, got {value}", allowed=allowed, value=_show(value))
 
 
 def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
@@ -564,11 +600,30 @@ def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
         if type(v) is not str:
             return fb[0](v, path, errs)
         if lo is not None and len(v) < lo:
-            _fail(errs, "min_length", f"must be at least {lo} characters, got {len(v)}", path)
+            _fail(
+                errs,
+                "min_length",
+                Msg("must be at least {limit} characters, got {count}", limit=lo, count=len(v)),
+                path,
+            )
         if hi is not None and len(v) > hi:
-            _fail(errs, "max_length", f"must be at most {hi} characters, got {len(v)}", path)
+            _fail(
+                errs,
+                "max_length",
+                Msg("must be at most {limit} characters, got {count}", limit=hi, count=len(v)),
+                path,
+            )
         if rx is not None and rx.search(v) is None:
-            _fail(errs, "pattern", f"{_show(v)} does not match pattern {rx.pattern!r}", path)
+            _fail(
+                errs,
+                "pattern",
+                Msg(
+                    "{value} does not match pattern {pattern}",
+                    value=_show(v),
+                    pattern=repr(rx.pattern),
+                ),
+                path,
+            )
         return v if conv is None else conv(v, path, errs)
 
     return check
@@ -594,27 +649,37 @@ def _numeric(s: Mapping[str, Any], integral: bool | None, fb: list[Check]) -> Ch
             return v
         if integral:
             if n != n.to_integral_value():
-                return _fail(errs, "type_mismatch", "expected integer, got number", path)
+                return _fail(errs, "type_mismatch", Msg("expected integer, got number"), path)
             if not INT_MIN <= n <= INT_MAX:  # compared as Decimal: 1e300 never becomes an int
                 return _fail(
                     errs,
                     "out_of_range",
-                    f"must be a 64-bit integer, from {INT_MIN} to {INT_MAX}; got {v}",
+                    Msg(
+                        "must be a 64-bit integer, from {low} to {high}; got {value}",
+                        low=INT_MIN,
+                        high=INT_MAX,
+                        value=v,
+                    ),
                     path,
                 )
             n = int(n)
         elif type(n) is int and not INT_MIN <= n <= INT_MAX:
             return _out_of_range(n, path, errs)
         if lo is not None and n < lo:
-            _fail(errs, "minimum", f"must be >= {lo}, got {n}", path)
+            _fail(errs, "minimum", Msg("must be >= {limit}, got {value}", limit=lo, value=n), path)
         if xlo is not None and n <= xlo:
-            _fail(errs, "minimum", f"must be > {xlo}, got {n}", path)
+            _fail(errs, "minimum", Msg("must be > {limit}, got {value}", limit=xlo, value=n), path)
         if hi is not None and n > hi:
-            _fail(errs, "maximum", f"must be <= {hi}, got {n}", path)
+            _fail(errs, "maximum", Msg("must be <= {limit}, got {value}", limit=hi, value=n), path)
         if xhi is not None and n >= xhi:
-            _fail(errs, "maximum", f"must be < {xhi}, got {n}", path)
+            _fail(errs, "maximum", Msg("must be < {limit}, got {value}", limit=xhi, value=n), path)
         if m is not None and (n % m if type(n) is int else _not_multiple(n, m)):
-            _fail(errs, "multiple_of", f"must be a multiple of {m}, got {n}", path)
+            _fail(
+                errs,
+                "multiple_of",
+                Msg("must be a multiple of {factor}, got {value}", factor=m, value=n),
+                path,
+            )
         return n
 
     return check
@@ -629,14 +694,19 @@ def _unique(v: list[Any], path: Path, errs: Errors) -> None:
     seen: dict[Any, int] = {}
     for i, x in enumerate(v):
         if (j := seen.setdefault(_key(x), i)) != i:
-            return _fail(errs, "unique_items", f"items {j} and {i} are equal; must be unique", path)
+            return _fail(
+                errs,
+                "unique_items",
+                Msg("items {first} and {second} are equal; must be unique", first=j, second=i),
+                path,
+            )
     return None
 
 
 def _unknown(k: Any, props: Mapping[str, Any], path: Path, errs: Errors) -> None:
     close = difflib.get_close_matches(str(k), list(props), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else None
-    _fail(errs, "unknown_field", f"unknown field '{k}'", (path, str(k)), hint)
+    hint = Msg("did you mean '{name}'?", name=close[0]) if close else None
+    _fail(errs, "unknown_field", Msg("unknown field '{name}'", name=k), (path, str(k)), hint)
 
 
 def _ref_name(ref: str) -> str:
@@ -656,36 +726,48 @@ def _audit(schema: Any) -> Iterator[tuple[str, str, str]]:
     """(code, message, pointer) for every reason the schema cannot be compiled."""
     for e in _metaschema().iter_errors(schema):
         where = "".join("/" + _escape(p) for p in e.absolute_path)
-        yield "invalid_schema", f"not a valid JSON Schema 2020-12: {e.message}", where
+        yield (
+            "invalid_schema",
+            Msg("not a valid JSON Schema 2020-12: {reason}", reason=e.message),
+            where,
+        )
     if isinstance(schema, Mapping):
         defs = schema.get("$defs")
         yield from _audit_node(schema, "", defs if isinstance(defs, Mapping) else {}, root=True)
     else:
-        yield "invalid_schema", "a facts schema must be a JSON object", ""
+        yield "invalid_schema", Msg("a facts schema must be a JSON object"), ""
 
 
 def _audit_node(node: Any, at: str, defs: Mapping[str, Any], root: bool = False) -> Iterator:
     bad = "unsupported_schema_keyword"
     if node is False:
-        yield bad, "the schema `false` is not supported; use additionalProperties: false", at
+        yield bad, Msg("the schema `false` is not supported; use additionalProperties: false"), at
     for key, val in node.items() if isinstance(node, Mapping) else ():
         here = f"{at}/{_escape(key)}"
         if key in ANNOTATIONS or str(key).startswith("x-"):
             if key == "$id" and not root:
-                yield bad, "'$id' is supported only at the top of a facts schema", here
+                yield bad, Msg("'$id' is supported only at the top of a facts schema"), here
             if key == "$schema" and str(val).rstrip("#") != DIALECT:
-                yield bad, f"'$schema' must be {DIALECT}", here
+                yield bad, Msg("'$schema' must be {dialect}", dialect=DIALECT), here
         elif key not in SUPPORTED:
-            yield bad, f"keyword '{key}' is not supported; supported: {_SUPPORTED_TEXT}", here
+            yield (
+                bad,
+                Msg(
+                    "keyword '{key}' is not supported; supported: {supported}",
+                    key=key,
+                    supported=_SUPPORTED_TEXT,
+                ),
+                here,
+            )
         elif key in ("properties", "$defs") and isinstance(val, Mapping):
             for name, sub in val.items():
                 yield from _audit_node(sub, f"{here}/{_escape(name)}", defs)
         elif key == "items":
             yield from _audit_node(val, here, defs)
         elif key == "additionalProperties" and not isinstance(val, bool):
-            yield bad, "'additionalProperties' must be true or false", here
+            yield bad, Msg("'additionalProperties' must be true or false"), here
         elif key == "multipleOf" and not (isinstance(val, int | float) and float(val).is_integer()):
-            yield bad, "'multipleOf' must be a whole number", here
+            yield bad, Msg("'multipleOf' must be a whole number"), here
         elif key == "$ref" and isinstance(val, str):
             yield from _audit_ref(val, node, here, defs)
 
@@ -694,13 +776,24 @@ def _audit_ref(ref: str, node: Mapping[str, Any], here: str, defs: Mapping) -> I
     name, bad = _ref_name(ref), "unsupported_ref"
     others = sorted(k for k in node if k in SUPPORTED and k not in ("$ref", "$defs"))
     if not ref.startswith("#/$defs/") or "/" in ref.removeprefix("#/$defs/"):
-        yield bad, f"only local '#/$defs/NAME' references are supported, not {ref!r}", here
+        yield (
+            bad,
+            Msg("only local '#/$defs/NAME' references are supported, not {ref}", ref=repr(ref)),
+            here,
+        )
     elif name not in defs:
-        yield bad, f"no definition {name!r} in $defs", here
+        yield bad, Msg("no definition {name} in $defs", name=repr(name)), here
     elif others:
-        yield bad, f"'$ref' cannot be combined with {others}: move them into the definition", here
+        yield (
+            bad,
+            Msg(
+                "'$ref' cannot be combined with {others}: move them into the definition",
+                others=str(others),
+            ),
+            here,
+        )
     elif _ref_loops(name, defs):
-        yield bad, f"definition {name!r} refers only to itself", here
+        yield bad, Msg("definition {name} refers only to itself", name=repr(name)), here
 
 
 def _ref_loops(name: str, defs: Mapping[str, Any]) -> bool:

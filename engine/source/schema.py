@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from engine.core.errors import Diagnostic
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.source.yaml import Document, join_pointer
 
@@ -64,7 +65,7 @@ def _diagnose(document: Document, error: ValidationError) -> list[Diagnostic]:
     return [
         Diagnostic(
             "schema_violation",
-            f"{where}: {error.message}",
+            Msg("{where}: {reason}", where=where, reason=error.message),
             positions.value(pointer),
             pointer=pointer or "/",
         )
@@ -72,7 +73,7 @@ def _diagnose(document: Document, error: ValidationError) -> list[Diagnostic]:
 
 
 def _where(pointer: str) -> str:
-    return f"'{pointer}'" if pointer else "the document"
+    return f"'{pointer}'" if pointer else Msg("the document")
 
 
 def _declared(schema: Mapping[str, Any]) -> list[str]:
@@ -88,11 +89,11 @@ def _additional(document: Document, error: ValidationError, pointer: str) -> lis
         child = join_pointer(pointer, key)
         hint = did_you_mean(key, allowed)
         if hint is None and allowed:
-            hint = "allowed keys: " + ", ".join(allowed)
+            hint = Msg("allowed keys: {keys}", keys=", ".join(allowed))
         out.append(
             Diagnostic(
                 "unknown_key",
-                f"unknown key '{key}' in {_where(pointer)}",
+                Msg("unknown key '{key}' in {where}", key=key, where=_where(pointer)),
                 document.positions.key(child),
                 pointer=child,
                 hint=hint,
@@ -106,7 +107,7 @@ def _required(document: Document, error: ValidationError, pointer: str) -> list[
     return [
         Diagnostic(
             "missing_key",
-            f"missing required key '{missing}' in {_where(pointer)}",
+            Msg("missing required key '{key}' in {where}", key=missing, where=_where(pointer)),
             document.positions.key(pointer),
             pointer=pointer or "/",
         )
@@ -120,7 +121,12 @@ def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diag
     return [
         Diagnostic(
             "invalid_value",
-            f"{_where(pointer)}: {error.instance!r} is not one of {shown}",
+            Msg(
+                "{where}: {value} is not one of {options}",
+                where=_where(pointer),
+                value=repr(error.instance),
+                options=shown,
+            ),
             document.positions.value(pointer),
             pointer=pointer,
             hint=hint,
@@ -130,12 +136,14 @@ def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diag
 
 def _type(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
     expected = error.validator_value
-    wanted = " or ".join(expected) if isinstance(expected, list) else expected
+    wanted = " or ".join(expected) if isinstance(expected, list) else expected  # JSON's names
     got = _json_type(error.instance)
     return [
         Diagnostic(
             "invalid_type",
-            f"{_where(pointer)} must be {wanted}, got {got}",
+            Msg(
+                "{where} must be {wanted}, got {got}", where=_where(pointer), wanted=wanted, got=got
+            ),
             document.positions.value(pointer),
             pointer=pointer or "/",
         )
@@ -144,11 +152,15 @@ def _type(document: Document, error: ValidationError, pointer: str) -> list[Diag
 
 def _pattern(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
     description = error.schema.get("description")
-    hint = description or f"must match {error.validator_value}"
+    hint = description or Msg("must match {pattern}", pattern=error.validator_value)
     return [
         Diagnostic(
             "invalid_value",
-            f"{_where(pointer)}: {error.instance!r} is not a valid value",
+            Msg(
+                "{where}: {value} is not a valid value",
+                where=_where(pointer),
+                value=repr(error.instance),
+            ),
             document.positions.value(pointer),
             pointer=pointer,
             hint=hint,
@@ -162,7 +174,7 @@ def _property_names(document: Document, error: ValidationError, pointer: str) ->
     return [
         Diagnostic(
             "invalid_name",
-            f"'{name}' is not a valid name: use lower-case letters, digits and _",
+            Msg("'{name}' is not a valid name: use lower-case letters, digits and _", name=name),
             document.positions.key(child),
             pointer=child,
         )
@@ -177,10 +189,10 @@ def _json_type(value: Any) -> str:
     if isinstance(value, int | float) or type(value).__name__ == "Decimal":
         return "number"
     if isinstance(value, str):
-        return "text"
+        return Msg("text")
     if isinstance(value, list):
-        return "a list"
-    return "a mapping"
+        return Msg("a list")
+    return Msg("a mapping")
 
 
 _HANDLERS = {

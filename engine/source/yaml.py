@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from engine.core.errors import Diagnostic, Location, PolicyError
+from engine.core.i18n import Msg
 
 # Limits a policy or test file cannot exceed, each refused with its place: the largest
 # shipped file is ~40 KB; a policy holds at most 150 rules; 64-bit integers are what the
@@ -186,7 +187,9 @@ def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
         raise PolicyError(
             [
                 Diagnostic(
-                    "file_unreadable", f"cannot read file: {exc.strerror}", Location(shown, 1, 1)
+                    "file_unreadable",
+                    Msg("cannot read file: {reason}", reason=exc.strerror),
+                    Location(shown, 1, 1),
                 )
             ]
         ) from None
@@ -202,8 +205,12 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
             [
                 Diagnostic(
                     "file_too_large",
-                    f"the file has {len(data_bytes)} bytes; a policy or test file may have "
-                    f"at most {MAX_FILE_BYTES} (split it)",
+                    Msg(
+                        "the file has {size} bytes; a policy or test file may have "
+                        "at most {limit} (split it)",
+                        size=len(data_bytes),
+                        limit=MAX_FILE_BYTES,
+                    ),
                     Location(file, 1, 1),
                 )
             ]
@@ -228,8 +235,12 @@ def _not_utf8(data: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
     byte = data[exc.start]
     return Diagnostic(
         "file_not_utf8",
-        f"the file is not UTF-8: byte 0x{byte:02x} here cannot be read ({exc.reason}); "
-        "save the file as UTF-8",
+        Msg(
+            "the file is not UTF-8: byte 0x{byte:02x} here cannot be read ({reason}); "
+            "save the file as UTF-8",
+            byte=byte,
+            reason=exc.reason,
+        ),
         Location(file, line, col),
     )
 
@@ -242,13 +253,22 @@ def _compose(text: str, file: str) -> yaml.Node | None:
         raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
-        message = f"the character U+{exc.character:04X} is not allowed in a YAML file"
         if isinstance(exc.character, bytes | bytearray):
-            message = "the file is not readable text"
+            message = Msg("the file is not readable text")
+        else:
+            message = Msg(
+                "the character U+{code:04X} is not allowed in a YAML file", code=exc.character
+            )
         raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
     except yaml.YAMLError as exc:
         raise PolicyError(
-            [Diagnostic("yaml_syntax", f"YAML syntax error: {exc}", Location(file, 1, 1))]
+            [
+                Diagnostic(
+                    "yaml_syntax",
+                    Msg("YAML syntax error: {reason}", reason=str(exc)),
+                    Location(file, 1, 1),
+                )
+            ]
         ) from None
     if len(nodes) > 1:
         second = nodes[1].start_mark
@@ -256,7 +276,7 @@ def _compose(text: str, file: str) -> yaml.Node | None:
             [
                 Diagnostic(
                     "yaml_multiple_documents",
-                    "a file holds one YAML document; found a second one",
+                    Msg("a file holds one YAML document; found a second one"),
                     Location(file, second.line + 1, second.column + 1),
                 )
             ]
@@ -290,20 +310,31 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     here = lines[mark.line] if mark and mark.line < len(lines) else ""
     found = here[mark.column : mark.column + 1] if mark else ""
     if "tab character" in problem or (found == "\t" and "cannot start any token" in problem):
-        return "tab characters are not allowed for indentation; indent with spaces", *at
+        return Msg("tab characters are not allowed for indentation; indent with spaces"), *at
     if "cannot start any token" in problem:
-        return f"'{found}' cannot start a value; quote the value ('{found}...')", *at
+        return Msg(
+            "'{found}' cannot start a value; quote the value ('{found}...')", found=found
+        ), *at
     if problem.startswith("did not find expected ',' or") and opened is not None:
         bracket = "{" if "mapping" in context else "["
         if not _closed_on_its_line(lines[opened.line], opened.column):
             return (
-                f"this '{bracket}' is never closed: add the '{_CLOSER[bracket]}', or quote the "
-                f"text if the '{bracket}' belongs to it",
+                Msg(
+                    "this '{bracket}' is never closed: add the '{closer}', or quote the "
+                    "text if the '{bracket}' belongs to it",
+                    bracket=bracket,
+                    closer=_CLOSER[bracket],
+                ),
                 *start,
             )
         return (
-            f"expected ',' or '{_CLOSER[bracket]}' here, inside the '{bracket}' opened at "
-            f"line {start[0]} (quote a value that holds ': ' or ', ')",
+            Msg(
+                "expected ',' or '{closer}' here, inside the '{bracket}' opened at "
+                "line {line} (quote a value that holds ': ' or ', ')",
+                closer=_CLOSER[bracket],
+                bracket=bracket,
+                line=start[0],
+            ),
             *at,
         )
     if problem == "did not find expected key" and mark is not None:
@@ -311,34 +342,41 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
         if value is not None:
             bracket, key = value.group(1), here[: value.start(1)].strip().removeprefix("- ")
             quoted = here[value.start(1) :].rstrip().replace("\\", "\\\\").replace('"', '\\"')
+            fixed = f'{key} "{quoted}"'  # the line as it should be
             return (
-                f"a value that starts with '{bracket}' is read as a YAML "
-                f"{'mapping' if bracket == '{' else 'list'}, and text cannot follow its "
-                f"'{_CLOSER[bracket]}'; quote text that contains '{bracket}': "
-                f'{key} "{quoted}"',
+                Msg(
+                    "a value that starts with '{bracket}' is read as a YAML {kind}, and text "
+                    "cannot follow its '{closer}'; quote text that contains '{bracket}': {fixed}",
+                    bracket=bracket,
+                    kind=Msg("mapping") if bracket == "{" else Msg("list"),
+                    closer=_CLOSER[bracket],
+                    fixed=fixed,
+                ),
                 mark.line + 1,
                 value.start(1) + 1,
             )
-        return "this line's indentation matches no key above it; check the indentation", *at
+        return Msg("this line's indentation matches no key above it; check the indentation"), *at
     if problem.startswith("mapping values are not allowed"):
         return (
-            "a ': ' inside an unquoted value starts a mapping here: quote the value, or check "
-            "the indentation",
+            Msg(
+                "a ': ' inside an unquoted value starts a mapping here: quote the value, or check "
+                "the indentation"
+            ),
             *at,
         )
     if "quoted scalar" in context:
-        return "this quote is never closed", *start
+        return Msg("this quote is never closed"), *start
     if problem == "could not find expected ':'":
-        return "expected 'key: value' on this line (or quote the text, or indent it)", *start
+        return Msg("expected 'key: value' on this line (or quote the text, or indent it)"), *start
     if problem == "did not find expected '-' indicator":
         return (
-            "the lines above are list items ('- '), this one is not: check its indentation",
+            Msg("the lines above are list items ('- '), this one is not: check its indentation"),
             *at,
         )
     if "maximum nesting depth" in problem:
-        return "values are nested too deeply (more than 1000 levels)", *at
+        return Msg("values are nested too deeply (more than 1000 levels)"), *at
     words = f"{problem} ({context})" if problem and context else problem or context
-    return f"YAML syntax error: {words or 'invalid YAML'}", *at
+    return Msg("YAML syntax error: {reason}", reason=words or Msg("invalid YAML")), *at
 
 
 def _closed_on_its_line(line: str, column: int) -> bool:
@@ -378,7 +416,7 @@ class _Builder:
         if depth > MAX_DEPTH:
             self._error(
                 "yaml_too_deep",
-                f"values are nested more than {MAX_DEPTH} levels deep here",
+                Msg("values are nested more than {limit} levels deep here", limit=MAX_DEPTH),
                 node,
                 pointer,
             )
@@ -386,7 +424,7 @@ class _Builder:
         if id(node) in self._seen:
             self._error(
                 "yaml_alias",
-                "anchors and aliases (&name / *name) are not allowed; write the value out",
+                Msg("anchors and aliases (&name / *name) are not allowed; write the value out"),
                 node,
                 pointer,
             )
@@ -408,8 +446,11 @@ class _Builder:
             return True
         self._error(
             "yaml_unsafe_tag",
-            f"tag '{node.tag}' is not allowed; only plain YAML "
-            "values (strings, numbers, true/false, null, lists, mappings)",
+            Msg(
+                "tag '{tag}' is not allowed; only plain YAML "
+                "values (strings, numbers, true/false, null, lists, mappings)",
+                tag=node.tag,
+            ),
             node,
             pointer,
         )
@@ -423,7 +464,7 @@ class _Builder:
             if key_node.tag == _TAG + "merge":
                 self._error(
                     "yaml_merge_key",
-                    "merge keys ('<<') are not allowed; write the entries out",
+                    Msg("merge keys ('<<') are not allowed; write the entries out"),
                     key_node,
                     pointer,
                 )
@@ -431,7 +472,7 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _TAG + "str":
                 self._error(
                     "yaml_key_not_string",
-                    "mapping keys must be plain strings; quote the key",
+                    Msg("mapping keys must be plain strings; quote the key"),
                     key_node,
                     pointer,
                 )
@@ -442,8 +483,12 @@ class _Builder:
                 first = first_seen[name].start_mark
                 self._error(
                     "duplicate_key",
-                    f"duplicate key '{name}' (first defined at line {first.line + 1}); "
-                    "YAML would silently keep only the last one",
+                    Msg(
+                        "duplicate key '{name}' (first defined at line {line}); "
+                        "YAML would silently keep only the last one",
+                        name=name,
+                        line=first.line + 1,
+                    ),
                     key_node,
                     child,
                 )
@@ -476,8 +521,11 @@ class _Builder:
             return False
         self._error(
             "yaml_ambiguous_scalar",
-            f"'{node.value}' reads as a boolean in YAML 1.1; write true or false, "
-            f"or quote it if you mean the text",
+            Msg(
+                "'{value}' reads as a boolean in YAML 1.1; write true or false, "
+                "or quote it if you mean the text",
+                value=node.value,
+            ),
             node,
             pointer,
         )
@@ -492,16 +540,24 @@ class _Builder:
                 return number
             self._error(
                 "number_out_of_range",
-                f"this integer ({len(digits)} digits) is out of range: integers must fit "
-                f"64 bits, from {INT_MIN} to {INT_MAX}",
+                Msg(
+                    "this integer ({digits} digits) is out of range: integers must fit "
+                    "64 bits, from {low} to {high}",
+                    digits=len(digits),
+                    low=INT_MIN,
+                    high=INT_MAX,
+                ),
                 node,
                 pointer,
             )
             return None
         self._error(
             "yaml_ambiguous_scalar",
-            f"'{node.value}' would be read as a base-8, base-16 or base-60 number; "
-            "quote it if it is text (a time such as '10:30'), or write it in decimal",
+            Msg(
+                "'{value}' would be read as a base-8, base-16 or base-60 number; "
+                "quote it if it is text (a time such as '10:30'), or write it in decimal",
+                value=node.value,
+            ),
             node,
             pointer,
         )
@@ -519,16 +575,21 @@ class _Builder:
                     return number
                 self._error(
                     "number_out_of_range",
-                    f"this number is out of range: at most {MAX_DECIMAL_DIGITS} digits, "
-                    "and less than 1e300",
+                    Msg(
+                        "this number is out of range: at most {digits} digits, and less than 1e300",
+                        digits=MAX_DECIMAL_DIGITS,
+                    ),
                     node,
                     pointer,
                 )
                 return None
         self._error(
             "yaml_ambiguous_scalar",
-            f"'{node.value}' is not a plain decimal number (infinity, NaN and base-60 "
-            "numbers are not allowed); quote it if it is text",
+            Msg(
+                "'{value}' is not a plain decimal number (infinity, NaN and base-60 "
+                "numbers are not allowed); quote it if it is text",
+                value=node.value,
+            ),
             node,
             pointer,
         )

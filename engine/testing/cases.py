@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, Location, PolicyError
+from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import to_json_value
 from engine.lang.calendar import parse_datetime
 from engine.project.project import Project, load_dataset, read_document
@@ -98,7 +99,7 @@ def load_cases(path: Path, project: Project) -> list[Case]:
             [
                 Diagnostic(
                     "unknown_policy",
-                    f"no policy '{policy_id}' to test",
+                    Msg("no policy '{id}' to test", id=policy_id),
                     document.positions.value("/policy"),
                 )
             ]
@@ -112,6 +113,8 @@ def load_cases(path: Path, project: Project) -> list[Case]:
             key: deep_merge(defaults.get(key), spec.get(key)) if key in spec else defaults.get(key)
             for key in ("at", "settings", "data", "facts", "entity")
         }
+        if "actor" in spec or "actor" in defaults:  # flow cases: replaced whole, never merged
+            merged["actor"] = spec.get("actor", defaults.get("actor"))
         merged.update({k: v for k, v in spec.items() if k not in merged})
         cases.append(
             Case(
@@ -138,7 +141,7 @@ def _check_case_refs(cases: list[Case], project: Project) -> None:
                 problems.append(
                     Diagnostic(
                         "unknown_ref",
-                        f"'{ref}' is not an ID of the rulebook index",
+                        Msg("'{ref}' is not an ID of the rulebook index", ref=ref),
                         case.document.positions.value(f"/cases/{case.index}/refs/{i}"),
                     )
                 )
@@ -151,7 +154,11 @@ def _check_case_refs(cases: list[Case], project: Project) -> None:
                     problems.append(
                         Diagnostic(
                             "unknown_rule",
-                            f"policy '{case.policy.id}' has no rule '{rule_id}'",
+                            Msg(
+                                "policy '{policy}' has no rule '{id}'",
+                                policy=case.policy.id,
+                                id=rule_id,
+                            ),
                             case.document.positions.value(f"/cases/{case.index}/expect/{key}/{i}"),
                             hint=did_you_mean(rule_id, rule_ids),
                         )
@@ -169,7 +176,11 @@ def case_data(case: Case, project: Project) -> dict[str, Dataset]:
                 [
                     Diagnostic(
                         "unknown_data_set",
-                        f"policy '{case.policy.id}' reads no data set '{name}'",
+                        Msg(
+                            "policy '{policy}' reads no data set '{name}'",
+                            policy=case.policy.id,
+                            name=name,
+                        ),
                         case.location,
                     )
                 ]
@@ -206,8 +217,11 @@ def run_decision_case(case: Case, project: Project, backend: str = "durable") ->
         return result
     if "error" in expect:
         result.failures.append(
-            f"expected error {expect['error'].get('code')}, but the policy "
-            f"decided: fired {decision.fired}"
+            Msg(
+                "expected error {code}, but the policy decided: fired {fired}",
+                code=expect["error"].get("code"),
+                fired=str(decision.fired),
+            )
         )
     result.fired = decision.fired
     body = decision.to_dict()
@@ -222,21 +236,33 @@ def compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariErro
     wanted = expect.get("error")
     first = exc.diagnostics[0] if exc.diagnostics else None
     if wanted is None:
-        result.failures.append("unexpected error:\n      " + str(exc).replace("\n", "\n      "))
+        result.failures.append(Msg("unexpected error:\n      {errors}", errors=_rendered(exc)))
     else:
         codes = {d.code for d in exc.diagnostics}
         pointers = {d.pointer for d in exc.diagnostics}
         if wanted["code"] not in codes and wanted["code"] != exc.default_code:
             result.failures.append(
-                f"expected error {wanted['code']}, got "
-                f"{first.code if first else exc.default_code}: {exc}"
+                Msg(
+                    "expected error {wanted}, got {code}: {errors}",
+                    wanted=wanted["code"],
+                    code=first.code if first else exc.default_code,
+                    errors=_rendered(exc, "\n"),
+                )
             )
         if "pointer" in wanted and wanted["pointer"] not in pointers:
             result.failures.append(
-                f"expected an error at {wanted['pointer']}, got errors at "
-                f"{sorted(p for p in pointers if p)}"
+                Msg(
+                    "expected an error at {wanted}, got errors at {pointers}",
+                    wanted=wanted["pointer"],
+                    pointers=str(sorted(p for p in pointers if p)),
+                )
             )
     result.passed = not result.failures
+
+
+def _rendered(exc: KimariError, indent: str = "\n      ") -> Rendered:
+    """The error's diagnostics, one per line, each in the language the report is shown in."""
+    return Rendered(lambda lang: indent.join(d.render(lang) for d in exc.diagnostics) or str(exc))
 
 
 def same_value(expected: Any, actual: Any) -> bool:
@@ -261,12 +287,22 @@ def _compare_outcome(
     for key, value in expected.items():
         if key not in actual:
             result.failures.append(
-                f"outcome.{key}: expected {value!r}, but the outcome has no "
-                f"such field (fields: {', '.join(actual)})"
+                Msg(
+                    "outcome.{key}: expected {value}, but the outcome has no "
+                    "such field (fields: {fields})",
+                    key=key,
+                    value=repr(value),
+                    fields=", ".join(actual),
+                )
             )
         elif not same_value(value, actual[key]):
             result.failures.append(
-                f"outcome.{key}: expected {to_json_value(value)!r}, got {actual[key]!r}"
+                Msg(
+                    "outcome.{key}: expected {expected}, got {actual}",
+                    key=key,
+                    expected=repr(to_json_value(value)),
+                    actual=repr(actual[key]),
+                )
             )
 
 
@@ -277,12 +313,14 @@ def _compare_fired(
     if "fired" in expect:
         wanted = set(expect["fired"])
         for rule_id in sorted(wanted - set(fired)):
-            result.failures.append(f"rule {rule_id} did not apply{_why(verdicts.get(rule_id))}")
+            result.failures.append(
+                Msg("rule {id} did not apply{why}", id=rule_id, why=_why(verdicts.get(rule_id)))
+            )
         for rule_id in sorted(set(fired) - wanted):
-            result.failures.append(f"rule {rule_id} applied but was not expected")
+            result.failures.append(Msg("rule {id} applied but was not expected", id=rule_id))
     for rule_id in expect.get("not_fired", []):
         if rule_id in fired:
-            result.failures.append(f"rule {rule_id} applied but was expected not to")
+            result.failures.append(Msg("rule {id} applied but was expected not to", id=rule_id))
 
 
 def _why(verdict: Mapping[str, Any] | None) -> str:
@@ -295,9 +333,15 @@ def _why(verdict: Mapping[str, Any] | None) -> str:
         return ""
     loc = failed["location"]
     values = ", ".join(f"{k}={v!r}" for k, v in failed["values"].items())
-    return f": {loc['file']}:{loc['line']}:{loc['col']}: `{failed['condition']}` is false" + (
-        f" ({values})" if values else ""
-    )
+    where = f"{loc['file']}:{loc['line']}:{loc['col']}"
+    if values:
+        return Msg(
+            ": {where}: `{condition}` is false ({values})",
+            where=where,
+            condition=failed["condition"],
+            values=values,
+        )
+    return Msg(": {where}: `{condition}` is false", where=where, condition=failed["condition"])
 
 
 def _compare_reasons(
@@ -309,7 +353,11 @@ def _compare_reasons(
         if match is None:
             codes = [r.get("code") for r in actual]
             result.failures.append(
-                f"no reason matches {to_json_value(dict(wanted))!r} (reasons: {codes})"
+                Msg(
+                    "no reason matches {wanted} (reasons: {codes})",
+                    wanted=repr(to_json_value(dict(wanted))),
+                    codes=str(codes),
+                )
             )
         else:
             remaining.remove(match)

@@ -3,6 +3,7 @@
     - name: a re-claim needs a detailed reason
       refs: [EX-6]
       entity: {state: rejected}                     # optional: where the entity starts
+      actor: {id: dealer-1, roles: [販売店]}        # who sends each step (or per step)
       steps:
         - event: {type: claim}
           expect: {refused: true, code: missing_field, message: 詳細理由}
@@ -94,8 +95,14 @@ def _step(
             case.policy.id,
             ENTITY_ID,
             event,
+            actor=step.get("actor", case.spec.get("actor")),
             at=step.get("at", case.spec.get("at")),
-            settings=deep_merge(case.spec.get("settings"), step.get("settings")),
+            # A step's settings merge over the case's; without any, the case's apply.
+            settings=(
+                deep_merge(case.spec.get("settings"), step["settings"])
+                if "settings" in step
+                else case.spec.get("settings")
+            ),
             event_id=step.get("event_id"),
             data=case_data(case, engine.project) if case.spec.get("data") else None,
         )
@@ -152,10 +159,23 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
         message = (body["refusal"] or {}).get("message") or body["message"] or {}
         if not any(expect["message"] in text for text in message.values()):
             failures.append(f"message: expected it to contain {expect['message']!r}, got {message}")
+    if "message_not" in expect:
+        message = (body["refusal"] or {}).get("message") or body["message"] or {}
+        if any(expect["message_not"] in text for text in message.values()):
+            failures.append(f"message: expected it not to contain {expect['message_not']!r}")
     if "actions" in expect:
         codes = [a["code"] for a in body["actions"]]
         if codes != expect["actions"]:
             failures.append(f"actions: expected {expect['actions']}, got {codes}")
+    for code, wanted in (expect.get("details") or {}).items():
+        found = next((a for a in body["actions"] if a["code"] == code), None)
+        if found is None:
+            failures.append(f"details: no action {code}")
+            continue
+        for key, value in wanted.items():
+            got = (found.get("details") or {}).get(key)
+            if not same_value(value, got):
+                failures.append(f"details of {code}: {key}: expected {value!r}, got {got!r}")
     if "replayed" in expect and body["replayed"] != expect["replayed"]:
         failures.append(f"replayed: expected {expect['replayed']}, got {body['replayed']}")
     for name, value in (expect.get("facts") or {}).items():

@@ -210,7 +210,7 @@ def test_an_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         ["decide", "routing", "{missing}"],
         ["validate", "{missing}"],
         ["test", "{missing}"],
-        ["flow", "routing", "E-1", "{missing}"],
+        ["flow", "routing", "E-1", "{missing}", "--actor", "a-1", "--role", "r"],
     ],
 )
 def test_every_input_that_cannot_be_read_is_file_unreadable(

@@ -1,6 +1,7 @@
 """`kimari flow` and `kimari history`: exit codes 0 (moved), 1 (refused or invalid event,
 with the JSON pointer), 2 (usage or policy errors), on the shipped claim-status flow (EX-6)
-and lead follow-up (FU-5)."""
+and lead follow-up (FU-5); every event is sent by an actor (--actor, --role), and the
+history shows who made each move."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tests import ROOT
 
 POLICIES = str(ROOT / "policies")
 AT = "2024-09-20T10:00:00+09:00"
+DEALER = ("--actor", "dealer-1", "--role", "販売店", "--actor-name", "横浜店 山田")
+OPERATOR = ("--actor", "op-1", "--role", "オートックワン")
+STAFF = ("--actor", "staff-1", "--role", "セールススタッフ")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -37,6 +41,8 @@ def event(tmp_path: Path, body: object, name: str = "event.json") -> str:
 def flow(
     capsys: pytest.CaptureFixture[str], store: str, entity: str, path: str, *extra: str
 ) -> tuple[int, str, str]:
+    if "--actor" not in extra:
+        extra = (*extra, *DEALER)
     return run(
         capsys,
         "flow",
@@ -58,8 +64,37 @@ def test_ex6_flow_prints_the_move_and_exits_0(
 ) -> None:
     code, out, _ = flow(capsys, store, "EST-1", event(tmp_path, {"type": "claim"}))
     assert code == 0
-    assert "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested) by claim [EX-6]" in out
+    moved = "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested) by claim [EX-2, EX-6]"
+    assert moved in out
+    assert "by 横浜店 山田 (dealer-1) [販売店]" in out
     assert "claims = 1" in out
+
+
+def test_ex6_an_event_from_another_role_exits_1_naming_the_roles_that_may(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    assert flow(capsys, store, "EST-8", event(tmp_path, {"type": "claim"}))[0] == 0
+    review = event(tmp_path, {"type": "start_review"}, "review.json")
+    code, out, _ = flow(capsys, store, "EST-8", review)
+    assert code == 1
+    assert "role_not_allowed" in out and "「オートックワン」" in out
+    assert flow(capsys, store, "EST-8", review, *OPERATOR)[0] == 0
+    code, out, _ = run(
+        capsys, "history", "claim-status", "EST-8", "--store", store, "--policies", POLICIES
+    )
+    assert code == 0
+    assert "[claim] by 横浜店 山田 (dealer-1) [販売店]" in out
+    assert "[start-review] by op-1 [オートックワン]" in out
+
+
+def test_a_flow_event_without_an_actor_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    claim = event(tmp_path, {"type": "claim"})
+    code, _, err = run(
+        capsys, "flow", "claim-status", "X", claim, "--store", store, "--policies", POLICIES
+    )
+    assert code == 2 and "--actor" in err
 
 
 def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_moves(
@@ -96,9 +131,11 @@ def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_move
 def test_ex6_a_missing_reason_is_refused_with_its_condition_and_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
-    for body in ({"type": "claim"}, {"type": "start_review"}):
-        assert flow(capsys, store, "EST-3", event(tmp_path, body))[0] == 0
-    code, out, _ = flow(capsys, store, "EST-3", event(tmp_path, {"type": "reject"}))
+    assert flow(capsys, store, "EST-3", event(tmp_path, {"type": "claim"}))[0] == 0
+    assert (
+        flow(capsys, store, "EST-3", event(tmp_path, {"type": "start_review"}), *OPERATOR)[0] == 0
+    )
+    code, out, _ = flow(capsys, store, "EST-3", event(tmp_path, {"type": "reject"}), *OPERATOR)
     assert code == 1
     assert "refused in 確認中 (under_review): missing_field" in out
     assert re.search(r"✗ reject: event\.reason != null    \S*claim-status\.yaml:\d+:\d+", out)
@@ -119,12 +156,30 @@ def test_a_decision_policy_an_unknown_policy_or_bad_json_exit_2_or_1(
 ) -> None:
     claim = event(tmp_path, {"type": "claim"})
     code, _, err = run(
-        capsys, "flow", "cancellation-fees", "X", claim, "--store", store, "--policies", POLICIES
+        capsys,
+        "flow",
+        "cancellation-fees",
+        "X",
+        claim,
+        "--store",
+        store,
+        "--policies",
+        POLICIES,
+        *DEALER,
     )
     assert code == 2 and "not_a_flow" in err
     assert not Path(store).exists(), "no store file for a command that cannot run"
     code, _, err = run(
-        capsys, "flow", "claim-statu", "X", claim, "--store", store, "--policies", POLICIES
+        capsys,
+        "flow",
+        "claim-statu",
+        "X",
+        claim,
+        "--store",
+        store,
+        "--policies",
+        POLICIES,
+        *DEALER,
     )
     assert code == 2 and "did you mean 'claim-status'?" in err
     bad = tmp_path / "bad.json"
@@ -137,16 +192,19 @@ def test_fu5_a_termination_request_lists_the_actions_it_requires(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
     steps = [
-        {"type": "send"},
-        {
-            "type": "record_follow_up",
-            "task_types": ["電話"],
-            "result": "接触",
-            "todo_status": "進行中",
-        },
-        {"type": "request_termination", "reason": "購入延期", "detail": "半年後"},
+        ({"type": "send"}, ("--actor", "op-1", "--role", "オートックワン")),
+        (
+            {
+                "type": "record_follow_up",
+                "task_types": ["電話"],
+                "result": "接触",
+                "todo_status": "進行中",
+            },
+            STAFF,
+        ),
+        ({"type": "request_termination", "reason": "購入延期", "detail": "半年後"}, STAFF),
     ]
-    for i, body in enumerate(steps):
+    for i, (body, actor) in enumerate(steps):
         code, out, _ = run(
             capsys,
             "flow",
@@ -159,6 +217,7 @@ def test_fu5_a_termination_request_lists_the_actions_it_requires(
             POLICIES,
             "--at",
             AT,
+            *actor,
         )
         assert code == 0, out
     assert "NOTIFY_MANAGERS -> 店長, セールスマネージャー" in out
@@ -166,5 +225,5 @@ def test_fu5_a_termination_request_lists_the_actions_it_requires(
         capsys, "history", "lead-follow-up", "L-1", "--store", store, "--policies", POLICIES
     )
     assert code == 0
-    assert "終了申請中 (termination_requested), version 3" in out
+    assert "フォロー中 (following), version 3" in out  # FU-5: the request waits beside it
     assert "action NOTIFY_MANAGERS" in out

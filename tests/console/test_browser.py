@@ -153,7 +153,7 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(similar).to_contain_text("不適用")
     expect(similar).to_contain_text("derived.blacklist_entry == null")  # the first false one
     expect(similar).to_contain_text('"BL-001"')  # the value it read
-    assert explanation.locator("tbody tr").count() == 26  # every rule, applied or not
+    assert explanation.locator("tbody tr").count() == 27  # every rule, applied or not
     expect(page.locator("#reasons")).to_contain_text("BLACKLISTED_CUSTOMER")
     # the line link shows the source at that line
     similar.locator("a.source-link").click()
@@ -264,6 +264,13 @@ def test_a_replacement_data_set_is_validated_and_its_errors_name_their_pointers(
     error = page.locator("#replace .error")
     expect(error).to_contain_text("/entries/1")
     expect(error).to_have_attribute("data-code", "data_invalid")
+    # the problem itself in the console's language (its Accept-Language), then in English
+    expect(error).to_contain_text("エントリが 'remote_islands' のスキーマに合っていません")
+    page.click("#lang-en")
+    page.click("#upload")
+    expect(error).to_contain_text("entries do not match the schema of 'remote_islands'")
+    expect(error).to_contain_text("/entries/1")
+    page.click("#lang-ja")
     expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # nothing changed
     entries: list[dict[str, Any]] = httpx.get(
         server.url + "/v1/data/remote_islands",

@@ -62,6 +62,7 @@ def test_the_wheel_carries_every_built_file_of_the_console(tmp_path: Path) -> No
             for name in archive.namelist()
             if name.startswith("engine/console/static/")
         }
+        catalogue = archive.read("engine/locale/ja/LC_MESSAGES/kimari.mo")
     built = {
         "engine/console/static/" + str(p.relative_to(STATIC)): _digest(p.read_bytes())
         for p in STATIC.rglob("*")
@@ -69,3 +70,5 @@ def test_the_wheel_carries_every_built_file_of_the_console(tmp_path: Path) -> No
     }
     assert "engine/console/static/index.html" in built and len(built) > 10
     assert inside == built
+    # and the compiled message catalogue (docs/messages.md): pip users need no Babel either
+    assert catalogue == (ROOT / "engine/locale/ja/LC_MESSAGES/kimari.mo").read_bytes()

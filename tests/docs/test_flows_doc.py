@@ -33,7 +33,7 @@ def test_the_example_flow_compiles_and_its_step_cases_pass(tmp_path: Path) -> No
     assert report.ok, [f for r in report.results for f in r.failures] + [
         str(d) for d in report.problems
     ]
-    assert len(report.results) == 3
+    assert len(report.results) == 4
     assert report.uncovered_rules == {}
 
 
@@ -50,6 +50,7 @@ cases:
   - name: wrong on purpose
     refs: [EX-6]
     at: "2024-09-20T10:00:00+09:00"
+    actor: {id: op-1, roles: [dealer, operator]}
     steps:
       - event: {type: claim}
         expect: {state: approved, facts: {claims: 2}}
@@ -67,7 +68,7 @@ cases:
         "step 1 (claim): state: expected approved, got requested",
         "step 1 (claim): facts.claims: expected 2, got 1",
         "step 2 (approve): refused: 現在の状態「依頼中」では「承認」はできません"
-        "（この状態でできる操作: 「確認開始」、「放置にする」）。",
+        "（この状態でできる操作: 「確認開始」）。",
         "step 3 (review): expected a refusal, but it moved by review to under_review",
         result.failures[4],
     ]

@@ -120,7 +120,7 @@ def test_the_readme_works_top_to_bottom_as_written(
         server.stop()
     shown = [f"{m} {p}" for m, p, _ in calls]
     expected = [
-        409 if body == '{"event": {"type": "approve"}}' else 422 if '"total": "x"' in body else 200
+        409 if '"start_review"' in body else 422 if '"total": "x"' in body else 200
         for _, _, body in calls
     ]
     assert list(zip(shown, answers, strict=True)) == list(zip(shown, expected, strict=True))

@@ -31,7 +31,7 @@ from engine.core.errors import PolicyError
 from engine.source.yaml import parse_yaml
 from tests import ROOT
 from tests.compile.test_bad_policies import CASES, compact_rules, expected
-from tests.service.server_process import ADMIN_TOKEN, DECIDE_TOKEN, Server
+from tests.service.server_process import ADMIN_TOKEN, DEALER_TOKEN, DECIDE_TOKEN, Server
 
 DOC = ROOT / "docs" / "reliability.md"
 WRITE = os.environ.get("KIMARI_WRITE_DOCS") == "1"
@@ -193,25 +193,55 @@ BAD_REQUESTS = [
         "a flow event its state does not allow",
         "POST",
         EVENTS.format("DOC-1"),
-        b'{"event": {"type": "approve"}}',
+        orjson.dumps(
+            {"event": {"type": "approve"}, "actor": {"id": "op-1", "roles": ["オートックワン"]}}
+        ),
     ),
     Bad(
         "a flow event of an unknown type",
         "POST",
         EVENTS.format("DOC-2"),
-        b'{"event": {"type": "clam"}}',
+        b'{"event": {"type": "clam"}, "actor": {"id": "d-1", "roles": ["x"]}}',
     ),
     Bad(
         "flow settings that are a text",
         "POST",
         EVENTS.format("DOC-3"),
-        b'{"event": {"type": "claim"}, "settings": "x"}',
+        b'{"event": {"type": "claim"}, "actor": {"id": "d-1", "roles": ["x"]}, "settings": "x"}',
     ),
     Bad(
         "an event field in year 1",
         "POST",
         "/v1/flows/lead-follow-up/DOC-4/events",
-        b'{"event": {"type": "send", "sent_at": "0001-01-01T00:00:00+09:00"}}',
+        orjson.dumps(
+            {
+                "event": {"type": "send", "sent_at": "0001-01-01T00:00:00+09:00"},
+                "actor": {"id": "op-1", "roles": ["オートックワン"]},
+            }
+        ),
+    ),
+    Bad(
+        "a flow event without its actor",
+        "POST",
+        EVENTS.format("DOC-6"),
+        b'{"event": {"type": "claim"}}',
+    ),
+    Bad(
+        "a flow event from a role its transition does not name",
+        "POST",
+        EVENTS.format("DOC-7"),
+        orjson.dumps(
+            {"event": {"type": "claim"}, "actor": {"id": "op-1", "roles": ["オートックワン"]}}
+        ),
+    ),
+    Bad(
+        "an actor claiming a role its token may not claim",
+        "POST",
+        EVENTS.format("DOC-8"),
+        orjson.dumps(
+            {"event": {"type": "claim"}, "actor": {"id": "x", "roles": ["オートックワン"]}}
+        ),
+        token=DEALER_TOKEN,
     ),
     Bad(
         "an import of an entity that exists",

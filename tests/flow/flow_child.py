@@ -32,6 +32,15 @@ from engine.store.flows import FlowStore  # noqa: E402
 from engine.store.sqlite import SqliteBackend  # noqa: E402
 
 PAUSE_IN_TRANSACTION = 0.05
+
+
+def act(engine: FlowEngine, policy_id: str, entity: str, event: dict[str, Any], at: str) -> Any:
+    """Apply an event as someone holding the role the flow names for it."""
+    by = flow_of(engine.policy(policy_id)).events[event["type"]].by or ("anyone",)
+    actor = {"id": f"child-{by[0]}", "roles": [by[0]]}
+    return engine.apply(policy_id, entity, event, actor=actor, at=at)
+
+
 CLAIM_EVENTS: dict[str, dict[str, Any]] = {
     "claim": {"type": "claim", "detail": "詳細理由"},
     "cancel": {"type": "cancel"},
@@ -74,7 +83,7 @@ def append(db: str, entity: str, count: int) -> None:
     event = {"type": "record_contact_attempt", "reached": False}
     for i in range(count):
         at = format_datetime(datetime(2024, 1, 1, tzinfo=JST) + timedelta(minutes=i))
-        assert engine.apply("case-cancellation", entity, event, at=at).allowed
+        assert act(engine, "case-cancellation", entity, event, at=at).allowed
     store.close()
     print("done", flush=True)
 
@@ -94,10 +103,10 @@ def loop(db: str, seed: int) -> None:
             state = engine.entity("claim-status", entity)["state"]["id"]
             allowed = [e for e in claims.allowed_events(state) if e in CLAIM_EVENTS]
             name = rng.choice(allowed if allowed and rng.random() < 0.8 else list(CLAIM_EVENTS))
-            engine.apply("claim-status", entity, CLAIM_EVENTS[name], at=at)
+            act(engine, "claim-status", entity, CLAIM_EVENTS[name], at=at)
         else:
             entity = f"K-{rng.randrange(3)}"
-            engine.apply("case-cancellation", entity, rng.choice(CASE_EVENTS), at=at)
+            act(engine, "case-cancellation", entity, rng.choice(CASE_EVENTS), at=at)
 
 
 def main() -> None:

@@ -249,3 +249,166 @@ def test_distinct_keeps_the_first_of_each_value_in_order() -> None:
     assert fn(["b", "a", "b", None, "c"]) == ["b", "a", "c"]
     days = [parse_datetime(t) for t in ("2024-03-01T09:00:00+09:00", "2024-03-01T18:00:00+09:00")]
     assert fn(days, lambda d: d.date()) == [days[0].date()]
+
+
+# -- roles (by:) and consulted decision policies ------------------------------------------
+
+ROLES = """\
+  roles:
+    keeper: {label: {ja: 管理人, en: keeper}}
+    guest: {label: {ja: 来客, en: guest}}
+"""
+
+
+def with_roles(text: str = GOOD) -> str:
+    text = text.replace("  states:\n", ROLES + "  states:\n", 1)
+    text = text.replace("{label: {ja: 開ける}, ", "{label: {ja: 開ける}, by: [guest, keeper], ")
+    text = text.replace(
+        "close: {label: {ja: 閉める}}", "close: {label: {ja: 閉める}, by: [keeper]}"
+    )
+    return text.replace(
+        "remove: {label: {ja: 撤去する}}", "remove: {label: {ja: 撤去する}, by: [keeper]}"
+    )
+
+
+def test_roles_and_by_compile_into_the_roles_each_event_needs_in_each_state(
+    tmp_path: Path,
+) -> None:
+    flow = flow_of(load_project(project_with(tmp_path, with_roles())).policy("doors"))
+    assert list(flow.roles) == ["keeper", "guest"]
+    assert flow.roles_for("closed", "open") == ("guest", "keeper")
+    assert flow.roles_for("open", "close") == ("keeper",)
+    assert flow.allowed_roles("open") == {"close": ["keeper"], "remove": ["keeper"]}
+
+
+def test_a_role_that_is_not_declared_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    text = with_roles().replace("by: [keeper]}", "by: [keper]}", 1)
+    found = [d for d in problems(tmp_path / "a", text) if d.code == "unknown_role"]
+    assert found and found[0].hint == "did you mean 'keeper'?"
+    assert found[0].location is not None and found[0].location.line == line_of(text, "keper")
+    undeclared = GOOD.replace(
+        "close: {label: {ja: 閉める}}", "close: {label: {ja: 閉める}, by: [keeper]}"
+    )
+    found = [d for d in problems(tmp_path / "b", undeclared) if d.code == "unknown_role"]
+    assert found and "declares no roles" in found[0].message
+
+
+def test_two_transitions_from_one_state_on_one_event_must_name_the_same_roles(
+    tmp_path: Path,
+) -> None:
+    text = with_roles().replace(
+        "    - id: close\n      refs: [EX-6]\n      from: open\n      event: close\n",
+        "    - id: close-noted\n      refs: [EX-6]\n      from: open\n      event: close\n"
+        "      by: [guest]\n      when: entity.note != null\n"
+        "    - id: close\n      refs: [EX-6]\n      from: open\n      event: close\n",
+    )
+    found = [d for d in problems(tmp_path, text) if d.code == "roles_differ"]
+    assert found and "one state and event take one set of roles" in found[0].message
+
+
+def test_in_a_flow_with_roles_a_transition_anyone_may_make_is_a_warning(tmp_path: Path) -> None:
+    text = with_roles().replace(
+        "remove: {label: {ja: 撤去する}, by: [keeper]}", "remove: {label: {ja: 撤去する}}"
+    )
+    project = load_project(project_with(tmp_path, text))
+    assert [w.code for w in project.warnings] == ["transition_without_roles"]
+
+
+CONSULTING = GOOD.replace(
+    "    remove: {label: {ja: 撤去する}}\n",
+    "    remove: {label: {ja: 撤去する}}\n"
+    "    inspect:\n"
+    "      label: {ja: 点検}\n"
+    "      fields: {facts: {type: object}}\n"
+    "      decide: {policy: locks, facts: = event.facts, settings: '= {strict: true}'}\n",
+).replace(
+    "    - id: remove\n",
+    "    - id: inspect\n      refs: [EX-6]\n      from: closed\n      event: inspect\n"
+    "      to: open\n      when: event.decision.outcome.unlocked == true\n"
+    "    - id: remove\n",
+)
+LOCKS = """\
+kimari: 1
+id: locks
+title: {ja: 鍵}
+facts: locks.facts.schema.json
+settings:
+  strict: {type: boolean, default: false}
+outcome:
+  unlocked: {type: boolean, default: false}
+rules:
+  - id: unlock
+    refs: [EX-6]
+    when: [lock.code == "1234", not settings.strict or lock.code != "0000"]
+    then: {unlocked: true}
+"""
+
+
+def consulting_project(tmp_path: Path, flow: str = CONSULTING, locks: str | None = LOCKS) -> Path:
+    folder = project_with(tmp_path, flow)
+    if locks is not None:
+        (folder / "locks.yaml").write_text(locks)
+        schema = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["lock"],
+            "properties": {
+                "lock": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"code": {"type": "string"}},
+                }
+            },
+        }
+        (folder / "locks.facts.schema.json").write_text(json.dumps(schema))
+    return folder
+
+
+def test_an_event_that_consults_a_decision_policy_reads_its_typed_answer(tmp_path: Path) -> None:
+    project = load_project(consulting_project(tmp_path))
+    doors = project.policy("doors")
+    call = flow_of(doors).events["inspect"].decide
+    assert call is not None and call.policy == "locks"
+    assert "locks.yaml" in doors.source.files  # the consulted file is part of the revision
+
+
+def test_the_consulted_policys_outcome_types_check_the_guards(tmp_path: Path) -> None:
+    text = CONSULTING.replace("outcome.unlocked == true", "outcome.unlockd == true")
+    with pytest.raises(PolicyError) as caught:
+        load_project(consulting_project(tmp_path, text))
+    found = [d for d in caught.value.diagnostics if d.code == "unknown_fact_field"]
+    assert found and "event.decision.outcome.unlocked" in (found[0].hint or "")
+
+
+def test_a_consulted_policy_that_is_missing_not_a_decision_or_without_the_setting_is_named(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(PolicyError) as missing:
+        load_project(
+            consulting_project(tmp_path / "a", CONSULTING.replace("policy: locks", "policy: lokcs"))
+        )
+    codes = {d.code: d for d in missing.value.diagnostics}
+    assert "unknown_policy" in codes and codes["unknown_policy"].hint == "did you mean 'locks'?"
+    with pytest.raises(PolicyError) as setting:
+        load_project(
+            consulting_project(
+                tmp_path / "b", CONSULTING.replace("{strict: true}", "{strct: true}")
+            )
+        )
+    found = [d for d in setting.value.diagnostics if d.code == "unknown_setting"]
+    assert found and found[0].hint == "did you mean 'strict'?"
+    with pytest.raises(PolicyError) as itself:
+        load_project(
+            consulting_project(tmp_path / "c", CONSULTING.replace("policy: locks", "policy: doors"))
+        )
+    assert "consult_invalid" in {d.code for d in itself.value.diagnostics}
+
+
+def test_an_event_that_consults_cannot_declare_its_own_decision_field(tmp_path: Path) -> None:
+    text = CONSULTING.replace(
+        "fields: {facts: {type: object}}",
+        "fields: {facts: {type: object}, decision: {type: string}}",
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_project(consulting_project(tmp_path, text))
+    assert "reserved_event_field" in {d.code for d in caught.value.diagnostics}

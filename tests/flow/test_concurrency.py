@@ -24,7 +24,7 @@ import pytest
 from engine.flow.engine import FlowEngine
 from engine.store.flows import FlowStore
 from engine.store.sqlite import SqliteBackend
-from tests.strategies import ROOT, shipped_project
+from tests.strategies import ROOT, act, shipped_project
 
 GUARD_S = 120
 ATTEMPT = {"type": "record_contact_attempt", "reached": False}
@@ -69,7 +69,7 @@ def test_cx2_threads_on_one_case_lose_no_contact_attempt(engine: FlowEngine) -> 
     def worker(n: int) -> Any:
         def run() -> None:
             for i in range(per_thread):
-                result = engine.apply("case-cancellation", "K-1", ATTEMPT, at=at(n * 10 + i))
+                result = act(engine, "case-cancellation", "K-1", ATTEMPT, at=at(n * 10 + i))
                 assert result.allowed
 
         return run
@@ -85,11 +85,11 @@ def test_an_event_waits_for_its_own_entity_but_never_for_another(engine: FlowEng
     blocked_done = threading.Event()
 
     def blocked() -> None:
-        engine.apply("case-cancellation", "K-A", ATTEMPT, at=at(1))
+        act(engine, "case-cancellation", "K-A", ATTEMPT, at=at(1))
         blocked_done.set()
 
     def free() -> None:
-        engine.apply("case-cancellation", "K-B", ATTEMPT, at=at(2))
+        act(engine, "case-cancellation", "K-B", ATTEMPT, at=at(2))
 
     with engine.entity_lock("case-cancellation", "K-A"):
         waiting = threading.Thread(target=blocked)
@@ -162,8 +162,8 @@ def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> 
 
     try:
         backend.connection().set_trace_callback(trace)  # this thread's: apply runs here
-        assert engine.apply("claim-status", "C-1", {"type": "claim"}, at=at(1)).allowed
-        assert not engine.apply("claim-status", "C-1", {"type": "approve"}, at=at(2)).allowed
+        assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at(1)).allowed
+        assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at(2)).allowed
         engine.import_entity("claim-status", "C-2", "requested", {})
     finally:
         os.close(probe)

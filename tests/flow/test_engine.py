@@ -8,6 +8,7 @@ move by move; these tests check what the YAML runner cannot see: the rows in the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from engine.core.errors import EvaluationError, InputError, RetryLater, UsageError
 from engine.flow.engine import FlowEngine, FlowResult, replay
 from engine.store.flows import FlowStore
-from tests.strategies import shipped_project
+from tests.strategies import act, shipped_project
 
 AT = "2024-09-20T10:00:00+09:00"
 
@@ -47,7 +48,7 @@ def refused_without_change(
     engine: FlowEngine, policy: str, entity: str, event: dict[str, Any], **kwargs: Any
 ) -> FlowResult:
     before = stored(engine, policy, entity)
-    result = engine.apply(policy, entity, event, **kwargs)
+    result = act(engine, policy, entity, event, **kwargs)
     assert not result.allowed
     after = stored(engine, policy, entity)
     assert after[0] == before[0], "a refusal changed the stored entity"
@@ -71,7 +72,7 @@ def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
         ({"type": "approve"}, "approved"),
     ]
     for day, (event, state) in enumerate(steps, start=10):
-        result = engine.apply("claim-status", "EST-1", event, at=f"2024-09-{day}T10:00:00+09:00")
+        result = act(engine, "claim-status", "EST-1", event, at=f"2024-09-{day}T10:00:00+09:00")
         assert result.allowed and result.state == state
     view = engine.entity("claim-status", "EST-1")
     assert view["state"]["id"] == "approved" and view["state"]["final"] is True
@@ -96,8 +97,8 @@ def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
 
 
 def test_ex6_refusals_name_the_current_status_and_change_nothing(engine: FlowEngine) -> None:
-    engine.apply("claim-status", "EST-2", {"type": "claim"}, at=AT)
-    engine.apply("claim-status", "EST-2", {"type": "start_review"}, at=AT)
+    act(engine, "claim-status", "EST-2", {"type": "claim"}, at=AT)
+    act(engine, "claim-status", "EST-2", {"type": "start_review"}, at=AT)
     cancel = refused_without_change(engine, "claim-status", "EST-2", {"type": "cancel"}, at=AT)
     refusal = cancel.refusal
     assert refusal is not None and refusal["code"] == "event_not_allowed"
@@ -115,7 +116,7 @@ def test_ex6_refusals_name_the_current_status_and_change_nothing(engine: FlowEng
 
 def test_ex6_an_approved_claim_is_final(engine: FlowEngine) -> None:
     for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "approve"}):
-        engine.apply("claim-status", "EST-3", event, at=AT)
+        act(engine, "claim-status", "EST-3", event, at=AT)
     for event in ({"type": "cancel"}, {"type": "claim", "detail": "再申請"}):
         result = refused_without_change(engine, "claim-status", "EST-3", event, at=AT)
         assert result.refusal is not None and result.refusal["code"] == "final_state"
@@ -129,11 +130,12 @@ def test_fu1_fu2_fu3_the_first_follow_up_minutes_are_recorded_once(engine: FlowE
     """FU-1 a sent lead is 新着 with its ToDo 新規; FU-2 the ToDo leaving 新規 makes it
     フォロー中; FU-3 the minutes from sending to that change are recorded once."""
     lead = "LEAD-1"
-    sent = engine.apply("lead-follow-up", lead, {"type": "send"}, at="2024-05-01T09:00:00+09:00")
+    sent = act(engine, "lead-follow-up", lead, {"type": "send"}, at="2024-05-01T09:00:00+09:00")
     assert sent.state == "new"
     assert engine.entity("lead-follow-up", lead)["facts"]["todo_status"] == "新規"
     follow = {"type": "record_follow_up", "task_types": ["電話"], "result": "接触"}
-    started = engine.apply(
+    started = act(
+        engine,
         "lead-follow-up",
         lead,
         {**follow, "todo_status": "進行中"},
@@ -142,13 +144,15 @@ def test_fu1_fu2_fu3_the_first_follow_up_minutes_are_recorded_once(engine: FlowE
     assert started.state == "following"
     assert engine.entity("lead-follow-up", lead)["facts"]["first_follow_up_minutes"] == 90
     # FU-5 / FU-6: a termination rejected with the manager's comment returns to following...
-    engine.apply(
+    act(
+        engine,
         "lead-follow-up",
         lead,
         {"type": "request_termination", "reason": "購入延期", "detail": "来年検討"},
         at="2024-05-02T09:00:00+09:00",
     )
-    back = engine.apply(
+    back = act(
+        engine,
         "lead-follow-up",
         lead,
         {"type": "reject_termination", "comment": "継続してください"},
@@ -157,8 +161,12 @@ def test_fu1_fu2_fu3_the_first_follow_up_minutes_are_recorded_once(engine: FlowE
     assert back.state == "following"
     assert [a["code"] for a in back.to_dict()["actions"]] == ["CONTINUE_FOLLOW_UP"]
     # ...and the minutes stay those of the first change.
-    engine.apply(
-        "lead-follow-up", lead, {**follow, "todo_status": "進行中"}, at="2024-06-01T09:00:00+09:00"
+    act(
+        engine,
+        "lead-follow-up",
+        lead,
+        {**follow, "todo_status": "進行中"},
+        at="2024-06-01T09:00:00+09:00",
     )
     facts = engine.entity("lead-follow-up", lead)["facts"]
     assert facts["first_follow_up_minutes"] == 90
@@ -169,9 +177,9 @@ def test_fu4_fu5_fu7_fu8_refusals_name_the_missing_field_or_the_unmet_condition(
     engine: FlowEngine,
 ) -> None:
     lead = "LEAD-2"
-    engine.apply("lead-follow-up", lead, {"type": "send"}, at=AT)
+    act(engine, "lead-follow-up", lead, {"type": "send"}, at=AT)
     follow = {"type": "record_follow_up", "task_types": ["電話"], "result": "接触"}
-    engine.apply("lead-follow-up", lead, {**follow, "todo_status": "進行中"}, at=AT)
+    act(engine, "lead-follow-up", lead, {**follow, "todo_status": "進行中"}, at=AT)
     # FU-4: a new ToDo needs its due date.
     todo = refused_without_change(
         engine,
@@ -187,7 +195,11 @@ def test_fu4_fu5_fu7_fu8_refusals_name_the_missing_field_or_the_unmet_condition(
     assert stop.refusal is not None and "「詳細・理由」" in stop.refusal["message"]["ja"]
     # FU-7: no conversion before contact and an appointment.
     convert = refused_without_change(
-        engine, "lead-follow-up", lead, {"type": "convert", "opportunity_name": "商談"}, at=AT
+        engine,
+        "lead-follow-up",
+        lead,
+        {"type": "convert", "account": "新規作成", "opportunity_name": "商談"},
+        at=AT,
     )
     assert convert.refusal is not None and convert.refusal["code"] == "condition_not_met"
     assert "フォロー中" in convert.refusal["message"]["ja"]
@@ -198,22 +210,28 @@ def test_fu4_fu5_fu7_fu8_refusals_name_the_missing_field_or_the_unmet_condition(
     )
     assert appraisal.refusal is not None
     assert appraisal.refusal["failed"][0]["condition"] == "entity.current_car != null"
-    engine.apply(
+    act(
+        engine,
         "lead-follow-up",
         lead,
         {**follow, "todo_status": "進行中", "contacted": True, "appointment": True},
         at=AT,
     )
-    done = engine.apply(
-        "lead-follow-up", lead, {"type": "convert", "opportunity_name": "山田様商談"}, at=AT
+    done = act(
+        engine,
+        "lead-follow-up",
+        lead,
+        {"type": "convert", "account": "新規作成", "opportunity_name": "山田様商談"},
+        at=AT,
     )
     assert done.state == "converted"
 
 
 def test_fu6_an_approved_termination_ends_the_follow_up(engine: FlowEngine) -> None:
     lead = "LEAD-3"
-    engine.apply("lead-follow-up", lead, {"type": "send"}, at=AT)
-    engine.apply(
+    act(engine, "lead-follow-up", lead, {"type": "send"}, at=AT)
+    act(
+        engine,
         "lead-follow-up",
         lead,
         {
@@ -224,7 +242,8 @@ def test_fu6_an_approved_termination_ends_the_follow_up(engine: FlowEngine) -> N
         },
         at=AT,
     )
-    request = engine.apply(
+    request = act(
+        engine,
         "lead-follow-up",
         lead,
         {"type": "request_termination", "reason": "敗戦", "detail": "他社購入"},
@@ -232,7 +251,8 @@ def test_fu6_an_approved_termination_ends_the_follow_up(engine: FlowEngine) -> N
     )
     action = request.to_dict()["actions"][0]
     assert action["code"] == "NOTIFY_MANAGERS" and action["to"] == ["店長", "セールスマネージャー"]
-    assert engine.apply("lead-follow-up", lead, {"type": "approve_termination"}, at=AT).state == (
+    assert request.state == "following"  # FU-5: the request waits beside フォロー中
+    assert act(engine, "lead-follow-up", lead, {"type": "approve_termination"}, at=AT).state == (
         "ended"
     )
 
@@ -241,8 +261,12 @@ def test_fu6_an_approved_termination_ends_the_follow_up(engine: FlowEngine) -> N
 
 
 def attempt(engine: FlowEngine, case: str, at: str) -> None:
-    result = engine.apply(
-        "case-cancellation", case, {"type": "record_contact_attempt", "reached": False}, at=at
+    result = act(
+        engine,
+        "case-cancellation",
+        case,
+        {"type": "record_contact_attempt", "reached": False},
+        at=at,
     )
     assert result.allowed
 
@@ -252,7 +276,8 @@ def test_cx2_sg_cancellation_is_decided_from_the_attempts_and_mails_recorded_in_
 ) -> None:
     """CX-2: three attempts on different days within the window, and an unanswered mail."""
     case = "CASE-1"
-    engine.apply(
+    act(
+        engine,
         "case-cancellation",
         case,
         {"type": "update_case", "assignee": "佐藤", "manager": "鈴木"},
@@ -270,13 +295,14 @@ def test_cx2_sg_cancellation_is_decided_from_the_attempts_and_mails_recorded_in_
     no_mail = refused_without_change(engine, "case-cancellation", case, request, at=AT)
     assert no_mail.refusal is not None
     assert "assignee_mail_unanswered" in no_mail.refusal["failed"][0]["condition"]
-    engine.apply(
+    act(
+        engine,
         "case-cancellation",
         case,
         {"type": "record_mail", "sender": "佐藤", "answered": False},
         at=AT,
     )
-    moved = engine.apply("case-cancellation", case, request, at=AT)
+    moved = act(engine, "case-cancellation", case, request, at=AT)
     assert moved.state == "approval_requested"
     assert len(engine.entity("case-cancellation", case)["facts"]["contact_attempts"]) == 5
 
@@ -318,6 +344,7 @@ def test_cx3_cx4_cx5_cx7_the_approval_flow_takes_every_required_step(engine: Flo
                 "type": "request_cancellation",
                 "kind": "キャンセル",
                 "intent_confirmed": True,
+                "intent_via": "mail",
                 "reason": "方針MTG前",
             },
             "approval_requested",
@@ -340,14 +367,24 @@ def test_cx3_cx4_cx5_cx7_the_approval_flow_takes_every_required_step(engine: Flo
         ),
     ]
     for event, state in steps:
-        assert engine.apply("case-cancellation", case, event, at=AT).state == state
+        assert act(engine, "case-cancellation", case, event, at=AT).state == state
     last = engine.history("case-cancellation", case)[-1]
     assert [a["code"] for a in last.actions] == [
         "TELL_CLIENT_BY_MAIL",
         "SEND_CANCELLATION_INVOICE",
         "BOOK_COMPLETION_PERFORMANCE",
+        "RETURN_OR_DISPOSE_DOCUMENTS",
     ]
-    assert last.facts["invoice_due"] == "2024-10-04"
+    assert last.facts["invoice_due_by"] == "2024-10-04"
+    # CX-5 (4): each step was taken by another person, and the history says who.
+    assert [
+        r.actor["roles"] if r.actor else None for r in engine.history("case-cancellation", case)
+    ] == [
+        ["担当者"],
+        ["案件決裁者"],
+        ["担当者"],
+        ["経企"],
+    ]
 
 
 def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
@@ -355,8 +392,9 @@ def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
 ) -> None:
     """CX-6: a single cancellation inside a bulk project is the case approver's alone."""
     case = "CASE-4"
-    engine.apply("case-cancellation", case, {"type": "update_case", "bulk_project": "エコ"}, at=AT)
-    engine.apply(
+    act(engine, "case-cancellation", case, {"type": "update_case", "bulk_project": "エコ"}, at=AT)
+    act(
+        engine,
         "case-cancellation",
         case,
         {
@@ -364,11 +402,13 @@ def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
             "kind": "キャンセル",
             "scope": "single",
             "intent_confirmed": True,
+            "intent_via": "mail",
             "reason": "個別",
         },
         at=AT,
     )
-    result = engine.apply(
+    result = act(
+        engine,
         "case-cancellation",
         case,
         {
@@ -390,8 +430,8 @@ def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
 def test_an_event_id_seen_before_returns_its_first_move_instead_of_moving_again(
     engine: FlowEngine,
 ) -> None:
-    first = engine.apply("claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
-    again = engine.apply("claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
+    first = act(engine, "claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
+    again = act(engine, "claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
     assert first.allowed and again.allowed
     assert again.to_dict()["replayed"] is True
     assert again.to_dict()["decision_id"] == first.to_dict()["decision_id"]
@@ -402,45 +442,196 @@ def test_an_invalid_event_is_refused_with_a_json_pointer_and_nothing_is_stored(
     engine: FlowEngine,
 ) -> None:
     with pytest.raises(InputError) as caught:
-        engine.apply("claim-status", "EST-5", {"type": "reject", "reson": "x"}, at=AT)
+        act(engine, "claim-status", "EST-5", {"type": "reject", "reson": "x"}, at=AT)
     assert caught.value.diagnostics[0].pointer == "/event/reson"
     assert caught.value.diagnostics[0].hint == "did you mean 'reason'?"
     with pytest.raises(InputError) as unknown:
-        engine.apply("claim-status", "EST-5", {"type": "claims"}, at=AT)
+        act(engine, "claim-status", "EST-5", {"type": "claims"}, at=AT)
     assert unknown.value.diagnostics[0].pointer == "/event/type"
     with pytest.raises(InputError):
-        engine.apply("claim-status", "", {"type": "claim"}, at=AT)
+        act(engine, "claim-status", "", {"type": "claim"}, at=AT)
     assert engine.store.load("claim-status", "EST-5") is None
     assert engine.store.refusals("claim-status", "EST-5") == []
 
 
 def test_a_decision_policy_or_an_unknown_policy_is_a_usage_error(engine: FlowEngine) -> None:
     with pytest.raises(UsageError) as not_flow:
-        engine.apply("cancellation-fees", "X", {"type": "claim"}, at=AT)
+        act(engine, "cancellation-fees", "X", {"type": "claim"}, at=AT)
     assert not_flow.value.code == "not_a_flow"
     with pytest.raises(UsageError) as unknown:
-        engine.apply("claim-statuz", "X", {"type": "claim"}, at=AT)
+        act(engine, "claim-statuz", "X", {"type": "claim"}, at=AT)
     assert unknown.value.diagnostics[0].hint == "did you mean 'claim-status'?"
 
 
 def test_a_stored_state_the_policy_no_longer_declares_is_an_error_not_a_guess(
     engine: FlowEngine,
 ) -> None:
-    engine.apply("claim-status", "EST-6", {"type": "claim"}, at=AT)
+    act(engine, "claim-status", "EST-6", {"type": "claim"}, at=AT)
     with engine.store.backend.write() as session:
         session.execute("UPDATE flow_entities SET state = 'vanished' WHERE entity_id = 'EST-6'")
     with pytest.raises(EvaluationError) as caught:
-        engine.apply("claim-status", "EST-6", {"type": "cancel"}, at=AT)
+        act(engine, "claim-status", "EST-6", {"type": "cancel"}, at=AT)
     assert caught.value.code == "stored_state_unknown"
 
 
 def test_replaying_a_history_reaches_the_stored_entity(engine: FlowEngine) -> None:
     for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "reject", "reason": "r"}):
-        engine.apply("claim-status", "EST-7", event, at=AT)
+        act(engine, "claim-status", "EST-7", event, at=AT)
     policy = engine.policy("claim-status")
     snapshot, differences = replay(policy, engine.history("claim-status", "EST-7"))
     assert differences == []
     assert snapshot == engine.store.load("claim-status", "EST-7")
+
+
+# -- actors, roles and consulted decisions -----------------------------------------------------
+
+DEALER = {"id": "dealer-1", "roles": ["販売店"], "name": "横浜店 山田"}
+OPERATOR = {"id": "op-1", "roles": ["オートックワン"]}
+
+
+def test_ex6_every_move_and_refusal_records_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-20", {"type": "claim"}, actor=DEALER, at=AT)
+    refused = refused_without_change(
+        engine, "claim-status", "EST-20", {"type": "start_review"}, actor=DEALER, at=AT
+    )
+    assert refused.refusal is not None and refused.refusal["code"] == "role_not_allowed"
+    assert refused.refusal["roles"] == ["オートックワン"]
+    assert refused.to_dict()["actor"] == DEALER
+    engine.apply("claim-status", "EST-20", {"type": "start_review"}, actor=OPERATOR, at=AT)
+    rows = engine.history("claim-status", "EST-20")
+    assert [r.actor for r in rows] == [DEALER, OPERATOR]
+    assert engine.refusals("claim-status", "EST-20")[0]["actor"] == DEALER
+    view = engine.entity("claim-status", "EST-20")
+    assert view["allowed_roles"] == {"approve": ["オートックワン"], "reject": ["オートックワン"]}
+
+
+@pytest.mark.parametrize(
+    ("actor", "pointers"),
+    [
+        (None, {"/actor"}),
+        ("dealer-1", {"/actor"}),
+        ({"id": "d", "roles": []}, {"/actor/roles"}),
+        ({"id": "", "roles": ["販売店"], "nmae": "x"}, {"/actor/id", "/actor/nmae"}),
+        ({"id": "d", "roles": ["販売店", "販売店", "*"]}, {"/actor/roles/1", "/actor/roles/2"}),
+    ],
+)
+def test_an_event_without_a_valid_actor_is_an_input_error_and_nothing_is_stored(
+    engine: FlowEngine, actor: Any, pointers: set[str]
+) -> None:
+    with pytest.raises(InputError) as caught:
+        engine.apply("claim-status", "EST-21", {"type": "claim"}, actor=actor, at=AT)
+    assert {d.pointer for d in caught.value.diagnostics} == pointers
+    assert engine.store.load("claim-status", "EST-21") is None
+    assert engine.store.refusals("claim-status", "EST-21") == []
+
+
+def test_replay_re_decides_each_move_as_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-22", {"type": "claim"}, actor=DEALER, at=AT)
+    engine.apply("claim-status", "EST-22", {"type": "start_review"}, actor=OPERATOR, at=AT)
+    rows = engine.history("claim-status", "EST-22")
+    snapshot, differences = replay(engine.policy("claim-status"), rows)
+    assert differences == [] and snapshot.state == "under_review"
+    # a history row whose actor lost the role is no longer the same move
+    swapped = [rows[0], dataclasses.replace(rows[1], actor=DEALER)]
+    _, differences = replay(engine.policy("claim-status"), swapped)
+    assert differences and "now refused" in differences[0] and "role_not_allowed" in differences[0]
+
+
+ORDER = {
+    "order": {
+        "id": "O-1",
+        "total": 5980,
+        "sequence": 1,
+        "customer": {"id": "C-10021"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+}
+SYSTEM = {"id": "system", "roles": ["システム"]}
+
+
+def test_ho1_a_check_consults_order_holds_and_the_move_keeps_its_answer(
+    engine: FlowEngine,
+) -> None:
+    result = engine.apply(
+        "order-hold-status", "O-1", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+    )
+    assert result.state == "held"
+    (row,) = engine.history("order-hold-status", "O-1")
+    decision = row.event["decision"]
+    assert decision["policy"]["id"] == "order-holds"
+    assert decision["outcome"]["held"] is True
+    assert [r["code"] for r in decision["reasons"]] == ["BLACKLISTED_CUSTOMER"]
+    assert row.facts["last_decision"]["decision_id"] == decision["decision_id"]
+    # replay consults again: the same move
+    order_holds = engine.project.policy("order-holds")
+    consulted = {"order-holds": (order_holds, engine.project.data_for(order_holds))}
+    _, differences = replay(engine.policy("order-hold-status"), [row], consulted=consulted)
+    assert differences == []
+
+
+def test_an_event_that_may_not_move_consults_nothing(engine: FlowEngine) -> None:
+    """A role refusal comes before the consulted policy is asked: bad facts from the wrong
+    role are refused for the role, not reported as invalid facts."""
+    result = refused_without_change(
+        engine,
+        "order-hold-status",
+        "O-2",
+        {"type": "check", "facts": {"order": {"total": -1}}},
+        actor={"id": "shop-1", "roles": ["ショップ"]},
+        at=AT,
+    )
+    assert result.refusal is not None and result.refusal["code"] == "role_not_allowed"
+    with pytest.raises(InputError) as caught:
+        engine.apply(
+            "order-hold-status",
+            "O-2",
+            {"type": "check", "facts": {"order": {"total": -1}}},
+            actor=SYSTEM,
+            at=AT,
+        )
+    assert "/event/facts/order/total" in {d.pointer for d in caught.value.diagnostics}
+
+
+def test_a_consulted_policy_that_is_not_served_fails_the_event(store: FlowStore) -> None:
+    project = shipped_project()
+
+    class WithoutOrderHolds:
+        def policy(self, policy_id: str) -> Any:
+            if policy_id == "order-holds":
+                raise UsageError([])
+            return project.policy(policy_id)
+
+        def data_for(self, policy: Any) -> Any:
+            return project.data_for(policy)
+
+    engine = FlowEngine(WithoutOrderHolds(), store)
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply(
+            "order-hold-status", "O-3", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+        )
+    assert caught.value.code == "consulted_policy_missing"
+    assert engine.store.load("order-hold-status", "O-3") is None
+
+
+def test_an_answer_that_does_not_fit_what_the_flow_compiled_against_is_an_error(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.flow import decide as flow_decide
+
+    real = flow_decide.decide
+
+    def drifted(*args: Any, **kwargs: Any) -> Any:
+        decision = real(*args, **kwargs)
+        return dataclasses.replace(decision, outcome={**decision.outcome, "held": "yes"})
+
+    monkeypatch.setattr(flow_decide, "decide", drifted)
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply(
+            "order-hold-status", "O-4", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+        )
+    assert caught.value.code == "decision_answer_invalid"
+    assert caught.value.diagnostics[0].pointer == "/event/decision/outcome/held"
 
 
 def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
@@ -448,7 +639,9 @@ def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_i
 ) -> None:
     monkeypatch.setattr(engine.store, "commit_move", lambda *args, **kwargs: False)
     with pytest.raises(RetryLater) as caught:
-        engine.apply("claim-status", "E-BUSY", {"type": "claim"}, at=AT, event_id="ev-1")
+        engine.apply(
+            "claim-status", "E-BUSY", {"type": "claim"}, actor=DEALER, at=AT, event_id="ev-1"
+        )
     assert caught.value.code == "flow_contention"
     assert "gave up after 20 attempts" in caught.value.diagnostics[0].message
     assert engine.store.load("claim-status", "E-BUSY") is None

@@ -491,6 +491,42 @@ def test_similar_finds_exactly_the_entries_a_full_scan_finds(
         )
 
     expected = [e["id"] for e in data.entries if agreement(e) >= at_least]
-    assert [e["id"] for e in call("similar_all", data, probe, at_least)] == expected
+    found = call("similar_all", data, probe, at_least)
+    assert [e["id"] for e in found] == expected
     first = call("similar", data, probe, at_least)
     assert (first["id"] if first else None) == (expected[0] if expected else None)
+    # HB-2 reviewable: each entry says which of the probe's fields agreed, and how many
+    given = [f for f, v in probe.items() if normalise[f](v)]
+    for entry in found:
+        original = data.entries[int(entry["id"])]
+        agreed = [
+            f
+            for f in given
+            if original.get(f) is not None and normalise[f](original[f]) == normalise[f](probe[f])
+        ]
+        assert entry["matched"] == {"fields": agreed, "count": len(agreed), "of": len(given)}
+        assert "matched" not in original  # the data set is left as it was
+
+
+def test_merge_lays_the_second_record_over_the_first_field_by_field() -> None:
+    merge = FUNCTIONS["merge"].impl
+    base = {"order": {"id": "O-1", "subscription": {"id": "S-1"}}, "keep": 1}
+    over = {"order": {"subscription": {"held": True, "hold_source": None}}, "keep": None}
+    assert merge(base, over) == {
+        "order": {"id": "O-1", "subscription": {"id": "S-1", "held": True}},
+        "keep": 1,
+    }
+    assert base == {"order": {"id": "O-1", "subscription": {"id": "S-1"}}, "keep": 1}
+    assert merge(None, {"a": None, "b": {"c": None}}) == {"b": {}}
+    assert merge({"a": 1}, None) == {"a": 1}
+    assert merge(None, None) is None
+
+
+def test_match_condition_reports_the_fields_its_condition_sets() -> None:
+    data = Dataset(
+        "c",
+        [{"id": "BC-4", "match": "exact", "name": "伊藤 三郎", "postal_code": "980-0811"}],
+        match={"name": "normalize_name", "postal_code": "normalize_postal"},
+    )
+    found = call("match_condition", data, {"name": "伊藤三郎", "postal_code": "９８０-０８１１"})
+    assert found["matched"] == {"fields": ["name", "postal_code"], "count": 2, "of": 2}

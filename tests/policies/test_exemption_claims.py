@@ -389,6 +389,7 @@ def test_ex_1_the_decision_names_the_policy_revision_and_the_data_versions(
         "estimates",
         "store_territories",
         "discontinued_models",
+        "ineligible_phrases",
     }
     assert decision["outcome"]["deadline"] == "2024-09-22T00:00:00+09:00"
 

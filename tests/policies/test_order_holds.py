@@ -255,12 +255,20 @@ def test_hb_10_a_generated_order_is_held_if_the_customer_is_blacklisted_or_has_a
 def test_hb_11_the_setting_decides_whether_orders_are_created_from_a_held_subscription(
     project: Project, policy: CompiledPolicy, create: bool
 ) -> None:
-    """HB-11: 作成する / 作成しない."""
-    facts = generated(subscription={"id": "S-1", "held": True})
+    """HB-11: 作成する / 作成しない, for a subscription held through the blacklist feature;
+    one held by hand (or by a seed-003 trigger) generates no order whatever the setting
+    says (HB-11 as corrected, HO-2 a)."""
     settings = {"create_orders_from_held_subscriptions": create}
+    facts = generated(subscription={"id": "S-1", "held": True, "hold_source": "blacklist"})
     decision = decide_order(project, policy, facts, settings=settings)
     assert decision.outcome["order_created"] is create
     assert decision.outcome["held"] is create  # created orders are held (HB-10)
+    for source in ("manual", "trigger", None):
+        subscription = {"id": "S-1", "held": True, "hold_source": source}
+        facts = generated(subscription={k: v for k, v in subscription.items() if v is not None})
+        decision = decide_order(project, policy, facts, settings=settings)
+        assert decision.outcome["order_created"] is False, source
+        assert decision.outcome["next_orders_created"] is False, source
 
 
 # -- HO-1..HO-3 ----------------------------------------------------------------------------

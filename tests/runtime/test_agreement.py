@@ -42,7 +42,7 @@ from engine.store.flows import EntityState
 from engine.testing.cases import load_cases
 from engine.testing.tester import run_case
 from tests import ROOT
-from tests.strategies import constants, decision_inputs, shipped_project, value_of
+from tests.strategies import constants, decision_inputs, settings_of, shipped_project, value_of
 
 # Inputs drawn from real policies are often filtered (invalid facts) and slow to build.
 LENIENT = [HealthCheck.filter_too_much, HealthCheck.too_slow]
@@ -258,38 +258,92 @@ def test_every_shipped_policy_agrees_between_backends_on_random_facts(policy_id:
     agree()
 
 
-def flow_inputs(policy: Any) -> st.SearchStrategy[tuple[str, Any, dict[str, Any], datetime]]:
+ACTOR_IDS = ["u-1", "u-2"]  # few, and in the string pool: four-eyes guards meet equal ids
+
+
+def event_of(flow: Any, name: str, pools: dict[str, list[Any]]) -> st.SearchStrategy[Any]:
+    """An event of type `name`: its fields from its schema; an event that consults a
+    decision policy gets facts (and settings) drawn for that policy, so that the consulted
+    decision really runs and the flow decides on its answer."""
+    event = flow.events[name]
+    fields = value_of(event.validator.type, pools)
+    if event.decide is not None:
+        inputs = decision_inputs(shipped_project().policy(event.decide.policy))
+        fields = st.tuples(fields, inputs).map(
+            lambda pair: {
+                **(pair[0] if isinstance(pair[0], dict) else {}),
+                "facts": pair[1][0],
+                "settings": pair[1][1],
+            }
+        )
+    return fields.map(lambda f: {**(f if isinstance(f, dict) else {}), EVENT_TYPE: name})
+
+
+def flow_inputs(
+    policy: Any,
+) -> st.SearchStrategy[tuple[str, Any, dict[str, Any], dict[str, Any], Any, datetime]]:
     """A stored state, entity facts, an event (of a known type, fields from its schema,
-    values drawn near the policy's constants) and a decision time."""
+    values drawn near the policy's constants), its actor (a few ids, some of the flow's
+    roles), the flow's settings and a decision time."""
     flow = flow_of(policy)
     pools = constants(policy)
-    events = st.sampled_from(sorted(flow.events)).flatmap(
-        lambda name: value_of(flow.events[name].validator.type, pools).map(
-            lambda fields, n=name: {**(fields if isinstance(fields, dict) else {}), EVENT_TYPE: n}
-        )
+    pools["string"] = sorted({*pools["string"], *ACTOR_IDS})
+    events = st.sampled_from(sorted(flow.events)).flatmap(lambda n: event_of(flow, n, pools))
+    roles = sorted(flow.roles) or ["anyone"]
+    actors = st.fixed_dictionaries(
+        {
+            "id": st.sampled_from(ACTOR_IDS),
+            "roles": st.lists(st.sampled_from([*roles, "other"]), min_size=1, unique=True),
+        }
     )
     at = st.datetimes(
         min_value=datetime(2024, 1, 1), max_value=datetime(2024, 12, 31), timezones=st.just(JST)
     )
     return st.tuples(
-        st.sampled_from(sorted(flow.states)), value_of(flow.entity.type, pools), events, at
+        st.sampled_from(sorted(flow.states)),
+        value_of(flow.entity.type, pools),
+        events,
+        actors,
+        settings_of(policy, pools),
+        at,
     )
 
 
 FLOWS = sorted(p for p, c in shipped_project().policies.items() if c.kind == "flow")
 
 
+def without_ids(value: Any) -> Any:
+    """`value` with every decision_id left out, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_ids(v) for k, v in value.items() if k != "decision_id"}
+    if isinstance(value, list):
+        return [without_ids(v) for v in value]
+    return value
+
+
 @pytest.mark.parametrize("policy_id", FLOWS)
 def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) -> None:
+    """Both backends make the same move (or the same refusal, role refusals included) for
+    random stored entities, events, actors and settings; an event that consults a
+    decision policy consults it on each backend. Not vacuous: most examples decide."""
     project = shipped_project()
     policy = project.policy(policy_id)
     flow = flow_of(policy)
     data = project.data_for(policy)
+    consulted = {
+        e.decide.policy: (
+            project.policy(e.decide.policy),
+            project.data_for(project.policy(e.decide.policy)),
+        )
+        for e in flow.events.values()
+        if e.decide is not None
+    }
+    outcomes = {"moved": 0, "refused": 0, "error": 0}
 
     @given(flow_inputs(policy))
     @settings(max_examples=300, deadline=None, suppress_health_check=LENIENT)
-    def agree(inputs: tuple[str, Any, dict[str, Any], datetime]) -> None:
-        state, facts, event, at = inputs
+    def agree(inputs: tuple[str, Any, dict[str, Any], dict[str, Any], Any, datetime]) -> None:
+        state, facts, event, actor, flow_settings, at = inputs
         try:
             stored = to_json_value(flow.entity.validate(facts))
         except InputError:
@@ -299,17 +353,29 @@ def test_every_shipped_flow_moves_the_same_way_in_both_backends(policy_id: str) 
         moves = []
         for backend in ("python", "durable"):
             try:
-                moves.append(
-                    decide_move(policy, entity, event, at=at, data=data, backend=backend).to_dict()
-                )
+                move = decide_move(
+                    policy,
+                    entity,
+                    event,
+                    actor=actor,
+                    at=at,
+                    settings=flow_settings,
+                    data=data,
+                    backend=backend,
+                    consulted=consulted,
+                ).to_dict()
             except (InputError, EvaluationError) as exc:
-                moves.append({"error": [d.code for d in exc.diagnostics]})
+                move = {"error": [d.code for d in exc.diagnostics]}
+            moves.append(move)
         for move in moves:
-            move.pop("decision_id", None)
             move.pop("elapsed_us", None)
-        assert moves[0] == moves[1]
+        # Each decision has its own id, the consulted one included (recorded in facts too).
+        assert without_ids(moves[0]) == without_ids(moves[1])
+        kind = "error" if "error" in moves[0] else "moved" if moves[0]["allowed"] else "refused"
+        outcomes[kind] += 1
 
     agree()
+    assert outcomes["moved"] + outcomes["refused"] > outcomes["error"], outcomes
 
 
 # -- when the backends disagree: the check runs for flows as for decisions ---------------
@@ -327,11 +393,12 @@ def test_an_explained_flow_move_that_durable_rules_gets_wrong_is_an_engine_fault
     requested = EntityState("requested", {"claims": 1})
     at = "2024-09-20T10:00:00+09:00"
     monkeypatch.setattr(evaluate, "match_durable", wrong_transition("start-review"))
+    dealer = {"id": "d-1", "roles": ["販売店", "オートックワン"]}
     with pytest.raises(EngineFault) as caught:
-        decide_move(policy, requested, {"type": "cancel"}, at=at, explain=True)
+        decide_move(policy, requested, {"type": "cancel"}, actor=dealer, at=at, explain=True)
     assert caught.value.code == "engine_disagreement"
     # Unexplained, durable_rules is trusted, as for a decision: the hot path runs once.
-    move = decide_move(policy, requested, {"type": "cancel"}, at=at)
+    move = decide_move(policy, requested, {"type": "cancel"}, actor=dealer, at=at)
     assert move.state_after.id == "under_review"
 
 
@@ -342,7 +409,11 @@ def test_a_flow_refusal_that_the_reference_evaluator_would_allow_is_an_engine_fa
     monkeypatch.setattr(evaluate, "match_durable", lambda policy, env: [])
     with pytest.raises(EngineFault) as caught:  # a refusal is always explained
         decide_move(
-            policy, EntityState("requested", {}), {"type": "cancel"}, at="2024-09-20T10:00:00+09:00"
+            policy,
+            EntityState("requested", {}),
+            {"type": "cancel"},
+            actor={"id": "d-1", "roles": ["販売店"]},
+            at="2024-09-20T10:00:00+09:00",
         )
     assert caught.value.code == "engine_disagreement"
 

@@ -27,7 +27,12 @@ FIXTURE = FIXTURES / "service"
 DECIDE_TOKEN = "decide-token-0123"
 ADMIN_TOKEN = "admin-token-4567"
 ONLY_ADMIN_TOKEN = "only-admin-token-89"
-TOKENS = f"{DECIDE_TOKEN}:decide,{ADMIN_TOKEN}:decide+admin,{ONLY_ADMIN_TOKEN}:admin"
+DEALER_TOKEN = "dealer-portal-token-2468"  # a dealer portal: may act only as 販売店
+NO_ROLES_TOKEN = "no-roles-token-1357"  # decides, but may not send flow events
+TOKENS = (
+    f"{DECIDE_TOKEN}:decide:*,{ADMIN_TOKEN}:decide+admin:*,{ONLY_ADMIN_TOKEN}:admin,"
+    f"{DEALER_TOKEN}:decide:販売店,{NO_ROLES_TOKEN}:decide"
+)
 
 
 def copy_project(tmp_path: Path) -> Path:

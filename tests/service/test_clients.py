@@ -206,17 +206,35 @@ def test_the_python_client_moves_an_entity_of_every_flow_and_reads_its_state(
     check = checker(document)
     models = importlib.import_module(f"{PACKAGE}.models")
     flows = _policies(document, "flow")
-    assert flows == ["case-cancellation", "claim-status", "lead-follow-up"]
+    assert flows == [
+        "blacklist-membership",
+        "case-cancellation",
+        "claim-status",
+        "lead-follow-up",
+        "order-hold-status",
+        "subscription-hold-status",
+    ]
     with client_module.AuthenticatedClient(base_url=server.url, token=DECIDE_TOKEN) as client:
         for policy_id in flows:
-            _move_one(policy_id, check, models, client_module, client)
+            _move_one(policy_id, document, check, models, client_module, client)
 
 
-def _move_one(policy_id: str, check: Any, models: Any, client_module: Any, client: Any) -> None:
+def _move_one(
+    policy_id: str,
+    document: dict[str, Any],
+    check: Any,
+    models: Any,
+    client_module: Any,
+    client: Any,
+) -> None:
     """Apply the shipped example event to a new entity; read it back, typed."""
     name = camel(policy_id)
     event = _example(f"{policy_id}.event.json")
-    request = getattr(models, f"{name}EventRequest").from_dict({"event": event, "at": AT})
+    operation = document["paths"][f"/v1/flows/{policy_id}/{{entity_id}}/events"]["post"]
+    shipped = operation["requestBody"]["content"]["application/json"]["examples"]["shipped"]
+    actor = shipped["value"]["actor"]  # one who may send it (the flow's `by:`)
+    body = {"event": event, "actor": actor, "at": AT}
+    request = getattr(models, f"{name}EventRequest").from_dict(body)
     assert type(request.event).__name__ == f"{name}{camel(event['type'])}Event"
     apply = _operation(client_module, "flows", f"apply{name}Event")
     answer = apply.sync_detailed(client=client, entity_id="CL-1", body=request)

@@ -194,7 +194,11 @@ def test_every_shipped_example_fits_its_request_schema(
         policy_id, _, rest = path.name.partition(".")
         value = loads_exact(path.read_bytes())
         if rest == "event.json":
-            errors = check(f"{camel(policy_id)}EventRequest", {"event": value})
+            request = document["paths"][f"/v1/flows/{policy_id}/{{entity_id}}/events"]["post"]
+            content = request["requestBody"]["content"]["application/json"]
+            example = content["examples"]["shipped"]["value"]
+            assert example["event"] == value and example["actor"]["roles"], path.name
+            errors = check(f"{camel(policy_id)}EventRequest", example)
         else:
             errors = check(f"{camel(policy_id)}Request", {"facts": value})
         assert errors == [], path.name

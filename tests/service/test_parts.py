@@ -42,6 +42,30 @@ def test_tokens_come_from_the_environment_or_the_file_and_keep_only_a_digest(
     assert config.tokens[0].name == "svc" and config.tokens[0].digest == digest("s3cret-token")
 
 
+def test_a_token_is_configured_with_the_roles_its_flow_events_may_claim(tmp_path: Path) -> None:
+    tokens = "portal-secret:decide:販売店|オートックワン,office-secret:decide:*,x:y12345:decide"
+    env = {"KIMARI_TOKENS": tokens}
+    config = load_config(env=env)
+    assert [sorted(t.roles) for t in config.tokens] == [["オートックワン", "販売店"], ["*"], []]
+    assert config.tokens[0].digest == digest("portal-secret")
+    assert config.tokens[2].digest == digest("x:y12345")  # a ':' in a secret still works
+    # the roles survive the hand-over from the supervisor to the front
+    assert Config.from_json(config.to_json()).tokens == config.tokens
+    file = tmp_path / "kimari.toml"
+    file.write_text(
+        '[[tokens]]\nname = "portal"\ntoken = "portal-secret"\nscopes = ["decide"]\n'
+        'roles = ["販売店"]\n',
+        encoding="utf-8",
+    )
+    assert load_config(file, env={}).tokens[0].roles == frozenset({"販売店"})
+    file.write_text(
+        '[[tokens]]\nname = "bad"\ntoken = "portal-secret"\nscopes = ["decide"]\nroles = ["a|b"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match="roles"):
+        load_config(file, env={})
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

@@ -27,7 +27,8 @@ WHERE = Diagnostic("engine_disagreement", "the backends differ", rule_id="r1", h
 
 def answer(exc: KimariError, subject: Subject) -> tuple[int, dict[str, Any]]:
     status, headers, body = from_error(exc, subject)
-    assert headers == [(b"content-type", b"application/problem+json")]
+    # and the language its words are in (English here: no request chose another)
+    assert headers == [(b"content-type", b"application/problem+json"), (b"content-language", b"en")]
     return status, orjson.loads(body)
 
 

@@ -146,6 +146,7 @@ class Stream:
                 entity = ENTITIES[(index + n) % len(ENTITIES)]
                 event = {
                     "event": {"type": "record_contact_attempt", "reached": False, "by": "佐藤"},
+                    "actor": {"id": "sato", "roles": ["担当者"]},
                     "at": AT,
                     "event_id": key,
                 }

@@ -29,7 +29,7 @@ from engine.core.jsonvalue import to_json_value
 from engine.project.project import case_files
 from engine.testing.cases import Case, load_cases, same_value
 from tests import ROOT
-from tests.service.server_process import ADMIN_TOKEN, Server
+from tests.service.server_process import ADMIN_TOKEN, DEALER_TOKEN, NO_ROLES_TOKEN, Server
 from tests.strategies import shipped_project
 
 
@@ -153,12 +153,17 @@ def test_flow_case_over_http(client: httpx.Client, data_sets: DataSets, case: Ca
     for step in case.spec["steps"]:
         expect = step.get("expect", {})
         body: dict[str, Any] = {"event": step["event"]}
+        actor = step.get("actor", case.spec.get("actor"))
+        if actor is not None:
+            body["actor"] = actor
         at = step.get("at", case.spec.get("at"))
         if at is not None:
             body["at"] = at
-        for key in ("settings", "event_id"):
-            if step.get(key) is not None:
-                body[key] = step[key]
+        settings = step.get("settings", case.spec.get("settings"))
+        if settings is not None:
+            body["settings"] = {**(case.spec.get("settings") or {}), **settings}
+        if step.get("event_id") is not None:
+            body["event_id"] = step["event_id"]
         before = client.get(path).json()
         answer = client.post(f"{path}/events", json=wire(body))
         if "error" in expect:
@@ -180,47 +185,122 @@ def check_step(result: dict[str, Any], expect: dict[str, Any]) -> None:
         assert (result.get("transition") or {}).get("id") == expect["transition"]
     if "code" in expect:
         assert refusal.get("code") == expect["code"]
+    message = refusal.get("message") or result.get("message") or {}
     if "message" in expect:
-        message = refusal.get("message") or result.get("message") or {}
         assert any(expect["message"] in text for text in message.values()), message
+    if "message_not" in expect:
+        assert not any(expect["message_not"] in text for text in message.values()), message
     if "actions" in expect:
         assert [a["code"] for a in result["actions"]] == expect["actions"]
+    for code, wanted in (expect.get("details") or {}).items():
+        details = next(a.get("details", {}) for a in result["actions"] if a["code"] == code)
+        for key, value in wanted.items():
+            assert same_value(value, details.get(key)), (code, key)
     for name, value in (expect.get("facts") or {}).items():
         assert same_value(value, result["facts"].get(name)), name
 
 
+DEALER = {"id": "dealer-1", "roles": ["販売店"], "name": "横浜店 山田"}
+OPERATOR = {"id": "op-1", "roles": ["オートックワン"]}
+
+
+def claim(**extra: Any) -> dict[str, Any]:
+    return {"event": {"type": "claim"}, "actor": DEALER, **extra}
+
+
 def test_an_unknown_flow_or_a_decision_policy_is_not_found(client: httpx.Client) -> None:
-    answer = client.post("/v1/flows/claim-statu/E-1/events", json={"event": {"type": "claim"}})
+    answer = client.post("/v1/flows/claim-statu/E-1/events", json=claim())
     assert answer.status_code == 404 and "claim-status" in answer.text
-    answer = client.post("/v1/flows/order-holds/E-1/events", json={"event": {"type": "claim"}})
+    answer = client.post("/v1/flows/order-holds/E-1/events", json=claim())
     assert answer.status_code == 404
 
 
 def test_an_invalid_event_is_refused_with_its_pointer(client: httpx.Client) -> None:
-    answer = client.post("/v1/flows/claim-status/E-2/events", json={"event": {"type": "clam"}})
+    body = {"event": {"type": "clam"}, "actor": DEALER}
+    answer = client.post("/v1/flows/claim-status/E-2/events", json=body)
     assert answer.status_code == 422
     assert "/event/type" in {e.get("pointer") for e in answer.json()["errors"]}
-    answer = client.post("/v1/flows/claim-status/E-2/events", json={"evnt": {}})
+    answer = client.post("/v1/flows/claim-status/E-2/events", json={"evnt": {}, "actor": DEALER})
     assert answer.status_code == 422
     assert {e.get("pointer") for e in answer.json()["errors"]} == {"/evnt", "/event"}
 
 
+def test_an_event_without_an_actor_or_with_a_bad_one_is_invalid(client: httpx.Client) -> None:
+    """Every flow event names who sends it; with no actor, or a malformed one, nothing is
+    decided (422 with the pointer)."""
+    path = "/v1/flows/claim-status/E-20/events"
+    answer = client.post(path, json={"event": {"type": "claim"}})
+    assert answer.status_code == 422
+    assert {e.get("pointer") for e in answer.json()["errors"]} == {"/actor"}
+    bad = {"id": "", "roles": "販売店"}
+    answer = client.post(path, json={"event": {"type": "claim"}, "actor": bad})
+    assert answer.status_code == 422
+    assert {e.get("pointer") for e in answer.json()["errors"]} == {"/actor/id", "/actor/roles"}
+    assert client.get("/v1/flows/claim-status/E-20").json()["entity"]["exists"] is False
+
+
+def test_an_event_from_a_role_the_transition_does_not_name_is_refused_and_nothing_stored(
+    client: httpx.Client,
+) -> None:
+    """EX-6: the dealer claims, the operator reviews; a dealer cannot move its own claim
+    on to 確認中 (409 role_not_allowed naming the roles that may)."""
+    path = "/v1/flows/claim-status/E-21"
+    assert client.post(f"{path}/events", json=claim()).status_code == 200
+    review = {"event": {"type": "start_review"}, "actor": DEALER}
+    answer = client.post(f"{path}/events", json=review)
+    assert answer.status_code == 409
+    problem = answer.json()
+    assert problem["code"] == "role_not_allowed"
+    assert problem["result"]["refusal"]["roles"] == ["オートックワン"]
+    assert "「オートックワン」" in problem["result"]["refusal"]["message"]["ja"]
+    assert client.get(path).json()["state"]["id"] == "requested"
+    answer = client.post(f"{path}/events", json={**review, "actor": OPERATOR})
+    assert answer.status_code == 200 and answer.json()["actor"] == OPERATOR
+    moves = client.get(f"{path}/history").json()["moves"]
+    assert [m["actor"]["id"] for m in moves] == ["dealer-1", "op-1"]
+    assert moves[0]["actor"]["name"] == "横浜店 山田"
+
+
+def test_a_token_may_claim_only_the_roles_configured_for_it(server: Server) -> None:
+    """A dealer portal's token (roles: 販売店) cannot send an event as オートックワン (403,
+    before the flow is asked); a token configured without roles sends no flow event."""
+    path = "/v1/flows/claim-status/E-22"
+    with server.client(DEALER_TOKEN) as portal:
+        assert portal.post(f"{path}/events", json=claim()).status_code == 200
+        pretend = {
+            "event": {"type": "start_review"},
+            "actor": {"id": "x", "roles": ["オートックワン"]},
+        }
+        answer = portal.post(f"{path}/events", json=pretend)
+        assert answer.status_code == 403
+        assert answer.json()["code"] == "actor_role_forbidden"
+        assert answer.json()["pointer"] == "/actor/roles/0"
+        both = {"id": "x", "roles": ["販売店", "オートックワン"]}
+        assert portal.post(f"{path}/events", json=claim(actor=both)).status_code == 403
+        assert portal.get(path).json()["state"]["id"] == "requested"
+        refusals = portal.get(f"{path}/history", params={"refusals": "true"}).json()
+        assert refusals["refusals"] == []  # refused before the flow: nothing logged
+    with server.client(NO_ROLES_TOKEN) as no_roles:
+        answer = no_roles.post("/v1/flows/claim-status/E-23/events", json=claim())
+        assert answer.status_code == 403 and "no role" in answer.json()["detail"]
+
+
 def test_history_lists_the_moves_and_on_request_the_refusals(client: httpx.Client) -> None:
     path = "/v1/flows/claim-status/E-3"
-    assert client.post(f"{path}/events", json={"event": {"type": "claim"}}).status_code == 200
-    assert client.post(f"{path}/events", json={"event": {"type": "approve"}}).status_code == 409
+    assert client.post(f"{path}/events", json=claim()).status_code == 200
+    approve = {"event": {"type": "approve"}, "actor": OPERATOR}
+    assert client.post(f"{path}/events", json=approve).status_code == 409
     history = client.get(f"{path}/history").json()
     assert [m["state"]["after"] for m in history["moves"]] == ["requested"]
     assert "refusals" not in history
     with_refusals = client.get(f"{path}/history", params={"refusals": "true"}).json()
     assert len(with_refusals["refusals"]) == 1
+    assert with_refusals["refusals"][0]["actor"] == OPERATOR
 
 
 def test_flow_events_need_a_token(server: Server) -> None:
     with server.client(token=None) as anonymous:
-        answer = anonymous.post(
-            "/v1/flows/claim-status/E-4/events", json={"event": {"type": "claim"}}
-        )
+        answer = anonymous.post("/v1/flows/claim-status/E-4/events", json=claim())
     assert answer.status_code == 401
 
 

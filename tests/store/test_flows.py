@@ -7,6 +7,7 @@ locks) writing one entity at once must leave: versions 1..n, no move lost or dou
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,15 +15,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from engine.flow.engine import FlowEngine
 from engine.project.project import Project
-from engine.store.backend import Backend
-from engine.store.flows import EntityState, FlowStore
+from engine.store.backend import Backend, statements
+from engine.store.flows import MIGRATIONS, EntityState, FlowStore
+from engine.store.sqlite import SqliteBackend
 from tests import ROOT
+from tests.strategies import act
 
 CHILD = ROOT / "tests" / "flow" / "flow_child.py"
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str = "tester"
+    roles: tuple[str, ...] = ("担当者",)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "roles": list(self.roles)}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class Move:
     at: datetime = datetime(2024, 1, 1, tzinfo=UTC)
     event: Mapping[str, Any] = field(default_factory=lambda: {"type": "go"})
     event_type: str = "go"
+    actor: Actor = field(default_factory=Actor)
     transition_id: str | None = "t-go"
     changes: Mapping[str, Any] = field(default_factory=dict)
     actions: Sequence[Mapping[str, Any]] = ()
@@ -176,9 +190,9 @@ def test_a_refused_event_through_the_engine_changes_nothing_stored(
 ) -> None:
     engine = FlowEngine(project, FlowStore(backend))
     at = "2024-09-10T10:00:00+09:00"
-    assert engine.apply("claim-status", "C-1", {"type": "claim"}, at=at).allowed
+    assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at).allowed
     before = (engine.store.load("claim-status", "C-1"), engine.history("claim-status", "C-1"))
-    assert not engine.apply("claim-status", "C-1", {"type": "approve"}, at=at).allowed
+    assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at).allowed
     assert (engine.store.load("claim-status", "C-1"), engine.history("claim-status", "C-1")) == (
         before
     )
@@ -226,7 +240,7 @@ def test_replicas_applying_events_to_one_entity_lose_and_double_none(
         barrier.wait()
         for n in range(8):
             at = f"2024-01-01T{i:02d}:{n:02d}:00+09:00"
-            assert engines[i].apply("case-cancellation", "K-1", event, at=at, event_id=f"{i}-{n}")
+            assert act(engines[i], "case-cancellation", "K-1", event, at=at, event_id=f"{i}-{n}")
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(engines))]
     for thread in threads:
@@ -240,3 +254,48 @@ def test_replicas_applying_events_to_one_entity_lose_and_double_none(
     )
     if engines[0].store.backend.kind == "postgresql":
         assert retries[0] == 0  # each held the entity while deciding: no decision wasted
+
+
+def test_a_file_written_before_actors_gains_the_actor_column_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Migration 2 of the flows component adds `actor` to the history and the refusals:
+    an old SQLite file is upgraded in place, its rows kept, their actor read as None."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    for statement in statements(MIGRATIONS[0].sqlite):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_versions VALUES ('flows', 1)")
+    conn.execute(
+        "INSERT INTO flow_history (policy_id, entity_id, version, event_type, event, at, "
+        "transition, from_state, to_state, recorded, facts, actions, settings, revision, "
+        "decision_id, stored_at) VALUES ('p', 'E-1', 1, 'claim', '{}', "
+        "'2024-09-20T10:00:00+09:00', 'claim', 'a', 'b', '{}', '{}', '[]', '{}', 'r1', "
+        "'d1', '2024-09-20T10:00:00Z')"
+    )
+    conn.commit()
+    conn.close()
+    backend = SqliteBackend(path)
+    store = FlowStore(backend)
+    try:
+        (row,) = store.history("p", "E-1")
+        assert row.actor is None and row.transition == "claim"
+        assert row.to_dict()["actor"] is None
+        pragma = backend.connection().execute("PRAGMA table_info(flow_refusals)")
+        assert "actor" in {r[1] for r in pragma}
+    finally:
+        store.close()
+        backend.close()
+
+
+def test_the_actor_of_a_move_and_of_a_refusal_is_kept(backend: Backend) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    store.commit_move("p", "E", start, step(start, "open"), Move("d1", actor=Actor("佐藤")))
+    refusal = Move("d2", transition_id=None, refusal={"code": "no"}, actor=Actor("鈴木", ()))
+    store.log_refusal("p", "E", step(start, "open"), refusal)
+    assert store.history("p", "E")[0].actor == {"id": "佐藤", "roles": ["担当者"]}
+    assert store.refusals("p", "E")[0]["actor"] == {"id": "鈴木", "roles": []}

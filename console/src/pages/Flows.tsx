@@ -207,9 +207,14 @@ function EventForm({
   const [type, setType] = useState(allowed[0] ?? events[0]?.name ?? "");
   const [fields, setFields] = useState<unknown>(undefined);
   const [at, setAt] = useState("");
+  // Who sends the event (every flow event has an actor): an id, and roles defaulting to
+  // those the chosen event names in its `by:`.
+  const [actorId, setActorId] = useState("console");
+  const [roles, setRoles] = useState("");
   const [answer, setAnswer] = useState<Moved | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
   const event = events.find((e) => e.name === type);
+  const defaultRoles = (event?.by ?? (policy.flow!.roles ?? []).map((r) => r.id)).join(", ");
   const schema = { type: "object", properties: event?.fields ?? {} };
   const problem = failure instanceof ApiError ? failure.problem : null;
   return (
@@ -219,8 +224,13 @@ function EventForm({
         e.preventDefault();
         setFailure(null);
         setAnswer(null);
+        const claimed = (roles || defaultRoles)
+          .split(",")
+          .map((r) => r.trim())
+          .filter((r) => r);
         const body: Record<string, unknown> = {
           event: { type, ...((fields as Record<string, unknown>) ?? {}) },
+          actor: { id: actorId, roles: claimed },
         };
         if (at) body.at = at;
         try {
@@ -251,6 +261,19 @@ function EventForm({
       {event && Object.keys(event.fields).length > 0 && (
         <FactsForm schema={schema} value={fields} onChange={setFields} errors={errorsByPointer(problem?.errors)} base="/event" />
       )}
+      <div class="field">
+        <label for="event-actor">{t("flows.actor")}</label>
+        <input id="event-actor" value={actorId} onInput={(e) => setActorId((e.target as HTMLInputElement).value)} />
+      </div>
+      <div class="field">
+        <label for="event-roles">{t("flows.roles")}</label>
+        <input
+          id="event-roles"
+          placeholder={defaultRoles}
+          value={roles}
+          onInput={(e) => setRoles((e.target as HTMLInputElement).value)}
+        />
+      </div>
       <div class="field">
         <label for="event-at">at</label>
         <input id="event-at" placeholder={t("try.at_placeholder")} value={at} onInput={(e) => setAt((e.target as HTMLInputElement).value)} />
