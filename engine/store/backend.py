@@ -176,6 +176,13 @@ class Backend(ABC):
         PostgreSQL's may lag the database by a notification's delay (or the fallback
         poll's period, if a notification was lost)."""
 
+    def generations(self) -> dict[str, int]:
+        """Every counter, as `generation` knows them: what a poller compares per turn
+        (SQLite: one local query; PostgreSQL: what the notifications said, no query)."""
+        with self.read() as session:
+            rows = session.execute("SELECT name, value FROM generations").fetchall()
+        return {str(name): int(value) for name, value in rows}
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -243,6 +243,12 @@ class PostgresBackend(Backend):
         with self._known_lock:
             return self._known.get(name, 0)
 
+    def generations(self) -> dict[str, int]:
+        if self._listener is None:
+            self._start_listener()
+        with self._known_lock:
+            return dict(self._known)
+
     def fresh_generation(self, name: str) -> int:
         """The counter as the database has it now (one query)."""
         with self.read() as session:

@@ -78,3 +78,14 @@ def test_a_change_whose_notification_was_lost_is_found_by_the_periodic_check(
     while there.generation("data") < 7 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert there.generation("data") == 7
+
+
+def test_every_counter_is_known_to_another_replica(backends: Callable[[], Backend]) -> None:
+    here, there = backends(), backends()
+    Store(here).put_data("rates", "v1", [])
+    with here.write() as session:
+        here.bump(session, "policies")
+    deadline = time.monotonic() + 2.0
+    while there.generations() != {"data": 1, "policies": 1} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert there.generations() == {"data": 1, "policies": 1}
