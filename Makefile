@@ -13,7 +13,9 @@ NPM_STAMP := console/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format bench clean console browser wheel screenshots contracts messages
+PG_PORT ?= 5433
+
+.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots contracts messages
 
 # The message catalogue (docs/messages.md): every Msg("...") of engine/ is a message id.
 # `make messages` extracts them, merges them into the Japanese catalogue (a new message comes
@@ -62,7 +64,27 @@ browser: $(CHROMIUM)
 run: $(STAMP) $(CONSOLE_BUILT)
 	$(BIN)/kimari serve
 
-test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) $(CONTRACTS_STAMP)
+# The PostgreSQL store's tests (a throwaway server per run) and the replica test (HAProxy in
+# front of three replicas) need Debian's postgresql and haproxy packages: installed here when
+# absent (as root, as in CI; anyone else is told the command). `make run` needs neither.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	    ! { [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null; }; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql and haproxy (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      postgresql haproxy >/dev/null; \
+	  else \
+	    echo "PostgreSQL and HAProxy are needed: sudo apt-get install -y postgresql haproxy" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The service on PostgreSQL: a server kept in var/postgres (port $(PG_PORT)), stopped with it.
+run-postgres: $(STAMP) $(CONSOLE_BUILT) system-deps
+	$(BIN)/python -m tests.pg_server var/postgres $(PG_PORT) -- $(BIN)/kimari serve
+
+test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) $(CONTRACTS_STAMP) system-deps
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/kimari validate policies
@@ -76,7 +98,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix engine tests bench
 	$(BIN)/ruff format engine tests bench
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py --write
 
 messages: $(STAMP)

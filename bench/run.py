@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import floors, replay  # noqa: E402
+from bench import floors, replay, replicas  # noqa: E402
 from bench.report import Report  # noqa: E402
 from engine.project.project import Project, load_project  # noqa: E402
 from engine.runtime.evaluate import decide  # noqa: E402
@@ -732,6 +732,8 @@ SECTIONS: dict[str, Callable[[Report, bool], None]] = {
     "batch": section_batch,
     "replay": replay.section_replay,
     "publication": replay.section_publication,
+    "replicas": replicas.section_replicas,
+    "contention": replicas.section_contention,
 }
 
 
@@ -761,8 +763,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--workers", default="1,2", help="worker counts of the http section (e.g. 1,2,4,8,16)"
     )
+    parser.add_argument("--replicas", default="1,2,3", help="replica counts of 'replicas'")
     args = parser.parse_args(list(argv) if argv is not None else None)
     workers = tuple(int(n) for n in args.workers.split(","))
+    counts = tuple(int(n) for n in args.replicas.split(","))
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     report = Report(machine())
     for name in chosen:
@@ -770,6 +774,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         report.start(name)
         if name == "http":
             section_http(report, args.quick, workers)
+        elif name == "replicas":
+            replicas.section_replicas(report, args.quick, counts)
         else:
             SECTIONS[name](report, args.quick)
     if args.write:

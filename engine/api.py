@@ -135,19 +135,21 @@ def open_lifecycle(
     """The lifecycle of the policies of a store (drafts, diff, impact, approval, rollback).
     `files`: refs may name policy files (the editor's machine); the store's own setting
     raises `approvals_required` if the service requires more."""
-    path = Path(store_path)
-    if not path.is_file():
+    from engine.store.backend import SQLITE, parse_location
+
+    location = parse_location(store_path)
+    if location.kind == SQLITE and not Path(location.target).is_file():
         raise UsageError(
             [
                 Diagnostic(
                     "store_missing",
-                    Msg("no store at {path}", path=str(path)),
+                    Msg("no store at {path}", path=str(location)),
                     hint=Msg("`kimari serve` creates it and publishes the policies folder"),
                 )
             ]
         )
     rules = Rules(approvals_required=approvals_required, impact_days=impact_days, workers=workers)
-    return Lifecycle(path, rules, files=files)
+    return Lifecycle(str(store_path), rules, files=files)
 
 
 def policy_file(policy: str, policies_dir: Path) -> Path:

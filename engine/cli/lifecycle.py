@@ -73,7 +73,7 @@ def _open(store_path: str | None, config_file: str | None, *, workers: int | Non
     from engine.service.config import load_config
 
     config = load_config(config_file)
-    store = Path(store_path) if store_path else config.store
+    store = store_path or config.store
     return open_lifecycle(
         store,
         approvals_required=config.approvals,

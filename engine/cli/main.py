@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -25,6 +25,9 @@ from engine.cli import lifecycle as lifecycle_commands
 from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
 from engine.core.i18n import Msg, message_of, translate, using_language
 from engine.core.jsonvalue import dumps
+
+if TYPE_CHECKING:
+    from engine.store.backend import Location
 
 FORMAT = click.option(
     "--format",
@@ -239,7 +242,8 @@ def batch(
     "--policies", "policies_dir", type=click.Path(file_okay=False), help="policies folder"
 )
 @click.option(
-    "--store", type=click.Path(dir_okay=False), help="SQLite file (default var/kimari.sqlite3)"
+    "--store",
+    help="SQLite file, sqlite:///path or postgresql://user@host/db (default var/kimari.sqlite3)",
 )
 @click.option("--workers", type=int, help="engine worker processes (default 2)")
 @click.option(
@@ -284,7 +288,7 @@ def serve(
 
 
 @cli.command("log")
-@click.option("--store", type=click.Path(dir_okay=False), help="SQLite file (default: from config)")
+@click.option("--store", help="SQLite file or postgresql://user@host/db (default: from config)")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
 @click.option("--id", "decision_id", help="one decision, by id")
 @click.option("--policy", help="only this policy")
@@ -323,18 +327,20 @@ def log_command(
 ) -> None:
     """Query the decision log. Exits 1 if --id names no logged decision."""
     from engine.service.config import load_config
+    from engine.store.backend import SQLITE, parse_location
     from engine.store.decisions import DecisionLog
 
-    path = Path(store) if store else load_config(config_file).store
-    if not path.is_file():
+    path = store or load_config(config_file).store
+    location = parse_location(path)
+    if location.kind == SQLITE and not Path(location.target).is_file():
         raise UsageError(
-            [Diagnostic("store_missing", Msg("no decision log at {path}", path=str(path)))]
+            [Diagnostic("store_missing", Msg("no decision log at {path}", path=str(location)))]
         )
     if explain and decision_id is None:
         raise UsageError(
             [Diagnostic("usage", Msg("--explain needs --id: it explains one decision"))]
         )
-    decision_log = DecisionLog(path)
+    decision_log = DecisionLog(location)
     try:
         if decision_id is not None:
             found = decision_log.get(decision_id)
@@ -352,7 +358,7 @@ def log_command(
     finally:
         decision_log.close()
     if explain and rows:
-        rows[0].update(_explain_logged(path, rows[0]))
+        rows[0].update(_explain_logged(location, rows[0]))
     if fmt == "json":
         click.echo(dumps(rows, indent=True).decode())
     elif fmt == "jsonl":
@@ -369,7 +375,7 @@ def log_command(
         raise Exit(1)
 
 
-def _explain_logged(path: Path, row: dict[str, Any]) -> dict[str, Any]:
+def _explain_logged(path: Location, row: dict[str, Any]) -> dict[str, Any]:
     from engine.project.revisions import RevisionCache, explain_logged
     from engine.store.versions import Store
 
@@ -432,9 +438,8 @@ def _log_line(row: dict[str, Any]) -> str:
 STORE = click.option(
     "--store",
     "store_path",
-    type=click.Path(dir_okay=False),
     default=None,
-    help="SQLite file of flow state [default: var/kimari.sqlite3]",
+    help="SQLite file or postgresql://… of flow state [default: var/kimari.sqlite3]",
 )
 
 

@@ -188,6 +188,14 @@ class RetryLater(KimariError):
     retry_after = 1  # seconds, for the service's Retry-After
 
 
+class StoreUnavailable(RetryLater):
+    """The store cannot be reached or written now (a database restart, a lost connection,
+    a busy file): nothing was written, or at least nothing was acknowledged. Retriable."""
+
+    default_code = "store_unavailable"
+    problem_code = "store_unavailable"
+
+
 class Refused(KimariError):
     """A step of a policy's lifecycle was refused: the revision is not in a state that
     allows it, someone published in between, a job of the policy is already running."""

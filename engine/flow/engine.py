@@ -9,10 +9,11 @@
 
 Each event is decided by durable_rules in a fresh decision (flow/decide.py) and written
 with its history row in one transaction (store/flows.py). Events on one entity are
-serialised: inside a process by a per-entity lock, across processes by the store's
-compare-and-set on the entity's version (a writer that lost the race decides again on
-the new state). Events on different entities never wait for each other's decisions; only
-the short commit is serialised, by the store's write lock (engine/store/sqlite.py).
+serialised: inside a process by a per-entity lock, across processes and replicas by the
+store's compare-and-set on the entity's version (a writer that lost the race decides
+again on the new state). Events on different entities never wait for each other's
+decisions; only the short commit is serialised, by the store's write discipline
+(engine/store/backend.py: the file's lock on SQLite, the entity's on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class FlowEngine:
         flow = flow_of(policy)
         data = data if data is not None else self.project.data_for(policy)
         consulted = self.consulted(flow)
-        with self.entity_lock(policy.id, entity_id):
+        with self.entity_lock(policy.id, entity_id), self.store.hold(policy.id, entity_id):
             for _ in range(MAX_ATTEMPTS):
                 if event_id is not None:
                     row = self.store.find_event(policy.id, entity_id, event_id)
@@ -292,7 +293,10 @@ class FlowEngine:
             )
         normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
         with self.entity_lock(policy.id, entity_id):
-            if self.store.load(policy.id, entity_id) is not None:
+            # the store refuses an existing entity too: another process may have made it
+            if self.store.load(policy.id, entity_id) is not None or not self.store.seed(
+                policy.id, entity_id, EntityState(state, to_json_value(normalised)), policy.revision
+            ):
                 raise InputError(
                     [
                         Diagnostic(
@@ -303,9 +307,6 @@ class FlowEngine:
                         )
                     ]
                 )
-            self.store.seed(
-                policy.id, entity_id, EntityState(state, to_json_value(normalised)), policy.revision
-            )
         return self.entity(policy_id, entity_id)
 
     def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:

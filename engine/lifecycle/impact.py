@@ -498,7 +498,7 @@ def _short(value: Any) -> str:
 def _log_tasks(plan: Plan) -> tuple[int, Iterator[tuple[Any, ...]]]:
     from engine.store.decisions import DecisionLog
 
-    if plan.store is None or not Path(plan.store).is_file():
+    if plan.store is None or not _exists(plan.store):
         raise UsageError(
             [Diagnostic("store_missing", Msg("no decision log at {path}", path=plan.store))]
         )
@@ -516,6 +516,14 @@ def _log_tasks(plan: Plan) -> tuple[int, Iterator[tuple[Any, ...]]]:
             yield ("log", start, min(start + CHUNK_SEQS, hi + 1), stride)
 
     return total, tasks()
+
+
+def _exists(store: str) -> bool:
+    """Whether the store is there (a SQLite file; a PostgreSQL server says so when asked)."""
+    from engine.store.backend import SQLITE, parse_location
+
+    location = parse_location(store)
+    return location.kind != SQLITE or Path(location.target).is_file()
 
 
 def _stride(total: int, sample: int | None) -> int:

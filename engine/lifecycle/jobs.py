@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, Refused
@@ -65,7 +64,7 @@ def start(
             ]
         ) from None
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.lifecycle.jobs", str(revisions.path), job.id],
+        [sys.executable, "-m", "engine.lifecycle.jobs", revisions.location, job.id],
         stdin=subprocess.DEVNULL,
     )
     threading.Thread(target=process.wait, name=f"job-{job.id}", daemon=True).start()
@@ -162,7 +161,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="kimari job %(levelname)s %(message)s", stream=sys.stderr
     )
-    if len(argv) != 3 or not Path(argv[1]).is_file():
+    if len(argv) != 3:
         print("usage: python -m engine.lifecycle.jobs STORE JOB_ID", file=sys.stderr)
         return 2
     return run_job(argv[1], argv[2])

@@ -39,6 +39,7 @@ from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
 from engine.project.project import policy_files, shown_path
+from engine.store.backend import Backend, open_backend
 from engine.store.revisions import (
     NewRevision,
     Publication,
@@ -46,7 +47,6 @@ from engine.store.revisions import (
     RevisionStore,
     StaleState,
 )
-from engine.store.sqlite import WriteLock
 from engine.store.versions import Store
 
 DAY_MS = 86_400_000
@@ -69,21 +69,21 @@ class Lifecycle:
 
     def __init__(
         self,
-        store_path: str | Path,
+        location: str | Path,
         rules: Rules | None = None,
         *,
-        lock: WriteLock | None = None,
         files: bool = False,
         stores: tuple[Store, RevisionStore] | None = None,
     ) -> None:
-        self.path = Path(store_path)
+        self.path = location  # a SQLite file or a PostgreSQL URL: replay processes open it too
         self.rules = rules or Rules()
         self.files = files
-        # `stores`: connections of the caller's (a worker's deciding thread), not closed here
-        self._owned = stores is None
+        # `stores`: a worker's components over its backend, not closed here
+        self._backend: Backend | None = None
         if stores is None:
-            self.store = Store(self.path, lock)
-            self.revisions = RevisionStore(self.path, self.store.lock)
+            self._backend = open_backend(location)
+            self.store = Store(self._backend)
+            self.revisions = RevisionStore(self._backend)
         else:
             self.store, self.revisions = stores
         # the service records what it requires; a CLI on the same store cannot need less
@@ -97,9 +97,10 @@ class Lifecycle:
         self.rules = dataclasses.replace(self.rules, approvals_required=approvals)
 
     def close(self) -> None:
-        if self._owned:
+        if self._backend is not None:
             self.revisions.close()
             self.store.close()
+            self._backend.close()
 
     def __enter__(self) -> Lifecycle:
         return self

@@ -6,7 +6,7 @@ at the top level and tokens as a table array:
     host = "127.0.0.1"
     port = 8080
     policies = "policies"
-    store = "var/kimari.sqlite3"
+    store = "var/kimari.sqlite3"      # or sqlite:///var/kimari.sqlite3, postgresql://…
     workers = 2
 
     [[tokens]]
@@ -14,6 +14,9 @@ at the top level and tokens as a table array:
     token_env = "ORDER_SERVICE_TOKEN"   # or: token = "..." (keep the file private then)
     scopes = ["decide"]
     roles = ["販売店"]                  # the roles its flow events' actors may claim
+
+`store` is a SQLite file (a path or `sqlite:///path`, the embedded default) or a PostgreSQL
+database (`postgresql://user@host:port/db`, for several replicas; engine/store/backend.py).
 
 Each key has an environment variable `KIMARI_<KEY>` (upper case), e.g. `KIMARI_PORT=9000`;
 tokens come from `KIMARI_TOKENS="secret1:alice:decide+publish,secret2:ops:decide+admin"`
@@ -45,7 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import Diagnostic, UsageError
+from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.store.backend import DEFAULT_LOCATION, parse_location
 
 SCOPES = ("decide", "admin", "publish")
 ROLE_SEPARATORS = "|:,+"
@@ -101,7 +105,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     policies: Path = Path("policies")
-    store: Path = Path("var") / "kimari.sqlite3"
+    store: str = DEFAULT_LOCATION  # a SQLite path, sqlite:///path or postgresql://…
     workers: int = 2
     tokens: tuple[Token, ...] = ()
     allow_anonymous: bool = False  # no tokens on a non-loopback address: refuse unless set
@@ -158,6 +162,10 @@ class Config:
         for key in ("workers", "max_body_bytes", "max_batch", "commit_max_rows"):
             if getattr(self, key) < 1:
                 problems.append(f"{key} must be at least 1")
+        try:
+            parse_location(self.store)
+        except KimariError as exc:
+            problems.extend(d.message for d in exc.diagnostics)
         if not 0 <= self.port <= 65535:
             problems.append("port must be 0..65535")
         if (
@@ -182,7 +190,7 @@ class Config:
     def to_json(self) -> str:
         """Everything, tokens as digests: how the supervisor hands the config to the front."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["policies"], data["store"] = str(self.policies), str(self.store)
+        data["policies"] = str(self.policies)
         data["tokens"] = [
             {
                 "name": t.name,
@@ -197,7 +205,7 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> Config:
         data = json.loads(text)
-        data["policies"], data["store"] = Path(data["policies"]), Path(data["store"])
+        data["policies"] = Path(data["policies"])
         data["tokens"] = tuple(
             Token(
                 t["name"],
@@ -213,7 +221,7 @@ class Config:
         """What a worker process needs (no tokens: workers never see them)."""
         return {
             "policies": str(self.policies),
-            "store": str(self.store),
+            "store": self.store,
             "max_batch": self.max_batch,
             "reload_interval": self.reload_interval,
             "watch": self.watch,

@@ -224,12 +224,10 @@ class Service:
         return Pending([entry], response, meta)
 
     def _replay(self, policy_id: str, key: str, request: dict[str, Any]) -> Response | None:
-        row = self.log.conn.execute(
-            "SELECT request_hash, response FROM decisions WHERE decision_id = ?", (key,)
-        ).fetchone()
-        if row is None:
+        logged = self.log.logged(key)
+        if logged is None:
             return None
-        return self.replayed(key, request_hash(policy_id, request), row[0], row[1].encode())
+        return self.replayed(key, request_hash(policy_id, request), *logged)
 
     @staticmethod
     def replayed(key: str, wanted: str | None, existing: str | None, response: bytes) -> Response:

@@ -8,19 +8,19 @@
 
 A thin layer over engine.flow.engine.FlowEngine, like engine.service.decisions over decide(): it
 reads the worker's current snapshot of policies, so a hot reload applies to the
-next event; entity state lives in the same SQLite file as the decision log.
+next event; entity state lives in the same store as the decision log.
 Status codes: 200 the move was made; 409 the move was refused (a problem whose
 `refusal` names the current state and the unmet condition, or `role_not_allowed`: the
 roles that may send this event here); 422 the event or its actor is invalid (JSON
 pointers); 403 `actor_role_forbidden`: the actor claims a role the request's token may
 not claim (the front passes the token's roles; 403, not 409, because it is the
-credential that is refused, before the flow is asked); 404 unknown policy or not a flow.
+credential that is refused, before the flow is asked); 404 unknown policy or not a flow;
+503 `store_unavailable` (retriable) when the store cannot be reached: nothing was moved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy
@@ -34,8 +34,8 @@ from engine.project.registry import Snapshot
 from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
 from engine.service.problems import EVENT, RequestProblem, Response, from_error, problem
 from engine.source.data import Dataset
+from engine.store.backend import Backend
 from engine.store.flows import FlowStore
-from engine.store.sqlite import WriteLock
 
 
 class _ServedCatalog:
@@ -65,15 +65,10 @@ class _ServedCatalog:
 
 
 class FlowService:
-    def __init__(
-        self,
-        snapshot: Callable[[], Snapshot],
-        store_path: str | Path,
-        lock: WriteLock | None = None,
-    ) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot], backend: Backend | str) -> None:
         catalog: Catalog = _ServedCatalog(snapshot)
-        # `lock`: the WriteLock of the worker's other writers of this file (sqlite.py)
-        self.store = FlowStore(store_path, lock)
+        # `backend`: the one the worker's other writers use (decision log, data versions)
+        self.store = FlowStore(backend)
         self.engine = FlowEngine(catalog, self.store)
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from engine.core.errors import (
     InputError,
     KimariError,
     RetryLater,
+    StoreUnavailable,
     UsageError,
     request_problem_code,
 )
@@ -152,6 +153,8 @@ EVENT = Subject(
     input_code="event_invalid",
 )
 
+RETRIABLE_DETAIL = Msg("the store cannot be reached now; nothing was acknowledged: send it again")
+
 # Diagnostic codes that say the request collides with what is stored: 409 under their own
 # code, whatever the class that carries them (the flow engine raises entity_exists as an
 # InputError, which it also is for the CLI).
@@ -168,6 +171,9 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
     if isinstance(exc, InputError) and subject.input_code is not None:
         code = subject.input_code
     errors: list[Diagnostic] = exc.diagnostics
+    if isinstance(exc, StoreUnavailable):  # the cause (host, driver error) is the operator's
+        log.warning("%s: %s", code, exc)
+        return unavailable(RETRIABLE_DETAIL, code, exc.retry_after)
     if isinstance(exc, RetryLater):  # nothing was applied: retriable, and worth a log line
         log.warning("%s: %s", code, exc.diagnostics[0].message if exc.diagnostics else exc)
         after = str(exc.retry_after).encode()

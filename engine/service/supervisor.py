@@ -27,6 +27,7 @@ import sys
 import time
 
 from engine.service.config import Config
+from engine.store.backend import parse_location
 
 log = logging.getLogger("kimari.supervisor")
 
@@ -44,18 +45,19 @@ def _announce(config: Config, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"kimari: listening on http://{shown}:{port} with {config.workers} workers", flush=True)
+    store = parse_location(config.store)  # a URL's password is not printed
     if config.watch:
         print(
             f"kimari: --watch: serving the policy files of {config.policies} as saved; every\n"
             "        saved file goes live unreviewed (a one-person sandbox). Decision log in "
-            f"{config.store}",
+            f"the {store.kind} store {store}",
             flush=True,
         )
     else:
         print(
-            f"kimari: serving the published revisions of {config.store} (decision log there "
-            f"too);\n        edits of {config.policies} go live through kimari publish "
-            f"(approvals required: {config.approvals})",
+            f"kimari: serving the published revisions of the {store.kind} store {store} "
+            f"(decision log there too);\n        edits of {config.policies} go live through "
+            f"kimari publish (approvals required: {config.approvals})",
             flush=True,
         )
     if config.anonymous:
@@ -88,15 +90,22 @@ def _bootstrap(config: Config) -> None:
 
 def serve(config: Config) -> int:
     """Bind, then keep a front process serving until SIGINT/SIGTERM; the exit code."""
+    from engine.store.backend import open_backend
     from engine.store.decisions import DecisionLog
+    from engine.store.flows import FlowStore
     from engine.store.versions import Store
 
     logging.basicConfig(
         level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
     # create and migrate the store once, before fronts and workers race to do it
-    Store(config.store).close()
-    DecisionLog(config.store).close()
+    backend = open_backend(config.store)
+    try:
+        Store(backend)
+        DecisionLog(backend)
+        FlowStore(backend)
+    finally:
+        backend.close()
     if not config.watch:
         _bootstrap(config)
     else:

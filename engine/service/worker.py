@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 
 from engine.compile.model import CompiledPolicy
-from engine.core.errors import EngineFault, PolicyError
+from engine.core.errors import EngineFault, PolicyError, StoreUnavailable
 from engine.core.i18n import Msg, using_language
 from engine.lifecycle.workflow import Rules
 from engine.project.registry import (
@@ -67,11 +67,19 @@ from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
 from engine.service.ipc import Event, Op
 from engine.service.lifecycle import LifecycleService
-from engine.service.problems import Response, internal_error, problem, unavailable
+from engine.service.problems import (
+    DECISION,
+    Response,
+    from_error,
+    internal_error,
+    problem,
+    unavailable,
+)
 from engine.service.reads import Reads
+from engine.store.backend import MEMORY, SQLITE, open_backend, parse_location
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.revisions import RevisionStore
-from engine.store.sqlite import MEMORY, WriteLock, connect
+from engine.store.sqlite import connect
 from engine.store.versions import Store
 
 log = logging.getLogger("kimari.worker")
@@ -104,14 +112,13 @@ class Worker:
         self.config = config
         self.folder = Path(config["policies"])
         self.watch = bool(config.get("watch"))
-        lock = self.lock = WriteLock(config["store"])
-        self.store = Store(config["store"], lock)
-        self.revisions = RevisionStore(config["store"], lock)  # the deciding thread's
-        # the reloader thread's own connections (one sqlite3 connection, one thread)
-        self.reload_store = Store(config["store"], lock)
-        self.reload_revisions = RevisionStore(config["store"], lock)
-        self.decision_log = DecisionLog(config["store"], lock)  # reads, on the deciding thread
-        self.writer_log = DecisionLog(config["store"], lock)  # its own connection: commits
+        # one backend for every component: on SQLite one WriteLock for all the writers of
+        # this process, a connection per thread; on PostgreSQL one pool (the deciding
+        # thread reads, the committer thread writes) and one listener of notifications
+        self.backend = open_backend(config["store"])
+        self.store = Store(self.backend)
+        self.revisions = RevisionStore(self.backend)  # publications, revision records
+        self.decision_log = DecisionLog(self.backend)
         self.send_lock = threading.Lock()
         self.groups: deque[list[tuple[int, Pending]]] = deque()
         self.groups_ready = threading.Condition()
@@ -145,8 +152,8 @@ class Worker:
             max_batch=int(config["max_batch"]),
         )
         # Flow events run on this same deciding thread (durable_rules has one owner) and
-        # keep entity state in the same SQLite file, written under the same lock.
-        self.flows = FlowService(lambda: self.service.snapshot, config["store"], lock)
+        # keep entity state in the same store, written in the same discipline.
+        self.flows = FlowService(lambda: self.service.snapshot, self.backend)
         self.service.on_data_change = self._refresh_data
         rules = Rules(
             approvals_required=int(config.get("approvals_required", 0)),
@@ -172,18 +179,18 @@ class Worker:
         fingerprint taken before this compile began)."""
         if self.watch:
             return compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
-        return compile_published(self.reload_store, self.reload_revisions, previous)
+        return compile_published(self.store, self.revisions, previous)
 
     def _last_served(self, policy_id: str) -> CompiledPolicy | None:
         """--watch, a file that does not compile and nothing served yet (a restart): the last
         revision this policy served, from the store."""
         from engine.project.revisions import compile_stored
 
-        revision = self.reload_revisions.last_served(policy_id)
+        revision = self.revisions.last_served(policy_id)
         if revision is None:
             return None
         try:
-            policy = compile_stored(self.reload_store, revision)
+            policy = compile_stored(self.store, revision)
             policy.durable_handle()
         except (PolicyError, EngineFault) as exc:
             log.warning("policy %s: its last served revision %s: %s", policy_id, revision, exc)
@@ -201,7 +208,7 @@ class Worker:
             ),
             previous,
             self.generation,
-            self.store.data_generation(),
+            self.store.fresh_data_generation(),
         )
 
     def _swap(self, snapshot: Snapshot) -> None:
@@ -248,8 +255,14 @@ class Worker:
         self._swap(self._snapshot(snapshot.policy_set, snapshot))
 
     def _check_data(self) -> None:
-        if self.store.data_generation() != self.service.snapshot.data_generation:
-            self._refresh_data()
+        """Serve the data sets another worker or replica replaced: a counter compared per
+        group (on PostgreSQL the one its notifications keep, no query). With the store
+        unreachable, go on serving what is loaded: what needs the store answers 503."""
+        try:
+            if self.store.data_generation() > self.service.snapshot.data_generation:
+                self._refresh_data()
+        except StoreUnavailable as exc:
+            log.warning("data sets not refreshed: %s", exc)
 
     def _take_reload(self) -> None:
         with self.handoff:  # never reload_lock here: a compile may hold it for a while
@@ -258,7 +271,16 @@ class Worker:
         if new is None:
             return
         old = self.service.snapshot
-        self._swap(self._snapshot(new, old))
+        try:
+            snapshot = self._snapshot(new, old)
+        except StoreUnavailable as exc:  # data versions unreadable now: swap it in later
+            log.warning("policy reload waits for the store: %s", exc)
+            with self.handoff:
+                if self.pending_set is None:
+                    self.pending_set = new
+                self.pending_events[:0] = events  # still to be reported, first
+            return
+        self._swap(snapshot)
         self._send_events(events)
         _settle_heap()
 
@@ -302,7 +324,7 @@ class Worker:
                 log.exception("policy reload failed")
 
     def _store_moved(self) -> Fingerprint | None:
-        generation = store_generation(self.reload_revisions)
+        generation = store_generation(self.revisions)
         return generation if generation != self.latest_set.fingerprint else None
 
     def _files_moved(self) -> Fingerprint | None:
@@ -475,6 +497,8 @@ class Worker:
             else:
                 try:
                     result = handler(meta, body)
+                except StoreUnavailable as exc:  # the database restarts, say: nothing was done
+                    result = from_error(exc, DECISION)
                 except Exception:  # a bug of ours: answered, logged with an id; the worker lives
                     result = internal_error(_request_name(op, meta))
         if isinstance(result, Pending):
@@ -488,8 +512,8 @@ class Worker:
         return {
             "slot": self.slot,
             "pid": os.getpid(),
-            "commits": self.writer_log.commits,
-            "rows": self.writer_log.rows,
+            "commits": self.decision_log.commits,
+            "rows": self.decision_log.rows,
             "commit_failures": self.commit_failures,
             "batch_buckets": list(BATCH_BUCKETS),
             "batch_counts": list(self.batch_counts),
@@ -506,15 +530,18 @@ class Worker:
         logged: list[Logged] = []
         if entries:
             try:
-                logged = self.writer_log.commit(entries)
+                logged = self.decision_log.commit(entries)
             except Exception as exc:  # not durable: nothing is acknowledged
                 self.commit_failures += 1
                 log.error("decision log commit failed: %s", exc)
                 gone = Msg("the decision log cannot be written")
+                code = (
+                    "store_unavailable" if isinstance(exc, StoreUnavailable) else "log_unavailable"
+                )
                 frames = []
                 for frame_id, item in pending:
                     with using_language(item.lang):
-                        frames.append(self._frame(frame_id, unavailable(gone, "log_unavailable")))
+                        frames.append(self._frame(frame_id, unavailable(gone, code)))
                 return frames
             rows = len(entries)
             index = next((i for i, b in enumerate(BATCH_BUCKETS) if rows <= b), len(BATCH_BUCKETS))
@@ -621,13 +648,10 @@ class Worker:
         for close in (
             self.lifecycle.close,
             self.revisions.close,
-            self.reload_store.close,
-            self.reload_revisions.close,
             self.flows.close,
             self.store.close,
             self.decision_log.close,
-            self.writer_log.close,
-            self.lock.close,
+            self.backend.close,  # the components share it: its connections, lock, pool
         ):
             try:
                 close()
@@ -642,9 +666,10 @@ class Worker:
         close sees the other's connections still open, and neither removes the WAL. The one
         that finds it still there opens and closes once more, after the others are gone (the
         slots take turns), so that the store is left checkpointed, as a clean stop should."""
-        store = self.config["store"]
-        if store == MEMORY:
+        location = parse_location(self.config["store"])
+        if location.kind != SQLITE or location.target == MEMORY:
             return
+        store = location.target
         wal = Path(f"{store}-wal")
         for _ in range(3):
             if not wal.exists():

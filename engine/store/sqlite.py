@@ -1,7 +1,7 @@
 """The embedded SQLite store: one file, shared by the decision log, flow state and data sets.
 
-This module is the one way to use that file; every component (versions.py,
-decisions.py, flows.py) connects, migrates and writes through it:
+`SqliteBackend` is the store's Backend (engine/store/backend.py) on a file; every component
+(versions.py, decisions.py, flows.py) connects, migrates and writes through it, with:
 
 - `connect`: WAL (readers never block the writer) and synchronous=FULL (an
   acknowledged write survives a power cut); `Connections` gives each thread its
@@ -14,9 +14,11 @@ decisions.py, flows.py) connects, migrates and writes through it:
   IMMEDIATE ... COMMIT, rolled back on any error. Every writer takes it, so a
   process that kept to SQLite's own locking could not starve the others.
 - `migrate`: each component owns its tables and declares them as a list of
-  migrations; those a database has not seen are applied in one such
+  migration steps; those a database has not seen are applied in one such
   transaction, so that an old file is upgraded in place and a crash mid-upgrade
   changes nothing.
+- errors that mean "the file cannot be written now" (locked past the busy timeout,
+  I/O error, disk full) are raised as StoreUnavailable; any other is a bug, raised as is.
 
 Callers batch writes into one transaction (group commit) where it pays, to pay
 for fsync once per batch. An in-memory database (`MEMORY`, for `kimari test`)
@@ -34,9 +36,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.core.errors import Diagnostic, StoreUnavailable
+from engine.store.backend import MEMORY, SQLITE, Backend, Location, Session, Step, statements
+
 DEFAULT_PATH = Path("var") / "kimari.sqlite3"
-MEMORY = ":memory:"
 BUSY_TIMEOUT_MS = 10_000
+# sqlite3.OperationalError says both "the file is busy" and "your SQL is wrong": only these
+# mean the former (SQLite's own messages)
+_UNAVAILABLE = ("locked", "busy", "disk i/o error", "unable to open", "disk is full", "readonly")
 
 
 def connect(path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> sqlite3.Connection:
@@ -115,7 +122,7 @@ def transaction(conn: sqlite3.Connection, lock: WriteLock) -> Iterator[sqlite3.C
 
 
 def migrate(
-    conn: sqlite3.Connection, lock: WriteLock, component: str, migrations: Sequence[str]
+    conn: sqlite3.Connection, lock: WriteLock, component: str, migrations: Sequence[str | Step]
 ) -> None:
     """Apply the migrations of `component` that this database has not applied yet."""
     with lock:
@@ -129,9 +136,9 @@ def migrate(
             ).fetchone()
             current = row[0] if row else 0
             for script in migrations[current:]:
-                for statement in (s.strip() for s in script.split(";")):
-                    if statement:
-                        conn.execute(statement)
+                text = script.text(SQLITE) if isinstance(script, Step) else script
+                for statement in statements(text):
+                    conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
                 "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
@@ -175,3 +182,61 @@ class Connections:
         if self.shared is not None:
             self.shared.close()
         self._local = threading.local()
+
+
+@contextlib.contextmanager
+def _unavailable_on_busy() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if not any(word in str(exc).lower() for word in _UNAVAILABLE):
+            raise
+        raise StoreUnavailable([Diagnostic("store_unavailable", f"SQLite: {exc}")]) from exc
+
+
+class SqliteBackend(Backend):
+    """A SQLite file (or memory) as the store's Backend: a connection per thread, one
+    WriteLock for every writer of the process, BEGIN IMMEDIATE for every write."""
+
+    kind = SQLITE
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = str(path)
+        self.location = Location(SQLITE, self.path)
+        self.lock = WriteLock(self.path)
+        self.connections = Connections(self.path)
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (the one shared connection, in memory)."""
+        return self.connections.get()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with _unavailable_on_busy():
+            if self.connections.shared is not None:  # one connection: threads take turns
+                with self.lock:
+                    yield self.connection()
+            else:
+                yield self.connection()
+
+    @contextlib.contextmanager
+    def write(self, *keys: str) -> Iterator[Session]:
+        """The file's one discipline, whatever the keys: the WriteLock, then BEGIN
+        IMMEDIATE; one writer at a time in every process of the file."""
+        with _unavailable_on_busy(), transaction(self.connection(), self.lock) as conn:
+            yield conn
+
+    def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
+        with _unavailable_on_busy():
+            migrate(self.connection(), self.lock, component, steps)
+
+    def notify(self, session: Session, name: str, value: int) -> None:
+        """Nothing to send: other processes read the counter itself (a local query)."""
+
+    def generation(self, name: str) -> int:
+        with self.read() as session:
+            return self.read_generation(session, name)
+
+    def close(self) -> None:
+        self.connections.close()
+        self.lock.close()

@@ -29,6 +29,7 @@ from engine.flow.engine import FlowEngine  # noqa: E402
 from engine.flow.model import flow_of  # noqa: E402
 from engine.project.project import load_project  # noqa: E402
 from engine.store.flows import FlowStore  # noqa: E402
+from engine.store.sqlite import SqliteBackend  # noqa: E402
 
 PAUSE_IN_TRANSACTION = 0.05
 
@@ -71,9 +72,9 @@ class _PausingConnection:
         return getattr(self._conn, name)
 
 
-class PausingStore(FlowStore):
-    def _connection(self) -> Any:
-        return _PausingConnection(super()._connection())
+class PausingBackend(SqliteBackend):
+    def connection(self) -> Any:
+        return _PausingConnection(super().connection())
 
 
 def append(db: str, entity: str, count: int) -> None:
@@ -89,7 +90,7 @@ def append(db: str, entity: str, count: int) -> None:
 
 def loop(db: str, seed: int) -> None:
     rng = random.Random(seed)
-    store = PausingStore(db)
+    store = FlowStore(PausingBackend(db))
     engine = FlowEngine(load_project(ROOT / "policies"), store)
     claims = flow_of(engine.policy("claim-status"))
     clock = datetime(2024, 1, 1, tzinfo=JST) + timedelta(days=seed)

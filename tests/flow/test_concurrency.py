@@ -23,7 +23,7 @@ import pytest
 
 from engine.flow.engine import FlowEngine
 from engine.store.flows import FlowStore
-from engine.store.sqlite import WriteLock
+from engine.store.sqlite import SqliteBackend
 from tests.strategies import ROOT, act, shipped_project
 
 GUARD_S = 120
@@ -143,8 +143,8 @@ def test_cx2_two_processes_on_one_case_lose_no_contact_attempt(tmp_path: Path) -
 
 def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> None:
     db = tmp_path / "flows.sqlite3"
-    lock = WriteLock(db)  # as the service's worker shares it with the decision log
-    store = FlowStore(db, lock)
+    backend = SqliteBackend(db)  # as the service's worker shares it with the decision log
+    store = FlowStore(backend)
     engine = FlowEngine(shipped_project(), store)
     probe = os.open(f"{db}.lock", os.O_RDWR)  # another open file: as another process sees it
     held: list[tuple[str, bool]] = []
@@ -161,13 +161,14 @@ def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> 
             held.append((sql.split()[2], False))
 
     try:
-        store._connection().set_trace_callback(trace)  # this thread's: apply runs here
+        backend.connection().set_trace_callback(trace)  # this thread's: apply runs here
         assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at(1)).allowed
         assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at(2)).allowed
         engine.import_entity("claim-status", "C-2", "requested", {})
     finally:
         os.close(probe)
         store.close()
+        backend.close()
     assert held == [
         ("flow_entities", True),
         ("flow_history", True),

@@ -467,8 +467,8 @@ def test_a_stored_state_the_policy_no_longer_declares_is_an_error_not_a_guess(
     engine: FlowEngine,
 ) -> None:
     act(engine, "claim-status", "EST-6", {"type": "claim"}, at=AT)
-    conn = engine.store._connection()
-    conn.execute("UPDATE flow_entities SET state = 'vanished' WHERE entity_id = 'EST-6'")
+    with engine.store.backend.write() as session:
+        session.execute("UPDATE flow_entities SET state = 'vanished' WHERE entity_id = 'EST-6'")
     with pytest.raises(EvaluationError) as caught:
         act(engine, "claim-status", "EST-6", {"type": "cancel"}, at=AT)
     assert caught.value.code == "stored_state_unknown"

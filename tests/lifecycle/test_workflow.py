@@ -171,3 +171,27 @@ def test_a_revision_is_named_by_number_ref_hash_prefix_or_published_but_a_file_o
             served.resolve("cancellation-fees", path)
         with pytest.raises(UsageError, match="not a revision of"):
             served.resolve("cancellation-fees", "order-holds@1")
+
+
+def test_the_lifecycle_runs_on_postgresql_too(folder: Path, pg_url: str) -> None:
+    """Bootstrap, an impact replay in two processes, a submission, a self-approval refused,
+    an approval and a rollback, all on a PostgreSQL store."""
+    with Lifecycle(pg_url, Rules(workers=2), files=True) as lifecycle:
+        assert len(lifecycle.bootstrap(folder)) >= 5
+        log_decisions(pg_url, folder, "cancellation-fees", [cancellation(d) for d in range(9)])
+        path = _edit(folder, "    default: 7\n", "    default: 5\n")
+        result = lifecycle.impact("cancellation-fees", draft=str(path))
+        assert (result["replayed"], result["changed"], result["not_reproduced"]) == (9, 2, 0)
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("    default: 5\n", "    default: 7\n"),
+            encoding="utf-8",
+        )
+        lifecycle.require(1)
+        record, _ = lifecycle.submit(from_path(_edit(folder, *WORDING)), "alice", "wording")
+        assert record.impact is not None and record.impact["replayed"] == 9
+        with pytest.raises(NotPermitted):
+            lifecycle.approve("cancellation-fees", record.number, "alice")
+        published = lifecycle.approve("cancellation-fees", record.number, "bob")
+        back = lifecycle.rollback("cancellation-fees", "1", "bob", "")
+        assert back.id > published.id and back.number == 1
+        assert lifecycle.revisions.generations()["policies"] >= 3

@@ -73,8 +73,8 @@ def test_an_unknown_revision_is_a_clear_error(store: Store) -> None:
 
 def test_a_stored_source_that_does_not_hash_to_its_revision_is_refused(store: Store) -> None:
     revision = _remember(store, ROOT / "policies" / "order-holds.yaml")
-    with store.conn:
-        store.conn.execute(
+    with store.backend.write() as session:
+        session.execute(
             "UPDATE policy_revisions SET source = replace(source, '要対応', '要確認')"
             " WHERE revision = ?",
             (revision,),

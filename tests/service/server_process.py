@@ -55,7 +55,7 @@ class Server:
     def __init__(
         self,
         policies: Path,
-        store: Path,
+        store: Path | str,
         *,
         workers: int = 1,
         env: Mapping[str, str] | None = None,
@@ -115,6 +115,10 @@ class Server:
             time.sleep(0.05)
         self.wait_ready(self.workers, deadline - time.monotonic())
         return self
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def wait_ready(self, workers: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

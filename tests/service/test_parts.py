@@ -82,6 +82,7 @@ def test_a_token_is_configured_with_the_roles_its_flow_events_may_claim(tmp_path
         ({"KIMARI_WORKERS": "0"}, "workers"),
         ({"KIMARI_SHUTDOWN_DRAIN": "-1"}, "shutdown_drain"),
         ({"KIMARI_SHUTDOWN_TIMEOUT": "0"}, "shutdown_timeout"),
+        ({"KIMARI_STORE": "mysql://u@h/db"}, "unknown scheme 'mysql'"),
     ],
 )
 def test_a_bad_configuration_is_refused_naming_the_key(env: dict[str, str], message: str) -> None:
@@ -110,6 +111,20 @@ def test_approvals_are_required_whenever_tokens_are_configured() -> None:
         ).approvals
         == 0
     )
+
+
+def test_the_store_is_a_sqlite_path_or_url_or_a_postgresql_url_kept_as_written(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://kimari@db.example:5432/kimari?sslmode=require"
+    assert load_config(env={"KIMARI_STORE": url}).store == url  # not a Path: '//' kept
+    assert load_config(env={}).store == "var/kimari.sqlite3"
+    file = tmp_path / "kimari.toml"
+    file.write_text('store = "sqlite:///var/other.sqlite3"\n', encoding="utf-8")
+    config = load_config(file, env={})
+    assert config.store == "sqlite:///var/other.sqlite3"
+    assert Config.from_json(config.to_json()).store == config.store
+    assert config.to_worker()["store"] == config.store
 
 
 def test_the_stop_is_configured_by_file_or_environment(tmp_path: Path) -> None:

@@ -1,118 +1,136 @@
-"""The decision log's queries: the outcome filter, cursor paging and the daily counts the
-console reads (GET /v1/decisions, GET /v1/policies/{id}/stats)."""
+"""The decision log on both backends: groups, idempotency keys across replicas, queries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+import threading
+from collections.abc import Callable
 
 import orjson
 import pytest
 
-from engine.store.decisions import DecisionLog, Entry, OutcomeIs, json_path
+from engine.cli.main import main
+from engine.store.backend import Backend
+from engine.store.decisions import DecisionLog, Entry
 
-DAY = 86_400_000
-JST = 9 * 3_600_000
 
-
-def _entry(
-    decision_id: str, outcome: dict[str, Any], logged_at: int = 0, policy: str = "p"
+def entry(
+    decision_id: str,
+    *,
+    keyed: bool = False,
+    request_hash: str | None = None,
+    policy: str = "order-holds",
+    fired: tuple[str, ...] = ("r1",),
+    logged_at: int = 1_700_000_000_000,
 ) -> Entry:
     return Entry(
         decision_id=decision_id,
         policy_id=policy,
-        revision="r1",
-        at="2024-09-21T23:59:59+09:00",
+        revision="rev1",
+        at="2024-01-01T00:00:00+09:00",
         logged_at=logged_at,
-        latency_us=1,
-        request_hash=None,
-        request='{"facts": {}}',
-        outcome=orjson.dumps(outcome).decode(),
-        fired="[]",
-        response=b"{}",
+        latency_us=12,
+        request_hash=request_hash,
+        request=orjson.dumps({"facts": {"n": 1}}).decode(),
+        outcome='{"hold":true}',
+        fired=orjson.dumps(list(fired)).decode(),
+        response=orjson.dumps({"decision_id": decision_id, "fee": "0.10"}),
+        keyed=keyed,
     )
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[DecisionLog]:
-    decision_log = DecisionLog(tmp_path / "log.sqlite3")
-    decision_log.commit(
-        [
-            _entry("yes", {"held": True, "n": 1, "effects": ["not_shipped"], "kind": "a"}),
-            _entry("no", {"held": False, "n": 0, "effects": [], "kind": "1"}),
-            _entry("one", {"held": None, "n": 1, "effects": ["x", "not_shipped"], "kind": 1}),
-        ]
-    )
-    try:
-        yield decision_log
-    finally:
-        decision_log.close()
+def test_a_group_is_written_in_one_commit_and_read_back(backend: Backend) -> None:
+    log = DecisionLog(backend)
+    results = log.commit([entry("d1"), entry("d2", keyed=True, request_hash="h"), entry("d3")])
+    assert [r.written for r in results] == [True, True, True]
+    assert log.count() == 3 and log.commits == 1 and log.rows == 3
+    row = log.get("d2")
+    assert row is not None
+    assert row["request_hash"] == "h" and row["outcome"] == {"hold": True}
+    assert row["request"] == {"facts": {"n": 1}} and row["fired"] == ["r1"]
+    assert str(row["response"]["fee"]) == "0.10"  # exact, never a float
+    assert log.get("nope") is None
 
 
-def _ids(log: DecisionLog, **filters: Any) -> list[str]:
-    return [row["decision_id"] for row in log.query(**filters)]
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "expected"),
-    [
-        ("held", True, ["yes"]),
-        ("held", False, ["no"]),
-        ("held", None, ["one"]),
-        ("n", 1, ["one", "yes"]),  # an integer, not the boolean true
-        ("n", 0, ["no"]),
-        ("effects", "not_shipped", ["one", "yes"]),  # a list holds it
-        ("kind", "1", ["no"]),  # the text "1" is not the integer 1
-        ("kind", 1, ["one"]),
-        ("missing", True, []),
-    ],
-)
-def test_an_outcome_filter_tells_booleans_integers_texts_and_lists_apart(
-    log: DecisionLog, field: str, value: Any, expected: list[str]
+def test_a_keyed_retry_gets_the_logged_decision_back_without_a_second_row(
+    backend: Backend,
 ) -> None:
-    assert _ids(log, outcome=OutcomeIs(field, value)) == expected
+    log = DecisionLog(backend)
+    log.commit([entry("k1", keyed=True, request_hash="h1")])
+    again = log.commit([entry("k1", keyed=True, request_hash="h1"), entry("d9")])
+    assert [r.written for r in again] == [False, True]
+    assert again[0].existing_hash == "h1"
+    assert orjson.loads(again[0].existing_response or b"")["decision_id"] == "k1"
+    assert log.count() == 2
+    assert log.logged("k1") == ("h1", orjson.dumps({"decision_id": "k1", "fee": "0.10"}))
+    assert log.logged("k2") is None
 
 
-def test_an_outcome_field_is_a_name_never_a_path_of_its_own() -> None:
-    assert json_path("held") == "$.held"
-    for bad in ("a.b", "a[0]", "$", "", "a b", "x' OR 1"):
-        with pytest.raises(ValueError):
-            json_path(bad)
+def test_one_key_committed_by_two_replicas_at_once_is_logged_once(
+    backends: Callable[[], Backend],
+) -> None:
+    logs = [DecisionLog(backends()) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[list[bool]] = [[], []]
+
+    def commit(i: int) -> None:
+        barrier.wait()
+        for n in range(20):
+            result = logs[i].commit([entry(f"key-{n}", keyed=True, request_hash=f"h{i}")])
+            outcomes[i].append(result[0].written)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert logs[0].count() == 20
+    for n in range(20):  # exactly one replica wrote each key; the other read it back
+        assert outcomes[0][n] != outcomes[1][n]
 
 
-def test_a_cursor_pages_from_newest_to_oldest_without_repeating_a_row(tmp_path: Path) -> None:
-    decision_log = DecisionLog(tmp_path / "log.sqlite3")
-    try:
-        decision_log.commit([_entry(f"d{i}", {}) for i in range(5)])
-        first = decision_log.query(limit=2)
-        second = decision_log.query(limit=2, before_seq=first[-1]["seq"])
-        third = decision_log.query(limit=2, before_seq=second[-1]["seq"])
-        pages = [r["decision_id"] for r in first + second + third]
-        assert pages == ["d4", "d3", "d2", "d1", "d0"]
-    finally:
-        decision_log.close()
-
-
-def test_daily_counts_group_by_the_local_day_and_the_outcome_value(tmp_path: Path) -> None:
-    decision_log = DecisionLog(tmp_path / "log.sqlite3")
-    try:
-        day = 20_000 * DAY  # a midnight in UTC
-        decision_log.commit(
-            [
-                _entry("a", {"held": True}, day - JST - 1),  # 23:59:59.999 in Japan: day - 1
-                _entry("b", {"held": True}, day - JST),  # 00:00 in Japan: day
-                _entry("c", {"held": False}, day),
-                _entry("d", {"held": False}, day, policy="other"),
-                _entry("e", {"held": True}, day - 3 * DAY),  # before `since`
-            ]
-        )
-        since = day - 2 * DAY
-        assert decision_log.daily("p", "held", since, JST) == [
-            (19_999, 1, 1),
-            (20_000, 0, 1),
-            (20_000, 1, 1),
+def test_queries_filter_by_policy_revision_rule_and_time(backend: Backend) -> None:
+    log = DecisionLog(backend)
+    log.commit(
+        [
+            entry("a", policy="p1", fired=("r1", "r2"), logged_at=1000),
+            entry("b", policy="p2", fired=("r3",), logged_at=2000),
+            entry("c", policy="p1", fired=(), logged_at=3000),
         ]
-        assert decision_log.daily("p", None, since, JST) == [(19_999, None, 1), (20_000, None, 2)]
+    )
+    ids = lambda rows: [r["decision_id"] for r in rows]  # noqa: E731
+    assert ids(log.query()) == ["c", "b", "a"]
+    assert ids(log.query(oldest_first=True, limit=2)) == ["a", "b"]
+    assert ids(log.query(policy="p1")) == ["c", "a"]
+    assert ids(log.query(rule="r2")) == ["a"]
+    assert ids(log.query(rule="r")) == []
+    assert ids(log.query(since_ms=2000, until_ms=3000)) == ["b"]
+    assert ids(log.query(revision="rev1", policy="p2")) == ["b"]
+
+
+def test_prune_deletes_only_what_is_older_than_the_cutoff(backend: Backend) -> None:
+    log = DecisionLog(backend)
+    log.commit([entry(f"d{i}", logged_at=i) for i in range(10)])
+    assert log.prune(5, chunk=3) == 5
+    assert sorted(r["decision_id"] for r in log.query()) == [f"d{i}" for i in range(5, 10)]
+
+
+def test_a_location_opens_and_closes_its_own_backend(location: str) -> None:
+    log = DecisionLog(location)
+    log.commit([entry("x")])
+    log.close()
+    again = DecisionLog(location)
+    try:
+        assert again.get("x") is not None
     finally:
-        decision_log.close()
+        again.close()
+
+
+def test_kimari_log_reads_the_decision_log_of_either_backend(
+    location: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = DecisionLog(location)
+    log.commit([entry("d1"), entry("d2")])
+    log.close()
+    assert main(["log", "--store", location, "--id", "d2", "--format", "json"]) == 0
+    assert orjson.loads(capsys.readouterr().out)[0]["decision_id"] == "d2"
+    assert main(["log", "--store", location, "--id", "nope"]) == 1

@@ -1,8 +1,9 @@
-"""The revision records' store: publications in one transaction, one job per policy."""
+"""The revision records' store, on both backends: publications in one transaction, one job
+per policy."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,8 +11,10 @@ from engine.store.revisions import JobBusy, NewRevision, RevisionStore, StaleSta
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RevisionStore:
-    return RevisionStore(tmp_path / "kimari.sqlite3")
+def store(location: str) -> Iterator[RevisionStore]:
+    revisions = RevisionStore(location)
+    yield revisions
+    revisions.close()
 
 
 def _pending(store: RevisionStore, revision: str, base: int | None) -> int:

@@ -1,0 +1,302 @@
+"""PostgreSQL as the store's Backend: several replicas of the service on one database.
+
+    KIMARI_STORE=postgresql://kimari@db.example/kimari kimari serve
+
+- Connections come from a psycopg_pool pool per process (a few: the deciding thread
+  reads, the committer thread writes a group at a time). They are not checked before
+  each use (that costs a round trip, ~150 us here, on every read); instead the first
+  request to meet a broken connection (a database restart) fails with StoreUnavailable,
+  and the pool then checks its idle connections in the background, drops the broken
+  ones and connects again by itself.
+- `synchronous_commit = on` on every connection, whatever the server's default: a
+  COMMIT returns once the transaction's WAL is flushed, so an acknowledged decision
+  survives a crash of the database.
+- The write discipline: `write(*keys)` is one READ COMMITTED transaction that first
+  takes a transaction-scoped advisory lock per key (`pg_advisory_xact_lock` of a 64-bit
+  hash of the key), in sorted order so two writers never wait for each other in a
+  circle. Writers of one entity take turns across every replica; a compare-and-set on
+  what they read inside holds until COMMIT. Writes without keys (the decision log's
+  groups, data sets) rely on unique constraints instead (ON CONFLICT).
+- Migrations run in one transaction under an advisory lock of their own, so replicas
+  starting together apply each step once.
+- Generations: `bump` sends `NOTIFY kimari_generations, 'name:value'` in the writer's
+  transaction (delivered on COMMIT). A listener thread per process holds its own
+  connection with `LISTEN`, keeps the newest value of each counter, and reads the
+  table itself every `POLL_S` seconds and after every reconnection, in case a
+  notification was lost (NOTIFY is not delivered to a listener that was disconnected).
+- Errors that mean "the database cannot be reached now" (connection refused or lost,
+  the server shutting down or starting, no pooled connection within POOL_TIMEOUT_S,
+  a serialization failure or deadlock) become StoreUnavailable: a retriable 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from engine.core.errors import Diagnostic, StoreUnavailable
+from engine.store.backend import (
+    POSTGRESQL,
+    Backend,
+    Location,
+    Session,
+    Step,
+    redact,
+    statements,
+    unavailable_on,
+)
+
+log = logging.getLogger("kimari.store")
+
+CHANNEL = "kimari_generations"
+POOL_MIN, POOL_MAX = 1, 4
+POOL_TIMEOUT_S = 2.0  # a request waits this long for a connection, then gets a 503
+CONNECT_TIMEOUT_S = 2
+POLL_S = 1.0  # the listener's fallback: read the counters this often
+DOWN_S = 0.25  # after a connection failure, answer 503 at once for this long
+HOLD_WAIT_S = 5.0  # a flow event waits this long for another replica's event on its entity
+MIGRATION_LOCK = 0x6B696D617269  # "kimari": the advisory lock key of migrations
+
+# What "the database cannot be reached or refused this transaction for now" looks like.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,  # connection refused/lost, admin shutdown, pool timeout
+    psycopg.InterfaceError,  # the connection was closed under us
+    pg_errors.TransactionRollback,  # serialization failure, deadlock: retry
+)
+
+
+def _placeholders(sql: str) -> str:
+    """SQL written with `?` in psycopg's form (`%s`; a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgSession:
+    """A psycopg connection that takes the store's `?` placeholders."""
+
+    __slots__ = ("conn",)
+    _cache: dict[str, str] = {}  # noqa: RUF012  # SQL texts are few and constant
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    @classmethod
+    def _sql(cls, sql: str) -> str:
+        out = cls._cache.get(sql)
+        if out is None:
+            out = cls._cache[sql] = _placeholders(sql)
+        return out
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.conn.execute(self._sql(sql), params)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), rows)  # type: ignore[arg-type]
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """The database itself is gone (not: this one statement waited too long for a lock)."""
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate  # None: failed on our side (refused, reset, pool timeout)
+    return state is None or state.startswith(("08", "57P"))  # connection, shutdown
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET synchronous_commit = on")
+
+
+class PostgresBackend(Backend):
+    kind = POSTGRESQL
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self.url = location.target
+        self.pool = ConnectionPool(
+            self.url,
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            configure=_configure,
+            timeout=POOL_TIMEOUT_S,
+            reconnect_timeout=24 * 3600.0,  # keep trying: the database will come back
+            name=f"kimari {redact(self.url)}",
+            open=False,
+        )
+        with unavailable_on(UNAVAILABLE, "PostgreSQL"):
+            # one plain connection first: a database that is not there says why at once,
+            # instead of after the pool's retries
+            psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
+            self.pool.open(wait=True, timeout=POOL_TIMEOUT_S * 2)
+        self._down_until = 0.0
+        self._purging = threading.Lock()
+        self._known: dict[str, int] = {}
+        self._known_lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.notifications = 0  # received: for tests and stats
+
+    # -- sessions ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """StoreUnavailable for the driver's "cannot reach the database"; and for a short
+        while after one, without waiting POOL_TIMEOUT_S again for each request (the
+        pool reconnects meanwhile, in its own threads)."""
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable(
+                [Diagnostic("store_unavailable", "PostgreSQL was unreachable a moment ago")]
+            )
+        try:
+            with unavailable_on(UNAVAILABLE, "PostgreSQL"):
+                yield
+        except StoreUnavailable as exc:
+            if _unreachable(exc.__cause__):
+                self._down_until = time.monotonic() + DOWN_S
+                self._purge()
+            raise
+
+    def _purge(self) -> None:
+        """Drop the pool's broken idle connections (in the background: with the database
+        down, checking them takes a moment); the pool replaces them when it can."""
+        if not self._purging.acquire(blocking=False):
+            return  # one purge at a time
+
+        def purge() -> None:
+            try:
+                self.pool.check()
+            except Exception as exc:  # the pool closed meanwhile: nothing to purge
+                log.debug("pool check failed: %s", exc)
+            finally:
+                self._purging.release()
+
+        threading.Thread(target=purge, name="kimari-pool-check", daemon=True).start()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._guard(), self.pool.connection() as conn:
+            yield PgSession(conn)
+
+    @contextlib.contextmanager
+    def write(self, *keys: str) -> Iterator[Session]:
+        with (
+            self._guard(),
+            self.pool.connection() as conn,
+            conn.transaction(),
+        ):
+            session = PgSession(conn)
+            for key in sorted(set(keys)):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            yield session
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold `key` across a read-decide-write (flows: an entity, while its event is
+        decided): other replicas' holders wait instead of deciding on a version about to
+        change and retrying. A lock of its own connection and transaction, apart from the
+        `write` locks the block takes (on the same key they would wait for each other).
+        Waits at most HOLD_WAIT_S, then StoreUnavailable (503, retriable)."""
+        with self._guard(), self.pool.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{int(HOLD_WAIT_S * 1000)}ms'")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (key,))
+            yield
+
+    def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
+        with self.write() as session:
+            session.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+            session.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions ("
+                " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            row = session.execute(
+                "SELECT version FROM schema_versions WHERE component = ?", (component,)
+            ).fetchone()
+            current = row[0] if row else 0
+            for step in steps[current:]:
+                text = step.text(POSTGRESQL) if isinstance(step, Step) else step
+                for statement in statements(text):
+                    session.execute(statement)
+            session.execute(
+                "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
+                "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                (component, len(steps)),
+            )
+
+    # -- generations -------------------------------------------------------------------
+    def notify(self, session: Session, name: str, value: int) -> None:
+        session.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{name}:{value}"))
+        self._observe(name, value)  # this process knows already
+
+    def generation(self, name: str) -> int:
+        """The newest value this process was told of (the listener starts on first use)."""
+        if self._listener is None:
+            self._start_listener()
+        with self._known_lock:
+            return self._known.get(name, 0)
+
+    def generations(self) -> dict[str, int]:
+        if self._listener is None:
+            self._start_listener()
+        with self._known_lock:
+            return dict(self._known)
+
+    def fresh_generation(self, name: str) -> int:
+        """The counter as the database has it now (one query)."""
+        with self.read() as session:
+            value = self.read_generation(session, name)
+        self._observe(name, value)
+        return value
+
+    def _observe(self, name: str, value: int) -> None:
+        with self._known_lock:  # counters only grow: an older message changes nothing
+            if value > self._known.get(name, 0):
+                self._known[name] = value
+
+    def _start_listener(self) -> None:
+        with self._known_lock:
+            if self._listener is not None:
+                return
+            self._listener = threading.Thread(
+                target=self._listen, name="kimari-listen", daemon=True
+            )
+        self._poll()  # the first answer is exact, not 0 until a notification comes
+        self._listener.start()
+
+    def _poll(self) -> None:
+        with contextlib.suppress(Exception), self.read() as session:
+            for name, value in session.execute("SELECT name, value FROM generations"):
+                self._observe(name, int(value))
+
+    def _listen(self) -> None:
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                ) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._poll()  # what was sent while we were not listening
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=POLL_S):
+                            name, _, value = note.payload.rpartition(":")
+                            self.notifications += 1
+                            self._observe(name, int(value))
+                        self._poll()
+            except Exception as exc:  # the database went away: listen again when it is back
+                if self._closing.is_set():
+                    return
+                log.warning("listening for store changes failed: %s; again in 0.5 s", exc)
+                self._poll()
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self._closing.set()  # the listener sees it within POLL_S (a daemon thread meanwhile)
+        self.pool.close()

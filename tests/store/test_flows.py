@@ -1,0 +1,301 @@
+"""Flow state on both backends: exact values, compare-and-set moves, refusals apart.
+
+The engine-level tests (tests/flow/) run on SQLite; these hold the store's own promises
+on both backends, including what several replicas (each its own backend: connections,
+locks) writing one entity at once must leave: versions 1..n, no move lost or doubled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.flow.engine import FlowEngine
+from engine.project.project import Project
+from engine.store.backend import Backend, statements
+from engine.store.flows import MIGRATIONS, EntityState, FlowStore
+from engine.store.sqlite import SqliteBackend
+from tests import ROOT
+from tests.strategies import act
+
+CHILD = ROOT / "tests" / "flow" / "flow_child.py"
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str = "tester"
+    roles: tuple[str, ...] = ("担当者",)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "roles": list(self.roles)}
+
+
+@dataclass(frozen=True)
+class Move:
+    """What the store keeps of a decided event (engine.flow.decide.Move has these fields)."""
+
+    decision_id: str
+    revision: str = "r1"
+    at: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    event: Mapping[str, Any] = field(default_factory=lambda: {"type": "go"})
+    event_type: str = "go"
+    actor: Actor = field(default_factory=Actor)
+    transition_id: str | None = "t-go"
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    actions: Sequence[Mapping[str, Any]] = ()
+    message: Mapping[str, str] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    refusal: Mapping[str, Any] | None = None
+
+
+def step(before: EntityState, state: str) -> EntityState:
+    at = f"2024-01-01T00:00:{before.version:02d}Z"
+    return EntityState(
+        state, {"n": before.version + 1}, before.version + 1, before.created_at or at, at, "go", at
+    )
+
+
+def test_stored_facts_come_back_with_their_exact_decimals(backend: Backend) -> None:
+    store = FlowStore(backend)
+    facts = {"rate": Decimal("0.1000000000000000055511151231257827"), "fee": 80000}
+    assert store.seed("p", "E-1", EntityState("open", facts), revision="r1")
+    loaded = store.load("p", "E-1")
+    assert loaded is not None
+    assert loaded.facts == facts
+    assert isinstance(loaded.facts["rate"], Decimal) and isinstance(loaded.facts["fee"], int)
+
+
+def test_seeding_an_entity_that_exists_changes_nothing(backend: Backend) -> None:
+    store = FlowStore(backend)
+    assert store.seed("p", "E-1", EntityState("open", {"a": 1}), revision="r1")
+    assert not store.seed("p", "E-1", EntityState("closed", {"a": 2}), revision="r2")
+    loaded = store.load("p", "E-1")
+    assert loaded is not None and (loaded.state, loaded.facts) == ("open", {"a": 1})
+
+
+def test_a_move_is_stored_with_its_history_row_and_a_stale_one_is_refused(
+    backend: Backend,
+) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    first = step(start, "open")
+    assert store.commit_move("p", "E", start, first, Move("d1"), event_id="ev-1")
+    assert not store.commit_move("p", "E", start, step(start, "other"), Move("d2"))  # stale
+    second = step(first, "done")
+    assert store.commit_move("p", "E", first, second, Move("d3"))
+    loaded = store.load("p", "E")
+    assert loaded is not None and (loaded.state, loaded.version) == ("done", 2)
+    rows = store.history("p", "E")
+    assert [(r.version, r.from_state, r.to_state, r.decision_id) for r in rows] == [
+        (1, "new", "open", "d1"),
+        (2, "open", "done", "d3"),
+    ]
+    found = store.find_event("p", "E", "ev-1")
+    assert found is not None and found.version == 1
+    assert store.find_event("p", "E", "ev-2") is None
+    assert store.entity_ids("p") == ["E"]
+
+
+def test_a_refusal_is_kept_apart_and_changes_neither_entity_nor_history(
+    backend: Backend,
+) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    first = step(start, "open")
+    store.commit_move("p", "E", start, first, Move("d1"))
+    refusal = Move("d2", transition_id=None, refusal={"code": "not_allowed", "state": "open"})
+    assert store.log_refusal("p", "E", first, refusal)
+    assert not store.log_refusal("p", "E", start, refusal)  # decided on a stale version
+    assert store.load("p", "E") == first
+    assert len(store.history("p", "E")) == 1
+    refusals = store.refusals("p", "E")
+    assert [(r["version"], r["code"], r["refusal"]["state"]) for r in refusals] == [
+        (1, "not_allowed", "open")
+    ]
+
+
+def test_replicas_moving_one_entity_at_once_lose_and_double_no_move(
+    backends: Callable[[], Backend],
+) -> None:
+    """Each thread is a replica (its own backend) that reads, decides and commits with
+    retry, as FlowEngine does: every commit lands on a distinct version."""
+    stores = [FlowStore(backends()) for _ in range(3)]
+    per_replica = 15
+    barrier = threading.Barrier(len(stores))
+    retries = [0] * len(stores)
+
+    def run(i: int) -> None:
+        store = stores[i]
+        barrier.wait()
+        for n in range(per_replica):
+            while True:
+                before = store.load("p", "hot") or EntityState("new", {})
+                after = step(before, f"s{i}")
+                if store.commit_move("p", "hot", before, after, Move(f"d{i}-{n}")):
+                    break
+                retries[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    total = per_replica * len(stores)
+    rows = stores[0].history("p", "hot")
+    assert [r.version for r in rows] == list(range(1, total + 1))
+    assert len({r.decision_id for r in rows}) == total  # each move stored once
+    loaded = stores[0].load("p", "hot")
+    assert loaded is not None and loaded.version == total
+
+
+def test_two_processes_appending_to_one_case_lose_no_contact_attempt(location: str) -> None:
+    """CX2 across processes, on either backend: the flow engine's retry on a lost race."""
+    FlowStore(location).close()  # the schema once, before the children race
+    count = 15
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(CHILD), "append", location, "K-9", str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(2)
+    ]
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        assert out.strip() == "done"
+    store = FlowStore(location)
+    try:
+        entity = store.load("case-cancellation", "K-9")
+        assert entity is not None and entity.version == 2 * count
+        assert len(entity.facts["contact_attempts"]) == 2 * count
+        rows = store.history("case-cancellation", "K-9")
+        assert [r.version for r in rows] == list(range(1, 2 * count + 1))
+    finally:
+        store.close()
+
+
+def test_a_refused_event_through_the_engine_changes_nothing_stored(
+    backend: Backend, project: Project
+) -> None:
+    engine = FlowEngine(project, FlowStore(backend))
+    at = "2024-09-10T10:00:00+09:00"
+    assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at).allowed
+    before = (engine.store.load("claim-status", "C-1"), engine.history("claim-status", "C-1"))
+    assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at).allowed
+    assert (engine.store.load("claim-status", "C-1"), engine.history("claim-status", "C-1")) == (
+        before
+    )
+    assert len(engine.refusals("claim-status", "C-1")) == 1
+
+
+def test_an_entity_held_by_one_replica_is_waited_for_by_another_on_postgresql(
+    backends: Callable[[], Backend],
+) -> None:
+    first, second = FlowStore(backends()), FlowStore(backends())
+    entered = threading.Event()
+
+    def other_replica() -> None:
+        with second.hold("p", "E"):
+            entered.set()
+
+    with first.hold("p", "E"), second.hold("p", "other-entity"):  # other entities: no wait
+        waiter = threading.Thread(target=other_replica)
+        waiter.start()
+        waited = not entered.wait(0.3)
+    waiter.join(10)
+    assert entered.is_set()
+    # PostgreSQL holds the entity; SQLite holds nothing (its compare-and-set serialises)
+    assert waited == (first.backend.kind == "postgresql")
+
+
+def test_replicas_applying_events_to_one_entity_lose_and_double_none(
+    backends: Callable[[], Backend], project: Project
+) -> None:
+    """Three replicas (threads, each its own backend and engine; the python backend, since
+    durable_rules may not be called from two threads) append to one case at once."""
+    retries = [0]
+
+    class Counting(FlowStore):
+        def commit_move(self, *args: Any, **kwargs: Any) -> bool:
+            done = super().commit_move(*args, **kwargs)
+            retries[0] += not done
+            return done
+
+    engines = [FlowEngine(project, Counting(backends()), backend="python") for _ in range(3)]
+    barrier = threading.Barrier(len(engines))
+    event = {"type": "record_contact_attempt", "reached": False}
+
+    def run(i: int) -> None:
+        barrier.wait()
+        for n in range(8):
+            at = f"2024-01-01T{i:02d}:{n:02d}:00+09:00"
+            assert act(engines[i], "case-cancellation", "K-1", event, at=at, event_id=f"{i}-{n}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rows = engines[0].history("case-cancellation", "K-1")
+    assert [r.version for r in rows] == list(range(1, 25))
+    assert sorted(r.event_id for r in rows) == sorted(
+        f"{i}-{n}" for i in range(3) for n in range(8)
+    )
+    if engines[0].store.backend.kind == "postgresql":
+        assert retries[0] == 0  # each held the entity while deciding: no decision wasted
+
+
+def test_a_file_written_before_actors_gains_the_actor_column_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Migration 2 of the flows component adds `actor` to the history and the refusals:
+    an old SQLite file is upgraded in place, its rows kept, their actor read as None."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    for statement in statements(MIGRATIONS[0].sqlite):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_versions VALUES ('flows', 1)")
+    conn.execute(
+        "INSERT INTO flow_history (policy_id, entity_id, version, event_type, event, at, "
+        "transition, from_state, to_state, recorded, facts, actions, settings, revision, "
+        "decision_id, stored_at) VALUES ('p', 'E-1', 1, 'claim', '{}', "
+        "'2024-09-20T10:00:00+09:00', 'claim', 'a', 'b', '{}', '{}', '[]', '{}', 'r1', "
+        "'d1', '2024-09-20T10:00:00Z')"
+    )
+    conn.commit()
+    conn.close()
+    backend = SqliteBackend(path)
+    store = FlowStore(backend)
+    try:
+        (row,) = store.history("p", "E-1")
+        assert row.actor is None and row.transition == "claim"
+        assert row.to_dict()["actor"] is None
+        pragma = backend.connection().execute("PRAGMA table_info(flow_refusals)")
+        assert "actor" in {r[1] for r in pragma}
+    finally:
+        store.close()
+        backend.close()
+
+
+def test_the_actor_of_a_move_and_of_a_refusal_is_kept(backend: Backend) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    store.commit_move("p", "E", start, step(start, "open"), Move("d1", actor=Actor("佐藤")))
+    refusal = Move("d2", transition_id=None, refusal={"code": "no"}, actor=Actor("鈴木", ()))
+    store.log_refusal("p", "E", step(start, "open"), refusal)
+    assert store.history("p", "E")[0].actor == {"id": "佐藤", "roles": ["担当者"]}
+    assert store.refusals("p", "E")[0]["actor"] == {"id": "鈴木", "roles": []}

@@ -1,0 +1,89 @@
+"""Migrations: ordered steps per component, applied once, by one of several starters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from engine.store.backend import Backend, Step, both
+from engine.store.decisions import MIGRATIONS as DECISION_STEPS
+from engine.store.flows import MIGRATIONS as FLOW_STEPS
+from engine.store.versions import MIGRATIONS as VERSION_STEPS
+
+STEPS = [
+    both("CREATE TABLE widgets (name TEXT PRIMARY KEY)"),
+    Step(
+        "ALTER TABLE widgets ADD COLUMN n INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE widgets ADD COLUMN n BIGINT NOT NULL DEFAULT 0",
+    ),
+]
+
+
+def version(backend: Backend, component: str) -> int:
+    with backend.read() as session:
+        row = session.execute(
+            "SELECT version FROM schema_versions WHERE component = ?", (component,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_step_of_plain_text_is_the_same_sql_on_both_backends(backend: Backend) -> None:
+    backend.migrate("widgets", [STEPS[0].sqlite, "ALTER TABLE widgets ADD COLUMN note TEXT"])
+    assert version(backend, "widgets") == 2
+    with backend.read() as session:
+        columns = session.execute("SELECT * FROM widgets").description
+    assert [c[0] for c in columns] == ["name", "note"]
+
+
+def test_steps_are_applied_in_order_and_only_once(backend: Backend) -> None:
+    backend.migrate("widgets", STEPS[:1])
+    assert version(backend, "widgets") == 1
+    with backend.write() as session:
+        session.execute("INSERT INTO widgets (name) VALUES (?)", ("a",))
+    backend.migrate("widgets", STEPS)  # an upgrade: only the new step runs
+    backend.migrate("widgets", STEPS)
+    assert version(backend, "widgets") == 2
+    with backend.read() as session:
+        assert session.execute("SELECT name, n FROM widgets").fetchall() == [("a", 0)]
+
+
+def test_a_failing_step_leaves_the_database_as_it_was(backend: Backend) -> None:
+    backend.migrate("widgets", STEPS[:1])
+    broken = [*STEPS, both("CREATE TABLE widgets (oops TEXT)")]  # exists already: fails
+    try:
+        backend.migrate("widgets", broken)
+    except Exception:
+        pass
+    else:
+        raise AssertionError("the broken step was applied")
+    assert version(backend, "widgets") == 1
+    with backend.read() as session:  # step 2 was rolled back with step 3
+        columns = session.execute("SELECT * FROM widgets").description
+    assert [c[0] for c in columns] == ["name"]
+
+
+def test_replicas_starting_together_migrate_once(backends: Callable[[], Backend]) -> None:
+    opened = [backends() for _ in range(4)]
+    barrier = threading.Barrier(len(opened))
+    failures: list[BaseException] = []
+
+    def start(backend: Backend) -> None:
+        barrier.wait()
+        try:
+            backend.migrate("widgets", STEPS)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(b,)) for b in opened]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert version(opened[0], "widgets") == 2
+
+
+def test_every_component_writes_each_step_for_both_backends() -> None:
+    for steps in (DECISION_STEPS, FLOW_STEPS, VERSION_STEPS):
+        for step in steps:
+            assert step.sqlite.strip() and step.postgresql.strip()
