@@ -159,3 +159,30 @@ class DurableRawFloor:
         fired = self._drain(state) if code == 0 else []
         dre.retract_fact(self.handle, text)
         return fired
+
+
+def _duration_us(text: str) -> float:
+    """zen-engine's `performance` field ('18.2µs', '1.2ms', '950ns') in µs."""
+    for unit, scale in (("ns", 0.001), ("µs", 1.0), ("us", 1.0), ("ms", 1000.0), ("s", 1e6)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise ValueError(f"unknown duration {text!r}")
+
+
+class ZenFloor:
+    """The order shape as a GoRules JDM decision table (bench/shapes/order-shape.jdm.json),
+    evaluated by zen-engine, the Rust rules engine, through its Python binding: a peer, not
+    a floor of kimari's own backends. Two costs are reported: the Python call as a service
+    pays it, and the evaluation time zen-engine measures itself (its `performance` field),
+    which leaves out the binding's conversion and dispatch."""
+
+    def __init__(self, path: Any) -> None:
+        import zen
+
+        self.decision = zen.ZenEngine().create_decision(path.read_text())
+        self.engine_us: list[float] = []
+
+    def decide(self, facts: dict[str, Any]) -> list[str]:
+        answer = self.decision.evaluate(facts)
+        self.engine_us.append(_duration_us(answer["performance"]))
+        return [row["rule"] for row in answer["result"]]

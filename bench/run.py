@@ -124,6 +124,7 @@ def section_shapes(report: Report, quick: bool) -> None:
         host = floors.DurableHostFloor(rules, first=first)
         raw = floors.DurableRawFloor(rules, first=first)
         _check_floors(policy, facts, host, raw, python_floor, key)
+        peers = zen_rows(facts, count) if policy_id == "order-shape" else {}
         rows = {
             "plain Python function (floor)": timed(python_floor, bodies, count),
             "durable_rules by hand, public API (floor)": timed(host.decide, bodies, count),
@@ -134,6 +135,7 @@ def section_shapes(report: Report, quick: bool) -> None:
             "kimari, durable backend, end to end": timed(
                 lambda f, p=policy: decide(p, f, at=AT, backend="durable"), facts, count
             ),
+            **peers,
         }
         report.table(
             f"shape: {policy_id}",
@@ -144,15 +146,20 @@ def section_shapes(report: Report, quick: bool) -> None:
         floor_raw = rows["durable_rules C extension by hand (raw floor)"]["median"]
         kimari_durable = rows["kimari, durable backend, end to end"]["median"]
         kimari_python = rows["kimari, python backend, end to end"]["median"]
-        report.ratios(
-            f"shape: {policy_id}",
-            {
-                "durable e2e / durable_rules public-API floor": kimari_durable / floor_host,
-                "durable e2e / C-extension floor": kimari_durable / floor_raw,
-                "python e2e / plain Python floor": kimari_python
-                / rows["plain Python function (floor)"]["median"],
-            },
-        )
+        ratios = {
+            "durable e2e / durable_rules public-API floor": kimari_durable / floor_host,
+            "durable e2e / C-extension floor": kimari_durable / floor_raw,
+            "python e2e / plain Python floor": kimari_python
+            / rows["plain Python function (floor)"]["median"],
+        }
+        if peers:
+            ratios["python e2e / zen-engine, its own evaluation time"] = (
+                kimari_python / rows[ZEN_ENGINE]["median"]
+            )
+            ratios["python e2e / zen-engine, Python call"] = (
+                kimari_python / rows[ZEN_CALL]["median"]
+            )
+        report.ratios(f"shape: {policy_id}", ratios)
         for backend in ("python", "durable"):
             stages = breakdown(policy, facts, backend, count // 5)
             report.table(
@@ -160,6 +167,24 @@ def section_shapes(report: Report, quick: bool) -> None:
                 ["validate", "derive", "match", "assemble"],
                 [[stages.get(k, 0.0) for k in ("validate", "derive", "match", "assemble")]],
             )
+
+
+ZEN_CALL = "zen-engine (Rust, JDM decision table), Python call"
+ZEN_ENGINE = "zen-engine, its own evaluation time (`performance`)"
+
+
+def zen_rows(facts: Sequence[Any], count: int) -> dict[str, dict[str, float]]:
+    """zen-engine on the order shape (bench/shapes/order-shape.jdm.json), checked to decide
+    like the plain Python floor first: the call's median and p99, and the same of the
+    evaluation time zen-engine reports for itself."""
+    zen = floors.ZenFloor(SHAPES / "order-shape.jdm.json")
+    for item in facts[:200]:
+        assert zen.decide(item) == floors.python_order_holds(item["order"])
+    zen.engine_us.clear()
+    call = timed(zen.decide, facts, count)
+    own = sorted(zen.engine_us[-count:])
+    engine = {"median": own[len(own) // 2], "p99": own[int(len(own) * 0.99)]}
+    return {ZEN_CALL: call, ZEN_ENGINE: engine}
 
 
 def _check_floors(
@@ -207,9 +232,14 @@ def shipped_inputs(project: Project, policy_id: str) -> list[dict[str, Any]]:
 
 
 def section_policies(report: Report, quick: bool) -> None:
+    """The shipped decision policies on their YAML test cases, per backend, with explain,
+    beside zen-engine on the order shape measured in the same section (before and after:
+    the lower of its two medians is the comparison, the kinder one for zen)."""
     count = 2_000 if quick else 20_000
     project = load_project(ROOT / "policies")
-    rows = []
+    shape = order_facts(500)
+    zen_before = zen_rows(shape, count)
+    rows, medians = [], {}
     for policy_id, policy in sorted(project.policies.items()):
         if policy.kind != "decision":
             continue
@@ -220,6 +250,14 @@ def section_policies(report: Report, quick: bool) -> None:
             result = timed(
                 lambda item, b=backend, p=policy: decide(p, backend=b, **item), inputs, count
             )
+            explained = timed(
+                lambda item, b=backend, p=policy: decide(p, backend=b, explain=True, **item),
+                inputs,
+                count // 4,
+                warmup=200,
+            )
+            medians[policy_id, backend] = result["median"]
+            medians[policy_id, backend, "explain"] = explained["median"]
             stages = breakdown_items(policy, inputs, backend, count // 4)
             rows.append(
                 [
@@ -228,17 +266,21 @@ def section_policies(report: Report, quick: bool) -> None:
                     len(inputs),
                     result["median"],
                     result["p99"],
+                    explained["median"],
                     *(stages.get(k, 0.0) for k in ("validate", "derive", "match", "assemble")),
                 ]
             )
+    zen_after = zen_rows(shape, count)
     report.table(
-        "shipped policies (inputs: their YAML test cases)",
+        "shipped policies (inputs: their YAML test cases; explain = the same decision with "
+        "its explanation)",
         [
             "policy",
             "backend",
             "cases",
             "median µs",
             "p99 µs",
+            "explain median µs",
             "validate",
             "derive",
             "match",
@@ -246,6 +288,29 @@ def section_policies(report: Report, quick: bool) -> None:
         ],
         rows,
     )
+    zen = {k: min(zen_before[k]["median"], zen_after[k]["median"]) for k in (ZEN_CALL, ZEN_ENGINE)}
+    report.table(
+        "zen-engine on the order shape, the same section (before and after the policies)",
+        ["peer", "median µs before", "median µs after"],
+        [[k, zen_before[k]["median"], zen_after[k]["median"]] for k in (ZEN_CALL, ZEN_ENGINE)],
+    )
+    ratios = {}
+    for (policy_id, backend, *explain), median in medians.items():
+        if explain:
+            ratios[f"{policy_id}, {backend}: explain / decision"] = (
+                median / medians[policy_id, backend]
+            )
+        elif backend == "durable":
+            ratios[f"{policy_id}: durable / python"] = median / medians[policy_id, "python"]
+    if ("order-holds", "python") in medians:
+        holds = medians["order-holds", "python"]
+        ratios["order-holds, python / zen-engine's own evaluation of the order shape"] = (
+            holds / zen[ZEN_ENGINE]
+        )
+        ratios["order-holds, python / zen-engine's Python call on the order shape"] = (
+            holds / zen[ZEN_CALL]
+        )
+    report.ratios("shipped policies (same run)", ratios)
 
 
 def breakdown_items(

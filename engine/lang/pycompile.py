@@ -639,8 +639,11 @@ def _lambda_arg(node: ast.Lambda) -> Fn:
     param = node.param
 
     def bind(env: Env) -> Callable[[Any], Any]:
+        # One copy of the env per call of the function, not per item: the body only reads
+        # it, the items are visited one after the other, and no value keeps the env.
+        inner = dict(env)
+
         def apply(item: Any) -> Any:
-            inner = dict(env)
             inner[param] = item
             return body(inner)
 

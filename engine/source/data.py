@@ -54,6 +54,9 @@ _PROBE_NORMALISERS: dict[str, Callable[[str], str]] = {
 }
 
 _Postings = int | list[int]
+# Up to this many postings over a probe's fields, k-of-n matching reads them all and counts;
+# past it, only the shortest lists (see Dataset._matching).
+_SHORT_POSTINGS = 64
 
 # Entries of a condition data set (HB-3's ブラックリスト条件) say how their values
 # compare in this field; the fields compared are those of the `match` declaration.
@@ -148,6 +151,8 @@ class Dataset:
         self._exact: dict[tuple[str, ...], dict[tuple[Any, ...], _Postings]] = {}
         self._similar: dict[str, dict[str, _Postings]] = {}
         self._conditions: _ConditionIndex | None = None
+        self._find_plans: dict[tuple[str, ...], tuple[tuple[str, ...], dict[Any, _Postings]]] = {}
+        self._lookups: dict[str, tuple[dict[str, _Postings], Callable[[str], str]]] = {}
         for field in self.match:
             self._similar_index(field)
 
@@ -171,13 +176,23 @@ class Dataset:
         self._exact[key] = index
 
     def find(self, probe: Mapping[str, Any]) -> list[dict[str, Any]]:
-        key = tuple(sorted(probe))
-        values = tuple(probe[f] for f in key)
+        # A probe is a record literal of the policy: its fields come in the same order at
+        # every call, so the sorted key and its index are looked up once per order.
+        order = tuple(probe)
+        plan = self._find_plans.get(order)
+        if plan is None:
+            key = tuple(sorted(order))
+            self.prepare_find(key)
+            plan = self._find_plans[order] = (key, self._exact[key])
+        key, index = plan
+        values = tuple([probe[f] for f in key])
         if None in values:
             return []
-        if key not in self._exact:
-            self.prepare_find(key)
-        return [self.entries[p] for p in _positions(self._exact[key].get(values))]
+        found = index.get(values)
+        if found is None:
+            return []
+        entries = self.entries
+        return [entries[found]] if type(found) is int else [entries[p] for p in found]
 
     # -- k-of-n look-up -------------------------------------------------------
     def _normaliser(self, field: str) -> Callable[[str], str]:
@@ -201,52 +216,85 @@ class Dataset:
         self._similar[field] = index
         return index
 
-    def _similar_positions(self, probe: Mapping[str, Any], at_least: int) -> list[int]:
-        """Entries equal to the probe on at least `at_least` of its fields.
+    def _lookup(self, field: str) -> tuple[dict[str, _Postings], Callable[[str], str]]:
+        """A field's index and its probe normaliser, found once per field."""
+        found = self._lookups.get(field)
+        if found is None:
+            found = self._lookups[field] = (
+                self._similar_index(field),
+                self._probe_normaliser(field),
+            )
+        return found
 
-        An entry that matches k of n fields appears in k of the n posting lists, so
-        it appears in one of the n - k + 1 shortest: only those are read, and each
-        candidate is checked on the other fields. A common name (thousands of
-        entries in a million) then costs nothing when the postal code or the phone
-        is rare, and the cost stays flat as the data set grows.
-        """
-        needed = max(at_least, 1)
-        present = self._present(probe)
-        if len(present) < needed:
-            return []
-        lists = sorted(
-            (self._similar_index(field).get(value) for field, value in present),
-            key=_postings_size,
-        )
-        candidates: set[int] = set()
-        for found in lists[: len(present) - needed + 1]:
-            candidates.update(_positions(found))
-        return [p for p in candidates if self._agreement(p, present) >= needed]
-
-    def _agreeing(self, position: int, present: list[tuple[str, Any]]) -> list[str]:
-        """The probe's fields on which an entry agrees (normalised), in probe order."""
-        entry = self.entries[position]
-        fields = []
-        for field, value in present:
-            raw = entry.get(field)
-            # The cached normaliser: the same candidates (a popular name's entries) come back.
-            normalised = self._probe_normaliser(field)(raw) if isinstance(raw, str) else raw
-            if normalised == value:
-                fields.append(field)
-        return fields
-
-    def _agreement(self, position: int, present: list[tuple[str, Any]]) -> int:
-        return len(self._agreeing(position, present))
-
-    def _present(self, probe: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    def _present(self, probe: Mapping[str, Any]) -> list[tuple[str, Any, _Postings | None]]:
+        """(field, normalised value, its postings) of each field the probe gives."""
         present = []
+        lookups = self._lookups
         for field, value in probe.items():
             if value is None:
                 continue
-            normalised = self._probe_normaliser(field)(value) if isinstance(value, str) else value
-            if normalised != "":
-                present.append((field, normalised))
+            found = lookups.get(field) or self._lookup(field)
+            if isinstance(value, str):
+                value = found[1](value)
+                if value == "":
+                    continue
+            present.append((field, value, found[0].get(value)))
         return present
+
+    def _matching(
+        self, probe: Mapping[str, Any], at_least: int
+    ) -> tuple[dict[int, list[str]], int]:
+        """{position: the probe's fields it agrees on, in probe order} of the entries equal
+        to the probe on at least `at_least` of its fields, and how many fields it gave.
+
+        An entry agrees on a field exactly when it is in that field's posting list for the
+        probe's value (the index holds the same normalised values). With short lists (the
+        common case) every list is read and the agreements counted. With a long one (a
+        common name in a million entries), an entry that matches k of n fields appears in
+        k of the n lists, so in one of the n - k + 1 shortest: only those are read, and
+        each candidate is checked on the other fields, so the cost stays flat as the data
+        set grows.
+        """
+        needed = max(at_least, 1)
+        present = self._present(probe)
+        given = len(present)
+        if given < needed:
+            return {}, given
+        hits: dict[int, list[str]] = {}
+        if sum(_postings_size(found) for _, _, found in present) <= _SHORT_POSTINGS:
+            for field, _, found in present:
+                if found is None:
+                    continue
+                for position in (found,) if type(found) is int else found:
+                    agreed = hits.get(position)
+                    if agreed is None:
+                        hits[position] = [field]
+                    else:
+                        agreed.append(field)
+            if needed > 1:
+                hits = {p: fields for p, fields in hits.items() if len(fields) >= needed}
+            return hits, given
+        lists = sorted((found for _, _, found in present), key=_postings_size)
+        candidates: set[int] = set()
+        for found in lists[: given - needed + 1]:
+            candidates.update(_positions(found))
+        for position in candidates:
+            agreed = self._agreeing(position, present)
+            if len(agreed) >= needed:
+                hits[position] = agreed
+        return hits, given
+
+    def _agreeing(self, position: int, present: list[tuple[str, Any, Any]]) -> list[str]:
+        """The probe's fields on which an entry agrees (normalised), in probe order."""
+        entry = self.entries[position]
+        fields = []
+        for field, value, _ in present:
+            raw = entry.get(field)
+            # The cached normaliser: the same candidates (a popular name's entries) come back.
+            normalised = self._lookup(field)[1](raw) if isinstance(raw, str) else raw
+            if normalised == value:
+                fields.append(field)
+        return fields
 
     def _reported(self, position: int, fields: list[str], given: int) -> dict[str, Any]:
         """The entry with its match report (a new dict: the data set stays as it is)."""
@@ -256,12 +304,11 @@ class Dataset:
     def similar(self, probe: Mapping[str, Any], at_least: int) -> dict[str, Any] | None:
         """The first entry (in data order) equal to the probe on at least `at_least` fields,
         with its match report."""
-        matching = self._similar_positions(probe, at_least)
-        if not matching:
+        hits, given = self._matching(probe, at_least)
+        if not hits:
             return None
-        present = self._present(probe)
-        first = min(matching)
-        return self._reported(first, self._agreeing(first, present), len(present))
+        first = min(hits)
+        return self._reported(first, hits[first], given)
 
     def similar_all(self, probe: Mapping[str, Any], at_least: int) -> list[dict[str, Any]]:
         """Every entry (in data order) equal to the probe on at least `at_least` fields,
@@ -270,13 +317,8 @@ class Dataset:
         For look-ups that must skip some matches, such as the orderer's own
         record in a customer index (HO-10): `first(similar_all(...), c -> ...)`.
         """
-        matching = self._similar_positions(probe, at_least)
-        if not matching:
-            return []
-        present = self._present(probe)
-        return [
-            self._reported(p, self._agreeing(p, present), len(present)) for p in sorted(matching)
-        ]
+        hits, given = self._matching(probe, at_least)
+        return [self._reported(p, hits[p], given) for p in sorted(hits)]
 
     # -- condition entries ----------------------------------------------------
     def _conditions_of(self, entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -318,22 +360,20 @@ class Dataset:
     def match_condition(self, probe: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first condition entry (in data order) that every field of it matches, with
         its match report (the fields the entry sets, all of which held)."""
-        index, specs = self._condition_index()
+        index, specs = self._conditions or self._condition_index()
         values = {}
         candidates: set[int] = set()
+        lookups = self._lookups
         for field, value in probe.items():
             if not isinstance(value, str):
                 continue
-            normalised = self._probe_normaliser(field)(value)
+            normalised = (lookups.get(field) or self._lookup(field))[1](value)
             if not normalised:
                 continue
             values[field] = normalised
-            for operator, by_length in index.get(field, {}).items():
-                for length, patterns in by_length.items():
-                    for part in _parts(normalised, operator, length):
-                        found = patterns.get(part)
-                        if found is not None:
-                            candidates.update(_positions(found))
+            by_operator = index.get(field)
+            if by_operator is not None:
+                _condition_candidates(by_operator, normalised, candidates)
         for position in sorted(candidates):
             if all(
                 _holds(operator, values.get(field), pattern)
@@ -342,3 +382,34 @@ class Dataset:
                 fields = [field for field, _, _ in specs[position]]
                 return self._reported(position, fields, len(values))
         return None
+
+
+def _condition_candidates(
+    by_operator: dict[str, dict[int, dict[str, _Postings]]], value: str, candidates: set[int]
+) -> None:
+    """Add the entries whose first condition on this field holds for `value`.
+
+    A pattern of length L holds for a value of n characters when one of its n - L + 1
+    windows (one for a prefix or a suffix) equals it: with fewer patterns than windows
+    the patterns are tested instead (`in`, `startswith`, `endswith`), which finds the
+    same entries; either way the cost is the smaller of the two.
+    """
+    for operator, by_length in by_operator.items():
+        for length, patterns in by_length.items():
+            if operator == "exact":
+                found = patterns.get(value)
+                if found is not None:
+                    candidates.update(_positions(found))
+                continue
+            if length > len(value):
+                continue
+            windows = 1 if operator != "contains" else len(value) - length + 1
+            if len(patterns) < windows:
+                for pattern, found in patterns.items():
+                    if _holds(operator, value, pattern):
+                        candidates.update(_positions(found))
+                continue
+            for part in _parts(value, operator, length):
+                found = patterns.get(part)
+                if found is not None:
+                    candidates.update(_positions(found))

@@ -465,6 +465,31 @@ def _simple(sub: Any) -> tuple[type, frozenset[str] | None] | None:
     return py, frozenset(enum)
 
 
+_BOUNDS = {"string": ("minLength", "maxLength"), "integer": ("minimum", "maximum")}
+
+
+def _bounded(sub: Any) -> tuple[type, int, int] | None:
+    """(exact Python type, low, high) of a text with length limits or an integer with a
+    range, and nothing else to check: valid exactly when it has that type and its length
+    (a text) or value (an integer, within 64 bits too) lies in [low, high]."""
+    if not isinstance(sub, Mapping) or not isinstance(sub.get("type"), str):
+        return None
+    if sub["type"] not in _BOUNDS:
+        return None
+    kind = sub["type"]
+    low_key, high_key = _BOUNDS[kind]
+    keys = {k for k in sub if k not in _ANNOTATIONS and not k.startswith("x-")}
+    if not keys <= {"type", low_key, high_key} or keys == {"type"}:
+        return None
+    low, high = sub.get(low_key), sub.get(high_key)
+    if any(x is not None and (type(x) is not int) for x in (low, high)):
+        return None  # a float limit: the general check compares it as written
+    if kind == "string":
+        return str, low or 0, INT_MAX if high is None else high
+    low = INT_MIN if low is None else max(low, INT_MIN)
+    return int, low, INT_MAX if high is None else min(high, INT_MAX)
+
+
 def _fast_object(
     s: Mapping[str, Any], props: dict[str, Check], required: frozenset[str], general: Check
 ) -> Check:
@@ -486,8 +511,17 @@ def _fast_object(
     fixed_ints = tuple(name for name, py, _ in fixed if py is int)
     fixed_enums = tuple((name, enum) for name, _, enum in fixed if enum is not None)
     optional = tuple((name, *simple[name]) for name in simple if name not in required)
-    nested = tuple((name, props[name], name in required) for name in declared if name not in simple)
-    flat = bool(simple)
+    bounded = {
+        name: found
+        for name, sub in declared.items()
+        if name not in simple and (found := _bounded(sub))
+    }
+    # texts and integers with limits, required or present: type and limits in one test each
+    fixed_bounded = tuple((name, *bounded[name]) for name in bounded if name in required)
+    optional_bounded = tuple((name, *bounded[name]) for name in bounded if name not in required)
+    plain = simple.keys() | bounded.keys()
+    nested = tuple((name, props[name], name in required) for name in declared if name not in plain)
+    flat = bool(plain)
 
     def check(v: Any, path: Path, errs: Errors) -> Any:
         # As many keys as required fields and all of them there (a KeyError below
@@ -508,8 +542,18 @@ def _fast_object(
                     x = v[name]
                     if type(x) is not str or x not in enum:
                         return general(v, path, errs)
+                for name, py, low, high in fixed_bounded:
+                    x = v[name]
+                    if type(x) is not py or not low <= (len(x) if py is str else x) <= high:
+                        return general(v, path, errs)
             except KeyError:
                 return general(v, path, errs)
+            for name, py, low, high in optional_bounded:
+                x = v.get(name, _MISSING)
+                if x is not _MISSING and (
+                    type(x) is not py or not low <= (len(x) if py is str else x) <= high
+                ):
+                    return general(v, path, errs)
             for name, py, enum in optional:
                 x = v.get(name, _MISSING)
                 if x is not _MISSING and (
