@@ -436,7 +436,12 @@ class Lifecycle:
 
     def bootstrap(self, folder: Path, principal: str = "bootstrap") -> list[str]:
         """An empty store (nothing ever published) publishes every policy of the folder that
-        compiles; the lines to log. A store with publications is left as it is."""
+        compiles; the lines to log. A store with publications is left as it is.
+
+        Several services may start on one empty store at once (replicas on PostgreSQL):
+        each policy's record and publication are written in one transaction that first
+        checks the policy has none, so each policy is published once, by whichever
+        starter comes first; the others find it published and skip it."""
         if self.revisions.has_publications():
             return []
         lines = []
@@ -447,7 +452,7 @@ class Lifecycle:
                 lines.append(f"bootstrap: {shown_path(path)} not published: {exc}")
                 continue
             self._keep(candidate)
-            record = self.revisions.add(
+            publication = self.revisions.bootstrap(
                 NewRevision(
                     candidate.id,
                     candidate.revision,
@@ -459,17 +464,10 @@ class Lifecycle:
                     candidate.tests_source,
                 )
             )
-            publication = self.revisions.publish(
-                candidate.id,
-                record.number,
-                principal=principal,
-                kind="bootstrap",
-                message=record.message,
-                from_states=("pending",),
-                expect_published=None,
-            )
+            if publication is None:
+                continue  # another service published it meanwhile
             lines.append(
-                f"bootstrap: published {candidate.id}@{record.number} "
+                f"bootstrap: published {candidate.id}@{publication.number} "
                 f"(revision {candidate.revision}, publication {publication.id})"
             )
         return lines

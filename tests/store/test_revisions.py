@@ -3,10 +3,12 @@ per policy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from engine.store.backend import Backend
 from engine.store.revisions import JobBusy, NewRevision, RevisionStore, StaleState
 
 
@@ -62,6 +64,41 @@ def test_a_publication_on_a_moved_base_writes_nothing(store: RevisionStore) -> N
         )
     assert store.record("p", stale).state == "pending" and len(store.audit("p")) == audit
     assert store.published()["p"].number == first
+
+
+def test_replicas_bootstrapping_one_policy_at_once_publish_it_once(
+    backends: Callable[[], Backend],
+) -> None:
+    """Four stores of their own (as four replicas starting together) race to bootstrap
+    two policies: each policy gets one record and one publication, and the losers write
+    nothing."""
+    stores = [RevisionStore(backends()) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    won: list[tuple[str, int]] = []
+
+    def start(store: RevisionStore, revision: str) -> None:
+        barrier.wait()
+        for policy in ("p", "q"):
+            new = NewRevision(policy, revision, "pending", "bootstrap", "bootstrap", {}, None)
+            publication = store.bootstrap(new)
+            if publication is not None:
+                won.append((policy, publication.id))
+
+    threads = [
+        threading.Thread(target=start, args=(s, f"{n:04x}")) for n, s in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(policy for policy, _ in won) == ["p", "q"]
+    for policy in ("p", "q"):
+        [record] = stores[0].records(policy)
+        assert (record.number, record.state) == (1, "published")
+        [publication] = stores[0].publications(policy)
+        assert (publication.kind, publication.number) == ("bootstrap", 1)
+        assert [e.action for e in stores[0].audit(policy)] == ["bootstrap", "submit"]
+    assert stores[0].bootstrap(NewRevision("p", "ffff", "pending", "b", "m", {}, None)) is None
 
 
 def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionStore) -> None:
