@@ -84,9 +84,7 @@ def test_replicas_bootstrapping_one_policy_at_once_publish_it_once(
             if publication is not None:
                 won.append((policy, publication.id))
 
-    threads = [
-        threading.Thread(target=start, args=(s, f"{n:04x}")) for n, s in enumerate(stores)
-    ]
+    threads = [threading.Thread(target=start, args=(s, f"{n:04x}")) for n, s in enumerate(stores)]
     for thread in threads:
         thread.start()
     for thread in threads:
