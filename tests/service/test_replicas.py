@@ -64,6 +64,7 @@ ALICE, BOB = "alice-secret-0123", "bob-secret-01234"  # two editors: decide + pu
 REPLICA_TOKENS = f"{TOKENS},{ALICE}:alice:decide+publish,{BOB}:bob:decide+publish"
 POLICY = "/v1/policies/cancellation-fees"
 WORDING = ("キャンセル料は半額です", "キャンセル料は報酬の半額です")
+NO_FEE_DAYS = "    default: 7\n    minimum: 0\n    refs: [FE-2]"
 PUBLICATIONS = 6  # rollbacks measured after the stream
 WITHIN_S = 1.0  # the issue's promise: a publication reaches every replica within a second
 
@@ -271,10 +272,10 @@ def follow_job(client: httpx.Client, answer: httpx.Response) -> dict[str, Any]:
 
 
 def publish_a_change(url: str, policies: Path) -> dict[str, Any]:
-    """Through the balancer: a few cancellation-fees decisions, alice's draft of a wording
-    change, its submission (a job: the tests and an impact replay over those decisions, in
-    a process of its own on the PostgreSQL store), a self-approval refused, bob's approval.
-    The publication."""
+    """Through the balancer: twelve cancellation-fees decisions; the impact job of one
+    draft; another draft (a wording change) submitted (a job: its tests and an impact replay
+    over those decisions, in processes of their own on the PostgreSQL store); a
+    self-approval refused; bob's approval. The publication."""
     text = (policies / "cancellation-fees.yaml").read_text(encoding="utf-8")
     assert WORDING[0] in text
     with (
@@ -282,9 +283,28 @@ def publish_a_change(url: str, policies: Path) -> dict[str, Any]:
         httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ALICE}"}) as alice,
         httpx.Client(base_url=url, headers={"Authorization": f"Bearer {BOB}"}) as bob,
     ):
-        for day in range(1, 13):
-            made = call(svc, "POST", "/v1/decisions/cancellation-fees", json=cancellation(day))
-            assert made.status_code == 200, made.text
+        made = [
+            call(svc, "POST", "/v1/decisions/cancellation-fees", json=cancellation(day))
+            for day in range(1, 13)
+        ]
+        assert all(m.status_code == 200 for m in made), [m.text for m in made]
+        # an impact job of a draft moving the no-fee threshold from 7 days to 5: it replays
+        # the log from PostgreSQL in processes of its own; days 6 and 7 change
+        moved = text.replace(NO_FEE_DAYS, NO_FEE_DAYS.replace("7", "5"))
+        threshold = call(
+            alice, "POST", f"{POLICY}/revisions", json={"source": moved, "state": "draft"}
+        )
+        assert threshold.status_code == 201, threshold.text
+        impact = follow_job(
+            alice,
+            call(alice, "POST", f"{POLICY}/impact", json={"draft": threshold.json()["number"]}),
+        )
+        assert impact["state"] == "done", impact
+        report = impact["report"]
+        assert (report["replayed"], report["changed"], report["failed"]) == (12, 2, 0), report
+        assert [c["decision_id"] for c in report["changes"]] == [
+            m.json()["decision_id"] for m in made[5:7]
+        ]
         drafted = call(
             alice,
             "POST",
@@ -301,13 +321,16 @@ def publish_a_change(url: str, policies: Path) -> dict[str, Any]:
             "alice",
             0,
         )
-        assert record["impact"]["replayed"] >= 12, record["impact"]
-        assert record["impact"]["failed"] == 0 and record["impact"]["changed"] == 0
+        assert (record["impact"]["replayed"], record["impact"]["changed"]) == (12, 0)
         refused = call(alice, "POST", f"{POLICY}/revisions/{number}:approve")
         assert refused.status_code == 403 and refused.json()["code"] == "self_approval"
         approved = call(bob, "POST", f"{POLICY}/revisions/{number}:approve")
         assert approved.status_code == 200, approved.text
         publication = approved.json()["publication"]
+        audit = call(bob, "GET", f"{POLICY}/audit").json()["entries"]
+        actions = [(e["action"], e["number"]) for e in audit]
+        assert actions[:2] == [("approve", number), ("submit", number)], actions
+        assert ("draft", number) in actions and ("impact", None) in actions
     assert (publication["kind"], publication["number"]) == ("approval", number)
     return publication  # type: ignore[no-any-return]
 
