@@ -183,6 +183,16 @@ class Backend(ABC):
             rows = session.execute("SELECT name, value FROM generations").fetchall()
         return {str(name): int(value) for name, value in rows}
 
+    def settled(self, table: str, column: str) -> int | None:
+        """The highest value of `column` (an identity column, numbered at insert) at or below
+        which no row of `table` can still appear: what a cursor over that column may start
+        from without passing over a row that commits later. None: no bound is needed.
+
+        SQLite numbers rows inside its one writer's transaction, so in commit order: None.
+        PostgreSQL numbers a row when it is inserted, and concurrent transactions commit in
+        any order; its backend waits for the writers in flight (engine/store/postgres.py)."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -447,10 +447,15 @@ class RevisionStore:
     def audit(
         self, policy_id: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[AuditEntry]:
+        """The audit trail, newest first; `before`: a cursor (the last `seq` of a page). A
+        first page ends at the backend's `settled` number (see DecisionLog.query)."""
         where, args = [], []
         if policy_id is not None:
             where.append("policy_id = ?")
             args.append(policy_id)
+        if before is None:  # a first page: its cursor must not pass over a late commit
+            settled = self.backend.settled("audit_log", "seq")
+            before = None if settled is None else settled + 1
         if before is not None:
             where.append("seq < ?")
             args.append(before)

@@ -4,8 +4,10 @@ per policy."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 
 from engine.store.backend import Backend
@@ -116,3 +118,37 @@ def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionS
     replaced = store.start_job("impact", "q", "carol", {}, stale_after_ms=-1)
     assert store.job(other.id).state == "failed"  # type: ignore[union-attr]
     assert replaced.state == "running"
+
+
+def test_a_first_page_of_the_audit_trail_waits_for_an_entry_numbered_before_its_own(
+    pg_url: str,
+) -> None:
+    """Writers of different policies audit side by side on PostgreSQL, and their entries
+    are numbered at insert: a first page read while one is in flight waits for it, so
+    paging with `before` never passes over it."""
+    store = RevisionStore(pg_url)
+    try:
+        _pending(store, "aaaa", None)
+        late = psycopg.connect(pg_url)
+        late.execute(
+            "INSERT INTO audit_log (at, principal, action, policy_id, number, detail) "
+            "VALUES (0, 'carol', 'late', 'q', NULL, '{}')"
+        )
+        _pending(store, "bbbb", None)
+        pages: list[str] = []
+
+        def walk() -> None:
+            page = store.audit(limit=1)
+            while page:
+                pages.extend(e.action for e in page)
+                page = store.audit(limit=1, before=page[-1].seq)
+
+        reader = threading.Thread(target=walk)
+        reader.start()
+        time.sleep(0.3)  # the reader is waiting now (if it were not, it would miss `late`)
+        late.commit()
+        late.close()
+        reader.join(10)
+        assert pages == ["submit", "late", "submit"]
+    finally:
+        store.close()
