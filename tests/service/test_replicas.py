@@ -67,10 +67,13 @@ WORDING = ("キャンセル料は半額です", "キャンセル料は報酬の�
 NO_FEE_DAYS = "    default: 7\n    minimum: 0\n    refs: [FE-2]"
 PUBLICATIONS = 6  # rollbacks measured after the stream
 WITHIN_S = 1.0  # the issue's promise: a publication reaches every replica within a second
+DRAIN_S = 2.0  # above the time HAProxy takes to mark a replica down: fall 2 x inter 500ms
 
 
-def start_replicas(policies: Path, store: str, count: int) -> list[Server]:
-    env = {"KIMARI_TOKENS": REPLICA_TOKENS}
+def start_replicas(
+    policies: Path, store: str, count: int, env: dict[str, str] | None = None
+) -> list[Server]:
+    env = {"KIMARI_TOKENS": REPLICA_TOKENS, **(env or {})}
     servers = [Server(policies, store, workers=1, env=env) for _ in range(count)]
     errors: list[BaseException] = []
 
@@ -89,6 +92,8 @@ def start_replicas(policies: Path, store: str, count: int) -> list[Server]:
         for server in servers:
             server.stop()
         raise errors[0]
+    for server in servers:
+        server.bind_port = server.port  # started again, it takes the same port
     return servers
 
 
@@ -106,6 +111,7 @@ class Stream:
         self.decisions: list[str] = []
         self.moves: dict[str, list[str]] = {e: [] for e in ENTITIES}
         self.unanswered = 0
+        self.transport_errors: list[str] = []  # reset or refused connections, lost answers
         self.threads = [threading.Thread(target=self._client, args=(i,)) for i in range(CLIENTS)]
 
     def start(self) -> None:
@@ -126,7 +132,9 @@ class Stream:
         while time.monotonic() < deadline:
             try:
                 answer = client.post(path, json=body, **kw)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                with self.lock:
+                    self.transport_errors.append(f"{time.monotonic():.2f} {exc!r}")
                 time.sleep(0.05)
                 continue
             with self.lock:
@@ -391,6 +399,55 @@ def report_propagation(times: list[list[float]]) -> None:
     )
     assert others, "no replica had to follow a publication made on another"
     assert max(slowest) <= WITHIN_S, slowest
+
+
+def test_a_rolling_restart_behind_haproxy_costs_the_clients_nothing(
+    tmp_path: Path, shipped: Path, pg_url: str
+) -> None:
+    """One step of the walk-through of docs/deployment.md (every step is the same, one
+    replica after another): a replica gets SIGTERM, turns unready for DRAIN_S while it still
+    answers, exits 0, and is started again on its port; HAProxy routes around it meanwhile
+    and back to it after. The stream never sees anything but a 200."""
+    env = {"KIMARI_SHUTDOWN_DRAIN": str(DRAIN_S)}
+    replicas = start_replicas(shipped, pg_url, 2, env)
+    try:
+        with haproxy.running(tmp_path, [s.port for s in replicas]) as url:
+            stream = Stream(url)
+            stream.start()
+            try:
+                wait_for(lambda: stream.acknowledged() >= 20, 30, "the stream did not start")
+                server = replicas[0]
+                began = time.monotonic()
+                assert server.terminate() == 0
+                stopped = time.monotonic()
+                server.start()
+                wait_for(lambda: decided(server) > 0, 15, "the balancer left it out")
+                print(
+                    f"\nreplica :{server.port}: stopped in {stopped - began:.2f} s, back "
+                    f"in the balancer {time.monotonic() - stopped:.2f} s later"
+                )
+                seen = stream.acknowledged()
+                wait_for(lambda: stream.acknowledged() >= seen + 20, 20, "no answers after")
+            finally:
+                stream.finish()
+        print(f"answers {dict(stream.statuses)}, transport errors {stream.transport_errors}")
+        assert set(stream.statuses) == {200}, stream.statuses
+        assert stream.transport_errors == [] and stream.unanswered == 0
+        check_store(pg_url, stream)
+    finally:
+        for server in replicas:
+            server.stop()
+
+
+def decided(server: Server) -> float:
+    """Decisions this replica answered since it started (its front's metrics)."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    text = httpx.get(f"{server.url}/metrics", headers=admin, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kimari_decisions_total{")
+    )
 
 
 def check_stream(stream: Stream) -> None:
