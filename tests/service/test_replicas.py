@@ -4,18 +4,25 @@ The three start at the same moment on an empty database: each policy of the fold
 published once (bootstrap), by one of them. A stream of decisions and flow events goes
 through the load balancer (the configuration of docs/deployment.md) from several clients,
 each retrying 502/503 with the same idempotency key or event id, as that page tells
-clients to. While it runs, a policy change goes through the lifecycle over HTTP, through
-the balancer (so each step may land on another replica): alice stores a draft, submits it
-(a job in a process of its own, which runs its tests and replays the logged decisions
-from PostgreSQL), bob approves it, and every replica serves the new publication. Then one
-replica is killed with -9 and PostgreSQL is restarted. Afterwards: no answer was a 500 (a
-503 is `retriable`), every acknowledged decision is in the log, every entity's history has
-versions 1..n with each event once, a run of publications (rollbacks) made on one replica
-are each served by all three (the killed one started again) within a second, and so is
-a data set put on one replica.
+clients to. While it runs:
 
-The propagation times are printed (pytest -s): from the publication's answer to the
-moment each replica answered a decision with it.
+1. the first replica is restarted as in a rolling restart (SIGTERM, `shutdown_drain`,
+   started again on its port): the stream sees nothing but 200s meanwhile;
+2. meanwhile a policy change goes through the lifecycle over HTTP, through the balancer
+   (so each step may land on another replica): an impact job of one draft, another draft
+   submitted (a job: its tests, and an impact replay of the decisions logged in
+   PostgreSQL, in processes of their own), a self-approval refused, bob's approval; every
+   replica then serves the new publication;
+3. the third replica is killed with -9, then PostgreSQL is restarted.
+
+Afterwards: no answer was a 500 (a 503 is `retriable`), every acknowledged decision is in
+the log, every entity's history has versions 1..n with each event once; with the killed
+replica started again, a run of publications (rollbacks) made on one replica are each
+served by all three within a second, and so is a data set put on one replica; an
+idempotency key is honoured across replicas.
+
+The figures are printed (pytest -s): how long the rolling restart took, and from each
+publication's answer to the moment each replica answered a decision with it.
 """
 
 from __future__ import annotations
