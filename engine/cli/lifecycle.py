@@ -129,7 +129,7 @@ def diff(
 def _side(side: Mapping[str, Any] | None) -> str:
     if side is None:
         return translate(Msg("nothing"))
-    return f"{side['label']} [{side['revision']}]"
+    return f"{translate(side['label'])} [{side['revision']}]"
 
 
 def _value_lines(change: Mapping[str, Any], indent: str) -> list[str]:
@@ -323,7 +323,8 @@ def impact_text(result: Mapping[str, Any]) -> str:
     )
     if result["cancelled"]:
         replayed = Msg("{line} -- CANCELLED", line=replayed)
-    out = [f"{result['policy']}: {before['label']} -> {after['label']}", translate(replayed)]
+    labels = f"{translate(before['label'])} -> {translate(after['label'])}"
+    out = [f"{result['policy']}: {labels}", translate(replayed)]
     # one template a line: the words line up with the counts in each language
     for line in (
         Msg("changed    {count:>9,}  (the outcome differs)", count=result["changed"]),
