@@ -213,7 +213,7 @@ def resolve(
             )
         record = revisions.record(policy_id, current.number)
         assert record is not None
-        return from_record(store, record, f"published ({record.ref})")
+        return from_record(store, record, Msg("published ({ref})", ref=record.ref))
     numbered = NUMBER.fullmatch(ref)
     if numbered:
         if numbered.group("policy") not in (None, policy_id):

@@ -34,7 +34,7 @@ from engine.core.errors import (
     Refused,
     UsageError,
 )
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, Rendered, translate
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
@@ -548,16 +548,18 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
         out.append(
             Diagnostic(
                 "test_failed",
-                Msg(
-                    "{name}: {failures}",
-                    name=failure["name"],
-                    failures="; ".join(failure["failures"]),
-                ),
+                Msg("{name}: {failures}", name=failure["name"], failures=_joined(failure)),
                 Location(failure["file"], failure["line"], failure.get("col", 1)),
             )
         )
     out.extend(Diagnostic("test_problem", text) for text in tests.get("problems", []))
     return out
+
+
+def _joined(failure: Mapping[str, Any]) -> Rendered:
+    """A failed case's failures in one line, each in the language it is shown in."""
+    items = list(failure["failures"])
+    return Rendered(lambda lang: "; ".join(translate(item, lang) for item in items))
 
 
 def side_of(

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.core.errors import Diagnostic, StoreUnavailable, UsageError
+from engine.core.i18n import Msg
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -74,7 +75,11 @@ def parse_location(text: str | Path | Location) -> Location:
                 [
                     Diagnostic(
                         "store_invalid",
-                        f"store '{raw}': write sqlite:///relative/path or sqlite:////absolute/path",
+                        Msg(
+                            "store '{store}': write sqlite:///relative/path or "
+                            "sqlite:////absolute/path",
+                            store=raw,
+                        ),
                     )
                 ]
             )
@@ -83,8 +88,12 @@ def parse_location(text: str | Path | Location) -> Location:
         [
             Diagnostic(
                 "store_invalid",
-                f"store '{redact(raw)}': unknown scheme '{scheme}' "
-                "(a file path, sqlite:///path or postgresql://user@host/db)",
+                Msg(
+                    "store '{store}': unknown scheme '{scheme}' (a file path, sqlite:///path or "
+                    "postgresql://user@host/db)",
+                    store=redact(raw),
+                    scheme=scheme,
+                ),
             )
         ]
     )

@@ -51,6 +51,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from engine.core.errors import Diagnostic, StoreUnavailable
+from engine.core.i18n import Msg
 from engine.store.backend import (
     POSTGRESQL,
     Backend,
@@ -164,7 +165,7 @@ class PostgresBackend(Backend):
         pool reconnects meanwhile, in its own threads)."""
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(
-                [Diagnostic("store_unavailable", "PostgreSQL was unreachable a moment ago")]
+                [Diagnostic("store_unavailable", Msg("PostgreSQL was unreachable a moment ago"))]
             )
         try:
             with unavailable_on(UNAVAILABLE, "PostgreSQL"):
