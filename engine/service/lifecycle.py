@@ -27,6 +27,7 @@ are single store transactions. A revision is named by its number; a ref (`from`,
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -87,6 +88,13 @@ def _ref(value: Any, name: str) -> str:
             errors=[Diagnostic("request_invalid", Msg("not a revision"), pointer=f"/{name}")],
         )
     )
+
+
+def _under(diagnostic: Diagnostic, prefix: str) -> Diagnostic:
+    """A diagnostic whose pointer is relative to a part of the request, made absolute."""
+    if diagnostic.pointer is None:
+        return diagnostic
+    return dataclasses.replace(diagnostic, pointer=prefix + diagnostic.pointer)
 
 
 class LifecycleService:
@@ -339,15 +347,16 @@ class LifecycleService:
             if draft is None and not data:
                 message = Msg("give a 'draft', new 'data', or both")
                 return problem(422, "request_invalid", message)
-            try:
-                check_overrides(after, data)
-            except PolicyError as exc:
-                return problem(
-                    422,
-                    "data_invalid",
-                    Msg("the new data does not match its schema"),
-                    errors=exc.diagnostics,
-                )
+            for name, entries in data.items():
+                try:
+                    check_overrides(after, {name: entries})
+                except PolicyError as exc:  # pointers into this request: /data/NAME/3/phone
+                    return problem(
+                        422,
+                        "data_invalid",
+                        Msg("the new data does not match its schema"),
+                        errors=[_under(d, f"/data/{name}") for d in exc.diagnostics],
+                    )
             params = {
                 "draft": _ref(draft, "draft") if draft is not None else None,
                 "against": against,

@@ -224,3 +224,14 @@ def test_the_openapi_document_describes_the_consoles_routes(server: Server) -> N
     assert paths["/v1/policies/{policy_id}/validate"]["post"]["operationId"] == "validateDraft"
     assert paths["/v1/policies/{policy_id}/tests"]["post"]["operationId"] == "testDraft"
     assert paths["/v1/data/blacklist/versions"]["get"]["operationId"] == "getBlacklistDataVersions"
+
+
+def test_new_data_refused_by_an_impact_names_each_error_by_its_pointer_in_the_request(
+    server: Server,
+) -> None:
+    bad = {"remote_islands": [{"postal_code": "1000101", "island": "大島"}, {"island": 7}]}
+    with server.client(EDITOR) as editor:
+        answer = editor.post(f"{POLICY}/impact", json={"data": bad})
+    assert answer.status_code == 422 and answer.json()["code"] == "data_invalid"
+    pointers = {e["pointer"] for e in answer.json()["errors"]}
+    assert pointers == {"/data/remote_islands/1/island", "/data/remote_islands/1/postal_code"}
