@@ -113,7 +113,8 @@ messages: $(STAMP)
 
 # the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
 screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)
-	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py
+	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py \
+		tests/console/test_editor_loop.py
 
 # a wheel with the console built inside: pip users need no Node
 wheel: $(STAMP) $(CONSOLE_BUILT)

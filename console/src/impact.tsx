@@ -32,6 +32,11 @@ export function Counts({ report }: { report: ImpactSummary }) {
   );
 }
 
+/** A bar's label in at most 48 characters (the table beside it has the whole values). */
+function clip(text: string): string {
+  return text.length > 48 ? text.slice(0, 47) + "…" : text;
+}
+
 function rows(transitions: Record<string, Transition[]>) {
   return Object.entries(transitions).flatMap(([field, pairs]) => pairs.map((pair) => ({ field, ...pair })));
 }
@@ -84,7 +89,7 @@ export function TransitionsChart({ transitions }: { transitions: Record<string, 
       chart = new Chart(canvas.current, {
         type: "bar",
         data: {
-          labels: all.map((r) => `${r.field}: ${r.from} → ${r.to}`),
+          labels: all.map((r) => clip(`${r.field}: ${r.from} → ${r.to}`)),
           datasets: [
             {
               label: t("impact.decisions"),

@@ -168,6 +168,18 @@ def _editor_loop(server: Server, browser: Browser, shots: Path, svc: httpx.Clien
     expect(page.locator("#policy-editor .cm-content")).to_contain_text("kimari: 1")
     expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
 
+    # the policy schema completes what is typed (a key the policy does not have yet)
+    page.locator("#policy-editor .cm-line", has_text="id: order-holds").click()
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("kin")
+    page.keyboard.press("Control+Space")
+    expect(page.locator(".cm-tooltip-autocomplete li").first).to_contain_text("kind")
+    page.keyboard.press("Escape")
+    for _ in range(4):  # "kin" and its line: the text is as published again
+        page.keyboard.press("Backspace")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+
     # a threshold edited with a typo in the field: a marker at its line, as one types
     _replace_in_editor(page, "policy-editor", THRESHOLD, 2, "order.sequnce >= 3")
     expect(page.locator("#validation")).to_have_attribute("data-state", "invalid")
