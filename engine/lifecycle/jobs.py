@@ -1,4 +1,5 @@
-"""Long lifecycle work (an impact replay, a submission with its impact) as jobs.
+"""Long lifecycle work (an impact replay, a submission with its impact, a draft's YAML tests
+run from the console's editor) as jobs.
 
     POST /v1/policies/{id}/impact   -> start(): a job row (one running per policy), then
                                        `python -m engine.lifecycle.jobs JOB_ID`, the store
@@ -9,9 +10,10 @@
                                        writes the report or the error
     GET /v1/jobs/{id}               -> the row, from any worker
 
-A job runs in its own process so that no service worker stops deciding while it runs,
-and its state is in the store so that any worker (or another machine, with a shared
-store) can answer for it. A job whose process stopped beating is marked failed when the
+A job runs in its own process so that no service worker stops deciding while it runs (and
+so that a draft's rulesets, which durable_rules can never unregister, die with it), and
+its state is in the store so that any worker (or another machine, with a shared store)
+can answer for it. A job whose process stopped beating is marked failed when the
 next job of its policy starts.
 
 The store's location reaches the job's process in its environment, not its command line:
@@ -32,11 +34,12 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, Refused
 from engine.core.i18n import Msg
+from engine.lifecycle.candidates import run_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from engine.store.revisions import Job, JobBusy, RevisionStore
 
 log = logging.getLogger("kimari.jobs")
-KINDS = ("impact", "submit")
+KINDS = ("impact", "submit", "tests")
 BEAT_SECONDS = 0.5
 STORE_ENV = "KIMARI_JOB_STORE"
 
@@ -146,6 +149,15 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
             list_limit=int(params.get("list", 100)),
             on_progress=beat,
         )
+    if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
+        candidate = draft_from_text(
+            lifecycle,
+            job.policy_id,
+            params["source"],
+            files=params.get("files"),
+            tests=params.get("tests"),
+        )
+        return {"revision": candidate.revision, "tests": run_tests(candidate)}
     if params.get("draft") is not None:
         candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
     else:
