@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # The console (docs/console.md): TypeScript sources in console/, built with the machine's
 # Node and npm from the committed lock file into engine/console/static/ (shipped in the
 # wheel, not committed). Rebuilt when the lock file or any source is newer than the build.
-CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -type f -print)
+# The draft editor completes from the policy and tests JSON Schemas, bundled from schemas/.
+CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -type f -print) \
+	schemas/policy.schema.json schemas/tests.schema.json
 CONSOLE_BUILT := engine/console/static/index.html
 NPM_STAMP := console/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
@@ -111,7 +113,8 @@ messages: $(STAMP)
 
 # the browser tests again, writing their screenshots into docs/console/ (docs/console.md)
 screenshots: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM)
-	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py
+	KIMARI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py \
+		tests/console/test_editor_loop.py
 
 # a wheel with the console built inside: pip users need no Node
 wheel: $(STAMP) $(CONSOLE_BUILT)

@@ -6,11 +6,15 @@ import { ApiError, call, setToken, token } from "./api";
 import { type Lang, lang, setLang, t } from "./i18n";
 import { current, href, type Route } from "./router";
 import { SourceView } from "./source";
+import { may, whoami } from "./me";
 import { DataList, DataPage } from "./pages/Data";
+import { EditPage } from "./pages/Edit";
 import { EntityPage, FlowList, FlowPage } from "./pages/Flows";
 import { LogPage, LoggedDecisionPage } from "./pages/Log";
 import { PolicyList, PolicyPage } from "./pages/Policies";
+import { ApprovalsPage, RevisionPage, RevisionsPage } from "./pages/Revisions";
 import { TryPage } from "./pages/Try";
+import type { Whoami } from "./types";
 import "./style.css";
 
 function SignIn() {
@@ -89,18 +93,21 @@ function LanguageSwitch() {
 
 const SECTIONS = [
   { id: "policies", label: "nav.policies" },
+  { id: "approvals", label: "nav.approvals", scope: "publish" },
   { id: "log", label: "nav.log" },
   { id: "flows", label: "nav.flows" },
   { id: "data", label: "nav.data" },
 ];
 
 function Page({ route }: { route: Route }) {
-  const [section, a, b] = route.parts;
+  const [section, a, b, c] = route.parts;
   const keyed = route.parts.join("/") + "?" + route.params.toString();
   switch (section ?? "policies") {
     case "policies":
       if (!a) return <PolicyList />;
       if (b === "try") return <TryPage key={keyed} id={a} from={route.params.get("from")} />;
+      if (b === "edit") return <EditPage key={keyed} id={a} from={route.params.get("from")} />;
+      if (b === "revisions") return c ? <RevisionPage key={keyed} id={a} number={c} /> : <RevisionsPage key={keyed} id={a} />;
       if (b === "source") {
         const line = Number(route.params.get("line")) || undefined;
         return (
@@ -116,6 +123,8 @@ function Page({ route }: { route: Route }) {
         );
       }
       return <PolicyPage id={a} />;
+    case "approvals":
+      return <ApprovalsPage key={keyed} />;
     case "log":
       return a ? <LoggedDecisionPage id={a} /> : <LogPage key={keyed} params={route.params} />;
     case "flows":
@@ -132,6 +141,11 @@ function App() {
   const [route, setRoute] = useState(current());
   const [signedIn, setSignedIn] = useState(token() !== null);
   const [, setLanguage] = useState(lang());
+  const [me, setMe] = useState<Whoami | undefined>(undefined);
+  useEffect(() => {
+    if (!signedIn) return setMe(undefined);
+    whoami().then(setMe, () => setMe(undefined));
+  }, [signedIn]);
   useEffect(() => {
     const onHash = () => setRoute(current());
     const onToken = () => setSignedIn(token() !== null);
@@ -157,7 +171,7 @@ function App() {
           kimari <span>{t("app.title")}</span>
         </a>
         <nav aria-label={t("app.navigation")}>
-          {SECTIONS.map((s) => (
+          {SECTIONS.filter((s) => !s.scope || may(me, s.scope)).map((s) => (
             <a key={s.id} href={"#/" + s.id} class={section === s.id ? "active" : ""} aria-current={section === s.id ? "page" : undefined}>
               {t(s.label)}
             </a>
@@ -165,6 +179,11 @@ function App() {
           <a href="/docs">{t("nav.docs")}</a>
         </nav>
         <div class="tools">
+          {me && (
+            <span class="principal" id="principal" title={me.scopes.join(", ")}>
+              {t("signin.as", { principal: me.principal })}
+            </span>
+          )}
           <LanguageSwitch />
           <button type="button" id="sign-out" onClick={() => setToken(null)}>
             {t("signin.out")}

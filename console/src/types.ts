@@ -11,6 +11,8 @@ export type PolicySummary = {
   status: "valid" | "refused" | "invalid";
   errors: number;
   warnings: number;
+  publication?: number | null;
+  unserved?: { state: string; revision: string } | null;
 };
 
 export type Condition = { text: string; location: Location };
@@ -44,6 +46,7 @@ export type FlowDoc = {
     from: string[];
     event: string;
     to: string | null;
+    by?: string[] | null;
     refs: string[];
     label?: Text;
   }[];
@@ -118,7 +121,7 @@ export type Reason = {
 
 export type Decision = {
   decision_id: string;
-  policy: { id: string; revision: string };
+  policy: { id: string; revision: string; publication?: number };
   at: string;
   outcome: Record<string, unknown>;
   reasons: Reason[];
@@ -193,8 +196,168 @@ export type Entity = {
   state: { id: string; label?: Text; final: boolean; note?: Text };
   facts: Record<string, unknown>;
   allowed_events: string[];
+  allowed_roles?: Record<string, string[] | null>;
   created_at?: string | null;
   last_at?: string | null;
   last_event?: string | null;
   state_since?: string | null;
+};
+
+// -- who the token is (GET /v1/whoami) ---------------------------------------------------
+export type Whoami = { principal: string; scopes: string[]; roles: string[] };
+
+// -- the lifecycle (docs/lifecycle.md) -----------------------------------------------------
+export type TestFailure = { file: string; line: number; col?: number; name: string; failures: string[] };
+
+export type TestsReport = {
+  cases: number;
+  passed: number;
+  failed: number;
+  errors: number;
+  file?: string;
+  failures?: TestFailure[];
+  problems?: string[];
+  uncovered_rules?: string[];
+  note?: string;
+};
+
+export type Transition = { from: string; to: string; count: number };
+
+export type ImpactSummary = {
+  before?: { label: string; revision: string; number: number | null };
+  replayed: number;
+  changed: number;
+  unchanged: number;
+  rules_only: number;
+  invalid: number;
+  failed: number;
+  transitions: Record<string, Transition[]>;
+  rules: { newly_fire: Record<string, number>; stop_firing: Record<string, number> };
+  window_days?: number;
+  note?: string;
+};
+
+export type ImpactSide = {
+  outcome: Record<string, unknown>;
+  fired: string[];
+  reasons?: Reason[];
+  explanation?: Explanation;
+  error?: unknown;
+};
+
+export type ImpactReport = ImpactSummary & {
+  policy: string;
+  before: { label: string; revision: string; number: number | null };
+  after: { label: string; revision: string; number: number | null };
+  source: { log?: string; file?: string; since_ms?: number | null; until_ms?: number | null };
+  scanned: number;
+  not_reproduced: number;
+  invalid_facts: { code: string; pointer: string; message: string; count: number; decisions: string[] }[];
+  failures: { side: string; code: string; pointer?: string; message: string; count: number; decisions: string[] }[];
+  changes: {
+    decision_id: string;
+    at: string;
+    before: Record<string, unknown>;
+    after: Record<string, unknown>;
+    fired: { before: string[]; after: string[] };
+  }[];
+  samples: { decision_id: string; at: string; before: ImpactSide; after: ImpactSide }[];
+  seconds?: number;
+  cancelled?: boolean;
+};
+
+export type RevisionState = "draft" | "pending" | "published" | "retired" | "rejected";
+
+export type RevisionRecord = {
+  policy: string;
+  number: number;
+  ref: string;
+  revision: string;
+  state: RevisionState;
+  base: number | null;
+  author: string;
+  created_at: number;
+  message: string;
+  data: Record<string, string>;
+  tests: TestsReport | null;
+  impact: ImpactSummary | null;
+  approver: string | null;
+  approved_at: number | null;
+  publications?: number[];
+  stale?: boolean;
+};
+
+export type Publication = {
+  publication: number;
+  policy: string;
+  number: number;
+  revision: string;
+  kind: "bootstrap" | "approval" | "direct" | "rollback";
+  principal: string;
+  published_at: number;
+  message: string;
+};
+
+export type RevisionList = {
+  policy: string;
+  published: Publication | null;
+  approvals_required: number;
+  revisions: RevisionRecord[];
+};
+
+export type RevisionDetail = Omit<RevisionRecord, "publications"> & {
+  source: string | null;
+  files: Record<string, string>;
+  tests_source: string | null;
+  path: string | null;
+  publications: Publication[];
+};
+
+export type Job<R = unknown> = {
+  id: string;
+  kind: "impact" | "submit" | "tests";
+  policy: string;
+  state: "running" | "done" | "failed" | "cancelled";
+  principal: string;
+  created_at: number;
+  finished_at: number | null;
+  progress: { done: number; total: number | null };
+  report?: R | null;
+  error?: { code: string; status?: number; message?: string; errors?: Diagnostic[] } | null;
+};
+
+export type Validation = {
+  policy: string;
+  valid: boolean;
+  revision: string | null;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+  tests: { checked: boolean; errors: Diagnostic[] };
+};
+
+export type DiffSide = { label: string; revision: string; number: number | null; state: string | null; path: string };
+
+export type Diff = {
+  policy: string;
+  from: DiffSide | null;
+  to: DiffSide | null;
+  identical: boolean;
+  changes: Record<string, unknown>;
+  text: string;
+};
+
+export type AuditEntry = {
+  seq: number;
+  at: number;
+  principal: string;
+  action: string;
+  policy: string;
+  number: number | null;
+  detail: Record<string, unknown>;
+};
+
+export type DataVersions = {
+  name: string;
+  current: string | null;
+  versions: { version: string; source: "file" | "api"; created_at: number; count: number; current: boolean }[];
 };

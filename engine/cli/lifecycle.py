@@ -11,7 +11,8 @@ The editor's loop, over the store the service serves from (`--store`, or the con
 A principal is `--as NAME`, else $KIMARI_PRINCIPAL, else the login name. The approvals a
 revision needs are the service's (recorded in the store), else the configuration's.
 Exit codes: 0 ok; 1 refused (tests fail, self-approval, stale, --max-changed exceeded);
-2 usage or policy errors.
+2 usage or policy errors. The text reports are in the language in effect (KIMARI_LANG,
+engine/cli/main.py); the JSON ones keep their codes and keys in every language.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import click
 
 from engine.core.errors import Diagnostic, UsageError
+from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps
 
 FORMAT = click.option(
@@ -126,8 +128,8 @@ def diff(
 
 def _side(side: Mapping[str, Any] | None) -> str:
     if side is None:
-        return "nothing"
-    return f"{side['label']} [{side['revision']}]"
+        return translate(Msg("nothing"))
+    return f"{translate(side['label'])} [{side['revision']}]"
 
 
 def _value_lines(change: Mapping[str, Any], indent: str) -> list[str]:
@@ -145,7 +147,7 @@ def _value_lines(change: Mapping[str, Any], indent: str) -> list[str]:
 def diff_text(result: Mapping[str, Any]) -> str:
     out = [f"{result['policy']}: {_side(result['from'])} -> {_side(result['to'])}"]
     if result["identical"]:
-        out.append("no change")
+        out.append(translate(Msg("no change")))
         return "\n".join(out)
     changes = result["changes"]
     for change in changes.get("policy", []):
@@ -157,7 +159,7 @@ def diff_text(result: Mapping[str, Any]) -> str:
             out.extend(_keyed_lines(found))
     facts = changes.get("facts")
     if facts:
-        out.append("facts schema:")
+        out.append(translate(Msg("facts schema:")))
         for item in facts["added"]:
             out.append(f"  + {item['field']} ({_schema_brief(item)})")
         for item in facts["removed"]:
@@ -177,7 +179,7 @@ def diff_text(result: Mapping[str, Any]) -> str:
                 out.extend(_keyed_lines(flow[section], "    "))
     versions = changes.get("data_versions")
     if versions:
-        out.append("default data versions:")
+        out.append(translate(Msg("default data versions:")))
         for name in sorted(set(versions["from"]) | set(versions["to"])):
             a, b = versions["from"].get(name), versions["to"].get(name)
             if a != b:
@@ -190,7 +192,8 @@ def diff_text(result: Mapping[str, Any]) -> str:
 
 def _schema_brief(item: Mapping[str, Any]) -> str:
     kind = item.get("type", "any")
-    return f"{kind}, {'required' if item.get('required') else 'optional'}"
+    needed = Msg("required") if item.get("required") else Msg("optional")
+    return f"{kind}, {translate(needed)}"
 
 
 def _keyed_lines(found: Mapping[str, Any], indent: str = "  ") -> list[str]:
@@ -205,7 +208,7 @@ def _keyed_lines(found: Mapping[str, Any], indent: str = "  ") -> list[str]:
             out.extend(_value_lines(change, indent + "    "))
     order = found.get("order")
     if order:
-        out.append(f"{indent}order: {', '.join(order['from'])}")
+        out.append(indent + translate(Msg("order: {rules}", rules=", ".join(order["from"]))))
         out.append(f"{indent}    -> {', '.join(order['to'])}")
     return out
 
@@ -216,7 +219,8 @@ def _data_option(values: Iterable[str]) -> dict[str, Path]:
     for value in values:
         name, sep, file = value.partition("=")
         if not sep or not name or not file:
-            raise UsageError([Diagnostic("usage", f"--data wants NAME=FILE, not {value!r}")])
+            wrong = Msg("--data wants NAME=FILE, not {value}", value=repr(value))
+            raise UsageError([Diagnostic("usage", wrong)])
         out[name] = Path(file)
     return out
 
@@ -309,69 +313,107 @@ def impact(
 def impact_text(result: Mapping[str, Any]) -> str:
     before, after = result["before"], result["after"]
     source = result["source"]
-    where = source.get("file") or f"the decision log of {source['log']}"
-    out = [
-        f"{result['policy']}: {before['label']} -> {after['label']}",
-        f"replayed {result['replayed']:,} decisions of {where} in {result['seconds']:.1f} s "
-        f"({result['rate']:,}/s)" + (" -- CANCELLED" if result["cancelled"] else ""),
-    ]
-    for key, note in (
-        ("changed", "the outcome differs"),
-        ("rules_only", "the same outcome, by other rules"),
-        ("unchanged", ""),
-        ("invalid", "facts the draft's schema refuses"),
-        ("failed", "could not be decided"),
+    where = source.get("file") or Msg("the decision log of {log}", log=source["log"])
+    replayed = Msg(
+        "replayed {replayed:,} decisions of {where} in {seconds:.1f} s ({rate:,}/s)",
+        replayed=result["replayed"],
+        where=where,
+        seconds=result["seconds"],
+        rate=result["rate"],
+    )
+    if result["cancelled"]:
+        replayed = Msg("{line} -- CANCELLED", line=replayed)
+    labels = f"{translate(before['label'])} -> {translate(after['label'])}"
+    out = [f"{result['policy']}: {labels}", translate(replayed)]
+    # one template a line: the words line up with the counts in each language
+    for line in (
+        Msg("changed    {count:>9,}  (the outcome differs)", count=result["changed"]),
+        Msg(
+            "rules only {count:>9,}  (the same outcome, by other rules)", count=result["rules_only"]
+        ),
+        Msg("unchanged  {count:>9,}", count=result["unchanged"]),
+        Msg("invalid    {count:>9,}  (facts the draft's schema refuses)", count=result["invalid"]),
+        Msg("failed     {count:>9,}  (could not be decided)", count=result["failed"]),
     ):
-        label = key.replace("_", " ")
-        out.append(f"  {label:<10} {result[key]:>9,}" + (f"  ({note})" if note else ""))
+        out.append("  " + translate(line))
     if result["not_reproduced"]:
-        out.append(
-            f"  NOT REPRODUCED {result['not_reproduced']:,}: the published revision decided "
-            f"differently than logged (e.g. {', '.join(result['not_reproduced_ids'][:3])})"
+        unlike = Msg(
+            "NOT REPRODUCED {count:,}: the published revision decided differently than logged "
+            "(e.g. {ids})",
+            count=result["not_reproduced"],
+            ids=", ".join(result["not_reproduced_ids"][:3]),
         )
+        out.append("  " + translate(unlike))
     if result["transitions"]:
-        out.append("transitions:")
+        out.append(translate(Msg("transitions:")))
         for name, pairs in result["transitions"].items():
             for pair in pairs[:10]:
                 out.append(f"  {name}: {pair['from']} -> {pair['to']}: {pair['count']:,}")
     rules = result["rules"]
-    for key, label in (("newly_fire", "rules that newly fire"), ("stop_firing", "stop firing")):
-        if rules[key]:
-            listed = ", ".join(f"{rule} {n:,}" for rule, n in rules[key].items())
-            out.append(f"{label}: {listed}")
+    if rules["newly_fire"]:
+        newly = Msg("rules that newly fire: {rules}", rules=_counted(rules["newly_fire"]))
+        out.append(translate(newly))
+    if rules["stop_firing"]:
+        out.append(translate(Msg("stop firing: {rules}", rules=_counted(rules["stop_firing"]))))
     for item in result["invalid_facts"]:
-        out.append(
-            f"invalid: {item['pointer'] or '/'}: {item['code']}: {item['message']}: "
-            f"{item['count']:,} (e.g. {', '.join(item['decisions'][:3])})"
+        invalid = Msg(
+            "invalid: {pointer}: {code}: {message}: {count:,} (e.g. {ids})",
+            pointer=item["pointer"] or "/",
+            code=item["code"],
+            message=item["message"],
+            count=item["count"],
+            ids=", ".join(item["decisions"][:3]),
         )
+        out.append(translate(invalid))
     for item in result["failures"]:
-        out.append(
-            f"failed ({item['side']}): {item['code']}: {item['message']}: {item['count']:,} "
-            f"(e.g. {', '.join(item['decisions'][:3])})"
+        failed = Msg(
+            "failed ({side}): {code}: {message}: {count:,} (e.g. {ids})",
+            side=item["side"],
+            code=item["code"],
+            message=item["message"],
+            count=item["count"],
+            ids=", ".join(item["decisions"][:3]),
         )
+        out.append(translate(failed))
     if result["changes"]:
-        out.append(f"changed decisions (the first {len(result['changes'])}):")
+        heading = Msg("changed decisions (the first {count}):", count=len(result["changes"]))
+        out.append(translate(heading))
         for change in result["changes"]:
             fields = ", ".join(
                 f"{name} {_short(change['before'][name])} -> {_short(change['after'][name])}"
                 for name in change["before"]
             )
-            out.append(f"  {change['decision_id']} at {change['at']}: {fields}")
+            said = Msg(
+                "{id} at {at}: {fields}", id=change["decision_id"], at=change["at"], fields=fields
+            )
+            out.append("  " + translate(said))
     for sample in result["samples"]:
         out.extend(_sample_lines(sample))
     if result["max_changed"] is not None:
-        verdict = "OVER" if result["over_limit"] else "within"
-        out.append(f"{verdict} --max-changed {result['max_changed']:,}")
+        limit = result["max_changed"]
+        verdict = (
+            Msg("OVER --max-changed {limit:,}", limit=limit)
+            if result["over_limit"]
+            else Msg("within --max-changed {limit:,}", limit=limit)
+        )
+        out.append(translate(verdict))
     return "\n".join(out)
+
+
+def _counted(rules: Mapping[str, int]) -> str:
+    return ", ".join(f"{rule} {n:,}" for rule, n in rules.items())
 
 
 def _sample_lines(sample: Mapping[str, Any]) -> list[str]:
     """The rules whose verdict differs between the two sides, with why."""
-    out = [f"decision {sample['decision_id']}, both explanations (rules that differ):"]
+    heading = Msg("decision {id}, both explanations (rules that differ):", id=sample["decision_id"])
+    out = [translate(heading)]
     before, after = sample.get("before", {}), sample.get("after", {})
     if "error" in before or "error" in after:
-        out.append(f"  before: {before.get('error') or before.get('fired')}")
-        out.append(f"  after:  {after.get('error') or after.get('fired')}")
+        said = before.get("error") or str(before.get("fired"))
+        out.append("  " + translate(Msg("before: {said}", said=said)))
+        said = after.get("error") or str(after.get("fired"))
+        out.append("  " + translate(Msg("after:  {said}", said=said)))
         return out
     old = {r["rule"]: r for r in (before.get("explanation") or {}).get("rules", [])}
     new = {r["rule"]: r for r in (after.get("explanation") or {}).get("rules", [])}
@@ -385,15 +427,30 @@ def _sample_lines(sample: Mapping[str, Any]) -> list[str]:
             if failed:
                 loc = failed["location"]
                 values = ", ".join(f"{k} = {_short(v)}" for k, v in failed["values"].items())
-                out.append(
-                    f"      false: {failed['condition']}  ({loc['file']}:{loc['line']})"
-                    + (f" with {values}" if values else "")
+                where = f"{loc['file']}:{loc['line']}"
+                false = (
+                    Msg(
+                        "false: {condition}  ({where}) with {values}",
+                        condition=failed["condition"],
+                        where=where,
+                        values=values,
+                    )
+                    if values
+                    else Msg(
+                        "false: {condition}  ({where})", condition=failed["condition"], where=where
+                    )
                 )
+                out.append("      " + translate(false))
     return out
 
 
 def _verdict(rule: Mapping[str, Any] | None) -> str:
-    return "absent" if rule is None else str(rule.get("verdict"))
+    if rule is None:
+        return translate(Msg("absent"))
+    from engine.cli.render import VERDICTS  # here: the CLI starts without the engine
+
+    verdict = str(rule.get("verdict"))
+    return translate(VERDICTS.get(verdict, verdict))
 
 
 # -- draft, publish, approve, reject, rollback -------------------------------------------------
@@ -425,7 +482,11 @@ def draft(
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     with _open(store_path, config_file) as lifecycle:
         record = lifecycle.draft(from_path(path, policy_id), _principal(principal), message)
-    click.echo(f"draft {_record_line(record)} by {record.author}")
+    click.echo(
+        translate(
+            Msg("draft {record} by {author}", record=_record_line(record), author=record.author)
+        )
+    )
 
 
 @click.command()
@@ -471,35 +532,56 @@ def publish(
         )
         return
     tests, effect = record.tests or {}, record.impact or {}
-    click.echo(f"{_record_line(record)} by {record.author}")
     click.echo(
-        f"  tests: {tests.get('passed', 0)} of {tests.get('cases', 0)} cases pass"
-        + (f" ({tests['note']})" if tests.get("note") else "")
+        translate(Msg("{record} by {author}", record=_record_line(record), author=record.author))
     )
+    passing = Msg(
+        "tests: {passed} of {cases} cases pass",
+        passed=tests.get("passed", 0),
+        cases=tests.get("cases", 0),
+    )
+    if tests.get("note"):
+        passing = Msg("{line} ({note})", line=passing, note=tests["note"])
+    click.echo("  " + translate(passing))
     if "replayed" in effect:
-        click.echo(
-            f"  impact over {effect.get('window_days')} days: {effect['replayed']:,} "
-            f"replayed, {effect['changed']:,} changed, {effect['invalid']:,} invalid, "
-            f"{effect['failed']:,} failed"
+        replayed = Msg(
+            "impact over {days} days: {replayed:,} replayed, {changed:,} changed, "
+            "{invalid:,} invalid, {failed:,} failed",
+            days=effect.get("window_days"),
+            replayed=effect["replayed"],
+            changed=effect["changed"],
+            invalid=effect["invalid"],
+            failed=effect["failed"],
         )
+        click.echo("  " + translate(replayed))
         for name, pairs in effect.get("transitions", {}).items():
             for pair in pairs:
                 click.echo(f"    {name}: {pair['from']} -> {pair['to']}: {pair['count']:,}")
     else:
-        click.echo(f"  impact: {effect.get('note', 'none')}")
+        note = effect.get("note", Msg("none"))
+        click.echo("  " + translate(Msg("impact: {note}", note=note)))
     if publication is not None:
-        click.echo(f"published as publication {publication.id} (no approval required)")
+        published = Msg("published as publication {id} (no approval required)", id=publication.id)
+        click.echo(translate(published))
     else:
-        click.echo(
-            f"waiting for {required} approval: kimari approve {record.ref} (by someone else)"
+        waiting = Msg(
+            "waiting for {count} approval: kimari approve {ref} (by someone else)",
+            count=required,
+            ref=record.ref,
         )
+        click.echo(translate(waiting))
 
 
 def _ref(ref: str) -> tuple[str, int]:
     policy, sep, number = ref.rpartition("@")
     if not sep or not number.isdigit() or not policy:
         raise UsageError(
-            [Diagnostic("usage", f"a revision looks like cancellation-fees@3, not {ref!r}")]
+            [
+                Diagnostic(
+                    "usage",
+                    Msg("a revision looks like cancellation-fees@3, not {ref}", ref=repr(ref)),
+                )
+            ]
         )
     return policy, int(number)
 
@@ -520,10 +602,15 @@ def approve(
     policy_id, number = _ref(revision)
     with _open(store_path, config_file) as lifecycle:
         publication = lifecycle.approve(policy_id, number, _principal(principal), message)
-    click.echo(
-        f"published {policy_id}@{number} [{publication.revision}] as publication "
-        f"{publication.id}, approved by {publication.principal}"
+    ref = f"{policy_id}@{number}"
+    published = Msg(
+        "published {ref} [{revision}] as publication {id}, approved by {principal}",
+        ref=ref,
+        revision=publication.revision,
+        id=publication.id,
+        principal=publication.principal,
     )
+    click.echo(translate(published))
 
 
 @click.command()
@@ -542,7 +629,7 @@ def reject(
     policy_id, number = _ref(revision)
     with _open(store_path, config_file) as lifecycle:
         record = lifecycle.reject(policy_id, number, _principal(principal), message)
-    click.echo(f"rejected {_record_line(record)}")
+    click.echo(translate(Msg("rejected {record}", record=_record_line(record))))
 
 
 @click.command()
@@ -562,10 +649,15 @@ def rollback(
     """Publish an earlier published revision again: a new publication, history kept."""
     with _open(store_path, config_file) as lifecycle:
         publication = lifecycle.rollback(policy, target, _principal(principal), message)
-    click.echo(
-        f"published {policy}@{publication.number} [{publication.revision}] again as "
-        f"publication {publication.id} (rollback by {publication.principal})"
+    ref = f"{policy}@{publication.number}"
+    published = Msg(
+        "published {ref} [{revision}] again as publication {id} (rollback by {principal})",
+        ref=ref,
+        revision=publication.revision,
+        id=publication.id,
+        principal=publication.principal,
     )
+    click.echo(translate(published))
 
 
 @click.command()
@@ -597,27 +689,45 @@ def revisions_text(listing: Mapping[str, Any]) -> str:
     for item in listing["revisions"]:
         tests = item.get("tests") or {}
         effect = item.get("impact") or {}
-        flags = " (stale: based on an older publication)" if item["stale"] else ""
-        line = (
-            f"{item['ref']:<24} {item['state']:<9} {item['revision']}  {_time(item['created_at'])}"
-            f"  by {item['author']}"
+        line = Msg(
+            "{ref} {state} {revision}  {time}  by {author}",
+            ref=item["ref"].ljust(24),
+            state=item["state"].ljust(9),
+            revision=item["revision"],
+            time=_time(item["created_at"]),
+            author=item["author"],
         )
         if item["approver"]:
-            line += f", approved by {item['approver']}"
-        out.append(line + flags)
+            line = Msg("{line}, approved by {approver}", line=line, approver=item["approver"])
+        if item["stale"]:
+            line = Msg("{line} (stale: based on an older publication)", line=line)
+        out.append(translate(line))
         details = []
         if item["message"]:
             details.append(item["message"])
         if tests:
-            details.append(f"tests {tests.get('passed', 0)}/{tests.get('cases', 0)}")
+            details.append(
+                Msg(
+                    "tests {passed}/{cases}",
+                    passed=tests.get("passed", 0),
+                    cases=tests.get("cases", 0),
+                )
+            )
         if "replayed" in effect:
-            details.append(f"impact {effect['changed']:,} of {effect['replayed']:,} changed")
+            details.append(
+                Msg(
+                    "impact {changed:,} of {replayed:,} changed",
+                    changed=effect["changed"],
+                    replayed=effect["replayed"],
+                )
+            )
         if item["publications"]:
-            details.append("publications " + ", ".join(map(str, item["publications"])))
+            listed = ", ".join(map(str, item["publications"]))
+            details.append(Msg("publications {numbers}", numbers=listed))
         if details:
-            out.append("    " + "; ".join(details))
+            out.append("    " + "; ".join(translate(d) for d in details))
     if not out:
-        out.append("no revisions")
+        out.append(translate(Msg("no revisions")))
     return "\n".join(out)
 
 

@@ -74,9 +74,25 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def dumps(value: Any, *, indent: bool = False) -> bytes:
+def dumps(value: Any, *, indent: bool = False, sort_keys: bool = False) -> bytes:
     """JSON bytes of `value` in the form of to_json_value, in one pass."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS | (orjson.OPT_INDENT_2 * indent))
+    options = _OPTIONS | (orjson.OPT_INDENT_2 * indent) | (orjson.OPT_SORT_KEYS * sort_keys)
+    try:
+        return orjson.dumps(value, default=_default, option=options)
+    except orjson.JSONEncodeError:
+        # orjson writes no integer beyond 64 bits (and calls no default for one): a request
+        # may hold one before validation refuses it, so write those exactly as fragments
+        return orjson.dumps(_big_ints_exact(value), default=_default, option=options)
+
+
+def _big_ints_exact(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, dict):
+        return {k: _big_ints_exact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_exact(v) for v in value]
+    return value
 
 
 def dumps_text(value: Any) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core.errors import Diagnostic, InputError
+from engine.core.i18n import Msg
 
 MAX_ID = 200
 MAX_NAME = 200
@@ -66,7 +67,7 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
             [
                 Diagnostic(
                     "actor_required",
-                    'every flow event needs its actor: {"id": "...", "roles": ["..."]}',
+                    Msg('every flow event needs its actor: {{"id": "...", "roles": ["..."]}}'),
                     pointer=pointer,
                 )
             ]
@@ -75,10 +76,12 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         return value
     if not isinstance(value, dict):
         raise InputError(
-            [Diagnostic("actor_invalid", "the actor must be a JSON object", pointer=pointer)]
+            [Diagnostic("actor_invalid", Msg("the actor must be a JSON object"), pointer=pointer)]
         )
     problems = [
-        Diagnostic("actor_invalid", f"unknown actor field '{k}'", pointer=f"{pointer}/{k}")
+        Diagnostic(
+            "actor_invalid", Msg("unknown actor field '{name}'", name=k), pointer=f"{pointer}/{k}"
+        )
         for k in value
         if k not in ACTOR_KEYS
     ]
@@ -86,7 +89,7 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         problems.append(
             Diagnostic(
                 "actor_invalid",
-                f"the actor's id is 1 to {MAX_ID} printable characters",
+                Msg("the actor's id is 1 to {limit} printable characters", limit=MAX_ID),
                 pointer=f"{pointer}/id",
             )
         )
@@ -95,7 +98,7 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         problems.append(
             Diagnostic(
                 "actor_invalid",
-                f"the actor's roles are a list of 1 to {MAX_ROLES} role names",
+                Msg("the actor's roles are a list of 1 to {limit} role names", limit=MAX_ROLES),
                 pointer=f"{pointer}/roles",
             )
         )
@@ -105,7 +108,7 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
             problems.append(
                 Diagnostic(
                     "actor_invalid",
-                    "a role is a printable text, given once ('*' is no role)",
+                    Msg("a role is a printable text, given once ('*' is no role)"),
                     pointer=f"{pointer}/roles/{i}",
                 )
             )
@@ -113,7 +116,7 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         problems.append(
             Diagnostic(
                 "actor_invalid",
-                f"the actor's name is 1 to {MAX_NAME} printable characters",
+                Msg("the actor's name is 1 to {limit} printable characters", limit=MAX_NAME),
                 pointer=f"{pointer}/name",
             )
         )

@@ -57,6 +57,7 @@ from engine.compile.stages import (
     stage_unused,
 )
 from engine.core.errors import InputError, PolicyError, sort_diagnostics
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.flow.actors import ACTOR_KEYS
@@ -127,8 +128,11 @@ def stage_flow_header(build: FlowBuild) -> None:
         if key in build.data:
             build.error(
                 "not_in_flow",
-                f"'{key}' does not belong in a flow policy: its transitions are its rules, "
-                "decided first-match",
+                Msg(
+                    "'{key}' does not belong in a flow policy: its transitions are its rules, "
+                    "decided first-match",
+                    key=key,
+                ),
                 f"/{key}",
                 key=True,
             )
@@ -145,8 +149,10 @@ def stage_flow_facts(build: FlowBuild) -> None:
     if entity_type.kind != "record" or entity_type.fields is None:
         build.error(
             "flow_entity_schema",
-            "the facts schema of a flow describes the entity's stored facts: it must be an "
-            "object with 'properties'",
+            Msg(
+                "the facts schema of a flow describes the entity's stored facts: it must be an "
+                "object with 'properties'"
+            ),
             "/facts",
         )
         return
@@ -155,10 +161,12 @@ def stage_flow_facts(build: FlowBuild) -> None:
     except InputError as exc:
         build.error(
             "flow_entity_schema",
-            "an entity starts with no facts, but the facts schema refuses {} "
-            f"({exc.diagnostics[0].message})",
+            Msg(
+                "an entity starts with no facts, but the facts schema refuses {{}} ({reason})",
+                reason=exc.diagnostics[0].message,
+            ),
             "/facts",
-            hint="make every entity fact optional; events record them with 'set'",
+            hint=Msg("make every entity fact optional; events record them with 'set'"),
         )
         return
     _roles(build)
@@ -238,15 +246,15 @@ def _by(build: FlowBuild, raw: Any, pointer: str, rule_id: str | None = None) ->
             if not build.roles:
                 build.error(
                     "unknown_role",
-                    f"role '{role}' is named, but the flow declares no roles",
+                    Msg("role '{role}' is named, but the flow declares no roles", role=role),
                     where,
                     rule_id=rule_id,
-                    hint="declare the roles under flow.roles",
+                    hint=Msg("declare the roles under flow.roles"),
                 )
             else:
                 build.error(
                     "unknown_role",
-                    f"role '{role}' is not declared under flow.roles",
+                    Msg("role '{role}' is not declared under flow.roles", role=role),
                     where,
                     rule_id=rule_id,
                     hint=did_you_mean(role, build.roles),
@@ -273,15 +281,18 @@ def _states(build: FlowBuild) -> None:
     if state is None:
         build.error(
             "unknown_state",
-            f"initial state '{initial}' is not declared under flow.states",
+            Msg("initial state '{name}' is not declared under flow.states", name=initial),
             "/flow/initial",
             hint=did_you_mean(initial, build.states),
         )
     elif state.final or state.abolished:
         build.error(
             "invalid_initial_state",
-            f"initial state '{initial}' is {'final' if state.final else 'abolished'}: "
-            "an entity could never move",
+            Msg(
+                "initial state '{name}' is {kind}: an entity could never move",
+                name=initial,
+                kind=_final_or_abolished(state),
+            ),
             "/flow/initial",
         )
 
@@ -296,7 +307,10 @@ def _events(build: FlowBuild) -> None:
         if EVENT_TYPE in fields:
             build.error(
                 "reserved_event_field",
-                f"'{EVENT_TYPE}' names the event itself and cannot be one of its fields",
+                Msg(
+                    "'{name}' names the event itself and cannot be one of its fields",
+                    name=EVENT_TYPE,
+                ),
                 join_pointer(join_pointer(pointer, "fields"), EVENT_TYPE),
                 key=True,
             )
@@ -305,7 +319,11 @@ def _events(build: FlowBuild) -> None:
             if field_name not in fields:
                 build.error(
                     "unknown_event_field",
-                    f"required field '{field_name}' is not one of the fields of event '{name}'",
+                    Msg(
+                        "required field '{field}' is not one of the fields of event '{event}'",
+                        field=field_name,
+                        event=name,
+                    ),
                     join_pointer(join_pointer(pointer, "required"), i),
                     hint=did_you_mean(field_name, fields),
                 )
@@ -326,8 +344,10 @@ def _events(build: FlowBuild) -> None:
         if DECISION_FIELD in fields and "decide" in spec:
             build.error(
                 "reserved_event_field",
-                f"'{DECISION_FIELD}' is the answer of the policy this event consults: the "
-                "engine fills it",
+                Msg(
+                    "'{name}' is the answer of the policy this event consults: the engine fills it",
+                    name=DECISION_FIELD,
+                ),
                 join_pointer(join_pointer(pointer, "fields"), DECISION_FIELD),
                 key=True,
             )
@@ -362,9 +382,16 @@ def _check_field_types(
             if type_.with_nullable() != theirs[field_name].with_nullable():
                 build.error(
                     "event_field_conflict",
-                    f"field '{field_name}' of event '{name}' is {type_.describe()}, but the "
-                    f"field of the same name of event '{other.name}' is "
-                    f"{theirs[field_name].describe()}: event.{field_name} has one type",
+                    Msg(
+                        "field '{field}' of event '{event}' is {type}, but the field of the "
+                        "same name of event '{other}' is {other_type}: event.{field} has one "
+                        "type",
+                        field=field_name,
+                        event=name,
+                        type=type_.describe(),
+                        other=other.name,
+                        other_type=theirs[field_name].describe(),
+                    ),
                     join_pointer(join_pointer(pointer, "fields"), field_name),
                     key=True,
                 )
@@ -381,7 +408,11 @@ def stage_transitions(build: FlowBuild) -> None:
         if tid in seen:
             build.error(
                 "duplicate_rule_id",
-                f"transition id '{tid}' is already used by transition {seen[tid] + 1}",
+                Msg(
+                    "transition id '{id}' is already used by transition {number}",
+                    id=tid,
+                    number=seen[tid] + 1,
+                ),
                 join_pointer(pointer, "id"),
                 rule_id=tid,
             )
@@ -400,7 +431,7 @@ def _transition(
     if event is None:
         build.error(
             "unknown_event",
-            f"event '{spec['event']}' is not declared under flow.events",
+            Msg("event '{name}' is not declared under flow.events", name=spec["event"]),
             join_pointer(pointer, "event"),
             rule_id=tid,
             hint=did_you_mean(spec["event"], build.events),
@@ -409,7 +440,7 @@ def _transition(
     if target is not None and target not in build.states:
         build.error(
             "unknown_state",
-            f"state '{target}' is not declared under flow.states",
+            Msg("state '{name}' is not declared under flow.states", name=target),
             join_pointer(pointer, "to"),
             rule_id=tid,
             hint=did_you_mean(target, build.states),
@@ -424,7 +455,7 @@ def _transition(
         if event is not None and name not in event.fields:
             build.error(
                 "unknown_event_field",
-                f"event '{event.name}' has no field '{name}'",
+                Msg("event '{event}' has no field '{field}'", event=event.name, field=name),
                 join_pointer(join_pointer(pointer, "requires"), i),
                 rule_id=tid,
                 hint=did_you_mean(name, event.fields),
@@ -498,7 +529,7 @@ def _sources(build: FlowBuild, raw: Any, pointer: str, tid: str) -> tuple[str, .
         if state is None:
             build.error(
                 "unknown_state",
-                f"state '{name}' is not declared under flow.states",
+                Msg("state '{name}' is not declared under flow.states", name=name),
                 where,
                 rule_id=tid,
                 hint=did_you_mean(name, build.states),
@@ -507,8 +538,11 @@ def _sources(build: FlowBuild, raw: Any, pointer: str, tid: str) -> tuple[str, .
         elif state.final or state.abolished:
             build.error(
                 "move_from_final_state",
-                f"state '{name}' is {'final' if state.final else 'abolished'}: no transition "
-                "may leave it",
+                Msg(
+                    "state '{name}' is {kind}: no transition may leave it",
+                    name=name,
+                    kind=_final_or_abolished(state),
+                ),
                 where,
                 rule_id=tid,
             )
@@ -576,7 +610,10 @@ def _changes(
             if declared is None:
                 build.error(
                     "unknown_entity_fact",
-                    f"the entity has no fact '{name}' (declare it in the facts schema)",
+                    Msg(
+                        "the entity has no fact '{name}' (declare it in the facts schema)",
+                        name=name,
+                    ),
                     where,
                     key=True,
                     rule_id=tid,
@@ -589,8 +626,11 @@ def _changes(
                 if declared.kind != "list":
                     build.error(
                         "type_mismatch",
-                        f"'append' adds to a list, but entity fact '{name}' is "
-                        f"{declared.describe()}",
+                        Msg(
+                            "'append' adds to a list, but entity fact '{name}' is {type}",
+                            name=name,
+                            type=declared.describe(),
+                        ),
                         where,
                         key=True,
                         rule_id=tid,
@@ -598,15 +638,20 @@ def _changes(
                     ok = False
                     continue
                 expected = declared.item or declared
-            value = build.value(raw, where, scope, expected, f"entity fact '{name}'", tid)
+            what = Msg("entity fact '{name}'", name=name)
+            value = build.value(raw, where, scope, expected, what, tid)
             if value is None:
                 ok = False
                 continue
             if expected.enum and value.expr is None and value.constant not in expected.enum:
                 build.error(
                     "invalid_value",
-                    f"{value.constant!r} is not a value of entity fact '{name}' "
-                    f"(one of {list(expected.enum)})",
+                    Msg(
+                        "{value} is not a value of entity fact '{name}' (one of {options})",
+                        value=repr(value.constant),
+                        name=name,
+                        options=str(list(expected.enum)),
+                    ),
                     where,
                     rule_id=tid,
                     hint=did_you_mean(str(value.constant), map(str, expected.enum)),
@@ -662,7 +707,10 @@ def _check_roles(build: FlowBuild) -> None:
         if transition.by is None and build.roles:
             build.warn(
                 "transition_without_roles",
-                f"transition '{transition.id}' names no roles (by:), so any actor may make it",
+                Msg(
+                    "transition '{id}' names no roles (by:), so any actor may make it",
+                    id=transition.id,
+                ),
                 join_pointer(pointer, "event"),
                 rule_id=transition.id,
             )
@@ -671,9 +719,17 @@ def _check_roles(build: FlowBuild) -> None:
             if earlier is not transition and set(earlier.by or ()) != set(transition.by or ()):
                 build.error(
                     "roles_differ",
-                    f"in state '{state}', transition '{earlier.id}' lets "
-                    f"{_listed(earlier.by)} send '{transition.event}' but '{transition.id}' "
-                    f"lets {_listed(transition.by)}: one state and event take one set of roles",
+                    Msg(
+                        "in state '{state}', transition '{earlier}' lets {earlier_roles} send "
+                        "'{event}' but '{id}' lets {roles}: one state and event take one set "
+                        "of roles",
+                        state=state,
+                        earlier=earlier.id,
+                        earlier_roles=_listed(earlier.by),
+                        event=transition.event,
+                        id=transition.id,
+                        roles=_listed(transition.by),
+                    ),
                     join_pointer(
                         pointer,
                         "by" if "by" in build.flow["transitions"][transition.index] else "event",
@@ -684,7 +740,11 @@ def _check_roles(build: FlowBuild) -> None:
 
 
 def _listed(roles: tuple[str, ...] | None) -> str:
-    return "any actor" if roles is None else ", ".join(roles)
+    return Msg("any actor") if roles is None else ", ".join(roles)
+
+
+def _final_or_abolished(state: FlowState) -> Msg:
+    return Msg("final") if state.final else Msg("abolished")
 
 
 def stage_flow_checks(build: FlowBuild) -> None:
@@ -696,7 +756,7 @@ def stage_flow_checks(build: FlowBuild) -> None:
         if name not in used:
             build.warn(
                 "unused_event",
-                f"no transition accepts event '{name}'",
+                Msg("no transition accepts event '{name}'", name=name),
                 join_pointer("/flow/events", name),
                 key=True,
             )
@@ -705,7 +765,7 @@ def stage_flow_checks(build: FlowBuild) -> None:
         if state.id not in reached and not state.abolished:
             build.warn(
                 "unreachable_state",
-                f"no transition leads to state '{state.id}'",
+                Msg("no transition leads to state '{name}'", name=state.id),
                 join_pointer("/flow/states", state.id),
                 key=True,
             )

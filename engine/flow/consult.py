@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from engine.compile.build import Build
 from engine.compile.model import Expr, Source
 from engine.core.errors import PolicyError
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.flow.model import DECISION_FIELD, DecisionCall, FlowEvent
 from engine.lang.check import Root, Scope
@@ -92,7 +93,7 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
     cache[policy_id] = None
     where = join_pointer(pointer, "policy")
     if policy_id == build.data.get("id"):
-        build.error("consult_invalid", "a flow cannot consult itself", where)
+        build.error("consult_invalid", Msg("a flow cannot consult itself"), where)
         return None
     try:
         raw = build.read(policy_id + POLICY_SUFFIX)
@@ -102,7 +103,11 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
             siblings = [p.stem for p in build.path.parent.glob("*" + POLICY_SUFFIX)]
         build.error(
             "unknown_policy",
-            f"no policy '{policy_id}' beside this flow ({policy_id}{POLICY_SUFFIX})",
+            Msg(
+                "no policy '{id}' beside this flow ({file})",
+                id=policy_id,
+                file=policy_id + POLICY_SUFFIX,
+            ),
             where,
             hint=did_you_mean(policy_id, siblings),
         )
@@ -112,14 +117,21 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
     except PolicyError as exc:
         build.error(
             "consult_invalid",
-            f"policy '{policy_id}' cannot be read: {exc.diagnostics[0].message}",
+            Msg(
+                "policy '{id}' cannot be read: {reason}",
+                id=policy_id,
+                reason=exc.diagnostics[0].message,
+            ),
             where,
         )
         return None
     if not isinstance(data, dict) or data.get("kind", "decision") != "decision":
         build.error(
             "consult_invalid",
-            f"policy '{policy_id}' is not a decision policy: only a decision can be consulted",
+            Msg(
+                "policy '{id}' is not a decision policy: only a decision can be consulted",
+                id=policy_id,
+            ),
             where,
         )
         return None
@@ -167,7 +179,9 @@ def _scope(build: Build) -> Scope:
 
 def _expression(build: Build, raw: Any, pointer: str, scope: Scope, what: str) -> Expr | None:
     if not isinstance(raw, str) or not raw.startswith("="):
-        build.error("type_mismatch", f"{what} is an expression: start it with '='", pointer)
+        build.error(
+            "type_mismatch", Msg("{what} is an expression: start it with '='", what=what), pointer
+        )
         return None
     body = raw[1:]
     offset = 1 + (len(body) - len(body.lstrip()))
@@ -175,7 +189,9 @@ def _expression(build: Build, raw: Any, pointer: str, scope: Scope, what: str) -
     expr = build.expression(body.strip(), source, scope)
     if expr is not None and expr.type.kind not in ("record", "any", "null"):
         build.error(
-            "type_mismatch", f"{what} must be a record, not {expr.type.describe()}", pointer
+            "type_mismatch",
+            Msg("{what} must be a record, not {type}", what=what, type=expr.type.describe()),
+            pointer,
         )
         return None
     return expr
@@ -187,7 +203,7 @@ def _check_settings(build: Build, expr: Expr, consulted: Mapping[str, Any], poin
         if name not in declared:
             build.error(
                 "unknown_setting",
-                f"policy '{consulted.get('id')}' has no setting '{name}'",
+                Msg("policy '{id}' has no setting '{name}'", id=consulted.get("id"), name=name),
                 pointer,
                 hint=did_you_mean(name, declared),
             )

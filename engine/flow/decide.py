@@ -30,6 +30,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Message
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
+from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import dumps, format_datetime, format_value, to_json_value
 from engine.flow.actors import Actor, role_labels, validate_actor
 from engine.flow.model import (
@@ -271,8 +272,13 @@ def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any, Any]) -> E
             [
                 Diagnostic(
                     "stored_state_unknown",
-                    f"the entity is in state '{stored.state}', which policy '{policy.id}' "
-                    f"revision {policy.revision} does not declare",
+                    Msg(
+                        "the entity is in state '{state}', which policy '{policy}' revision "
+                        "{revision} does not declare",
+                        state=stored.state,
+                        policy=policy.id,
+                        revision=policy.revision,
+                    ),
                     pointer="/state",
                 )
             ]
@@ -284,8 +290,13 @@ def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any, Any]) -> E
             [
                 Diagnostic(
                     "stored_facts_invalid",
-                    f"the entity's stored facts do not fit policy '{policy.id}' revision "
-                    f"{policy.revision}: {d.message}",
+                    Msg(
+                        "the entity's stored facts do not fit policy '{policy}' revision "
+                        "{revision}: {reason}",
+                        policy=policy.id,
+                        revision=policy.revision,
+                        reason=d.message,
+                    ),
                     pointer=d.pointer,
                 )
                 for d in exc.diagnostics
@@ -332,7 +343,10 @@ def consult(
             [
                 Diagnostic(
                     "consulted_policy_missing",
-                    f"policy '{call.policy}', which this event consults, is not served",
+                    Msg(
+                        "policy '{policy}', which this event consults, is not served",
+                        policy=call.policy,
+                    ),
                     call.location,
                 )
             ]
@@ -345,7 +359,9 @@ def consult(
         raise EvaluationError(
             [
                 Diagnostic(
-                    "evaluation_error", f"consulting '{call.policy}': {exc.message}", call.location
+                    "evaluation_error",
+                    Msg("consulting '{policy}': {reason}", policy=call.policy, reason=exc.message),
+                    call.location,
                 )
             ]
         ) from None
@@ -377,8 +393,13 @@ def consult(
             [
                 Diagnostic(
                     "decision_answer_invalid",
-                    f"the answer of '{call.policy}' revision {decision.revision} does not fit "
-                    f"what this flow was compiled against (edit and reload both): {d.message}",
+                    Msg(
+                        "the answer of '{policy}' revision {revision} does not fit what this "
+                        "flow was compiled against (edit and reload both): {reason}",
+                        policy=call.policy,
+                        revision=decision.revision,
+                        reason=d.message,
+                    ),
                     call.location,
                     pointer=d.pointer,
                 )
@@ -406,7 +427,11 @@ def _repointed(call: DecisionCall, problem: Diagnostic) -> Diagnostic:
         where = f"/{DECISION_FIELD}{pointer}"
     return Diagnostic(
         problem.code,
-        f"{problem.message} (in the facts given to '{call.policy}')",
+        Msg(
+            "{reason} (in the facts given to '{policy}')",
+            reason=problem.message,
+            policy=call.policy,
+        ),
         problem.location,
         pointer=where,
         hint=problem.hint,
@@ -440,7 +465,7 @@ def _record(
             [
                 Diagnostic(
                     "evaluation_error",
-                    f"transition '{transition.id}': {exc.message}",
+                    Msg("transition '{id}': {reason}", id=transition.id, reason=exc.message),
                     transition.location,
                     rule_id=transition.id,
                 )
@@ -453,8 +478,11 @@ def _record(
             [
                 Diagnostic(
                     "recorded_fact_invalid",
-                    f"transition '{transition.id}' would record a fact its schema refuses: "
-                    f"{d.message}",
+                    Msg(
+                        "transition '{id}' would record a fact its schema refuses: {reason}",
+                        id=transition.id,
+                        reason=d.message,
+                    ),
                     transition.location,
                     pointer=d.pointer,
                     rule_id=transition.id,
@@ -511,6 +539,44 @@ def _join(*parts: str | None) -> str:
     return "".join(p for p in parts if p).strip()
 
 
+# A refusal's message is {ja, en} whatever the request's language (clients show either):
+# the engine's own sentence comes from the catalogue in each language (engine/core/i18n.py),
+# with the policy's labels in that language, followed by the policy's own texts (a state's
+# note, the transition's `refusal`) in the same language.
+
+
+def _label(text: Any) -> Rendered:
+    """A policy's label inside an engine-written sentence: its ja in the Japanese one, its en
+    (else its ja) in the English one."""
+    return Rendered(lambda lang: text.ja if lang == "ja" else _en(text))
+
+
+def _per_language(ja: str, en: str) -> Rendered:
+    return Rendered(lambda lang: ja if lang == "ja" else en)
+
+
+def _labels(labels: list[Any]) -> Rendered:
+    """Labels listed in a sentence: 「a」、「b」 / 'a', 'b' (なし / none when there are none)."""
+
+    def render(lang: str) -> str:
+        if not labels:
+            return Msg("none").in_language(lang)
+        if lang == "ja":
+            return "、".join(f"「{label.ja}」" for label in labels)
+        return ", ".join(f"'{_en(label)}'" for label in labels)
+
+    return Rendered(render)
+
+
+def _both(sentence: Msg, *texts: Mapping[str, str]) -> dict[str, str]:
+    """The refusal's message: the sentence in Japanese and English, each followed by the
+    policy's texts in that language."""
+    return {
+        "ja": _join(sentence.in_language("ja"), *(t.get("ja") for t in texts)),
+        "en": _join(str(sentence) + " ", *(t.get("en") for t in texts)),
+    }
+
+
 def _note(state: FlowState) -> dict[str, str]:
     return state.note.to_dict() if state.note else {}
 
@@ -532,38 +598,29 @@ def _refusal(
     note = _note(state)
     if state.final:
         out = _base("final_state", state, event_type)
-        out["message"] = {
-            "ja": _join(
-                f"現在の状態「{state.label.ja}」は最終状態です。「{event.label.ja}」を含め、"
-                "これ以上の操作はできません。",
-                note.get("ja"),
+        out["message"] = _both(
+            Msg(
+                "'{state}' is a final state: no further operations ('{event}' refused).",
+                state=_label(state.label),
+                event=_label(event.label),
             ),
-            "en": _join(
-                f"'{_en(state.label)}' is a final state: no further operations "
-                f"('{_en(event.label)}' refused). ",
-                note.get("en"),
-            ),
-        }
+            note,
+        )
         out["allowed_events"] = []
         return out
     candidates = flow.candidates(state.id, event_type)
     allowed = flow.allowed_events(state.id)
     if not candidates:
-        labels_ja = "、".join(f"「{flow.events[e].label.ja}」" for e in allowed) or "なし"
-        labels_en = ", ".join(f"'{_en(flow.events[e].label)}'" for e in allowed) or "none"
         out = _base("event_not_allowed", state, event_type)
-        out["message"] = {
-            "ja": _join(
-                f"現在の状態「{state.label.ja}」では「{event.label.ja}」はできません"
-                f"（この状態でできる操作: {labels_ja}）。",
-                note.get("ja"),
+        out["message"] = _both(
+            Msg(
+                "In state '{state}' the event '{event}' is not allowed (allowed here: {allowed}).",
+                state=_label(state.label),
+                event=_label(event.label),
+                allowed=_labels([flow.events[e].label for e in allowed]),
             ),
-            "en": _join(
-                f"In state '{_en(state.label)}' the event '{_en(event.label)}' is not allowed "
-                f"(allowed here: {labels_en}). ",
-                note.get("en"),
-            ),
-        }
+            note,
+        )
         out["allowed_events"] = allowed
         return out
     # Only the guards of candidates need the reference evaluator (and with it the check
@@ -581,9 +638,13 @@ def _refusal(
                 [
                     Diagnostic(
                         "engine_disagreement",
-                        f"durable_rules applied no transition, but the reference evaluator "
-                        f"finds '{transition.id}' holds (policy '{policy.id}' revision "
-                        f"{policy.revision})",
+                        Msg(
+                            "durable_rules applied no transition, but the reference evaluator "
+                            "finds '{id}' holds (policy '{policy}' revision {revision})",
+                            id=transition.id,
+                            policy=policy.id,
+                            revision=policy.revision,
+                        ),
                         transition.location,
                         rule_id=transition.id,
                     )
@@ -609,39 +670,42 @@ def _refusal(
         text = transition.missing or (None if transition.guarded else transition.refusal)
         explained = _optional_render(text, env)
         out = _base("missing_field", state, event_type)
-        title = event.field_label(first["field"])
-        out["message"] = {
-            "ja": _join(
-                f"現在の状態「{state.label.ja}」で「{event.label.ja}」を行うには"
-                f"「{title}」（event.{first['field']}）が必要です。",
-                explained.get("ja"),
+        name = first["field"]
+        out["message"] = _both(
+            Msg(
+                "In state '{state}', '{event}' needs '{title}' (event.{field}).",
+                state=_label(state.label),
+                event=_label(event.label),
+                # the field's title (Japanese, for people) in Japanese, its name in English
+                title=_per_language(event.field_label(name), name),
+                field=name,
             ),
-            "en": _join(
-                f"In state '{_en(state.label)}', '{_en(event.label)}' needs "
-                f"'{first['field']}' (event.{first['field']}). ",
-                explained.get("en"),
-            ),
-        }
+            explained,
+        )
         out["pointer"] = first["pointer"]
     else:
         out = _base("condition_not_met", state, event_type)
         values = _values(first["values"])
-        out["message"] = {
-            "ja": _join(
-                f"現在の状態「{state.label.ja}」では「{event.label.ja}」の条件を満たしていません: "
-                f"{first['condition']}",
-                f"（{values}）" if values else None,
-                f" [{where}]。",
-                explained.get("ja"),
-            ),
-            "en": _join(
-                f"In state '{_en(state.label)}', '{_en(event.label)}' is refused: "
-                f"{first['condition']} does not hold",
-                f" ({values})" if values else None,
-                f" [{where}]. ",
-                explained.get("en"),
-            ),
+        fields = {
+            "state": _label(state.label),
+            "event": _label(event.label),
+            "condition": first["condition"],
+            "where": where,
         }
+        sentence = (
+            Msg(
+                "In state '{state}', '{event}' is refused: {condition} does not hold "
+                "({values}) [{where}].",
+                values=values,
+                **fields,
+            )
+            if values
+            else Msg(
+                "In state '{state}', '{event}' is refused: {condition} does not hold [{where}].",
+                **fields,
+            )
+        )
+        out["message"] = _both(sentence, explained)
     out["failed"] = [f for _, _, f in failures]
     out["allowed_events"] = allowed
     return out
@@ -652,15 +716,17 @@ def _role_refusal(
 ) -> dict[str, Any]:
     event = flow.events[event_type]
     labels = {name: role.label for name, role in flow.roles.items()}
-    may_ja, may_en = role_labels(roles, labels)
-    has_ja, has_en = role_labels(actor.roles, labels)
     out = _base("role_not_allowed", state, event_type)
-    out["message"] = {
-        "ja": f"現在の状態「{state.label.ja}」で「{event.label.ja}」を行えるのは{may_ja}です"
-        f"（{actor.id} の役割: {has_ja}）。",
-        "en": f"In state '{_en(state.label)}', '{_en(event.label)}' may be sent by {may_en} "
-        f"(the roles of {actor.id}: {has_en}).",
-    }
+    out["message"] = _both(
+        Msg(
+            "In state '{state}', '{event}' may be sent by {roles} (the roles of {actor}: {held}).",
+            state=_label(state.label),
+            event=_label(event.label),
+            roles=_per_language(*role_labels(roles, labels)),
+            actor=actor.id,
+            held=_per_language(*role_labels(actor.roles, labels)),
+        )
+    )
     out["roles"] = list(roles)
     out["actor"] = actor.to_dict()
     out["allowed_events"] = flow.allowed_events(state.id)
@@ -674,20 +740,15 @@ def _abolished(
     note = _note(target)
     explained = _optional_render(transition.refusal, env)
     out = _base("abolished_state", state, transition.event)
-    out["message"] = {
-        "ja": _join(
-            f"「{target.label.ja}」はすでに廃止されたステータスのため設定できません"
-            f"（現在の状態「{state.label.ja}」）。",
-            note.get("ja"),
-            explained.get("ja"),
+    out["message"] = _both(
+        Msg(
+            "'{target}' is an abolished status and cannot be set (current state: '{state}').",
+            target=_label(target.label),
+            state=_label(state.label),
         ),
-        "en": _join(
-            f"'{_en(target.label)}' is an abolished status and cannot be set (current state: "
-            f"'{_en(state.label)}'). ",
-            note.get("en"),
-            explained.get("en"),
-        ),
-    }
+        note,
+        explained,
+    )
     out["target"] = target.to_dict()
     out["transition"] = transition.id
     out["refs"] = list(transition.refs)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
+from engine.core.i18n import Msg
 from engine.core.jsonvalue import to_json_value
 from engine.core.suggest import did_you_mean
 from engine.flow.actors import Actor
@@ -225,8 +226,13 @@ class FlowEngine:
             [
                 Diagnostic(
                     "flow_contention",
-                    f"entity '{entity_id}' of '{policy.id}' kept moving under other writers; "
-                    f"gave up after {MAX_ATTEMPTS} attempts",
+                    Msg(
+                        "entity '{entity}' of '{policy}' kept moving under other writers; gave "
+                        "up after {attempts} attempts",
+                        entity=entity_id,
+                        policy=policy.id,
+                        attempts=MAX_ATTEMPTS,
+                    ),
                 )
             ]
         )
@@ -285,7 +291,11 @@ class FlowEngine:
                 [
                     Diagnostic(
                         "unknown_state",
-                        f"{state!r} is not a state of '{policy.id}'",
+                        Msg(
+                            "{state} is not a state of '{policy}'",
+                            state=repr(state),
+                            policy=policy.id,
+                        ),
                         pointer="/state",
                         hint=did_you_mean(str(state), flow.states),
                     )
@@ -301,8 +311,12 @@ class FlowEngine:
                     [
                         Diagnostic(
                             "entity_exists",
-                            f"entity '{entity_id}' of '{policy.id}' already exists; "
-                            "only new entities can be imported",
+                            Msg(
+                                "entity '{entity}' of '{policy}' already exists; only new "
+                                "entities can be imported",
+                                entity=entity_id,
+                                policy=policy.id,
+                            ),
                             pointer="/state",
                         )
                     ]
@@ -328,8 +342,12 @@ def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
             [
                 Diagnostic(
                     "not_a_flow",
-                    f"policy '{policy_id}' is a {policy.kind} policy, not a flow: "
-                    "use `kimari decide` / POST /v1/decisions",
+                    Msg(
+                        "policy '{id}' is a {kind} policy, not a flow: use `kimari decide` / "
+                        "POST /v1/decisions",
+                        id=policy_id,
+                        kind=policy.kind,
+                    ),
                 )
             ]
         )
@@ -347,7 +365,11 @@ def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
             [
                 Diagnostic(
                     "entity_id_invalid",
-                    f"an id is 1 to {MAX_ENTITY_ID} printable characters, got {value!r}",
+                    Msg(
+                        "an id is 1 to {limit} printable characters, got {value}",
+                        limit=MAX_ENTITY_ID,
+                        value=repr(value),
+                    ),
                     pointer=pointer,
                 )
             ]
@@ -369,7 +391,12 @@ def replay(
     differences = []
     for row in rows:
         if row.actor is None:
-            differences.append(f"version {row.version}: no actor recorded (moved before actors)")
+            differences.append(
+                Msg(
+                    "version {version}: no actor recorded (moved before actors)",
+                    version=row.version,
+                )
+            )
             continue
         event = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
         answer = row.event.get(DECISION_FIELD)
@@ -386,14 +413,32 @@ def replay(
             consult_id=answer.get("decision_id") if isinstance(answer, dict) else None,
         )
         if not move.allowed:
-            differences.append(f"version {row.version}: now refused ({move.refusal})")
+            differences.append(
+                Msg(
+                    "version {version}: now refused ({refusal})",
+                    version=row.version,
+                    refusal=str(move.refusal),
+                )
+            )
             continue
         if move.state_after.id != row.to_state:
             differences.append(
-                f"version {row.version}: {row.from_state} -> {move.state_after.id}, "
-                f"stored -> {row.to_state}"
+                Msg(
+                    "version {version}: {before} -> {after}, stored -> {stored}",
+                    version=row.version,
+                    before=row.from_state,
+                    after=move.state_after.id,
+                    stored=row.to_state,
+                )
             )
         if move.facts_after != row.facts:
-            differences.append(f"version {row.version}: facts {move.facts_after} != {row.facts}")
+            differences.append(
+                Msg(
+                    "version {version}: facts {facts} != {stored}",
+                    version=row.version,
+                    facts=str(move.facts_after),
+                    stored=str(row.facts),
+                )
+            )
         entity = advance(entity, move)
     return entity, differences

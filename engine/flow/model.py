@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.compile.model import Expr, Message, Text, Value
 from engine.core.errors import Diagnostic, InputError, Location
+from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -165,7 +166,11 @@ class FlowSpec:
         """The normalised event body, or InputError with a JSON pointer under /event."""
         if not isinstance(event, dict):
             raise InputError(
-                [Diagnostic("event_invalid", "the event must be a JSON object", pointer="/event")]
+                [
+                    Diagnostic(
+                        "event_invalid", Msg("the event must be a JSON object"), pointer="/event"
+                    )
+                ]
             )
         name = event.get(EVENT_TYPE)
         consults = isinstance(name, str) and name in self.events and self.events[name].decide
@@ -174,17 +179,24 @@ class FlowSpec:
                 [
                     Diagnostic(
                         "decision_field_reserved",
-                        f"'{DECISION_FIELD}' is the answer of the policy this event "
-                        "consults; the engine fills it, the event cannot carry it",
+                        Msg(
+                            "'{name}' is the answer of the policy this event consults; the "
+                            "engine fills it, the event cannot carry it",
+                            name=DECISION_FIELD,
+                        ),
                         pointer=f"/event/{DECISION_FIELD}",
                     )
                 ]
             )
         if not isinstance(name, str) or name not in self.events:
             problem = (
-                "the event needs a 'type'"
+                Msg("the event needs a 'type'")
                 if name is None
-                else f"unknown event type {name!r} (one of {', '.join(self.events)})"
+                else Msg(
+                    "unknown event type {name} (one of {events})",
+                    name=repr(name),
+                    events=", ".join(self.events),
+                )
             )
             raise InputError(
                 [

@@ -1,10 +1,15 @@
-"""Text renderings of flow results and histories, for people at a terminal."""
+"""Text renderings of flow results and histories, for people at a terminal.
+
+Every line is shown in the language in effect (KIMARI_LANG, engine/cli/main.py); the
+policy's own texts (labels, refusal and action texts) are its Japanese, whatever the
+language, as in the JSON."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps
 from engine.store.flows import HistoryRow
 
@@ -30,14 +35,28 @@ def flow_result_text(body: Mapping[str, Any]) -> str:
     """One event's answer: the move and what it requires, or the refusal and why."""
     policy, entity = body["policy"], body["entity"]
     head = f"{policy['id']} {entity['id']}"
-    meta = (
-        f"  by {actor_text(body.get('actor'))}, revision {policy['revision']}, decision "
-        f"{body['decision_id']}, at {body['at']}, entity version {entity['version']}"
+    meta = "  " + translate(
+        Msg(
+            "by {actor}, revision {revision}, decision {decision}, at {at}, entity version "
+            "{version}",
+            actor=actor_text(body.get("actor")),
+            revision=policy["revision"],
+            decision=body["decision_id"],
+            at=body["at"],
+            version=entity["version"],
+        )
     )
     if not body["allowed"]:
         refusal = body["refusal"]
         out = [
-            f"{head}: refused in {_state(refusal['state'])}: {refusal['code']}",
+            translate(
+                Msg(
+                    "{head}: refused in {state}: {code}",
+                    head=head,
+                    state=_state(refusal["state"]),
+                    code=refusal["code"],
+                )
+            ),
             meta,
             f"  {refusal['message']['ja']}",
         ]
@@ -51,24 +70,28 @@ def flow_result_text(body: Mapping[str, Any]) -> str:
                 f"{loc['file']}:{loc['line']}:{loc['col']}"
             )
             if values:
-                out.append(f"      with {values}")
+                out.append("      " + translate(Msg("with {values}", values=values)))
         if refusal.get("pointer"):
-            out.append(f"  missing: {refusal['pointer']}")
-        allowed = refusal.get("allowed_events") or []
-        out.append(f"  allowed events here: {', '.join(allowed) or 'none'}")
+            out.append("  " + translate(Msg("missing: {pointer}", pointer=refusal["pointer"])))
+        allowed = ", ".join(refusal.get("allowed_events") or []) or Msg("none")
+        out.append("  " + translate(Msg("allowed events here: {events}", events=allowed)))
         return "\n".join(out)
     transition = body["transition"] or {}
     refs = ", ".join(transition.get("refs", []))
-    replayed = " (replayed: this event id was applied before)" if body.get("replayed") else ""
-    out = [
-        f"{head}: {_state(body['state']['before'])} -> {_state(body['state']['after'])} "
-        f"by {transition.get('id')}{f' [{refs}]' if refs else ''}{replayed}",
-        meta,
-    ]
+    line = Msg(
+        "{head}: {before} -> {after} by {transition}",
+        head=head,
+        before=_state(body["state"]["before"]),
+        after=_state(body["state"]["after"]),
+        transition=f"{transition.get('id')} [{refs}]" if refs else str(transition.get("id")),
+    )
+    if body.get("replayed"):
+        line = Msg("{move} (replayed: this event id was applied before)", move=line)
+    out = [translate(line), meta]
     if body.get("message"):
         out.append(f"  {body['message']['ja']}")
     if body["actions"]:
-        out.append("  actions:")
+        out.append("  " + translate(Msg("actions:")))
         for action in body["actions"]:
             to = f" -> {', '.join(action['to'])}" if action.get("to") else ""
             out.append(f"    - {action['code']}{to}: {action['text']['ja']}")
@@ -81,23 +104,46 @@ def flow_result_text(body: Mapping[str, Any]) -> str:
 
 def history_text(entity: Mapping[str, Any], rows: list[HistoryRow], refusals: list[Any]) -> str:
     head = entity["entity"]
+    fields = {
+        "entity": f"{entity['policy']['id']} {head['id']}",
+        "state": _state(entity["state"]),
+        "version": head["version"],
+    }
     out = [
-        f"{entity['policy']['id']} {head['id']}: {_state(entity['state'])}, version "
-        f"{head['version']}{'' if head['exists'] else ' (no event yet)'}",
+        translate(
+            Msg("{entity}: {state}, version {version}", **fields)
+            if head["exists"]
+            else Msg("{entity}: {state}, version {version} (no event yet)", **fields)
+        )
     ]
     for row in rows:
-        out.append(
-            f"  {row.version:>4}  {row.at}  {row.event_type:<24} {row.from_state} -> "
-            f"{row.to_state}  [{row.transition}] by {actor_text(row.actor)} rev {row.revision}"
+        move = Msg(
+            "{version}  {at}  {event} {before} -> {after}  [{transition}] by {actor} rev "
+            "{revision}",
+            version=str(row.version).rjust(4),
+            at=row.at,
+            event=row.event_type.ljust(24),
+            before=row.from_state,
+            after=row.to_state,
+            transition=row.transition,
+            actor=actor_text(row.actor),
+            revision=row.revision,
         )
+        out.append("  " + translate(move))
         for action in row.actions:
-            out.append(f"          action {action['code']}: {action['text']['ja']}")
+            said = Msg("action {code}: {text}", code=action["code"], text=action["text"]["ja"])
+            out.append("          " + translate(said))
     if refusals:
-        out.append("refused events (not part of the history of moves):")
+        out.append(translate(Msg("refused events (not part of the history of moves):")))
         for item in refusals:
-            out.append(
-                f"  at version {item['version']}  {item['at']}  {item['event_type']:<24} "
-                f"by {actor_text(item.get('actor'))} "
-                f"{item['code']}: {item['refusal']['message']['ja']}"
+            refused = Msg(
+                "at version {version}  {at}  {event} by {actor} {code}: {message}",
+                version=item["version"],
+                at=item["at"],
+                event=item["event_type"].ljust(24),
+                actor=actor_text(item.get("actor")),
+                code=item["code"],
+                message=item["refusal"]["message"]["ja"],
             )
+            out.append("  " + translate(refused))
     return "\n".join(out)

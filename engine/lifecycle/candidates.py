@@ -213,7 +213,7 @@ def resolve(
             )
         record = revisions.record(policy_id, current.number)
         assert record is not None
-        return from_record(store, record, f"published ({record.ref})")
+        return from_record(store, record, Msg("published ({ref})", ref=record.ref))
     numbered = NUMBER.fullmatch(ref)
     if numbered:
         if numbered.group("policy") not in (None, policy_id):
@@ -375,3 +375,38 @@ def run_tests(candidate: Candidate) -> dict[str, Any]:
             "problems": [d.render().replace(str(folder), "") for d in report.problems[:20]],
             "uncovered_rules": report.uncovered_rules.get(candidate.id, []),
         }
+
+
+def check_tests(candidate: Candidate) -> list[Diagnostic]:
+    """The problems of the candidate's test cases as `kimari validate` reports them (their
+    schema, the policy they name, their references), located in `<id>.tests.yaml`; none
+    when it has no tests. The cases are loaded, not run."""
+    import dataclasses
+
+    from engine.testing.cases import load_cases
+
+    if candidate.tests_source is None:
+        return []
+    project = Project(
+        Path(candidate.policy.path).parent,
+        {},
+        policies={candidate.id: candidate.policy},
+        datasets=dict(candidate.data),
+    )
+    shown = f"{candidate.id}{TESTS_SUFFIX}"
+    with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
+        path = Path(folder) / shown
+        path.write_text(candidate.tests_source, encoding="utf-8")
+        written = {str(path), shown_path(path)}
+        try:
+            load_cases(path, project)
+        except PolicyError as exc:
+            out = []
+            for found in exc.diagnostics:
+                if found.location is not None and found.location.file in written:
+                    found = dataclasses.replace(
+                        found, location=dataclasses.replace(found.location, file=shown)
+                    )
+                out.append(found)
+            return out
+    return []

@@ -1,22 +1,30 @@
-"""Long lifecycle work (an impact replay, a submission with its impact) as jobs.
+"""Long lifecycle work (an impact replay, a submission with its impact, a draft's YAML tests
+run from the console's editor) as jobs.
 
     POST /v1/policies/{id}/impact   -> start(): a job row (one running per policy), then
-                                       `python -m engine.lifecycle.jobs STORE JOB_ID`
+                                       `python -m engine.lifecycle.jobs JOB_ID`, the store
+                                       in $KIMARI_JOB_STORE
     that process                    -> runs it on every core, writes progress (which is
                                        also its heartbeat) at most twice a second, stops
                                        at the next chunk when a cancel was asked, and
                                        writes the report or the error
     GET /v1/jobs/{id}               -> the row, from any worker
 
-A job runs in its own process so that no service worker stops deciding while it runs,
-and its state is in the store so that any worker (or another machine, with a shared
-store) can answer for it. A job whose process stopped beating is marked failed when the
+A job runs in its own process so that no service worker stops deciding while it runs (and
+so that a draft's rulesets, which durable_rules can never unregister, die with it), and
+its state is in the store so that any worker (or another machine, with a shared store)
+can answer for it. A job whose process stopped beating is marked failed when the
 next job of its policy starts.
+
+The store's location reaches the job's process in its environment, not its command line:
+a PostgreSQL URL may hold a password, and any user of the machine can read a process's
+command line (`ps`), while its environment is its owner's only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -26,12 +34,14 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, Refused
 from engine.core.i18n import Msg
+from engine.lifecycle.candidates import run_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from engine.store.revisions import Job, JobBusy, RevisionStore
 
 log = logging.getLogger("kimari.jobs")
-KINDS = ("impact", "submit")
+KINDS = ("impact", "submit", "tests")
 BEAT_SECONDS = 0.5
+STORE_ENV = "KIMARI_JOB_STORE"
 
 
 def start(
@@ -64,7 +74,8 @@ def start(
             ]
         ) from None
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.lifecycle.jobs", revisions.location, job.id],
+        [sys.executable, "-m", "engine.lifecycle.jobs", job.id],
+        env=dict(os.environ, **{STORE_ENV: revisions.location}),
         stdin=subprocess.DEVNULL,
     )
     threading.Thread(target=process.wait, name=f"job-{job.id}", daemon=True).start()
@@ -138,6 +149,15 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
             list_limit=int(params.get("list", 100)),
             on_progress=beat,
         )
+    if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
+        candidate = draft_from_text(
+            lifecycle,
+            job.policy_id,
+            params["source"],
+            files=params.get("files"),
+            tests=params.get("tests"),
+        )
+        return {"revision": candidate.revision, "tests": run_tests(candidate)}
     if params.get("draft") is not None:
         candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
     else:
@@ -158,13 +178,14 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
 
 
 def main(argv: list[str]) -> int:
+    store = os.environ.get(STORE_ENV)
+    if len(argv) != 2 or not store:
+        print(f"usage: {STORE_ENV}=STORE python -m engine.lifecycle.jobs JOB_ID", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="kimari job %(levelname)s %(message)s", stream=sys.stderr
     )
-    if len(argv) != 3:
-        print("usage: python -m engine.lifecycle.jobs STORE JOB_ID", file=sys.stderr)
-        return 2
-    return run_job(argv[1], argv[2])
+    return run_job(store, argv[1])
 
 
 if __name__ == "__main__":

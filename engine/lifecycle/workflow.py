@@ -34,7 +34,7 @@ from engine.core.errors import (
     Refused,
     UsageError,
 )
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, Rendered, translate
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
@@ -436,7 +436,12 @@ class Lifecycle:
 
     def bootstrap(self, folder: Path, principal: str = "bootstrap") -> list[str]:
         """An empty store (nothing ever published) publishes every policy of the folder that
-        compiles; the lines to log. A store with publications is left as it is."""
+        compiles; the lines to log. A store with publications is left as it is.
+
+        Several services may start on one empty store at once (replicas on PostgreSQL):
+        each policy's record and publication are written in one transaction that first
+        checks the policy has none, so each policy is published once, by whichever
+        starter comes first; the others find it published and skip it."""
         if self.revisions.has_publications():
             return []
         lines = []
@@ -447,7 +452,7 @@ class Lifecycle:
                 lines.append(f"bootstrap: {shown_path(path)} not published: {exc}")
                 continue
             self._keep(candidate)
-            record = self.revisions.add(
+            publication = self.revisions.bootstrap(
                 NewRevision(
                     candidate.id,
                     candidate.revision,
@@ -459,17 +464,10 @@ class Lifecycle:
                     candidate.tests_source,
                 )
             )
-            publication = self.revisions.publish(
-                candidate.id,
-                record.number,
-                principal=principal,
-                kind="bootstrap",
-                message=record.message,
-                from_states=("pending",),
-                expect_published=None,
-            )
+            if publication is None:
+                continue  # another service published it meanwhile
             lines.append(
-                f"bootstrap: published {candidate.id}@{record.number} "
+                f"bootstrap: published {candidate.id}@{publication.number} "
                 f"(revision {candidate.revision}, publication {publication.id})"
             )
         return lines
@@ -550,16 +548,18 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
         out.append(
             Diagnostic(
                 "test_failed",
-                Msg(
-                    "{name}: {failures}",
-                    name=failure["name"],
-                    failures="; ".join(failure["failures"]),
-                ),
+                Msg("{name}: {failures}", name=failure["name"], failures=_joined(failure)),
                 Location(failure["file"], failure["line"], failure.get("col", 1)),
             )
         )
     out.extend(Diagnostic("test_problem", text) for text in tests.get("problems", []))
     return out
+
+
+def _joined(failure: Mapping[str, Any]) -> Rendered:
+    """A failed case's failures in one line, each in the language it is shown in."""
+    items = list(failure["failures"])
+    return Rendered(lambda lang: "; ".join(translate(item, lang) for item in items))
 
 
 def side_of(

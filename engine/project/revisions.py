@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError, PolicyError
+from engine.core.i18n import Msg, translate
 from engine.project.kinds import compile_any
 from engine.project.registry import build_dataset
 from engine.runtime.evaluate import decide
@@ -30,10 +31,19 @@ def compile_stored(store: Store, revision: str) -> CompiledPolicy:
     """The policy `revision` as it was, or PolicyError saying why it cannot be had."""
     stored = store.stored_revision(revision)
     if stored is None:
-        raise PolicyError([_unavailable(f"revision {revision} is not in the store")])
+        raise PolicyError(
+            [_unavailable(Msg("revision {revision} is not in the store", revision=revision))]
+        )
     if not stored.source.files:
         raise PolicyError(
-            [_unavailable(f"revision {revision} was stored without the schema files it names")]
+            [
+                _unavailable(
+                    Msg(
+                        "revision {revision} was stored without the schema files it names",
+                        revision=revision,
+                    )
+                )
+            ]
         )
     document = parse_yaml(stored.source.text, stored.path)
     # No rulebook: the refs were checked when the revision was first loaded, and the
@@ -43,14 +53,18 @@ def compile_stored(store: Store, revision: str) -> CompiledPolicy:
         raise PolicyError(
             [
                 _unavailable(
-                    f"the stored source of revision {revision} compiles to {policy.revision}"
+                    Msg(
+                        "the stored source of revision {revision} compiles to {compiled}",
+                        revision=revision,
+                        compiled=policy.revision,
+                    )
                 )
             ]
         )
     return policy
 
 
-def _unavailable(message: str) -> Diagnostic:
+def _unavailable(message: Msg) -> Diagnostic:
     return Diagnostic("revision_unavailable", message)
 
 
@@ -111,9 +125,12 @@ def explain_logged(
             decision_id=row["decision_id"],
         )
     except (PolicyError, InputError, EvaluationError, EngineFault) as exc:
-        return {"explanation": None, "explanation_unavailable": str(exc)}
+        # JSON made here, in the language in effect (the request's, the CLI's): for people
+        why = "\n".join(d.render() for d in exc.diagnostics) or str(exc)
+        return {"explanation": None, "explanation_unavailable": why}
     if again.fired != row["fired"]:
-        return {"explanation": None, "explanation_unavailable": "re-deciding fired different rules"}
+        why = translate(Msg("re-deciding fired different rules"))
+        return {"explanation": None, "explanation_unavailable": why}
     return {"explanation": again.explanation}
 
 
@@ -133,7 +150,9 @@ def _logged_data(
             continue
         stored = store.data_version(name, version) if version else None
         if stored is None:
-            missing = f"data set '{name}' version {version} is not stored"
+            missing = Msg(
+                "data set '{name}' version {version} is not stored", name=name, version=version
+            )
             raise EvaluationError([Diagnostic("data_version_unavailable", missing)])
         data[name] = build_dataset(spec, stored.entries, version)
     return data

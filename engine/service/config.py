@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.core.i18n import Msg
 from engine.store.backend import DEFAULT_LOCATION, parse_location
 
 SCOPES = ("decide", "admin", "publish")
@@ -74,14 +75,23 @@ class Token:
     @classmethod
     def of(cls, name: str, secret: str, scopes: Any, roles: Any = ()) -> Token:
         if not isinstance(secret, str) or len(secret) < 8:
-            raise _bad(f"token '{name}' must be a text of at least 8 characters")
+            raise _bad(Msg("token '{name}' must be a text of at least 8 characters", name=name))
         if not PRINCIPAL.fullmatch(name):
-            raise _bad(f"token name {name!r}: letters, digits and . _ @ - (at most 64)")
+            raise _bad(
+                Msg("token name {name}: letters, digits and . _ @ - (at most 64)", name=repr(name))
+            )
         if isinstance(scopes, str):
             scopes = [scopes]
         unknown = sorted(set(scopes or ()) - set(SCOPES))
         if not scopes or unknown:
-            raise _bad(f"token '{name}' needs scopes from {list(SCOPES)} (got {scopes!r})")
+            raise _bad(
+                Msg(
+                    "token '{name}' needs scopes from {scopes} (got {given})",
+                    name=name,
+                    scopes=str(list(SCOPES)),
+                    given=repr(scopes),
+                )
+            )
         return cls(name, digest(secret), frozenset(scopes), _roles(name, roles))
 
 
@@ -92,7 +102,13 @@ def _roles(name: str, roles: Any) -> frozenset[str]:
         isinstance(r, str) and r.strip() == r and r and not set(r) & set(ROLE_SEPARATORS)
         for r in roles
     ):
-        raise _bad(f"token '{name}': roles are names without spaces nor {ROLE_SEPARATORS}")
+        raise _bad(
+            Msg(
+                "token '{name}': roles are names without spaces nor {separators}",
+                name=name,
+                separators=ROLE_SEPARATORS,
+            )
+        )
     return frozenset(roles)
 
 
@@ -156,18 +172,21 @@ class Config:
         problems = []
         if self.anonymous and not self.loopback and not self.allow_anonymous:
             problems.append(
-                f"no tokens are configured and host {self.host} is not loopback: set "
-                "KIMARI_TOKENS (or tokens in the config file), or allow_anonymous = true"
+                Msg(
+                    "no tokens are configured and host {host} is not loopback: set KIMARI_TOKENS "
+                    "(or tokens in the config file), or allow_anonymous = true",
+                    host=self.host,
+                )
             )
         for key in ("workers", "max_body_bytes", "max_batch", "commit_max_rows"):
             if getattr(self, key) < 1:
-                problems.append(f"{key} must be at least 1")
+                problems.append(Msg("{key} must be at least 1", key=key))
         try:
             parse_location(self.store)
         except KimariError as exc:
             problems.extend(d.message for d in exc.diagnostics)
         if not 0 <= self.port <= 65535:
-            problems.append("port must be 0..65535")
+            problems.append(Msg("port must be 0..65535"))
         if (
             self.reload_interval <= 0
             or self.request_timeout <= 0
@@ -175,15 +194,17 @@ class Config:
             or self.body_timeout <= 0
         ):
             problems.append(
-                "reload_interval, request_timeout, shutdown_timeout and body_timeout must be "
-                "positive"
+                Msg(
+                    "reload_interval, request_timeout, shutdown_timeout and body_timeout must be "
+                    "positive"
+                )
             )
         if self.shutdown_drain < 0:
-            problems.append("shutdown_drain must be 0 or more")
+            problems.append(Msg("shutdown_drain must be 0 or more"))
         if self.approvals_required not in (-1, 0, 1):
-            problems.append("approvals_required must be 0 or 1 (-1: 1 when tokens are set)")
+            problems.append(Msg("approvals_required must be 0 or 1 (-1: 1 when tokens are set)"))
         if self.impact_days <= 0 or self.impact_sample < 1:
-            problems.append("impact_days and impact_sample must be positive")
+            problems.append(Msg("impact_days and impact_sample must be positive"))
         if problems:
             raise UsageError([Diagnostic("config_invalid", p) for p in problems])
 
@@ -235,7 +256,7 @@ class Config:
         }
 
 
-def _bad(message: str) -> UsageError:
+def _bad(message: Msg) -> UsageError:
     return UsageError([Diagnostic("config_invalid", message)])
 
 
@@ -258,22 +279,35 @@ def _coerce(key: str, value: Any) -> Any:
             return Path(value)
         return kind(value)
     except (TypeError, ValueError):
-        raise _bad(f"{key}: {value!r} is not a valid {kind.__name__}") from None
+        raise _bad(
+            Msg(
+                "{key}: {value} is not a valid {kind}",
+                key=key,
+                value=repr(value),
+                kind=kind.__name__,
+            )
+        ) from None
 
 
 def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:
     if not isinstance(items, list):
-        raise _bad("tokens must be an array of tables ([[tokens]])")
+        raise _bad(Msg("tokens must be an array of tables ([[tokens]])"))
     tokens = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise _bad("each [[tokens]] entry must be a table")
+            raise _bad(Msg("each [[tokens]] entry must be a table"))
         name = str(item.get("name", f"token-{i + 1}"))
         secret = item.get("token")
         if secret is None and "token_env" in item:
             secret = env.get(str(item["token_env"]))
             if not secret:
-                raise _bad(f"token '{name}': environment variable {item['token_env']} is empty")
+                raise _bad(
+                    Msg(
+                        "token '{name}': environment variable {variable} is empty",
+                        name=name,
+                        variable=item["token_env"],
+                    )
+                )
         tokens.append(Token.of(name, secret, item.get("scopes"), item.get("roles", ())))
     return tokens
 
@@ -295,8 +329,11 @@ def split_token_entry(part: str) -> tuple[str, str | None, list[str], str | None
                 return ":".join(parts[: index - 1]), parts[index - 1], parts[index].split("+"), rest
             return parts[0], None, parts[index].split("+"), rest
     raise _bad(
-        "KIMARI_TOKENS entries look like 'secret:alice:decide+publish', 'secret:decide' or "
-        f"'secret:dealer-7:decide:販売店|オートックワン' (scopes: {', '.join(SCOPES)})"
+        Msg(
+            "KIMARI_TOKENS entries look like 'secret:alice:decide+publish', 'secret:decide' or "
+            "'secret:dealer-7:decide:販売店|オートックワン' (scopes: {scopes})",
+            scopes=", ".join(SCOPES),
+        )
     )
 
 
@@ -331,16 +368,18 @@ def load_config(
         try:
             data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise _bad(f"cannot read config file {file}: {exc.strerror}") from None
+            raise _bad(
+                Msg("cannot read config file {file}: {reason}", file=file, reason=exc.strerror)
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise _bad(f"config file {file}: {exc}") from None
+            raise _bad(Msg("config file {file}: {reason}", file=file, reason=str(exc))) from None
         for key, value in data.items():
             if key == "tokens":
                 tokens = _tokens_from_table(value, env)
             elif key in _SETTABLE:
                 values[key] = _coerce(key, value)
             else:
-                raise _bad(f"config file {file}: unknown key '{key}'")
+                raise _bad(Msg("config file {file}: unknown key '{key}'", file=file, key=key))
     for key in _SETTABLE:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw not in (None, ""):

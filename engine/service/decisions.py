@@ -71,7 +71,7 @@ def json_response(
 
 def request_hash(policy_id: str, request: dict[str, Any]) -> str:
     canonical = {k: v for k, v in request.items() if k != "decision_id"}
-    raw = orjson.dumps([policy_id, canonical], option=orjson.OPT_SORT_KEYS)
+    raw = dumps([policy_id, canonical], sort_keys=True)
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -285,9 +285,7 @@ class Service:
                     results.append(_result(replayed))
                     continue
             try:
-                entry, decided = self._decide_one(
-                    policy, item, orjson.dumps(item).decode(), key, False
-                )
+                entry, decided = self._decide_one(policy, item, dumps(item).decode(), key, False)
             except (InputError, EvaluationError, EngineFault) as exc:
                 status, _, raw = from_error(exc, DECISION)
                 results.append({"status": status, "problem": _repoint(orjson.loads(raw), i)})

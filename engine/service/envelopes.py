@@ -41,7 +41,12 @@ def parse_body(body: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         detail = Msg("malformed JSON: {reason}", reason=str(exc))
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
-    if not _surely_unique(body, value):
+    long_number = _LONG_NUMBER.search(body) is not None
+    if long_number:
+        # orjson reads an integer beyond 64 bits as a float, altering it; Python's parser
+        # keeps it exact, and the facts validator then refuses it with its pointer
+        value = json.loads(body)
+    if long_number or not _surely_unique(body, value):
         pointer = _duplicate_key(body)
         if pointer is not None:
             name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
@@ -61,6 +66,8 @@ def parse_body(body: bytes) -> Any:
     return value
 
 
+# 19 digits or more: an integer that may not fit in 64 bits (or digits inside a text: harmless)
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 # a key followed by whitespace before its colon: rare, and then the exact check runs
 _SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
 

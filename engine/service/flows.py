@@ -87,8 +87,11 @@ class FlowService:
                 return problem(
                     403,
                     "actor_role_forbidden",
-                    f"this token may not act as {', '.join(beyond)} (it may claim: "
-                    f"{', '.join(roles or []) or 'no role'})",
+                    Msg(
+                        "this token may not act as {roles} (it may claim: {allowed})",
+                        roles=", ".join(beyond),
+                        allowed=", ".join(roles or []) or Msg("no role"),
+                    ),
                     pointer=f"/actor/roles/{actor.roles.index(beyond[0])}",
                     roles=sorted(roles or []),
                 )

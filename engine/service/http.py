@@ -80,11 +80,13 @@ class App:
         # no pid nor version: an unauthenticated probe learns that the front answers, no more
         self.health = orjson.dumps({"status": "ok"})
         # the routes the table says the front answers (not one worker), by operationId
-        self.answers: dict[str, Callable[[Route], Awaitable[Answer]]] = {
+        # (each gets the request's ASGI scope too: whoami reads its token)
+        self.answers: dict[str, Callable[[Route, dict[str, Any]], Awaitable[Answer]]] = {
             "healthz": self._healthz,
             "readyz": self._readyz,
             "reload": self._reload,
             "metrics": self._metrics,
+            "whoami": self._whoami,
         }
         self.assets = Assets()
         self.files: dict[str, Callable[[dict[str, str]], Answer]] = {
@@ -346,7 +348,7 @@ class App:
         if route.by is routes.By.FILES:
             return self.files[route.operation_id](params)
         if route.by is not routes.By.WORKER:
-            return await self.answers[route.operation_id](route)
+            return await self.answers[route.operation_id](route, scope)
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
         meta = self._meta(route, params, scope)
@@ -382,10 +384,10 @@ class App:
         return meta
 
     # -- the routes the front answers itself ---------------------------------------------
-    async def _healthz(self, _route: Route) -> Answer:
+    async def _healthz(self, _route: Route, _scope: dict[str, Any]) -> Answer:
         return 200, [(b"content-type", JSON)], self.health, {}
 
-    async def _readyz(self, _route: Route) -> Answer:
+    async def _readyz(self, _route: Route, _scope: dict[str, Any]) -> Answer:
         if self.draining:
             detail = Msg("the service is stopping; send new requests to another replica")
             return (*unavailable(detail, "shutting_down"), {})
@@ -395,7 +397,7 @@ class App:
             return 200, [(b"content-type", JSON)], body, {}
         return (*unavailable(Msg("no engine worker is ready yet"), "not_ready"), {})
 
-    async def _reload(self, route: Route) -> Answer:
+    async def _reload(self, route: Route, _scope: dict[str, Any]) -> Answer:
         assert route.op is not None
         replies = await self.pool.call_all(route.op)
         if not replies:
@@ -403,12 +405,23 @@ class App:
         status, _reply, out = replies[0]  # every worker compiled the same files
         return status, [(b"content-type", JSON)], out, {}
 
-    async def _metrics(self, route: Route) -> Answer:
+    async def _metrics(self, route: Route, _scope: dict[str, Any]) -> Answer:
         assert route.op is not None
         stats = [orjson.loads(r[2]) for r in await self.pool.call_all(route.op)]
         self.metrics.restarts = self.pool.restarts
         text = self.metrics.render(stats, self.pool.ready_count)
         return 200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], text, {}
+
+    async def _whoami(self, _route: Route, scope: dict[str, Any]) -> Answer:
+        """The token's principal, scopes and the roles its flow events may claim: what the
+        console may offer (its pages, the roles of an actor). Never the secret."""
+        token = self._token(scope)
+        if self.config.anonymous or token is None:  # no tokens configured: everything
+            principal, scopes, roles = "anonymous", sorted(SCOPES), ["*"]
+        else:
+            principal, scopes, roles = token.principal, sorted(token.scopes), sorted(token.roles)
+        body = orjson.dumps({"principal": principal, "scopes": scopes, "roles": roles})
+        return 200, [(b"content-type", JSON)], body, {}
 
     # -- the console's files (engine/console/assets.py) -----------------------------------
     @staticmethod

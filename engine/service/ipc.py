@@ -46,6 +46,7 @@ class Op(IntEnum):
     POLICY_SOURCE = 18
     POLICY_EXAMPLES = 19
     POLICY_STATS = 20
+    DATA_VERSIONS = 21
     # the policy lifecycle (engine/service/lifecycle.py); numbered apart from the others
     REVISIONS = 40
     CREATE_REVISION = 41
@@ -61,6 +62,8 @@ class Op(IntEnum):
     CANCEL_JOB = 51
     AUDIT = 52
     AUDIT_ALL = 53
+    VALIDATE_DRAFT = 54
+    TEST_DRAFT = 55
 
 
 class Event(IntEnum):

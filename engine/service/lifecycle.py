@@ -11,6 +11,9 @@
     POST /v1/policies/{id}/rollback                  {"to": ref}: publish it again
     GET  /v1/policies/{id}/diff?from=&to=            the semantic diff and the text diff
     POST /v1/policies/{id}/impact                    a replay of the log as a job (202)
+    POST /v1/policies/{id}/validate                  {"source", "files"?, "tests"?}: the
+                                                      diagnostics a draft of it would get
+    POST /v1/policies/{id}/tests                     ... its YAML test cases run (a job)
     GET  /v1/policies/{id}/audit, /v1/audit          the audit trail
     GET  /v1/jobs, /v1/jobs/{id}; POST /v1/jobs/{id}:cancel
 
@@ -24,16 +27,17 @@ are single store transactions. A revision is named by its number; a ref (`from`,
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.core.errors import Diagnostic, KimariError, PolicyError, UsageError
+from engine.core.errors import Diagnostic, DraftInvalid, KimariError, PolicyError, UsageError
 from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
-from engine.lifecycle.candidates import HASH, NUMBER
+from engine.lifecycle.candidates import HASH, NUMBER, check_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_from_text
 from engine.service.envelopes import parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
@@ -84,6 +88,13 @@ def _ref(value: Any, name: str) -> str:
             errors=[Diagnostic("request_invalid", Msg("not a revision"), pointer=f"/{name}")],
         )
     )
+
+
+def _under(diagnostic: Diagnostic, prefix: str) -> Diagnostic:
+    """A diagnostic whose pointer is relative to a part of the request, made absolute."""
+    if diagnostic.pointer is None:
+        return diagnostic
+    return dataclasses.replace(diagnostic, pointer=prefix + diagnostic.pointer)
 
 
 class LifecycleService:
@@ -336,15 +347,16 @@ class LifecycleService:
             if draft is None and not data:
                 message = Msg("give a 'draft', new 'data', or both")
                 return problem(422, "request_invalid", message)
-            try:
-                check_overrides(after, data)
-            except PolicyError as exc:
-                return problem(
-                    422,
-                    "data_invalid",
-                    Msg("the new data does not match its schema"),
-                    errors=exc.diagnostics,
-                )
+            for name, entries in data.items():
+                try:
+                    check_overrides(after, {name: entries})
+                except PolicyError as exc:  # pointers into this request: /data/NAME/3/phone
+                    return problem(
+                        422,
+                        "data_invalid",
+                        Msg("the new data does not match its schema"),
+                        errors=[_under(d, f"/data/{name}") for d in exc.diagnostics],
+                    )
             params = {
                 "draft": _ref(draft, "draft") if draft is not None else None,
                 "against": against,
@@ -357,6 +369,98 @@ class LifecycleService:
                 "rules": self._rules_params(),
             }
             return self._job("impact", policy_id, meta.get("principal", "anonymous"), params)
+
+        return self._run(call)
+
+    # -- the editor's checks: a text not stored, checked as a draft of it would be -------
+    def _text(self, body: bytes) -> dict[str, Any]:
+        """`{"source", "files"?, "tests"?}` checked: a text that is not stored."""
+        request = self._body(body)
+        problems = []
+        if not isinstance(request.get("source"), str) or not request["source"].strip():
+            problems.append(("/source", Msg("the policy's YAML text")))
+        if request.get("tests") is not None and not isinstance(request["tests"], str):
+            problems.append(("/tests", Msg("a text")))
+        files = request.get("files")
+        if files is not None and not (
+            isinstance(files, dict) and all(isinstance(v, str) for v in files.values())
+        ):
+            problems.append(("/files", Msg("an object of file name -> text")))
+        extra = set(request) - {"source", "files", "tests"}
+        problems.extend((f"/{k}", Msg("not a key of a draft's text")) for k in sorted(extra))
+        if problems:
+            raise RequestProblem(
+                problem(
+                    422,
+                    "request_invalid",
+                    Msg("a draft's text is {{source, files?, tests?}}"),
+                    errors=[Diagnostic("request_invalid", m, pointer=p) for p, m in problems],
+                )
+            )
+        return request
+
+    def validate(self, meta: dict[str, Any], body: bytes) -> Response:
+        """The diagnostics of a text as a draft of it would get them (the compile stages of
+        `kimari validate`, schema files and data from the published revision), and of its
+        test cases; 200 either way: an editor asks this as it types. Nothing is stored and
+        nothing is registered with durable_rules."""
+
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            request = self._text(body)
+            tests = request.get("tests")
+            try:
+                candidate = draft_from_text(
+                    self.lifecycle,
+                    policy_id,
+                    request["source"],
+                    files=request.get("files"),
+                    tests=tests,
+                )
+            except DraftInvalid as exc:
+                found = exc.diagnostics
+                return _json(
+                    200,
+                    {
+                        "policy": policy_id,
+                        "valid": False,
+                        "revision": None,
+                        "errors": [d.to_dict() for d in found if d.is_error],
+                        "warnings": [d.to_dict() for d in found if not d.is_error],
+                        "tests": {"checked": False, "errors": []},
+                    },
+                )
+            tests_errors = check_tests(candidate) if tests is not None else []
+            return _json(
+                200,
+                {
+                    "policy": policy_id,
+                    "valid": not tests_errors,
+                    "revision": candidate.revision,
+                    "errors": [],
+                    "warnings": [d.to_dict() for d in candidate.policy.warnings],
+                    "tests": {
+                        "checked": tests is not None,
+                        "errors": [d.to_dict() for d in tests_errors],
+                    },
+                },
+            )
+
+        return self._run(call)
+
+    def run_tests(self, meta: dict[str, Any], body: bytes) -> Response:
+        """A text's YAML test cases run as a job (durable_rules registers what it compiles,
+        so a draft is never compiled into this worker's engine): 202 and the job."""
+
+        def call() -> Response:
+            policy_id = self._policy(meta["policy_id"])
+            request = self._text(body)
+            params = {
+                "source": request["source"],
+                "files": request.get("files"),
+                "tests": request.get("tests"),
+            }
+            return self._job("tests", policy_id, meta.get("principal", "anonymous"), params)
 
         return self._run(call)
 
@@ -380,7 +484,8 @@ class LifecycleService:
         if found is None:
             return problem(404, "unknown_job", Msg("no job '{id}'", id=meta["job_id"]))
         out = found.to_dict()
-        out["params"] = {k: v for k, v in out["params"].items() if k not in ("data", "source")}
+        texts = ("data", "source", "tests", "files")  # what was sent; the report says the rest
+        out["params"] = {k: v for k, v in out["params"].items() if k not in texts}
         return _json(200, out)
 
     def cancel(self, meta: dict[str, Any], _body: bytes) -> Response:
@@ -497,7 +602,7 @@ SCHEMAS: dict[str, Any] = {
     "Job": _object(
         {
             "id": _TEXT,
-            "kind": {"enum": ["impact", "submit"]},
+            "kind": {"enum": ["impact", "submit", "tests"]},
             "policy": _TEXT,
             "state": {"enum": ["running", "done", "failed", "cancelled"]},
             "principal": _TEXT,
@@ -562,6 +667,34 @@ SCHEMAS: dict[str, Any] = {
         ),
         "additionalProperties": False,
     },
+    "DraftText": {
+        **_object(
+            {
+                "source": {"type": "string", "minLength": 1, "description": "the YAML text"},
+                "files": {"type": "object", "additionalProperties": _TEXT},
+                "tests": {"type": "string", "description": "its *.tests.yaml text"},
+            },
+            ["source"],
+        ),
+        "additionalProperties": False,
+    },
+    "Validation": _object(
+        {
+            "policy": _TEXT,
+            "valid": {"type": "boolean", "description": "no error in the text nor its tests"},
+            "revision": _maybe({"type": "string", "description": "its content hash"}),
+            "errors": {"type": "array", "items": _component("Diagnostic")},
+            "warnings": {"type": "array", "items": _component("Diagnostic")},
+            "tests": _object(
+                {
+                    "checked": {"type": "boolean", "description": "tests were sent and read"},
+                    "errors": {"type": "array", "items": _component("Diagnostic")},
+                },
+                ["checked", "errors"],
+            ),
+        },
+        ["policy", "valid", "errors", "warnings", "tests"],
+    ),
     "MessageRequest": {**_object({"message": _TEXT}), "additionalProperties": False},
     "RollbackRequest": {
         **_object({"to": _REVISION_REF, "message": _TEXT}, ["to"]),

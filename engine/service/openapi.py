@@ -404,6 +404,10 @@ _FRONT: dict[str, Callable[[], dict[str, Any]]] = {
         "200": _json("the front process answers", ref("Health")),
         **_problems(404),
     },
+    "whoami": lambda: {
+        "200": _json("the token's principal, scopes and roles", ref("Whoami")),
+        **_problems(401, 403, 404),
+    },
     "readyz": lambda: {
         "200": _json("an engine worker is ready, and the service is not stopping", ref("Ready")),
         **_problems(404, 503),
@@ -541,4 +545,7 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.CANCEL_JOB: _answer("Job", "the job, asked to stop (200 if it had ended)", "202"),
     Op.AUDIT: _answer("AuditTrail", "the policy's audit trail, newest first"),
     Op.AUDIT_ALL: _answer("AuditTrail", "the audit trail, newest first"),
+    Op.VALIDATE_DRAFT: _lifecycle("DraftText", "200", "Validation", "the diagnostics"),
+    Op.TEST_DRAFT: _lifecycle("DraftText", "202", "Job", "the job: GET its location", 409),
+    Op.DATA_VERSIONS: _answer("DataVersions", "its versions, newest first"),
 }

@@ -6,6 +6,7 @@ console shows, available to any client with the scope the route table names.
     GET /v1/policies/{id}/examples         YAML test cases and examples/ files, as inputs
     GET /v1/policies/{id}/source           the YAML text of the revision served
     GET /v1/data                           every data set: version, source, readers
+    GET /v1/data/{name}/versions           the versions of one the store keeps
 
 A worker owns one `Reads` next to its `Service` and calls it from the deciding thread,
 which owns the log's read connection. Query parameters arrive as the client wrote them
@@ -33,6 +34,7 @@ from engine.project.registry import Snapshot
 from engine.service.decisions import POLICY_ID, headline, json_response
 from engine.service.problems import RequestProblem, Response, problem
 from engine.store.decisions import DecisionLog, OutcomeIs
+from engine.store.versions import Store
 from engine.testing.examples import policy_examples
 
 MAX_LIMIT = 500
@@ -171,6 +173,28 @@ class Reads:
                 }
             )
         return json_response(200, {"data": out})
+
+    def data_versions(self, name: str, store: Store) -> Response:
+        """The versions of a data set the store keeps (the file defaults it served, the
+        replacements put through the API), newest first; which one is served."""
+        snapshot = self.snapshot()
+        if name not in snapshot.policy_set.specs:
+            hint = did_you_mean(name, snapshot.policy_set.specs)
+            message = Msg("no data set '{name}'", name=name)
+            return problem(404, "unknown_data_set", message, hint=hint)
+        info = snapshot.data_info.get(name)
+        current = info.version if info else None
+        versions = [
+            {
+                "version": version,
+                "source": source,
+                "created_at": created,
+                "count": count,
+                "current": version == current,
+            }
+            for version, source, created, count in store.data_versions(name)
+        ]
+        return json_response(200, {"name": name, "current": current, "versions": versions})
 
     def _policy(self, policy_id: str, *, decisions_only: bool = True) -> CompiledPolicy:
         snapshot = self.snapshot()

@@ -197,6 +197,15 @@ ROUTES: tuple[Route, ...] = (
         each="data",
     ),
     Route(
+        "GET",
+        "/v1/data/{name}/versions",
+        DECIDE,
+        Op.DATA_VERSIONS,
+        "get{Name}DataVersions",
+        "The versions of '{name}' the store keeps, newest first",
+        each="data",
+    ),
+    Route(
         "DELETE",
         "/v1/data/{name}",
         ADMIN,
@@ -254,6 +263,22 @@ ROUTES: tuple[Route, ...] = (
         Op.CREATE_REVISION,
         "createRevision",
         "Store a draft, or submit a revision for approval (a job)",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/validate",
+        PUBLISH,
+        Op.VALIDATE_DRAFT,
+        "validateDraft",
+        "Validate a policy's YAML text (and its tests) as a draft: diagnostics at line:col",
+    ),
+    Route(
+        "POST",
+        "/v1/policies/{policy_id}/tests",
+        PUBLISH,
+        Op.TEST_DRAFT,
+        "testDraft",
+        "Run the YAML test cases against a policy's text (a job)",
     ),
     Route(
         "POST",
@@ -352,6 +377,16 @@ ROUTES: tuple[Route, ...] = (
         "This document: one path per policy and data set, with their schemas",
     ),
     Route("GET", "/metrics", DECIDE, Op.STATS, "metrics", "Prometheus metrics", by=By.EVERY),
+    # who the token is (principal, scopes, roles it may claim): the console adapts to it
+    Route(
+        "GET",
+        "/v1/whoami",
+        DECIDE,
+        None,
+        "whoami",
+        "This token's principal, scopes and the roles its actors may claim",
+        by=By.FRONT,
+    ),
     Route("GET", "/healthz", None, None, "healthz", "The front process is alive", by=By.FRONT),
     Route("GET", "/readyz", None, None, "readyz", "A worker is ready to decide", by=By.FRONT),
     # the editors' console (engine/console): pages and assets with no token, since a browser

@@ -485,6 +485,47 @@ FIXED: dict[str, Schema] = {
             "generation": {"type": "integer"},
         },
     },
+    "DataVersions": {
+        "type": "object",
+        "description": "Every version of a data set the store keeps, newest first: the file "
+        "defaults it has served and the replacements put through the API.",
+        "required": ["name", "current", "versions"],
+        "properties": {
+            "name": {"type": "string"},
+            "current": {"type": ["string", "null"], "description": "the version served"},
+            "versions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["version", "source", "created_at", "count", "current"],
+                    "properties": {
+                        "version": {"type": "string"},
+                        "source": {"type": "string", "enum": ["file", "api"]},
+                        "created_at": {
+                            "type": "integer",
+                            "description": "first stored, milliseconds since the epoch",
+                        },
+                        "count": {"type": "integer", "minimum": 0},
+                        "current": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "Whoami": {
+        "type": "object",
+        "description": "Who the token is: the principal the audit trail records, its scopes, "
+        "and the roles a flow event's actor may claim with it ('*': any).",
+        "required": ["principal", "scopes", "roles"],
+        "properties": {
+            "principal": {"type": "string"},
+            "scopes": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["decide", "admin", "publish"]},
+            },
+            "roles": STRINGS,
+        },
+    },
 }
 
 

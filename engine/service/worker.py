@@ -434,6 +434,7 @@ class Worker:
             Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
             Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
             Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
+            Op.DATA_VERSIONS: lambda meta, _: reads.data_versions(meta["name"], self.store),
             **self._lifecycle_handlers(),
         }
 
@@ -454,6 +455,8 @@ class Worker:
             Op.CANCEL_JOB: lifecycle.cancel,
             Op.AUDIT: lifecycle.audit,
             Op.AUDIT_ALL: lifecycle.audit,
+            Op.VALIDATE_DRAFT: lifecycle.validate,
+            Op.TEST_DRAFT: lifecycle.run_tests,
         }
 
     def _approve(self, meta: dict[str, Any], body: bytes) -> Response:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.core.errors import Diagnostic, StoreUnavailable, UsageError
+from engine.core.i18n import Msg
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -74,7 +75,11 @@ def parse_location(text: str | Path | Location) -> Location:
                 [
                     Diagnostic(
                         "store_invalid",
-                        f"store '{raw}': write sqlite:///relative/path or sqlite:////absolute/path",
+                        Msg(
+                            "store '{store}': write sqlite:///relative/path or "
+                            "sqlite:////absolute/path",
+                            store=raw,
+                        ),
                     )
                 ]
             )
@@ -83,8 +88,12 @@ def parse_location(text: str | Path | Location) -> Location:
         [
             Diagnostic(
                 "store_invalid",
-                f"store '{redact(raw)}': unknown scheme '{scheme}' "
-                "(a file path, sqlite:///path or postgresql://user@host/db)",
+                Msg(
+                    "store '{store}': unknown scheme '{scheme}' (a file path, sqlite:///path or "
+                    "postgresql://user@host/db)",
+                    store=redact(raw),
+                    scheme=scheme,
+                ),
             )
         ]
     )
@@ -182,6 +191,16 @@ class Backend(ABC):
         with self.read() as session:
             rows = session.execute("SELECT name, value FROM generations").fetchall()
         return {str(name): int(value) for name, value in rows}
+
+    def settled(self, table: str, column: str) -> int | None:
+        """The highest value of `column` (an identity column, numbered at insert) at or below
+        which no row of `table` can still appear: what a cursor over that column may start
+        from without passing over a row that commits later. None: no bound is needed.
+
+        SQLite numbers rows inside its one writer's transaction, so in commit order: None.
+        PostgreSQL numbers a row when it is inserted, and concurrent transactions commit in
+        any order; its backend waits for the writers in flight (engine/store/postgres.py)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

@@ -189,8 +189,14 @@ class DecisionLog:
         """Decisions matching every filter given, newest first (or oldest first).
 
         `outcome`: a field of the outcome has that value, or holds it when it is a list.
-        `before_seq`: only rows older than that one (a cursor: the last `seq` of a page)."""
+        `before_seq`: only rows older than that one (a cursor: the last `seq` of a page).
+        A first page (newest first, no cursor) holds only rows up to the backend's
+        `settled` number, so that the cursor it ends with never passes over a row that
+        commits later (PostgreSQL numbers rows at insert, not at commit)."""
         where, args = [], []
+        if before_seq is None and not oldest_first:
+            settled = self.backend.settled("decisions", "seq")
+            before_seq = None if settled is None else settled + 1
         for clause, value in (
             ("policy_id = ?", policy),
             ("logged_at >= ?", since_ms),

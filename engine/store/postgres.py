@@ -27,6 +27,14 @@
 - Errors that mean "the database cannot be reached now" (connection refused or lost,
   the server shutting down or starting, no pooled connection within POOL_TIMEOUT_S,
   a serialization failure or deadlock) become StoreUnavailable: a retriable 503.
+- Cursors over identity columns (`settled`): a row is numbered when it is inserted but
+  seen only once its transaction commits, and transactions of several replicas commit in
+  any order, so a reader may see row 12 while row 11 is still in flight, and a cursor
+  "older than 12" taken then would never show 11. `settled` reads the highest number
+  handed out, then waits (without blocking anyone: it watches `pg_locks`) until every
+  transaction that held a write lock on the table at that moment has ended: every row at
+  or below that number is then committed or never will be. A writer has its lock on the
+  table before its INSERT numbers a row, so none can slip between the two readings.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from engine.core.errors import Diagnostic, StoreUnavailable
+from engine.core.i18n import Msg
 from engine.store.backend import (
     POSTGRESQL,
     Backend,
@@ -63,6 +72,7 @@ CONNECT_TIMEOUT_S = 2
 POLL_S = 1.0  # the listener's fallback: read the counters this often
 DOWN_S = 0.25  # after a connection failure, answer 503 at once for this long
 HOLD_WAIT_S = 5.0  # a flow event waits this long for another replica's event on its entity
+SETTLE_WAIT_S = 2.0  # a first page waits this long for the table's writers in flight
 MIGRATION_LOCK = 0x6B696D617269  # "kimari": the advisory lock key of migrations
 
 # What "the database cannot be reached or refused this transaction for now" looks like.
@@ -145,6 +155,7 @@ class PostgresBackend(Backend):
         self._listener: threading.Thread | None = None
         self._closing = threading.Event()
         self.notifications = 0  # received: for tests and stats
+        self._sequences: dict[tuple[str, str], str] = {}  # (table, column) -> its sequence
 
     # -- sessions ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -154,7 +165,7 @@ class PostgresBackend(Backend):
         pool reconnects meanwhile, in its own threads)."""
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(
-                [Diagnostic("store_unavailable", "PostgreSQL was unreachable a moment ago")]
+                [Diagnostic("store_unavailable", Msg("PostgreSQL was unreachable a moment ago"))]
             )
         try:
             with unavailable_on(UNAVAILABLE, "PostgreSQL"):
@@ -230,6 +241,58 @@ class PostgresBackend(Backend):
                 "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                 (component, len(steps)),
             )
+
+    # -- cursors -----------------------------------------------------------------------
+    def settled(self, table: str, column: str) -> int | None:
+        """The highest number handed out in `column` once every writer of `table` that
+        might hold a lower one has ended (see the module's docstring). StoreUnavailable if
+        one is still in flight after SETTLE_WAIT_S (a replica stopped mid-commit, say):
+        a retriable 503 rather than a page that may skip a row."""
+        with self._guard(), self.pool.connection() as conn:
+            sequence = self._sequences.get((table, column))
+            if sequence is None:
+                found = conn.execute(
+                    "SELECT pg_get_serial_sequence(%s, %s)", (table, column)
+                ).fetchone()
+                sequence = self._sequences[(table, column)] = str(found[0])
+            # first the number, then the writers: a row numbered before the first reading
+            # belongs to a transaction that held its table lock by then
+            last, called = conn.execute(f"SELECT last_value, is_called FROM {sequence}").fetchone()
+            horizon = int(last) if called else int(last) - 1
+            writers = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation' "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) "
+                    "AND relation = %s::regclass AND mode = 'RowExclusiveLock' AND granted "
+                    "AND pid <> pg_backend_pid()",
+                    (table,),
+                )
+            ]
+            deadline = time.monotonic() + SETTLE_WAIT_S
+            while writers:
+                writers = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT virtualxid FROM pg_locks WHERE locktype = 'virtualxid' "
+                        "AND virtualxid = ANY(%s)",
+                        (writers,),
+                    )
+                ]
+                if writers and time.monotonic() > deadline:
+                    raise StoreUnavailable(
+                        [
+                            Diagnostic(
+                                "store_unavailable",
+                                f"PostgreSQL: a transaction writing {table} has been open for "
+                                f"more than {SETTLE_WAIT_S:g} s",
+                            )
+                        ]
+                    )
+                if writers:
+                    time.sleep(0.002)
+            return horizon
 
     # -- generations -------------------------------------------------------------------
     def notify(self, session: Session, name: str, value: int) -> None:

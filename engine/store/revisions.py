@@ -447,10 +447,15 @@ class RevisionStore:
     def audit(
         self, policy_id: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[AuditEntry]:
+        """The audit trail, newest first; `before`: a cursor (the last `seq` of a page). A
+        first page ends at the backend's `settled` number (see DecisionLog.query)."""
         where, args = [], []
         if policy_id is not None:
             where.append("policy_id = ?")
             args.append(policy_id)
+        if before is None:  # a first page: its cursor must not pass over a late commit
+            settled = self.backend.settled("audit_log", "seq")
+            before = None if settled is None else settled + 1
         if before is not None:
             where.append("seq < ?")
             args.append(before)
@@ -467,36 +472,70 @@ class RevisionStore:
             raise ValueError(f"a new revision is a draft or pending, not {new.state}")
         stamp = now_ms()
         with self.backend.write(_key(new.policy_id)) as session:
-            row = session.execute(
-                "SELECT MAX(number) FROM lifecycle_revisions WHERE policy_id = ?",
-                (new.policy_id,),
-            ).fetchone()
-            number = (row[0] or 0) + 1
-            session.execute(
-                f"INSERT INTO lifecycle_revisions ({_REVISION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (
-                    new.policy_id,
-                    number,
-                    new.revision,
-                    new.state,
-                    new.base,
-                    new.author,
-                    stamp,
-                    new.message,
-                    _json(dict(new.data)),
-                    new.tests_source,
-                    _json(new.tests),
-                    _json(new.impact),
-                ),
-            )
-            action = "draft" if new.state == "draft" else "submit"
-            detail = {"revision": new.revision, "message": new.message, "base": new.base}
-            _audit(session, stamp, new.author, action, new.policy_id, number, detail)
+            number = self._insert(session, new, stamp)
             self.backend.bump(session, REVISIONS)
         found = self.record(new.policy_id, number)
         assert found is not None
         return found
+
+    def _insert(self, session: Session, new: NewRevision, stamp: int) -> int:
+        """Inside a write keyed on the policy: the record, numbered after the policy's last,
+        and its audit row; its number."""
+        row = session.execute(
+            "SELECT MAX(number) FROM lifecycle_revisions WHERE policy_id = ?",
+            (new.policy_id,),
+        ).fetchone()
+        number = int(row[0] or 0) + 1
+        session.execute(
+            f"INSERT INTO lifecycle_revisions ({_REVISION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            (
+                new.policy_id,
+                number,
+                new.revision,
+                new.state,
+                new.base,
+                new.author,
+                stamp,
+                new.message,
+                _json(dict(new.data)),
+                new.tests_source,
+                _json(new.tests),
+                _json(new.impact),
+            ),
+        )
+        action = "draft" if new.state == "draft" else "submit"
+        detail = {"revision": new.revision, "message": new.message, "base": new.base}
+        _audit(session, stamp, new.author, action, new.policy_id, number, detail)
+        return number
+
+    def bootstrap(self, new: NewRevision) -> Publication | None:
+        """Publish `new` as the policy's first revision (kind 'bootstrap'), in one transaction
+        keyed on the policy, unless the policy has a publication already: None then, and
+        nothing written. Replicas starting together on an empty store each compile the
+        folder and call this; one of them publishes each policy, once."""
+        if new.state != "pending":
+            raise ValueError(f"a bootstrap revision is pending, not {new.state}")
+        stamp = now_ms()
+        with self.backend.write(_key(new.policy_id)) as session:
+            if session.execute(
+                "SELECT 1 FROM publications WHERE policy_id = ? LIMIT 1", (new.policy_id,)
+            ).fetchone():
+                return None
+            number = self._insert(session, new, stamp)
+            publication = self._publish_in(
+                session,
+                new.policy_id,
+                number,
+                new.revision,
+                None,
+                principal=new.author,
+                kind="bootstrap",
+                message=new.message,
+                approver=None,
+                stamp=stamp,
+            )
+        return publication
 
     def submit(
         self,
@@ -577,36 +616,65 @@ class RevisionStore:
                     f"{policy_id}: the published revision is now "
                     f"{current_number if current_number is not None else 'none'}"
                 )
-            session.execute(
-                "UPDATE lifecycle_revisions SET state = 'retired' WHERE policy_id = ? "
-                "AND state = 'published'",
-                (policy_id,),
+            return self._publish_in(
+                session,
+                policy_id,
+                number,
+                row[0],
+                current_number,
+                principal=principal,
+                kind=kind,
+                message=message,
+                approver=approver,
+                stamp=stamp,
             )
-            session.execute(
-                "UPDATE lifecycle_revisions SET state = 'published', "
-                "approver = COALESCE(?, approver), approved_at = COALESCE(?, approved_at) "
-                "WHERE policy_id = ? AND number = ?",
-                (approver, stamp if approver else None, policy_id, number),
-            )
-            inserted = session.execute(
-                "INSERT INTO publications (policy_id, number, revision, kind, principal, "
-                "published_at, message) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (policy_id, number, row[0], kind, principal, stamp, message),
-            ).fetchone()
-            publication_id = int(inserted[0])
-            detail = {
-                "publication": publication_id,
-                "revision": row[0],
-                "previous": current_number,
-                "kind": kind,
-                "message": message,
-            }
-            action = {"approval": "approve"}.get(kind, kind)
-            _audit(session, stamp, principal, action, policy_id, number, detail)
-            self.backend.bump(session, POLICIES)
-            self.backend.bump(session, REVISIONS)
+
+    def _publish_in(
+        self,
+        session: Session,
+        policy_id: str,
+        number: int,
+        revision: str,
+        previous: int | None,
+        *,
+        principal: str,
+        kind: str,
+        message: str,
+        approver: str | None,
+        stamp: int,
+    ) -> Publication:
+        """Inside a write keyed on the policy, checks done: retire the published record,
+        publish `number`, the publication row, its audit row, both generations bumped."""
+        session.execute(
+            "UPDATE lifecycle_revisions SET state = 'retired' WHERE policy_id = ? "
+            "AND state = 'published'",
+            (policy_id,),
+        )
+        session.execute(
+            "UPDATE lifecycle_revisions SET state = 'published', "
+            "approver = COALESCE(?, approver), approved_at = COALESCE(?, approved_at) "
+            "WHERE policy_id = ? AND number = ?",
+            (approver, stamp if approver else None, policy_id, number),
+        )
+        inserted = session.execute(
+            "INSERT INTO publications (policy_id, number, revision, kind, principal, "
+            "published_at, message) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (policy_id, number, revision, kind, principal, stamp, message),
+        ).fetchone()
+        publication_id = int(inserted[0])
+        detail = {
+            "publication": publication_id,
+            "revision": revision,
+            "previous": previous,
+            "kind": kind,
+            "message": message,
+        }
+        action = {"approval": "approve"}.get(kind, kind)
+        _audit(session, stamp, principal, action, policy_id, number, detail)
+        self.backend.bump(session, POLICIES)
+        self.backend.bump(session, REVISIONS)
         return Publication(
-            publication_id, policy_id, number, row[0], kind, principal, stamp, message
+            publication_id, policy_id, number, revision, kind, principal, stamp, message
         )
 
     def set_impact(self, policy_id: str, number: int, impact: Mapping[str, Any]) -> None:

@@ -135,6 +135,17 @@ class Store:
             return None
         return StoredData(name, version, row[0], row[1], loads_exact(row[2]))
 
+    def data_versions(self, name: str, limit: int = 100) -> list[tuple[str, str, int, int]]:
+        """(version, source, created_at, count) of every version of a data set kept, newest
+        first (a version stored twice keeps its first time)."""
+        with self.backend.read() as session:
+            rows = session.execute(
+                "SELECT version, source, created_at, count FROM dataset_versions "
+                "WHERE name = ? ORDER BY seq DESC LIMIT ?",
+                (name, limit),
+            ).fetchall()
+        return [(str(v), str(s), int(c), int(n)) for v, s, c, n in rows]
+
     def put_data(self, name: str, version: str, entries: Sequence[Any]) -> int:
         """Store a version given through the API and make it current; the new generation."""
         stamp = now_ms()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import KimariError
+from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import to_json_value
 from engine.flow.engine import FlowEngine, FlowResult
 from engine.flow.model import flow_of
@@ -43,7 +44,7 @@ def run_flow_case(case: Case, project: Project, backend: str = "durable") -> Cas
         case.file, case.name, case.location, case.refs, True, policy_id=case.policy.id
     )
     if not case.spec.get("steps"):
-        result.failures.append("a flow case needs 'steps' (events with their expect)")
+        result.failures.append(Msg("a flow case needs 'steps' (events with their expect)"))
         result.passed = False
         return result
     store = FlowStore(MEMORY)
@@ -71,7 +72,7 @@ def _seed(case: Case, engine: FlowEngine, result: CaseResult) -> bool:
             case.policy.id, ENTITY_ID, entity.get("state", flow.initial), entity.get("facts")
         )
     except KimariError as exc:
-        result.failures.append(f"entity: {exc}")
+        result.failures.append(Msg("entity: {errors}", errors=_rendered(exc)))
         return True
     return False
 
@@ -85,7 +86,9 @@ def _step(
 ) -> None:
     expect = step.get("expect", {})
     event = step["event"]
-    label = f"step {index + 1} ({step.get('name') or event.get('type', '?')})"
+    label = Msg(
+        "step {number} ({name})", number=index + 1, name=step.get("name") or event.get("type", "?")
+    )
     store = engine.store
     before = store.load(case.policy.id, ENTITY_ID)
     moves_before = len(store.history(case.policy.id, ENTITY_ID))
@@ -114,7 +117,10 @@ def _step(
     if outcome is not None:
         if "error" in expect:
             failures.append(
-                f"expected error {expect['error'].get('code')}, but the event was decided"
+                Msg(
+                    "expected error {code}, but the event was decided",
+                    code=expect["error"].get("code"),
+                )
             )
         _compare(outcome, expect, failures)
         move = outcome.move
@@ -126,8 +132,10 @@ def _step(
         after = store.load(case.policy.id, ENTITY_ID)
         moves_after = len(store.history(case.policy.id, ENTITY_ID))
         if after != before or moves_after != moves_before:
-            failures.append("a refused or invalid event changed the stored entity or its history")
-    result.failures.extend(f"{label}: {f}" for f in failures)
+            failures.append(
+                Msg("a refused or invalid event changed the stored entity or its history")
+            )
+    result.failures.extend(Msg("{step}: {failure}", step=label, failure=f) for f in failures)
 
 
 def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -> None:
@@ -135,53 +143,115 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
     refused = not outcome.allowed
     wants_refusal = bool(expect.get("refused")) or "code" in expect
     if refused and not wants_refusal:
-        failures.append(f"refused: {body['refusal']['message']['ja']}")
+        failures.append(Msg("refused: {message}", message=body["refusal"]["message"]["ja"]))
         return
     if not refused and wants_refusal:
         failures.append(
-            f"expected a refusal, but it moved by {body['transition']['id']} to "
-            f"{body['state']['after']['id']}"
+            Msg(
+                "expected a refusal, but it moved by {transition} to {state}",
+                transition=body["transition"]["id"],
+                state=body["state"]["after"]["id"],
+            )
         )
         return
     if "refused" in expect and not expect["refused"] and refused:
-        failures.append("expected the move to be allowed")
+        failures.append(Msg("expected the move to be allowed"))
     if "state" in expect and body["state"]["after"]["id"] != expect["state"]:
-        failures.append(f"state: expected {expect['state']}, got {body['state']['after']['id']}")
+        failures.append(
+            Msg(
+                "state: expected {expected}, got {actual}",
+                expected=expect["state"],
+                actual=body["state"]["after"]["id"],
+            )
+        )
     if "transition" in expect:
         got = (body["transition"] or {}).get("id")
         if got != expect["transition"]:
-            failures.append(f"transition: expected {expect['transition']}, got {got}")
+            failures.append(
+                Msg(
+                    "transition: expected {expected}, got {actual}",
+                    expected=expect["transition"],
+                    actual=got,
+                )
+            )
     if "code" in expect and (body["refusal"] or {}).get("code") != expect["code"]:
         failures.append(
-            f"code: expected {expect['code']}, got {(body['refusal'] or {}).get('code')}"
+            Msg(
+                "code: expected {expected}, got {actual}",
+                expected=expect["code"],
+                actual=(body["refusal"] or {}).get("code"),
+            )
         )
     if "message" in expect:
         message = (body["refusal"] or {}).get("message") or body["message"] or {}
         if not any(expect["message"] in text for text in message.values()):
-            failures.append(f"message: expected it to contain {expect['message']!r}, got {message}")
+            failures.append(
+                Msg(
+                    "message: expected it to contain {expected}, got {actual}",
+                    expected=repr(expect["message"]),
+                    actual=str(message),
+                )
+            )
     if "message_not" in expect:
         message = (body["refusal"] or {}).get("message") or body["message"] or {}
         if any(expect["message_not"] in text for text in message.values()):
-            failures.append(f"message: expected it not to contain {expect['message_not']!r}")
+            failures.append(
+                Msg(
+                    "message: expected it not to contain {expected}",
+                    expected=repr(expect["message_not"]),
+                )
+            )
     if "actions" in expect:
         codes = [a["code"] for a in body["actions"]]
         if codes != expect["actions"]:
-            failures.append(f"actions: expected {expect['actions']}, got {codes}")
+            failures.append(
+                Msg(
+                    "actions: expected {expected}, got {actual}",
+                    expected=str(expect["actions"]),
+                    actual=str(codes),
+                )
+            )
     for code, wanted in (expect.get("details") or {}).items():
         found = next((a for a in body["actions"] if a["code"] == code), None)
         if found is None:
-            failures.append(f"details: no action {code}")
+            failures.append(Msg("details: no action {code}", code=code))
             continue
         for key, value in wanted.items():
             got = (found.get("details") or {}).get(key)
             if not same_value(value, got):
-                failures.append(f"details of {code}: {key}: expected {value!r}, got {got!r}")
+                failures.append(
+                    Msg(
+                        "details of {code}: {key}: expected {expected}, got {actual}",
+                        code=code,
+                        key=key,
+                        expected=repr(value),
+                        actual=repr(got),
+                    )
+                )
     if "replayed" in expect and body["replayed"] != expect["replayed"]:
-        failures.append(f"replayed: expected {expect['replayed']}, got {body['replayed']}")
+        failures.append(
+            Msg(
+                "replayed: expected {expected}, got {actual}",
+                expected=expect["replayed"],
+                actual=body["replayed"],
+            )
+        )
     for name, value in (expect.get("facts") or {}).items():
         got = body["facts"].get(name)
         if not same_value(value, got):
-            failures.append(f"facts.{name}: expected {to_json_value(value)!r}, got {got!r}")
+            failures.append(
+                Msg(
+                    "facts.{name}: expected {expected}, got {actual}",
+                    name=name,
+                    expected=repr(to_json_value(value)),
+                    actual=repr(got),
+                )
+            )
+
+
+def _rendered(exc: KimariError) -> Rendered:
+    """The error's diagnostics, one per line, in the language the report is shown in."""
+    return Rendered(lambda lang: "\n".join(d.render(lang) for d in exc.diagnostics) or str(exc))
 
 
 __all__ = ["run_flow_case"]

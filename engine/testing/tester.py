@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from engine.core.errors import Diagnostic, Location, PolicyError
+from engine.core.i18n import Msg
 from engine.project.project import Project, case_files, shown_path
 from engine.testing.cases import Case, CaseResult, TestReport, load_cases, run_decision_case
 from engine.testing.flows import run_flow_case
@@ -63,7 +64,11 @@ def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
                 problems.append(
                     Diagnostic(
                         "no_test_cases",
-                        f"policy '{stem}' has no test cases: write them in {cases.name} beside it",
+                        Msg(
+                            "policy '{id}' has no test cases: write them in {file} beside it",
+                            id=stem,
+                            file=cases.name,
+                        ),
                         Location(shown_path(path), 1, 1),
                     )
                 )
@@ -71,8 +76,11 @@ def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
             problems.append(
                 Diagnostic(
                     "not_a_test_file",
-                    f"{shown_path(path)} is neither a policy, a test file (*.tests.yaml) nor a "
-                    "folder of them",
+                    Msg(
+                        "{path} is neither a policy, a test file (*.tests.yaml) nor a folder of "
+                        "them",
+                        path=shown_path(path),
+                    ),
                 )
             )
     return files, problems

@@ -3,12 +3,13 @@
 asserting what is on the page. The browser's console log must stay free of errors.
 
 Screenshots of each page go to a temporary folder, or to docs/console/ with
-KIMARI_SCREENSHOTS=docs (`make screenshots`), which docs/console.md shows.
+KIMARI_SCREENSHOTS=docs (`make screenshots`), which docs/console.md shows. The editor's
+loop (drafts, approval, rollback) is in test_editor_loop.py.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,25 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests import ROOT
-from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WIDE = {"width": 1280, "height": 800}
-NARROW = {"width": 1024, "height": 768}
-TIMEOUT_MS = 15_000
+from tests.console.browser import NARROW, WIDE, fits, open_page, tab_until
+from tests.service.server_process import ADMIN_TOKEN, DEALER_TOKEN, Server, copy_shipped
 
 
 @pytest.fixture(scope="module")
@@ -47,47 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "the browser tests need Debian's chromium: see the Makefile"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("KIMARI_SCREENSHOTS") == "docs":
-        folder = ROOT / "docs" / "console"
-        folder.mkdir(exist_ok=True)
-        return folder
-    return tmp_path_factory.mktemp("screenshots")
-
-
-class Errors:
-    """What the browser logged as an error, and exceptions thrown in the page."""
-
-    def __init__(self, page: Page) -> None:
-        self.seen: list[str] = []
-        self.allowed: list[re.Pattern[str]] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.seen.append(f"page error: {error}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
-            self.seen.append(f"{message.type}: {message.text}")
-
-
-def _open(browser: Browser, viewport: dict[str, int]) -> tuple[Page, Errors]:
-    context = browser.new_context(viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    return page, Errors(page)
-
-
 def _sign_in(page: Page, server: Server, token: str = ADMIN_TOKEN) -> None:
     page.goto(server.url + "/")
     expect(page).to_have_url(re.compile(r"/console/$"))
@@ -97,25 +42,10 @@ def _sign_in(page: Page, server: Server, token: str = ADMIN_TOKEN) -> None:
     expect(page.locator("#policy-list")).to_be_visible()
 
 
-def _fits(page: Page) -> None:
-    """Nothing wider than the window: no sideways scrolling at this size."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], width  # type: ignore[index]
-
-
-def _tab_until(page: Page, element_id: str, limit: int = 250) -> int:
-    """Press Tab until the element of that id has the focus; how many presses it took."""
-    for presses in range(1, limit + 1):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
-            return presses
-    raise AssertionError(f"Tab never reached #{element_id}")
-
-
 def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flow_and_data(
     server: Server, browser: Browser, shots: Path
 ) -> None:
-    page, errors = _open(browser, WIDE)
+    page, errors = open_page(browser, WIDE)
 
     # sign in with a token; the policies are listed with their status
     _sign_in(page, server)
@@ -123,7 +53,7 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(row).to_contain_text("要対応受注の判定")
     expect(row).to_contain_text("有効")
     expect(page.locator('tr[data-policy="claim-status"]')).to_contain_text("フロー")
-    _fits(page)
+    fits(page)
     page.screenshot(path=shots / "policies.png")
 
     # the policy page: rules with rulebook refs, conditions, reasons; settings; data; facts
@@ -143,7 +73,7 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(page.locator("#example")).to_have_value("file-0")
     expect(page.locator("#field-_facts_order_id")).to_have_value("O-1001")
     page.focus("#example")
-    presses = _tab_until(page, "decide")
+    presses = tab_until(page, "decide")
     assert presses > 10  # it went through the form's fields on the way
     page.keyboard.press("Enter")
     explanation = page.locator(".explain-rules")
@@ -205,15 +135,31 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     page.get_by_role("link", name=re.compile("claim-status")).click()
     expect(page.locator(".diagram-box")).to_have_attribute("data-ready", "true")
     expect(page.locator(".diagram-box svg")).to_contain_text("依頼中")
+    expect(page.locator(".diagram-box svg")).to_contain_text("販売店")  # who may send it
     page.fill("#entity-id", "EST-1")
     page.click("#lookup")
     expect(page.locator("#current-state")).to_have_text("未申請")
     expect(page.locator("#entity-state")).to_contain_text("まだイベントがありません")
     expect(page.locator("#event-type")).to_have_value("claim")
+    expect(page.locator("#event-needs")).to_contain_text("販売店")
+    expect(page.locator('#send-event input[data-role="販売店"]')).to_be_checked()
+    page.fill("#event-actor", "dealer-7")
+    page.fill("#event-actor-name", "横浜店 山田")
     page.click("#send")
     expect(page.locator("#current-state")).to_have_text("依頼中")
-    expect(page.locator("#history-table")).to_contain_text("claim")
-    expect(page.locator("#diagram .diagram-box")).to_have_attribute("data-ready", "true")
+    moved = page.locator("#history-table tbody tr").first
+    expect(moved).to_contain_text("claim")
+    expect(moved).to_contain_text("dealer-7 横浜店 山田")  # the actor of the move
+    expect(moved).to_contain_text("販売店")
+    # from 依頼中: start_review (by the operator) is open to this token, claim is not
+    expect(page.locator('#moves tr[data-event="start_review"]')).to_have_attribute(
+        "data-open", "true"
+    )
+    expect(page.locator('#moves tr[data-event="claim"]')).to_have_attribute("data-open", "false")
+    diagram = page.locator("#diagram .diagram-box")
+    expect(diagram).to_have_attribute("data-ready", "true")
+    greyed = int(diagram.get_attribute("data-greyed") or 0)
+    assert 0 < greyed < int(diagram.get_attribute("data-edges") or 0)
     page.screenshot(path=shots / "flow.png", full_page=True)
 
     # a data set: its version, where it came from, its entries
@@ -225,6 +171,9 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(page.locator("#data-version")).to_have_text(version)
     expect(page.locator("#data-source")).to_have_text("ファイル（既定）")
     expect(page.locator("#entries-table")).to_contain_text("BL-001")
+    served = page.locator(f'#versions-table tr[data-version="{version}"]')
+    expect(served).to_have_attribute("data-current", "true")
+    expect(served).to_contain_text("ファイル（既定）")
     page.screenshot(path=shots / "data.png")
 
     # the policy page again: the decisions made above, per day and outcome
@@ -250,36 +199,93 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     assert errors.seen == []
 
 
-def test_a_replacement_data_set_is_validated_and_its_errors_name_their_pointers(
-    server: Server, browser: Browser
+def test_a_replacement_data_set_shows_its_impact_before_it_is_applied(
+    server: Server, browser: Browser, shots: Path
 ) -> None:
-    page, errors = _open(browser, WIDE)
+    page, errors = open_page(browser, WIDE)
     _sign_in(page, server)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    # a decision the new data changes: a delivery to an island, with the island alert on
+    islands: list[dict[str, Any]] = httpx.get(
+        server.url + "/v1/data/remote_islands", headers=headers
+    ).json()["entries"]
+    island = islands[0]["postal_code"]
+    order = {
+        "id": "O-ISLAND",
+        "total": 3000,
+        "sequence": 1,
+        "customer": {"id": "C-77", "name": "島 太郎", "postal_code": island},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+    answer = httpx.post(
+        server.url + "/v1/decisions/order-holds",
+        headers=headers,
+        json={"facts": {"order": order}, "settings": {"remote_island_alert": True}},
+    )
+    assert answer.json()["outcome"]["held"] is True
     page.goto(server.url + "/console/#/data/remote_islands")
     expect(page.locator("#entries-table")).to_be_visible()
-    # the browser logs the refused PUT as a failed resource: that one is expected
+    expect(page.locator("#upload")).to_be_disabled()  # the impact first
+
+    # refused: each error with its pointer, in the console's language, nothing replayed
     errors.allowed.append(re.compile(r"status of 422"))
     page.fill("#data-text", '{"entries": [{"postal_code": "1000101"}, {"island": 7}]}')
-    page.click("#upload")
+    page.click("#check-impact")
     error = page.locator("#replace .error")
-    expect(error).to_contain_text("/entries/1")
     expect(error).to_have_attribute("data-code", "data_invalid")
-    # the problem itself in the console's language (its Accept-Language), then in English
-    expect(error).to_contain_text("エントリが 'remote_islands' のスキーマに合っていません")
+    expect(error).to_contain_text("/entries/1/island")
+    expect(error).to_contain_text("データセット 'remote_islands'")
     page.click("#lang-en")
-    page.click("#upload")
-    expect(error).to_contain_text("entries do not match the schema of 'remote_islands'")
-    expect(error).to_contain_text("/entries/1")
+    page.click("#check-impact")
+    expect(error).to_contain_text("data set 'remote_islands'")
     page.click("#lang-ja")
-    expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # nothing changed
-    entries: list[dict[str, Any]] = httpx.get(
-        server.url + "/v1/data/remote_islands",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ).json()["entries"]
-    page.fill("#data-text", str({"entries": entries[:1]}).replace("'", '"'))
+    expect(page.locator("#upload")).to_be_disabled()
+
+    # without the island delivered to: its order would no longer be held, and the page says
+    # so before anything is applied
+    kept = [e for e in islands if e["postal_code"] != island]
+    page.fill("#data-text", json.dumps({"entries": kept}, ensure_ascii=False))
+    page.click("#check-impact")
+    report = page.locator('.data-impact[data-policy="order-holds"] .impact-report')
+    expect(report).to_have_attribute("data-changed", "1")
+    expect(report.locator('.transitions-table tr[data-field="held"]')).to_contain_text("false")
+    expect(report.locator('#stop-firing [data-rule="remote-island"]')).to_be_visible()
+    expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # not applied yet
+    page.locator("#replace").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "data-impact.png", full_page=True)
+
+    # applied: a new version, served, and the file default kept in the history
     page.click("#upload")
-    expect(page.locator("#replace .ok")).to_contain_text("1 件")
+    expect(page.locator("#replace .ok")).to_contain_text(f"{len(kept)} 件")
     expect(page.locator("#data-source")).to_have_text("API で置き換え")
+    versions = page.locator("#versions-table tbody tr")
+    expect(versions).to_have_count(2)
+    expect(versions.first).to_have_attribute("data-current", "true")
+    expect(versions.first).to_contain_text("API で置き換え")
+    expect(versions.nth(1)).to_contain_text("ファイル（既定）")
+    assert errors.seen == []
+
+
+def test_a_dealer_portals_token_may_claim_only_its_own_role_and_sees_the_rest_greyed(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = open_page(browser, WIDE)
+    _sign_in(page, server, DEALER_TOKEN)
+    expect(page.get_by_role("link", name="承認", exact=True)).to_have_count(0)  # no publish
+    page.goto(server.url + "/console/#/flows/claim-status/EST-9")
+    expect(page.locator("#current-state")).to_have_text("未申請")
+    operator = page.locator('#send-event input[data-role="オートックワン"]')
+    expect(operator).to_be_disabled()
+    expect(page.locator("#roles-help")).to_contain_text("販売店")
+    page.click("#send")  # claim, as 販売店
+    expect(page.locator("#current-state")).to_have_text("依頼中")
+    review = page.locator('#moves tr[data-event="start_review"]')
+    expect(review).to_have_attribute("data-open", "false")
+    expect(review).to_contain_text("このトークンでは名乗れない役割です")
+    expect(page.locator('#moves tr[data-event="cancel"]')).to_have_attribute("data-open", "true")
+    diagram = page.locator("#diagram .diagram-box")
+    expect(diagram).to_have_attribute("data-ready", "true")
     assert errors.seen == []
 
 
@@ -287,23 +293,23 @@ def test_a_replacement_data_set_is_validated_and_its_errors_name_their_pointers(
 def test_the_pages_fit_the_window_and_the_forms_are_usable_by_keyboard(
     server: Server, browser: Browser, viewport: dict[str, int]
 ) -> None:
-    page, errors = _open(browser, viewport)
+    page, errors = open_page(browser, viewport)
     _sign_in(page, server)
-    _fits(page)
+    fits(page)
     for path in ("#/policies/order-holds", "#/log", "#/flows/claim-status", "#/data/blacklist"):
         page.goto(server.url + "/console/" + path)
         expect(page.locator("main h1")).to_be_visible()
         page.wait_for_load_state("networkidle")
-        _fits(page)
+        fits(page)
     page.goto(server.url + "/console/#/log")
     page.focus("#filter-policy")
     # policy, revision, outcome, rule, then since and until (a stop per part of a date-time)
-    assert 6 <= _tab_until(page, "search") <= 20
+    assert 6 <= tab_until(page, "search") <= 20
     page.goto(server.url + "/console/#/policies/cancellation-fees/try")
     expect(page.locator("#decide")).to_be_visible()
     page.focus("#example")
-    _tab_until(page, "decide")
+    tab_until(page, "decide")
     page.keyboard.press("Enter")
     expect(page.locator(".explain-rules")).to_be_visible()
-    _fits(page)
+    fits(page)
     assert errors.seen == []

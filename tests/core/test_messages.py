@@ -3,7 +3,10 @@
 The catalogue checks are what keep a new message from staying untranslated: every
 Msg("...") of engine/ (found by Babel's extractor, as `make messages` finds them) must have a
 Japanese entry in engine/locale/ja/LC_MESSAGES/kimari.po with the same fields, and the
-compiled kimari.mo that ships must say the same as the .po.
+compiled kimari.mo that ships must say the same as the .po. And what keeps a message from
+never becoming a Msg: no module of engine/ hands plain text (a literal, an f-string) to a
+Diagnostic, an error of engine/core/errors.py or a problem answer, except the few listed in
+ENGLISH_ON_PURPOSE with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from engine.core import errors
 from engine.core.errors import Diagnostic, InputError, Location
 from engine.core.i18n import (
     LOCALE_DIR,
@@ -102,6 +106,112 @@ def test_each_translation_has_exactly_the_fields_of_its_english_template() -> No
         assert fields(japanese) == fields(english), (english, japanese)
         # and it formats: a stray brace would fail here, not in front of a user
         japanese.format(**{name: _Anything() for name in fields(english)})
+
+
+# Where a message for people is handed over, by callee: (position, keyword) of the text.
+# A function of engine/ whose name starts with '_' and that passes one of its parameters
+# straight into one of these is a sink too (_bad, _fault, _unavailable, ...).
+SINKS: dict[str, list[tuple[int | None, str]]] = {
+    "Diagnostic": [(1, "message"), (None, "hint")],
+    "error": [(1, "message"), (None, "hint")],  # Build.error, Build.warn: the compilers'
+    "warn": [(1, "message"), (None, "hint")],
+    "problem": [(2, "detail"), (None, "hint")],  # the service's problem+json answers
+    "problem_body": [(2, "detail")],
+    "from_diagnostics": [(2, "detail")],
+    **{
+        name: [(0, "diagnostics")]
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.KimariError)
+    },
+}
+# Plain English text handed over on purpose: (module, callee) -> why it is not a Msg.
+ENGLISH_ON_PURPOSE = {
+    ("engine/durable/adapter.py", "_fault"): "the rule backend's own faults (engine_fault): "
+    "kimari's invariants about durable_rules, logged in full for the operator; the client's "
+    "problem title and detail are translated",
+    ("engine/lifecycle/impact.py", "KimariError"): "a Python exception's own text (a bug met "
+    "while replaying), reported as it is",
+    ("engine/store/sqlite.py", "Diagnostic"): "SQLite's own error text (store_unavailable), "
+    "logged; the client's detail is translated",
+    ("engine/store/backend.py", "Diagnostic"): "the database driver's own error text "
+    "(store_unavailable), logged; the client's detail is translated",
+    ("engine/service/worker.py", "problem"): "an operation code the front never sends: a bug "
+    "between the front and a worker, not a message for a person",
+}
+
+
+def _callee(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+
+
+def _argument(call: ast.Call, position: int | None, keyword: str) -> ast.expr | None:
+    if (
+        position is not None
+        and len(call.args) > position
+        and not any(isinstance(a, ast.Starred) for a in call.args[: position + 1])
+    ):
+        return call.args[position]
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def _plain_text(node: ast.expr) -> bool:
+    """Text that can only ever be English: a literal, an f-string, or one made from them."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _plain_text(node.left) or _plain_text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _plain_text(node.body) or _plain_text(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr in ("format", "join", "strip") and _plain_text(node.func.value)
+    return False
+
+
+def _message_helpers(trees: dict[str, ast.Module]) -> dict[str, list[tuple[int | None, str]]]:
+    """The private functions that pass a parameter straight into a sink's message."""
+    helpers: dict[str, list[tuple[int | None, str]]] = {}
+    for tree in trees.values():
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef) or not function.name.startswith("_"):
+                continue
+            params = [a.arg for a in function.args.args]
+            for call in ast.walk(function):
+                if not isinstance(call, ast.Call):
+                    continue
+                for position, keyword in SINKS.get(_callee(call) or "", []):
+                    given = _argument(call, position, keyword)
+                    if isinstance(given, ast.Name) and given.id in params:
+                        helpers.setdefault(function.name, []).append(
+                            (params.index(given.id), given.id)
+                        )
+    return helpers
+
+
+def test_no_module_of_the_engine_hands_plain_text_to_a_message_for_people() -> None:
+    """Every module of engine/ is extracted (`make messages` reads the whole tree), so what
+    this test guards is the other way a message stays English: written as a plain string."""
+    trees = {
+        str(path.relative_to(ROOT)): ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "engine").rglob("*.py"))
+    }
+    sinks = {**SINKS, **_message_helpers(trees)}
+    assert {"_bad", "_fault", "_unavailable"} <= set(sinks)  # the helpers are found
+    found: dict[tuple[str, str], list[int]] = {}
+    for module, tree in trees.items():
+        for call in ast.walk(tree):
+            if not isinstance(call, ast.Call):
+                continue
+            callee = _callee(call) or ""
+            for position, keyword in sinks.get(callee, []):
+                given = _argument(call, position, keyword)
+                if given is not None and _plain_text(given):
+                    found.setdefault((module, callee), []).append(call.lineno)
+    unexplained = {key: lines for key, lines in found.items() if key not in ENGLISH_ON_PURPOSE}
+    assert not unexplained, f"write these messages as Msg(...) (docs/messages.md): {unexplained}"
+    assert set(ENGLISH_ON_PURPOSE) <= set(found), "ENGLISH_ON_PURPOSE lists what is gone"
 
 
 def test_the_compiled_catalogue_says_what_the_po_file_says() -> None:

@@ -87,3 +87,9 @@ def test_dates_instants_and_sets_have_one_form() -> None:
     }
     expected = {"d": "2024-02-29", "t": "2024-09-21T23:59:59+09:00", "s": ["a", "b"]}
     assert orjson.loads(dumps(value)) == expected == to_json_value(value)
+
+
+def test_integers_beyond_64_bits_are_written_exactly_not_refused() -> None:
+    value = {"n": -(2**63) - 1, "items": [2**64, 1]}
+    assert dumps(value) == b'{"n":-9223372036854775809,"items":[18446744073709551616,1]}'
+    assert loads_exact(dumps(value, sort_keys=True)) == value

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from engine.core.errors import PolicyError
+from engine.core.i18n import using_language
 from engine.project.project import compile_policy_file, load_project, load_rulebook
-from engine.project.revisions import RevisionCache, compile_stored
+from engine.project.revisions import RevisionCache, compile_stored, explain_logged
 from engine.runtime.evaluate import decide
 from engine.store import sqlite
 from engine.store.versions import COMPONENT, MIGRATIONS, Store
@@ -108,3 +109,24 @@ def test_the_cache_keeps_a_bounded_number_of_compiled_revisions(store: Store) ->
     cache.get(revisions[1])
     cache.get(revisions[2])
     assert cache.get(revisions[0]) is not first  # evicted, compiled again
+
+
+def test_why_a_logged_decision_cannot_be_explained_is_said_in_the_language_in_effect(
+    store: Store,
+) -> None:
+    """`explanation_unavailable` is JSON made for people, like an explanation's notes: in
+    the language of the request (or of the CLI) that reads the logged decision."""
+    row = {"revision": "0123456789abcdef", "response": {}, "request": {}, "at": None}
+    revisions = RevisionCache(store)
+    english = explain_logged(row, revisions)
+    assert english == {
+        "explanation": None,
+        "explanation_unavailable": (
+            "revision_unavailable: revision 0123456789abcdef is not in the store"
+        ),
+    }
+    with using_language("ja"):
+        japanese = explain_logged(row, revisions)
+    assert japanese["explanation_unavailable"] == (
+        "revision_unavailable: リビジョン 0123456789abcdef はストアにありません"
+    )

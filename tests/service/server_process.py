@@ -60,8 +60,10 @@ class Server:
         workers: int = 1,
         env: Mapping[str, str] | None = None,
         watch: bool = False,
+        port: int = 0,
     ) -> None:
         self.policies = policies
+        self.bind_port = port  # 0: a free one, picked at each start
         self.store = store
         self.workers = workers
         self.watch = watch
@@ -83,7 +85,7 @@ class Server:
                 "engine.cli",
                 "serve",
                 "--port",
-                "0",
+                str(self.bind_port),
                 "--policies",
                 str(self.policies),
                 "--store",
@@ -167,6 +169,15 @@ class Server:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM to `kimari serve` alone, as an orchestrator sends it (it stops its front
+        and workers itself: the drain, then the last commits); its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._close()
+        return code
 
     def stop(self) -> None:
         if self.proc is None:

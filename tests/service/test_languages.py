@@ -2,18 +2,21 @@
 
 problem+json titles, details, errors[].message and hints come back in that language, with
 `Content-Language`; codes, pointers, locations and the decisions' own {ja, en} reasons do
-not change. Through a real `kimari serve` (tests/service/server_process.py).
+not change; a flow's refusal keeps its {ja, en} message and its detail is the one asked for.
+Through a real `kimari serve` (tests/service/server_process.py).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.service.server_process import Server, copy_project
+from tests import FIXTURES
+from tests.service.server_process import ADMIN_TOKEN, DEALER_TOKEN, Server, copy_project
 
 AT = "2024-10-01T10:00:00+09:00"
 BAD_FACTS = {"facts": {"order": {"total": "many", "sequence": 1, "payment": {"method": "card"}}}}
@@ -22,6 +25,7 @@ GOOD_FACTS = {
     "at": AT,
 }
 JA = {"Accept-Language": "ja"}
+DOORS = FIXTURES / "flows" / "doors"
 EN = {"Accept-Language": "en"}
 
 
@@ -34,6 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         'order.np.result == "ng"', 'order.np.reslt == "ng"', 1
     )
     (policies / "broken.yaml").write_text(broken)
+    for path in DOORS.iterdir():  # a flow: roles, notes, refusal texts in both languages
+        shutil.copy(path, policies / path.name)
     # --watch: the files as saved, so that the broken one is listed with its errors (the
     # store's bootstrap would leave it unpublished, and unknown to the service)
     srv = Server(policies, tmp / "var" / "kimari.sqlite3", workers=1, watch=True)
@@ -178,3 +184,105 @@ def test_the_openapi_document_names_accept_language_and_content_language(
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
                 assert response["headers"]["Content-Language"]["schema"]["enum"] == ["en", "ja"]
+
+
+# -- flows ------------------------------------------------------------------------------
+
+GUEST = {"id": "g-1", "roles": ["guest"]}
+KEEPER = {"id": "k-1", "roles": ["keeper"]}
+
+
+def send(
+    client: httpx.Client, entity: str, event: dict[str, Any], actor: Any, lang: str
+) -> httpx.Response:
+    body = {"event": event, "actor": actor, "at": AT}
+    return client.post(
+        f"/v1/flows/doors/{entity}/events", json=body, headers={"Accept-Language": lang}
+    )
+
+
+def test_a_refused_move_is_detailed_in_the_language_asked_for_with_both_texts_kept(
+    client: httpx.Client,
+) -> None:
+    answers = {
+        lang: send(client, f"D-{lang}", {"type": "open"}, GUEST, lang) for lang in ("ja", "en")
+    }
+    ja = problem(answers["ja"], 409, "missing_field", "ja")
+    en = problem(answers["en"], 409, "missing_field", "en")
+    assert ja["title"] == "競合" and en["title"] == "Conflict"
+    message = {
+        "ja": "現在の状態「閉」で「開ける」を行うには「メモ」（event.note）が必要です。"
+        "メモを書いてください。",
+        "en": "In state 'closed', 'open' needs 'note' (event.note). Write a note.",
+    }
+    assert ja["detail"] == message["ja"] and en["detail"] == message["en"]
+    for body in (ja, en):
+        assert body["result"]["refusal"]["message"] == message  # the same result either way
+        assert body["result"]["refusal"]["pointer"] == "/event/note"
+
+
+def test_role_and_state_refusals_over_http_in_japanese(client: httpx.Client) -> None:
+    assert send(client, "D-1", {"type": "open", "note": "x"}, GUEST, "ja").status_code == 200
+    body = problem(
+        send(client, "D-1", {"type": "close"}, GUEST, "ja"), 409, "role_not_allowed", "ja"
+    )
+    assert body["detail"] == (
+        "現在の状態「開」で「閉める」を行えるのは「管理人」です（g-1 の役割: 「来客」）。"
+    )
+    assert body["result"]["refusal"]["roles"] == ["keeper"]
+    answer = send(client, "D-1", {"type": "open", "note": "y"}, KEEPER, "ja")
+    body = problem(answer, 409, "event_not_allowed", "ja")
+    assert body["detail"] == (
+        "現在の状態「開」では「開ける」はできません（この状態でできる操作: 「閉める」、"
+        "「撤去する」）。開いている間は鍵をかけられません。"
+    )
+    assert body["result"]["refusal"]["allowed_events"] == ["close", "remove"]
+
+
+def test_an_invalid_event_or_actor_is_explained_in_japanese_at_its_pointer(
+    client: httpx.Client,
+) -> None:
+    answer = send(client, "D-2", {"type": "opn"}, GUEST, "ja")
+    body = problem(answer, 422, "event_invalid", "ja")
+    assert body["detail"] == "イベントが正しくありません"
+    assert body["errors"] == [
+        {
+            "code": "unknown_event",
+            "message": "イベントの種類 'opn' はありません（open, close, break, remove "
+            "のいずれかにしてください）",
+            "pointer": "/event/type",
+            "hint": "'open' のことですか?",
+        }
+    ]
+    answer = send(client, "D-2", {"type": "open"}, {"id": "", "roles": []}, "ja")
+    body = problem(answer, 422, "event_invalid", "ja")
+    assert [(e["pointer"], e["message"]) for e in body["errors"]] == [
+        ("/actor/id", "送信者の id は表示できる文字で 1〜200 文字にしてください"),
+        ("/actor/roles", "送信者の roles は 1〜32 個の役割名のリストにしてください"),
+    ]
+
+
+def test_a_token_that_may_not_claim_the_role_is_told_so_in_japanese(server: Server) -> None:
+    with server.client(DEALER_TOKEN) as portal:
+        answer = send(portal, "D-3", {"type": "open", "note": "x"}, GUEST, "ja")
+    body = problem(answer, 403, "actor_role_forbidden", "ja")
+    assert body["detail"] == "このトークンでは guest として操作できません（使える役割: 販売店）"
+    assert body["pointer"] == "/actor/roles/0"
+
+
+def test_a_decision_policy_or_an_entity_that_exists_is_refused_in_japanese(
+    server: Server, client: httpx.Client
+) -> None:
+    body = {"event": {"type": "open"}, "actor": GUEST}
+    answer = client.post("/v1/flows/np-check/D-4/events", json=body, headers=JA)
+    assert problem(answer, 404, "not_a_flow", "ja")["detail"] == (
+        "ポリシー 'np-check' は decision のポリシーで、フローではありません。"
+        "`kimari decide` / POST /v1/decisions を使ってください"
+    )
+    with server.client(ADMIN_TOKEN) as admin:
+        seeded = {"state": "open", "facts": {"count": 1}}
+        assert admin.put("/v1/flows/doors/D-5", json=seeded).status_code == 201
+        answer = admin.put("/v1/flows/doors/D-5", json=seeded, headers=JA)
+    assert problem(answer, 409, "entity_exists", "ja")["detail"] == (
+        "'doors' のエンティティ 'D-5' はすでにあります。取り込めるのは新しいエンティティだけです"
+    )

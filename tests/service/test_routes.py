@@ -129,7 +129,7 @@ def test_writes_need_admin_the_lifecycle_needs_publish_probes_need_nothing_the_r
     assert publish and all(
         "/revisions" in p
         or p.startswith(("/v1/jobs", "/v1/audit"))
-        or p.endswith(("/diff", "/impact", "/rollback", "/audit"))
+        or p.endswith(("/diff", "/impact", "/rollback", "/audit", "/validate", "/tests"))
         for _, p in publish
     )
     assert all(v == DECIDE for v in scopes.values() if v not in (ADMIN, PUBLISH, None))
@@ -142,7 +142,10 @@ def test_every_frame_operation_has_one_route() -> None:
 
 def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
     operations = ("revisions", "create", "revision", "submit", "reject", "diff", "impact")
-    lifecycle = SimpleNamespace(**dict.fromkeys((*operations, "jobs", "job", "cancel", "audit")))
+    checks = ("validate", "run_tests")
+    lifecycle = SimpleNamespace(
+        **dict.fromkeys((*operations, *checks, "jobs", "job", "cancel", "audit"))
+    )
     stub = SimpleNamespace(
         service=None,
         flows=None,
@@ -154,6 +157,7 @@ def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
         _rollback=None,
         reload_now=None,
         stats=None,
+        store=None,
     )
     stub._lifecycle_handlers = lambda: Worker._lifecycle_handlers(stub)  # type: ignore[arg-type]
     assert Worker._handlers(stub).keys() == routes.worker_ops()  # type: ignore[arg-type]

@@ -3,12 +3,18 @@ console reads (GET /v1/decisions, GET /v1/policies/{id}/stats), on both backends
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
+from engine.core.errors import StoreUnavailable
+from engine.store import postgres
 from engine.store.decisions import DecisionLog, Entry, OutcomeIs, json_path
 
 DAY = 86_400_000
@@ -89,6 +95,80 @@ def test_a_cursor_pages_from_newest_to_oldest_without_repeating_a_row(location: 
         third = decision_log.query(limit=2, before_seq=second[-1]["seq"])
         pages = [r["decision_id"] for r in first + second + third]
         assert pages == ["d4", "d3", "d2", "d1", "d0"]
+    finally:
+        decision_log.close()
+
+
+def _in_flight(url: str, decision_id: str) -> psycopg.Connection[Any]:
+    """Another replica's group commit, numbered and not yet committed: its connection."""
+    conn = psycopg.connect(url)
+    conn.execute(
+        "INSERT INTO decisions (decision_id, policy_id, revision, at, logged_at, latency_us, "
+        "request, outcome, fired, response) VALUES (%s, 'p', 'r1', '', 0, 1, '{}', '{}', "
+        "'[]', '{}')",
+        (decision_id,),
+    )
+    return conn
+
+
+def _walk(decision_log: DecisionLog, limit: int) -> list[str]:
+    """Every page, newest first, each from the previous one's cursor."""
+    seen: list[str] = []
+    page = decision_log.query(limit=limit)
+    while page:
+        seen += [r["decision_id"] for r in page]
+        page = decision_log.query(limit=limit, before_seq=page[-1]["seq"])
+    return seen
+
+
+def test_a_first_page_waits_for_a_row_numbered_before_its_rows_so_paging_never_skips_it(
+    pg_url: str,
+) -> None:
+    """PostgreSQL numbers a row at insert: `late` (3) commits after 4 and 5. A first page
+    of three read meanwhile would be 5, 4, 2 with cursor 2, and `late` never listed; it
+    waits for `late`'s transaction instead."""
+    decision_log = DecisionLog(pg_url)
+    try:
+        decision_log.commit([_entry("d1", {}), _entry("d2", {})])
+        late = _in_flight(pg_url, "late")
+        decision_log.commit([_entry("d4", {}), _entry("d5", {})])
+        pages: list[list[str]] = []
+        reader = threading.Thread(target=lambda: pages.append(_walk(decision_log, 3)))
+        reader.start()
+        time.sleep(0.3)  # the reader is waiting now (if it were not, it would miss `late`)
+        late.commit()
+        late.close()
+        reader.join(10)
+        assert pages == [["d5", "d4", "late", "d2", "d1"]]
+    finally:
+        decision_log.close()
+
+
+def test_a_writer_in_flight_past_the_wait_makes_a_first_page_retriable_not_incomplete(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres, "SETTLE_WAIT_S", 0.2)
+    decision_log = DecisionLog(pg_url)
+    try:
+        decision_log.commit([_entry("d1", {}), _entry("d2", {})])
+        stuck = _in_flight(pg_url, "stuck")
+        try:
+            with pytest.raises(StoreUnavailable, match=r"open for more than 0\.2 s"):
+                decision_log.query(limit=10)
+            # a later page needs no wait: every row below its cursor was settled already
+            assert [r["decision_id"] for r in decision_log.query(before_seq=2)] == ["d1"]
+        finally:
+            stuck.rollback()
+            stuck.close()
+        assert _walk(decision_log, 1) == ["d2", "d1"]
+    finally:
+        decision_log.close()
+
+
+def test_a_store_numbering_rows_in_commit_order_needs_no_bound(tmp_path: Path) -> None:
+    decision_log = DecisionLog(tmp_path / "kimari.sqlite3")
+    try:
+        assert decision_log.backend.settled("decisions", "seq") is None
     finally:
         decision_log.close()
 

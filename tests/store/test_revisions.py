@@ -3,10 +3,14 @@ per policy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 
+from engine.store.backend import Backend
 from engine.store.revisions import JobBusy, NewRevision, RevisionStore, StaleState
 
 
@@ -64,6 +68,39 @@ def test_a_publication_on_a_moved_base_writes_nothing(store: RevisionStore) -> N
     assert store.published()["p"].number == first
 
 
+def test_replicas_bootstrapping_one_policy_at_once_publish_it_once(
+    backends: Callable[[], Backend],
+) -> None:
+    """Four stores of their own (as four replicas starting together) race to bootstrap
+    two policies: each policy gets one record and one publication, and the losers write
+    nothing."""
+    stores = [RevisionStore(backends()) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    won: list[tuple[str, int]] = []
+
+    def start(store: RevisionStore, revision: str) -> None:
+        barrier.wait()
+        for policy in ("p", "q"):
+            new = NewRevision(policy, revision, "pending", "bootstrap", "bootstrap", {}, None)
+            publication = store.bootstrap(new)
+            if publication is not None:
+                won.append((policy, publication.id))
+
+    threads = [threading.Thread(target=start, args=(s, f"{n:04x}")) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(policy for policy, _ in won) == ["p", "q"]
+    for policy in ("p", "q"):
+        [record] = stores[0].records(policy)
+        assert (record.number, record.state) == (1, "published")
+        [publication] = stores[0].publications(policy)
+        assert (publication.kind, publication.number) == ("bootstrap", 1)
+        assert [e.action for e in stores[0].audit(policy)] == ["bootstrap", "submit"]
+    assert stores[0].bootstrap(NewRevision("p", "ffff", "pending", "b", "m", {}, None)) is None
+
+
 def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionStore) -> None:
     job = store.start_job("impact", "p", "alice", {"draft": 2})
     with pytest.raises(JobBusy) as busy:
@@ -81,3 +118,37 @@ def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionS
     replaced = store.start_job("impact", "q", "carol", {}, stale_after_ms=-1)
     assert store.job(other.id).state == "failed"  # type: ignore[union-attr]
     assert replaced.state == "running"
+
+
+def test_a_first_page_of_the_audit_trail_waits_for_an_entry_numbered_before_its_own(
+    pg_url: str,
+) -> None:
+    """Writers of different policies audit side by side on PostgreSQL, and their entries
+    are numbered at insert: a first page read while one is in flight waits for it, so
+    paging with `before` never passes over it."""
+    store = RevisionStore(pg_url)
+    try:
+        _pending(store, "aaaa", None)
+        late = psycopg.connect(pg_url)
+        late.execute(
+            "INSERT INTO audit_log (at, principal, action, policy_id, number, detail) "
+            "VALUES (0, 'carol', 'late', 'q', NULL, '{}')"
+        )
+        _pending(store, "bbbb", None)
+        pages: list[str] = []
+
+        def walk() -> None:
+            page = store.audit(limit=1)
+            while page:
+                pages.extend(e.action for e in page)
+                page = store.audit(limit=1, before=page[-1].seq)
+
+        reader = threading.Thread(target=walk)
+        reader.start()
+        time.sleep(0.3)  # the reader is waiting now (if it were not, it would miss `late`)
+        late.commit()
+        late.close()
+        reader.join(10)
+        assert pages == ["submit", "late", "submit"]
+    finally:
+        store.close()

@@ -1,12 +1,18 @@
-// Reference data sets: where each comes from, its current version and entries; a
-// replacement uploaded (PUT /v1/data/{name}), validated by the service, its errors shown
-// with their JSON pointers.
+// Reference data sets: where each comes from, its current version, its entries and the
+// versions the store keeps; a replacement checked first (the impact of the new data on
+// recent decisions of every decision policy that reads it: POST /v1/policies/{id}/impact
+// with `data`, a job each, nothing applied), then applied (PUT /v1/data/{name}). The
+// service validates it both times; errors are shown with their JSON pointers.
 import { useState } from "preact/hooks";
 import { ApiError, call, get } from "../api";
+import { ImpactView } from "../impact";
+import { runJob, useLive } from "../jobs";
+import { JobProgress } from "../jobs";
+import { may, whoami } from "../me";
 import { Diagnostics, ErrorBox, Loading, Section, short, useLoad } from "../components";
 import { formatTime, pick, t } from "../i18n";
 import { href } from "../router";
-import type { DataSet, DataSummary } from "../types";
+import type { DataSet, DataSummary, DataVersions, ImpactReport, Job, PolicySummary, Whoami } from "../types";
 
 export function DataList() {
   const list = useLoad(() => get<{ data: DataSummary[] }>("/v1/data"), []);
@@ -51,12 +57,20 @@ export function DataList() {
 
 export function DataPage({ name }: { name: string }) {
   const loaded = useLoad(
-    () => Promise.all([get<DataSet>(`/v1/data/${encodeURIComponent(name)}`), get<{ data: DataSummary[] }>("/v1/data")]),
+    () =>
+      Promise.all([
+        get<DataSet>(`/v1/data/${encodeURIComponent(name)}`),
+        get<{ data: DataSummary[] }>("/v1/data"),
+        get<DataVersions>(`/v1/data/${encodeURIComponent(name)}/versions`),
+        get<{ policies: PolicySummary[] }>("/v1/policies"),
+        whoami(),
+      ]),
     [name],
   );
   if (loaded.loading && !loaded.value) return <Loading />;
   if (loaded.error) return <ErrorBox error={loaded.error} />;
-  const [set, all] = loaded.value!;
+  const [set, all, versions, policies, me] = loaded.value!;
+  const kinds = new Map(policies.policies.map((p) => [p.id, p.kind]));
   const summary = all.data.find((d) => d.name === name);
   const columns = [...new Set(set.entries.flatMap((entry) => Object.keys(entry)))];
   return (
@@ -139,18 +153,113 @@ export function DataPage({ name }: { name: string }) {
         </div>
         {set.entries.length > 500 && <p class="muted">{t("data.first", { count: 500 })}</p>}
       </Section>
+      <Section title={t("data.history")} id="history">
+        <table id="versions-table">
+          <thead>
+            <tr>
+              <th>{t("data.version")}</th>
+              <th>{t("data.source")}</th>
+              <th>{t("data.first_stored")}</th>
+              <th>{t("data.count")}</th>
+              <th>{t("data.served")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {versions.versions.map((v) => (
+              <tr key={v.version} data-version={v.version} data-current={v.current} class={v.current ? "current" : ""}>
+                <td>
+                  <code>{v.version}</code>
+                </td>
+                <td>{t("data.source_" + v.source)}</td>
+                <td>{formatTime(v.created_at)}</td>
+                <td class="number">{v.count}</td>
+                <td>{v.current ? "✓ " + t("data.current") : ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Section>
       <Section title={t("data.replace")} id="replace">
-        <Upload name={name} entries={set.entries} onDone={loaded.reload} />
+        <Upload
+          name={name}
+          entries={set.entries}
+          readers={(summary?.policies ?? []).filter((p) => kinds.get(p) === "decision")}
+          me={me}
+          onDone={loaded.reload}
+        />
       </Section>
     </>
   );
 }
 
-function Upload({ name, entries, onDone }: { name: string; entries: unknown[]; onDone: () => void }) {
+type Checked = { text: string; jobs: Record<string, Job<ImpactReport>> };
+
+function Upload({
+  name,
+  entries,
+  readers,
+  me,
+  onDone,
+}: {
+  name: string;
+  entries: unknown[];
+  readers: string[];
+  me: Whoami;
+  onDone: () => void;
+}) {
   const [text, setText] = useState(() => JSON.stringify({ entries }, null, 2));
+  const [since, setSince] = useState("30d");
   const [failure, setFailure] = useState<unknown>(null);
+  const [checking, setChecking] = useState(false);
+  const [checked, setChecked] = useState<Checked | null>(null);
   const [done, setDone] = useState<{ version: string; count: number } | null>(null);
+  const live = useLive();
   const problem = failure instanceof ApiError ? failure.problem : null;
+  const measurable = may(me, "publish") && readers.length > 0;
+  const ready = !measurable || (checked?.text === text && Object.values(checked.jobs).every((j) => j.state === "done"));
+  const body = () => (text.trim().startsWith("[") ? `{"entries": ${text}}` : text);
+
+  const check = async () => {
+    setFailure(null);
+    setDone(null);
+    let parsed: { entries?: unknown };
+    try {
+      parsed = JSON.parse(body());
+    } catch (error) {
+      setFailure(error);
+      return;
+    }
+    setChecking(true);
+    const jobs: Record<string, Job<ImpactReport>> = {};
+    const sent = text;
+    try {
+      // one replay per decision policy that reads the data set, one after the other
+      for (const policy of readers) {
+        await runJob<ImpactReport>(
+          `/v1/policies/${encodeURIComponent(policy)}/impact`,
+          { data: { [name]: parsed.entries ?? [] }, since },
+          (job) => {
+            jobs[policy] = job;
+            if (live()) setChecked({ text: sent, jobs: { ...jobs } });
+          },
+          live,
+        );
+      }
+    } catch (error) {
+      // the impact names the entries by their place in its request (/data/NAME/3/phone);
+      // here they are the entries typed above (/entries/3/phone), as a replacement's are
+      if (error instanceof ApiError && error.problem.errors) {
+        const prefix = `/data/${name}/`;
+        for (const d of error.problem.errors) {
+          if (d.pointer?.startsWith(prefix)) d.pointer = "/entries/" + d.pointer.slice(prefix.length);
+        }
+      }
+      if (live()) setFailure(error);
+    } finally {
+      if (live()) setChecking(false);
+    }
+  };
+
   return (
     <form
       aria-label={t("data.replace")}
@@ -159,8 +268,8 @@ function Upload({ name, entries, onDone }: { name: string; entries: unknown[]; o
         setFailure(null);
         setDone(null);
         try {
-          const body = text.trim().startsWith("[") ? `{"entries": ${text}}` : text;
-          setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body));
+          setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body()));
+          setChecked(null);
           onDone();
         } catch (error) {
           setFailure(error);
@@ -184,10 +293,41 @@ function Upload({ name, entries, onDone }: { name: string; entries: unknown[]; o
         <label for="data-text">{t("data.json")}</label>
         <textarea id="data-text" class="raw" rows={14} spellcheck={false} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
       </div>
+      {measurable ? (
+        <div class="inline-form">
+          <label for="data-since">{t("edit.since")}</label>
+          <select id="data-since" value={since} onChange={(e) => setSince((e.target as HTMLSelectElement).value)}>
+            {["1d", "7d", "30d", "90d"].map((value) => (
+              <option key={value} value={value}>
+                {t("edit.since_" + value)}
+              </option>
+            ))}
+          </select>
+          <button type="button" id="check-impact" disabled={checking} onClick={check}>
+            {t("data.check_impact", { policies: readers.join(", ") })}
+          </button>
+        </div>
+      ) : (
+        <p class="muted" id="no-impact">
+          {readers.length === 0 ? t("data.no_readers") : t("data.impact_needs_publish")}
+        </p>
+      )}
+      {checked &&
+        Object.entries(checked.jobs).map(([policy, job]) => (
+          <div key={policy} class="data-impact" data-policy={policy}>
+            <h3>
+              {t("data.impact_of", { policy })}
+              {checked.text !== text && <span class="warn"> {t("data.changed_since_check")}</span>}
+            </h3>
+            <JobProgress job={job} id={"impact-job-" + policy} />
+            {job.state === "done" && job.report && <ImpactView report={job.report} />}
+          </div>
+        ))}
       <div class="submit-row">
-        <button type="submit" class="primary" id="upload">
+        <button type="submit" class="primary" id="upload" disabled={!ready || checking}>
           {t("data.upload")}
-        </button>
+        </button>{" "}
+        {!ready && <span class="muted">{t("data.check_first")}</span>}
       </div>
       {done && (
         <p class="ok" role="status">

@@ -1,14 +1,17 @@
-// Flows: each flow policy drawn as its state diagram; an entity looked up (state, facts,
-// history) and an event sent to it. (Actors and roles come with the actors' API.)
+// Flows: each flow policy drawn as its state diagram (the roles of each move); an entity
+// looked up (state, facts, history with the actor of each move, what it may do next) and an
+// event sent to it by an actor who claims roles: only those the token may claim are offered
+// (GET /v1/whoami), and the flow's `by:` decides the rest.
 import { useState } from "preact/hooks";
 import { call, get } from "../api";
 import { ErrorBox, Json, Loading, Section, useLoad } from "../components";
-import { FlowDiagram } from "../diagram";
+import { FlowDiagram, open, rolesOf, type Standing } from "../diagram";
+import { mayClaim, whoami } from "../me";
 import { FactsForm, errorsByPointer } from "../factsform";
 import { ApiError } from "../api";
 import { formatTime, pick, t } from "../i18n";
 import { go, href } from "../router";
-import type { Entity, FlowDoc, PolicyDoc, PolicySummary } from "../types";
+import type { Entity, FlowDoc, PolicyDoc, PolicySummary, Whoami } from "../types";
 import { loadPolicy } from "./Policies";
 
 export function FlowList() {
@@ -85,6 +88,7 @@ function StateTable({ flow }: { flow: FlowDoc }) {
           <th>{t("flows.from")}</th>
           <th>{t("flows.event")}</th>
           <th>{t("flows.to")}</th>
+          <th>{t("flows.by")}</th>
         </tr>
       </thead>
       <tbody>
@@ -96,6 +100,7 @@ function StateTable({ flow }: { flow: FlowDoc }) {
             <td>{move.from.join(", ")}</td>
             <td>{pick(events.get(move.event)?.label) || move.event}</td>
             <td>{move.to ?? t("flows.stays")}</td>
+            <td>{roleNames(flow, rolesOf(flow, move))}</td>
           </tr>
         ))}
       </tbody>
@@ -103,18 +108,32 @@ function StateTable({ flow }: { flow: FlowDoc }) {
   );
 }
 
-type History = { moves: { at: string; event: { type?: string }; transition: string; state: { before: string; after: string } }[] };
+type Actor = { id: string; roles: string[]; name?: string };
+type History = {
+  moves: { at: string; event: { type?: string }; actor?: Actor; transition: string; state: { before: string; after: string } }[];
+};
+
+function roleNames(flow: FlowDoc, roles: string[] | null | undefined): string {
+  if (!roles) return t("flows.anyone");
+  const labels = new Map((flow.roles ?? []).map((r) => [r.id, pick(r.label) || r.id]));
+  return roles.map((r) => labels.get(r) ?? r).join(", ");
+}
 
 export function EntityPage({ policy, entity }: { policy: string; entity: string }) {
   const base = `/v1/flows/${encodeURIComponent(policy)}/${encodeURIComponent(entity)}`;
   const loaded = useLoad(
-    () => Promise.all([loadPolicy(policy), get<Entity>(base), get<History>(base + "/history")]),
+    () => Promise.all([loadPolicy(policy), get<Entity>(base), get<History>(base + "/history"), whoami()]),
     [policy, entity],
   );
   if (loaded.loading && !loaded.value) return <Loading />;
   if (loaded.error) return <ErrorBox error={loaded.error} />;
-  const [doc, found, history] = loaded.value!;
+  const [doc, found, history, me] = loaded.value!;
   const labels = new Map((doc.flow?.states ?? []).map((s) => [s.id, pick(s.label)]));
+  const standing: Standing = {
+    state: found.state.id,
+    allowed: found.allowed_events,
+    claimable: (role) => mayClaim(me, role),
+  };
   return (
     <>
       <h1>
@@ -137,21 +156,21 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
           {!found.entity.exists && <p class="muted">{t("flows.not_yet")}</p>}
           {found.state.note && <p>{pick(found.state.note)}</p>}
           <p class="meta">
-            {t("flows.version")} {found.entity.version} · {t("flows.allowed")}{" "}
-            {found.allowed_events.join(", ") || "-"}
+            {t("flows.version")} {found.entity.version}
           </p>
+          {doc.flow && <Moves flow={doc.flow} standing={standing} />}
           <h3>{t("flows.facts")}</h3>
           <Json value={found.facts} label={t("flows.facts")} />
         </Section>
         {doc.flow && (
           <Section title={t("flows.send")} id="send-event">
-            <EventForm policy={doc} entity={entity} allowed={found.allowed_events} onDone={loaded.reload} />
+            <EventForm policy={doc} entity={entity} found={found} me={me} onDone={loaded.reload} />
           </Section>
         )}
       </div>
       {doc.flow && (
         <Section title={t("flows.diagram")} id="diagram">
-          <FlowDiagram flow={doc.flow} current={found.state.id} />
+          <FlowDiagram flow={doc.flow} standing={standing} />
         </Section>
       )}
       <Section title={t("flows.history")} id="history">
@@ -163,6 +182,7 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
               <tr>
                 <th>{t("decision.at")}</th>
                 <th>{t("flows.event")}</th>
+                <th>{t("flows.actor")}</th>
                 <th>{t("flows.transition")}</th>
                 <th>{t("flows.from")}</th>
                 <th>{t("flows.to")}</th>
@@ -174,6 +194,17 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
                   <td>{formatTime(move.at)}</td>
                   <td>
                     <code>{move.event?.type}</code>
+                  </td>
+                  <td class="actor">
+                    {move.actor ? (
+                      <>
+                        <code>{move.actor.id}</code>
+                        {move.actor.name && <> {move.actor.name}</>}
+                        <div class="muted">{roleNames(doc.flow!, move.actor.roles)}</div>
+                      </>
+                    ) : (
+                      "-"
+                    )}
                   </td>
                   <td>
                     <code>{move.transition}</code>
@@ -192,31 +223,71 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
 
 type Moved = { allowed: boolean; state: { after: { id: string; label?: { ja: string; en?: string } } } };
 
+/** What the entity may do from its state: each event, open or greyed, and why. */
+function Moves({ flow, standing }: { flow: FlowDoc; standing: Standing }) {
+  return (
+    <table class="moves" id="moves">
+      <thead>
+        <tr>
+          <th>{t("flows.event")}</th>
+          <th>{t("flows.by")}</th>
+          <th>{t("flows.now")}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {flow.events.map((event) => {
+          const moves = flow.transitions.filter((m) => m.event === event.name && m.from.includes(standing.state));
+          const taken = standing.allowed.includes(event.name);
+          const roles = moves.length ? rolesOf(flow, moves[0]) : event.by ?? null;
+          const possible = moves.some((m) => open(flow, m, standing.state, standing));
+          const why = possible ? "open" : !taken ? "not_here" : "not_your_role";
+          return (
+            <tr key={event.name} data-event={event.name} data-open={possible} class={possible ? "" : "refused"}>
+              <td>
+                {pick(event.label) || event.name} <code class="muted">{event.name}</code>
+              </td>
+              <td>{roleNames(flow, roles)}</td>
+              <td>{t("flows.why_" + why)}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
 function EventForm({
   policy,
   entity,
-  allowed,
+  found,
+  me,
   onDone,
 }: {
   policy: PolicyDoc;
   entity: string;
-  allowed: string[];
+  found: Entity;
+  me: Whoami;
   onDone: () => void;
 }) {
-  const events = policy.flow!.events;
+  const flow = policy.flow!;
+  const events = flow.events;
+  const allowed = found.allowed_events;
   const [type, setType] = useState(allowed[0] ?? events[0]?.name ?? "");
   const [fields, setFields] = useState<unknown>(undefined);
   const [at, setAt] = useState("");
-  // Who sends the event (every flow event has an actor): an id, and roles defaulting to
-  // those the chosen event names in its `by:`.
-  const [actorId, setActorId] = useState("console");
-  const [roles, setRoles] = useState("");
+  // Who sends the event (every flow event has an actor): an id, a name, and the roles it
+  // claims, among those the token may claim; by default those the move needs.
+  const [actorId, setActorId] = useState(me.principal);
+  const [actorName, setActorName] = useState("");
+  const needed = (name: string) => found.allowed_roles?.[name] ?? events.find((e) => e.name === name)?.by ?? null;
+  const preset = (name: string) => (needed(name) ?? []).filter((r) => mayClaim(me, r));
+  const [roles, setRoles] = useState<string[]>(() => preset(type));
   const [answer, setAnswer] = useState<Moved | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
   const event = events.find((e) => e.name === type);
-  const defaultRoles = (event?.by ?? (policy.flow!.roles ?? []).map((r) => r.id)).join(", ");
   const schema = { type: "object", properties: event?.fields ?? {} };
   const problem = failure instanceof ApiError ? failure.problem : null;
+  const declared = flow.roles ?? [];
   return (
     <form
       aria-label={t("flows.send")}
@@ -224,13 +295,11 @@ function EventForm({
         e.preventDefault();
         setFailure(null);
         setAnswer(null);
-        const claimed = (roles || defaultRoles)
-          .split(",")
-          .map((r) => r.trim())
-          .filter((r) => r);
+        const actor: Record<string, unknown> = { id: actorId, roles };
+        if (actorName.trim()) actor.name = actorName.trim();
         const body: Record<string, unknown> = {
           event: { type, ...((fields as Record<string, unknown>) ?? {}) },
-          actor: { id: actorId, roles: claimed },
+          actor,
         };
         if (at) body.at = at;
         try {
@@ -250,30 +319,67 @@ function EventForm({
     >
       <div class="field">
         <label for="event-type">{t("flows.event")}</label>
-        <select id="event-type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+        <select
+          id="event-type"
+          value={type}
+          onChange={(e) => {
+            const name = (e.target as HTMLSelectElement).value;
+            setType(name);
+            setRoles(preset(name));
+          }}
+        >
           {events.map((e) => (
             <option key={e.name} value={e.name}>
               {pick(e.label)} ({e.name}){allowed.includes(e.name) ? "" : " — " + t("flows.not_allowed_here")}
             </option>
           ))}
         </select>
+        {needed(type) && (
+          <small class="description" id="event-needs">
+            {t("flows.needs_roles", { roles: roleNames(flow, needed(type)) })}
+          </small>
+        )}
       </div>
       {event && Object.keys(event.fields).length > 0 && (
         <FactsForm schema={schema} value={fields} onChange={setFields} errors={errorsByPointer(problem?.errors)} base="/event" />
       )}
-      <div class="field">
-        <label for="event-actor">{t("flows.actor")}</label>
-        <input id="event-actor" value={actorId} onInput={(e) => setActorId((e.target as HTMLInputElement).value)} />
-      </div>
-      <div class="field">
-        <label for="event-roles">{t("flows.roles")}</label>
-        <input
-          id="event-roles"
-          placeholder={defaultRoles}
-          value={roles}
-          onInput={(e) => setRoles((e.target as HTMLInputElement).value)}
-        />
-      </div>
+      <fieldset class="object actor-fields">
+        <legend>{t("flows.actor")}</legend>
+        <div class="field">
+          <label for="event-actor">{t("flows.actor_id")}</label>
+          <input id="event-actor" value={actorId} required onInput={(e) => setActorId((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field">
+          <label for="event-actor-name">{t("flows.actor_name")}</label>
+          <input id="event-actor-name" value={actorName} onInput={(e) => setActorName((e.target as HTMLInputElement).value)} />
+        </div>
+        <fieldset class="roles" aria-describedby="roles-help">
+          <legend>{t("flows.roles")}</legend>
+          {declared.map((role, i) => {
+            const claimable = mayClaim(me, role.id);
+            return (
+              <label key={role.id} class={claimable ? "role" : "role refused"}>
+                <input
+                  type="checkbox"
+                  id={"role-" + i}
+                  data-role={role.id}
+                  checked={roles.includes(role.id)}
+                  disabled={!claimable}
+                  onChange={(e) => {
+                    const on = (e.target as HTMLInputElement).checked;
+                    setRoles((old) => (on ? [...old, role.id] : old.filter((r) => r !== role.id)));
+                  }}
+                />{" "}
+                {pick(role.label) || role.id}
+                {!claimable && <span class="muted"> ({t("flows.not_claimable")})</span>}
+              </label>
+            );
+          })}
+          <small class="description" id="roles-help">
+            {me.roles.includes("*") ? t("flows.token_any_role") : t("flows.token_roles", { roles: me.roles.join(", ") || "-" })}
+          </small>
+        </fieldset>
+      </fieldset>
       <div class="field">
         <label for="event-at">at</label>
         <input id="event-at" placeholder={t("try.at_placeholder")} value={at} onInput={(e) => setAt((e.target as HTMLInputElement).value)} />

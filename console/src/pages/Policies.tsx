@@ -5,6 +5,7 @@ import { DailyChart } from "../chart";
 import { Diagnostics, ErrorBox, Loading, Refs, Section, SourceLink, StatusBadge, short, useLoad } from "../components";
 import { pick, t } from "../i18n";
 import { href } from "../router";
+import { may, whoami } from "../me";
 import type { JsonSchema, PolicyDoc, PolicySummary } from "../types";
 
 export function PolicyList() {
@@ -22,6 +23,7 @@ export function PolicyList() {
             <th>{t("policies.kind")}</th>
             <th>{t("policies.revision")}</th>
             <th>{t("policies.status")}</th>
+            <th>{t("policies.waiting")}</th>
             <th>{t("policies.errors")}</th>
             <th>{t("policies.warnings")}</th>
           </tr>
@@ -38,9 +40,20 @@ export function PolicyList() {
               <td>{p.kind ? t("kind." + p.kind) : "-"}</td>
               <td>
                 <code>{p.revision ?? "-"}</code>
+                {p.publication ? <div class="muted">{t("policies.publication", { publication: p.publication })}</div> : null}
               </td>
               <td>
                 <StatusBadge status={p.status} />
+              </td>
+              <td class="waiting">
+                {p.unserved ? (
+                  <a href={href(["policies", p.id, "revisions"])}>
+                    {t("revision.state_" + p.unserved.state).startsWith("revision.") ? p.unserved.state : t("revision.state_" + p.unserved.state)}{" "}
+                    <code>{p.unserved.revision}</code>
+                  </a>
+                ) : (
+                  ""
+                )}
               </td>
               <td class="number">{p.errors}</td>
               <td class="number">{p.warnings}</td>
@@ -58,6 +71,7 @@ export function loadPolicy(id: string): Promise<PolicyDoc> {
 
 export function PolicyPage({ id }: { id: string }) {
   const doc = useLoad(() => loadPolicy(id), [id]);
+  const me = useLoad(whoami, []);
   if (doc.loading && !doc.value) return <Loading />;
   if (doc.error) return <ErrorBox error={doc.error} />;
   const policy = doc.value!;
@@ -95,6 +109,16 @@ export function PolicyPage({ id }: { id: string }) {
         <a class="button" href={href(["policies", id, "source"])}>
           {t("policy.source")}
         </a>
+        {may(me.value, "publish") && (
+          <>
+            <a class="button" id="edit-draft" href={href(["policies", id, "edit"])}>
+              {t("policy.edit")}
+            </a>
+            <a class="button" id="open-revisions" href={href(["policies", id, "revisions"])}>
+              {t("policy.revisions")}
+            </a>
+          </>
+        )}
       </nav>
       {policy.errors.length > 0 && (
         <div class="error" role="alert">

@@ -1,0 +1,314 @@
+// An impact report (the log replayed against two revisions, docs/lifecycle.md): the counts,
+// the before -> after transitions of each outcome field as a table and as a chart, the
+// rules that newly fire or stop firing, facts the draft refuses, failures, the changed
+// decisions, and a few of them with both explanations side by side.
+import { useEffect, useRef } from "preact/hooks";
+import { short } from "./components";
+import { RuleTable } from "./explain";
+import { lang, t } from "./i18n";
+import { href } from "./router";
+import type { ImpactReport, ImpactSide, ImpactSummary, RuleVerdict, Transition } from "./types";
+
+const COLOURS = ["#2e86c1", "#c0392b", "#27ae60", "#8e44ad", "#d68910", "#566573", "#17a589"];
+
+export function Counts({ report }: { report: ImpactSummary }) {
+  const items: [string, number][] = [
+    ["replayed", report.replayed],
+    ["changed", report.changed],
+    ["rules_only", report.rules_only],
+    ["unchanged", report.unchanged],
+    ["invalid", report.invalid],
+    ["failed", report.failed],
+  ];
+  return (
+    <dl class="counts">
+      {items.map(([name, value]) => (
+        <div key={name} class={"count count-" + name} data-count={name}>
+          <dt>{t("impact." + name)}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+/** A bar's label in at most 48 characters (the table beside it has the whole values). */
+function clip(text: string): string {
+  return text.length > 48 ? text.slice(0, 47) + "…" : text;
+}
+
+function rows(transitions: Record<string, Transition[]>) {
+  return Object.entries(transitions).flatMap(([field, pairs]) => pairs.map((pair) => ({ field, ...pair })));
+}
+
+export function TransitionsTable({ transitions }: { transitions: Record<string, Transition[]> }) {
+  const all = rows(transitions);
+  if (all.length === 0) return <p class="muted">{t("impact.no_transitions")}</p>;
+  return (
+    <table class="transitions-table">
+      <thead>
+        <tr>
+          <th>{t("impact.field")}</th>
+          <th>{t("impact.before")}</th>
+          <th>{t("impact.after")}</th>
+          <th>{t("impact.decisions")}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {all.map((row, i) => (
+          <tr key={i} data-field={row.field}>
+            <td>
+              <code>{row.field}</code>
+            </td>
+            <td>
+              <code class="from">{row.from}</code>
+            </td>
+            <td>
+              <code class="to">{row.to}</code>
+            </td>
+            <td class="number">{row.count}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The transitions as a horizontal bar chart: one bar per "field: before → after". */
+export function TransitionsChart({ transitions }: { transitions: Record<string, Transition[]> }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const all = rows(transitions);
+  const fields = [...new Set(all.map((r) => r.field))];
+  useEffect(() => {
+    if (!canvas.current || all.length === 0) return;
+    let chart: { destroy(): void } | null = null;
+    let live = true;
+    import("chart.js").then(({ Chart, BarController, BarElement, CategoryScale, LinearScale, Tooltip }) => {
+      if (!live || !canvas.current) return;
+      Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
+      chart = new Chart(canvas.current, {
+        type: "bar",
+        data: {
+          labels: all.map((r) => clip(`${r.field}: ${r.from} → ${r.to}`)),
+          datasets: [
+            {
+              label: t("impact.decisions"),
+              data: all.map((r) => r.count),
+              backgroundColor: all.map((r) => COLOURS[fields.indexOf(r.field) % COLOURS.length]),
+            },
+          ],
+        },
+        options: {
+          indexAxis: "y",
+          animation: false,
+          responsive: true,
+          maintainAspectRatio: false,
+          locale: lang() === "ja" ? "ja-JP" : "en-GB",
+          scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
+        },
+      });
+      canvas.current.dataset.ready = "true";
+    });
+    return () => {
+      live = false;
+      chart?.destroy();
+    };
+  }, [JSON.stringify(transitions)]);
+  if (all.length === 0) return null;
+  return (
+    <figure class="chart transitions-chart">
+      <div class="chart-box" style={{ height: `${Math.min(60 + all.length * 28, 420)}px` }}>
+        <canvas ref={canvas} role="img" aria-label={t("impact.chart_label", { count: all.length })} />
+      </div>
+      <figcaption>{t("impact.chart_caption")}</figcaption>
+    </figure>
+  );
+}
+
+function RuleCounts({ title, counts, id }: { title: string; counts: Record<string, number>; id: string }) {
+  const entries = Object.entries(counts);
+  return (
+    <div class="rule-counts" id={id}>
+      <h4>{title}</h4>
+      {entries.length === 0 ? (
+        <p class="muted">-</p>
+      ) : (
+        <ul class="plain">
+          {entries.map(([rule, count]) => (
+            <li key={rule} data-rule={rule}>
+              <code>{rule}</code> <span class="muted">{t("impact.times", { count })}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** What a revision record keeps of its impact: counts, largest transitions, rules. */
+export function ImpactSummaryView({ impact }: { impact: ImpactSummary }) {
+  if (impact.note) return <p class="muted">{impact.note}</p>;
+  return (
+    <div class="impact-summary">
+      <Counts report={impact} />
+      <TransitionsTable transitions={impact.transitions} />
+      <div class="two-columns">
+        <RuleCounts title={t("impact.newly_fire")} counts={impact.rules.newly_fire} id="summary-newly-fire" />
+        <RuleCounts title={t("impact.stop_firing")} counts={impact.rules.stop_firing} id="summary-stop-firing" />
+      </div>
+    </div>
+  );
+}
+
+export function ImpactView({ report }: { report: ImpactReport }) {
+  return (
+    <div class="impact-report" data-changed={report.changed}>
+      <p class="meta">
+        <code>{report.before.label}</code> → <code>{report.after.label}</code>
+        {report.source.log !== undefined && (
+          <>
+            {" "}
+            · {t("impact.from_log", { policy: report.source.log })}
+          </>
+        )}
+        {report.seconds !== undefined && <> · {t("impact.seconds", { seconds: report.seconds })}</>}
+      </p>
+      <Counts report={report} />
+      <h3>{t("impact.transitions")}</h3>
+      <div class="two-columns">
+        <TransitionsTable transitions={report.transitions} />
+        <TransitionsChart transitions={report.transitions} />
+      </div>
+      <div class="two-columns">
+        <RuleCounts title={t("impact.newly_fire")} counts={report.rules.newly_fire} id="newly-fire" />
+        <RuleCounts title={t("impact.stop_firing")} counts={report.rules.stop_firing} id="stop-firing" />
+      </div>
+      {report.invalid_facts.length > 0 && (
+        <>
+          <h3>{t("impact.invalid_facts")}</h3>
+          <table id="invalid-facts">
+            <thead>
+              <tr>
+                <th>{t("impact.pointer")}</th>
+                <th>{t("impact.code")}</th>
+                <th>{t("impact.message")}</th>
+                <th>{t("impact.decisions")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.invalid_facts.map((f, i) => (
+                <tr key={i}>
+                  <td>
+                    <code class="pointer">{f.pointer}</code>
+                  </td>
+                  <td>
+                    <code>{f.code}</code>
+                  </td>
+                  <td>{f.message}</td>
+                  <td class="number">{f.count}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {report.failures.length > 0 && (
+        <>
+          <h3>{t("impact.failures")}</h3>
+          <ul class="diagnostics">
+            {report.failures.map((f, i) => (
+              <li key={i}>
+                <code>{f.side}</code> <code>{f.code}</code> {f.pointer && <code class="pointer">{f.pointer}</code>} {f.message} (
+                {f.count})
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {report.changes.length > 0 && (
+        <>
+          <h3>{t("impact.changes", { count: report.changes.length })}</h3>
+          <table id="changed-decisions">
+            <thead>
+              <tr>
+                <th>{t("decision.id")}</th>
+                <th>{t("decision.at")}</th>
+                <th>{t("impact.what_changed")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.changes.map((c) => (
+                <tr key={c.decision_id} data-decision-id={c.decision_id}>
+                  <td>
+                    <a href={href(["log", c.decision_id])}>
+                      <code>{c.decision_id}</code>
+                    </a>
+                  </td>
+                  <td>
+                    <code>{c.at}</code>
+                  </td>
+                  <td>
+                    {Object.keys(c.before).map((field) => (
+                      <div key={field}>
+                        <code>{field}</code>: <code class="from">{short(c.before[field])}</code> →{" "}
+                        <code class="to">{short(c.after[field])}</code>
+                      </div>
+                    ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {report.samples.length > 0 && (
+        <>
+          <h3>{t("impact.samples")}</h3>
+          {report.samples.map((sample) => (
+            <Sample key={sample.decision_id} report={report} sample={sample} />
+          ))}
+        </>
+      )}
+    </div>
+  );
+}
+
+/** One changed decision with both explanations side by side: the rules whose verdict
+ * differs, each with the first false condition and the values it read. */
+function Sample({ report, sample }: { report: ImpactReport; sample: ImpactReport["samples"][number] }) {
+  const verdicts = (side: ImpactSide) => new Map((side.explanation?.rules ?? []).map((r) => [r.rule, r]));
+  const before = verdicts(sample.before);
+  const after = verdicts(sample.after);
+  const differ = [...new Set([...before.keys(), ...after.keys()])].filter(
+    (rule) => before.get(rule)?.verdict !== after.get(rule)?.verdict,
+  );
+  const pick = (side: Map<string, RuleVerdict>) => differ.map((rule) => side.get(rule)).filter((r): r is RuleVerdict => !!r);
+  return (
+    <div class="sample card" data-decision-id={sample.decision_id}>
+      <p class="meta">
+        <a href={href(["log", sample.decision_id])}>
+          <code>{sample.decision_id}</code>
+        </a>{" "}
+        · <code>{sample.at}</code>
+      </p>
+      <div class="side-by-side">
+        {(
+          [
+            ["before", report.before.label, sample.before, before],
+            ["after", report.after.label, sample.after, after],
+          ] as const
+        ).map(([key, label, side, rules]) => (
+          <div key={key} class={"side side-" + key}>
+            <h4>
+              {t("impact." + key)}: <code>{label}</code>
+            </h4>
+            <p class="fired">
+              {t("impact.fired")}: <code>{side.fired.join(", ") || "-"}</code>
+            </p>
+            <RuleTable policy={report.policy} rules={pick(rules)} />
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,437 @@
+// The draft editor: a policy's YAML (and its test cases) in CodeMirror, validated as one
+// types (POST /v1/policies/{id}/validate, debounced: markers at line:col), its tests run
+// on demand (a job), then saved as a draft revision, which has a diff against the
+// published revision and an impact report (a job with a progress bar), and is submitted
+// for approval (a job: the tests and the impact over the service's window, then pending).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { call, get, type Diagnostic } from "../api";
+import { Diagnostics, ErrorBox, Loading, Section, Tabs, useLoad } from "../components";
+import { DiffView } from "../diff";
+import type { Editor, Marker } from "../editor";
+import { formatTime, pick, t } from "../i18n";
+import { ImpactView } from "../impact";
+import { JobProgress, useJob } from "../jobs";
+import { may, whoami } from "../me";
+import { href } from "../router";
+import type { Diff, ImpactReport, RevisionDetail, RevisionList, RevisionRecord, TestsReport, Validation } from "../types";
+import { loadPolicy } from "./Policies";
+
+const VALIDATE_AFTER_MS = 400;
+
+type Texts = { source: string; tests: string | null };
+type Saved = Texts & { record: RevisionRecord };
+
+// unsaved edits survive moving to another page of the console (not a reload)
+const kept = new Map<string, Texts>();
+
+export function EditPage({ id, from }: { id: string; from: string | null }) {
+  const loaded = useLoad(async () => {
+    const [me, doc, list] = await Promise.all([
+      whoami(),
+      loadPolicy(id),
+      get<RevisionList>(`/v1/policies/${encodeURIComponent(id)}/revisions`),
+    ]);
+    const number = from ? Number(from) : list.published?.number;
+    if (!number) throw new Error(t("edit.nothing_published"));
+    const base = await get<RevisionDetail>(`/v1/policies/${encodeURIComponent(id)}/revisions/${number}`);
+    return { me, doc, list, base };
+  }, [id, from]);
+  if (loaded.loading && !loaded.value) return <Loading />;
+  if (loaded.error) return <ErrorBox error={loaded.error} />;
+  const { me, doc, list, base } = loaded.value!;
+  return (
+    <>
+      <h1>
+        {t("edit.title")}: {pick(doc.title) || id} <code class="muted">{id}</code>
+      </h1>
+      <p class="meta">
+        {t("edit.based_on")} <code id="base-ref">{base.ref}</code> ({t("revision.state_" + base.state)},{" "}
+        <code>{base.revision}</code>) · {t("revisions.approvals_required", { count: list.approvals_required })} ·{" "}
+        <a href={href(["policies", id, "revisions"])}>{t("edit.revisions")}</a> ·{" "}
+        <a href={href(["policies", id])}>{t("try.back")}</a>
+      </p>
+      {!may(me, "publish") && <p class="error">{t("edit.needs_publish")}</p>}
+      <Editing key={base.ref} policy={id} base={base} />
+    </>
+  );
+}
+
+function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
+  const key = `${policy}@${base.number}`;
+  const original: Texts = { source: base.source ?? "", tests: base.tests_source };
+  const [texts, setTexts] = useState<Texts>(() => kept.get(key) ?? original);
+  const [round, setRound] = useState(0); // a new round re-creates the editors (discard)
+  const [tab, setTab] = useState<"policy" | "tests">("policy");
+  const [module, setModule] = useState<typeof import("../editor") | null>(null);
+  const [loadFailure, setLoadFailure] = useState<unknown>(null);
+  const editors = useRef<Record<string, Editor | null>>({ policy: null, tests: null });
+  const [cursor, setCursor] = useState({ line: 1, col: 1 });
+  const [checked, setChecked] = useState<{ texts: Texts; result: Validation } | null>(null);
+  const [checkFailure, setCheckFailure] = useState<unknown>(null);
+  const [message, setMessage] = useState("");
+  const [saved, setSaved] = useState<Saved | null>(null);
+  const [saveFailure, setSaveFailure] = useState<unknown>(null);
+  const [diff, setDiff] = useState<Diff | null>(null);
+  const [since, setSince] = useState("30d");
+  const tests = useJob<{ revision: string; tests: TestsReport }>();
+  const impact = useJob<ImpactReport>();
+  const submit = useJob<{ revision: RevisionRecord; publication: { publication: number } | null }>();
+
+  useEffect(() => {
+    import("../editor").then(setModule, setLoadFailure);
+  }, []);
+  useEffect(() => {
+    kept.set(key, texts);
+  }, [texts]);
+
+  // validate what is typed, once typing pauses; only the latest answer is shown
+  useEffect(() => {
+    let live = true;
+    const timer = setTimeout(async () => {
+      try {
+        const body: Record<string, unknown> = { source: texts.source };
+        if (texts.tests !== null) body.tests = texts.tests;
+        const result = await call<Validation>("POST", `/v1/policies/${encodeURIComponent(policy)}/validate`, body);
+        if (live) {
+          setChecked({ texts, result });
+          setCheckFailure(null);
+        }
+      } catch (error) {
+        if (live) setCheckFailure(error);
+      }
+    }, VALIDATE_AFTER_MS);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [texts.source, texts.tests]);
+
+  const current = checked && checked.texts.source === texts.source && checked.texts.tests === texts.tests;
+  const policyFile = base.path ?? `${policy}.yaml`;
+  const testsFile = `${policy}.tests.yaml`;
+  const all: Diagnostic[] = checked ? [...checked.result.errors, ...checked.result.warnings, ...checked.result.tests.errors] : [];
+  const inFile = (d: Diagnostic, file: string) => d.location?.file === file;
+  useEffect(() => {
+    if (!current || !checked) return;
+    const markers = (file: string): Marker[] =>
+      all
+        .filter((d) => inFile(d, file))
+        .map((d) => ({
+          line: d.location!.line,
+          col: d.location!.col,
+          severity: checked.result.warnings.includes(d) ? "warning" : "error",
+          message: `${d.code}: ${d.message}${d.hint ? ` (${d.hint})` : ""}`,
+        }));
+    editors.current.policy?.setMarkers(markers(policyFile));
+    editors.current.tests?.setMarkers(markers(testsFile));
+  }, [checked, module, round]);
+
+  const goTo = (file: string, line: number, col = 1) => {
+    const which = file === testsFile ? "tests" : "policy";
+    setTab(which);
+    setTimeout(() => editors.current[which]?.goTo(line, col), 0);
+  };
+  const dirty = !saved || saved.source !== texts.source || saved.tests !== texts.tests;
+  const valid = current && checked!.result.valid;
+  const body = () => {
+    const out: Record<string, unknown> = { source: texts.source };
+    if (texts.tests !== null) out.tests = texts.tests;
+    return out;
+  };
+
+  const saveDraft = async () => {
+    setSaveFailure(null);
+    setDiff(null);
+    impact.reset();
+    submit.reset();
+    try {
+      const record = await call<RevisionRecord>("POST", `/v1/policies/${encodeURIComponent(policy)}/revisions`, {
+        ...body(),
+        message,
+        state: "draft",
+      });
+      setSaved({ ...texts, record });
+      setDiff(
+        await get<Diff>(`/v1/policies/${encodeURIComponent(policy)}/diff?from=published&to=${record.number}`),
+      );
+    } catch (error) {
+      setSaveFailure(error);
+    }
+  };
+
+  return (
+    <>
+      <Section title={t("edit.source")} id="editor-section">
+        <Tabs
+          label={t("edit.files")}
+          active={tab}
+          onChange={(value) => setTab(value as "policy" | "tests")}
+          tabs={[
+            { id: "policy", label: t("edit.tab_policy", { file: policyFile.split("/").pop()! }) },
+            { id: "tests", label: t("edit.tab_tests", { file: testsFile }) },
+          ]}
+        />
+        {loadFailure !== null && <ErrorBox error={loadFailure} />}
+        {!module && loadFailure === null && <Loading />}
+        {module && (
+          <div key={round}>
+            <CodeEditor
+              module={module}
+              id="policy-editor"
+              hidden={tab !== "policy"}
+              text={texts.source}
+              schema={module.SCHEMAS.policy}
+              label={t("edit.policy_label", { file: policyFile })}
+              onReady={(editor) => (editors.current.policy = editor)}
+              onChange={(source) => setTexts((old) => ({ ...old, source }))}
+              onCursor={(line, col) => setCursor({ line, col })}
+            />
+            <CodeEditor
+              module={module}
+              id="tests-editor"
+              hidden={tab !== "tests"}
+              text={texts.tests ?? ""}
+              schema={module.SCHEMAS.tests}
+              label={t("edit.tests_label", { file: testsFile })}
+              onReady={(editor) => (editors.current.tests = editor)}
+              onChange={(value) => setTexts((old) => ({ ...old, tests: value }))}
+              onCursor={(line, col) => setCursor({ line, col })}
+            />
+          </div>
+        )}
+        <p class="editor-status">
+          <span id="cursor">{t("edit.cursor", cursor)}</span> ·{" "}
+          <span id="validation" role="status" data-state={!current ? "checking" : valid ? "valid" : "invalid"}>
+            {!current
+              ? t("edit.checking")
+              : valid
+                ? t("edit.valid", { revision: checked!.result.revision ?? "" })
+                : t("edit.invalid", { count: all.length - checked!.result.warnings.length })}
+          </span>
+          {current && checked!.result.warnings.length > 0 && (
+            <span class="muted"> · {t("edit.warnings", { count: checked!.result.warnings.length })}</span>
+          )}
+        </p>
+        {checkFailure !== null && <ErrorBox error={checkFailure} />}
+        {current && all.length > 0 && (
+          <ul class="diagnostics" id="diagnostics">
+            {all.map((d, i) => (
+              <li key={i} data-line={d.location?.line} data-file={d.location?.file} data-code={d.code}>
+                {d.location ? (
+                  <button type="button" class="link" onClick={() => goTo(d.location!.file, d.location!.line, d.location!.col)}>
+                    {d.location.file.split("/").pop()}:{d.location.line}:{d.location.col}
+                  </button>
+                ) : (
+                  d.pointer && <code class="pointer">{d.pointer}</code>
+                )}{" "}
+                <span class="code">{d.code}</span>: {d.message}
+                {d.hint && <span class="hint"> ({d.hint})</span>}
+              </li>
+            ))}
+          </ul>
+        )}
+        <div class="actions">
+          <button type="button" id="run-tests" disabled={tests.running} onClick={() => tests.start(`/v1/policies/${encodeURIComponent(policy)}/tests`, body())}>
+            {t("edit.run_tests")}
+          </button>
+          <button
+            type="button"
+            id="discard"
+            onClick={() => {
+              kept.delete(key);
+              setTexts(original);
+              setSaved(null);
+              setDiff(null);
+              setRound((r) => r + 1);
+            }}
+          >
+            {t("edit.discard")}
+          </button>
+        </div>
+        <JobProgress job={tests.job} id="tests-job" />
+        {tests.failure !== null && <ErrorBox error={tests.failure} />}
+        {tests.job?.state === "done" && tests.job.report && <TestsView report={tests.job.report.tests} onLine={(line) => goTo(testsFile, line)} />}
+      </Section>
+
+      <Section title={t("edit.save_title")} id="save">
+        <div class="field">
+          <label for="draft-message">{t("edit.message")}</label>
+          <input id="draft-message" value={message} placeholder={t("edit.message_placeholder")} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="actions">
+          <button type="button" class="primary" id="save-draft" disabled={!valid} onClick={saveDraft}>
+            {t("edit.save_draft")}
+          </button>
+          {!valid && <span class="muted">{t("edit.fix_first")}</span>}
+        </div>
+        {saveFailure !== null && <ErrorBox error={saveFailure} />}
+        {saved && (
+          <p class="ok" id="saved" data-number={saved.record.number}>
+            {t("edit.saved", { ref: saved.record.ref, revision: saved.record.revision })}
+            {dirty && <span class="warn"> {t("edit.changed_since")}</span>}
+          </p>
+        )}
+      </Section>
+
+      {saved && (
+        <>
+          <Section title={t("edit.diff_title")} id="diff">
+            {diff ? <DiffView diff={diff} /> : <Loading />}
+          </Section>
+          <Section title={t("edit.impact_title")} id="impact">
+            <form
+              class="inline-form"
+              aria-label={t("edit.impact_title")}
+              onSubmit={(e) => {
+                e.preventDefault();
+                impact.start(`/v1/policies/${encodeURIComponent(policy)}/impact`, { draft: saved.record.number, since });
+              }}
+            >
+              <label for="impact-since">{t("edit.since")}</label>
+              <select id="impact-since" value={since} onChange={(e) => setSince((e.target as HTMLSelectElement).value)}>
+                {["1d", "7d", "30d", "90d"].map((value) => (
+                  <option key={value} value={value}>
+                    {t("edit.since_" + value)}
+                  </option>
+                ))}
+              </select>
+              <button type="submit" id="run-impact" disabled={impact.running}>
+                {t("edit.run_impact")}
+              </button>
+            </form>
+            <JobProgress job={impact.job} id="impact-job" />
+            {impact.failure !== null && <ErrorBox error={impact.failure} />}
+            {impact.job?.state === "done" && impact.job.report && <ImpactView report={impact.job.report} />}
+          </Section>
+          <Section title={t("edit.submit_title")} id="submit">
+            <p class="muted">{t("edit.submit_help")}</p>
+            <button
+              type="button"
+              class="primary"
+              id="submit-draft"
+              disabled={dirty || submit.running || submit.job?.state === "done"}
+              onClick={() => submit.start(`/v1/policies/${encodeURIComponent(policy)}/revisions/${saved.record.number}:submit`, undefined)}
+            >
+              {t("edit.submit")}
+            </button>
+            <JobProgress job={submit.job} id="submit-job" />
+            {submit.failure !== null && <ErrorBox error={submit.failure} />}
+            {submit.job?.state === "done" && submit.job.report && (
+              <p class="ok" id="submitted" data-state={submit.job.report.revision.state}>
+                {submit.job.report.publication
+                  ? t("edit.published", { ref: submit.job.report.revision.ref, publication: submit.job.report.publication.publication })
+                  : t("edit.pending", { ref: submit.job.report.revision.ref })}{" "}
+                <a href={href(["policies", policy, "revisions", String(submit.job.report.revision.number)])}>{t("edit.open_revision")}</a>
+              </p>
+            )}
+          </Section>
+        </>
+      )}
+      <p class="muted">{t("edit.base_time", { time: formatTime(base.created_at), author: base.author })}</p>
+    </>
+  );
+}
+
+function CodeEditor({
+  module,
+  id,
+  hidden,
+  text,
+  schema,
+  label,
+  onReady,
+  onChange,
+  onCursor,
+}: {
+  module: typeof import("../editor");
+  id: string;
+  hidden: boolean;
+  text: string;
+  schema: unknown;
+  label: string;
+  onReady: (editor: Editor | null) => void;
+  onChange: (text: string) => void;
+  onCursor: (line: number, col: number) => void;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const editor = module.createEditor(box.current!, {
+      text,
+      schema,
+      label,
+      phrases: phrases(),
+      onChange,
+      onCursor,
+    });
+    onReady(editor);
+    return () => {
+      onReady(null);
+      editor.destroy();
+    };
+  }, []);
+  return <div ref={box} id={id} class="code-editor" hidden={hidden} />;
+}
+
+/** CodeMirror's own words (search panel, lint) in the console's language. */
+function phrases(): Record<string, string> {
+  const names: Record<string, string> = {
+    Find: "cm.find",
+    Replace: "cm.replace",
+    next: "cm.next",
+    previous: "cm.previous",
+    all: "cm.all",
+    "match case": "cm.match_case",
+    regexp: "cm.regexp",
+    "by word": "cm.by_word",
+    replace: "cm.replace_one",
+    "replace all": "cm.replace_all",
+    close: "cm.close",
+    "Go to line": "cm.goto_line",
+    go: "cm.go",
+    Diagnostics: "cm.diagnostics",
+    "No diagnostics": "cm.no_diagnostics",
+  };
+  return Object.fromEntries(Object.entries(names).map(([phrase, key]) => [phrase, t(key)]));
+}
+
+export function TestsView({ report, onLine }: { report: TestsReport; onLine?: (line: number) => void }) {
+  return (
+    <div class="tests-report" id="tests-report" data-failed={report.failed} data-passed={report.passed}>
+      <p class={report.failed || report.errors ? "warn" : "ok"}>
+        {t("tests.summary", { passed: report.passed, cases: report.cases, failed: report.failed, errors: report.errors })}
+      </p>
+      {report.note && <p class="muted">{report.note}</p>}
+      {(report.failures ?? []).length > 0 && (
+        <ul class="diagnostics" id="test-failures">
+          {report.failures!.map((f, i) => (
+            <li key={i} data-line={f.line}>
+              {onLine ? (
+                <button type="button" class="link" onClick={() => onLine(f.line)}>
+                  {f.file}:{f.line}
+                </button>
+              ) : (
+                <code class="pointer">
+                  {f.file}:{f.line}
+                </code>
+              )}{" "}
+              <strong>{f.name}</strong>
+              <ul>
+                {f.failures.map((text, j) => (
+                  <li key={j}>
+                    <code class="expr">{text}</code>
+                  </li>
+                ))}
+              </ul>
+            </li>
+          ))}
+        </ul>
+      )}
+      {(report.problems ?? []).length > 0 && <Diagnostics items={report.problems!.map((p) => ({ code: "test_problem", message: p }))} />}
+      {(report.uncovered_rules ?? []).length > 0 && (
+        <p class="muted">
+          {t("tests.uncovered")} <code>{report.uncovered_rules!.join(", ")}</code>
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,461 @@
+// Revisions and approvals: a policy's revisions (draft, pending, published, retired,
+// rejected) with their tests and impact, one revision with its diff against the published
+// one, approve (another principal: the service refuses its author, and the refusal is
+// shown as it comes), reject, roll back to an earlier publication, and the audit trail.
+import { useState } from "preact/hooks";
+import { call, get } from "../api";
+import { ErrorBox, Loading, Section, useLoad } from "../components";
+import { DiffView } from "../diff";
+import { formatTime, pick, t } from "../i18n";
+import { ImpactSummaryView } from "../impact";
+import { JobProgress, useJob } from "../jobs";
+import { whoami } from "../me";
+import { href } from "../router";
+import type {
+  AuditEntry,
+  Diff,
+  PolicySummary,
+  Publication,
+  RevisionDetail,
+  RevisionList,
+  RevisionRecord,
+} from "../types";
+import { TestsView } from "./Edit";
+
+const base = (policy: string) => `/v1/policies/${encodeURIComponent(policy)}`;
+
+function StateBadge({ record }: { record: { state: string; stale?: boolean } }) {
+  return (
+    <span class={"badge revision-" + record.state} data-state={record.state}>
+      {t("revision.state_" + record.state)}
+      {record.stale ? " · " + t("revision.stale") : ""}
+    </span>
+  );
+}
+
+function TestsCell({ record }: { record: RevisionRecord }) {
+  if (!record.tests) return <span class="muted">-</span>;
+  return <span>{t("revision.tests", { passed: record.tests.passed, cases: record.tests.cases })}</span>;
+}
+
+function ImpactCell({ record }: { record: RevisionRecord }) {
+  if (!record.impact) return <span class="muted">-</span>;
+  if (record.impact.note) return <span class="muted">{t("revision.no_impact")}</span>;
+  return <span>{t("revision.impact", { changed: record.impact.changed, replayed: record.impact.replayed })}</span>;
+}
+
+export function RevisionsPage({ id }: { id: string }) {
+  const loaded = useLoad(
+    () => Promise.all([get<RevisionList>(`${base(id)}/revisions`), get<{ entries: AuditEntry[] }>(`${base(id)}/audit?limit=50`)]),
+    [id],
+  );
+  if (loaded.loading && !loaded.value) return <Loading />;
+  if (loaded.error) return <ErrorBox error={loaded.error} />;
+  const [list, audit] = loaded.value!;
+  return (
+    <>
+      <h1>
+        {t("revisions.title")} <code class="muted">{id}</code>
+      </h1>
+      <p class="meta">
+        <Published publication={list.published} /> · {t("revisions.approvals_required", { count: list.approvals_required })} ·{" "}
+        <a href={href(["policies", id])}>{t("try.back")}</a>
+      </p>
+      <nav class="actions" aria-label={t("policy.actions")}>
+        <a class="button primary" href={href(["policies", id, "edit"])}>
+          {t("policy.edit")}
+        </a>
+      </nav>
+      <Section title={t("revisions.list")} id="revisions">
+        <RevisionTable policy={id} revisions={list.revisions} published={list.published} onChange={loaded.reload} />
+      </Section>
+      <Section title={t("audit.title")} id="audit">
+        <AuditTable entries={audit.entries} />
+      </Section>
+    </>
+  );
+}
+
+function Published({ publication }: { publication: Publication | null }) {
+  if (!publication) return <span>{t("revisions.nothing_published")}</span>;
+  return (
+    <span id="published">
+      {t("revisions.published", {
+        ref: `${publication.policy}@${publication.number}`,
+        publication: publication.publication,
+        kind: t("publication.kind_" + publication.kind),
+      })}{" "}
+      <code>{publication.revision}</code>
+    </span>
+  );
+}
+
+function RevisionTable({
+  policy,
+  revisions,
+  published,
+  onChange,
+}: {
+  policy: string;
+  revisions: RevisionRecord[];
+  published: Publication | null;
+  onChange: () => void;
+}) {
+  return (
+    <table id="revision-list">
+      <thead>
+        <tr>
+          <th>{t("revisions.ref")}</th>
+          <th>{t("revisions.state")}</th>
+          <th>{t("revisions.author")}</th>
+          <th>{t("revisions.message")}</th>
+          <th>{t("revisions.tests")}</th>
+          <th>{t("revisions.impact")}</th>
+          <th>{t("revisions.publications")}</th>
+          <th>{t("revisions.actions")}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {revisions.map((record) => (
+          <tr key={record.number} data-number={record.number} data-state={record.state}>
+            <td>
+              <a href={href(["policies", policy, "revisions", String(record.number)])}>
+                <code>{record.ref}</code>
+              </a>
+              <div class="muted">
+                <code>{record.revision}</code>
+              </div>
+            </td>
+            <td>
+              <StateBadge record={record} />
+            </td>
+            <td>
+              {record.author}
+              {record.approver && <div class="muted">{t("revisions.approved_by", { approver: record.approver })}</div>}
+              <div class="muted">{formatTime(record.created_at)}</div>
+            </td>
+            <td>{record.message}</td>
+            <td>
+              <TestsCell record={record} />
+            </td>
+            <td>
+              <ImpactCell record={record} />
+            </td>
+            <td>{(record.publications ?? []).join(", ")}</td>
+            <td>
+              {record.state === "retired" && (record.publications ?? []).length > 0 && published && (
+                <Rollback policy={policy} record={record} onDone={onChange} />
+              )}
+              {(record.state === "pending" || record.state === "draft") && (
+                <a href={href(["policies", policy, "revisions", String(record.number)])}>{t("revisions.review")}</a>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Rollback({ policy, record, onDone }: { policy: string; record: RevisionRecord; onDone: () => void }) {
+  const [message, setMessage] = useState("");
+  const [failure, setFailure] = useState<unknown>(null);
+  const [done, setDone] = useState<Publication | null>(null);
+  return (
+    <form
+      class="rollback"
+      aria-label={t("revisions.rollback_to", { ref: record.ref })}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setFailure(null);
+        try {
+          setDone(await call<Publication>("POST", `${base(policy)}/rollback`, { to: record.number, message }));
+          onDone();
+        } catch (error) {
+          setFailure(error);
+        }
+      }}
+    >
+      <label for={"rollback-message-" + record.number} class="muted">
+        {t("revisions.rollback_message")}
+      </label>
+      <input id={"rollback-message-" + record.number} value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
+      <button type="submit" id={"rollback-" + record.number}>
+        {t("revisions.rollback_to", { ref: record.ref })}
+      </button>
+      {done && (
+        <p class="ok" role="status">
+          {t("revisions.rolled_back", { ref: record.ref, publication: done.publication })}
+        </p>
+      )}
+      {failure !== null && <ErrorBox error={failure} />}
+    </form>
+  );
+}
+
+export function AuditTable({ entries, withPolicy = false }: { entries: AuditEntry[]; withPolicy?: boolean }) {
+  if (entries.length === 0) return <p class="muted">{t("audit.none")}</p>;
+  return (
+    <table id="audit-table">
+      <thead>
+        <tr>
+          <th>{t("audit.at")}</th>
+          <th>{t("audit.principal")}</th>
+          <th>{t("audit.action")}</th>
+          {withPolicy && <th>{t("audit.policy")}</th>}
+          <th>{t("audit.revision")}</th>
+          <th>{t("audit.detail")}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {entries.map((entry) => (
+          <tr key={entry.seq} data-action={entry.action} data-principal={entry.principal}>
+            <td>{formatTime(entry.at)}</td>
+            <td>{entry.principal}</td>
+            <td>
+              <span class="badge">{t("audit.action_" + entry.action).startsWith("audit.") ? entry.action : t("audit.action_" + entry.action)}</span>
+            </td>
+            {withPolicy && (
+              <td>
+                <a href={href(["policies", entry.policy, "revisions"])}>
+                  <code>{entry.policy}</code>
+                </a>
+              </td>
+            )}
+            <td>{entry.number !== null && <code>{`${entry.policy}@${entry.number}`}</code>}</td>
+            <td class="audit-detail">
+              {Object.entries(entry.detail)
+                .filter(([, value]) => value !== null && value !== "")
+                .map(([key, value]) => (
+                  <span key={key}>
+                    {key}=<code>{typeof value === "string" ? value : JSON.stringify(value)}</code>{" "}
+                  </span>
+                ))}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function RevisionPage({ id, number }: { id: string; number: string }) {
+  const loaded = useLoad(async () => {
+    const [me, record] = await Promise.all([whoami(), get<RevisionDetail>(`${base(id)}/revisions/${encodeURIComponent(number)}`)]);
+    const diff = await get<Diff>(`${base(id)}/diff?from=published&to=${record.number}`).catch((error: unknown) => error);
+    return { me, record, diff };
+  }, [id, number]);
+  if (loaded.loading && !loaded.value) return <Loading />;
+  if (loaded.error) return <ErrorBox error={loaded.error} />;
+  const { me, record, diff } = loaded.value!;
+  return (
+    <>
+      <h1>
+        {t("revision.title")} <code id="revision-ref">{record.ref}</code>
+      </h1>
+      <p class="meta">
+        <StateBadge record={record} /> · {t("revisions.author")}: <strong id="revision-author">{record.author}</strong> ·{" "}
+        {formatTime(record.created_at)} · <code>{record.revision}</code>
+        {record.approver && (
+          <>
+            {" "}
+            · {t("revisions.approved_by", { approver: record.approver })}
+          </>
+        )}{" "}
+        · <a href={href(["policies", id, "revisions"])}>{t("revision.all")}</a>
+      </p>
+      {record.message && <p class="revision-message">{record.message}</p>}
+      <Decide policy={id} record={record} principal={me.principal} onDone={loaded.reload} />
+      <Section title={t("revision.diff")} id="revision-diff">
+        {diff instanceof Error || !(diff && "changes" in (diff as object)) ? <ErrorBox error={diff} /> : <DiffView diff={diff as Diff} />}
+      </Section>
+      <div class="two-columns">
+        <Section title={t("revision.tests_title")} id="revision-tests">
+          {record.tests ? <TestsView report={record.tests} /> : <p class="muted">{t("revision.not_tested")}</p>}
+        </Section>
+        <Section title={t("revision.impact_title")} id="revision-impact">
+          {record.impact ? (
+            <>
+              {record.impact.window_days !== undefined && (
+                <p class="meta">{t("revision.impact_window", { days: record.impact.window_days })}</p>
+              )}
+              <ImpactSummaryView impact={record.impact} />
+            </>
+          ) : (
+            <p class="muted">{t("revision.not_measured")}</p>
+          )}
+        </Section>
+      </div>
+      {record.publications.length > 0 && (
+        <Section title={t("revisions.publications")} id="revision-publications">
+          <ul class="plain">
+            {record.publications.map((p) => (
+              <li key={p.publication}>
+                {t("revision.publication_line", {
+                  publication: p.publication,
+                  kind: t("publication.kind_" + p.kind),
+                  principal: p.principal,
+                  time: formatTime(p.published_at),
+                })}
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
+    </>
+  );
+}
+
+type Approved = { publication: Publication; revision: RevisionRecord };
+
+function Decide({
+  policy,
+  record,
+  principal,
+  onDone,
+}: {
+  policy: string;
+  record: RevisionDetail;
+  principal: string;
+  onDone: () => void;
+}) {
+  const [message, setMessage] = useState("");
+  const [failure, setFailure] = useState<unknown>(null);
+  const [approved, setApproved] = useState<Approved | null>(null);
+  const [rejected, setRejected] = useState(false);
+  const submit = useJob<{ revision: RevisionRecord }>();
+  const url = `${base(policy)}/revisions/${record.number}`;
+  const act = async (what: "approve" | "reject") => {
+    setFailure(null);
+    try {
+      if (what === "approve") setApproved(await call<Approved>("POST", `${url}:approve`, { message }));
+      else {
+        await call("POST", `${url}:reject`, { message });
+        setRejected(true);
+      }
+      onDone();
+    } catch (error) {
+      setFailure(error);
+    }
+  };
+  if (record.state !== "pending" && record.state !== "draft" && !approved) return null;
+  return (
+    <Section title={t("revision.decide")} id="decide">
+      {record.state === "pending" && record.author === principal && !approved && (
+        <p class="muted" id="own-revision">
+          {t("revision.own", { principal })}
+        </p>
+      )}
+      <div class="field">
+        <label for="decision-message">{t("revision.message")}</label>
+        <input id="decision-message" value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
+      </div>
+      <div class="actions">
+        {record.state === "pending" && (
+          <button type="button" class="primary" id="approve" onClick={() => act("approve")}>
+            {t("revision.approve")}
+          </button>
+        )}
+        {record.state === "draft" && (
+          <>
+            <a class="button" href={href(["policies", policy, "edit"], { from: String(record.number) })}>
+              {t("revision.edit")}
+            </a>
+            <button type="button" class="primary" id="submit-revision" disabled={submit.running} onClick={() => submit.start(`${url}:submit`, undefined)}>
+              {t("edit.submit")}
+            </button>
+          </>
+        )}
+        <button type="button" id="reject" onClick={() => act("reject")}>
+          {t("revision.reject")}
+        </button>
+      </div>
+      <JobProgress job={submit.job} id="submit-job" />
+      {submit.failure !== null && <ErrorBox error={submit.failure} />}
+      {submit.job?.state === "done" && (
+        <p class="ok" role="status">
+          {t("edit.pending", { ref: record.ref })}
+        </p>
+      )}
+      {approved && (
+        <p class="ok" role="status" id="approved" data-publication={approved.publication.publication}>
+          {t("revision.approved", { ref: approved.revision.ref, publication: approved.publication.publication, revision: approved.publication.revision })}
+        </p>
+      )}
+      {rejected && (
+        <p class="ok" role="status">
+          {t("revision.rejected", { ref: record.ref })}
+        </p>
+      )}
+      {failure !== null && <ErrorBox error={failure} />}
+    </Section>
+  );
+}
+
+/** Every revision waiting for approval, of every policy, and the whole audit trail. */
+export function ApprovalsPage() {
+  const loaded = useLoad(async () => {
+    const [policies, audit] = await Promise.all([
+      get<{ policies: PolicySummary[] }>("/v1/policies"),
+      get<{ entries: AuditEntry[] }>("/v1/audit?limit=50"),
+    ]);
+    const waiting = policies.policies.filter((p) => p.unserved?.state === "pending");
+    const lists = await Promise.all(waiting.map((p) => get<RevisionList>(`${base(p.id)}/revisions`)));
+    const pending = lists.flatMap((list) => list.revisions.filter((r) => r.state === "pending"));
+    return { policies: policies.policies, pending, audit: audit.entries };
+  }, []);
+  if (loaded.loading && !loaded.value) return <Loading />;
+  if (loaded.error) return <ErrorBox error={loaded.error} />;
+  const { policies, pending, audit } = loaded.value!;
+  const titles = new Map(policies.map((p) => [p.id, pick(p.title)]));
+  return (
+    <>
+      <h1>{t("approvals.title")}</h1>
+      <Section title={t("approvals.pending", { count: pending.length })} id="pending">
+        {pending.length === 0 ? (
+          <p class="muted">{t("approvals.none")}</p>
+        ) : (
+          <table id="pending-list">
+            <thead>
+              <tr>
+                <th>{t("revisions.ref")}</th>
+                <th>{t("policies.name")}</th>
+                <th>{t("revisions.author")}</th>
+                <th>{t("revisions.message")}</th>
+                <th>{t("revisions.tests")}</th>
+                <th>{t("revisions.impact")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {pending.map((record) => (
+                <tr key={record.ref} data-ref={record.ref}>
+                  <td>
+                    <a href={href(["policies", record.policy, "revisions", String(record.number)])}>
+                      <code>{record.ref}</code>
+                    </a>{" "}
+                    <StateBadge record={record} />
+                  </td>
+                  <td>{titles.get(record.policy)}</td>
+                  <td>
+                    {record.author}
+                    <div class="muted">{formatTime(record.created_at)}</div>
+                  </td>
+                  <td>{record.message}</td>
+                  <td>
+                    <TestsCell record={record} />
+                  </td>
+                  <td>
+                    <ImpactCell record={record} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+      <Section title={t("audit.title")} id="audit">
+        <AuditTable entries={audit} withPolicy />
+      </Section>
+    </>
+  );
+}

@@ -1,0 +1,34 @@
+"""One Chromium for every browser test of the session, and where their screenshots go:
+a temporary folder, or docs/console/ with KIMARI_SCREENSHOTS=docs (`make screenshots`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests import ROOT
+from tests.console.browser import ARGS, CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "the browser tests need Debian's chromium: see the Makefile"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("KIMARI_SCREENSHOTS") == "docs":
+        folder = ROOT / "docs" / "console"
+        folder.mkdir(exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
