@@ -22,6 +22,7 @@ recursion, so evaluation is bounded by the size of the facts.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -435,6 +436,12 @@ class Parser:
         return ast.RecordLit(start, end, tuple(keys), tuple(values))
 
 
+@functools.lru_cache(maxsize=8192)
 def parse(source: str) -> ast.Node:
-    """Parse an expression or raise ExprError with the offending span."""
+    """Parse an expression or raise ExprError with the offending span.
+
+    Remembered by text (the nodes are immutable and carry offsets into the text only): a
+    reload, a worker's compile of a stored revision or another policy with the same
+    expression parses it once. A failure is not remembered; it is raised again.
+    """
     return Parser(source).parse()

@@ -77,6 +77,7 @@ from engine.service.problems import (
 )
 from engine.service.reads import Reads
 from engine.store.backend import MEMORY, SQLITE, open_backend, parse_location
+from engine.store.checks import Checks
 from engine.store.decisions import DecisionLog, Logged
 from engine.store.revisions import RevisionStore
 from engine.store.sqlite import connect
@@ -140,6 +141,12 @@ class Worker:
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
         self.hidden = _server_paths(self.folder)
+        # schema checks any process of this store found clean (engine/source/memo.py)
+        self.checks = Checks(self.backend)
+        try:
+            self.checks.load()
+        except StoreUnavailable as exc:  # only slower: every check is made
+            log.warning("remembered schema checks not read: %s", exc)
         with self.reload_lock:
             policy_set = self._compile(None)
         # the newest compiled set: every reload builds on it (its last good revisions), never
@@ -178,8 +185,14 @@ class Worker:
         """The next set: the published revisions, or with --watch the files (`seen`: their
         fingerprint taken before this compile began)."""
         if self.watch:
-            return compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
-        return compile_published(self.store, self.revisions, previous)
+            compiled = compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
+        else:
+            compiled = compile_published(self.store, self.revisions, previous)
+        try:
+            self.checks.save()
+        except Exception as exc:  # the store busy or full: the next compile saves them
+            log.warning("schema checks not remembered: %s", exc)
+        return compiled
 
     def _last_served(self, policy_id: str) -> CompiledPolicy | None:
         """--watch, a file that does not compile and nothing served yet (a restart): the last
@@ -650,6 +663,7 @@ class Worker:
         reloading = self.reload_lock.acquire(timeout=timeout)
         for close in (
             self.lifecycle.close,
+            self.checks.close,
             self.revisions.close,
             self.flows.close,
             self.store.close,

@@ -26,6 +26,7 @@ from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
+from engine.source import memo
 
 __all__ = ["FactsValidator", "compile_facts_schema", "parse_date", "parse_datetime"]
 
@@ -234,10 +235,13 @@ def compile_facts_schema(
 
     `fast_paths=False` compiles the general checks only: the tests compare the two.
     """
-    where = Location(source, 1, 1)
-    problems = [Diagnostic(c, m, location=where, pointer=p) for c, m, p in _audit(schema)]
-    if problems:
-        raise PolicyError(problems)
+    checked = memo.key("facts-schema", schema)  # a clean audit is remembered by content
+    if not memo.known(checked):
+        where = Location(source, 1, 1)
+        problems = [Diagnostic(c, m, location=where, pointer=p) for c, m, p in _audit(schema)]
+        if problems:
+            raise PolicyError(problems)
+        memo.remember(checked)
     compiler = _Compiler(schema.get("$defs", {}), fast_paths)
     return FactsValidator(schema, compiler.node(schema), compiler.static_type(schema, frozenset()))
 

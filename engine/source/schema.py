@@ -19,6 +19,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
+from engine.source import memo
 from engine.source.yaml import Document, join_pointer
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -34,7 +35,33 @@ def project_schema(name: str) -> Draft202012Validator:
 
 
 def validate_document(document: Document, validator: Draft202012Validator) -> list[Diagnostic]:
-    """Every schema violation of `document`, each placed at its line."""
+    """Every schema violation of `document`, each placed at its line (a document found
+    valid before, by content, is not validated again: engine/source/memo.py)."""
+    schema = _schema_key(validator)
+    checked = memo.key(f"document/{schema}", document.data) if schema else None
+    if memo.known(checked):
+        return []
+    found = _violations(document, validator)
+    if not found:
+        memo.remember(checked)
+    return found
+
+
+_SCHEMA_KEYS: dict[int, tuple[Draft202012Validator, str]] = {}
+
+
+def _schema_key(validator: Draft202012Validator) -> str:
+    """The content key of the schema a validator checks against (once per validator)."""
+    held = _SCHEMA_KEYS.get(id(validator))
+    if held is None or held[0] is not validator:
+        if len(_SCHEMA_KEYS) > 64:  # validators made on the fly (tests): keep a few
+            _SCHEMA_KEYS.clear()
+        kind = f"schema/{type(validator).__name__}/{validator.format_checker is not None}"
+        held = _SCHEMA_KEYS[id(validator)] = (validator, memo.key(kind, validator.schema) or "")
+    return held[1]
+
+
+def _violations(document: Document, validator: Draft202012Validator) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for error in validator.iter_errors(document.data):
         found.extend(_diagnose(document, error))
