@@ -44,12 +44,23 @@ class BatchSummary:
 
 
 def _init(folder: str, policy_id: str, backend: str, at: str | None, lang: str) -> None:
-    from engine.project.project import load_project
+    """A spawned worker loads the policy itself (a forked one inherits it: `run_batch`)."""
+    from engine.project.project import load_policy
 
-    project = load_project(folder)
+    project = load_policy(folder, policy_id)
     policy = project.policy(policy_id)
     data = project.data_for(policy)
     _worker.update(policy=policy, data=data, backend=backend, at=at, lang=lang)
+
+
+def _forkable() -> bool:
+    """Fork the workers when this process has no other thread (a thread holding a lock at
+    the fork would leave it held in the child): they then inherit the compiled policy and
+    its data instead of importing and compiling them again (a durable ruleset is registered
+    in each child on first use; the parent never registers one)."""
+    import threading
+
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def _decide_line(number: int, line: bytes) -> bytes:
@@ -155,24 +166,35 @@ def run_batch(
     at: str | None = None,
     progress: bool = False,
 ) -> BatchSummary:
-    """Decide every line of `source` into `sink`; the project is loaded in every worker."""
-    from engine.project.project import load_project
+    """Decide every line of `source` into `sink`, in worker processes that each hold the
+    policy (loaded once here and inherited by forked workers, or loaded by each)."""
+    from engine.project.project import load_policy
 
-    load_project(folder).policy(policy_id)  # fail fast, in this process, on a bad policy
+    started = time.perf_counter()
+    project = load_policy(folder, policy_id)  # fails fast, in this process, on a bad policy
+    policy = project.policy(policy_id)
     total = _count_lines(source)
     summary = BatchSummary()
     bar = Progress(total, progress)
-    started = time.perf_counter()
     count = workers or os.cpu_count() or 1
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(count, _init, (str(folder), policy_id, backend, at, language())) as pool:
-        for results in pool.imap(_decide_chunk, _chunks(source)):
-            for result in results:
-                sink.write(result + b"\n")
-                summary.total += 1
-                if result.startswith(b'{"line":'):
-                    summary.failed += 1
-            bar.update(summary.total)
+    settings = {"backend": backend, "at": at, "lang": language()}
+    if _forkable():
+        _worker.update(policy=policy, data=project.data_for(policy), **settings)
+        pool = multiprocessing.get_context("fork").Pool(count)
+    else:
+        arguments = (str(folder), policy_id, *settings.values())
+        pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
+    try:
+        with pool:
+            for results in pool.imap(_decide_chunk, _chunks(source)):
+                for result in results:
+                    sink.write(result + b"\n")
+                    summary.total += 1
+                    if result.startswith(b'{"line":'):
+                        summary.failed += 1
+                bar.update(summary.total)
+    finally:
+        _worker.clear()
     summary.decided = summary.total - summary.failed
     summary.seconds = time.perf_counter() - started
     bar.update(summary.total, final=True)

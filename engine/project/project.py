@@ -223,6 +223,27 @@ def load_project(
     return project
 
 
+def load_policy(folder: str | Path, policy_id: str) -> Project:
+    """One policy and its data sets (`kimari batch`, which decides with one policy only).
+
+    Only `<id>.yaml` is compiled (a policy's id must equal its file name: the compiler
+    refuses any other); other policies of the folder, broken or not, do not delay or stop
+    the run. An id with no such file loads the whole project, whose `policy()` then names
+    the ids there are.
+    """
+    root = Path(folder)
+    path = root / f"{policy_id}.yaml"
+    if Path(policy_id).name != policy_id or policy_id.startswith(".") or not path.is_file():
+        return load_project(root)  # only a plain file name of this folder is taken
+    rulebook = load_rulebook(root / RULEBOOK_FILE)
+    policy = compile_policy_file(path, rulebook or None)
+    project = Project(root, rulebook, {policy.id: policy}, warnings=list(policy.warnings))
+    problems = _load_datasets(project)
+    if problems:
+        raise PolicyError(sort_diagnostics(problems))
+    return project
+
+
 def _load_datasets(project: Project) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     specs: dict[str, DatasetSpec] = {}
@@ -268,4 +289,11 @@ def _merged_spec(spec: DatasetSpec, policies: Iterable[CompiledPolicy]) -> Datas
     return dataclasses.replace(spec, find_keys=tuple(sorted(keys)))
 
 
-__all__ = ["Project", "join_pointer", "load_dataset", "load_project", "load_rulebook"]
+__all__ = [
+    "Project",
+    "join_pointer",
+    "load_dataset",
+    "load_policy",
+    "load_project",
+    "load_rulebook",
+]

@@ -74,3 +74,23 @@ def test_batch_refuses_an_unknown_policy_before_starting_workers(
     code = main(["batch", "routin", str(source), "--policies", str(FIXTURE)])
     assert code == 2
     assert "did you mean 'routing'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_forked_and_spawned_workers_decide_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """Forked workers inherit the compiled policy; spawned ones (another thread running, or
+    no fork on this system) load it themselves: the same decisions either way."""
+    from engine.cli import batch
+
+    monkeypatch.setattr(batch, "_forkable", lambda: forked)
+    source = tmp_path / "requests.jsonl"
+    source.write_text("\n".join([request(150000), request(10, "cod"), request(10)]) + "\n")
+    output = tmp_path / "decisions.jsonl"
+    with output.open("wb") as sink, source.open("rb") as lines:
+        summary = batch.run_batch(FIXTURE, "routing", lines, sink, workers=1)
+    assert (summary.decided, summary.failed) == (3, 0)
+    queues = [json.loads(line)["outcome"]["queue"] for line in output.read_text().splitlines()]
+    assert queues == ["vip", "cod", "normal"]
+    assert batch._worker == {}  # the parent keeps nothing once the pool is gone
