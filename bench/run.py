@@ -497,23 +497,116 @@ def section_rules(report: Report, quick: bool) -> None:
 # -- load, compile, memory -----------------------------------------------------------------
 
 
+def _load_once(folder: Path) -> tuple[float, Project]:
+    started = time.perf_counter()
+    project = load_project(folder)
+    for policy in project.policies.values():
+        policy.durable_handle()
+    took = time.perf_counter() - started
+    for policy in project.policies.values():
+        policy.close()
+    return took, project
+
+
+def _forget_all(keys: Iterable[str] = ()) -> None:
+    """As a fresh process: no remembered checks (but `keys`, as read from a store), no
+    parsed expressions, no remembered YAML tags."""
+    from engine.lang.parser import parse
+    from engine.source import memo
+    from engine.source.yaml import _Loader
+
+    memo.forget()
+    memo.absorb(keys)
+    parse.cache_clear()
+    _Loader._tags.clear()
+
+
+def _batch_start(lines: bytes, runs: int) -> tuple[float, float]:
+    """run_batch of one line on 2 workers (load the policy, start the pool, decide, stop),
+    median s; and the whole `kimari batch` command (interpreter and imports too), median s."""
+    import io
+    import subprocess
+    import tempfile
+
+    from engine.cli.batch import run_batch
+
+    inner = [
+        run_batch(ROOT / "policies", "order-holds", io.BytesIO(lines), io.BytesIO(), workers=2)
+        for _ in range(runs)
+    ]
+    whole = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "one.jsonl"
+        source.write_bytes(lines)
+        command = [sys.executable, "-m", "engine.cli", "batch", "order-holds", str(source)]
+        command += ["-o", str(Path(tmp) / "out.jsonl"), "--workers", "2", "--no-progress"]
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+            whole.append(time.perf_counter() - started)
+    return statistics.median(s.seconds for s in inner), statistics.median(whole)
+
+
 def section_load(report: Report, quick: bool) -> None:
-    runs = 3 if quick else 10
-    times = []
-    project = None
+    """Load + compile + register every shipped policy: in a process that remembers nothing,
+    in a worker starting with the store's remembered checks, again in the same process;
+    a reload (engine/project/registry.py) after one file changed; batch start-up."""
+    import json
+    import shutil
+    import tempfile
+
+    from engine.project.registry import compile_set
+    from engine.source import memo
+
+    runs = 3 if quick else 7
+    folder = ROOT / "policies"
+    cold = []
     for _ in range(runs):
-        started = time.perf_counter()
-        project = load_project(ROOT / "policies")
-        for policy in project.policies.values():
-            policy.durable_handle()
-        times.append(time.perf_counter() - started)
-        for policy in project.policies.values():
-            policy.close()
-    assert project is not None
+        _forget_all()
+        took, project = _load_once(folder)
+        cold.append(took)
+    keys = memo.take_fresh()
+    stored = []
+    for _ in range(runs):
+        _forget_all(keys)
+        stored.append(_load_once(folder)[0])
+    warm = [_load_once(folder)[0] for _ in range(runs)]
+    reload_one = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "policies"
+        shutil.copytree(folder, copy)
+        current = compile_set(copy, None)
+        edited = copy / "order-holds.yaml"
+        for i in range(runs):
+            edited.write_text(edited.read_text() + f"# edit {i}\n")
+            started = time.perf_counter()
+            current = compile_set(copy, current)
+            reload_one.append(time.perf_counter() - started)
+    facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())
+    line = json.dumps({"facts": facts, "at": "2024-10-01T10:00:00+09:00"}).encode() + b"\n"
+    batch_inner, batch_whole = _batch_start(line, runs)
+
+    def ms(values: Sequence[float]) -> list[float]:
+        return [statistics.median(values) * 1000, min(values) * 1000]
+
     report.table(
-        "load + validate + compile + register all shipped policies",
-        ["policies", "median ms", "min ms"],
-        [[len(project.policies), statistics.median(times) * 1000, min(times) * 1000]],
+        f"load + validate + compile + register all {len(project.policies)} shipped policies; "
+        "reload; batch start-up",
+        ["what", "median ms", "min ms"],
+        [
+            ["load, a process that remembers nothing", *ms(cold)],
+            ["load, a worker starting with the store's remembered checks", *ms(stored)],
+            ["load again in the same process (checks and expressions remembered)", *ms(warm)],
+            ["reload: one policy file changed (compile_set)", *ms(reload_one)],
+            [
+                "batch start-up: run_batch, 1 line, 2 workers (load, fork, decide, stop)",
+                *ms([batch_inner]),
+            ],
+            [
+                "kimari batch, 1 line, whole command (interpreter and imports too)",
+                *ms([batch_whole]),
+            ],
+        ],
     )
 
 
@@ -685,6 +778,60 @@ def _wrk(url: str, body: Path, seconds: float, connections: int) -> dict[str, An
     return {"per_second": rate, "p50_ms": pct("50"), "p99_ms": pct("99")}
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _server_cpu(supervisor: int) -> dict[str, float]:
+    """CPU seconds so far of the front, the workers' deciding threads and their decision
+    log committers (the thread engine/service/worker.py names COMMIT_THREAD)."""
+    from engine.service.worker import COMMIT_THREAD
+
+    tick = os.sysconf("SC_CLK_TCK")
+    split = {"front": 0.0, "worker": 0.0, "log": 0.0}
+    for front in _children(supervisor):
+        for pid in [front, *_children(front)]:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    name = (task / "comm").read_text().strip()
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+                part = "front" if pid == front else "log" if name == COMMIT_THREAD else "worker"
+                split[part] += seconds
+    return split
+
+
+def _measured(supervisor: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()` (a load), with the server's CPU spent meanwhile and the load generator's."""
+    import resource
+
+    before, client = _server_cpu(supervisor), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run()
+    after, done = _server_cpu(supervisor), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu"] = {k: after[k] - before[k] for k in after}
+    result["client_cpu"] = done.ru_utime + done.ru_stime - client.ru_utime - client.ru_stime
+    return result
+
+
+def _served_decision_us(facts: dict[str, Any], at: str) -> float:
+    """The decision the service makes per request (durable backend), alone, in µs."""
+    project = load_project(ROOT / "policies")
+    policy = project.policy("order-holds")
+    data = project.data_for(policy)
+    return timed(lambda item: decide(policy, item, at=at, data=data), [facts], 5_000)["median"]
+
+
 def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1, 2)) -> None:
     import json
     import signal
@@ -692,12 +839,12 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
 
     seconds = 3.0 if quick else 8.0
     facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())
-    closed, paced = [], []
+    at = "2024-10-01T10:00:00+09:00"
+    decision_us = _served_decision_us(facts, at)
+    closed, paced, cpu_rows = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body.json"
-        body.write_text(
-            json.dumps({"facts": facts, "at": "2024-10-01T10:00:00+09:00"}, ensure_ascii=False)
-        )
+        body.write_text(json.dumps({"facts": facts, "at": at}, ensure_ascii=False))
         for workers in workers_counts:
             port = 18400 + workers
             server = _serve(workers, Path(tmp) / f"log{workers}.sqlite3", port)
@@ -707,7 +854,15 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
                 _wait_ready(base, workers)
                 _load(url, body, 2.0, 16)  # warm up
                 runs = [
-                    (c, _wrk(url, body, seconds, c) or _load(url, body, seconds, c))
+                    (
+                        c,
+                        _measured(
+                            server.pid,
+                            lambda c=c, u=url: (
+                                _wrk(u, body, seconds, c) or _load(u, body, seconds, c)
+                            ),
+                        ),
+                    )
                     for c in (8, 16, 32, 64)
                 ]
                 peak = max(r["per_second"] for _, r in runs)
@@ -721,6 +876,23 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
                         r["p99_ms"],
                     ]
                     for c, r in runs
+                )
+                best = next(r for _, r in runs if r["per_second"] == peak)
+                requests = best["per_second"] * seconds
+                per = {k: v / requests * 1e6 for k, v in best["cpu"].items()}
+                total = sum(per.values())
+                cpu_rows.append(
+                    [
+                        workers,
+                        round(peak),
+                        per["front"],
+                        per["worker"],
+                        per["log"],
+                        total,
+                        decision_us,
+                        total / decision_us,
+                        best["client_cpu"] / requests * 1e6,
+                    ]
                 )
                 offered = peak * 0.8
                 open_loop = _load(url, body, seconds, 64, rate=offered)
@@ -749,6 +921,23 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
         "itself using CPU on the same 2 cores; latency from the scheduled send time)",
         ["workers", "max decisions/s", "offered/s", "served/s", "p50 ms", "p99 ms"],
         paced,
+    )
+    report.table(
+        "HTTP: server CPU per request at the maximum (from /proc: the front process, the "
+        "workers' deciding threads, their decision-log committer threads), beside the "
+        "decision alone (durable backend, in process) and the load generator's CPU",
+        [
+            "workers",
+            "decisions/s",
+            "front µs",
+            "worker µs",
+            "log µs",
+            "server µs",
+            "decision µs",
+            "server / decision",
+            "client µs",
+        ],
+        cpu_rows,
     )
 
 

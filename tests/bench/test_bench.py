@@ -41,3 +41,38 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "old" not in text and "| 1 |" in text
     assert "Analysis." in text and "More analysis." in text
+
+
+def test_the_cpu_split_reads_the_commit_thread_by_its_name() -> None:
+    """The HTTP section splits a worker's CPU by the committer's OS thread name (Linux)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    spinner = (
+        "import threading, time\n"
+        "from engine.service.worker import COMMIT_THREAD, _name_os_thread\n"
+        "def spin():\n"
+        "    _name_os_thread(COMMIT_THREAD)\n"
+        "    end = time.process_time() + 0.3\n"
+        "    while time.process_time() < end: pass\n"
+        "    time.sleep(30)\n"  # alive until killed: its CPU stays in /proc
+        "threading.Thread(target=spin, daemon=True).start()\n"
+        "time.sleep(30)\n"
+    )
+    front = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {spinner!r}])"
+    child = subprocess.Popen(
+        [sys.executable, "-c", front], cwd=Path(run.ROOT), start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 15
+        split = run._server_cpu(os.getpid())
+        while split["log"] < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            split = run._server_cpu(os.getpid())
+        assert split["log"] >= 0.2  # the named thread of a grandchild, a "worker"
+        assert set(split) == {"front", "worker", "log"}
+    finally:
+        os.killpg(child.pid, 15)
+        child.wait(10)
