@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -153,13 +152,26 @@ def run_impact(folder: Path, store: Path, draft: Path) -> tuple[float, dict[str,
         "--list",
         "5",
     ]
+    # A wrapper reports the peak of the command's own process tree: this process's
+    # RUSAGE_CHILDREN also holds the earlier sections' children (a forked batch worker
+    # counts the whole benchmark process it was forked from).
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:]).returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run(command, cwd=folder.parent, capture_output=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *command],
+        cwd=folder.parent,
+        capture_output=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise RuntimeError(done.stderr.decode())
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+    peak = int(done.stderr.decode().strip().splitlines()[-1]) * 1024
     return seconds, orjson.loads(done.stdout), peak
 
 
