@@ -152,9 +152,9 @@ def run_impact(folder: Path, store: Path, draft: Path) -> tuple[float, dict[str,
         "--list",
         "5",
     ]
-    # A wrapper reports the peak of the command's own process tree: this process's
-    # RUSAGE_CHILDREN also holds the earlier sections' children (a forked batch worker
-    # counts the whole benchmark process it was forked from).
+    # A small wrapper starts the command and reports its process tree's peak: a child of
+    # this process keeps, in its high-water RSS, the copy of this (large) process it was
+    # before its exec, and this process's RUSAGE_CHILDREN holds earlier sections' too.
     wrapper = (
         "import resource, subprocess, sys\n"
         "code = subprocess.run(sys.argv[1:]).returncode\n"

@@ -4,6 +4,10 @@
     .venv/bin/python bench/run.py --quick         # small counts (smoke test)
     .venv/bin/python bench/run.py --only shapes,matching
     .venv/bin/python bench/run.py --write         # also rewrite the figures in docs/benchmarks.md
+    KIMARI_BENCH_REPLAY_FULL=1 make bench         # the replay of 1,000,000 rows too (~4 min)
+
+`make bench` takes ~7 minutes on 2 cores (the 1,000,000-entry matching and memory runs,
+HTTP at 1 and 2 workers, PostgreSQL and replicas are most of it).
 
 Timings are wall-clock medians and 99th percentiles of single calls
 (perf_counter_ns around each call) after a warm-up. This machine is shared
