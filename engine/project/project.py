@@ -24,6 +24,7 @@ from engine.core.errors import Diagnostic, InputError, Location, PolicyError, so
 from engine.core.i18n import Msg
 from engine.lang.check import Root
 from engine.project.kinds import compile_any
+from engine.project.names import name_clashes
 from engine.source.data import Dataset
 from engine.source.yaml import Document, join_pointer, read_yaml_file
 
@@ -217,6 +218,7 @@ def load_project(
             continue
         project.policies[policy.id] = policy
         project.warnings.extend(policy.warnings)
+    problems.extend(name_clashes(project.policies).values())
     problems.extend(_load_datasets(project))
     if problems:
         raise PolicyError(sort_diagnostics(problems))

@@ -39,6 +39,7 @@ from engine.compile.model import CompiledPolicy, DatasetSpec
 from engine.core.errors import Diagnostic, EngineFault, PolicyError, sort_diagnostics
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import format_datetime
+from engine.project.names import name_clashes
 from engine.project.project import (
     RULEBOOK_FILE,
     compile_policy_file,
@@ -272,6 +273,7 @@ def compile_set(
             pid, policy.path, policy, (), stamp, inputs=_inputs(path, policy, before_compile)
         )
     specs, conflicts = _merge_specs(statuses)
+    conflicts.update(_clashes(statuses, before))
     for pid, problem in conflicts.items():
         old_status = statuses[pid]
         keep = before.get(pid)
@@ -362,6 +364,7 @@ def compile_published(
             origin="store",
         )
     specs, conflicts = _merge_specs(statuses)
+    conflicts.update(_clashes(statuses, before))
     for pid, problem in conflicts.items():
         keep = before.get(pid)
         statuses[pid] = replace(
@@ -419,6 +422,15 @@ def _stored_data(
 
 def _at(status: PolicyStatus | None) -> float:
     return status.loaded_at if status else 0.0
+
+
+def _clashes(
+    statuses: Mapping[str, PolicyStatus], before: Mapping[str, PolicyStatus]
+) -> dict[str, Diagnostic]:
+    """Ids that generated clients cannot tell apart (engine/project/names.py); the one
+    served before keeps being served."""
+    served = {pid for pid, status in before.items() if status.policy is not None}
+    return name_clashes({pid: s.policy for pid, s in statuses.items()}, served)
 
 
 def _merge_specs(

@@ -764,6 +764,8 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
 
     flow = flow_of(policy)
     name = camel(policy.id)
+    # a flow's facts schema describes its entities' stored facts (docs/flows.md)
+    facts = embed(dict(flow.entity.schema), f"{name}Facts", components)
     components[f"{name}State"] = {
         "type": "string",
         "description": f"A state of '{policy.id}'.",
@@ -801,7 +803,7 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
         "type": "object",
         "additionalProperties": False,
         "required": ["state"],
-        "properties": {"state": ref(f"{name}State"), "facts": OPEN},
+        "properties": {"state": ref(f"{name}State"), "facts": facts},
     }
     state_ref = {
         "type": "object",
@@ -823,7 +825,7 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
     components[f"{name}Action"] = action
     events = {"type": "string", "enum": list(flow.events)}
     transitions = {"type": "string", "enum": [t.id for t in flow.transitions]}
-    components[f"{name}Move"] = _move(name, policy.id, state_ref, transitions)
+    components[f"{name}Move"] = _move(name, policy.id, state_ref, transitions, facts)
     components[f"{name}Entity"] = {
         "type": "object",
         "description": f"Where an entity of '{policy.id}' stands.",
@@ -849,7 +851,7 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
                     "note": ref("Text"),
                 },
             },
-            "facts": OPEN,
+            "facts": facts,
             "allowed_events": {"type": "array", "items": events},
             "allowed_roles": {
                 "type": "object",
@@ -906,7 +908,9 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
     return name
 
 
-def _move(name: str, policy_id: str, state_ref: Schema, transitions: Schema) -> Schema:
+def _move(
+    name: str, policy_id: str, state_ref: Schema, transitions: Schema, facts: Schema
+) -> Schema:
     return {
         "type": "object",
         "description": f"A move of an entity of '{policy_id}', stored.",
@@ -938,7 +942,7 @@ def _move(name: str, policy_id: str, state_ref: Schema, transitions: Schema) -> 
             "actions": {"type": "array", "items": ref(f"{name}Action")},
             "message": nullable(ref("Text")),
             "recorded": OPEN,
-            "facts": OPEN,
+            "facts": facts,
             "refusal": nullable(OPEN),
             "elapsed_us": {"type": "number"},
             "replayed": {"type": "boolean"},

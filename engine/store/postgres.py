@@ -285,8 +285,12 @@ class PostgresBackend(Backend):
                         [
                             Diagnostic(
                                 "store_unavailable",
-                                f"PostgreSQL: a transaction writing {table} has been open for "
-                                f"more than {SETTLE_WAIT_S:g} s",
+                                Msg(
+                                    "PostgreSQL: a transaction writing {table} has been open "
+                                    "for more than {seconds} s",
+                                    table=table,
+                                    seconds=format(SETTLE_WAIT_S, "g"),
+                                ),
                             )
                         ]
                     )

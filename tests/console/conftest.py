@@ -1,4 +1,4 @@
-"""One Chromium for every browser test of the session, and where their screenshots go:
+"""One Chromium per module of browser tests, and where their screenshots go:
 a temporary folder, or docs/console/ with KIMARI_SCREENSHOTS=docs (`make screenshots`)."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from tests import ROOT
 from tests.console.browser import ARGS, CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and every later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), "the browser tests need Debian's chromium: see the Makefile"
     with sync_playwright() as playwright:

@@ -247,6 +247,12 @@ def _move_one(
     )
     assert check(f"{name}Entity", json.loads(entity.content)) == []
     assert entity.parsed.state.id == move.state.after.id
+    # the stored facts are typed by the flow's facts schema, not an open object
+    assert type(entity.parsed.facts).__name__ == f"{name}Facts"
+    assert type(move.facts).__name__ == f"{name}Facts"
+    if policy_id == "claim-status":  # the claim recorded who claimed and how often
+        assert entity.parsed.facts.claimed_by == actor["id"]
+        assert entity.parsed.facts.claims == 1
     history = _operation(client_module, "flows", f"get{name}History").sync_detailed(
         client=client, entity_id="CL-1", refusals=True
     )
