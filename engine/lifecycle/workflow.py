@@ -38,6 +38,7 @@ from engine.core.i18n import Msg, Rendered, translate
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
+from engine.project.names import clash_with
 from engine.project.project import policy_files, shown_path
 from engine.store.backend import Backend, open_backend
 from engine.store.revisions import (
@@ -180,10 +181,19 @@ class Lifecycle:
         for name, dataset in candidate.data.items():
             self.store.remember_data(name, dataset.version, list(dataset.entries))
 
+    def _refuse_clash(self, candidate: Candidate) -> None:
+        """A new policy whose id generated clients could not tell from a published one's
+        (engine/project/names.py) is refused before it is stored, not when served."""
+        found = clash_with(candidate.policy, self.revisions.published())
+        if found is not None:
+            raise Refused([found])
+
     def draft(self, candidate: Candidate, principal: str, message: str) -> RevisionRecord:
         """Store a candidate as a draft (shareable: diff and impact by its number)."""
-        self._keep(candidate)
         current = self.revisions.publication_of(candidate.id)
+        if current is None:
+            self._refuse_clash(candidate)
+        self._keep(candidate)
         return self.revisions.add(
             NewRevision(
                 candidate.id,
@@ -210,6 +220,8 @@ class Lifecycle:
         once when no approval is required. A candidate that is a draft record becomes
         pending itself."""
         current = self.revisions.publication_of(candidate.id)
+        if current is None:
+            self._refuse_clash(candidate)
         if (
             current is not None
             and current.revision == candidate.revision
@@ -450,6 +462,10 @@ class Lifecycle:
                 candidate = candidates.from_path(path)
             except (PolicyError, UsageError) as exc:
                 lines.append(f"bootstrap: {shown_path(path)} not published: {exc}")
+                continue
+            clashing = clash_with(candidate.policy, self.revisions.published())
+            if clashing is not None:
+                lines.append(f"bootstrap: {shown_path(path)} not published: {clashing}")
                 continue
             self._keep(candidate)
             publication = self.revisions.bootstrap(

@@ -12,7 +12,7 @@ policy served first keeps being served; the other is not, with the error at its 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, Location
@@ -39,18 +39,31 @@ def name_clashes(
             continue
         other = kept.setdefault(client_key(pid), pid)
         if other != pid:
-            clashes[pid] = Diagnostic(
-                "client_name_clash",
-                Msg(
-                    "policy ids '{id}' and '{other}' differ only in hyphens: clients generated "
-                    "from the API would get one name for both; rename one of them",
-                    id=pid,
-                    other=other,
-                ),
-                _id_location(policy),
-                pointer="/id",
-            )
+            clashes[pid] = clash(policy, other)
     return clashes
+
+
+def clash_with(policy: CompiledPolicy, others: Iterable[str]) -> Diagnostic | None:
+    """The diagnostic of a new policy whose id clashes with one of `others`, if any."""
+    key = client_key(policy.id)
+    for other in sorted(others):
+        if other != policy.id and client_key(other) == key:
+            return clash(policy, other)
+    return None
+
+
+def clash(policy: CompiledPolicy, other: str) -> Diagnostic:
+    return Diagnostic(
+        "client_name_clash",
+        Msg(
+            "policy ids '{id}' and '{other}' differ only in hyphens: clients generated "
+            "from the API would get one name for both; rename one of them",
+            id=policy.id,
+            other=other,
+        ),
+        _id_location(policy),
+        pointer="/id",
+    )
 
 
 def _id_location(policy: CompiledPolicy) -> Location:
@@ -60,4 +73,4 @@ def _id_location(policy: CompiledPolicy) -> Location:
     return Location(policy.path, line, 5 if found else 1)
 
 
-__all__ = ["client_key", "name_clashes"]
+__all__ = ["clash_with", "client_key", "name_clashes"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from engine.core.errors import DraftInvalid, FailingTests, NotPermitted, Refused, UsageError
 from engine.lifecycle.candidates import from_path
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
+from tests import ROOT
 from tests.lifecycle.conftest import cancellation, log_decisions
 
 WORDING = ("キャンセル料は半額です", "キャンセル料は報酬の半額です")
@@ -195,3 +197,45 @@ def test_the_lifecycle_runs_on_postgresql_too(folder: Path, pg_url: str) -> None
         back = lifecycle.rollback("cancellation-fees", "1", "bob", "")
         assert back.id > published.id and back.number == 1
         assert lifecycle.revisions.generations()["policies"] >= 3
+
+
+def _twin(folder: Path, twin: str) -> Path:
+    """cancellation-fees again under an id that differs only in hyphens (and its tests)."""
+    text = (folder / "cancellation-fees.yaml").read_text(encoding="utf-8")
+    path = folder / f"{twin}.yaml"
+    path.write_text(text.replace("\nid: cancellation-fees\n", f"\nid: {twin}\n"), encoding="utf-8")
+    return path
+
+
+def test_a_new_policy_whose_id_clients_could_not_tell_apart_is_refused_before_it_is_stored(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    candidate = from_path(_twin(folder, "cancellationfees"))
+    for step in (
+        lambda: lifecycle.draft(candidate, "alice", ""),
+        lambda: lifecycle.submit(candidate, "alice", ""),
+    ):
+        with pytest.raises(Refused) as refused:
+            step()
+        (clash,) = refused.value.diagnostics
+        assert clash.code == "client_name_clash" and "'cancellation-fees'" in clash.message
+        assert clash.location is not None and clash.location.file.endswith("cancellationfees.yaml")
+    assert lifecycle.revisions.records("cancellationfees", ("draft", "pending", "published")) == []
+
+
+def test_a_new_policy_with_a_distinct_id_is_drafted(lifecycle: Lifecycle, folder: Path) -> None:
+    candidate = from_path(_twin(folder, "cancellation-fees-b"))
+    record = lifecycle.draft(candidate, "alice", "")
+    assert (record.policy_id, record.state) == ("cancellation-fees-b", "draft")
+
+
+def test_bootstrap_leaves_out_a_policy_whose_id_clashes_and_says_so(tmp_path: Path) -> None:
+    for name in ("policies", "schemas"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    _twin(tmp_path / "policies", "cancellationfees")
+    with Lifecycle(tmp_path / "kimari.sqlite3", Rules(workers=1), files=True) as lc:
+        lines = lc.bootstrap(tmp_path / "policies")
+        published = lc.revisions.published()
+    assert "cancellation-fees" in published and "cancellationfees" not in published
+    (line,) = [t for t in lines if "cancellationfees" in t]
+    assert "not published" in line and "client_name_clash" in line
