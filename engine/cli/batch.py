@@ -25,6 +25,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language, translate
+from engine.core.jsonvalue import loads_request
 
 CHUNK = 256
 
@@ -67,7 +68,7 @@ def _decide_line(number: int, line: bytes) -> bytes:
     from engine.runtime.evaluate import decide
 
     try:
-        request = orjson.loads(line)
+        request = loads_request(line)  # exact numbers, as the service reads them
     except orjson.JSONDecodeError as exc:
         return _error(
             number, [Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=str(exc)))]

@@ -15,6 +15,7 @@ can mean.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -97,6 +98,23 @@ def _big_ints_exact(value: Any) -> Any:
 
 def dumps_text(value: Any) -> str:
     return dumps(value).decode()
+
+
+# 16 digits or more (a dot among them): an integer that may not fit in 64 bits, or a decimal
+# a float may not hold exactly (15 significant digits always round-trip, 16 not always);
+# or digits inside a text, which only costs the exact parse
+LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15}")
+
+
+def loads_request(body: bytes) -> Any:
+    """A request's JSON at orjson's speed, and exact where orjson would alter a number: it
+    reads an integer past 64 bits or a decimal of more than 15 significant digits as a
+    float; then Python's parser reads the body again, integers exact and fractions as the
+    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON."""
+    value = orjson.loads(body)
+    if LONG_NUMBER.search(body) is not None:
+        value = json.loads(body, parse_float=Decimal)
+    return value
 
 
 def loads_exact(text: str | bytes) -> Any:

@@ -24,6 +24,7 @@ import orjson
 
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import LONG_NUMBER, loads_request
 from engine.core.suggest import did_you_mean
 from engine.service.problems import RequestProblem, from_diagnostics, problem
 
@@ -37,16 +38,12 @@ def parse_body(body: bytes) -> Any:
     if not body:
         raise RequestProblem(problem(400, "body_missing", Msg("the request needs a JSON body")))
     try:
-        value = orjson.loads(body)
+        value = loads_request(body)  # an integer past 64 bits reaches the facts validator
     except orjson.JSONDecodeError as exc:
         detail = Msg("malformed JSON: {reason}", reason=str(exc))
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
-    long_number = _LONG_NUMBER.search(body) is not None
-    if long_number:
-        # orjson reads an integer beyond 64 bits as a float, altering it; Python's parser
-        # keeps it exact, and the facts validator then refuses it with its pointer
-        value = json.loads(body)
-    if long_number or not _surely_unique(body, value):
+    # a body parsed again exactly has no orjson text to compare with: the exact check
+    if LONG_NUMBER.search(body) is not None or not _surely_unique(body, value):
         pointer = _duplicate_key(body)
         if pointer is not None:
             name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
@@ -66,8 +63,6 @@ def parse_body(body: bytes) -> Any:
     return value
 
 
-# 19 digits or more: an integer that may not fit in 64 bits (or digits inside a text: harmless)
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 # a key followed by whitespace before its colon: rare, and then the exact check runs
 _SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
 

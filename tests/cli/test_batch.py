@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from tests import FIXTURES
+from tests import FIXTURES, ROOT
 
 FIXTURE = FIXTURES / "project"
 AT = "2024-09-01T10:00:00+09:00"
@@ -94,3 +94,25 @@ def test_forked_and_spawned_workers_decide_alike(
     queues = [json.loads(line)["outcome"]["queue"] for line in output.read_text().splitlines()]
     assert queues == ["vip", "cod", "normal"]
     assert batch._worker == {}  # the parent keeps nothing once the pool is gone
+
+
+def test_a_decimal_with_more_digits_than_a_float_holds_is_decided_as_written(
+    tmp_path: Path,
+) -> None:
+    """24.9994999999999999999% of 100,000 is just under 24,999.5: -24,999 as written; a
+    float (24.9995) would have booked -25,000."""
+    from engine.cli import batch
+
+    facts = (
+        '{"uncollected": {"reward": 100000, "documents_guided_on": "2024-01-31", '
+        '"booked_on": "2024-02-29", "assignee_share": 24.9994999999999999999, '
+        '"manager_share": 40}}'
+    )
+    source = tmp_path / "requests.jsonl"
+    source.write_text(f'{{"facts": {facts}, "at": "{AT}"}}\n')
+    output = tmp_path / "decisions.jsonl"
+    with output.open("wb") as sink, source.open("rb") as lines:
+        summary = batch.run_batch(ROOT / "policies", "cancellation-fees", lines, sink, workers=1)
+    assert (summary.decided, summary.failed) == (1, 0)
+    (decision,) = [json.loads(line) for line in output.read_text().splitlines()]
+    assert decision["outcome"]["assignee_negative"] == -24999

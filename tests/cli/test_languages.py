@@ -6,6 +6,7 @@ English is the default, and the host's LANG does not change it (docs/messages.md
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -267,6 +268,14 @@ def test_a_configuration_kimari_serve_refuses_is_explained_in_japanese(
 
 NO_FEE_DAYS = "    default: 7\n    minimum: 0\n    refs: [FE-2]"
 # the lines each step prints, in each language (a decision id or a time never among them)
+# the shipped cancellation-fees cases, all passing (a case added there changes the count)
+CASES = len(
+    re.findall(
+        r"^  - name:",
+        (ROOT / "policies" / "cancellation-fees.tests.yaml").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+)
 REPORTS = {
     "en": {
         "diff": [
@@ -290,13 +299,15 @@ REPORTS = {
         "draft": ["draft cancellation-fees@2 [", "] draft by alice\n"],
         "reject": ["rejected cancellation-fees@2 ["],
         "publish": [
-            "] pending by alice\n  tests: 30 of 30 cases pass\n"
+            f"] pending by alice\n  tests: {CASES} of {CASES} cases pass\n"
             "  impact over 7.0 days: 12 replayed, 0 changed, 0 invalid, 0 failed\n"
             "waiting for 1 approval: kimari approve cancellation-fees@3 (by someone else)\n"
         ],
         "approve": ["] as publication ", ", approved by bob\n"],
         "rollback": ["published cancellation-fees@1 [", "(rollback by bob)\n"],
-        "revisions": ["  by alice, approved by bob\n    tests 30/30; impact 0 of 12 changed;"],
+        "revisions": [
+            f"  by alice, approved by bob\n    tests {CASES}/{CASES}; impact 0 of 12 changed;"
+        ],
     },
     "ja": {
         "diff": [
@@ -320,7 +331,7 @@ REPORTS = {
         "draft": ["下書き cancellation-fees@2 [", "] draft（作成: alice）\n"],
         "reject": ["却下しました: cancellation-fees@2 ["],
         "publish": [
-            "] pending（作成: alice）\n  テスト: 30 件中 30 件が成功\n"
+            f"] pending（作成: alice）\n  テスト: {CASES} 件中 {CASES} 件が成功\n"
             "  影響（7.0 日分）: 再判定 12 件、変更あり 0 件、不正 0 件、失敗 0 件\n"
             "承認待ちです（必要な承認: 1 件）。作成者以外の人が kimari approve cancellation-fees@3 "
             "を実行してください\n"
@@ -330,7 +341,9 @@ REPORTS = {
             "cancellation-fees@1 [",
             " として再び公開しました（bob によるロールバック）\n",
         ],
-        "revisions": ["  作成: alice、承認: bob\n    テスト 30/30; 影響 12 件中 0 件が変更;"],
+        "revisions": [
+            f"  作成: alice、承認: bob\n    テスト {CASES}/{CASES}; 影響 12 件中 0 件が変更;"
+        ],
     },
 }
 

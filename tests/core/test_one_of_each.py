@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from engine.core.errors import InputError
-from engine.core.jsonvalue import dumps, loads_exact, to_json_value
+from engine.core.jsonvalue import dumps, loads_exact, loads_request, to_json_value
 from engine.lang.calendar import parse_datetime
 from engine.runtime.evaluate import resolve_at
 from engine.source.facts import compile_facts_schema
@@ -93,3 +93,18 @@ def test_integers_beyond_64_bits_are_written_exactly_not_refused() -> None:
     value = {"n": -(2**63) - 1, "items": [2**64, 1]}
     assert dumps(value) == b'{"n":-9223372036854775809,"items":[18446744073709551616,1]}'
     assert loads_exact(dumps(value, sort_keys=True)) == value
+
+
+def test_a_request_is_read_exactly_where_a_float_would_alter_a_number() -> None:
+    body = b'{"share": 24.9994999999999999999, "big": 18446744073709551616, "n": 1.5}'
+    assert loads_request(body) == {
+        "share": Decimal("24.9994999999999999999"),
+        "big": 2**64,
+        "n": Decimal("1.5"),
+    }
+    # the common body keeps orjson's fast path (floats become Decimal in the validator)
+    assert loads_request(b'{"share": 24.5, "n": 12}') == {"share": 24.5, "n": 12}
+    # a float holds any 15 significant digits; from 16 characters of digits and dots on,
+    # the body takes the exact path (a little early for "0.", never late)
+    assert loads_request(b"[0.1234567890123]") == [0.1234567890123]
+    assert loads_request(b"[0.30000000000000001]") == [Decimal("0.30000000000000001")]

@@ -25,22 +25,29 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import dumps, to_json_value
 from engine.project.project import case_files
 from engine.testing.cases import Case, load_cases, same_value
 from tests import ROOT
 from tests.service.server_process import ADMIN_TOKEN, DEALER_TOKEN, NO_ROLES_TOKEN, Server
 from tests.strategies import shipped_project
 
+JSON = {"content-type": "application/json"}
 
-def wire(value: Any) -> Any:
-    """A YAML value as a client sends it: decimals as JSON numbers, dates as text."""
+
+def wire(value: Any) -> bytes:
+    """A YAML value as a client sends it: decimals as the JSON numbers written in the YAML
+    (every digit, not a float's), dates as text."""
+    return dumps(_plain(value))
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return float(value)  # the service reads it back as Decimal(repr(x)): exact
+        return value
     if isinstance(value, dict):
-        return {k: wire(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [wire(v) for v in value]
+        return [_plain(v) for v in value]
     return to_json_value(value)
 
 
@@ -115,7 +122,7 @@ def test_decision_case_over_http(client: httpx.Client, data_sets: DataSets, case
     for key in ("at", "settings"):
         if spec.get(key) is not None:
             body[key] = spec[key]
-    answer = client.post(f"/v1/decisions/{case.policy.id}", json=wire(body))
+    answer = client.post(f"/v1/decisions/{case.policy.id}", content=wire(body), headers=JSON)
     if "error" in expect:
         assert answer.status_code == 422, answer.text
         errors = answer.json()["errors"]
@@ -148,7 +155,7 @@ def test_flow_case_over_http(client: httpx.Client, data_sets: DataSets, case: Ca
         body = {"state": seed.get("state", "__initial__"), "facts": seed.get("facts") or {}}
         if body["state"] == "__initial__":
             body["state"] = client.get(path).json()["state"]["id"]
-        answer = data_sets.admin.put(path, json=wire(body))
+        answer = data_sets.admin.put(path, content=wire(body), headers=JSON)
         assert answer.status_code == 201, answer.text
     for step in case.spec["steps"]:
         expect = step.get("expect", {})
@@ -165,7 +172,7 @@ def test_flow_case_over_http(client: httpx.Client, data_sets: DataSets, case: Ca
         if step.get("event_id") is not None:
             body["event_id"] = step["event_id"]
         before = client.get(path).json()
-        answer = client.post(f"{path}/events", json=wire(body))
+        answer = client.post(f"{path}/events", content=wire(body), headers=JSON)
         if "error" in expect:
             assert answer.status_code == 422, answer.text
             continue
