@@ -34,7 +34,7 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, Refused
 from engine.core.i18n import Msg
-from engine.lifecycle.candidates import run_tests
+from engine.lifecycle.candidates import Candidate, run_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from engine.store.revisions import Job, JobBusy, RevisionStore
 
@@ -149,25 +149,23 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
             list_limit=int(params.get("list", 100)),
             on_progress=beat,
         )
-    if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
-        candidate = draft_from_text(
+
+    def sent_text() -> Candidate:
+        return draft_from_text(
             lifecycle,
             job.policy_id,
             params["source"],
             files=params.get("files"),
             tests=params.get("tests"),
         )
+
+    if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
+        candidate = sent_text()
         return {"revision": candidate.revision, "tests": run_tests(candidate)}
     if params.get("draft") is not None:
         candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
     else:
-        candidate = draft_from_text(
-            lifecycle,
-            job.policy_id,
-            params["source"],
-            files=params.get("files"),
-            tests=params.get("tests"),
-        )
+        candidate = sent_text()
     record, publication = lifecycle.submit(
         candidate, job.principal, params.get("message", ""), on_progress=beat
     )

@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from engine.core.errors import Diagnostic, StoreUnavailable, UsageError
 from engine.core.i18n import Msg
@@ -241,6 +241,26 @@ class Shared:
     def close(self) -> None:
         if self.owned:
             self.backend.close()
+
+
+class Component:
+    """One part of the store: its tables, migrated when it is opened, on a backend that it
+    opens itself (a location) or shares with the process's other components (a Backend:
+    one connection pool and one write discipline for all of them)."""
+
+    name: ClassVar[str]
+    steps: ClassVar[Sequence[Step | str]]
+    # components whose tables this one's steps need, migrated first
+    needs: ClassVar[tuple[tuple[str, Sequence[Step | str]], ...]] = ()
+
+    def __init__(self, location: str | Path | Location | Backend) -> None:
+        self._shared = share(location)
+        self.backend = self._shared.backend
+        for name, steps in (*self.needs, (self.name, self.steps)):
+            self.backend.migrate(name, steps)
+
+    def close(self) -> None:
+        self._shared.close()
 
 
 def open_backend(location: str | Path | Location | Backend) -> Backend:

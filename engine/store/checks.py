@@ -14,24 +14,17 @@ table is trusted as the published policies in the same store are.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engine.source import memo
-from engine.store.backend import Backend, Location, both, share
+from engine.store.backend import Component, both
 
 COMPONENT = "checks"
 MIGRATIONS = [both("CREATE TABLE checked (key TEXT PRIMARY KEY)")]
 MAX_KEYS = 100_000  # read at start: a bound on what a worker loads
 
 
-class Checks:
-    def __init__(self, location: str | Path | Location | Backend) -> None:
-        self._shared = share(location)
-        self.backend = self._shared.backend
-        self.backend.migrate(COMPONENT, MIGRATIONS)
-
-    def close(self) -> None:
-        self._shared.close()
+class Checks(Component):
+    name = COMPONENT
+    steps = MIGRATIONS
 
     def load(self) -> int:
         """Tell this process every key the store holds; how many."""

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from engine.core.jsonvalue import loads_exact
-from engine.store.backend import SQLITE, Backend, Location, Step, share
+from engine.store.backend import SQLITE, Backend, Component, Location, Step
 
 COMPONENT = "decision-log"
 _TABLE = """
@@ -114,19 +114,17 @@ class Logged:
     existing_response: bytes | None = None
 
 
-class DecisionLog:
+class DecisionLog(Component):
     """The decision log on a backend (a location, or a Backend shared with the process's
     other components)."""
 
+    name = COMPONENT
+    steps = MIGRATIONS
+
     def __init__(self, location: str | Path | Location | Backend) -> None:
-        self._shared = share(location)
-        self.backend = self._shared.backend
-        self.backend.migrate(COMPONENT, MIGRATIONS)
+        super().__init__(location)
         self.commits = 0
         self.rows = 0
-
-    def close(self) -> None:
-        self._shared.close()
 
     def commit(self, entries: Sequence[Entry]) -> list[Logged]:
         """Write a group in one transaction (one fsync); raises if nothing could be written

@@ -42,11 +42,11 @@ from engine.core.jsonvalue import dumps_text, format_datetime, loads_exact
 from engine.store.backend import (
     DEFAULT_LOCATION,
     Backend,
+    Component,
     Location,
     Session,
     Step,
     both,
-    share,
 )
 
 COMPONENT = "flows"
@@ -223,15 +223,16 @@ class HistoryRow:
         }
 
 
-class FlowStore:
+class FlowStore(Component):
     """Flow state on a backend: a SQLite file (or memory, for tests and `kimari test`),
     a PostgreSQL database, or a Backend the service's worker shares with its other
     writers (the decision log, data versions)."""
 
+    name = COMPONENT
+    steps = MIGRATIONS
+
     def __init__(self, location: str | Path | Location | Backend = DEFAULT_LOCATION) -> None:
-        self._shared = share(location)
-        self.backend = self._shared.backend
-        self.backend.migrate(COMPONENT, MIGRATIONS)
+        super().__init__(location)
 
     def _reading(self) -> AbstractContextManager[Session]:
         return self.backend.read()
@@ -245,9 +246,6 @@ class FlowStore:
         PostgreSQL other replicas' events on it wait (no decision wasted on a version
         about to change); on SQLite nothing (the compare-and-set alone serialises)."""
         return self.backend.hold(f"flow:{policy_id}/{entity_id}")
-
-    def close(self) -> None:
-        self._shared.close()
 
     # -- reads ------------------------------------------------------------------------
     def load(self, policy_id: str, entity_id: str) -> EntityState | None:

@@ -41,13 +41,12 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.store import versions
-from engine.store.backend import Backend, Location, Session, Step, share
+from engine.store.backend import Component, Session, Step
 
 COMPONENT = "lifecycle"
 _TABLES = """
@@ -341,24 +340,19 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
-class RevisionStore:
+class RevisionStore(Component):
     """Revision records, publications, the audit trail and jobs, on a backend (a location,
     or a Backend shared with the process's other components)."""
 
-    def __init__(self, location: str | Path | Location | Backend) -> None:
-        self._shared = share(location)
-        self.backend = self._shared.backend
-        # the generations table is the service store's (versions.py): it must exist first
-        self.backend.migrate(versions.COMPONENT, versions.MIGRATIONS)
-        self.backend.migrate(COMPONENT, MIGRATIONS)
+    name = COMPONENT
+    steps = MIGRATIONS
+    # the generations table is the service store's (versions.py): it must exist first
+    needs = ((versions.COMPONENT, versions.MIGRATIONS),)
 
     @property
     def location(self) -> str:
         """Where the store is, as a job process opens it again (a path or a URL)."""
         return self.backend.location.target
-
-    def close(self) -> None:
-        self._shared.close()
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.backend.read() as session:

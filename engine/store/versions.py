@@ -22,14 +22,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.compile.model import PolicySource
 from engine.core.jsonvalue import dumps_text, loads_exact
-from engine.store.backend import Backend, Location, Step, both, share
+from engine.store.backend import Component, Step, both
 
 COMPONENT = "service-store"
 _TABLES = """
@@ -93,17 +92,12 @@ class StoredData:
     entries: list[Any]
 
 
-class Store:
+class Store(Component):
     """Reference data versions, policy sources and generation counters, on a backend (a
     location, or a Backend shared with the process's other components)."""
 
-    def __init__(self, location: str | Path | Location | Backend) -> None:
-        self._shared = share(location)
-        self.backend = self._shared.backend
-        self.backend.migrate(COMPONENT, MIGRATIONS)
-
-    def close(self) -> None:
-        self._shared.close()
+    name = COMPONENT
+    steps = MIGRATIONS
 
     # -- reference data ----------------------------------------------------------------
     def data_generation(self) -> int:
