@@ -360,4 +360,5 @@ export type DataVersions = {
   name: string;
   current: string | null;
   versions: { version: string; source: "file" | "api"; created_at: number; count: number; current: boolean }[];
+  changes: { action: "replaced" | "reset"; version: string | null; principal: string; at: number }[];
 };

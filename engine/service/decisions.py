@@ -413,7 +413,7 @@ class Service:
             },
         )
 
-    def put_data(self, name: str, body: bytes) -> Response:
+    def put_data(self, name: str, body: bytes, principal: str = "anonymous") -> Response:
         snapshot = self.snapshot
         spec = snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
@@ -442,7 +442,7 @@ class Service:
                 input_code="data_invalid",
             )
             return from_error(InputError(exc.diagnostics), invalid)
-        generation = self.store.put_data(name, dataset.version, request["entries"])
+        generation = self.store.put_data(name, dataset.version, request["entries"], principal)
         if self.on_data_change is not None:
             self.on_data_change()
         return json_response(
@@ -455,13 +455,13 @@ class Service:
             },
         )
 
-    def reset_data(self, name: str) -> Response:
+    def reset_data(self, name: str, principal: str = "anonymous") -> Response:
         """Forget the versions PUT through the API: serve the file default again."""
         spec = self.snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
             hint = did_you_mean(name, self.snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
-        self.store.reset_data(name)
+        self.store.reset_data(name, principal)
         if self.on_data_change is not None:
             self.on_data_change()
         return self.get_data(name)

@@ -176,7 +176,8 @@ class Reads:
 
     def data_versions(self, name: str, store: Store) -> Response:
         """The versions of a data set the store keeps (the file defaults it served, the
-        replacements put through the API), newest first; which one is served."""
+        replacements put through the API), newest first; which one is served; and who
+        replaced it or served its file again, and when."""
         snapshot = self.snapshot()
         if name not in snapshot.policy_set.specs:
             hint = did_you_mean(name, snapshot.policy_set.specs)
@@ -194,7 +195,10 @@ class Reads:
             }
             for version, source, created, count in store.data_versions(name)
         ]
-        return json_response(200, {"name": name, "current": current, "versions": versions})
+        changes = [change.to_dict() for change in store.data_changes(name)]
+        return json_response(
+            200, {"name": name, "current": current, "versions": versions, "changes": changes}
+        )
 
     def _policy(self, policy_id: str, *, decisions_only: bool = True) -> CompiledPolicy:
         snapshot = self.snapshot()

@@ -72,6 +72,9 @@ class Route:
     query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
     actor: bool = False  # the body names an actor: the front passes the token's roles on
+    # the worker records who did it (the lifecycle's audit trail, data replacements): the
+    # front passes the token's principal on
+    audited: bool = False
     api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
     pattern: str = field(init=False, repr=False, compare=False)  # a regex of the path
@@ -195,6 +198,7 @@ ROUTES: tuple[Route, ...] = (
         "put{Name}Data",
         "Replace the reference data set '{name}'",
         each="data",
+        audited=True,
     ),
     Route(
         "GET",
@@ -213,6 +217,7 @@ ROUTES: tuple[Route, ...] = (
         "reset{Name}Data",
         "Serve the file default of '{name}' again",
         each="data",
+        audited=True,
     ),
     Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     # -- the policy lifecycle (engine/service/lifecycle.py); the suffixed paths come first

@@ -488,8 +488,9 @@ FIXED: dict[str, Schema] = {
     "DataVersions": {
         "type": "object",
         "description": "Every version of a data set the store keeps, newest first: the file "
-        "defaults it has served and the replacements put through the API.",
-        "required": ["name", "current", "versions"],
+        "defaults it has served and the replacements put through the API; and its changes, "
+        "who made them and when.",
+        "required": ["name", "current", "versions", "changes"],
         "properties": {
             "name": {"type": "string"},
             "current": {"type": ["string", "null"], "description": "the version served"},
@@ -507,6 +508,24 @@ FIXED: dict[str, Schema] = {
                         },
                         "count": {"type": "integer", "minimum": 0},
                         "current": {"type": "boolean"},
+                    },
+                },
+            },
+            "changes": {
+                "type": "array",
+                "description": "newest first: each replacement through the API and each "
+                "return to the file default, with the token's principal",
+                "items": {
+                    "type": "object",
+                    "required": ["action", "version", "principal", "at"],
+                    "properties": {
+                        "action": {"type": "string", "enum": ["replaced", "reset"]},
+                        "version": {
+                            "type": ["string", "null"],
+                            "description": "the version made current; null for a reset",
+                        },
+                        "principal": {"type": "string"},
+                        "at": {"type": "integer", "description": "milliseconds since the epoch"},
                     },
                 },
             },

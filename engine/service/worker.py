@@ -440,8 +440,12 @@ class Worker:
             Op.POLICIES: lambda _meta, _body: service.list_policies(),
             Op.POLICY: lambda meta, _: service.get_policy(meta["policy_id"]),
             Op.GET_DATA: lambda meta, _: service.get_data(meta["name"]),
-            Op.PUT_DATA: lambda meta, body: service.put_data(meta["name"], body),
-            Op.DELETE_DATA: lambda meta, _: service.reset_data(meta["name"]),
+            Op.PUT_DATA: lambda meta, body: service.put_data(
+                meta["name"], body, meta.get("principal", "anonymous")
+            ),
+            Op.DELETE_DATA: lambda meta, _: service.reset_data(
+                meta["name"], meta.get("principal", "anonymous")
+            ),
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),

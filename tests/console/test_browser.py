@@ -252,6 +252,7 @@ def test_a_replacement_data_set_shows_its_impact_before_it_is_applied(
     expect(report.locator('.transitions-table tr[data-field="held"]')).to_contain_text("false")
     expect(report.locator('#stop-firing [data-rule="remote-island"]')).to_be_visible()
     expect(page.locator("#data-source")).to_have_text("ファイル（既定）")  # not applied yet
+    expect(page.locator("#no-changes")).to_be_visible()  # never replaced so far
     page.locator("#replace").scroll_into_view_if_needed()
     page.screenshot(path=shots / "data-impact.png", full_page=True)
 
@@ -264,6 +265,14 @@ def test_a_replacement_data_set_shows_its_impact_before_it_is_applied(
     expect(versions.first).to_have_attribute("data-current", "true")
     expect(versions.first).to_contain_text("API で置き換え")
     expect(versions.nth(1)).to_contain_text("ファイル（既定）")
+    # and who replaced it, when: the signed-in token's principal
+    with server.client(ADMIN_TOKEN) as admin:
+        principal = admin.get("/v1/whoami").json()["principal"]
+    change = page.locator("#changes-table tbody tr")
+    expect(change).to_have_count(1)
+    expect(change.first).to_have_attribute("data-action", "replaced")
+    expect(change.first.locator(".principal")).to_have_text(principal)
+    expect(change.first).to_contain_text("置き換え")
     assert errors.seen == []
 
 

@@ -213,6 +213,21 @@ def test_a_data_sets_versions_list_the_file_default_and_each_replacement_newest_
         assert (newest["source"], newest["count"], newest["current"]) == ("api", 1, True)
         assert (oldest["version"], oldest["current"]) == (before["current"], False)
         assert newest["created_at"] >= oldest["created_at"]
+        # who replaced it, and when: the editor token's principal
+        (change,) = after["changes"]
+        assert (change["action"], change["version"], change["principal"]) == (
+            "replaced",
+            put.json()["version"],
+            "alice",
+        )
+        assert change["at"] >= newest["created_at"]
+        assert editor.delete("/v1/data/remote_islands").status_code == 200
+        reset = svc.get("/v1/data/remote_islands/versions").json()
+        assert reset["current"] == before["current"]
+        assert [(c["action"], c["version"], c["principal"]) for c in reset["changes"]] == [
+            ("reset", None, "alice"),
+            ("replaced", put.json()["version"], "alice"),
+        ]
         answer = svc.get("/v1/data/remote_island/versions")
         assert answer.status_code == 404 and "remote_islands" in answer.json()["hint"]
 

@@ -26,6 +26,26 @@ def test_a_put_data_set_is_current_and_bumps_the_generation(backend: Backend) ->
     assert store.current_data() == {} and store.fresh_data_generation() == 3
 
 
+def test_each_replacement_and_reset_of_a_data_set_records_who_and_when(
+    backend: Backend,
+) -> None:
+    store = Store(backend)
+    assert store.data_changes("rates") == []
+    before = int(time.time() * 1000)
+    store.put_data("rates", "v1", [], "alice")
+    store.put_data("rates", "v2", [], "bob")
+    store.reset_data("rates", "carol")
+    store.put_data("other", "w1", [], "dave")  # another data set's change is not listed
+    changes = store.data_changes("rates")
+    assert [(c.action, c.version, c.principal) for c in changes] == [
+        ("reset", None, "carol"),
+        ("replaced", "v2", "bob"),
+        ("replaced", "v1", "alice"),
+    ]
+    assert all(before <= c.at <= int(time.time() * 1000) for c in changes)
+    assert [c.principal for c in store.data_changes("rates", limit=1)] == ["carol"]
+
+
 def test_a_file_version_is_remembered_once(backend: Backend) -> None:
     store = Store(backend)
     store.remember_data("territories", "f1", [{"x": 1}])

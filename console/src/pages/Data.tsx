@@ -179,6 +179,34 @@ export function DataPage({ name }: { name: string }) {
           </tbody>
         </table>
       </Section>
+      <Section title={t("data.changes")} id="changes">
+        {versions.changes.length === 0 ? (
+          <p class="muted" id="no-changes">
+            {t("data.no_changes")}
+          </p>
+        ) : (
+          <table id="changes-table">
+            <thead>
+              <tr>
+                <th>{t("data.change_at")}</th>
+                <th>{t("data.change_action")}</th>
+                <th>{t("data.version")}</th>
+                <th>{t("data.change_by")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {versions.changes.map((c, i) => (
+                <tr key={i} data-action={c.action}>
+                  <td>{formatTime(c.at)}</td>
+                  <td>{t("data.action_" + c.action)}</td>
+                  <td>{c.version ? <code>{c.version}</code> : "-"}</td>
+                  <td class="principal">{c.principal}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
       <Section title={t("data.replace")} id="replace">
         <Upload
           name={name}
