@@ -26,17 +26,10 @@ from engine.core.jsonvalue import loads_exact, to_json_value
 from engine.project.registry import PolicyStatus, Snapshot
 from engine.service.ipc import Op
 from engine.service.lifecycle import SCHEMAS as LIFECYCLE_SCHEMAS
+from engine.service.policy_shapes import data_components, decision_components, flow_components
 from engine.service.problems import TITLES
 from engine.service.routes import ADMIN, PUBLISH, ROUTES, Route
-from engine.service.shapes import (
-    DECISION_ID_PATTERN,
-    FIXED,
-    camel,
-    data_components,
-    decision_components,
-    flow_components,
-    ref,
-)
+from engine.service.shapes import DECISION_ID_PATTERN, FIXED, camel, ref
 
 
 def _setting(setting: Any) -> dict[str, Any]:
