@@ -35,23 +35,38 @@ def explain_decision(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> d
     seen: dict[str, Any] = {}  # the JSON form of each field read, where it is immutable
     rules = []
     for rule in plan.rules:
-        out = {"rule": rule.id, "refs": list(rule.refs), "location": rule.location.copy()}
+        failed = None if rule.id in applied_ids else _first_failure(rule, env, verdicts, seen)
+        if failed is not None:  # most rules: the dict made whole, in its key order
+            rules.append(
+                {
+                    "rule": rule.id,
+                    "refs": [*rule.refs],
+                    "location": rule.location.copy(),
+                    "label": rule.label.copy(),
+                    "verdict": "failed",
+                    "failed": failed,
+                }
+                if rule.label
+                else {
+                    "rule": rule.id,
+                    "refs": [*rule.refs],
+                    "location": rule.location.copy(),
+                    "verdict": "failed",
+                    "failed": failed,
+                }
+            )
+            continue
+        out = {"rule": rule.id, "refs": [*rule.refs], "location": rule.location.copy()}
         if rule.label:
             out["label"] = rule.label.copy()
         if rule.id in applied_ids:  # it holds: its conditions need no second look
             out["verdict"] = "applied"
-            rules.append(out)
-            continue
-        failed = _first_failure(rule, env, verdicts, seen)
-        if failed is None:
+        else:
             out["verdict"] = "matched"
             # JSON made here, in the language in effect (the request's): the note is for people
             out["note"] = translate(
                 Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
             )
-        else:
-            out["verdict"] = "failed"
-            out["failed"] = failed
         rules.append(out)
     return {"derived": _derived(plan, derived), "rules": rules}
 
