@@ -412,3 +412,67 @@ def test_an_event_that_consults_cannot_declare_its_own_decision_field(tmp_path: 
     with pytest.raises(PolicyError) as caught:
         load_project(consulting_project(tmp_path, text))
     assert "reserved_event_field" in {d.code for d in caught.value.diagnostics}
+
+
+def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The consulted files parsed from now on (engine/flow/consult.py remembers documents)."""
+    import engine.flow.consult as consult
+
+    consult.forget_documents()
+    parsed: list[str] = []
+    original = consult.parse_yaml
+
+    def counting(raw: bytes | str, file: str) -> object:
+        parsed.append(file)
+        return original(raw, file)
+
+    monkeypatch.setattr(consult, "parse_yaml", counting)
+    return parsed
+
+
+def test_a_consulted_policy_is_parsed_once_per_text_and_the_flow_compiles_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.flow.consult import forget_documents
+
+    folder = consulting_project(tmp_path)
+    parsed = counting_parses(monkeypatch)
+    first, again = load_project(folder).policy("doors"), load_project(folder).policy("doors")
+    assert parsed == ["locks.yaml"]
+    forget_documents()
+    fresh = load_project(folder).policy("doors")
+    assert parsed == ["locks.yaml", "locks.yaml"]
+    assert first.revision == again.revision == fresh.revision
+    assert first.source.files == again.source.files == fresh.source.files
+    answers = [flow_of(p).events["inspect"].decide.answer.schema for p in (first, again, fresh)]
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_an_edited_consulted_policy_is_parsed_again_and_changes_the_flow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = consulting_project(tmp_path)
+    parsed = counting_parses(monkeypatch)
+    before = load_project(folder).policy("doors")
+    edited = LOCKS.replace("outcome:\n", "outcome:\n  note: {type: string}\n")
+    (folder / "locks.yaml").write_text(edited)
+    after = load_project(folder).policy("doors")
+    assert parsed == ["locks.yaml", "locks.yaml"]
+    assert after.revision != before.revision
+    outcome = flow_of(after).events["inspect"].decide.answer.schema["properties"]["outcome"]
+    assert set(outcome["properties"]) == {"note", "unlocked"}
+    (folder / "locks.yaml").write_text(LOCKS)  # the first text again: remembered
+    assert load_project(folder).policy("doors").revision == before.revision
+    assert parsed == ["locks.yaml", "locks.yaml"]
+
+
+def test_a_consulted_policy_that_cannot_be_parsed_is_reported_at_every_compile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = consulting_project(tmp_path, locks="kimari: 1\nid: [locks\n")
+    parsed = counting_parses(monkeypatch)
+    for _ in range(2):
+        with pytest.raises(PolicyError) as caught:
+            load_project(folder)
+        assert "consult_invalid" in {d.code for d in caught.value.diagnostics}
+    assert parsed == ["locks.yaml", "locks.yaml"]
