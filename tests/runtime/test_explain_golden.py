@@ -58,9 +58,12 @@ def digests(recorded: list[tuple[str, str]]) -> list[str]:
 def test_every_shipped_explanation_is_byte_identical_to_the_golden_file() -> None:
     expected = GOLDEN.read_text(encoding="utf-8").splitlines()
     actual = digests(recorded_explanations())
-    assert len(actual) == len(expected)
+    again = "if the policies or cases changed on purpose, write it again (module docstring)"
+    assert len(actual) == len(expected), (
+        f"{len(actual)} explanations, {GOLDEN.name} has {len(expected)}: {again}"
+    )
     for number, (got, want) in enumerate(zip(actual, expected, strict=True), start=1):
-        assert got == want, f"{GOLDEN.name}:{number} differs"
+        assert got == want, f"{GOLDEN.name}:{number} differs: {again}"
 
 
 def main(args: list[str]) -> None:
