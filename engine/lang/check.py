@@ -16,8 +16,9 @@ from decimal import Decimal
 from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.lang import ast
-from engine.lang.functions import FUNCTIONS, SignatureProblem
+from engine.lang.functions import FUNCTIONS
 from engine.lang.parser import Problem
+from engine.lang.signatures import SignatureProblem
 from engine.lang.types import (
     ANY,
     BOOLEAN,

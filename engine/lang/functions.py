@@ -6,6 +6,10 @@ callable from a policy: there is no attribute access on Python objects and no
 way to reach the interpreter. `docs/policy-language.md` lists the same
 functions; a test keeps the two in step.
 
+A function's `check` (engine/lang/signatures.py) gives its result type from its
+arguments' types, or a SignatureProblem; this module holds the implementations
+and the registry that pairs each check with its implementation.
+
 Null rule: unless a function says otherwise, it returns null when one of its
 value arguments is null (a missing optional fact), so a rule reading
 `add_months(order.shipped_at, 1)` on an unshipped order compares null and is
@@ -20,31 +24,11 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from engine.core.i18n import Msg
 from engine.lang import calendar as cal
+from engine.lang import signatures as sig
 from engine.lang import text
-from engine.lang.types import (
-    ANY,
-    BOOLEAN,
-    DATE,
-    DATETIME,
-    INTEGER,
-    NUMERIC_KINDS,
-    STRING,
-    Type,
-    join,
-    list_of,
-    record,
-)
-
-
-class SignatureProblem(Exception):
-    """A call does not fit its function: which argument, and why."""
-
-    def __init__(self, index: int | None, message: str) -> None:
-        super().__init__(message)
-        self.index = index
-        self.message = message
+from engine.lang.signatures import SignatureProblem as SignatureProblem  # for older imports
+from engine.lang.types import BOOLEAN, DATE, DATETIME, INTEGER, STRING, Type
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,300 +68,13 @@ def _register(
     )
 
 
-# -- argument checks ---------------------------------------------------------
-
-
-def _kind(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
-    t = types[index]
-    kinds = set(allowed.split("|"))
-    if t.kind in ("any", "null") or t.kind in kinds:
-        return t
-    if "number" in kinds and t.kind == "integer":
-        return t
-    raise SignatureProblem(
-        index,
-        Msg(
-            "argument {index} must be {what}, got {type}",
-            index=index + 1,
-            what=what,
-            type=t.describe(),
-        ),
-    )
-
-
-def _temporal(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "date|datetime", Msg("a date or a date-time"))
-
-
-def _datetime_arg(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "datetime", Msg("a date-time"))
+# -- implementations ---------------------------------------------------------
 
 
 def _whole_minutes(delta: timedelta) -> int:
     """Elapsed minutes, truncated toward zero: 59 s is 0 minutes either way round."""
     seconds = delta.days * 86_400 + delta.seconds
     return seconds // 60 if seconds >= 0 else -((-seconds) // 60)
-
-
-def _integer(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "integer", Msg("an integer"))
-
-
-def _number(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "number", Msg("a number"))
-
-
-def _string(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "string", Msg("text"))
-
-
-def _list(types: Sequence[Type], index: int) -> Type:
-    return _kind(types, index, "list", Msg("a list"))
-
-
-def _nullable_if(result: Type, types: Sequence[Type]) -> Type:
-    return result.with_nullable(any(t.nullable for t in types))
-
-
-def _same_temporal(types: Sequence[Type]) -> Type:
-    t = _temporal(types, 0)
-    _integer(types, 1)
-    base = DATETIME if t.kind == "datetime" else DATE if t.kind == "date" else ANY
-    return _nullable_if(base, types)
-
-
-def _to_date(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|date|datetime", Msg("text, a date or a date-time"))
-    return _nullable_if(DATE, [t])
-
-
-def _fixed(result: Type, *checks: Callable[[Sequence[Type], int], Type]) -> Callable:
-    def check(types: Sequence[Type]) -> Type:
-        for index, arg_check in enumerate(checks):
-            if index < len(types):
-                arg_check(types, index)
-        return _nullable_if(result, types)
-
-    return check
-
-
-def _pair_temporal(result: Type) -> Callable[[Sequence[Type]], Type]:
-    def check(types: Sequence[Type]) -> Type:
-        a, b = _temporal(types, 0), _temporal(types, 1)
-        if {a.kind, b.kind} == {"date", "datetime"}:
-            raise SignatureProblem(
-                1,
-                Msg(
-                    "both arguments must be dates or both date-times; "
-                    "use date(x) to take the date of a date-time"
-                ),
-            )
-        return _nullable_if(result, types)
-
-    return check
-
-
-def _item(types: Sequence[Type]) -> Type:
-    t = _list(types, 0)
-    return t.item if t.kind == "list" and t.item is not None else ANY
-
-
-def _lambda_result(types: Sequence[Type], index: int) -> Type:
-    return types[index] if index < len(types) else ANY
-
-
-def _check_predicate(types: Sequence[Type], index: int) -> None:
-    if index < len(types) and types[index].kind not in ("boolean", "any"):
-        raise SignatureProblem(
-            index,
-            Msg("the condition must be true or false, got {type}", type=types[index].describe()),
-        )
-
-
-def _count(types: Sequence[Type]) -> Type:
-    _list(types, 0)
-    _check_predicate(types, 1)
-    return INTEGER
-
-
-def _quantifier(types: Sequence[Type]) -> Type:
-    _list(types, 0)
-    _check_predicate(types, 1)
-    return BOOLEAN
-
-
-def _first(types: Sequence[Type]) -> Type:
-    item = _item(types)
-    _check_predicate(types, 1)
-    return item.with_nullable()
-
-
-def _filter(types: Sequence[Type]) -> Type:
-    item = _item(types)
-    _check_predicate(types, 1)
-    return list_of(item)
-
-
-def _map(types: Sequence[Type]) -> Type:
-    _list(types, 0)
-    return list_of(_lambda_result(types, 1))
-
-
-def _sum(types: Sequence[Type]) -> Type:
-    item = _lambda_result(types, 1) if len(types) > 1 else _item(types)
-    if item.kind not in NUMERIC_KINDS and item.kind != "any":
-        raise SignatureProblem(
-            len(types) - 1, Msg("sum needs numbers, got {type}", type=item.describe())
-        )
-    return Type("integer" if item.kind == "integer" else "number")
-
-
-def _count_distinct(types: Sequence[Type]) -> Type:
-    _list(types, 0)
-    return INTEGER
-
-
-def _distinct(types: Sequence[Type]) -> Type:
-    _list(types, 0)
-    return list_of(_lambda_result(types, 1) if len(types) > 1 else _item(types))
-
-
-def _extreme(types: Sequence[Type]) -> Type:
-    if not types:
-        raise SignatureProblem(None, Msg("needs at least one argument"))
-    result = types[0]
-    for index in range(len(types)):
-        _kind(types, index, "number|date|datetime", Msg("a number, a date or a date-time"))
-        result = join(result, types[index])
-    if result.kind == "any" and any(t.kind != "any" for t in types):
-        raise SignatureProblem(None, Msg("all arguments must be of the same kind"))
-    return result
-
-
-def _if(types: Sequence[Type]) -> Type:
-    _check_predicate(types, 0)
-    return join(types[1], types[2])
-
-
-def _coalesce(types: Sequence[Type]) -> Type:
-    result = types[0]
-    for t in types[1:]:
-        result = join(result, t)
-    return result.with_nullable(all(t.nullable for t in types))
-
-
-def _merge(types: Sequence[Type]) -> Type:
-    return _merged(_kind(types, 0, "record", "a record"), _kind(types, 1, "record", "a record"))
-
-
-def _merged(a: Type, b: Type) -> Type:
-    """The record merge(a, b) gives: a's fields, b's where b has a value; records deeply."""
-    if "null" in (a.kind, b.kind):
-        return (b if a.kind == "null" else a).with_nullable(a.nullable and b.nullable)
-    if a.fields is None or b.fields is None or "record" not in (a.kind, b.kind):
-        return record(None)
-    fields = dict(a.fields)
-    for name, theirs in b.fields.items():
-        ours = fields.get(name)
-        if ours is None:
-            fields[name] = theirs
-        elif ours.kind == theirs.kind == "record":
-            fields[name] = _merged(ours, theirs)
-        else:  # b's null leaves a's value
-            fields[name] = join(ours, theirs.with_nullable(False)) if theirs.nullable else theirs
-    return record(fields).with_nullable(a.nullable and b.nullable)
-
-
-def _round(types: Sequence[Type]) -> Type:
-    _number(types, 0)
-    return _nullable_if(INTEGER, types[:1])
-
-
-def _percent_of(types: Sequence[Type]) -> Type:
-    _number(types, 0)
-    _number(types, 1)
-    return _nullable_if(INTEGER, types)
-
-
-def _length(types: Sequence[Type]) -> Type:
-    t = _kind(types, 0, "string|list", Msg("text or a list"))
-    return _nullable_if(INTEGER, [t])
-
-
-def _dataset(types: Sequence[Type], index: int) -> Type:
-    t = types[index]
-    if t.kind == "any":
-        return Type("dataset", item=ANY)
-    if t.kind != "dataset":
-        raise SignatureProblem(
-            index,
-            Msg(
-                "argument {index} must be a data set (data.NAME), got {type}",
-                index=index + 1,
-                type=t.describe(),
-            ),
-        )
-    return t
-
-
-def _probe(types: Sequence[Type], index: int, entry: Type) -> None:
-    probe = types[index]
-    if probe.kind != "record" or probe.fields is None:
-        raise SignatureProblem(
-            index,
-            Msg("argument 2 must be a record literal such as {{phone: order.customer.phone}}"),
-        )
-    for name in probe.fields:
-        if entry.field(name) is None:
-            known = ", ".join(sorted(entry.fields or {}))
-            raise SignatureProblem(
-                index,
-                Msg("the data set has no field '{name}' (fields: {known})", name=name, known=known),
-            )
-
-
-def _find(types: Sequence[Type]) -> Type:
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
-    return list_of(entry)
-
-
-# How a found entry matched (engine/source/data.py, MATCH_REPORT): which of the probe's
-# fields agreed, how many, and how many the probe gave.
-MATCH_REPORT = "matched"
-_REPORT = record({"fields": list_of(STRING), "count": INTEGER, "of": INTEGER})
-
-
-def _reported(types: Sequence[Type]) -> Type:
-    """The entry type of a look-up that reports how it matched: the entry plus `matched`."""
-    entry = _dataset(types, 0).item or ANY
-    _probe(types, 1, entry)
-    if entry.kind != "record" or entry.fields is None:
-        return entry
-    if MATCH_REPORT in entry.fields:
-        raise SignatureProblem(
-            0, f"the data set's field '{MATCH_REPORT}' is reserved for the match report"
-        )
-    return record({**entry.fields, MATCH_REPORT: _REPORT})
-
-
-def _similar(types: Sequence[Type]) -> Type:
-    entry = _reported(types)
-    _integer(types, 2)
-    return entry.with_nullable()
-
-
-def _similar_all(types: Sequence[Type]) -> Type:
-    entry = _reported(types)
-    _integer(types, 2)
-    return list_of(entry)
-
-
-def _match_condition(types: Sequence[Type]) -> Type:
-    return _reported(types).with_nullable()
-
-
-# -- implementations ---------------------------------------------------------
 
 
 def _date_of(value: str | date | datetime) -> date:
@@ -487,12 +184,11 @@ def _match_condition_impl(dataset: Any, probe: dict[str, Any]) -> Any:
 
 # -- the registry ------------------------------------------------------------
 
-_T = _temporal
 _register(
     "date",
     "date(text | date-time) -> date",
     "The calendar date: parses 'YYYY-MM-DD', or takes the Japan date of a date-time.",
-    _to_date,
+    sig.date_call,
     _date_of,
     args=(1, 1),
 )
@@ -500,7 +196,7 @@ _register(
     "datetime",
     "datetime(text) -> date-time",
     "Parses an RFC 3339 instant with its offset; '24:00:00' is the next day's 00:00.",
-    _fixed(DATETIME, _string),
+    sig.fixed(DATETIME, sig.string_arg),
     cal.parse_datetime,
     args=(1, 1),
 )
@@ -508,7 +204,7 @@ _register(
     "add_days",
     "add_days(date | date-time, integer) -> same kind",
     "Adds whole days (negative to go back).",
-    _same_temporal,
+    sig.same_temporal_call,
     cal.add_days,
     args=(2, 2),
 )
@@ -516,7 +212,7 @@ _register(
     "add_months",
     "add_months(date | date-time, integer) -> same kind",
     "Adds calendar months, clamping the day to the end of the month (1/31 + 1 = 2/28).",
-    _same_temporal,
+    sig.same_temporal_call,
     cal.add_months,
     args=(2, 2),
 )
@@ -524,7 +220,7 @@ _register(
     "with_day",
     "with_day(date | date-time, integer) -> date",
     "Day D of the same month, clamped to the month's last day.",
-    _fixed(DATE, _T, _integer),
+    sig.fixed(DATE, sig.temporal_arg, sig.integer_arg),
     cal.with_day,
     args=(2, 2),
 )
@@ -532,7 +228,7 @@ _register(
     "start_of_month",
     "start_of_month(date | date-time) -> date",
     "The first day of the month.",
-    _fixed(DATE, _T),
+    sig.fixed(DATE, sig.temporal_arg),
     cal.start_of_month,
     args=(1, 1),
 )
@@ -540,7 +236,7 @@ _register(
     "end_of_month",
     "end_of_month(date | date-time) -> date",
     "The last day of the month.",
-    _fixed(DATE, _T),
+    sig.fixed(DATE, sig.temporal_arg),
     cal.end_of_month,
     args=(1, 1),
 )
@@ -548,7 +244,7 @@ _register(
     "start_of_day",
     "start_of_day(date | date-time) -> date-time",
     "00:00 of the day in Japan.",
-    _fixed(DATETIME, _T),
+    sig.fixed(DATETIME, sig.temporal_arg),
     cal.start_of_day,
     args=(1, 1),
 )
@@ -556,7 +252,7 @@ _register(
     "end_of_day",
     "end_of_day(date | date-time) -> date-time",
     "24:00 of the day in Japan: the first instant that is no longer on that day.",
-    _fixed(DATETIME, _T),
+    sig.fixed(DATETIME, sig.temporal_arg),
     cal.end_of_day,
     args=(1, 1),
 )
@@ -564,7 +260,7 @@ _register(
     "days_between",
     "days_between(from, to) -> integer",
     "Calendar days from the first to the second (negative if earlier).",
-    _pair_temporal(INTEGER),
+    sig.pair_temporal(INTEGER),
     cal.days_between,
     args=(2, 2),
 )
@@ -573,7 +269,7 @@ _register(
     "months_between(from, to) -> integer",
     "Whole calendar months from the first to the second: the largest n with "
     "add_months(from, n) <= to.",
-    _pair_temporal(INTEGER),
+    sig.pair_temporal(INTEGER),
     cal.months_between,
     args=(2, 2),
 )
@@ -581,7 +277,7 @@ _register(
     "minutes_between",
     "minutes_between(from, to) -> integer",
     "Whole minutes elapsed from the first instant to the second (negative if earlier).",
-    _fixed(INTEGER, _datetime_arg, _datetime_arg),
+    sig.fixed(INTEGER, sig.datetime_arg, sig.datetime_arg),
     lambda start, end: _whole_minutes(end - start),
     args=(2, 2),
 )
@@ -589,7 +285,7 @@ _register(
     "year",
     "year(date | date-time) -> integer",
     "The year (in Japan).",
-    _fixed(INTEGER, _T),
+    sig.fixed(INTEGER, sig.temporal_arg),
     lambda v: cal.local_date(v).year,
     args=(1, 1),
 )
@@ -597,7 +293,7 @@ _register(
     "month",
     "month(date | date-time) -> integer",
     "The month, 1-12 (in Japan).",
-    _fixed(INTEGER, _T),
+    sig.fixed(INTEGER, sig.temporal_arg),
     lambda v: cal.local_date(v).month,
     args=(1, 1),
 )
@@ -605,7 +301,7 @@ _register(
     "day",
     "day(date | date-time) -> integer",
     "The day of the month (in Japan).",
-    _fixed(INTEGER, _T),
+    sig.fixed(INTEGER, sig.temporal_arg),
     lambda v: cal.local_date(v).day,
     args=(1, 1),
 )
@@ -614,7 +310,7 @@ _register(
     "normalize",
     "normalize(text) -> text",
     "NFKC, any dash as '-', whitespace runs as one space, trimmed.",
-    _fixed(STRING, _string),
+    sig.fixed(STRING, sig.string_arg),
     text.normalize_text,
     args=(1, 1),
 )
@@ -622,7 +318,7 @@ _register(
     "normalize_name",
     "normalize_name(text) -> text",
     "A name for comparison: NFKC, no spaces of any width, Latin case-folded.",
-    _fixed(STRING, _string),
+    sig.fixed(STRING, sig.string_arg),
     text.normalize_name,
     args=(1, 1),
 )
@@ -630,7 +326,7 @@ _register(
     "normalize_postal",
     "normalize_postal(text) -> text",
     "A postal code as digits: full-width digits, dashes, spaces and 〒 removed.",
-    _fixed(STRING, _string),
+    sig.fixed(STRING, sig.string_arg),
     text.normalize_postal,
     args=(1, 1),
 )
@@ -638,7 +334,7 @@ _register(
     "normalize_phone",
     "normalize_phone(text) -> text",
     "A phone number as domestic digits: dashes, spaces, brackets removed; +81 -> 0.",
-    _fixed(STRING, _string),
+    sig.fixed(STRING, sig.string_arg),
     text.normalize_phone,
     args=(1, 1),
 )
@@ -646,7 +342,7 @@ _register(
     "lower",
     "lower(text) -> text",
     "Lower-case (Latin letters).",
-    _fixed(STRING, _string),
+    sig.fixed(STRING, sig.string_arg),
     str.lower,
     args=(1, 1),
 )
@@ -654,7 +350,7 @@ _register(
     "length",
     "length(text | list) -> integer",
     "Number of characters or items.",
-    _length,
+    sig.length_call,
     len,
     args=(1, 1),
 )
@@ -662,7 +358,7 @@ _register(
     "contains",
     "contains(text, part) -> boolean",
     "Whether the text contains the part.",
-    _fixed(BOOLEAN, _string, _string),
+    sig.fixed(BOOLEAN, sig.string_arg, sig.string_arg),
     lambda a, b: b in a,
     args=(2, 2),
 )
@@ -670,7 +366,7 @@ _register(
     "starts_with",
     "starts_with(text, prefix) -> boolean",
     "Whether the text starts with the prefix.",
-    _fixed(BOOLEAN, _string, _string),
+    sig.fixed(BOOLEAN, sig.string_arg, sig.string_arg),
     str.startswith,
     args=(2, 2),
 )
@@ -678,7 +374,7 @@ _register(
     "ends_with",
     "ends_with(text, suffix) -> boolean",
     "Whether the text ends with the suffix.",
-    _fixed(BOOLEAN, _string, _string),
+    sig.fixed(BOOLEAN, sig.string_arg, sig.string_arg),
     str.endswith,
     args=(2, 2),
 )
@@ -687,7 +383,7 @@ _register(
     "count",
     "count(list[, x -> condition]) -> integer",
     "Number of items (for which the condition is true).",
-    _count,
+    sig.count_call,
     _count_impl,
     args=(1, 2),
     nulls="lists",
@@ -697,7 +393,7 @@ _register(
     "any",
     "any(list, x -> condition) -> boolean",
     "Whether the condition is true for at least one item.",
-    _quantifier,
+    sig.quantifier_call,
     _any_impl,
     args=(2, 2),
     nulls="lists",
@@ -707,7 +403,7 @@ _register(
     "all",
     "all(list, x -> condition) -> boolean",
     "Whether the condition is true for every item (true for an empty list).",
-    _quantifier,
+    sig.quantifier_call,
     _all_impl,
     args=(2, 2),
     nulls="lists",
@@ -717,7 +413,7 @@ _register(
     "first",
     "first(list[, x -> condition]) -> item or null",
     "The first item (for which the condition is true), or null.",
-    _first,
+    sig.first_call,
     _first_impl,
     args=(1, 2),
     nulls="lists",
@@ -727,7 +423,7 @@ _register(
     "filter",
     "filter(list, x -> condition) -> list",
     "The items for which the condition is true, in order.",
-    _filter,
+    sig.filter_call,
     _filter_impl,
     args=(2, 2),
     nulls="lists",
@@ -737,7 +433,7 @@ _register(
     "map",
     "map(list, x -> value) -> list",
     "The value computed for each item.",
-    _map,
+    sig.map_call,
     _map_impl,
     args=(2, 2),
     nulls="lists",
@@ -747,7 +443,7 @@ _register(
     "sum",
     "sum(list[, x -> number]) -> number",
     "Total of the numbers (nulls skipped).",
-    _sum,
+    sig.sum_call,
     _sum_impl,
     args=(1, 2),
     nulls="lists",
@@ -757,7 +453,7 @@ _register(
     "count_distinct",
     "count_distinct(list[, x -> value]) -> integer",
     "Number of different non-null values (e.g. distinct days of contact attempts).",
-    _count_distinct,
+    sig.count_distinct_call,
     _count_distinct_impl,
     args=(1, 2),
     nulls="lists",
@@ -768,7 +464,7 @@ _register(
     "distinct",
     "distinct(list[, x -> value]) -> list",
     "The different non-null values (computed for each item), in the order first seen.",
-    _distinct,
+    sig.distinct_call,
     _distinct_impl,
     args=(1, 2),
     nulls="lists",
@@ -779,7 +475,7 @@ _register(
     "min",
     "min(a, b, ...) -> smallest",
     "The smallest non-null argument.",
-    _extreme,
+    sig.extreme_call,
     _min_impl,
     args=(1, 16),
     nulls="none",
@@ -788,7 +484,7 @@ _register(
     "max",
     "max(a, b, ...) -> largest",
     "The largest non-null argument.",
-    _extreme,
+    sig.extreme_call,
     _max_impl,
     args=(1, 16),
     nulls="none",
@@ -797,7 +493,7 @@ _register(
     "if",
     "if(condition, then, else) -> value",
     "`then` when the condition is true, otherwise `else` (null counts as false).",
-    _if,
+    sig.if_call,
     lambda c, a, b: a if c is True else b,
     args=(3, 3),
     nulls="none",
@@ -806,7 +502,7 @@ _register(
     "coalesce",
     "coalesce(a, b, ...) -> value",
     "The first argument that is not null.",
-    _coalesce,
+    sig.coalesce_call,
     _coalesce_impl,
     args=(2, 16),
     nulls="none",
@@ -816,7 +512,7 @@ _register(
     "merge(record, record) -> record",
     "The first record with the second's fields laid over it (records merged field by field, "
     "a null in the second keeps the first's value): facts built from an event and an entity.",
-    _merge,
+    sig.merge_call,
     _merge_impl,
     args=(2, 2),
     nulls="none",
@@ -825,7 +521,7 @@ _register(
     "round_half_up",
     "round_half_up(number) -> integer",
     "Rounds to a whole number, halves away from zero (yen rounding).",
-    _round,
+    sig.round_call,
     _round_half_up,
     args=(1, 1),
 )
@@ -833,7 +529,7 @@ _register(
     "percent_of",
     "percent_of(amount, percent) -> integer",
     "percent% of amount, rounded half up to the yen, once.",
-    _percent_of,
+    sig.percent_of_call,
     _percent_of_impl,
     args=(2, 2),
 )
@@ -842,7 +538,7 @@ _register(
     "find",
     "find(data.SET, {field: value, ...}) -> list of entries",
     "Entries whose fields equal all the given values (indexed at load time).",
-    _find,
+    sig.find_call,
     _find_impl,
     args=(2, 2),
     nulls="none",
@@ -854,7 +550,7 @@ _register(
     "The first entry for which at least `at_least` of the given fields are equal after the "
     "data set's normalisation (indexed at load time), with `matched: {fields, count, of}`: "
     "the fields that agreed, how many, of how many given; null if none.",
-    _similar,
+    sig.similar_call,
     _similar_impl,
     args=(3, 3),
     nulls="none",
@@ -865,7 +561,7 @@ _register(
     "similar_all(data.SET, {field: value, ...}, at_least) -> list of entries",
     "Every entry for which at least `at_least` of the given fields are equal after the "
     "data set's normalisation, in data order (indexed at load time), each with `matched`.",
-    _similar_all,
+    sig.similar_all_call,
     _similar_all_impl,
     args=(3, 3),
     nulls="none",
@@ -877,7 +573,7 @@ _register(
     "The first condition entry (its `match`: exact, prefix, suffix or contains) whose every "
     "field holds for the given values after the data set's normalisation (indexed), with "
     "`matched` (the fields it sets); null if none.",
-    _match_condition,
+    sig.match_condition_call,
     _match_condition_impl,
     args=(2, 2),
     nulls="none",
