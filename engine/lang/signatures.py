@@ -51,7 +51,7 @@ class SignatureProblem(Exception):
         self.message = message
 
 
-def kind_arg(types: Sequence[Type], index: int, allowed: str, what: str) -> Type:
+def kind_arg(types: Sequence[Type], index: int, allowed: str, what: Msg) -> Type:
     t = types[index]
     kinds = set(allowed.split("|"))
     if t.kind in ("any", "null") or t.kind in kinds:
@@ -226,7 +226,7 @@ def coalesce_call(types: Sequence[Type]) -> Type:
 
 def merge_call(types: Sequence[Type]) -> Type:
     return merged(
-        kind_arg(types, 0, "record", "a record"), kind_arg(types, 1, "record", "a record")
+        kind_arg(types, 0, "record", Msg("a record")), kind_arg(types, 1, "record", Msg("a record"))
     )
 
 
@@ -316,7 +316,11 @@ def reported(types: Sequence[Type]) -> Type:
         return entry
     if MATCH_REPORT in entry.fields:
         raise SignatureProblem(
-            0, f"the data set's field '{MATCH_REPORT}' is reserved for the match report"
+            0,
+            Msg(
+                "the data set's field '{field}' is reserved for the match report",
+                field=MATCH_REPORT,
+            ),
         )
     return record({**entry.fields, MATCH_REPORT: _REPORT})
 
