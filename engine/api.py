@@ -59,6 +59,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
     problems: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     policies = tests = 0
+    unchecked = False  # test files are read against their policies: a folder that fails
     for path in paths:
         folder = _folder_of(path)
         try:
@@ -67,6 +68,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
             problems.extend(d for d in exc.diagnostics if d.is_error)
             warnings.extend(d for d in exc.diagnostics if not d.is_error)
             policies += len(policy_files(folder))
+            unchecked = True
             continue
         warnings.extend(project.warnings)
         policies += len(project.policies)
@@ -79,6 +81,13 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
             except PolicyError as exc:
                 problems.extend(exc.diagnostics)
     summary = Msg("{policies} policies, {tests} test files", policies=policies, tests=tests)
+    if unchecked:
+        summary = Msg(
+            "{policies} policies, {tests} test files (the test files of a folder whose "
+            "policies do not compile are checked once they do)",
+            policies=policies,
+            tests=tests,
+        )
     problems = [d for d in problems if d.severity is Severity.ERROR]
     return sort_diagnostics(problems), sort_diagnostics(warnings), summary
 
