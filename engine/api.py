@@ -30,10 +30,12 @@ from engine.flow.engine import FlowEngine, flow_policy
 from engine.lifecycle.workflow import Lifecycle, Rules
 from engine.project.project import (
     RULEBOOK_FILE,
+    TESTS_SUFFIX,
     Project,
     case_files,
     compile_policy_file,
     load_project,
+    load_project_partly,
     load_rulebook,
     policy_files,
 )
@@ -58,22 +60,21 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
     """All problems (errors, warnings) of the policies, test files and data under `paths`."""
     problems: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
-    policies = tests = 0
-    unchecked = False  # test files are read against their policies: a folder that fails
+    policies = tests = unchecked = 0
     for path in paths:
         folder = _folder_of(path)
-        try:
-            project = load_project(folder)
-        except PolicyError as exc:
-            problems.extend(d for d in exc.diagnostics if d.is_error)
-            warnings.extend(d for d in exc.diagnostics if not d.is_error)
-            policies += len(policy_files(folder))
-            unchecked = True
-            continue
+        project, found = load_project_partly(folder)
+        problems.extend(d for d in found if d.is_error)
+        warnings.extend(d for d in found if not d.is_error)
         warnings.extend(project.warnings)
-        policies += len(project.policies)
+        compiled = set(project.policies)
+        broken = {p.stem for p in policy_files(folder)} - compiled
+        policies += len(compiled) + len(broken)
         for file in case_files(folder) if path.is_dir() else [path]:
-            if not file.name.endswith(".tests.yaml"):
+            if not file.name.endswith(TESTS_SUFFIX):
+                continue
+            if file.name.removesuffix(TESTS_SUFFIX) in broken:
+                unchecked += 1  # read against its policy, once that compiles
                 continue
             tests += 1
             try:
@@ -83,10 +84,11 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
     summary = Msg("{policies} policies, {tests} test files", policies=policies, tests=tests)
     if unchecked:
         summary = Msg(
-            "{policies} policies, {tests} test files (the test files of a folder whose "
-            "policies do not compile are checked once they do)",
+            "{policies} policies, {tests} test files ({unchecked} more not checked: their "
+            "policies do not compile)",
             policies=policies,
             tests=tests,
+            unchecked=unchecked,
         )
     problems = [d for d in problems if d.severity is Severity.ERROR]
     return sort_diagnostics(problems), sort_diagnostics(warnings), summary

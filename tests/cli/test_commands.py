@@ -45,6 +45,21 @@ def test_validate_exits_0_on_good_policies(capsys: pytest.CaptureFixture[str]) -
     assert "4 policies, 1 test files: 0 errors" in err + _
 
 
+def test_validate_checks_the_test_files_of_the_policies_that_compile_beside_a_broken_one(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    routing = project / "routing.yaml"
+    routing.write_text(routing.read_text().replace("order.total >= 100000", "order.totl >= 1"))
+    (project / "routing.tests.yaml").write_text("policy: routing\ncases: []\n")
+    tests = project / "holds.tests.yaml"
+    tests.write_text(tests.read_text().replace("cases:", "casse:", 1))
+    code, _, err = run(capsys, "validate", str(project))
+    assert code == 2
+    assert "routing.yaml:16:17: unknown_fact_field" in err  # the broken policy
+    assert "holds.tests.yaml:" in err  # and the other policy's broken test file
+    assert "4 policies, 1 test files (1 more not checked: their policies do not compile)" in err
+
+
 def test_validate_exits_2_with_file_line_col_and_a_caret_on_a_broken_copy(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:

@@ -70,8 +70,7 @@ def test_validate_prints_the_problem_and_the_summary_in_japanese_with_the_same_p
         "('order.total' のことですか?)" in err
     )
     assert "\n        when: order.totl >= 100000\n" in err  # the source line and its caret
-    assert "ポリシー 4 件、テストファイル 0 件（ポリシーがコンパイルできない" in err
-    assert "コンパイルできてから検査します）: エラー 1 件、警告 0 件" in err
+    assert "ポリシー 4 件、テストファイル 1 件: エラー 1 件、警告 0 件" in err
 
 
 def test_validate_in_json_keeps_codes_and_keys_and_translates_the_messages(
@@ -155,9 +154,7 @@ def test_without_kimari_lang_the_cli_speaks_english_whatever_the_host_locale(
     monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
     _, _, err = run(capsys, "validate", str(broken))
     assert "unknown fact field 'order.totl'" in err
-    # the test files are not read until the policies compile, and the summary says so
-    assert "4 policies, 0 test files (the test files of a folder whose policies do not " in err
-    assert "are checked once they do): 1 errors, 0 warnings" in err
+    assert "4 policies, 1 test files: 1 errors, 0 warnings" in err
     assert language() == "en"  # and a run leaves nothing behind
 
 
@@ -391,3 +388,12 @@ def test_diff_impact_and_the_approval_loop_report_in_the_language_asked_for(
         for line in REPORTS[lang][name]:
             assert line in out, (name, line, out)
     assert language() == "en"
+
+
+def test_the_test_files_left_unchecked_are_counted_in_japanese_too(
+    capsys: pytest.CaptureFixture[str], japanese: None, broken: Path
+) -> None:
+    (broken / "routing.tests.yaml").write_text("policy: routing\ncases: []\n")
+    _, _, err = run(capsys, "validate", str(broken))
+    assert "ポリシー 4 件、テストファイル 1 件（ほかに 1 件は、" in err
+    assert "ポリシーがコンパイルできないため未検査）" in err
