@@ -162,6 +162,7 @@ class Worker:
             log.warning("remembered schema checks not read: %s", exc)
         with self.reload_lock:
             policy_set = self._compile(None)
+        self._remember_checks()
         # the newest compiled set: every reload builds on it (its last good revisions), never
         # on the snapshot served, which may lag behind while a swap is under way
         self.latest_set = policy_set
@@ -198,14 +199,19 @@ class Worker:
         """The next set: the published revisions, or with --watch the files (`seen`: their
         fingerprint taken before this compile began)."""
         if self.watch:
-            compiled = compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
-        else:
-            compiled = compile_published(self.store, self.revisions, previous)
-        try:
-            self.checks.save()
-        except Exception as exc:  # the store busy or full: the next compile saves them
-            log.warning("schema checks not remembered: %s", exc)
-        return compiled
+            return compile_set(self.folder, previous, seen=seen, fallback=self._last_served)
+        return compile_published(self.store, self.revisions, previous)
+
+    def _remember_checks(self) -> None:
+        """Keep the schema checks this compile found clean, for the next process: after the
+        new set is offered, so that a publication's write waits for no other writer."""
+        with self.reload_lock:
+            if self.stopping:
+                return
+            try:
+                self.checks.save()
+            except Exception as exc:  # the store busy or full: the next compile saves them
+                log.warning("schema checks not remembered: %s", exc)
 
     def _last_served(self, policy_id: str) -> CompiledPolicy | None:
         """--watch, a file that does not compile and nothing served yet (a restart): the last
@@ -330,6 +336,7 @@ class Worker:
         with self.reload_lock:
             self._offer(self._compile(self.latest_set))
         self._take_reload()
+        self._remember_checks()
         return self.service.list_policies()
 
     def _reloader(self) -> None:
@@ -364,6 +371,7 @@ class Worker:
                 return
             self._offer(self._compile(self.latest_set))
         os.write(self.wake_w, b"r")
+        self._remember_checks()
 
     def _follow_files(self, interval: float, seen: Fingerprint) -> None:
         """Compile until the files are as compiled: the fingerprint is taken before each
@@ -382,6 +390,7 @@ class Worker:
                     return
                 self._offer(self._compile(self.latest_set, seen))
             os.write(self.wake_w, b"r")
+            self._remember_checks()
             with self.reload_lock:
                 moved = None if self.stopping else self._files_moved()
             if moved is None:
