@@ -185,6 +185,25 @@ def stored_data(
     return out
 
 
+def known_record(revisions: RevisionStore, policy_id: str, number: int) -> RevisionRecord:
+    """Revision `number` of `policy_id`; UsageError (404 over HTTP) if there is none."""
+    found = revisions.record(policy_id, number)
+    if found is None:
+        raise UsageError(
+            [
+                Diagnostic(
+                    "unknown_revision",
+                    Msg(
+                        "policy '{policy}' has no revision {number}",
+                        policy=policy_id,
+                        number=number,
+                    ),
+                )
+            ]
+        )
+    return found
+
+
 def resolve(
     store: Store,
     revisions: RevisionStore,
@@ -225,21 +244,7 @@ def resolve(
                     )
                 ]
             )
-        record = revisions.record(policy_id, int(numbered.group("number")))
-        if record is None:
-            raise UsageError(
-                [
-                    Diagnostic(
-                        "unknown_revision",
-                        Msg(
-                            "policy '{policy}' has no revision {number}",
-                            policy=policy_id,
-                            number=ref,
-                        ),
-                    )
-                ]
-            )
-        return from_record(store, record)
+        return from_record(store, known_record(revisions, policy_id, int(numbered["number"])))
     if HASH.fullmatch(ref):
         revision = store.find_revision(policy_id, ref)
         if revision is not None:

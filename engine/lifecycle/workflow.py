@@ -114,21 +114,7 @@ class Lifecycle:
         return candidates.resolve(self.store, self.revisions, policy_id, ref, files=self.files)
 
     def record(self, policy_id: str, number: int) -> RevisionRecord:
-        found = self.revisions.record(policy_id, number)
-        if found is None:
-            raise UsageError(
-                [
-                    Diagnostic(
-                        "unknown_revision",
-                        Msg(
-                            "policy '{policy}' has no revision {number}",
-                            policy=policy_id,
-                            number=number,
-                        ),
-                    )
-                ]
-            )
-        return found
+        return candidates.known_record(self.revisions, policy_id, number)
 
     def listing(self, policy_id: str, limit: int = 100) -> dict[str, Any]:
         """Every revision record of a policy, newest first, with what the console needs:
