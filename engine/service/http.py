@@ -352,7 +352,7 @@ class App:
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
         meta = self._meta(route, params, scope)
-        if route.scope == routes.PUBLISH or route.audited:  # who did what, recorded
+        if route.audited:  # the worker records who did what
             meta["principal"] = principal
         if lang != DEFAULT:  # the language to answer in (engine/core/i18n.py): English if absent
             meta["lang"] = lang

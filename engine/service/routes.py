@@ -72,8 +72,8 @@ class Route:
     query: tuple[str, ...] = ()  # text query parameters ("?policy=x"), passed on as given
     headers: Mapping[str, str] = field(default_factory=dict)  # header -> the worker's key
     actor: bool = False  # the body names an actor: the front passes the token's roles on
-    # the worker records who did it (the lifecycle's audit trail, data replacements): the
-    # front passes the token's principal on
+    # the worker records who did it (data replacements; every `publish` route, the
+    # lifecycle's audit trail): the front passes the token's principal on
     audited: bool = False
     api: bool = True  # False: a page of the console, not an operation of the OpenAPI document
     params: tuple[str, ...] = field(init=False, repr=False, compare=False)  # names, in order
@@ -91,6 +91,8 @@ class Route:
             pattern.append(f"([^/]*){re.escape(suffix)}" if suffix else "([^/]+)")
         object.__setattr__(self, "params", tuple(params))
         object.__setattr__(self, "pattern", "/" + "/".join(pattern))
+        if self.scope == PUBLISH:
+            object.__setattr__(self, "audited", True)
 
     @property
     def takes_body(self) -> bool:
