@@ -251,6 +251,12 @@ def compile_set(
             policy = compile_policy_file(path, rulebook)
             policy.durable_handle()  # register and prime now, not during the first decision
         except (PolicyError, EngineFault) as exc:
+            if old is not None and _stamp(path) != file_stamp:
+                # saved again while it compiled: these errors may be of either save, and a
+                # refusal reported under the wrong stamp is reported twice; the fingerprint
+                # taken before this compile has moved, so the next turn compiles it as it is
+                statuses[pid] = old
+                continue
             errors = tuple(sort_diagnostics(exc.diagnostics))
             same = old is not None and old.errors == errors and old.refused_stamp == file_stamp
             refused = old.refused_at if same and old else stamp
