@@ -370,7 +370,13 @@ def evaluate(
     validated = clock() if staged else 0.0
     env["derived"] = compute_derived(policy, env) if policy.derived else {}
     derived_done = clock() if staged else 0.0
-    applied = match_durable(policy, env) if backend == "durable" else match_python(policy, env)
+    explanation = None
+    if backend == "durable":
+        applied = match_durable(policy, env)
+    elif explain:  # the reference match and its explanation, in one pass
+        explanation, applied = explain_reference(policy, env)
+    else:
+        applied = match_python(policy, env)
     if timings is not None:
         matched = clock()
         for key, value in (
@@ -379,8 +385,8 @@ def evaluate(
             ("match", matched - derived_done),
         ):
             timings[key] = timings.get(key, 0.0) + value
-    if not explain:
-        return env, applied, None
+    if not explain or explanation is not None:
+        return env, applied, explanation
     explanation = explain_match(policy, env, applied, backend)
     if timings is not None:
         timings["explain"] = timings.get("explain", 0.0) + clock() - matched
@@ -412,20 +418,32 @@ def explain_match(
     """Every rule's verdict over `env`, by the reference evaluator.
 
     An explanation must explain what was decided: with the durable backend, the reference
-    evaluator first decides again and must apply the same rules, or the difference is an
-    engine fault (never hidden). The python backend is the reference itself. Everything
-    that explains (decisions, flow moves and refusals, the YAML test runner) comes here.
+    evaluator decides again while it explains and must apply the same rules, or the
+    difference is an engine fault (never hidden). The python backend is the reference
+    itself. Everything that explains (decisions, flow moves and refusals, the YAML test
+    runner) comes here.
     """
+    if backend != "durable":
+        from engine.runtime.explain import explain_decision
+
+        return explain_decision(policy, env, applied)[0]
+    explanation, reference = explain_reference(policy, env)
+    check_agreement(policy, applied, reference)
+    return explanation
+
+
+def explain_reference(policy: CompiledPolicy, env: Env) -> tuple[dict[str, Any], list[Rule]]:
+    """The reference evaluator's match and its explanation in one pass: each rule's
+    conditions part by part, then the hit policy (what match_python applies, and the
+    EvaluationError it raises)."""
     from engine.runtime.explain import explain_decision
 
-    if backend == "durable":
-        check_agreement(policy, env, applied)
-    return explain_decision(policy, env, applied)
+    return explain_decision(policy, env, None)
 
 
-def check_agreement(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> None:
-    """EngineFault `engine_disagreement` unless the reference evaluator applies `applied`."""
-    reference = match_python(policy, env)
+def check_agreement(policy: CompiledPolicy, applied: list[Rule], reference: list[Rule]) -> None:
+    """EngineFault `engine_disagreement` unless durable_rules applied what the reference
+    evaluator applies."""
     if [r.id for r in reference] != [r.id for r in applied]:
         raise EngineFault(
             [

@@ -19,71 +19,132 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Rule
+from engine.core.errors import Diagnostic, EvaluationError
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import to_json_value
 from engine.lang import ast
 from engine.lang.pycompile import EvalFailure, compile_condition, path_getter
+from engine.runtime.evaluate import select
 
 
-def explain_decision(policy: CompiledPolicy, env: Env, applied: list[Rule]) -> dict[str, Any]:
+def explain_decision(
+    policy: CompiledPolicy, env: Env, applied: list[Rule] | None
+) -> tuple[dict[str, Any], list[Rule]]:
+    """The explanation, and the rules it says apply.
+
+    `applied` given: the python backend's own match (the reference evaluator), taken as
+    it is; its rules are not looked at again. None: this pass is the reference evaluator's
+    match (every rule's conditions, part by part, then the hit policy), raising the
+    EvaluationError match_python would; the python backend decides this way when asked to
+    explain, and the durable backend's answer is compared with it (explain_match)."""
     plan = _plan(policy)
-    derived = env["derived"]
-    applied_ids = {r.id for r in applied}
+    trusted = {r.id for r in applied} if applied is not None else None
     # Per distinct condition text, its verdict over this env once computed: rules share
     # conditions (`order.np.result == "ng"` opens five rules of order-holds)
-    verdicts: list[tuple[dict[str, Any], str | None] | None] = [None] * plan.conditions
+    verdicts: list[_Verdict | None] = [None] * plan.conditions
     seen: dict[str, Any] = {}  # the JSON form of each field read, where it is immutable
-    rules = []
+    rules: list[dict[str, Any] | None] = []
+    holding: list[tuple[int, _RulePlan]] = []  # where each rule that holds goes in `rules`
     for rule in plan.rules:
-        failed = None if rule.id in applied_ids else _first_failure(rule, env, verdicts, seen)
-        if failed is not None:  # most rules: the dict made whole, in its key order
-            rules.append(
-                {
-                    "rule": rule.id,
-                    "refs": [*rule.refs],
-                    "location": rule.location.copy(),
-                    "label": rule.label.copy(),
-                    "verdict": "failed",
-                    "failed": failed,
-                }
-                if rule.label
-                else {
-                    "rule": rule.id,
-                    "refs": [*rule.refs],
-                    "location": rule.location.copy(),
-                    "verdict": "failed",
-                    "failed": failed,
-                }
-            )
+        if trusted is not None and rule.id in trusted:
+            holding.append((len(rules), rule))
+            rules.append(None)
             continue
-        out = {"rule": rule.id, "refs": [*rule.refs], "location": rule.location.copy()}
-        if rule.label:
-            out["label"] = rule.label.copy()
-        if rule.id in applied_ids:  # it holds: its conditions need no second look
-            out["verdict"] = "applied"
+        for part in rule.conjuncts:  # the first part that does not hold
+            verdict = verdicts[part.slot]
+            if verdict is None:
+                verdict = verdicts[part.slot] = _verdict(part, env, seen)
+            if verdict is not _HOLDS:
+                break
         else:
-            out["verdict"] = "matched"
-            # JSON made here, in the language in effect (the request's): the note is for people
-            out["note"] = translate(
-                Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
-            )
-        rules.append(out)
-    return {"derived": _derived(plan, derived), "rules": rules}
-
-
-def _derived(plan: _Plan, derived: dict[str, Any]) -> list[dict[str, Any]]:
-    listed = []
-    for name, text, location, label in plan.derived:
-        value = derived.get(name)
-        item = {
-            "name": name,
-            "value": value if value.__class__ in _PLAIN else to_json_value(value),
-            "expression": text,
-            "location": location.copy(),
+            holding.append((len(rules), rule))
+            rules.append(None)
+            continue
+        values, error, failure = verdict
+        if failure is not None and trusted is None:  # match_python stops here too
+            raise _evaluation_error(policy.rule_by_id[rule.id], failure)
+        failed = {
+            "condition": part.condition,
+            "location": part.location.copy(),
+            "values": values.copy(),
         }
-        if label:
-            item["label"] = label.copy()
-        listed.append(item)
+        if error:
+            failed["error"] = error
+        # most rules: the dict made whole, in its key order
+        rules.append(
+            {
+                "rule": rule.id,
+                "refs": [*rule.refs],
+                "location": rule.location.copy(),
+                "label": rule.label.copy(),
+                "verdict": "failed",
+                "failed": failed,
+            }
+            if rule.label
+            else {
+                "rule": rule.id,
+                "refs": [*rule.refs],
+                "location": rule.location.copy(),
+                "verdict": "failed",
+                "failed": failed,
+            }
+        )
+    if applied is None:
+        applied = select(policy, [policy.rule_by_id[r.id] for _, r in holding])
+        trusted = {r.id for r in applied}
+    for index, rule in holding:
+        rules[index] = _holding(policy, rule, rule.id in trusted)
+    return {"derived": _derived(plan, env["derived"], seen), "rules": rules}, applied
+
+
+def _holding(policy: CompiledPolicy, rule: _RulePlan, applied: bool) -> dict[str, Any]:
+    out = {"rule": rule.id, "refs": [*rule.refs], "location": rule.location.copy()}
+    if rule.label:
+        out["label"] = rule.label.copy()
+    if applied:
+        out["verdict"] = "applied"
+    else:
+        out["verdict"] = "matched"
+        # JSON made here, in the language in effect (the request's): the note is for people
+        out["note"] = translate(
+            Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
+        )
+    return out
+
+
+def _evaluation_error(rule: Rule, reason: Any) -> EvaluationError:
+    """What match_python raises for a rule whose condition cannot be computed."""
+    return EvaluationError(
+        [
+            Diagnostic(
+                "evaluation_error",
+                Msg("rule '{id}': {reason}", id=rule.id, reason=reason),
+                rule.location,
+                rule_id=rule.id,
+            )
+        ]
+    )
+
+
+def _derived(plan: _Plan, derived: dict[str, Any], seen: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = []
+    for name, read_as, text, location, label in plan.derived:
+        value = derived.get(name)
+        if value.__class__ not in _PLAIN:
+            # a date or a decimal a condition read is JSON already; a list or an object is
+            # made again: no two parts of an explanation share a mutable value
+            value = seen[read_as] if read_as in seen else to_json_value(value)
+        listed.append(
+            {
+                "name": name,
+                "value": value,
+                "expression": text,
+                "location": location.copy(),
+                "label": label.copy(),
+            }
+            if label
+            else {"name": name, "value": value, "expression": text, "location": location.copy()}
+        )
     return listed
 
 
@@ -113,7 +174,8 @@ class _RulePlan:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    derived: tuple[tuple[str, str, dict[str, Any], dict[str, Any] | None], ...]
+    # name, the name conditions read it by, expression, location, label
+    derived: tuple[tuple[str, str, str, dict[str, Any], dict[str, Any] | None], ...]
     rules: tuple[_RulePlan, ...]
     conditions: int  # distinct condition texts: the same text reads and means the same
 
@@ -127,7 +189,13 @@ def _plan(policy: CompiledPolicy) -> _Plan:
         slots: dict[str, int] = {}
         plan = policy.extra["explain_plan"] = _Plan(
             tuple(
-                (d.name, d.expr.text, d.location.to_dict(), d.label.to_dict() if d.label else None)
+                (
+                    d.name,
+                    f"derived.{d.name}",
+                    d.expr.text,
+                    d.location.to_dict(),
+                    d.label.to_dict() if d.label else None,
+                )
                 for d in policy.derived
             ),
             tuple(_rule_plan(rule, slots) for rule in policy.rules),
@@ -155,41 +223,22 @@ def _rule_plan(rule: Rule, slots: dict[str, int]) -> _RulePlan:
     return _RulePlan(rule.id, tuple(rule.refs), rule.location.to_dict(), label, conjuncts)
 
 
-def _first_failure(
-    rule: _RulePlan,
-    env: Env,
-    verdicts: list[tuple[dict[str, Any], str | None] | None],
-    seen: dict[str, Any],
-) -> dict[str, Any] | None:
-    """The rule's first conjunct that does not hold, as the explanation shows it."""
-    for part in rule.conjuncts:
-        verdict = verdicts[part.slot]
-        if verdict is None:
-            verdict = verdicts[part.slot] = _verdict(part, env, seen)
-        if verdict is not _HOLDS:
-            values, error = verdict
-            out = {
-                "condition": part.condition,
-                "location": part.location.copy(),
-                "values": values.copy(),
-            }
-            if error:
-                out["error"] = error
-            return out
-    return None
+_Verdict = tuple[dict[str, Any], str | None, Any]
+"""The values a conjunct read, the error it raised (translated) and the reason as raised."""
 
 
-def _verdict(part: _Conjunct, env: Env, seen: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """_HOLDS, or the values the conjunct read and the error it raised (translated).
+def _verdict(part: _Conjunct, env: Env, seen: dict[str, Any]) -> _Verdict:
+    """_HOLDS, or the values the conjunct read and the error it raised.
 
     A field's value is made JSON once per explanation; a list or an object is made again
     for each condition, so that no two parts of an explanation share a mutable value."""
     try:
         if part.check(env):
             return _HOLDS
-        error = None
+        error = failure = None
     except EvalFailure as exc:
-        error = translate(exc.message)
+        failure = exc.message
+        error = translate(failure)
     values = {}
     for name, get in part.reads:
         if name in seen:
@@ -202,10 +251,10 @@ def _verdict(part: _Conjunct, env: Env, seen: dict[str, Any]) -> tuple[dict[str,
                 values[name] = value
                 continue
         values[name] = seen[name] = value
-    return values, error
+    return values, error, failure
 
 
-_HOLDS: tuple[dict[str, Any], str | None] = ({}, None)
+_HOLDS: _Verdict = ({}, None, None)
 
 
 def _paths(node: ast.Node) -> list[tuple[str, ...]]:

@@ -45,6 +45,7 @@ from tests import ROOT
 from tests.strategies import constants, decision_inputs, settings_of, shipped_project, value_of
 
 # Inputs drawn from real policies are often filtered (invalid facts) and slow to build.
+NOON = datetime(2024, 1, 1, 12, tzinfo=JST)
 LENIENT = [HealthCheck.filter_too_much, HealthCheck.too_slow]
 
 FIELDS = {
@@ -228,6 +229,13 @@ def test_random_conditions_fire_the_same_rules_in_both_backends(
             python = decide(policy, case_facts, at=at, settings={"k": k}, backend="python")
             durable = decide(policy, case_facts, at=at, settings={"k": k}, backend="durable")
             assert durable.fired == python.fired, (conditions, case_facts, k, second)
+            # explaining, the python backend matches part by part (engine/runtime/explain.py):
+            # the same rules, and durable_rules is checked against that same pass
+            for backend in ("python", "durable"):
+                explained = decide(
+                    policy, case_facts, at=at, settings={"k": k}, backend=backend, explain=True
+                )
+                assert explained.fired == python.fired, (backend, conditions, case_facts, k)
     finally:
         policy.close()
 
@@ -426,3 +434,62 @@ def test_the_yaml_runner_checks_every_flow_step_against_the_reference_evaluator(
     monkeypatch.setattr(evaluate, "match_durable", wrong_transition("claim"))
     results = [run_case(case, project) for case in cases[:1]]
     assert "engine_disagreement" in "\n".join(results[0].failures)
+
+
+def test_a_rule_that_cannot_be_computed_fails_alike_with_and_without_explain(
+    schema_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explaining, the python backend matches part by part (engine/runtime/explain.py): a
+    part that raises is the EvaluationError the plain match raises, and a part behind one
+    that fails is never read. (No shipped condition can raise: conditions that could, a
+    division or a function call, are refused for durable_rules; hence the stand-in.)"""
+    from engine.lang.pycompile import EvalFailure
+    from engine.runtime import explain
+
+    conditions = [
+        "c.i2 >= settings.k",
+        "c.i2 >= settings.k and c.i2 != 7",
+        "c.i2 < 0 and c.i2 != 7",
+    ]
+    policy = compile_document(parse_yaml(policy_text(conditions), str(schema_dir / "random.yaml")))
+
+    def failing(node: Any) -> Any:
+        def check(env: Any) -> bool:
+            raise EvalFailure(node, "cannot be computed")
+
+        return check
+
+    original = explain.compile_condition
+    monkeypatch.setattr(  # `c.i2 != 7` raises, in either matcher
+        explain,
+        "compile_condition",
+        lambda n: failing(n) if getattr(n, "op", None) == "!=" else original(n),
+    )
+    rule_checks = [
+        (rule, failing(None) if rule.id == "r1" else check) for rule, check in policy.rule_checks
+    ]
+    monkeypatch.setitem(policy.__dict__, "rule_checks", tuple(rule_checks))
+    facts = {"c": {"i2": 1, "s2": "x"}}
+    try:
+        raised = []
+        for explaining in (False, True):
+            with pytest.raises(EvaluationError) as caught:
+                decide(policy, facts, at=NOON, backend="python", explain=explaining)
+            raised.append([d.to_dict() for d in caught.value.diagnostics])
+        assert raised[0] == raised[1]
+        assert raised[0][0]["code"] == "evaluation_error"
+        assert "rule 'r1': cannot be computed" in raised[0][0]["message"]
+        facts = {"c": {"i2": -1, "s2": "x"}}  # r0 and r1 fail first on `c.i2 >= settings.k`
+        with pytest.raises(EvaluationError):
+            decide(policy, facts, at=NOON, backend="python", explain=True)  # r2 raises
+        monkeypatch.setattr(explain, "compile_condition", original)
+        policy.extra.pop("explain_plan", None)
+        monkeypatch.delitem(policy.__dict__, "rule_checks")
+        facts = {"c": {"i2": 1, "s2": "x"}}
+        plain = decide(policy, facts, at=NOON, backend="python")
+        explained = decide(policy, facts, at=NOON, backend="python", explain=True)
+        assert explained.fired == plain.fired == ["r0", "r1"]
+        verdicts = [r["verdict"] for r in explained.explanation["rules"]]  # type: ignore[index]
+        assert verdicts == ["applied", "applied", "failed"]
+    finally:
+        policy.close()

@@ -36,9 +36,9 @@ def recorded_explanations() -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     original = explain_module.explain_decision
 
-    def recording(policy: Any, env: Any, applied: Any) -> dict[str, Any]:
+    def recording(policy: Any, env: Any, applied: Any) -> tuple[dict[str, Any], Any]:
         out = original(policy, env, applied)
-        lines.append((policy.id, dumps(out).decode()))  # key order kept: it is served
+        lines.append((policy.id, dumps(out[0]).decode()))  # key order kept: it is served
         return out
 
     explain_module.explain_decision = recording  # type: ignore[assignment]
