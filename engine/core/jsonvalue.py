@@ -106,13 +106,16 @@ def dumps_text(value: Any) -> str:
 LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15}")
 
 
-def loads_request(body: bytes) -> Any:
+def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     """A request's JSON at orjson's speed, and exact where orjson would alter a number: it
     reads an integer past 64 bits or a decimal of more than 15 significant digits as a
     float; then Python's parser reads the body again, integers exact and fractions as the
-    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON."""
+    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON.
+    `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
     value = orjson.loads(body)
-    if LONG_NUMBER.search(body) is not None:
+    if long_number is None:
+        long_number = LONG_NUMBER.search(body) is not None
+    if long_number:
         value = json.loads(body, parse_float=Decimal)
     return value
 

@@ -531,6 +531,9 @@ def get_adapter() -> DurableAdapter:
     global _adapter
     if _pid != os.getpid():  # forked without the at-fork hooks running
         _after_fork_in_child()
+    adapter = _adapter
+    if adapter is not None:  # every decision asks: no lock once it exists
+        return adapter
     with _serialised:
         if _adapter is None:
             _adapter = DurableAdapter()

@@ -102,8 +102,9 @@ class PolicySet:
     pending: Mapping[str, int] = field(default_factory=dict)  # store: newest pending number
     mode: str = "files"  # "files" (--watch) or "store"
 
-    @property
+    @functools.cached_property
     def serving(self) -> dict[str, CompiledPolicy]:
+        """The revision served per policy (made once: every request looks its policy up)."""
         return {pid: s.policy for pid, s in self.statuses.items() if s.policy is not None}
 
 

@@ -71,13 +71,14 @@ class Decision:
             policy.update(self.served)
         return policy
 
-    def to_json(self) -> bytes:
+    def to_json(self, at: str | None = None) -> bytes:
         """The JSON of to_dict(), byte for byte, serialised in one pass (the service's
-        response body: converting every value in Python first costs more than deciding)."""
+        response body: converting every value in Python first costs more than deciding).
+        `at`: format_datetime(self.at), when the caller has it already (the log's row)."""
         out: dict[str, Any] = {
             "decision_id": self.decision_id,
             "policy": self._policy(),
-            "at": self.at,
+            "at": self.at if at is None else at,
             "outcome": self.outcome,
             "reasons": self.reasons,
             "fired": self.fired,

@@ -162,14 +162,15 @@ class Service:
             decision_id=key or new_decision_id(),
         )
         decision.served = self.snapshot.served.get(policy.id)  # publication; newer, unserved
-        response = decision.to_json()
+        at = format_datetime(decision.at)
+        response = decision.to_json(at)
         outcome = dumps(decision.outcome)
         latency = int((time.perf_counter() - started) * 1e6)
         entry = Entry(
             decision_id=decision.decision_id,
             policy_id=policy.id,
             revision=policy.revision,
-            at=format_datetime(decision.at),
+            at=at,
             logged_at=int(time.time() * 1000),
             latency_us=latency,
             request_hash=request_hash(policy.id, request) if key else None,

@@ -37,13 +37,15 @@ def parse_body(body: bytes) -> Any:
     duplicate keys, and so does the API)."""
     if not body:
         raise RequestProblem(problem(400, "body_missing", Msg("the request needs a JSON body")))
+    long_number = LONG_NUMBER.search(body) is not None
     try:
-        value = loads_request(body)  # an integer past 64 bits reaches the facts validator
+        # an integer past 64 bits reaches the facts validator
+        value = loads_request(body, long_number)
     except orjson.JSONDecodeError as exc:
         detail = Msg("malformed JSON: {reason}", reason=str(exc))
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
     # a body parsed again exactly has no orjson text to compare with: the exact check
-    if LONG_NUMBER.search(body) is not None or not _surely_unique(body, value):
+    if long_number or not _surely_unique(body, value):
         pointer = _duplicate_key(body)
         if pointer is not None:
             name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
