@@ -514,13 +514,15 @@ def _load_once(folder: Path) -> tuple[float, Project]:
 
 def _forget_all(keys: Iterable[str] = ()) -> None:
     """As a fresh process: no remembered checks (but `keys`, as read from a store), no
-    parsed expressions, no remembered YAML tags, no parsed consulted policies."""
+    parsed documents nor expressions, no remembered YAML tags, no parsed consulted
+    policies."""
     from engine.flow.consult import forget_documents
     from engine.lang.parser import parse
     from engine.source import memo
-    from engine.source.yaml import _Loader
+    from engine.source.yaml import _Loader, forget_parsed
 
     memo.forget()
+    forget_parsed()
     memo.absorb(keys)
     parse.cache_clear()
     _Loader._tags.clear()

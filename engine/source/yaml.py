@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -221,9 +222,62 @@ def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
     return dataclasses.replace(document, origin=path.resolve())
 
 
+# Documents parsed in this process, by file name and SHA-256 of their bytes: a folder is
+# loaded again and again (each reload, validation of a draft, test run) while most of its
+# files stay as they were, and composing YAML with positions is most of a warm load.
+_PARSED: dict[tuple[str, bytes], tuple[Document, int]] = {}  # -> (document, its bytes)
+_PARSED_BYTES = 16 * 1024 * 1024  # of source kept at most (the shipped folder: ~0.4 MB)
+_parsed_guard = threading.Lock()
+_parsed_size = 0
+
+
+def forget_parsed() -> None:
+    """Parse every document again (as a new process would): the benchmarks' cold loads."""
+    global _parsed_size
+    with _parsed_guard:
+        _PARSED.clear()
+        _parsed_size = 0
+
+
+def _keep_parsed(key: tuple[str, bytes], document: Document, size: int) -> None:
+    global _parsed_size
+    with _parsed_guard:
+        if key in _PARSED:
+            return
+        while _PARSED and _parsed_size + size > _PARSED_BYTES:
+            _parsed_size -= _PARSED.pop(next(iter(_PARSED)))[1]  # the oldest first
+        _PARSED[key] = (document, size)
+        _parsed_size += size
+
+
 def parse_yaml(raw: bytes | str, file: str) -> Document:
-    """Parse one YAML document; raise PolicyError listing every problem found."""
+    """Parse one YAML document; raise PolicyError listing every problem found.
+
+    The same bytes under the same name parse once per process: each caller gets its own
+    copy of the data (callers may change it), the text and positions being immutable."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
+    key = (file, hashlib.sha256(data_bytes).digest())
+    with _parsed_guard:
+        known = _PARSED.get(key)
+    if known is not None:
+        return dataclasses.replace(known[0], data=_fresh(known[0].data))
+    document = _parse(data_bytes, file)  # a file that does not parse is read again each time
+    _keep_parsed(key, document, len(data_bytes))
+    return dataclasses.replace(document, data=_fresh(document.data))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of parsed YAML data: its mappings and lists new, its scalars (str, int, bool,
+    None, Decimal, float) immutable and shared."""
+    kind = value.__class__
+    if kind is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if kind is list:
+        return [_fresh(v) for v in value]
+    return value
+
+
+def _parse(data_bytes: bytes, file: str) -> Document:
     if len(data_bytes) > MAX_FILE_BYTES:
         raise PolicyError(
             [
