@@ -514,9 +514,8 @@ def _load_once(folder: Path) -> tuple[float, Project]:
 
 def _forget_all(keys: Iterable[str] = ()) -> None:
     """As a fresh process: no remembered checks (but `keys`, as read from a store), no
-    parsed documents nor expressions, no remembered YAML tags, no parsed consulted
-    policies."""
-    from engine.flow.consult import forget_documents
+    parsed documents (consulted policies among them) nor expressions, no remembered YAML
+    tags."""
     from engine.lang.parser import parse
     from engine.source import memo
     from engine.source.yaml import _Loader, forget_parsed
@@ -526,7 +525,6 @@ def _forget_all(keys: Iterable[str] = ()) -> None:
     memo.absorb(keys)
     parse.cache_clear()
     _Loader._tags.clear()
-    forget_documents()
 
 
 def _batch_start(lines: bytes, runs: int) -> tuple[list[float], list[float]]:

@@ -29,19 +29,15 @@ guess). Guards then read `event.decision.outcome.held`; the answer is stored wit
 event in the history, so every move says which decision (id, revision) it followed.
 
 The consulted file is read at every compile of the flow (its bytes are part of the flow's
-revision), but parsed once per text: its document is remembered by the SHA-256 of its
-bytes and its file name (`_document`), since parsing the same bytes gives the same
-document. Reading order-holds.yaml again for each flow that consults it was a tenth of a
-warm load of the shipped policies. The remembered documents are only read here, never
-changed; a text that fails to parse is not remembered, so its problem is found again.
+revision), but parsed once per text in a process, as every document is
+(engine/source/yaml.py, by file name and SHA-256 of the bytes): order-holds.yaml, read
+for each flow that consults it and for its own compile, is composed once. A text that
+fails to parse is parsed again each time, so its problem is found again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -87,15 +83,8 @@ __all__ = [
     "DECISION_FIELD",
     "answer_schema",
     "consulted_policy",
-    "forget_documents",
     "stage_consults",
 ]
-
-# Parsed consulted documents by (file name, SHA-256 of the bytes): a few policies are
-# consulted, but each edit of one is a new text, so the oldest are let go.
-_DOCUMENTS: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
-_DOCUMENTS_KEPT = 32
-_documents_guard = threading.Lock()
 
 
 class ConsultBuild(Protocol):
@@ -135,7 +124,8 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
         )
         return None
     try:
-        data = _document(raw, policy_id + POLICY_SUFFIX)
+        # parsed once per text in a process (engine/source/yaml.py), whatever consults it
+        data = parse_yaml(raw, policy_id + POLICY_SUFFIX).data
     except PolicyError as exc:
         build.error(
             "consult_invalid",
@@ -159,27 +149,6 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
         return None
     cache[policy_id] = data
     return data
-
-
-def _document(raw: bytes, file: str) -> Any:
-    """The data of the YAML document `raw` (parse_yaml's), parsed once per text."""
-    key = (file, hashlib.sha256(raw).digest())
-    with _documents_guard:
-        if key in _DOCUMENTS:
-            _DOCUMENTS.move_to_end(key)
-            return _DOCUMENTS[key]
-    data = parse_yaml(raw, file).data  # raises PolicyError: nothing is remembered
-    with _documents_guard:
-        _DOCUMENTS[key] = data
-        while len(_DOCUMENTS) > _DOCUMENTS_KEPT:
-            _DOCUMENTS.popitem(last=False)
-    return data
-
-
-def forget_documents() -> None:
-    """Forget the parsed consulted documents (a benchmark's fresh process; tests)."""
-    with _documents_guard:
-        _DOCUMENTS.clear()
 
 
 def answer_schema(build: Build, event: str, spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -227,6 +227,7 @@ def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
 # files stay as they were, and composing YAML with positions is most of a warm load.
 _PARSED: dict[tuple[str, bytes], tuple[Document, int]] = {}  # -> (document, its bytes)
 _PARSED_BYTES = 16 * 1024 * 1024  # of source kept at most (the shipped folder: ~0.4 MB)
+_PARSED_COUNT = 1024  # documents kept at most (many tiny ones cost more than their bytes)
 _parsed_guard = threading.Lock()
 _parsed_size = 0
 
@@ -244,7 +245,7 @@ def _keep_parsed(key: tuple[str, bytes], document: Document, size: int) -> None:
     with _parsed_guard:
         if key in _PARSED:
             return
-        while _PARSED and _parsed_size + size > _PARSED_BYTES:
+        while _PARSED and (_parsed_size + size > _PARSED_BYTES or len(_PARSED) >= _PARSED_COUNT):
             _parsed_size -= _PARSED.pop(next(iter(_PARSED)))[1]  # the oldest first
         _PARSED[key] = (document, size)
         _parsed_size += size

@@ -415,31 +415,33 @@ def test_an_event_that_consults_cannot_declare_its_own_decision_field(tmp_path: 
 
 
 def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The consulted files parsed from now on (engine/flow/consult.py remembers documents)."""
-    import engine.flow.consult as consult
+    """The consulted files parsed from now on (engine/source/yaml.py remembers documents
+    by name and content)."""
+    from engine.source import yaml as yaml_module
 
-    consult.forget_documents()
+    yaml_module.forget_parsed()
     parsed: list[str] = []
-    original = consult.parse_yaml
+    original = yaml_module._parse
 
-    def counting(raw: bytes | str, file: str) -> object:
-        parsed.append(file)
+    def counting(raw: bytes, file: str) -> object:
+        if file == "locks.yaml":
+            parsed.append(file)
         return original(raw, file)
 
-    monkeypatch.setattr(consult, "parse_yaml", counting)
+    monkeypatch.setattr(yaml_module, "_parse", counting)
     return parsed
 
 
 def test_a_consulted_policy_is_parsed_once_per_text_and_the_flow_compiles_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.flow.consult import forget_documents
+    from engine.source.yaml import forget_parsed
 
     folder = consulting_project(tmp_path)
     parsed = counting_parses(monkeypatch)
     first, again = load_project(folder).policy("doors"), load_project(folder).policy("doors")
-    assert parsed == ["locks.yaml"]
-    forget_documents()
+    assert parsed == ["locks.yaml"]  # the flow's consult and the policy's own load share it
+    forget_parsed()
     fresh = load_project(folder).policy("doors")
     assert parsed == ["locks.yaml", "locks.yaml"]
     assert first.revision == again.revision == fresh.revision

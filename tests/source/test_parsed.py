@@ -65,3 +65,11 @@ def test_the_source_kept_is_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch
     kept = sorted(file for file, _digest in yaml_module._PARSED)
     assert kept == ["policies/p3.yaml", "policies/p4.yaml"]
     assert yaml_module._parsed_size <= 3 * len(TEXT.encode())
+
+
+def test_the_documents_kept_are_counted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yaml_module, "_PARSED_COUNT", 2)
+    for i in range(4):
+        parse_yaml(f"n: {i}\n", f"policies/n{i}.yaml")
+    kept = sorted(file for file, _digest in yaml_module._PARSED)
+    assert kept == ["policies/n2.yaml", "policies/n3.yaml"]
