@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.compile.stages import compile_document
 from engine.core.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, plural
 from engine.flow.engine import FlowEngine, flow_policy
 from engine.lifecycle.workflow import Lifecycle, Rules
 from engine.project.project import (
@@ -81,13 +81,20 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
                 load_cases(file, project)
             except PolicyError as exc:
                 problems.extend(exc.diagnostics)
-    summary = Msg("{policies} policies, {tests} test files", policies=policies, tests=tests)
+    read = (
+        plural(
+            policies, Msg("{count} policy", count=policies), Msg("{count} policies", count=policies)
+        ),
+        plural(
+            tests, Msg("{count} test file", count=tests), Msg("{count} test files", count=tests)
+        ),
+    )
+    summary = Msg("{policies}, {tests}", policies=read[0], tests=read[1])
     if unchecked:
         summary = Msg(
-            "{policies} policies, {tests} test files ({unchecked} more not checked: their "
-            "policies do not compile)",
-            policies=policies,
-            tests=tests,
+            "{policies}, {tests} ({unchecked} more not checked: their policies do not compile)",
+            policies=read[0],
+            tests=read[1],
             unchecked=unchecked,
         )
     problems = [d for d in problems if d.severity is Severity.ERROR]

@@ -23,7 +23,7 @@ import click
 
 from engine.cli import lifecycle as lifecycle_commands
 from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
-from engine.core.i18n import Msg, message_of, translate, using_language
+from engine.core.i18n import Msg, message_of, plural, translate, using_language
 from engine.core.jsonvalue import dumps
 
 if TYPE_CHECKING:
@@ -85,11 +85,22 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
             click.echo(diagnostics_text(warnings), err=True)
         if problems:
             click.echo(diagnostics_text(problems), err=True)
+        errors, cautions = len(problems), len(warnings)
+        # each count its own Msg, outside the line's (the catalogue's extractor reads only
+        # the outer call of nested ones)
+        counted_errors = plural(
+            errors, Msg("{count} error", count=errors), Msg("{count} errors", count=errors)
+        )
+        counted_warnings = plural(
+            cautions,
+            Msg("{count} warning", count=cautions),
+            Msg("{count} warnings", count=cautions),
+        )
         line = Msg(
-            "{summary}: {errors} errors, {warnings} warnings",
+            "{summary}: {errors}, {warnings}",
             summary=summary,
-            errors=len(problems),
-            warnings=len(warnings),
+            errors=counted_errors,
+            warnings=counted_warnings,
         )
         click.echo(translate(line), err=bool(problems))
     if problems:

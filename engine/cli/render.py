@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic
-from engine.core.i18n import Msg, translate
+from engine.core.i18n import Msg, plural, translate
 from engine.core.jsonvalue import dumps
 from engine.runtime.decision import Decision
 from engine.testing.cases import TestReport
@@ -170,14 +170,17 @@ def report_text(report: TestReport) -> str:
                 )
             )
         )
-    passed = sum(r.passed for r in report.results)
+    passed, problems = sum(r.passed for r in report.results), len(report.problems)
+    errors = plural(
+        problems, Msg("{count} error", count=problems), Msg("{count} errors", count=problems)
+    )
     out.append(
         translate(
             Msg(
-                "{passed} passed, {failed} failed, {errors} errors",
+                "{passed} passed, {failed} failed, {errors}",
                 passed=passed,
                 failed=len(report.failed),
-                errors=len(report.problems),
+                errors=errors,
             )
         )
     )

@@ -94,6 +94,12 @@ class Rendered(Msg):
         return self.render(lang)
 
 
+def plural(count: int, one: Msg, many: Msg) -> Msg:
+    """`one` for a count of 1, else `many` ("1 error", "2 errors"): English needs the two
+    forms; Japanese uses one text for both (the catalogue translates each)."""
+    return one if count == 1 else many
+
+
 def _rebuild(template: str, fields: dict[str, object]) -> Msg:
     return Msg(template, **fields)
 

@@ -34,7 +34,7 @@ from engine.core.errors import (
     Refused,
     UsageError,
 )
-from engine.core.i18n import Msg, Rendered, translate
+from engine.core.i18n import Msg, Rendered, plural, translate
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
@@ -535,14 +535,16 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
     """One diagnostic per failing case (file:line of the case), then the problems."""
     from engine.core.errors import Location
 
+    count = tests["errors"]
+    errors = plural(count, Msg("{count} error", count=count), Msg("{count} errors", count=count))
     headline = Diagnostic(
         "tests_failed",
         Msg(
-            "{label}: {failed} of {cases} test cases fail, {errors} errors",
+            "{label}: {failed} of {cases} test cases fail, {errors}",
             label=candidate.label,
             failed=tests["failed"],
             cases=tests["cases"],
-            errors=tests["errors"],
+            errors=errors,
         ),
     )
     out = [headline]

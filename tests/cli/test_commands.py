@@ -42,7 +42,7 @@ def facts_file(tmp_path: Path) -> Path:
 def test_validate_exits_0_on_good_policies(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "validate", str(FIXTURE))
     assert code == 0
-    assert "4 policies, 1 test files: 0 errors" in err + _
+    assert "4 policies, 1 test file: 0 errors" in err + _
 
 
 def test_validate_checks_the_test_files_of_the_policies_that_compile_beside_a_broken_one(
@@ -57,7 +57,7 @@ def test_validate_checks_the_test_files_of_the_policies_that_compile_beside_a_br
     assert code == 2
     assert "routing.yaml:16:17: unknown_fact_field" in err  # the broken policy
     assert "holds.tests.yaml:" in err  # and the other policy's broken test file
-    assert "4 policies, 1 test files (1 more not checked: their policies do not compile)" in err
+    assert "4 policies, 1 test file (1 more not checked: their policies do not compile)" in err
 
 
 def test_validate_exits_2_with_file_line_col_and_a_caret_on_a_broken_copy(

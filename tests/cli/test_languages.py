@@ -154,7 +154,7 @@ def test_without_kimari_lang_the_cli_speaks_english_whatever_the_host_locale(
     monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
     _, _, err = run(capsys, "validate", str(broken))
     assert "unknown fact field 'order.totl'" in err
-    assert "4 policies, 1 test files: 1 errors, 0 warnings" in err
+    assert "4 policies, 1 test file: 1 error, 0 warnings" in err
     assert language() == "en"  # and a run leaves nothing behind
 
 
