@@ -143,19 +143,24 @@ def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
             if check(env):
                 matched.append(rule)
         except EvalFailure as exc:
-            raise EvaluationError(
-                [
-                    Diagnostic(
-                        "evaluation_error",
-                        Msg("rule '{id}': {reason}", id=rule.id, reason=exc.message),
-                        rule.location,
-                        rule_id=rule.id,
-                    )
-                ]
-            ) from None
+            raise rule_failed(rule, exc.message) from None
     if not matched or policy.hit_policy == "collect":  # select's first test, without its call
         return matched
     return select(policy, matched)
+
+
+def rule_failed(rule: Rule, reason: Any) -> EvaluationError:
+    """A rule whose condition cannot be computed (the reference evaluator's verdict)."""
+    return EvaluationError(
+        [
+            Diagnostic(
+                "evaluation_error",
+                Msg("rule '{id}': {reason}", id=rule.id, reason=reason),
+                rule.location,
+                rule_id=rule.id,
+            )
+        ]
+    )
 
 
 def match_durable(policy: CompiledPolicy, env: Env) -> list[Rule]:

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Rule
-from engine.core.errors import Diagnostic, EvaluationError
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import to_json_value
 from engine.lang import ast
 from engine.lang.pycompile import EvalFailure, compile_condition, path_getter
-from engine.runtime.evaluate import select
+from engine.runtime.evaluate import rule_failed, select
 
 
 def explain_decision(
@@ -62,7 +61,7 @@ def explain_decision(
             continue
         values, error, failure = verdict
         if failure is not None and trusted is None:  # match_python stops here too
-            raise _evaluation_error(policy.rule_by_id[rule.id], failure)
+            raise rule_failed(policy.rule_by_id[rule.id], failure)
         failed = {
             "condition": part.condition,
             "location": part.location.copy(),
@@ -110,20 +109,6 @@ def _holding(policy: CompiledPolicy, rule: _RulePlan, applied: bool) -> dict[str
             Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
         )
     return out
-
-
-def _evaluation_error(rule: Rule, reason: Any) -> EvaluationError:
-    """What match_python raises for a rule whose condition cannot be computed."""
-    return EvaluationError(
-        [
-            Diagnostic(
-                "evaluation_error",
-                Msg("rule '{id}': {reason}", id=rule.id, reason=reason),
-                rule.location,
-                rule_id=rule.id,
-            )
-        ]
-    )
 
 
 def _derived(plan: _Plan, derived: dict[str, Any], seen: dict[str, Any]) -> list[dict[str, Any]]:

@@ -257,6 +257,8 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
     The same bytes under the same name parse once per process: each caller gets its own
     copy of the data (callers may change it), the text and positions being immutable."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if len(data_bytes) > MAX_FILE_BYTES:
+        return _parse(data_bytes, file)  # refused before any work on it
     key = (file, hashlib.sha256(data_bytes).digest())
     with _parsed_guard:
         known = _PARSED.get(key)
