@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import run
 from bench.report import Report
 
@@ -76,3 +78,13 @@ def test_the_cpu_split_reads_the_commit_thread_by_its_name() -> None:
     finally:
         os.killpg(child.pid, 15)
         child.wait(10)
+
+
+def test_paced_figures_come_from_every_request_h2load_logged() -> None:
+    from bench.run import h2load_figures
+
+    log = "".join(f"1700000000{i:06d}\t200\t{(i + 1) * 1000}\n" for i in range(100))
+    figures = h2load_figures(log, seconds=2)
+    assert figures == {"client": "h2load", "per_second": 50, "p50_ms": 51.0, "p99_ms": 100.0}
+    with pytest.raises(RuntimeError, match="1 responses not 2xx of 101"):
+        h2load_figures(log + "1700000001000000\t503\t900\n", seconds=2)
