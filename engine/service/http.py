@@ -72,6 +72,7 @@ class App:
         self.pool = pool or WorkerPool(config, self._on_event)
         self.pool.on_event = self._on_event
         self.seen_events: dict[str, float] = {}  # event -> when first reported
+        self.polls: set[asyncio.Task[Any]] = set()  # POLLs under way (kept from the collector)
         self.tokens = {t.digest: t for t in config.tokens}
         self.maintenance: asyncio.Task[None] | None = None
         # set by the first SIGTERM or SIGINT: /readyz answers 503, and every answer closes its
@@ -156,6 +157,7 @@ class App:
         self.seen_events[key] = now
         if len(self.seen_events) > 1000:
             self.seen_events = {k: t for k, t in self.seen_events.items() if now - t < EVENT_WINDOW}
+        self._poll_others()
         policy, result = meta.get("policy", "?"), meta.get("result", "?")
         self.metrics.reloaded(policy, result)
         if result == "refused":
@@ -173,6 +175,15 @@ class App:
             log.info("policy %s: serving revision %s%s", policy, meta.get("revision"), shown)
         else:
             log.info("policy %s: %s", policy, result)
+
+    def _poll_others(self) -> None:
+        """The first worker to serve a new revision (or refuse an edit) says so: tell every
+        worker to look now, instead of each at the end of its own reload interval (two
+        workers' timers may be almost an interval apart: mixed answers for that long)."""
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to tell (tests)
+            task = asyncio.get_running_loop().create_task(self.pool.call_all(Op.POLL))
+            self.polls.add(task)
+            task.add_done_callback(self.polls.discard)
 
     # -- ASGI --------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:

@@ -47,6 +47,9 @@ class Op(IntEnum):
     POLICY_EXAMPLES = 19
     POLICY_STATS = 20
     DATA_VERSIONS = 21
+    # the front's own, on no route: look at the store or the files now (another worker
+    # has just served a new revision; engine/service/http.py)
+    POLL = 22
     # the policy lifecycle (engine/service/lifecycle.py); numbered apart from the others
     REVISIONS = 40
     CREATE_REVISION = 41

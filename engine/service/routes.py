@@ -488,5 +488,5 @@ def _is_param(segment: str) -> bool:
 
 
 def worker_ops() -> frozenset[Op]:
-    """The operations a worker must handle."""
-    return frozenset(r.op for r in ROUTES if r.op is not None)
+    """The operations a worker must handle: the routes', and the front's own POLL."""
+    return frozenset(r.op for r in ROUTES if r.op is not None) | {Op.POLL}

@@ -139,6 +139,10 @@ class Worker:
         self.stopping = False  # no more frames will come: commit what is queued, then stop
         self.committer: threading.Thread | None = None
         self.reload_lock = threading.Lock()  # one compile at a time
+        # set by the front's POLL: another worker served a new revision, look now instead
+        # of at the end of this reload interval (the window of mixed answers shrinks to
+        # about one compile)
+        self.poll_now = threading.Event()
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
         self.pending_events: list[dict[str, Any]] = []  # of sets offered, not yet swapped in
@@ -342,7 +346,8 @@ class Worker:
     def _reloader(self) -> None:
         interval = float(self.config["reload_interval"])
         while True:
-            time.sleep(interval)
+            self.poll_now.wait(interval)
+            self.poll_now.clear()
             try:
                 with self.reload_lock:  # the connections it polls with: closed at the stop
                     if self.stopping:
@@ -456,6 +461,7 @@ class Worker:
                 meta["name"], meta.get("principal", "anonymous")
             ),
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
+            Op.POLL: lambda _meta, _body: self._poll(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
             Op.FLOW_EVENT: lambda meta, body: flows.event(
@@ -518,6 +524,10 @@ class Worker:
         )
         self._fault(meta)  # decided, not yet logged nor answered
         return result
+
+    def _poll(self) -> Response:
+        self.poll_now.set()  # the reloader looks now; this thread goes on deciding
+        return json_response(200, {"polling": True})
 
     def _openapi(self) -> Response:
         from engine.service.openapi import openapi_document
