@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -574,7 +575,7 @@ def publish(
 
 def _ref(ref: str) -> tuple[str, int]:
     policy, sep, number = ref.rpartition("@")
-    if not sep or not number.isdigit() or not policy:
+    if not sep or not re.fullmatch(r"[0-9]{1,9}", number) or not policy:  # not isdigit(): '²'
         raise UsageError(
             [
                 Diagnostic(

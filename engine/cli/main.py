@@ -415,7 +415,7 @@ def _when(text: str | None, option: str) -> int | None:
 
     if text is None:
         return None
-    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    match = re.fullmatch(r"([0-9]{1,9})([smhd])", text.strip())  # ASCII digits: \d also takes '²'
     if match:
         seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
         return int((time.time() - seconds) * 1000)

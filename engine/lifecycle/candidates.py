@@ -42,7 +42,7 @@ from engine.store.revisions import RevisionRecord, RevisionStore
 from engine.store.versions import Store
 
 HASH = re.compile(r"[0-9a-f]{6,16}")
-NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>\d{1,9})")
+NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>[0-9]{1,9})")
 
 
 @dataclass

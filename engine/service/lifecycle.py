@@ -42,14 +42,17 @@ from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_f
 from engine.service.envelopes import parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
 from engine.service.problems import Subject as _Subject
+from engine.service.reads import integer_parameter
 
 LIFECYCLE = _Subject(
     invalid=Msg("the request is not valid"),
     unusable=Msg("the revision could not be used"),
 )
 JOB_ID = re.compile(r"[0-9a-f]{8,40}")
-DURATION = re.compile(r"(\d+)([smhd])")
+DURATION = re.compile(r"([0-9]{1,9})([smhd])")  # ASCII digits: \d also takes '²' and '١'
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+REVISION_NUMBER = re.compile(r"[0-9]{1,18}")
+MAX_AUDIT = 500  # entries on one page of the audit trail (as OpenAPI says of `limit`)
 
 
 def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
@@ -133,7 +136,7 @@ class LifecycleService:
 
     @staticmethod
     def _number(text: str) -> int:
-        if not text.isdigit():
+        if not REVISION_NUMBER.fullmatch(text):  # ASCII, and within SQL's integers
             message = Msg("no revision '{number}'", number=text)
             raise RequestProblem(problem(404, "unknown_revision", message))
         return int(text)
@@ -504,9 +507,9 @@ class LifecycleService:
             policy_id = meta.get("policy_id") or meta.get("policy") or None
             if meta.get("policy_id"):
                 self._policy(policy_id)
-            limit = int(meta["limit"]) if str(meta.get("limit", "")).isdigit() else 100
-            before = int(meta["before"]) if str(meta.get("before", "")).isdigit() else None
-            entries = self.lifecycle.revisions.audit(policy_id, min(limit, 1000), before)
+            limit = integer_parameter(meta, "limit", 1, MAX_AUDIT, 100) or 100
+            before = integer_parameter(meta, "before", 1, 2**62, None)
+            entries = self.lifecycle.revisions.audit(policy_id, limit, before)
             return _json(200, {"entries": [e.to_dict() for e in entries]})
 
         return self._run(call)

@@ -58,7 +58,7 @@ class Reads:
     # -- the decision log --------------------------------------------------------------
     def list_decisions(self, query: Mapping[str, Any]) -> Response:
         try:
-            limit = _integer(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT) or DEFAULT_LIMIT
+            limit = integer_parameter(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT) or DEFAULT_LIMIT
             outcome = query.get("outcome")
             rows = self.log.query(
                 policy=_optional(query, "policy", POLICY_ID),
@@ -67,7 +67,7 @@ class Reads:
                 outcome=_outcome(outcome) if outcome is not None else None,
                 since_ms=_instant(query, "since"),
                 until_ms=_instant(query, "until"),
-                before_seq=_integer(query, "cursor", 1, 2**62, None),
+                before_seq=integer_parameter(query, "cursor", 1, 2**62, None),
                 limit=limit,
             )
         except RequestProblem as exc:
@@ -91,7 +91,7 @@ class Reads:
     def policy_stats(self, policy_id: str, query: Mapping[str, Any]) -> Response:
         try:
             policy = self._policy(policy_id)
-            days = _integer(query, "days", 1, MAX_DAYS, DEFAULT_DAYS) or DEFAULT_DAYS
+            days = integer_parameter(query, "days", 1, MAX_DAYS, DEFAULT_DAYS) or DEFAULT_DAYS
         except RequestProblem as exc:
             return exc.response
         field = headline(policy)
@@ -255,9 +255,11 @@ def _optional(query: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> 
     return value
 
 
-def _integer(
+def integer_parameter(
     query: Mapping[str, Any], name: str, low: int, high: int, default: int | None
 ) -> int | None:
+    """A query parameter written as an integer from `low` to `high` (ASCII digits: str's
+    isdigit() also says yes to '²'), or `default` when absent; else a 422 naming it."""
     value = query.get(name)
     if value is None:
         return default

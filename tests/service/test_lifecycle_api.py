@@ -274,3 +274,77 @@ def test_approval_publication_and_rollback_over_http_with_the_log_naming_each_pu
         assert logged["revision"] == decision["policy"]["revision"]
     assert main(["log", "--store", store, "--id", end["decision_id"]]) == 0
     assert f"publication={rolled['publication']}" in capsys.readouterr().out
+
+
+@pytest.fixture
+def slow_polls(tmp_path: Path) -> Iterator[Server]:
+    """Two workers that look at the store only once a minute on their own."""
+    srv = Server(
+        shipped_copy(tmp_path),
+        tmp_path / "var" / "kimari.sqlite3",
+        workers=2,
+        env={"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": "60"},
+    )
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def test_a_publication_reaches_the_other_worker_at_once_not_at_its_next_poll(
+    slow_polls: Server,
+) -> None:
+    """The approving worker serves the publication before it answers; the front then tells
+    every worker to look at the store now. Without that, the other worker would answer
+    with the old publication until its own poll, up to a minute here."""
+    with (
+        slow_polls.client(SVC) as svc,
+        slow_polls.client(ALICE) as alice,
+        slow_polls.client(BOB) as bob,
+    ):
+        before = _decide(svc, "cancellation-fees", cancellation(3))["policy"]["publication"]
+        text = _source(slow_polls)
+        theirs = _submit(
+            bob, text.replace("キャンセル料は全額です", "キャンセル料は報酬の全額です"), "b"
+        )
+        approved = alice.post(f"{POLICY}/revisions/{theirs['number']}:approve")
+        assert approved.status_code == 200, approved.text
+        publication = approved.json()["publication"]["publication"]
+        assert publication != before
+        deadline, streak = time.monotonic() + 3, 0
+        while streak < 8:  # both workers, whichever answers (ties go round-robin)
+            policy = _decide(svc, "cancellation-fees", cancellation(3))["policy"]
+            streak = streak + 1 if policy.get("publication") == publication else 0
+            assert time.monotonic() < deadline, f"still {policy} after 3 s"
+
+
+def test_numbers_in_paths_and_queries_are_ascii_digits_in_range(server: Server) -> None:
+    """str.isdigit() and \\d say yes to '²' and '١', which int() then refuses or SQL cannot
+    hold: such a limit, cursor or revision number was a 500 (found by schemathesis)."""
+    with server.client(ALICE) as alice:
+        for name, value in [
+            ("limit", "²"),
+            ("limit", "0"),
+            ("limit", "501"),
+            ("limit", "99999999999999999999"),
+            ("before", "٣"),
+            ("before", "99999999999999999999"),
+        ]:
+            answer = alice.get("/v1/audit", params={name: value})
+            assert answer.status_code == 422, (name, value, answer.text)
+            assert (answer.json()["code"], answer.json()["parameter"]) == ("query_invalid", name)
+        assert len(alice.get("/v1/audit", params={"limit": "2"}).json()["entries"]) <= 2
+        for number in ("²", "99999999999999999999"):
+            answer = alice.get(f"{POLICY}/revisions/{number}")
+            assert answer.status_code == 404, (number, answer.text)
+            assert answer.json()["code"] == "unknown_revision"
+
+
+def test_a_duration_is_ascii_digits() -> None:
+    from engine.core.errors import UsageError
+    from engine.service.lifecycle import since_ms
+
+    assert since_ms("2d", "since") is not None
+    for text in ("²d", "١d", "9999999999d"):
+        with pytest.raises(UsageError):
+            since_ms(text, "since")
