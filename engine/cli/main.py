@@ -410,19 +410,14 @@ def _explanation_lines(row: dict[str, Any]) -> list[str]:
 
 def _when(text: str | None, option: str) -> int | None:
     """Milliseconds since the epoch from an RFC 3339 time or a duration ago (15m, 2h, 7d)."""
-    import re
     import time
+
+    from engine.lang.calendar import instant_ms
 
     if text is None:
         return None
-    match = re.fullmatch(r"([0-9]{1,9})([smhd])", text.strip())  # ASCII digits: \d also takes '²'
-    if match:
-        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        return int((time.time() - seconds) * 1000)
-    from engine.lang.calendar import parse_datetime
-
     try:
-        return int(parse_datetime(text).timestamp() * 1000)
+        return instant_ms(text, time.time())
     except ValueError as exc:
         reason = Msg("{option}: {reason}", option=option, reason=message_of(exc))
         raise UsageError([Diagnostic("usage", reason)]) from None

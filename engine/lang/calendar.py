@@ -93,6 +93,20 @@ def parse_datetime(text: str) -> datetime:
     return value
 
 
+_AGO = re.compile(r"([0-9]{1,9})([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def instant_ms(text: str, now: float) -> int:
+    """Milliseconds since the epoch of '30d', '12h', '15m', '45s' before `now` (seconds
+    since the epoch, the caller's clock), or of an RFC 3339 date-time; ValueError else.
+    The CLI's and the service's `since`/`until` (never a rule's: rules read `at`)."""
+    match = _AGO.fullmatch(text.strip())
+    if match:
+        return int((now - int(match.group(1)) * _SECONDS[match.group(2)]) * 1000)
+    return int(parse_datetime(text).timestamp() * 1000)
+
+
 def _offset(sign: str, hours: int, minutes: int) -> timezone:
     if hours > 23 or minutes > 59:
         raise ValueError(Msg("invalid UTC offset"))

@@ -49,7 +49,6 @@ LIFECYCLE = _Subject(
     unusable=Msg("the revision could not be used"),
 )
 JOB_ID = re.compile(r"[0-9a-f]{8,40}")
-DURATION = re.compile(r"([0-9]{1,9})([smhd])")  # ASCII digits: \d also takes '²' and '١'
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REVISION_NUMBER = re.compile(r"[0-9]{1,18}")
 MAX_AUDIT = 500  # entries on one page of the audit trail (as OpenAPI says of `limit`)
@@ -65,14 +64,10 @@ def since_ms(text: str | None, name: str) -> int | None:
     """Milliseconds since the epoch from '30d', '12h', '15m', '45s' ago, or an RFC 3339 time."""
     if text is None or text == "":
         return None
-    match = DURATION.fullmatch(str(text).strip())
-    if match:
-        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        return int((time.time() - seconds) * 1000)
-    from engine.lang.calendar import parse_datetime
+    from engine.lang.calendar import instant_ms
 
     try:
-        return int(parse_datetime(str(text)).timestamp() * 1000)
+        return instant_ms(str(text), time.time())
     except ValueError as exc:
         message = Msg("{name}: {reason}", name=name, reason=str(exc))
         raise UsageError([Diagnostic("usage", message, pointer=f"/{name}")]) from None

@@ -530,3 +530,14 @@ def test_match_condition_reports_the_fields_its_condition_sets() -> None:
     )
     found = call("match_condition", data, {"name": "伊藤三郎", "postal_code": "９８０-０８１１"})
     assert found["matched"] == {"fields": ["name", "postal_code"], "count": 2, "of": 2}
+
+
+def test_an_instant_is_a_duration_before_the_callers_clock_or_an_rfc_3339_time() -> None:
+    now = 1_700_000_000.5
+    assert cal.instant_ms("2d", now) == int((now - 2 * 86400) * 1000)
+    assert cal.instant_ms(" 15m ", now) == int((now - 900) * 1000)
+    assert cal.instant_ms("2024-10-01T10:00:00+09:00", now) == 1727744400000
+    # ASCII digits only (\d and str.isdigit() take '２', '١', '²'); at most 9 of them
+    for written in ("２d", "١d", "²d", "1234567890d", "2w", ""):
+        with pytest.raises(ValueError):
+            cal.instant_ms(written, now)
