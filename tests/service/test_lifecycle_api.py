@@ -10,6 +10,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from engine.cli.main import main
 from tests import ROOT
 from tests.lifecycle.conftest import WORKLOAD_SCHEMA, cancellation, without_workload_percent
-from tests.service.server_process import Server
+from tests.service.server_process import Server, running
 
 SVC, ALICE, BOB = "svc-token-0123", "alice-token-0123", "bob-token-01234"
 TOKENS = f"{SVC}:svc:decide,{ALICE}:alice:decide+publish,{BOB}:bob:decide+publish"
@@ -35,18 +36,16 @@ def shipped_copy(tmp_path: Path) -> Path:
     return project / "policies"
 
 
+def _two_workers(tmp_path: Path, reload_interval: str) -> AbstractContextManager[Server]:
+    """The shipped policies served by two workers that poll the store that often."""
+    env = {"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": reload_interval}
+    return running(tmp_path, workers=2, env=env, policies=shipped_copy(tmp_path))
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(
-        shipped_copy(tmp_path),
-        tmp_path / "var" / "kimari.sqlite3",
-        workers=2,
-        env={"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": "0.1"},
-    )
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with _two_workers(tmp_path, "0.1") as srv:
+        yield srv
 
 
 def _decide(client: httpx.Client, policy: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -279,16 +278,8 @@ def test_approval_publication_and_rollback_over_http_with_the_log_naming_each_pu
 @pytest.fixture
 def slow_polls(tmp_path: Path) -> Iterator[Server]:
     """Two workers that look at the store only every two minutes on their own."""
-    srv = Server(
-        shipped_copy(tmp_path),
-        tmp_path / "var" / "kimari.sqlite3",
-        workers=2,
-        env={"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": "120"},
-    )
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with _two_workers(tmp_path, "120") as srv:
+        yield srv
 
 
 def test_a_publication_reaches_the_other_worker_at_once_not_at_its_next_poll(
