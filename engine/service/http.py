@@ -5,7 +5,9 @@
 
 The front never evaluates anything and never parses a decision body: it checks the
 token and the size, forwards the bytes to a worker, and relays the answer. It stays up
-when a worker dies, and answers that worker's requests with a retriable 503.
+when a worker dies, and answers that worker's requests with a retriable 503. The requests
+a worker answers go there from uvicorn's parser callbacks without an ASGI cycle
+(engine/service/protocol.py, the same steps of this App); the rest come through ASGI.
 
 Why plain ASGI and not FastAPI: measured on 2 cores (bench/http_load.py, 32 connections,
 one 200-byte JSON response), uvicorn with a plain ASGI app answered ~8,000-9,700 requests/s,
@@ -208,25 +210,9 @@ class App:
         try:
             status, headers, body, meta = await self._route(scope, receive, lang)
         except TooLarge:
-            status, headers, body = problem(
-                413,
-                "body_too_large",
-                Msg("the body exceeds {limit} bytes", limit=self.config.max_body_bytes),
-                headers=[(b"connection", b"close")],
-            )
-            meta = {}
+            status, headers, body, meta = self.too_large()
         except BodyTimeout:
-            status, headers, body = problem(
-                408,
-                "body_timeout",
-                Msg(
-                    "the body stopped arriving for {seconds:g} s before its "
-                    "end (is it shorter than its Content-Length?)",
-                    seconds=self.config.body_timeout,
-                ),
-                headers=[(b"connection", b"close")],
-            )
-            meta = {}
+            status, headers, body, meta = self.body_late()
         except WorkerGone as exc:
             status, headers, body = unavailable(exc.detail, exc.code)
             meta = {}
@@ -321,14 +307,48 @@ class App:
                 return value.decode("latin-1")
         return None
 
-    async def _forward(self, op: Op, meta: Any, body: bytes = b"") -> Answer:
-        status, reply, out = await self.pool.call(op, meta, body)
+    @staticmethod
+    def worker_answer(status: int, reply: dict[str, Any], out: bytes) -> Answer:
+        """A worker's reply as the front's answer: its headers, or JSON's."""
         headers = (
             [(k.encode(), v.encode()) for k, v in reply["h"]]
             if "h" in reply
             else [(b"content-type", JSON)]
         )
         return status, headers, out, reply
+
+    def too_large(self) -> Answer:
+        detail = Msg("the body exceeds {limit} bytes", limit=self.config.max_body_bytes)
+        return (*problem(413, "body_too_large", detail, headers=[(b"connection", b"close")]), {})
+
+    def body_late(self) -> Answer:
+        detail = Msg(
+            "the body stopped arriving for {seconds:g} s before its "
+            "end (is it shorter than its Content-Length?)",
+            seconds=self.config.body_timeout,
+        )
+        return (*problem(408, "body_timeout", detail, headers=[(b"connection", b"close")]), {})
+
+    def principal(self, route: Route, scope: dict[str, Any]) -> Response | str | None:
+        """Who the request is allowed for (None: the route needs no scope), or the problem
+        refusing it."""
+        return None if route.scope is None else self._deny(scope, route.scope)
+
+    def worker_meta(
+        self,
+        route: Route,
+        params: dict[str, str],
+        scope: dict[str, Any],
+        principal: str | None,
+        lang: str,
+    ) -> dict[str, Any] | None:
+        """The frame's meta of a request a worker answers."""
+        meta = self._meta(route, params, scope)
+        if route.audited:  # the worker records who did what
+            meta["principal"] = principal
+        if lang != DEFAULT:  # the language to answer in (engine/core/i18n.py): English if absent
+            meta["lang"] = lang
+        return meta or None
 
     async def _route(self, scope: dict[str, Any], receive: Receive, lang: str) -> Answer:
         method = scope["method"]
@@ -350,24 +370,17 @@ class App:
                 ),
                 {},
             )
-        principal = None
-        if route.scope is not None:
-            allowed = self._deny(scope, route.scope)
-            if not isinstance(allowed, str):
-                return (*allowed, {})
-            principal = allowed
+        principal = self.principal(route, scope)
+        if principal is not None and not isinstance(principal, str):
+            return (*principal, {})
         if route.by is routes.By.FILES:
             return self.files[route.operation_id](params)
         if route.by is not routes.By.WORKER:
             return await self.answers[route.operation_id](route, scope)
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
-        meta = self._meta(route, params, scope)
-        if route.audited:  # the worker records who did what
-            meta["principal"] = principal
-        if lang != DEFAULT:  # the language to answer in (engine/core/i18n.py): English if absent
-            meta["lang"] = lang
-        return await self._forward(route.op, meta or None, body)
+        meta = self.worker_meta(route, params, scope, principal, lang)
+        return self.worker_answer(*await self.pool.call(route.op, meta, body))
 
     def _meta(self, route: Route, params: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
         """What the worker needs besides the body: the path's parameters, the route's query
@@ -470,10 +483,12 @@ def run_front(sock: socket.socket, config: Config) -> None:
     logging.basicConfig(
         level=logging.INFO, format="kimari %(levelname)s %(message)s", stream=sys.stderr
     )
+    from engine.service.protocol import protocol_for
+
     app = App(config)
     uv_config = uvicorn.Config(
         app,
-        http="httptools",
+        http=protocol_for(app),
         lifespan="on",
         access_log=config.access_log,
         log_level="warning",

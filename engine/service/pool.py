@@ -215,7 +215,7 @@ class WorkerPool:
             )
             await asyncio.sleep(min(0.05 * 2**failures, 5.0))  # a crash loop must not spin
 
-    def _pick(self) -> Slot | None:
+    def pick(self) -> Slot | None:
         """The ready worker with the fewest requests in flight; ties go round-robin."""
         slots = self.slots
         count = len(slots)
@@ -236,15 +236,21 @@ class WorkerPool:
     ) -> Reply:
         """Send one request to a worker and wait for its reply; WorkerGone if it cannot be had."""
         if slot is None:
-            slot = self._pick()
+            slot = self.pick()
             if slot is None:
                 try:
                     await asyncio.wait_for(self.any_ready.wait(), 5.0)
                 except TimeoutError:
                     raise WorkerGone("no_worker", Msg("no engine worker is ready yet")) from None
-                slot = self._pick()
+                slot = self.pick()
                 if slot is None:
                     raise WorkerGone("no_worker", Msg("no engine worker is ready yet"))
+        return await self.send(slot, op, meta, body)
+
+    def send(
+        self, slot: Slot, op: int, meta: Any = None, body: bytes = b""
+    ) -> asyncio.Future[Reply]:
+        """Send one request to `slot`'s worker; the future is its reply (or WorkerGone)."""
         transport = slot.transport
         if transport is None:
             raise WorkerGone("worker_crashed", Msg("the engine worker is restarting"))
@@ -252,7 +258,7 @@ class WorkerPool:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         slot.inflight[frame_id] = (future, time.monotonic())
         transport.write(ipc.encode(frame_id, op, meta, body))
-        return await future
+        return future
 
     async def call_all(self, op: int, meta: Any = None, body: bytes = b"") -> list[Reply]:
         """The same request to every ready worker (reload, stats)."""

@@ -1,0 +1,244 @@
+"""The front's HTTP protocol: uvicorn's httptools protocol, with the requests a worker
+answers relayed to it without an ASGI cycle.
+
+Measured on 2 cores (docs/benchmarks.md), the front spent ~80-105 µs of CPU per decision,
+most of it in uvicorn's request cycle and the ASGI layer (a task per request, the
+receive/send messages, three writes per answer), not in kimari's routing. A request that
+passes the checks below is answered here instead: the body is gathered from the parser's
+callbacks, the frame goes to a worker, and the worker's reply is written in one piece when
+it comes back, with no task in between. Every other request (the front's own routes, the
+console's files, refusals, a pipelined request, `Expect: 100-continue`, a percent-encoded
+path) takes uvicorn's path to the ASGI app unchanged, and both paths share the App's
+steps: scopes, meta, problems, metrics.
+
+What a relayed request keeps from uvicorn's cycle: keep-alive and its timeout, pipelining
+(a request that arrives while one is in flight waits in uvicorn's queue), `Connection:
+close` while draining and at shutdown (uvicorn's `shutdown()` reads `keep_alive` and
+`response_complete` of whatever `cycle` is), the body limit (413) and the body timeout
+(408, re-armed as long as bytes keep coming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+from engine.core.i18n import pick_language, using_language
+from engine.service import routes
+from engine.service.pool import Reply, WorkerGone
+from engine.service.problems import internal_error, unavailable
+
+if TYPE_CHECKING:
+    from engine.service.http import Answer, App
+
+
+class Relay:
+    """One request on its way to a worker. uvicorn's protocol reads its `cycle`'s
+    `response_complete`, `keep_alive`, `disconnected` and `message_event.set()`; this
+    object answers for all of them."""
+
+    __slots__ = (
+        "chunks",
+        "complete",
+        "disconnected",
+        "keep_alive",
+        "params",
+        "principal",
+        "response_complete",
+        "route",
+        "scope",
+        "size",
+        "started",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        route: routes.Route,
+        params: dict[str, str],
+        principal: str | None,
+        scope: dict[str, Any],
+        keep_alive: bool,
+    ) -> None:
+        self.route = route
+        self.params = params
+        self.principal = principal
+        self.scope = scope
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.complete = False  # the whole body is in
+        self.keep_alive = keep_alive
+        self.response_complete = False
+        self.disconnected = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.started = time.perf_counter()
+
+    @property
+    def message_event(self) -> Relay:
+        return self  # connection_lost() sets it: nothing waits on a relay
+
+    def set(self) -> None:
+        pass
+
+
+def protocol_for(app: App) -> type[HttpToolsProtocol]:
+    """uvicorn's protocol class for this front (uvicorn.Config(http=...))."""
+
+    class FrontProtocol(HttpToolsProtocol):
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            relay = self.cycle
+            if type(relay) is Relay and not relay.complete and not relay.response_complete:
+                # the body goes on in a later read: it must not stop for longer than this
+                if relay.timer is not None:
+                    relay.timer.cancel()
+                relay.timer = self.loop.call_later(app.config.body_timeout, self._late, relay)
+
+        def on_headers_complete(self) -> None:
+            relay = self._relay() if self.cycle is None or self.cycle.response_complete else None
+            if relay is None:
+                super().on_headers_complete()
+            else:
+                self.cycle = relay  # type: ignore[assignment]
+
+        def _relay(self) -> Relay | None:
+            """A Relay if a worker answers this request and nothing about it needs the ASGI
+            path; None otherwise."""
+            parser = self.parser
+            if self.expect_100_continue or parser.should_upgrade():
+                return None
+            method = parser.get_method().decode("ascii")
+            try:
+                url = httptools.parse_url(self.url)
+                path = url.path.decode("ascii")
+            except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+                return None
+            if "%" in path or method == "HEAD":
+                return None
+            try:
+                route, params = routes.find(method, path)
+            except (routes.NoRoute, routes.NoMethod):
+                return None
+            if route.by is not routes.By.WORKER:
+                return None
+            scope = self.scope
+            scope["method"], scope["path"] = method, path
+            scope["query_string"] = url.query or b""
+            principal = app.principal(route, scope)
+            if principal is not None and not isinstance(principal, str):
+                return None  # a refusal: uvicorn's path answers it
+            length = app._header(scope, b"content-length")
+            if length is not None and length.isdigit() and int(length) > app.config.max_body_bytes:
+                return None
+            version = parser.get_http_version()
+            keep_alive = version != "1.0" and parser.should_keep_alive()
+            return Relay(route, params, principal, scope, keep_alive)
+
+        def on_body(self, body: bytes) -> None:
+            relay = self.cycle
+            if type(relay) is not Relay:
+                super().on_body(body)
+                return
+            if relay.response_complete:
+                return
+            relay.size += len(body)
+            if relay.size > app.config.max_body_bytes:
+                self._answer(relay, app.too_large())
+                return
+            relay.chunks.append(body)
+
+        def on_message_complete(self) -> None:
+            relay = self.cycle
+            if type(relay) is not Relay:
+                super().on_message_complete()
+                return
+            relay.complete = True
+            if relay.timer is not None:
+                relay.timer.cancel()
+                relay.timer = None
+            if not relay.response_complete:
+                self._send(relay, b"".join(relay.chunks))
+
+        def _send(self, relay: Relay, body: bytes) -> None:
+            route = relay.route
+            assert route.op is not None
+            lang = pick_language(app._header(relay.scope, b"accept-language"))
+            try:
+                meta = app.worker_meta(route, relay.params, relay.scope, relay.principal, lang)
+                slot = app.pool.pick()
+                if slot is None:  # no worker ready: wait for one as the ASGI path does
+                    reply: asyncio.Future[Reply] = self.loop.create_task(
+                        app.pool.call(route.op, meta, body)
+                    )
+                else:
+                    reply = app.pool.send(slot, route.op, meta, body)
+            except WorkerGone as exc:
+                with using_language(lang):
+                    self._answer(relay, (*unavailable(exc.detail, exc.code), {}))
+                return
+            except Exception:  # a bug of the front: logged, never shown to the client
+                with using_language(lang):
+                    self._answer(relay, self._failed(relay))
+                return
+            reply.add_done_callback(lambda done: self._replied(relay, lang, done))
+
+        def _replied(self, relay: Relay, lang: str, done: asyncio.Future[Reply]) -> None:
+            with using_language(lang):
+                try:
+                    answer = app.worker_answer(*done.result())
+                except WorkerGone as exc:
+                    answer = (*unavailable(exc.detail, exc.code), {})
+                except Exception:
+                    answer = self._failed(relay)
+                self._answer(relay, answer)
+
+        @staticmethod
+        def _failed(relay: Relay) -> Answer:
+            scope = relay.scope
+            return (*internal_error(f"{scope['method']} {scope['path']}"), {})
+
+        def _late(self, relay: Relay) -> None:
+            relay.timer = None
+            if not relay.complete and not relay.response_complete:
+                lang = pick_language(app._header(relay.scope, b"accept-language"))
+                with using_language(lang):
+                    self._answer(relay, app.body_late())
+
+        def _answer(self, relay: Relay, answer: Answer) -> None:
+            """Write the answer in one piece, count it, and let the next request start."""
+            status, headers, body, meta = answer
+            app._count(status, meta, body, time.perf_counter() - relay.started)
+            relay.response_complete = True
+            if relay.timer is not None:
+                relay.timer.cancel()
+                relay.timer = None
+            transport = self.transport
+            if transport.is_closing():
+                return  # the client left: nothing to write (the worker logged its decision)
+            if self.access_log:
+                scope = relay.scope
+                client = get_client_addr(scope)  # type: ignore[arg-type]
+                path = get_path_with_query_string(scope)  # type: ignore[arg-type]
+                self.access_logger.info(
+                    '%s - "%s %s HTTP/1.1" %d', client, scope["method"], path, status
+                )
+            closing = any(name == b"connection" for name, _ in headers)  # 413, 408
+            keep = relay.keep_alive and not closing and not app.draining
+            parts = [STATUS_LINE[status]]
+            for name, value in (*self.server_state.default_headers, *headers):
+                parts += (name, b": ", value, b"\r\n")
+            parts.append(b"content-length: %d\r\n" % len(body))
+            if not keep and not closing:
+                parts.append(b"connection: close\r\n")
+            parts += (b"\r\n", body)
+            transport.write(b"".join(parts))
+            if not keep:
+                transport.close()
+            self.on_response_complete()
+
+    return FrontProtocol
