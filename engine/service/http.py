@@ -386,8 +386,9 @@ class App:
         """What the worker needs besides the body: the path's parameters, the route's query
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)
-        if route.flags or route.query:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query_string = scope.get("query_string")
+        if query_string and (route.flags or route.query):
+            query = parse_qs(query_string.decode("latin-1"))
             for flag in route.flags:
                 meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
             for name in route.query:  # text: the worker checks it (a 422 names the parameter)

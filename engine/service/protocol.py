@@ -188,14 +188,15 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             reply.add_done_callback(lambda done: self._replied(relay, lang, done))
 
         def _replied(self, relay: Relay, lang: str, done: asyncio.Future[Reply]) -> None:
-            with using_language(lang):
-                try:
-                    answer = app.worker_answer(*done.result())
-                except WorkerGone as exc:
+            try:
+                answer = app.worker_answer(*done.result())  # the worker wrote it in `lang`
+            except WorkerGone as exc:
+                with using_language(lang):
                     answer = (*unavailable(exc.detail, exc.code), {})
-                except Exception:
+            except Exception:
+                with using_language(lang):
                     answer = self._failed(relay)
-                self._answer(relay, answer)
+            self._answer(relay, answer)
 
         @staticmethod
         def _failed(relay: Relay) -> Answer:
