@@ -404,11 +404,12 @@ class DurableAdapter:
         fresh = self.sessions is Sessions.FRESH
         part_name = handle.name if len(handle._parts) == 1 else f"{handle.name}.{index}"
         sid = str(next(_serial)) if fresh else (rs.sid or self._prime(rs, handle.mode, part_name))
+        mid = next(_serial)
         try:
-            text = orjson.dumps({**message, "sid": sid, "id": next(_serial)}).decode()
+            text = orjson.dumps({**message, "sid": sid, "id": mid}).decode()
         except orjson.JSONEncodeError as exc:
             raise _unsendable(message, exc) from exc
-        return self._decide(rs, handle.mode, part_name, sid, text, on_fire, fresh)
+        return self._decide(rs, handle.mode, part_name, sid, mid, text, on_fire, fresh)
 
     def _own(self, handle: RulesetHandle) -> _Ruleset:
         rs = handle._parts[0]
@@ -423,6 +424,7 @@ class DurableAdapter:
         mode: Mode,
         name: str,
         sid: str,
+        mid: int,
         text: str,
         on_fire: _OnFire,
         fresh: bool,
@@ -437,7 +439,10 @@ class DurableAdapter:
                 raise _fault("backend_error", f"durable answered code {code} to {text}")
             fired = _drain(rs, state, on_fire) if code == 0 else []
             if collect and not fresh:
-                _dre.retract_fact(rs.c_handle, text)
+                # durable finds the fact to retract by sid and id alone (events.c,
+                # handleMessageCore: getMessage(sid, mid)); the rest of the text would only be
+                # parsed again: 0.7 µs of a ~5 µs pass on cancellation-fees
+                _dre.retract_fact(rs.c_handle, f'{{"sid":"{sid}","id":{mid}}}')
             if fresh:
                 _dre.delete_state(rs.c_handle, sid)
             ok = True
