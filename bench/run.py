@@ -819,6 +819,21 @@ def _h2load(
         return h2load_figures(log.read_text(), seconds)
 
 
+def _poisson(url: str, body: Path, seconds: float, connections: int, rate: float) -> dict[str, Any]:
+    """bench/open_loop.py in its own process: Poisson arrivals, latency from each arrival."""
+    import json
+    import subprocess
+
+    command = [sys.executable, str(ROOT / "bench" / "open_loop.py"), "--url", url]
+    command += ["--body", str(body), "--rate", str(rate), "--seconds", str(seconds)]
+    command += ["--connections", str(connections)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    figures = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    if figures["unanswered"] or set(figures["statuses"]) != {"200"}:
+        raise RuntimeError(f"open_loop.py: {figures}")
+    return figures
+
+
 def h2load_figures(log: str, seconds: float) -> dict[str, Any]:
     """Throughput and latency percentiles from h2load's --log-file: a line per request,
     its start (µs since the epoch), status and latency (µs). Any status but 2xx: an error."""
@@ -956,16 +971,18 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
                     "client": "http_load.py",
                     **_load(url, body, seconds, 64, rate=offered),
                 }
-                paced.append(
+                poisson = _poisson(url, body, seconds, 64, offered)
+                paced.extend(
                     [
                         workers,
-                        open_loop["client"],
+                        figures["client"],
                         round(peak),
                         round(offered),
-                        open_loop["per_second"],
-                        open_loop["p50_ms"],
-                        open_loop["p99_ms"],
+                        figures["per_second"],
+                        figures["p50_ms"],
+                        figures["p99_ms"],
                     ]
+                    for figures in (open_loop, poisson)
                 )
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
@@ -980,9 +997,10 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
     report.table(
         "HTTP, paced at 80% of the maximum: h2load --rps (C, nghttp2-client; each of 64 "
         "connections sends at its share of the rate, one request in flight: latency from "
-        "the send) where installed, else bench/http_load.py --rate (a Python client that "
-        "needs ~65 µs of CPU per request on the same cores; latency from the scheduled "
-        "send time)",
+        "the send; the connections' timers fire together, so requests come in bursts of 64) "
+        "where installed, else bench/http_load.py --rate; and bench/open_loop.py (Poisson "
+        "arrivals over 64 keep-alive connections, latency from each arrival, its queue for "
+        "a free connection and its 1 ms timer steps included)",
         ["workers", "client", "max decisions/s", "offered/s", "served/s", "p50 ms", "p99 ms"],
         paced,
     )

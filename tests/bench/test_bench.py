@@ -7,6 +7,7 @@ runs that check on every change.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,55 @@ def test_paced_figures_come_from_every_request_h2load_logged() -> None:
     assert figures == {"client": "h2load", "per_second": 50, "p50_ms": 51.0, "p99_ms": 100.0}
     with pytest.raises(RuntimeError, match="1 responses not 2xx of 101"):
         h2load_figures(log + "1700000001000000\t503\t900\n", seconds=2)
+
+
+async def _slow_server(delay: float) -> asyncio.Server:
+    """Answers every request on a connection, in order, `delay` seconds after it came."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                await asyncio.sleep(delay)
+                writer.write(answer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def _open_loop(delay: float, rate: float, connections: int) -> dict[str, object]:
+    from bench.open_loop import run as open_loop
+
+    async def main() -> dict[str, object]:
+        server = await _slow_server(delay)
+        port = server.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/v1/decisions/x"
+        try:
+            return await open_loop(url, b'{"facts": {}}', rate, 1.0, connections, "t")
+        finally:
+            server.close()
+            await asyncio.sleep(0.05)  # the handlers see their connections close
+
+    return asyncio.run(main())
+
+
+def test_the_open_loop_client_answers_every_arrival_at_the_offered_rate() -> None:
+    figures = _open_loop(delay=0.002, rate=200, connections=8)
+    assert figures["unanswered"] == 0
+    assert figures["statuses"] == {"200": figures["offered"]}
+    assert 140 <= int(figures["offered"]) <= 260  # Poisson arrivals around 200 in 1 s
+    assert 2.0 <= float(figures["p50_ms"]) < 50
+
+
+def test_the_open_loop_client_charges_a_slow_server_for_the_queue_behind_it() -> None:
+    # one connection, 10 ms per answer, an arrival every ~5 ms: arrivals queue in the
+    # client, and their wait is latency (a client timing from the send would see ~10 ms)
+    figures = _open_loop(delay=0.010, rate=200, connections=1)
+    assert figures["unanswered"] == 0
+    assert float(figures["p99_ms"]) > 100
