@@ -66,10 +66,12 @@ class Token:
     value: object = None
 
 
+# ASCII digits only (`\d` also takes '１２', which facts refuse): a full-width digit is an
+# unexpected character, whose hint says which ASCII one to write
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<num>\d+(?:\.\d+)?)
+  | (?P<num>[0-9]+(?:\.[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>->|==|!=|<=|>=|[<>+\-*/().,\[\]{}:])
   | (?P<str>"|')

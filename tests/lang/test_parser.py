@@ -126,6 +126,8 @@ def test_spans_cover_the_source_of_each_node() -> None:
     [
         ("a = 3", 2, "unexpected character '='", "use '==' to compare"),
         ("a ＞ 3", 2, "unexpected character '＞'", "this is a full-width character; write '>'"),
+        ("a > １２", 4, "unexpected character '１'", "this is a full-width character; write '1'"),
+        ("a > 1.５", 6, "unexpected character '５'", "this is a full-width character; write '5'"),
         ("a < b < c", 6, "comparisons cannot be chained, found '<'", "write 'a < b and b < c'"),
         ("f(", 2, "expected a value, a field or a function call, found end of expression", None),
         ('"abc', 0, "text is not closed", 'add the closing "'),
