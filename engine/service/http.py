@@ -496,6 +496,8 @@ def run_front(sock: socket.socket, config: Config) -> None:
         timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
     )
+    if config.access_log:  # uvicorn's log_level (warning) would hide its access lines (info)
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     server = _make_server_class()(uv_config, app, config.shutdown_drain)
     # uvicorn raises the signal it stopped on again once it is done; ignored, the front exits 0
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -127,7 +127,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             if route.by is not routes.By.WORKER:
                 return None
             scope = self.scope
-            scope["method"], scope["path"] = method, path
+            scope["method"], scope["path"], scope["raw_path"] = method, path, url.path
             scope["query_string"] = url.query or b""
             principal = app.principal(route, scope)
             if principal is not None and not isinstance(principal, str):
@@ -136,6 +136,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             if length is not None and length.isdigit() and int(length) > app.config.max_body_bytes:
                 return None
             version = parser.get_http_version()
+            scope["http_version"] = version
             keep_alive = version != "1.0" and parser.should_keep_alive()
             return Relay(route, params, principal, scope, keep_alive)
 
@@ -211,6 +212,14 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
                     self._answer(relay, app.body_late())
 
         def _answer(self, relay: Relay, answer: Answer) -> None:
+            try:
+                self._write(relay, answer)
+            except Exception:  # a bug here must not leave the client waiting for ever
+                internal_error("writing an answer")  # logged with its id and trace
+                relay.response_complete = True
+                self.transport.close()
+
+        def _write(self, relay: Relay, answer: Answer) -> None:
             """Write the answer in one piece, count it, and let the next request start."""
             status, headers, body, meta = answer
             app._count(status, meta, body, time.perf_counter() - relay.started)
@@ -225,8 +234,9 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
                 scope = relay.scope
                 client = get_client_addr(scope)  # type: ignore[arg-type]
                 path = get_path_with_query_string(scope)  # type: ignore[arg-type]
+                version = scope["http_version"]  # the arguments uvicorn's formatter reads
                 self.access_logger.info(
-                    '%s - "%s %s HTTP/1.1" %d', client, scope["method"], path, status
+                    '%s - "%s %s HTTP/%s" %d', client, scope["method"], path, version, status
                 )
             closing = any(name == b"connection" for name, _ in headers)  # 413, 408
             keep = relay.keep_alive and not closing and not app.draining

@@ -8,11 +8,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.service.server_process import DECIDE_TOKEN, Server, copy_project
+from tests.service.server_process import DECIDE_TOKEN, Server, copy_project, running
 
 AT = "2024-09-21T23:59:59+09:00"
 NG = {"order": {"total": 15000, "sequence": 1, "payment": {"method": "np"}, "np": {"result": "ng"}}}
@@ -244,3 +245,25 @@ def test_a_client_that_leaves_before_its_answer_does_not_stop_the_front(server: 
         reader = Reader(sock)
         sock.sendall(request(decision(OK)))
         assert reader.answer().status == 200
+
+
+def test_the_access_log_has_a_line_for_each_path(tmp_path: Path) -> None:
+    # the relay writes uvicorn's line itself; a mistake there once left the client waiting
+    with running(tmp_path, env={"KIMARI_ACCESS_LOG": "true"}) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            reader = Reader(sock)
+            sock.sendall(request(decision(NG), path="/v1/decisions/np-check?explain=true"))
+            assert reader.answer().status == 200
+            sock.sendall(request(decision(OK), version="1.0"))
+            assert reader.answer().status == 200
+        with srv.client() as client:
+            assert client.get("/healthz").status_code == 200
+        wanted = (
+            '"POST /v1/decisions/np-check?explain=true HTTP/1.1" 200',
+            '"POST /v1/decisions/np-check HTTP/1.0" 200',
+            '"GET /healthz HTTP/1.1" 200',
+        )
+        deadline = time.monotonic() + 10
+        while not all(any(w in line for line in srv.lines) for w in wanted):  # on stdout
+            assert time.monotonic() < deadline, srv.lines
+            time.sleep(0.05)
