@@ -162,8 +162,8 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             if relay.timer is not None:
                 relay.timer.cancel()
                 relay.timer = None
-            if not relay.response_complete:
-                self._send(relay, b"".join(relay.chunks))
+            if not relay.response_complete:  # a route without a body ignores one (as ASGI's)
+                self._send(relay, b"".join(relay.chunks) if relay.route.takes_body else b"")
 
         def _send(self, relay: Relay, body: bytes) -> None:
             route = relay.route
