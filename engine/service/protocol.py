@@ -206,6 +206,9 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
 
         def _late(self, relay: Relay) -> None:
             relay.timer = None
+            if self.transport.is_closing():  # the client left: no answer, no 408 counted
+                relay.response_complete = True
+                return
             if not relay.complete and not relay.response_complete:
                 lang = pick_language(app._header(relay.scope, b"accept-language"))
                 with using_language(lang):

@@ -197,6 +197,27 @@ def test_a_body_that_keeps_arriving_slower_than_the_timeout_in_all_is_decided(
     assert answer.status == 200, answer.body
 
 
+def _timeouts(server: Server) -> int:
+    with server.client() as client:
+        text = client.get("/metrics").text
+    wanted = 'kimari_http_errors_total{status="408",code="body_timeout"} '
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted))
+
+
+def test_a_client_that_leaves_inside_its_body_gets_no_408_counted(server: Server) -> None:
+    before = _timeouts(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        body = decision(NG)
+        sock.sendall(request(body[:-5], length=len(body)))  # and leaves inside the body
+    time.sleep(TIMEOUT * 2)
+    assert _timeouts(server) == before
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        body = decision(NG)
+        sock.sendall(request(body[:-5], length=len(body)))
+        assert Reader(sock).answer().status == 408  # one that stays is answered and counted
+    assert _timeouts(server) == before + 1
+
+
 def test_expect_100_continue_is_answered_by_the_asgi_path(
     conn: tuple[socket.socket, Reader],
 ) -> None:
