@@ -196,10 +196,10 @@ class App:
         if kind != "http":
             return
         started = time.perf_counter()
-        lang = pick_language(self._header(scope, b"accept-language"))
+        lang = pick_language(self.header(scope, b"accept-language"))
         with using_language(lang):  # the front's own problems; the worker gets it in the meta
             status, headers, body, meta = await self._answer(scope, receive, lang)
-        self._count(status, meta, body, time.perf_counter() - started)
+        self.count(status, meta, body, time.perf_counter() - started)
         headers.append((b"content-length", str(len(body)).encode()))
         if self.draining:
             headers.append((b"connection", b"close"))
@@ -221,7 +221,7 @@ class App:
             meta = {}
         return status, headers, body, meta
 
-    def _count(self, status: int, meta: dict[str, Any], body: bytes, seconds: float) -> None:
+    def count(self, status: int, meta: dict[str, Any], body: bytes, seconds: float) -> None:
         policy = meta.get("p")
         if status == 200 and policy is not None:
             outcome = meta.get("o")
@@ -301,7 +301,7 @@ class App:
                 return b"".join(chunks)
 
     @staticmethod
-    def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
+    def header(scope: dict[str, Any], wanted: bytes) -> str | None:
         for name, value in scope["headers"]:
             if name == wanted:
                 return value.decode("latin-1")
@@ -395,7 +395,7 @@ class App:
                 if name in query:
                     meta[name] = query[name][-1]
         for header, key in route.headers.items():
-            value = self._header(scope, header.lower().encode())
+            value = self.header(scope, header.lower().encode())
             if value is not None:
                 meta[key] = value
         if route.actor and not self.config.anonymous:
@@ -403,7 +403,7 @@ class App:
             token = self._token(scope)
             meta["roles"] = sorted(token.roles) if token is not None else []
         if self.config.test_faults:
-            fault = self._header(scope, b"x-kimari-test-fault")
+            fault = self.header(scope, b"x-kimari-test-fault")
             if fault:
                 meta["fault"] = fault
         return meta

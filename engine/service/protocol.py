@@ -132,7 +132,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             principal = app.principal(route, scope)
             if principal is not None and not isinstance(principal, str):
                 return None  # a refusal: uvicorn's path answers it
-            length = app._header(scope, b"content-length")
+            length = app.header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > app.config.max_body_bytes:
                 return None
             version = parser.get_http_version()
@@ -149,7 +149,8 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
                 return
             relay.size += len(body)
             if relay.size > app.config.max_body_bytes:
-                self._answer(relay, app.too_large())
+                with using_language(self._language(relay)):
+                    self._answer(relay, app.too_large())
                 return
             relay.chunks.append(body)
 
@@ -168,7 +169,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
         def _send(self, relay: Relay, body: bytes) -> None:
             route = relay.route
             assert route.op is not None
-            lang = pick_language(app._header(relay.scope, b"accept-language"))
+            lang = self._language(relay)
             try:
                 meta = app.worker_meta(route, relay.params, relay.scope, relay.principal, lang)
                 slot = app.pool.pick()
@@ -210,9 +211,13 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
                 relay.response_complete = True
                 return
             if not relay.complete and not relay.response_complete:
-                lang = pick_language(app._header(relay.scope, b"accept-language"))
-                with using_language(lang):
+                with using_language(self._language(relay)):
                     self._answer(relay, app.body_late())
+
+        @staticmethod
+        def _language(relay: Relay) -> str:
+            """The language of the front's own problems (a worker's are in the meta)."""
+            return pick_language(app.header(relay.scope, b"accept-language"))
 
         def _answer(self, relay: Relay, answer: Answer) -> None:
             try:
@@ -225,7 +230,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
         def _write(self, relay: Relay, answer: Answer) -> None:
             """Write the answer in one piece, count it, and let the next request start."""
             status, headers, body, meta = answer
-            app._count(status, meta, body, time.perf_counter() - relay.started)
+            app.count(status, meta, body, time.perf_counter() - relay.started)
             relay.response_complete = True
             if relay.timer is not None:
                 relay.timer.cancel()

@@ -146,12 +146,13 @@ def test_a_chunked_body_over_the_limit_is_413_and_the_connection_closed(
 ) -> None:
     sock, reader = conn
     chunk = b"x" * 1500
-    head = request(b"", headers=("Transfer-Encoding: chunked",))
+    head = request(b"", headers=("Transfer-Encoding: chunked", "Accept-Language: ja"))
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
     sock.sendall(head + body)
     answer = reader.answer()
     assert answer.status == 413
     assert answer.json()["code"] == "body_too_large"
+    assert answer.headers["content-language"] == "ja"  # the front's own problem, in Japanese
     assert reader.closed()
 
 
