@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unittest.mock
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -468,9 +469,21 @@ _PERSON = st.fixed_dictionaries(
 )
 
 
-@given(st.lists(_PERSON, max_size=25), _PERSON, st.integers(1, 3))
+# How many postings a probe may have before k-of-n matching reads only the shortest lists:
+# 0 always takes that path, a million never does, and the tuned value sits between.
+_SHORT = st.sampled_from([0, data_module._SHORT_POSTINGS, 10**6])
+
+
+@given(st.lists(_PERSON, max_size=25), _PERSON, st.integers(1, 3), _SHORT)
 @settings(max_examples=300, deadline=None)
 def test_similar_finds_exactly_the_entries_a_full_scan_finds(
+    entries: list[dict[str, str]], probe: dict[str, str], at_least: int, short: int
+) -> None:
+    with unittest.mock.patch.object(data_module, "_SHORT_POSTINGS", short):
+        _check_similar_against_a_full_scan(entries, probe, at_least)
+
+
+def _check_similar_against_a_full_scan(
     entries: list[dict[str, str]], probe: dict[str, str], at_least: int
 ) -> None:
     match = {
