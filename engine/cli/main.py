@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from engine.cli import lifecycle as lifecycle_commands
-from engine.core.errors import Diagnostic, InputError, KimariError, PolicyError, UsageError
+from engine.core.errors import (
+    Diagnostic,
+    InputError,
+    KimariError,
+    PolicyError,
+    UsageError,
+    error_count,
+)
 from engine.core.i18n import Msg, message_of, plural, translate, using_language
 from engine.core.jsonvalue import dumps
 
@@ -88,9 +95,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
         errors, cautions = len(problems), len(warnings)
         # each count its own Msg, outside the line's (the catalogue's extractor reads only
         # the outer call of nested ones)
-        counted_errors = plural(
-            errors, Msg("{count} error", count=errors), Msg("{count} errors", count=errors)
-        )
+        counted_errors = error_count(errors)
         counted_warnings = plural(
             cautions,
             Msg("{count} warning", count=cautions),

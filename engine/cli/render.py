@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import Diagnostic
-from engine.core.i18n import Msg, plural, translate
+from engine.core.errors import Diagnostic, error_count
+from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps
 from engine.runtime.decision import Decision
 from engine.testing.cases import TestReport
@@ -171,9 +171,7 @@ def report_text(report: TestReport) -> str:
             )
         )
     passed, problems = sum(r.passed for r in report.results), len(report.problems)
-    errors = plural(
-        problems, Msg("{count} error", count=problems), Msg("{count} errors", count=problems)
-    )
+    errors = error_count(problems)
     out.append(
         translate(
             Msg(

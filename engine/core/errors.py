@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from engine.core.i18n import translate
+from engine.core.i18n import Msg, plural, translate
 
 
 class Severity(StrEnum):
@@ -223,3 +223,8 @@ class DraftInvalid(PolicyError):
 
     http_status = 422
     problem_code = "policy_invalid"
+
+
+def error_count(count: int) -> Msg:
+    """ "1 error", "2 errors": the count of errors in a summary line."""
+    return plural(count, Msg("{count} error", count=count), Msg("{count} errors", count=count))

@@ -33,8 +33,9 @@ from engine.core.errors import (
     PolicyError,
     Refused,
     UsageError,
+    error_count,
 )
-from engine.core.i18n import Msg, Rendered, plural, translate
+from engine.core.i18n import Msg, Rendered, translate
 from engine.lifecycle import candidates, impact
 from engine.lifecycle.candidates import Candidate
 from engine.lifecycle.diff import diff
@@ -535,8 +536,7 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
     """One diagnostic per failing case (file:line of the case), then the problems."""
     from engine.core.errors import Location
 
-    count = tests["errors"]
-    errors = plural(count, Msg("{count} error", count=count), Msg("{count} errors", count=count))
+    errors = error_count(tests["errors"])
     headline = Diagnostic(
         "tests_failed",
         Msg(
