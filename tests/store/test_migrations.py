@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from engine.store.backend import Backend, Step, both
 from engine.store.decisions import MIGRATIONS as DECISION_STEPS
 from engine.store.flows import MIGRATIONS as FLOW_STEPS
-from engine.store.sqlite import connect
+from engine.store.sqlite import PAGE_SIZE, connect
 from engine.store.versions import MIGRATIONS as VERSION_STEPS
 
 STEPS = [
@@ -123,3 +124,28 @@ def test_connections_opened_together_on_a_new_file_all_switch_it_to_wal(tmp_path
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert check.execute("SELECT count(*) FROM t").fetchone()[0] == 4
         check.close()
+
+
+def test_a_new_file_gets_pages_that_hold_several_logged_decisions(tmp_path: Path) -> None:
+    """A logged decision is ~2.9 KB: on 4 KB pages each took a page of its own."""
+    conn = connect(tmp_path / "new.sqlite3")
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    conn.close()
+
+
+def test_a_file_made_with_other_pages_keeps_them_and_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size=4096")
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE t (n INTEGER)")
+    old.execute("INSERT INTO t VALUES (7)")
+    old.commit()
+    old.close()
+    conn = connect(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("SELECT n FROM t").fetchall() == [(7,)]
+    conn.execute("INSERT INTO t VALUES (8)")
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    conn.close()
