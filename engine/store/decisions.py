@@ -305,14 +305,19 @@ class DecisionLog(Component):
         total = 0
         while True:
             with self.backend.write() as session:
-                deleted = session.execute(
-                    "DELETE FROM decisions WHERE seq IN (SELECT seq FROM decisions "
-                    "WHERE logged_at < ? ORDER BY seq LIMIT ?)",
-                    (before_ms, chunk),
-                ).rowcount
+                deleted = session.execute(PRUNE, (before_ms, chunk)).rowcount
             total += deleted
             if deleted < chunk:
                 return total
+
+
+# Oldest first by logged_at, which decisions_by_time holds: ordered by seq, SQLite read the
+# whole table (to find nothing, most hours) inside the write transaction that every commit
+# of the log waits for
+PRUNE = (
+    "DELETE FROM decisions WHERE seq IN (SELECT seq FROM decisions "
+    "WHERE logged_at < ? ORDER BY logged_at LIMIT ?)"
+)
 
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

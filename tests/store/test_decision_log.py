@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from engine.cli.main import main
-from engine.store.backend import Backend
-from engine.store.decisions import DecisionLog, Entry
+from engine.store.backend import SQLITE, Backend
+from engine.store.decisions import PRUNE, DecisionLog, Entry
 
 
 def entry(
@@ -112,6 +112,29 @@ def test_prune_deletes_only_what_is_older_than_the_cutoff(backend: Backend) -> N
     log.commit([entry(f"d{i}", logged_at=i) for i in range(10)])
     assert log.prune(5, chunk=3) == 5
     assert sorted(r["decision_id"] for r in log.query()) == [f"d{i}" for i in range(5, 10)]
+
+
+def test_prune_goes_by_the_time_logged_not_the_order_of_commits(backend: Backend) -> None:
+    log = DecisionLog(backend)
+    log.commit([entry(f"d{i}", logged_at=100 - i) for i in range(10)])  # newest committed first
+    assert log.prune(95, chunk=2) == 4
+    assert sorted(r["decision_id"] for r in log.query()) == [f"d{i}" for i in range(6)]
+
+
+def test_prune_reads_the_time_index_not_the_table(backend: Backend) -> None:
+    """It runs hourly inside the write transaction every commit waits for: by seq it read
+    every row of the log (20 ms at 42,000 decisions) to find, most hours, nothing."""
+    DecisionLog(backend).commit([entry(f"d{i}", logged_at=i) for i in range(50)])
+    with backend.read() as session:
+        if backend.kind == SQLITE:
+            plan = " ".join(
+                str(row[-1]) for row in session.execute(f"EXPLAIN QUERY PLAN {PRUNE}", (5, 3))
+            )
+            assert "decisions_by_time" in plan and "SCAN decisions" not in plan, plan
+        else:
+            session.execute("SET LOCAL enable_seqscan = off")  # a 50-row table is read whole
+            plan = " ".join(row[0] for row in session.execute(f"EXPLAIN {PRUNE}", (5, 3)))
+            assert "decisions_by_time" in plan, plan
 
 
 def test_a_location_opens_and_closes_its_own_backend(location: str) -> None:
