@@ -43,7 +43,7 @@ from engine.store.backend import MEMORY, SQLITE, Backend, Location, Session, Ste
 DEFAULT_PATH = Path("var") / "kimari.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 # A logged decision is ~2.9 KB (request, response, outcome): a 4 KB page held one and
-# left a quarter empty, and a group commit of 16 wrote ~46 WAL frames (two write calls
+# left a quarter empty, and a group commit of 16 wrote 40-46 WAL frames (two write calls
 # each). 16 KB pages hold five: the log's file is 18% smaller and its committer spends ~5%
 # less CPU per row (docs/benchmarks.md). SQLite sets the size when it creates the file:
 # a store created before keeps its own.
