@@ -31,6 +31,31 @@ def test_the_rule_count_benchmark_reports_the_limit(tmp_path: Path) -> None:
     assert "refused: too_many_rules: 151 rules; the rule engine supports at most 150" in text
 
 
+def test_calls_timed_in_turns_each_take_their_count_in_every_round() -> None:
+    seen: list[str] = []
+    calls = {
+        "a": (lambda item: seen.append(f"a{item}"), [1, 2], 10),
+        "b": (lambda item: seen.append(f"b{item}"), [7], 5),
+    }
+    figures = run.timed_in_turns(calls, rounds=5, warmup=2, before=lambda: seen.append("|"))
+    warm, timed = seen[: seen.index("|")], seen[seen.index("|") + 1 :]
+    assert warm == ["a1", "a2", "b7", "b7"]
+    assert timed == ["a1", "a2", "b7"] * 5  # a's 10 and b's 5 calls, in five turns each
+    assert set(figures) == {"a", "b"}
+    assert all(0 < f["median"] <= f["p99"] for f in figures.values())
+
+
+def test_the_policies_section_times_zen_in_turns_with_order_holds() -> None:
+    report = Report(run.machine())
+    report.start("policies")
+    run.section_policies(report, quick=True)
+    text = "\n".join(report.blocks["policies"])
+    assert "zen-engine on the order shape, timed in turns with order-holds" in text
+    assert "order-holds, python / zen-engine's own evaluation of the order shape" in text
+    for policy in ("order-holds", "exemption-claims", "cancellation-fees"):
+        assert f"{policy}: durable / python" in text
+
+
 def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text(
