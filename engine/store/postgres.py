@@ -124,6 +124,14 @@ def _unreachable(exc: BaseException | None) -> bool:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET synchronous_commit = on")
+    # A logged decision's ~2.9 KB row is past PostgreSQL's TOAST threshold, so its texts are
+    # compressed at every insert: lz4 costs the server a quarter less CPU per row than pglz,
+    # the default, for the same size (docs/benchmarks.md). PostgreSQL 14+ built with lz4 has
+    # it (Debian's does); an older or other build refuses the setting and keeps pglz.
+    try:
+        conn.execute("SET default_toast_compression = 'lz4'")
+    except psycopg.Error as exc:
+        log.info("PostgreSQL keeps pglz for long values: %s", exc)
 
 
 class PostgresBackend(Backend):
