@@ -137,15 +137,18 @@ def test_prune_reads_the_time_index_not_the_table(backend: Backend) -> None:
             assert "decisions_by_time" in plan, plan
 
 
-@pytest.mark.parametrize("cursor", [None, 30])
+@pytest.mark.parametrize(
+    ("cursor", "since", "until"), [(None, None, None), (30, None, None), (None, 10, 50)]
+)
 def test_a_page_of_one_policy_is_read_in_order_from_an_index_not_sorted(
-    backend: Backend, cursor: int | None
+    backend: Backend, cursor: int | None, since: int | None, until: int | None
 ) -> None:
     """GET /v1/decisions?policy= and the console's log: by (policy_id, logged_at) the
-    database sorted every decision of the policy to return a page (230 ms at 200,000)."""
+    database sorted every decision of the policy (in the time window) to return a page
+    (230 ms at 200,000)."""
     log = DecisionLog(backend)
     log.commit([entry(f"d{i}", policy=f"p{i % 2}", logged_at=i) for i in range(60)])
-    sql, args = log.page_sql("p1", None, None, None, None, None, cursor, 10, False)
+    sql, args = log.page_sql("p1", since, until, None, None, None, cursor, 10, False)
     with backend.read() as session:
         if backend.kind == SQLITE:
             plan = " ".join(
@@ -156,9 +159,16 @@ def test_a_page_of_one_policy_is_read_in_order_from_an_index_not_sorted(
             session.execute("SET LOCAL enable_seqscan = off")
             plan = " ".join(row[0] for row in session.execute(f"EXPLAIN {sql}", args))
             assert "decisions_by_policy_seq" in plan and "Sort" not in plan, plan
-    page = log.query(policy="p1", before_seq=cursor, limit=10)
-    older = [i for i in range(59, -1, -1) if cursor is None or i + 1 < cursor]  # seq = i + 1
-    assert [r["decision_id"] for r in page] == [f"d{i}" for i in older if i % 2][:10]
+    page = log.query(policy="p1", before_seq=cursor, since_ms=since, until_ms=until, limit=10)
+    wanted = [
+        i
+        for i in range(59, -1, -1)  # seq = i + 1, logged_at = i
+        if i % 2
+        and (cursor is None or i + 1 < cursor)
+        and (since is None or i >= since)
+        and (until is None or i < until)
+    ]
+    assert [r["decision_id"] for r in page] == [f"d{i}" for i in wanted][:10]
 
 
 def test_a_location_opens_and_closes_its_own_backend(location: str) -> None:
