@@ -94,11 +94,12 @@ def timed_in_turns(
     return {name: _spread(kept) for name, kept in samples.items()}
 
 
-def _spread(samples: list[int]) -> dict[str, float]:
+def _spread(samples: list[Any], unit: float = 1000) -> dict[str, float]:
+    """Median and p99 of the samples (sorted in place), in µs: ns by default."""
     samples.sort()
     return {
-        "median": samples[len(samples) // 2] / 1000,
-        "p99": samples[int(len(samples) * 0.99)] / 1000,
+        "median": samples[len(samples) // 2] / unit,
+        "p99": samples[int(len(samples) * 0.99)] / unit,
     }
 
 
@@ -216,18 +217,26 @@ ZEN_CALL = "zen-engine (Rust, JDM decision table), Python call"
 ZEN_ENGINE = "zen-engine, its own evaluation time (`performance`)"
 
 
-def zen_rows(facts: Sequence[Any], count: int) -> dict[str, dict[str, float]]:
+def checked_zen(facts: Sequence[Any]) -> floors.ZenFloor:
     """zen-engine on the order shape (bench/shapes/order-shape.jdm.json), checked to decide
-    like the plain Python floor first: the call's median and p99, and the same of the
-    evaluation time zen-engine reports for itself."""
+    like the plain Python floor, or the comparison means nothing."""
     zen = floors.ZenFloor(SHAPES / "order-shape.jdm.json")
     for item in facts[:200]:
         assert zen.decide(item) == floors.python_order_holds(item["order"])
-    zen.engine_us.clear()
-    call = timed(zen.decide, facts, count)
-    own = sorted(zen.engine_us[-count:])
-    engine = {"median": own[len(own) // 2], "p99": own[int(len(own) * 0.99)]}
-    return {ZEN_CALL: call, ZEN_ENGINE: engine}
+    return zen
+
+
+def zen_figures(
+    zen: floors.ZenFloor, call: dict[str, float], count: int
+) -> dict[str, dict[str, float]]:
+    """The call's median and p99, and the same of the evaluation time zen-engine reported
+    for itself over the `count` timed calls (the last it made)."""
+    return {ZEN_CALL: call, ZEN_ENGINE: _spread(zen.engine_us[-count:], unit=1)}
+
+
+def zen_rows(facts: Sequence[Any], count: int) -> dict[str, dict[str, float]]:
+    zen = checked_zen(facts)
+    return zen_figures(zen, timed(zen.decide, facts, count), count)
 
 
 def _check_floors(
@@ -281,11 +290,9 @@ def section_policies(report: Report, quick: bool) -> None:
     count = 2_000 if quick else 20_000
     project = load_project(ROOT / "policies")
     shape = order_facts(500)
-    zen = floors.ZenFloor(SHAPES / "order-shape.jdm.json")
-    for item in shape[:200]:
-        assert zen.decide(item) == floors.python_order_holds(item["order"])
+    zen = checked_zen(shape)
     rows, medians = [], {}
-    zen_figures: dict[str, dict[str, float]] = {}
+    peer: dict[str, dict[str, float]] = {}
     for policy_id, policy in sorted(project.policies.items()):
         if policy.kind != "decision":
             continue
@@ -308,11 +315,7 @@ def section_policies(report: Report, quick: bool) -> None:
             calls["zen"] = (zen.decide, shape, count)
         results = timed_in_turns(calls, before=zen.engine_us.clear)
         if "zen" in results:
-            own = sorted(zen.engine_us)
-            zen_figures = {
-                ZEN_CALL: results["zen"],
-                ZEN_ENGINE: {"median": own[len(own) // 2], "p99": own[int(len(own) * 0.99)]},
-            }
+            peer = zen_figures(zen, results["zen"], count)
         for backend in ("python", "durable"):
             result, explained = results[backend], results[f"{backend} explain"]
             medians[policy_id, backend] = result["median"]
@@ -349,7 +352,7 @@ def section_policies(report: Report, quick: bool) -> None:
     report.table(
         "zen-engine on the order shape, timed in turns with order-holds",
         ["peer", "median µs", "p99 µs"],
-        [[k, v["median"], v["p99"]] for k, v in zen_figures.items()],
+        [[k, v["median"], v["p99"]] for k, v in peer.items()],
     )
     ratios = {}
     for (policy_id, backend, *explain), median in medians.items():
@@ -359,13 +362,13 @@ def section_policies(report: Report, quick: bool) -> None:
             )
         elif backend == "durable":
             ratios[f"{policy_id}: durable / python"] = median / medians[policy_id, "python"]
-    if zen_figures:
+    if peer:
         holds = medians["order-holds", "python"]
         ratios["order-holds, python / zen-engine's own evaluation of the order shape"] = (
-            holds / zen_figures[ZEN_ENGINE]["median"]
+            holds / peer[ZEN_ENGINE]["median"]
         )
         ratios["order-holds, python / zen-engine's Python call on the order shape"] = (
-            holds / zen_figures[ZEN_CALL]["median"]
+            holds / peer[ZEN_CALL]["median"]
         )
     report.ratios("shipped policies (same run)", ratios)
 
