@@ -6,10 +6,12 @@ parts) that was false, with the values it read and its `file:line:col`.
 Derived values are listed with their values and lines too. This runs the
 reference evaluator; it is a mode, not the hot path, but it costs about as much as
 the decision itself, so the per-decision part is kept lean: everything that depends
-only on the revision is in a plan built once (`_plan`); a condition text that opens
-several rules is evaluated, and its values made JSON, once per explanation; the
-nested dicts (locations, labels, values) are copied per explanation, never shared
-between two, so a caller may change what it gets.
+only on the revision is in a plan built once (`_plan`), and an explanation holds those
+parts themselves (a rule's location, label and refs, a condition's location, the whole
+entry of a rule that applied), read-only (engine/core/readonly.py): copied for each
+explanation they cost more than the rest of it, and a change made through one answer
+would show in every later one. A condition text that opens several rules is evaluated,
+and the values it read made JSON (read-only too), once per explanation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import to_json_value
+from engine.core.readonly import ReadOnlyDict, ReadOnlyList, frozen
 from engine.lang import ast
 from engine.lang.pycompile import EvalFailure, compile_condition, path_getter
 from engine.runtime.evaluate import rule_failed, select
@@ -62,28 +65,24 @@ def explain_decision(
         values, error, failure = verdict
         if failure is not None and trusted is None:  # match_python stops here too
             raise rule_failed(policy.rule_by_id[rule.id], failure)
-        failed = {
-            "condition": part.condition,
-            "location": part.location.copy(),
-            "values": values.copy(),
-        }
+        failed = {"condition": part.condition, "location": part.location, "values": values}
         if error:
             failed["error"] = error
         # most rules: the dict made whole, in its key order
         rules.append(
             {
                 "rule": rule.id,
-                "refs": [*rule.refs],
-                "location": rule.location.copy(),
-                "label": rule.label.copy(),
+                "refs": rule.refs,
+                "location": rule.location,
+                "label": rule.label,
                 "verdict": "failed",
                 "failed": failed,
             }
             if rule.label
             else {
                 "rule": rule.id,
-                "refs": [*rule.refs],
-                "location": rule.location.copy(),
+                "refs": rule.refs,
+                "location": rule.location,
                 "verdict": "failed",
                 "failed": failed,
             }
@@ -97,17 +96,16 @@ def explain_decision(
 
 
 def _holding(policy: CompiledPolicy, rule: _RulePlan, applied: bool) -> dict[str, Any]:
-    out = {"rule": rule.id, "refs": [*rule.refs], "location": rule.location.copy()}
-    if rule.label:
-        out["label"] = rule.label.copy()
     if applied:
-        out["verdict"] = "applied"
-    else:
-        out["verdict"] = "matched"
-        # JSON made here, in the language in effect (the request's): the note is for people
-        out["note"] = translate(
-            Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
-        )
+        return rule.applied
+    out = {"rule": rule.id, "refs": rule.refs, "location": rule.location}
+    if rule.label:
+        out["label"] = rule.label
+    out["verdict"] = "matched"
+    # JSON made here, in the language in effect (the request's): the note is for people
+    out["note"] = translate(
+        Msg("matched, but hit policy '{hit}' applied another rule", hit=policy.hit_policy)
+    )
     return out
 
 
@@ -116,19 +114,12 @@ def _derived(plan: _Plan, derived: dict[str, Any], seen: dict[str, Any]) -> list
     for name, read_as, text, location, label in plan.derived:
         value = derived.get(name)
         if value.__class__ not in _PLAIN:
-            # a date or a decimal a condition read is JSON already; a list or an object is
-            # made again: no two parts of an explanation share a mutable value
-            value = seen[read_as] if read_as in seen else to_json_value(value)
+            # the JSON form a condition made of it, else made now (read-only, like those)
+            value = seen[read_as] if read_as in seen else _json(value)
         listed.append(
-            {
-                "name": name,
-                "value": value,
-                "expression": text,
-                "location": location.copy(),
-                "label": label.copy(),
-            }
+            {"name": name, "value": value, "expression": text, "location": location, "label": label}
             if label
-            else {"name": name, "value": value, "expression": text, "location": location.copy()}
+            else {"name": name, "value": value, "expression": text, "location": location}
         )
     return listed
 
@@ -143,7 +134,7 @@ class _Conjunct:
 
     check: Callable[[Env], bool]
     condition: str
-    location: dict[str, Any]
+    location: ReadOnlyDict
     reads: tuple[tuple[str, Callable[[Env], Any]], ...]
     slot: int  # its condition text's place among the plan's distinct ones
 
@@ -151,16 +142,17 @@ class _Conjunct:
 @dataclass(frozen=True, slots=True)
 class _RulePlan:
     id: str
-    refs: tuple[str, ...]
-    location: dict[str, Any]
-    label: dict[str, Any] | None
+    refs: ReadOnlyList
+    location: ReadOnlyDict
+    label: ReadOnlyDict | None
     conjuncts: tuple[_Conjunct, ...]
+    applied: ReadOnlyDict  # the rule's whole entry when it applies: it depends on nothing else
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     # name, the name conditions read it by, expression, location, label
-    derived: tuple[tuple[str, str, str, dict[str, Any], dict[str, Any] | None], ...]
+    derived: tuple[tuple[str, str, str, ReadOnlyDict, ReadOnlyDict | None], ...]
     rules: tuple[_RulePlan, ...]
     conditions: int  # distinct condition texts: the same text reads and means the same
 
@@ -178,8 +170,8 @@ def _plan(policy: CompiledPolicy) -> _Plan:
                     d.name,
                     f"derived.{d.name}",
                     d.expr.text,
-                    d.location.to_dict(),
-                    d.label.to_dict() if d.label else None,
+                    frozen(d.location.to_dict()),
+                    frozen(d.label.to_dict()) if d.label else None,
                 )
                 for d in policy.derived
             ),
@@ -197,26 +189,31 @@ def _rule_plan(rule: Rule, slots: dict[str, int]) -> _RulePlan:
         _Conjunct(
             compile_condition(node),
             expr.snippet(node),
-            expr.location(node).to_dict(),
+            frozen(expr.location(node).to_dict()),
             tuple((".".join(p), path_getter(p)) for p in _paths(node)),
             slots.setdefault(expr.snippet(node), len(slots)),
         )
         for expr in rule.conditions
         for node in ast.conjuncts(expr.node)
     )
-    label = rule.label.to_dict() if rule.label else None
-    return _RulePlan(rule.id, tuple(rule.refs), rule.location.to_dict(), label, conjuncts)
+    refs, location = frozen([*rule.refs]), frozen(rule.location.to_dict())
+    label = frozen(rule.label.to_dict()) if rule.label else None
+    applied = {"rule": rule.id, "refs": refs, "location": location}
+    if label:
+        applied["label"] = label
+    applied["verdict"] = "applied"
+    return _RulePlan(rule.id, refs, location, label, conjuncts, ReadOnlyDict(applied))
 
 
-_Verdict = tuple[dict[str, Any], str | None, Any]
+_Verdict = tuple[ReadOnlyDict, str | None, Any]
 """The values a conjunct read, the error it raised (translated) and the reason as raised."""
 
 
 def _verdict(part: _Conjunct, env: Env, seen: dict[str, Any]) -> _Verdict:
     """_HOLDS, or the values the conjunct read and the error it raised.
 
-    A field's value is made JSON once per explanation; a list or an object is made again
-    for each condition, so that no two parts of an explanation share a mutable value."""
+    A field's value is made JSON once per explanation, read-only, and the values of a
+    condition once: the rules it opens and the derived list hold the same ones."""
     try:
         if part.check(env):
             return _HOLDS
@@ -231,15 +228,18 @@ def _verdict(part: _Conjunct, env: Env, seen: dict[str, Any]) -> _Verdict:
             continue
         value = get(env)
         if value.__class__ not in _PLAIN:
-            value = to_json_value(value)
-            if value.__class__ is dict or value.__class__ is list:
-                values[name] = value
-                continue
+            value = _json(value)
         values[name] = seen[name] = value
-    return values, error, failure
+    return ReadOnlyDict(values), error, failure
 
 
-_HOLDS: _Verdict = ({}, None, None)
+def _json(value: Any) -> Any:
+    """The JSON form of a value, its lists and objects read-only: it may be shared."""
+    value = to_json_value(value)
+    return frozen(value) if value.__class__ is dict or value.__class__ is list else value
+
+
+_HOLDS: _Verdict = (ReadOnlyDict(), None, None)
 
 
 def _paths(node: ast.Node) -> list[tuple[str, ...]]:

@@ -9,6 +9,7 @@ import pytest
 
 from engine import api
 from engine.core.errors import EngineFault, EvaluationError, InputError
+from engine.core.jsonvalue import dumps
 from engine.project.project import Project
 from engine.runtime.evaluate import _env_of, decide
 from tests import FIXTURES
@@ -167,6 +168,36 @@ def test_explain_lists_every_rule_with_its_verdict_and_the_failed_condition(
     assert failed["values"] == {"order.payment.method": "card"}
     assert failed["location"]["file"].endswith("routing.yaml")
     assert failed["location"]["line"] == 20
+
+
+@pytest.mark.parametrize("backend", ["durable", "python"])
+def test_an_explanation_shares_the_revisions_parts_read_only(
+    project: Project, backend: str
+) -> None:
+    """Locations, labels and refs are the plan's own, held by every explanation of the
+    revision: changing one through an answer raises, so no later answer can show it."""
+    policy = project.policy("routing")
+    explained = [
+        decide(policy, order(total=150000), at=AT, backend=backend, explain=True).explanation
+        for _ in range(2)
+    ]
+    before = dumps(explained[0])
+    first, second = ({r["rule"]: r for r in e["rules"]} for e in explained)  # type: ignore[index]
+    assert first["cod"]["location"] is second["cod"]["location"]
+    assert first["vip"] is second["vip"]  # an applied rule's whole entry
+    for change in (
+        lambda: first["cod"]["location"].update(line=1),
+        lambda: first["cod"]["refs"].append("EX-1"),
+        lambda: first["cod"]["failed"]["values"].clear(),
+        lambda: first["vip"].__setitem__("verdict", "failed"),
+    ):
+        with pytest.raises(TypeError, match="cannot be changed"):
+            change()
+    mine = dict(first["cod"]["location"])  # a copy is the caller's to change
+    mine["line"] = 1
+    first["cod"]["note"] = "a failed rule's own entry is the caller's"
+    again = decide(policy, order(total=150000), at=AT, backend=backend, explain=True)
+    assert dumps(again.explanation) == before
 
 
 def test_explain_shows_derived_values_with_their_lines(project: Project) -> None:
