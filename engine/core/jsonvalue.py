@@ -29,8 +29,8 @@ _INT64 = 2**63
 
 def format_datetime(value: datetime) -> str:
     """ISO form in Japan time, the way the rulebooks read it."""
-    local = value.astimezone(JST)
-    return local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+    # isoformat's own choice: microseconds only when there are some
+    return (value if value.tzinfo is JST else value.astimezone(JST)).isoformat()
 
 
 def _number(value: Decimal) -> Any:
@@ -43,6 +43,17 @@ def _number(value: Decimal) -> Any:
 
 def to_json_value(value: Any) -> Any:
     """Plain JSON values: instants in Japan time, dates ISO, decimals exact."""
+    kind = value.__class__
+    if kind in _AS_IS:
+        return value
+    convert = _CONVERT.get(kind)
+    if convert is not None:  # one look-up by exact type: a chain of isinstance tests costs
+        return convert(value)  # more than a date's isoformat
+    return _converted(value)
+
+
+def _converted(value: Any) -> Any:
+    """to_json_value of the types not in _CONVERT as they are: their subclasses and others."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, datetime):
@@ -58,6 +69,31 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(to_json_value(v) for v in value)
     return str(value)
+
+
+def _dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: to_json_value(v) for k, v in value.items()}
+
+
+def _list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    return [to_json_value(v) for v in value]
+
+
+def _set(value: set[Any] | frozenset[Any]) -> list[Any]:
+    return sorted(to_json_value(v) for v in value)
+
+
+_AS_IS = frozenset({str, int, bool, type(None)})
+_CONVERT: dict[type, Any] = {
+    datetime: format_datetime,
+    date: date.isoformat,
+    Decimal: _number,
+    dict: _dict,
+    list: _list,
+    tuple: _list,
+    set: _set,
+    frozenset: _set,
+}
 
 
 def _default(value: Any) -> Any:

@@ -1,0 +1,76 @@
+"""The one JSON form of the engine's values: by exact type, and the same for subclasses."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.core.jsonvalue import JST, dumps, format_datetime, to_json_value
+
+offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+instants = st.datetimes(
+    min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets | st.just(JST)
+)
+
+
+@given(instants)
+def test_an_instant_is_written_in_japan_time_with_microseconds_only_when_it_has_some(
+    value: datetime,
+) -> None:
+    local = value.astimezone(JST)
+    text = format_datetime(value)
+    assert text == local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+    assert text.endswith("+09:00") and ("." in text) == bool(local.microsecond)
+    assert datetime.fromisoformat(text) == value
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Day(date):
+    pass
+
+
+class Instant(datetime):
+    pass
+
+
+class Record(dict[str, Any]):
+    pass
+
+
+SAME_FORM = [
+    (None, None),
+    (True, True),
+    (7, 7),
+    ("名前", "名前"),
+    (Level.LOW, Level.LOW),  # an int to JSON, left to it as it is
+    (date(2024, 9, 1), "2024-09-01"),
+    (Day(2024, 9, 1), "2024-09-01"),
+    (datetime(2024, 9, 21, 15, 0, tzinfo=UTC), "2024-09-22T00:00:00+09:00"),
+    (Instant(2024, 9, 22, 0, 0, 0, 5, tzinfo=JST), "2024-09-22T00:00:00.000005+09:00"),
+    (Decimal("1200"), 1200),
+    (Decimal("0.10"), Decimal("0.10")),
+    (Decimal("NaN"), "NaN"),
+    ({"a": [date(2024, 1, 2)]}, {"a": ["2024-01-02"]}),
+    (Record(at=date(2024, 1, 2)), {"at": "2024-01-02"}),
+    ((1, Decimal("2")), [1, 2]),
+    ({3, 1, 2}, [1, 2, 3]),
+    (frozenset({"b", "a"}), ["a", "b"]),
+    (timedelta(seconds=1), "0:00:01"),  # not JSON: its text
+]
+
+
+def test_every_type_and_its_subclasses_take_one_json_form() -> None:
+    for value, expected in SAME_FORM:
+        converted = to_json_value(value)
+        assert converted == expected, value
+        assert type(converted) is type(expected), value
+        if not isinstance(value, timedelta):
+            assert dumps(value) == dumps(converted), value
