@@ -45,7 +45,11 @@ def new_decision_id() -> str:
 
 @dataclass(slots=True)
 class Decision:
-    """One decision; built once by `decide` and not changed afterwards."""
+    """One decision; built once by `decide` and not changed afterwards.
+
+    `explanation` holds what depends only on the revision (locations, labels, refs, an
+    applied rule's entry) as the revision's own read-only dicts and lists, shared by every
+    explanation of it (engine/core/readonly.py): to change one, change a copy."""
 
     decision_id: str
     policy_id: str
