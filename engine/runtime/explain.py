@@ -8,7 +8,8 @@ reference evaluator; it is a mode, not the hot path, but it costs about as much 
 the decision itself, so the per-decision part is kept lean: everything that depends
 only on the revision is in a plan built once (`_plan`), and an explanation holds those
 parts themselves (a rule's location, label and refs, a condition's location, the whole
-entry of a rule that applied), read-only (engine/core/readonly.py): copied for each
+entry of a rule that applied and of a derived value that is null, true or false),
+read-only (engine/core/readonly.py): copied for each
 explanation they cost more than the rest of it, and a change made through one answer
 would show in every later one. A condition text that opens several rules is evaluated,
 and the values it read made JSON (read-only too), once per explanation.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.compile.model import CompiledPolicy, Env, Rule
+from engine.compile.model import CompiledPolicy, Derived, Env, Rule
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import to_json_value
 from engine.core.readonly import ReadOnlyDict, ReadOnlyList, frozen
@@ -111,8 +112,11 @@ def _holding(policy: CompiledPolicy, rule: _RulePlan, applied: bool) -> dict[str
 
 def _derived(plan: _Plan, derived: dict[str, Any], seen: dict[str, Any]) -> list[dict[str, Any]]:
     listed = []
-    for name, read_as, text, location, label in plan.derived:
+    for name, read_as, text, location, label, fixed in plan.derived:
         value = derived.get(name)
+        if value is None or value is True or value is False:
+            listed.append(fixed[value])  # the whole entry depends on the revision alone
+            continue
         if value.__class__ not in _PLAIN:
             # the JSON form a condition made of it, else made now (read-only, like those)
             value = seen[read_as] if read_as in seen else _json(value)
@@ -122,6 +126,19 @@ def _derived(plan: _Plan, derived: dict[str, Any], seen: dict[str, Any]) -> list
             else {"name": name, "value": value, "expression": text, "location": location}
         )
     return listed
+
+
+def _fixed_entries(
+    name: str, text: str, location: ReadOnlyDict, label: ReadOnlyDict | None
+) -> dict[Any, ReadOnlyDict]:
+    """A derived value's entry for each of null, true and false, made once."""
+    entries = {}
+    for value in (None, True, False):
+        entry = {"name": name, "value": value, "expression": text, "location": location}
+        if label:
+            entry["label"] = label
+        entries[value] = ReadOnlyDict(entry)
+    return entries
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
@@ -149,10 +166,14 @@ class _RulePlan:
     applied: ReadOnlyDict  # the rule's whole entry when it applies: it depends on nothing else
 
 
+_DerivedPlan = tuple[str, str, str, ReadOnlyDict, ReadOnlyDict | None, dict[Any, ReadOnlyDict]]
+"""A derived value's name, the name conditions read it by, its expression, location, label,
+and its whole entry for each of null, true and false."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    # name, the name conditions read it by, expression, location, label
-    derived: tuple[tuple[str, str, str, ReadOnlyDict, ReadOnlyDict | None], ...]
+    derived: tuple[_DerivedPlan, ...]
     rules: tuple[_RulePlan, ...]
     conditions: int  # distinct condition texts: the same text reads and means the same
 
@@ -165,20 +186,19 @@ def _plan(policy: CompiledPolicy) -> _Plan:
     if plan is None:
         slots: dict[str, int] = {}
         plan = policy.extra["explain_plan"] = _Plan(
-            tuple(
-                (
-                    d.name,
-                    f"derived.{d.name}",
-                    d.expr.text,
-                    frozen(d.location.to_dict()),
-                    frozen(d.label.to_dict()) if d.label else None,
-                )
-                for d in policy.derived
-            ),
+            tuple(_derived_plan(d) for d in policy.derived),
             tuple(_rule_plan(rule, slots) for rule in policy.rules),
             len(slots),
         )
     return plan  # type: ignore[no-any-return]
+
+
+def _derived_plan(item: Derived) -> _DerivedPlan:
+    location = frozen(item.location.to_dict())
+    label = frozen(item.label.to_dict()) if item.label else None
+    text = item.expr.text
+    fixed = _fixed_entries(item.name, text, location, label)
+    return item.name, f"derived.{item.name}", text, location, label, fixed
 
 
 def _rule_plan(rule: Rule, slots: dict[str, int]) -> _RulePlan:

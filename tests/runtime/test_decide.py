@@ -200,6 +200,32 @@ def test_an_explanation_shares_the_revisions_parts_read_only(
     assert dumps(again.explanation) == before
 
 
+def test_a_derived_value_of_null_true_or_false_is_listed_by_a_shared_read_only_entry(
+    project: Project,
+) -> None:
+    policy = project.policy("holds")
+    listed = [
+        {
+            d["name"]: d
+            for d in decide(
+                policy, order(total=total), at=AT, data=project.data_for(policy), explain=True
+            ).explanation["derived"]  # type: ignore[index]
+        }
+        for total in (12000, 13000)
+    ]
+    assert listed[0]["similar"] == {
+        "name": "similar",
+        "value": None,
+        "expression": listed[0]["similar"]["expression"],
+        "location": listed[0]["similar"]["location"],
+    }
+    assert listed[0]["similar"] is listed[1]["similar"]
+    with pytest.raises(TypeError, match="cannot be changed"):
+        listed[0]["similar"]["value"] = "changed"
+    assert listed[0]["over_limit"] is not listed[1]["over_limit"]  # 2000, 3000: the decision's
+    assert [listed[0]["over_limit"]["value"], listed[1]["over_limit"]["value"]] == [2000, 3000]
+
+
 def test_explain_shows_derived_values_with_their_lines(project: Project) -> None:
     policy = project.policy("holds")
     decision = decide(
