@@ -7,12 +7,12 @@ Derived values are listed with their values and lines too. This runs the
 reference evaluator; it is a mode, not the hot path, but it costs about as much as
 the decision itself, so the per-decision part is kept lean: everything that depends
 only on the revision is in a plan built once (`_plan`), and an explanation holds those
-parts themselves (a rule's location, label and refs, a condition's location, the whole
-entry of a rule that applied and of a derived value that is null, true or false),
-read-only (engine/core/readonly.py): copied for each
-explanation they cost more than the rest of it, and a change made through one answer
-would show in every later one. A condition text that opens several rules is evaluated,
-and the values it read made JSON (read-only too), once per explanation.
+parts themselves, read-only (engine/core/readonly.py): a rule's location, label and
+refs, a condition's location, the whole entry of a rule that applied and of a derived
+value that is null, true or false. Copied for each explanation they cost more than the
+rest of it, and a change made through one answer would show in every later one. A
+condition text that opens several rules is evaluated, and the values it read made JSON
+(read-only too), once per explanation.
 """
 
 from __future__ import annotations
