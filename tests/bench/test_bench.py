@@ -31,6 +31,12 @@ def test_the_rule_count_benchmark_reports_the_limit(tmp_path: Path) -> None:
     assert "refused: too_many_rules: 151 rules; the rule engine supports at most 150" in text
 
 
+def test_bytes_per_entry_are_shown_only_where_the_rss_can_measure_them() -> None:
+    assert run._per_entry((-667_600, 1_871_900), 100) == ["-", "-"]
+    assert run._per_entry((-1, 5), run.RSS_ENTRIES - 1) == ["-", "-"]
+    assert run._per_entry((2_953_000, 1_282_000), run.RSS_ENTRIES) == [295.3, 128.2]
+
+
 def test_calls_timed_in_turns_each_take_their_count_in_every_round() -> None:
     seen: list[str] = []
     calls = {
