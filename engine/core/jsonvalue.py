@@ -54,7 +54,7 @@ def to_json_value(value: Any) -> Any:
 
 def _converted(value: Any) -> Any:
     """to_json_value of the types not in _CONVERT as they are: their subclasses and others."""
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str | bool | int):
         return value
     if isinstance(value, datetime):
         return format_datetime(value)
@@ -63,11 +63,11 @@ def _converted(value: Any) -> Any:
     if isinstance(value, Decimal):
         return _number(value)
     if isinstance(value, dict):
-        return {k: to_json_value(v) for k, v in value.items()}
+        return _dict(value)
     if isinstance(value, list | tuple):
-        return [to_json_value(v) for v in value]
+        return _list(value)
     if isinstance(value, set | frozenset):
-        return sorted(to_json_value(v) for v in value)
+        return _set(value)
     return str(value)
 
 

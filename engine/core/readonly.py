@@ -10,6 +10,7 @@ raises TypeError. A copy (`dict(x)`, `x.copy()`, `list(x)`) is a plain, changeab
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any, NoReturn
 
 
@@ -35,8 +36,6 @@ class ReadOnlyDict(dict[str, Any]):
         return dict(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
-        from copy import deepcopy
-
         return {key: deepcopy(value, memo) for key, value in self.items()}
 
 
@@ -54,8 +53,6 @@ class ReadOnlyList(list[Any]):
         return list(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        from copy import deepcopy
-
         return [deepcopy(value, memo) for value in self]
 
 
