@@ -278,6 +278,7 @@ class CompiledPolicy:
     rules: tuple[Rule, ...]
     durable_rules: Mapping[str, Any]
     build_message: Callable[[Env], dict[str, Any]]
+    message_keys: Mapping[str, str] = field(default_factory=dict)  # key -> the field it carries
     warnings: tuple[Any, ...] = ()
     source: PolicySource | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -313,7 +314,10 @@ class CompiledPolicy:
             if self._handle is None:
                 mode = Mode.COLLECT if self.hit_policy in ("collect", "unique") else Mode.FIRST
                 self._handle = get_adapter().register(
-                    f"{self.id}@{self.revision}", self.durable_rules, mode=mode
+                    f"{self.id}@{self.revision}",
+                    self.durable_rules,
+                    mode=mode,
+                    key_names=self.message_keys,
                 )
             return self._handle
 

@@ -96,6 +96,8 @@ class RulesetHandle:
     mode: Mode
     rule_names: tuple[str, ...]
     _parts: tuple[_Ruleset, ...] = field(repr=False, compare=False)
+    # what a message key stands for (the policy's field name), for the messages people read
+    key_names: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def _rs(self) -> _Ruleset:
@@ -144,7 +146,9 @@ def _fault(code: str, message: str, hint: str | None = None) -> EngineFault:
     return EngineFault([Diagnostic(code, message, hint=hint)])
 
 
-def _unsendable(message: Mapping[str, Any], exc: Exception) -> KimariError:
+def _unsendable(
+    message: Mapping[str, Any], exc: Exception, key_names: Mapping[str, str]
+) -> KimariError:
     """Why a message cannot go to durable_rules. A number it cannot hold (an integer past 64
     bits, a number past a double: computed from the facts, as facts are bounded) is the
     request's to change: an EvaluationError, answered 422. Anything else is a fault."""
@@ -155,7 +159,7 @@ def _unsendable(message: Mapping[str, Any], exc: Exception) -> KimariError:
     ]
     if not too_big:
         return _fault("message_invalid", f"message cannot be serialised: {exc}")
-    names = ", ".join(sorted(too_big))
+    names = ", ".join(sorted(key_names.get(key, key) for key in too_big))
     return EvaluationError(
         [
             Diagnostic(
@@ -321,7 +325,12 @@ class DurableAdapter:
         return self._live
 
     def register(
-        self, name_prefix: str, rules: Mapping[str, Mapping[str, Any]], *, mode: Mode
+        self,
+        name_prefix: str,
+        rules: Mapping[str, Mapping[str, Any]],
+        *,
+        mode: Mode,
+        key_names: Mapping[str, str] | None = None,
     ) -> RulesetHandle:
         mode = Mode(mode)
         if len(rules) > MAX_RULES:
@@ -350,7 +359,7 @@ class DurableAdapter:
                     _quietly(_dre.delete_ruleset, rs.c_handle)
                 raise
             self._live += 1
-            return RulesetHandle(name, mode, tuple(rules), tuple(parts))
+            return RulesetHandle(name, mode, tuple(rules), tuple(parts), dict(key_names or {}))
 
     def unregister(self, handle: RulesetHandle) -> None:
         """Deletes the live sids, then the rulesets; a second call does nothing."""
@@ -379,7 +388,9 @@ class DurableAdapter:
         *,
         on_fire: Callable[[str], None] | None = None,
     ) -> list[str]:
-        """Names of the rules that fired for `message`, in firing order (chunk by chunk)."""
+        """Names of the rules that fired for `message`, each once (an `$or` fires its rule
+        once per alternative that holds: `_drain` reports it once), in firing order (chunk
+        by chunk; a rule is in one chunk)."""
         self._own(handle)
         if "sid" in message or "id" in message or _PRIME_KEY in message or "$s" in message:
             raise _fault("reserved_key", "a message must not carry 'sid', 'id', '$s', '__kimari*'")
@@ -408,7 +419,7 @@ class DurableAdapter:
         try:
             text = orjson.dumps({**message, "sid": sid, "id": mid}).decode()
         except orjson.JSONEncodeError as exc:
-            raise _unsendable(message, exc) from exc
+            raise _unsendable(message, exc, handle.key_names) from exc
         return self._decide(rs, handle.mode, part_name, sid, mid, text, on_fire, fresh)
 
     def _own(self, handle: RulesetHandle) -> _Ruleset:

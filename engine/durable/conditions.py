@@ -6,10 +6,15 @@ normalisation, look-ups) is a derived value computed before matching, so it
 arrives here as just another field. This module turns the language's
 semantics (pycompile.py) into durable_rules' own:
 
-- A message carries only the fields the rules read, flattened to dotted keys
-  (`order.payment.method`), null or missing ones left out. durable_rules
-  never matches a comparison on a missing key, which is exactly "ordering
-  with null is false"; `== null` and `!= null` become `$nex` / `$ex`.
+- A message carries only the fields the rules read, flat, null or missing ones
+  left out. durable_rules never matches a comparison on a missing key, which
+  is exactly "ordering with null is false"; `== null` and `!= null` become
+  `$nex` / `$ex`.
+- Each field path (`order.payment.method`) has a short key (`f3`): durable_rules
+  reads, hashes and writes back every key of every message, and
+  `derived.days_since_contract_start` as a key cost 0.5-0.9 µs more per
+  decision than `f1` (cancellation-fees, order-holds, measured in one process).
+  `key_names` maps the keys back for what people read.
 - `not` is pushed down to the comparisons (durable_rules has no `$not`);
   the negation of a comparison is true when a side is null, so it gains
   `$nex` alternatives for the sides that can be null.
@@ -93,8 +98,13 @@ def _double(value: Decimal) -> Any:
 
 @dataclass(frozen=True)
 class MessageField:
-    key: str
+    key: str  # f0, f1, ... in the order the rules first read the fields
     path: tuple[str, ...]
+
+
+def key_names(fields: dict[str, MessageField]) -> dict[str, str]:
+    """Each message key -> the field it carries (`f3` -> `order.payment.method`)."""
+    return {f.key: name for name, f in fields.items()}
 
 
 @dataclass
@@ -102,7 +112,7 @@ class ConditionCompiler:
     """Compiles the conditions of one policy; collects the fields messages must carry."""
 
     types: dict[ast.Node, Type]
-    fields: dict[str, MessageField] = field(default_factory=dict)
+    fields: dict[str, MessageField] = field(default_factory=dict)  # by dotted path
 
     def compile(self, node: ast.Node) -> JSON:
         result = self._cond(node, negated=False)
@@ -234,8 +244,11 @@ class ConditionCompiler:
     def _path(self, node: ast.Node) -> tuple[str, bool]:
         path = ast.path_of(node)
         assert path is not None
-        key = ".".join(path)
-        self.fields.setdefault(key, MessageField(key, path))
+        name = ".".join(path)
+        found = self.fields.get(name)
+        if found is None:
+            found = self.fields[name] = MessageField(f"f{len(self.fields)}", path)
+        key = found.key
         type_ = self.types.get(node)
         return key, type_ is None or type_.nullable
 

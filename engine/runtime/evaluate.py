@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, Env, Rule
@@ -165,16 +166,18 @@ def rule_failed(rule: Rule, reason: Any) -> EvaluationError:
 
 def match_durable(policy: CompiledPolicy, env: Env) -> list[Rule]:
     handle = policy.durable_handle()
+    # each rule once (an `$or` that holds twice fires once): in firing order, not the file's
     names = get_adapter().evaluate(handle, policy.build_message(env))
+    if not names:
+        return []
     by_id = policy.rule_by_id
-    seen: set[str] = set()
-    matched = []
-    for name in names:  # durable_rules fires a rule once per matching `$or` alternative
-        if name not in seen:
-            seen.add(name)
-            matched.append(by_id[name])
-    matched.sort(key=lambda r: r.index)
+    matched = [by_id[name] for name in names]
+    if len(matched) > 1:
+        matched.sort(key=_INDEX)
     return select(policy, matched)
+
+
+_INDEX = attrgetter("index")
 
 
 def select(policy: CompiledPolicy, matched: list[Rule]) -> list[Rule]:

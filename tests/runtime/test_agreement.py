@@ -493,3 +493,25 @@ def test_a_rule_that_cannot_be_computed_fails_alike_with_and_without_explain(
         assert verdicts == ["applied", "applied", "failed"]
     finally:
         policy.close()
+
+
+def test_a_value_too_large_for_durable_is_named_as_the_policy_names_it(schema_dir: Path) -> None:
+    """durable_rules holds 64-bit integers: a larger one computed from the facts is the
+    request's to change (422). Messages carry short keys (`f0`), so the error must say
+    which field of the policy it was."""
+    text = policy_text(["c.i2 > 0", "derived.big > 0"]) + (
+        'derived:\n  big:\n    value: "c.i2 * 10000000000 * 10000000000"\n    refs: [TS-4]\n'
+    )
+    policy = compile_document(parse_yaml(text, str(schema_dir / "random.yaml")))
+    try:
+        assert set(policy.message_keys) == {"f0", "f1"}  # one key per field the rules read
+        assert decide(policy, {"c": {"i2": 0, "s2": "x"}}, at=NOON).fired == []  # fits: 0
+        with pytest.raises(EvaluationError) as caught:
+            decide(policy, {"c": {"i2": 1, "s2": "x"}}, at=NOON)
+        (problem,) = caught.value.diagnostics
+        assert problem.code == "value_out_of_range"
+        assert problem.message.startswith("derived.big: too large for the rule engine")
+        python = decide(policy, {"c": {"i2": 1, "s2": "x"}}, at=NOON, backend="python")
+        assert python.fired == ["r0", "r1"]  # the reference has no such limit
+    finally:
+        policy.close()
