@@ -334,6 +334,9 @@ def any_of(parts: list[Fn]) -> Callable[[Env], bool]:
 
 
 def _compare(node: ast.Compare) -> Fn:
+    null_test = _null_test(node)
+    if null_test is not None:
+        return null_test
     left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
     constant = isinstance(node.right, ast.Literal) and node.right.value is not None
@@ -361,6 +364,46 @@ def _compare(node: ast.Compare) -> Fn:
         return a is not None and b is not None and compare(a, b)
 
     return ordered
+
+
+def _null_test(node: ast.Compare) -> Fn | None:
+    """`x == null` and `x != null` (either side): whether x is null, in one closure for a
+    path of one or two names (`derived.blacklist_entry != null`, `e != null` in a lambda).
+    Rules and derived values test for null more than for anything else."""
+    if node.op not in ("==", "!="):
+        return None
+    if isinstance(node.right, ast.Literal) and node.right.value is None:
+        other = node.left
+    elif isinstance(node.left, ast.Literal) and node.left.value is None:
+        other = node.right
+    else:
+        return None
+    absent = node.op == "=="
+    path = ast.path_of(other)
+    if path is not None and len(path) == 1:
+        (a,) = path
+        if absent:
+            return lambda env: env.get(a) is None
+        return lambda env: env.get(a) is not None
+    if path is not None and len(path) == 2:
+        a, b = path
+        if absent:
+
+            def missing(env: Env) -> bool:
+                v = env.get(a)
+                return type(v) is not dict or v.get(b) is None
+
+            return missing
+
+        def present(env: Env) -> bool:
+            v = env.get(a)
+            return type(v) is dict and v.get(b) is not None
+
+        return present
+    value = compile_expr(other)
+    if absent:
+        return lambda env: value(env) is None
+    return lambda env: value(env) is not None
 
 
 def _compare_constant(left: Fn, op: str, value: Any) -> Fn:
@@ -503,6 +546,11 @@ def _lazy(node: ast.Call) -> Fn | None:
     args = [compile_expr(a) for a in node.args]
     if node.name == "if" and len(args) == 3:
         test, then, other = args
+        yes, no = (a.value if isinstance(a, ast.Literal) else _VARIES for a in node.args[1:])
+        if yes is not _VARIES and no is not _VARIES:  # `if(settings.by_name, 1, 0)`
+            return lambda env: yes if test(env) is True else no  # no call for a constant
+        if no is not _VARIES:  # `if(x, order.customer.name, null)`
+            return lambda env: then(env) if test(env) is True else no
         return lambda env: then(env) if test(env) is True else other(env)
     if node.name == "coalesce":
 
@@ -515,6 +563,9 @@ def _lazy(node: ast.Call) -> Fn | None:
 
         return first_present
     return None
+
+
+_VARIES = object()  # an argument that is not a constant
 
 
 def _call(node: ast.Call) -> Fn:

@@ -1,9 +1,10 @@
 """The fused closures of the Python backend compute what the closures they replace do.
 
-A conjunction of `root.field OP constant` tests on one root, and a comparison of two
-fields, are compiled into one closure each (the common shapes of a rule). These
-tests compare them with the unfused closures on values of every kind, nulls, bools
-beside 0 and 1, missing roots and roots that are no record.
+A conjunction of `root.field OP constant` tests on one root, a comparison of two
+fields, and a test for null are compiled into one closure each (the common shapes of a
+rule); an `if` with constant branches calls no closure for them. These tests compare
+them with the unfused closures on values of every kind, nulls, bools beside 0 and 1,
+missing roots and roots that are no record.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.lang import ast
+from engine.lang.functions import FUNCTIONS
 from engine.lang.parser import parse
 from engine.lang.pycompile import (
     _ORDER,
@@ -138,3 +141,38 @@ def test_each_fused_test_agrees_with_its_closure_for_every_kind_of_value() -> No
                     node = node_of(text)
                     unfused = all_of([compile_expr(o) for o in node.operands])  # type: ignore[attr-defined]
                     assert outcome(compile_condition(node), env) == outcome(unfused, env), (text, x)
+
+
+NULL_TESTS = ["r.a == null", "r.a != null", "null == r.a", "null != r.a", "r == null"]
+NULL_TESTS += ["r != null", "r.a.b == null", "r.a.b != null", "null != r.a.b"]
+
+
+@pytest.mark.parametrize("text", NULL_TESTS)
+def test_a_test_for_null_gives_what_equality_with_null_gives(text: str) -> None:
+    node = node_of(text)
+    assert "_null_test" in compile_condition(node).__qualname__
+    left, right = compile_expr(node.left), compile_expr(node.right)  # type: ignore[attr-defined]
+    wanted = node.op == "=="  # type: ignore[attr-defined]
+    for x in [*VALUES, "missing"]:
+        for env in (
+            {"r": {} if x == "missing" else {"a": x}},
+            {"r": x},
+            {"r": {"a": {"b": x}}},
+            {},
+        ):
+            as_equality = _equal(left(env), right(env)) is wanted
+            assert outcome(compile_condition(node), env) == ("value", as_equality), (text, env)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["if(r.a, 1, 0)", 'if(r.a, "氏名", null)', "if(r.a == 1, r.b, null)", "if(r.a, r.b, r.c)"],
+)
+def test_an_if_with_constant_branches_gives_what_the_eager_if_gives(text: str) -> None:
+    node = node_of(text)
+    lazy = compile_expr(node)
+    eager = FUNCTIONS["if"].impl
+    test, then, other = (compile_expr(a) for a in node.args)  # type: ignore[attr-defined]
+    for x in [*VALUES, "missing"]:
+        env = {"r": {"b": "np", "c": 2} if x == "missing" else {"a": x, "b": "np", "c": 2}}
+        assert lazy(env) == eager(test(env), then(env), other(env)), (text, x)
