@@ -106,6 +106,16 @@ def _postings_size(found: _Postings | None) -> int:
     return 1 if isinstance(found, int) else len(found)
 
 
+def _total_postings(present: list[tuple[str, Any, _Postings | None]]) -> int:
+    """_postings_size summed over a probe's fields, without a call per field (every
+    similarity look-up asks)."""
+    total = 0
+    for _, _, found in present:
+        if found is not None:
+            total += 1 if type(found) is int else len(found)
+    return total
+
+
 def _positions(found: _Postings | None) -> Iterable[int]:
     if found is None:
         return ()
@@ -265,7 +275,7 @@ class Dataset:
         if given < needed:
             return {}, given
         hits: dict[int, list[str]] = {}
-        if sum(_postings_size(found) for _, _, found in present) <= _SHORT_POSTINGS:
+        if _total_postings(present) <= _SHORT_POSTINGS:
             for field, _, found in present:
                 if found is None:
                     continue
