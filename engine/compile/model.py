@@ -91,10 +91,23 @@ class Template:
     text: str
     parts: tuple[str | Expr, ...]
 
+    def __post_init__(self) -> None:
+        # Laid out once: the texts with a blank in each hole's place, and each hole's place
+        # and function. A reason's message is rendered for every decision it applies to.
+        texts = [p if isinstance(p, str) else "" for p in self.parts]
+        holes = tuple((i, p.fn) for i, p in enumerate(self.parts) if not isinstance(p, str))
+        object.__setattr__(self, "_texts", texts)
+        object.__setattr__(self, "_holes", holes)
+        object.__setattr__(self, "_fixed", "".join(texts) if not holes else None)
+
     def render(self, env: Env, format_value: Callable[[Any], str]) -> str:
-        if len(self.parts) == 1 and isinstance(self.parts[0], str):
-            return self.parts[0]
-        return "".join(p if isinstance(p, str) else format_value(p.fn(env)) for p in self.parts)
+        fixed: str | None = self._fixed  # type: ignore[attr-defined]
+        if fixed is not None:
+            return fixed
+        out: list[str] = self._texts.copy()  # type: ignore[attr-defined]
+        for i, fn in self._holes:  # type: ignore[attr-defined]
+            out[i] = format_value(fn(env))
+        return "".join(out)
 
 
 @dataclass(frozen=True)
