@@ -140,6 +140,18 @@ def dumps_text(value: Any) -> str:
 # a float may not hold exactly (15 significant digits always round-trip, 16 not always);
 # or digits inside a text, which only costs the exact parse
 LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15}")
+# Where no 16 characters in a row are digits or dots, LONG_NUMBER cannot match: one
+# translate and one substring search (C, ~0.2 µs for a 260-byte order) answer most bodies,
+# the regex (~1.7 µs, trying a run at every digit) only those that have such a run.
+_DIGIT_OR_DOT = bytes(48 if chr(i) in "0123456789." else 32 for i in range(256))
+_RUN = b"0" * 16
+
+
+def has_long_number(body: bytes | str) -> bool:
+    """Whether LONG_NUMBER is in `body` (16 digits or dots in a row, from a digit)."""
+    if isinstance(body, str):
+        body = body.encode()
+    return _RUN in body.translate(_DIGIT_OR_DOT) and LONG_NUMBER.search(body) is not None
 
 
 def loads_request(body: bytes, long_number: bool | None = None) -> Any:
@@ -150,7 +162,7 @@ def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
     value = orjson.loads(body)
     if long_number is None:
-        long_number = LONG_NUMBER.search(body) is not None
+        long_number = has_long_number(body)
     if long_number:
         value = json.loads(body, parse_float=Decimal)
     return value

@@ -24,7 +24,7 @@ import orjson
 
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import LONG_NUMBER, loads_request
+from engine.core.jsonvalue import has_long_number, loads_request
 from engine.core.suggest import did_you_mean
 from engine.service.problems import RequestProblem, from_diagnostics, problem
 
@@ -37,7 +37,7 @@ def parse_body(body: bytes) -> Any:
     duplicate keys, and so does the API)."""
     if not body:
         raise RequestProblem(problem(400, "body_missing", Msg("the request needs a JSON body")))
-    long_number = LONG_NUMBER.search(body) is not None
+    long_number = has_long_number(body)
     try:
         # an integer past 64 bits reaches the facts validator
         value = loads_request(body, long_number)

@@ -10,7 +10,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.core.jsonvalue import JST, dumps, format_datetime, to_json_value
+from engine.core.jsonvalue import (
+    JST,
+    LONG_NUMBER,
+    dumps,
+    format_datetime,
+    has_long_number,
+    to_json_value,
+)
 
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 instants = st.datetimes(
@@ -74,3 +81,24 @@ def test_every_type_and_its_subclasses_take_one_json_form() -> None:
         assert type(converted) is type(expected), value
         if not isinstance(value, timedelta):
             assert dumps(value) == dumps(converted), value
+
+
+# bodies with runs of digits and dots around 16 long, between the other characters of JSON
+_BODY_PIECES = st.sampled_from(
+    ["0", "7", ".", "1234567", "89012345", '"', ":", ",", " ", "a", "漢"]
+)
+
+
+@given(st.lists(_BODY_PIECES, max_size=40).map("".join))
+def test_the_long_number_pre_check_answers_what_the_regex_answers(text: str) -> None:
+    expected = LONG_NUMBER.search(text.encode()) is not None
+    assert has_long_number(text.encode()) is expected
+    assert has_long_number(text) is expected  # a batch line may be a text
+
+
+def test_the_long_number_pre_check_at_its_boundary() -> None:
+    assert not has_long_number(b'{"n": 123456789012345}')  # 15 digits: a float holds them
+    assert has_long_number(b'{"n": 1234567890123456}')  # 16
+    assert has_long_number(b'{"n": 0.30000000000000001}')
+    assert not has_long_number(b'{"n": .123456789012345}')  # a dot first, then 15: no run
+    assert has_long_number(b'{"n": "1234567890.12345"}')  # inside a text: the exact parse too
