@@ -350,6 +350,13 @@ def test_the_language_in_effect_is_english_unless_a_block_chooses_another() -> N
     assert language() == "en"
 
 
+def test_a_block_left_by_an_exception_gives_the_language_back() -> None:
+    with pytest.raises(KeyError), using_language("ja"):
+        assert language() == "ja"
+        raise KeyError("x")  # a request that fails: the worker's next one is not in Japanese
+    assert language() == "en"
+
+
 @pytest.mark.parametrize("asked", [None, "", "fr", "JA", "ja_JP"])
 def test_a_language_kimari_does_not_speak_is_english(asked: str | None) -> None:
     with using_language(asked) as chosen:
