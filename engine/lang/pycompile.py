@@ -334,9 +334,9 @@ def any_of(parts: list[Fn]) -> Callable[[Env], bool]:
 
 
 def _compare(node: ast.Compare) -> Fn:
-    null_test = _null_test(node)
-    if null_test is not None:
-        return null_test
+    fused = _null_test(node) or _text_membership(node)
+    if fused is not None:
+        return fused
     left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
     constant = isinstance(node.right, ast.Literal) and node.right.value is not None
@@ -404,6 +404,25 @@ def _null_test(node: ast.Compare) -> Fn | None:
     if absent:
         return lambda env: value(env) is None
     return lambda env: value(env) is not None
+
+
+def _text_membership(node: ast.Compare) -> Fn | None:
+    """`x in ["住所なし", "電話番号なし"]`: a set of the texts, made once, instead of the list
+    made and compared item by item per decision. Only texts: a text equals a text alone, while
+    1 and true, equal for a Python set, are not equal in the language."""
+    items = node.right.items if isinstance(node.right, ast.ListLit) else ()
+    if node.op not in ("in", "not in") or not items:
+        return None
+    if not all(isinstance(i, ast.Literal) and type(i.value) is str for i in items):
+        return None
+    texts = frozenset(i.value for i in items)  # type: ignore[attr-defined]
+    left = compile_expr(node.left)
+
+    def member(env: Env) -> bool:
+        x = left(env)
+        return isinstance(x, str) and x in texts  # null is in no list
+
+    return member if node.op == "in" else lambda env: not member(env)
 
 
 def _compare_constant(left: Fn, op: str, value: Any) -> Fn:

@@ -23,6 +23,7 @@ from engine.lang.parser import parse
 from engine.lang.pycompile import (
     _ORDER,
     _equal,
+    _member,
     all_of,
     compile_condition,
     compile_conditions,
@@ -176,3 +177,25 @@ def test_an_if_with_constant_branches_gives_what_the_eager_if_gives(text: str) -
     for x in [*VALUES, "missing"]:
         env = {"r": {"b": "np", "c": 2} if x == "missing" else {"a": x, "b": "np", "c": 2}}
         assert lazy(env) == eager(test(env), then(env), other(env)), (text, x)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['r.a in ["np", "ng"]', 'r.a not in ["np", ""]', 'r.a.b in ["np"]', 'r in ["np", "1"]'],
+)
+def test_a_text_in_a_list_of_texts_gives_what_the_list_gives(text: str) -> None:
+    node = node_of(text)
+    assert "_text_membership" in compile_condition(node).__qualname__
+    left, right = compile_expr(node.left), compile_expr(node.right)  # type: ignore[attr-defined]
+    wanted = node.op == "in"  # type: ignore[attr-defined]
+    for x in [*VALUES, "missing", "1", 1]:
+        record = {} if x == "missing" else {"a": x}
+        for env in ({"r": record}, {"r": x}, {"r": {"a": {"b": x}}}, {}):
+            in_list = _member(left(env), right(env)) is wanted
+            assert outcome(compile_condition(node), env) == ("value", in_list), (text, env)
+
+
+def test_only_lists_of_texts_are_made_sets() -> None:
+    """1 and true are one member of a Python set; in the language they are not equal."""
+    for text in ["r.a in [1, 2]", "r.a in [true]", 'r.a in ["np", 1]', "r.a in r.b", "r.a in []"]:
+        assert "_text_membership" not in compile_condition(node_of(text)).__qualname__, text
