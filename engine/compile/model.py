@@ -291,7 +291,7 @@ class CompiledPolicy:
     rules: tuple[Rule, ...]
     durable_rules: Mapping[str, Any]
     build_message: Callable[[Env], dict[str, Any]]
-    message_keys: Mapping[str, str] = field(default_factory=dict)  # key -> the field it carries
+    key_names: Mapping[str, str] = field(default_factory=dict)  # message key -> the field
     warnings: tuple[Any, ...] = ()
     source: PolicySource | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -330,7 +330,7 @@ class CompiledPolicy:
                     f"{self.id}@{self.revision}",
                     self.durable_rules,
                     mode=mode,
-                    key_names=self.message_keys,
+                    key_names=self.key_names,
                 )
             return self._handle
 

@@ -527,7 +527,7 @@ def assemble_policy(build: Build) -> CompiledPolicy:
         rules=tuple(build.rules),
         durable_rules=build.durable_rules,
         build_message=builder,
-        message_keys=durable_conditions.key_names(build.conditions.fields),
+        key_names=durable_conditions.key_names(build.conditions.fields),
         warnings=tuple(d for d in build.diagnostics if not d.is_error),
         source=PolicySource(text, dict(build.files)),
     )

@@ -35,7 +35,10 @@ def test_a_template_renders_its_texts_and_each_holes_value_in_order(pieces: list
     expected = "".join(format_value(p[1]) if isinstance(p, tuple) else p for p in pieces)
     template = Template("(source)", parts)
     assert template.render(env, format_value) == expected
-    assert template.render(env, format_value) == expected  # its layout is not used up
+    # rendered again for other values: each render starts from the layout, not the last text
+    other = dict.fromkeys(env, "x")
+    again = "".join("x" if isinstance(p, tuple) else p for p in pieces)
+    assert template.render(other, format_value) == again
 
 
 def test_a_template_renders_each_decisions_own_values() -> None:

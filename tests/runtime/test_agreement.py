@@ -504,7 +504,7 @@ def test_a_value_too_large_for_durable_is_named_as_the_policy_names_it(schema_di
     )
     policy = compile_document(parse_yaml(text, str(schema_dir / "random.yaml")))
     try:
-        assert set(policy.message_keys) == {"f0", "f1"}  # one key per field the rules read
+        assert set(policy.key_names) == {"f0", "f1"}  # one key per field the rules read
         assert decide(policy, {"c": {"i2": 0, "s2": "x"}}, at=NOON).fired == []  # fits: 0
         with pytest.raises(EvaluationError) as caught:
             decide(policy, {"c": {"i2": 1, "s2": "x"}}, at=NOON)
