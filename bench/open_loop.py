@@ -26,6 +26,7 @@ import json
 import random
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,12 +39,14 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.arrived = 0.0  # the arrival of the request in flight
+        self.busy = False  # a request is in flight
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, arrived: float) -> None:
         self.arrived = arrived
+        self.busy = True
         assert self.transport is not None
         self.transport.write(self.pool.request)
 
@@ -60,31 +63,64 @@ class Connection(asyncio.Protocol):
             return
         status = int(head[9:12])
         self.buffer = self.buffer[end:]
+        self.busy = False
         self.pool.answered(self, status, self.arrived)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.pool.lost += 1
+        self.pool.closed(self)
 
 
 class Pool:
-    def __init__(self, request: bytes) -> None:
+    def __init__(self, request: bytes, connect: Callable[[], Awaitable[Connection]]) -> None:
         self.request = request
+        self.connect = connect
+        self.opened: list[Connection] = []
         self.idle: list[Connection] = []
         self.waiting: collections.deque[float] = collections.deque()
         self.latencies: list[float] = []
         self.statuses: collections.Counter[int] = collections.Counter()
-        self.lost = 0
+        self.lost = 0  # connections closed with a request in flight: never answered
+        self.replaced = 0  # idle ones the server closed (its keep-alive timeout), reopened
+        self.closing = False
         self.clock = time.perf_counter
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        conn = await self.connect()
+        self.opened.append(conn)
+        self.ready(conn)
+
+    def closed(self, conn: Connection) -> None:
+        """The server may close a keep-alive connection that stayed idle (the pool reuses
+        the most recent ones, so the others can idle for seconds): a new one takes its
+        place. A connection closed under a request loses that request."""
+        if self.closing:
+            return
+        if conn.busy:
+            self.lost += 1
+            return
+        if conn in self.idle:
+            self.idle.remove(conn)
+        self.replaced += 1
+        task = asyncio.get_running_loop().create_task(self.open())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def arrive(self, arrived: float) -> None:
-        if self.idle:
-            self.idle.pop().send(arrived)
-        else:
-            self.waiting.append(arrived)
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.send(arrived)
+                return
+            # closing: its connection_lost() is still to come and opens another
+        self.waiting.append(arrived)
 
     def answered(self, conn: Connection, status: int, arrived: float) -> None:
         self.latencies.append(self.clock() - arrived)
         self.statuses[status] += 1
+        self.ready(conn)
+
+    def ready(self, conn: Connection) -> None:
         if self.waiting:
             conn.send(self.waiting.popleft())
         else:
@@ -104,12 +140,15 @@ async def run(
     ]
     if token:
         head.append(f"Authorization: Bearer {token}")
-    pool = Pool(("\r\n".join(head) + "\r\n\r\n").encode() + body)
     loop = asyncio.get_running_loop()
-    for _ in range(connections):
+
+    async def connect() -> Connection:
         _, conn = await loop.create_connection(lambda: Connection(pool), host, port)
-        pool.idle.append(conn)
-    opened = list(pool.idle)
+        return conn
+
+    pool = Pool(("\r\n".join(head) + "\r\n\r\n").encode() + body, connect)
+    for _ in range(connections):
+        await pool.open()
     rng = random.Random(16)
     clock = pool.clock
     began = clock()
@@ -128,7 +167,8 @@ async def run(
     drain_until = clock() + 30
     while len(pool.latencies) < arrived and clock() < drain_until:
         await asyncio.sleep(0.01)
-    for conn in opened:
+    pool.closing = True
+    for conn in pool.opened:
         if conn.transport is not None:
             conn.transport.close()
     latencies = sorted(pool.latencies)
@@ -142,6 +182,7 @@ async def run(
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
         "unanswered": arrived - len(latencies),
+        "reopened": pool.replaced,
         "statuses": {str(k): v for k, v in sorted(pool.statuses.items())},
         "client_cpu_us": round((usage.ru_utime + usage.ru_stime) / max(arrived, 1) * 1e6, 1),
     }

@@ -122,19 +122,20 @@ def test_paced_figures_come_from_every_request_h2load_logged() -> None:
         h2load_figures(log + "1700000001000000\t503\t900\n", seconds=2)
 
 
-async def _slow_server(delay: float) -> asyncio.Server:
-    """Answers every request on a connection, in order, `delay` seconds after it came."""
+async def _slow_server(delay: float, keep_alive: float | None = None) -> asyncio.Server:
+    """Answers every request on a connection, in order, `delay` seconds after it came;
+    closes a connection idle for `keep_alive` seconds (as uvicorn does after 5 s)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), keep_alive)
                 length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
                 await asyncio.sleep(delay)
                 writer.write(answer)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             pass
         finally:
             writer.close()
@@ -142,11 +143,13 @@ async def _slow_server(delay: float) -> asyncio.Server:
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
-def _open_loop(delay: float, rate: float, connections: int) -> dict[str, object]:
+def _open_loop(
+    delay: float, rate: float, connections: int, keep_alive: float | None = None
+) -> dict[str, object]:
     from bench.open_loop import run as open_loop
 
     async def main() -> dict[str, object]:
-        server = await _slow_server(delay)
+        server = await _slow_server(delay, keep_alive)
         port = server.sockets[0].getsockname()[1]
         url = f"http://127.0.0.1:{port}/v1/decisions/x"
         try:
@@ -172,3 +175,12 @@ def test_the_open_loop_client_charges_a_slow_server_for_the_queue_behind_it() ->
     figures = _open_loop(delay=0.010, rate=200, connections=1)
     assert figures["unanswered"] == 0
     assert float(figures["p99_ms"]) > 100
+
+
+def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_idle() -> None:
+    # 8 connections for ~1 request in flight: the least recent ones idle past the server's
+    # keep-alive and are closed; a request must never be written to one of them
+    figures = _open_loop(delay=0.002, rate=200, connections=8, keep_alive=0.1)
+    assert int(figures["reopened"]) > 0
+    assert figures["unanswered"] == 0
+    assert figures["statuses"] == {"200": figures["offered"]}
