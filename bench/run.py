@@ -23,6 +23,7 @@ import gc
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import time
@@ -930,34 +931,51 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _server_cpu(supervisor: int) -> dict[str, float]:
-    """CPU seconds so far of the front, the workers' deciding threads and their decision
-    log committers (the thread engine/service/worker.py names COMMIT_THREAD)."""
-    from engine.service.worker import COMMIT_THREAD
-
+def _process_cpu(supervisor: int) -> dict[str, float]:
+    """CPU seconds so far of the front process and of its children, the workers (each
+    process whole: every thread it runs or ran)."""
     tick = os.sysconf("SC_CLK_TCK")
-    split = {"front": 0.0, "worker": 0.0, "log": 0.0}
+    split = {"front": 0.0, "worker": 0.0}
     for front in _children(supervisor):
         for pid in [front, *_children(front)]:
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                try:
-                    name = (task / "comm").read_text().strip()
-                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-                part = "front" if pid == front else "log" if name == COMMIT_THREAD else "worker"
-                split[part] += seconds
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            split["front" if pid == front else "worker"] += seconds
     return split
 
 
-def _measured(supervisor: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+_COMMIT_CPU = re.compile(r"^kimari_log_commit_cpu_seconds_total (\S+)$", re.MULTILINE)
+
+
+def commit_cpu(metrics: str) -> float:
+    """The workers' CPU seconds in decision-log commits (and the answers sent after them),
+    from the text of GET /metrics: they commit on their deciding thread, so /proc alone
+    cannot tell the log's share."""
+    found = _COMMIT_CPU.search(metrics)
+    if found is None:
+        raise RuntimeError("GET /metrics has no kimari_log_commit_cpu_seconds_total")
+    return float(found.group(1))
+
+
+def _server_cpu(supervisor: int, base: str) -> dict[str, float]:
+    """CPU seconds so far of the front, of the workers' deciding and of their log commits."""
+    import httpx
+
+    split = _process_cpu(supervisor)
+    log = commit_cpu(httpx.get(f"{base}/metrics", timeout=30).text)
+    return {"front": split["front"], "worker": split["worker"] - log, "log": log}
+
+
+def _measured(supervisor: int, base: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """`run()` (a load), with the server's CPU spent meanwhile and the load generator's."""
     import resource
 
-    before, client = _server_cpu(supervisor), resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, client = _server_cpu(supervisor, base), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run()
-    after, done = _server_cpu(supervisor), resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, done = _server_cpu(supervisor, base), resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu"] = {k: after[k] - before[k] for k in after}
     result["client_cpu"] = done.ru_utime + done.ru_stime - client.ru_utime - client.ru_stime
     return result
@@ -997,6 +1015,7 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
                         c,
                         _measured(
                             server.pid,
+                            base,
                             lambda c=c, u=url: (
                                 _wrk(u, body, seconds, c) or _load(u, body, seconds, c)
                             ),
@@ -1073,8 +1092,9 @@ def section_http(report: Report, quick: bool, workers_counts: Sequence[int] = (1
     )
     report.table(
         "HTTP: server CPU per request at the maximum (from /proc: the front process, the "
-        "workers' deciding threads, their decision-log committer threads), beside the "
-        "decision alone (durable backend, in process) and the load generator's CPU",
+        "workers; of the workers', the decision log's commits and the answers sent after "
+        "them, which they count in kimari_log_commit_cpu_seconds_total), beside the decision "
+        "alone (durable backend, in process) and the load generator's CPU",
         [
             "workers",
             "decisions/s",

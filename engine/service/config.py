@@ -139,6 +139,9 @@ class Config:
     body_timeout: float = 2.0
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
+    # a worker commits on its deciding thread while commits take less than this, else on its
+    # committer thread (0: always the committer thread); docs/service.md "Group commit"
+    commit_inline_below_ms: float = 2.0
     access_log: bool = False
     # SIGTERM: /readyz answers 503 this long, while requests are still served, so that a
     # load balancer stops sending; then no new connection is accepted (docs/service.md)
@@ -201,6 +204,9 @@ class Config:
             )
         if self.shutdown_drain < 0:
             problems.append(Msg("shutdown_drain must be 0 or more"))
+        for key in ("commit_wait_ms", "commit_inline_below_ms"):
+            if getattr(self, key) < 0:
+                problems.append(Msg("{key} must be 0 or more", key=key))
         if self.approvals_required not in (-1, 0, 1):
             problems.append(Msg("approvals_required must be 0 or 1 (-1: 1 when tokens are set)"))
         if self.impact_days <= 0 or self.impact_sample < 1:
@@ -251,6 +257,7 @@ class Config:
             "impact_sample": self.impact_sample,
             "commit_max_rows": self.commit_max_rows,
             "commit_wait_ms": self.commit_wait_ms,
+            "commit_inline_below_ms": self.commit_inline_below_ms,
             "shutdown_timeout": self.shutdown_timeout,
             "test_faults": self.test_faults,
         }

@@ -12,6 +12,9 @@ Counted where every request passes (the front), so a worker crash loses nothing:
     kimari_worker_info{worker, pid}                 1 per live worker: its process id
     kimari_workers_ready                            workers ready now
     kimari_log_commit_rows                          group-commit sizes (from the workers)
+    kimari_log_commit_cpu_seconds_total             CPU the workers spent committing the log
+                                                    and sending the answers after each commit
+    kimari_log_inline_commits_total                 commits made on the deciding thread
 """
 
 from __future__ import annotations
@@ -141,4 +144,18 @@ class Metrics:
             "kimari_log_commit_failures_total", "counter", "Log commits that failed (live workers)."
         )
         out.append(f"kimari_log_commit_failures_total {sum(w['commit_failures'] for w in workers)}")
+        family(
+            "kimari_log_commit_cpu_seconds_total",
+            "counter",
+            "CPU seconds of the log's group commits and of the answers sent after them "
+            "(live workers).",
+        )
+        cpu = sum(w["commit_cpu_s"] for w in workers)
+        out.append(f"kimari_log_commit_cpu_seconds_total {cpu:.6f}")
+        family(
+            "kimari_log_inline_commits_total",
+            "counter",
+            "Log commits made on a worker's deciding thread, commits being quick (live workers).",
+        )
+        out.append(f"kimari_log_inline_commits_total {sum(w['commits_inline'] for w in workers)}")
         return ("\n".join(out) + "\n").encode()

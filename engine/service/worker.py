@@ -5,12 +5,19 @@
 (started by engine/service/pool.py; config in $KIMARI_WORKER)
 
 One thread decides: it reads every request frame that has arrived and decides each
-(durable_rules is called from this thread only), then hands the group to the committer
-thread, which writes all their log entries in one transaction (one fsync: group commit)
-and then sends the replies, while the deciding thread goes on with the next group. Groups
-grow with the load, so durability costs one fsync per group, not per decision. No reply
-of a decision leaves before its log entry is committed: an acknowledged decision is never
-lost.
+(durable_rules is called from this thread only). All their log entries are then written in
+one transaction (one fsync: group commit) and only then are the replies sent. Groups grow
+with the load, so durability costs one fsync per group, not per decision. No reply of a
+decision leaves before its log entry is committed: an acknowledged decision is never lost.
+
+Where a group is committed depends on how long commits take. While they are quick (under
+`commit_inline_below_ms`, an fsync of a fast disk), the deciding thread commits the group
+itself and then reads the next: no hand-off between threads, no GIL passed to and fro
+around every SQLite call. Once a commit is slow (a slow disk, or another process holding
+the store's write lock), the groups go to the committer thread, which writes them while the
+deciding thread decides the next group, so that the fsync overlaps deciding; every
+PROBE_EVERY-th group is committed on the deciding thread again, to notice that commits got
+quick. Measured both ways in docs/benchmarks.md ("where the commit runs").
 
 A reloader thread watches what is served: the store's publications (it polls the store's
 'policies' generation, which every publication bumps), or with `kimari serve --watch` the
@@ -87,7 +94,10 @@ from engine.store.versions import Store
 log = logging.getLogger("kimari.worker")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 JSON_HEADERS = [(b"content-type", b"application/json")]
-COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc (bench/run.py reads it)
+COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc, top -H and py-spy
+# with slow commits, one group in this many is committed on the deciding thread all the same,
+# to see whether commits are quick again
+PROBE_EVERY = 64
 Handler = Callable[[dict[str, Any], bytes], Response | Pending]
 
 
@@ -109,9 +119,8 @@ def _settle_heap() -> None:
 
 
 def _name_os_thread(name: str) -> None:
-    """Linux: give the calling thread `name` (15 bytes at most) in /proc, top -H and py-spy,
-    so that the decision log's share of a worker's CPU can be read from outside
-    (bench/run.py's CPU split). Elsewhere nothing happens."""
+    """Linux: give the calling thread `name` (15 bytes at most) in /proc, top -H and py-spy.
+    Elsewhere nothing happens."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
@@ -138,6 +147,7 @@ class Worker:
         self.groups_ready = threading.Condition()
         self.stopping = False  # no more frames will come: commit what is queued, then stop
         self.committer: threading.Thread | None = None
+        self.committing = False  # the committer holds groups it took (under groups_ready)
         self.reload_lock = threading.Lock()  # one compile at a time
         # set by the front's POLL: another worker served a new revision, look now instead
         # of at the end of this reload interval (the window of mixed answers shrinks to
@@ -149,11 +159,22 @@ class Worker:
         self.generation = 0
         self.max_rows = int(config["commit_max_rows"])
         self.commit_wait = float(config["commit_wait_ms"]) / 1000.0
+        # a wait to grow the groups is the committer's: no commit on the deciding thread then
+        below = float(config.get("commit_inline_below_ms", 0.0)) / 1000.0
+        self.inline_below = 0.0 if self.commit_wait else below
+        self.inline = self.inline_below > 0  # the last commit here was quick (or none yet)
+        self.since_probe = 0  # groups handed to the committer since the last commit here
+        self.last_commit_s = 0.0  # how long the last transaction of the log took
         self.faults = (
             bool(config.get("test_faults")) and os.environ.get("KIMARI_TEST_FAULTS") == "1"
         )
         self.batch_counts = [0] * (len(BATCH_BUCKETS) + 1)
         self.commit_failures = 0
+        # commits made on the deciding thread; CPU seconds of the commits and of the replies
+        # after them, per thread (each written by its own thread only)
+        self.inline_commits = 0
+        self.inline_cpu = 0.0
+        self.committer_cpu = 0.0
         self.remembered: set[tuple[str, str]] = set()
         self.wake_r, self.wake_w = os.pipe()
         self.out: list[bytes] = []
@@ -567,6 +588,8 @@ class Worker:
             "commits": self.decision_log.commits,
             "rows": self.decision_log.rows,
             "commit_failures": self.commit_failures,
+            "commits_inline": self.inline_commits,
+            "commit_cpu_s": self.inline_cpu + self.committer_cpu,
             "batch_buckets": list(BATCH_BUCKETS),
             "batch_counts": list(self.batch_counts),
             "generation": snapshot.generation,
@@ -581,8 +604,10 @@ class Worker:
         entries = [e for _, p in pending for e in p.entries]
         logged: list[Logged] = []
         if entries:
+            started = time.perf_counter()
             try:
                 logged = self.decision_log.commit(entries)
+                self.last_commit_s = time.perf_counter() - started
             except Exception as exc:  # not durable: nothing is acknowledged
                 self.commit_failures += 1
                 log.error("decision log commit failed: %s", exc)
@@ -632,12 +657,44 @@ class Worker:
                     group = self.groups.popleft()
                     pending.extend(group)
                     rows += sum(len(p.entries) for _, p in group)
-            frames = self.commit(pending)
+                self.committing = True
             try:
-                with self.send_lock:
-                    self.sock.sendall(b"".join(frames))
-            except OSError:  # the front is gone: the rest is still committed, then we stop
-                log.warning("the front went away; %d replies not sent", len(frames))
+                started = time.thread_time()
+                self._reply(self.commit(pending))
+                self.committer_cpu += time.thread_time() - started
+            finally:
+                with self.groups_ready:
+                    self.committing = False
+
+    def _reply(self, frames: list[bytes]) -> None:
+        try:
+            with self.send_lock:
+                self.sock.sendall(b"".join(frames))
+        except OSError:  # the front is gone: the rest is still committed, then we stop
+            log.warning("the front went away; %d replies not sent", len(frames))
+
+    def _log_group(self, pending: list[tuple[int, Pending]]) -> None:
+        """Commit a decided group here while commits are quick and the committer has nothing
+        (so that groups stay in order); else hand it to the committer (module docstring)."""
+        with self.groups_ready:
+            here = (
+                self.inline_below > 0
+                and not self.groups
+                and not self.committing
+                and (self.inline or self.since_probe >= PROBE_EVERY)
+            )
+            if not here:
+                self.groups.append(pending)
+                self.groups_ready.notify()
+                self.since_probe += 1
+                return
+        self.since_probe = 0
+        started = time.thread_time()
+        frames = self.commit(pending)
+        self.inline = self.last_commit_s < self.inline_below
+        self.inline_commits += 1
+        self._reply(frames)
+        self.inline_cpu += time.thread_time() - started
 
     def run(self) -> None:
         _settle_heap()
@@ -679,9 +736,7 @@ class Worker:
                         self.out.append(self._frame(frame_id, finished, result.meta))
             self._flush()
             if pending:
-                with self.groups_ready:
-                    self.groups.append(pending)
-                    self.groups_ready.notify()
+                self._log_group(pending)
 
     def close(self, timeout: float) -> None:
         """The end of a worker (its socket reached EOF: the front is stopping): commit the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,8 +78,9 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "Analysis." in text and "More analysis." in text
 
 
-def test_the_cpu_split_reads_the_commit_thread_by_its_name() -> None:
-    """The HTTP section splits a worker's CPU by the committer's OS thread name (Linux)."""
+def test_the_cpu_split_counts_every_thread_of_the_workers_below_the_front() -> None:
+    """A worker is a child of the front, itself a child of the supervisor: a thread of
+    a grandchild counts as the workers' CPU (Linux /proc)."""
     import os
     import subprocess
     import sys
@@ -86,13 +88,10 @@ def test_the_cpu_split_reads_the_commit_thread_by_its_name() -> None:
 
     spinner = (
         "import threading, time\n"
-        "from engine.service.worker import COMMIT_THREAD, _name_os_thread\n"
         "def spin():\n"
-        "    _name_os_thread(COMMIT_THREAD)\n"
         "    end = time.process_time() + 0.3\n"
         "    while time.process_time() < end: pass\n"
-        "    time.sleep(30)\n"  # alive until killed: its CPU stays in /proc
-        "threading.Thread(target=spin, daemon=True).start()\n"
+        "threading.Thread(target=spin).start()\n"  # it ends: its CPU stays the process's
         "time.sleep(30)\n"
     )
     front = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {spinner!r}])"
@@ -101,15 +100,38 @@ def test_the_cpu_split_reads_the_commit_thread_by_its_name() -> None:
     )
     try:
         deadline = time.monotonic() + 15
-        split = run._server_cpu(os.getpid())
-        while split["log"] < 0.2 and time.monotonic() < deadline:
+        split = run._process_cpu(os.getpid())
+        while split["worker"] < 0.2 and time.monotonic() < deadline:
             time.sleep(0.1)
-            split = run._server_cpu(os.getpid())
-        assert split["log"] >= 0.2  # the named thread of a grandchild, a "worker"
-        assert set(split) == {"front", "worker", "log"}
+            split = run._process_cpu(os.getpid())
+        assert split["worker"] >= 0.2
+        assert split["front"] < 0.2  # the front only waits
     finally:
         os.killpg(child.pid, 15)
         child.wait(10)
+
+
+def test_the_log_share_comes_from_the_workers_metric() -> None:
+    """A worker may commit on its deciding thread: the log's CPU is what the workers count."""
+    from engine.service.metrics import Metrics
+
+    def stats(slot: int, seconds: float) -> dict[str, Any]:
+        return {
+            "slot": slot,
+            "pid": 100 + slot,
+            "policies": {},
+            "batch_buckets": [1],
+            "batch_counts": [0, 0],
+            "rows": 0,
+            "commit_failures": 0,
+            "commits_inline": 0,
+            "commit_cpu_s": seconds,
+        }
+
+    text = Metrics().render([stats(0, 0.25), stats(1, 0.5)], 2).decode()
+    assert run.commit_cpu(text) == 0.75
+    with pytest.raises(RuntimeError, match="no kimari_log_commit_cpu_seconds_total"):
+        run.commit_cpu(text.replace("kimari_log_commit_cpu_seconds_total", "other"))
 
 
 def test_paced_figures_come_from_every_request_h2load_logged() -> None:

@@ -360,6 +360,7 @@ def test_metrics_count_decisions_by_policy_and_outcome_latency_errors_and_reload
     assert 'kimari_policy_reloads_total{policy="np-check",result="loaded"} 1' in text
     assert 'kimari_policy_info{policy="np-check"' in text
     assert "kimari_log_commit_rows_count" in text
+    assert "kimari_log_commit_cpu_seconds_total " in text
     assert "kimari_workers_ready 2" in text
 
 

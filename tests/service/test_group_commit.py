@@ -1,6 +1,7 @@
 """Group commit through HTTP: a worker writes the decisions it has decided in one
 transaction and answers them only after it (engine/service/worker.py); `commit_wait_ms`
-holds a group open so that later decisions join it."""
+holds a group open so that later decisions join it; `commit_inline_below_ms` says which
+thread commits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -64,3 +66,35 @@ def test_a_decision_that_arrives_during_the_commit_wait_joins_the_group(server: 
         for _, answer in answers:  # and both are in the log
             logged = client.get(f"/v1/decisions/{answer.json()['decision_id']}")
             assert logged.status_code == 200, logged.text
+
+
+def _decide_in_turn(server: Server, count: int) -> str:
+    """`count` decisions one after the other; the text of /metrics after them."""
+    with server.client() as client:
+        for _ in range(count):
+            answer = client.post("/v1/decisions/np-check", json={"facts": ORDER, "at": AT})
+            assert answer.status_code == 200, answer.text
+        return client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("below_ms", "inline_at_least", "inline_at_most"),
+    [
+        ("0", 0, 0),  # never on the deciding thread: the committer commits every group
+        ("0.001", 1, 3),  # every commit is slow: the first, then a probe per 64 groups
+        ("60000", 40, 40),  # every commit is quick: all on the deciding thread
+    ],
+)
+def test_where_a_group_is_committed_follows_how_long_commits_take(
+    tmp_path: Path, below_ms: str, inline_at_least: int, inline_at_most: int
+) -> None:
+    env = {"KIMARI_COMMIT_INLINE_BELOW_MS": below_ms}
+    srv = Server(copy_project(tmp_path), tmp_path / "var" / "kimari.sqlite3", env=env)
+    try:
+        count = 40 if below_ms != "0.001" else 140
+        text = _decide_in_turn(srv.start(), count)
+    finally:
+        srv.stop()
+    assert _metric(text, "kimari_log_commit_rows_sum") == count  # every one logged
+    assert inline_at_least <= _metric(text, "kimari_log_inline_commits_total") <= inline_at_most
+    assert _metric(text, "kimari_log_commit_cpu_seconds_total") > 0

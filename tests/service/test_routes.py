@@ -184,6 +184,8 @@ STATS = orjson.dumps(
         "batch_counts": [0, 0],
         "rows": 0,
         "commit_failures": 0,
+        "commits_inline": 0,
+        "commit_cpu_s": 0.0,
     }
 )
 
