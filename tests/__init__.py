@@ -1,6 +1,20 @@
 """kimari's test suite: folders mirror the packages of engine/ (see docs/architecture.md)."""
 
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+
+# what a worker answers to STATS, at its smallest (engine/service/worker.py Worker.stats)
+WORKER_STATS: dict[str, Any] = {
+    "slot": 0,
+    "pid": 4242,
+    "policies": {},
+    "batch_buckets": [1],
+    "batch_counts": [0, 0],
+    "rows": 0,
+    "commit_failures": 0,
+    "commits_inline": 0,
+    "commit_cpu_s": 0.0,
+}

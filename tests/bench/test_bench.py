@@ -15,6 +15,7 @@ import pytest
 
 from bench import run
 from bench.report import Report
+from tests import WORKER_STATS
 
 
 def test_the_shape_benchmarks_run_and_their_floors_agree_with_kimari(tmp_path: Path) -> None:
@@ -116,17 +117,7 @@ def test_the_log_share_comes_from_the_workers_metric() -> None:
     from engine.service.metrics import Metrics
 
     def stats(slot: int, seconds: float) -> dict[str, Any]:
-        return {
-            "slot": slot,
-            "pid": 100 + slot,
-            "policies": {},
-            "batch_buckets": [1],
-            "batch_counts": [0, 0],
-            "rows": 0,
-            "commit_failures": 0,
-            "commits_inline": 0,
-            "commit_cpu_s": seconds,
-        }
+        return {**WORKER_STATS, "slot": slot, "pid": 100 + slot, "commit_cpu_s": seconds}
 
     text = Metrics().render([stats(0, 0.25), stats(1, 0.5)], 2).decode()
     assert run.commit_cpu(text) == 0.75

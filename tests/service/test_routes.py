@@ -22,7 +22,7 @@ from engine.service.openapi import openapi_document
 from engine.service.routes import ADMIN, DECIDE, PUBLISH, ROUTES, By, NoMethod, NoRoute, find
 from engine.service.worker import Worker
 from engine.store.versions import Store
-from tests import ROOT
+from tests import ROOT, WORKER_STATS
 
 DECIDER, ADMINISTRATOR = "decide-secret-1", "admin-secret-2"
 
@@ -174,20 +174,7 @@ def test_the_service_docs_list_every_route() -> None:
 
 
 # -- the front, driven in-process over a pool that records what it is asked -------------
-# what a worker answers to STATS, at its smallest (engine/service/worker.py Worker.stats)
-STATS = orjson.dumps(
-    {
-        "slot": 0,
-        "pid": 4242,
-        "policies": {},
-        "batch_buckets": [1],
-        "batch_counts": [0, 0],
-        "rows": 0,
-        "commit_failures": 0,
-        "commits_inline": 0,
-        "commit_cpu_s": 0.0,
-    }
-)
+STATS = orjson.dumps(WORKER_STATS)
 
 
 class RecordingPool:
