@@ -562,15 +562,17 @@ def _lambda(node: ast.Lambda) -> Fn:
 def _lazy(node: ast.Call) -> Fn | None:
     """`if` and `coalesce` compute only the arguments they need (a look-up in the branch
     not taken is never made); their results are the same as the eager functions'."""
-    args = [compile_expr(a) for a in node.args]
-    if node.name == "if" and len(args) == 3:
-        test, then, other = args
+    if node.name == "if" and len(node.args) == 3:
+        test = compile_expr(node.args[0])
         yes, no = (a.value if isinstance(a, ast.Literal) else _VARIES for a in node.args[1:])
         if yes is not _VARIES and no is not _VARIES:  # `if(settings.by_name, 1, 0)`
             return lambda env: yes if test(env) is True else no  # no call for a constant
+        then = compile_expr(node.args[1])
         if no is not _VARIES:  # `if(x, order.customer.name, null)`
             return lambda env: then(env) if test(env) is True else no
+        other = compile_expr(node.args[2])
         return lambda env: then(env) if test(env) is True else other(env)
+    args = [compile_expr(a) for a in node.args]
     if node.name == "coalesce":
 
         def first_present(env: Env) -> Any:
