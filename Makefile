@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 
 PG_PORT ?= 5433
 
-.PHONY: run run-postgres system-deps test lint format bench clean console browser wheel screenshots contracts messages
+.PHONY: run run-postgres system-deps test lint format bench bench-deps bench-front clean console browser wheel screenshots contracts messages
 
 # The message catalogue (docs/messages.md): every Msg("...") of engine/ is a message id.
 # `make messages` extracts them, merges them into the Japanese catalogue (a new message comes
@@ -100,8 +100,27 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix engine tests bench
 	$(BIN)/ruff format engine tests bench
 
-bench: $(STAMP) system-deps
+# The HTTP section's load generators: wrk (closed loop) and h2load (paced). Without them
+# bench/run.py falls back to its Python clients, whose own CPU on 2 cores bends the figures
+# (docs/benchmarks.md "How it is measured"): installed here when absent, as root.
+bench-deps:
+	@if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing wrk and nghttp2-client (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      wrk nghttp2-client >/dev/null; \
+	  else \
+	    echo "without wrk and h2load the HTTP figures come from Python clients:" \
+	      "sudo apt-get install -y wrk nghttp2-client" >&2; \
+	  fi; \
+	fi
+
+bench: $(STAMP) system-deps bench-deps
 	$(BIN)/python bench/run.py --write
+
+# What removing the front's hop would buy (issue 16): direct workers against kimari serve
+bench-front: $(STAMP) bench-deps
+	$(BIN)/python bench/front_ceiling.py
 
 messages: $(STAMP)
 	mkdir -p var
