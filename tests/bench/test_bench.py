@@ -197,3 +197,64 @@ def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_i
     assert int(figures["reopened"]) > 0
     assert figures["unanswered"] == 0
     assert figures["statuses"] == {"200": figures["offered"]}
+
+
+def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_service(
+    tmp_path: Path,
+) -> None:
+    # bench/front_ceiling.py measures what removing the front would buy: its figure means
+    # something only if its workers do the service's whole work (decide, log, answer)
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from engine.api import load_project
+    from engine.runtime.evaluate import decide
+    from engine.store.decisions import DecisionLog
+    from tests.pg_server import free_port
+
+    root = Path(run.ROOT)
+    port, store = free_port(), tmp_path / "direct.sqlite3"
+    server = subprocess.Popen(
+        [sys.executable, "bench/front_ceiling.py", "serve", str(port), "1", str(store), "policies"],
+        cwd=root,
+        start_new_session=True,
+    )
+    facts = json.loads((root / "examples" / "order-holds.json").read_text())
+    at = "2024-10-01T10:00:00+09:00"
+    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
+    try:
+        from bench.front_ceiling import _answered, _tree_cpu
+
+        assert _answered(url, json.dumps({"facts": facts, "at": at}).encode(), 60)
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(url, json={"facts": facts, "at": at}) for _ in range(3)]
+            bad = client.post(url, content=b'{"facts": {"order": ')
+        assert _tree_cpu(server.pid) > 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(30) == 0
+    project = load_project(root / "policies")
+    policy = project.policy("order-holds")
+    expected = decide(policy, facts, at=at, data=project.data_for(policy))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    want = json.loads(expected.to_json())
+    for answer in answers:
+        got = answer.json()
+        assert (got["outcome"], got["reasons"], got["fired"]) == (
+            want["outcome"],
+            want["reasons"],
+            want["fired"],
+        )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
+    log = DecisionLog(str(store))
+    try:
+        for answer in answers:  # the readiness probe's decision is logged too
+            assert log.get(answer.json()["decision_id"]) is not None
+    finally:
+        log.close()
