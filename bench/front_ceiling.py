@@ -45,10 +45,8 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ and engine/ from the ch
 import httptools  # noqa: E402
 import orjson  # noqa: E402
 
-from engine.core.i18n import using_language  # noqa: E402
 from engine.service import ipc  # noqa: E402
 from engine.service.config import Config  # noqa: E402
-from engine.service.decisions import Pending  # noqa: E402
 from engine.service.ipc import Op  # noqa: E402
 from engine.service.worker import Worker  # noqa: E402
 
@@ -106,29 +104,13 @@ class DirectWorker(Worker):
             self.loop.call_soon(self.turn)
 
     def turn(self) -> None:
-        """One pass of Worker.run's loop over the requests parsed since the last."""
+        """What Worker.run does with the frames read together, over the requests parsed
+        since the last turn."""
         self.scheduled = False
-        frames = self.frames
         self._take_reload()
-        if not frames:
-            return
-        self._check_data()
-        pending: list[tuple[int, Pending]] = []
-        while frames and len(pending) < self.max_rows:
-            frame_id, op, meta, body = frames.popleft()
-            result = self.handle(frame_id, op, meta, body)
-            if result is None:
-                continue
-            if result.entries:
-                pending.append((frame_id, result))
-            else:
-                with using_language(result.lang):
-                    finished = self.service.finish(result, [])
-                self.out.append(self._frame(frame_id, finished, result.meta))
-        self._flush()
-        if pending:
-            self._log_group(pending)
-        if frames and not self.scheduled:
+        if self.frames:
+            self.decide_group(self.frames)
+        if self.frames and not self.scheduled:  # more than one group arrived together
             self.scheduled = True
             self.loop.call_soon(self.turn)
 
@@ -211,18 +193,12 @@ def serve(port: int, workers: int, store: str, policies: Path) -> None:
 
 def _tree_cpu(root: int) -> float:
     """CPU seconds so far of a process and all its descendants (utime + stime)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    from bench.run import _children
+
     tick, total, todo = os.sysconf("SC_CLK_TCK"), 0.0, [root]
     while todo:
         pid = todo.pop()
-        todo += parents.get(pid, [])
+        todo += _children(pid)
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

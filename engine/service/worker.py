@@ -717,26 +717,30 @@ class Worker:
                 if sock in ready:
                     open_ = self._read(reader, frames)
             self._take_reload()
-            if not frames:
-                continue
-            try:
-                self._check_data()
-            except Exception as exc:  # the store busy: decide with the data served, check again
-                log.warning("could not check the data versions: %s", exc)
-            pending: list[tuple[int, Pending]] = []
-            while frames and len(pending) < self.max_rows:
-                frame_id, op, meta, body = frames.popleft()
-                result = self.handle(frame_id, op, meta or {}, body)
-                if result is not None:
-                    if result.entries:
-                        pending.append((frame_id, result))
-                    else:  # a batch in which nothing could be decided: nothing to log
-                        with using_language(result.lang):
-                            finished = self.service.finish(result, [])
-                        self.out.append(self._frame(frame_id, finished, result.meta))
-            self._flush()
-            if pending:
-                self._log_group(pending)
+            if frames:
+                self.decide_group(frames)
+
+    def decide_group(self, frames: deque[tuple[int, int, Any, bytes]]) -> None:
+        """Take one group off `frames` (at most `max_rows` decisions), answer at once what
+        has nothing to log, and log the rest, whose answers follow their commit."""
+        try:
+            self._check_data()
+        except Exception as exc:  # the store busy: decide with the data served, check again
+            log.warning("could not check the data versions: %s", exc)
+        pending: list[tuple[int, Pending]] = []
+        while frames and len(pending) < self.max_rows:
+            frame_id, op, meta, body = frames.popleft()
+            result = self.handle(frame_id, op, meta or {}, body)
+            if result is not None:
+                if result.entries:
+                    pending.append((frame_id, result))
+                else:  # a batch in which nothing could be decided: nothing to log
+                    with using_language(result.lang):
+                        finished = self.service.finish(result, [])
+                    self.out.append(self._frame(frame_id, finished, result.meta))
+        self._flush()
+        if pending:
+            self._log_group(pending)
 
     def close(self, timeout: float) -> None:
         """The end of a worker (its socket reached EOF: the front is stopping): commit the
