@@ -4,29 +4,40 @@
 
 Issue 16's HTTP target is missed by ~11% and the front process is the step docs/benchmarks.md
 names as the structural one: removing it (workers accepting connections themselves,
-SO_REUSEPORT) changes the crash contract, so it is a decision for the team. This script
-measures what that decision would buy, instead of estimating it from CPU splits.
+SO_REUSEPORT) is a rewrite of the service layer that must keep the crash contract. This
+script measures what it would buy, and what keeping the contract costs, instead of
+estimating them from CPU splits.
 
 Each "direct" process here is a real engine Worker (engine/service/worker.py: the same
 decide, group-commit and reply code, its committer and reloader threads) whose frames come
 from an asyncio loop parsing HTTP with httptools in the same process, not from the front.
-It serves POST /v1/decisions/{policy} only: no routing table, tokens, limits, metrics,
-keep-alive timeouts, and no crash contract (a worker that dies resets its connections).
-What a real implementation would add back costs CPU, so the figure is a ceiling.
+It serves POST /v1/decisions/{policy} only: no routing table, tokens, limits, metrics or
+keep-alive timeouts. What a real implementation would add back costs CPU, so the figure is
+a ceiling. Without `--guard` a worker that dies resets its connections. With it, the
+supervising process keeps the contract the front keeps today (Guard): it holds a copy of
+every connection (passed to it with SCM_RIGHTS as the worker accepts it) and, in shared
+memory, the count of requests in flight on each; when a worker dies, each of its
+connections with a request in flight is answered a retriable 503, the others are closed.
+(A dead worker is not replaced here.)
 
-The driver starts both servers on one store each, then alternates wrk runs (closed loop,
-64 connections) between them and prints decisions/s and the servers' CPU per request (all
-their processes, from /proc) for each round. The `serve` role is the direct server:
+The driver starts the three servers on one store each, then alternates wrk runs (closed
+loop, 64 keep-alive connections) between them and prints decisions/s and the servers' CPU
+per request (all their processes, from /proc) for each round. The `serve` role is the
+direct server (`--faults`: a `?fault=exit` query kills the worker mid-request, as the
+service's test faults do):
 
-    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES
+    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES [--guard] [--faults]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import mmap
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -58,10 +69,11 @@ class DirectWorker(Worker):
     """A Worker whose frames come from HTTP parsed in its own loop, and whose replies go
     back to the connections they came from. Worker's own steps do the rest."""
 
-    def serve_on(self, loop: asyncio.AbstractEventLoop) -> None:
+    def serve_on(self, loop: asyncio.AbstractEventLoop, guard: WorkerGuard | None) -> None:
         self.loop = loop
         self.loop_thread = threading.get_ident()
-        self.clients: dict[int, asyncio.Transport] = {}
+        self.guard = guard
+        self.clients: dict[int, Connection] = {}
         self.frames: deque[tuple[int, int, Any, bytes]] = deque()
         self.next_id = 1
         self.scheduled = False
@@ -79,11 +91,12 @@ class DirectWorker(Worker):
             self.loop.call_soon_threadsafe(self._answer, frames)
 
     def _answer(self, frames: list[bytes]) -> None:
-        clients: dict[int, asyncio.Transport] = self.__dict__.get("clients", {})
+        clients: dict[int, Connection] = self.__dict__.get("clients", {})
+        guard = self.__dict__.get("guard")
         for frame in frames:
             _, frame_id, status, meta_length = ipc.HEADER.unpack_from(frame)
-            transport = clients.pop(frame_id, None)  # 0: an event (ready, reload): no client
-            if transport is None or transport.is_closing():
+            client = clients.pop(frame_id, None)  # 0: an event (ready, reload): no client
+            if client is None or not client.open:
                 continue
             start = ipc.HEADER.size
             meta = orjson.loads(frame[start : start + meta_length]) if meta_length else {}
@@ -91,14 +104,22 @@ class DirectWorker(Worker):
             head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))]
             for name, value in meta.get("h") or [["content-type", "application/json"]]:
                 head.append(f"{name}: {value}\r\n".encode())
+            if not client.keep_alive:
+                head.append(b"connection: close\r\n")
             head.append(b"content-length: %d\r\n\r\n" % len(body))
-            transport.write(b"".join(head) + body)
+            client.transport.write(b"".join(head) + body)
+            if guard is not None:  # after the write: a death between the two costs a
+                guard.answered(client.fd)  # 503 after a whole answer, never a lost one
+            if not client.keep_alive:
+                client.transport.close()
 
-    def submit(self, transport: asyncio.Transport, policy: str, body: bytes) -> None:
+    def submit(self, client: Connection, meta: dict[str, Any], body: bytes) -> None:
         frame_id = self.next_id
         self.next_id += 1
-        self.clients[frame_id] = transport
-        self.frames.append((frame_id, Op.DECIDE, {"policy": policy}, body))
+        self.clients[frame_id] = client
+        if self.guard is not None:
+            self.guard.asked(client.fd)
+        self.frames.append((frame_id, Op.DECIDE, meta, body))
         if not self.scheduled:  # one turn after the loop has read what arrived together
             self.scheduled = True
             self.loop.call_soon(self.turn)
@@ -122,9 +143,19 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.chunks: list[bytes] = []
         self.transport: Any = None
+        self.open = True
+        self.keep_alive = True
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.fd = transport.get_extra_info("socket").fileno()
+        if self.worker.guard is not None:
+            self.worker.guard.opened(self.fd)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False  # its answers still to come are dropped, and not counted
+        if self.worker.guard is not None:
+            self.worker.guard.closed(self.fd)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -140,11 +171,119 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         body, self.chunks = b"".join(self.chunks), []
-        policy = self.url[len(PREFIX) :].decode() if self.url.startswith(PREFIX) else ""
-        self.worker.submit(self.transport, policy, body)
+        self.keep_alive = self.parser.should_keep_alive()
+        path, _, query = self.url.partition(b"?")
+        meta = {"policy": path[len(PREFIX) :].decode() if path.startswith(PREFIX) else ""}
+        if query.startswith(b"fault="):  # as X-Kimari-Test-Fault: only with test faults on
+            meta["fault"] = query[6:].decode()
+        self.worker.submit(self, meta, body)
 
 
-def _worker_process(listener: socket.socket, slot: int, config: dict[str, Any]) -> None:
+SLOTS = 1 << 16  # file descriptor numbers per worker in the shared table of requests in flight
+
+
+class WorkerGuard:
+    """A worker's side of the crash contract: each connection it accepts is passed to the
+    supervisor (SCM_RIGHTS), which keeps a copy; each request it reads and answers moves a
+    count of requests in flight on that connection, in memory shared with the supervisor."""
+
+    def __init__(self, channel: socket.socket, counts: memoryview) -> None:
+        self.channel = channel
+        self.counts = counts
+
+    def opened(self, fd: int) -> None:
+        socket.send_fds(self.channel, [b"o%d" % fd], [fd])
+
+    def closed(self, fd: int) -> None:
+        self.counts[fd] = 0
+        self.channel.send(b"c%d" % fd)
+
+    def asked(self, fd: int) -> None:
+        self.counts[fd] += 1
+
+    def answered(self, fd: int) -> None:
+        self.counts[fd] -= 1
+
+
+class Guard:
+    """The supervisor's side: the copies of every worker's connections, and what to do with
+    them when that worker dies: a retriable 503 on each connection with a request in flight
+    (the client neither hangs nor sees a reset), a plain close on the others."""
+
+    def __init__(self, workers: int) -> None:
+        self.table = mmap.mmap(-1, workers * SLOTS * 4)  # anonymous and shared across fork
+        self.counts = memoryview(self.table).cast("I")
+        self.channels: dict[int, socket.socket] = {}
+        self.held: dict[int, dict[int, socket.socket]] = {}
+
+    def for_worker(self, slot: int) -> WorkerGuard:
+        """Before the fork: the worker's end of its channel (the supervisor keeps the other)."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.channels[slot], self.held[slot] = mine, {}
+        return WorkerGuard(theirs, self.counts[slot * SLOTS : (slot + 1) * SLOTS])
+
+    def read(self, slot: int) -> bool:
+        """Take one message of `slot`'s channel; False once the worker is gone."""
+        data, fds, _, _ = socket.recv_fds(self.channels[slot], 64, 1)
+        if not data:
+            return False
+        fd = int(data[1:])
+        if data[:1] == b"o":
+            self.held[slot][fd] = socket.socket(fileno=fds[0])
+        else:
+            copy = self.held[slot].pop(fd, None)
+            if copy is not None:
+                copy.close()
+        return True
+
+    def lost(self, slot: int) -> int:
+        """`slot`'s worker died: take what it said before it died, then answer what it held;
+        how many requests were answered 503."""
+        self.channels[slot].setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while self.read(slot):
+                pass
+        self.channels.pop(slot).close()
+        answered = 0
+        for fd, copy in self.held.pop(slot).items():
+            if self.counts[slot * SLOTS + fd] > 0:
+                answered += 1
+                with contextlib.suppress(OSError):
+                    copy.sendall(CRASHED)
+            _close_after_answer(copy)
+            self.counts[slot * SLOTS + fd] = 0
+        return answered
+
+
+def _crashed() -> bytes:
+    from engine.core.i18n import Msg
+    from engine.service.problems import unavailable
+
+    _, headers, body = unavailable(
+        Msg("the engine worker died while deciding; send it again"), "worker_crashed"
+    )
+    head = [b"HTTP/1.1 503 Service Unavailable\r\n", b"connection: close\r\n"]
+    head += [b"%s: %s\r\n" % (name, value) for name, value in headers]
+    return b"".join(head) + b"content-length: %d\r\n\r\n" % len(body) + body
+
+
+CRASHED = _crashed()
+
+
+def _close_after_answer(copy: socket.socket) -> None:
+    """Close without a reset: what the dead worker left unread would make close() send RST,
+    which can destroy the answer before the client reads it."""
+    with contextlib.suppress(OSError):
+        copy.shutdown(socket.SHUT_WR)
+        copy.setblocking(False)
+        while copy.recv(65536):
+            pass
+    copy.close()
+
+
+def _worker_process(
+    listener: socket.socket, slot: int, config: dict[str, Any], guard: WorkerGuard | None
+) -> None:
     import uvloop
 
     sys.setswitchinterval(0.0005)  # as engine/service/worker.py main(): for the committer
@@ -152,7 +291,7 @@ def _worker_process(listener: socket.socket, slot: int, config: dict[str, Any]) 
     worker = DirectWorker(unused, slot, config)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    worker.serve_on(loop)
+    worker.serve_on(loop, guard)
     threading.Thread(target=worker._reloader, daemon=True).start()
     worker.committer = threading.Thread(target=worker._committer, daemon=True)
     worker.committer.start()
@@ -162,33 +301,67 @@ def _worker_process(listener: socket.socket, slot: int, config: dict[str, Any]) 
     worker.close(10.0)
 
 
-def serve(port: int, workers: int, store: str, policies: Path) -> None:
+def serve(port: int, workers: int, store: str, policies: Path, guarded: bool, faults: bool) -> None:
     """The direct server: publish the folder into an empty store (as `kimari serve` does),
-    then fork the workers, each accepting on its own SO_REUSEPORT socket."""
+    then fork the workers, each accepting on its own SO_REUSEPORT socket; with `guarded`,
+    this process keeps the crash contract for them (Guard)."""
     from engine.service.supervisor import _bootstrap
 
-    config = Config(policies=policies, store=store)
+    config = Config(policies=policies, store=store, test_faults=faults)
+    if faults:
+        os.environ["KIMARI_TEST_FAULTS"] = "1"
     _bootstrap(config)
-    children = []
+    guard = Guard(workers) if guarded else None
+    children: dict[int, int] = {}
     for slot in range(workers):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(("127.0.0.1", port))
         listener.listen(1024)
+        mine = guard.for_worker(slot) if guard is not None else None
         pid = os.fork()
         if pid == 0:
-            _worker_process(listener, slot, config.to_worker())
+            if guard is not None:
+                for other in guard.channels.values():
+                    other.close()
+            _worker_process(listener, slot, config.to_worker(), mine)
             os._exit(0)
         listener.close()
-        children.append(pid)
+        if mine is not None:
+            mine.channel.close()
+        children[pid] = slot
+
+    stopping = False
 
     def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
         for pid in children:
             os.kill(pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
-    for pid in children:
-        os.waitpid(pid, 0)
+    _supervise(children, guard, lambda: stopping)
+
+
+def _supervise(children: dict[int, int], guard: Guard | None, stopping: Any) -> None:
+    """Wait for the workers; with a guard, keep its copies current and answer for the dead."""
+    while children:
+        if guard is not None and guard.channels:
+            ready, _, _ = select.select(list(guard.channels.values()), [], [], 0.05)
+            for channel in ready:
+                slot = next(s for s, c in guard.channels.items() if c is channel)
+                guard.read(slot)
+        else:
+            time.sleep(0.05)
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            slot = children.pop(pid)
+            if guard is not None and slot in guard.channels:
+                answered = guard.lost(slot)
+                if not stopping():
+                    print(f"worker {slot} died ({status}): {answered} answered 503", flush=True)
 
 
 def _tree_cpu(root: int) -> float:
@@ -230,17 +403,17 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body.json"
         body.write_text(json.dumps(request, ensure_ascii=False))
-        direct = [__file__, "serve", "18501", str(workers), f"{tmp}/direct.sqlite3", "policies"]
-        servers = {
-            "kimari serve": run._serve(workers, Path(tmp) / "serve.sqlite3", 18500),
-            "direct": subprocess.Popen(
-                [sys.executable, *direct],
+        ports = {"kimari serve": 18500, "direct": 18501, "direct, guarded": 18502}
+        servers = {"kimari serve": run._serve(workers, Path(tmp) / "serve.sqlite3", 18500)}
+        for name, flags in (("direct", []), ("direct, guarded", ["--guard"])):
+            port = ports[name]
+            command = [__file__, "serve", str(port), str(workers), f"{tmp}/{port}.sqlite3"]
+            servers[name] = subprocess.Popen(
+                [sys.executable, *command, "policies", *flags],
                 cwd=ROOT,
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
-            ),
-        }
-        ports = {"kimari serve": 18500, "direct": 18501}
+            )
         try:
             for name, port in ports.items():
                 url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
@@ -256,7 +429,7 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
                     per_request = cpu / (figures["per_second"] * seconds) * 1e6
                     rows.append({"round": index, "server": name, **figures, "cpu_us": per_request})
                     print(
-                        f"round {index}  {name:12s} {figures['per_second']:7.0f}/s  "
+                        f"round {index}  {name:15s} {figures['per_second']:7.0f}/s  "
                         f"server CPU {per_request:5.1f} µs a request  p99 {figures['p99_ms']} ms",
                         flush=True,
                     )
@@ -270,7 +443,10 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
         port, workers, store, policies = argv[1:5]
-        serve(int(port), int(workers), store, Path(policies))
+        flags = set(argv[5:])
+        serve(
+            int(port), int(workers), store, Path(policies), "--guard" in flags, "--faults" in flags
+        )
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -278,11 +454,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args(argv)
     rows = compare(args.workers, args.rounds, args.seconds)
-    ratios = [
-        direct["per_second"] / served["per_second"]
-        for direct, served in zip(rows[1::2], rows[0::2], strict=True)
-    ]
-    print("direct / kimari serve, per round: " + ", ".join(f"{r:.2f}" for r in ratios))
+    served = [r for r in rows if r["server"] == "kimari serve"]
+    for name in ("direct", "direct, guarded"):
+        mine = [r for r in rows if r["server"] == name]
+        ratios = [m["per_second"] / s["per_second"] for m, s in zip(mine, served, strict=True)]
+        print(f"{name} / kimari serve, per round: " + ", ".join(f"{r:.2f}" for r in ratios))
     return 0
 
 

@@ -258,3 +258,49 @@ def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_servic
             assert log.get(answer.json()["decision_id"]) is not None
     finally:
         log.close()
+
+
+def test_the_guarded_direct_server_answers_a_dead_workers_request_with_a_retriable_503(
+    tmp_path: Path,
+) -> None:
+    # the crash contract without the front (bench/front_ceiling.py Guard): the supervisor
+    # holds a copy of each connection and knows which have a request in flight
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.pg_server import free_port
+
+    port = free_port()
+    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(tmp_path / "g.sqlite3")]
+    server = subprocess.Popen(
+        [sys.executable, *command, "policies", "--guard", "--faults"],
+        cwd=run.ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    body = (run.ROOT / "examples" / "order-holds.json").read_text()
+    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
+    request = f'{{"facts": {body}, "at": "2024-10-01T10:00:00+09:00"}}'.encode()
+    try:
+        from bench.front_ceiling import _answered
+
+        assert _answered(url, request, 60)
+        with httpx.Client(timeout=10) as idle, httpx.Client(timeout=10) as client:
+            assert idle.post(url, content=request).status_code == 200  # then left idle
+            crashed = client.post(f"{url}?fault=exit", content=request)
+        said, _ = server.communicate(timeout=30)  # its one worker is gone: the supervisor ends
+        assert server.returncode == 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.communicate(timeout=30)
+    assert crashed.status_code == 503
+    assert crashed.headers["retry-after"] == "1"
+    assert crashed.json()["code"] == "worker_crashed"
+    assert crashed.json()["retriable"] is True
+    assert "1 answered 503" in said  # the idle connection was closed, not answered
