@@ -13,20 +13,23 @@ decide, group-commit and reply code, its committer and reloader threads) whose f
 from an asyncio loop parsing HTTP with httptools in the same process, not from the front.
 It serves POST /v1/decisions/{policy} only: no routing table, tokens, limits, metrics or
 keep-alive timeouts. What a real implementation would add back costs CPU, so the figure is
-a ceiling. Without `--guard` a worker that dies resets its connections. With it, the
+a ceiling. With `--front`, each worker runs the service's own front code instead
+(engine/service/http.py's App and protocol.py's relay, under uvicorn) on its loop, its
+pool answered in process (LocalPool): what a front-less service keeping today's HTTP layer
+would cost. Without `--guard` a worker that dies resets its connections. With it, the
 supervising process keeps the contract the front keeps today (Guard): it holds a copy of
 every connection (passed to it with SCM_RIGHTS as the worker accepts it) and, in shared
 memory, the count of requests in flight on each; when a worker dies, each of its
 connections with a request in flight is answered a retriable 503, the others are closed.
 (A dead worker is not replaced here.)
 
-The driver starts the three servers on one store each, then alternates wrk runs (closed
+The driver starts the four servers on one store each, then alternates wrk runs (closed
 loop, 64 keep-alive connections) between them and prints decisions/s and the servers' CPU
 per request (all their processes, from /proc) for each round. The `serve` role is the
 direct server (`--faults`: a `?fault=exit` query kills the worker mid-request, as the
 service's test faults do):
 
-    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES [--guard] [--faults]
+    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES [--guard|--front] [--faults]
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class DirectWorker(Worker):
         self.loop = loop
         self.loop_thread = threading.get_ident()
         self.guard = guard
-        self.clients: dict[int, Connection] = {}
+        self.clients: dict[int, Connection | asyncio.Future[Any]] = {}
         self.frames: deque[tuple[int, int, Any, bytes]] = deque()
         self.next_id = 1
         self.scheduled = False
@@ -91,14 +94,18 @@ class DirectWorker(Worker):
             self.loop.call_soon_threadsafe(self._answer, frames)
 
     def _answer(self, frames: list[bytes]) -> None:
-        clients: dict[int, Connection] = self.__dict__.get("clients", {})
+        clients: dict[int, Any] = self.__dict__.get("clients", {})
         guard = self.__dict__.get("guard")
         for frame in frames:
             _, frame_id, status, meta_length = ipc.HEADER.unpack_from(frame)
             client = clients.pop(frame_id, None)  # 0: an event (ready, reload): no client
+            start = ipc.HEADER.size
+            if isinstance(client, asyncio.Future):  # --front: the service's own front code
+                meta = orjson.loads(frame[start : start + meta_length]) if meta_length else {}
+                client.set_result((status, meta, frame[start + meta_length :]))
+                continue
             if client is None or not client.open:
                 continue
-            start = ipc.HEADER.size
             meta = orjson.loads(frame[start : start + meta_length]) if meta_length else {}
             body = frame[start + meta_length :]
             head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))]
@@ -113,13 +120,19 @@ class DirectWorker(Worker):
             if not client.keep_alive:
                 client.transport.close()
 
-    def submit(self, client: Connection, meta: dict[str, Any], body: bytes) -> None:
+    def submit(
+        self,
+        client: Connection | asyncio.Future[Any],
+        meta: dict[str, Any],
+        body: bytes,
+        op: int = Op.DECIDE,
+    ) -> None:
         frame_id = self.next_id
         self.next_id += 1
         self.clients[frame_id] = client
-        if self.guard is not None:
+        if self.guard is not None and isinstance(client, Connection):
             self.guard.asked(client.fd)
-        self.frames.append((frame_id, Op.DECIDE, meta, body))
+        self.frames.append((frame_id, op, meta, body))
         if not self.scheduled:  # one turn after the loop has read what arrived together
             self.scheduled = True
             self.loop.call_soon(self.turn)
@@ -177,6 +190,59 @@ class Connection(asyncio.Protocol):
         if query.startswith(b"fault="):  # as X-Kimari-Test-Fault: only with test faults on
             meta["fault"] = query[6:].decode()
         self.worker.submit(self, meta, body)
+
+
+class LocalPool:
+    """What engine/service/http.py's App asks of its WorkerPool, answered by the worker in
+    this process: with it the service's own front code (routing, tokens, limits, metrics,
+    protocol.py's relay) runs in each direct worker, and the figure is no longer a ceiling."""
+
+    slot = object()
+    restarts = 0
+    ready_count = 1
+
+    def __init__(self, worker: DirectWorker) -> None:
+        self.worker = worker
+        self.on_event: Any = None
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def pick(self) -> object:
+        return self.slot
+
+    def send(
+        self, slot: object, op: int, meta: Any = None, body: bytes = b""
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self.worker.loop.create_future()
+        self.worker.submit(future, meta or {}, body, op)
+        return future
+
+    async def call(self, op: int, meta: Any = None, body: bytes = b"", **_: Any) -> Any:
+        return await self.send(self.slot, op, meta, body)
+
+    async def call_all(self, op: int, meta: Any = None, body: bytes = b"") -> list[Any]:
+        return [await self.call(op, meta, body)]
+
+
+def _serve_front(worker: DirectWorker, config: Config, listener: socket.socket) -> None:
+    """The service's App and protocol on this process's loop, relaying to `worker`."""
+    import uvicorn
+
+    from engine.service.http import App
+    from engine.service.protocol import protocol_for
+
+    app = App(config, pool=LocalPool(worker))  # type: ignore[arg-type]
+    uv_config = uvicorn.Config(
+        app, http=protocol_for(app), lifespan="on", log_level="warning", server_header=False
+    )
+    server = uvicorn.Server(uv_config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    worker.loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
+    worker.loop.run_until_complete(server.serve(sockets=[listener]))
 
 
 SLOTS = 1 << 16  # file descriptor numbers per worker in the shared table of requests in flight
@@ -282,26 +348,38 @@ def _close_after_answer(copy: socket.socket) -> None:
 
 
 def _worker_process(
-    listener: socket.socket, slot: int, config: dict[str, Any], guard: WorkerGuard | None
+    listener: socket.socket, slot: int, config: Config, guard: WorkerGuard | None, front: bool
 ) -> None:
     import uvloop
 
     sys.setswitchinterval(0.0005)  # as engine/service/worker.py main(): for the committer
     unused, _ = socket.socketpair()
-    worker = DirectWorker(unused, slot, config)
+    worker = DirectWorker(unused, slot, config.to_worker())
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     worker.serve_on(loop, guard)
     threading.Thread(target=worker._reloader, daemon=True).start()
     worker.committer = threading.Thread(target=worker._committer, daemon=True)
     worker.committer.start()
+    if front:
+        _serve_front(worker, config, listener)
+        worker.close(10.0)
+        return
     loop.run_until_complete(loop.create_server(lambda: Connection(worker), sock=listener))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.run_forever()
     worker.close(10.0)
 
 
-def serve(port: int, workers: int, store: str, policies: Path, guarded: bool, faults: bool) -> None:
+def serve(
+    port: int,
+    workers: int,
+    store: str,
+    policies: Path,
+    guarded: bool = False,
+    faults: bool = False,
+    front: bool = False,
+) -> None:
     """The direct server: publish the folder into an empty store (as `kimari serve` does),
     then fork the workers, each accepting on its own SO_REUSEPORT socket; with `guarded`,
     this process keeps the crash contract for them (Guard)."""
@@ -324,7 +402,7 @@ def serve(port: int, workers: int, store: str, policies: Path, guarded: bool, fa
             if guard is not None:
                 for other in guard.channels.values():
                     other.close()
-            _worker_process(listener, slot, config.to_worker(), mine)
+            _worker_process(listener, slot, config, mine, front)
             os._exit(0)
         listener.close()
         if mine is not None:
@@ -394,6 +472,9 @@ def _answered(url: str, body: bytes, seconds: float) -> bool:
     return False
 
 
+FRONT = "direct, front's code"
+
+
 def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
     from bench import run
 
@@ -403,9 +484,9 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body.json"
         body.write_text(json.dumps(request, ensure_ascii=False))
-        ports = {"kimari serve": 18500, "direct": 18501, "direct, guarded": 18502}
+        ports = {"kimari serve": 18500, "direct": 18501, "direct, guarded": 18502, FRONT: 18503}
         servers = {"kimari serve": run._serve(workers, Path(tmp) / "serve.sqlite3", 18500)}
-        for name, flags in (("direct", []), ("direct, guarded", ["--guard"])):
+        for name, flags in (("direct", []), ("direct, guarded", ["--guard"]), (FRONT, ["--front"])):
             port = ports[name]
             command = [__file__, "serve", str(port), str(workers), f"{tmp}/{port}.sqlite3"]
             servers[name] = subprocess.Popen(
@@ -429,7 +510,7 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
                     per_request = cpu / (figures["per_second"] * seconds) * 1e6
                     rows.append({"round": index, "server": name, **figures, "cpu_us": per_request})
                     print(
-                        f"round {index}  {name:15s} {figures['per_second']:7.0f}/s  "
+                        f"round {index}  {name:20s} {figures['per_second']:7.0f}/s  "
                         f"server CPU {per_request:5.1f} µs a request  p99 {figures['p99_ms']} ms",
                         flush=True,
                     )
@@ -444,9 +525,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
         port, workers, store, policies = argv[1:5]
         flags = set(argv[5:])
-        serve(
-            int(port), int(workers), store, Path(policies), "--guard" in flags, "--faults" in flags
-        )
+        guarded, faults, front = ("--guard" in flags, "--faults" in flags, "--front" in flags)
+        serve(int(port), int(workers), store, Path(policies), guarded, faults, front)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -455,7 +535,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = compare(args.workers, args.rounds, args.seconds)
     served = [r for r in rows if r["server"] == "kimari serve"]
-    for name in ("direct", "direct, guarded"):
+    for name in ("direct", "direct, guarded", FRONT):
         mine = [r for r in rows if r["server"] == name]
         ratios = [m["per_second"] / s["per_second"] for m, s in zip(mine, served, strict=True)]
         print(f"{name} / kimari serve, per round: " + ", ".join(f"{r:.2f}" for r in ratios))

@@ -199,11 +199,13 @@ def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_i
     assert figures["statuses"] == {"200": figures["offered"]}
 
 
+@pytest.mark.parametrize("flags", [[], ["--front"]], ids=["httptools", "front-code"])
 def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_service(
-    tmp_path: Path,
+    tmp_path: Path, flags: list[str]
 ) -> None:
     # bench/front_ceiling.py measures what removing the front would buy: its figure means
-    # something only if its workers do the service's whole work (decide, log, answer)
+    # something only if its workers do the service's whole work (decide, log, answer),
+    # with its own minimal HTTP path or with the service's front code (--front)
     import json
     import os
     import signal
@@ -219,8 +221,9 @@ def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_servic
 
     root = Path(run.ROOT)
     port, store = free_port(), tmp_path / "direct.sqlite3"
+    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(store), "policies"]
     server = subprocess.Popen(
-        [sys.executable, "bench/front_ceiling.py", "serve", str(port), "1", str(store), "policies"],
+        [sys.executable, *command, *flags],
         cwd=root,
         start_new_session=True,
     )
