@@ -16,20 +16,24 @@ keep-alive timeouts. What a real implementation would add back costs CPU, so the
 a ceiling. With `--front`, each worker runs the service's own front code instead
 (engine/service/http.py's App and protocol.py's relay, under uvicorn) on its loop, its
 pool answered in process (LocalPool): what a front-less service keeping today's HTTP layer
-would cost. Without `--guard` a worker that dies resets its connections. With it, the
+would cost. With `--lean`, today's architecture instead (a front process relaying frames
+to engine workers through the service's WorkerPool), its decision path as lean as the
+direct workers' HTTP path: what a leaner relay in today's front would buy.
+Without `--guard` a direct worker that dies resets its connections. With it, the
 supervising process keeps the contract the front keeps today (Guard): it holds a copy of
 every connection (passed to it with SCM_RIGHTS as the worker accepts it) and, in shared
 memory, the count of requests in flight on each; when a worker dies, each of its
 connections with a request in flight is answered a retriable 503, the others are closed.
 (A dead worker is not replaced here.)
 
-The driver starts the four servers on one store each, then alternates wrk runs (closed
+The driver starts the five servers on one store each, then alternates wrk runs (closed
 loop, 64 keep-alive connections) between them and prints decisions/s and the servers' CPU
 per request (all their processes, from /proc) for each round. The `serve` role is the
 direct server (`--faults`: a `?fault=exit` query kills the worker mid-request, as the
 service's test faults do):
 
-    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES [--guard|--front] [--faults]
+    python bench/front_ceiling.py serve PORT WORKERS STORE POLICIES [--guard|--front|--lean]
+        [--faults]
 """
 
 from __future__ import annotations
@@ -66,6 +70,17 @@ from engine.service.worker import Worker  # noqa: E402
 
 PREFIX = b"/v1/decisions/"
 REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 422: b"Unprocessable Content"}
+
+
+def _http(status: int, meta: dict[str, Any], body: bytes, client: Connection) -> bytes:
+    """A worker's reply as HTTP/1.1, in one piece."""
+    head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))]
+    for name, value in meta.get("h") or [["content-type", "application/json"]]:
+        head.append(f"{name}: {value}\r\n".encode())
+    if not client.keep_alive:
+        head.append(b"connection: close\r\n")
+    head.append(b"content-length: %d\r\n\r\n" % len(body))
+    return b"".join(head) + body
 
 
 class DirectWorker(Worker):
@@ -107,14 +122,7 @@ class DirectWorker(Worker):
             if client is None or not client.open:
                 continue
             meta = orjson.loads(frame[start : start + meta_length]) if meta_length else {}
-            body = frame[start + meta_length :]
-            head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Error"))]
-            for name, value in meta.get("h") or [["content-type", "application/json"]]:
-                head.append(f"{name}: {value}\r\n".encode())
-            if not client.keep_alive:
-                head.append(b"connection: close\r\n")
-            head.append(b"content-length: %d\r\n\r\n" % len(body))
-            client.transport.write(b"".join(head) + body)
+            client.transport.write(_http(status, meta, frame[start + meta_length :], client))
             if guard is not None:  # after the write: a death between the two costs a
                 guard.answered(client.fd)  # 503 after a whole answer, never a lost one
             if not client.keep_alive:
@@ -243,6 +251,71 @@ def _serve_front(worker: DirectWorker, config: Config, listener: socket.socket) 
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     worker.loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
     worker.loop.run_until_complete(server.serve(sockets=[listener]))
+
+
+class LeanFront:
+    """`--lean`: today's architecture (a front process, engine workers behind it over the
+    service's WorkerPool and frames) with the front's decision path as lean as the direct
+    workers' (the Connection protocol above instead of uvicorn and the App): what a leaner
+    relay in the front would buy, the crash contract kept by the pool as today."""
+
+    guard = None
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def submit(self, client: Connection, meta: dict[str, Any], body: bytes) -> None:
+        from engine.service.pool import WorkerGone
+
+        try:
+            reply = self.pool.send(self.pool.pick(), Op.DECIDE, meta, body)
+        except WorkerGone:
+            client.transport.close()
+            return
+        reply.add_done_callback(lambda done: self._write(client, done))
+
+    @staticmethod
+    def _write(client: Connection, done: asyncio.Future[Any]) -> None:
+        if not client.open:
+            return
+        try:
+            status, meta, body = done.result()
+        except Exception:  # the worker died: the pool's retriable 503 is the front's job
+            client.transport.close()
+            return
+        client.transport.write(_http(status, meta, body, client))
+        if not client.keep_alive:
+            client.transport.close()
+
+
+def serve_lean(port: int, workers: int, store: str, policies: Path) -> None:
+    import uvloop
+
+    from engine.service.pool import WorkerPool
+    from engine.service.supervisor import _bootstrap
+
+    config = Config(policies=policies, store=store, workers=workers)
+    _bootstrap(config)
+
+    async def main() -> None:
+        pool = WorkerPool(config)
+        await pool.start()
+        while pool.ready_count < workers:
+            await asyncio.sleep(0.05)
+        front = LeanFront(pool)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: Connection(front),  # type: ignore[arg-type]
+            "127.0.0.1",
+            port,
+        )
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        server.close()
+        await pool.stop()
+
+    uvloop.run(main())
 
 
 SLOTS = 1 << 16  # file descriptor numbers per worker in the shared table of requests in flight
@@ -473,6 +546,7 @@ def _answered(url: str, body: bytes, seconds: float) -> bool:
 
 
 FRONT = "direct, front's code"
+LEAN = "lean front, workers"
 
 
 def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
@@ -484,9 +558,16 @@ def compare(workers: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body.json"
         body.write_text(json.dumps(request, ensure_ascii=False))
-        ports = {"kimari serve": 18500, "direct": 18501, "direct, guarded": 18502, FRONT: 18503}
+        ports = {
+            "kimari serve": 18500,
+            "direct": 18501,
+            "direct, guarded": 18502,
+            FRONT: 18503,
+            LEAN: 18504,
+        }
         servers = {"kimari serve": run._serve(workers, Path(tmp) / "serve.sqlite3", 18500)}
-        for name, flags in (("direct", []), ("direct, guarded", ["--guard"]), (FRONT, ["--front"])):
+        modes = [("direct", []), ("direct, guarded", ["--guard"]), (FRONT, ["--front"])]
+        for name, flags in [*modes, (LEAN, ["--lean"])]:
             port = ports[name]
             command = [__file__, "serve", str(port), str(workers), f"{tmp}/{port}.sqlite3"]
             servers[name] = subprocess.Popen(
@@ -525,6 +606,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["serve"]:
         port, workers, store, policies = argv[1:5]
         flags = set(argv[5:])
+        if "--lean" in flags:
+            serve_lean(int(port), int(workers), store, Path(policies))
+            return 0
         guarded, faults, front = ("--guard" in flags, "--faults" in flags, "--front" in flags)
         serve(int(port), int(workers), store, Path(policies), guarded, faults, front)
         return 0
@@ -535,7 +619,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rows = compare(args.workers, args.rounds, args.seconds)
     served = [r for r in rows if r["server"] == "kimari serve"]
-    for name in ("direct", "direct, guarded", FRONT):
+    for name in ("direct", "direct, guarded", FRONT, LEAN):
         mine = [r for r in rows if r["server"] == name]
         ratios = [m["per_second"] / s["per_second"] for m, s in zip(mine, served, strict=True)]
         print(f"{name} / kimari serve, per round: " + ", ".join(f"{r:.2f}" for r in ratios))

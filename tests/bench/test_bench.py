@@ -199,13 +199,16 @@ def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_i
     assert figures["statuses"] == {"200": figures["offered"]}
 
 
-@pytest.mark.parametrize("flags", [[], ["--front"]], ids=["httptools", "front-code"])
+@pytest.mark.parametrize(
+    "flags", [[], ["--front"], ["--lean"]], ids=["httptools", "front-code", "lean-front"]
+)
 def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_service(
     tmp_path: Path, flags: list[str]
 ) -> None:
     # bench/front_ceiling.py measures what removing the front would buy: its figure means
     # something only if its workers do the service's whole work (decide, log, answer),
-    # with its own minimal HTTP path or with the service's front code (--front)
+    # with its own minimal HTTP path, with the service's front code (--front), or behind a
+    # lean front process as today's workers are (--lean)
     import json
     import os
     import signal
