@@ -269,32 +269,45 @@ class LeanFront:
 
         try:
             reply = self.pool.send(self.pool.pick(), Op.DECIDE, meta, body)
-        except WorkerGone:
-            client.transport.close()
+        except WorkerGone as exc:
+            self._gone(client, exc)
             return
         reply.add_done_callback(lambda done: self._write(client, done))
 
-    @staticmethod
-    def _write(client: Connection, done: asyncio.Future[Any]) -> None:
+    def _write(self, client: Connection, done: asyncio.Future[Any]) -> None:
+        from engine.service.pool import WorkerGone
+
         if not client.open:
             return
         try:
             status, meta, body = done.result()
-        except Exception:  # the worker died: the pool's retriable 503 is the front's job
-            client.transport.close()
+        except WorkerGone as exc:  # the worker died or was killed: the service's 503
+            self._gone(client, exc)
             return
         client.transport.write(_http(status, meta, body, client))
         if not client.keep_alive:
             client.transport.close()
 
+    @staticmethod
+    def _gone(client: Connection, exc: Any) -> None:
+        from engine.service.problems import unavailable
 
-def serve_lean(port: int, workers: int, store: str, policies: Path) -> None:
+        status, headers, body = unavailable(exc.detail, exc.code)
+        meta = {"h": [[name.decode(), value.decode()] for name, value in headers]}
+        client.transport.write(_http(status, meta, body, client))
+        if not client.keep_alive:
+            client.transport.close()
+
+
+def serve_lean(port: int, workers: int, store: str, policies: Path, faults: bool) -> None:
     import uvloop
 
     from engine.service.pool import WorkerPool
     from engine.service.supervisor import _bootstrap
 
-    config = Config(policies=policies, store=store, workers=workers)
+    config = Config(policies=policies, store=store, workers=workers, test_faults=faults)
+    if faults:
+        os.environ["KIMARI_TEST_FAULTS"] = "1"  # the workers inherit it
     _bootstrap(config)
 
     async def main() -> None:
@@ -607,7 +620,7 @@ def main(argv: list[str]) -> int:
         port, workers, store, policies = argv[1:5]
         flags = set(argv[5:])
         if "--lean" in flags:
-            serve_lean(int(port), int(workers), store, Path(policies))
+            serve_lean(int(port), int(workers), store, Path(policies), "--faults" in flags)
             return 0
         guarded, faults, front = ("--guard" in flags, "--faults" in flags, "--front" in flags)
         serve(int(port), int(workers), store, Path(policies), guarded, faults, front)

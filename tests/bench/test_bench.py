@@ -310,3 +310,41 @@ def test_the_guarded_direct_server_answers_a_dead_workers_request_with_a_retriab
     assert crashed.json()["code"] == "worker_crashed"
     assert crashed.json()["retriable"] is True
     assert "1 answered 503" in said  # the idle connection was closed, not answered
+
+
+def test_the_lean_front_answers_a_dead_workers_request_with_the_pools_503(tmp_path: Path) -> None:
+    # bench/front_ceiling.py --lean keeps today's architecture: the pool notices the worker's
+    # death and the lean relay answers with the service's retriable 503; a new worker follows
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.pg_server import free_port
+
+    port = free_port()
+    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(tmp_path / "l.sqlite3")]
+    server = subprocess.Popen(
+        [sys.executable, *command, "policies", "--lean", "--faults"],
+        cwd=run.ROOT,
+        start_new_session=True,
+    )
+    body = (run.ROOT / "examples" / "order-holds.json").read_text()
+    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
+    request = f'{{"facts": {body}, "at": "2024-10-01T10:00:00+09:00"}}'.encode()
+    try:
+        from bench.front_ceiling import _answered
+
+        assert _answered(url, request, 60)
+        with httpx.Client(timeout=10) as client:
+            crashed = client.post(f"{url}?fault=exit", content=request)
+        assert _answered(url, request, 60)  # the pool started a new worker
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(30) == 0
+    assert crashed.status_code == 503
+    assert crashed.headers["retry-after"] == "1"
+    assert crashed.headers["content-type"] == "application/problem+json"
+    assert crashed.json()["code"] == "worker_crashed"
