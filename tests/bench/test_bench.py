@@ -348,3 +348,16 @@ def test_the_lean_front_answers_a_dead_workers_request_with_the_pools_503(tmp_pa
     assert crashed.headers["retry-after"] == "1"
     assert crashed.headers["content-type"] == "application/problem+json"
     assert crashed.json()["code"] == "worker_crashed"
+
+
+def test_the_relay_timing_answers_every_request_on_both_paths() -> None:
+    # bench/front_relay.py times the front's path and the lean one per request: each must
+    # really relay and answer (one write per request), or its µs would time nothing
+    from bench.front_relay import measure
+
+    figures = measure(200, 2)
+    assert set(figures) == {"front (uvicorn, App)", "lean relay"}
+    for per_round, writes in figures.values():
+        assert writes == 200 // 10 + 2 * 200
+        assert len(per_round) == 2
+        assert all(us > 0 for us in per_round)
