@@ -168,8 +168,10 @@ def pick_language(accept_language: str | None) -> str:
     """The language to answer in, from an `Accept-Language` header: the supported one the
     client ranks highest (q-values honoured, 'ja-JP' counts as 'ja'); English when the
     header is absent, malformed, or names none of ours."""
+    if not accept_language:  # most clients send none: every request asks
+        return DEFAULT
     best, best_q = DEFAULT, 0.0
-    for part in (accept_language or "").split(","):
+    for part in accept_language.split(","):
         tag, _, params = part.strip().partition(";")
         primary = tag.strip().lower().split("-")[0]
         if primary not in LANGUAGES:

@@ -65,6 +65,9 @@ class BodyTimeout(Exception):
     """The body stopped arriving (shorter than its Content-Length, or a stalled client)."""
 
 
+_EVERY_SCOPE = frozenset(SCOPES)  # what a request may do when no token is configured
+
+
 class App:
     """The ASGI application of the front process."""
 
@@ -255,7 +258,7 @@ class App:
         """The token's scopes and principal; None: no valid token. Without configured
         tokens: every scope, as 'anonymous'."""
         if self.config.anonymous:
-            return frozenset(SCOPES), "anonymous"
+            return _EVERY_SCOPE, "anonymous"
         token = self._token(scope)
         return (token.scopes, token.principal) if token is not None else None
 

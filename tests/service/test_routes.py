@@ -64,6 +64,25 @@ def test_a_path_finds_its_route_and_parameters(
     assert (route.op, found) == (op, params)
 
 
+def test_a_path_found_again_is_the_same_route_with_parameters_of_its_own() -> None:
+    # find() remembers what it matched; a caller adding to the parameters must not change
+    # what the next request gets
+    first_route, first = find("POST", "/v1/decisions/np-check")
+    first["explain"] = "1"
+    again_route, again = find("POST", "/v1/decisions/np-check")
+    assert again_route is first_route
+    assert again == {"policy": "np-check"}
+
+
+def test_the_remembered_paths_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes, "FOUND_MAX", 8)
+    monkeypatch.setattr(routes, "_FOUND", {})
+    for n in range(50):  # decision ids: a new path each
+        route, params = find("GET", f"/v1/decisions/d-{n}")
+        assert (route.op, params) == (Op.GET_DECISION, {"decision_id": f"d-{n}"})
+        assert len(routes._FOUND) <= 8
+
+
 @pytest.mark.parametrize(
     "path",
     [
