@@ -109,6 +109,7 @@ class DirectWorker(Worker):
             self.loop.call_soon_threadsafe(self._answer, frames)
 
     def _answer(self, frames: list[bytes]) -> None:
+        # Worker.__init__ sends its first events (ready, reloads) before serve_on
         clients: dict[int, Any] = self.__dict__.get("clients", {})
         guard = self.__dict__.get("guard")
         for frame in frames:
@@ -184,8 +185,11 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.transport.close()
 
+    def on_message_begin(self) -> None:
+        self.url = b""
+
     def on_url(self, url: bytes) -> None:
-        self.url = url
+        self.url += url  # a URL split across reads comes in pieces
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
