@@ -204,18 +204,14 @@ class Connection(asyncio.Protocol):
         self.worker.submit(self, meta, body)
 
 
-class LocalPool:
-    """What engine/service/http.py's App asks of its WorkerPool, answered by the worker in
-    this process: with it the service's own front code (routing, tokens, limits, metrics,
-    protocol.py's relay) runs in each direct worker, and the figure is no longer a ceiling."""
+class PoolStub:
+    """What engine/service/http.py's App and its relay ask of a WorkerPool, for one worker
+    that is always ready; `send` says where a request goes."""
 
     slot = object()
     restarts = 0
     ready_count = 1
-
-    def __init__(self, worker: DirectWorker) -> None:
-        self.worker = worker
-        self.on_event: Any = None
+    on_event: Any = None
 
     async def start(self) -> None:
         pass
@@ -229,15 +225,29 @@ class LocalPool:
     def send(
         self, slot: object, op: int, meta: Any = None, body: bytes = b""
     ) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = self.worker.loop.create_future()
-        self.worker.submit(future, meta or {}, body, op)
-        return future
+        raise NotImplementedError
 
     async def call(self, op: int, meta: Any = None, body: bytes = b"", **_: Any) -> Any:
         return await self.send(self.slot, op, meta, body)
 
     async def call_all(self, op: int, meta: Any = None, body: bytes = b"") -> list[Any]:
         return [await self.call(op, meta, body)]
+
+
+class LocalPool(PoolStub):
+    """The pool answered by the worker in this process: with it the service's own front code
+    (routing, tokens, limits, metrics, protocol.py's relay) runs in each direct worker, and
+    the figure is no longer a ceiling."""
+
+    def __init__(self, worker: DirectWorker) -> None:
+        self.worker = worker
+
+    def send(
+        self, slot: object, op: int, meta: Any = None, body: bytes = b""
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self.worker.loop.create_future()
+        self.worker.submit(future, meta or {}, body, op)
+        return future
 
 
 def _serve_front(worker: DirectWorker, config: Config, listener: socket.socket) -> None:

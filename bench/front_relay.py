@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: bench/ and engine/ from the checkout
     sys.path.insert(0, str(ROOT))
 
+from bench.front_ceiling import PoolStub  # noqa: E402
+
 ANSWER = (200, {"p": "order-holds", "o": "held"}, b"x" * 1843)  # a logged decision's size
 
 
@@ -55,24 +57,12 @@ class CountingTransport(asyncio.Transport):
         pass
 
 
-class AnsweringPool:
-    """What the relay asks of the WorkerPool, answered at once with a decision's reply."""
+class AnsweringPool(PoolStub):
+    """A pool whose one worker answers every request at once with a decision's reply."""
 
-    slot = object()
-    restarts = 0
-    ready_count = 1
-    on_event = None
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    def pick(self) -> object:
-        return self.slot
-
-    def send(self, slot: object, op: int, meta: Any, body: bytes) -> asyncio.Future[Any]:
+    def send(
+        self, slot: object, op: int, meta: Any = None, body: bytes = b""
+    ) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.set_result(ANSWER)
         return future

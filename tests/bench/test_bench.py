@@ -8,6 +8,11 @@ runs that check on every change.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +87,6 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
 def test_the_cpu_split_counts_every_thread_of_the_workers_below_the_front() -> None:
     """A worker is a child of the front, itself a child of the supervisor: a thread of
     a grandchild counts as the workers' CPU (Linux /proc)."""
-    import os
-    import subprocess
-    import sys
     import time
 
     spinner = (
@@ -199,6 +201,33 @@ def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_i
     assert figures["statuses"] == {"200": figures["offered"]}
 
 
+ORDER = json.loads((run.ROOT / "examples" / "order-holds.json").read_text())
+AT = "2024-10-01T10:00:00+09:00"
+
+
+def _front_ceiling(store: Path, *flags: str, stdout: int | None = None) -> tuple[Any, str]:
+    """bench/front_ceiling.py's server of one worker on `store`, once it has decided a first
+    order-holds request; and its order-holds URL."""
+    from bench.front_ceiling import _answered
+    from tests.pg_server import free_port
+
+    port = free_port()
+    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(store), "policies"]
+    server = subprocess.Popen(
+        [sys.executable, *command, *flags],
+        cwd=run.ROOT,
+        start_new_session=True,
+        stdout=stdout,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
+    if not _answered(url, json.dumps({"facts": ORDER, "at": AT}).encode(), 60):
+        os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=30)
+        raise AssertionError(f"bench/front_ceiling.py serve {' '.join(flags)} did not answer")
+    return server, url
+
+
 @pytest.mark.parametrize(
     "flags", [[], ["--front"], ["--lean"]], ids=["httptools", "front-code", "lean-front"]
 )
@@ -209,44 +238,26 @@ def test_the_direct_server_of_the_front_ceiling_decides_and_logs_like_the_servic
     # something only if its workers do the service's whole work (decide, log, answer),
     # with its own minimal HTTP path, with the service's front code (--front), or behind a
     # lean front process as today's workers are (--lean)
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-
     import httpx
 
+    from bench.front_ceiling import _tree_cpu
     from engine.api import load_project
     from engine.runtime.evaluate import decide
     from engine.store.decisions import DecisionLog
-    from tests.pg_server import free_port
 
-    root = Path(run.ROOT)
-    port, store = free_port(), tmp_path / "direct.sqlite3"
-    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(store), "policies"]
-    server = subprocess.Popen(
-        [sys.executable, *command, *flags],
-        cwd=root,
-        start_new_session=True,
-    )
-    facts = json.loads((root / "examples" / "order-holds.json").read_text())
-    at = "2024-10-01T10:00:00+09:00"
-    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
+    store = tmp_path / "direct.sqlite3"
+    server, url = _front_ceiling(store, *flags)
     try:
-        from bench.front_ceiling import _answered, _tree_cpu
-
-        assert _answered(url, json.dumps({"facts": facts, "at": at}).encode(), 60)
         with httpx.Client(timeout=10) as client:
-            answers = [client.post(url, json={"facts": facts, "at": at}) for _ in range(3)]
+            answers = [client.post(url, json={"facts": ORDER, "at": AT}) for _ in range(3)]
             bad = client.post(url, content=b'{"facts": {"order": ')
         assert _tree_cpu(server.pid) > 0
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         assert server.wait(30) == 0
-    project = load_project(root / "policies")
+    project = load_project(run.ROOT / "policies")
     policy = project.policy("order-holds")
-    expected = decide(policy, facts, at=at, data=project.data_for(policy))
+    expected = decide(policy, ORDER, at=AT, data=project.data_for(policy))
     assert [a.status_code for a in answers] == [200, 200, 200]
     want = json.loads(expected.to_json())
     for answer in answers:
@@ -271,34 +282,15 @@ def test_the_guarded_direct_server_answers_a_dead_workers_request_with_a_retriab
 ) -> None:
     # the crash contract without the front (bench/front_ceiling.py Guard): the supervisor
     # holds a copy of each connection and knows which have a request in flight
-    import os
-    import signal
-    import subprocess
-    import sys
-
     import httpx
 
-    from tests.pg_server import free_port
-
-    port = free_port()
-    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(tmp_path / "g.sqlite3")]
-    server = subprocess.Popen(
-        [sys.executable, *command, "policies", "--guard", "--faults"],
-        cwd=run.ROOT,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    body = (run.ROOT / "examples" / "order-holds.json").read_text()
-    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
-    request = f'{{"facts": {body}, "at": "2024-10-01T10:00:00+09:00"}}'.encode()
+    store = tmp_path / "g.sqlite3"
+    server, url = _front_ceiling(store, "--guard", "--faults", stdout=subprocess.PIPE)
+    request = {"facts": ORDER, "at": AT}
     try:
-        from bench.front_ceiling import _answered
-
-        assert _answered(url, request, 60)
         with httpx.Client(timeout=10) as idle, httpx.Client(timeout=10) as client:
-            assert idle.post(url, content=request).status_code == 200  # then left idle
-            crashed = client.post(f"{url}?fault=exit", content=request)
+            assert idle.post(url, json=request).status_code == 200  # then left idle
+            crashed = client.post(f"{url}?fault=exit", json=request)
         said, _ = server.communicate(timeout=30)  # its one worker is gone: the supervisor ends
         assert server.returncode == 0
     finally:
@@ -315,32 +307,16 @@ def test_the_guarded_direct_server_answers_a_dead_workers_request_with_a_retriab
 def test_the_lean_front_answers_a_dead_workers_request_with_the_pools_503(tmp_path: Path) -> None:
     # bench/front_ceiling.py --lean keeps today's architecture: the pool notices the worker's
     # death and the lean relay answers with the service's retriable 503; a new worker follows
-    import os
-    import signal
-    import subprocess
-    import sys
-
     import httpx
 
-    from tests.pg_server import free_port
+    from bench.front_ceiling import _answered
 
-    port = free_port()
-    command = ["bench/front_ceiling.py", "serve", str(port), "1", str(tmp_path / "l.sqlite3")]
-    server = subprocess.Popen(
-        [sys.executable, *command, "policies", "--lean", "--faults"],
-        cwd=run.ROOT,
-        start_new_session=True,
-    )
-    body = (run.ROOT / "examples" / "order-holds.json").read_text()
-    url = f"http://127.0.0.1:{port}/v1/decisions/order-holds"
-    request = f'{{"facts": {body}, "at": "2024-10-01T10:00:00+09:00"}}'.encode()
+    server, url = _front_ceiling(tmp_path / "l.sqlite3", "--lean", "--faults")
+    request = {"facts": ORDER, "at": AT}
     try:
-        from bench.front_ceiling import _answered
-
-        assert _answered(url, request, 60)
         with httpx.Client(timeout=10) as client:
-            crashed = client.post(f"{url}?fault=exit", content=request)
-        assert _answered(url, request, 60)  # the pool started a new worker
+            crashed = client.post(f"{url}?fault=exit", json=request)
+        assert _answered(url, json.dumps(request).encode(), 60)  # the pool started a new one
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         assert server.wait(30) == 0
