@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +12,15 @@ import pytest
 from engine.project.project import Project
 from tests.pg_server import PgServer
 from tests.strategies import shipped_project
+
+# Commands keep the keys of clean checks in the user's cache (engine/cli/checks_cache.py):
+# the suite's, and those of the processes it starts, go to a folder of its own.
+_CHECKS_CACHE = tempfile.mkdtemp(prefix="kimari-tests-cache-")
+os.environ["KIMARI_CACHE_DIR"] = _CHECKS_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CHECKS_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

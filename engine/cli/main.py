@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from engine.cli import lifecycle as lifecycle_commands
+from engine.cli.checks_cache import remembered_checks
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -656,7 +657,7 @@ def language_from(value: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, then exit in exactly one place."""
-    with using_language(language_from(os.environ.get("KIMARI_LANG"))):
+    with using_language(language_from(os.environ.get("KIMARI_LANG"))), remembered_checks():
         return _run(argv)
 
 

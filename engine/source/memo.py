@@ -5,30 +5,34 @@ JSON Schema 2020-12 and the supported subset, every policy document validated ag
 policy.schema.json, again at every reload, worker start and `kimari batch`, although the
 texts rarely change. A check of the same input by the same checks gives the same answer,
 so a clean answer is remembered under the SHA-256 of the canonical JSON of what was
-checked, with the checker's identity (`CHECKS`, the jsonschema version, the schema it
-checked against) in the key. Only clean answers are kept: a problem is found again, with
-its positions, every time.
+checked, with the checker's identity (`checker()`: `CHECKS_VERSION` and the jsonschema
+version; the schema it checked against) in the key. Only clean answers are kept: a
+problem is found again, with its positions, every time.
 
 The keys live in the process (`known`, `remember`); a store keeps them across processes
 (engine/store/checks.py: the service's workers read them at start and add what they
-learnt), so a restarted worker skips what any process of the store checked before.
+learnt), so a restarted worker skips what any process of the store checked before; the
+command line keeps them in a file of the user's cache (engine/cli/checks_cache.py), so
+`kimari batch`, `validate` and `test` skip what an earlier command checked.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import math
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
-from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 # Bump when a check changes what it accepts: every remembered answer is then forgotten.
-CHECKS = f"kimari-checks-1/jsonschema-{version('jsonschema')}"
+CHECKS_VERSION = "kimari-checks-1"
 
 # Not OPT_NON_STR_KEYS: {1: x} and {"1": x} would share a text (a non-string key makes the
 # value keyless instead, so it is checked every time).
@@ -59,6 +63,27 @@ def _finite(value: Any) -> bool:
     return True
 
 
+@functools.cache
+def checker() -> str:
+    """Who checks: kimari's checks and the jsonschema release (read once, on the first key)."""
+    return f"{CHECKS_VERSION}/jsonschema-{installed_version('jsonschema')}"
+
+
+def installed_version(package: str) -> str:
+    """The installed release of `package`, from the name of its .dist-info folder beside it
+    without importing it; importlib.metadata where the layout differs. Importing
+    importlib.metadata (and email, which it reads) took ~15 ms of a `kimari batch` whose
+    checks were all remembered."""
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.origin:
+        found = list(Path(spec.origin).parent.parent.glob(f"{package}-*.dist-info"))
+        if len(found) == 1:
+            return found[0].name[len(package) + 1 : -len(".dist-info")]
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def key(kind: str, value: Any) -> str | None:
     """The key of checking `value` by the checks named `kind`; None if it has no canonical
     JSON (then it is simply checked every time)."""
@@ -68,7 +93,7 @@ def key(kind: str, value: Any) -> str | None:
         return None
     if b"null" in text and not _finite(value):  # rare: walked only when a null was written
         return None
-    digest = hashlib.sha256(f"{CHECKS}\0{kind}\0".encode())
+    digest = hashlib.sha256(f"{checker()}\0{kind}\0".encode())
     digest.update(text)
     return digest.hexdigest()
 

@@ -6,7 +6,7 @@
 A worker reads every key before it compiles what it serves, and writes the keys it learnt
 after each compile: a restarted worker, another worker of the same store or a replica
 then skips the jsonschema checks of texts any of them checked before (~60% of loading
-the shipped policies). A key names its checker (memo.CHECKS): after an upgrade the old
+the shipped policies). A key names its checker (memo.checker()): after an upgrade the old
 keys are simply never asked for again. A key is the hash of the very text checked, so
 only a hand-written row could make a check be skipped for a text it would refuse: the
 table is trusted as the published policies in the same store are.

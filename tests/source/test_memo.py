@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import copy
 import datetime
+import importlib.metadata
 import math
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from engine.core.errors import PolicyError
 from engine.source import memo, schema
@@ -116,3 +120,50 @@ def test_a_value_without_one_canonical_text_has_no_key_and_is_checked_every_time
     assert memo.key("k", value) is None
     memo.remember(None)
     assert not memo.known(None)
+
+
+def test_the_checker_names_the_installed_jsonschema_release() -> None:
+    assert memo.installed_version("jsonschema") == importlib.metadata.version("jsonschema")
+    assert memo.checker().endswith(f"/jsonschema-{importlib.metadata.version('jsonschema')}")
+
+
+def test_a_package_without_a_dist_info_beside_it_asks_importlib_metadata() -> None:
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        memo.installed_version("json")  # the standard library's: no release of its own
+
+
+@pytest.fixture
+def own_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setattr(schema, "SCHEMA_DIR", tmp_path)
+    schema.project_schema.cache_clear()
+    yield tmp_path
+    schema.project_schema.cache_clear()
+
+
+def test_a_project_schema_is_checked_against_json_schema_once_per_content(
+    own_schemas: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (own_schemas / "x.schema.json").write_text('{"type": "object", "required": ["a"]}')
+    checked: list[Any] = []
+    real = Draft202012Validator.check_schema
+    monkeypatch.setattr(
+        Draft202012Validator, "check_schema", lambda s: (checked.append(s), real(s))
+    )
+    first = schema.project_schema("x.schema.json")
+    schema.project_schema.cache_clear()  # a new process, the memo told what the last one saw
+    second = schema.project_schema("x.schema.json")
+    assert len(checked) == 1
+    assert first.schema == second.schema
+    found = validate_document(parse_yaml("b: 1\n", "d.yaml"), second)
+    assert [d.code for d in found] == ["missing_key"], found
+
+
+def test_a_project_schema_that_is_not_json_schema_is_refused_every_time(
+    own_schemas: Path,
+) -> None:
+    (own_schemas / "bad.schema.json").write_text('{"type": 12}')
+    for _ in range(2):
+        schema.project_schema.cache_clear()
+        with pytest.raises(SchemaError):
+            schema.project_schema("bad.schema.json")
+    assert memo.take_fresh() == []
