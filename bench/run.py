@@ -583,12 +583,14 @@ def _load_once(folder: Path) -> tuple[float, Project]:
 def _forget_all(keys: Iterable[str] = ()) -> None:
     """As a fresh process: no remembered checks (but `keys`, as read from a store), no
     parsed documents (consulted policies among them) nor expressions, no remembered YAML
-    tags."""
+    tags, no compiled facts schemas."""
     from engine.lang.parser import parse
     from engine.source import memo
+    from engine.source.facts import forget_compiled
     from engine.source.yaml import _Loader, forget_parsed
 
     memo.forget()
+    forget_compiled()
     forget_parsed()
     memo.absorb(keys)
     parse.cache_clear()
@@ -633,19 +635,44 @@ def _batch_start(lines: bytes, runs: int) -> dict[str, list[float]]:
     return figures
 
 
+def reload_times(policy_id: str, runs: int) -> list[float]:
+    """Seconds of compile_set after `policy_id`'s file changed (a comment added), in a copy
+    of the project. The copy holds the schemas the policies name (`../schemas/`): without
+    them every policy was refused at its first stage, and the recorded reloads until
+    2026-12-06 timed those refusals. Each reload must serve the new revision."""
+    import shutil
+    import tempfile
+
+    from engine.project.registry import compile_set
+
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("policies", "schemas"):
+            shutil.copytree(ROOT / name, Path(tmp) / name)
+        copy = Path(tmp) / "policies"
+        current = compile_set(copy, None)
+        edited = copy / f"{policy_id}.yaml"
+        for i in range(runs):
+            edited.write_text(edited.read_text() + f"# edit {i}\n")
+            started = time.perf_counter()
+            current = compile_set(copy, current)
+            times.append(time.perf_counter() - started)
+            status = current.statuses[policy_id]
+            if status.state != "valid" or status.policy is None:
+                raise RuntimeError(f"the reload of {policy_id} did not compile: {status}")
+    return times
+
+
 def load_figures(runs: int) -> dict[str, list[float]]:
     """Seconds of each load, reload and batch start-up (run by section_load in a fresh
     process: in the benchmark's own, the objects earlier sections left slow every
     allocation down and make forking its workers copy a large process)."""
     import json
-    import shutil
-    import tempfile
 
-    from engine.project.registry import compile_set
     from engine.source import memo
 
     folder = ROOT / "policies"
-    figures: dict[str, list[float]] = {"cold": [], "stored": [], "warm": [], "reload": []}
+    figures: dict[str, list[float]] = {"cold": [], "stored": [], "warm": []}
     for _ in range(runs):
         _forget_all()
         took, project = _load_once(folder)
@@ -655,16 +682,7 @@ def load_figures(runs: int) -> dict[str, list[float]]:
         _forget_all(keys)
         figures["stored"].append(_load_once(folder)[0])
     figures["warm"] = [_load_once(folder)[0] for _ in range(runs)]
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "policies"
-        shutil.copytree(folder, copy)
-        current = compile_set(copy, None)
-        edited = copy / "order-holds.yaml"
-        for i in range(runs):
-            edited.write_text(edited.read_text() + f"# edit {i}\n")
-            started = time.perf_counter()
-            current = compile_set(copy, current)
-            figures["reload"].append(time.perf_counter() - started)
+    figures["reload"] = reload_times("order-holds", runs)
     facts = json.loads((ROOT / "examples" / "order-holds.json").read_text())
     line = json.dumps({"facts": facts, "at": "2024-10-01T10:00:00+09:00"}).encode() + b"\n"
     figures.update(_batch_start(line, runs))

@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+import orjson
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
@@ -236,6 +239,10 @@ def compile_facts_schema(
 
     `fast_paths=False` compiles the general checks only: the tests compare the two.
     """
+    compiled = _compiled_key(schema, fast_paths)
+    found = _COMPILED.get(compiled) if compiled is not None else None
+    if found is not None:
+        return found
     checked = memo.key("facts-schema", schema)  # a clean audit is remembered by content
     if not memo.known(checked):
         where = Location(source, 1, 1)
@@ -244,7 +251,41 @@ def compile_facts_schema(
             raise PolicyError(problems)
         memo.remember(checked)
     compiler = _Compiler(schema.get("$defs", {}), fast_paths)
-    return FactsValidator(schema, compiler.node(schema), compiler.static_type(schema, frozenset()))
+    check, type_ = compiler.node(schema), compiler.static_type(schema, frozenset())
+    validator = FactsValidator(schema, check, type_)
+    if compiled is not None:
+        if len(_COMPILED) >= COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[compiled] = validator
+    return validator
+
+
+# A validator is immutable and depends on the schema's text alone, so one compiled before is
+# used again: a reload, a publication or a load in the same process compiled the 66 facts
+# schemas of the shipped policies again, ~20% of loading them (docs/benchmarks.md). The key
+# is the text as written, key order included (the order of its fields and of its errors).
+COMPILED_MAX = 1024
+_COMPILED: dict[tuple[bytes, bool], FactsValidator] = {}
+
+
+def forget_compiled() -> None:
+    """Forget the validators compiled so far (a benchmark's fresh process)."""
+    _COMPILED.clear()
+
+
+def _compiled_key(schema: Mapping[str, Any], fast_paths: bool) -> tuple[bytes, bool] | None:
+    """None for a schema JSON has no one text for (a YAML date, a subclass, NaN, which
+    orjson writes as null): compiled anew each time."""
+    try:
+        text = orjson.dumps(schema, option=_EXACT)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    if b"null" in text and not memo.finite(schema):
+        return None
+    return hashlib.sha256(text).digest(), fast_paths
+
+
+_EXACT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 # --- the compiler ----------------------------------------------------------------------

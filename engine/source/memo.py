@@ -52,14 +52,14 @@ def _tagged(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
     """No NaN or infinity inside (orjson writes both as null, the text of None)."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
+        return all(finite(item) for item in value.values())
     if isinstance(value, list | tuple):
-        return all(_finite(item) for item in value)
+        return all(finite(item) for item in value)
     return True
 
 
@@ -91,7 +91,7 @@ def key(kind: str, value: Any) -> str | None:
         text = orjson.dumps(value, default=_tagged, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if b"null" in text and not _finite(value):  # rare: walked only when a null was written
+    if b"null" in text and not finite(value):  # rare: walked only when a null was written
         return None
     digest = hashlib.sha256(f"{checker()}\0{kind}\0".encode())
     digest.update(text)

@@ -337,3 +337,19 @@ def test_the_relay_timing_answers_every_request_on_both_paths() -> None:
         assert writes == 200 // 10 + 2 * 200
         assert len(per_round) == 2
         assert all(us > 0 for us in per_round)
+
+
+def test_a_timed_reload_serves_the_edited_policy() -> None:
+    (took,) = run.reload_times("cancellation-fees", 1)
+    assert took > 0
+
+
+def test_a_reload_that_does_not_compile_is_not_timed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy once lacked the schemas the policies name: every reload timed a refusal."""
+    (tmp_path / "policies").symlink_to(run.ROOT / "policies")
+    (tmp_path / "schemas").mkdir()
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    with pytest.raises(RuntimeError, match="did not compile"):
+        run.reload_times("cancellation-fees", 1)

@@ -878,3 +878,46 @@ def test_integers_within_64_bits_are_accepted_as_they_are(value: Any) -> None:
     for field in ("plain", "limited", "nullable"):
         facts = validator.validate({"plain": 1, field: value})
         assert facts[field] == value and type(facts[field]) is int
+
+
+# --- compiled once per text ------------------------------------------------------------
+
+CACHED = {
+    "type": "object",
+    "properties": {"a": {"type": "integer"}, "b": {"type": "string", "maxLength": 2}},
+    "required": ["a"],
+}
+
+
+def test_a_schema_compiled_before_is_the_same_validator() -> None:
+    first = compile_facts_schema(CACHED, source="one.json")
+    assert compile_facts_schema(copy.deepcopy(CACHED), source="two.json") is first
+    assert compile_facts_schema(CACHED, source="one.json", fast_paths=False) is not first
+
+
+def test_a_schema_written_in_another_order_is_compiled_for_its_own_order() -> None:
+    first = compile_facts_schema(CACHED, source="one.json")
+    turned = {"type": "object", "properties": {"b": CACHED["properties"]["b"]}}
+    turned["properties"]["a"] = CACHED["properties"]["a"]
+    turned["required"] = ["a"]
+    other = compile_facts_schema(turned, source="two.json")
+    assert other is not first
+    assert list(first.type.fields or {}) == ["a", "b"]  # the fields the checker lists
+    assert list(other.type.fields or {}) == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [dt.date(2024, 1, 1), float("nan"), Decimal("1.5"), type("Text", (str,), {})("x")],
+)
+def test_a_schema_without_one_json_text_is_compiled_anew_each_time(value: Any) -> None:
+    schema = {"type": "object", "properties": {"a": {"const": value}}}
+    assert compile_facts_schema(schema, source="s") is not compile_facts_schema(schema, source="s")
+
+
+def test_the_compiled_schemas_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(facts_module, "COMPILED_MAX", 2)
+    monkeypatch.setattr(facts_module, "_COMPILED", {})
+    for n in range(5):
+        compile_facts_schema({"type": "object", "title": str(n)}, source="s")
+        assert len(facts_module._COMPILED) <= 2
