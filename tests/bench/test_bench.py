@@ -353,3 +353,11 @@ def test_a_reload_that_does_not_compile_is_not_timed(
     monkeypatch.setattr(run, "ROOT", tmp_path)
     with pytest.raises(RuntimeError, match="did not compile"):
         run.reload_times("cancellation-fees", 1)
+
+
+def test_a_batch_with_a_refused_line_is_not_timed() -> None:
+    from engine.cli.batch import BatchSummary
+
+    assert run.decided_all(BatchSummary(total=2, decided=2)).decided == 2
+    with pytest.raises(RuntimeError, match="did not decide every line"):
+        run.decided_all(BatchSummary(total=2, decided=1, failed=1))
