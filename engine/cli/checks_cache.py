@@ -21,7 +21,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 FILE_NAME = "checks.txt"
@@ -29,7 +29,7 @@ MAX_KEYS = 50_000  # ~3.3 MB; past it the oldest half is dropped
 _KEY = re.compile(r"[0-9a-f]{64}")
 
 
-def cache_file(environ: os._Environ[str] | dict[str, str] = os.environ) -> Path | None:
+def cache_file(environ: Mapping[str, str] = os.environ) -> Path | None:
     """Where the keys are kept; None when the cache is turned off or has no home."""
     chosen = environ.get("KIMARI_CACHE_DIR")
     if chosen is not None:
