@@ -13,15 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-import orjson
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
@@ -240,7 +237,7 @@ def compile_facts_schema(
     `fast_paths=False` compiles the general checks only: the tests compare the two. A
     schema of the same text compiled before in this process gives the same validator.
     """
-    compiled = _compiled_key(schema, fast_paths)
+    compiled = memo.key(f"facts-validator/{fast_paths}", schema, ordered=True)
     found = _COMPILED.get(compiled) if compiled is not None else None
     if found is not None:
         return found
@@ -264,30 +261,16 @@ def compile_facts_schema(
 # A validator is immutable and depends on the schema's text alone, so one compiled before is
 # used again: a reload, a publication or a load in the same process compiled the 66 facts
 # schemas of the shipped policies again, ~25% of loading them (docs/benchmarks.md). The key
-# is the text as written, key order included: it orders the record fields the checker sees.
+# is that of the text as written (memo.key, ordered): key order orders the record fields the
+# checker sees; a schema without one JSON text (NaN) is compiled anew each time.
 # A validator's `schema` is then the first caller's: callers copy it, never change it.
 COMPILED_MAX = 1024
-_COMPILED: dict[tuple[bytes, bool], FactsValidator] = {}
+_COMPILED: dict[str, FactsValidator] = {}
 
 
 def forget_compiled() -> None:
     """Forget the validators compiled so far (a benchmark's fresh process)."""
     _COMPILED.clear()
-
-
-def _compiled_key(schema: Mapping[str, Any], fast_paths: bool) -> tuple[bytes, bool] | None:
-    """None for a schema JSON has no one text for (a YAML date, a subclass, NaN, which
-    orjson writes as null): compiled anew each time."""
-    try:
-        text = orjson.dumps(schema, option=_EXACT)
-    except (TypeError, orjson.JSONEncodeError):
-        return None
-    if b"null" in text and not memo.finite(schema):
-        return None
-    return hashlib.sha256(text).digest(), fast_paths
-
-
-_EXACT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 # --- the compiler ----------------------------------------------------------------------

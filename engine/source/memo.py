@@ -36,7 +36,8 @@ CHECKS_VERSION = "kimari-checks-1"
 
 # Not OPT_NON_STR_KEYS: {1: x} and {"1": x} would share a text (a non-string key makes the
 # value keyless instead, so it is checked every time).
-_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+_ORDERED = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+_OPTIONS = orjson.OPT_SORT_KEYS | _ORDERED
 # The key of a value JSON has no type for: a NUL no hand-written document holds by accident.
 _TAG = "\x00kimari:"
 _known: set[str] = set()
@@ -52,14 +53,14 @@ def _tagged(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def finite(value: Any) -> bool:
+def _finite(value: Any) -> bool:
     """No NaN or infinity inside (orjson writes both as null, the text of None)."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(finite(item) for item in value.values())
+        return all(_finite(item) for item in value.values())
     if isinstance(value, list | tuple):
-        return all(finite(item) for item in value)
+        return all(_finite(item) for item in value)
     return True
 
 
@@ -84,14 +85,15 @@ def installed_version(package: str) -> str:
     return version(package)
 
 
-def key(kind: str, value: Any) -> str | None:
+def key(kind: str, value: Any, *, ordered: bool = False) -> str | None:
     """The key of checking `value` by the checks named `kind`; None if it has no canonical
-    JSON (then it is simply checked every time)."""
+    JSON (then it is simply checked every time). `ordered`: the order of an object's keys
+    counts (two texts that differ only in it get two keys)."""
     try:
-        text = orjson.dumps(value, default=_tagged, option=_OPTIONS)
+        text = orjson.dumps(value, default=_tagged, option=_ORDERED if ordered else _OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if b"null" in text and not finite(value):  # rare: walked only when a null was written
+    if b"null" in text and not _finite(value):  # rare: walked only when a null was written
         return None
     digest = hashlib.sha256(f"{checker()}\0{kind}\0".encode())
     digest.update(text)

@@ -906,13 +906,28 @@ def test_a_schema_written_in_another_order_is_compiled_for_its_own_order() -> No
     assert list(other.type.fields or {}) == ["b", "a"]
 
 
-@pytest.mark.parametrize(
-    "value",
-    [dt.date(2024, 1, 1), float("nan"), Decimal("1.5"), type("Text", (str,), {})("x")],
-)
-def test_a_schema_without_one_json_text_is_compiled_anew_each_time(value: Any) -> None:
-    schema = {"type": "object", "properties": {"a": {"const": value}}}
+def test_a_schema_without_one_json_text_is_compiled_anew_each_time() -> None:
+    schema = {"type": "object", "properties": {"a": {"const": float("nan")}}}
     assert compile_facts_schema(schema, source="s") is not compile_facts_schema(schema, source="s")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (dt.date(2024, 1, 1), "2024-01-01"),
+        (Decimal("1.5"), "1.5"),
+        (type("Text", (str,), {})("x"), "x"),
+    ],
+)
+def test_a_value_of_another_type_than_its_text_gets_a_validator_of_its_own(
+    value: Any, text: str
+) -> None:
+    def schema(const: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": {"a": {"const": const}}}
+
+    typed = compile_facts_schema(schema(value), source="s")
+    assert compile_facts_schema(schema(value), source="s") is typed
+    assert compile_facts_schema(schema(text), source="s") is not typed
 
 
 def test_the_compiled_schemas_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,6 +111,14 @@ def test_the_same_value_has_the_same_key_whatever_the_order_of_its_keys() -> Non
     assert memo.key("k", {"a": 1}) != memo.key("other checks", {"a": 1})
 
 
+def test_an_ordered_key_tells_the_order_of_an_objects_keys_apart() -> None:
+    first = memo.key("k", {"a": 1, "b": {"c": 1, "d": 2}}, ordered=True)
+    assert first == memo.key("k", {"a": 1, "b": {"c": 1, "d": 2}}, ordered=True)
+    assert first != memo.key("k", {"b": {"c": 1, "d": 2}, "a": 1}, ordered=True)
+    assert first != memo.key("k", {"a": 1, "b": {"d": 2, "c": 1}}, ordered=True)
+    assert memo.key("k", {"a": math.nan}, ordered=True) is None
+
+
 @pytest.mark.parametrize(
     "value", [{1: "x"}, {"a": math.nan}, {"a": [math.inf]}, {"a": object()}, 2**70]
 )
