@@ -89,7 +89,12 @@ def front_protocol(transport: asyncio.Transport) -> asyncio.Protocol:
 
     app = App(Config(), pool=AnsweringPool())  # type: ignore[arg-type]
     config = uvicorn.Config(
-        app, http=protocol_for(app), lifespan="off", log_level="warning", server_header=False
+        app,
+        http=protocol_for(app),
+        lifespan="off",
+        access_log=False,  # as `kimari serve` without --access-log (engine/service/http.py)
+        log_level="warning",
+        server_header=False,
     )
     config.load()
     protocol = config.http_protocol_class(  # type: ignore[misc]
