@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -340,7 +340,7 @@ class App:
     def worker_meta(
         self,
         route: Route,
-        params: dict[str, str],
+        params: Mapping[str, str],
         scope: dict[str, Any],
         principal: str | None,
         lang: str,
@@ -385,7 +385,9 @@ class App:
         meta = self.worker_meta(route, params, scope, principal, lang)
         return self.worker_answer(*await self.pool.call(route.op, meta, body))
 
-    def _meta(self, route: Route, params: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
+    def _meta(
+        self, route: Route, params: Mapping[str, str], scope: dict[str, Any]
+    ) -> dict[str, Any]:
         """What the worker needs besides the body: the path's parameters, the route's query
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)

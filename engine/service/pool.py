@@ -112,6 +112,7 @@ class WorkerPool:
         self.any_ready = asyncio.Event()
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # start()'s: send() asks per request
 
     @property
     def ready_count(self) -> int:
@@ -133,6 +134,7 @@ class WorkerPool:
             self.on_event(code, meta)
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.tasks = [asyncio.create_task(self._run(slot)) for slot in self.slots]
         self.tasks.append(asyncio.create_task(self._watch()))
 
@@ -255,7 +257,9 @@ class WorkerPool:
         if transport is None:
             raise WorkerGone("worker_crashed", Msg("the engine worker is restarting"))
         frame_id = next(self.ids) & 0xFFFFFFFF or 1
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        assert self.loop is not None  # a transport comes from start()
+        # not asyncio.get_running_loop(): it asks the kernel for the process id every time
+        future: asyncio.Future[Reply] = self.loop.create_future()
         slot.inflight[frame_id] = (future, time.monotonic())
         transport.write(ipc.encode(frame_id, op, meta, body))
         return future

@@ -11,6 +11,10 @@ console's files, refusals, a pipelined request, `Expect: 100-continue`, a percen
 path) takes uvicorn's path to the ASGI app unchanged, and both paths share the App's
 steps: scopes, meta, problems, metrics.
 
+Per request the relay looks its target up in a table kept per method and URL, writes the
+answer from one bytes format, and keeps one keep-alive timer per connection instead of
+uvicorn's timer per answer (docs/benchmarks.md, "The front's relay, again").
+
 What a relayed request keeps from uvicorn's cycle: keep-alive and its timeout, pipelining
 (a request that arrives while one is in flight waits in uvicorn's queue), `Connection:
 close` while draining and at shutdown (uvicorn's `shutdown()` reads `keep_alive` and
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -32,6 +38,8 @@ from engine.core.i18n import pick_language, using_language
 from engine.service import routes
 from engine.service.pool import Reply, WorkerGone
 from engine.service.problems import internal_error, unavailable
+
+JSON_HEAD = b"content-type: application/json\r\n"  # a worker's answer without headers of its own
 
 if TYPE_CHECKING:
     from engine.service.http import Answer, App
@@ -60,7 +68,7 @@ class Relay:
     def __init__(
         self,
         route: routes.Route,
-        params: dict[str, str],
+        params: Mapping[str, str],
         principal: str | None,
         scope: dict[str, Any],
         keep_alive: bool,
@@ -86,10 +94,54 @@ class Relay:
         pass
 
 
+# (method, URL) -> what the relay needs of them, or None: the request takes the ASGI path.
+# A service is asked the same few URLs again and again; emptied when full, as URLs that
+# carry ids must not grow it.
+_Target = tuple[str, str, bytes, bytes, routes.Route, Mapping[str, str]]
+_TARGETS: dict[tuple[bytes, bytes], _Target | None] = {}
+TARGETS_MAX = 1024
+
+
+def _target(method: bytes, url: bytes) -> _Target | None:
+    key = (method, url)
+    try:
+        return _TARGETS[key]
+    except KeyError:
+        pass
+    found = _find_target(method, url)
+    if len(_TARGETS) >= TARGETS_MAX:
+        _TARGETS.clear()
+    _TARGETS[key] = found
+    return found
+
+
+def _find_target(method_bytes: bytes, url: bytes) -> _Target | None:
+    method = method_bytes.decode("ascii")
+    try:
+        parsed = httptools.parse_url(url)
+        path = parsed.path.decode("ascii")
+    except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+        return None
+    if "%" in path or method == "HEAD":
+        return None
+    try:
+        route, params = routes.find(method, path)
+    except (routes.NoRoute, routes.NoMethod):
+        return None
+    if route.by is not routes.By.WORKER:
+        return None
+    # shared by every request of this URL: read-only (the meta copies it)
+    return method, path, parsed.path, parsed.query or b"", route, MappingProxyType(params)
+
+
 def protocol_for(app: App) -> type[HttpToolsProtocol]:
     """uvicorn's protocol class for this front (uvicorn.Config(http=...))."""
 
+    _defaults: list[Any] = [None, b""]  # uvicorn's default headers, and their lines
+
     class FrontProtocol(HttpToolsProtocol):
+        idle_since: float | None = None  # since the last answer, with nothing read since
+
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             relay = self.cycle
@@ -112,23 +164,13 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             parser = self.parser
             if self.expect_100_continue or parser.should_upgrade():
                 return None
-            method = parser.get_method().decode("ascii")
-            try:
-                url = httptools.parse_url(self.url)
-                path = url.path.decode("ascii")
-            except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            target = _target(parser.get_method(), self.url)
+            if target is None:
                 return None
-            if "%" in path or method == "HEAD":
-                return None
-            try:
-                route, params = routes.find(method, path)
-            except (routes.NoRoute, routes.NoMethod):
-                return None
-            if route.by is not routes.By.WORKER:
-                return None
+            method, path, raw_path, query, route, params = target
             scope = self.scope
-            scope["method"], scope["path"], scope["raw_path"] = method, path, url.path
-            scope["query_string"] = url.query or b""
+            scope["method"], scope["path"], scope["raw_path"] = method, path, raw_path
+            scope["query_string"] = query
             principal = app.principal(route, scope)
             if principal is not None and not isinstance(principal, str):
                 return None  # a refusal: uvicorn's path answers it
@@ -191,14 +233,25 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
 
         def _replied(self, relay: Relay, lang: str, done: asyncio.Future[Reply]) -> None:
             try:
-                answer = app.worker_answer(*done.result())  # the worker wrote it in `lang`
+                status, reply, out = done.result()  # the worker wrote it in `lang`
+                lines = reply.get("h")
+                if lines is None:
+                    head, closing = JSON_HEAD, False
+                else:
+                    head = b"".join(f"{k}: {v}\r\n".encode() for k, v in lines)
+                    closing = any(k.lower() == "connection" for k, _ in lines)
             except WorkerGone as exc:
                 with using_language(lang):
-                    answer = (*unavailable(exc.detail, exc.code), {})
+                    self._answer(relay, (*unavailable(exc.detail, exc.code), {}))
+                return
             except Exception:
                 with using_language(lang):
-                    answer = self._failed(relay)
-            self._answer(relay, answer)
+                    self._answer(relay, self._failed(relay))
+                return
+            try:
+                self._write_head(relay, status, head, out, reply, closing)
+            except Exception:  # a bug here must not leave the client waiting for ever
+                self._broken(relay)
 
         @staticmethod
         def _failed(relay: Relay) -> Answer:
@@ -223,13 +276,34 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             try:
                 self._write(relay, answer)
             except Exception:  # a bug here must not leave the client waiting for ever
-                internal_error("writing an answer")  # logged with its id and trace
-                relay.response_complete = True
-                self.transport.close()
+                self._broken(relay)
+
+        def _broken(self, relay: Relay) -> None:
+            internal_error("writing an answer")  # logged with its id and trace
+            relay.response_complete = True
+            self.transport.close()
 
         def _write(self, relay: Relay, answer: Answer) -> None:
             """Write the answer in one piece, count it, and let the next request start."""
             status, headers, body, meta = answer
+            closing = False  # 413, 408: the answer closes the connection itself
+            head = []
+            for name, value in headers:
+                head += (name, b": ", value, b"\r\n")
+                if name == b"connection":
+                    closing = True
+            self._write_head(relay, status, b"".join(head), body, meta, closing)
+
+        def _write_head(
+            self,
+            relay: Relay,
+            status: int,
+            head: bytes,
+            body: bytes,
+            meta: dict[str, Any],
+            closing: bool,
+        ) -> None:
+            """`_write` with the answer's own header lines already joined (`head`)."""
             app.count(status, meta, body, time.perf_counter() - relay.started)
             relay.response_complete = True
             if relay.timer is not None:
@@ -239,25 +313,79 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             if transport.is_closing():
                 return  # the client left: nothing to write (the worker logged its decision)
             if self.access_log:
-                scope = relay.scope
-                client = get_client_addr(scope)  # type: ignore[arg-type]
-                path = get_path_with_query_string(scope)  # type: ignore[arg-type]
-                version = scope["http_version"]  # the arguments uvicorn's formatter reads
-                self.access_logger.info(
-                    '%s - "%s %s HTTP/%s" %d', client, scope["method"], path, version, status
-                )
-            closing = any(name == b"connection" for name, _ in headers)  # 413, 408
+                self._log_access(relay, status)
             keep = relay.keep_alive and not closing and not app.draining
-            parts = [STATUS_LINE[status]]
-            for name, value in (*self.server_state.default_headers, *headers):
-                parts += (name, b": ", value, b"\r\n")
-            parts.append(b"content-length: %d\r\n" % len(body))
-            if not keep and not closing:
-                parts.append(b"connection: close\r\n")
-            parts += (b"\r\n", body)
-            transport.write(b"".join(parts))
+            transport.write(
+                b"%s%s%scontent-length: %d\r\n%s\r\n%s"
+                % (
+                    STATUS_LINE[status],
+                    self._default_head(),
+                    head,
+                    len(body),
+                    b"" if keep or closing else b"connection: close\r\n",
+                    body,
+                )
+            )
             if not keep:
                 transport.close()
             self.on_response_complete()
+
+        def _default_head(self) -> bytes:
+            """uvicorn's default headers (the date), as lines: joined again only when uvicorn
+            replaces the list (once a second)."""
+            defaults = self.server_state.default_headers
+            if defaults is not _defaults[0]:
+                lines = b"".join(b"%s: %s\r\n" % pair for pair in defaults)
+                _defaults[:] = [defaults, lines]  # holds the list: its id cannot be reused
+            return _defaults[1]  # type: ignore[no-any-return]
+
+        def _log_access(self, relay: Relay, status: int) -> None:
+            scope = relay.scope
+            client = get_client_addr(scope)  # type: ignore[arg-type]
+            path = get_path_with_query_string(scope)  # type: ignore[arg-type]
+            version = scope["http_version"]  # the arguments uvicorn's formatter reads
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d', client, scope["method"], path, version, status
+            )
+
+        # -- keep-alive: one coarse timer per connection -----------------------------
+        # uvicorn arms a timer after every answer and cancels it on the next read: two
+        # timer operations a request. Here a read only marks the connection in use, and a
+        # timer armed after an answer closes the connection once it has been idle for
+        # timeout_keep_alive, else re-arms itself for the rest: the same rule, one timer
+        # per connection and period.
+
+        def _unset_keepalive_if_required(self) -> None:
+            self.idle_since = None
+
+        def on_response_complete(self) -> None:
+            if self.pipeline or self.transport.is_closing():
+                super().on_response_complete()  # uvicorn's starts the next pipelined request
+                return
+            self.server_state.total_requests += 1
+            self.flow.resume_reading()
+            self.idle_since = self.loop.time()
+            if self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self._idle_check
+                )
+
+        def _idle_check(self) -> None:
+            self.timeout_keep_alive_task = None
+            since = self.idle_since
+            if since is None:
+                return  # in use: its next answer arms the timer again
+            left = since + self.timeout_keep_alive - self.loop.time()
+            if left > 0:
+                self.timeout_keep_alive_task = self.loop.call_later(left, self._idle_check)
+            else:
+                self.timeout_keep_alive_handler()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            timer = self.timeout_keep_alive_task
+            if timer is not None:
+                timer.cancel()
+                self.timeout_keep_alive_task = None
 
     return FrontProtocol
