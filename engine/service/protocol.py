@@ -96,13 +96,16 @@ class Relay:
 
 # (method, URL) -> what the relay needs of them, or None: the request takes the ASGI path.
 # A service is asked the same few URLs again and again; emptied when full, as URLs that
-# carry ids must not grow it.
+# carry ids must not grow it, and no longer URL is kept (a client chooses its URLs' size).
 _Target = tuple[str, str, bytes, bytes, routes.Route, Mapping[str, str]]
 _TARGETS: dict[tuple[bytes, bytes], _Target | None] = {}
 TARGETS_MAX = 1024
+TARGET_URL_MAX = 512
 
 
 def _target(method: bytes, url: bytes) -> _Target | None:
+    if len(url) > TARGET_URL_MAX:
+        return _find_target(method, url)
     key = (method, url)
     try:
         return _TARGETS[key]
@@ -336,7 +339,7 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             defaults = self.server_state.default_headers
             if defaults is not _defaults[0]:
                 lines = b"".join(b"%s: %s\r\n" % pair for pair in defaults)
-                _defaults[:] = [defaults, lines]  # holds the list: its id cannot be reused
+                _defaults[:] = [defaults, lines]  # the list itself: `is` tells a new one
             return _defaults[1]  # type: ignore[no-any-return]
 
         def _log_access(self, relay: Relay, status: int) -> None:

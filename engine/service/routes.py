@@ -457,11 +457,14 @@ _MATCHER, _BY_GROUP = _matcher(_paths(ROUTES))
 # Emptied when full: paths that carry ids (a decision's, an entity's) must not grow it.
 _FOUND: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}
 FOUND_MAX = 1024
+PATH_KEPT_MAX = 512
 
 
 def find(method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route of `method` on `path`, and the path's parameters (the caller's own dict).
     NoRoute, NoMethod."""
+    if len(path) > PATH_KEPT_MAX:  # a client chooses its paths' size: not kept
+        return _match(method, path)
     key = (method, path)
     found = _FOUND.get(key)
     if found is None:

@@ -59,3 +59,13 @@ def test_the_table_is_emptied_when_full() -> None:
     assert len(protocol._TARGETS) == protocol.TARGETS_MAX
     protocol._target(b"POST", b"/v1/decisions/np-check")
     assert len(protocol._TARGETS) == 1
+
+
+def test_a_long_url_is_relayed_but_not_kept() -> None:
+    at_line = b"/v1/decisions/order-holds?" + b"x" * (protocol.TARGET_URL_MAX - 26)
+    over = at_line + b"x"
+    for url in (at_line, over):
+        found = protocol._target(b"POST", url)
+        assert found is not None and found[1] == "/v1/decisions/order-holds"
+    assert list(protocol._TARGETS) == [(b"POST", at_line)]
+    assert len(at_line) == protocol.TARGET_URL_MAX

@@ -83,6 +83,15 @@ def test_the_remembered_paths_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(routes._FOUND) <= 8
 
 
+def test_a_long_path_is_found_but_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes, "_FOUND", {})
+    for size in (routes.PATH_KEPT_MAX - len("/v1/decisions/"), routes.PATH_KEPT_MAX):
+        decision_id = "d" * size
+        route, params = find("GET", f"/v1/decisions/{decision_id}")
+        assert (route.op, params) == (Op.GET_DECISION, {"decision_id": decision_id})
+    assert [len(path) for _, path in routes._FOUND] == [routes.PATH_KEPT_MAX]
+
+
 @pytest.mark.parametrize(
     "path",
     [
