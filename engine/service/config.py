@@ -137,6 +137,10 @@ class Config:
     # seconds the front waits for the next part of a body (one shorter than its
     # Content-Length would otherwise hold the connection forever): then 408
     body_timeout: float = 2.0
+    # seconds a connection may stay idle after an answer before the front closes it; keep it
+    # longer than a load balancer's own idle timeout, or the balancer may send a request
+    # down a connection the front is closing (docs/service.md)
+    keep_alive_timeout: float = 5.0
     commit_max_rows: int = 512  # at most this many decisions share one log commit
     commit_wait_ms: float = 0.0  # extra wait for a commit group (0: the fsync itself groups)
     # a worker commits on its deciding thread while commits take less than this, else on its
@@ -195,11 +199,12 @@ class Config:
             or self.request_timeout <= 0
             or self.shutdown_timeout <= 0
             or self.body_timeout <= 0
+            or self.keep_alive_timeout <= 0
         ):
             problems.append(
                 Msg(
-                    "reload_interval, request_timeout, shutdown_timeout and body_timeout must be "
-                    "positive"
+                    "reload_interval, request_timeout, shutdown_timeout, body_timeout and "
+                    "keep_alive_timeout must be positive"
                 )
             )
         if self.shutdown_drain < 0:

@@ -499,6 +499,7 @@ def run_front(sock: socket.socket, config: Config) -> None:
         access_log=config.access_log,
         log_level="warning",
         timeout_graceful_shutdown=config.shutdown_timeout,
+        timeout_keep_alive=config.keep_alive_timeout,  # a float: uvicorn types it int
         server_header=False,
     )
     if config.access_log:  # uvicorn's log_level (warning) would hide its access lines (info)

@@ -84,6 +84,8 @@ def test_a_token_is_configured_with_the_roles_its_flow_events_may_claim(tmp_path
         ({"KIMARI_COMMIT_WAIT_MS": "-1"}, "commit_wait_ms must be 0 or more"),
         ({"KIMARI_COMMIT_INLINE_BELOW_MS": "-0.5"}, "commit_inline_below_ms must be 0 or more"),
         ({"KIMARI_SHUTDOWN_TIMEOUT": "0"}, "shutdown_timeout"),
+        ({"KIMARI_KEEP_ALIVE_TIMEOUT": "0"}, "keep_alive_timeout must be positive"),
+        ({"KIMARI_KEEP_ALIVE_TIMEOUT": "-5"}, "keep_alive_timeout must be positive"),
         ({"KIMARI_STORE": "mysql://u@h/db"}, "unknown scheme 'mysql'"),
     ],
 )
@@ -136,6 +138,12 @@ def test_the_stop_is_configured_by_file_or_environment(tmp_path: Path) -> None:
     assert (config.shutdown_drain, config.shutdown_timeout) == (0.0, 20.0)
     assert load_config(env={}).shutdown_drain == 0.0  # `make run` stops at once on Ctrl-C
     assert load_config(env={}).to_worker()["shutdown_timeout"] == 10.0
+
+
+def test_the_keep_alive_timeout_is_configured_and_reaches_the_front() -> None:
+    assert load_config(env={}).keep_alive_timeout == 5.0  # uvicorn's own default
+    config = load_config(env={"KIMARI_KEEP_ALIVE_TIMEOUT": "75"})
+    assert Config.from_json(config.to_json()).keep_alive_timeout == 75.0  # as the front reads it
 
 
 def test_a_public_address_is_allowed_with_tokens() -> None:
