@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from engine.core.jsonvalue import dumps, format_datetime, to_json_value
 
 
@@ -75,15 +77,16 @@ class Decision:
             policy.update(self.served)
         return policy
 
-    def to_json(self, at: str | None = None) -> bytes:
+    def to_json(self, at: str | None = None, outcome: bytes | None = None) -> bytes:
         """The JSON of to_dict(), byte for byte, serialised in one pass (the service's
         response body: converting every value in Python first costs more than deciding).
-        `at`: format_datetime(self.at), when the caller has it already (the log's row)."""
+        `at`: format_datetime(self.at), `outcome`: dumps(self.outcome), when the caller has
+        them already (the log's row keeps both)."""
         out: dict[str, Any] = {
             "decision_id": self.decision_id,
             "policy": self._policy(),
             "at": self.at if at is None else at,
-            "outcome": self.outcome,
+            "outcome": self.outcome if outcome is None else orjson.Fragment(outcome),
             "reasons": self.reasons,
             "fired": self.fired,
             "backend": self.backend,

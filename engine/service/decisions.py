@@ -163,8 +163,8 @@ class Service:
         )
         decision.served = self.snapshot.served.get(policy.id)  # publication; newer, unserved
         at = format_datetime(decision.at)
-        response = decision.to_json(at)
         outcome = dumps(decision.outcome)
+        response = decision.to_json(at, outcome)  # the outcome serialised once, for both
         latency = int((time.perf_counter() - started) * 1e6)
         entry = Entry(
             decision_id=decision.decision_id,
