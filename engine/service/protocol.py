@@ -36,10 +36,12 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from engine.core.i18n import pick_language, using_language
 from engine.service import routes
+from engine.service.http import JSON
 from engine.service.pool import Reply, WorkerGone
 from engine.service.problems import internal_error, unavailable
 
-JSON_HEAD = b"content-type: application/json\r\n"  # a worker's answer without headers of its own
+# a worker's answer without headers of its own: the content type App.worker_answer gives it
+JSON_HEAD = b"content-type: %s\r\n" % JSON
 
 if TYPE_CHECKING:
     from engine.service.http import Answer, App
