@@ -1242,6 +1242,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     workers = tuple(int(n) for n in args.workers.split(","))
     counts = tuple(int(n) for n in args.replicas.split(","))
     chosen = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        parser.error(f"--only: no section {', '.join(unknown)}; choose from {','.join(SECTIONS)}")
     report = Report(machine())
     for name in chosen:
         print(f"== {name}", flush=True)

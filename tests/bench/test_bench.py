@@ -361,3 +361,12 @@ def test_a_batch_with_a_refused_line_is_not_timed() -> None:
     assert run.decided_all(BatchSummary(total=2, decided=2)).decided == 2
     with pytest.raises(RuntimeError, match="did not decide every line"):
         run.decided_all(BatchSummary(total=2, decided=1, failed=1))
+
+
+def test_an_unknown_section_is_refused_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        run.main(["--only", "policies,decision"])
+    assert stop.value.code == 2
+    err = capsys.readouterr()
+    assert "no section decision" in err.err
+    assert "== policies" not in err.out
