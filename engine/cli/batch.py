@@ -25,7 +25,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language, translate
-from engine.core.jsonvalue import loads_request
+from engine.core.jsonvalue import TooDeep, loads_request
 
 CHUNK = 256
 
@@ -70,9 +70,14 @@ def _decide_line(number: int, line: bytes) -> bytes:
     try:
         request = loads_request(line)  # exact numbers, as the service reads them
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1024
+            deep = TooDeep(None, f"column {exc.colno}")
+            return _error(number, [deep.diagnostic()])
         return _error(
             number, [Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=str(exc)))]
         )
+    except TooDeep as exc:
+        return _error(number, [exc.diagnostic()])
     if not isinstance(request, dict) or "facts" not in request:
         return _error(
             number,

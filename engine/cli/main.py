@@ -32,7 +32,7 @@ from engine.core.errors import (
     error_count,
 )
 from engine.core.i18n import Msg, message_of, plural, translate, using_language
-from engine.core.jsonvalue import dumps
+from engine.core.jsonvalue import TooDeep, check_depth, dumps
 
 if TYPE_CHECKING:
     from engine.store.backend import Location
@@ -592,8 +592,11 @@ def _open(name: str, mode: str) -> BinaryIO:
 
 
 def _read_json(name: str, pointer: str) -> Any:
+    """The JSON document of a file (or stdin: "-"), refused as the service refuses a body:
+    not UTF-8, not JSON, or nested past MAX_DEPTH, each named by file:line:col or pointer."""
+    shown = "<stdin>" if name == "-" else name
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as exc:
         raise UsageError(
             [
@@ -604,23 +607,22 @@ def _read_json(name: str, pointer: str) -> Any:
             ]
         ) from None
     try:
-        return json.loads(text, parse_float=_decimal)
+        value = json.loads(raw.decode("utf-8"), parse_float=_decimal)
+    except UnicodeDecodeError as exc:  # file:line:col of the byte, as for a policy file
+        from engine.source.yaml import not_utf8
+
+        raise InputError([not_utf8(raw, exc, shown)]) from None
     except json.JSONDecodeError as exc:
-        shown = "<stdin>" if name == "-" else name
         where = f"{shown}:{exc.lineno}:{exc.colno}"
-        raise InputError(
-            [
-                Diagnostic(
-                    "json_invalid",
-                    Msg(
-                        "{where}: invalid JSON: {reason}",
-                        where=where,
-                        reason=exc.msg,
-                    ),
-                    pointer=pointer,
-                )
-            ]
-        ) from None
+        reason = Msg("{where}: invalid JSON: {reason}", where=where, reason=exc.msg)
+        raise InputError([Diagnostic("json_invalid", reason, pointer=pointer)]) from None
+    except RecursionError:  # far past MAX_DEPTH: the parser gave up before a pointer
+        raise InputError([TooDeep(None, shown).diagnostic(pointer)]) from None
+    try:
+        check_depth(raw, value, below=pointer.count("/"))  # as it would sit in a request
+    except TooDeep as exc:
+        raise InputError([exc.diagnostic(pointer)]) from None
+    return value
 
 
 def _decimal(text: str) -> Any:
@@ -630,11 +632,18 @@ def _decimal(text: str) -> Any:
 
 
 def _parse_json_option(text: str, option: str) -> Any:
+    """An option's JSON object (--settings), read as a request's `settings` would be."""
     try:
         value = json.loads(text, parse_float=_decimal)
+        check_depth(text.encode(), value, below=1)
     except json.JSONDecodeError as exc:
         reason = Msg("{option} is not valid JSON: {reason}", option=option, reason=exc.msg)
         raise UsageError([Diagnostic("usage", reason)]) from None
+    except RecursionError:  # far past MAX_DEPTH: the parser gave up before a pointer
+        raise UsageError([TooDeep(None, option).diagnostic()]) from None
+    except TooDeep as exc:  # --settings: its pointer in a request, /settings/...
+        base = "/" + option.removeprefix("--")
+        raise UsageError([TooDeep(None, option).diagnostic(base + exc.pointer)]) from None
     if not isinstance(value, dict):
         raise UsageError(
             [Diagnostic("usage", Msg("{option} must be a JSON object", option=option))]

@@ -22,6 +22,9 @@ from typing import Any
 
 import orjson
 
+from engine.core.errors import Diagnostic
+from engine.core.i18n import Msg
+
 JST = timezone(timedelta(hours=9), "JST")
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _INT64 = 2**63
@@ -154,13 +157,85 @@ def has_long_number(body: bytes | str) -> bool:
     return _RUN in body.translate(_DIGIT_OR_DOT) and LONG_NUMBER.search(body) is not None
 
 
+# Objects and arrays inside each other, the body's own object counted as 1. Business facts
+# stay far below it; past it, what reads or writes the value again would fail half-way
+# (orjson writes 255 levels, Python's parser reads ~990) instead of refusing the request.
+MAX_DEPTH = 64
+
+
+class TooDeep(ValueError):
+    """A JSON value nests objects and arrays more than MAX_DEPTH deep: `pointer` names the
+    first value past it, or is None where the parser stopped before one could be named."""
+
+    def __init__(self, pointer: str | None, where: str = "") -> None:
+        super().__init__(f"nested more than {MAX_DEPTH} deep at {pointer or where!r}")
+        self.pointer = pointer
+        self.where = where
+
+    def diagnostic(self, base: str = "") -> Diagnostic:
+        """Its diagnostic, the pointer under `base` (where the value sits in a request)."""
+        if self.pointer is None:
+            return Diagnostic(
+                "json_too_deep",
+                Msg(
+                    "{where}: objects and arrays may be nested at most {limit} deep",
+                    where=self.where,
+                    limit=MAX_DEPTH,
+                ),
+                pointer=base,
+            )
+        return Diagnostic(
+            "json_too_deep",
+            Msg("objects and arrays may be nested at most {limit} deep", limit=MAX_DEPTH),
+            pointer=base + self.pointer,
+        )
+
+
+def check_depth(text: bytes, value: Any, below: int = 0) -> None:
+    """TooDeep, with the JSON pointer of the first value past MAX_DEPTH, if `value` (parsed
+    from `text`, to sit `below` levels down in a request) nests deeper than MAX_DEPTH. With
+    fewer brackets in the text than that, nothing can (a string's brackets only add to the
+    count): two counts in C decide almost every request."""
+    limit = MAX_DEPTH - below
+    if text.count(b"{") + text.count(b"[") > limit:
+        pointer = deeper_than(value, limit)
+        if pointer is not None:
+            raise TooDeep(pointer)
+
+
+def deeper_than(value: Any, limit: int) -> str | None:
+    """The JSON pointer of the first object or array (in document order) at depth limit + 1,
+    or None. Walked with a stack of its own: the values it looks for would overflow Python's."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, pointer, depth = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            return pointer
+        below = [(item, f"{pointer}/{escape_pointer_token(key)}", depth + 1) for key, item in items]
+        stack.extend(reversed(below))
+    return None
+
+
+def escape_pointer_token(token: object) -> str:
+    """A key or index as one token of a JSON pointer (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
 def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     """A request's JSON at orjson's speed, and exact where orjson would alter a number: it
     reads an integer past 64 bits or a decimal of more than 15 significant digits as a
     float; then Python's parser reads the body again, integers exact and fractions as the
-    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON.
+    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON,
+    TooDeep if it nests deeper than MAX_DEPTH.
     `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
     value = orjson.loads(body)
+    check_depth(body, value)
     if long_number is None:
         long_number = has_long_number(body)
     if long_number:

@@ -24,7 +24,12 @@ import orjson
 
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import has_long_number, loads_request
+from engine.core.jsonvalue import (
+    TooDeep,
+    escape_pointer_token,
+    has_long_number,
+    loads_request,
+)
 from engine.core.suggest import did_you_mean
 from engine.service.problems import RequestProblem, from_diagnostics, problem
 
@@ -42,8 +47,13 @@ def parse_body(body: bytes) -> Any:
         # an integer past 64 bits reaches the facts validator
         value = loads_request(body, long_number)
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1024
+            deep = TooDeep(None, f"line {exc.lineno} column {exc.colno}")
+            raise _too_deep(deep) from None
         detail = Msg("malformed JSON: {reason}", reason=str(exc))
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
+    except TooDeep as exc:
+        raise _too_deep(exc) from None
     # a body parsed again exactly has no orjson text to compare with: the exact check
     if long_number or not _surely_unique(body, value):
         pointer = _duplicate_key(body)
@@ -63,6 +73,11 @@ def parse_body(body: bytes) -> Any:
                 )
             )
     return value
+
+
+def _too_deep(exc: TooDeep) -> RequestProblem:
+    detail = Msg("the body nests objects and arrays too deep")
+    return RequestProblem(from_diagnostics(400, [exc.diagnostic()], detail, "json_too_deep"))
 
 
 # a key followed by whitespace before its colon: rare, and then the exact check runs
@@ -110,7 +125,7 @@ def _duplicate_key(body: bytes) -> str | None:
 
 def _find_duplicate(value: Any, pointer: str) -> str | None:
     if isinstance(value, _Object) and value.duplicate is not None:
-        return f"{pointer}/{_escape(value.duplicate)}"
+        return f"{pointer}/{escape_pointer_token(value.duplicate)}"
     items = (
         value.items()
         if isinstance(value, dict)
@@ -119,14 +134,10 @@ def _find_duplicate(value: Any, pointer: str) -> str | None:
         else ()
     )
     for key, item in items:
-        found = _find_duplicate(item, f"{pointer}/{_escape(key)}")
+        found = _find_duplicate(item, f"{pointer}/{escape_pointer_token(key)}")
         if found is not None:
             return found
     return None
-
-
-def _escape(token: object) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
+from engine.core.jsonvalue import escape_pointer_token
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
 from engine.source import memo
@@ -66,15 +67,11 @@ def _fail(errs: Errors, code: str, message: str, path: Path, hint: str | None = 
         raise _FullError
 
 
-def _escape(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
-
-
 def _pointer(path: Path) -> str:
     parts: list[str] = []
     while path is not None:
         path, key = path
-        parts.append("/" + _escape(key))
+        parts.append("/" + escape_pointer_token(key))
     return "".join(reversed(parts))
 
 
@@ -802,7 +799,7 @@ def _metaschema() -> jsonschema.Draft202012Validator:
 def _audit(schema: Any) -> Iterator[tuple[str, str, str]]:
     """(code, message, pointer) for every reason the schema cannot be compiled."""
     for e in _metaschema().iter_errors(schema):
-        where = "".join("/" + _escape(p) for p in e.absolute_path)
+        where = "".join("/" + escape_pointer_token(p) for p in e.absolute_path)
         yield (
             "invalid_schema",
             Msg("not a valid JSON Schema 2020-12: {reason}", reason=e.message),
@@ -820,7 +817,7 @@ def _audit_node(node: Any, at: str, defs: Mapping[str, Any], root: bool = False)
     if node is False:
         yield bad, Msg("the schema `false` is not supported; use additionalProperties: false"), at
     for key, val in node.items() if isinstance(node, Mapping) else ():
-        here = f"{at}/{_escape(key)}"
+        here = f"{at}/{escape_pointer_token(key)}"
         if key in ANNOTATIONS or str(key).startswith("x-"):
             if key == "$id" and not root:
                 yield bad, Msg("'$id' is supported only at the top of a facts schema"), here
@@ -838,7 +835,7 @@ def _audit_node(node: Any, at: str, defs: Mapping[str, Any], root: bool = False)
             )
         elif key in ("properties", "$defs") and isinstance(val, Mapping):
             for name, sub in val.items():
-                yield from _audit_node(sub, f"{here}/{_escape(name)}", defs)
+                yield from _audit_node(sub, f"{here}/{escape_pointer_token(name)}", defs)
         elif key == "items":
             yield from _audit_node(val, here, defs)
         elif key == "additionalProperties" and not isinstance(val, bool):

@@ -25,6 +25,7 @@ import yaml
 
 from engine.core.errors import Diagnostic, Location, PolicyError
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import escape_pointer_token
 
 # Limits a policy or test file cannot exceed, each refused with its place: the largest
 # shipped file is ~40 KB; a policy holds at most 150 rules; 64-bit integers are what the
@@ -68,10 +69,6 @@ _PLAIN_FLOAT = re.compile(
 )
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
-
-
-def escape_pointer_token(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
 
 
 def join_pointer(base: str, token: str | int) -> str:
@@ -299,7 +296,7 @@ def _parse(data_bytes: bytes, file: str) -> Document:
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError([_not_utf8(data_bytes, exc, file)]) from None
+        raise PolicyError([not_utf8(data_bytes, exc, file)]) from None
     text = text.removeprefix("\ufeff")
     root = _compose(text, file)
     builder = _Builder(file, text)
@@ -309,7 +306,7 @@ def _parse(data_bytes: bytes, file: str) -> Document:
     return Document(file, text, data, builder.positions, revision_of(data_bytes))
 
 
-def _not_utf8(data: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
+def not_utf8(data: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
     """Where the first byte that is not UTF-8 sits (an editor saving in Shift_JIS, say)."""
     before = data[: exc.start].decode("utf-8", errors="replace")
     line, col = _line_col(before, len(before))

@@ -66,6 +66,23 @@ def test_batch_decides_every_line_in_order_and_reports_bad_lines(
     assert "3 decided, 2 failed" in capsys.readouterr().err
 
 
+def test_batch_refuses_a_line_nested_past_64_and_decides_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = '{"facts": {"order": ' + "[" * 63 + "]" * 63 + "}}"
+    past_orjson = '{"facts": ' + "[" * 2_000 + "]" * 2_000 + "}"
+    source = tmp_path / "requests.jsonl"
+    source.write_text("\n".join([deep, request(10, "cod"), past_orjson]) + "\n")
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    assert main([*args, "--workers", "1", "--no-progress"]) == 1
+    first, second, third = (json.loads(line) for line in output.read_text().splitlines())
+    assert first["errors"][0]["code"] == "json_too_deep"
+    assert first["errors"][0]["pointer"] == "/facts/order" + "/0" * 62
+    assert second["outcome"]["queue"] == "cod"
+    assert third["line"] == 3 and third["errors"][0]["code"] == "json_too_deep"
+
+
 def test_batch_refuses_an_unknown_policy_before_starting_workers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

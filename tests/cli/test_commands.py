@@ -157,7 +157,7 @@ def test_decide_reads_facts_from_stdin(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     facts = {"order": {"total": 1, "sequence": 1, "payment": {"method": "cod"}}}
-    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(facts)))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(facts).encode())))
     code, out, _ = run(capsys, "decide", "routing", "-", "--policies", str(FIXTURE), "--at", AT)
     assert code == 0 and "queue: cod" in out
 
@@ -180,6 +180,67 @@ def test_decide_exits_1_on_malformed_json_with_its_line(
     code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
     assert code == 1
     assert "bad.json:2:15: invalid JSON" in err
+
+
+def test_decide_exits_1_on_a_file_that_is_not_utf_8_with_the_line_and_column_of_the_byte(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"order": {"name": "café"}}'.encode("latin-1"))
+    code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+    assert code == 1 and "Traceback" not in err
+    assert "latin1.json:1:24: file_not_utf8: the file is not UTF-8: byte 0xe9 here" in err
+
+
+def nested(depth: int) -> str:
+    """Facts whose deepest array sits at `depth` (the facts' own object is 1)."""
+    return '{"order": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_decide_refuses_facts_a_request_could_not_carry_with_the_pointer_past_the_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.json"
+    # The facts sit at /facts, one level below a request's object, as in the service
+    path.write_text(nested(63))
+    code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+    assert code == 1 and "json_too_deep" not in err  # read (and refused by its type)
+    path.write_text(nested(64))
+    code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+    pointer = "/facts/order" + "/0" * 62  # the array at depth 64 of the file, 65 of a request
+    assert code == 1
+    assert f"{pointer}: json_too_deep: objects and arrays may be nested at most 64 deep" in err
+
+
+def test_decide_refuses_facts_nested_past_what_the_parser_reads_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = nested(5_000).encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(deep)))
+    code, _, err = run(capsys, "decide", "routing", "-", "--policies", str(FIXTURE))
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+    assert "/facts: json_too_deep: <stdin>: objects and arrays may be nested at most 64" in err
+
+
+@pytest.mark.parametrize("depth", [100, 5_000])
+def test_decide_refuses_settings_nested_too_deep_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str], facts_file: Path, depth: int
+) -> None:
+    settings = '{"a": ' + "[" * depth + "]" * depth + "}"
+    code, _, err = run(
+        capsys,
+        "decide",
+        "routing",
+        str(facts_file),
+        "--policies",
+        str(FIXTURE),
+        "--settings",
+        settings,
+    )
+    assert code == 2 and "Traceback" not in err
+    assert "json_too_deep: --settings: objects and arrays may be nested at most 64 deep" in err
+    if depth == 100:  # read, then refused where it passes 64 as a request's /settings
+        assert err.startswith("/settings/a" + "/0" * 62 + ": json_too_deep")
 
 
 def test_decide_exits_2_on_an_unknown_policy_with_a_suggestion(

@@ -7,12 +7,18 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.jsonvalue import (
     JST,
     LONG_NUMBER,
+    MAX_DEPTH,
+    TooDeep,
+    check_depth,
+    deeper_than,
     dumps,
     format_datetime,
     has_long_number,
@@ -102,3 +108,40 @@ def test_the_long_number_pre_check_at_its_boundary() -> None:
     assert has_long_number(b'{"n": 0.30000000000000001}')
     assert not has_long_number(b'{"n": .123456789012345}')  # a dot first, then 15: no run
     assert has_long_number(b'{"n": "1234567890.12345"}')  # inside a text: the exact parse too
+
+
+def test_the_depth_limit_is_64_with_the_outer_value_counted() -> None:
+    def deep(levels: int) -> bytes:
+        return b"[" * levels + b"]" * levels
+
+    assert MAX_DEPTH == 64
+    check_depth(deep(64), orjson.loads(deep(64)))
+    with pytest.raises(TooDeep) as caught:
+        check_depth(deep(65), orjson.loads(deep(65)))
+    assert caught.value.pointer == "/0" * 64
+
+
+def test_the_pointer_names_the_first_value_past_the_limit_in_document_order() -> None:
+    value = {"a": [1, {"b": [[]]}], "c/d": {"e~f": [[[]]]}, "g": [[[[]]]]}
+    assert deeper_than(value, 4) == "/a/1/b/0"
+    assert deeper_than(value, 5) is None
+    assert deeper_than({"c/d": {"e~f": [[[]]]}}, 4) == "/c~1d/e~0f/0/0"
+    assert deeper_than(3, 0) is None and deeper_than([], 0) == ""
+
+
+def test_brackets_inside_texts_do_not_make_a_value_deep() -> None:
+    text = orjson.dumps({"note": "[" * 500 + "{" * 500})
+    check_depth(text, orjson.loads(text))
+
+
+@given(
+    st.recursive(
+        st.none() | st.integers(), lambda inner: st.lists(inner, max_size=3), max_leaves=80
+    )
+)
+def test_the_walk_agrees_with_a_recursive_count(value: Any) -> None:
+    def depth(node: Any) -> int:
+        return 1 + max(map(depth, node), default=0) if isinstance(node, list) else 0
+
+    past = deeper_than(value, 3)
+    assert (past is None) == (depth(value) <= 3)

@@ -139,6 +139,12 @@ BAD_REQUESTS = [
     Bad("malformed JSON", "POST", HOLDS, b'{"facts": '),
     Bad("NaN, a token JSON has not", "POST", HOLDS, b'{"facts": {"order": {"total": NaN}}}'),
     Bad("a key twice in one object", "POST", HOLDS, b'{"facts": {}, "at": "x", "facts": {}}'),
+    Bad(
+        "objects and arrays nested 65 deep",
+        "POST",
+        HOLDS,
+        b'{"facts": {"order": ' + b"[" * 63 + b"]" * 63 + b"}}",
+    ),
     Bad("a body over max_body_bytes", "POST", HOLDS, b"[" + b"0," * 600_000 + b"0]"),
     Bad("a body shorter than its Content-Length", "POST", HOLDS, decision(), short_by=10),
     Bad("a body that is a list", "POST", HOLDS, b"[1, 2]"),

@@ -42,6 +42,29 @@ def test_a_missing_or_malformed_body_is_a_400(body: bytes, code: str) -> None:
     assert (status, orjson.loads(raw)["code"]) == (400, code)
 
 
+def test_a_body_nested_past_64_is_a_400_with_the_pointer_of_the_first_value_past_it() -> None:
+    def body(depth: int) -> bytes:  # the body's object is 1, facts 2, order 3
+        return b'{"facts": {"order": ' + b"[" * (depth - 2) + b"]" * (depth - 2) + b"}}"
+
+    assert parse_body(body(64))["facts"]["order"]
+    for depth in (65, 300, 1_000):  # 255-1024 once failed while writing the value again (500)
+        with pytest.raises(RequestProblem) as caught:
+            parse_body(body(depth))
+        status, _, raw = caught.value.response
+        answer = orjson.loads(raw)
+        assert (status, answer["code"]) == (400, "json_too_deep")
+        assert answer["errors"][0]["pointer"] == "/facts/order" + "/0" * 62
+
+
+def test_a_body_past_the_json_parsers_own_depth_is_a_400_too() -> None:
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(b'{"facts": ' + b"[" * 2_000 + b"]" * 2_000 + b"}")
+    status, _, raw = caught.value.response
+    answer = orjson.loads(raw)
+    assert (status, answer["code"]) == (400, "json_too_deep")
+    assert "line 1 column" in answer["errors"][0]["message"]
+
+
 def test_a_decision_request_names_each_wrong_key_with_its_pointer() -> None:
     request = {"fact": {}, "at": 5, "settings": [], "decision_id": "no spaces"}
     assert found(DECISION_REQUEST, request) == [
