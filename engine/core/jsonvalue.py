@@ -10,6 +10,10 @@ Decimal: it is a JSON number that float cannot hold); `dumps` writes it as bytes
 `loads_exact` reads such text back without float. Japan has not observed daylight
 saving time since 1951, so a fixed +09:00 offset is exact for every date a rulebook
 can mean.
+
+A request's JSON is read by `loads_request` (numbers exact, at most MAX_DEPTH deep), and
+every reader of JSON from outside (the service, `kimari batch`, `kimari decide`) refuses
+what is nested deeper with the same `json_too_deep` and pointer (`TooDeep`).
 """
 
 from __future__ import annotations
