@@ -240,11 +240,21 @@ def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
     value = orjson.loads(body)
     check_depth(body, value)
+    return _numbers_exact(body, value, long_number)
+
+
+def loads_logged(text: str | bytes) -> Any:
+    """A logged request (or a log line holding one) read back as the live decision read the
+    request: through `loads_request`'s numbers, so that a replay decides on the same facts (a
+    decimal of 21 digits read by orjson alone is a float of 17). The depth rule is not
+    applied again: what was logged passed it, and an old row must stay readable."""
+    return _numbers_exact(text, orjson.loads(text), None)
+
+
+def _numbers_exact(text: str | bytes, value: Any, long_number: bool | None) -> Any:
     if long_number is None:
-        long_number = has_long_number(body)
-    if long_number:
-        value = json.loads(body, parse_float=Decimal)
-    return value
+        long_number = has_long_number(text)
+    return json.loads(text, parse_float=Decimal) if long_number else value
 
 
 def loads_exact(text: str | bytes) -> Any:

@@ -43,7 +43,7 @@ import orjson
 from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import dumps, to_json_value
+from engine.core.jsonvalue import dumps, loads_logged, to_json_value
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
 from engine.runtime.decision import Decision
@@ -307,7 +307,7 @@ def _log_rows(task: tuple[Any, ...]) -> Iterator[Row | None]:
         if not _selected(decision_id, stride):
             yield None
             continue
-        parsed = orjson.loads(request)
+        parsed = loads_logged(request)  # its numbers as the live decision read them
         body = orjson.loads(response)
         yield Row(
             seq,
@@ -326,7 +326,7 @@ def row_of_line(number: int, line: bytes) -> Row:
     """A line of a file: a logged decision (`kimari log --format jsonl`), or a request like
     the HTTP body ({"facts", "at", "settings"}), replayed with each side's default data."""
     try:
-        item = orjson.loads(line)
+        item = loads_logged(line)  # a logged request's numbers as its decision read them
     except orjson.JSONDecodeError as exc:
         raise InputError(
             [

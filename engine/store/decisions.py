@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from engine.core.jsonvalue import loads_exact
+from engine.core.jsonvalue import loads_exact, loads_logged
 from engine.store.backend import SQLITE, Backend, Component, Location, Step, both
 
 COMPONENT = "decision-log"
@@ -424,9 +424,9 @@ def _row(row: Sequence[Any]) -> dict[str, Any]:
         "logged_at": logged_at,
         "latency_us": latency,
         "request_hash": req_hash,
-        # the request as the live decision read it (orjson), so that a replay reads the
-        # same facts; what the engine wrote (exact decimals) back without float
-        "request": orjson.loads(request),
+        # the request as the live decision read it, so that a replay reads the same facts;
+        # what the engine wrote (exact decimals) back without float
+        "request": loads_logged(request),
         "outcome": loads_exact(outcome),
         "fired": orjson.loads(fired),
         "response": loads_exact(response),
