@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 import orjson
 
@@ -355,6 +355,11 @@ class App:
 
     async def _route(self, scope: dict[str, Any], receive: Receive, lang: str) -> Answer:
         method = scope["method"]
+        if "\ufffd" in scope["path"] and not _utf8_path(scope.get("raw_path")):
+            # uvicorn decodes %-escapes with errors="replace": %ff, %fe and %80 would all
+            # name the same entity, "\ufffd"
+            detail = Msg("the path is not UTF-8 once its percent-escapes are decoded")
+            return (*problem(400, "path_invalid", detail), {})
         try:
             route, params = routes.find(method, scope["path"])
         except routes.NoRoute:
@@ -559,6 +564,15 @@ def _make_server_class() -> type:
             return await super().on_tick(counter)
 
     return DrainingServer
+
+
+def _utf8_path(raw_path: bytes | None) -> bool:
+    """Whether the request's path, its %-escapes decoded, is UTF-8 text."""
+    try:
+        unquote_to_bytes(raw_path or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _die_with_parent() -> None:

@@ -132,6 +132,7 @@ BAD_REQUESTS = [
     Bad("no token", "POST", HOLDS, decision(), token=None),
     Bad("a decide token on an admin route", "PUT", "/v1/data/blacklist", b'{"entries": []}'),
     Bad("an unknown path (/health)", "GET", "/health"),
+    Bad("a path not UTF-8 once decoded (an entity id %ff)", "GET", "/v1/flows/claim-status/%ff"),
     Bad("a method the path does not take", "DELETE", "/v1/policies"),
     Bad("an unknown policy", "POST", "/v1/decisions/order-hold", decision()),
     Bad("a flow policy on the decisions path", "POST", "/v1/decisions/claim-status", decision()),

@@ -1,0 +1,52 @@
+"""A path whose %-escapes do not decode to UTF-8 names nothing.
+
+uvicorn decodes a path's %-escapes with errors="replace", so `%ff`, `%fe` and `%80` all
+became U+FFFD: three entity ids of a flow were one stored entity (the second got 409
+`event_not_allowed` for the first's state). Such a path is now refused before routing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+
+EVENT = {"event": {"type": "claim"}, "actor": {"id": "dealer-1", "roles": ["販売店"]}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("paths")
+    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("escape", ["%ff", "%fe", "%80", "a%e3%81", "%c3%28"])
+def test_an_entity_id_that_is_not_utf_8_is_refused_and_stores_nothing(
+    server: Server, escape: str
+) -> None:
+    with server.client(ADMIN_TOKEN) as client:
+        moved = client.post(f"/v1/flows/claim-status/{escape}/events", json=EVENT)
+        read = client.get(f"/v1/flows/claim-status/{escape}")
+    for answer in (moved, read):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["code"] == "path_invalid"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_utf_8_escapes_and_a_real_replacement_character_still_name_their_entities(
+    server: Server,
+) -> None:
+    with server.client(ADMIN_TOKEN) as client:
+        # 申請-1 written with %-escapes, and U+FFFD itself: two entities, each its own
+        for path in ("%E7%94%B3%E8%AB%8B-1", "%EF%BF%BD"):
+            moved = client.post(f"/v1/flows/claim-status/{path}/events", json=EVENT)
+            assert moved.status_code == 200, moved.text
+            again = client.get(f"/v1/flows/claim-status/{path}")
+            assert again.status_code == 200 and again.json()["entity"]["version"] == 1
+        assert client.get("/v1/flows/claim-status/申請-1").json()["entity"]["version"] == 1
