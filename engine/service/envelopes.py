@@ -50,7 +50,7 @@ def parse_body(body: bytes) -> Any:
         if exc.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1024
             deep = TooDeep(None, f"line {exc.lineno} column {exc.colno}")
             raise _too_deep(deep) from None
-        detail = Msg("malformed JSON: {reason}", reason=str(exc))
+        detail = Msg("malformed JSON: {reason}", reason=_reason(body, exc))
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
     except TooDeep as exc:
         raise _too_deep(exc) from None
@@ -73,6 +73,19 @@ def parse_body(body: bytes) -> Any:
                 )
             )
     return value
+
+
+def _reason(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """orjson's reason, but for a body that is not UTF-8 the place of its first bad byte:
+    orjson reports those at char 0 whatever their place."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        before = body[: bad.start].decode("utf-8")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        return f"not UTF-8: byte 0x{body[bad.start]:02x} at line {line} column {column}"
+    return str(exc)
 
 
 def _too_deep(exc: TooDeep) -> RequestProblem:

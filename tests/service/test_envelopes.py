@@ -65,6 +65,26 @@ def test_a_body_past_the_json_parsers_own_depth_is_a_400_too() -> None:
     assert "line 1 column" in answer["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"a": "\xff"}', "byte 0xff at line 1 column 8"),
+        ('{"facts":\n {"name": "café"}}'.encode("latin-1"), "byte 0xe9 at line 2 column 15"),
+        (
+            '{"名前": "\xe9"}'.encode().replace(b"\xc3\xa9", b"\xe9"),
+            "byte 0xe9 at line 1 column 9",
+        ),  # columns count characters
+    ],
+)
+def test_a_body_that_is_not_utf_8_is_refused_at_its_first_bad_byte(body: bytes, where: str) -> None:
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    status, _, raw = caught.value.response
+    answer = orjson.loads(raw)
+    assert (status, answer["code"]) == (400, "json_invalid")
+    assert answer["detail"] == f"malformed JSON: not UTF-8: {where}"
+
+
 def test_a_decision_request_names_each_wrong_key_with_its_pointer() -> None:
     request = {"fact": {}, "at": 5, "settings": [], "decision_id": "no spaces"}
     assert found(DECISION_REQUEST, request) == [
