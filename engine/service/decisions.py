@@ -140,7 +140,9 @@ class Service:
         if name is None:
             return "decided"
         value = outcome.get(name)
-        return f"{name}={str(value).lower() if isinstance(value, bool) else value}"
+        if value is None or isinstance(value, bool):  # as JSON writes them, as the log's filter
+            return f"{name}={orjson.dumps(value).decode()}"
+        return f"{name}={value}"
 
     def _decide_one(
         self,

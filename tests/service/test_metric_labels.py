@@ -1,0 +1,53 @@
+"""The decisions counter's outcome label writes its value as JSON does, as the log's
+`outcome=` filter reads it: `fee_tier=null`, not Python's `fee_tier=None`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+
+UNCOLLECTED = {  # only the uncollected question: no fee is proposed, fee_tier is null
+    "uncollected": {
+        "reward": 100000,
+        "documents_guided_on": "2024-01-31",
+        "booked_on": "2024-02-29",
+        "assignee_share": 25,
+        "manager_share": 40,
+    }
+}
+CANCELLATION = {
+    "cancellation": {
+        "reward": 150000,
+        "stage": "initial_only",
+        "contract_start": "2024-04-01",
+        "cancelled_on": "2024-04-03",
+        "workload_percent": 30,
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("labels")
+    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def test_a_null_headline_is_labelled_null_and_the_log_filter_finds_it(server: Server) -> None:
+    with server.client(ADMIN_TOKEN) as client:
+        for facts in (UNCOLLECTED, CANCELLATION):
+            answer = client.post("/v1/decisions/cancellation-fees", json={"facts": facts})
+            assert answer.status_code == 200, answer.text
+        metrics = client.get("/metrics").text
+        found = client.get("/v1/decisions", params={"outcome": "fee_tier=null"}).json()
+    policy = 'policy="cancellation-fees"'
+    assert f'kimari_decisions_total{{{policy},outcome="fee_tier=null"}} 1' in metrics
+    assert f'kimari_decisions_total{{{policy},outcome="fee_tier=none"}} 1' in metrics
+    assert "None" not in metrics
+    assert len(found["decisions"]) == 1
