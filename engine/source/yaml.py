@@ -253,7 +253,7 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
 
     The same bytes under the same name parse once per process: each caller gets its own
     copy of the data (callers may change it), the text and positions being immutable."""
-    data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
+    data_bytes = _utf8(raw, file) if isinstance(raw, str) else raw
     if len(data_bytes) > MAX_FILE_BYTES:
         return _parse(data_bytes, file)  # refused before any work on it
     key = (file, hashlib.sha256(data_bytes).digest())
@@ -264,6 +264,24 @@ def parse_yaml(raw: bytes | str, file: str) -> Document:
     document = _parse(data_bytes, file)  # a file that does not parse is read again each time
     _keep_parsed(key, document, len(data_bytes))
     return dataclasses.replace(document, data=_fresh(document.data))
+
+
+def _utf8(text: str, file: str) -> bytes:
+    """A text given as str (a policy sent over HTTP, an API caller's), as its UTF-8 bytes;
+    a lone surrogate (which no UTF-8 file can hold) is refused at its place."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line, col = _line_col(text, exc.start)
+        raise PolicyError([_not_allowed(ord(text[exc.start]), Location(file, line, col))]) from None
+
+
+def _not_allowed(code: int, where: Location) -> Diagnostic:
+    return Diagnostic(
+        "yaml_syntax",
+        Msg("the character U+{code:04X} is not allowed in a YAML file", code=code),
+        where,
+    )
 
 
 def _fresh(value: Any) -> Any:
@@ -330,14 +348,7 @@ def _compose(text: str, file: str) -> yaml.Node | None:
         message, line, col = plain_words(exc, text)
         raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
     except yaml.reader.ReaderError as exc:
-        line, col = _line_col(text, exc.position)
-        if isinstance(exc.character, bytes | bytearray):
-            message = Msg("the file is not readable text")
-        else:
-            message = Msg(
-                "the character U+{code:04X} is not allowed in a YAML file", code=exc.character
-            )
-        raise PolicyError([Diagnostic("yaml_syntax", message, Location(file, line, col))]) from None
+        raise PolicyError([_reader_error(exc, text, file)]) from None
     except yaml.YAMLError as exc:
         raise PolicyError(
             [
@@ -360,6 +371,36 @@ def _compose(text: str, file: str) -> yaml.Node | None:
             ]
         )
     return nodes[0] if nodes else None
+
+
+# The characters YAML allows in a stream; both of PyYAML's readers (its Python one and
+# libyaml's) refuse any other with a ReaderError.
+_NON_PRINTABLE: re.Pattern[str] = yaml.reader.Reader.NON_PRINTABLE
+# libyaml (the C loader, when installed) reads the text as UTF-8 and reports a ReaderError's
+# position in bytes; PyYAML's own reader, in characters.
+_POSITION_IN_BYTES = _BaseLoader is not yaml.SafeLoader
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> Diagnostic:
+    """The character PyYAML's reader refused, at its line and column.
+
+    `exc.position` cannot be taken as an index of `text`: libyaml counts UTF-8 bytes, so
+    each character of two to four bytes before it (Japanese text) pushed the place further
+    down the file. The reader refuses the first character outside YAML's printable set,
+    so it is looked for here, with the same set."""
+    found = _NON_PRINTABLE.search(text)
+    if found is not None:
+        line, col = _line_col(text, found.start())
+        return _not_allowed(ord(found.group()), Location(file, line, col))
+    offset = exc.position  # not a character of the text (none was found): a fallback only
+    if _POSITION_IN_BYTES:
+        offset = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
+    line, col = _line_col(text, offset)
+    if isinstance(exc.character, int):
+        return _not_allowed(exc.character, Location(file, line, col))
+    return Diagnostic(
+        "yaml_syntax", Msg("the file is not readable text"), Location(file, line, col)
+    )
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
