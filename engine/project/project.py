@@ -26,7 +26,7 @@ from engine.lang.check import Root
 from engine.project.kinds import compile_any
 from engine.project.names import name_clashes
 from engine.source.data import Dataset
-from engine.source.yaml import Document, join_pointer, read_yaml_file
+from engine.source.yaml import Document, join_pointer, not_utf8, read_yaml_file
 
 RULEBOOK_FILE = "rulebook.tsv"
 TESTS_SUFFIX = ".tests.yaml"
@@ -42,10 +42,13 @@ def shown_path(path: Path) -> str:
 
 
 def load_rulebook(path: Path) -> dict[str, str]:
-    """ID -> title from the rulebook index; PolicyError with file:line on a bad line."""
+    """ID -> title from the rulebook index; PolicyError with file:line on a bad line.
+
+    An index with no IDs (empty, or comments only) is read as it is: no ID is known, so
+    every ref of every rule is an unknown_ref."""
     shown = shown_path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except OSError as exc:
         raise PolicyError(
             [
@@ -56,6 +59,11 @@ def load_rulebook(path: Path) -> dict[str, str]:
                 )
             ]
         ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # saved as Shift_JIS by a spreadsheet, say
+        raise PolicyError([not_utf8(data, exc, shown)]) from None
+    lines = text.removeprefix("\ufeff").splitlines()  # a spreadsheet's UTF-8 BOM
     ids: dict[str, str] = {}
     problems = []
     for number, line in enumerate(lines, start=1):
@@ -101,14 +109,46 @@ def compile_policy_file(path: Path, rulebook: Mapping[str, str] | None) -> Compi
     return compile_any(read_document(path), rulebook)
 
 
+def _duplicate_keys(spec: DatasetSpec, entries: list[Any], positions: Any) -> list[Diagnostic]:
+    """A diagnostic for each entry whose key value an earlier entry already has: the key
+    names one entry in messages and in replacements through the API."""
+    first: dict[Any, int] = {}
+    found = []
+    for i, entry in enumerate(entries):
+        value = entry.get(spec.key) if isinstance(entry, dict) else None
+        if value is None or isinstance(value, dict | list):
+            continue
+        seen = first.setdefault(value, i)
+        if seen != i:
+            pointer = f"/{i}/{spec.key}"
+            found.append(
+                Diagnostic(
+                    "data_duplicate_key",
+                    Msg(
+                        "data set '{name}': entry {index} has the {key} {value} of entry {first}",
+                        name=spec.name,
+                        index=i,
+                        key=spec.key,
+                        value=repr(value),
+                        first=seen,
+                    ),
+                    positions.value(pointer) if positions else None,
+                    pointer=pointer,
+                )
+            )
+    return found
+
+
 def load_dataset(
     spec: DatasetSpec,
     path: str | Path | None = None,
     entries: Any = None,
     *,
     source: str | None = None,
+    unique: bool = True,
 ) -> Dataset:
-    """Validate entries against the data set's entry schema and index them."""
+    """Validate entries against the data set's entry schema and index them. `unique`: refuse
+    two entries with the same `key` value (a version stored before that rule keeps serving)."""
     positions = None
     if entries is None:
         file = Path(path or spec.source_path or "")
@@ -157,6 +197,8 @@ def load_dataset(
                         hint=d.hint,
                     )
                 )
+    if unique and spec.key is not None:
+        problems.extend(_duplicate_keys(spec, normalised, positions))
     if problems:
         raise PolicyError(problems[:100])
     dataset = Dataset(spec.name, normalised, match=spec.match)
@@ -213,15 +255,17 @@ def load_project_partly(folder: str | Path = "policies") -> tuple[Project, list[
     `kimari validate` needs to go on checking the test files of the policies that do."""
     root = Path(folder)
     problems: list[Diagnostic] = []
-    rulebook: dict[str, str] = {}
+    # None: the index could not be read (its problems are reported), so refs are not
+    # checked against it; {} is an index that lists no IDs, and then every ref is unknown.
+    rulebook: dict[str, str] | None = None
     try:
         rulebook = load_rulebook(root / RULEBOOK_FILE)
     except PolicyError as exc:
         problems.extend(exc.diagnostics)
-    project = Project(root, rulebook)
+    project = Project(root, rulebook if rulebook is not None else {})
     for path in policy_files(root):
         try:
-            policy = compile_policy_file(path, rulebook or None)
+            policy = compile_policy_file(path, rulebook)
         except PolicyError as exc:
             problems.extend(exc.diagnostics)
             continue
@@ -248,7 +292,7 @@ def load_policy(folder: str | Path, policy_id: str) -> Project:
     if Path(policy_id).name != policy_id or policy_id.startswith(".") or not path.is_file():
         return load_project(root)  # only a plain file name of this folder is taken
     rulebook = load_rulebook(root / RULEBOOK_FILE)
-    policy = compile_policy_file(path, rulebook or None)
+    policy = compile_policy_file(path, rulebook)
     project = Project(root, rulebook, {policy.id: policy}, warnings=list(policy.warnings))
     problems = _load_datasets(project)
     if problems:

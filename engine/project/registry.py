@@ -509,7 +509,9 @@ def build_dataset(spec: DatasetSpec, entries: list[Any], version: str | None = N
 def dataset_from_entries(spec: DatasetSpec, entries: list[Any], version: str | None) -> Dataset:
     """A data set of `spec` from stored (or given) entries, validated and normalised as the
     service does when it serves them, under `version` (None: the entries' own)."""
-    dataset = load_dataset(spec, entries=entries, source=f"stored version {version}")
+    dataset = load_dataset(
+        spec, entries=entries, source=f"stored version {version}", unique=version is None
+    )
     return build_dataset(spec, list(dataset.entries), version or dataset.version)
 
 
