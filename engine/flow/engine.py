@@ -189,7 +189,7 @@ class FlowEngine:
         policy = self.policy(policy_id)
         _check_entity_id(entity_id)
         if event_id is not None:
-            _check_entity_id(event_id, pointer="/event_id")
+            _check_entity_id(event_id, pointer="/event_id", code="event_id_invalid")
         flow = flow_of(policy)
         data = data if data is not None else self.project.data_for(policy)
         consulted = self.consulted(flow)
@@ -354,7 +354,9 @@ def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
     return policy
 
 
-def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
+def _check_entity_id(
+    value: Any, pointer: str = "/entity_id", code: str = "entity_id_invalid"
+) -> None:
     if (
         not isinstance(value, str)
         or not value
@@ -364,7 +366,7 @@ def _check_entity_id(value: Any, pointer: str = "/entity_id") -> None:
         raise InputError(
             [
                 Diagnostic(
-                    "entity_id_invalid",
+                    code,
                     Msg(
                         "an id is 1 to {limit} printable characters, got {value}",
                         limit=MAX_ENTITY_ID,

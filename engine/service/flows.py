@@ -32,7 +32,14 @@ from engine.flow.actors import roles_beyond, validate_actor
 from engine.flow.engine import Catalog, FlowEngine
 from engine.project.registry import Snapshot
 from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
-from engine.service.problems import EVENT, RequestProblem, Response, from_error, problem
+from engine.service.problems import (
+    ENTITY,
+    EVENT,
+    RequestProblem,
+    Response,
+    from_error,
+    problem,
+)
 from engine.source.data import Dataset
 from engine.store.backend import Backend
 from engine.store.flows import FlowStore
@@ -123,14 +130,14 @@ class FlowService:
         except RequestProblem as exc:
             return exc.response
         except KimariError as exc:  # entity_exists among them: a 409 (problems.CONFLICTS)
-            return from_error(exc, EVENT)
+            return from_error(exc, ENTITY)
         return 201, [(b"content-type", b"application/json")], dumps(found)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:
             found = self.engine.entity(policy_id, entity_id)
         except KimariError as exc:
-            return from_error(exc, EVENT)
+            return from_error(exc, ENTITY)
         return 200, [(b"content-type", b"application/json")], dumps(found)
 
     def history(self, policy_id: str, entity_id: str, refusals: bool) -> Response:
@@ -140,7 +147,7 @@ class FlowService:
             if refusals:
                 body["refusals"] = self.engine.refusals(policy_id, entity_id)
         except KimariError as exc:
-            return from_error(exc, EVENT)
+            return from_error(exc, ENTITY)
         return 200, [(b"content-type", b"application/json")], dumps(body)
 
 

@@ -153,6 +153,13 @@ EVENT = Subject(
     input_code="event_invalid",
 )
 
+# An entity read or imported (no event): its problems are named by their diagnostics'
+# codes (entity_id_invalid, unknown_state, ...), not called an invalid event.
+ENTITY = Subject(
+    invalid=Msg("the request is invalid"),
+    undecidable=Msg("the entity could not be read"),
+)
+
 RETRIABLE_DETAIL = Msg("the store cannot be reached now; nothing was acknowledged: send it again")
 
 # Diagnostic codes that say the request collides with what is stored: 409 under their own

@@ -50,3 +50,18 @@ def test_utf_8_escapes_and_a_real_replacement_character_still_name_their_entitie
             again = client.get(f"/v1/flows/claim-status/{path}")
             assert again.status_code == 200 and again.json()["entity"]["version"] == 1
         assert client.get("/v1/flows/claim-status/申請-1").json()["entity"]["version"] == 1
+
+
+def test_an_entity_read_or_imported_is_not_called_an_invalid_event(server: Server) -> None:
+    with server.client(ADMIN_TOKEN) as client:
+        read = client.get("/v1/flows/claim-status/%00").json()
+        imported = client.put("/v1/flows/claim-status/IMP-1", json={"state": "nowhere"}).json()
+        moved = client.post(
+            "/v1/flows/claim-status/EV-1/events", json={**EVENT, "event_id": "x" * 1000}
+        ).json()
+    assert (read["code"], read["detail"]) == ("entity_id_invalid", "the request is invalid")
+    assert imported["code"] != "event_invalid" and imported["detail"] == "the request is invalid"
+    assert imported["errors"][0]["pointer"] == "/state"
+    # an event's own id is named as such, under the event's problem
+    assert (moved["code"], moved["errors"][0]["code"]) == ("event_invalid", "event_id_invalid")
+    assert moved["errors"][0]["pointer"] == "/event_id"
