@@ -32,7 +32,7 @@ from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, new_decision_id
 from engine.runtime.evaluate import decide
-from engine.service.envelopes import DECISION_ID, DECISION_REQUEST, parse_body
+from engine.service.envelopes import DATA_REQUEST, DECISION_ID, DECISION_REQUEST, parse_body
 from engine.service.problems import (
     DECISION,
     RequestProblem,
@@ -423,20 +423,9 @@ class Service:
             hint = did_you_mean(name, snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
         try:
-            request = parse_body(body)
+            request = DATA_REQUEST.read(body)  # an unknown key is named at its own pointer
         except RequestProblem as exc:
             return exc.response
-        if not isinstance(request, dict) or set(request) != {"entries"}:
-            return problem(
-                422,
-                "request_invalid",
-                Msg('the body is {{"entries": [entry, ...]}}'),
-                errors=[
-                    Diagnostic(
-                        "request_invalid", Msg("expected only 'entries'"), pointer="/entries"
-                    )
-                ],
-            )
         try:
             dataset = validate_entries(spec, request["entries"])
         except PolicyError as exc:  # a data file's error, but these entries are the request

@@ -257,3 +257,16 @@ IMPORT_REQUEST = Envelope(
     missing="required",
     not_object="type_mismatch",
 )
+# PUT /v1/data/{name}: the entries that replace a data set
+DATA_REQUEST = Envelope(
+    {
+        "entries": Key(
+            required=True,
+            accepts=list,
+            code="data_invalid",
+            message=Msg("'entries' must be a list"),
+        )
+    },
+    detail=Msg('the body is {{"entries": [entry, ...]}}'),
+    code="request_invalid",
+)
