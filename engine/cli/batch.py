@@ -25,7 +25,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language, translate
-from engine.core.jsonvalue import TooDeep, loads_request
+from engine.core.jsonvalue import TooDeep, has_long_number, loads_request
 
 CHUNK = 256
 
@@ -65,10 +65,13 @@ def _forkable() -> bool:
 
 
 def _decide_line(number: int, line: bytes) -> bytes:
+    from engine.cli.inputs import line_duplicate
     from engine.runtime.evaluate import decide
+    from engine.service.envelopes import DECISION_REQUEST
 
+    long_number = has_long_number(line)
     try:
-        request = loads_request(line)  # exact numbers, as the service reads them
+        request = loads_request(line, long_number)  # exact numbers, as the service reads them
     except orjson.JSONDecodeError as exc:
         if exc.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1024
             deep = TooDeep(None, f"column {exc.colno}")
@@ -78,6 +81,9 @@ def _decide_line(number: int, line: bytes) -> bytes:
         )
     except TooDeep as exc:
         return _error(number, [exc.diagnostic()])
+    duplicate = line_duplicate(line, request, long_number)  # refused, as the service does
+    if duplicate is not None:
+        return _error(number, [duplicate])
     if not isinstance(request, dict) or "facts" not in request:
         return _error(
             number,
@@ -87,6 +93,10 @@ def _decide_line(number: int, line: bytes) -> bytes:
                 )
             ],
         )
+    decision_id = DECISION_REQUEST.keys["decision_id"]  # the service's pattern and diagnostic
+    if not decision_id.takes(request.get("decision_id")):
+        wrong = Diagnostic(decision_id.code, decision_id.message, pointer="/decision_id")
+        return _error(number, [wrong])
     try:
         decision = decide(
             _worker["policy"],
@@ -174,11 +184,12 @@ def run_batch(
 ) -> BatchSummary:
     """Decide every line of `source` into `sink`, in worker processes that each hold the
     policy (loaded once here and inherited by forked workers, or loaded by each)."""
+    from engine.cli.inputs import decision_policy
     from engine.project.project import load_policy
 
     started = time.perf_counter()
     project = load_policy(folder, policy_id)  # fails fast, in this process, on a bad policy
-    policy = project.policy(policy_id)
+    policy = decision_policy(project.policy(policy_id), policy_id)  # not a flow
     total = _count_lines(source)
     summary = BatchSummary()
     bar = Progress(total, progress)

@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from engine.cli.inputs import TEXT, check_store, utf8
 from engine.core.errors import Diagnostic, UsageError
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps
@@ -49,6 +50,7 @@ def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--store",
         "store_path",
         type=click.Path(dir_okay=False),
+        callback=utf8,
         help="the service's SQLite store [default: from the config, var/kimari.sqlite3]",
     )(func)
 
@@ -61,8 +63,10 @@ POLICIES = click.option(
     show_default=True,
     help="folder of the policy files being edited",
 )
-AS = click.option("--as", "principal", help="who you are [default: $KIMARI_PRINCIPAL or login]")
-MESSAGE = click.option("--message", "-m", default="", help="why")
+AS = click.option(
+    "--as", "principal", type=TEXT, help="who you are [default: $KIMARI_PRINCIPAL or login]"
+)
+MESSAGE = click.option("--message", "-m", type=TEXT, default="", help="why")
 
 
 def _principal(given: str | None) -> str:
@@ -77,6 +81,7 @@ def _open(store_path: str | None, config_file: str | None, *, workers: int | Non
 
     config = load_config(config_file)
     store = store_path or config.store
+    check_store(store, must_exist=False)  # not there: open_lifecycle says store_missing
     return open_lifecycle(
         store,
         approvals_required=config.approvals,
@@ -96,9 +101,9 @@ def _short(value: Any) -> str:
 
 # -- diff -------------------------------------------------------------------------------------
 @click.command()
-@click.argument("policy")
-@click.option("--from", "old", default="published", show_default=True, help="a revision")
-@click.option("--to", "new", help="a file or a revision [default: policies/POLICY.yaml]")
+@click.argument("policy", type=TEXT)
+@click.option("--from", "old", type=TEXT, default="published", show_default=True, help="a revision")
+@click.option("--to", "new", type=TEXT, help="a file or a revision [default: policies/POLICY.yaml]")
 @POLICIES
 @_store_options
 @FORMAT
@@ -227,13 +232,19 @@ def _data_option(values: Iterable[str]) -> dict[str, Path]:
 
 
 @click.command()
-@click.argument("policy")
-@click.option("--draft", help="a file or a revision [default: policies/POLICY.yaml]")
-@click.option("--against", default="published", show_default=True, help="the revision compared")
-@click.option("--since", help="replay decisions logged since (30d, 12h, or an RFC 3339 time)")
-@click.option("--until", help="... and before")
+@click.argument("policy", type=TEXT)
+@click.option("--draft", type=TEXT, help="a file or a revision [default: policies/POLICY.yaml]")
+@click.option(
+    "--against", type=TEXT, default="published", show_default=True, help="the revision compared"
+)
+@click.option(
+    "--since", type=TEXT, help="replay decisions logged since (30d, 12h, or an RFC 3339 time)"
+)
+@click.option("--until", type=TEXT, help="... and before")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), help="a JSON Lines file")
-@click.option("--data", "data", multiple=True, help="NAME=FILE: a new data set for the draft")
+@click.option(
+    "--data", "data", type=TEXT, multiple=True, help="NAME=FILE: a new data set for the draft"
+)
 @click.option("--sample", type=click.IntRange(1), help="replay about N decisions of the window")
 @click.option("--max-changed", type=click.IntRange(0), help="exit 1 if more decisions change")
 @click.option("--list", "list_limit", type=click.IntRange(0), default=20, show_default=True)
@@ -460,7 +471,7 @@ def _record_line(record: Any) -> str:
 
 
 @click.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @click.option("--file", "file", help="the policy file [default: policies/POLICY.yaml]")
 @MESSAGE
 @AS
@@ -491,8 +502,10 @@ def draft(
 
 
 @click.command()
-@click.argument("policy")
-@click.option("--draft", "draft_ref", help="submit this draft revision instead of the file")
+@click.argument("policy", type=TEXT)
+@click.option(
+    "--draft", "draft_ref", type=TEXT, help="submit this draft revision instead of the file"
+)
 @MESSAGE
 @AS
 @POLICIES
@@ -588,7 +601,7 @@ def _ref(ref: str) -> tuple[str, int]:
 
 
 @click.command()
-@click.argument("revision", metavar="POLICY@N")
+@click.argument("revision", metavar="POLICY@N", type=TEXT)
 @MESSAGE
 @AS
 @_store_options
@@ -615,7 +628,7 @@ def approve(
 
 
 @click.command()
-@click.argument("revision", metavar="POLICY@N")
+@click.argument("revision", metavar="POLICY@N", type=TEXT)
 @MESSAGE
 @AS
 @_store_options
@@ -634,8 +647,10 @@ def reject(
 
 
 @click.command()
-@click.argument("policy")
-@click.option("--to", "target", required=True, help="the earlier revision (number or hash)")
+@click.argument("policy", type=TEXT)
+@click.option(
+    "--to", "target", type=TEXT, required=True, help="the earlier revision (number or hash)"
+)
 @MESSAGE
 @AS
 @_store_options
@@ -662,7 +677,7 @@ def rollback(
 
 
 @click.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @_store_options
 @FORMAT
 def revisions(policy: str, store_path: str | None, config_file: str | None, fmt: str) -> None:
@@ -733,7 +748,7 @@ def revisions_text(listing: Mapping[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("policy", required=False)
+@click.argument("policy", type=TEXT, required=False)
 @click.option("--limit", type=click.IntRange(1, 1000), default=30, show_default=True)
 @_store_options
 @FORMAT

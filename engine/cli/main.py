@@ -23,6 +23,7 @@ import click
 
 from engine.cli import lifecycle as lifecycle_commands
 from engine.cli.checks_cache import remembered_checks
+from engine.cli.inputs import TEXT, check_not_input, check_store, decision_policy, loads_checked
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -53,6 +54,9 @@ POLICIES = click.option(
     show_default=True,
     help="folder of policies (with rulebook.tsv and data/)",
 )
+
+# decisions `kimari log` lists at most (a jsonl export for `kimari impact --from` included)
+LOG_LIMIT = 1_000_000
 
 
 class Exit(Exception):
@@ -137,10 +141,14 @@ def test(paths: tuple[str, ...], backend: str, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @click.argument("facts_file", metavar="FACTS.json", type=click.Path(allow_dash=True))
-@click.option("--at", help="decision time, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
-@click.option("--settings", "settings_json", help="JSON object, e.g. '{\"np_ng_action\": 3}'")
+@click.option(
+    "--at", type=TEXT, help="decision time, e.g. 2024-09-21T23:59:59+09:00 (default: now)"
+)
+@click.option(
+    "--settings", "settings_json", type=TEXT, help="JSON object, e.g. '{\"np_ng_action\": 3}'"
+)
 @click.option("--explain", is_flag=True, help="show every rule's verdict and failed condition")
 @click.option(
     "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
@@ -167,12 +175,16 @@ def decide(
 
     facts = _read_json(facts_file, "/facts")
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
-    decision = api.decide_cli(
-        policy,
+    # api.decide_cli, with the policy's kind checked: a flow is not decided (not_a_decision_policy)
+    folder, policy_id = api.locate_policy(policy, Path(policies_dir))
+    project = api.load(folder)
+    compiled = decision_policy(project.policy(policy_id), policy_id)
+    decision = api.decide(
+        compiled,
         facts,
-        policies_dir=Path(policies_dir),
         at=at,
         settings=settings,
+        data=project.data_for(compiled),
         explain=explain,
         backend=backend,
     )
@@ -180,7 +192,7 @@ def decide(
 
 
 @cli.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @click.argument("requests", metavar="REQUESTS.jsonl", type=click.Path(allow_dash=True))
 @click.option(
     "--output",
@@ -191,7 +203,7 @@ def decide(
     help="where the decisions go, one JSON line each, in input order",
 )
 @click.option("--workers", type=click.IntRange(1, 256), help="processes (default: CPU count)")
-@click.option("--at", help="decision time for lines that give none (default: now)")
+@click.option("--at", type=TEXT, help="decision time for lines that give none (default: now)")
 @click.option(
     "--backend", type=click.Choice(["durable", "python"]), default="durable", show_default=True
 )
@@ -220,6 +232,12 @@ def batch(
 
     show = sys.stderr.isatty() if progress is None else progress
     source = sys.stdin.buffer if requests == "-" else _open(requests, "rb")
+    try:  # before the output is opened for writing, which would empty the input
+        check_not_input(source, requests, output, sys.stdout)
+    except UsageError:
+        if source is not sys.stdin.buffer:
+            source.close()
+        raise
     sink = sys.stdout.buffer if output == "-" else _open(output, "wb")
     try:
         summary = run_batch(
@@ -253,13 +271,14 @@ def batch(
 
 @cli.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
-@click.option("--host", help="address to bind (default 127.0.0.1)")
+@click.option("--host", type=TEXT, help="address to bind (default 127.0.0.1)")
 @click.option("--port", type=int, help="port (default 8080; 0 picks a free one)")
 @click.option(
     "--policies", "policies_dir", type=click.Path(file_okay=False), help="policies folder"
 )
 @click.option(
     "--store",
+    type=TEXT,
     help="SQLite file, sqlite:///path or postgresql://user@host/db (default var/kimari.sqlite3)",
 )
 @click.option("--workers", type=int, help="engine worker processes (default 2)")
@@ -299,21 +318,26 @@ def serve(
             "watch": watch,
         },
     )
+    check_store(config.store, must_exist=False)  # created (with its folder) if not there
     code = run_server(config)
     if code:
         raise Exit(code)
 
 
 @cli.command("log")
-@click.option("--store", help="SQLite file or postgresql://user@host/db (default: from config)")
+@click.option(
+    "--store", type=TEXT, help="SQLite file or postgresql://user@host/db (default: from config)"
+)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file")
-@click.option("--id", "decision_id", help="one decision, by id")
-@click.option("--policy", help="only this policy")
-@click.option("--revision", help="only this policy revision")
-@click.option("--rule", help="only decisions in which this rule fired")
-@click.option("--since", help="logged at or after (RFC 3339 time, or e.g. 15m, 2h, 7d ago)")
-@click.option("--until", help="logged before (same forms as --since)")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--id", "decision_id", type=TEXT, help="one decision, by id")
+@click.option("--policy", type=TEXT, help="only this policy")
+@click.option("--revision", type=TEXT, help="only this policy revision")
+@click.option("--rule", type=TEXT, help="only decisions in which this rule fired")
+@click.option(
+    "--since", type=TEXT, help="logged at or after (RFC 3339 time, or e.g. 15m, 2h, 7d ago)"
+)
+@click.option("--until", type=TEXT, help="logged before (same forms as --since)")
+@click.option("--limit", type=click.IntRange(1, LOG_LIMIT), default=20, show_default=True)
 @click.option("--oldest-first", is_flag=True, help="oldest first (default: newest first)")
 @click.option(
     "--explain",
@@ -353,6 +377,7 @@ def log_command(
         raise UsageError(
             [Diagnostic("store_missing", Msg("no decision log at {path}", path=str(location)))]
         )
+    check_store(location, must_exist=True)
     if explain and decision_id is None:
         raise UsageError(
             [Diagnostic("usage", Msg("--explain needs --id: it explains one decision"))]
@@ -450,27 +475,33 @@ def _log_line(row: dict[str, Any]) -> str:
 STORE = click.option(
     "--store",
     "store_path",
+    type=TEXT,
     default=None,
     help="SQLite file or postgresql://… of flow state [default: var/kimari.sqlite3]",
 )
 
 
 @cli.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @click.argument("entity_id")
 @click.argument("event_file", metavar="EVENT.json", type=click.Path(allow_dash=True))
-@click.option("--at", help="time of the event, e.g. 2024-09-21T23:59:59+09:00 (default: now)")
-@click.option("--settings", "settings_json", help="JSON object of setting overrides")
-@click.option("--event-id", help="idempotency key: a retried event returns its first move")
-@click.option("--actor", "actor_id", required=True, help="who sends the event (an id)")
+@click.option(
+    "--at", type=TEXT, help="time of the event, e.g. 2024-09-21T23:59:59+09:00 (default: now)"
+)
+@click.option("--settings", "settings_json", type=TEXT, help="JSON object of setting overrides")
+@click.option(
+    "--event-id", type=TEXT, help="idempotency key: a retried event returns its first move"
+)
+@click.option("--actor", "actor_id", type=TEXT, required=True, help="who sends the event (an id)")
 @click.option(
     "--role",
     "roles",
+    type=TEXT,
     multiple=True,
     required=True,
     help="a role the actor acts in (repeat for several), e.g. --role 販売店",
 )
-@click.option("--actor-name", help="the actor's display name")
+@click.option("--actor-name", type=TEXT, help="the actor's display name")
 @STORE
 @POLICIES
 @FORMAT
@@ -500,9 +531,14 @@ def flow(
     from engine.api import open_flow_engine
     from engine.cli.render import to_json
     from engine.flow.render import flow_result_text
+    from engine.store.sqlite import DEFAULT_PATH
 
     event = _read_json(event_file, "/event")
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
+    # a store named by --store must have its folder: a typo would start a new, empty store
+    # (the default, var/kimari.sqlite3, is created with its folder, as `kimari serve` does)
+    named = store_path is not None
+    check_store(store_path or DEFAULT_PATH, must_exist=False, folder_must_exist=named)
     engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
     try:
         actor: dict[str, Any] = {"id": actor_id, "roles": list(roles)}
@@ -526,7 +562,7 @@ def flow(
 
 
 @cli.command()
-@click.argument("policy")
+@click.argument("policy", type=TEXT)
 @click.argument("entity_id")
 @click.option("--refusals", is_flag=True, help="also list the refused events (kept apart)")
 @STORE
@@ -544,7 +580,9 @@ def history(
     from engine.api import open_flow_engine
     from engine.cli.render import to_json
     from engine.flow.render import history_text
+    from engine.store.sqlite import DEFAULT_PATH
 
+    check_store(store_path or DEFAULT_PATH, must_exist=True)  # a read: never a new store
     engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
     try:
         entity = engine.entity(policy_id, entity_id)
@@ -607,7 +645,8 @@ def _read_json(name: str, pointer: str) -> Any:
             ]
         ) from None
     try:
-        value = json.loads(raw.decode("utf-8"), parse_float=_decimal)
+        # as the service reads a body: no key twice, no integer too long to read (InputError)
+        value = loads_checked(raw.decode("utf-8"), raw, pointer, InputError)
     except UnicodeDecodeError as exc:  # file:line:col of the byte, as for a policy file
         from engine.source.yaml import not_utf8
 
@@ -625,24 +664,18 @@ def _read_json(name: str, pointer: str) -> Any:
     return value
 
 
-def _decimal(text: str) -> Any:
-    from decimal import Decimal
-
-    return Decimal(text)
-
-
 def _parse_json_option(text: str, option: str) -> Any:
     """An option's JSON object (--settings), read as a request's `settings` would be."""
+    base = "/" + option.removeprefix("--")  # its pointer in a request: /settings/...
     try:
-        value = json.loads(text, parse_float=_decimal)
+        value = loads_checked(text, text.encode(), base, UsageError)
         check_depth(text.encode(), value, below=1)
     except json.JSONDecodeError as exc:
         reason = Msg("{option} is not valid JSON: {reason}", option=option, reason=exc.msg)
         raise UsageError([Diagnostic("usage", reason)]) from None
     except RecursionError:  # far past MAX_DEPTH: the parser gave up before a pointer
         raise UsageError([TooDeep(None, option).diagnostic()]) from None
-    except TooDeep as exc:  # --settings: its pointer in a request, /settings/...
-        base = "/" + option.removeprefix("--")
+    except TooDeep as exc:
         raise UsageError([TooDeep(None, option).diagnostic(base + exc.pointer)]) from None
     if not isinstance(value, dict):
         raise UsageError(

@@ -1,0 +1,292 @@
+"""What the commands refuse before the engine or the store sees it.
+
+Each refusal is a UsageError (exit 2) or an InputError (exit 1) naming the place, as the
+service refuses the same input: text on the command line that is not UTF-8, JSON that holds
+a key twice or an integer too long to read, a policy of the wrong kind, a store that is not
+an SQLite database or whose folder is mistyped, an output that is the input itself.
+Only click and engine/core load with this module: the CLI starts without the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from engine.core.errors import Diagnostic, InputError, UsageError
+from engine.core.i18n import Msg
+from engine.core.jsonvalue import escape_pointer_token
+
+# -- text on the command line -----------------------------------------------------------------
+
+
+def shown_bytes(text: str) -> str:
+    """A text as the bytes it came from: a byte that is not UTF-8 (which Python reads from
+    the command line as a lone surrogate, U+DC80-U+DCFF) as \\xff."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte gave (from Python, not a shell)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def check_utf8(value: str, name: str) -> str:
+    """`value`, if it is UTF-8 text; UsageError naming the option or argument if it is not
+    (the store, JSON and the messages hold UTF-8 only)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        reason = Msg("{option} is not UTF-8 text: {text}", option=name, text=shown_bytes(value))
+        raise UsageError([Diagnostic("usage", reason)]) from None
+    return value
+
+
+def param_name(param: click.Parameter | None) -> str:
+    """How the user wrote an option (its long form) or sees an argument (its metavar)."""
+    if param is None:
+        return "?"
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return param.human_readable_name
+
+
+class Text(click.ParamType):
+    """A text option or argument: UTF-8 only (see check_utf8)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            check_utf8(value, param_name(param))
+        return value
+
+
+TEXT = Text()
+
+
+def utf8(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for an option of another type (a path): UTF-8 only, as TEXT."""
+    if isinstance(value, str):
+        check_utf8(value, param_name(param))
+    return value
+
+
+# -- JSON read from a file or an option -------------------------------------------------------
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what facts and settings hold (engine/source/facts.py)
+
+
+class _LongInteger:
+    """An integer too long for int() (sys.get_int_max_str_digits): found again by its place."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+class _Reading:
+    """The hooks of one json.loads: integers read exactly unless too long to convert, and
+    whether an object held a key twice (found again, with its pointer, only then)."""
+
+    def __init__(self) -> None:
+        self.long_integer = False
+        self.duplicate = False
+
+    def integer(self, text: str) -> Any:
+        try:
+            return int(text)
+        except ValueError:  # past the int-digit limit: never raised past the CLI
+            self.long_integer = True
+            return _LongInteger(text)
+
+    def pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            self.duplicate = True
+        return found
+
+
+def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | InputError]) -> Any:
+    """JSON `text` (whose UTF-8 is `raw`) with fractions as Decimal, as the service reads a
+    body; `error` (with the place under `pointer`) for an integer too long to read or a key
+    held twice. json.JSONDecodeError and RecursionError as json.loads raises them."""
+    reading = _Reading()
+    value = json.loads(
+        text, parse_float=Decimal, parse_int=reading.integer, object_pairs_hook=reading.pairs
+    )
+    if reading.long_integer:
+        place, found = _find_long(value)
+        raise error([_long_diagnostic(found, pointer + place)])
+    if reading.duplicate:
+        inner = duplicate_pointer(raw)
+        if inner is not None:
+            raise error([duplicate_diagnostic(pointer + inner)])
+    return value
+
+
+def _find_long(value: Any) -> tuple[str, _LongInteger]:
+    """The pointer (from the value) and the marker of the first integer too long to read."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, _LongInteger):
+            return pointer, node
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else ()
+        )
+        below = [(item, f"{pointer}/{escape_pointer_token(key)}") for key, item in items]
+        stack.extend(reversed(below))
+    raise AssertionError("a long integer was read but is not in the value")  # pragma: no cover
+
+
+def _long_diagnostic(found: _LongInteger, pointer: str) -> Diagnostic:
+    return Diagnostic(
+        "number_out_of_range",
+        Msg(
+            "this integer ({digits} digits) is out of range: integers must fit "
+            "64 bits, from {low} to {high}",
+            digits=found.digits,
+            low=INT_MIN,
+            high=INT_MAX,
+        ),
+        pointer=pointer,
+    )
+
+
+def duplicate_pointer(raw: bytes) -> str | None:
+    """The JSON pointer of the first key held twice by an object of `raw`, or None."""
+    from engine.service.envelopes import _duplicate_key
+
+    return _duplicate_key(raw)
+
+
+def duplicate_diagnostic(pointer: str) -> Diagnostic:
+    """duplicate_key at `pointer`, as the service answers it (400 duplicate_key)."""
+    name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+    return Diagnostic(
+        "duplicate_key",
+        Msg(
+            "duplicate key '{name}'; a JSON parser would silently keep only the last one",
+            name=name,
+        ),
+        pointer=pointer,
+    )
+
+
+def line_duplicate(line: bytes, value: Any, long_number: bool) -> Diagnostic | None:
+    """duplicate_key for a line of `kimari batch` parsed (`value`) as the service parses a
+    body: the cheap check first, the exact one only where a key may have been dropped."""
+    from engine.service.envelopes import _surely_unique
+
+    if not long_number and _surely_unique(line, value):
+        return None
+    pointer = duplicate_pointer(line)
+    return duplicate_diagnostic(pointer) if pointer is not None else None
+
+
+# -- policies ---------------------------------------------------------------------------------
+
+
+def decision_policy(policy: Any, policy_id: str) -> Any:
+    """The compiled `policy` if it is decided (`kimari decide`, `kimari batch`); UsageError
+    not_a_decision_policy, as the service answers, if it is a flow."""
+    if policy.kind == "decision":
+        return policy
+    raise UsageError(
+        [
+            Diagnostic(
+                "not_a_decision_policy",
+                Msg("policy '{id}' is a {kind}, not decided here", id=policy_id, kind=policy.kind),
+                hint=Msg("send its events with `kimari flow`"),
+            )
+        ]
+    )
+
+
+# -- stores -----------------------------------------------------------------------------------
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(store: Any, *, must_exist: bool, folder_must_exist: bool = False) -> None:
+    """UsageError if the SQLite store `store` (a path or location; PostgreSQL passes) is not
+    an SQLite database; with `must_exist` (a read), store_missing if there is no such file;
+    with `folder_must_exist`, store_missing if its folder is not there (a mistyped path
+    would create a new, empty store that answers as if it had no rows)."""
+    from engine.store.backend import MEMORY, SQLITE, parse_location
+
+    location = parse_location(store)
+    if location.kind != SQLITE or location.target == MEMORY:
+        return
+    path = Path(location.target)
+    if path.exists():
+        if not path.is_file() or not _is_sqlite(path):
+            reason = Msg("{path} is not an SQLite database", path=str(location))
+            raise UsageError([Diagnostic("store_invalid", reason)])
+        return
+    missing = Diagnostic("store_missing", Msg("no store at {path}", path=str(location)))
+    if must_exist:
+        raise UsageError([missing])
+    folder = path.parent
+    if folder_must_exist and not folder.is_dir():
+        hint = Msg(
+            "the folder {folder} does not exist either: check the path; a new store is "
+            "created only in a folder that exists",
+            folder=str(folder),
+        )
+        raise UsageError([Diagnostic(missing.code, missing.message, hint=hint)])
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether the file starts as an SQLite database does (an empty file becomes one)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return True  # unreadable: the store's own error names it
+    return not head or head == _SQLITE_HEADER
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _identity(file: IO[bytes] | None) -> tuple[int, int] | None:
+    """(device, inode) of a regular file open as `file`; None for a pipe or terminal."""
+    try:
+        found = os.fstat(file.fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's buffer)
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
+def check_not_input(source: IO[bytes], source_name: str, output: str, stdout: Any) -> None:
+    """UsageError if the output (a file name, or '-': stdout) is the file the requests are
+    read from: opening it for writing would empty the input before a line is read."""
+    read = _identity(source)
+    if read is None:
+        return
+    if output == "-":
+        written = _identity(stdout)
+    else:
+        try:
+            found = Path(output).stat()  # through a symbolic link, as open() would
+        except OSError:
+            return  # a new file (or one the opening names the problem of)
+        written = (found.st_dev, found.st_ino)
+    if written == read:
+        shown_input = "<stdin>" if source_name == "-" else source_name
+        shown_output = "<stdout>" if output == "-" else output
+        reason = Msg(
+            "the output {output} is the input {input}: write the decisions to another file",
+            output=shown_output,
+            input=shown_input,
+        )
+        raise UsageError([Diagnostic("usage", reason)])
