@@ -286,7 +286,8 @@ class Lifecycle:
         if current is None:
             return {"note": "nothing was published before: no decision to replay"}
         against = self.resolve(candidate.id, "published")
-        since = int((time.time() - self.rules.impact_days * 86400) * 1000)
+        # never before year 1 (-62135596800 s), whatever impact_days the config gives
+        since = int(max(time.time() - self.rules.impact_days * 86400, -62135596800) * 1000)
         plan = impact.Plan(
             candidate.id,
             store=str(self.path),

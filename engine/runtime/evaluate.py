@@ -150,12 +150,13 @@ def match_python(policy: CompiledPolicy, env: Env) -> list[Rule]:
     return select(policy, matched)
 
 
-def rule_failed(rule: Rule, reason: Any) -> EvaluationError:
-    """A rule whose condition cannot be computed (the reference evaluator's verdict)."""
+def rule_failed(rule: Rule, reason: Any, code: str = "evaluation_error") -> EvaluationError:
+    """A rule whose condition (or reason) cannot be computed (the reference evaluator's
+    verdict)."""
     return EvaluationError(
         [
             Diagnostic(
-                "evaluation_error",
+                code,
                 Msg("rule '{id}': {reason}", id=rule.id, reason=reason),
                 rule.location,
                 rule_id=rule.id,
@@ -249,7 +250,101 @@ def assemble(
                 )
             ]
         ) from None
+    wide = policy.extra.get("computed_outcome")
+    if wide is None:
+        wide = policy.extra["computed_outcome"] = _computed_fields(policy)
+    for name in wide:
+        value = outcome.get(name)
+        if type(value) is int:  # inline: the common case costs no call
+            if not INT_MIN <= value <= INT_MAX:
+                raise _out_of_range(policy, name, value)
+        elif type(value) in _CONTAINERS and _too_wide(value):
+            raise _out_of_range(policy, name, value)
     return outcome, reasons
+
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what facts, settings and a policy's numbers hold
+
+
+_CONTAINERS = (list, dict)
+# the kinds of value that cannot hold an integer (the checker typed every outcome field)
+_NO_INTEGER = frozenset({"boolean", "string", "date", "datetime"})
+
+
+def _computed_fields(policy: CompiledPolicy) -> tuple[str, ...]:
+    """The outcome fields whose values are computed per decision: by an expression (of a
+    rule's `then`, a default, `value: = ...`) or summed, and whose type can hold an integer.
+    The policy's own numbers were checked when it was compiled, so only these can leave 64
+    bits."""
+    names = {
+        name
+        for name, spec in policy.outcome.items()
+        if spec.computed is not None or spec.default.expr is not None or spec.merge == "sum"
+    }
+    names.update(
+        name for rule in policy.rules for name, value in rule.then if value.expr is not None
+    )
+    return tuple(
+        name
+        for name, spec in policy.outcome.items()
+        if name in names and not _holds_no_integer(spec.type)
+    )
+
+
+def _holds_no_integer(kind: Any) -> bool:
+    if kind.kind in _NO_INTEGER:
+        return True
+    return kind.kind == "list" and kind.item is not None and _holds_no_integer(kind.item)
+
+
+def _too_wide(value: Any) -> bool:
+    """An integer past 64 bits, also inside a list or a record (a bool is no integer)."""
+    if type(value) is int:
+        return not INT_MIN <= value <= INT_MAX
+    if isinstance(value, list):
+        return any(_too_wide(v) for v in value)
+    if isinstance(value, dict):
+        return any(_too_wide(v) for v in value.values())
+    return False
+
+
+def _shown(value: Any) -> Any:
+    """What `got` says of a value too wide: the integer's digits (never the integer: str()
+    refuses one of thousands of digits), else the first one inside it."""
+    if type(value) is int:
+        size = abs(value)
+        digits = len(str(size)) if size.bit_length() < 14_000 else Msg("thousands of")
+        return Msg("an integer of {digits} digits", digits=digits)
+    inner = value if isinstance(value, list) else list(value.values())
+    return _shown(next(v for v in inner if _too_wide(v)))
+
+
+def _range_reason(value: Any) -> Msg:
+    return Msg(
+        "must be a 64-bit integer, from {low} to {high}; got {value}",
+        low=INT_MIN,
+        high=INT_MAX,
+        value=_shown(value),
+    )
+
+
+def _out_of_range(policy: CompiledPolicy, name: str, value: Any) -> EvaluationError:
+    """The outcome field `name` computed past 64 bits: the request's to change (422), as a
+    value too large for durable_rules is (engine/durable/adapter.py), whichever backend."""
+    return EvaluationError(
+        [
+            Diagnostic(
+                "value_out_of_range",
+                Msg(
+                    "computing the outcome: {reason}",
+                    reason=Msg(
+                        "{name}: {reason}", name="outcome." + name, reason=_range_reason(value)
+                    ),
+                ),
+                policy.outcome[name].location,
+            )
+        ]
+    )
 
 
 def _merge(policy: CompiledPolicy, outcome: dict[str, Any], name: str, value: Any) -> None:
@@ -293,7 +388,10 @@ def _reason(rule: Rule, env: Env) -> dict[str, Any]:
     if reason.action is not None:
         out["action"] = reason.action.render(env, format_value)
     for name, value in reason.details:
-        out[name] = value.compute(env)
+        out[name] = detail = value.compute(env)
+        if value.expr is not None and _too_wide(detail):  # computed past 64 bits
+            message = Msg("{name}: {reason}", name=name, reason=_range_reason(detail))
+            raise rule_failed(rule, message, "value_out_of_range")
     return out
 
 

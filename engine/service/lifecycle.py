@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import Diagnostic, DraftInvalid, KimariError, PolicyError, UsageError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, message_of
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
 from engine.lifecycle.candidates import HASH, NUMBER, check_tests
@@ -42,7 +42,7 @@ from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_f
 from engine.service.envelopes import parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
 from engine.service.problems import Subject as _Subject
-from engine.service.reads import integer_parameter
+from engine.service.reads import instant_out_of_range, integer_parameter
 
 LIFECYCLE = _Subject(
     invalid=Msg("the request is not valid"),
@@ -60,17 +60,42 @@ def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = N
     return json_response(status, value, headers)
 
 
+FIRST_MS = -62135596800000  # 0001-01-01T00:00:00Z: no instant before it can be shown
+
+
 def since_ms(text: str | None, name: str) -> int | None:
-    """Milliseconds since the epoch from '30d', '12h', '15m', '45s' ago, or an RFC 3339 time."""
+    """Milliseconds since the epoch from '30d', '12h', '15m', '45s' ago, or an RFC 3339 time;
+    UsageError (pointer /NAME) for anything else, or for a duration reaching before year 1.
+    The CLI's `--since`/`--until` of `kimari impact`; over HTTP see `_window`."""
     if text is None or text == "":
         return None
     from engine.lang.calendar import instant_ms
 
     try:
-        return instant_ms(str(text), time.time())
+        value = instant_ms(str(text), time.time())
+        if value < FIRST_MS:  # a duration so long ago (an RFC 3339 time is checked already)
+            raise ValueError(instant_out_of_range(str(text)))
+        return value
     except ValueError as exc:
-        message = Msg("{name}: {reason}", name=name, reason=str(exc))
+        message = Msg("{name}: {reason}", name=name, reason=message_of(exc))
         raise UsageError([Diagnostic("usage", message, pointer=f"/{name}")]) from None
+
+
+def _window(request: dict[str, Any], name: str) -> int | None:
+    """`since`/`until` of a request body as since_ms reads it; else a 422 pointing at it
+    (a UsageError would be a 404: what was asked for is not there)."""
+    try:
+        return since_ms(request.get(name), name)
+    except UsageError as exc:
+        reason = exc.diagnostics[0].message
+        raise RequestProblem(
+            problem(
+                422,
+                "request_invalid",
+                reason,
+                errors=[Diagnostic("request_invalid", reason, pointer=f"/{name}")],
+            )
+        ) from None
 
 
 def _ref(value: Any, name: str) -> str:
@@ -328,6 +353,7 @@ class LifecycleService:
                 )
             draft = request.get("draft")
             against = _ref(request.get("against") or "published", "against")
+            since, until = _window(request, "since"), _window(request, "until")
             data = request.get("data") or {}
             if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
                 message = Msg("'data' maps a data set to its entries")
@@ -358,8 +384,8 @@ class LifecycleService:
             params = {
                 "draft": _ref(draft, "draft") if draft is not None else None,
                 "against": against,
-                "since_ms": since_ms(request.get("since"), "since"),
-                "until_ms": since_ms(request.get("until"), "until"),
+                "since_ms": since,
+                "until_ms": until,
                 "data": data,
                 "sample": request.get("sample"),
                 "max_changed": request.get("max_changed"),

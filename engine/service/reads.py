@@ -20,6 +20,7 @@ and need only `decide`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -280,6 +281,8 @@ def _instant(query: Mapping[str, Any], name: str) -> int | None:
         return _ms(parse_datetime(str(value)))
     except ValueError as exc:
         raise _invalid(name, message_of(exc)) from None
+    except OverflowError:  # 0001-01-01 in Japan starts in year 0 in UTC
+        raise _invalid(name, instant_out_of_range(str(value))) from None
 
 
 def _outcome(value: Any) -> OutcomeIs:
@@ -310,4 +313,16 @@ def _label(policy: CompiledPolicy, field: str | None, value: Any) -> str:
 
 
 def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch; OverflowError for an instant before year 1 in UTC."""
     return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def instant_out_of_range(text: str) -> Msg:
+    """The words parse_datetime refuses an instant with that leaves the years 1-9999 (here
+    for one that only leaves them once made an instant: a date, a duration ago)."""
+    shown = json.dumps(text, ensure_ascii=False)  # quoted as engine/lang/calendar.py quotes
+    return Msg(
+        "{text} is out of range: instants must fall within the years 1-9999 "
+        "in UTC and in Japan time",
+        text=shown if len(shown) <= 60 else shown[:57] + "...",
+    )

@@ -340,3 +340,45 @@ def test_a_duration_is_ascii_digits() -> None:
     for text in ("²d", "١d", "9999999999d"):
         with pytest.raises(UsageError):
             since_ms(text, "since")
+
+
+def test_a_duration_reaching_before_year_1_is_refused_at_its_first_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the epoch, 719162 days ago is 0001-01-01T00:00:00Z, the first instant there is."""
+    from engine.core.errors import UsageError
+    from engine.service.lifecycle import since_ms
+
+    monkeypatch.setattr(time, "time", lambda: 0.0)
+    assert since_ms("719162d", "since") == -62135596800000
+    assert since_ms("0001-01-01T00:00:00Z", "until") == -62135596800000
+    for text in ("719163d", "17259889h", "99999999d"):
+        with pytest.raises(UsageError) as caught:
+            since_ms(text, "until")
+        [problem] = caught.value.diagnostics
+        assert problem.pointer == "/until"
+        assert "out of range: instants must fall within the years 1-9999" in problem.message
+    assert since_ms("17259888h", "since") == -62135596800000
+
+
+def test_a_bad_since_or_until_of_an_impact_is_a_422_pointing_at_it(server: Server) -> None:
+    """It was a 404 `usage` ("not found"); a duration long before year 1 was taken."""
+    entries = [{"id": "BL-900", "customer_id": "C-502", "name": "森 花子"}]
+    impact = "/v1/policies/order-holds/impact"
+    with server.client(ALICE) as alice:
+        for name in ("since", "until"):
+            for value in ("bogus", "2y", "-5d", "0001-01-01", "9999-12-31", "99999999d", 5):
+                for request in ({"draft": 3}, {"data": {"blacklist": entries}}):
+                    answer = alice.post(impact, json={**request, name: value})
+                    assert answer.status_code == 422, (name, value, answer.text)
+                    body = answer.json()
+                    assert body["code"] == "request_invalid", body
+                    assert [e["pointer"] for e in body["errors"]] == [f"/{name}"], body
+        for name, value in [
+            ("since", "30d"),
+            ("since", "0d"),
+            ("since", "0001-01-01T00:00:00Z"),
+            ("until", "9999-12-31T14:59:59Z"),
+        ]:
+            answer = alice.post(impact, json={"data": {"blacklist": entries}, name: value})
+            assert _job(alice, answer)["state"] == "done", (name, value)

@@ -127,6 +127,10 @@ def test_listing_the_log_needs_the_admin_scope(server: Server) -> None:
         ({"cursor": "-1"}, "cursor"),
         ({"since": "yesterday"}, "since"),
         ({"until": "2024-10-01T10:00:00"}, "until"),  # no UTC offset
+        ({"since": "0001-01-01"}, "since"),  # its start in Japan is year 0 in UTC
+        ({"until": "0001-01-01"}, "until"),
+        ({"since": "0000-12-31T23:59:59Z"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),  # year 10000 in UTC
         ({"outcome": "held"}, "outcome"),
         ({"outcome": "a.b=1"}, "outcome"),
         ({"policy": "Order Holds"}, "policy"),
@@ -140,6 +144,32 @@ def test_a_bad_log_filter_is_a_422_naming_the_parameter(
     assert answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert (body["code"], body["parameter"]) == ("query_invalid", parameter)
+
+
+def test_a_date_out_of_range_is_refused_with_the_words_of_an_instant_out_of_range(
+    admin: httpx.Client,
+) -> None:
+    answer = admin.get("/v1/decisions", params={"since": "0001-01-01"})
+    assert answer.status_code == 422, answer.text
+    assert "out of range: instants must fall within the years 1-9999" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "0001-01-02"},  # 0001-01-01T15:00:00Z
+        {"until": "0001-01-02"},
+        {"since": "0001-01-01T00:00:00Z"},
+        {"until": "0001-01-01T09:00:00+09:00"},
+        {"until": "9999-12-31"},  # 9999-12-30T15:00:00Z
+        {"since": "9999-12-31T14:59:59Z"},
+    ],
+)
+def test_the_first_and_last_instants_are_accepted(
+    admin: httpx.Client, params: dict[str, str]
+) -> None:
+    answer = admin.get("/v1/decisions", params=params)
+    assert answer.status_code == 200, answer.text
 
 
 def test_limit_500_is_accepted_and_1_returns_one(admin: httpx.Client, decided: list[str]) -> None:
@@ -301,3 +331,19 @@ def test_no_asset_path_leads_out_of_the_assets_folder(server: Server, target: by
     status, body = _raw_get(server, target)
     assert status in (400, 404)
     assert b"[project]" not in body and b"import" not in body
+
+
+def test_an_outcome_computed_past_64_bits_is_a_422_and_not_logged(admin: httpx.Client) -> None:
+    """cancellation-fees books -percent_of(reward * 5, share): the largest reward a fact holds,
+    five times at 100%, leaves 64 bits (the fitting side: tests/runtime/test_outcome_range.py)."""
+    uncollected = {"reward": 9223372036854775807, "documents_guided_on": "2024-01-31"}
+    uncollected |= {"booked_on": "2024-04-29", "assignee_share": 100, "manager_share": 40}
+    request = {"facts": {"uncollected": uncollected}, "at": "2024-06-01T10:00:00+09:00"}
+    answer = admin.post("/v1/decisions/cancellation-fees", json=request)
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["code"] == "evaluation_error"
+    [error] = body["errors"]
+    assert error["code"] == "value_out_of_range"
+    assert "outcome.assignee_negative: must be a 64-bit integer" in error["message"]
+    assert _listed(admin, policy="cancellation-fees") == []
