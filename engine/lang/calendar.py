@@ -83,13 +83,7 @@ def parse_datetime(text: str) -> datetime:
             Msg("{text} is not a valid date-time (RFC 3339)", text=_quoted(text))
         ) from None
     except OverflowError:
-        raise ValueError(
-            Msg(
-                "{text} is out of range: instants must fall within the years 1-9999 "
-                "in UTC and in Japan time",
-                text=_quoted(text),
-            )
-        ) from None
+        raise ValueError(out_of_range(text)) from None
     return value
 
 
@@ -97,13 +91,30 @@ _AGO = re.compile(r"([0-9]{1,9})([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z: no instant before it can be shown
+
+
+def out_of_range(text: str) -> Msg:
+    """The words for an instant outside the years 1-9999 (as written, or once made an
+    instant: a date in Japan, a duration ago)."""
+    return Msg(
+        "{text} is out of range: instants must fall within the years 1-9999 "
+        "in UTC and in Japan time",
+        text=_quoted(text),
+    )
+
+
 def instant_ms(text: str, now: float) -> int:
     """Milliseconds since the epoch of '30d', '12h', '15m', '45s' before `now` (seconds
-    since the epoch, the caller's clock), or of an RFC 3339 date-time; ValueError else.
+    since the epoch, the caller's clock), or of an RFC 3339 date-time; ValueError else,
+    also for a duration reaching before year 1.
     The CLI's and the service's `since`/`until` (never a rule's: rules read `at`)."""
     match = _AGO.fullmatch(text.strip())
     if match:
-        return int((now - int(match.group(1)) * _SECONDS[match.group(2)]) * 1000)
+        ms = int((now - int(match.group(1)) * _SECONDS[match.group(2)]) * 1000)
+        if ms < FIRST_MS:
+            raise ValueError(out_of_range(text))
+        return ms
     return int(parse_datetime(text).timestamp() * 1000)
 
 

@@ -20,7 +20,6 @@ and need only `decide`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -30,7 +29,7 @@ from typing import Any
 from engine.compile.model import CompiledPolicy
 from engine.core.i18n import Msg, message_of
 from engine.core.suggest import did_you_mean
-from engine.lang.calendar import parse_date, parse_datetime
+from engine.lang.calendar import out_of_range, parse_date, parse_datetime
 from engine.project.registry import Snapshot
 from engine.service.decisions import POLICY_ID, headline, json_response
 from engine.service.problems import RequestProblem, Response, problem
@@ -282,7 +281,7 @@ def _instant(query: Mapping[str, Any], name: str) -> int | None:
     except ValueError as exc:
         raise _invalid(name, message_of(exc)) from None
     except OverflowError:  # 0001-01-01 in Japan starts in year 0 in UTC
-        raise _invalid(name, instant_out_of_range(str(value))) from None
+        raise _invalid(name, out_of_range(str(value))) from None
 
 
 def _outcome(value: Any) -> OutcomeIs:
@@ -315,14 +314,3 @@ def _label(policy: CompiledPolicy, field: str | None, value: Any) -> str:
 def _ms(moment: datetime) -> int:
     """Milliseconds since the epoch; OverflowError for an instant before year 1 in UTC."""
     return int(moment.astimezone(UTC).timestamp() * 1000)
-
-
-def instant_out_of_range(text: str) -> Msg:
-    """The words parse_datetime refuses an instant with that leaves the years 1-9999 (here
-    for one that only leaves them once made an instant: a date, a duration ago)."""
-    shown = json.dumps(text, ensure_ascii=False)  # quoted as engine/lang/calendar.py quotes
-    return Msg(
-        "{text} is out of range: instants must fall within the years 1-9999 "
-        "in UTC and in Japan time",
-        text=shown if len(shown) <= 60 else shown[:57] + "...",
-    )

@@ -318,3 +318,15 @@ def test_test_of_a_policy_without_cases_says_so_and_exits_2(
     assert code == 2
     expected = "no_test_cases: policy 'routing' has no test cases: write them in routing.tests.yaml"
     assert expected in out + err
+
+
+def test_log_refuses_a_since_before_year_1_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from engine.store.decisions import DecisionLog
+
+    store = tmp_path / "s.db"
+    DecisionLog(store).close()  # a log with nothing in it
+    code, _, err = run(capsys, "log", "--since", "99999999d", "--store", str(store))
+    assert code == 2 and "Traceback" not in err
+    assert '--since: "99999999d" is out of range' in err

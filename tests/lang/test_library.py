@@ -554,3 +554,13 @@ def test_an_instant_is_a_duration_before_the_callers_clock_or_an_rfc_3339_time()
     for written in ("２d", "١d", "²d", "1234567890d", "2w", ""):
         with pytest.raises(ValueError):
             cal.instant_ms(written, now)
+
+
+def test_a_duration_reaching_before_year_1_is_refused_at_the_line() -> None:
+    # from the epoch, 719,162 days back is 0001-01-01T00:00:00Z exactly
+    assert cal.instant_ms("719162d", 0.0) == cal.FIRST_MS
+    assert cal.instant_ms("17259888h", 0.0) == cal.FIRST_MS
+    for written in ("719163d", "17259889h", "99999999d"):
+        with pytest.raises(ValueError) as caught:
+            cal.instant_ms(written, 0.0)
+        assert "is out of range: instants must fall within the years 1-9999" in str(caught.value)
