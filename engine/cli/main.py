@@ -230,6 +230,7 @@ def batch(
     """
     from engine.cli.batch import run_batch
 
+    _check_at(at, "--at")  # once, before any file is opened: not on every line
     show = sys.stderr.isatty() if progress is None else progress
     source = sys.stdin.buffer if requests == "-" else _open(requests, "rb")
     try:  # before the output is opened for writing, which would empty the input
@@ -437,6 +438,20 @@ def _explanation_lines(row: dict[str, Any]) -> list[str]:
         reason = row["explanation_unavailable"]
         return [translate(Msg("no explanation: {reason}", reason=reason))]
     return []
+
+
+def _check_at(text: str | None, option: str) -> None:
+    """A decision time given on the command line: UsageError naming the option if it is no
+    RFC 3339 date-time with an offset."""
+    from engine.lang.calendar import parse_datetime
+
+    if text is None:
+        return
+    try:
+        parse_datetime(text)
+    except ValueError as exc:
+        reason = Msg("{option}: {reason}", option=option, reason=message_of(exc))
+        raise UsageError([Diagnostic("usage", reason)]) from None
 
 
 def _when(text: str | None, option: str) -> int | None:

@@ -133,3 +133,18 @@ def test_a_decimal_with_more_digits_than_a_float_holds_is_decided_as_written(
     assert (summary.decided, summary.failed) == (1, 0)
     (decision,) = [json.loads(line) for line in output.read_text().splitlines()]
     assert decision["outcome"]["assignee_negative"] == -24999
+
+
+@pytest.mark.parametrize("at", ["bogus", "2024-10-01T10:00:00", "9999-12-31T23:59:59-14:00"])
+def test_batch_refuses_a_bad_at_option_once_before_opening_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str
+) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_text(request(10, "cod") + "\n")
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    assert main([*args, "--at", at, "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--at: ") == 1 and "/at" not in err
+    assert not output.exists()
+    assert main([*args, "--at", AT, "--workers", "1", "--no-progress"]) == 0
