@@ -39,7 +39,7 @@ from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
 from engine.lifecycle.candidates import HASH, NUMBER, check_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_from_text
-from engine.service.envelopes import parse_body
+from engine.service.envelopes import Envelope, Key, parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
 from engine.service.problems import Subject as _Subject
 from engine.service.reads import integer_parameter
@@ -73,6 +73,24 @@ def since_ms(text: str | None, name: str) -> int | None:
     except ValueError as exc:
         message = Msg("{name}: {reason}", name=name, reason=message_of(exc))
         raise UsageError([Diagnostic("usage", message, pointer=f"/{name}")]) from None
+
+
+_TEXT = Key(accepts=str, code="request_invalid", message=Msg("a text"))
+# approve, reject: an optional message; an unknown key is named, not ignored
+MESSAGE_REQUEST = Envelope(
+    {"message": _TEXT},
+    detail=Msg("the request is invalid"),
+    code="request_invalid",
+    missing="required",
+    not_object="request_invalid",
+)
+ROLLBACK_REQUEST = Envelope(
+    {"to": Key(required=True), "message": _TEXT},
+    detail=Msg("the request is invalid"),
+    code="request_invalid",
+    missing="required",
+    not_object="request_invalid",
+)
 
 
 def _window(request: dict[str, Any], name: str) -> int | None:
@@ -269,18 +287,10 @@ class LifecycleService:
         return self._run(call)
 
     def _message(self, body: bytes) -> str:
-        request = self._body(body, required=False)
-        message = request.get("message", "")
-        if not isinstance(message, str):
-            raise RequestProblem(
-                problem(
-                    422,
-                    "request_invalid",
-                    Msg("'message' must be a text"),
-                    errors=[Diagnostic("request_invalid", Msg("a text"), pointer="/message")],
-                )
-            )
-        return message
+        """The `message` of an approval or a rejection (an empty body: none)."""
+        if not body:
+            return ""
+        return MESSAGE_REQUEST.read(body).get("message") or ""
 
     def reject(self, meta: dict[str, Any], body: bytes) -> Response:
         def call() -> Response:
@@ -298,8 +308,8 @@ class LifecycleService:
     def rollback(self, meta: dict[str, Any], body: bytes) -> Response:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            request = self._body(body)
-            target = _ref(request.get("to"), "to")
+            request = ROLLBACK_REQUEST.read(body)  # its shape first: nothing is looked up yet
+            target = _ref(request["to"], "to")
             message = request.get("message") or ""
             publication = self.lifecycle.rollback(
                 policy_id, target, meta.get("principal", "anonymous"), str(message)

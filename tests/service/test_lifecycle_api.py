@@ -382,3 +382,26 @@ def test_a_bad_since_or_until_of_an_impact_is_a_422_pointing_at_it(server: Serve
         ]:
             answer = alice.post(impact, json={"data": {"blacklist": entries}, name: value})
             assert _job(alice, answer)["state"] == "done", (name, value)
+
+
+def test_rollback_approve_and_reject_bodies_are_checked_before_anything_is_looked_up(
+    server: Server,
+) -> None:
+    with server.client(ALICE) as alice:
+        cases = [  # revision 1 is the published one: its shape would not matter otherwise
+            (f"{POLICY}/rollback", {"to": 1, "message": 5}, "request_invalid", "/message"),
+            (f"{POLICY}/rollback", {"to": 1, "mesage": "x"}, "unknown_field", "/mesage"),
+            (f"{POLICY}/rollback", {"message": "back"}, "required", "/to"),
+            (f"{POLICY}/revisions/1:approve", {"message": 5}, "request_invalid", "/message"),
+            (f"{POLICY}/revisions/1:reject", {"why": "no"}, "unknown_field", "/why"),
+        ]
+        for path, body, code, pointer in cases:
+            answer = alice.post(path, json=body)
+            assert answer.status_code == 422, (path, body, answer.text)
+            problem = answer.json()
+            first = problem["errors"][0]
+            assert problem["code"] == "request_invalid"
+            assert (first["code"], first["pointer"]) == (code, pointer)
+        # well formed: the state of revision 1 answers (published already, nothing pending)
+        assert alice.post(f"{POLICY}/rollback", json={"to": 1}).status_code == 409
+        assert alice.post(f"{POLICY}/revisions/1:reject").status_code == 409
