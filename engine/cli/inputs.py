@@ -20,7 +20,7 @@ import click
 
 from engine.core.errors import Diagnostic, InputError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import escape_pointer_token
+from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
 
 # -- text on the command line -----------------------------------------------------------------
 
@@ -77,8 +77,6 @@ def utf8(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 # -- JSON read from a file or an option -------------------------------------------------------
-
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what facts and settings hold (engine/source/facts.py)
 
 
 class _LongInteger:

@@ -46,6 +46,7 @@ from engine.compile.model import (
 from engine.compile.rules import check_refs, stage_durable, stage_reachable, stage_rules
 from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
 from engine.core.i18n import Msg, message_of
+from engine.core.jsonvalue import INT_MAX, INT_MIN
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_RULES
@@ -60,7 +61,7 @@ from engine.lang.types import (
     ANY,
     Type,
 )
-from engine.source.facts import INT_MAX, INT_MIN, FactsValidator, compile_facts_schema
+from engine.source.facts import FactsValidator, compile_facts_schema
 from engine.source.schema import project_schema, validate_document
 from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
 

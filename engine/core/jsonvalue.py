@@ -32,6 +32,10 @@ from engine.core.i18n import Msg
 JST = timezone(timedelta(hours=9), "JST")
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _INT64 = 2**63
+# Integers are 64-bit, as the rule engine compares them (and as JSON clients can send them:
+# orjson reads a longer integer as a float, which would alter it). Facts, settings, a
+# policy's numbers and computed outcomes outside are refused, each where it is found.
+INT_MIN, INT_MAX = -_INT64, _INT64 - 1
 
 
 def format_datetime(value: datetime) -> str:

@@ -29,7 +29,7 @@ from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.compile.stages import coerce_setting
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import JST, format_value
+from engine.core.jsonvalue import INT_MAX, INT_MIN, JST, format_value
 from engine.core.suggest import did_you_mean
 from engine.durable.adapter import get_adapter
 from engine.lang.calendar import parse_datetime
@@ -261,9 +261,6 @@ def assemble(
         elif type(value) in _CONTAINERS and _too_wide(value):
             raise _out_of_range(policy, name, value)
     return outcome, reasons
-
-
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what facts, settings and a policy's numbers hold
 
 
 _CONTAINERS = (list, dict)

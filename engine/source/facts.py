@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import escape_pointer_token
+from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
 from engine.source import memo
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["FactsValidator", "compile_facts_schema", "parse_date", "parse_datetime"]
 
 MAX_ERRORS = 50
-# Integers are 64-bit, as the rule engine compares them (and as JSON clients can send them:
-# orjson reads a longer integer as a float, which would alter it). A fact outside is refused
-# with its pointer, never passed on to fail later as an engine fault.
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 # Word lists keep the subset readable at a glance.
 SUPPORTED = frozenset(
     "type properties required additionalProperties enum const minimum maximum exclusiveMinimum"  # noqa: SIM905

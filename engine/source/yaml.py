@@ -25,7 +25,7 @@ import yaml
 
 from engine.core.errors import Diagnostic, Location, PolicyError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import escape_pointer_token
+from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
 
 # Limits a policy or test file cannot exceed, each refused with its place: the largest
 # shipped file is ~40 KB; a policy holds at most 150 rules; 64-bit integers are what the
@@ -34,7 +34,6 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_ERRORS = 100
 MAX_DEPTH = 64
 MAX_DECIMAL_DIGITS = 30
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
