@@ -269,6 +269,18 @@ class ConditionCompiler:
                     ),
                     Msg("compute the ratio as a derived value"),
                 )
+            found = self.types.get(node)
+            if found is not None and found.kind == "number":
+                # durable_rules computes with doubles: 1 - 0.9 is 0.09999999999999998 there,
+                # 0.1 exactly in the reference; the two backends would decide otherwise
+                raise NotCompilable(
+                    node,
+                    Msg(
+                        "arithmetic on numbers that are not integers is not allowed in a rule "
+                        "condition (the rule engine computes it with doubles, not exactly)"
+                    ),
+                    Msg("compute it as a derived value"),
+                )
             left, left_keys = self._operand(node.left)
             right, right_keys = self._operand(node.right)
             return {_ARITH[node.op]: {"$l": left, "$r": right}}, left_keys + right_keys
