@@ -29,6 +29,7 @@ compiler bounds the number of alternatives per rule.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -88,12 +89,27 @@ def _double(value: Decimal) -> Any:
     """
     if not abs(value) < _DOUBLE_MAX:
         return value
-    number = float(value)
+    number = _exact_order(value, float(value))
     text = orjson.dumps(number)
     mantissa, e, exponent = text.partition(b"e")
     if e and b"." not in mantissa:
         return orjson.Fragment(mantissa + b".0e" + exponent)
     return number
+
+
+def _exact_order(value: Decimal, number: float) -> float:
+    """The double that compares with every number of up to 15 significant digits (the
+    policies' constants, ordinary facts) as `value` does.
+
+    The nearest double is that, unless it is the very double of such a number while
+    `value` is not that number: 69.999999999999999 rounds to 70.0, and `>= 70` would hold in
+    durable_rules but not in the exact reference. Numbers of up to 15 significant digits lie
+    at least 4 doubles apart, so the neighbouring double on `value`'s side keeps the order
+    with all of them and equals none."""
+    short = Decimal(repr(number))
+    if short == value or len(short.normalize().as_tuple().digits) > 15:
+        return number
+    return math.nextafter(number, -math.inf if value < short else math.inf)
 
 
 @dataclass(frozen=True)

@@ -601,3 +601,61 @@ def test_expression_slots_predict_durables_error_113_exactly() -> None:
     with pytest.raises(EngineFault) as caught:
         adapter.register("slots", {"r": rule(14)}, mode=Mode.COLLECT)
     assert fault_code(caught) == "rule_shape" and "(error 113)" in str(caught.value)
+
+
+# A decimal with more digits than a double keeps, compared by durable_rules with a constant of
+# the policy: it must decide as the exact reference does. 69.999999999999999 rounds to the
+# double 70.0, and `>= 70` held in durable_rules (the shipped cancellation-fees, FE-4).
+def _at_least(adapter: DurableAdapter, constant: Decimal) -> RulesetHandle:
+    rules = {"at_least": {"all": [{"m": {"$gte": {"amount": to_message_value(constant)}}}]}}
+    return register(adapter, Mode.COLLECT, rules)
+
+
+@pytest.mark.parametrize(
+    ("amount", "constant"),
+    [
+        ("69.999999999999999", "70"),
+        ("70.000000000000001", "70"),
+        ("69.9999999999999999999999999", "70"),
+        ("0.30000000000000001", "0.3"),
+        ("0.29999999999999999", "0.3"),
+        ("-0.30000000000000001", "-0.3"),
+        ("123456789012345.01", "123456789012345"),
+        ("70", "70"),
+        ("0.3", "0.3"),
+    ],
+)
+def test_a_decimal_finer_than_a_double_compares_with_a_constant_as_written(
+    adapter: DurableAdapter, amount: str, constant: str
+) -> None:
+    exact, bound = Decimal(amount), Decimal(constant)
+    handle = _at_least(adapter, bound)
+    fired = adapter.evaluate(handle, {"amount": to_message_value(exact)})
+    assert fired == (["at_least"] if exact >= bound else [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.decimals(min_value=-(10**12), max_value=10**12, places=3, allow_nan=False),
+    st.integers(-30, 30),
+    st.integers(16, 27),
+)
+def test_any_decimal_keeps_its_order_with_any_number_of_15_digits_as_a_double(
+    short: Decimal, offset: int, digits: int
+) -> None:
+    """Beside each number of up to 15 significant digits, a decimal `offset` units of its
+    `digits`-th digit away: the double sent for it is ordered as the decimal is."""
+    if short == 0:
+        short = Decimal("1.5")
+    unit = Decimal(1).scaleb(short.adjusted() - digits + 1)
+    exact = short + offset * unit
+    sent = to_message_value(exact)
+    if isinstance(sent, int):
+        sent = float(sent)
+    assert isinstance(sent, float)
+    bound = float(short)
+    assert (sent > bound, sent == bound, sent < bound) == (
+        exact > short,
+        exact == short,
+        exact < short,
+    )

@@ -78,6 +78,23 @@ def test_fe4_a_fee_of_69_percent_is_credited_and_70_percent_is_not(
     assert result["billed"] == (130000 - fee if credited else 130000)
 
 
+@pytest.mark.parametrize(
+    ("fee", "credited"),
+    [(69999999999999999, True), (70000000000000000, False), (70000000000000001, False)],
+)
+def test_fe4_a_share_a_hair_under_70_percent_is_credited_by_both_backends(
+    fees: CompiledPolicy, fee: int, credited: bool
+) -> None:
+    """FE-4 at the line with a share finer than a double: 69.999999999999999% was 70.0 in
+    durable_rules (not credited) and under 70 in the exact reference (credited). Both
+    backends, and the explanation that checks one against the other, now agree."""
+    facts = credit(fee, previous_reward=100000000000000000)
+    for backend in ("durable", "python"):
+        for explain in (False, True):
+            found = decide(fees, facts, at=AT, backend=backend, explain=explain).outcome
+            assert found["credit_applies"] is credited, (backend, explain)
+
+
 def test_fe5_seed_example_one_times_is_minus_25000_and_minus_40000(fees: CompiledPolicy) -> None:
     """FE-5: at most one month after the guidance, minus 1x each share."""
     result = outcome(fees, uncollected("2024-02-29"))  # exactly one month after 1/31
