@@ -274,5 +274,7 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return ", ".join(format_value(v) for v in value)
+    if isinstance(value, dict):  # a record: as JSON writes it, not as Python prints a dict
+        return dumps(value).decode()
     json_value = to_json_value(value)
     return json_value if isinstance(json_value, str) else str(json_value)

@@ -21,6 +21,7 @@ from engine.core.jsonvalue import (
     deeper_than,
     dumps,
     format_datetime,
+    format_value,
     has_long_number,
     to_json_value,
 )
@@ -145,3 +146,10 @@ def test_the_walk_agrees_with_a_recursive_count(value: Any) -> None:
 
     past = deeper_than(value, 3)
     assert (past is None) == (depth(value) <= 3)
+
+
+def test_a_record_in_a_message_reads_as_json_not_as_a_python_dict() -> None:
+    record = {"c": 1, "名前": "山田", "on": date(2024, 1, 31), "rate": Decimal("0.5")}
+    assert format_value(record) == '{"c":1,"名前":"山田","on":"2024-01-31","rate":0.5}'
+    assert format_value([{"x": 1}, 2]) == '{"x":1}, 2'  # a list: its items, comma-separated
+    assert format_value(None) == "-" and format_value(True) == "true"
