@@ -227,6 +227,7 @@ def stage_settings(build: Build) -> None:
                 ),
                 join_pointer(pointer, "default"),
             )
+        _check_bounds(build, name, spec, default, pointer)
         if enum is not None:
             type_ = Type(type_.kind, enum=enum)
         build.settings[name] = Setting(
@@ -240,6 +241,45 @@ def stage_settings(build: Build) -> None:
             tuple(spec.get("refs", ())),
             build.document.positions.key(pointer),
         )
+
+
+def _check_bounds(
+    build: Build, name: str, spec: dict[str, Any], default: Any, pointer: str
+) -> None:
+    """A setting's limits must leave room for a value, its default among them: a default
+    outside them was used by every decision while the same value given was refused."""
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if low is not None and high is not None and low > high:
+        build.error(
+            "invalid_setting",
+            Msg(
+                "setting '{name}': its minimum {low} is above its maximum {high}",
+                name=name,
+                low=low,
+                high=high,
+            ),
+            join_pointer(pointer, "minimum"),
+        )
+        return
+    if isinstance(default, bool) or not isinstance(default, int | Decimal):
+        return  # a null default, or a type error already reported
+    where = join_pointer(pointer, "default")
+    if low is not None and default < low:
+        message = Msg(
+            "default {value} of setting '{name}' is below its minimum {limit}",
+            value=str(default),  # a number: 2.5, not Decimal('2.5')
+            name=name,
+            limit=low,
+        )
+        build.error("invalid_default", message, where)
+    if high is not None and default > high:
+        message = Msg(
+            "default {value} of setting '{name}' is above its maximum {limit}",
+            value=str(default),
+            name=name,
+            limit=high,
+        )
+        build.error("invalid_default", message, where)
 
 
 def stage_data(build: Build) -> None:
