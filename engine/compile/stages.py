@@ -312,9 +312,22 @@ def stage_data(build: Build) -> None:
                         name=name,
                         field=field_name,
                     ),
-                    join_pointer(pointer, "match"),
+                    join_pointer(join_pointer(pointer, "match"), field_name),
+                    key=True,  # at the misspelt name itself, not at the map's first key
                     hint=did_you_mean(field_name, entry.fields or {}),
                 )
+        key_field = spec.get("key")
+        if key_field is not None and entry.fields is not None and entry.field(key_field) is None:
+            build.error(  # a typo here would also turn off the check of duplicate keys
+                "unknown_data_field",
+                Msg(
+                    "data set '{name}' has no field '{field}' to identify its entries by",
+                    name=name,
+                    field=key_field,
+                ),
+                join_pointer(pointer, "key"),
+                hint=did_you_mean(key_field, entry.fields),
+            )
         source = str(build.relative(spec["source"])) if "source" in spec else None
         build.datasets[name] = DatasetSpec(
             name,
