@@ -28,7 +28,7 @@ from engine.compile.model import (
     Value,
 )
 from engine.core.errors import Diagnostic, Severity
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, message_of
 from engine.lang import ast
 from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
@@ -276,7 +276,29 @@ class Build:
                 hint=Msg("start the text with '=' if it is an expression"),
             )
             return None
+        if expected is not None and expected.kind in ("date", "datetime") and raw is not None:
+            return self._instant_constant(raw, expected.kind, pointer, what, rule_id)
         return Value(constant=raw)
+
+    def _instant_constant(
+        self, raw: str, kind: str, pointer: str, what: str, rule_id: str | None
+    ) -> Value | None:
+        """A date or date-time written as a constant, read as the facts' are: a date
+        YYYY-MM-DD, a date-time RFC 3339 with its offset ("yesterday" or "2024-02-30" was
+        answered as written)."""
+        from engine.lang.calendar import parse_date, parse_datetime
+
+        try:
+            value = parse_date(raw) if kind == "date" else parse_datetime(raw)
+        except ValueError as exc:
+            self.error(
+                "type_mismatch",
+                Msg("{what}: {reason}", what=what, reason=message_of(exc)),
+                pointer,
+                rule_id=rule_id,
+            )
+            return None
+        return Value(constant=value)
 
     def template(
         self, raw: str, pointer: str, scope: Scope, rule_id: str | None

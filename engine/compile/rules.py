@@ -236,7 +236,10 @@ def _then(
             continue
         expected = declared.type if declared else None
         if declared is not None and declared.merge == "collect":
-            expected = declared.type.item or ANY  # each rule adds one item to the list
+            # each rule adds one item to the list: of the list's item type, or of the type the
+            # field declares when it names the items' type (`type: string, merge: collect`)
+            kind = declared.type
+            expected = (kind.item or ANY) if kind.kind == "list" else kind
         what = Msg("outcome '{name}'", name=name)
         value = build.value(raw, field_pointer, scope, expected, what, rule_id)
         if value is None:

@@ -1,0 +1,46 @@
+"""A date or date-time written as an outcome constant is read as the facts' are, and a
+collected field's items have the type the field declares (tests/fixtures/bad/
+outcome-constant-types.yaml has the refusals)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.compile.stages import compile_document
+from engine.runtime.evaluate import decide
+from engine.source.yaml import parse_yaml
+from tests import FIXTURES
+
+POLICY = """\
+kimari: 1
+id: constants
+title: {ja: 定数}
+facts: schemas/order.facts.schema.json
+outcome:
+  due: {type: date}
+  checked_at: {type: datetime}
+  notes: {type: string, merge: collect}
+rules:
+  - id: r1
+    refs: [TS-4]
+    when: order.total > 3
+    then: {due: "2024-02-29", checked_at: "2024-01-01T10:00:00Z", notes: "a text"}
+"""
+FACTS = {
+    "order": {"total": 5, "payment": {"method": "card"}, "received_at": "2024-06-01T09:00:00Z"}
+}
+
+
+@pytest.mark.parametrize("backend", ["python", "durable"])
+def test_a_valid_date_and_date_time_constant_are_answered_in_their_json_form(
+    backend: str,
+) -> None:
+    policy = compile_document(parse_yaml(POLICY, str(FIXTURES / "bad" / "constants.yaml")))
+    try:
+        answer = decide(policy, FACTS, at="2024-06-01T10:00:00+09:00", backend=backend)
+        body = answer.to_dict()["outcome"]
+    finally:
+        policy.close()
+    assert body["due"] == "2024-02-29"
+    assert body["checked_at"] == "2024-01-01T19:00:00+09:00"  # an instant, in Japan time
+    assert body["notes"] == ["a text"]
