@@ -166,8 +166,8 @@ def _compile_schema_file(
         build.diagnostics.append(
             Diagnostic(
                 "schema_file_invalid",
-                Msg("not valid JSON: {reason}", reason=str(exc)),
-                Location(_shown(path), 1, 1),
+                Msg("not valid JSON: {reason}", reason=exc.msg),
+                Location(_shown(path), exc.lineno, exc.colno),  # where the parser stopped
             )
         )
         return None

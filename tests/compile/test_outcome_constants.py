@@ -4,9 +4,12 @@ outcome-constant-types.yaml has the refusals)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.compile.stages import compile_document
+from engine.core.errors import PolicyError
 from engine.runtime.evaluate import decide
 from engine.source.yaml import parse_yaml
 from tests import FIXTURES
@@ -44,3 +47,17 @@ def test_a_valid_date_and_date_time_constant_are_answered_in_their_json_form(
     assert body["due"] == "2024-02-29"
     assert body["checked_at"] == "2024-01-01T19:00:00+09:00"  # an instant, in Japan time
     assert body["notes"] == ["a text"]
+
+
+def test_a_facts_schema_that_is_not_json_is_reported_where_the_parser_stopped(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "schemas").mkdir()
+    broken = '{\n  "type": "object",\n  "properties": {"a": {"type": "integer"},}\n}\n'
+    (tmp_path / "schemas" / "order.facts.schema.json").write_text(broken, encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        compile_document(parse_yaml(POLICY, str(tmp_path / "constants.yaml")))
+    found = [d for d in caught.value.diagnostics if d.code == "schema_file_invalid"]
+    assert found[0].location is not None
+    assert (found[0].location.line, found[0].location.col) == (3, 42)  # the trailing ','
+    assert found[0].message == "not valid JSON: trailing comma is not allowed"
