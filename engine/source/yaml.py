@@ -140,7 +140,7 @@ class PositionIndex:
 
     def _source_lines(self) -> list[str]:
         if self._lines is None:
-            self._lines = self._text.split("\n")
+            self._lines = split_lines(self._text)
         return self._lines
 
     @staticmethod
@@ -340,7 +340,17 @@ def not_utf8(data: bytes, exc: UnicodeDecodeError, file: str) -> Diagnostic:
     )
 
 
+# YAML ends a line at NEL and the Unicode line and paragraph separators too; editors (the
+# console's included) do not, so every place after one would be a line off. Refused.
+_SEPARATOR = re.compile("[\x85\u2028\u2029]")
+
+
 def _compose(text: str, file: str) -> yaml.Node | None:
+    separator = _SEPARATOR.search(text)
+    if separator is not None:  # the lines before it are counted alike by YAML and editors
+        line, col = _line_col(text, separator.start())
+        where = Location(file, line, col)
+        raise PolicyError([_not_allowed(ord(separator.group()), where)]) from None
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
@@ -402,10 +412,20 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> Diagnos
     )
 
 
+# The line breaks of YAML (1.1, as PyYAML's marks count them): a lone CR, NEL, and the line
+# and paragraph separators end a line too, so every place is counted as the marks count it.
+_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a YAML text, as its marks number them."""
+    return _BREAK.split(text)
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column of character `offset` of `text`."""
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+    breaks = list(_BREAK.finditer(text, 0, offset))
+    return len(breaks) + 1, offset - (breaks[-1].end() if breaks else 0) + 1
 
 
 _CLOSER = {"{": "}", "[": "]"}
@@ -424,7 +444,7 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     mark, opened = exc.problem_mark, exc.context_mark
     at = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     start = (opened.line + 1, opened.column + 1) if opened else at
-    lines = text.split("\n")
+    lines = split_lines(text)
     here = lines[mark.line] if mark and mark.line < len(lines) else ""
     found = here[mark.column : mark.column + 1] if mark else ""
     if "tab character" in problem or (found == "\t" and "cannot start any token" in problem):
