@@ -18,7 +18,7 @@ import pytest
 
 from engine.core.jsonvalue import loads_logged
 from engine.lifecycle.workflow import Lifecycle, Rules
-from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped, running
 
 SHARE = "24.9994999999999999999"  # FE-5's test case: 21 digits, a float keeps 17
 BODY = (
@@ -32,11 +32,8 @@ SHORT = BODY.replace(SHARE, "25").replace("exact-1", "short-1")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("exact")
-    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with running(tmp, policies=copy_shipped(tmp)) as srv:
+        yield srv
 
 
 def _decide(server: Server, body: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped, running
 
 ENTRY = {"name": "山田 太郎", "postal_code": "160-0022", "phone": "03-3350-1234"}
 
@@ -15,11 +15,8 @@ ENTRY = {"name": "山田 太郎", "postal_code": "160-0022", "phone": "03-3350-1
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("data")
-    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with running(tmp, policies=copy_shipped(tmp)) as srv:
+        yield srv
 
 
 def _put(server: Server, body: Any) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped, running
 
 UNCOLLECTED = {  # only the uncollected question: no fee is proposed, fee_tier is null
     "uncollected": {
@@ -32,11 +32,8 @@ CANCELLATION = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("labels")
-    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with running(tmp, policies=copy_shipped(tmp)) as srv:
+        yield srv
 
 
 def test_a_null_headline_is_labelled_null_and_the_log_filter_finds_it(server: Server) -> None:

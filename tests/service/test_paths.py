@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped
+from tests.service.server_process import ADMIN_TOKEN, Server, copy_shipped, running
 
 EVENT = {"event": {"type": "claim"}, "actor": {"id": "dealer-1", "roles": ["販売店"]}}
 
@@ -19,11 +19,8 @@ EVENT = {"event": {"type": "claim"}, "actor": {"id": "dealer-1", "roles": ["販�
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("paths")
-    srv = Server(copy_shipped(tmp), tmp / "var" / "kimari.sqlite3", workers=1)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with running(tmp, policies=copy_shipped(tmp)) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("escape", ["%ff", "%fe", "%80", "a%e3%81", "%c3%28"])
