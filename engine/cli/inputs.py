@@ -20,7 +20,7 @@ import click
 
 from engine.core.errors import Diagnostic, InputError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
+from engine.core.jsonvalue import INT_MAX, INT_MIN, walk
 
 # -- text on the command line -----------------------------------------------------------------
 
@@ -128,21 +128,7 @@ def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | 
 
 def _find_long(value: Any) -> tuple[str, _LongInteger]:
     """The pointer (from the value) and the marker of the first integer too long to read."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        node, pointer = stack.pop()
-        if isinstance(node, _LongInteger):
-            return pointer, node
-        items = (
-            node.items()
-            if isinstance(node, dict)
-            else enumerate(node)
-            if isinstance(node, list)
-            else ()
-        )
-        below = [(item, f"{pointer}/{escape_pointer_token(key)}") for key, item in items]
-        stack.extend(reversed(below))
-    raise AssertionError("a long integer was read but is not in the value")  # pragma: no cover
+    return next((p, node) for p, node, _ in walk(value) if isinstance(node, _LongInteger))
 
 
 def _long_diagnostic(found: _LongInteger, pointer: str) -> Diagnostic:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -213,21 +214,29 @@ def check_depth(text: bytes, value: Any, below: int = 0) -> None:
 
 def deeper_than(value: Any, limit: int) -> str | None:
     """The JSON pointer of the first object or array (in document order) at depth limit + 1,
-    or None. Walked with a stack of its own: the values it looks for would overflow Python's."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    or None."""
+    return next(
+        (p for p, node, depth in walk(value) if depth > limit and isinstance(node, dict | list)),
+        None,
+    )
+
+
+def walk(value: Any) -> Iterator[tuple[str, Any, int]]:
+    """Every value inside `value` (and itself: pointer "", depth 1) with its JSON pointer and
+    depth, in document order. A stack of its own: the values looked for here (nested past
+    any limit) would overflow Python's."""
+    stack: list[tuple[str, Any, int]] = [("", value, 1)]
     while stack:
-        node, pointer, depth = stack.pop()
+        pointer, node, depth = stack.pop()
+        yield pointer, node, depth
         if isinstance(node, dict):
             items: Any = node.items()
         elif isinstance(node, list):
             items = enumerate(node)
         else:
             continue
-        if depth > limit:
-            return pointer
-        below = [(item, f"{pointer}/{escape_pointer_token(key)}", depth + 1) for key, item in items]
+        below = [(f"{pointer}/{escape_pointer_token(k)}", v, depth + 1) for k, v in items]
         stack.extend(reversed(below))
-    return None
 
 
 def escape_pointer_token(token: object) -> str:
