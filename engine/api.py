@@ -34,6 +34,7 @@ from engine.project.project import (
     Project,
     case_files,
     compile_policy_file,
+    decision_policy,
     load_project,
     load_project_partly,
     load_rulebook,
@@ -190,7 +191,7 @@ def decide_cli(
     """Decide with a policy named by id (in `policies_dir`) or by its file."""
     policies_dir, policy = locate_policy(policy, policies_dir)
     project = load_project(policies_dir)
-    compiled = project.policy(policy)
+    compiled = decision_policy(project.policy(policy), policy)  # a flow is not decided
     return decide(
         compiled,
         facts,

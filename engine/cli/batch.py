@@ -184,8 +184,7 @@ def run_batch(
 ) -> BatchSummary:
     """Decide every line of `source` into `sink`, in worker processes that each hold the
     policy (loaded once here and inherited by forked workers, or loaded by each)."""
-    from engine.cli.inputs import decision_policy
-    from engine.project.project import load_policy
+    from engine.project.project import decision_policy, load_policy
 
     started = time.perf_counter()
     project = load_policy(folder, policy_id)  # fails fast, in this process, on a bad policy

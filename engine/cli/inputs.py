@@ -179,22 +179,6 @@ def line_duplicate(line: bytes, value: Any, long_number: bool) -> Diagnostic | N
 # -- policies ---------------------------------------------------------------------------------
 
 
-def decision_policy(policy: Any, policy_id: str) -> Any:
-    """The compiled `policy` if it is decided (`kimari decide`, `kimari batch`); UsageError
-    not_a_decision_policy, as the service answers, if it is a flow."""
-    if policy.kind == "decision":
-        return policy
-    raise UsageError(
-        [
-            Diagnostic(
-                "not_a_decision_policy",
-                Msg("policy '{id}' is a {kind}, not decided here", id=policy_id, kind=policy.kind),
-                hint=Msg("send its events with `kimari flow`"),
-            )
-        ]
-    )
-
-
 # -- stores -----------------------------------------------------------------------------------
 
 _SQLITE_HEADER = b"SQLite format 3\x00"

@@ -23,7 +23,7 @@ import click
 
 from engine.cli import lifecycle as lifecycle_commands
 from engine.cli.checks_cache import remembered_checks
-from engine.cli.inputs import TEXT, check_not_input, check_store, decision_policy, loads_checked
+from engine.cli.inputs import TEXT, check_not_input, check_store, loads_checked
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -175,16 +175,12 @@ def decide(
 
     facts = _read_json(facts_file, "/facts")
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
-    # api.decide_cli, with the policy's kind checked: a flow is not decided (not_a_decision_policy)
-    folder, policy_id = api.locate_policy(policy, Path(policies_dir))
-    project = api.load(folder)
-    compiled = decision_policy(project.policy(policy_id), policy_id)
-    decision = api.decide(
-        compiled,
+    decision = api.decide_cli(
+        policy,
         facts,
+        policies_dir=Path(policies_dir),
         at=at,
         settings=settings,
-        data=project.data_for(compiled),
         explain=explain,
         backend=backend,
     )

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec
-from engine.core.errors import Diagnostic, InputError, Location, PolicyError, sort_diagnostics
+from engine.core.errors import (
+    Diagnostic,
+    InputError,
+    Location,
+    PolicyError,
+    UsageError,
+    sort_diagnostics,
+)
 from engine.core.i18n import Msg
 from engine.lang.check import Root
 from engine.project.kinds import compile_any
@@ -277,6 +284,22 @@ def load_project_partly(folder: str | Path = "policies") -> tuple[Project, list[
         del project.policies[pid]
     problems.extend(_load_datasets(project))
     return project, problems
+
+
+def decision_policy(policy: CompiledPolicy, policy_id: str) -> CompiledPolicy:
+    """`policy` if it is decided (`kimari decide`, `kimari batch`, api.decide_cli); UsageError
+    not_a_decision_policy, as the service answers, if it is a flow."""
+    if policy.kind == "decision":
+        return policy
+    raise UsageError(
+        [
+            Diagnostic(
+                "not_a_decision_policy",
+                Msg("policy '{id}' is a {kind}, not decided here", id=policy_id, kind=policy.kind),
+                hint=Msg("send its events with `kimari flow`"),
+            )
+        ]
+    )
 
 
 def load_policy(folder: str | Path, policy_id: str) -> Project:
