@@ -172,7 +172,7 @@ def _compile_schema_file(
         )
         return None
     try:
-        return compile_facts_schema(schema, source=_shown(path))
+        return compile_facts_schema(schema, source=_shown(path), text=raw.decode())
     except PolicyError as exc:
         build.diagnostics.extend(exc.diagnostics)
         build.error(

@@ -17,15 +17,17 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
 from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
+from engine.core.suggest import did_you_mean
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
 from engine.source import memo
+from engine.source.jsonplaces import JsonPlaces
 
 if TYPE_CHECKING:
     import jsonschema
@@ -223,12 +225,14 @@ class FactsValidator:
 
 
 def compile_facts_schema(
-    schema: Mapping[str, Any], *, source: str, fast_paths: bool = True
+    schema: Mapping[str, Any], *, source: str, text: str | None = None, fast_paths: bool = True
 ) -> FactsValidator:
     """Compile `schema` once; PolicyError lists every reason it cannot be used.
 
-    `fast_paths=False` compiles the general checks only: the tests compare the two. A
-    schema of the same text compiled before in this process gives the same validator.
+    `text` is the JSON text `schema` was read from, if any: its problems are then placed
+    at their line in `source`, else at its top. `fast_paths=False` compiles the general
+    checks only: the tests compare the two. A schema of the same text compiled before in
+    this process gives the same validator.
     """
     compiled = memo.key(f"facts-validator/{fast_paths}", schema, ordered=True)
     found = _COMPILED.get(compiled) if compiled is not None else None
@@ -236,10 +240,9 @@ def compile_facts_schema(
         return found
     checked = memo.key("facts-schema", schema)  # a clean audit is remembered by content
     if not memo.known(checked):
-        where = Location(source, 1, 1)
-        problems = [Diagnostic(c, m, location=where, pointer=p) for c, m, p in _audit(schema)]
+        problems = list(_audit(schema))
         if problems:
-            raise PolicyError(problems)
+            raise PolicyError(_placed(problems, source, text))
         memo.remember(checked)
     compiler = _Compiler(schema.get("$defs", {}), fast_paths)
     check, type_ = compiler.node(schema), compiler.static_type(schema, frozenset())
@@ -792,78 +795,131 @@ def _metaschema() -> jsonschema.Draft202012Validator:
     return Draft(Draft.META_SCHEMA, format_checker=Draft.FORMAT_CHECKER)  # as check_schema does
 
 
-def _audit(schema: Any) -> Iterator[tuple[str, str, str]]:
-    """(code, message, pointer) for every reason the schema cannot be compiled."""
-    for e in _metaschema().iter_errors(schema):
-        where = "".join("/" + escape_pointer_token(p) for p in e.absolute_path)
-        yield (
-            "invalid_schema",
-            Msg("not a valid JSON Schema 2020-12: {reason}", reason=e.message),
-            where,
-        )
+class _Problem(NamedTuple):
+    """A reason a schema cannot be compiled, at `pointer` in it."""
+
+    code: str
+    message: str
+    pointer: str
+    at_key: bool = False  # shown at the key (an unknown keyword), not at its value
+    hint: str | None = None
+
+
+def _placed(problems: list[_Problem], source: str, text: str | None) -> list[Diagnostic]:
+    """The audit's problems as diagnostics at their place in the schema's file."""
+    places = JsonPlaces(source, text) if text is not None else None
+    out = []
+    for p in problems:
+        if places is None:
+            where = Location(source, 1, 1)
+        else:
+            where = places.key(p.pointer) if p.at_key else places.value(p.pointer)
+        out.append(Diagnostic(p.code, p.message, location=where, pointer=p.pointer, hint=p.hint))
+    return out
+
+
+def _audit(schema: Any) -> Iterator[_Problem]:
+    """Every reason the schema cannot be compiled, each once. The metaschema reaches some
+    values through several of its parts (one error per part); a value kimari's own
+    audit explains is left to that explanation."""
     if isinstance(schema, Mapping):
         defs = schema.get("$defs")
-        yield from _audit_node(schema, "", defs if isinstance(defs, Mapping) else {}, root=True)
+        own = list(_audit_node(schema, "", defs if isinstance(defs, Mapping) else {}, root=True))
     else:
-        yield "invalid_schema", Msg("a facts schema must be a JSON object"), ""
+        own = [_Problem("invalid_schema", Msg("a facts schema must be a JSON object"), "")]
+    explained = {p.pointer for p in own}
+    found: dict[tuple[str, str], _Problem] = {}
+    for e in _metaschema().iter_errors(schema):
+        where = "".join("/" + escape_pointer_token(p) for p in e.absolute_path)
+        if where not in explained:
+            problem = _metaschema_problem(e, where)
+            found.setdefault((where, problem.message), problem)
+    yield from found.values()
+    yield from own
 
 
-def _audit_node(node: Any, at: str, defs: Mapping[str, Any], root: bool = False) -> Iterator:
+def _metaschema_problem(e: Any, where: str) -> _Problem:
+    """JSON Schema's own words, except for a misspelt type, which it reports as "not valid
+    under any of the given schemas"."""
+    if e.absolute_path and e.absolute_path[-1] == "type" and e.validator == "anyOf":
+        names = e.instance if isinstance(e.instance, list) else [e.instance]
+        unknown = [n for n in names if n not in _ALL_KINDS]
+        if unknown:
+            return _Problem(
+                "invalid_schema",
+                Msg(
+                    "{type} is not a type; the types are {types}",
+                    type=_json_text(unknown[0]),
+                    types=", ".join(sorted(_ALL_KINDS)),
+                ),
+                where,
+                hint=did_you_mean(unknown[0], _ALL_KINDS) if isinstance(unknown[0], str) else None,
+            )
+    reason = Msg("not a valid JSON Schema 2020-12: {reason}", reason=e.message)
+    return _Problem("invalid_schema", reason, where)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _audit_node(
+    node: Any, at: str, defs: Mapping[str, Any], root: bool = False
+) -> Iterator[_Problem]:
     bad = "unsupported_schema_keyword"
     if node is False:
-        yield bad, Msg("the schema `false` is not supported; use additionalProperties: false"), at
+        text = Msg("the schema `false` is not supported; use additionalProperties: false")
+        yield _Problem(bad, text, at)
     for key, val in node.items() if isinstance(node, Mapping) else ():
         here = f"{at}/{escape_pointer_token(key)}"
         if key in ANNOTATIONS or str(key).startswith("x-"):
             if key == "$id" and not root:
-                yield bad, Msg("'$id' is supported only at the top of a facts schema"), here
+                text = Msg("'$id' is supported only at the top of a facts schema")
+                yield _Problem(bad, text, here, at_key=True)
             if key == "$schema" and str(val).rstrip("#") != DIALECT:
-                yield bad, Msg("'$schema' must be {dialect}", dialect=DIALECT), here
+                yield _Problem(bad, Msg("'$schema' must be {dialect}", dialect=DIALECT), here)
         elif key not in SUPPORTED:
-            yield (
-                bad,
-                Msg(
+            hint = did_you_mean(key, SUPPORTED | ANNOTATIONS)
+            text = (
+                Msg("keyword '{key}' is not supported", key=key)
+                if hint  # a misspelling: the list of every keyword would bury the hint
+                else Msg(
                     "keyword '{key}' is not supported; supported: {supported}",
                     key=key,
                     supported=_SUPPORTED_TEXT,
-                ),
-                here,
+                )
             )
+            yield _Problem(bad, text, here, at_key=True, hint=hint)
         elif key in ("properties", "$defs") and isinstance(val, Mapping):
             for name, sub in val.items():
                 yield from _audit_node(sub, f"{here}/{escape_pointer_token(name)}", defs)
         elif key == "items":
             yield from _audit_node(val, here, defs)
         elif key == "additionalProperties" and not isinstance(val, bool):
-            yield bad, Msg("'additionalProperties' must be true or false"), here
+            yield _Problem(bad, Msg("'additionalProperties' must be true or false"), here)
         elif key == "multipleOf" and not (isinstance(val, int | float) and float(val).is_integer()):
-            yield bad, Msg("'multipleOf' must be a whole number"), here
+            yield _Problem(bad, Msg("'multipleOf' must be a whole number"), here)
         elif key == "$ref" and isinstance(val, str):
             yield from _audit_ref(val, node, here, defs)
 
 
-def _audit_ref(ref: str, node: Mapping[str, Any], here: str, defs: Mapping) -> Iterator:
+def _audit_ref(ref: str, node: Mapping[str, Any], here: str, defs: Mapping) -> Iterator[_Problem]:
     name, bad = _ref_name(ref), "unsupported_ref"
     others = sorted(k for k in node if k in SUPPORTED and k not in ("$ref", "$defs"))
     if not ref.startswith("#/$defs/") or "/" in ref.removeprefix("#/$defs/"):
-        yield (
-            bad,
-            Msg("only local '#/$defs/NAME' references are supported, not {ref}", ref=repr(ref)),
-            here,
-        )
+        text = Msg("only local '#/$defs/NAME' references are supported, not {ref}", ref=repr(ref))
+        yield _Problem(bad, text, here)
     elif name not in defs:
-        yield bad, Msg("no definition {name} in $defs", name=repr(name)), here
+        text = Msg("no definition {name} in $defs", name=repr(name))
+        yield _Problem(bad, text, here, hint=did_you_mean(name, defs))
     elif others:
-        yield (
-            bad,
-            Msg(
-                "'$ref' cannot be combined with {others}: move them into the definition",
-                others=str(others),
-            ),
-            here,
+        text = Msg(
+            "'$ref' cannot be combined with {others}: move them into the definition",
+            others=str(others),
         )
+        yield _Problem(bad, text, here)
     elif _ref_loops(name, defs):
-        yield bad, Msg("definition {name} refers only to itself", name=repr(name)), here
+        yield _Problem(bad, Msg("definition {name} refers only to itself", name=repr(name)), here)
 
 
 def _ref_loops(name: str, defs: Mapping[str, Any]) -> bool:
