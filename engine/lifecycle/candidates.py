@@ -352,6 +352,7 @@ def run_tests(candidate: Candidate) -> dict[str, Any]:
         {},
         policies={candidate.id: candidate.policy},
         datasets=dict(candidate.data),
+        rulebook_read=False,  # a candidate carries no rulebook index to check refs by
     )
     with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
         path = candidate.tests_path
@@ -397,6 +398,7 @@ def check_tests(candidate: Candidate) -> list[Diagnostic]:
         {},
         policies={candidate.id: candidate.policy},
         datasets=dict(candidate.data),
+        rulebook_read=False,  # a candidate carries no rulebook index to check refs by
     )
     shown = f"{candidate.id}{TESTS_SUFFIX}"
     with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:

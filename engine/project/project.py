@@ -221,6 +221,9 @@ class Project:
     policies: dict[str, CompiledPolicy] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    # False when the index could not be read: refs are then not checked against the empty
+    # `rulebook` (its own problems are reported); an index that lists no IDs is read.
+    rulebook_read: bool = True
 
     def policy(self, policy_id: str) -> CompiledPolicy:
         from engine.core.errors import UsageError
@@ -269,7 +272,9 @@ def load_project_partly(folder: str | Path = "policies") -> tuple[Project, list[
         rulebook = load_rulebook(root / RULEBOOK_FILE)
     except PolicyError as exc:
         problems.extend(exc.diagnostics)
-    project = Project(root, rulebook if rulebook is not None else {})
+    project = Project(
+        root, rulebook if rulebook is not None else {}, rulebook_read=rulebook is not None
+    )
     for path in policy_files(root):
         try:
             policy = compile_policy_file(path, rulebook)

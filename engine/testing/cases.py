@@ -20,6 +20,7 @@ from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, Location, PolicyError
 from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import to_json_value
+from engine.core.suggest import did_you_mean
 from engine.lang.calendar import parse_datetime
 from engine.project.project import Project, load_dataset, read_document
 from engine.runtime.decision import Decision
@@ -128,43 +129,132 @@ def load_cases(path: Path, project: Project) -> list[Case]:
                 document,
             )
         )
-    _check_case_refs(cases, project)
+    _check_case_names(cases, project)
     return cases
 
 
-def _check_case_refs(cases: list[Case], project: Project) -> None:
-    problems = []
+def _check_case_names(cases: list[Case], project: Project) -> None:
+    """Every name a case gives must be one its policy has: a misspelt rule, outcome field,
+    setting, data set or reason code is reported here, at its place in the test file, by
+    `kimari validate` as well as `kimari test`, not as a failing or erroring case."""
+    problems: list[Diagnostic] = []
     for case in cases:
-        rule_ids = {r.id for r in case.policy.rules}
-        for i, ref in enumerate(case.refs):
-            if project.rulebook and ref not in project.rulebook:
-                problems.append(
-                    Diagnostic(
-                        "unknown_ref",
-                        Msg("'{ref}' is not an ID of the rulebook index", ref=ref),
-                        case.document.positions.value(f"/cases/{case.index}/refs/{i}"),
-                    )
-                )
-        expect = case.spec.get("expect", {})
-        for key in ("fired", "not_fired"):
-            for i, rule_id in enumerate(expect.get(key, [])):
-                if rule_id not in rule_ids:
-                    from engine.core.suggest import did_you_mean
-
-                    problems.append(
-                        Diagnostic(
-                            "unknown_rule",
-                            Msg(
-                                "policy '{policy}' has no rule '{id}'",
-                                policy=case.policy.id,
-                                id=rule_id,
-                            ),
-                            case.document.positions.value(f"/cases/{case.index}/expect/{key}/{i}"),
-                            hint=did_you_mean(rule_id, rule_ids),
-                        )
-                    )
+        problems += _unknown_refs(case, project)
+        problems += _unknown_rules(case)
+        if case.policy.kind != "decision":
+            continue
+        if "error" not in case.spec.get("expect", {}):  # else it may test that refusal
+            problems += _unknown_inputs(case)
+        problems += _unknown_expectations(case)
     if problems:
         raise PolicyError(problems)
+
+
+def _unknown_refs(case: Case, project: Project) -> list[Diagnostic]:
+    if not project.rulebook_read:
+        return []  # the index's own problems are reported; every ref would look unknown
+    return [
+        Diagnostic(
+            "unknown_ref",
+            Msg("'{ref}' is not an ID of the rulebook index", ref=ref),
+            case.document.positions.value(f"/cases/{case.index}/refs/{i}"),
+            hint=did_you_mean(ref, project.rulebook),
+        )
+        for i, ref in enumerate(case.refs)
+        if ref not in project.rulebook
+    ]
+
+
+def _unknown_rules(case: Case) -> list[Diagnostic]:
+    rule_ids = {r.id for r in case.policy.rules}
+    expect = case.spec.get("expect", {})
+    return [
+        Diagnostic(
+            "unknown_rule",
+            Msg("policy '{policy}' has no rule '{id}'", policy=case.policy.id, id=rule_id),
+            case.document.positions.value(f"/cases/{case.index}/expect/{key}/{i}"),
+            hint=did_you_mean(rule_id, rule_ids),
+        )
+        for key in ("fired", "not_fired")
+        for i, rule_id in enumerate(expect.get(key, []))
+        if rule_id not in rule_ids
+    ]
+
+
+def _unknown_inputs(case: Case) -> list[Diagnostic]:
+    """Settings and data sets the case (or the file's defaults) gives by a name the policy
+    does not have."""
+    policy, problems = case.policy, []
+    for name in case.spec.get("settings") or {}:
+        if name not in policy.settings:
+            problems.append(
+                Diagnostic(
+                    "unknown_setting",
+                    Msg("policy '{policy}' has no setting '{name}'", policy=policy.id, name=name),
+                    _given_at(case, "settings", name),
+                    hint=did_you_mean(name, policy.settings),
+                )
+            )
+    for name in case.spec.get("data") or {}:
+        if name not in policy.datasets:
+            problems.append(
+                Diagnostic(
+                    "unknown_data_set",
+                    Msg(
+                        "policy '{policy}' reads no data set '{name}'", policy=policy.id, name=name
+                    ),
+                    _given_at(case, "data", name),
+                    hint=did_you_mean(name, policy.datasets),
+                )
+            )
+    return problems
+
+
+def _given_at(case: Case, section: str, name: str) -> Location:
+    """The key `name` of the case's `section`, or of the defaults' when the case has none."""
+    positions = case.document.positions
+    own = join_pointer(join_pointer(f"/cases/{case.index}", section), name)
+    if positions.has(own):
+        return positions.key(own)
+    return positions.key(join_pointer(join_pointer("/defaults", section), name))
+
+
+def _unknown_expectations(case: Case) -> list[Diagnostic]:
+    """Outcome fields and reason codes `expect` names that the policy can never answer."""
+    policy, problems = case.policy, []
+    expect = case.spec.get("expect", {})
+    base = f"/cases/{case.index}/expect"
+    for name in expect.get("outcome", {}):
+        if name not in policy.outcome:
+            problems.append(
+                Diagnostic(
+                    "unknown_outcome_field",
+                    Msg(
+                        "policy '{policy}' has no outcome field '{name}'",
+                        policy=policy.id,
+                        name=name,
+                    ),
+                    case.document.positions.key(join_pointer(f"{base}/outcome", name)),
+                    hint=did_you_mean(name, policy.outcome),
+                )
+            )
+    codes = {r.reason.code for r in policy.rules if r.reason is not None}
+    for i, wanted in enumerate(expect.get("reasons", [])):
+        code = wanted.get("code") if isinstance(wanted, Mapping) else None
+        if isinstance(code, str) and code not in codes:
+            problems.append(
+                Diagnostic(
+                    "unknown_reason_code",
+                    Msg(
+                        "no rule of policy '{policy}' gives the reason '{code}'",
+                        policy=policy.id,
+                        code=code,
+                    ),
+                    case.document.positions.value(f"{base}/reasons/{i}/code"),
+                    hint=did_you_mean(code, codes),
+                )
+            )
+    return problems
 
 
 def case_data(case: Case, project: Project) -> dict[str, Dataset]:

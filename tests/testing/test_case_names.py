@@ -1,0 +1,131 @@
+"""A test file's names are checked against its policy when the file is read: a misspelt
+rule, outcome field, reason code, setting, data set or rulebook ID is a problem at its
+place, which `kimari validate` reports, not a case that fails or errors in `kimari test`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from engine.core.errors import PolicyError
+from engine.testing.cases import load_cases
+from tests import ROOT
+from tests.strategies import shipped_project
+
+FACTS = '{cancellation: {reward: 150000, stage: documents_filed, contract_start: "2024-03-01"}}'
+
+
+def problems(tmp_path: Path, text: str, **project_changes: object) -> list[tuple[str, str, str]]:
+    """(line:col, code, hint) of each problem of a cancellation-fees test file."""
+    path = tmp_path / "cancellation-fees.tests.yaml"
+    path.write_text(
+        "kimari: 1\npolicy: cancellation-fees\n" + text.replace("FACTS", FACTS), encoding="utf-8"
+    )
+    project = dataclasses.replace(shipped_project(), **project_changes)
+    try:
+        load_cases(path, project)
+    except PolicyError as exc:
+        found = exc.diagnostics
+    else:
+        return []
+    return [(f"{d.location.line}:{d.location.col}", d.code, d.hint or "") for d in found]  # type: ignore[union-attr]
+
+
+def test_names_the_policy_does_not_have_are_reported_at_their_place_with_a_hint(
+    tmp_path: Path,
+) -> None:
+    text = """\
+cases:
+  - name: one of each
+    refs: [FE-22]
+    settings: {credit_yearz: 2}
+    data: {customerz: []}
+    facts: FACTS
+    expect:
+      fired: [fee-ful]
+      not_fired: [fee-half]
+      outcome: {fee_teir: full, fee_percent: 100}
+      reasons: [{code: FEE_FUL}, {code: FEE_DECIDED_BY_PLANNING}]
+"""
+    found = problems(tmp_path, text)
+    assert [(where, code) for where, code, _ in found] == [
+        ("5:12", "unknown_ref"),
+        ("10:15", "unknown_rule"),
+        ("6:16", "unknown_setting"),
+        ("7:12", "unknown_data_set"),
+        ("12:17", "unknown_outcome_field"),
+        ("13:24", "unknown_reason_code"),
+    ]
+    hints = {code: hint for _, code, hint in found}
+    assert hints["unknown_rule"] == "did you mean 'fee-full'?"
+    assert hints["unknown_outcome_field"] == "did you mean 'fee_tier'?"
+    assert hints["unknown_reason_code"] == "did you mean 'FEE_FULL'?"
+
+
+def test_the_same_names_spelt_right_are_taken(tmp_path: Path) -> None:
+    text = """\
+cases:
+  - name: one of each
+    refs: [FE-2]
+    facts: FACTS
+    expect:
+      fired: [fee-full]
+      not_fired: [fee-half]
+      outcome: {fee_tier: full, fee_percent: 100}
+      reasons: [{code: FEE_FULL}, {code: FEE_DECIDED_BY_PLANNING}]
+"""
+    assert problems(tmp_path, text) == []
+
+
+def test_a_setting_of_the_defaults_is_reported_at_the_defaults(tmp_path: Path) -> None:
+    text = """\
+defaults:
+  settings: {nope: 1}
+cases:
+  - name: first
+    facts: FACTS
+  - name: second
+    facts: FACTS
+"""
+    assert {where for where, code, _ in problems(tmp_path, text)} == {"4:14"}
+
+
+def test_a_case_that_expects_an_error_may_give_an_unknown_setting_to_test_its_refusal(
+    tmp_path: Path,
+) -> None:
+    text = """\
+cases:
+  - name: an unknown setting is refused
+    settings: {nope: 1}
+    facts: FACTS
+    expect: {error: {code: unknown_setting, pointer: /settings/nope}}
+"""
+    assert problems(tmp_path, text) == []
+
+
+def test_refs_are_checked_against_an_index_that_was_read_even_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    text = "cases:\n  - name: c\n    refs: [FE-2]\n    facts: FACTS\n"
+    assert problems(tmp_path, text) == []
+    assert [code for _, code, _ in problems(tmp_path, text, rulebook={})] == ["unknown_ref"]
+    # an index that could not be read has its own problems reported; refs go unchecked
+    assert problems(tmp_path, text, rulebook={}, rulebook_read=False) == []
+
+
+def test_kimari_validate_reports_them_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for folder in ("policies", "schemas"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    tests = tmp_path / "policies" / "cancellation-fees.tests.yaml"
+    text = tests.read_text(encoding="utf-8")
+    tests.write_text(text.replace("outcome: {fee_tier: full,", "outcome: {fee_teir: full,", 1))
+    assert main(["validate", str(tmp_path / "policies")]) == 2
+    out = capsys.readouterr().err
+    assert "cancellation-fees.tests.yaml:15:17: unknown_outcome_field" in out
+    assert "(did you mean 'fee_tier'?)" in out
