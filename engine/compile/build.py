@@ -29,6 +29,7 @@ from engine.compile.model import (
 )
 from engine.core.errors import Diagnostic, Severity
 from engine.core.i18n import Msg, message_of
+from engine.core.jsonvalue import quoted
 from engine.lang import ast
 from engine.lang.check import Checker, Root, Scope
 from engine.lang.parser import ExprError, Problem, parse
@@ -269,7 +270,7 @@ class Build:
                     "{what} must be {expected}, got {value}",
                     what=what,
                     expected=expected.describe(),
-                    value=repr(raw),
+                    value=quoted(raw),
                 ),
                 pointer,
                 rule_id=rule_id,

@@ -21,6 +21,7 @@ from engine.compile.model import (
 )
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_EXPRESSION_SLOTS, expression_slots
@@ -255,7 +256,7 @@ def _then(
                 "invalid_value",
                 Msg(
                     "{value} is not a value of outcome '{name}' (one of {options})",
-                    value=repr(value.constant),
+                    value=quoted(value.constant),
                     name=name,
                     options=str(list(declared.type.enum)),
                 ),

@@ -46,7 +46,7 @@ from engine.compile.model import (
 from engine.compile.rules import check_refs, stage_durable, stage_reachable, stage_rules
 from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN
+from engine.core.jsonvalue import INT_MAX, INT_MIN, quoted, shown
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_RULES
@@ -212,7 +212,7 @@ def stage_settings(build: Build) -> None:
                     "default of setting '{name}' must be {type}, got {value}",
                     name=name,
                     type=type_.describe(),
-                    value=repr(default),
+                    value=quoted(default),
                 ),
                 join_pointer(pointer, "default"),
             )
@@ -221,7 +221,7 @@ def stage_settings(build: Build) -> None:
                 "invalid_default",
                 Msg(
                     "default {value} of setting '{name}' is not one of {options}",
-                    value=repr(default),
+                    value=quoted(default),
                     name=name,
                     options=str(list(enum)),
                 ),
@@ -601,14 +601,14 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
     if kind == "date" and isinstance(value, str):
         value = parse_date(value)
     elif kind == "date" and not isinstance(value, date):
-        raise ValueError(Msg("must be a date (YYYY-MM-DD), got {value}", value=repr(value)))
+        raise ValueError(Msg("must be a date (YYYY-MM-DD), got {value}", value=shown(value)))
     elif kind == "number" and isinstance(value, float):
         value = Decimal(repr(value))
     elif kind == "integer" and isinstance(value, float) and value.is_integer():
         value = int(value)
     elif kind != "date" and not constant_fits(value, setting.type):
         raise ValueError(
-            Msg("must be {type}, got {value}", type=setting.type.describe(), value=repr(value))
+            Msg("must be {type}, got {value}", type=setting.type.describe(), value=shown(value))
         )
     if value is None:
         raise ValueError(Msg("must not be null"))
@@ -621,15 +621,15 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
             Msg(
                 "must be one of {options}, got {value}",
                 options=str(list(setting.enum)),
-                value=repr(value),
+                value=shown(value),
             )
         )
     if setting.minimum is not None and value < setting.minimum:
         raise ValueError(
-            Msg("must be at least {limit}, got {value}", limit=setting.minimum, value=repr(value))
+            Msg("must be at least {limit}, got {value}", limit=setting.minimum, value=shown(value))
         )
     if setting.maximum is not None and value > setting.maximum:
         raise ValueError(
-            Msg("must be at most {limit}, got {value}", limit=setting.maximum, value=repr(value))
+            Msg("must be at most {limit}, got {value}", limit=setting.maximum, value=shown(value))
         )
     return value

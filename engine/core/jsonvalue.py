@@ -275,6 +275,24 @@ def loads_exact(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message quotes it: as JSON writes it ("text", true, null, exact
+    numbers), never as Python prints it ('text', True, None, Decimal('1.5')); names stay
+    in single quotes. Cut to `limit` characters."""
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        # str() of one over 4,300 digits raises, by design
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else Msg("thousands of")
+        return Msg("an integer of {digits} digits", digits=digits)
+    text = dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def quoted(value: Any) -> str:
+    """A value as a message about a YAML file or a name quotes it: a text in single quotes
+    (as YAML may write it, and as the messages quote names); anything else as `shown`."""
+    return repr(value) if isinstance(value, str) else shown(value)
+
+
 def format_value(value: Any) -> str:
     """How a value reads inside a message text."""
     if value is None:

@@ -58,6 +58,7 @@ from engine.compile.stages import (
 )
 from engine.core.errors import InputError, PolicyError, sort_diagnostics
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.flow.actors import ACTOR_KEYS
@@ -648,7 +649,7 @@ def _changes(
                     "invalid_value",
                     Msg(
                         "{value} is not a value of entity fact '{name}' (one of {options})",
-                        value=repr(value.constant),
+                        value=quoted(value.constant),
                         name=name,
                         options=str(list(expected.enum)),
                     ),

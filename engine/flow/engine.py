@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import quoted, shown, to_json_value
 from engine.core.suggest import did_you_mean
 from engine.flow.actors import Actor
 from engine.flow.decide import Consulted, Move, advance, decide_move, initial_entity
@@ -293,7 +293,7 @@ class FlowEngine:
                         "unknown_state",
                         Msg(
                             "{state} is not a state of '{policy}'",
-                            state=repr(state),
+                            state=quoted(state),
                             policy=policy.id,
                         ),
                         pointer="/state",
@@ -370,7 +370,7 @@ def _check_entity_id(
                     Msg(
                         "an id is 1 to {limit} printable characters, got {value}",
                         limit=MAX_ENTITY_ID,
-                        value=repr(value),
+                        value=shown(value),
                     ),
                     pointer=pointer,
                 )

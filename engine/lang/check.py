@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.lang import ast
 from engine.lang.functions import FUNCTIONS
@@ -287,7 +288,7 @@ class Checker:
                 "unknown_enum_value",
                 Msg(
                     "{value} is not a possible value of {field} (one of {allowed})",
-                    value=repr(value),
+                    value=quoted(value),
                     field=shown,
                     allowed=allowed,
                 ),

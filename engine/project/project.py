@@ -29,6 +29,7 @@ from engine.core.errors import (
     sort_diagnostics,
 )
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.lang.check import Root
 from engine.project.kinds import compile_any
 from engine.project.names import name_clashes
@@ -136,7 +137,7 @@ def _duplicate_keys(spec: DatasetSpec, entries: list[Any], positions: Any) -> li
                         name=spec.name,
                         index=i,
                         key=spec.key,
-                        value=repr(value),
+                        value=quoted(value),
                         first=seen,
                     ),
                     positions.value(pointer) if positions else None,

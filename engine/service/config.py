@@ -50,6 +50,7 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.store.backend import DEFAULT_LOCATION, parse_location
 
 SCOPES = ("decide", "admin", "publish")
@@ -89,7 +90,7 @@ class Token:
                     "token '{name}' needs scopes from {scopes} (got {given})",
                     name=name,
                     scopes=str(list(SCOPES)),
-                    given=repr(scopes),
+                    given=quoted(scopes),
                 )
             )
         return cls(name, digest(secret), frozenset(scopes), _roles(name, roles))
@@ -295,10 +296,19 @@ def _coerce(key: str, value: Any) -> Any:
             Msg(
                 "{key}: {value} is not a valid {kind}",
                 key=key,
-                value=repr(value),
-                kind=kind.__name__,
+                value=quoted(value),
+                kind=_KIND_NAMES.get(kind, kind.__name__),
             )
         ) from None
+
+
+# what the settings' kinds are called for the people who write them, not in Python
+_KIND_NAMES = {
+    bool: Msg("true or false"),
+    int: Msg("whole number"),
+    float: Msg("number"),
+    str: Msg("text"),
+}
 
 
 def _tokens_from_table(items: Any, env: Mapping[str, str]) -> list[Token]:

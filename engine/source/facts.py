@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
@@ -22,7 +21,7 @@ from urllib.parse import unquote
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
+from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token, shown
 from engine.core.suggest import did_you_mean
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
@@ -71,15 +70,6 @@ def _pointer(path: Path) -> str:
         path, key = path
         parts.append("/" + escape_pointer_token(key))
     return "".join(reversed(parts))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        digits = len(str(abs(value))) if abs(value).bit_length() < 14_000 else Msg("thousands of")
-        # str() of a longer one raises, by design
-        return Msg("an integer of {digits} digits", digits=digits)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _kind_name(v: Any) -> str:
@@ -137,7 +127,7 @@ def _out_of_range(v: int, path: Path, errs: Errors) -> None:
         "must be a 64-bit integer, from {low} to {high}; got {value}",
         low=INT_MIN,
         high=INT_MAX,
-        value=_show(v),
+        value=shown(v),
     )
     return _fail(errs, "out_of_range", message, path)
 
@@ -183,7 +173,7 @@ def _str_key(k: Any, path: Path, errs: Errors) -> bool:
         _fail(
             errs,
             "type_mismatch",
-            Msg("object keys must be strings, got {key}", key=_show(k)),
+            Msg("object keys must be strings, got {key}", key=shown(k)),
             (path, str(k)),
         )
     return isinstance(k, str)
@@ -650,14 +640,14 @@ def _enum(s: Mapping[str, Any]) -> tuple[frozenset[Any] | None, str, str]:
     if "enum" not in s and "const" not in s:
         return None, "", ""
     values = s.get("enum", [s.get("const")])
-    shown = ", ".join(_show(x) for x in values[:10]) + (", ..." if len(values) > 10 else "")
-    return frozenset(_key(x) for x in values), "enum" if "enum" in s else "const", shown
+    listed = ", ".join(shown(x) for x in values[:10]) + (", ..." if len(values) > 10 else "")
+    return frozenset(_key(x) for x in values), "enum" if "enum" in s else "const", listed
 
 
 def _not_in_enum(code: str, allowed: str, value: Any) -> Msg:
     if code == "enum":
-        return Msg("must be one of {allowed}, got {value}", allowed=allowed, value=_show(value))
-    return Msg("must be {allowed}, got {value}", allowed=allowed, value=_show(value))
+        return Msg("must be one of {allowed}, got {value}", allowed=allowed, value=shown(value))
+    return Msg("must be {allowed}, got {value}", allowed=allowed, value=shown(value))
 
 
 def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
@@ -690,7 +680,7 @@ def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
                 "pattern",
                 Msg(
                     "{value} does not match pattern {pattern}",
-                    value=_show(v),
+                    value=shown(v),
                     pattern=repr(rx.pattern),
                 ),
                 path,
@@ -849,7 +839,7 @@ def _metaschema_problem(e: Any, where: str) -> _Problem:
                 "invalid_schema",
                 Msg(
                     "{type} is not a type; the types are {types}",
-                    type=_json_text(unknown[0]),
+                    type=shown(unknown[0]),
                     types=", ".join(sorted(_ALL_KINDS)),
                 ),
                 where,
@@ -857,10 +847,6 @@ def _metaschema_problem(e: Any, where: str) -> _Problem:
             )
     reason = Msg("not a valid JSON Schema 2020-12: {reason}", reason=e.message)
     return _Problem("invalid_schema", reason, where)
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _audit_node(

@@ -16,6 +16,7 @@ import orjson
 
 from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.source import memo
 from engine.source.yaml import Document, join_pointer
@@ -178,7 +179,7 @@ def _required(document: Document, error: ValidationError, pointer: str) -> list[
 
 def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
     options = error.validator_value if error.validator == "enum" else [error.validator_value]
-    shown = ", ".join(repr(o) for o in options)
+    shown = ", ".join(quoted(o) for o in options)
     hint = did_you_mean(str(error.instance), [str(o) for o in options])
     return [
         Diagnostic(
@@ -186,7 +187,7 @@ def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diag
             Msg(
                 "{where}: {value} is not one of {options}",
                 where=_where(pointer),
-                value=repr(error.instance),
+                value=quoted(error.instance),
                 options=shown,
             ),
             document.positions.value(pointer),
@@ -221,7 +222,7 @@ def _pattern(document: Document, error: ValidationError, pointer: str) -> list[D
             Msg(
                 "{where}: {value} is not a valid value",
                 where=_where(pointer),
-                value=repr(error.instance),
+                value=quoted(error.instance),
             ),
             document.positions.value(pointer),
             pointer=pointer,

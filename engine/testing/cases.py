@@ -19,7 +19,7 @@ from typing import Any
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, KimariError, Location, PolicyError
 from engine.core.i18n import Msg, Rendered
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import quoted, to_json_value
 from engine.core.suggest import did_you_mean
 from engine.lang.calendar import parse_datetime
 from engine.project.project import Project, load_dataset, read_document
@@ -381,7 +381,7 @@ def _compare_outcome(
                     "outcome.{key}: expected {value}, but the outcome has no "
                     "such field (fields: {fields})",
                     key=key,
-                    value=repr(value),
+                    value=quoted(value),
                     fields=", ".join(actual),
                 )
             )

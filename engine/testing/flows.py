@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.core.errors import KimariError
 from engine.core.i18n import Msg, Rendered
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import quoted, to_json_value
 from engine.flow.engine import FlowEngine, FlowResult
 from engine.flow.model import flow_of
 from engine.project.project import Project
@@ -224,8 +224,8 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
                         "details of {code}: {key}: expected {expected}, got {actual}",
                         code=code,
                         key=key,
-                        expected=repr(value),
-                        actual=repr(got),
+                        expected=quoted(value),
+                        actual=quoted(got),
                     )
                 )
     if "replayed" in expect and body["replayed"] != expect["replayed"]:
@@ -243,8 +243,8 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
                 Msg(
                     "facts.{name}: expected {expected}, got {actual}",
                     name=name,
-                    expected=repr(to_json_value(value)),
-                    actual=repr(got),
+                    expected=quoted(to_json_value(value)),
+                    actual=quoted(got),
                 )
             )
 

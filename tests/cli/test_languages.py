@@ -240,7 +240,7 @@ def test_flow_and_history_read_in_japanese_with_the_same_codes_and_states(
         (
             (),
             {"KIMARI_WORKERS": "many"},
-            "config_invalid: workers: 'many' は int として正しくありません",
+            "config_invalid: workers: 'many' は 整数 として正しくありません",
         ),
         (
             ("--store", "mysql://db/kimari"),

@@ -23,6 +23,8 @@ from engine.core.jsonvalue import (
     format_datetime,
     format_value,
     has_long_number,
+    quoted,
+    shown,
     to_json_value,
 )
 
@@ -153,3 +155,30 @@ def test_a_record_in_a_message_reads_as_json_not_as_a_python_dict() -> None:
     assert format_value(record) == '{"c":1,"名前":"山田","on":"2024-01-31","rate":0.5}'
     assert format_value([{"x": 1}, 2]) == '{"x":1}, 2'  # a list: its items, comma-separated
     assert format_value(None) == "-" and format_value(True) == "true"
+
+
+@pytest.mark.parametrize(
+    ("value", "json_form", "yaml_form"),
+    [
+        (True, "true", "true"),
+        (None, "null", "null"),
+        (Decimal("1.5"), "1.5", "1.5"),
+        (Decimal("0.30000000000000001"), "0.30000000000000001", "0.30000000000000001"),
+        (Decimal("2.0"), "2", "2"),
+        (1.5, "1.5", "1.5"),
+        ("書類", '"書類"', "'書類'"),
+        ({"c": [1, False]}, '{"c":[1,false]}', '{"c":[1,false]}'),
+        (date(2024, 2, 29), '"2024-02-29"', '"2024-02-29"'),
+    ],
+)
+def test_a_value_in_a_message_reads_as_json_or_yaml_writes_it_never_as_python(
+    value: object, json_form: str, yaml_form: str
+) -> None:
+    assert (shown(value), quoted(value)) == (json_form, yaml_form)
+
+
+def test_a_long_value_is_cut_and_a_huge_integer_is_counted_not_printed() -> None:
+    assert shown("x" * 100) == '"' + "x" * 56 + "..."
+    assert len(shown(list(range(100)), limit=20)) == 20
+    assert shown(10**30) == "an integer of 31 digits"
+    assert shown(10**20000) == "an integer of thousands of digits"

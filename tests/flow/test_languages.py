@@ -370,6 +370,7 @@ def test_the_engines_other_refusals_of_a_request_read_in_japanese(engine: FlowEn
         _error(lambda: engine.apply("doors", "", {"type": "open"}, actor=GUEST)),
         _error(lambda: engine.apply("locks", "D-1", {"type": "open"}, actor=GUEST)),
         _error(lambda: engine.import_entity("doors", "D-2", "ajar", {})),
+        _error(lambda: engine.import_entity("doors", "D-2", None, {})),
     ]
     engine.import_entity("doors", "D-3", "open", {"count": 1})
     problems.append(_error(lambda: engine.import_entity("doors", "D-3", "open", {})))
@@ -377,13 +378,18 @@ def test_the_engines_other_refusals_of_a_request_read_in_japanese(engine: FlowEn
         "entity_id_invalid",
         "not_a_flow",
         "unknown_state",
+        "unknown_state",
         "entity_exists",
     ]
     assert isinstance(problems[1], UsageError)
+    assert [str(p.diagnostics[0].message) for p in problems[2:4]] == [
+        "'ajar' is not a state of 'doors'",
+        "null is not a state of 'doors'",  # a JSON value, never Python's None
+    ]
     for problem in problems:
         for diagnostic in problem.diagnostics:
             assert_translated(diagnostic.message)
-    assert translate(problems[3].diagnostics[0].message, "ja") == (
+    assert translate(problems[4].diagnostics[0].message, "ja") == (
         "'doors' のエンティティ 'D-3' はすでにあります。取り込めるのは新しいエンティティだけです"
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,6 +120,27 @@ def test_a_bad_setting_and_a_bad_at_are_422_with_their_pointers(client: httpx.Cl
     )
     answer = client.post("/v1/decisions/np-check", json={"facts": OK_ORDER, "at": "yesterday"})
     assert problem_of(answer, 422, "at_invalid")["errors"][0]["pointer"] == "/at"
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("true", "got true"),
+        ("1.5", "got 1.5"),
+        ("0.30000000000000001", "got 0.30000000000000001"),  # exact, not Decimal('...')
+        ('"2"', 'got "2"'),
+        ('{"a": [1, true]}', 'got {"a":[1,true]}'),
+    ],
+)
+def test_a_bad_setting_value_is_quoted_as_json_writes_it(
+    client: httpx.Client, given: str, shown: str
+) -> None:
+    body = f'{{"facts": {json.dumps(OK_ORDER)}, "settings": {{"np_ng_action": {given}}}}}'
+    answer = client.post(
+        "/v1/decisions/np-check", content=body, headers={"content-type": "application/json"}
+    )
+    (error,) = problem_of(answer, 422, "setting_invalid")["errors"]
+    assert error["message"].endswith(shown), error["message"]
 
 
 def test_an_unknown_request_field_is_422_with_a_suggestion(client: httpx.Client) -> None:
