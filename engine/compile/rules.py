@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.compile.build import Build
+from engine.compile.contradiction import contradiction
 from engine.compile.model import (
     Expr,
     Reason,
@@ -19,7 +20,7 @@ from engine.compile.model import (
     Text,
     Value,
 )
-from engine.core.errors import Diagnostic
+from engine.core.errors import Diagnostic, Severity
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
@@ -299,6 +300,8 @@ def _reason(
 
 
 def stage_reachable(build: Build) -> None:
+    for rule in build.rules:
+        _warn_if_never_true(build, rule)
     if build.data.get("hit_policy", "collect") != "first":
         return
     earlier: list[tuple[Rule, frozenset[str]]] = []
@@ -322,6 +325,36 @@ def stage_reachable(build: Build) -> None:
                 )
                 break
         earlier.append((rule, mine))
+
+
+def _warn_if_never_true(build: Build, rule: Rule) -> None:
+    """A warning at the condition after which a rule's conditions contradict each other."""
+    owner = {id(node): expr for expr in rule.conditions for node in ast.conjuncts(expr.node)}
+    node = contradiction(node for expr in rule.conditions for node in ast.conjuncts(expr.node))
+    if node is None:
+        return
+    expr = owner[id(node)]
+    build.diagnostics.append(
+        Diagnostic(
+            "rule_never_applies",
+            Msg(
+                "rule '{id}' can never apply: `{condition}` contradicts its other conditions",
+                id=rule.id,
+                condition=expr.snippet(node),
+            )
+            if not isinstance(node, ast.Literal)
+            else Msg(
+                "rule '{id}' can never apply: `{condition}` is never true",
+                id=rule.id,
+                condition=expr.snippet(node),
+            ),
+            expr.location(node),
+            pointer=f"/rules/{rule.index}/when",
+            rule_id=rule.id,
+            hint=Msg("correct the condition, or delete the rule if it is no longer wanted"),
+            severity=Severity.WARNING,
+        )
+    )
 
 
 def _conjunct_set(rule: Rule) -> frozenset[str]:
