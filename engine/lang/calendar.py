@@ -106,16 +106,22 @@ def out_of_range(text: str) -> Msg:
 
 def instant_ms(text: str, now: float) -> int:
     """Milliseconds since the epoch of '30d', '12h', '15m', '45s' before `now` (seconds
-    since the epoch, the caller's clock), or of an RFC 3339 date-time; ValueError else,
-    also for a duration reaching before year 1.
-    The CLI's and the service's `since`/`until` (never a rule's: rules read `at`)."""
+    since the epoch, the caller's clock), of a date (YYYY-MM-DD: its start in Japan) or
+    of an RFC 3339 date-time; ValueError else, also for an instant before year 1.
+    Every `since`/`until` of the CLI and the service (never a rule's: rules read `at`)."""
     match = _AGO.fullmatch(text.strip())
     if match:
         ms = int((now - int(match.group(1)) * _SECONDS[match.group(2)]) * 1000)
-        if ms < FIRST_MS:
-            raise ValueError(out_of_range(text))
-        return ms
-    return int(parse_datetime(text).timestamp() * 1000)
+    elif _DAY.fullmatch(text):
+        ms = int(start_of_day(parse_date(text)).timestamp() * 1000)
+    else:
+        return int(parse_datetime(text).timestamp() * 1000)
+    if ms < FIRST_MS:  # 30000d ago; 0001-01-01 in Japan, which starts in year 0 in UTC
+        raise ValueError(out_of_range(text))
+    return ms
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _offset(sign: str, hours: int, minutes: int) -> timezone:

@@ -21,6 +21,7 @@ and need only `decide`.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 from engine.compile.model import CompiledPolicy
 from engine.core.i18n import Msg, message_of
 from engine.core.suggest import did_you_mean
-from engine.lang.calendar import out_of_range, parse_date, parse_datetime
+from engine.lang.calendar import instant_ms
 from engine.project.registry import Snapshot
 from engine.service.decisions import POLICY_ID, headline, json_response
 from engine.service.problems import RequestProblem, Response, problem
@@ -269,19 +270,15 @@ def integer_parameter(
 
 
 def _instant(query: Mapping[str, Any], name: str) -> int | None:
-    """Milliseconds since the epoch: an RFC 3339 date-time, or a date (its start in Japan)."""
+    """Milliseconds since the epoch, as every `since`/`until` reads them: '30d' ago, a date
+    (its start in Japan) or an RFC 3339 date-time."""
     value = query.get(name)
     if value is None:
         return None
     try:
-        if isinstance(value, str) and len(value) == 10:
-            day = parse_date(value)
-            return _ms(datetime(day.year, day.month, day.day, tzinfo=JST))
-        return _ms(parse_datetime(str(value)))
+        return instant_ms(str(value), time.time())
     except ValueError as exc:
         raise _invalid(name, message_of(exc)) from None
-    except OverflowError:  # 0001-01-01 in Japan starts in year 0 in UTC
-        raise _invalid(name, out_of_range(str(value))) from None
 
 
 def _outcome(value: Any) -> OutcomeIs:

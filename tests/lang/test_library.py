@@ -556,6 +556,14 @@ def test_an_instant_is_a_duration_before_the_callers_clock_or_an_rfc_3339_time()
             cal.instant_ms(written, now)
 
 
+def test_a_date_is_its_first_instant_in_japan_and_year_1_in_japan_is_out_of_range() -> None:
+    assert cal.instant_ms("2024-10-01", 0.0) == 1727708400000  # 2024-09-30T15:00:00Z
+    assert cal.instant_ms("0001-01-02", 0.0) == cal.FIRST_MS + 15 * 3600 * 1000
+    for written in ("0001-01-01", "2024-02-30", "2024-1-01", "２０２４-10-01"):
+        with pytest.raises(ValueError):
+            cal.instant_ms(written, 0.0)
+
+
 def test_a_duration_reaching_before_year_1_is_refused_at_the_line() -> None:
     # from the epoch, 719,162 days back is 0001-01-01T00:00:00Z exactly
     assert cal.instant_ms("719162d", 0.0) == cal.FIRST_MS

@@ -362,12 +362,13 @@ def test_a_duration_reaching_before_year_1_is_refused_at_its_first_day(
 
 
 def test_a_bad_since_or_until_of_an_impact_is_a_422_pointing_at_it(server: Server) -> None:
-    """It was a 404 `usage` ("not found"); a duration long before year 1 was taken."""
+    """It was a 404 `usage` ("not found"); a duration long before year 1 was taken; a bare
+    date, which the log's filter reads, was refused."""
     entries = [{"id": "BL-900", "customer_id": "C-502", "name": "森 花子"}]
     impact = "/v1/policies/order-holds/impact"
     with server.client(ALICE) as alice:
         for name in ("since", "until"):
-            for value in ("bogus", "2y", "-5d", "0001-01-01", "9999-12-31", "99999999d", 5):
+            for value in ("bogus", "2y", "-5d", "0001-01-01", "2024-02-30", "99999999d", 5):
                 for request in ({"draft": 3}, {"data": {"blacklist": entries}}):
                     answer = alice.post(impact, json={**request, name: value})
                     assert answer.status_code == 422, (name, value, answer.text)
@@ -379,6 +380,8 @@ def test_a_bad_since_or_until_of_an_impact_is_a_422_pointing_at_it(server: Serve
             ("since", "0d"),
             ("since", "0001-01-01T00:00:00Z"),
             ("until", "9999-12-31T14:59:59Z"),
+            ("since", "2024-06-01"),  # a date, its start in Japan: as the log's filter reads it
+            ("until", "9999-12-31"),
         ]:
             answer = alice.post(impact, json={"data": {"blacklist": entries}, name: value})
             assert _job(alice, answer)["state"] == "done", (name, value)

@@ -163,6 +163,8 @@ def test_a_date_out_of_range_is_refused_with_the_words_of_an_instant_out_of_rang
         {"until": "0001-01-01T09:00:00+09:00"},
         {"until": "9999-12-31"},  # 9999-12-30T15:00:00Z
         {"since": "9999-12-31T14:59:59Z"},
+        {"since": "30d"},  # a duration ago, as impact's since and the CLI's --since read it
+        {"until": "15m"},
     ],
 )
 def test_the_first_and_last_instants_are_accepted(
