@@ -59,10 +59,10 @@ def resolve_at(at: datetime | str | None) -> datetime:
                 ]
             )
         return at
-    try:
-        return parse_datetime(str(at))
-    except ValueError as exc:
-        raise InputError([Diagnostic("at_invalid", message_of(exc), pointer="/at")]) from None
+    # 5, true, {}: read as a text they would be reported as "5" is not a valid date-time
+    raise InputError(
+        [Diagnostic("at_invalid", Msg("'at' must be a date-time text"), pointer="/at")]
+    )
 
 
 def resolve_settings(policy: CompiledPolicy, given: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -495,6 +495,8 @@ def suggest(path: str) -> str | None:
     """A hint such as "did you mean '/healthz'?" for a path no route has: each route's path,
     its parameters filled with the request's own segments where the counts agree."""
     segments = path.rstrip("/").split("/")
+    if "." in segments or ".." in segments:
+        return None  # no route has them, and any route "filled" with them misleads
     candidates = set()
     for route in ROUTES:
         parts = route.path.split("/")

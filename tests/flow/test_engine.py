@@ -645,3 +645,14 @@ def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_i
     assert caught.value.code == "flow_contention"
     assert "gave up after 20 attempts" in caught.value.diagnostics[0].message
     assert engine.store.load("claim-status", "E-BUSY") is None
+
+
+@pytest.mark.parametrize("at", [5, True, {"at": AT}, ["2024-09-20"]])
+def test_an_at_that_is_not_a_text_is_refused_as_such_not_as_its_python_text(
+    engine: FlowEngine, at: object
+) -> None:
+    with pytest.raises(InputError) as caught:
+        engine.apply("claim-status", "EST-22", {"type": "claim"}, actor=DEALER, at=at)
+    [problem] = caught.value.diagnostics
+    assert (problem.code, problem.pointer) == ("at_invalid", "/at")
+    assert problem.message == "'at' must be a date-time text"  # was: "5" is not a valid ...

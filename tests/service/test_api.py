@@ -180,6 +180,16 @@ def test_unknown_paths_are_404_and_wrong_methods_405(client: httpx.Client) -> No
     assert answer.headers["allow"] == "GET"
 
 
+def test_a_misspelt_path_gets_a_hint_and_a_path_of_dot_segments_none(
+    client: httpx.Client,
+) -> None:
+    body = problem_of(client.get("/v1/policy/np-check"), 404, "not_found")
+    assert body["hint"] == "did you mean '/v1/policies/np-check'?"
+    for path in ("/v1/decisions/..%2f..", "/v1/decisions/np-check%2f..", "/v1/policies/.%2fx"):
+        body = problem_of(client.post(path, json={"facts": {}}), 404, "not_found")
+        assert "hint" not in body, (path, body)  # was "/v1/flows/np-check/.." and the like
+
+
 # -- batch ---------------------------------------------------------------------------
 
 
