@@ -238,7 +238,9 @@ def _data_option(values: Iterable[str]) -> dict[str, Path]:
     "--against", type=TEXT, default="published", show_default=True, help="the revision compared"
 )
 @click.option(
-    "--since", type=TEXT, help="replay decisions logged since (30d, 12h, a date or an RFC 3339 time)"
+    "--since",
+    type=TEXT,
+    help="replay decisions logged since (30d, 12h, a date or an RFC 3339 time)",
 )
 @click.option("--until", type=TEXT, help="... and before")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), help="a JSON Lines file")

@@ -331,7 +331,9 @@ def serve(
 @click.option("--revision", type=TEXT, help="only this policy revision")
 @click.option("--rule", type=TEXT, help="only decisions in which this rule fired")
 @click.option(
-    "--since", type=TEXT, help="logged at or after (a date, an RFC 3339 time, or e.g. 15m, 2h, 7d ago)"
+    "--since",
+    type=TEXT,
+    help="logged at or after (a date, an RFC 3339 time, or e.g. 15m, 2h, 7d ago)",
 )
 @click.option("--until", type=TEXT, help="logged before (same forms as --since)")
 @click.option("--limit", type=click.IntRange(1, LOG_LIMIT), default=20, show_default=True)

@@ -733,7 +733,10 @@ SCHEMAS: dict[str, Any] = {
             {
                 "draft": _REVISION_REF,
                 "against": _REVISION_REF,
-                "since": {"type": "string", "description": "30d, 12h, a date (its start in Japan) or an RFC 3339 time"},
+                "since": {
+                    "type": "string",
+                    "description": "30d, 12h, a date (its start in Japan) or an RFC 3339 time",
+                },
                 "until": _TEXT,
                 "data": {"type": "object", "additionalProperties": {"type": "array"}},
                 "sample": _COUNT,
