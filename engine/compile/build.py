@@ -9,6 +9,7 @@ file:line:col, so every stage reports problems the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +54,9 @@ from engine.lang.types import (
 )
 from engine.source.facts import FactsValidator
 from engine.source.yaml import Document, join_pointer
+
+# the roots an expression names, read from its text when it cannot be parsed
+_ROOT_NAMES = re.compile(r"\b(settings|derived|data)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 SETTING_TYPES = {
     "boolean": BOOLEAN,
@@ -193,6 +197,7 @@ class Build:
             node = fold_constants(parse(text))
         except ExprError as exc:
             self._problem(exc.problem, source, rule_id)
+            self._note_usage_in_text(text)
             return None
         except EvalFailure as exc:
             self._problem(
@@ -200,6 +205,7 @@ class Build:
                 source,
                 rule_id,
             )
+            self._note_usage_in_text(text)
             return None
         checker = Checker(scope)
         type_ = checker.check(node)
@@ -219,6 +225,12 @@ class Build:
                 target, probe = ast.path_of(sub.args[0]), sub.args[1]
                 if target and len(target) == 2 and isinstance(probe, ast.RecordLit):
                     self.find_keys.setdefault(target[1], set()).add(tuple(sorted(probe.keys)))
+
+    def _note_usage_in_text(self, text: str) -> None:
+        """What an expression that cannot be parsed names: a value read only there would
+        otherwise be warned about as unused, after the syntax error that is the cause."""
+        for root, name in _ROOT_NAMES.findall(text):
+            self.used_roots.add(f"{root}.{name}")
 
     def _problem(self, problem: Problem, source: Source, rule_id: str | None) -> None:
         self.diagnostics.append(

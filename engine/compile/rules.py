@@ -41,7 +41,8 @@ def stage_rules(build: Build) -> None:
     for index, spec in enumerate(build.data["rules"]):
         pointer = join_pointer("/rules", index)
         rule_id = spec["id"]
-        if rule_id in seen:
+        duplicate = rule_id in seen
+        if duplicate:
             first = build.document.positions.value(join_pointer(f"/rules/{seen[rule_id]}", "id"))
             build.error(
                 "duplicate_rule_id",
@@ -49,11 +50,12 @@ def stage_rules(build: Build) -> None:
                 join_pointer(pointer, "id"),
                 rule_id=rule_id,
             )
-            continue
-        seen[rule_id] = index
+        else:
+            seen[rule_id] = index
+        # a duplicate is still checked whole: its other mistakes are reported in the same run
         check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), rule_id)
         rule = _rule(build, spec, index, pointer, scope)
-        if rule is not None:
+        if rule is not None and not duplicate:
             build.rules.append(rule)
 
 
