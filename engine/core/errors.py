@@ -196,6 +196,16 @@ class StoreUnavailable(RetryLater):
     problem_code = "store_unavailable"
 
 
+class StoreDamaged(KimariError):
+    """The store's file is damaged (SQLite found a malformed page, or the file is no
+    database): what it holds cannot be read or written until it is restored from a backup.
+    Not retriable; a 500 that says so, not an internal error."""
+
+    exit_code = 2
+    default_code = "store_damaged"
+    problem_code = "store_damaged"
+
+
 class Refused(KimariError):
     """A step of a policy's lifecycle was refused: the revision is not in a state that
     allows it, someone published in between, a job of the policy is already running."""

@@ -32,6 +32,7 @@ from engine.core.errors import (
     InputError,
     KimariError,
     RetryLater,
+    StoreDamaged,
     StoreUnavailable,
     UsageError,
     request_problem_code,
@@ -160,6 +161,9 @@ ENTITY = Subject(
     undecidable=Msg("the entity could not be read"),
 )
 
+DAMAGED_DETAIL = Msg(
+    "the store is damaged and cannot be read or written until it is restored; nothing was recorded"
+)
 RETRIABLE_DETAIL = Msg("the store cannot be reached now; nothing was acknowledged: send it again")
 
 # Diagnostic codes that say the request collides with what is stored: 409 under their own
@@ -195,6 +199,9 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
     if isinstance(exc, EngineFault):
         log.error("engine fault: %s", exc)
         errors = [Diagnostic(d.code, d.message) for d in exc.diagnostics]
+    if isinstance(exc, StoreDamaged):  # its file and SQLite's words are the operator's
+        log.error("%s", exc)
+        return problem(exc.http_status, code, DAMAGED_DETAIL)
     return problem(exc.http_status, code, subject.detail(exc), errors=errors)
 
 

@@ -37,7 +37,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from engine.core.errors import Diagnostic, StoreUnavailable
+from engine.core.errors import Diagnostic, StoreDamaged, StoreUnavailable
+from engine.core.i18n import Msg
 from engine.store.backend import MEMORY, SQLITE, Backend, Location, Session, Step, statements
 
 DEFAULT_PATH = Path("var") / "kimari.sqlite3"
@@ -209,13 +210,32 @@ class Connections:
 
 
 @contextlib.contextmanager
-def _unavailable_on_busy() -> Iterator[None]:
+def _store_errors(path: str) -> Iterator[None]:
+    """SQLite's errors that are the file's, not the code's: busy or unreachable (retriable)
+    and damaged (restore it)."""
     try:
         yield
     except sqlite3.OperationalError as exc:
         if not any(word in str(exc).lower() for word in _UNAVAILABLE):
             raise
         raise StoreUnavailable([Diagnostic("store_unavailable", f"SQLite: {exc}")]) from exc
+    except sqlite3.DatabaseError as exc:
+        if not any(word in str(exc).lower() for word in _DAMAGED):
+            raise
+        raise damaged(path, exc) from exc
+
+
+# SQLITE_CORRUPT and SQLITE_NOTADB, in SQLite's own words
+_DAMAGED = ("malformed", "not a database", "corrupt")
+
+
+def damaged(path: str, exc: Exception) -> StoreDamaged:
+    message = Msg(
+        "the store {path} is damaged (SQLite: {reason}); restore it from a backup",
+        path=path,
+        reason=str(exc),
+    )
+    return StoreDamaged([Diagnostic("store_damaged", message)])
 
 
 class SqliteBackend(Backend):
@@ -236,7 +256,7 @@ class SqliteBackend(Backend):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        with _unavailable_on_busy():
+        with _store_errors(self.path):
             if self.connections.shared is not None:  # one connection: threads take turns
                 with self.lock:
                     yield self.connection()
@@ -247,11 +267,11 @@ class SqliteBackend(Backend):
     def write(self, *keys: str) -> Iterator[Session]:
         """The file's one discipline, whatever the keys: the WriteLock, then BEGIN
         IMMEDIATE; one writer at a time in every process of the file."""
-        with _unavailable_on_busy(), transaction(self.connection(), self.lock) as conn:
+        with _store_errors(self.path), transaction(self.connection(), self.lock) as conn:
             yield conn
 
     def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
-        with _unavailable_on_busy():
+        with _store_errors(self.path):
             migrate(self.connection(), self.lock, component, steps)
 
     def notify(self, session: Session, name: str, value: int) -> None:

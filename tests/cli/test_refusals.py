@@ -199,6 +199,19 @@ def test_a_store_that_is_an_sqlite_database_is_read(
     assert code == 0 and "no decisions" in err
 
 
+def test_a_damaged_store_is_named_and_said_to_be_damaged_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    with Path(store).open("r+b") as file:  # a good header, then garbage over the schema
+        file.seek(120)
+        file.write(b"\xde\xad\xbe\xef" * 100)
+    for command in (["log"], ["history", "claim-status", "EST-1", "--policies", SHIPPED]):
+        code, _, err = run(capsys, *command, "--store", store)
+        assert code == 2
+        assert f"store_damaged: the store {store} is damaged (SQLite: " in err
+        assert "restore it from a backup" in err
+
+
 # -- 4. kimari log --limit ---------------------------------------------------------------------
 
 

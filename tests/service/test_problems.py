@@ -98,3 +98,21 @@ def test_flow_contention_is_a_retriable_503_with_retry_after_and_a_warning_in_th
     assert (b"retry-after", b"1") in headers
     assert "send it again" in problem["detail"]
     assert [r.getMessage() for r in caplog.records] == ["flow_contention: entity 'E-1' kept moving"]
+
+
+@pytest.mark.parametrize("subject", [DECISION, EVENT])
+def test_a_damaged_store_is_a_500_saying_so_without_its_file_or_sqlites_words(
+    subject: Subject,
+) -> None:
+    import sqlite3
+
+    from engine.store.sqlite import damaged
+
+    exc = damaged(
+        "/srv/kimari/var/kimari.sqlite3", sqlite3.DatabaseError("disk image is malformed")
+    )
+    status, body = answer(exc, subject)
+    assert (status, body["code"]) == (500, "store_damaged")
+    assert body["detail"].startswith("the store is damaged and cannot be read or written")
+    assert "/srv" not in orjson.dumps(body).decode() and "malformed" not in body["detail"]
+    assert "errors" not in body or body["errors"] == []
