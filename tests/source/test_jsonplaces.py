@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core.jsonvalue import escape_pointer_token
+from engine.core.jsonvalue import walk
 from engine.source.jsonplaces import JsonPlaces
 
 TEXT = """\
@@ -77,20 +77,6 @@ JSON = st.recursive(
 )
 
 
-def pointers(value: Any, base: str = "") -> list[tuple[str, Any]]:
-    found = [(base, value)]
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for token, inner in items:
-        found += pointers(inner, f"{base}/{escape_pointer_token(token)}")
-    return found
-
-
 @settings(max_examples=150, deadline=None)
 @given(JSON, st.sampled_from([None, 0, 2]), st.booleans())
 def test_every_pointer_is_placed_where_its_value_is_written(
@@ -99,7 +85,7 @@ def test_every_pointer_is_placed_where_its_value_is_written(
     text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
     places = JsonPlaces("s.json", text)
     lines = text.split("\n")
-    for pointer, inner in pointers(value):
+    for pointer, inner, _depth in walk(value):
         where = places.value(pointer)
         rest = "\n".join(lines[where.line - 1 :])[where.col - 1 :]
         assert json.JSONDecoder().raw_decode(rest)[0] == inner
