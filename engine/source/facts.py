@@ -154,7 +154,10 @@ def _decimal(v: float | Decimal, path: Path, errs: Errors) -> Decimal | None:
 
 
 def _any(v: Any, path: Path, errs: Errors) -> Any:
-    """Copy a value no schema describes: JSON-like values only, floats become Decimal."""
+    """Copy a value no schema describes: JSON-like values only, floats become Decimal, and
+    integers of 64 bits at any depth (as a typed field's: durable_rules holds no more)."""
+    if type(v) is int and not INT_MIN <= v <= INT_MAX:
+        return _out_of_range(v, path, errs)
     if v is None or isinstance(v, str | int | dt.date):
         return v
     if isinstance(v, float | Decimal):

@@ -922,6 +922,29 @@ def test_integers_past_64_bits_are_refused_with_their_pointer(field: str, value:
     assert "64-bit integer" in diagnostic.message
 
 
+@pytest.mark.parametrize(
+    ("facts", "pointer"),
+    [
+        ({"anything": 2**63}, "/anything"),
+        ({"anything": [1, [-(2**63) - 1]]}, "/anything/1/0"),
+        ({"anything": {"deep": {"er": 10**30}}}, "/anything/deep/er"),
+        ({"items": [0, 2**64]}, "/items/1"),
+    ],
+)
+def test_integers_past_64_bits_are_refused_at_any_depth_of_a_value_no_schema_types(
+    facts: dict[str, Any], pointer: str
+) -> None:
+    """As a typed field's: the rule engine holds no more, and a flow would store what it
+    could then never send to it (an entity's facts are checked by this validator)."""
+    untyped = {"type": "object", "properties": {"anything": {}, "items": {"type": "array"}}}
+    with pytest.raises(InputError) as caught:
+        compile_facts_schema(untyped, source="t.json").validate(facts)
+    [diagnostic] = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.pointer) == ("out_of_range", pointer)
+    ok = {"anything": [2**63 - 1, {"x": -(2**63)}, True], "items": [0]}
+    assert compile_facts_schema(untyped, source="t.json").validate(ok) == ok
+
+
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 0, -0.0, 9.0e18])
 def test_integers_within_64_bits_are_accepted_as_they_are(value: Any) -> None:
     validator = compile_facts_schema(INTEGER_FIELDS, source="t.json")
