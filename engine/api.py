@@ -71,9 +71,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
         compiled = set(project.policies)
         broken = {p.stem for p in policy_files(folder)} - compiled
         policies += len(compiled) + len(broken)
-        for file in case_files(folder) if path.is_dir() else [path]:
-            if not file.name.endswith(TESTS_SUFFIX):
-                continue
+        for file in case_files(folder) if path.is_dir() else _test_files_of(path):
             if file.name.removesuffix(TESTS_SUFFIX) in broken:
                 unchecked += 1  # read against its policy, once that compiles
                 continue
@@ -100,6 +98,14 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
         )
     problems = [d for d in problems if d.severity is Severity.ERROR]
     return sort_diagnostics(problems), sort_diagnostics(warnings), summary
+
+
+def _test_files_of(path: Path) -> list[Path]:
+    """A test file named itself; a policy file, the test file beside it (if it has one)."""
+    if path.name.endswith(TESTS_SUFFIX):
+        return [path]
+    beside = path.with_name(path.name.removesuffix(path.suffix) + TESTS_SUFFIX)
+    return [beside] if path.suffix in (".yaml", ".yml") and beside.is_file() else []
 
 
 def run_tests(paths: Iterable[Path], backend: str = "durable") -> TestReport:

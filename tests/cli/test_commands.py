@@ -60,6 +60,18 @@ def test_validate_checks_the_test_files_of_the_policies_that_compile_beside_a_br
     assert "4 policies, 1 test file (1 more not checked: their policies do not compile)" in err
 
 
+def test_validate_of_a_policy_file_checks_the_test_file_beside_it(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    tests = project / "holds.tests.yaml"
+    tests.write_text(tests.read_text().replace("cases:", "casse:", 1))
+    code, _, err = run(capsys, "validate", str(project / "holds.yaml"))
+    assert code == 2  # was 0: "0 test files", the policy's own cases never read
+    assert "holds.tests.yaml:" in err and "1 test file: " in err
+    code, out, err = run(capsys, "validate", str(project / "routing.yaml"))  # it has none
+    assert code == 0 and "0 test files" in out + err
+
+
 def test_validate_exits_2_with_file_line_col_and_a_caret_on_a_broken_copy(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
