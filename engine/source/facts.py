@@ -26,6 +26,7 @@ from engine.core.suggest import did_you_mean
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
 from engine.source import memo
+from engine.source.ecma_regex import compile_pattern
 from engine.source.jsonplaces import JsonPlaces
 
 if TYPE_CHECKING:
@@ -655,7 +656,7 @@ def _not_in_enum(code: str, allowed: str, value: Any) -> Msg:
 
 def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
     lo, hi = s.get("minLength"), s.get("maxLength")
-    rx = re.compile(s["pattern"]) if "pattern" in s else None
+    rx = compile_pattern(s["pattern"]) if "pattern" in s else None
     conv = _FORMATS[s["format"]][1] if s.get("format") in _FORMATS else None
     if lo is None and hi is None and rx is None and conv is None:
         return _same
@@ -684,7 +685,7 @@ def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
                 Msg(
                     "{value} does not match pattern {pattern}",
                     value=shown(v),
-                    pattern=repr(rx.pattern),
+                    pattern=f"`{s['pattern']}`",
                 ),
                 path,
             )
@@ -890,6 +891,8 @@ def _audit_node(
             yield _Problem(bad, Msg("'multipleOf' must be a whole number"), here)
         elif key == "$ref" and isinstance(val, str):
             yield from _audit_ref(val, node, here, defs)
+        elif key == "pattern" and isinstance(val, str):
+            yield from _audit_pattern(val, here)
 
 
 def _audit_ref(ref: str, node: Mapping[str, Any], here: str, defs: Mapping) -> Iterator[_Problem]:
@@ -909,6 +912,15 @@ def _audit_ref(ref: str, node: Mapping[str, Any], here: str, defs: Mapping) -> I
         yield _Problem(bad, text, here)
     elif _ref_loops(name, defs):
         yield _Problem(bad, Msg("definition {name} refers only to itself", name=repr(name)), here)
+
+
+def _audit_pattern(pattern: str, here: str) -> Iterator[_Problem]:
+    """A pattern the metaschema took (Python reads it) that cannot be read as ECMA-262's."""
+    try:
+        compile_pattern(pattern)
+    except re.error as exc:
+        reason = Msg("the pattern cannot be read: {reason}", reason=str(exc))
+        yield _Problem("invalid_schema", reason, here)
 
 
 def _ref_loops(name: str, defs: Mapping[str, Any]) -> bool:

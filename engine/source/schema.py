@@ -19,6 +19,7 @@ from engine.core.i18n import Msg
 from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.source import memo
+from engine.source.ecma_regex import compile_pattern
 from engine.source.yaml import Document, join_pointer
 
 if TYPE_CHECKING:
@@ -42,10 +43,21 @@ class ProjectSchema:
 
     def iter_errors(self, instance: Any) -> Iterable[ValidationError]:
         if self._validator is None:
-            from jsonschema import Draft202012Validator
-
-            self._validator = Draft202012Validator(self.schema)
+            self._validator = _ecma_validator()(self.schema)
         return self._validator.iter_errors(instance)
+
+
+@functools.cache
+def _ecma_validator() -> type[Draft202012Validator]:
+    """Draft 2020-12 with `pattern` read as ECMA-262 reads it (engine/source/ecma_regex.py):
+    jsonschema's own uses Python's `re`, whose `$` took "order-holds\n" for an id."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    def pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Iterable[Any]:
+        if validator.is_type(instance, "string") and not compile_pattern(wanted).search(instance):
+            yield ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-any-return]
 
 
 @functools.cache

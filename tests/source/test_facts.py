@@ -112,7 +112,7 @@ def test_keywords_of_another_type_do_not_apply_as_in_json_schema() -> None:
         ({"multipleOf": 5}, 7, "must be a multiple of 5, got 7"),
         ({"maxLength": 2}, "abc", "must be at most 2 characters, got 3"),
         ({"enum": ["card", "bank"]}, "cash", 'must be one of "card", "bank", got "cash"'),
-        ({"pattern": "^O-"}, "X-1", "\"X-1\" does not match pattern '^O-'"),
+        ({"pattern": "^O-"}, "X-1", '"X-1" does not match pattern `^O-`'),
         ({"minItems": 1}, [], "must have at least 1 item(s), got 0"),
         ({"format": "date"}, "2024-02-30", '"2024-02-30" is not a valid date (YYYY-MM-DD)'),
     ],
