@@ -20,7 +20,7 @@ import click
 
 from engine.core.errors import Diagnostic, InputError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import INT_MAX, INT_MIN, walk
+from engine.core.jsonvalue import INT_MAX, INT_MIN, duplicate_diagnostic, duplicate_key, walk
 
 # -- text on the command line -----------------------------------------------------------------
 
@@ -120,7 +120,7 @@ def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | 
         place, found = _find_long(value)
         raise error([_long_diagnostic(found, pointer + place)])
     if reading.duplicate:
-        inner = duplicate_pointer(raw)
+        inner = duplicate_key(raw)
         if inner is not None:
             raise error([duplicate_diagnostic(pointer + inner)])
     return value
@@ -145,34 +145,10 @@ def _long_diagnostic(found: _LongInteger, pointer: str) -> Diagnostic:
     )
 
 
-def duplicate_pointer(raw: bytes) -> str | None:
-    """The JSON pointer of the first key held twice by an object of `raw`, or None."""
-    from engine.service.envelopes import _duplicate_key
-
-    return _duplicate_key(raw)
-
-
-def duplicate_diagnostic(pointer: str) -> Diagnostic:
-    """duplicate_key at `pointer`, as the service answers it (400 duplicate_key)."""
-    name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
-    return Diagnostic(
-        "duplicate_key",
-        Msg(
-            "duplicate key '{name}'; a JSON parser would silently keep only the last one",
-            name=name,
-        ),
-        pointer=pointer,
-    )
-
-
 def line_duplicate(line: bytes, value: Any, long_number: bool) -> Diagnostic | None:
     """duplicate_key for a line of `kimari batch` parsed (`value`) as the service parses a
     body: the cheap check first, the exact one only where a key may have been dropped."""
-    from engine.service.envelopes import _surely_unique
-
-    if not long_number and _surely_unique(line, value):
-        return None
-    pointer = duplicate_pointer(line)
+    pointer = duplicate_key(line, None if long_number else value)
     return duplicate_diagnostic(pointer) if pointer is not None else None
 
 

@@ -46,7 +46,14 @@ from engine.compile.model import (
 from engine.compile.rules import check_refs, stage_durable, stage_reachable, stage_rules
 from engine.core.errors import Diagnostic, Location, PolicyError, sort_diagnostics
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN, quoted, shown
+from engine.core.jsonvalue import (
+    INT_MAX,
+    INT_MIN,
+    duplicate_diagnostic,
+    duplicate_key,
+    quoted,
+    shown,
+)
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.durable.adapter import MAX_RULES
@@ -62,6 +69,7 @@ from engine.lang.types import (
     Type,
 )
 from engine.source.facts import FactsValidator, compile_facts_schema
+from engine.source.jsonplaces import JsonPlaces
 from engine.source.schema import project_schema, validate_document
 from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
 
@@ -172,6 +180,7 @@ def _compile_schema_file(
         )
         return None
     try:
+        _check_unique_keys(raw, schema, _shown(path))
         return compile_facts_schema(schema, source=_shown(path), text=raw.decode())
     except PolicyError as exc:
         build.diagnostics.extend(exc.diagnostics)
@@ -184,6 +193,15 @@ def _compile_schema_file(
             pointer,
         )
         return None
+
+
+def _check_unique_keys(raw: bytes, schema: Any, shown: str) -> None:
+    """PolicyError at the key an object of the file holds twice: orjson kept the last, so
+    the schema read is not the one written (as policy YAML, and request bodies, refuse)."""
+    held_twice = duplicate_key(raw, schema)
+    if held_twice is not None:
+        where = JsonPlaces(shown, raw.decode()).key(held_twice)
+        raise PolicyError([dataclasses.replace(duplicate_diagnostic(held_twice), location=where)])
 
 
 def _shown(path: Path) -> str:

@@ -14,7 +14,6 @@ policy; here only the outer shape is, before any policy is looked at.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import (
     TooDeep,
-    escape_pointer_token,
+    duplicate_diagnostic,
+    duplicate_key,
     has_long_number,
     loads_request,
 )
@@ -55,23 +55,16 @@ def parse_body(body: bytes) -> Any:
     except TooDeep as exc:
         raise _too_deep(exc) from None
     # a body parsed again exactly has no orjson text to compare with: the exact check
-    if long_number or not _surely_unique(body, value):
-        pointer = _duplicate_key(body)
-        if pointer is not None:
-            name = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
-            diagnostic = Diagnostic(
+    pointer = duplicate_key(body, None if long_number else value)
+    if pointer is not None:
+        raise RequestProblem(
+            from_diagnostics(
+                400,
+                [duplicate_diagnostic(pointer)],
+                Msg("the body holds a key twice"),
                 "duplicate_key",
-                Msg(
-                    "duplicate key '{name}'; a JSON parser would silently keep only the last one",
-                    name=name,
-                ),
-                pointer=pointer,
             )
-            raise RequestProblem(
-                from_diagnostics(
-                    400, [diagnostic], Msg("the body holds a key twice"), "duplicate_key"
-                )
-            )
+        )
     return value
 
 
@@ -91,66 +84,6 @@ def _reason(body: bytes, exc: orjson.JSONDecodeError) -> str:
 def _too_deep(exc: TooDeep) -> RequestProblem:
     detail = Msg("the body nests objects and arrays too deep")
     return RequestProblem(from_diagnostics(400, [exc.diagnostic()], detail, "json_too_deep"))
-
-
-# a key followed by whitespace before its colon: rare, and then the exact check runs
-_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
-
-
-def _surely_unique(body: bytes, value: Any) -> bool:
-    """True when no object of the body can hold a key twice, in about a microsecond.
-
-    Each key of the body is written `"key":` (unless spaced before its colon); orjson writes
-    the parsed value the same way, with the duplicates gone, and writes every quote inside a
-    text as \\". So with no spaced colon and no \\u0022 (a quote escaped otherwise), the
-    body and the value written again hold the same number of `":` exactly when no key was
-    dropped. Anything else goes to the exact check."""
-    if b"\\u0022" in body or _SPACED_COLON.search(body) is not None:
-        return False
-    return body.count(b'":') == orjson.dumps(value).count(b'":')
-
-
-class _Object(dict):  # type: ignore[type-arg]
-    """A parsed object that remembers its first duplicate key."""
-
-    duplicate: str | None = None
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
-    found = _Object(pairs)
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                found.duplicate = key
-                break
-            seen.add(key)
-    return found
-
-
-def _duplicate_key(body: bytes) -> str | None:
-    """The JSON pointer of the first key held twice by an object of `body`, or None."""
-    try:
-        return _find_duplicate(json.loads(body, object_pairs_hook=_pairs), "")
-    except RecursionError:  # nested past the stdlib parser's depth (orjson read it): let it be
-        return None
-
-
-def _find_duplicate(value: Any, pointer: str) -> str | None:
-    if isinstance(value, _Object) and value.duplicate is not None:
-        return f"{pointer}/{escape_pointer_token(value.duplicate)}"
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        found = _find_duplicate(item, f"{pointer}/{escape_pointer_token(key)}")
-        if found is not None:
-            return found
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,3 +77,19 @@ def test_a_data_set_schema_problem_is_reported_at_the_misspelt_keyword(
 def test_the_shipped_schemas_have_no_problem(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(ROOT / "policies")]) == 0
     assert "0 errors" in capsys.readouterr().out
+
+
+def test_a_key_held_twice_in_a_schema_file_is_reported_at_the_second(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """orjson keeps the last of the two: the schema read would not be the one written."""
+    schema = project / "schemas" / "cancellation-fees.facts.schema.json"
+    text = schema.read_text(encoding="utf-8")
+    old = '"reward": {"type": "integer", "minimum": 0,'
+    line = edit(schema, old, '"reward": {"type": "integer", "minimum": 0, "type": "string",')
+    col = text.splitlines()[line - 1].index(old) + len(old) + 2
+    code, errors = validate(capsys, project)
+    mine = [e for e in errors if e["location"]["file"].endswith(schema.name)]
+    assert code == 2 and [e["code"] for e in mine] == ["duplicate_key"]
+    assert (mine[0]["location"]["line"], mine[0]["location"]["col"]) == (line, col)
+    assert mine[0]["pointer"] == "/properties/cancellation/properties/reward/type"
