@@ -310,7 +310,7 @@ def run_decision_case(case: Case, project: Project, backend: str = "durable") ->
             Msg(
                 "expected error {code}, but the policy decided: fired {fired}",
                 code=expect["error"].get("code"),
-                fired=str(decision.fired),
+                fired=quoted(decision.fired),
             )
         )
     result.fired = decision.fired
@@ -344,7 +344,7 @@ def compare_error(result: CaseResult, expect: Mapping[str, Any], exc: KimariErro
                 Msg(
                     "expected an error at {wanted}, got errors at {pointers}",
                     wanted=wanted["pointer"],
-                    pointers=str(sorted(p for p in pointers if p)),
+                    pointers=quoted(sorted(p for p in pointers if p)),
                 )
             )
     result.passed = not result.failures
@@ -390,8 +390,8 @@ def _compare_outcome(
                 Msg(
                     "outcome.{key}: expected {expected}, got {actual}",
                     key=key,
-                    expected=repr(to_json_value(value)),
-                    actual=repr(actual[key]),
+                    expected=quoted(to_json_value(value)),
+                    actual=quoted(actual[key]),
                 )
             )
 
@@ -422,7 +422,7 @@ def _why(verdict: Mapping[str, Any] | None) -> str:
     if not failed:
         return ""
     loc = failed["location"]
-    values = ", ".join(f"{k}={v!r}" for k, v in failed["values"].items())
+    values = ", ".join(f"{k}={quoted(v)}" for k, v in failed["values"].items())
     where = f"{loc['file']}:{loc['line']}:{loc['col']}"
     if values:
         return Msg(
@@ -445,8 +445,8 @@ def _compare_reasons(
             result.failures.append(
                 Msg(
                     "no reason matches {wanted} (reasons: {codes})",
-                    wanted=repr(to_json_value(dict(wanted))),
-                    codes=str(codes),
+                    wanted=quoted(to_json_value(dict(wanted))),
+                    codes=quoted(codes),
                 )
             )
         else:

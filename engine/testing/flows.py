@@ -188,8 +188,8 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
             failures.append(
                 Msg(
                     "message: expected it to contain {expected}, got {actual}",
-                    expected=repr(expect["message"]),
-                    actual=str(message),
+                    expected=quoted(expect["message"]),
+                    actual=quoted(message),
                 )
             )
     if "message_not" in expect:
@@ -198,7 +198,7 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
             failures.append(
                 Msg(
                     "message: expected it not to contain {expected}",
-                    expected=repr(expect["message_not"]),
+                    expected=quoted(expect["message_not"]),
                 )
             )
     if "actions" in expect:
@@ -207,8 +207,8 @@ def _compare(outcome: FlowResult, expect: dict[str, Any], failures: list[str]) -
             failures.append(
                 Msg(
                     "actions: expected {expected}, got {actual}",
-                    expected=str(expect["actions"]),
-                    actual=str(codes),
+                    expected=quoted(expect["actions"]),
+                    actual=quoted(codes),
                 )
             )
     for code, wanted in (expect.get("details") or {}).items():

@@ -116,7 +116,7 @@ def test_test_exits_1_and_shows_a_diff_and_the_false_condition(
     code, out, _ = run(capsys, "test", str(project))
     assert code == 1
     assert "FAIL " in out and "holds: a small card order is not held" in out
-    assert "outcome.held: expected True, got False" in out
+    assert "outcome.held: expected true, got false" in out  # as YAML and JSON write them
     assert "rule big did not apply: " in out
     assert "holds.yaml:30:11: `order.total > settings.limit` is false" in out
     assert "order.total=5000, settings.limit=10000" in out
