@@ -30,7 +30,7 @@ from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import quoted, shown, to_json_value
 from engine.core.suggest import did_you_mean
-from engine.flow.actors import Actor
+from engine.flow.actors import Actor, validate_actor
 from engine.flow.decide import Consulted, Move, advance, decide_move, initial_entity
 from engine.flow.model import DECISION_FIELD, FlowSpec, flow_of
 from engine.source.data import Dataset
@@ -198,6 +198,7 @@ class FlowEngine:
                 if event_id is not None:
                     row = self.store.find_event(policy.id, entity_id, event_id)
                     if row is not None:
+                        _check_same_event(flow, row, event, actor)
                         return FlowResult(policy, entity_id, row.version, replayed=row)
                 before = self.store.load(policy.id, entity_id) or initial_entity(flow)
                 move = decide_move(
@@ -354,6 +355,33 @@ def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
     return policy
 
 
+def _check_same_event(flow: FlowSpec, row: HistoryRow, event: Any, actor: Any) -> None:
+    """A retried event must be the event its id first carried, from the same actor: another
+    one under a used id would be answered with the first one's move, and never applied.
+    Its `at` may differ (a retry without one is timed when it arrives)."""
+    sent = to_json_value(flow.validate_event(event))  # a bad event is refused as such
+    first = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
+    who = validate_actor(actor)
+    if sent == first and (row.actor is None or row.actor.get("id") == who.id):
+        return
+    raise InputError(
+        [
+            Diagnostic(
+                "event_id_conflict",
+                Msg(
+                    "event id '{id}' was used by another event of this entity ({type} at "
+                    "{at}, by '{actor}'); a new event needs a new id",
+                    id=row.event_id,
+                    type=row.event_type,
+                    at=row.at,
+                    actor=(row.actor or {}).get("id", "-"),
+                ),
+                pointer="/event_id",
+            )
+        ]
+    )
+
+
 def _check_entity_id(
     value: Any, pointer: str = "/entity_id", code: str = "entity_id_invalid"
 ) -> None:
@@ -370,6 +398,20 @@ def _check_entity_id(
                     Msg(
                         "an id is 1 to {limit} printable characters, got {value}",
                         limit=MAX_ENTITY_ID,
+                        value=shown(value),
+                    ),
+                    pointer=pointer,
+                )
+            ]
+        )
+    if code == "entity_id_invalid" and "/" in value:
+        raise InputError(
+            [
+                Diagnostic(
+                    code,
+                    Msg(
+                        "an entity id cannot hold '/': the service's paths name the entity "
+                        "(/v1/flows/POLICY/ID), and no path can carry it, got {value}",
                         value=shown(value),
                     ),
                     pointer=pointer,

@@ -169,7 +169,10 @@ RETRIABLE_DETAIL = Msg("the store cannot be reached now; nothing was acknowledge
 # Diagnostic codes that say the request collides with what is stored: 409 under their own
 # code, whatever the class that carries them (the flow engine raises entity_exists as an
 # InputError, which it also is for the CLI).
-CONFLICTS = frozenset({"entity_exists"})
+CONFLICTS = frozenset({"entity_exists", "event_id_conflict"})
+# Diagnostic codes about the path, not the body: an event sent to an entity id that cannot
+# be one is no invalid event (event_invalid would send the client to the body)
+ABOUT_THE_PATH = frozenset({"entity_id_invalid"})
 
 
 def from_error(exc: KimariError, subject: Subject) -> Response:
@@ -179,6 +182,8 @@ def from_error(exc: KimariError, subject: Subject) -> Response:
     if exc.code in CONFLICTS:
         return from_diagnostics(409, exc.diagnostics, exc.diagnostics[0].message, exc.code)
     code = exc.problem_name()
+    if isinstance(exc, InputError) and all(d.code in ABOUT_THE_PATH for d in exc.diagnostics):
+        return from_diagnostics(422, exc.diagnostics, Msg("the request is invalid"), exc.code)
     if isinstance(exc, InputError) and subject.input_code is not None:
         code = subject.input_code
     errors: list[Diagnostic] = exc.diagnostics

@@ -151,6 +151,16 @@ def test_an_invalid_event_exits_1_with_its_json_pointer(
     assert "did you mean 'detail'?" in err
 
 
+def test_an_entity_id_holding_a_slash_is_refused_as_no_request_could_reach_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    code, _, err = flow(capsys, store, "A/B", event(tmp_path, {"type": "claim"}))
+    assert code == 1
+    assert "/entity_id: entity_id_invalid: an entity id cannot hold '/'" in err
+    code, _, _ = flow(capsys, store, "A-B", event(tmp_path, {"type": "claim"}))
+    assert code == 0
+
+
 def test_a_decision_policy_an_unknown_policy_or_bad_json_exit_2_or_1(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:

@@ -438,6 +438,30 @@ def test_an_event_id_seen_before_returns_its_first_move_instead_of_moving_again(
     assert len(engine.history("claim-status", "EST-9")) == 1
 
 
+def test_an_event_id_seen_before_with_another_event_or_actor_is_a_conflict_not_a_replay(
+    engine: FlowEngine,
+) -> None:
+    """Answering it with the first move would tell the caller its new event was applied."""
+    first = {"type": "claim", "detail": "x"}
+    engine.apply("claim-status", "EST-8", first, actor=DEALER, at=AT, event_id="r")
+    for event, actor in [
+        ({"type": "cancel"}, DEALER),  # another event
+        ({"type": "claim", "detail": "y"}, DEALER),  # the same type, another field
+        ({"type": "claim", "detail": "x"}, {**DEALER, "id": "dealer-9"}),  # another actor
+    ]:
+        with pytest.raises(InputError) as caught:
+            engine.apply("claim-status", "EST-8", event, actor=actor, at=AT, event_id="r")
+        [problem] = caught.value.diagnostics
+        assert (problem.code, problem.pointer) == ("event_id_conflict", "/event_id")
+        assert "event id 'r' was used by another event of this entity (claim at " in problem.message
+    # the same event again, from the same actor, later and without its at: the first move
+    again = engine.apply(
+        "claim-status", "EST-8", {"type": "claim", "detail": "x"}, actor=DEALER, event_id="r"
+    )
+    assert again.to_dict()["replayed"] is True
+    assert len(engine.history("claim-status", "EST-8")) == 1
+
+
 def test_an_invalid_event_is_refused_with_a_json_pointer_and_nothing_is_stored(
     engine: FlowEngine,
 ) -> None:

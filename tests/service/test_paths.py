@@ -62,3 +62,32 @@ def test_an_entity_read_or_imported_is_not_called_an_invalid_event(server: Serve
     # an event's own id is named as such, under the event's problem
     assert (moved["code"], moved["errors"][0]["code"]) == ("event_invalid", "event_id_invalid")
     assert moved["errors"][0]["pointer"] == "/event_id"
+
+
+def test_an_event_to_an_entity_id_that_cannot_be_one_is_named_as_such(server: Server) -> None:
+    """Not event_invalid: the event is fine, the id is not."""
+    with server.client(ADMIN_TOKEN) as client:
+        answer = client.post("/v1/flows/claim-status/%00/events", json=EVENT)
+        slashed = client.post("/v1/flows/claim-status/A%2FB/events", json=EVENT)
+    body = answer.json()
+    assert (answer.status_code, body["code"]) == (422, "entity_id_invalid"), body
+    assert body["errors"][0]["pointer"] == "/entity_id"
+    # '/' splits the path before an id is read: no route (and the CLI refuses such an id)
+    assert (slashed.status_code, slashed.json()["code"]) == (404, "not_found")
+
+
+def test_an_event_id_used_before_for_another_event_is_a_409_conflict(server: Server) -> None:
+    with server.client(ADMIN_TOKEN) as client:
+        first = client.post(
+            "/v1/flows/claim-status/EV-9/events", json={**EVENT, "event_id": "same"}
+        )
+        again = client.post(
+            "/v1/flows/claim-status/EV-9/events", json={**EVENT, "event_id": "same"}
+        )
+        other = client.post(
+            "/v1/flows/claim-status/EV-9/events",
+            json={**EVENT, "event": {"type": "cancel"}, "event_id": "same"},
+        )
+    assert first.status_code == 200 and again.json()["replayed"] is True
+    assert (other.status_code, other.json()["code"]) == (409, "event_id_conflict")
+    assert other.json()["errors"][0]["pointer"] == "/event_id"
