@@ -425,13 +425,22 @@ def _repointed(call: DecisionCall, problem: Diagnostic) -> Diagnostic:
         where = f"/event/{fields.pop()}" + (f"/{rest}" if rest else "")
     else:
         where = f"/{DECISION_FIELD}{pointer}"
-    return Diagnostic(
-        problem.code,
+    given = (
         Msg(
+            "{reason} (in the settings given to '{policy}')",
+            reason=problem.message,
+            policy=call.policy,
+        )
+        if root == "settings"
+        else Msg(
             "{reason} (in the facts given to '{policy}')",
             reason=problem.message,
             policy=call.policy,
-        ),
+        )
+    )
+    return Diagnostic(
+        problem.code,
+        given,
         problem.location,
         pointer=where,
         hint=problem.hint,

@@ -617,6 +617,20 @@ def test_an_event_that_may_not_move_consults_nothing(engine: FlowEngine) -> None
     assert "/event/facts/order/total" in {d.pointer for d in caught.value.diagnostics}
 
 
+def test_a_problem_of_the_consulted_settings_says_settings_not_facts(engine: FlowEngine) -> None:
+    with pytest.raises(InputError) as caught:
+        engine.apply(
+            "order-hold-status",
+            "O-3",
+            {"type": "check", "facts": ORDER, "settings": {"np_ng_action": 4}},
+            actor=SYSTEM,
+            at=AT,
+        )
+    [problem] = caught.value.diagnostics
+    assert problem.pointer == "/event/settings/np_ng_action"
+    assert problem.message.endswith("(in the settings given to 'order-holds')")
+
+
 def test_a_consulted_policy_that_is_not_served_fails_the_event(store: FlowStore) -> None:
     project = shipped_project()
 
