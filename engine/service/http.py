@@ -37,12 +37,14 @@ import orjson
 
 from engine.console.assets import Assets, NotBuilt
 from engine.core.i18n import DEFAULT, Msg, pick_language, using_language
+from engine.core.jsonvalue import quoted
+from engine.core.suggest import did_you_mean
 from engine.service import routes
 from engine.service.config import Config, Token, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
 from engine.service.pool import WorkerGone, WorkerPool
-from engine.service.problems import Response, internal_error, problem, unavailable
+from engine.service.problems import QueryRefused, Response, internal_error, problem, unavailable
 from engine.service.routes import SCOPES, Route
 
 log = logging.getLogger("kimari.server")
@@ -387,7 +389,11 @@ class App:
             return await self.answers[route.operation_id](route, scope)
         assert route.op is not None
         body = await self._body(scope, receive) if route.takes_body else b""
-        meta = self.worker_meta(route, params, scope, principal, lang)
+        try:
+            meta = self.worker_meta(route, params, scope, principal, lang)
+        except QueryRefused as exc:
+            with using_language(lang):
+                return (*exc.response(), {})
         return self.worker_answer(*await self.pool.call(route.op, meta, body))
 
     def _meta(
@@ -397,12 +403,16 @@ class App:
         flags and headers (and, in test mode only, the fault to inject)."""
         meta: dict[str, Any] = dict(params)
         query_string = scope.get("query_string")
-        if query_string and (route.flags or route.query):
-            query = parse_qs(query_string.decode("latin-1"))
+        if query_string:
+            query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
+            for name in query:
+                if name not in route.flags and name not in route.query:
+                    raise _unknown_parameter(route, name)
             for flag in route.flags:
-                meta[flag] = query.get(flag, [""])[-1].lower() in ("1", "true", "yes")
+                if query.get(flag, [""])[-1]:  # blank: not given (a client's None)
+                    meta[flag] = _flag(flag, query[flag][-1])
             for name in route.query:  # text: the worker checks it (a 422 names the parameter)
-                if name in query:
+                if query.get(name, [""])[-1]:
                     meta[name] = query[name][-1]
         for header, key in route.headers.items():
             value = self.header(scope, header.lower().encode())
@@ -582,6 +592,30 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+
+
+_TRUE, _FALSE = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no"})
+
+
+def _flag(name: str, value: str) -> bool:
+    """A query flag: `true`, `1`, `yes` or `false`, `0`, `no` (any case); anything else is
+    refused, never read as false (`?refusals=banana` showed no refusals)."""
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise QueryRefused(name, Msg("{value} is not true or false", value=quoted(value[:60])))
+
+
+def _unknown_parameter(route: Route, name: str) -> QueryRefused:
+    """A parameter the route does not read: a misspelt flag was silently ignored."""
+    known = (*route.flags, *route.query)
+    reason = (
+        Msg("not a parameter of this path (it reads {names})", names=", ".join(known))
+        if known
+        else Msg("this path reads no query parameters")
+    )
+    return QueryRefused(name[:60], reason, did_you_mean(name, known))
 
 
 if (

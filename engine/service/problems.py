@@ -71,6 +71,21 @@ class RequestProblem(Exception):
         self.response = response
 
 
+class QueryRefused(Exception):
+    """A query parameter refused by the front (engine/service/http.py); its answer is made
+    in the request's language by whoever catches it (the relay makes no language current
+    while it reads the query). Here, not in http.py: the front runs that module as
+    __main__, whose classes are not the ones protocol.py imports."""
+
+    def __init__(self, name: str, reason: str, hint: str | None = None) -> None:
+        super().__init__(name)
+        self.name, self.reason, self.hint = name, reason, hint
+
+    def response(self) -> Response:
+        detail = Msg("query parameter '{name}': {reason}", name=self.name, reason=self.reason)
+        return problem(422, "query_invalid", detail, parameter=self.name, hint=self.hint)
+
+
 def problem_body(
     status: int,
     code: str,

@@ -38,7 +38,7 @@ from engine.core.i18n import pick_language, using_language
 from engine.service import routes
 from engine.service.http import JSON
 from engine.service.pool import Reply, WorkerGone
-from engine.service.problems import internal_error, unavailable
+from engine.service.problems import QueryRefused, internal_error, unavailable
 
 # a worker's answer without headers of its own: the content type App.worker_answer gives it
 JSON_HEAD = b"content-type: %s\r\n" % JSON
@@ -230,6 +230,10 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
                 with using_language(lang):
                     self._answer(relay, (*unavailable(exc.detail, exc.code), {}))
                 return
+            except QueryRefused as exc:  # a query parameter the route refuses
+                with using_language(lang):
+                    self._answer(relay, (*exc.response(), {}))
+                return
             except Exception:  # a bug of the front: logged, never shown to the client
                 with using_language(lang):
                     self._answer(relay, self._failed(relay))
@@ -248,6 +252,10 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             except WorkerGone as exc:
                 with using_language(lang):
                     self._answer(relay, (*unavailable(exc.detail, exc.code), {}))
+                return
+            except QueryRefused as exc:  # a query parameter the route refuses
+                with using_language(lang):
+                    self._answer(relay, (*exc.response(), {}))
                 return
             except Exception:
                 with using_language(lang):

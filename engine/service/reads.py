@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.i18n import Msg, message_of
+from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.lang.calendar import instant_ms
 from engine.project.registry import Snapshot
@@ -252,7 +253,7 @@ def _optional(query: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> 
     if value is None:
         return None
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise _invalid(name, Msg("{value} is not valid here", value=repr(str(value)[:60])))
+        raise _invalid(name, Msg("{value} is not valid here", value=quoted(str(value)[:60])))
     return value
 
 

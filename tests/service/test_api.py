@@ -190,6 +190,28 @@ def test_a_misspelt_path_gets_a_hint_and_a_path_of_dot_segments_none(
         assert "hint" not in body, (path, body)  # was "/v1/flows/np-check/.." and the like
 
 
+def test_a_misspelt_query_flag_is_a_422_not_ignored_in_the_request_language(
+    client: httpx.Client,
+) -> None:
+    answer = client.post("/v1/decisions/np-check?explian=true", json={"facts": OK_ORDER})
+    body = problem_of(answer, 422, "query_invalid")
+    assert (body["parameter"], body["hint"]) == ("explian", "did you mean 'explain'?")
+    answer = client.post(
+        "/v1/decisions/np-check?explain=banana",
+        json={"facts": OK_ORDER},
+        headers={"accept-language": "ja"},
+    )
+    body = problem_of(answer, 422, "query_invalid")
+    assert (
+        "banana" in body["detail"]
+        and body["detail"] != body["detail"].encode("ascii", "ignore").decode()
+    )
+    ok = client.post("/v1/decisions/np-check?explain=TRUE&explain=", json={"facts": OK_ORDER})
+    assert ok.status_code == 200 and "explanation" not in ok.json()  # the last, blank: not given
+    ok = client.post("/v1/decisions/np-check?explain=Yes", json={"facts": OK_ORDER})
+    assert ok.status_code == 200 and "explanation" in ok.json()
+
+
 # -- batch ---------------------------------------------------------------------------
 
 

@@ -271,13 +271,52 @@ def test_the_front_forwards_each_worker_route_with_its_parameters_flags_and_body
     )
     request(app, "GET", "/v1/policies", DECIDER, b"ignored")
     assert pool.calls[-1] == (Op.POLICIES, None, b"")  # a GET sends no body
-    query = "policy=order-holds&outcome=held%3Dtrue&since=2024-10-01&limit=5&other=x&limit=7"
+    query = "policy=order-holds&outcome=held%3Dtrue&since=2024-10-01&limit=5&limit=7"
     request(app, "GET", "/v1/decisions", ADMINISTRATOR, query=query.encode())
-    assert pool.calls[-1] == (  # the table's text parameters, the last of each; no others
+    assert pool.calls[-1] == (  # the table's text parameters, the last of each
         Op.LIST_DECISIONS,
         {"policy": "order-holds", "outcome": "held=true", "since": "2024-10-01", "limit": "7"},
         b"",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "flag"),
+    [
+        ("/v1/decisions/np-check", b"explain=YES", True),
+        ("/v1/decisions/np-check", b"explain=0", False),
+        ("/v1/flows/f/e/history", b"refusals=false", False),
+    ],
+)
+def test_a_flag_is_read_from_its_spellings_of_true_and_false(
+    front: tuple[App, RecordingPool], path: str, query: bytes, flag: bool
+) -> None:
+    app, pool = front
+    method = "POST" if "decisions" in path else "GET"
+    status, _, _ = request(app, method, path, DECIDER, b"{}", query)
+    assert status == 200 and flag in pool.calls[-1][1].values()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "parameter", "hint"),
+    [
+        ("/v1/flows/f/e/history", b"refusals=banana", "refusals", None),  # was read as false
+        ("/v1/flows/f/e/history", b"refusal=true", "refusal", "did you mean 'refusals'?"),
+        ("/v1/decisions/np-check", b"explian=1", "explian", "did you mean 'explain'?"),
+        ("/v1/policies", b"x=1", "x", None),  # a path that reads none
+    ],
+)
+def test_a_query_parameter_the_path_does_not_read_or_a_flag_that_is_no_boolean_is_a_422(
+    front: tuple[App, RecordingPool], path: str, query: bytes, parameter: str, hint: str | None
+) -> None:
+    app, pool = front
+    calls = len(pool.calls)
+    method = "POST" if "decisions" in path else "GET"
+    status, _, body = request(app, method, path, DECIDER, b"{}", query)
+    answer = orjson.loads(body)
+    assert (status, answer["code"], answer["parameter"]) == (422, "query_invalid", parameter)
+    assert answer.get("hint") == hint
+    assert len(pool.calls) == calls  # no worker was asked
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
