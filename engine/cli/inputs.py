@@ -9,9 +9,12 @@ Only click and engine/core load with this module: the CLI starts without the eng
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import stat
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -234,3 +237,32 @@ def check_not_input(source: IO[bytes], source_name: str, output: str, stdout: An
             input=shown_input,
         )
         raise UsageError([Diagnostic("usage", reason)])
+
+
+# -- values given on the command line ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def named_options(places: Mapping[str, str]) -> Iterator[None]:
+    """An InputError about values the command line gave (`--at`, `--role`, ...) names the
+    options, not the JSON pointers the API gives them (/at, /actor/roles/0), and is a
+    usage error (exit 2). `places`: pointer -> option. Problems of the facts or the event,
+    read from a file, keep their pointers: they are the file's."""
+    try:
+        yield
+    except InputError as exc:
+        named = [_named(d, places) for d in exc.diagnostics]
+        if any(d is None for d in named):
+            raise
+        raise UsageError([d for d in named if d is not None]) from None
+
+
+def _named(problem: Diagnostic, places: Mapping[str, str]) -> Diagnostic | None:
+    pointer = problem.pointer or ""
+    for prefix in sorted(places, key=len, reverse=True):
+        if pointer == prefix or pointer.startswith(prefix + "/"):
+            option, inner = places[prefix], pointer[len(prefix) :]
+            where = f"{option} {inner}" if inner and option == "--settings" else option
+            message = Msg("{name}: {reason}", name=where, reason=problem.message)
+            return dataclasses.replace(problem, message=message, pointer=None)
+    return None

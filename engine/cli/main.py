@@ -23,7 +23,7 @@ import click
 
 from engine.cli import lifecycle as lifecycle_commands
 from engine.cli.checks_cache import remembered_checks
-from engine.cli.inputs import TEXT, check_not_input, check_store, loads_checked
+from engine.cli.inputs import TEXT, check_not_input, check_store, loads_checked, named_options
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -175,15 +175,16 @@ def decide(
 
     facts = _read_json(facts_file, "/facts")
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
-    decision = api.decide_cli(
-        policy,
-        facts,
-        policies_dir=Path(policies_dir),
-        at=at,
-        settings=settings,
-        explain=explain,
-        backend=backend,
-    )
+    with named_options({"/at": "--at", "/settings": "--settings"}):
+        decision = api.decide_cli(
+            policy,
+            facts,
+            policies_dir=Path(policies_dir),
+            at=at,
+            settings=settings,
+            explain=explain,
+            backend=backend,
+        )
     click.echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
 
 
@@ -557,21 +558,35 @@ def flow(
         actor: dict[str, Any] = {"id": actor_id, "roles": list(roles)}
         if actor_name is not None:
             actor["name"] = actor_name
-        result = engine.apply(
-            policy_id,
-            entity_id,
-            event,
-            actor=actor,
-            at=at,
-            settings=settings,
-            event_id=event_id,
-        )
+        with named_options(FLOW_OPTIONS):
+            result = engine.apply(
+                policy_id,
+                entity_id,
+                event,
+                actor=actor,
+                at=at,
+                settings=settings,
+                event_id=event_id,
+            )
     finally:
         engine.store.close()
     body = result.to_dict()
     click.echo(to_json(body) if fmt == "json" else flow_result_text(body))
     if not result.allowed:
         raise Exit(1)
+
+
+# where the values `kimari flow` takes from its options land in the request
+FLOW_OPTIONS = {
+    "/at": "--at",
+    "/settings": "--settings",
+    "/event_id": "--event-id",
+    "/entity_id": "ENTITY_ID",
+    "/actor": "--actor",
+    "/actor/id": "--actor",
+    "/actor/roles": "--role",
+    "/actor/name": "--actor-name",
+}
 
 
 @cli.command()

@@ -155,8 +155,8 @@ def test_an_entity_id_holding_a_slash_is_refused_as_no_request_could_reach_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
     code, _, err = flow(capsys, store, "A/B", event(tmp_path, {"type": "claim"}))
-    assert code == 1
-    assert "/entity_id: entity_id_invalid: an entity id cannot hold '/'" in err
+    assert code == 2
+    assert "entity_id_invalid: ENTITY_ID: an entity id cannot hold '/'" in err
     code, _, _ = flow(capsys, store, "A-B", event(tmp_path, {"type": "claim"}))
     assert code == 0
 

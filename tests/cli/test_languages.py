@@ -99,7 +99,7 @@ def test_the_test_report_reads_in_japanese(
     )
     code, out, _ = run(capsys, "test", str(folder))
     assert code == 1
-    assert "outcome.held: True を期待しましたが、False でした" in out
+    assert "outcome.held: true を期待しましたが、false でした" in out
     assert "ルール big が適用されませんでした: " in out
     assert "holds.yaml:30:11: `order.total > settings.limit` が偽でした" in out
     assert "成功 5 件、失敗 1 件、エラー 0 件" in out
