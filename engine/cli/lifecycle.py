@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ import click
 from engine.cli.inputs import TEXT, check_store, utf8
 from engine.core.errors import Diagnostic, UsageError
 from engine.core.i18n import Msg, translate
-from engine.core.jsonvalue import dumps
+from engine.core.jsonvalue import dumps, shown
+from engine.core.suggest import did_you_mean
 
 FORMAT = click.option(
     "--format",
@@ -70,9 +72,46 @@ MESSAGE = click.option("--message", "-m", type=TEXT, default="", help="why")
 
 
 def _principal(given: str | None) -> str:
-    if given:
-        return given
-    return os.environ.get("KIMARI_PRINCIPAL") or getpass.getuser()
+    if given is None:
+        return os.environ.get("KIMARI_PRINCIPAL") or getpass.getuser()
+    if not given.strip():  # no one: neither the login name nor a blank author
+        wrong = Msg("--as wants a name, not {value}", value=shown(given))
+        raise UsageError([Diagnostic("usage", wrong)])
+    return given.strip()  # ' alice' is alice: she cannot approve her own revision
+
+
+def _instant(text: str | None, option: str) -> int | None:
+    """--since/--until in milliseconds; a usage error naming the option (no pointer: the
+    command line is no JSON document)."""
+    from engine.service.lifecycle import since_ms
+
+    try:
+        return since_ms(text, option)
+    except UsageError as exc:
+        raise UsageError([replace(d, pointer=None) for d in exc.diagnostics]) from None
+
+
+def _known(lifecycle: Any, policy: str, policies_dir: str | None = "policies") -> str:
+    """The policy id of POLICY; an id with no revision in the store and no file in the
+    policies folder is unknown_policy (exit 2), with the nearest known id as a hint."""
+    if policies_dir is not None and policy.endswith((".yaml", ".yml")):
+        return Path(policy).stem
+    known = set(lifecycle.revisions.policy_ids())
+    if policies_dir is not None and Path(policies_dir).is_dir():
+        from engine.project.project import policy_files
+
+        known.update(path.stem for path in policy_files(Path(policies_dir)))
+    if policy not in known:
+        raise UsageError(
+            [
+                Diagnostic(
+                    "unknown_policy",
+                    Msg("no policy '{id}'", id=policy),
+                    hint=did_you_mean(policy, known),
+                )
+            ]
+        )
+    return policy
 
 
 def _open(store_path: str | None, config_file: str | None, *, workers: int | None = None) -> Any:
@@ -88,6 +127,25 @@ def _open(store_path: str | None, config_file: str | None, *, workers: int | Non
         impact_days=config.impact_days,
         workers=workers,
     )
+
+
+# C0 and C1 controls and the Unicode line separators: a message holding one could forge a
+# line of its own in a text report (an audit row that never happened)
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _printable(value: Any) -> str:
+    """A text as one line of a text report, its controls escaped (\\n, \\x1b, \\u2028);
+    any other value as JSON writes it. The JSON reports keep the text as it is."""
+    text = value if isinstance(value, str) else dumps(value).decode()
+    return CONTROLS.sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found[0]
+    code = ord(char)
+    return ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def _echo_json(value: Any) -> None:
@@ -125,6 +183,7 @@ def diff(
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     target = new or str(policy_file(policy, Path(policies_dir)))
     with _open(store_path, config_file) as lifecycle:
+        _known(lifecycle, policy, policies_dir)
         result = lifecycle.diff(policy_id, old, target)
     if fmt == "json":
         _echo_json(result)
@@ -283,10 +342,10 @@ def impact(
     draft a new data set (YAML, JSON, JSON Lines or CSV). Exits 1 over --max-changed."""
     from engine.api import policy_file
     from engine.cli.batch import Progress
-    from engine.service.lifecycle import since_ms
 
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     overrides = _data_option(data)
+    since_at, until_at = _instant(since, "--since"), _instant(until, "--until")
     if draft is None and not overrides:
         draft = str(policy_file(policy, Path(policies_dir)))
     show = sys.stderr.isatty() if progress is None else progress
@@ -298,12 +357,13 @@ def impact(
         return False
 
     with _open(store_path, config_file, workers=workers) as lifecycle:
+        _known(lifecycle, policy, policies_dir)
         result = lifecycle.impact(
             policy_id,
             draft=draft,
             against=against,
-            since_ms=since_ms(since, "--since"),
-            until_ms=since_ms(until, "--until"),
+            since_ms=since_at,
+            until_ms=until_at,
             file=from_file,
             data=overrides,
             sample=sample,
@@ -494,8 +554,11 @@ def draft(
 
     path = Path(file) if file else policy_file(policy, Path(policies_dir))
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
+    author = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
-        record = lifecycle.draft(from_path(path, policy_id), _principal(principal), message)
+        if file is None:
+            _known(lifecycle, policy, policies_dir)
+        record = lifecycle.draft(from_path(path, policy_id), author, message)
     click.echo(
         translate(
             Msg("draft {record} by {author}", record=_record_line(record), author=record.author)
@@ -532,12 +595,14 @@ def publish(
     from engine.lifecycle.candidates import from_path
 
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
+    author = _principal(principal)
     with _open(store_path, config_file, workers=workers) as lifecycle:
+        _known(lifecycle, policy, policies_dir)
         if draft_ref is not None:
             candidate = lifecycle.resolve(policy_id, draft_ref)
         else:
             candidate = from_path(policy_file(policy, Path(policies_dir)), policy_id)
-        record, publication = lifecycle.submit(candidate, _principal(principal), message)
+        record, publication = lifecycle.submit(candidate, author, message)
         required = lifecycle.rules.approvals_required
     if fmt == "json":
         _echo_json(
@@ -616,8 +681,10 @@ def approve(
 ) -> None:
     """Approve a pending revision: it is published (by someone other than its author)."""
     policy_id, number = _ref(revision)
+    approver = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
-        publication = lifecycle.approve(policy_id, number, _principal(principal), message)
+        _known(lifecycle, policy_id, None)
+        publication = lifecycle.approve(policy_id, number, approver, message)
     ref = f"{policy_id}@{number}"
     published = Msg(
         "published {ref} [{revision}] as publication {id}, approved by {principal}",
@@ -643,8 +710,10 @@ def reject(
 ) -> None:
     """Reject a draft or pending revision."""
     policy_id, number = _ref(revision)
+    rejecter = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
-        record = lifecycle.reject(policy_id, number, _principal(principal), message)
+        _known(lifecycle, policy_id, None)
+        record = lifecycle.reject(policy_id, number, rejecter, message)
     click.echo(translate(Msg("rejected {record}", record=_record_line(record))))
 
 
@@ -665,8 +734,10 @@ def rollback(
     config_file: str | None,
 ) -> None:
     """Publish an earlier published revision again: a new publication, history kept."""
+    who = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
-        publication = lifecycle.rollback(policy, target, _principal(principal), message)
+        _known(lifecycle, policy, None)
+        publication = lifecycle.rollback(policy, target, who, message)
     ref = f"{policy}@{publication.number}"
     published = Msg(
         "published {ref} [{revision}] again as publication {id} (rollback by {principal})",
@@ -685,6 +756,7 @@ def rollback(
 def revisions(policy: str, store_path: str | None, config_file: str | None, fmt: str) -> None:
     """A policy's revisions: state, author, approver, time, message, tests and impact."""
     with _open(store_path, config_file) as lifecycle:
+        _known(lifecycle, policy)
         listing = lifecycle.listing(policy)
     if fmt == "json":
         _echo_json(listing)
@@ -713,16 +785,17 @@ def revisions_text(listing: Mapping[str, Any]) -> str:
             state=item["state"].ljust(9),
             revision=item["revision"],
             time=_time(item["created_at"]),
-            author=item["author"],
+            author=_printable(item["author"]),
         )
         if item["approver"]:
-            line = Msg("{line}, approved by {approver}", line=line, approver=item["approver"])
+            approver = _printable(item["approver"])
+            line = Msg("{line}, approved by {approver}", line=line, approver=approver)
         if item["stale"]:
             line = Msg("{line} (stale: based on an older publication)", line=line)
         out.append(translate(line))
         details = []
         if item["message"]:
-            details.append(item["message"])
+            details.append(_printable(item["message"]))
         if tests:
             details.append(
                 Msg(
@@ -759,18 +832,30 @@ def audit(
 ) -> None:
     """The audit trail: who drafted, submitted, approved, rejected, rolled back what."""
     with _open(store_path, config_file) as lifecycle:
+        if policy is not None:
+            _known(lifecycle, policy, None)
         entries = [e.to_dict() for e in lifecycle.revisions.audit(policy, limit)]
     if fmt == "json":
         _echo_json(entries)
         return
     for entry in entries:
-        number = f"@{entry['number']}" if entry["number"] is not None else ""
-        detail = entry["detail"]
-        extra = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, ""))
-        click.echo(
-            f"{_time(entry['at'])} {entry['principal']:<12} {entry['action']:<9} "
-            f"{entry['policy']}{number}  {extra}"
-        )
+        click.echo(audit_line(entry))
+
+
+def audit_line(entry: Mapping[str, Any]) -> str:
+    """One audit entry on one line: its texts' controls escaped (a message's newline would
+    start what reads as another entry)."""
+    number = f"@{entry['number']}" if entry["number"] is not None else ""
+    extra = ", ".join(
+        f"{_printable(k)}={_printable(v)}"
+        for k, v in entry["detail"].items()
+        if v not in (None, "")
+    )
+    principal, action = _printable(entry["principal"]), _printable(entry["action"])
+    return (
+        f"{_time(entry['at'])} {principal:<12} {action:<9} "
+        f"{_printable(entry['policy'])}{number}  {extra}"
+    )
 
 
 COMMANDS = (diff, impact, draft, publish, approve, reject, rollback, revisions, audit)

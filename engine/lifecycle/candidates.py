@@ -14,16 +14,18 @@ and, when it is one, its revision record. `resolve` reads what people type:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec, PolicySource
-from engine.core.errors import Diagnostic, PolicyError, UsageError
+from engine.core.errors import Diagnostic, Location, PolicyError, UsageError
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import escape_pointer_token, quoted
 from engine.core.suggest import did_you_mean
 from engine.project.kinds import compile_any
 from engine.project.project import (
@@ -141,6 +143,9 @@ def from_text(
             ]
         )
     assert policy.source is not None
+    unread = [_unread(name, policy.source.files) for name in files or {}]
+    if any(unread):
+        raise PolicyError([d for d in unread if d is not None])
     data = {}
     for name, spec in policy.datasets.items():
         inherited = base.data.get(name) if base else None
@@ -151,6 +156,21 @@ def from_text(
         )
     tests = tests_source if tests_source is not None else (base.tests_source if base else None)
     return Candidate(policy, policy.source, f"{policy_id} (draft)", data, tests)
+
+
+def _unread(name: str, read: Mapping[str, bytes]) -> Diagnostic | None:
+    """A file sent under a name the policy does not read (it would be dropped unseen: a
+    misspelt or mis-rooted name leaves the policy with the file it had)."""
+    if name in read:
+        return None
+    listed = ", ".join(quoted(n) for n in read)
+    return Diagnostic(
+        "unknown_file",
+        Msg("not a file this policy reads"),
+        pointer=f"/files/{escape_pointer_token(name)}",
+        hint=did_you_mean(name, read)
+        or (Msg("it reads {names}", names=listed) if read else Msg("it reads no file")),
+    )
 
 
 def compile_hash(store: Store, revision: str) -> tuple[CompiledPolicy, str]:
@@ -280,23 +300,31 @@ def resolve(
     )
 
 
-def read_entries(path: Path, spec: DatasetSpec) -> list[Any]:
+Locate = Callable[[str], Location | None]  # a pointer into a data file's entries -> where
+
+
+def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
     """The entries of a data file: YAML or JSON (a list), JSON Lines, or CSV with a header
-    row (texts converted to the numbers and booleans the entry schema asks for)."""
+    row (texts converted to the numbers and booleans the entry schema asks for); and where
+    in the file a pointer into them is (/3/phone: the line of the fourth entry)."""
     import csv
 
-    import orjson
+    shown = shown_path(path)
 
-    def unreadable(reason: str) -> UsageError:
-        message = Msg("{path}: {reason}", path=shown_path(path), reason=reason)
-        return UsageError([Diagnostic("file_unreadable", message)])
+    def unreadable(reason: str, where: Location | None = None) -> UsageError:
+        message = Msg("{path}: {reason}", path=shown, reason=reason)
+        return UsageError([Diagnostic("file_unreadable", message, where)])
 
     if not path.is_file():
         raise unreadable(Msg("no such file"))
     if path.suffix == ".csv":
         try:
             with path.open(encoding="utf-8", newline="") as handle:
-                rows = list(csv.DictReader(handle))
+                reader = csv.DictReader(handle)
+                rows, lines = [], []
+                for row in reader:
+                    rows.append(row)
+                    lines.append(reader.line_num)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise unreadable(str(exc)) from None
         types = {
@@ -304,19 +332,49 @@ def read_entries(path: Path, spec: DatasetSpec) -> list[Any]:
             for name, prop in (spec.validator.schema.get("properties") or {}).items()
             if isinstance(prop, dict)
         }
-        return [_typed_row(row, types) for row in rows]
+        return [_typed_row(row, types) for row in rows], _by_line(shown, lines)
     if path.suffix == ".jsonl":
-        try:
-            lines = path.read_bytes().splitlines()
-            return [orjson.loads(line) for line in lines if line.strip()]
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise unreadable(str(exc)) from None
+        return _json_lines(path, shown, unreadable)
     from engine.project.project import read_document
 
     document = read_document(path)  # PolicyError with file:line:col
     if not isinstance(document.data, list):
         raise unreadable(Msg("a data file holds a list of entries"))
-    return list(document.data)
+    return list(document.data), document.positions.value
+
+
+def _json_lines(
+    path: Path, shown: str, unreadable: Callable[[str, Location], UsageError]
+) -> tuple[list[Any], Locate]:
+    """The entries of a JSON Lines file, each from its line (blank lines skipped)."""
+    import orjson
+
+    try:
+        numbered = list(enumerate(path.read_bytes().splitlines(), start=1))
+    except OSError as exc:
+        raise unreadable(str(exc), Location(shown, 1)) from None
+    entries, lines = [], []
+    for number, line in numbered:
+        if not line.strip():
+            continue
+        try:
+            entries.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:  # its own line and column say 1 and where
+            raise unreadable(exc.msg, Location(shown, number, exc.colno)) from None
+        lines.append(number)
+    return entries, _by_line(shown, lines)
+
+
+def _by_line(shown: str, lines: list[int]) -> Locate:
+    """Where a pointer into entries read one a line is: the line of its entry."""
+
+    def locate(pointer: str) -> Location | None:
+        first = pointer.split("/")[1] if pointer.count("/") else ""
+        if not first.isdecimal() or int(first) >= len(lines):
+            return None
+        return Location(shown, lines[int(first)])
+
+    return locate
 
 
 def _typed_row(row: Mapping[str, str], types: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,17 +401,17 @@ def _typed_row(row: Mapping[str, str], types: Mapping[str, Any]) -> dict[str, An
 
 def run_tests(candidate: Candidate) -> dict[str, Any]:
     """The candidate's YAML test cases run against it: a summary to attach to a revision."""
+    return tested(candidate)[0]
+
+
+def tested(candidate: Candidate) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """run_tests' summary, and the problems of its test file (yaml_syntax, an unknown
+    policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them)."""
     from engine.testing.tester import run_tests as run_cases
 
     if candidate.tests_source is None:
-        return {"cases": 0, "passed": 0, "failed": 0, "errors": 0, "note": "no test cases"}
-    project = Project(
-        Path(candidate.policy.path).parent,
-        {},
-        policies={candidate.id: candidate.policy},
-        datasets=dict(candidate.data),
-        rulebook_read=False,  # a candidate carries no rulebook index to check refs by
-    )
+        return {"cases": 0, "passed": 0, "failed": 0, "errors": 0, "note": "no test cases"}, []
+    project = _tests_project(candidate)
     with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
         path = candidate.tests_path
         if path is None:
@@ -361,6 +419,8 @@ def run_tests(candidate: Candidate) -> dict[str, Any]:
             path.write_text(candidate.tests_source, encoding="utf-8")
         report = run_cases([path], project)
         shown = shown_path(path) if candidate.tests_path else f"{candidate.id}{TESTS_SUFFIX}"
+        written = {str(path), shown_path(path)} if candidate.tests_path is None else set()
+        problems = [_located_in(d, written, shown) for d in report.problems[:20]]
         failures = [
             {
                 "file": shown,
@@ -371,35 +431,45 @@ def run_tests(candidate: Candidate) -> dict[str, Any]:
             }
             for r in report.failed
         ]
-        return {
+        summary = {
             "cases": len(report.results),
             "passed": sum(r.passed for r in report.results),
             "failed": len(report.failed),
             "errors": len(report.problems),
             "file": shown,
             "failures": failures[:20],
-            "problems": [d.render().replace(str(folder), "") for d in report.problems[:20]],
+            "problems": [d.render() for d in problems],
             "uncovered_rules": report.uncovered_rules.get(candidate.id, []),
         }
+        return summary, problems
 
 
-def check_tests(candidate: Candidate) -> list[Diagnostic]:
-    """The problems of the candidate's test cases as `kimari validate` reports them (their
-    schema, the policy they name, their references), located in `<id>.tests.yaml`; none
-    when it has no tests. The cases are loaded, not run."""
-    import dataclasses
-
-    from engine.testing.cases import load_cases
-
-    if candidate.tests_source is None:
-        return []
-    project = Project(
+def _tests_project(candidate: Candidate) -> Project:
+    return Project(
         Path(candidate.policy.path).parent,
         {},
         policies={candidate.id: candidate.policy},
         datasets=dict(candidate.data),
         rulebook_read=False,  # a candidate carries no rulebook index to check refs by
     )
+
+
+def _located_in(found: Diagnostic, written: set[str], shown: str) -> Diagnostic:
+    """A diagnostic of the tests' temporary file, located in the file its caller knows."""
+    if found.location is None or found.location.file not in written:
+        return found
+    return dataclasses.replace(found, location=dataclasses.replace(found.location, file=shown))
+
+
+def check_tests(candidate: Candidate) -> list[Diagnostic]:
+    """The problems of the candidate's test cases as `kimari validate` reports them (their
+    schema, the policy they name, their references), located in `<id>.tests.yaml`; none
+    when it has no tests. The cases are loaded, not run."""
+    from engine.testing.cases import load_cases
+
+    if candidate.tests_source is None:
+        return []
+    project = _tests_project(candidate)
     shown = f"{candidate.id}{TESTS_SUFFIX}"
     with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
         path = Path(folder) / shown
@@ -408,12 +478,5 @@ def check_tests(candidate: Candidate) -> list[Diagnostic]:
         try:
             load_cases(path, project)
         except PolicyError as exc:
-            out = []
-            for found in exc.diagnostics:
-                if found.location is not None and found.location.file in written:
-                    found = dataclasses.replace(
-                        found, location=dataclasses.replace(found.location, file=shown)
-                    )
-                out.append(found)
-            return out
+            return [_located_in(found, written, shown) for found in exc.diagnostics]
     return []

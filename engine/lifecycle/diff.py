@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from engine.core.jsonvalue import to_json_value
+from engine.core.jsonvalue import dumps, to_json_value
 from engine.lifecycle.candidates import Candidate
 from engine.source.yaml import parse_yaml
 
@@ -44,9 +44,8 @@ def _document(candidate: Candidate | None) -> dict[str, Any]:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return bool(
-        orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
-    )
+    # jsonvalue's dumps writes a YAML decimal (100.5) exactly; orjson's own refuses it
+    return dumps(a, sort_keys=True) == dumps(b, sort_keys=True)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -29,6 +29,7 @@ from engine.core.errors import (
     Diagnostic,
     DraftInvalid,
     FailingTests,
+    Location,
     NotPermitted,
     PolicyError,
     Refused,
@@ -227,9 +228,9 @@ class Lifecycle:
                     )
                 ]
             )
-        tests = candidates.run_tests(candidate)
+        tests, problems = candidates.tested(candidate)
         if tests["failed"] or tests["errors"]:
-            raise FailingTests(_test_failures(candidate, tests))
+            raise FailingTests(_test_failures(candidate, tests, problems))
         summary = self._submission_impact(candidate, current, on_progress)
         base = current.number if current else None
         self._keep(candidate)
@@ -237,7 +238,13 @@ class Lifecycle:
         if record is not None and record.state == "draft":
             try:
                 record = self.revisions.submit(
-                    candidate.id, record.number, principal, base=base, tests=tests, impact=summary
+                    candidate.id,
+                    record.number,
+                    principal,
+                    base=base,
+                    tests=tests,
+                    impact=summary,
+                    message=message,
                 )
             except StaleState as exc:
                 message = Msg("{ref} is no longer a draft", ref=record.ref)
@@ -399,11 +406,13 @@ class Lifecycle:
 
     def rollback(self, policy_id: str, ref: str, principal: str, message: str) -> Publication:
         """Publish an earlier published revision again: a new publication, history intact."""
-        target = self.resolve(policy_id, ref)
-        record = target.record
-        if record is None or not any(
-            p.number == record.number for p in self.revisions.publications(policy_id, 1000)
-        ):
+        record = self.resolve(policy_id, ref).record
+        published = {p.number for p in self.revisions.publications(policy_id, 1000)}
+        if record is not None and record.number not in published and _by_hash(ref):
+            # a later draft may have the same content: the hash names the published one
+            same = self.revisions.records_by_hash(policy_id, record.revision)
+            record = next((r for r in same if r.number in published), record)
+        if record is None or record.number not in published:
             raise Refused(
                 [
                     Diagnostic(
@@ -533,10 +542,17 @@ class Lifecycle:
         )
 
 
-def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagnostic]:
-    """One diagnostic per failing case (file:line of the case), then the problems."""
-    from engine.core.errors import Location
+def _by_hash(ref: str) -> bool:
+    """Whether `resolve` reads `ref` as a content hash (a number is read as a number)."""
+    ref = ref.strip()
+    return bool(candidates.HASH.fullmatch(ref)) and not candidates.NUMBER.fullmatch(ref)
 
+
+def _test_failures(
+    candidate: Candidate, tests: Mapping[str, Any], problems: list[Diagnostic]
+) -> list[Diagnostic]:
+    """One diagnostic per failing case (file:line of the case), then the problems of the
+    test file, each where it is (file:line:col)."""
     errors = error_count(tests["errors"])
     headline = Diagnostic(
         "tests_failed",
@@ -557,7 +573,7 @@ def _test_failures(candidate: Candidate, tests: Mapping[str, Any]) -> list[Diagn
                 Location(failure["file"], failure["line"], failure.get("col", 1)),
             )
         )
-    out.extend(Diagnostic("test_problem", text) for text in tests.get("problems", []))
+    out.extend(problems)
     return out
 
 
@@ -618,13 +634,29 @@ def check_overrides(
                     )
                 ]
             )
+        locate = None
         if isinstance(given, Path):
-            label, entries = shown_path(given), candidates.read_entries(given, spec)
-        else:
+            label = shown_path(given)
+            entries, locate = candidates.read_entries(given, spec)
+        else:  # entries of a request: their pointers say where (/3/phone)
             label, entries = "request", list(given)
-        load_dataset(spec, entries=entries, source=label)  # PolicyError: where it is wrong
+        try:
+            load_dataset(spec, entries=entries, source=label)
+        except PolicyError as exc:
+            if locate is None:
+                raise
+            raise PolicyError([_placed(d, locate, label) for d in exc.diagnostics]) from None
         out[name] = (label, entries)
     return out
+
+
+def _placed(found: Diagnostic, locate: candidates.Locate, label: str) -> Diagnostic:
+    """A problem of a data file's entries, at its line in the file (its pointer alone
+    names no file)."""
+    if found.location is not None:
+        return found
+    where = locate(found.pointer or "") or Location(label, 1)
+    return dataclasses.replace(found, location=where)
 
 
 def draft_from_text(

@@ -5,7 +5,8 @@
                                                       "message"?, "state"?}: a draft (201)
                                                       or a submission as a job (202)
     GET  /v1/policies/{id}/revisions/{n}             one record, with its source
-    POST /v1/policies/{id}/revisions/{n}:submit      a draft for approval (202, a job)
+    POST /v1/policies/{id}/revisions/{n}:submit      a draft for approval (202, a job);
+                                                      {"message"?} for the audit trail
     POST /v1/policies/{id}/revisions/{n}:approve     publish it (another principal)
     POST /v1/policies/{id}/revisions/{n}:reject
     POST /v1/policies/{id}/rollback                  {"to": ref}: publish it again
@@ -35,9 +36,10 @@ from typing import Any
 
 from engine.core.errors import Diagnostic, DraftInvalid, KimariError, PolicyError, UsageError
 from engine.core.i18n import Msg, message_of
+from engine.core.jsonvalue import escape_pointer_token
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
-from engine.lifecycle.candidates import HASH, NUMBER, check_tests
+from engine.lifecycle.candidates import HASH, NUMBER, Candidate, check_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_from_text
 from engine.service.envelopes import Envelope, Key, parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
@@ -96,8 +98,11 @@ ROLLBACK_REQUEST = Envelope(
 def _window(request: dict[str, Any], name: str) -> int | None:
     """`since`/`until` of a request body as since_ms reads it; else a 422 pointing at it
     (a UsageError would be a 404: what was asked for is not there)."""
+    value = request.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _invalid(f"/{name}", Msg("not a text"), Msg("'{name}' must be a text", name=name))
     try:
-        return since_ms(request.get(name), name)
+        return since_ms(value, name)
     except UsageError as exc:
         reason = exc.diagnostics[0].message
         raise RequestProblem(
@@ -130,6 +135,89 @@ def _under(diagnostic: Diagnostic, prefix: str) -> Diagnostic:
     if diagnostic.pointer is None:
         return diagnostic
     return dataclasses.replace(diagnostic, pointer=prefix + diagnostic.pointer)
+
+
+IMPACT_KEYS = frozenset(
+    {"draft", "against", "since", "until", "data", "sample", "max_changed", "list"}
+)
+# the lowest count of each, as the CLI's options take them (--sample 0 replays nothing)
+COUNTS = {"sample": 1, "max_changed": 0, "list": 0}
+MAX_COUNT = 2**63 - 1  # what the store's JSON and SQL integers hold
+
+
+def _invalid(pointer: str, reason: str, detail: str | None = None) -> RequestProblem:
+    """A 422 request_invalid naming the part of the body that is wrong."""
+    return RequestProblem(
+        problem(
+            422,
+            "request_invalid",
+            detail or reason,
+            errors=[Diagnostic("request_invalid", reason, pointer=pointer)],
+        )
+    )
+
+
+def _count(request: dict[str, Any], name: str, low: int) -> int | None:
+    """A count of an impact request (absent or null: None); true is no count, nor 1."""
+    value = request.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_COUNT:
+        reason = Msg("expected an integer from {low} to {high}", low=low, high=MAX_COUNT)
+        detail = Msg("'{key}' must be a count", key=name)
+        raise _invalid(f"/{name}", reason, detail)
+    return value
+
+
+def _data_shape(data: Any) -> dict[str, list[Any]]:
+    """`data` of an impact request: a data set's name -> its entries."""
+    if data is None:
+        return {}
+    detail = Msg("'data' maps a data set to its entries")
+    if not isinstance(data, dict):
+        raise _invalid("/data", Msg("an object of data set -> entries"), detail)
+    for name, entries in data.items():
+        if not isinstance(entries, list):
+            pointer = f"/data/{escape_pointer_token(name)}"
+            raise _invalid(pointer, Msg("a list of entries"), detail)
+    return data
+
+
+def _check_data(candidate: Candidate, data: dict[str, list[Any]]) -> None:
+    """Each new data set must be one the policy reads, with entries its schema takes; else
+    a 422 pointing into this request (/data/NAME/3/phone): the mistake is in the body."""
+    for name, entries in data.items():
+        pointer = f"/data/{escape_pointer_token(name)}"
+        if name not in candidate.policy.datasets:
+            reason = Msg(
+                "policy '{policy}' reads no data set '{name}'", policy=candidate.id, name=name
+            )
+            raise RequestProblem(
+                problem(
+                    422,
+                    "request_invalid",
+                    reason,
+                    errors=[
+                        Diagnostic(
+                            "unknown_data_set",
+                            reason,
+                            pointer=pointer,
+                            hint=did_you_mean(name, candidate.policy.datasets),
+                        )
+                    ],
+                )
+            )
+        try:
+            check_overrides(candidate, {name: entries})
+        except PolicyError as exc:
+            raise RequestProblem(
+                problem(
+                    422,
+                    "data_invalid",
+                    Msg("the new data does not match its schema"),
+                    errors=[_under(d, pointer) for d in exc.diagnostics],
+                )
+            ) from None
 
 
 class LifecycleService:
@@ -238,9 +326,7 @@ class LifecycleService:
                     errors=[Diagnostic("request_invalid", m, pointer=p) for p, m in problems],
                 )
             message = request.get("message") or ""
-            candidate = draft_from_text(
-                self.lifecycle, policy_id, source, files=files, tests=request.get("tests")
-            )
+            candidate = self._draft_text(policy_id, source, files, request.get("tests"))
             principal = meta.get("principal", "anonymous")
             if state == "draft":
                 record = self.lifecycle.draft(candidate, principal, message)
@@ -257,19 +343,36 @@ class LifecycleService:
 
         return self._run(call)
 
+    def _draft_text(
+        self, policy_id: str, source: str, files: dict[str, str] | None, tests: str | None
+    ) -> Candidate:
+        """draft_from_text; a file sent that the policy does not read is a mistake in the
+        request (422 at /files/NAME), not in the policy."""
+        try:
+            return draft_from_text(self.lifecycle, policy_id, source, files=files, tests=tests)
+        except DraftInvalid as exc:
+            unread = [d for d in exc.diagnostics if d.code == "unknown_file"]
+            if not unread:
+                raise
+            raise RequestProblem(
+                problem(422, "request_invalid", unread[0].message, errors=unread)
+            ) from None
+
     def _job(self, kind: str, policy_id: str, principal: str, params: dict[str, Any]) -> Response:
         job = jobs.start(self.lifecycle.revisions, kind, policy_id, principal, params)
         location = f"/v1/jobs/{job.id}"
         return _json(202, job.to_dict(), [(b"location", location.encode())])
 
-    def submit(self, meta: dict[str, Any], _body: bytes) -> Response:
+    def submit(self, meta: dict[str, Any], body: bytes) -> Response:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            record = self.lifecycle.record(policy_id, self._number(meta["number"]))
+            number = self._number(meta["number"])
+            said = self._message(body)  # the submitter's, kept in the audit trail
+            record = self.lifecycle.record(policy_id, number)
             if record.state != "draft":
                 message = Msg("{ref} is {state}, not a draft", ref=record.ref, state=record.state)
                 return problem(409, "not_a_draft", message)
-            params = {"draft": record.number, "rules": self._rules_params()}
+            params = {"draft": record.number, "message": said, "rules": self._rules_params()}
             return self._job("submit", policy_id, meta.get("principal", "anonymous"), params)
 
         return self._run(call)
@@ -340,8 +443,7 @@ class LifecycleService:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
             request = self._body(body, required=False)
-            allowed = {"draft", "against", "since", "until", "data", "sample", "max_changed"}
-            extra = sorted(set(request) - allowed - {"list"})
+            extra = sorted(set(request) - IMPACT_KEYS)
             if extra:
                 return problem(
                     422,
@@ -349,7 +451,7 @@ class LifecycleService:
                     Msg(
                         "unknown key '{key}' (keys: {keys})",
                         key=extra[0],
-                        keys=", ".join(sorted(allowed)),
+                        keys=", ".join(sorted(IMPACT_KEYS)),
                     ),
                     errors=[
                         Diagnostic("request_invalid", Msg("unknown key"), pointer=f"/{extra[0]}")
@@ -358,14 +460,8 @@ class LifecycleService:
             draft = request.get("draft")
             against = _ref(request.get("against") or "published", "against")
             since, until = _window(request, "since"), _window(request, "until")
-            data = request.get("data") or {}
-            if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-                message = Msg("'data' maps a data set to its entries")
-                return problem(422, "request_invalid", message)
-            for key in ("sample", "max_changed", "list"):
-                value = request.get(key)
-                if value is not None and (not isinstance(value, int) or value < 0):
-                    return problem(422, "request_invalid", Msg("'{key}' must be a count", key=key))
+            data = _data_shape(request.get("data"))
+            counts = {name: _count(request, name, low) for name, low in COUNTS.items()}
             before = self.lifecycle.resolve(policy_id, against)
             after = (
                 self.lifecycle.resolve(policy_id, _ref(draft, "draft"))
@@ -375,25 +471,15 @@ class LifecycleService:
             if draft is None and not data:
                 message = Msg("give a 'draft', new 'data', or both")
                 return problem(422, "request_invalid", message)
-            for name, entries in data.items():
-                try:
-                    check_overrides(after, {name: entries})
-                except PolicyError as exc:  # pointers into this request: /data/NAME/3/phone
-                    return problem(
-                        422,
-                        "data_invalid",
-                        Msg("the new data does not match its schema"),
-                        errors=[_under(d, f"/data/{name}") for d in exc.diagnostics],
-                    )
+            _check_data(after, data)
             params = {
                 "draft": _ref(draft, "draft") if draft is not None else None,
                 "against": against,
                 "since_ms": since,
                 "until_ms": until,
                 "data": data,
-                "sample": request.get("sample"),
-                "max_changed": request.get("max_changed"),
-                "list": request.get("list", 100),
+                **counts,
+                "list": 100 if counts["list"] is None else counts["list"],
                 "rules": self._rules_params(),
             }
             return self._job("impact", policy_id, meta.get("principal", "anonymous"), params)
@@ -438,12 +524,8 @@ class LifecycleService:
             request = self._text(body)
             tests = request.get("tests")
             try:
-                candidate = draft_from_text(
-                    self.lifecycle,
-                    policy_id,
-                    request["source"],
-                    files=request.get("files"),
-                    tests=tests,
+                candidate = self._draft_text(
+                    policy_id, request["source"], request.get("files"), tests
                 )
             except DraftInvalid as exc:
                 found = exc.diagnostics
@@ -739,9 +821,9 @@ SCHEMAS: dict[str, Any] = {
                 },
                 "until": _TEXT,
                 "data": {"type": "object", "additionalProperties": {"type": "array"}},
-                "sample": _COUNT,
-                "max_changed": _COUNT,
-                "list": _COUNT,
+                "sample": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+                "max_changed": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+                "list": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "default": 100},
             }
         ),
         "additionalProperties": False,

@@ -486,7 +486,7 @@ _MORE: dict[Op | None, dict[str, Any]] = {
     },
     Op.CANCEL_JOB: {"200": _json("the job, which had already ended", ref("Job"))},
 }
-_OPTIONAL_BODY = frozenset({Op.APPROVE_REVISION, Op.REJECT_REVISION, Op.IMPACT})
+_OPTIONAL_BODY = frozenset({Op.SUBMIT_REVISION, Op.APPROVE_REVISION, Op.REJECT_REVISION, Op.IMPACT})
 
 
 def _metrics(_target: _Target, _max_batch: int) -> Details:
@@ -527,7 +527,9 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.REVISIONS: _answer("RevisionList", "the policy's revisions, newest first"),
     Op.CREATE_REVISION: _lifecycle("RevisionRequest", "201", "Revision", "the draft", 409),
     Op.REVISION: _answer("RevisionDetail", "the revision, with its source"),
-    Op.SUBMIT_REVISION: _lifecycle(None, "202", "Job", "the job that tests and measures it", 409),
+    Op.SUBMIT_REVISION: _lifecycle(
+        "MessageRequest", "202", "Job", "the job that tests and measures it", 409
+    ),
     Op.APPROVE_REVISION: _lifecycle("MessageRequest", "200", "Approval", "published", 409),
     Op.REJECT_REVISION: _lifecycle("MessageRequest", "200", "Revision", "rejected", 409),
     Op.ROLLBACK: _lifecycle("RollbackRequest", "200", "Publication", "published again", 409),

@@ -87,8 +87,11 @@ class Route:
                 pattern.append(re.escape(segment))
                 continue
             params.append(name)
-            # with a suffix, whatever comes before it (even nothing, as it always was)
-            pattern.append(f"([^/]*){re.escape(suffix)}" if suffix else "([^/]+)")
+            # with a suffix, whatever comes before it (even nothing, as it always was); a
+            # revision number holds no ':', which starts an action (8:frobnicate is no
+            # revision of the GET route, whose POST would be a 405: it is no path, a 404)
+            value = "[^/:]" if name == "number" else "[^/]"
+            pattern.append(f"({value}*){re.escape(suffix)}" if suffix else f"({value}+)")
         object.__setattr__(self, "params", tuple(params))
         object.__setattr__(self, "pattern", "/" + "/".join(pattern))
         if self.scope == PUBLISH:
@@ -502,13 +505,24 @@ def suggest(path: str) -> str | None:
         parts = route.path.split("/")
         if len(parts) == len(segments):
             pairs = zip(parts, segments, strict=True)
-            parts = [given if _is_param(part) else part for part, given in pairs]
+            parts = [_filled(part, given) for part, given in pairs]
         candidates.add("/".join(parts))
     return did_you_mean(path, candidates - {path})
 
 
 def _is_param(segment: str) -> bool:
     return segment.startswith("{") and segment.endswith("}")
+
+
+def _filled(part: str, given: str) -> str:
+    """A route's segment with the request's own value for its parameter: `{number}:approve`
+    with `8:frobnicate` is `8:approve`."""
+    if _is_param(part):
+        return given
+    _, brace, suffix = part[1:].partition("}")
+    if part.startswith("{") and brace and suffix:
+        return given.partition(suffix[0])[0] + suffix
+    return part
 
 
 def worker_ops() -> frozenset[Op]:

@@ -683,9 +683,9 @@ def _string(s: Mapping[str, Any], fb: list[Check]) -> Check:
                 errs,
                 "pattern",
                 Msg(
-                    "{value} does not match pattern {pattern}",
+                    "{value} does not match pattern `{pattern}`",
                     value=shown(v),
-                    pattern=f"`{s['pattern']}`",
+                    pattern=s["pattern"],
                 ),
                 path,
             )

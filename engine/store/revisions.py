@@ -540,8 +540,10 @@ class RevisionStore(Component):
         base: int | None,
         tests: Mapping[str, Any] | None,
         impact: Mapping[str, Any] | None,
+        message: str = "",
     ) -> RevisionRecord:
-        """A draft becomes pending, with its tests, its impact and the base they were run on."""
+        """A draft becomes pending, with its tests, its impact and the base they were run on;
+        the submitter's `message` is the audit row's (the record keeps the draft's)."""
         stamp = now_ms()
         with self.backend.write(_key(policy_id)) as session:
             changed = session.execute(
@@ -551,7 +553,8 @@ class RevisionStore(Component):
             ).rowcount
             if changed != 1:
                 raise StaleState(f"{policy_id}@{number} is not a draft")
-            _audit(session, stamp, principal, "submit", policy_id, number, {"base": base})
+            detail = {"message": message, "base": base}
+            _audit(session, stamp, principal, "submit", policy_id, number, detail)
             self.backend.bump(session, REVISIONS)
         found = self.record(policy_id, number)
         assert found is not None

@@ -426,3 +426,13 @@ def test_the_openapi_document_lists_every_route_of_the_table(document: dict[str,
 def test_the_reload_route_is_documented(document: dict[str, Any]) -> None:
     reload = document["paths"]["/v1/reload"]["post"]
     assert reload["operationId"] == "reload" and reload["security"] == [{"bearer": []}]
+
+
+def test_an_unknown_action_on_a_revision_is_no_path_and_a_misspelt_one_is_suggested() -> None:
+    """8:frobnicate was taken as the number of GET .../revisions/{number}: a POST got 405."""
+    with pytest.raises(routes.NoRoute):
+        routes.find("POST", "/v1/policies/p/revisions/8:frobnicate")
+    assert routes.suggest("/v1/policies/p/revisions/8:aprove") == (
+        "did you mean '/v1/policies/p/revisions/8:approve'?"
+    )
+    assert routes.find("GET", "/v1/policies/p/revisions/8")[1] == {"policy_id": "p", "number": "8"}
