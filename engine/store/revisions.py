@@ -45,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from engine.core.jsonvalue import dumps_text, loads_logged
 from engine.store import versions
 from engine.store.backend import Component, Session, Step
 
@@ -300,11 +301,13 @@ _JOB_COLUMNS = (
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    """A job's parameters or result as JSON: exact decimals (an impact's new data may hold
+    one a double cannot, read exactly from the request)."""
+    return None if value is None else dumps_text(value)
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
+    return None if text is None else loads_logged(text)
 
 
 def _revision(row: tuple[Any, ...]) -> RevisionRecord:
@@ -333,7 +336,7 @@ def _publication(row: tuple[Any, ...]) -> Publication:
 def _job(row: tuple[Any, ...]) -> Job:
     return Job(
         *row[:11],
-        orjson.loads(row[11]),
+        _loads(row[11]),
         _loads(row[12]),
         _loads(row[13]),
         bool(row[14]),

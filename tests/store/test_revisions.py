@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -118,6 +119,14 @@ def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionS
     replaced = store.start_job("impact", "q", "carol", {}, stale_after_ms=-1)
     assert store.job(other.id).state == "failed"  # type: ignore[union-attr]
     assert replaced.state == "running"
+
+
+def test_a_jobs_parameters_keep_decimals_a_double_cannot_hold(store: RevisionStore) -> None:
+    """An impact's new data is read exactly from its request: orjson wrote no Decimal (500)."""
+    entries = [{"id": "E-1", "rate": Decimal("0.30000000000000001"), "big": 2**62}]
+    job = store.start_job("impact", "d", "alice", {"data": {"rates": entries}})
+    kept = store.job(job.id).params["data"]["rates"]  # type: ignore[union-attr]
+    assert kept == entries and str(kept[0]["rate"]) == "0.30000000000000001"
 
 
 def test_a_first_page_of_the_audit_trail_waits_for_an_entry_numbered_before_its_own(
