@@ -31,7 +31,7 @@ import click
 from engine.cli.inputs import TEXT, check_store, utf8
 from engine.core.errors import Diagnostic, UsageError
 from engine.core.i18n import Msg, translate
-from engine.core.jsonvalue import dumps, shown
+from engine.core.jsonvalue import dumps, quoted, shown
 from engine.core.suggest import did_you_mean
 
 FORMAT = click.option(
@@ -130,9 +130,10 @@ def _open(store_path: str | None, config_file: str | None, *, workers: int | Non
 
 
 # C0 and C1 controls and the Unicode line separators: a message holding one could forge a
-# line of its own in a text report (an audit row that never happened)
-CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# line of its own in a text report (an audit row that never happened); and the backslash,
+# so that a message that says "\n" is not read as one that held a newline
+CONTROLS = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def _printable(value: Any) -> str:
@@ -284,7 +285,7 @@ def _data_option(values: Iterable[str]) -> dict[str, Path]:
     for value in values:
         name, sep, file = value.partition("=")
         if not sep or not name or not file:
-            wrong = Msg("--data wants NAME=FILE, not {value}", value=repr(value))
+            wrong = Msg("--data wants NAME=FILE, not {value}", value=quoted(value))
             raise UsageError([Diagnostic("usage", wrong)])
         out[name] = Path(file)
     return out
@@ -660,7 +661,7 @@ def _ref(ref: str) -> tuple[str, int]:
             [
                 Diagnostic(
                     "usage",
-                    Msg("a revision looks like cancellation-fees@3, not {ref}", ref=repr(ref)),
+                    Msg("a revision looks like cancellation-fees@3, not {ref}", ref=quoted(ref)),
                 )
             ]
         )

@@ -15,7 +15,9 @@ from engine.lifecycle.workflow import Lifecycle, Rules
 from tests import ROOT
 
 POLICY = "cancellation-fees"
-FORGED = "ok\n2026-01-01 00:00:00 bob          approve   cancellation-fees@9  forged\tx\x1b[2J"
+FORGED = (
+    "ok\n2026-01-01 00:00:00 bob          approve   cancellation-fees@9  forged\tx\x1b[2J a\\nb"
+)
 
 
 @pytest.fixture
@@ -109,6 +111,7 @@ def test_messages_with_controls_are_one_line_in_text_and_exact_in_json(
     code, out, _ = run(capsys, project, "audit", POLICY)
     assert code == 0 and len(out.splitlines()) == 3, out  # draft, bootstrap's submit, bootstrap
     assert "message=ok\\n2026-01-01" in out and "forged\\tx\\x1b[2J" in out, out
+    assert "a\\\\nb" in out  # a backslash written is doubled: no escape is forged either
     code, out, _ = run(capsys, project, "audit", POLICY, "--format", "json")
     assert json.loads(out)[0]["detail"]["message"] == FORGED
     code, out, _ = run(capsys, project, "revisions", POLICY)
