@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import quoted, shown, to_json_value
 from engine.core.suggest import did_you_mean
 from engine.flow.actors import Actor, validate_actor
@@ -302,6 +302,22 @@ class FlowEngine:
                     )
                 ]
             )
+        if flow.states[state].abolished:  # as a move into it is: no entity may stand there
+            raise InputError(
+                [
+                    Diagnostic(
+                        "abolished_state",
+                        Msg(
+                            "'{state}' is an abolished state of '{policy}': no entity can be "
+                            "imported into it",
+                            state=state,
+                            policy=policy.id,
+                        ),
+                        pointer="/state",
+                        hint=_note_of(flow.states[state]),
+                    )
+                ]
+            )
         normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
         with self.entity_lock(policy.id, entity_id):
             # the store refuses an existing entity too: another process may have made it
@@ -353,6 +369,14 @@ def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
             ]
         )
     return policy
+
+
+def _note_of(state: Any) -> Rendered | None:
+    """The abolished state's note (what to do instead), in the answer's language."""
+    note = state.note
+    if note is None:
+        return None
+    return Rendered(lambda lang: note.ja if lang == "ja" or not note.en else note.en)
 
 
 def _check_same_event(flow: FlowSpec, row: HistoryRow, event: Any, actor: Any) -> None:

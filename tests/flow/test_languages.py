@@ -371,6 +371,7 @@ def test_the_engines_other_refusals_of_a_request_read_in_japanese(engine: FlowEn
         _error(lambda: engine.apply("locks", "D-1", {"type": "open"}, actor=GUEST)),
         _error(lambda: engine.import_entity("doors", "D-2", "ajar", {})),
         _error(lambda: engine.import_entity("doors", "D-2", None, {})),
+        _error(lambda: engine.import_entity("doors", "D-2", "broken", {})),  # abolished
     ]
     engine.import_entity("doors", "D-3", "open", {"count": 1})
     problems.append(_error(lambda: engine.import_entity("doors", "D-3", "open", {})))
@@ -379,6 +380,7 @@ def test_the_engines_other_refusals_of_a_request_read_in_japanese(engine: FlowEn
         "not_a_flow",
         "unknown_state",
         "unknown_state",
+        "abolished_state",
         "entity_exists",
     ]
     assert isinstance(problems[1], UsageError)
@@ -386,10 +388,14 @@ def test_the_engines_other_refusals_of_a_request_read_in_japanese(engine: FlowEn
         "'ajar' is not a state of 'doors'",
         "null is not a state of 'doors'",  # a JSON value, never Python's None
     ]
+    abolished = problems[4].diagnostics[0]  # imported where no move may lead: refused too
+    assert abolished.pointer == "/state"
+    assert translate(abolished.hint, "ja") == "故障は使わなくなりました。"
+    assert translate(abolished.hint, "en") == "Broken is no longer used."
     for problem in problems:
         for diagnostic in problem.diagnostics:
             assert_translated(diagnostic.message)
-    assert translate(problems[4].diagnostics[0].message, "ja") == (
+    assert translate(problems[5].diagnostics[0].message, "ja") == (
         "'doors' のエンティティ 'D-3' はすでにあります。取り込めるのは新しいエンティティだけです"
     )
 
