@@ -141,6 +141,8 @@ def _check_case_names(cases: list[Case], project: Project) -> None:
     for case in cases:
         problems += _unknown_refs(case, project)
         problems += _unknown_rules(case)
+        if case.policy.kind == "flow":
+            problems += _unknown_flow_names(case)
         if case.policy.kind != "decision":
             continue
         if "error" not in case.spec.get("expect", {}):  # else it may test that refusal
@@ -179,6 +181,51 @@ def _unknown_rules(case: Case) -> list[Diagnostic]:
         for i, rule_id in enumerate(expect.get(key, []))
         if rule_id not in rule_ids
     ]
+
+
+def _unknown_flow_names(case: Case) -> list[Diagnostic]:
+    """States, event types, transitions and action codes a flow case names that its flow
+    does not have (a step that expects an error may send an unknown event on purpose)."""
+    from engine.flow.model import flow_of
+
+    flow = flow_of(case.policy)
+    transitions = flow.transition_by_id
+    actions = {a.code for t in flow.transitions for a in t.actions}
+    base, problems = f"/cases/{case.index}", []
+
+    def check(name: Any, known: Any, pointer: str, what: Msg) -> None:
+        if isinstance(name, str) and name not in known:
+            hint = did_you_mean(name, known)
+            message = Msg(
+                "{what} '{name}' is not in policy '{policy}'",
+                what=what,
+                name=name,
+                policy=case.policy.id,
+            )
+            problems.append(
+                Diagnostic(
+                    "unknown_name", message, case.document.positions.value(pointer), hint=hint
+                )
+            )
+
+    entity = case.spec.get("entity") or {}
+    check(entity.get("state"), flow.states, _entity_state_pointer(case), Msg("state"))
+    for i, step in enumerate(case.spec.get("steps") or []):
+        at, expect = f"{base}/steps/{i}", step.get("expect") or {}
+        if "error" not in expect:
+            check(
+                (step.get("event") or {}).get("type"), flow.events, f"{at}/event/type", Msg("event")
+            )
+        check(expect.get("state"), flow.states, f"{at}/expect/state", Msg("state"))
+        check(expect.get("transition"), transitions, f"{at}/expect/transition", Msg("transition"))
+        for j, code in enumerate(expect.get("actions") or []):
+            check(code, actions, f"{at}/expect/actions/{j}", Msg("action"))
+    return problems
+
+
+def _entity_state_pointer(case: Case) -> str:
+    own = f"/cases/{case.index}/entity/state"
+    return own if case.document.positions.has(own) else "/defaults/entity/state"
 
 
 def _unknown_inputs(case: Case) -> list[Diagnostic]:

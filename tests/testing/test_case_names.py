@@ -129,3 +129,34 @@ def test_kimari_validate_reports_them_and_exits_2(
     out = capsys.readouterr().err
     assert "cancellation-fees.tests.yaml:15:17: unknown_outcome_field" in out
     assert "(did you mean 'fee_tier'?)" in out
+
+
+def test_the_names_of_a_flow_case_are_checked_against_its_flow(tmp_path: Path) -> None:
+    path = tmp_path / "claim-status.tests.yaml"
+    path.write_text(
+        """\
+kimari: 1
+policy: claim-status
+defaults:
+  actor: {id: dealer-1, roles: [販売店]}
+cases:
+  - name: one of each
+    entity: {state: requestd}
+    steps:
+      - event: {type: clam}
+        expect: {state: under_reviw, transition: start-reviw, actions: [SHOW_WITH_INVOIC]}
+      - event: {type: nothing}
+        expect: {error: {code: unknown_event}}
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_cases(path, shipped_project())
+    found = [(f"{d.location.line}:{d.location.col}", d.hint) for d in caught.value.diagnostics]  # type: ignore[union-attr]
+    assert found == [
+        ("7:21", "did you mean 'requested'?"),
+        ("9:23", "did you mean 'claim'?"),
+        ("10:25", "did you mean 'under_review'?"),
+        ("10:50", "did you mean 'start-review'?"),
+        ("10:73", "did you mean 'SHOW_WITH_INVOICE'?"),
+    ]  # the second step expects the refusal of its unknown event: not reported
