@@ -31,6 +31,7 @@ from engine.core.errors import (
     EvaluationError,
     InputError,
     KimariError,
+    Refused,
     RetryLater,
     StoreDamaged,
     StoreUnavailable,
@@ -152,8 +153,9 @@ class Subject:
             return self.fault
         if isinstance(exc, RetryLater):
             return self.busy
-        if isinstance(exc, UsageError) and exc.diagnostics:
-            return exc.diagnostics[0].message  # "no policy 'x'" says it all
+        if isinstance(exc, UsageError | Refused) and exc.diagnostics:
+            # "no policy 'x'", "policy 'p' already has a job running: ..." say it all
+            return exc.diagnostics[0].message
         return self.unusable
 
 

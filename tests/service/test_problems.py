@@ -116,3 +116,12 @@ def test_a_damaged_store_is_a_500_saying_so_without_its_file_or_sqlites_words(
     assert body["detail"].startswith("the store is damaged and cannot be read or written")
     assert "/srv" not in orjson.dumps(body).decode() and "malformed" not in body["detail"]
     assert "errors" not in body or body["errors"] == []
+
+
+def test_a_refusal_is_detailed_by_its_own_words_not_a_generic_sentence() -> None:
+    from engine.core.errors import Refused
+
+    busy = Refused([Diagnostic("job_running", "policy 'p' already has a job running: j1")])
+    status, body = answer(busy, DECISION)
+    assert (status, body["code"]) == (409, "job_running")
+    assert body["detail"] == "policy 'p' already has a job running: j1"
