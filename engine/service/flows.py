@@ -91,15 +91,19 @@ class FlowService:
             actor = validate_actor(request["actor"])
             beyond = roles_beyond(actor, roles) if roles is not None else []
             if beyond:
+                message = Msg(
+                    "this token may not act as {roles} (it may claim: {allowed})",
+                    roles=", ".join(beyond),
+                    allowed=", ".join(roles or []) or Msg("no role"),
+                )
+                pointer = f"/actor/roles/{actor.roles.index(beyond[0])}"
                 return problem(
                     403,
                     "actor_role_forbidden",
-                    Msg(
-                        "this token may not act as {roles} (it may claim: {allowed})",
-                        roles=", ".join(beyond),
-                        allowed=", ".join(roles or []) or Msg("no role"),
-                    ),
-                    pointer=f"/actor/roles/{actor.roles.index(beyond[0])}",
+                    message,
+                    # in `errors` as every other problem with a place; `pointer` as before
+                    errors=[Diagnostic("actor_role_forbidden", message, pointer=pointer)],
+                    pointer=pointer,
                     roles=sorted(roles or []),
                 )
             result = self.engine.apply(

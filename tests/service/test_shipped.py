@@ -282,6 +282,7 @@ def test_a_token_may_claim_only_the_roles_configured_for_it(server: Server) -> N
         assert answer.status_code == 403
         assert answer.json()["code"] == "actor_role_forbidden"
         assert answer.json()["pointer"] == "/actor/roles/0"
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/actor/roles/0"]
         both = {"id": "x", "roles": ["販売店", "オートックワン"]}
         assert portal.post(f"{path}/events", json=claim(actor=both)).status_code == 403
         assert portal.get(path).json()["state"]["id"] == "requested"
