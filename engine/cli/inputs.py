@@ -2,8 +2,9 @@
 
 Each refusal is a UsageError (exit 2) or an InputError (exit 1) naming the place, as the
 service refuses the same input: text on the command line that is not UTF-8, JSON that holds
-a key twice or an integer too long to read, a policy of the wrong kind, a store that is not
-an SQLite database or whose folder is mistyped, an output that is the input itself.
+a key twice, an integer too long to read, NaN, Infinity or a lone surrogate, a policy of the
+wrong kind, a store that is not an SQLite database or whose folder is mistyped, an output that
+is the input itself.
 Only click and engine/core load with this module: the CLI starts without the engine.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -96,6 +98,10 @@ class _Reading:
     def __init__(self) -> None:
         self.long_integer = False
         self.duplicate = False
+        self.non_finite = False
+
+    def constant(self, text: str) -> None:
+        self.non_finite = True  # NaN, Infinity, -Infinity: refused once found again
 
     def integer(self, text: str) -> Any:
         try:
@@ -114,11 +120,19 @@ class _Reading:
 def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | InputError]) -> Any:
     """JSON `text` (whose UTF-8 is `raw`) with fractions as Decimal, as the service reads a
     body; `error` (with the place under `pointer`) for an integer too long to read or a key
-    held twice. json.JSONDecodeError and RecursionError as json.loads raises them."""
+    held twice. json.JSONDecodeError and RecursionError as json.loads raises them, and
+    json.JSONDecodeError too for what Python's json takes and JSON (and the service) does not:
+    NaN, Infinity, and a string holding a lone UTF-16 surrogate ("\\ud800")."""
     reading = _Reading()
     value = json.loads(
-        text, parse_float=Decimal, parse_int=reading.integer, object_pairs_hook=reading.pairs
+        text,
+        parse_float=Decimal,
+        parse_int=reading.integer,
+        parse_constant=reading.constant,
+        object_pairs_hook=reading.pairs,
     )
+    if reading.non_finite or _SURROGATE_ESCAPE.search(text) is not None:
+        _refuse_non_json(text)
     if reading.long_integer:
         place, found = _find_long(value)
         raise error([_long_diagnostic(found, pointer + place)])
@@ -127,6 +141,47 @@ def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | 
         if inner is not None:
             raise error([duplicate_diagnostic(pointer + inner)])
     return value
+
+
+# A string (as written), or a constant Python's json reads and JSON has not
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|NaN|-?Infinity')
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may be `\\ud800`: looked at again
+
+
+def _refuse_non_json(text: str) -> None:
+    """json.JSONDecodeError at the first NaN, Infinity or lone surrogate of `text` (JSON that
+    Python's json has read: its strings are well formed), if there is one."""
+    for token in _TOKEN.finditer(text):
+        found = token.group()
+        if not found.startswith('"'):
+            reason = Msg("{value} is not a JSON number: JSON has no NaN or Infinity", value=found)
+            raise json.JSONDecodeError(reason, text, token.start())
+        at = _lone_surrogate(found)
+        if at is not None:
+            escape = found[at : at + 6]
+            reason = Msg(
+                "{escape} is half of a UTF-16 surrogate pair, alone: it is no character",
+                escape=escape,
+            )
+            raise json.JSONDecodeError(reason, text, token.start() + at)
+
+
+def _lone_surrogate(string: str) -> int | None:
+    """Where in `string` (a JSON string as written) a \\u escape of a surrogate is not one
+    of a pair (a high one right before a low one, which json reads as one character)."""
+    high = None  # where a high surrogate waits for its low half
+    for escape in _ESCAPE.finditer(string):
+        code = int(escape.group(1), 16) if escape.group(1) else -1
+        if high is not None:
+            if escape.start() != high + 6 or not 0xDC00 <= code <= 0xDFFF:
+                return high
+            high = None
+        elif 0xD800 <= code <= 0xDBFF:
+            high = escape.start()
+        elif 0xDC00 <= code <= 0xDFFF:
+            return escape.start()
+    return high
 
 
 def _find_long(value: Any) -> tuple[str, _LongInteger]:

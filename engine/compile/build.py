@@ -47,6 +47,7 @@ from engine.lang.types import (
     INTEGER,
     NUMBER,
     STRING,
+    UNKNOWN,
     Type,
     dataset_of,
     list_of,
@@ -179,7 +180,7 @@ class Build:
         derived_types = (
             derived
             if derived is not None
-            else {name: ANY for name in self.broken_derived}
+            else {name: UNKNOWN for name in self.broken_derived}
             | {d.name: d.expr.type for d in self.derived}
         )
         roots["derived"] = Root(record(derived_types), "derived")

@@ -6,6 +6,7 @@ with the flow compiler, whose transitions are rules too.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -156,8 +157,15 @@ def durable_condition(build: Build, conditions: list[Expr], rule_id: str) -> Any
     parts = []
     for expr in conditions:
         compiler.types = expr.types
+        before = len(compiler.guards)
         try:
             parts.append(compiler.compile(expr.node))
+            compiler.guards[before:] = [  # placed for their refusals
+                dataclasses.replace(
+                    g, text=expr.snippet(g.node), rule_id=rule_id, location=expr.location(g.node)
+                )
+                for g in compiler.guards[before:]
+            ]
         except durable_conditions.NotCompilable as exc:
             problem = exc.problem
             build.diagnostics.append(
@@ -261,7 +269,7 @@ def _then(
                     "{value} is not a value of outcome '{name}' (one of {options})",
                     value=quoted(value.constant),
                     name=name,
-                    options=str(list(declared.type.enum)),
+                    options=", ".join(quoted(v) for v in declared.type.enum),
                 ),
                 field_pointer,
                 rule_id=rule_id,

@@ -66,6 +66,7 @@ from engine.lang.pycompile import (
 )
 from engine.lang.types import (
     ANY,
+    UNKNOWN,
     Type,
 )
 from engine.source.facts import FactsValidator, compile_facts_schema
@@ -215,7 +216,7 @@ def stage_settings(build: Build) -> None:
     for name, spec in build.data.get("settings", {}).items():
         pointer = join_pointer("/settings", name)
         type_ = SETTING_TYPES[spec["type"]]
-        enum = tuple(spec["enum"]) if "enum" in spec else None
+        enum = _enum_of(build, name, type_, spec, pointer)
         default = spec["default"]
         if type_.kind == "date" and isinstance(default, str):
             try:
@@ -241,7 +242,7 @@ def stage_settings(build: Build) -> None:
                     "default {value} of setting '{name}' is not one of {options}",
                     value=quoted(default),
                     name=name,
-                    options=str(list(enum)),
+                    options=_options(enum),
                 ),
                 join_pointer(pointer, "default"),
             )
@@ -259,6 +260,46 @@ def stage_settings(build: Build) -> None:
             tuple(spec.get("refs", ())),
             build.document.positions.key(pointer),
         )
+
+
+def _enum_of(
+    build: Build, name: str, type_: Type, spec: dict[str, Any], pointer: str
+) -> tuple[Any, ...] | None:
+    """The values of a setting's `enum` as its default and a request's value are read (a
+    date's text parsed: a date never equals a text); a value that is not of the setting's
+    type is refused at its place and left out."""
+    if "enum" not in spec:
+        return None
+    values = []
+    for index, value in enumerate(spec["enum"]):
+        try:
+            values.append(_setting_constant(value, type_))
+        except ValueError as exc:
+            build.error(
+                "invalid_setting",
+                Msg("enum of setting '{name}': {reason}", name=name, reason=message_of(exc)),
+                join_pointer(join_pointer(pointer, "enum"), index),
+            )
+    return tuple(values)
+
+
+def _setting_constant(value: Any, type_: Type) -> Any:
+    """A value of a setting written in the policy: a date's text parsed; ValueError if it
+    is not of the setting's type."""
+    if type_.kind == "date" and isinstance(value, str):
+        return parse_date(value)
+    if not constant_fits(value, type_):
+        raise ValueError(
+            Msg("must be {type}, got {value}", type=type_.describe(), value=quoted(value))
+        )
+    return value
+
+
+def _options(enum: tuple[Any, ...]) -> str:
+    """The values of an enum as a message lists them: a JSON list, ["a", "b"] or [0.5, 1.5]
+    (never Python's [Decimal('0.5')]), the first ten of a longer one."""
+    listed = ", ".join(shown(value) for value in enum[:10])
+    return "[" + listed + (", ...]" if len(enum) > 10 else "]")
 
 
 def _check_bounds(
@@ -388,7 +429,7 @@ def stage_derived(build: Build) -> None:
         source = Source(build.document.positions, pointer, spec["value"])
         expr = build.expression(spec["value"], source, build.scope(derived=known))
         if expr is None:
-            known[name] = ANY
+            known[name] = UNKNOWN
             build.broken_derived.add(name)
             continue
         known[name] = expr.type
@@ -581,7 +622,9 @@ def assemble_policy(build: Build) -> CompiledPolicy:
         name: dataclasses.replace(spec, find_keys=tuple(sorted(build.find_keys.get(name, ()))))
         for name, spec in build.datasets.items()
     }
-    builder = durable_conditions.message_builder(build.conditions.fields, path_getter)
+    conditions = build.conditions
+    builder = durable_conditions.message_builder(conditions.fields, path_getter, conditions.guards)
+    guard = durable_conditions.guard_checker(conditions.fields, path_getter, conditions.guards)
     text = build.document.text
     revision = revision_of(text.encode("utf-8"), *build.files.values())
     policy = CompiledPolicy(
@@ -604,6 +647,8 @@ def assemble_policy(build: Build) -> CompiledPolicy:
         source=PolicySource(text, dict(build.files)),
     )
     policy.extra["timings"] = dict(build.timings)
+    if guard is not None:  # the reference evaluator refuses what durable_rules would
+        policy.extra["guard"] = guard
     return policy
 
 
@@ -615,6 +660,9 @@ def compile_file(
 
 def coerce_setting(setting: Setting, value: Any) -> Any:
     """A setting value from a request, or ValueError saying why it is not acceptable."""
+    infinite = _non_finite(value)
+    if infinite is not None:  # NaN is unequal to itself and unordered: no enum or limit holds
+        raise ValueError(Msg("must be a finite number, got {value}", value=infinite))
     kind = setting.type.kind
     if kind == "date" and isinstance(value, str):
         value = parse_date(value)
@@ -638,7 +686,7 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
         raise ValueError(
             Msg(
                 "must be one of {options}, got {value}",
-                options=str(list(setting.enum)),
+                options=_options(setting.enum),
                 value=shown(value),
             )
         )
@@ -651,3 +699,13 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
             Msg("must be at most {limit}, got {value}", limit=setting.maximum, value=shown(value))
         )
     return value
+
+
+def _non_finite(value: Any) -> str | None:
+    """NaN, Infinity or -Infinity as Decimal writes it, if `value` is one (a float from the
+    Python API, a Decimal from a JSON reader that takes them); None for any other value."""
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal) and not value.is_finite():
+        return str(value)  # not shown(): JSON has no such number, shown() would write "NaN"
+    return None

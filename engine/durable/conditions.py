@@ -30,7 +30,8 @@ compiler bounds the number of alternatives per rule.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,12 +39,14 @@ from typing import Any
 
 import orjson
 
+from engine.core.errors import Diagnostic, EvaluationError, Location
 from engine.core.i18n import Msg
+from engine.core.jsonvalue import INT_MAX, INT_MIN
 from engine.durable.adapter import CHUNK_ALTERNATIVES
 from engine.lang import ast
 from engine.lang.calendar import to_day_number, to_epoch_micros
 from engine.lang.parser import Problem
-from engine.lang.types import Type
+from engine.lang.types import UNKNOWN, Type
 
 MAX_ALTERNATIVES = CHUNK_ALTERNATIVES  # durable's alpha stack: see durable_adapter
 MAX_MESSAGE_FIELDS = 200
@@ -118,6 +121,85 @@ class MessageField:
     path: tuple[str, ...]
 
 
+EXACT_DIGITS = 15  # significant digits a double holds of every decimal
+EXACT_INTEGER = 2**53  # the integers a double holds, all of them
+_EXACT = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A check of a message before durable_rules matches it, for what it would compute or
+    compare otherwise than the reference evaluator: integer arithmetic past 64 bits (its
+    integers wrap), and two numbers that are both beyond what a double holds exactly (they
+    may become the same double). Either refuses the decision (value_out_of_range, a 422)
+    rather than deciding it otherwise: the condition can then move into a derived value."""
+
+    node: ast.Node
+    check: Callable[[dict[str, Any], dict[str, Any]], bool]  # message, originals -> ok
+    kind: str
+    keys: tuple[str, ...] = ()
+    # where, for the refusal: set by the rule compiler (engine/compile/rules.py)
+    text: str = ""
+    rule_id: str = ""
+    location: Location | None = None
+
+    def refusal(self) -> EvaluationError:
+        message = (
+            Msg(
+                "rule '{rule}': `{condition}` leaves the 64-bit integers the rule engine "
+                "computes with",
+                rule=self.rule_id,
+                condition=self.text,
+            )
+            if self.kind == "arithmetic"
+            else Msg(
+                "rule '{rule}': `{condition}` compares two numbers that both have more digits "
+                "than the rule engine's doubles hold exactly",
+                rule=self.rule_id,
+                condition=self.text,
+            )
+        )
+        hint = Msg("compute the condition as a derived value, which is exact")
+        return EvaluationError(
+            [
+                Diagnostic(
+                    "value_out_of_range", message, self.location, rule_id=self.rule_id, hint=hint
+                )
+            ]
+        )
+
+    @classmethod
+    def arithmetic(
+        cls, node: ast.Node, compute: Callable[[dict[str, Any]], Any], keys: list[str]
+    ) -> Guard:
+        def fits(message: dict[str, Any], _originals: dict[str, Any]) -> bool:
+            value = compute(message)
+            return value is None or not isinstance(value, int) or INT_MIN <= value <= INT_MAX
+
+        return cls(node, fits, "arithmetic", tuple(keys))
+
+    @classmethod
+    def pair(cls, node: ast.Node, left: str, right: str) -> Guard:
+        def exact(_message: dict[str, Any], originals: dict[str, Any]) -> bool:
+            return not (_inexact(originals.get(left)) and _inexact(originals.get(right)))
+
+        return cls(node, exact, "pair", (left, right))
+
+
+def _inexact(value: Any) -> bool:
+    """A number no double holds exactly: one of more than 15 significant digits (that is not
+    an integer of 53 bits), or an integer past 2^53."""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int):
+        return abs(value) > EXACT_INTEGER
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return abs(value) > EXACT_INTEGER
+        return len(value.normalize().as_tuple().digits) > EXACT_DIGITS
+    return False
+
+
 def key_names(fields: dict[str, MessageField]) -> dict[str, str]:
     """Each message key -> the field it carries (`f3` -> `order.payment.method`)."""
     return {f.key: name for name, f in fields.items()}
@@ -129,6 +211,8 @@ class ConditionCompiler:
 
     types: dict[ast.Node, Type]
     fields: dict[str, MessageField] = field(default_factory=dict)  # by dotted path
+    # what a message must be checked for before durable_rules matches it (see Guard)
+    guards: list[Guard] = field(default_factory=list)
 
     def compile(self, node: ast.Node) -> JSON:
         result = self._cond(node, negated=False)
@@ -163,6 +247,7 @@ class ConditionCompiler:
         if isinstance(node, ast.Compare):
             return self._compare(node, negated)
         if ast.path_of(node) is not None:
+            self._comparable(node, boolean=True)
             key, nullable = self._path(node)
             if not negated:
                 return {key: True}
@@ -206,7 +291,13 @@ class ConditionCompiler:
         key, left_nullable = self._path(left)
         if isinstance(right, ast.Literal) and right.value is None:
             return _missing(key) if op == "==" else _present(key)
+        self._comparable(left)
+        if ast.path_of(right) is not None:
+            self._comparable(right)
+        self._exact_constant(left, right)
         rhs, right_keys = self._operand(right)
+        if ast.path_of(right) is not None and self._numeric(left, right):
+            self.guards.append(Guard.pair(node, key, self._path(right)[0]))
         if op == "==":
             core = {key: rhs}
             both_null = (
@@ -247,6 +338,9 @@ class ConditionCompiler:
             raise NotCompilable(
                 node.left, Msg("'in' in a rule condition needs a field on its left")
             )
+        self._comparable(node.left)
+        for item in node.right.items:
+            self._exact_constant(node.left, item)
         key, nullable = self._path(node.left)
         values = [to_message_value(i.value) for i in node.right.items]  # type: ignore[attr-defined]
         if not negated:
@@ -255,6 +349,54 @@ class ConditionCompiler:
         if not parts:
             return _constant(True)
         return _any_of([_all_of(parts), *([_missing(key)] if nullable else [])])
+
+    # -- what durable_rules can compare exactly --------------------------------
+    def _comparable(self, node: ast.Node, boolean: bool = False) -> None:
+        """A value a message carries as itself: a list or a record is carried as `true`
+        (present), and a value of no declared type may be either, or a boolean that
+        durable_rules takes for 1: compared, it would match where the reference does not."""
+        type_ = self.types.get(node)
+        if type_ == UNKNOWN:
+            return  # its own error is reported: no follow-on one
+        kind = type_.kind if type_ is not None else "any"
+        if kind in ("list", "record", "any") or (boolean and kind != "boolean"):
+            raise NotCompilable(
+                node,
+                Msg(
+                    "a value of type {type} cannot be compared by the rule engine in a rule "
+                    "condition (its message carries only whether it is there)",
+                    type=type_.describe() if type_ is not None else "any",
+                ),
+                Msg("test it against null here, or compare it in a derived value"),
+            )
+
+    def _numeric(self, left: ast.Node, right: ast.Node) -> bool:
+        kinds = {t.kind for t in (self.types.get(left), self.types.get(right)) if t is not None}
+        return "number" in kinds
+
+    def _exact_constant(self, path: ast.Node, node: ast.Node) -> None:
+        """A constant durable_rules holds exactly enough to order the path's values by: a
+        decimal of more than 15 significant digits is no double, nor an integer past 2^53
+        compared with numbers that are not integers."""
+        value = node.value if isinstance(node, ast.Literal) else None
+        type_ = self.types.get(path)
+        if isinstance(value, Decimal) and value != value.to_integral_value():
+            digits = len(value.normalize().as_tuple().digits)
+            too_long = digits > EXACT_DIGITS
+        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+            too_long = abs(value) > EXACT_INTEGER and type_ is not None and type_.kind == "number"
+        else:
+            return
+        if too_long:
+            raise NotCompilable(
+                node,
+                Msg(
+                    "the rule engine compares numbers as doubles: {value} has more significant "
+                    "digits than it holds exactly (15)",
+                    value=str(value),
+                ),
+                Msg("compare it in a derived value, which is exact"),
+            )
 
     # -- operands -------------------------------------------------------------
     def _path(self, node: ast.Node) -> tuple[str, bool]:
@@ -299,11 +441,39 @@ class ConditionCompiler:
                 )
             left, left_keys = self._operand(node.left)
             right, right_keys = self._operand(node.right)
+            keys: list[str] = []
+            self.guards.append(Guard.arithmetic(node, self._exactly(node, keys), keys))
             return {_ARITH[node.op]: {"$l": left, "$r": right}}, left_keys + right_keys
         if isinstance(node, ast.Unary) and node.op == "-":
             inner, keys = self._operand(node.operand)
+            used: list[str] = []
+            self.guards.append(Guard.arithmetic(node, self._exactly(node, used), used))
             return {"$mul": {"$l": -1, "$r": inner}}, keys
         raise self._unsupported(node)
+
+    def _exactly(self, node: ast.Node, keys: list[str]) -> Callable[[dict[str, Any]], Any]:
+        """The integer arithmetic of `node` computed exactly from a message's values (None
+        when a value is missing: durable_rules then matches nothing either); `keys` gets
+        the message keys it reads."""
+        if isinstance(node, ast.Literal):
+            value = to_message_value(node.value)
+            return lambda message: value
+        if ast.path_of(node) is not None:
+            key = self._path(node)[0]
+            keys.append(key)
+            return lambda message: message.get(key)
+        if isinstance(node, ast.Unary):
+            inner = self._exactly(node.operand, keys)
+            return lambda message: None if (v := inner(message)) is None else -v
+        assert isinstance(node, ast.Arith)
+        left, right = self._exactly(node.left, keys), self._exactly(node.right, keys)
+        apply = _EXACT[node.op]
+
+        def compute(message: dict[str, Any]) -> Any:
+            a, b = left(message), right(message)
+            return None if a is None or b is None else apply(a, b)
+
+        return compute
 
 
 def _constant(value: bool) -> JSON:
@@ -341,13 +511,54 @@ def alternatives(condition: JSON) -> int:
 def message_builder(
     fields: dict[str, MessageField],
     getter: Callable[[tuple[str, ...]], Callable[[dict[str, Any]], Any]],
+    guards: Sequence[Guard] = (),
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function env -> the flat message durable_rules matches, built once per revision.
 
     Most fields are `root.name` (order.total, settings.x, derived.y): those are
     read in one loop per root instead of one function call per field, since
-    this runs for every decision.
+    this runs for every decision. With `guards`, each message is checked by them
+    (EvaluationError); a policy without any builds its messages as before.
     """
+    build = _builder(fields, getter)
+    check = guard_checker(fields, getter, guards)
+    if check is None:
+        return build
+
+    def guarded(env: dict[str, Any]) -> dict[str, Any]:
+        check(env)
+        return build(env)
+
+    return guarded
+
+
+def guard_checker(
+    fields: dict[str, MessageField],
+    getter: Callable[[tuple[str, ...]], Callable[[dict[str, Any]], Any]],
+    guards: Sequence[Guard],
+) -> Callable[[dict[str, Any]], None] | None:
+    """A function env -> None that raises the refusal of the first guard a decision fails,
+    reading only the fields the guards need; None without guards. The reference evaluator
+    runs it too (engine/runtime/evaluate.py): both backends refuse the same inputs."""
+    if not guards:
+        return None
+    watched = {key for guard in guards for key in guard.keys}
+    readers = [(f.key, getter(f.path)) for f in fields.values() if f.key in watched]
+
+    def check(env: dict[str, Any]) -> None:
+        originals = {key: read(env) for key, read in readers}
+        message = {k: to_message_value(v) for k, v in originals.items() if v is not None}
+        for guard in guards:
+            if not guard.check(message, originals):
+                raise guard.refusal()
+
+    return check
+
+
+def _builder(
+    fields: dict[str, MessageField],
+    getter: Callable[[tuple[str, ...]], Callable[[dict[str, Any]], Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     groups: dict[str, list[tuple[str, str]]] = {}
     others = []
     for f in fields.values():

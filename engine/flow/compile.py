@@ -651,7 +651,7 @@ def _changes(
                         "{value} is not a value of entity fact '{name}' (one of {options})",
                         value=quoted(value.constant),
                         name=name,
-                        options=str(list(expected.enum)),
+                        options=", ".join(quoted(v) for v in expected.enum),
                     ),
                     where,
                     rule_id=tid,

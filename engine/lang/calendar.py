@@ -193,17 +193,18 @@ def days_between(start: date | datetime, end: date | datetime) -> int:
 
 
 def months_between(start: date | datetime, end: date | datetime) -> int:
-    """Whole calendar months from `start` to `end`: the largest n with start + n months <= end.
+    """Whole calendar months from `start` to `end`: the largest n with start + n months <= end,
+    backwards too (3/30 to 2/28 is -2: 3/30 - 1 month is 2/29, after 2/28).
 
     Instants count to the microsecond: two datetimes one month apart to the
     second are one month apart; one second less is zero months.
     """
-    if end < start:  # type: ignore[operator]
-        return -months_between(end, start)
     a = start.astimezone(JST) if isinstance(start, datetime) else start
     b = end.astimezone(JST) if isinstance(end, datetime) else end
+    # start + n months falls in the month n after start's: in end's month for this n, so
+    # the largest n is this one, or the one before if that day (clamped) is after end.
     months = (b.year - a.year) * 12 + (b.month - a.month)
-    if months > 0 and add_months(a, months) > b:  # type: ignore[operator]
+    if add_months(a, months) > b:  # type: ignore[operator]
         months -= 1
     return months
 

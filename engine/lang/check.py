@@ -30,6 +30,7 @@ from engine.lang.types import (
     NUMBER,
     NUMERIC_KINDS,
     STRING,
+    UNKNOWN,
     Type,
     comparable,
     join,
@@ -212,8 +213,11 @@ class Checker:
             )
 
     def _compare(self, node: ast.Compare, scope: Scope) -> Type:
+        before = len(self.problems)
         left = self.check(node.left, scope)
         right = self.check(node.right, scope)
+        if node.op not in ("in", "not in", "==", "!=") and len(self.problems) == before:
+            self._typed(node, left, right, node.op)
         if node.op in ("in", "not in"):
             self._membership(node, left, right)
         elif node.op in ("==", "!="):
@@ -243,6 +247,22 @@ class Checker:
                 Msg("only numbers, dates and date-times are ordered"),
             )
         return BOOLEAN
+
+    def _typed(self, node: ast.Node, left: Type, right: Type, op: str) -> bool:
+        """Ordering and arithmetic need operands whose type is known: a value of no declared
+        type (a schema's `{}`, an `if` of a number or a text) may hold a text at run time,
+        which neither orders with a number nor adds to one. Reported once, at the
+        operation; False when it was."""
+        for side, type_ in ((node.left, left), (node.right, right)):  # type: ignore[attr-defined]
+            if type_.kind == "any" and type_ != UNKNOWN:
+                self.problem(
+                    side,
+                    "type_mismatch",
+                    Msg("'{op}' needs a value of a known type, but this may be anything", op=op),
+                    Msg("give it a type in the facts schema, or make both branches one type"),
+                )
+                return False
+        return True
 
     def _membership(self, node: ast.Compare, left: Type, right: Type) -> None:
         if right.kind not in ("list", "any"):
@@ -279,7 +299,7 @@ class Checker:
             return
         path = ast.path_of(field_node)
         shown = ".".join(path) if path else Msg("this field")
-        allowed = ", ".join(repr(v) for v in type_.enum)
+        allowed = ", ".join(quoted(v) for v in type_.enum)
         hint = did_you_mean(str(value), [str(v) for v in type_.enum])
         self.problems.append(
             Problem(
@@ -297,8 +317,11 @@ class Checker:
         )
 
     def _arith(self, node: ast.Arith, scope: Scope) -> Type:
+        before = len(self.problems)
         left = self.check(node.left, scope)
         right = self.check(node.right, scope)
+        if len(self.problems) == before and not self._typed(node, left, right, node.op):
+            return ANY
         for side, t in ((node.left, left), (node.right, right)):
             if t.kind not in NUMERIC_KINDS and t.kind not in ("any", "null"):
                 hint = (

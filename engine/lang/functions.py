@@ -21,9 +21,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Any
 
+from engine.core.i18n import Msg
 from engine.lang import calendar as cal
 from engine.lang import signatures as sig
 from engine.lang import text
@@ -68,6 +78,83 @@ def _register(
     )
 
 
+# -- decimal arithmetic ------------------------------------------------------
+#
+# Numbers with a fraction are Decimals. Python rounds every Decimal result to the context
+# of the thread it runs in: 28 digits by default, and whatever a thread set. The language
+# uses its own contexts, passed explicitly, so that a 30-digit fact is not rounded and a
+# decision computes the same digits in every thread (the service decides in threads).
+# Their flags are set by each operation and never read; they are never changed otherwise.
+
+# Exact up to 100 significant digits (a product of two 30-digit numbers has 60), rounded
+# half to even past them: docs/policy-language.md, Numbers.
+EXACT_DIGITS = 100
+QUOTIENT_DIGITS = 34  # as IEEE 754 decimal128: a quotient is rounded once, to 34 digits
+
+
+def _context(digits: int) -> Context:
+    return Context(
+        prec=digits,
+        rounding=ROUND_HALF_EVEN,
+        Emin=-999_999,
+        Emax=999_999,
+        traps=[InvalidOperation, DivisionByZero, Overflow],
+    )
+
+
+_EXACT = _context(EXACT_DIGITS)
+_QUOTIENT = _context(QUOTIENT_DIGITS)
+
+
+def _out_of_range() -> ArithmeticError:
+    """Why a computation failed, for a person (Decimal's own signals read as Python reprs)."""
+    return ArithmeticError(Msg("the result is out of range"))
+
+
+def add(a: int | Decimal, b: int | Decimal) -> int | Decimal:
+    """a + b, exact to EXACT_DIGITS significant digits (two integers: always)."""
+    if type(a) is int and type(b) is int:
+        return a + b
+    try:
+        return _EXACT.add(a, b)
+    except DecimalException:
+        raise _out_of_range() from None
+
+
+def subtract(a: int | Decimal, b: int | Decimal) -> int | Decimal:
+    if type(a) is int and type(b) is int:
+        return a - b
+    try:
+        return _EXACT.subtract(a, b)
+    except DecimalException:
+        raise _out_of_range() from None
+
+
+def multiply(a: int | Decimal, b: int | Decimal) -> int | Decimal:
+    if type(a) is int and type(b) is int:
+        return a * b
+    try:
+        return _EXACT.multiply(a, b)
+    except DecimalException:
+        raise _out_of_range() from None
+
+
+def divide(a: int | Decimal, b: int | Decimal) -> Decimal:
+    """a / b (b is not 0), exact when the quotient has at most QUOTIENT_DIGITS significant
+    digits, else rounded once, half to even, to that many."""
+    try:
+        return _QUOTIENT.divide(a, b)
+    except DecimalException:
+        raise _out_of_range() from None
+
+
+def negate(value: int | Decimal) -> int | Decimal:
+    """-value, exact at any size (Decimal's `-` rounds to the thread's context)."""
+    if type(value) is int:
+        return -value
+    return value.copy_negate() if value else value  # never -0
+
+
 # -- implementations ---------------------------------------------------------
 
 
@@ -86,11 +173,17 @@ def _date_of(value: str | date | datetime) -> date:
 def _round_half_up(value: int | Decimal) -> int:
     if isinstance(value, int):
         return value
-    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    # to_integral_value needs no context: exact at any number of digits
+    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def _percent_of_impl(amount: int | Decimal, percent: int | Decimal) -> int:
-    return _round_half_up(Decimal(amount) * Decimal(percent) / 100)
+    # The product is exact and so is a hundredth of it: the rounding to the yen is the only one.
+    try:
+        hundredths = _EXACT.multiply(amount, percent)
+        return _round_half_up(hundredths.scaleb(-2, _EXACT))
+    except DecimalException:
+        raise _out_of_range() from None
 
 
 def _count_impl(items: Iterable[Any], pred: Callable[[Any], Any] | None = None) -> int:
@@ -124,17 +217,37 @@ def _map_impl(items: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
 
 def _sum_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> int | Decimal:
     values = items if fn is None else (fn(item) for item in items)
-    return sum((v for v in values if v is not None), 0)
+    total: int | Decimal = 0
+    for value in values:
+        if value is not None:
+            total = add(total, value)
+    return total
+
+
+def _same_key(value: Any) -> Any:
+    """A hashable key equal for values the language holds equal, at any depth: 1 and 1.0 and
+    1.00 alike, true unlike 1, records field by field, lists item by item."""
+    if type(value) is bool:
+        return (bool, value)  # True == 1 in Python, not in the language
+    if type(value) is list:
+        return (list, tuple(_same_key(v) for v in value))
+    if type(value) is dict:
+        return (dict, frozenset((k, _same_key(v)) for k, v in value.items()))
+    return value  # equal numbers hash alike (Decimal and int); texts, dates, instants
 
 
 def _count_distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> int:
     values = items if fn is None else (fn(item) for item in items)
-    return len({v for v in values if v is not None})
+    return len({_same_key(v) for v in values if v is not None})
 
 
 def _distinct_impl(items: Iterable[Any], fn: Callable[[Any], Any] | None = None) -> list[Any]:
     values = items if fn is None else (fn(item) for item in items)
-    return list(dict.fromkeys(v for v in values if v is not None))
+    first: dict[Any, Any] = {}
+    for value in values:
+        if value is not None:
+            first.setdefault(_same_key(value), value)  # the first of equal values, in order
+    return list(first.values())
 
 
 def _min_impl(*values: Any) -> Any:
@@ -452,7 +565,8 @@ _register(
 _register(
     "count_distinct",
     "count_distinct(list[, x -> value]) -> integer",
-    "Number of different non-null values (e.g. distinct days of contact attempts).",
+    "Number of different non-null values (e.g. distinct days of contact attempts); records "
+    "and lists differ by their JSON value, 1 and 1.0 are one number, true is not 1.",
     sig.count_distinct_call,
     _count_distinct_impl,
     args=(1, 2),
@@ -463,7 +577,8 @@ _register(
 _register(
     "distinct",
     "distinct(list[, x -> value]) -> list",
-    "The different non-null values (computed for each item), in the order first seen.",
+    "The different non-null values (computed for each item), in the order first seen; records "
+    "and lists differ by their JSON value, as for count_distinct.",
     sig.distinct_call,
     _distinct_impl,
     args=(1, 2),

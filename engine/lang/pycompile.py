@@ -8,7 +8,8 @@ must agree with it (a hypothesis test checks that). The rules:
   side is null. `x in list` is false for a null x or a null list.
 - In a condition, null counts as false: `not` of null is true, `and`/`or`
   treat null as false.
-- Arithmetic with null gives null. Division is exact (Decimal), never float.
+- Arithmetic with null gives null. Numbers are Decimal, never float: `+ - *` are
+  exact, `/` rounds once to 34 significant digits (engine/lang/functions.py).
 - Values are only ever read from dicts (facts, settings, derived values,
   data entries): there is no attribute access, so a policy cannot reach a
   Python object.
@@ -26,6 +27,7 @@ from typing import Any
 
 from engine.core.i18n import Msg, message_of
 from engine.lang import ast
+from engine.lang import functions as arith
 from engine.lang.functions import FUNCTIONS
 
 Env = dict[str, Any]
@@ -206,7 +208,7 @@ def _unary(node: ast.Unary) -> Fn:
 
     def negate(env: Env) -> Any:
         value = operand(env)
-        return None if value is None else -value
+        return None if value is None else arith.negate(value)
 
     return negate
 
@@ -524,23 +526,26 @@ def _member(item: Any, items: Any) -> bool:
     return any(_equal(item, candidate) for candidate in items)
 
 
+_OPERATIONS = {"+": arith.add, "-": arith.subtract, "*": arith.multiply, "/": arith.divide}
+
+
 def _arith(node: ast.Arith) -> Fn:
+    """Decimal arithmetic in the language's own contexts (engine/lang/functions.py), never
+    the thread's: `+ - *` exact, `/` rounded once."""
     left, right = compile_expr(node.left), compile_expr(node.right)
-    op = node.op
+    operation = _OPERATIONS[node.op]
+    division = node.op == "/"
 
     def compute(env: Env) -> Any:
         a, b = left(env), right(env)
         if a is None or b is None:
             return None
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if b == 0:
+        if division and b == 0:
             raise EvalFailure(node, Msg("division by zero"))
-        return Decimal(a) / Decimal(b)
+        try:
+            return operation(a, b)
+        except ArithmeticError as exc:
+            raise EvalFailure(node, message_of(exc)) from None
 
     return compute
 

@@ -73,6 +73,9 @@ class Type:
 
 
 ANY = Type("any", nullable=True)
+# The type of a value that could not be checked (its error is reported where it is): `any`,
+# but told apart from a declared `any` so that its uses bring no follow-on errors.
+UNKNOWN = Type("any", nullable=True, fields={})
 NULL = Type("null", nullable=True)
 STRING = Type("string")
 INTEGER = Type("integer")

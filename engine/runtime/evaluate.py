@@ -29,10 +29,11 @@ from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.compile.stages import coerce_setting
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN, JST, format_value
+from engine.core.jsonvalue import INT_MAX, INT_MIN, JST, format_value, shown
 from engine.core.suggest import did_you_mean
 from engine.durable.adapter import get_adapter
 from engine.lang.calendar import parse_datetime
+from engine.lang.functions import add
 from engine.lang.pycompile import EvalFailure
 from engine.runtime.decision import Decision, new_decision_id
 from engine.source.data import Dataset
@@ -260,6 +261,7 @@ def assemble(
                 raise _out_of_range(policy, name, value)
         elif type(value) in _CONTAINERS and _too_wide(value):
             raise _out_of_range(policy, name, value)
+    _check_enums(policy, outcome)
     return outcome, reasons
 
 
@@ -273,6 +275,15 @@ def _computed_fields(policy: CompiledPolicy) -> tuple[str, ...]:
     rule's `then`, a default, `value: = ...`) or summed, and whose type can hold an integer.
     The policy's own numbers were checked when it was compiled, so only these can leave 64
     bits."""
+    names = _expression_fields(policy)
+    return tuple(
+        name
+        for name, spec in policy.outcome.items()
+        if name in names and not _holds_no_integer(spec.type)
+    )
+
+
+def _expression_fields(policy: CompiledPolicy) -> set[str]:
     names = {
         name
         for name, spec in policy.outcome.items()
@@ -281,11 +292,40 @@ def _computed_fields(policy: CompiledPolicy) -> tuple[str, ...]:
     names.update(
         name for rule in policy.rules for name, value in rule.then if value.expr is not None
     )
-    return tuple(
-        name
-        for name, spec in policy.outcome.items()
-        if name in names and not _holds_no_integer(spec.type)
-    )
+    return names
+
+
+def _enum_fields(policy: CompiledPolicy) -> tuple[tuple[str, frozenset[Any]], ...]:
+    """The outcome fields with an `enum` (of their own, or of their items) whose values an
+    expression computes: the policy's constants were checked against it when it compiled,
+    an expression's value can only be checked once computed."""
+    names = _expression_fields(policy)
+    found = []
+    for name, spec in policy.outcome.items():
+        enum = spec.type.enum or (spec.type.item.enum if spec.type.item is not None else None)
+        if name in names and enum is not None:
+            found.append((name, frozenset(enum)))
+    return tuple(found)
+
+
+def _check_enums(policy: CompiledPolicy, outcome: dict[str, Any]) -> None:
+    enums = policy.extra.get("enum_outcome")
+    if enums is None:
+        enums = policy.extra["enum_outcome"] = _enum_fields(policy)
+    for name, allowed in enums:
+        value = outcome.get(name)
+        values = value if isinstance(value, list) else [value]
+        wrong = next((v for v in values if v is not None and v not in allowed), None)
+        if wrong is not None:
+            message = Msg(
+                "computing the outcome: outcome.{name}: {value} is not one of {allowed}",
+                name=name,
+                value=shown(wrong),
+                allowed=", ".join(shown(v) for v in sorted(allowed, key=str)),
+            )
+            raise EvaluationError(
+                [Diagnostic("outcome_invalid", message, policy.outcome[name].location)]
+            )
 
 
 def _holds_no_integer(kind: Any) -> bool:
@@ -358,7 +398,7 @@ def _merge(policy: CompiledPolicy, outcome: dict[str, Any], name: str, value: An
     elif merge == "all":
         outcome[name] = current is True and value is True
     elif merge == "sum":
-        outcome[name] = (current or 0) + (value or 0)
+        outcome[name] = add(current or 0, value or 0)  # the language's exact addition
     elif merge in ("min", "max"):
         present = [v for v in (current, value) if v is not None]
         outcome[name] = (min if merge == "min" else max)(present) if present else None
@@ -474,6 +514,8 @@ def evaluate(
     env["derived"] = compute_derived(policy, env) if policy.derived else {}
     derived_done = clock() if staged else 0.0
     explanation = None
+    if backend != "durable" and "guard" in policy.extra:
+        policy.extra["guard"](env)  # what durable_rules cannot decide exactly, refused alike
     if backend == "durable":
         applied = match_durable(policy, env)
     elif explain:  # the reference match and its explanation, in one pass
@@ -555,8 +597,8 @@ def check_agreement(policy: CompiledPolicy, applied: list[Rule], reference: list
                     Msg(
                         "durable_rules applied {durable} but the reference evaluator applied "
                         "{reference} for policy '{policy}' revision {revision}",
-                        durable=str([r.id for r in applied]),
-                        reference=str([r.id for r in reference]),
+                        durable=shown([r.id for r in applied]),
+                        reference=shown([r.id for r in reference]),
                         policy=policy.id,
                         revision=policy.revision,
                     ),

@@ -1,7 +1,8 @@
 """Caller mistakes the CLI refuses with the place named, never a traceback, never lost data:
 an output that is the input, integers too long to read, a store that is no SQLite database
 or whose path is mistyped, --limit out of range, command-line text that is not UTF-8, a key
-held twice, a decision_id the service refuses, a flow policy given to `decide`/`batch`."""
+held twice, a decision_id the service refuses, a flow policy given to `decide`/`batch`, NaN,
+Infinity and lone surrogates, which Python's json reads and JSON (and the service) has not."""
 
 from __future__ import annotations
 
@@ -369,7 +370,10 @@ def test_batch_refuses_a_decision_id_the_service_refuses(
         assert result["errors"] == [
             {
                 "code": "decision_id_invalid",
-                "message": "'decision_id' must be 1-128 letters, digits or . _ : -",
+                "message": (
+                    "'decision_id' must be 1-128 letters, digits or . _ : -, the first a "
+                    "letter or digit"
+                ),
                 "pointer": "/decision_id",
             }
         ]
@@ -446,3 +450,84 @@ def test_the_default_store_is_created_with_its_folder_by_flow_and_only_read_by_h
                      *DEALER)  # fmt: skip
     assert code == 0 and (tmp_path / "var" / "kimari.sqlite3").is_file()
     assert run(capsys, *history)[0] == 0
+
+
+# -- 7. what Python's json reads and JSON has not: NaN, Infinity, a lone surrogate -------------
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_settings_refuse_nan_and_infinity_as_json_has_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, constant: str
+) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps(FACTS))
+    decide = ("decide", "routing", str(facts), "--policies", str(FIXTURE), "--at", AT)
+    code, _, err = run(capsys, *decide, "--settings", f'{{"rate": {constant}}}')
+    assert code == 2
+    assert f"usage: --settings is not valid JSON: {constant} is not a JSON number" in err
+    # the same words in a text are text; a finite number is read (and found unknown here)
+    code, _, err = run(capsys, *decide, "--settings", '{"rate": 1.5, "note": "NaN -Infinity"}')
+    assert code == 2 and "not valid JSON" not in err and "no setting 'rate'" in err
+
+
+def test_facts_refuse_nan_and_infinity_at_their_line_and_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "facts.json"
+    decide = ("decide", "routing", str(path), "--policies", str(FIXTURE), "--at", AT)
+    path.write_text('{"order": {"total": 150000, "sequence": 1,\n  "rate": NaN}}')
+    code, _, err = run(capsys, *decide)
+    assert code == 1
+    assert f"json_invalid: {path}:2:11: invalid JSON: NaN is not a JSON number" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ('"\\ud800"', 25),  # a high surrogate alone
+        ('"ab\\udc00"', 27),  # a low one alone
+        ('"\\ud800\\ud800\\udc00"', 25),  # a high one, then a pair
+        ('"\\ud800x\\udc00"', 25),  # the two halves apart
+    ],
+)
+def test_facts_refuse_a_lone_surrogate_at_its_line_and_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, column: int
+) -> None:
+    path = tmp_path / "facts.json"
+    decide = ("decide", "routing", str(path), "--policies", str(FIXTURE), "--at", AT)
+    order = json.dumps(FACTS["order"])[:-1]
+    path.write_text(f'{{"order": {order},\n  "customer": {{"name": {text}}}}}}}')
+    code, _, err = run(capsys, *decide)
+    assert code == 1
+    assert f"json_invalid: {path}:2:{column}: invalid JSON: \\u" in err
+    assert "is half of a UTF-16 surrogate pair, alone" in err
+
+
+@pytest.mark.parametrize("text", ['"\\ud83d\\ude00"', '"\\\\ud800"', '"\\u00e9\\\\"'])
+def test_facts_take_a_surrogate_pair_and_an_escaped_backslash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "facts.json"
+    decide = ("decide", "routing", str(path), "--policies", str(FIXTURE), "--at", AT)
+    order = {**FACTS["order"], "customer": {"name": json.loads(text)}}
+    path.write_text(json.dumps({"order": order}).replace(json.dumps(json.loads(text)), text))
+    assert text in path.read_text()
+    code, out, err = run(capsys, *decide)
+    assert code == 0 and "queue: vip" in out, err
+
+
+def test_settings_and_a_batch_line_refuse_a_lone_surrogate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps(FACTS))
+    decide = ("decide", "routing", str(facts), "--policies", str(FIXTURE), "--at", AT)
+    code, _, err = run(capsys, *decide, "--settings", '{"note": "\\udfff"}')
+    assert code == 2 and "usage: --settings is not valid JSON: \\udfff is half of" in err
+    source = tmp_path / "q.jsonl"
+    source.write_text(request().replace('"card"', '"card\\ud800"') + "\n" + request() + "\n")
+    output = tmp_path / "decisions.jsonl"
+    assert run(capsys, *batch(str(source), "-o", str(output)))[0] == 1
+    results = [json.loads(line) for line in output.read_text().splitlines()]
+    assert results[0]["errors"][0]["code"] == "json_invalid"
+    assert results[1]["outcome"]["queue"] == "vip"

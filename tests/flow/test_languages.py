@@ -502,16 +502,16 @@ cases:
     actor: {id: k-1, roles: [keeper]}
     steps:
       - event: {type: open, note: x}
-        expect: {state: closed, transition: close, actions: [RING], facts: {count: 9}}
+        expect: {state: closed, transition: close, facts: {count: 9}}
       - event: {type: open, note: x}
         expect: {state: open}
       - event: {type: close}
         expect: {refused: true, code: final_state, message: 壁}
       - event: {type: close}
         expect: {error: {code: actor_invalid}, replayed: true}
-  - name: an entity that cannot be imported
+  - name: an entity that cannot be imported (an abolished state)
     refs: [EX-6]
-    entity: {state: ajar}
+    entity: {state: broken}
     steps:
       - event: {type: open}
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unittest.mock
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -107,6 +107,12 @@ def test_days_between_counts_calendar_days_in_japan() -> None:
         (date(2024, 1, 15), date(2024, 3, 15), 2),
         (date(2024, 3, 15), date(2024, 1, 15), -2),
         (date(2024, 5, 1), date(2024, 5, 31), 0),
+        # backwards: the largest n with add_months(from, n) <= to, as forwards
+        (date(2024, 3, 30), date(2024, 2, 28), -2),  # 3/30 - 1 month = 2/29 > 2/28
+        (date(2024, 3, 30), date(2024, 2, 29), -1),
+        (date(2024, 3, 31), date(2024, 3, 30), -1),
+        (date(2024, 3, 31), date(2024, 2, 29), -1),  # clamped: 2/29 <= 2/29
+        (date(2023, 3, 31), date(2023, 2, 27), -2),
     ],
 )
 def test_months_between_counts_whole_calendar_months(start: date, end: date, months: int) -> None:
@@ -117,6 +123,48 @@ def test_months_between_instants_counts_to_the_second() -> None:
     start = cal.parse_datetime("2024-01-10T12:00:00+09:00")
     assert call("months_between", start, cal.parse_datetime("2024-02-10T12:00:00+09:00")) == 1
     assert call("months_between", start, cal.parse_datetime("2024-02-10T11:59:59+09:00")) == 0
+
+
+def test_months_between_instants_backwards_counts_to_the_second() -> None:
+    start = cal.parse_datetime("2024-03-30T12:00:00+09:00")
+    assert call("months_between", start, cal.parse_datetime("2024-02-29T12:00:00+09:00")) == -1
+    assert call("months_between", start, cal.parse_datetime("2024-02-29T11:59:59+09:00")) == -2
+    # in Japan: 2024-02-29T03:00Z is 12:00 on the 29th there
+    assert call("months_between", start, cal.parse_datetime("2024-02-29T03:00:00Z")) == -1
+
+
+# Month ends and leap days: the days around them, from both sides.
+_EDGY_DATES = st.builds(
+    lambda year, month, back: cal.end_of_month(date(year, month, 1)) - timedelta(days=back),
+    st.integers(1999, 2101),
+    st.integers(1, 12),
+    st.integers(0, 3),
+)
+_DATES = st.one_of(_EDGY_DATES, st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
+
+
+@given(_DATES, _DATES)
+@settings(max_examples=500, deadline=None)
+def test_months_between_is_the_largest_n_with_add_months_at_most_to(start: date, end: date) -> None:
+    n = cal.months_between(start, end)
+    assert cal.add_months(start, n) <= end < cal.add_months(start, n + 1)
+
+
+@given(
+    _DATES,
+    _DATES,
+    st.times(),
+    st.times(),
+    st.sampled_from([JST, UTC, timezone(timedelta(hours=-5))]),
+)
+@settings(max_examples=300, deadline=None)
+def test_months_between_instants_is_the_largest_n_too(
+    start_day: date, end_day: date, start_time: time, end_time: time, zone: timezone
+) -> None:
+    start = datetime.combine(start_day, start_time, JST)
+    end = datetime.combine(end_day, end_time, zone)
+    n = cal.months_between(start, end)
+    assert cal.add_months(start, n) <= end < cal.add_months(start, n + 1)
 
 
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)), st.integers(-240, 240))
@@ -266,6 +314,33 @@ def test_count_distinct_counts_different_days_once() -> None:
     calls = [date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 1), date(2024, 5, 3)]
     assert call("count_distinct", calls) == 2
     assert call("count_distinct", [None, None]) == 0
+
+
+def test_distinct_and_count_distinct_take_records_and_lists_by_their_json_value() -> None:
+    items = [
+        {"a": 1, "b": [1, 2]},
+        {"b": [1, 2], "a": Decimal("1.0")},  # the same record: 1 and 1.0 are one number
+        {"a": True, "b": [1, 2]},  # true is not 1
+        {"a": 1, "b": [2, 1]},  # lists in order
+        None,
+        [1, {"x": Decimal("2.50")}],
+        [Decimal("1.00"), {"x": Decimal("2.5")}],
+        [True, {"x": Decimal("2.5")}],
+    ]
+    assert call("count_distinct", items) == 5
+    assert call("distinct", items) == [items[0], items[2], items[3], items[5], items[7]]
+    assert call("distinct", items)[0] is items[0]  # the first of equal values
+    assert call("count_distinct", items, lambda i: i if isinstance(i, dict) else None) == 3
+    assert call("distinct", [1, True, Decimal("1.0"), 0, False, "1"]) == [1, True, 0, False, "1"]
+
+
+def test_distinct_over_records_runs_in_a_policy_expression() -> None:
+    from engine.lang.parser import parse
+    from engine.lang.pycompile import compile_expr
+
+    env = {"o": {"items": [{"k": "a"}, {"k": "a"}, {"k": "b"}]}}
+    assert compile_expr(parse("count_distinct(o.items)"))(env) == 2
+    assert compile_expr(parse("distinct(o.items)"))(env) == [{"k": "a"}, {"k": "b"}]
 
 
 def test_min_max_coalesce_if() -> None:
