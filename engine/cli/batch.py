@@ -84,24 +84,17 @@ def _decide_line(number: int, line: bytes) -> bytes:
     duplicate = line_duplicate(line, request, long_number)  # refused, as the service does
     if duplicate is not None:
         return _error(number, [duplicate])
-    if not isinstance(request, dict) or "facts" not in request:
-        return _error(
-            number,
-            [
-                Diagnostic(
-                    "request_invalid", Msg("a line must be an object with 'facts'"), pointer=""
-                )
-            ],
-        )
-    decision_id = DECISION_REQUEST.keys["decision_id"]  # the service's pattern and diagnostic
-    if not decision_id.takes(request.get("decision_id")):
-        wrong = Diagnostic(decision_id.code, decision_id.message, pointer="/decision_id")
-        return _error(number, [wrong])
+    # the envelope as the service checks a body: an object, 'facts', no unknown key, and
+    # 'at', 'settings', 'decision_id' of the right type, each refused at its pointer
+    problems = DECISION_REQUEST.check(request)
+    if problems:
+        return _error(number, problems)
+    at = request.get("at")  # null is absent, as over HTTP; any other `at` is this line's
     try:
         decision = decide(
             _worker["policy"],
             request["facts"],
-            at=request.get("at") or _worker["at"],
+            at=_worker["at"] if at is None else at,
             settings=request.get("settings"),
             data=_worker["data"],
             backend=_worker["backend"],

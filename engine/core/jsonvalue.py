@@ -148,22 +148,46 @@ def dumps_text(value: Any) -> str:
     return dumps(value).decode()
 
 
-# 16 digits or more (a dot among them): an integer that may not fit in 64 bits, or a decimal
-# a float may not hold exactly (15 significant digits always round-trip, 16 not always);
-# or digits inside a text, which only costs the exact parse
+# A number a float may not hold as written: 16 digits or more (a dot among them), an integer
+# that may not fit in 64 bits or a decimal a float may not hold exactly (15 significant
+# digits always round-trip, 16 not always); or digits inside a text, which only cost the
+# exact parse
 LONG_NUMBER = re.compile(rb"[0-9][0-9.]{15}")
-# Where no 16 characters in a row are digits or dots, LONG_NUMBER cannot match: one
-# translate and one substring search (C, ~0.2 µs for a 260-byte order) answer most bodies,
-# the regex (~1.7 µs, trying a run at every digit) only those that have such a run.
-_DIGIT_OR_DOT = bytes(48 if chr(i) in "0123456789." else 32 for i in range(256))
+# or a number with an exponent, which may take a float past its range (1e400: infinity;
+# 1e-400: 0.0) or into its subnormals, which keep fewer digits (4.9e-324 reads 5e-324): where
+# a number may start (an id's "550e8400" in a text does not match)
+EXPONENT = re.compile(rb"(?:^|[\s:,\[])-?[0-9][0-9.]*[eE]")
+# Where no 16 characters in a row are digits or dots and no digit or dot precedes an e, the
+# patterns cannot match: one translate and two literal searches (C, ~0.8 µs for a 270-byte
+# order) answer most bodies; the patterns (µs, trying a run at every digit) only the others,
+# EXPONENT only around each digit followed by an e.
+_SHAPE = bytes(48 if chr(i) in "0123456789." else 101 if chr(i) in "eE" else 32 for i in range(256))
 _RUN = b"0" * 16
+_DIGIT_E = re.compile(rb"0e")  # a regex finds a 2-byte literal faster than `in` here
 
 
 def has_long_number(body: bytes | str) -> bool:
-    """Whether LONG_NUMBER is in `body` (16 digits or dots in a row, from a digit)."""
+    """Whether LONG_NUMBER or EXPONENT is in `body`: whether a number in it may be one a float
+    does not hold as written, which must then be read again exactly."""
     if isinstance(body, str):
         body = body.encode()
-    return _RUN in body.translate(_DIGIT_OR_DOT) and LONG_NUMBER.search(body) is not None
+    shape = body.translate(_SHAPE)
+    if _RUN in shape and LONG_NUMBER.search(body) is not None:
+        return True
+    return _has_exponent(body, shape)
+
+
+def _has_exponent(body: bytes, shape: bytes) -> bool:
+    """EXPONENT.search(body), looked for only before each digit followed by an e (ids hold
+    many: "550e8400"): with no LONG_NUMBER in the body, a number's digits and dot before its e
+    are at most 15, so its start is within 17 characters of it."""
+    found = _DIGIT_E.search(shape)
+    while found is not None:
+        at = found.start()
+        if EXPONENT.search(body, max(at - 17, 0), at + 2) is not None:
+            return True
+        found = _DIGIT_E.search(shape, at + 2)
+    return False
 
 
 # Objects and arrays inside each other, the body's own object counted as 1. Business facts
@@ -246,12 +270,13 @@ def escape_pointer_token(token: object) -> str:
 
 def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     """A request's JSON at orjson's speed, and exact where orjson would alter a number: it
-    reads an integer past 64 bits or a decimal of more than 15 significant digits as a
-    float; then Python's parser reads the body again, integers exact and fractions as the
-    Decimal written (money is never float). orjson.JSONDecodeError if it is not JSON,
+    reads an integer past 64 bits, a decimal of more than 15 significant digits or one with
+    an exponent as a float (or refuses it as infinity); then Python's parser reads the body
+    again, integers exact and fractions as the Decimal written (money is never float), for
+    validation to take or refuse each at its place. orjson.JSONDecodeError if it is not JSON,
     TooDeep if it nests deeper than MAX_DEPTH.
     `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
-    value = orjson.loads(body)
+    value = _loads_fast(body)
     check_depth(body, value)
     return _numbers_exact(body, value, long_number)
 
@@ -261,13 +286,84 @@ def loads_logged(text: str | bytes) -> Any:
     request: through `loads_request`'s numbers, so that a replay decides on the same facts (a
     decimal of 21 digits read by orjson alone is a float of 17). The depth rule is not
     applied again: what was logged passed it, and an old row must stay readable."""
-    return _numbers_exact(text, orjson.loads(text), None)
+    return _numbers_exact(text, _loads_fast(text), None)
+
+
+class _Infinite:
+    """orjson's value of a text that holds a number past a float's range: none (the exact
+    parse reads the text again)."""
+
+
+def _loads_fast(text: str | bytes) -> Any:
+    """orjson's value of `text`, or _Infinite where orjson refused only a number past a
+    float's range (1e400, 400 digits), which the exact parse reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if not exc.msg.startswith("number is infinity"):
+            raise
+        return _Infinite
 
 
 def _numbers_exact(text: str | bytes, value: Any, long_number: bool | None) -> Any:
+    if value is _Infinite:
+        return _loads_strict(text)
     if long_number is None:
         long_number = has_long_number(text)
     return json.loads(text, parse_float=Decimal) if long_number else value
+
+
+def _loads_strict(text: str | bytes) -> Any:
+    """The exact parse of a text orjson did not read to its end: Python's parser accepts what
+    orjson refuses (NaN, Infinity, escaped lone surrogates, an encoded surrogate), so those
+    are refused here, with every other fault, as orjson.JSONDecodeError (a request that is
+    not JSON, whoever reads it); TooDeep past MAX_DEPTH, as after orjson."""
+    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    try:
+        if isinstance(text, bytes):
+            text.decode("utf-8")  # Python's parser would take an encoded surrogate
+        value = json.loads(source, parse_float=Decimal, parse_constant=_no_constant)
+        dumps(value)  # a lone surrogate in a text: orjson writes none
+    except json.JSONDecodeError as exc:
+        raise orjson.JSONDecodeError(exc.msg, exc.doc, exc.pos) from None
+    except RecursionError:  # nested past Python's parser: far past MAX_DEPTH
+        raise TooDeep(None, _place(source, _too_deep_at(source))) from None
+    except (ValueError, orjson.JSONEncodeError) as exc:
+        # not UTF-8, NaN or Infinity, an integer past int()'s digits, a lone surrogate
+        raise orjson.JSONDecodeError(str(exc), source, 0) from None
+    check_depth(text if isinstance(text, bytes) else text.encode(), value)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep_at(text: str) -> int:
+    """The index of the first bracket past MAX_DEPTH in `text` (outside its strings)."""
+    depth, inside, escaped = 0, False, False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif inside:
+            escaped = char == "\\"
+            inside = char != '"'
+        elif char == '"':
+            inside = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return index
+        elif char in "]}":
+            depth -= 1
+    return 0
+
+
+def _place(text: str, index: int) -> str:
+    """`line L column C` of `index` in `text`, as orjson names the place of a fault."""
+    line = text.count("\n", 0, index) + 1
+    column = index - text.rfind("\n", 0, index)
+    return f"line {line} column {column}"
 
 
 def loads_exact(text: str | bytes) -> Any:

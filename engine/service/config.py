@@ -76,7 +76,13 @@ class Token:
     @classmethod
     def of(cls, name: str, secret: str, scopes: Any, roles: Any = ()) -> Token:
         if not isinstance(secret, str) or len(secret) < 8:
-            raise _bad(Msg("token '{name}' must be a text of at least 8 characters", name=name))
+            # the secret is too short, never shown: its token is named by its principal
+            raise _bad(
+                Msg(
+                    "the secret of token '{name}' must be a text of at least 8 characters",
+                    name=name,
+                )
+            )
         if not PRINCIPAL.fullmatch(name):
             raise _bad(
                 Msg("token name {name}: letters, digits and . _ @ - (at most 64)", name=repr(name))

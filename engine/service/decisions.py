@@ -209,7 +209,10 @@ class Service:
                 return problem(
                     422,
                     "idempotency_key_invalid",
-                    Msg("Idempotency-Key must be 1-128 letters, digits or . _ : -"),
+                    Msg(
+                        "Idempotency-Key must be 1-128 letters, digits or . _ : -, "
+                        "the first a letter or digit"
+                    ),
                 )
             key = key or given
             if key is not None:
@@ -297,7 +300,7 @@ class Service:
             results.append({"status": 200, "decision": body, "_entry": len(entries)})
             entries.append(entry)
             labels.append(self._label(policy, decided.outcome))
-        meta = {"p": policy.id, "o": labels, "n": len(items)}
+        meta = {"p": policy.id, "o": labels, "n": len(items)}  # labels: one per entry
         return Pending(entries, (200, [(b"content-type", JSON)], b""), meta, results)
 
     def finish(self, pending: Pending, logged: list[Logged]) -> Response:
@@ -306,6 +309,7 @@ class Service:
             entry, result = pending.entries[0], logged[0]
             if result.written:
                 return pending.response
+            pending.meta = {}  # a replay or a conflict: no decision counted, as before deciding
             assert result.existing_response is not None
             return self.replayed(
                 entry.decision_id,
@@ -313,6 +317,12 @@ class Service:
                 result.existing_hash,
                 result.existing_response,
             )
+        # the metrics count the decisions logged as new, each by its label (one per entry)
+        pending.meta["o"] = [
+            label
+            for label, result in zip(pending.meta["o"], logged, strict=False)
+            if result.written
+        ]
         results = []
         for item in pending.batch_results:
             index = item.pop("_entry", None)

@@ -162,7 +162,10 @@ DECISION_REQUEST = Envelope(
         "decision_id": Key(
             accepts=DECISION_ID,
             code="decision_id_invalid",
-            message=Msg("'decision_id' must be 1-128 letters, digits or . _ : -"),
+            message=Msg(
+                "'decision_id' must be 1-128 letters, digits or . _ : -, "
+                "the first a letter or digit"
+            ),
         ),
     },
     detail=Msg("the decision request is not valid"),

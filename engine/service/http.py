@@ -366,7 +366,7 @@ class App:
             route, params = routes.find(method, scope["path"])
         except routes.NoRoute:
             path = scope["path"]
-            hint = routes.suggest(path)
+            hint = routes.suggest(path, scope.get("raw_path"))
             detail = Msg("no such path: {path}", path=path)
             return (*problem(404, "not_found", detail, hint=hint), {})
         except routes.NoMethod as exc:

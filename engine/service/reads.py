@@ -29,7 +29,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import quoted
+from engine.core.jsonvalue import INT_MAX, INT_MIN, quoted
 from engine.core.suggest import did_you_mean
 from engine.lang.calendar import instant_ms
 from engine.project.registry import Snapshot
@@ -44,7 +44,7 @@ DEFAULT_LIMIT = 50
 MAX_DAYS = 366
 DEFAULT_DAYS = 14
 JST = timezone(timedelta(hours=9))  # the days of the stats are days in Japan
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # up to 64 bits: the range is checked after int()
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _TEXT = re.compile(r"[^\x00-\x1f]{1,128}")
 
@@ -290,8 +290,8 @@ def _outcome(value: Any) -> OutcomeIs:
     parsed: Any
     if text in ("true", "false", "null"):
         parsed = {"true": True, "false": False, "null": None}[text]
-    elif _INTEGER.fullmatch(text):
-        parsed = int(text)
+    elif _INTEGER.fullmatch(text) and INT_MIN <= int(text) <= INT_MAX:
+        parsed = int(text)  # as the engine's integers: 64 bits; past them a text, never equal
     elif len(text) >= 2 and text[0] == text[-1] == '"':
         parsed = text[1:-1]
     else:

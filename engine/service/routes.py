@@ -494,9 +494,14 @@ def _match(method: str, path: str) -> tuple[Route, dict[str, str]]:
     return route, dict(zip(route.params, values, strict=True))
 
 
-def suggest(path: str) -> str | None:
+def suggest(path: str, raw_path: bytes | None = None) -> str | None:
     """A hint such as "did you mean '/healthz'?" for a path no route has: each route's path,
-    its parameters filled with the request's own segments where the counts agree."""
+    its parameters filled with the request's own segments where the counts agree.
+    `raw_path`: the path as sent, before its %-escapes were decoded."""
+    if raw_path is not None and b"%2f" in raw_path.lower():
+        # an escaped '/' was part of a segment: split at it, the request's segments are not
+        # the values it sent ('/v1/policies/a%2Fb' is no '/v1/policies/a/diff' misspelt)
+        return None
     segments = path.rstrip("/").split("/")
     if "." in segments or ".." in segments:
         return None  # no route has them, and any route "filled" with them misleads

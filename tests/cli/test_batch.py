@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,55 @@ def test_batch_refuses_a_bad_at_option_once_before_opening_the_output(
     assert err.count("--at: ") == 1 and "/at" not in err
     assert not output.exists()
     assert main([*args, "--at", AT, "--workers", "1", "--no-progress"]) == 0
+
+
+def _batch_lines(tmp_path: Path, lines: list[str], *options: str) -> list[dict[str, Any]]:
+    source = tmp_path / "requests.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    main([*args, *options, "--workers", "1", "--no-progress"])
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def _with(**keys: Any) -> str:
+    facts = {"order": {"total": 10, "sequence": 1, "payment": {"method": "card"}}}
+    return json.dumps({"facts": facts, **keys})
+
+
+@pytest.mark.parametrize("settings", [[1], "x", 5, True])
+def test_a_line_s_settings_that_are_no_object_are_its_error_and_the_others_are_decided(
+    tmp_path: Path, settings: Any
+) -> None:
+    lines = [_with(at=AT), _with(at=AT, settings=settings), _with(at=AT, settings={})]
+    first, second, third = _batch_lines(tmp_path, lines)
+    assert first["outcome"]["queue"] == third["outcome"]["queue"] == "normal"
+    assert second["line"] == 2
+    assert [(e["code"], e["pointer"]) for e in second["errors"]] == [
+        ("settings_invalid", "/settings")
+    ]
+
+
+def test_a_line_s_envelope_is_checked_as_the_service_checks_a_body(tmp_path: Path) -> None:
+    lines = [_with(at=AT, extra=1), '{"at": "' + AT + '"}', "[1]", _with(at=AT, settings=None)]
+    extra, no_facts, no_object, fine = _batch_lines(tmp_path, lines)
+    assert [(e["code"], e["pointer"]) for e in extra["errors"]] == [("unknown_field", "/extra")]
+    assert [(e["code"], e["pointer"], e["message"]) for e in no_facts["errors"]] == [
+        ("missing_field", "/facts", "'facts' is required")
+    ]
+    assert [(e["code"], e["pointer"]) for e in no_object["errors"]] == [("request_invalid", "")]
+    assert fine["outcome"]["queue"] == "normal"  # null settings: absent, as over HTTP
+
+
+@pytest.mark.parametrize("at", ["", 0, False, [], {}, "tomorrow"])
+def test_an_invalid_at_is_the_line_s_error_not_the_default(tmp_path: Path, at: Any) -> None:
+    results = _batch_lines(tmp_path, [_with(at=at), _with()], "--at", AT)
+    wrong, defaulted = results
+    assert wrong["line"] == 1
+    assert [(e["code"], e["pointer"]) for e in wrong["errors"]] == [("at_invalid", "/at")]
+    assert defaulted["at"] == AT
+
+
+def test_an_at_of_null_or_left_out_takes_the_default(tmp_path: Path) -> None:
+    results = _batch_lines(tmp_path, [_with(at=None), _with()], "--at", AT)
+    assert [r["at"] for r in results] == [AT, AT]

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.jsonvalue import (
+    EXPONENT,
     JST,
     LONG_NUMBER,
     MAX_DEPTH,
@@ -23,6 +24,8 @@ from engine.core.jsonvalue import (
     format_datetime,
     format_value,
     has_long_number,
+    loads_logged,
+    loads_request,
     quoted,
     shown,
     to_json_value,
@@ -92,15 +95,17 @@ def test_every_type_and_its_subclasses_take_one_json_form() -> None:
             assert dumps(value) == dumps(converted), value
 
 
-# bodies with runs of digits and dots around 16 long, between the other characters of JSON
+# bodies with runs of digits and dots around 16 long, and exponents, between the other
+# characters of JSON
 _BODY_PIECES = st.sampled_from(
-    ["0", "7", ".", "1234567", "89012345", '"', ":", ",", " ", "a", "漢"]
+    ["0", "7", ".", "1234567", "89012345", '"', ":", ",", " ", "a", "漢", "e", "E", "-", "["]
 )
 
 
 @given(st.lists(_BODY_PIECES, max_size=40).map("".join))
 def test_the_long_number_pre_check_answers_what_the_regex_answers(text: str) -> None:
-    expected = LONG_NUMBER.search(text.encode()) is not None
+    raw = text.encode()
+    expected = LONG_NUMBER.search(raw) is not None or EXPONENT.search(raw) is not None
     assert has_long_number(text.encode()) is expected
     assert has_long_number(text) is expected  # a batch line may be a text
 
@@ -111,6 +116,57 @@ def test_the_long_number_pre_check_at_its_boundary() -> None:
     assert has_long_number(b'{"n": 0.30000000000000001}')
     assert not has_long_number(b'{"n": .123456789012345}')  # a dot first, then 15: no run
     assert has_long_number(b'{"n": "1234567890.12345"}')  # inside a text: the exact parse too
+
+
+def test_a_number_with_an_exponent_is_read_again_exactly() -> None:
+    assert not has_long_number(b'{"n": 1.25, "id": "550e8400-e29b"}')  # an id's 0e: no number
+    assert has_long_number(b'{"n": 1e3}')
+    assert has_long_number(b'{"n":[-2.5E-7]}')
+    assert has_long_number(b'{"id": "550e8400", "n": 4.9e-324}')
+    assert has_long_number(b"1e400")  # a body that is a number: refused later, not misread
+
+
+@pytest.mark.parametrize(
+    ("text", "exact"),
+    [
+        ("1e-400", Decimal("1e-400")),  # a float: 0.0
+        ("4.9e-324", Decimal("4.9e-324")),  # a float: 5e-324
+        ("1.5e-330", Decimal("1.5e-330")),  # a float: 0.0
+        ("1e400", Decimal("1e400")),  # a float: infinity, which orjson refuses
+        ("-1E+400", Decimal("-1e400")),
+        ("1" * 400, int("1" * 400)),  # past a float too
+    ],
+)
+def test_a_number_a_float_cannot_hold_is_read_as_written(text: str, exact: Any) -> None:
+    body = b'{"facts": {"a": ' + text.encode() + b', "b": 0.5}}'
+    value = loads_request(body)
+    assert value == {"facts": {"a": exact, "b": Decimal("0.5")}}
+    assert str(value["facts"]["a"]) == str(exact)  # its digits, not only its value
+    assert loads_logged(body) == value  # a logged request reads back the same
+
+
+def test_an_ordinary_body_keeps_orjson_floats() -> None:
+    assert loads_request(b'{"n": 1.25}') == {"n": 1.25}
+    assert type(loads_request(b'{"n": 1.25}')["n"]) is float
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [b"NaN", b"-Infinity", b'"\\ud800"', b'"\xed\xa0\x80"', b"[1,]", b"1" * 5000],
+)
+def test_a_body_past_a_float_is_still_refused_for_what_orjson_refuses(rest: bytes) -> None:
+    with pytest.raises(orjson.JSONDecodeError):
+        loads_request(b'{"a": 1e400, "b": ' + rest + b"}")
+
+
+def test_a_body_past_a_float_and_past_python_s_depth_is_too_deep_at_its_place() -> None:
+    body = b'[1e400,\n "[\\"", ' + b"[" * 2_000 + b"]" * 2_000 + b"]"
+    with pytest.raises(TooDeep) as caught:
+        loads_request(body)
+    assert caught.value.pointer is None and caught.value.where == "line 2 column 72"
+    with pytest.raises(TooDeep) as caught:
+        loads_request(b"[1e400, " + b"[" * 64 + b"]" * 64 + b"]")
+    assert caught.value.pointer == "/1" + "/0" * 63
 
 
 def test_the_depth_limit_is_64_with_the_outer_value_counted() -> None:

@@ -214,3 +214,12 @@ def test_a_body_is_refused_for_a_duplicate_key_exactly_when_it_has_one(text: str
             parse_body(text.encode())
     else:
         assert parse_body(text.encode()) == json.loads(text)
+
+
+@pytest.mark.parametrize("body", [b"1e400", b" -1E400", b"1" + b"0" * 400])
+def test_a_body_that_is_a_number_past_a_float_is_read_and_refused_as_no_object(
+    body: bytes,
+) -> None:
+    status, answer = refused(DECISION_REQUEST, body)
+    assert status == 422
+    assert [(e["code"], e["pointer"]) for e in answer["errors"]] == [("request_invalid", "")]

@@ -48,3 +48,40 @@ def test_a_null_headline_is_labelled_null_and_the_log_filter_finds_it(server: Se
     assert f'kimari_decisions_total{{{policy},outcome="fee_tier=none"}} 1' in metrics
     assert "None" not in metrics
     assert len(found["decisions"]) == 1
+
+
+def _counted(client: object, label: str) -> int:
+    metrics = client.get("/metrics").text  # type: ignore[attr-defined]
+    wanted = f'kimari_decisions_total{{policy="cancellation-fees",outcome="{label}"}} '
+    found = [line for line in metrics.splitlines() if line.startswith(wanted)]
+    return int(float(found[0].removeprefix(wanted))) if found else 0
+
+
+def test_only_the_decisions_logged_as_new_are_counted(server: Server) -> None:
+    """A batch [new, conflict, replay] of one key makes one decision: the other two are found
+    to be a conflict and a replay only when the log is written, and count as a replay of a
+    single request does (not at all)."""
+    items = [
+        {"facts": CANCELLATION, "decision_id": "counted-1"},
+        {"facts": UNCOLLECTED, "decision_id": "counted-1"},  # the key, another request: 409
+        {"facts": CANCELLATION, "decision_id": "counted-1"},  # the same request: replayed
+    ]
+    with server.client(ADMIN_TOKEN) as client:
+        before = _counted(client, "fee_tier=none")
+        answer = client.post("/v1/decisions/cancellation-fees:batch", json={"items": items})
+        assert [r["status"] for r in answer.json()["results"]] == [200, 409, 200]
+        assert _counted(client, "fee_tier=none") == before + 1
+        single = client.post(
+            "/v1/decisions/cancellation-fees",
+            json={"facts": CANCELLATION},
+            headers={"Idempotency-Key": "counted-1"},
+        )
+        assert single.headers.get("idempotent-replayed") == "true"
+        again = client.post("/v1/decisions/cancellation-fees:batch", json={"items": items[:1]})
+        assert again.json()["results"][0]["status"] == 200
+        assert _counted(client, "fee_tier=none") == before + 1  # replays: none counted
+        fresh = client.post(
+            "/v1/decisions/cancellation-fees:batch", json={"items": [{"facts": CANCELLATION}]}
+        )
+        assert fresh.status_code == 200
+        assert _counted(client, "fee_tier=none") == before + 2  # a new one is

@@ -94,6 +94,23 @@ def test_a_bad_configuration_is_refused_naming_the_key(env: dict[str, str], mess
         load_config(env=env)
 
 
+@pytest.mark.parametrize(
+    ("secret", "refused"), [("dsecret", True), ("", True), ("dsecret1", False)]
+)
+def test_a_short_secret_is_named_as_the_secret_of_its_token_and_never_shown(
+    secret: str, refused: bool
+) -> None:
+    env = {"KIMARI_TOKENS": f"{secret}:svc:decide"}
+    if not refused:
+        assert load_config(env=env).tokens[0].principal == "svc"
+        return
+    with pytest.raises(UsageError) as caught:
+        load_config(env=env)
+    message = str(caught.value)
+    assert "the secret of token 'svc' must be a text of at least 8 characters" in message
+    assert not secret or secret not in message
+
+
 def test_a_token_names_its_principal_and_the_older_form_gets_a_stable_one() -> None:
     entries = "abcdefgh:decide,ijklmnop:alice:decide+publish,qrstuvwx:bob:publish:reviewer"
     tokens = load_config(env={"KIMARI_TOKENS": entries}).tokens

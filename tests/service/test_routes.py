@@ -436,3 +436,15 @@ def test_an_unknown_action_on_a_revision_is_no_path_and_a_misspelt_one_is_sugges
         "did you mean '/v1/policies/p/revisions/8:approve'?"
     )
     assert routes.find("GET", "/v1/policies/p/revisions/8")[1] == {"policy_id": "p", "number": "8"}
+
+
+@pytest.mark.parametrize("raw", [b"/v1/policies/a%2Fb", b"/v1/policies/a%2fb"])
+def test_no_route_is_offered_filled_with_the_halves_of_an_escaped_slash(raw: bytes) -> None:
+    assert routes.suggest("/v1/policies/a/b", raw) is None
+
+
+def test_a_path_sent_with_its_slashes_keeps_its_hint() -> None:
+    hint = "did you mean '/v1/policies/a/diff'?"
+    assert routes.suggest("/v1/policies/a/dif", b"/v1/policies/a/dif") == hint
+    assert routes.suggest("/v1/policies/a/dif") == hint  # no raw path: as before
+    assert routes.suggest("/v1/policies/a%2Fb/dif", b"/v1/policies/a%252Fb/dif") is not None
