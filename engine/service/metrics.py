@@ -2,7 +2,7 @@
 
 Counted where every request passes (the front), so a worker crash loses nothing:
 
-    kimari_decisions_total{policy, outcome}         decisions answered (outcome: the policy's
+    kimari_decisions_total{policy, outcome}         decisions made and logged (outcome: the policy's
                                                     first boolean/enum outcome field = value)
     kimari_decision_seconds{policy}                 latency histogram, request to response
     kimari_http_errors_total{status, code}          every 4xx/5xx answered, by problem code
@@ -89,7 +89,11 @@ class Metrics:
             out.append(f"# HELP {name} {help_text}")
             out.append(f"# TYPE {name} {kind}")
 
-        family("kimari_decisions_total", "counter", "Decisions answered, by policy and outcome.")
+        family(
+            "kimari_decisions_total",
+            "counter",
+            "Decisions made and logged (replays not counted), by policy and outcome.",
+        )
         for (policy, outcome), n in sorted(self.decisions.items()):
             out.append(
                 f"kimari_decisions_total{_labels(('policy', 'outcome'), (policy, outcome))} {n}"
