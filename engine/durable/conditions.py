@@ -135,7 +135,7 @@ class Guard:
     rather than deciding it otherwise: the condition can then move into a derived value."""
 
     node: ast.Node
-    check: Callable[[dict[str, Any], dict[str, Any]], bool]  # message, originals -> ok
+    check: Callable[[dict[str, Any], dict[str, Any]], bool]  # message, inexact keys -> ok
     kind: str
     keys: tuple[str, ...] = ()
     # where, for the refusal: set by the rule compiler (engine/compile/rules.py)
@@ -180,8 +180,8 @@ class Guard:
 
     @classmethod
     def pair(cls, node: ast.Node, left: str, right: str) -> Guard:
-        def exact(_message: dict[str, Any], originals: dict[str, Any]) -> bool:
-            return not (_inexact(originals.get(left)) and _inexact(originals.get(right)))
+        def exact(_message: dict[str, Any], inexact: dict[str, Any]) -> bool:
+            return not (inexact.get(left) and inexact.get(right))
 
         return cls(node, exact, "pair", (left, right))
 
@@ -194,6 +194,9 @@ def _inexact(value: Any) -> bool:
     if isinstance(value, int):
         return abs(value) > EXACT_INTEGER
     if isinstance(value, Decimal):
+        digits = value.as_tuple().digits
+        if len(digits) <= EXACT_DIGITS:  # the common case, without normalising (~0.5 µs)
+            return False
         if value == value.to_integral_value():
             return abs(value) > EXACT_INTEGER
         return len(value.normalize().as_tuple().digits) > EXACT_DIGITS
@@ -544,12 +547,19 @@ def guard_checker(
         return None
     watched = {key for guard in guards for key in guard.keys}
     readers = [(f.key, getter(f.path)) for f in fields.values() if f.key in watched]
+    computes = any(guard.kind == "arithmetic" for guard in guards)
 
     def check(env: dict[str, Any]) -> None:
         originals = {key: read(env) for key, read in readers}
-        message = {k: to_message_value(v) for k, v in originals.items() if v is not None}
+        # what durable_rules would compute with, and which values no double holds exactly
+        message = (
+            {k: to_message_value(v) for k, v in originals.items() if v is not None}
+            if computes
+            else originals
+        )
+        inexact = {key: _inexact(value) for key, value in originals.items()}
         for guard in guards:
-            if not guard.check(message, originals):
+            if not guard.check(message, inexact):
                 raise guard.refusal()
 
     return check
