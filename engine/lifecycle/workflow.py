@@ -422,14 +422,7 @@ class Lifecycle:
                 ]
             )
         if record.state == "published":
-            raise Refused(
-                [
-                    Diagnostic(
-                        "already_published",
-                        Msg("{ref} is what is published now", ref=record.ref),
-                    )
-                ]
-            )
+            raise _already_published(record.ref)
         try:
             return self.revisions.publish(
                 policy_id,
@@ -440,6 +433,9 @@ class Lifecycle:
                 from_states=("retired",),
             )
         except StaleState as exc:
+            now = self.revisions.record(policy_id, record.number)
+            if now is not None and now.state == "published":  # a rollback racing this one won
+                raise _already_published(record.ref) from exc
             message = Msg("{ref} cannot be published again now", ref=record.ref)
             raise Refused([Diagnostic("refused", message)]) from exc
 
@@ -540,6 +536,12 @@ class Lifecycle:
             on_progress=on_progress,
             max_changed=max_changed,
         )
+
+
+def _already_published(ref: str) -> Refused:
+    return Refused(
+        [Diagnostic("already_published", Msg("{ref} is what is published now", ref=ref))]
+    )
 
 
 def _by_hash(ref: str) -> bool:

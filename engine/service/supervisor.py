@@ -27,7 +27,7 @@ import sys
 import time
 
 from engine.service.config import Config
-from engine.store.backend import parse_location
+from engine.store.backend import parse_location, redact
 
 log = logging.getLogger("kimari.supervisor")
 
@@ -81,7 +81,7 @@ def _bootstrap(config: Config) -> None:
     if lines:
         log.info(
             "the store %s was empty: published the policies of %s (bootstrap)",
-            config.store,
+            redact(str(config.store)),
             config.policies,
         )
     for line in lines:

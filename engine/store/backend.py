@@ -68,7 +68,9 @@ def parse_location(text: str | Path | Location) -> Location:
         return Location(SQLITE, raw)
     scheme = scheme.lower()
     if scheme in ("postgresql", "postgres"):
-        return Location(POSTGRESQL, raw)
+        url = f"{scheme}://{rest}"  # libpq reads the scheme in lower case only
+        _check_postgres_url(url)
+        return Location(POSTGRESQL, url)
     if scheme == SQLITE:
         if not rest.startswith("/") or rest == "/":
             raise UsageError(
@@ -97,6 +99,24 @@ def parse_location(text: str | Path | Location) -> Location:
             )
         ]
     )
+
+
+def _check_postgres_url(raw: str) -> None:
+    """A URL libpq cannot read is the command's mistake (store_invalid), said without its
+    password: psycopg's own error quotes the whole URL, and was an internal error."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(raw)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().replace(raw, redact(raw))
+        message = Msg(
+            "store '{store}' is not a PostgreSQL URL libpq reads: {reason}",
+            store=redact(raw),
+            reason=reason,
+        )
+        raise UsageError([Diagnostic("store_invalid", message)]) from None
 
 
 def redact(url: str) -> str:

@@ -136,6 +136,26 @@ def test_a_rollback_publishes_the_old_content_again_as_a_new_publication(
     assert actions[:3] == ["rollback", "approve", "submit"]
 
 
+def test_a_rollback_that_loses_a_race_to_the_same_rollback_is_already_published(
+    governed: Lifecycle, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both saw @1 retired; the other published it first: the same answer as one that came
+    after (already_published), not a generic refusal."""
+    record, _ = governed.submit(from_path(_edit(folder, *WORDING)), "alice", "")
+    governed.approve("cancellation-fees", record.number, "bob")
+    real = governed.revisions.publish
+
+    def other_first(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(governed.revisions, "publish", real)
+        real(*args, **kwargs)  # the racing rollback, committed in between
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(governed.revisions, "publish", other_first)
+    with pytest.raises(Refused) as caught:
+        governed.rollback("cancellation-fees", "1", "carol", "")
+    assert caught.value.code == "already_published"
+
+
 def test_a_revision_sent_as_text_takes_its_schemas_from_the_published_one(
     lifecycle: Lifecycle, folder: Path
 ) -> None:

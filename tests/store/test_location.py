@@ -22,7 +22,8 @@ from engine.store.backend import POSTGRESQL, SQLITE, parse_location, redact
         ("dir/with://odd/name.sqlite3", SQLITE, "dir/with://odd/name.sqlite3"),
         ("postgresql://kimari@db/kimari", POSTGRESQL, "postgresql://kimari@db/kimari"),
         ("postgres://kimari@db:5433/k", POSTGRESQL, "postgres://kimari@db:5433/k"),
-        ("PostgreSQL://kimari@db/k", POSTGRESQL, "PostgreSQL://kimari@db/k"),
+        # in lower case: libpq reads no other (it was an internal error at connect time)
+        ("PostgreSQL://kimari@db/k", POSTGRESQL, "postgresql://kimari@db/k"),
     ],
 )
 def test_a_location_selects_its_backend(text: str, kind: str, target: str) -> None:
@@ -46,3 +47,22 @@ def test_a_password_never_shows_in_what_is_printed() -> None:
     assert redact(url) == "postgresql://kimari:***@db.example:5432/kimari"
     assert "s3cret" not in str(parse_location(url))
     assert redact("postgresql://kimari@db/k") == "postgresql://kimari@db/k"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://kimari:s3cretpw@[::1/h",  # psycopg's own message quoted the whole URL
+        "postgresql://kimari:s3cretpw@127.0.0.1/h%zz",
+        "postgresql://kimari:s3cretpw@127.0.0.1/h?bogus=1",
+    ],
+)
+def test_a_postgresql_url_libpq_cannot_read_is_a_usage_error_without_its_password(
+    url: str,
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_location(url)
+    [problem] = caught.value.diagnostics
+    assert problem.code == "store_invalid"
+    assert "s3cretpw" not in problem.message and "kimari:***@" in problem.message
+    assert parse_location("postgresql://kimari:s3cretpw@127.0.0.1:5432/h").kind == POSTGRESQL
