@@ -236,7 +236,15 @@ def batch(
         if source is not sys.stdin.buffer:
             source.close()
         raise
-    sink = sys.stdout.buffer if output == "-" else _open(output, "wb")
+    # a file is written under a .partial name and renamed when every line is decided: a run
+    # stopped half-way (Ctrl-C, a kill) never leaves a file that looks complete
+    target = Path(output) if output != "-" and _plain_file(output) else None
+    partial = Path(f"{output}.partial") if target is not None else None
+    if output == "-":
+        sink: BinaryIO = sys.stdout.buffer
+    else:
+        sink = _open(str(partial) if partial is not None else output, "wb")
+    finished = False
     try:
         summary = run_batch(
             Path(policies_dir),
@@ -248,6 +256,7 @@ def batch(
             at=at,
             progress=show,
         )
+        finished = True
     finally:
         if source is not sys.stdin.buffer:
             source.close()
@@ -255,6 +264,17 @@ def batch(
             sink.close()
         else:
             sink.flush()
+        if partial is not None and target is not None:
+            if finished:
+                partial.replace(target)
+            else:
+                stopped = Msg(
+                    "stopped before the end: the decisions made are in {partial}; {output} "
+                    "was not written",
+                    partial=str(partial),
+                    output=output,
+                )
+                click.echo(translate(stopped), err=True)
     line = Msg(
         "{decided:,} decided, {failed:,} failed in {seconds:.1f} s ({rate:,.0f}/s)",
         decided=summary.decided,
@@ -641,6 +661,12 @@ def _readable(paths: tuple[str, ...]) -> list[Path]:
                 ]
             )
     return [Path(p) for p in paths]
+
+
+def _plain_file(name: str) -> bool:
+    """A path a regular file is (or will be) written at: not a pipe or a device."""
+    path = Path(name)
+    return not path.exists() or path.is_file()
 
 
 def _open(name: str, mode: str) -> BinaryIO:

@@ -201,3 +201,33 @@ def test_an_invalid_at_is_the_line_s_error_not_the_default(tmp_path: Path, at: A
 def test_an_at_of_null_or_left_out_takes_the_default(tmp_path: Path) -> None:
     results = _batch_lines(tmp_path, [_with(at=None), _with()], "--at", AT)
     assert [r["at"] for r in results] == [AT, AT]
+
+
+def test_a_batch_writes_its_file_whole_or_leaves_it_unwritten_with_what_was_decided(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped half-way (Ctrl-C, a kill) left a file at the -o path that looked like
+    a whole run's: it is now written as NAME.partial and renamed once every line is done."""
+    source = tmp_path / "requests.jsonl"
+    source.write_text(request(150000) + "\n" + request(10) + "\n")
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    args += ["--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    assert len(output.read_text().splitlines()) == 2
+    assert not Path(f"{output}.partial").exists()
+
+    import engine.cli.batch as batch_module
+
+    def stopped(*_args: Any, **_kwargs: Any) -> Any:
+        sink = _args[3]
+        sink.write(b'{"decided": "the first line"}\n')
+        raise KeyboardInterrupt
+
+    output.unlink()
+    monkeypatch.setattr(batch_module, "run_batch", stopped)
+    assert main(args) == 2  # aborted
+    err = capsys.readouterr().err
+    assert not output.exists()  # nothing that looks like a whole run
+    assert Path(f"{output}.partial").read_text() == '{"decided": "the first line"}\n'
+    assert f"the decisions made are in {output}.partial" in err
