@@ -383,6 +383,18 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def not_64_bits(value: Any) -> Msg:
+    """Why an integer (or a number meant as one) is refused: the one wording of the 64-bit
+    rule, for facts, outcomes and reason details alike."""
+    return Msg(
+        "must be a 64-bit integer, from {low} to {high}; got {value}",
+        low=INT_MIN,
+        high=INT_MAX,
+        # a decimal as written (1E+300), not as the integer of 301 digits it stands for
+        value=str(value) if isinstance(value, Decimal) else shown(value),
+    )
+
+
 def quoted(value: Any) -> str:
     """A value as a message about a YAML file or a name quotes it: a text in single quotes
     (as YAML may write it, and as the messages quote names); anything else as `shown`."""

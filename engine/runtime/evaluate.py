@@ -29,7 +29,7 @@ from engine.compile.model import CompiledPolicy, Env, Rule
 from engine.compile.stages import coerce_setting
 from engine.core.errors import Diagnostic, EngineFault, EvaluationError, InputError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN, JST, format_value, shown
+from engine.core.jsonvalue import INT_MAX, INT_MIN, JST, format_value, not_64_bits, shown
 from engine.core.suggest import did_you_mean
 from engine.durable.adapter import get_adapter
 from engine.lang.calendar import parse_datetime
@@ -345,24 +345,12 @@ def _too_wide(value: Any) -> bool:
     return False
 
 
-def _shown(value: Any) -> Any:
-    """What `got` says of a value too wide: the integer's digits (never the integer: str()
-    refuses one of thousands of digits), else the first one inside it."""
-    if type(value) is int:
-        size = abs(value)
-        digits = len(str(size)) if size.bit_length() < 14_000 else Msg("thousands of")
-        return Msg("an integer of {digits} digits", digits=digits)
-    inner = value if isinstance(value, list) else list(value.values())
-    return _shown(next(v for v in inner if _too_wide(v)))
-
-
 def _range_reason(value: Any) -> Msg:
-    return Msg(
-        "must be a 64-bit integer, from {low} to {high}; got {value}",
-        low=INT_MIN,
-        high=INT_MAX,
-        value=_shown(value),
-    )
+    """The 64-bit rule for a value too wide: the integer itself, else the first one inside."""
+    while type(value) is not int:
+        inner = value if isinstance(value, list) else list(value.values())
+        value = next(v for v in inner if _too_wide(v))
+    return not_64_bits(value)
 
 
 def _out_of_range(policy: CompiledPolicy, name: str, value: Any) -> EvaluationError:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from engine.core.errors import Diagnostic, InputError, Location, PolicyError
 from engine.core.i18n import Msg, message_of
-from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token, shown
+from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token, not_64_bits, shown
 from engine.core.suggest import did_you_mean
 from engine.lang import types as lt
 from engine.lang.calendar import parse_date, parse_datetime
@@ -123,13 +123,8 @@ def _same(v: Any, path: Path, errs: Errors) -> Any:
     return v
 
 
-def _out_of_range(v: int, path: Path, errs: Errors) -> None:
-    message = Msg(
-        "must be a 64-bit integer, from {low} to {high}; got {value}",
-        low=INT_MIN,
-        high=INT_MAX,
-        value=shown(v),
-    )
+def _out_of_range(v: int | Decimal, path: Path, errs: Errors) -> None:
+    message = not_64_bits(v)
     return _fail(errs, "out_of_range", message, path)
 
 
@@ -716,17 +711,7 @@ def _numeric(s: Mapping[str, Any], integral: bool | None, fb: list[Check]) -> Ch
             if n != n.to_integral_value():
                 return _fail(errs, "type_mismatch", Msg("expected integer, got number"), path)
             if not INT_MIN <= n <= INT_MAX:  # compared as Decimal: 1e300 never becomes an int
-                return _fail(
-                    errs,
-                    "out_of_range",
-                    Msg(
-                        "must be a 64-bit integer, from {low} to {high}; got {value}",
-                        low=INT_MIN,
-                        high=INT_MAX,
-                        value=v,
-                    ),
-                    path,
-                )
+                return _out_of_range(v, path, errs)
             n = int(n)
         elif type(n) is int and not INT_MIN <= n <= INT_MAX:
             return _out_of_range(n, path, errs)
