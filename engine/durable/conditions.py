@@ -382,24 +382,21 @@ class ConditionCompiler:
         decimal of more than 15 significant digits is no double, nor an integer past 2^53
         compared with numbers that are not integers."""
         value = node.value if isinstance(node, ast.Literal) else None
-        type_ = self.types.get(path)
-        if isinstance(value, Decimal) and value != value.to_integral_value():
-            digits = len(value.normalize().as_tuple().digits)
-            too_long = digits > EXACT_DIGITS
-        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
-            too_long = abs(value) > EXACT_INTEGER and type_ is not None and type_.kind == "number"
-        else:
+        if not _inexact(value):
             return
-        if too_long:
-            raise NotCompilable(
-                node,
-                Msg(
-                    "the rule engine compares numbers as doubles: {value} has more significant "
-                    "digits than it holds exactly (15)",
-                    value=str(value),
-                ),
-                Msg("compare it in a derived value, which is exact"),
-            )
+        type_ = self.types.get(path)
+        integral = isinstance(value, int) or value == value.to_integral_value()
+        if integral and (type_ is None or type_.kind != "number"):
+            return  # an integer past 2^53 against integers: durable_rules holds those exactly
+        raise NotCompilable(
+            node,
+            Msg(
+                "the rule engine compares numbers as doubles: {value} has more significant "
+                "digits than it holds exactly (15)",
+                value=str(value),
+            ),
+            Msg("compare it in a derived value, which is exact"),
+        )
 
     # -- operands -------------------------------------------------------------
     def _path(self, node: ast.Node) -> tuple[str, bool]:
