@@ -100,3 +100,35 @@ def test_a_decision_id_must_start_with_a_letter_or_digit_as_its_message_says(
     assert in_header.status_code == 422
     assert in_header.json()["detail"] == f"Idempotency-Key must be {FIRST}"
     assert accepted.status_code == 200, accepted.text
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_retry_whose_number_differs_past_a_double_is_a_conflict_not_a_replay(
+    tmp_path: Any, request: pytest.FixtureRequest, store_kind: str
+) -> None:
+    """Two shares a double cannot tell apart (the 18th digit) are two requests: a retry
+    under the same key with the other one is refused, on both stores; the same body, in any
+    spelling of the same number, is answered again."""
+    store = (
+        request.getfixturevalue("pg_url")
+        if store_kind == "postgresql"
+        else tmp_path / "var" / "kimari.sqlite3"
+    )
+    first, other, respelt = "0.123456789012345678", "0.123456789012345679", "1.23456789012345678E-1"
+    server = Server(copy_shipped(tmp_path), store).start()
+    try:
+        with server.client(ADMIN_TOKEN) as client:
+
+            def post(share: str) -> Any:
+                return client.post(
+                    "/v1/decisions/cancellation-fees",
+                    content=_body(share),
+                    headers={"content-type": "application/json", "idempotency-key": "k-18"},
+                )
+
+            answers = [post(first), post(other), post(respelt), post(first)]
+    finally:
+        server.stop()
+    assert [a.status_code for a in answers] == [200, 409, 200, 200], [a.text for a in answers]
+    assert answers[1].json()["code"] == "idempotency_conflict"
+    assert answers[2].content == answers[0].content == answers[3].content
