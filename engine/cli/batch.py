@@ -25,7 +25,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language, translate
-from engine.core.jsonvalue import TooDeep, has_long_number, loads_request
+from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
 
 CHUNK = 256
 
@@ -79,7 +79,7 @@ def _decide_line(number: int, line: bytes) -> bytes:
         return _error(
             number, [Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=str(exc)))]
         )
-    except TooDeep as exc:
+    except (TooDeep, TooLong) as exc:
         return _error(number, [exc.diagnostic()])
     duplicate = line_duplicate(line, request, long_number)  # refused, as the service does
     if duplicate is not None:

@@ -25,7 +25,14 @@ import click
 
 from engine.core.errors import Diagnostic, InputError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import INT_MAX, INT_MIN, duplicate_diagnostic, duplicate_key, walk
+from engine.core.jsonvalue import (
+    LongInteger,
+    TooLong,
+    duplicate_diagnostic,
+    duplicate_key,
+    read_integer,
+    refuse_long_integers,
+)
 
 # -- text on the command line -----------------------------------------------------------------
 
@@ -84,31 +91,23 @@ def utf8(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 # -- JSON read from a file or an option -------------------------------------------------------
 
 
-class _LongInteger:
-    """An integer too long for int() (sys.get_int_max_str_digits): found again by its place."""
-
-    def __init__(self, text: str) -> None:
-        self.digits = len(text.lstrip("-"))
-
-
 class _Reading:
-    """The hooks of one json.loads: integers read exactly unless too long to convert, and
-    whether an object held a key twice (found again, with its pointer, only then)."""
+    """The hooks of one json.loads: whether an object held a key twice (found again, with
+    its pointer, only then), or NaN or Infinity was read."""
 
     def __init__(self) -> None:
-        self.long_integer = False
         self.duplicate = False
         self.non_finite = False
+        self.long_integer = False
 
     def constant(self, text: str) -> None:
         self.non_finite = True  # NaN, Infinity, -Infinity: refused once found again
 
     def integer(self, text: str) -> Any:
-        try:
-            return int(text)
-        except ValueError:  # past the int-digit limit: never raised past the CLI
+        value = read_integer(text)
+        if isinstance(value, LongInteger):
             self.long_integer = True
-            return _LongInteger(text)
+        return value
 
     def pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         found = dict(pairs)
@@ -134,8 +133,10 @@ def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | 
     if reading.non_finite or _SURROGATE_ESCAPE.search(text) is not None:
         _refuse_non_json(text)
     if reading.long_integer:
-        place, found = _find_long(value)
-        raise error([_long_diagnostic(found, pointer + place)])
+        try:
+            refuse_long_integers(value)
+        except TooLong as exc:
+            raise error([exc.diagnostic(pointer)]) from None
     if reading.duplicate:
         inner = duplicate_key(raw)
         if inner is not None:
@@ -182,25 +183,6 @@ def _lone_surrogate(string: str) -> int | None:
         elif 0xDC00 <= code <= 0xDFFF:
             return escape.start()
     return high
-
-
-def _find_long(value: Any) -> tuple[str, _LongInteger]:
-    """The pointer (from the value) and the marker of the first integer too long to read."""
-    return next((p, node) for p, node, _ in walk(value) if isinstance(node, _LongInteger))
-
-
-def _long_diagnostic(found: _LongInteger, pointer: str) -> Diagnostic:
-    return Diagnostic(
-        "number_out_of_range",
-        Msg(
-            "this integer ({digits} digits) is out of range: integers must fit "
-            "64 bits, from {low} to {high}",
-            digits=found.digits,
-            low=INT_MIN,
-            high=INT_MAX,
-        ),
-        pointer=pointer,
-    )
 
 
 def line_duplicate(line: bytes, value: Any, long_number: bool) -> Diagnostic | None:

@@ -274,7 +274,7 @@ def loads_request(body: bytes, long_number: bool | None = None) -> Any:
     an exponent as a float (or refuses it as infinity); then Python's parser reads the body
     again, integers exact and fractions as the Decimal written (money is never float), for
     validation to take or refuse each at its place. orjson.JSONDecodeError if it is not JSON,
-    TooDeep if it nests deeper than MAX_DEPTH.
+    TooDeep if it nests deeper than MAX_DEPTH, TooLong if an integer is too long to read.
     `long_number`: whether LONG_NUMBER is in the body, if the caller looked already."""
     value = _loads_fast(body)
     check_depth(body, value)
@@ -317,22 +317,69 @@ def _loads_strict(text: str | bytes) -> Any:
     """The exact parse of a text orjson did not read to its end: Python's parser accepts what
     orjson refuses (NaN, Infinity, escaped lone surrogates, an encoded surrogate), so those
     are refused here, with every other fault, as orjson.JSONDecodeError (a request that is
-    not JSON, whoever reads it); TooDeep past MAX_DEPTH, as after orjson."""
+    not JSON, whoever reads it); TooDeep past MAX_DEPTH, as after orjson; TooLong at an
+    integer past int()'s digits (a number out of range, not a body that is not JSON)."""
     source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     try:
         if isinstance(text, bytes):
             text.decode("utf-8")  # Python's parser would take an encoded surrogate
-        value = json.loads(source, parse_float=Decimal, parse_constant=_no_constant)
+        value = json.loads(
+            source, parse_float=Decimal, parse_int=read_integer, parse_constant=_no_constant
+        )
+        refuse_long_integers(value)  # before dumps, which cannot write one
         dumps(value)  # a lone surrogate in a text: orjson writes none
     except json.JSONDecodeError as exc:
         raise orjson.JSONDecodeError(exc.msg, exc.doc, exc.pos) from None
     except RecursionError:  # nested past Python's parser: far past MAX_DEPTH
         raise TooDeep(None, _place(source, _too_deep_at(source))) from None
+    except TooLong:
+        raise
     except (ValueError, orjson.JSONEncodeError) as exc:
-        # not UTF-8, NaN or Infinity, an integer past int()'s digits, a lone surrogate
+        # not UTF-8, NaN or Infinity, a lone surrogate
         raise orjson.JSONDecodeError(str(exc), source, 0) from None
     check_depth(text if isinstance(text, bytes) else text.encode(), value)
     return value
+
+
+class LongInteger:
+    """An integer too long for int() (sys.get_int_max_str_digits, 4,300 digits), as a parse
+    leaves it in place: only its length is kept, to be refused at its pointer (TooLong)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def read_integer(text: str) -> int | LongInteger:
+    """json.loads' parse_int: the integer exactly, or LongInteger past int()'s digits (whose
+    ValueError, naming Python's limit and how to raise it, is nothing to show a client)."""
+    try:
+        return int(text)
+    except ValueError:
+        return LongInteger(text)
+
+
+class TooLong(ValueError):
+    """A parsed value holds a LongInteger: `pointer` names the first one."""
+
+    def __init__(self, pointer: str, digits: int) -> None:
+        super().__init__(f"an integer of {digits} digits at {pointer!r}")
+        self.pointer = pointer
+        self.digits = digits
+
+    def diagnostic(self, base: str = "") -> Diagnostic:
+        """The 64-bit rule's diagnostic, as the facts' validator words it for an integer short
+        enough to read, the pointer under `base` (where the value sits in a request)."""
+        got = Msg("an integer of {digits} digits", digits=self.digits)
+        return Diagnostic("out_of_range", _not_64_bits_got(got), pointer=base + self.pointer)
+
+
+def refuse_long_integers(value: Any) -> None:
+    """TooLong at the first LongInteger of `value`, if it holds one."""
+    for pointer, node, _ in walk(value):
+        if isinstance(node, LongInteger):
+            raise TooLong(pointer, node.digits)
 
 
 def _no_constant(name: str) -> Any:
@@ -376,22 +423,35 @@ def shown(value: Any, limit: int = 60) -> str:
     numbers), never as Python prints it ('text', True, None, Decimal('1.5')); names stay
     in single quotes. Cut to `limit` characters."""
     if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        # str() of one over 4,300 digits raises, by design
-        digits = len(str(abs(value))) if value.bit_length() < 14_000 else Msg("thousands of")
-        return Msg("an integer of {digits} digits", digits=digits)
+        return Msg("an integer of {digits} digits", digits=_digits(abs(value)))
     text = dumps(value).decode()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _digits(number: int) -> int:
+    """The decimal digits of `number` (> 0) without str(), which refuses one over 4,300
+    digits by design: the estimate from its bits, corrected by powers of ten."""
+    digits = int((number.bit_length() - 1) * 0.30102999566398120) + 1
+    while digits > 1 and number < 10 ** (digits - 1):
+        digits -= 1
+    while number >= 10**digits:
+        digits += 1
+    return digits
 
 
 def not_64_bits(value: Any) -> Msg:
     """Why an integer (or a number meant as one) is refused: the one wording of the 64-bit
     rule, for facts, outcomes and reason details alike."""
+    # a decimal as written (1E+300), not as the integer of 301 digits it stands for
+    return _not_64_bits_got(str(value) if isinstance(value, Decimal) else shown(value))
+
+
+def _not_64_bits_got(got: str) -> Msg:
     return Msg(
         "must be a 64-bit integer, from {low} to {high}; got {value}",
         low=INT_MIN,
         high=INT_MAX,
-        # a decimal as written (1E+300), not as the integer of 301 digits it stands for
-        value=str(value) if isinstance(value, Decimal) else shown(value),
+        value=got,
     )
 
 

@@ -43,7 +43,7 @@ import orjson
 from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import dumps, loads_logged, to_json_value
+from engine.core.jsonvalue import TooLong, dumps, loads_logged, to_json_value
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
 from engine.runtime.decision import Decision
@@ -336,6 +336,10 @@ def row_of_line(number: int, line: bytes) -> Row:
                 )
             ]
         ) from None
+    except TooLong as exc:
+        found = exc.diagnostic()
+        reason = Msg("line {line}: {reason}", line=number, reason=found.message)
+        raise InputError([Diagnostic(found.code, reason, pointer=found.pointer)]) from None
     if not isinstance(item, dict):
         raise InputError(
             [Diagnostic("request_invalid", Msg("line {line}: not a JSON object", line=number))]

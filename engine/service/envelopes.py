@@ -25,6 +25,7 @@ from engine.core.errors import Diagnostic
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import (
     TooDeep,
+    TooLong,
     duplicate_diagnostic,
     duplicate_key,
     has_long_number,
@@ -54,6 +55,9 @@ def parse_body(body: bytes) -> Any:
         raise RequestProblem(problem(400, "json_invalid", detail)) from None
     except TooDeep as exc:
         raise _too_deep(exc) from None
+    except TooLong as exc:  # as the facts' validator refuses an integer past 64 bits
+        detail = Msg("the body holds an integer out of range")
+        raise RequestProblem(from_diagnostics(422, [exc.diagnostic()], detail)) from None
     # a body parsed again exactly has no orjson text to compare with: the exact check
     pointer = duplicate_key(body, None if long_number else value)
     if pointer is not None:

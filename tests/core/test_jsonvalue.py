@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from engine.core.jsonvalue import (
     LONG_NUMBER,
     MAX_DEPTH,
     TooDeep,
+    TooLong,
     check_depth,
     deeper_than,
     dumps,
@@ -152,11 +154,30 @@ def test_an_ordinary_body_keeps_orjson_floats() -> None:
 
 @pytest.mark.parametrize(
     "rest",
-    [b"NaN", b"-Infinity", b'"\\ud800"', b'"\xed\xa0\x80"', b"[1,]", b"1" * 5000],
+    [b"NaN", b"-Infinity", b'"\\ud800"', b'"\xed\xa0\x80"', b"[1,]"],
 )
 def test_a_body_past_a_float_is_still_refused_for_what_orjson_refuses(rest: bytes) -> None:
     with pytest.raises(orjson.JSONDecodeError):
         loads_request(b'{"a": 1e400, "b": ' + rest + b"}")
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+def test_an_integer_too_long_for_int_is_too_long_at_its_pointer_not_invalid_json(
+    digits: int,
+) -> None:
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(4300)  # the default, whatever this interpreter started with
+    try:
+        with pytest.raises(TooLong) as caught:
+            loads_request(b'{"a": 1e400, "b": [2, -' + b"1" * digits + b"]}")
+        ok = loads_request(b'{"b": ' + b"1" * 4300 + b"}")
+    finally:
+        sys.set_int_max_str_digits(before)
+    assert (caught.value.pointer, caught.value.digits) == ("/b/1", digits)
+    found = caught.value.diagnostic("/facts")
+    assert (found.code, found.pointer) == ("out_of_range", "/facts/b/1")
+    assert found.message.endswith(f"; got an integer of {digits} digits")
+    assert ok == {"b": int("1" * 4300)}  # at the limit: read, for the 64-bit rule to refuse
 
 
 def test_a_body_past_a_float_and_past_python_s_depth_is_too_deep_at_its_place() -> None:
@@ -237,4 +258,5 @@ def test_a_long_value_is_cut_and_a_huge_integer_is_counted_not_printed() -> None
     assert shown("x" * 100) == '"' + "x" * 56 + "..."
     assert len(shown(list(range(100)), limit=20)) == 20
     assert shown(10**30) == "an integer of 31 digits"
-    assert shown(10**20000) == "an integer of thousands of digits"
+    assert shown(10**20000) == "an integer of 20001 digits"  # past str()'s 4,300: counted
+    assert shown(10**20000 - 1) == "an integer of 20000 digits"

@@ -25,7 +25,8 @@ def _body(share: str, **keys: Any) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("exact")
-    with running(tmp, policies=copy_shipped(tmp)) as srv:
+    # Python's int-digit limit at its default, whatever this run's environment says
+    with running(tmp, policies=copy_shipped(tmp), env={"PYTHONINTMAXSTRDIGITS": "4300"}) as srv:
         yield srv
 
 
@@ -132,3 +133,25 @@ def test_a_retry_whose_number_differs_past_a_double_is_a_conflict_not_a_replay(
     assert [a.status_code for a in answers] == [200, 409, 200, 200], [a.text for a in answers]
     assert answers[1].json()["code"] == "idempotency_conflict"
     assert answers[2].content == answers[0].content == answers[3].content
+
+
+@pytest.mark.parametrize("reward", ["1" * 4300, "1" * 4301, "-" + "1" * 5000])
+def test_an_integer_too_long_for_python_is_refused_at_its_pointer_as_any_past_64_bits(
+    server: Server, reward: str
+) -> None:
+    """On both sides of int()'s 4,300 digits: the 64-bit rule at the value's pointer (422),
+    never a 400 quoting Python's own limit."""
+    body = _body("60").replace(b'"reward": 100000', b'"reward": ' + reward.encode())
+    with server.client(ADMIN_TOKEN) as client:
+        answer = client.post(
+            "/v1/decisions/cancellation-fees",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert answer.json()["code"] == "facts_invalid"
+    assert (error["pointer"], error["code"]) == ("/facts/uncollected/reward", "out_of_range")
+    digits = len(reward.lstrip("-"))
+    assert error["message"].endswith(f"; got an integer of {digits} digits"), error
+    assert "sys." not in answer.text
