@@ -26,7 +26,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from engine.core.i18n import Msg
@@ -362,10 +362,11 @@ class Parser:
         if tok.kind == "name":
             return self.name_or_call()
         if self.at("("):
-            self.take()
+            start = self.take().start
             node = self.expr()
-            self.expect(")", Msg("to close '('"))
-            return node
+            end = self.expect(")", Msg("to close '('")).end
+            # the span takes the parentheses in: `not (a and b)` is shown, and pointed at, whole
+            return replace(node, start=start, end=end)
         if self.at("["):
             return self.list_literal()
         if self.at("{"):

@@ -122,6 +122,22 @@ def test_spans_cover_the_source_of_each_node() -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "inner"),
+    [
+        ("not (a and b)", "(a and b)"),
+        ("(a + b) * c", "(a + b)"),
+        ("x == ((1))", "((1))"),
+        ("f((a or b), c)", "(a or b)"),
+    ],
+)
+def test_a_span_takes_its_parentheses_in(source: str, inner: str) -> None:
+    """An explanation quotes a condition by its span: `not (a and b)` lost its `)`."""
+    node = parse(source)
+    assert source[node.start : node.end] == source
+    assert inner in [source[c.start : c.end] for c in node.walk()]
+
+
+@pytest.mark.parametrize(
     ("source", "offset", "message", "hint"),
     [
         ("a = 3", 2, "unexpected character '='", "use '==' to compare"),
@@ -216,6 +232,15 @@ def trees(depth: int = 3) -> st.SearchStrategy[ast.Node]:
 @settings(max_examples=400, deadline=None)
 def test_printing_a_tree_and_parsing_it_back_gives_the_same_tree(tree: ast.Node) -> None:
     assert shape(parse(unparse(tree))) == shape(tree)
+
+
+@given(trees())
+@settings(max_examples=400, deadline=None)
+def test_the_span_of_every_node_parses_back_to_that_node(tree: ast.Node) -> None:
+    source = unparse(tree)
+    for node in parse(source).walk():
+        if not isinstance(node, ast.Lambda):  # `x -> ...` is an argument, not an expression
+            assert shape(parse(source[node.start : node.end])) == shape(node), node
 
 
 @given(st.text(max_size=60))
