@@ -8,6 +8,7 @@ sample data, and show that the blacklist look-ups do not grow with the list.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from engine.runtime.decision import Decision
 from engine.runtime.evaluate import decide
 from engine.source import data as data_module
 from engine.source.data import Dataset
+from engine.source.yaml import parse_yaml
 from engine.testing.cases import deep_merge, load_cases
 from tests import ROOT
 from tests.strategies import decided_by_both_backends, decision_inputs, shipped_project
@@ -269,6 +271,13 @@ def test_hb_11_the_setting_decides_whether_orders_are_created_from_a_held_subscr
         decision = decide_order(project, policy, facts, settings=settings)
         assert decision.outcome["order_created"] is False, source
         assert decision.outcome["next_orders_created"] is False, source
+        # a blacklisted customer changes neither: the hold by hand or by a trigger stays
+        blacklisted = deep_merge(facts, {"order": {"customer": {"id": "C-10021"}}})
+        decision = decide_order(project, policy, blacklisted, settings=settings)
+        assert decision.outcome["order_created"] is False, source
+        assert decision.outcome["held"] is False, source  # no order, so no held order
+        assert decision.outcome["next_orders_created"] is False, source
+        assert decision.outcome["effects"] == ["no_next_subscription_order"], source
 
 
 # -- HO-1..HO-3 ----------------------------------------------------------------------------
@@ -311,6 +320,27 @@ def test_ho_2_a_held_subscription_spawns_no_next_order_when_none_are_created(
     settings = {"create_orders_from_held_subscriptions": False}
     effects = decide_order(project, policy, facts, settings=settings).outcome["effects"]
     assert effects == ["no_next_subscription_order"]
+
+
+def test_ho_3_the_hold_flow_knows_which_reasons_hold_by_themselves(policy: CompiledPolicy) -> None:
+    """HO-3, HO-6: order-hold-status holds again after a release only for a new reason that
+    holds; its list of the reasons that only inform must be exactly order-holds' reasons
+    whose rule holds nothing (a new informing rule would otherwise hold a released order)."""
+    flow = ROOT / "policies" / "order-hold-status.yaml"
+    derived = parse_yaml(flow.read_text(encoding="utf-8"), flow.name).data["derived"]
+    listed = set(re.findall(r'"([A-Z_]+)"', derived["new_hold_reasons"]["value"]))
+    informing = {
+        rule.reason.code
+        for rule in policy.rule_by_id.values()
+        if not HOLD_FIELDS & dict(rule.then).keys()
+    }
+    holding = {
+        rule.reason.code
+        for rule in policy.rule_by_id.values()
+        if HOLD_FIELDS & dict(rule.then).keys()
+    }
+    assert listed == informing
+    assert not listed & holding
 
 
 @pytest.mark.parametrize(("ship_date", "warned"), [("2024-09-30", True), ("2024-10-01", False)])
@@ -530,7 +560,8 @@ def test_hb_4_ho_11_ho_12_every_hold_has_its_reasons_and_the_mail_follows_them(
     by_id = SHIPPED.rule_by_id
     holding = [r for r in decision.fired if HOLD_FIELDS & dict(by_id[r].then).keys()]
     outcome = decision.outcome
-    assert outcome["held"] is bool(holding)
+    # an order that is not created (from a held subscription, HB-11) is not a held order
+    assert outcome["held"] is (bool(holding) and outcome["order_created"])
     assert outcome["hold_mail"] is any(r.get("mail") is True for r in decision.reasons)
     if not outcome["held"]:
         assert set(outcome["effects"]) <= {"no_next_subscription_order"}
