@@ -417,11 +417,16 @@ def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
             "checked_fee": True,
             "checked_apportionment": True,
             "comp_report": True,
+            # the approver decides what 経企 would: completion date, fee, the intent in writing
+            "completion_date": "2024-09-20",
+            "fee": 0,
+            "intent_proof": "mail",
         },
         at=AT,
     )
     assert result.state == "cancelled_by_approver"
-    assert engine.entity("case-cancellation", case)["facts"]["decided_by"] == "案件決裁者"
+    facts = engine.entity("case-cancellation", case)["facts"]
+    assert (facts["decided_by"], facts["fee"]) == ("案件決裁者", 0)
 
 
 # -- the API's contract ----------------------------------------------------------------------

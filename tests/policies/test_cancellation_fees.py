@@ -172,3 +172,28 @@ def test_fe1_fe3_every_fee_proposal_says_that_keiki_decides_and_never_to_promise
     codes = {r["code"]: r for r in decision.to_dict()["reasons"]}
     assert "経企決裁" in codes["FEE_DECIDED_BY_PLANNING"]["message"]["ja"]
     assert "キャンセル無料であるかのような" in codes["FEE_NONE"]["action"]["ja"]
+
+
+@pytest.mark.parametrize(
+    ("cancelled_on", "fired", "tier"),
+    [("2024-04-08", False, "none"), ("2024-04-09", True, "by_workload")],
+)
+def test_fe2_an_agreed_rate_is_reported_only_where_a_workload_fee_is_proposed(
+    fees: CompiledPolicy, cancelled_on: str, fired: bool, tier: str
+) -> None:
+    """FE-2: the customer's agreement to "about 30%" is an agreement to a fee by workload;
+    within 7 days with initial actions only there is no fee, and no contradictory reason."""
+    facts = {
+        "cancellation": {
+            "reward": 150000,
+            "stage": "initial_only",
+            "contract_start": "2024-04-01",
+            "cancelled_on": cancelled_on,
+            "rate_confirmation": {"asked_percent": 30, "customer_agreed": True},
+        }
+    }
+    decision = decide(fees, facts, at=AT).to_dict()
+    codes = [r["code"] for r in decision["reasons"]]
+    assert ("FEE_RATE_AGREED" in codes) is fired
+    assert ("FEE_NONE" in codes) is not fired
+    assert decision["outcome"]["fee_tier"] == tier

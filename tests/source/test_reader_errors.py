@@ -97,12 +97,32 @@ def test_a_control_character_in_a_small_file_is_refused_at_its_place(
     assert python_reader_place(text) == (line, col)
 
 
-@pytest.mark.parametrize(("line", "col"), [(1, 1), (200, 85), (200, 40), (355, 1), (356, 1)])
+def _places(text: str) -> dict[str, tuple[int, int]]:
+    """Where to put a bad character in `text`: its first line, the middle and both sides of
+    the first Japanese character of its longest Japanese line, its last line and after it."""
+    lines = text.split("\n")[:-1]
+    japanese = max(
+        (n for n, line in enumerate(lines, 1) if not line.isascii()),
+        key=lambda n: len(lines[n - 1]),
+    )
+    wide = next(i for i, ch in enumerate(lines[japanese - 1], 1) if not ch.isascii())
+    return {
+        "first line": (1, 1),
+        "inside the Japanese text": (japanese, wide + 1),
+        "before the Japanese text": (japanese, wide),
+        "middle of a long line": (japanese, len(lines[japanese - 1]) // 2),
+        "last line": (len(lines), 1),
+        "after the last line": (len(lines) + 1, 1),
+    }
+
+
+@pytest.mark.parametrize("place", list(_places(SHIPPED.read_text(encoding="utf-8"))))
 def test_a_control_character_in_a_shipped_policy_file_is_refused_at_its_place(
-    tmp_path: Path, line: int, col: int
+    tmp_path: Path, place: str
 ) -> None:
     text = SHIPPED.read_text(encoding="utf-8")
-    assert text.endswith("\n") and text.count("\n") == 355
+    assert text.endswith("\n")
+    line, col = _places(text)[place]
     path = tmp_path / "cancellation-fees.yaml"
     path.write_text(insert(text, line, col, "\x07"), encoding="utf-8")
     with pytest.raises(PolicyError) as caught:
