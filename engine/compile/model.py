@@ -180,6 +180,14 @@ class Reason:
     details: tuple[tuple[str, Value], ...]
 
 
+def _in_dependency_order(fields: Mapping[str, OutcomeField]) -> tuple[OutcomeField, ...]:
+    """The computed fields, each after the computed fields its expression reads (the
+    compiler refused a cycle), else in declaration order."""
+    computed = {n: f.computed.node for n, f in fields.items() if f.computed is not None}
+    order, _ = ast.dependency_order(list(computed), computed, "outcome")
+    return tuple(fields[name] for name in order)
+
+
 @dataclass(frozen=True)
 class OutcomePlan:
     """How an outcome is filled: constant defaults copied, the rest computed per decision."""
@@ -200,7 +208,7 @@ class OutcomePlan:
             constants,
             computed_defaults,
             mutable,
-            tuple(f for f in fields.values() if f.computed is not None),
+            _in_dependency_order(fields),
             frozenset(n for n, f in fields.items() if f.merge == "collect"),
             not computed_defaults and not mutable,
         )

@@ -410,14 +410,14 @@ def stage_derived(build: Build) -> None:
             parsed[name] = parse(spec["value"])
         except ExprError:
             continue  # reported when the value is checked below
-    order, cyclic = _dependency_order(list(declared), parsed)
-    for name in cyclic:
+    order, cyclic = ast.dependency_order(list(declared), parsed, "derived")
+    for name, cycle in cyclic.items():
         build.error(
             "derived_cycle",
             Msg(
                 "derived value '{name}' depends on itself (through {cycle})",
                 name=name,
-                cycle=", ".join(sorted(cyclic)),
+                cycle=", ".join(cycle),
             ),
             join_pointer("/derived", name),
             key=True,
@@ -442,41 +442,6 @@ def stage_derived(build: Build) -> None:
                 build.document.positions.key(join_pointer("/derived", name)),
             )
         )
-
-
-def _dependency_order(
-    names: list[str], parsed: Mapping[str, ast.Node]
-) -> tuple[list[str], set[str]]:
-    """Derived values in an order where each comes after what it reads; and those in cycles."""
-    deps = {n: _derived_refs(parsed[n]) & set(names) if n in parsed else set() for n in names}
-    order: list[str] = []
-    state: dict[str, int] = {}
-    cyclic: set[str] = set()
-
-    def visit(name: str, stack: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cyclic.update(stack[stack.index(name) :])
-            return
-        state[name] = 1
-        for dep in sorted(deps[name]):
-            visit(dep, [*stack, dep])
-        state[name] = 2
-        order.append(name)
-
-    for name in names:
-        visit(name, [name])
-    return [n for n in order if n not in cyclic], cyclic
-
-
-def _derived_refs(node: ast.Node) -> set[str]:
-    found = set()
-    for sub in node.walk():
-        path = ast.path_of(sub)
-        if path and len(path) >= 2 and path[0] == "derived":
-            found.add(path[1])
-    return found
 
 
 def stage_outcome(build: Build) -> None:
@@ -543,6 +508,24 @@ def stage_outcome(build: Build) -> None:
             tuple(spec.get("refs", ())),
         )
         check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
+    _check_outcome_cycles(build)
+
+
+def _check_outcome_cycles(build: Build) -> None:
+    """A computed outcome field may read another (they are computed in the order of what
+    they read: OutcomePlan), but not itself, directly or through others."""
+    computed = {n: f.computed.node for n, f in build.outcome.items() if f.computed is not None}
+    _, cyclic = ast.dependency_order(list(computed), computed, "outcome")
+    for name, cycle in cyclic.items():
+        build.error(
+            "outcome_cycle",
+            Msg(
+                "outcome '{name}' is computed from itself (through {cycle})",
+                name=name,
+                cycle=", ".join(cycle),
+            ),
+            join_pointer(join_pointer("/outcome", name), "value"),
+        )
 
 
 def _outcome_type(spec: Mapping[str, Any]) -> Type:

@@ -8,7 +8,7 @@ its type table by node.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,55 @@ def path_of(node: Node) -> tuple[str, ...] | None:
         return None
     names.append(node.name)
     return tuple(reversed(names))
+
+
+def names_read(node: Node, root: str) -> set[str]:
+    """The names read under `root` anywhere in `node`: {'total'} for `derived.total + 1`."""
+    found = set()
+    for sub in node.walk():
+        path = path_of(sub)
+        if path and len(path) >= 2 and path[0] == root:
+            found.add(path[1])
+    return found
+
+
+def dependency_order(
+    names: list[str], parsed: Mapping[str, Node], root: str
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """`names` (values of `root`, each computed by its parsed expression) in an order where
+    each comes after those it reads; and those in cycles, left out of the order, each with
+    the names of its own cycle (sorted)."""
+    deps = {n: names_read(parsed[n], root) & set(names) if n in parsed else set() for n in names}
+    reach = {n: _reachable(n, deps) for n in names}
+    cycles = {
+        n: tuple(sorted(m for m in reach[n] if n in reach[m])) for n in names if n in reach[n]
+    }
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done or name in cycles:
+            return
+        done.add(name)
+        for dep in sorted(deps[name]):
+            visit(dep)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order, cycles
+
+
+def _reachable(start: str, deps: Mapping[str, set[str]]) -> set[str]:
+    """The names `start` reads, directly or through others (itself only through a cycle)."""
+    seen: set[str] = set()
+    stack = list(deps[start])
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(deps[name])
+    return seen
 
 
 def conjuncts(node: Node) -> tuple[Node, ...]:
