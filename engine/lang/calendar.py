@@ -148,7 +148,10 @@ def end_of_day(value: date | datetime) -> datetime:
 
 
 def add_days(value: date | datetime, days: int) -> date | datetime:
-    return value + timedelta(days=days)
+    try:
+        return _shown_anywhere(value + timedelta(days=days))
+    except OverflowError:  # past year 9999, or more days than a timedelta holds
+        raise ValueError(Msg("date out of range")) from None
 
 
 def add_months(value: date | datetime, months: int) -> date | datetime:
@@ -156,8 +159,20 @@ def add_months(value: date | datetime, months: int) -> date | datetime:
     if isinstance(value, datetime):
         local = value.astimezone(JST)
         moved = _shift_month(local.date(), months)
-        return datetime.combine(moved, local.timetz())
+        return _shown_anywhere(datetime.combine(moved, local.timetz()))
     return _shift_month(value, months)
+
+
+def _shown_anywhere(value: date | datetime) -> date | datetime:
+    """`value`, if it is a date, or an instant within the years 1-9999 both in UTC and in
+    Japan time, as parse_datetime requires of one read: 0001-01-01T05:00+09:00 falls in
+    year 0 in UTC, and nothing could show it. ValueError else."""
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(UTC), value.astimezone(JST)
+        except OverflowError:
+            raise ValueError(Msg("date out of range")) from None
+    return value
 
 
 def _shift_month(day: date, months: int) -> date:

@@ -51,6 +51,45 @@ def test_add_months_on_an_instant_keeps_the_japan_wall_clock_time() -> None:
     assert moved == datetime(2024, 2, 29, 1, 0, tzinfo=JST)
 
 
+@pytest.mark.parametrize(
+    ("name", "start", "amount"),
+    [
+        ("add_days", date(2024, 1, 1), 99_999_999_999_999),  # more days than a timedelta holds
+        ("add_days", date(2024, 1, 1), -(10**9)),
+        ("add_days", date(9999, 12, 31), 1),
+        ("add_days", datetime(1, 1, 2, 5, tzinfo=cal.JST), -1),  # year 0 in UTC
+        ("add_months", datetime(1, 2, 1, 5, tzinfo=cal.JST), -1),
+        ("add_months", date(2024, 1, 1), 9_223_372_036_854_775_807),
+    ],
+)
+def test_moving_a_date_out_of_the_years_1_9999_is_date_out_of_range(
+    name: str, start: date, amount: int
+) -> None:
+    """Never Python's own words ("Python int too large to convert to C int")."""
+    with pytest.raises(ValueError, match=r"^date out of range$"):
+        call(name, start, amount)
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "amount", "expected"),
+    [
+        ("add_days", date(9999, 12, 30), 1, date(9999, 12, 31)),
+        ("add_days", date(2024, 1, 1), -738_885, date(1, 1, 1)),
+        (
+            "add_days",
+            datetime(1, 1, 2, 9, tzinfo=cal.JST),
+            -1,
+            datetime(1, 1, 1, 9, tzinfo=cal.JST),
+        ),
+        ("add_months", date(9999, 11, 30), 1, date(9999, 12, 30)),
+    ],
+)
+def test_the_last_dates_inside_the_range_are_reached(
+    name: str, start: date, amount: int, expected: date
+) -> None:
+    assert call(name, start, amount) == expected
+
+
 def test_claim_deadline_is_the_21st_of_the_next_month_at_24_00() -> None:
     # The claim window: received 8/31 23:30 JST, billed in September, deadline 9/21 24:00.
     received = cal.parse_datetime("2024-08-31T23:30:00+09:00")
