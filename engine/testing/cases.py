@@ -149,7 +149,8 @@ def _check_case_names(cases: list[Case], project: Project) -> None:
             problems += _unknown_inputs(case)
         problems += _unknown_expectations(case)
     if problems:
-        raise PolicyError(problems)
+        # a name given once in `defaults` is checked with every case that inherits it: once
+        raise PolicyError(list(dict.fromkeys(problems)))
 
 
 def _unknown_refs(case: Case, project: Project) -> list[Diagnostic]:

@@ -81,17 +81,26 @@ cases:
     assert problems(tmp_path, text) == []
 
 
-def test_a_setting_of_the_defaults_is_reported_at_the_defaults(tmp_path: Path) -> None:
+def test_a_name_of_the_defaults_is_reported_once_at_the_defaults(tmp_path: Path) -> None:
+    """Not once per case that inherits it (30 identical lines for a file of 30 cases)."""
     text = """\
 defaults:
   settings: {nope: 1}
+  data: {nada: []}
 cases:
   - name: first
     facts: FACTS
   - name: second
     facts: FACTS
+  - name: third, with its own misspelt setting
+    settings: {nope: 2}
+    facts: FACTS
 """
-    assert {where for where, code, _ in problems(tmp_path, text)} == {"4:14"}
+    assert [(where, code) for where, code, _ in problems(tmp_path, text)] == [
+        ("4:14", "unknown_setting"),
+        ("5:10", "unknown_data_set"),
+        ("12:16", "unknown_setting"),
+    ]
 
 
 def test_a_case_that_expects_an_error_may_give_an_unknown_setting_to_test_its_refusal(
