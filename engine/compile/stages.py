@@ -72,7 +72,7 @@ from engine.lang.types import (
 from engine.source.facts import FactsValidator, compile_facts_schema
 from engine.source.jsonplaces import JsonPlaces
 from engine.source.schema import project_schema, validate_document
-from engine.source.yaml import Document, join_pointer, read_yaml_file, revision_of
+from engine.source.yaml import Document, join_pointer, not_utf8, read_yaml_file, revision_of
 
 
 def stage_schema(build: Build) -> None:
@@ -169,6 +169,11 @@ def stage_facts(build: Build) -> None:
 def _compile_schema_file(
     build: Build, raw: bytes, path: Path, pointer: str
 ) -> FactsValidator | None:
+    try:
+        raw.decode("utf-8")  # orjson would name the codec's complaint, not the byte's place
+    except UnicodeDecodeError as exc:
+        build.diagnostics.append(not_utf8(raw, exc, _shown(path)))
+        return None
     try:
         schema = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

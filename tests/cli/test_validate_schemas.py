@@ -93,3 +93,25 @@ def test_a_key_held_twice_in_a_schema_file_is_reported_at_the_second(
     assert code == 2 and [e["code"] for e in mine] == ["duplicate_key"]
     assert (mine[0]["location"]["line"], mine[0]["location"]["col"]) == (line, col)
     assert mine[0]["pointer"] == "/properties/cancellation/properties/reward/type"
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [("schemas", "cancellation-fees.facts.schema.json"), ("schemas/data", "blacklist.schema.json")],
+)
+def test_a_schema_file_that_is_not_utf8_is_refused_at_its_first_bad_byte(
+    project: Path, capsys: pytest.CaptureFixture[str], folder: str, name: str
+) -> None:
+    """As a policy file is (file_not_utf8, the byte's line:col), not with the JSON parser's
+    complaint about the codec at 1:1."""
+    schema = project / folder / name
+    lines = schema.read_text(encoding="utf-8").split("\n")
+    lines[2] = lines[2][:4] + "\x00" + lines[2][4:]  # a placeholder for a Shift_JIS byte
+    schema.write_bytes("\n".join(lines).encode("utf-8").replace(b"\x00", b"\x82\xa0"))
+    code, errors = validate(capsys, project)
+    assert code == 2
+    mine = [e for e in errors if e["location"]["file"].endswith(name)]
+    assert [(e["code"], e["location"]["line"], e["location"]["col"]) for e in mine] == [
+        ("file_not_utf8", 3, 5)
+    ]
+    assert "byte 0x82" in mine[0]["message"]
