@@ -115,6 +115,20 @@ def tokenize(source: str) -> list[Token]:
 def _number(text: str, pos: int) -> int | Decimal:
     """A number literal: an integer of 64 bits (what the rule engine compares) or a decimal of
     at most MAX_NUMBER_DIGITS digits; anything longer is refused before int() would choke."""
+    if len(text) > 1 and text[0] == "0" and text[1].isdigit():
+        # 012: octal in some languages, an error in Python's, and often a code that lost
+        # its quotes (a postal code, a product number); never silently 12
+        shown = text.lstrip("0")
+        shown = "0" + shown if not shown or shown[0] == "." else shown
+        raise ExprError(
+            Problem(
+                pos,
+                pos + len(text),
+                "expr_syntax",
+                Msg("a number does not start with 0: {text}", text=text),
+                Msg("write {number}, or quote a code: '{text}'", number=shown, text=text),
+            )
+        )
     digits = len(text) - ("." in text)
     if "." in text and digits <= MAX_NUMBER_DIGITS:
         return Decimal(text)

@@ -158,6 +158,18 @@ def test_a_span_takes_its_parentheses_in(source: str, inner: str) -> None:
         ("and", 0, "expected a value, found 'and'", None),
         ("{a: 1, a: 2}", 7, "field 'a' is given twice", None),
         ("", 0, "expression is empty", None),
+        (
+            "order.sequence >= 012",
+            18,
+            "a number does not start with 0: 012",
+            "write 12, or quote a code: '012'",
+        ),
+        (
+            "x == 00.5",
+            5,
+            "a number does not start with 0: 00.5",
+            "write 0.5, or quote a code: '00.5'",
+        ),
     ],
 )
 def test_syntax_errors_point_at_the_offending_character(
