@@ -161,19 +161,13 @@ def load_dataset(
     if entries is None:
         file = Path(path or spec.source_path or "")
         if not file.is_file():
-            raise PolicyError(
-                [
-                    Diagnostic(
-                        "data_source_missing",
-                        Msg(
-                            "data set '{name}': file {path} not found",
-                            name=spec.name,
-                            path=shown_path(file),
-                        ),
-                        spec.location,
-                    )
-                ]
+            path, name = shown_path(file), spec.name
+            message = (
+                Msg("data set '{name}': {path} is a folder, not a data file", name=name, path=path)
+                if file.is_dir()
+                else Msg("data set '{name}': file {path} not found", name=name, path=path)
             )
+            raise PolicyError([Diagnostic("data_source_missing", message, spec.location)])
         document = read_document(file)
         entries, positions = document.data, document.positions
         source = source or document.path

@@ -52,3 +52,21 @@ def test_a_version_stored_before_the_rule_keeps_serving() -> None:
     assert len(dataset.entries) == 2
     with pytest.raises(PolicyError):
         dataset_from_entries(blacklist_spec(), entries, None)  # given now: checked
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [("folder", "is a folder, not a data file"), ("nothing", "file {path} not found")],
+)
+def test_a_source_that_is_no_file_says_whether_it_is_a_folder(
+    tmp_path: Path, make: str, words: str
+) -> None:
+    """`source: data/` (a folder) was reported as a file not found, which it is not."""
+    path = tmp_path / "data"
+    if make == "folder":
+        path.mkdir()
+    with pytest.raises(PolicyError) as caught:
+        load_dataset(blacklist_spec(), path)
+    [problem] = caught.value.diagnostics
+    assert problem.code == "data_source_missing"
+    assert words.format(path=path) in problem.message
