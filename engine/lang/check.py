@@ -336,6 +336,11 @@ class Checker:
                     hint,
                 )
                 return ANY
+        divisor = node.right.value if isinstance(node.right, ast.Literal) else None
+        if node.op == "/" and type(divisor) is not bool and divisor == 0:
+            # a constant zero fails every decision that computes it: say so when it is written
+            self.problem(node.right, "division_by_zero", Msg("division by zero"))
+            return ANY
         nullable = left.nullable or right.nullable
         if node.op != "/" and left.kind == "integer" and right.kind == "integer":
             return INTEGER.with_nullable(nullable)
