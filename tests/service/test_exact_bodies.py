@@ -155,3 +155,20 @@ def test_an_integer_too_long_for_python_is_refused_at_its_pointer_as_any_past_64
     digits = len(reward.lstrip("-"))
     assert error["message"].endswith(f"; got an integer of {digits} digits"), error
     assert "sys." not in answer.text
+
+
+def test_an_at_past_microseconds_is_cut_in_the_decision_and_kept_in_the_logged_request(
+    server: Server,
+) -> None:
+    """As docs/service.md says: instants count to the microsecond; the request as sent is
+    logged byte for byte, so nothing the client sent is lost."""
+    with server.client(ADMIN_TOKEN) as client:
+        answer = client.post(
+            "/v1/decisions/cancellation-fees",
+            content=_body("2.5", at="2024-06-01T10:00:00.1234567+09:00"),
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+        logged = client.get(f"/v1/decisions/{answer.json()['decision_id']}").json()
+    assert answer.json()["at"] == logged["at"] == "2024-06-01T10:00:00.123456+09:00"
+    assert logged["request"]["at"] == "2024-06-01T10:00:00.1234567+09:00"
