@@ -9,7 +9,8 @@ under a temporary folder) and drives it from client threads, as tests/service do
    is killed with SIGKILL mid-stream, restarted on the same store, five times; every
    decision that was answered 200 must be in the log.
 2. flow moves under kill -9: clients move entities of claim-status back and forth (claim,
-   cancel), each move with its own event id; the service is killed three times; each
+   cancel, once each estimate is made 対象外 with its reason: EX-2), each move sent by the
+   dealer with its own event id; the service is killed three times; each
    entity's history must hold every acknowledged move, and no move twice.
 3. hostile requests: while clients decide, one client sends the requests that used to
    kill a worker (dates at the edge of years 1 and 9999, settings that are lists or texts,
@@ -145,24 +146,37 @@ def decisions_under_kill_9(tmp: Path, rounds: int = 5) -> dict[str, Any]:
     return {"kills": rounds, "acknowledged": len(acknowledged), "missing": len(missing)}
 
 
+DEALER = {"id": "dealer-1", "roles": ["販売店"]}  # who claims and cancels (EX-6)
+
+
 def move_until(url: str, stop: threading.Event, entity: str, moves: list[str]) -> None:
-    """claim, cancel, claim, ... on one entity; each acknowledged event id is kept."""
+    """exclude (once: EX-2, a claim needs the estimate 対象外 with its reason), then claim,
+    cancel, claim, ... on one entity; each acknowledged event id is kept."""
     headers = {"Authorization": f"Bearer {DECIDE_TOKEN}"}
+    path = f"/v1/flows/claim-status/{entity}"
+
+    def where(client: httpx.Client) -> tuple[str, bool]:
+        view = client.get(path).json()
+        return view["state"]["id"], view["facts"].get("estimate_status") == "対象外"
+
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
-        state = client.get(f"/v1/flows/claim-status/{entity}").json()["state"]["id"]
+        state, excluded = where(client)
         while not stop.is_set():
-            event = "claim" if state == "not_claimed" else "cancel"
+            event: dict[str, Any] = {"type": "claim" if state == "not_claimed" else "cancel"}
+            if state == "not_claimed" and not excluded:
+                event = {"type": "exclude", "exclusion_reason": "重複"}
             event_id = f"{entity}-{len(moves)}-{time.monotonic_ns()}"
-            body = {"event": {"type": event}, "at": AT, "event_id": event_id}
+            body = {"event": event, "actor": DEALER, "at": AT, "event_id": event_id}
             try:
-                answer = client.post(f"/v1/flows/claim-status/{entity}/events", json=body)
+                answer = client.post(f"{path}/events", json=body)
             except httpx.HTTPError:
                 return
             if answer.status_code == 200:
                 moves.append(event_id)
                 state = answer.json()["state"]["after"]["id"]
+                excluded = excluded or event["type"] == "exclude"
             elif answer.status_code == 409:  # refused: read where it stands
-                state = client.get(f"/v1/flows/claim-status/{entity}").json()["state"]["id"]
+                state, excluded = where(client)
 
 
 def flows_under_kill_9(tmp: Path, rounds: int = 3) -> dict[str, Any]:

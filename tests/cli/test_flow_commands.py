@@ -59,12 +59,23 @@ def flow(
     )
 
 
+def excluded(capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str, entity: str) -> None:
+    """EX-2: the dealer makes the estimate 対象外 with an eligible reason, so it can be claimed."""
+    body = {"type": "exclude", "exclusion_reason": "重複"}
+    code, out, _ = flow(capsys, store, entity, event(tmp_path, body, "exclude.json"))
+    assert code == 0, out
+
+
 def test_ex6_flow_prints_the_move_and_exits_0(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
+    excluded(capsys, tmp_path, store, "EST-1")
     code, out, _ = flow(capsys, store, "EST-1", event(tmp_path, {"type": "claim"}))
     assert code == 0
-    moved = "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested) by claim [EX-2, EX-6]"
+    moved = (
+        "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested)"
+        " by claim [EX-2, EX-3.6, EX-4, EX-6]"
+    )
     assert moved in out
     assert "by 横浜店 山田 (dealer-1) [販売店]" in out
     assert "claims = 1" in out
@@ -73,6 +84,7 @@ def test_ex6_flow_prints_the_move_and_exits_0(
 def test_ex6_an_event_from_another_role_exits_1_naming_the_roles_that_may(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
+    excluded(capsys, tmp_path, store, "EST-8")
     assert flow(capsys, store, "EST-8", event(tmp_path, {"type": "claim"}))[0] == 0
     review = event(tmp_path, {"type": "start_review"}, "review.json")
     code, out, _ = flow(capsys, store, "EST-8", review)
@@ -83,6 +95,7 @@ def test_ex6_an_event_from_another_role_exits_1_naming_the_roles_that_may(
         capsys, "history", "claim-status", "EST-8", "--store", store, "--policies", POLICIES
     )
     assert code == 0
+    assert "[exclude] by 横浜店 山田 (dealer-1) [販売店]" in out
     assert "[claim] by 横浜店 山田 (dealer-1) [販売店]" in out
     assert "[start-review] by op-1 [オートックワン]" in out
 
@@ -100,6 +113,7 @@ def test_a_flow_event_without_an_actor_is_a_usage_error(
 def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_moves(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
+    excluded(capsys, tmp_path, store, "EST-2")
     claim = event(tmp_path, {"type": "claim"})
     assert flow(capsys, store, "EST-2", claim)[0] == 0
     code, out, _ = flow(capsys, store, "EST-2", claim, "--format", "json")
@@ -107,7 +121,7 @@ def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_move
     body = json.loads(out)
     assert body["allowed"] is False and body["refusal"]["code"] == "event_not_allowed"
     assert "現在の状態「依頼中」" in body["refusal"]["message"]["ja"]
-    assert body["entity"] == {"id": "EST-2", "version": 1}
+    assert body["entity"] == {"id": "EST-2", "version": 2}
     code, out, _ = run(
         capsys,
         "history",
@@ -124,13 +138,14 @@ def test_ex6_a_refused_move_exits_1_naming_the_state_and_history_keeps_only_move
     assert code == 0
     history = json.loads(out)
     assert history["state"]["id"] == "requested"
-    assert [h["transition"] for h in history["history"]] == ["claim"]
+    assert [h["transition"] for h in history["history"]] == ["exclude", "claim"]
     assert [r["code"] for r in history["refusals"]] == ["event_not_allowed"]
 
 
 def test_ex6_a_missing_reason_is_refused_with_its_condition_and_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
+    excluded(capsys, tmp_path, store, "EST-3")
     assert flow(capsys, store, "EST-3", event(tmp_path, {"type": "claim"}))[0] == 0
     assert (
         flow(capsys, store, "EST-3", event(tmp_path, {"type": "start_review"}), *OPERATOR)[0] == 0
@@ -157,6 +172,7 @@ def test_an_entity_id_holding_a_slash_is_refused_as_no_request_could_reach_it(
     code, _, err = flow(capsys, store, "A/B", event(tmp_path, {"type": "claim"}))
     assert code == 2
     assert "entity_id_invalid: ENTITY_ID: an entity id cannot hold '/'" in err
+    excluded(capsys, tmp_path, store, "A-B")
     code, _, _ = flow(capsys, store, "A-B", event(tmp_path, {"type": "claim"}))
     assert code == 0
 

@@ -176,11 +176,13 @@ def test_flow_and_history_read_in_japanese_with_the_same_codes_and_states(
         return run(capsys, "flow", "claim-status", "EST-1", str(path), "--store", store,
                    "--policies", SHIPPED, "--at", AT, *actor)  # fmt: skip
 
+    # EX-2: made 対象外 with an eligible reason first, the estimate can be claimed
+    assert flow({"type": "exclude", "exclusion_reason": "重複"}, *DEALER)[0] == 0
     code, out, _ = flow({"type": "claim"}, *DEALER)
     assert code == 0
     assert (
-        "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested)（遷移 claim [EX-2, EX-6]）"
-        in out
+        "claim-status EST-1: 未申請 (not_claimed) -> 依頼中 (requested)"
+        "（遷移 claim [EX-2, EX-3.6, EX-4, EX-6]）" in out
     )
     assert "  送信者 横浜店 山田 (dealer-1) [販売店]、リビジョン " in out
     code, out, _ = flow({"type": "start_review"}, *DEALER)
@@ -200,10 +202,11 @@ def test_flow_and_history_read_in_japanese_with_the_same_codes_and_states(
     code, out, _ = run(capsys, "history", "claim-status", "EST-1", "--refusals", "--store",
                        store, "--policies", SHIPPED)  # fmt: skip
     assert code == 0
-    assert out.startswith("claim-status EST-1: 確認中 (under_review)、バージョン 2\n")
+    assert out.startswith("claim-status EST-1: 確認中 (under_review)、バージョン 3\n")
+    assert "[exclude] 送信者 横浜店 山田 (dealer-1) [販売店] リビジョン " in out
     assert "[claim] 送信者 横浜店 山田 (dealer-1) [販売店] リビジョン " in out
     assert "拒否されたイベント（遷移の履歴には含まれません）:" in out
-    assert "  バージョン 1 の時点  2024-09-01T10:00:00+09:00  start_review " in out
+    assert "  バージョン 2 の時点  2024-09-01T10:00:00+09:00  start_review " in out
     code, out, _ = run(capsys, "history", "claim-status", "EST-9", "--store", store,
                        "--policies", SHIPPED)  # fmt: skip
     assert (

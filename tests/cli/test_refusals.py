@@ -22,6 +22,8 @@ SHIPPED = str(ROOT / "policies")
 AT = "2024-09-01T10:00:00+09:00"
 FACTS = {"order": {"total": 150000, "sequence": 1, "payment": {"method": "card"}}}
 EVENT = str(ROOT / "examples" / "claim-status.event.json")
+# EX-2: an estimate is claimed only once made 対象外 with its reason (this event, first)
+EXCLUDE = str(ROOT / "examples" / "claim-status.exclude.json")
 DEALER = ("--actor", "dealer-7", "--role", "販売店")
 NOT_UTF8 = "\udcff"  # what Python makes of the byte 0xff on the command line ($'\xff')
 
@@ -45,11 +47,12 @@ def batch(source: str, *extra: str) -> list[str]:
 
 @pytest.fixture()
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """A store holding one flow event (and an empty decision log)."""
+    """A store holding one flow entity, made 対象外 and claimed (and an empty decision log)."""
     path = str(tmp_path / "store.sqlite3")
-    code, _, err = run(capsys, "flow", "claim-status", "EST-1", EVENT, "--store", path,
-                       "--policies", SHIPPED, "--at", AT, *DEALER)  # fmt: skip
-    assert code == 0, err
+    for event in (EXCLUDE, EVENT):
+        code, _, err = run(capsys, "flow", "claim-status", "EST-1", event, "--store", path,
+                           "--policies", SHIPPED, "--at", AT, *DEALER)  # fmt: skip
+        assert code == 0, err
     return path
 
 
@@ -318,6 +321,8 @@ def test_settings_and_a_flow_event_holding_a_key_twice_are_refused(
             "--policies", SHIPPED, "--at", AT, *DEALER)  # fmt: skip
     code, _, err = run(capsys, *flow)
     assert code == 1 and "/event/type: duplicate_key: duplicate key 'type'" in err
+    event.write_text('{"type": "exclude", "exclusion_reason": "重複"}')
+    assert run(capsys, *flow)[0] == 0
     event.write_text('{"type": "claim"}')
     assert run(capsys, *flow)[0] == 0
 
@@ -432,8 +437,12 @@ def test_flow_refuses_a_store_in_a_folder_that_is_not_there_and_starts_one_in_a_
     assert f"store_missing: no store at {typo} (the folder {typo.parent} does not exist" in err
     assert not typo.parent.exists()
     new = tmp_path / "new.sqlite3"
-    code, _, _ = run(capsys, *flow, "--store", str(new))
+    exclude = ("flow", "claim-status", "EST-1", EXCLUDE, "--policies", SHIPPED, "--at", AT,
+               *DEALER)  # fmt: skip
+    code, _, _ = run(capsys, *exclude, "--store", str(new))
     assert code == 0 and new.is_file()
+    code, _, _ = run(capsys, *flow, "--store", str(new))
+    assert code == 0
 
 
 def test_the_default_store_is_created_with_its_folder_by_flow_and_only_read_by_history(
@@ -445,9 +454,12 @@ def test_the_default_store_is_created_with_its_folder_by_flow_and_only_read_by_h
     code, _, err = run(capsys, *history)
     assert code == 2 and "store_missing: no store at var/kimari.sqlite3" in err
     assert not (tmp_path / "var").exists()
-    code, _, _ = run(capsys, "flow", "claim-status", "EST-1", EVENT, "--policies", SHIPPED,
+    code, _, _ = run(capsys, "flow", "claim-status", "EST-1", EXCLUDE, "--policies", SHIPPED,
                      *DEALER)  # fmt: skip
     assert code == 0 and (tmp_path / "var" / "kimari.sqlite3").is_file()
+    code, _, _ = run(capsys, "flow", "claim-status", "EST-1", EVENT, "--policies", SHIPPED,
+                     *DEALER)  # fmt: skip
+    assert code == 0
     assert run(capsys, *history)[0] == 0
 
 

@@ -145,9 +145,19 @@ def test_an_editor_signs_in_tries_a_decision_finds_it_in_the_log_and_opens_a_flo
     expect(page.locator('#send-event input[data-role="販売店"]')).to_be_checked()
     page.fill("#event-actor", "dealer-7")
     page.fill("#event-actor-name", "横浜店 山田")
+    # EX-2: the estimate is made 対象外 with its reason (a select of the event's enum) first
+    page.select_option("#event-type", "exclude")
+    expect(page.locator('#send-event input[data-role="販売店"]')).to_be_checked()
+    page.select_option("#field-_event_exclusion_reason", label="重複")
+    page.click("#send")
+    excluded = page.locator("#history-table tbody tr").first
+    expect(excluded).to_contain_text("exclude")
+    expect(excluded).to_contain_text("dealer-7 横浜店 山田")
+    expect(page.locator("#current-state")).to_have_text("未申請")
+    page.select_option("#event-type", "claim")
     page.click("#send")
     expect(page.locator("#current-state")).to_have_text("依頼中")
-    moved = page.locator("#history-table tbody tr").first
+    moved = page.locator("#history-table tbody tr").nth(1)
     expect(moved).to_contain_text("claim")
     expect(moved).to_contain_text("dealer-7 横浜店 山田")  # the actor of the move
     expect(moved).to_contain_text("販売店")
@@ -287,6 +297,11 @@ def test_a_dealer_portals_token_may_claim_only_its_own_role_and_sees_the_rest_gr
     operator = page.locator('#send-event input[data-role="オートックワン"]')
     expect(operator).to_be_disabled()
     expect(page.locator("#roles-help")).to_contain_text("販売店")
+    page.select_option("#event-type", "exclude")  # EX-2: 対象外 with its reason, as 販売店
+    page.select_option("#field-_event_exclusion_reason", label="重複")
+    page.click("#send")
+    expect(page.locator("#history-table tbody tr")).to_have_count(1)
+    page.select_option("#event-type", "claim")
     page.click("#send")  # claim, as 販売店
     expect(page.locator("#current-state")).to_have_text("依頼中")
     review = page.locator('#moves tr[data-event="start_review"]')

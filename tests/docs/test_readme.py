@@ -98,7 +98,8 @@ def test_the_readme_works_top_to_bottom_as_written(
         "decide",
         "decide",
         "decide",
-        "flow",
+        "flow",  # made 対象外 (EX-2)
+        "flow",  # then claimed
         "history",
         "batch",
     ]

@@ -42,6 +42,8 @@ def act(engine: FlowEngine, policy_id: str, entity: str, event: dict[str, Any], 
 
 
 CLAIM_EVENTS: dict[str, dict[str, Any]] = {
+    # EX-2: an estimate is claimed only once made 対象外 with an eligible reason
+    "exclude": {"type": "exclude", "exclusion_reason": "重複"},
     "claim": {"type": "claim", "detail": "詳細理由"},
     "cancel": {"type": "cancel"},
     "start_review": {"type": "start_review"},

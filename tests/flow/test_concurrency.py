@@ -162,6 +162,8 @@ def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> 
 
     try:
         backend.connection().set_trace_callback(trace)  # this thread's: apply runs here
+        exclude = {"type": "exclude", "exclusion_reason": "重複"}  # EX-2: before the claim
+        assert act(engine, "claim-status", "C-1", exclude, at=at(0)).allowed
         assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at(1)).allowed
         assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at(2)).allowed
         engine.import_entity("claim-status", "C-2", "requested", {})
@@ -170,6 +172,8 @@ def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> 
         store.close()
         backend.close()
     assert held == [
+        ("flow_entities", True),
+        ("flow_history", True),
         ("flow_entities", True),
         ("flow_history", True),
         ("flow_refusals", True),

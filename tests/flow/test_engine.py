@@ -21,6 +21,8 @@ from engine.store.flows import FlowStore
 from tests.strategies import act, shipped_project
 
 AT = "2024-09-20T10:00:00+09:00"
+# EX-2: an estimate is claimed only once the dealer has made it 対象外 with an eligible reason.
+EXCLUDE = {"type": "exclude", "exclusion_reason": "重複"}
 
 
 @pytest.fixture()
@@ -64,6 +66,7 @@ def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
     engine: FlowEngine,
 ) -> None:
     steps = [
+        (EXCLUDE, "not_claimed"),
         ({"type": "claim"}, "requested"),
         ({"type": "start_review"}, "under_review"),
         ({"type": "reject", "reason": "重複見積りが見つかりません"}, "rejected"),
@@ -76,11 +79,12 @@ def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
         assert result.allowed and result.state == state
     view = engine.entity("claim-status", "EST-1")
     assert view["state"]["id"] == "approved" and view["state"]["final"] is True
-    assert view["entity"]["version"] == 6 and view["allowed_events"] == []
+    assert view["entity"]["version"] == 7 and view["allowed_events"] == []
     assert view["facts"]["claims"] == 2
     assert view["facts"]["rejection_reason"] == "重複見積りが見つかりません"
     rows = engine.history("claim-status", "EST-1")
     assert [(r.from_state, r.to_state) for r in rows] == [
+        ("not_claimed", "not_claimed"),
         ("not_claimed", "requested"),
         ("requested", "under_review"),
         ("under_review", "rejected"),
@@ -88,15 +92,17 @@ def test_ex6_a_claim_walks_to_approved_and_every_move_is_in_the_history(
         ("requested", "under_review"),
         ("under_review", "approved"),
     ]
-    assert [r.version for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert rows[3].transition == "reclaim" and rows[3].event["detail"] == "同一会員IDから2件"
-    assert rows[5].actions[0]["code"] == "SHOW_WITH_INVOICE"
+    assert [r.version for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[0].transition == "exclude" and rows[0].facts["exclusion_reason"] == "重複"
+    assert rows[4].transition == "reclaim" and rows[4].event["detail"] == "同一会員IDから2件"
+    assert rows[6].actions[0]["code"] == "SHOW_WITH_INVOICE"
     policy = engine.policy("claim-status")
     assert {r.revision for r in rows} == {policy.revision}
     assert rows[-1].facts == view["facts"]
 
 
 def test_ex6_refusals_name_the_current_status_and_change_nothing(engine: FlowEngine) -> None:
+    act(engine, "claim-status", "EST-2", EXCLUDE, at=AT)
     act(engine, "claim-status", "EST-2", {"type": "claim"}, at=AT)
     act(engine, "claim-status", "EST-2", {"type": "start_review"}, at=AT)
     cancel = refused_without_change(engine, "claim-status", "EST-2", {"type": "cancel"}, at=AT)
@@ -115,7 +121,7 @@ def test_ex6_refusals_name_the_current_status_and_change_nothing(engine: FlowEng
 
 
 def test_ex6_an_approved_claim_is_final(engine: FlowEngine) -> None:
-    for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "approve"}):
+    for event in (EXCLUDE, {"type": "claim"}, {"type": "start_review"}, {"type": "approve"}):
         act(engine, "claim-status", "EST-3", event, at=AT)
     for event in ({"type": "cancel"}, {"type": "claim", "detail": "再申請"}):
         result = refused_without_change(engine, "claim-status", "EST-3", event, at=AT)
@@ -435,18 +441,20 @@ def test_cx6_one_cancellation_in_a_bulk_project_ends_with_the_case_approver(
 def test_an_event_id_seen_before_returns_its_first_move_instead_of_moving_again(
     engine: FlowEngine,
 ) -> None:
+    act(engine, "claim-status", "EST-9", EXCLUDE, at=AT, event_id="req-0")
     first = act(engine, "claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
     again = act(engine, "claim-status", "EST-9", {"type": "claim"}, at=AT, event_id="req-1")
     assert first.allowed and again.allowed
     assert again.to_dict()["replayed"] is True
     assert again.to_dict()["decision_id"] == first.to_dict()["decision_id"]
-    assert len(engine.history("claim-status", "EST-9")) == 1
+    assert len(engine.history("claim-status", "EST-9")) == 2  # the exclude and one claim
 
 
 def test_an_event_id_seen_before_with_another_event_or_actor_is_a_conflict_not_a_replay(
     engine: FlowEngine,
 ) -> None:
     """Answering it with the first move would tell the caller its new event was applied."""
+    engine.apply("claim-status", "EST-8", EXCLUDE, actor=DEALER, at=AT, event_id="r-0")
     first = {"type": "claim", "detail": "x"}
     engine.apply("claim-status", "EST-8", first, actor=DEALER, at=AT, event_id="r")
     for event, actor in [
@@ -464,7 +472,7 @@ def test_an_event_id_seen_before_with_another_event_or_actor_is_a_conflict_not_a
         "claim-status", "EST-8", {"type": "claim", "detail": "x"}, actor=DEALER, event_id="r"
     )
     assert again.to_dict()["replayed"] is True
-    assert len(engine.history("claim-status", "EST-8")) == 1
+    assert len(engine.history("claim-status", "EST-8")) == 2  # the exclude and the claim
 
 
 def test_an_invalid_event_is_refused_with_a_json_pointer_and_nothing_is_stored(
@@ -495,6 +503,7 @@ def test_a_decision_policy_or_an_unknown_policy_is_a_usage_error(engine: FlowEng
 def test_a_stored_state_the_policy_no_longer_declares_is_an_error_not_a_guess(
     engine: FlowEngine,
 ) -> None:
+    act(engine, "claim-status", "EST-6", EXCLUDE, at=AT)
     act(engine, "claim-status", "EST-6", {"type": "claim"}, at=AT)
     with engine.store.backend.write() as session:
         session.execute("UPDATE flow_entities SET state = 'vanished' WHERE entity_id = 'EST-6'")
@@ -504,8 +513,9 @@ def test_a_stored_state_the_policy_no_longer_declares_is_an_error_not_a_guess(
 
 
 def test_replaying_a_history_reaches_the_stored_entity(engine: FlowEngine) -> None:
-    for event in ({"type": "claim"}, {"type": "start_review"}, {"type": "reject", "reason": "r"}):
-        act(engine, "claim-status", "EST-7", event, at=AT)
+    reject = {"type": "reject", "reason": "r"}
+    for event in (EXCLUDE, {"type": "claim"}, {"type": "start_review"}, reject):
+        assert act(engine, "claim-status", "EST-7", event, at=AT).allowed
     policy = engine.policy("claim-status")
     snapshot, differences = replay(policy, engine.history("claim-status", "EST-7"))
     assert differences == []
@@ -519,6 +529,7 @@ OPERATOR = {"id": "op-1", "roles": ["オートックワン"]}
 
 
 def test_ex6_every_move_and_refusal_records_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-20", EXCLUDE, actor=DEALER, at=AT)
     engine.apply("claim-status", "EST-20", {"type": "claim"}, actor=DEALER, at=AT)
     refused = refused_without_change(
         engine, "claim-status", "EST-20", {"type": "start_review"}, actor=DEALER, at=AT
@@ -528,7 +539,7 @@ def test_ex6_every_move_and_refusal_records_its_actor(engine: FlowEngine) -> Non
     assert refused.to_dict()["actor"] == DEALER
     engine.apply("claim-status", "EST-20", {"type": "start_review"}, actor=OPERATOR, at=AT)
     rows = engine.history("claim-status", "EST-20")
-    assert [r.actor for r in rows] == [DEALER, OPERATOR]
+    assert [r.actor for r in rows] == [DEALER, DEALER, OPERATOR]
     assert engine.refusals("claim-status", "EST-20")[0]["actor"] == DEALER
     view = engine.entity("claim-status", "EST-20")
     assert view["allowed_roles"] == {"approve": ["オートックワン"], "reject": ["オートックワン"]}
@@ -555,13 +566,14 @@ def test_an_event_without_a_valid_actor_is_an_input_error_and_nothing_is_stored(
 
 
 def test_replay_re_decides_each_move_as_its_actor(engine: FlowEngine) -> None:
+    engine.apply("claim-status", "EST-22", EXCLUDE, actor=DEALER, at=AT)
     engine.apply("claim-status", "EST-22", {"type": "claim"}, actor=DEALER, at=AT)
     engine.apply("claim-status", "EST-22", {"type": "start_review"}, actor=OPERATOR, at=AT)
     rows = engine.history("claim-status", "EST-22")
     snapshot, differences = replay(engine.policy("claim-status"), rows)
     assert differences == [] and snapshot.state == "under_review"
     # a history row whose actor lost the role is no longer the same move
-    swapped = [rows[0], dataclasses.replace(rows[1], actor=DEALER)]
+    swapped = [rows[0], rows[1], dataclasses.replace(rows[2], actor=DEALER)]
     _, differences = replay(engine.policy("claim-status"), swapped)
     assert differences and "now refused" in differences[0] and "role_not_allowed" in differences[0]
 
@@ -680,6 +692,8 @@ def test_an_answer_that_does_not_fit_what_the_flow_compiled_against_is_an_error(
 def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
     engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    engine.apply("claim-status", "E-BUSY", EXCLUDE, actor=DEALER, at=AT, event_id="ev-0")
+    before = stored(engine, "claim-status", "E-BUSY")
     monkeypatch.setattr(engine.store, "commit_move", lambda *args, **kwargs: False)
     with pytest.raises(RetryLater) as caught:
         engine.apply(
@@ -687,7 +701,8 @@ def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_i
         )
     assert caught.value.code == "flow_contention"
     assert "gave up after 20 attempts" in caught.value.diagnostics[0].message
-    assert engine.store.load("claim-status", "E-BUSY") is None
+    assert stored(engine, "claim-status", "E-BUSY") == before
+    assert before[0].state == "not_claimed" and before[0].version == 1
 
 
 @pytest.mark.parametrize("at", [5, True, {"at": AT}, ["2024-09-20"]])

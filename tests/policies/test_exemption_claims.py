@@ -8,6 +8,7 @@ The claim status flow is a flow policy of its own and is tested with it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,14 +17,16 @@ from hypothesis import strategies as st
 
 from engine.api import Project
 from engine.compile.model import CompiledPolicy
-from engine.core.errors import InputError
+from engine.core.errors import InputError, PolicyError
+from engine.flow.engine import FlowEngine
 from engine.project.project import load_dataset
 from engine.runtime.decision import Decision
 from engine.runtime.evaluate import decide
 from engine.source.data import Dataset
+from engine.store.flows import FlowStore
 from engine.testing.cases import deep_merge, load_cases
 from tests import ROOT
-from tests.strategies import decided_by_both_backends, decision_inputs, shipped_project
+from tests.strategies import act, decided_by_both_backends, decision_inputs, shipped_project
 
 POLICY_ID = "exemption-claims"
 
@@ -257,6 +260,31 @@ def test_ex_3_3_outside_the_shipped_territory_is_accepted_with_the_seed_advice(
     assert advice["message"]["en"]
 
 
+@pytest.mark.parametrize("field", ["prefecture", "postal_prefecture"])
+def test_ex_3_3_a_prefecture_without_its_suffix_is_refused_with_its_pointer(
+    project: Project, policy: CompiledPolicy, field: str
+) -> None:
+    """EX-3.3: 東京 for 東京都 would compare unequal to the territory; it is an input error."""
+    customer = {"prefecture": "千葉県", field: "東京"}
+    with pytest.raises(InputError) as raised:
+        decide_claim(project, policy, claim(exclusion_reason="テリトリー外", customer=customer))
+    assert [(d.code, d.pointer) for d in raised.value.diagnostics] == [
+        ("enum", f"/facts/estimate/customer/{field}")
+    ]
+
+
+def test_ex_3_3_a_territory_prefecture_without_its_suffix_is_refused_in_the_data(
+    policy: CompiledPolicy,
+) -> None:
+    """EX-3.3: the territories are written as the facts are, so 東京 is refused there too."""
+    with pytest.raises(PolicyError) as raised:
+        load_dataset(
+            policy.datasets["store_territories"],
+            entries=[{"store_id": "S-1", "prefecture": "東京"}],
+        )
+    assert [(d.code, d.pointer) for d in raised.value.diagnostics] == [("enum", "/0/prefecture")]
+
+
 def test_ex_3_3_a_postal_code_of_another_prefecture_needs_review(
     project: Project, policy: CompiledPolicy
 ) -> None:
@@ -277,6 +305,29 @@ def test_ex_3_4_only_a_model_in_the_discontinued_list_can_be_claimed(
     """EX-3.4: 生産終了車 against the discontinued-models data set."""
     facts = claim(exclusion_reason="生産終了車", car={"maker": "ホンダ", "model": model})
     assert decide_claim(project, policy, facts).outcome["verdict"] == verdict
+
+
+@pytest.mark.parametrize(
+    ("received_at", "verdict", "code"),
+    [
+        ("2022-03-30T23:59:59+09:00", "refused", "MODEL_PRODUCED_WHEN_REQUESTED"),
+        ("2022-03-30T15:00:00Z", "accepted", "DISCONTINUED_MODEL"),  # 3/31 00:00 in Japan
+        ("2022-03-31T00:00:00+09:00", "accepted", "DISCONTINUED_MODEL"),
+    ],
+)
+def test_ex_3_4_a_request_made_while_the_model_was_still_produced_is_no_discontinued_model(
+    project: Project, policy: CompiledPolicy, received_at: str, verdict: str, code: str
+) -> None:
+    """EX-3.4: the shipped S660 ended on 2022-03-31; a request that arrived (in Japan)
+    before that day was for a model still produced."""
+    facts = claim(
+        exclusion_reason="生産終了車",
+        received_at=received_at,
+        car={"maker": "ホンダ", "model": "S660"},
+    )
+    decision = decide_claim(project, policy, facts, at="2022-04-10T12:00:00+09:00")
+    assert decision.outcome["verdict"] == verdict
+    assert codes(decision) == [code]
 
 
 @pytest.mark.parametrize(
@@ -303,6 +354,51 @@ def test_ex_3_6_another_reason_needs_a_concrete_detail(
     assert decision.outcome["verdict"] == verdict
 
 
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        ("返信無し", "返信なし"),
+        ("お客様から返信が無い", "返信なし"),
+        ("返信なし", "返信なし"),
+        ("ヒヤカシと思われる", "ひやかしと思われる"),
+        ("ひやかしと思われる", "ひやかしと思われる"),
+        ("購入意思無し", "購入意思なし"),
+        ("購入意思なし", "購入意思なし"),
+        ("住所無し", "住所なし"),
+        ("電話番号無し", "電話番号なし"),
+        ("既に他社にて購入済み", "既に他社購入"),
+    ],
+)
+def test_ex_3_6_a_detail_naming_an_ineligible_reason_in_a_common_spelling_needs_review(
+    project: Project, policy: CompiledPolicy, detail: str, reason: str
+) -> None:
+    """EX-3.6, EX-4: kanji 無し/無い and katakana spellings are flagged like the hiragana
+    ones (the shipped phrases; the normalisation folds widths only)."""
+    decision = decide_claim(project, policy, claim(exclusion_detail=detail))
+    assert decision.outcome["verdict"] == "needs_review"
+    (flagged,) = decision.reasons
+    assert flagged["code"] == "OTHER_NAMES_INELIGIBLE_REASON"
+    assert flagged["matched_reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "自社で契約した後の見積依頼",
+        "なりすましで別人に届いた",
+        "なりすましなどで依頼者以外に届いてしまったもの",
+        "お客様が間違えて見積もり依頼してしまったもの（キャンセルの連絡がDRTに届いた）",
+        "お客様に購入意思があったが、依頼先の店舗を間違えた",
+    ],
+)
+def test_ex_3_6_ordinary_details_stay_accepted(
+    project: Project, policy: CompiledPolicy, detail: str
+) -> None:
+    """EX-3.6: the seed's examples and other concrete reasons are not flagged."""
+    decision = decide_claim(project, policy, claim(exclusion_detail=detail))
+    assert decision.outcome["verdict"] == "accepted", decision.reasons
+
+
 # -- EX-4, EX-5 ------------------------------------------------------------------------
 
 
@@ -322,6 +418,33 @@ def test_ex_4_every_ineligible_reason_is_refused_with_the_seed_explanation(
         "※「対象とならない事由」につきましては、非請求申請を受付できません"
     )
     assert refusal["message"]["en"]
+
+
+@pytest.mark.parametrize("reason", sorted(EXPLANATIONS))
+def test_ex_4_the_claim_flow_refuses_an_ineligible_reason_with_the_same_explanation(
+    project: Project, policy: CompiledPolicy, reason: str, tmp_path: Path
+) -> None:
+    """EX-2, EX-4: claim-status refuses to set an ineligible reason (対象外にする), with the
+    seed's explanation word for word as exemption-claims refuses a claim on it, and the
+    estimate cannot then be claimed."""
+    (refusal,) = decide_claim(project, policy, claim(exclusion_reason=reason)).reasons
+    store = FlowStore(tmp_path / "flows.sqlite3")
+    try:
+        engine = FlowEngine(project, store)
+        event = {"type": "exclude", "exclusion_reason": reason}
+        excluded = act(engine, "claim-status", "Q-1", event, at="2024-09-10T12:00:00+09:00")
+        assert not excluded.allowed and excluded.refusal is not None
+        assert excluded.refusal["code"] == "condition_not_met"
+        # exemption-claims' message, then the reasons the dealer may choose instead
+        assert refusal["message"]["ja"] in excluded.refusal["message"]["ja"]
+        assert EXPLANATIONS[reason] in excluded.refusal["message"]["ja"]
+        assert engine.store.load("claim-status", "Q-1") is None
+        claimed = act(
+            engine, "claim-status", "Q-1", {"type": "claim"}, at="2024-09-10T12:00:00+09:00"
+        )
+        assert not claimed.allowed
+    finally:
+        store.close()
 
 
 def test_ex_5_no_address_is_refused_because_billing_is_one_charge_per_mail_address(

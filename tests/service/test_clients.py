@@ -233,10 +233,19 @@ def _move_one(
     operation = document["paths"][f"/v1/flows/{policy_id}/{{entity_id}}/events"]["post"]
     shipped = operation["requestBody"]["content"]["application/json"]["examples"]["shipped"]
     actor = shipped["value"]["actor"]  # one who may send it (the flow's `by:`)
+    apply = _operation(client_module, "flows", f"apply{name}Event")
+    before: list[str] = []
+    if policy_id == "claim-status":  # EX-2: made 対象外 with its reason before it is claimed
+        exclude = _example("claim-status.exclude.json")
+        body = {"event": exclude, "actor": actor, "at": AT}
+        request = getattr(models, f"{name}EventRequest").from_dict(body)
+        assert type(request.event).__name__ == f"{name}ExcludeEvent"
+        answer = apply.sync_detailed(client=client, entity_id="CL-1", body=request)
+        assert answer.status_code == 200, answer.content
+        before.append(answer.parsed.transition.id.value)
     body = {"event": event, "actor": actor, "at": AT}
     request = getattr(models, f"{name}EventRequest").from_dict(body)
     assert type(request.event).__name__ == f"{name}{camel(event['type'])}Event"
-    apply = _operation(client_module, "flows", f"apply{name}Event")
     answer = apply.sync_detailed(client=client, entity_id="CL-1", body=request)
     assert answer.status_code == 200, answer.content
     assert check(f"{name}Move", json.loads(answer.content)) == []
@@ -257,7 +266,7 @@ def _move_one(
         client=client, entity_id="CL-1", refusals=True
     )
     assert check(f"{name}History", json.loads(history.content)) == []
-    assert [m.transition for m in history.parsed.moves] == [move.transition.id.value]
+    assert [m.transition for m in history.parsed.moves] == [*before, move.transition.id.value]
 
 
 def test_every_other_read_answers_what_its_schema_declares(

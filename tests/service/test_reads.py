@@ -257,6 +257,12 @@ def test_examples_come_from_the_yaml_cases_and_the_examples_folder(admin: httpx.
     flow = admin.get("/v1/policies/claim-status/examples").json()
     assert flow["cases"][0]["events"][0] == {"type": "claim"}
     assert flow["files"][0]["event"] == {"type": "claim"}
+    # and the move that makes a new estimate claimable (EX-2), beside it
+    assert [f["name"] for f in flow["files"]] == [
+        "examples/claim-status.event.json",
+        "examples/claim-status.exclude.json",
+    ]
+    assert flow["files"][1]["event"]["type"] == "exclude"
 
 
 def test_the_data_sets_are_listed_with_their_source_and_readers(admin: httpx.Client) -> None:

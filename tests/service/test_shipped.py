@@ -215,6 +215,11 @@ def claim(**extra: Any) -> dict[str, Any]:
     return {"event": {"type": "claim"}, "actor": DEALER, **extra}
 
 
+def exclude(**extra: Any) -> dict[str, Any]:
+    """EX-2: the dealer makes the estimate 対象外 with an eligible reason before claiming it."""
+    return {"event": {"type": "exclude", "exclusion_reason": "重複"}, "actor": DEALER, **extra}
+
+
 def test_an_unknown_flow_or_a_decision_policy_is_not_found(client: httpx.Client) -> None:
     answer = client.post("/v1/flows/claim-statu/E-1/events", json=claim())
     assert answer.status_code == 404 and "claim-status" in answer.text
@@ -252,6 +257,7 @@ def test_an_event_from_a_role_the_transition_does_not_name_is_refused_and_nothin
     """EX-6: the dealer claims, the operator reviews; a dealer cannot move its own claim
     on to 確認中 (409 role_not_allowed naming the roles that may)."""
     path = "/v1/flows/claim-status/E-21"
+    assert client.post(f"{path}/events", json=exclude()).status_code == 200
     assert client.post(f"{path}/events", json=claim()).status_code == 200
     review = {"event": {"type": "start_review"}, "actor": DEALER}
     answer = client.post(f"{path}/events", json=review)
@@ -264,8 +270,8 @@ def test_an_event_from_a_role_the_transition_does_not_name_is_refused_and_nothin
     answer = client.post(f"{path}/events", json={**review, "actor": OPERATOR})
     assert answer.status_code == 200 and answer.json()["actor"] == OPERATOR
     moves = client.get(f"{path}/history").json()["moves"]
-    assert [m["actor"]["id"] for m in moves] == ["dealer-1", "op-1"]
-    assert moves[0]["actor"]["name"] == "横浜店 山田"
+    assert [m["actor"]["id"] for m in moves] == ["dealer-1", "dealer-1", "op-1"]
+    assert moves[1]["actor"]["name"] == "横浜店 山田"
 
 
 def test_a_token_may_claim_only_the_roles_configured_for_it(server: Server) -> None:
@@ -273,6 +279,7 @@ def test_a_token_may_claim_only_the_roles_configured_for_it(server: Server) -> N
     before the flow is asked); a token configured without roles sends no flow event."""
     path = "/v1/flows/claim-status/E-22"
     with server.client(DEALER_TOKEN) as portal:
+        assert portal.post(f"{path}/events", json=exclude()).status_code == 200
         assert portal.post(f"{path}/events", json=claim()).status_code == 200
         pretend = {
             "event": {"type": "start_review"},
@@ -295,11 +302,12 @@ def test_a_token_may_claim_only_the_roles_configured_for_it(server: Server) -> N
 
 def test_history_lists_the_moves_and_on_request_the_refusals(client: httpx.Client) -> None:
     path = "/v1/flows/claim-status/E-3"
+    assert client.post(f"{path}/events", json=exclude()).status_code == 200
     assert client.post(f"{path}/events", json=claim()).status_code == 200
     approve = {"event": {"type": "approve"}, "actor": OPERATOR}
     assert client.post(f"{path}/events", json=approve).status_code == 409
     history = client.get(f"{path}/history").json()
-    assert [m["state"]["after"] for m in history["moves"]] == ["requested"]
+    assert [m["state"]["after"] for m in history["moves"]] == ["not_claimed", "requested"]
     assert "refusals" not in history
     with_refusals = client.get(f"{path}/history", params={"refusals": "true"}).json()
     assert len(with_refusals["refusals"]) == 1

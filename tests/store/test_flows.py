@@ -190,6 +190,8 @@ def test_a_refused_event_through_the_engine_changes_nothing_stored(
 ) -> None:
     engine = FlowEngine(project, FlowStore(backend))
     at = "2024-09-10T10:00:00+09:00"
+    exclude = {"type": "exclude", "exclusion_reason": "重複"}  # EX-2: before the claim
+    assert act(engine, "claim-status", "C-1", exclude, at=at).allowed
     assert act(engine, "claim-status", "C-1", {"type": "claim"}, at=at).allowed
     before = (engine.store.load("claim-status", "C-1"), engine.history("claim-status", "C-1"))
     assert not act(engine, "claim-status", "C-1", {"type": "approve"}, at=at).allowed
