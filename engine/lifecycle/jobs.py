@@ -30,10 +30,10 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from engine.core.errors import Diagnostic, KimariError, Refused
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, translated, using_language
 from engine.lifecycle.candidates import Candidate, run_tests
 from engine.lifecycle.workflow import Lifecycle, Rules, draft_from_text
 from engine.store.revisions import Job, JobBusy, RevisionStore
@@ -108,9 +108,10 @@ def run_job(store: str, job_id: str) -> int:
         params = dict(job.params)
         lifecycle_rules = Rules(**params.pop("rules", {}))
         beat = _Beat(revisions, job_id)
-        with Lifecycle(store, lifecycle_rules) as lifecycle:
+        lang = params.pop("lang", None)  # the language of the request that started it
+        with Lifecycle(store, lifecycle_rules) as lifecycle, using_language(lang):
             try:
-                report = _run(lifecycle, job, params, beat)
+                report = cast(dict[str, Any], translated(_run(lifecycle, job, params, beat)))
             except KimariError as exc:
                 revisions.finish_job(
                     job_id,

@@ -516,7 +516,11 @@ class Lifecycle:
         else:
             after_candidate = self.resolve(policy_id, draft)
         overrides = check_overrides(after_candidate, data or {})
-        label = after_candidate.label if draft is not None else f"{before.label} + new data"
+        label = (
+            after_candidate.label
+            if draft is not None
+            else Msg("{label} + new data", label=before.label)
+        )
         plan = impact.Plan(
             policy_id,
             store=str(self.path),

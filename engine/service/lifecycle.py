@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import Diagnostic, DraftInvalid, KimariError, PolicyError, UsageError
-from engine.core.i18n import Msg, message_of
+from engine.core.i18n import Msg, language, message_of, translated
 from engine.core.jsonvalue import escape_pointer_token
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
@@ -57,9 +57,11 @@ MAX_AUDIT = 500  # entries on one page of the audit trail (as OpenAPI says of `l
 
 
 def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    """A lifecycle answer: its texts made with Msg (a diff's side labels, a report's
+    messages) in the request's language, as a problem's are."""
     from engine.service.decisions import json_response
 
-    return json_response(status, value, headers)
+    return json_response(status, translated(value), headers)
 
 
 def since_ms(text: str | None, name: str) -> int | None:
@@ -359,6 +361,8 @@ class LifecycleService:
             ) from None
 
     def _job(self, kind: str, policy_id: str, principal: str, params: dict[str, Any]) -> Response:
+        # its report is written once, by its own process: in the language of this request
+        params = {**params, "lang": language()}
         job = jobs.start(self.lifecycle.revisions, kind, policy_id, principal, params)
         location = f"/v1/jobs/{job.id}"
         return _json(202, job.to_dict(), [(b"location", location.encode())])
@@ -487,11 +491,14 @@ class LifecycleService:
         return self._run(call)
 
     # -- the editor's checks: a text not stored, checked as a draft of it would be -------
-    def _text(self, body: bytes) -> dict[str, Any]:
-        """`{"source", "files"?, "tests"?}` checked: a text that is not stored."""
+    def _text(self, body: bytes, *, blank: bool = False) -> dict[str, Any]:
+        """`{"source", "files"?, "tests"?}` checked: a text that is not stored. `blank`: an
+        empty or blank source is a text too (an editor that cleared its buffer), whose
+        diagnostics say so, instead of a request refused."""
         request = self._body(body)
         problems = []
-        if not isinstance(request.get("source"), str) or not request["source"].strip():
+        source = request.get("source")
+        if not isinstance(source, str) or not (blank or source.strip()):
             problems.append(("/source", Msg("the policy's YAML text")))
         if request.get("tests") is not None and not isinstance(request["tests"], str):
             problems.append(("/tests", Msg("a text")))
@@ -521,7 +528,7 @@ class LifecycleService:
 
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            request = self._text(body)
+            request = self._text(body, blank=True)
             tests = request.get("tests")
             try:
                 candidate = self._draft_text(

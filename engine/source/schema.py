@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.core.errors import Diagnostic
+from engine.core.errors import Diagnostic, Location
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
@@ -81,6 +81,17 @@ def validate_document(
 ) -> list[Diagnostic]:
     """Every schema violation of `document`, each placed at its line (a document found
     valid before, by content, is not validated again: engine/source/memo.py)."""
+    if document.data is None:  # nothing but blanks and comments: say that, not "not object"
+        return [
+            Diagnostic(
+                "file_empty",
+                Msg(
+                    "the file holds no YAML document (only blanks or comments): "
+                    "start it with 'kimari: 1'"
+                ),
+                Location(document.path, 1, 1),
+            )
+        ]
     schema = _schema_key(validator)
     checked = memo.key(f"document/{schema}", document.data) if schema else None
     if memo.known(checked):

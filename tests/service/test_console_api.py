@@ -138,7 +138,6 @@ def test_a_broken_test_case_is_reported_in_the_tests_file_at_its_line(
 @pytest.mark.parametrize(
     ("body", "pointer"),
     [
-        ({"source": ""}, "/source"),
         ({"tests": "x"}, "/source"),
         ({"source": "kimari: 1", "tests": 3}, "/tests"),
         ({"source": "kimari: 1", "files": ["a"]}, "/files"),
@@ -152,6 +151,29 @@ def test_a_request_that_is_not_a_drafts_text_is_refused_with_its_pointer(
         answer = editor.post(f"{POLICY}/validate", json=body)
     assert answer.status_code == 422
     assert pointer in [e["pointer"] for e in answer.json()["errors"]]
+
+
+@pytest.mark.parametrize("source", ["", "  \n", "# only a comment\n"])
+def test_an_emptied_editor_gets_a_diagnostic_at_1_1_not_a_refused_request(
+    server: Server, source: str
+) -> None:
+    """The console validates as one types, a cleared buffer included: the answer is the
+    diagnostic `kimari validate` gives an empty file (was a 422 the console could not show).
+    Tests are not run for an empty text: that is still refused at /source."""
+    with server.client(EDITOR) as editor:
+        answer = editor.post(f"{POLICY}/validate", json={"source": source})
+        if not source.strip():
+            refused = editor.post(f"{POLICY}/tests", json={"source": source})
+            assert refused.status_code == 422
+            assert [e["pointer"] for e in refused.json()["errors"]] == ["/source"]
+    assert answer.status_code == 200, answer.text
+    [error] = answer.json()["errors"]
+    assert answer.json()["valid"] is False
+    assert (error["code"], error["location"]["line"], error["location"]["col"]) == (
+        "file_empty",
+        1,
+        1,
+    )
 
 
 def test_validating_and_testing_a_draft_need_the_publish_scope_and_a_known_policy(
@@ -192,6 +214,21 @@ def test_the_tests_of_a_draft_text_run_as_a_job_and_name_each_failing_case_by_it
         # a text that does not compile fails the job with its diagnostics
         job = _job(editor, editor.post(f"{POLICY}/tests", json={"source": "kimari: 1\n"}))
         assert job["state"] == "failed" and job["error"]["code"] == "policy_invalid"
+        # the report is written in the language of the request that started the job
+        asked_in_japanese = editor.post(
+            f"{POLICY}/tests", json=body, headers={"accept-language": "ja"}
+        )
+        (failure,) = _job(editor, asked_in_japanese)["report"]["tests"]["failures"]
+        shown = " ".join(failure["failures"])
+        assert "subscription-card-payment-failed" in shown
+        assert "expected" not in shown and "を期待しましたが" in shown, shown
+        failed = _job(
+            editor,
+            editor.post(
+                f"{POLICY}/tests", json={"source": "kimari: 1\n"}, headers={"accept-language": "ja"}
+            ),
+        )
+        assert all(not e["message"].isascii() for e in failed["error"]["errors"]), failed
         # nothing was stored: still one revision
         assert len(editor.get(f"{POLICY}/revisions").json()["revisions"]) == 1
 

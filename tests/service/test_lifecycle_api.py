@@ -151,6 +151,14 @@ def test_impact_over_http_lists_exactly_the_decisions_a_draft_or_new_data_would_
             "cancellation.workload_percent"
         ]
         assert "cancellation-fees.facts.schema.json" in diff["text"]
+        # its labels in the request's language, as every text of an answer is
+        asked_in_japanese = alice.get(
+            f"{POLICY}/diff",
+            params={"from": "published", "to": str(dropped)},
+            headers={"accept-language": "ja"},
+        ).json()
+        assert asked_in_japanese["from"]["label"].startswith("公開中 (cancellation-fees@")
+        assert diff["from"]["label"].startswith("published (cancellation-fees@")
 
 
 def _order(customer: str) -> dict[str, Any]:
