@@ -58,21 +58,24 @@ ORDER = {
         "shipping": {"cod_available": True},
     }
 }
+DEALER = {"id": "dealer-1", "roles": ["販売店"]}  # who claims and cancels (EX-6)
+# who sends a lead (FU-1): without an actor every event would be refused before the worker
+SENDER = {"id": "op-1", "roles": ["オートックワン"]}
 HOSTILE: list[tuple[str, str, dict[str, Any]]] = [
     (
         "POST",
         "/v1/flows/lead-follow-up/X{n}/events",
-        {"event": {"type": "send"}, "at": "9999-12-31T23:59:59-14:00"},
+        {"event": {"type": "send"}, "actor": SENDER, "at": "9999-12-31T23:59:59-14:00"},
     ),
     (
         "POST",
         "/v1/flows/lead-follow-up/Y{n}/events",
-        {"event": {"type": "send"}, "at": "0001-01-01T00:00:00+14:00"},
+        {"event": {"type": "send"}, "actor": SENDER, "at": "0001-01-01T00:00:00+14:00"},
     ),
     (
         "POST",
         "/v1/flows/lead-follow-up/Z{n}/events",
-        {"event": {"type": "send", "sent_at": "9999-12-31T23:59:59+09:00"}},
+        {"event": {"type": "send", "sent_at": "9999-12-31T23:59:59+09:00"}, "actor": SENDER},
     ),
     (
         "PUT",
@@ -80,7 +83,11 @@ HOSTILE: list[tuple[str, str, dict[str, Any]]] = [
         {"state": "new", "facts": {"sent_at": "9999-12-31T23:59:59+09:00"}},
     ),
     ("POST", "/v1/decisions/order-holds", {"facts": ORDER, "settings": [None, None]}),
-    ("POST", "/v1/flows/claim-status/S{n}/events", {"event": {"type": "claim"}, "settings": "x"}),
+    (
+        "POST",
+        "/v1/flows/claim-status/S{n}/events",
+        {"event": {"type": "claim"}, "actor": DEALER, "settings": "x"},
+    ),
     (
         "POST",
         "/v1/decisions/cancellation-fees",
@@ -144,9 +151,6 @@ def decisions_under_kill_9(tmp: Path, rounds: int = 5) -> dict[str, Any]:
         logged = {row[0] for row in db.execute("SELECT decision_id FROM decisions")}
     missing = [d for d in acknowledged if d not in logged]
     return {"kills": rounds, "acknowledged": len(acknowledged), "missing": len(missing)}
-
-
-DEALER = {"id": "dealer-1", "roles": ["販売店"]}  # who claims and cancels (EX-6)
 
 
 def move_until(url: str, stop: threading.Event, entity: str, moves: list[str]) -> None:
