@@ -32,7 +32,7 @@ from engine.core.errors import (
     UsageError,
     error_count,
 )
-from engine.core.i18n import Msg, message_of, plural, translate, using_language
+from engine.core.i18n import Msg, message_of, os_reason, plural, translate, using_language
 from engine.core.jsonvalue import TooDeep, check_depth, dumps
 
 if TYPE_CHECKING:
@@ -675,10 +675,10 @@ def _open(name: str, mode: str) -> BinaryIO:
         return Path(name).open(mode)  # type: ignore[return-value]
     except OSError as exc:
         if "w" in mode:
-            reason = Msg("cannot write {name}: {reason}", name=name, reason=exc.strerror)
+            reason = Msg("cannot write {name}: {reason}", name=name, reason=os_reason(exc))
             problem = Diagnostic("file_unwritable", reason)
         else:
-            reason = Msg("cannot read {name}: {reason}", name=name, reason=exc.strerror)
+            reason = Msg("cannot read {name}: {reason}", name=name, reason=os_reason(exc))
             problem = Diagnostic("file_unreadable", reason)
         raise UsageError([problem]) from None
 
@@ -694,7 +694,7 @@ def _read_json(name: str, pointer: str) -> Any:
             [
                 Diagnostic(
                     "file_unreadable",
-                    Msg("cannot read {name}: {reason}", name=name, reason=exc.strerror),
+                    Msg("cannot read {name}: {reason}", name=name, reason=os_reason(exc)),
                 )
             ]
         ) from None

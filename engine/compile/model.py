@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Location
+from engine.core.i18n import Msg
 from engine.lang import ast
 from engine.lang.types import Type
 from engine.source.yaml import PositionIndex
@@ -27,6 +28,11 @@ Env = dict[str, Any]
 
 HIT_POLICIES = ("collect", "first", "unique", "priority")
 RESERVED_ROOTS = frozenset({"settings", "derived", "data", "at", "outcome"})
+
+
+def kind_word(kind: str) -> str:
+    """A policy's kind as a message names it: the code in English, words in Japanese."""
+    return {"decision": Msg("decision"), "flow": Msg("flow")}.get(kind, kind)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ and committing threads) and each asyncio task (the front's requests) has its own
 
 from __future__ import annotations
 
+import errno
 import functools
 import gettext
 from collections.abc import Callable
@@ -150,6 +151,21 @@ def message_of(exc: BaseException) -> str:
     if len(exc.args) == 1 and isinstance(exc.args[0], Msg):
         return exc.args[0]
     return str(exc)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused a file, in words a message can translate for the common
+    causes (the system's own text is English whatever the user reads)."""
+    reasons = {
+        errno.ENOENT: Msg("No such file or directory"),
+        errno.EACCES: Msg("Permission denied"),
+        errno.EPERM: Msg("Operation not permitted"),
+        errno.EISDIR: Msg("Is a directory"),
+        errno.ENOTDIR: Msg("Not a directory"),
+        errno.ENOSPC: Msg("No space left on device"),
+        errno.EROFS: Msg("Read-only file system"),
+    }
+    return reasons.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def translated(value: object, lang: str | None = None) -> object:

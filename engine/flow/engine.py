@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from engine.compile.model import CompiledPolicy
+from engine.compile.model import CompiledPolicy, kind_word
 from engine.core.errors import Diagnostic, InputError, RetryLater, UsageError
 from engine.core.i18n import Msg, Rendered
 from engine.core.jsonvalue import quoted, shown, to_json_value
@@ -363,7 +363,7 @@ def flow_policy(project: Catalog, policy_id: str) -> CompiledPolicy:
                         "policy '{id}' is a {kind} policy, not a flow: use `kimari decide` / "
                         "POST /v1/decisions",
                         id=policy_id,
-                        kind=policy.kind,
+                        kind=kind_word(policy.kind),
                     ),
                 )
             ]

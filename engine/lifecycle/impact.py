@@ -42,7 +42,7 @@ import orjson
 
 from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import TooLong, dumps, loads_logged, to_json_value
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
@@ -580,7 +580,7 @@ def run(
                 [
                     Diagnostic(
                         "file_unreadable",
-                        Msg("cannot read {path}: {reason}", path=plan.file, reason=exc.strerror),
+                        Msg("cannot read {path}: {reason}", path=plan.file, reason=os_reason(exc)),
                     )
                 ]
             ) from None

@@ -56,6 +56,19 @@ DAY_MS = 86_400_000
 APPROVALS = "approvals_required"
 
 
+def state_word(state: str) -> str:
+    """A revision's state as a message names it: the code's word in English, in Japanese the
+    console's (公開中, 承認待ち, ...), never the bare code inside a Japanese sentence."""
+    words = {
+        "draft": Msg("draft"),
+        "pending": Msg("pending"),
+        "published": Msg("published"),
+        "retired": Msg("retired"),
+        "rejected": Msg("rejected"),
+    }
+    return words.get(state, state)
+
+
 @dataclass(frozen=True)
 class Rules:
     """How a store's revisions are governed (from the service configuration)."""
@@ -254,7 +267,11 @@ class Lifecycle:
                 [
                     Diagnostic(
                         "not_a_draft",
-                        Msg("{ref} is {state}, not a draft", ref=record.ref, state=record.state),
+                        Msg(
+                            "{ref} is {state}, not a draft",
+                            ref=record.ref,
+                            state=state_word(record.state),
+                        ),
                     )
                 ]
             )
@@ -325,7 +342,11 @@ class Lifecycle:
                 [
                     Diagnostic(
                         "not_pending",
-                        Msg("{ref} is {state}, not pending", ref=record.ref, state=record.state),
+                        Msg(
+                            "{ref} is {state}, not pending",
+                            ref=record.ref,
+                            state=state_word(record.state),
+                        ),
                     )
                 ]
             )
@@ -398,7 +419,7 @@ class Lifecycle:
                         Msg(
                             "{ref} is {state}: only drafts and pending revisions can be rejected",
                             ref=record.ref,
-                            state=record.state,
+                            state=state_word(record.state),
                         ),
                     )
                 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.compile.model import CompiledPolicy, DatasetSpec
+from engine.compile.model import CompiledPolicy, DatasetSpec, kind_word
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -28,7 +28,7 @@ from engine.core.errors import (
     UsageError,
     sort_diagnostics,
 )
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import quoted
 from engine.lang.check import Root
 from engine.project.kinds import compile_any
@@ -62,7 +62,7 @@ def load_rulebook(path: Path) -> dict[str, str]:
             [
                 Diagnostic(
                     "rulebook_missing",
-                    Msg("cannot read the rulebook index: {reason}", reason=exc.strerror),
+                    Msg("cannot read the rulebook index: {reason}", reason=os_reason(exc)),
                     Location(shown, 1, 1),
                 )
             ]
@@ -295,7 +295,11 @@ def decision_policy(policy: CompiledPolicy, policy_id: str) -> CompiledPolicy:
         [
             Diagnostic(
                 "not_a_decision_policy",
-                Msg("policy '{id}' is a {kind}, not decided here", id=policy_id, kind=policy.kind),
+                Msg(
+                    "policy '{id}' is a {kind}, not decided here",
+                    id=policy_id,
+                    kind=kind_word(policy.kind),
+                ),
                 hint=Msg("send its events with `kimari flow`"),
             )
         ]

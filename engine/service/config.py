@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Diagnostic, KimariError, UsageError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import quoted
 from engine.store.backend import DEFAULT_LOCATION, parse_location
 
@@ -397,7 +397,7 @@ def load_config(
             data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
         except OSError as exc:
             raise _bad(
-                Msg("cannot read config file {file}: {reason}", file=file, reason=exc.strerror)
+                Msg("cannot read config file {file}: {reason}", file=file, reason=os_reason(exc))
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise _bad(Msg("config file {file}: {reason}", file=file, reason=str(exc))) from None

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from engine.compile.model import CompiledPolicy
+from engine.compile.model import CompiledPolicy, kind_word
 from engine.core.errors import (
     Diagnostic,
     EngineFault,
@@ -109,7 +109,7 @@ class Service:
                     Msg(
                         "policy '{id}' is a {kind}, not decided here",
                         id=policy_id,
-                        kind=policy.kind,
+                        kind=kind_word(policy.kind),
                     ),
                 )
             )

@@ -40,7 +40,13 @@ from engine.core.jsonvalue import escape_pointer_token
 from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
 from engine.lifecycle.candidates import HASH, NUMBER, Candidate, check_tests
-from engine.lifecycle.workflow import Lifecycle, Rules, check_overrides, draft_from_text
+from engine.lifecycle.workflow import (
+    Lifecycle,
+    Rules,
+    check_overrides,
+    draft_from_text,
+    state_word,
+)
 from engine.service.envelopes import Envelope, Key, parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
 from engine.service.problems import Subject as _Subject
@@ -374,7 +380,9 @@ class LifecycleService:
             said = self._message(body)  # the submitter's, kept in the audit trail
             record = self.lifecycle.record(policy_id, number)
             if record.state != "draft":
-                message = Msg("{ref} is {state}, not a draft", ref=record.ref, state=record.state)
+                message = Msg(
+                    "{ref} is {state}, not a draft", ref=record.ref, state=state_word(record.state)
+                )
                 return problem(409, "not_a_draft", message)
             params = {"draft": record.number, "message": said, "rules": self._rules_params()}
             return self._job("submit", policy_id, meta.get("principal", "anonymous"), params)

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.compile.model import CompiledPolicy
+from engine.compile.model import CompiledPolicy, kind_word
 from engine.core.i18n import Msg, message_of
 from engine.core.jsonvalue import INT_MAX, INT_MIN, quoted
 from engine.core.suggest import did_you_mean
@@ -230,7 +230,7 @@ class Reads:
                     Msg(
                         "policy '{id}' is a {kind}: it logs no decisions",
                         id=policy_id,
-                        kind=status.policy.kind,
+                        kind=kind_word(status.policy.kind),
                     ),
                 )
             )

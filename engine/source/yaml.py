@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import yaml
 
 from engine.core.errors import Diagnostic, Location, PolicyError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import INT_MAX, INT_MIN, escape_pointer_token
 
 # Limits a policy or test file cannot exceed, each refused with its place: the largest
@@ -209,7 +209,7 @@ def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
             [
                 Diagnostic(
                     "file_unreadable",
-                    Msg("cannot read file: {reason}", reason=exc.strerror),
+                    Msg("cannot read file: {reason}", reason=os_reason(exc)),
                     Location(shown, 1, 1),
                 )
             ]

@@ -126,6 +126,12 @@ def test_usage_errors_of_the_cli_itself_read_in_japanese(
     code, _, err = run(capsys, "log", "--store", str(tmp_path / "none.sqlite3"))
     assert code == 2
     assert "store_missing: " in err and "に判定ログがありません" in err
+    # a facts file the system cannot open: its reason in words too, not the system's English
+    missing, folder = tmp_path / "nowhere.json", tmp_path
+    for path, reason in ((missing, "そのファイルやフォルダはありません"), (folder, "フォルダです")):
+        code, _, err = run(capsys, "decide", "routing", str(path), "--policies", str(FIXTURE))
+        assert code == 2
+        assert f"file_unreadable: {path} を読めません: {reason}" in err, err
 
 
 def test_decide_explains_in_japanese(
@@ -217,8 +223,7 @@ def test_flow_and_history_read_in_japanese_with_the_same_codes_and_states(
                        "--store", store, "--policies", SHIPPED, *DEALER)  # fmt: skip
     assert code == 2
     assert (
-        "not_a_flow: ポリシー 'cancellation-fees' は decision のポリシーで、フローではありません"
-        in err
+        "not_a_flow: ポリシー 'cancellation-fees' は判定のポリシーで、フローではありません" in err
     )
 
 
@@ -390,6 +395,11 @@ def test_diff_impact_and_the_approval_loop_report_in_the_language_asked_for(
         assert code == wanted, (name, out, err)
         for line in REPORTS[lang][name]:
             assert line in out, (name, line, out)
+    # a step refused for the revision's state names the state in words
+    code, _, err = run(capsys, "approve", "cancellation-fees@3", "--as", "carol", *where)
+    assert code == 1
+    state = {"ja": "cancellation-fees@3 は 公開終了 で、承認待ちではありません", "en": "is retired"}
+    assert state[lang] in err, err
     assert language() == "en"
 
 

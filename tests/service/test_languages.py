@@ -276,7 +276,7 @@ def test_a_decision_policy_or_an_entity_that_exists_is_refused_in_japanese(
     body = {"event": {"type": "open"}, "actor": GUEST}
     answer = client.post("/v1/flows/np-check/D-4/events", json=body, headers=JA)
     assert problem(answer, 404, "not_a_flow", "ja")["detail"] == (
-        "ポリシー 'np-check' は decision のポリシーで、フローではありません。"
+        "ポリシー 'np-check' は判定のポリシーで、フローではありません。"
         "`kimari decide` / POST /v1/decisions を使ってください"
     )
     with server.client(ADMIN_TOKEN) as admin:
