@@ -4,6 +4,7 @@
 // explanations come back in it (docs/messages.md).
 
 import { lang } from "./i18n";
+import { stringify } from "./jsontext";
 
 const TOKEN_KEY = "kimari.token";
 
@@ -35,6 +36,22 @@ export class ApiError extends Error {
   }
 }
 
+/** The service could not be reached (no network, server down): fetch itself failed. */
+export class NetworkError extends Error {
+  constructor(readonly reason: unknown) {
+    super(String(reason));
+    this.name = "NetworkError";
+  }
+}
+
+/** A mistake found in the browser before anything is sent (its message is for people). */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
 export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
@@ -57,12 +74,18 @@ export async function call<T>(
   };
   if (secret) headers.Authorization = `Bearer ${secret}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const answer = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await answer.text();
+  let answer: Response;
+  let text: string;
+  try {
+    answer = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === "string" ? body : stringify(body),
+    });
+    text = await answer.text();
+  } catch (error) {
+    throw new NetworkError(error);
+  }
   let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;

@@ -1,7 +1,7 @@
 // Small pieces every page uses: loading and error states, JSON, source links, tabs.
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, type Diagnostic, type Location } from "./api";
+import { ApiError, type Diagnostic, InputError, type Location, NetworkError } from "./api";
 import { t } from "./i18n";
 import { href } from "./router";
 
@@ -33,23 +33,48 @@ export function Loading() {
   );
 }
 
-/** An API error as a person reads it: the words for its code, its detail, each error. */
+/** A failure in words, for one line: the service unreachable, its refusal's detail, a
+ * mistake found in the browser, or (only for what nobody foresaw) the exception. */
+export function describe(error: unknown): string {
+  if (error instanceof NetworkError) return t("error.network");
+  if (error instanceof ApiError) return error.problem.detail ?? error.problem.code;
+  if (error instanceof InputError) return error.message;
+  return t("error.unexpected", { detail: error instanceof Error ? error.message : String(error) });
+}
+
+/** Whether `a` says what `b` says (the same words, or contained in them). */
+function repeats(a: string | undefined, b: string | undefined): boolean {
+  const norm = (text: string) => text.replace(/\s+/g, " ").trim();
+  return !!a && !!b && norm(b).includes(norm(a));
+}
+
+/** An API error as a person reads it: the words for its code, its detail, each error not
+ * already said by the detail; a failure that is not the API's, in its own words. */
 export function ErrorBox({ error }: { error: unknown }) {
   if (!(error instanceof ApiError)) {
+    const kind = error instanceof NetworkError ? "network" : error instanceof InputError ? "input" : "unexpected";
     return (
-      <div class="error" role="alert">
-        {t("error.network")} {String(error)}
+      <div class="error" role="alert" data-kind={kind} title={error instanceof NetworkError ? error.message : undefined}>
+        {describe(error)}
       </div>
     );
   }
   const { problem } = error;
   const known = t("problem." + problem.code);
+  const errors = problem.errors ?? [];
+  // an error the detail already says is not said again; its code stays, discreetly
+  const said = errors.filter((d) => !d.pointer && !d.location && repeats(d.message, problem.detail));
+  const rest = errors.filter((d) => !said.includes(d));
+  const titled = !known.startsWith("problem.");
+  // the codes, discreetly, as the diagnostics show theirs (the title is the code when no words)
+  const codes = [...new Set([...(titled ? [problem.code] : []), ...said.map((d) => d.code)])].filter((c) => titled || c !== problem.code);
   return (
     <div class="error" role="alert" data-code={problem.code}>
-      <strong>{known.startsWith("problem.") ? problem.code : known}</strong>
+      <strong>{titled ? known : problem.code}</strong>
       {problem.detail && <span class="detail"> {problem.detail}</span>}
+      {codes.length > 0 && <code class="problem-code"> {codes.join(", ")}</code>}
       {problem.hint && <div class="hint">{t("error.hint", { hint: problem.hint })}</div>}
-      {problem.errors && problem.errors.length > 0 && <Diagnostics items={problem.errors} />}
+      {rest.length > 0 && <Diagnostics items={rest} />}
     </div>
   );
 }

@@ -4,6 +4,7 @@
 // What the form cannot show field by field (arrays, oneOf) is a JSON text box.
 import { useState } from "preact/hooks";
 import { t } from "./i18n";
+import { parseJson, readNumber, stringify } from "./jsontext";
 import type { JsonSchema } from "./types";
 
 type Json = unknown;
@@ -129,7 +130,7 @@ function Scalar(props: {
 }) {
   const { schema, kind, pointer, value } = props;
   const id = "field-" + pointer.replace(/[^A-Za-z0-9_-]/g, "_");
-  const error = props.errors[pointer];
+  let error = props.errors[pointer];
   const common = {
     id,
     name: pointer,
@@ -171,16 +172,21 @@ function Scalar(props: {
       </select>
     );
   } else if (kind === "integer" || kind === "number") {
+    // full-width digits fold to ASCII; a number a double cannot hold stays its digits
+    // (ExactNumber, sent as typed); a text that is not a number is kept as it is, so the
+    // service refuses it too, and is named here beside the field
+    if (typeof value === "string") error = readNumber(value, kind === "integer").error ?? error;
     input = (
       <input
         {...common}
+        aria-invalid={error ? "true" : undefined}
         type="text"
-        inputMode="numeric"
+        inputMode={kind === "integer" ? "numeric" : "decimal"}
         value={value === undefined ? "" : String(value)}
         onChange={(e) => {
-          const text = (e.target as HTMLInputElement).value.trim();
-          // a text that is not a number goes as it is: the service names what is wrong
-          props.onChange(text === "" ? undefined : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text);
+          const text = (e.target as HTMLInputElement).value;
+          const read = readNumber(text, kind === "integer");
+          props.onChange(read.error === undefined ? read.value : text.trim());
         }}
       />
     );
@@ -228,8 +234,8 @@ function JsonInput({
   onChange: (value: Json) => void;
 }) {
   const [text, setText] = useState<string | null>(null);
-  const [bad, setBad] = useState(false);
-  const shown = text ?? (value === undefined ? "" : JSON.stringify(value));
+  const [bad, setBad] = useState<string | null>(null);
+  const shown = text ?? (value === undefined ? "" : stringify(value));
   return (
     <>
       <textarea
@@ -241,21 +247,21 @@ function JsonInput({
         onBlur={() => {
           if (text === null) return;
           if (text.trim() === "") {
-            setBad(false);
+            setBad(null);
             setText(null);
             onChange(undefined);
             return;
           }
           try {
-            onChange(JSON.parse(text));
-            setBad(false);
+            onChange(parseJson(text));
+            setBad(null);
             setText(null);
-          } catch {
-            setBad(true);
+          } catch (error) {
+            setBad(error instanceof Error ? error.message : String(error));
           }
         }}
       />
-      {bad && <span class="field-error">{t("form.json_invalid")}</span>}
+      {bad && <span class="field-error">{bad}</span>}
     </>
   );
 }

@@ -45,32 +45,34 @@ export function TransitionsTable({ transitions }: { transitions: Record<string, 
   const all = rows(transitions);
   if (all.length === 0) return <p class="muted">{t("impact.no_transitions")}</p>;
   return (
-    <table class="transitions-table">
-      <thead>
-        <tr>
-          <th>{t("impact.field")}</th>
-          <th>{t("impact.before")}</th>
-          <th>{t("impact.after")}</th>
-          <th>{t("impact.decisions")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {all.map((row, i) => (
-          <tr key={i} data-field={row.field}>
-            <td>
-              <code>{row.field}</code>
-            </td>
-            <td>
-              <code class="from">{row.from}</code>
-            </td>
-            <td>
-              <code class="to">{row.to}</code>
-            </td>
-            <td class="number">{row.count}</td>
+    <div class="table-scroll">
+      <table class="transitions-table">
+        <thead>
+          <tr>
+            <th>{t("impact.field")}</th>
+            <th>{t("impact.before")}</th>
+            <th>{t("impact.after")}</th>
+            <th>{t("impact.decisions")}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {all.map((row, i) => (
+            <tr key={i} data-field={row.field}>
+              <td>
+                <code>{row.field}</code>
+              </td>
+              <td>
+                <code class="from">{row.from}</code>
+              </td>
+              <td>
+                <code class="to">{row.to}</code>
+              </td>
+              <td class="number">{row.count}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -186,30 +188,32 @@ export function ImpactView({ report }: { report: ImpactReport }) {
       {report.invalid_facts.length > 0 && (
         <>
           <h3>{t("impact.invalid_facts")}</h3>
-          <table id="invalid-facts">
-            <thead>
-              <tr>
-                <th>{t("impact.pointer")}</th>
-                <th>{t("impact.code")}</th>
-                <th>{t("impact.message")}</th>
-                <th>{t("impact.decisions")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.invalid_facts.map((f, i) => (
-                <tr key={i}>
-                  <td>
-                    <code class="pointer">{f.pointer}</code>
-                  </td>
-                  <td>
-                    <code>{f.code}</code>
-                  </td>
-                  <td>{f.message}</td>
-                  <td class="number">{f.count}</td>
+          <div class="table-scroll">
+            <table id="invalid-facts">
+              <thead>
+                <tr>
+                  <th>{t("impact.pointer")}</th>
+                  <th>{t("impact.code")}</th>
+                  <th>{t("impact.message")}</th>
+                  <th>{t("impact.decisions")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {report.invalid_facts.map((f, i) => (
+                  <tr key={i}>
+                    <td>
+                      <code class="pointer">{f.pointer}</code>
+                    </td>
+                    <td>
+                      <code>{f.code}</code>
+                    </td>
+                    <td>{f.message}</td>
+                    <td class="number">{f.count}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
       {report.failures.length > 0 && (
@@ -228,37 +232,39 @@ export function ImpactView({ report }: { report: ImpactReport }) {
       {report.changes.length > 0 && (
         <>
           <h3>{t("impact.changes", { count: report.changes.length })}</h3>
-          <table id="changed-decisions">
-            <thead>
-              <tr>
-                <th>{t("decision.id")}</th>
-                <th>{t("decision.at")}</th>
-                <th>{t("impact.what_changed")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.changes.map((c) => (
-                <tr key={c.decision_id} data-decision-id={c.decision_id}>
-                  <td>
-                    <a href={href(["log", c.decision_id])}>
-                      <code>{c.decision_id}</code>
-                    </a>
-                  </td>
-                  <td>
-                    <code>{c.at}</code>
-                  </td>
-                  <td>
-                    {Object.keys(c.before).map((field) => (
-                      <div key={field}>
-                        <code>{field}</code>: <code class="from">{short(c.before[field])}</code> →{" "}
-                        <code class="to">{short(c.after[field])}</code>
-                      </div>
-                    ))}
-                  </td>
+          <div class="table-scroll">
+            <table id="changed-decisions">
+              <thead>
+                <tr>
+                  <th>{t("decision.id")}</th>
+                  <th>{t("decision.at")}</th>
+                  <th>{t("impact.what_changed")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {report.changes.map((c) => (
+                  <tr key={c.decision_id} data-decision-id={c.decision_id}>
+                    <td>
+                      <a href={href(["log", c.decision_id])}>
+                        <code>{c.decision_id}</code>
+                      </a>
+                    </td>
+                    <td>
+                      <code>{c.at}</code>
+                    </td>
+                    <td>
+                      {Object.keys(c.before).map((field) => (
+                        <div key={field}>
+                          <code>{field}</code>: <code class="from">{short(c.before[field])}</code> →{" "}
+                          <code class="to">{short(c.after[field])}</code>
+                        </div>
+                      ))}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
       {report.samples.length > 0 && (

@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, setToken, token } from "./api";
 import { type Lang, lang, setLang, t } from "./i18n";
 import { current, href, type Route } from "./router";
+import { describe } from "./components";
 import { SourceView } from "./source";
 import { may, whoami } from "./me";
 import { DataList, DataPage } from "./pages/Data";
@@ -36,7 +37,7 @@ function SignIn() {
             setError(
               failure instanceof ApiError && failure.status === 401
                 ? t("signin.rejected")
-                : t("signin.failed", { detail: String(failure) }),
+                : t("signin.failed", { detail: describe(failure) }),
             );
           }
         }}

@@ -4,7 +4,8 @@
 // with `data`, a job each, nothing applied), then applied (PUT /v1/data/{name}). The
 // service validates it both times; errors are shown with their JSON pointers.
 import { useState } from "preact/hooks";
-import { ApiError, call, get } from "../api";
+import { ApiError, call, get, InputError } from "../api";
+import { parseJson } from "../jsontext";
 import { ImpactView } from "../impact";
 import { runJob, useLive } from "../jobs";
 import { JobProgress } from "../jobs";
@@ -21,36 +22,38 @@ export function DataList() {
   return (
     <>
       <h1>{t("data.title")}</h1>
-      <table class="list" id="data-list">
-        <thead>
-          <tr>
-            <th>{t("explain.name")}</th>
-            <th>{t("policy.meaning")}</th>
-            <th>{t("data.version")}</th>
-            <th>{t("data.source")}</th>
-            <th>{t("data.count")}</th>
-            <th>{t("data.read_by")}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.value!.data.map((d) => (
-            <tr key={d.name} data-name={d.name}>
-              <td>
-                <a href={href(["data", d.name])}>
-                  <code>{d.name}</code>
-                </a>
-              </td>
-              <td>{pick(d.label)}</td>
-              <td>
-                <code>{d.version ?? "-"}</code>
-              </td>
-              <td>{d.source ? t("data.source_" + d.source) : "-"}</td>
-              <td class="number">{d.count}</td>
-              <td>{d.policies.join(", ")}</td>
+      <div class="table-scroll">
+        <table class="list" id="data-list">
+          <thead>
+            <tr>
+              <th>{t("explain.name")}</th>
+              <th>{t("policy.meaning")}</th>
+              <th>{t("data.version")}</th>
+              <th>{t("data.source")}</th>
+              <th>{t("data.count")}</th>
+              <th>{t("data.read_by")}</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.value!.data.map((d) => (
+              <tr key={d.name} data-name={d.name}>
+                <td>
+                  <a href={href(["data", d.name])}>
+                    <code>{d.name}</code>
+                  </a>
+                </td>
+                <td>{pick(d.label)}</td>
+                <td>
+                  <code>{d.version ?? "-"}</code>
+                </td>
+                <td>{d.source ? t("data.source_" + d.source) : "-"}</td>
+                <td class="number">{d.count}</td>
+                <td>{d.policies.join(", ")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }
@@ -82,50 +85,52 @@ export function DataPage({ name }: { name: string }) {
         <a href={href(["data"])}>{t("data.back")}</a>
       </p>
       <Section title={t("data.where")} id="data-origin">
-        <table class="kv">
-          <tbody>
-            <tr>
-              <th scope="row">{t("data.version")}</th>
-              <td>
-                <code id="data-version">{set.version ?? "-"}</code>
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">{t("data.source")}</th>
-              <td id="data-source">{set.source ? t("data.source_" + set.source) : "-"}</td>
-            </tr>
-            {set.source === "file" && summary?.file && (
+        <div class="table-scroll">
+          <table class="kv">
+            <tbody>
               <tr>
-                <th scope="row">{t("data.file")}</th>
+                <th scope="row">{t("data.version")}</th>
                 <td>
-                  <code>{summary.file}</code>
+                  <code id="data-version">{set.version ?? "-"}</code>
                 </td>
               </tr>
-            )}
-            {set.updated_at && (
               <tr>
-                <th scope="row">{t("data.updated_at")}</th>
-                <td>{formatTime(set.updated_at)}</td>
+                <th scope="row">{t("data.source")}</th>
+                <td id="data-source">{set.source ? t("data.source_" + set.source) : "-"}</td>
               </tr>
-            )}
-            <tr>
-              <th scope="row">{t("data.schema")}</th>
-              <td>
-                <code>{summary?.schema}</code>
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">{t("data.read_by")}</th>
-              <td>
-                {summary?.policies.map((p) => (
-                  <a key={p} href={href(["policies", p])}>
-                    <code>{p}</code>{" "}
-                  </a>
-                ))}
-              </td>
-            </tr>
-          </tbody>
-        </table>
+              {set.source === "file" && summary?.file && (
+                <tr>
+                  <th scope="row">{t("data.file")}</th>
+                  <td>
+                    <code>{summary.file}</code>
+                  </td>
+                </tr>
+              )}
+              {set.updated_at && (
+                <tr>
+                  <th scope="row">{t("data.updated_at")}</th>
+                  <td>{formatTime(set.updated_at)}</td>
+                </tr>
+              )}
+              <tr>
+                <th scope="row">{t("data.schema")}</th>
+                <td>
+                  <code>{summary?.schema}</code>
+                </td>
+              </tr>
+              <tr>
+                <th scope="row">{t("data.read_by")}</th>
+                <td>
+                  {summary?.policies.map((p) => (
+                    <a key={p} href={href(["policies", p])}>
+                      <code>{p}</code>{" "}
+                    </a>
+                  ))}
+                </td>
+              </tr>
+            </tbody>
+          </table>
+        </div>
         {set.errors.length > 0 && <Diagnostics items={set.errors} />}
       </Section>
       <Section title={t("data.entries", { count: set.count })} id="entries">
@@ -154,30 +159,32 @@ export function DataPage({ name }: { name: string }) {
         {set.entries.length > 500 && <p class="muted">{t("data.first", { count: 500 })}</p>}
       </Section>
       <Section title={t("data.history")} id="history">
-        <table id="versions-table">
-          <thead>
-            <tr>
-              <th>{t("data.version")}</th>
-              <th>{t("data.source")}</th>
-              <th>{t("data.first_stored")}</th>
-              <th>{t("data.count")}</th>
-              <th>{t("data.served")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {versions.versions.map((v) => (
-              <tr key={v.version} data-version={v.version} data-current={v.current} class={v.current ? "current" : ""}>
-                <td>
-                  <code>{v.version}</code>
-                </td>
-                <td>{t("data.source_" + v.source)}</td>
-                <td>{formatTime(v.created_at)}</td>
-                <td class="number">{v.count}</td>
-                <td>{v.current ? "✓ " + t("data.current") : ""}</td>
+        <div class="table-scroll">
+          <table id="versions-table">
+            <thead>
+              <tr>
+                <th>{t("data.version")}</th>
+                <th>{t("data.source")}</th>
+                <th>{t("data.first_stored")}</th>
+                <th>{t("data.count")}</th>
+                <th>{t("data.served")}</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {versions.versions.map((v) => (
+                <tr key={v.version} data-version={v.version} data-current={v.current} class={v.current ? "current" : ""}>
+                  <td>
+                    <code>{v.version}</code>
+                  </td>
+                  <td>{t("data.source_" + v.source)}</td>
+                  <td>{formatTime(v.created_at)}</td>
+                  <td class="number">{v.count}</td>
+                  <td>{v.current ? "✓ " + t("data.current") : ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       </Section>
       <Section title={t("data.changes")} id="changes">
         {versions.changes.length === 0 ? (
@@ -185,26 +192,28 @@ export function DataPage({ name }: { name: string }) {
             {t("data.no_changes")}
           </p>
         ) : (
-          <table id="changes-table">
-            <thead>
-              <tr>
-                <th>{t("data.change_at")}</th>
-                <th>{t("data.change_action")}</th>
-                <th>{t("data.version")}</th>
-                <th>{t("data.change_by")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {versions.changes.map((c, i) => (
-                <tr key={i} data-action={c.action}>
-                  <td>{formatTime(c.at)}</td>
-                  <td>{t("data.action_" + c.action)}</td>
-                  <td>{c.version ? <code>{c.version}</code> : "-"}</td>
-                  <td class="principal">{c.principal}</td>
+          <div class="table-scroll">
+            <table id="changes-table">
+              <thead>
+                <tr>
+                  <th>{t("data.change_at")}</th>
+                  <th>{t("data.change_action")}</th>
+                  <th>{t("data.version")}</th>
+                  <th>{t("data.change_by")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {versions.changes.map((c, i) => (
+                  <tr key={i} data-action={c.action}>
+                    <td>{formatTime(c.at)}</td>
+                    <td>{t("data.action_" + c.action)}</td>
+                    <td>{c.version ? <code>{c.version}</code> : "-"}</td>
+                    <td class="principal">{c.principal}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
       </Section>
       <Section title={t("data.replace")} id="replace">
@@ -221,6 +230,22 @@ export function DataPage({ name }: { name: string }) {
 }
 
 type Checked = { text: string; jobs: Record<string, Job<ImpactReport>> };
+type Replacement = { entries: unknown[] };
+
+/** The body of a replacement (PUT /v1/data/{name}: {"entries": [...]}) from the text
+ * typed, a bare list being its entries; a JSON mistake (its line and column) or another
+ * shape is refused here, in words, before anything is sent. */
+function replacement(text: string): Replacement {
+  const parsed = parseJson(text);
+  if (Array.isArray(parsed)) return { entries: parsed };
+  if (parsed === null || typeof parsed !== "object") throw new InputError(t("data.shape"));
+  const object = parsed as Record<string, unknown>;
+  if (!("entries" in object)) throw new InputError(t("data.shape_missing"));
+  const extra = Object.keys(object).filter((key) => key !== "entries");
+  if (extra.length) throw new InputError(t("data.shape_extra", { keys: extra.join(", ") }));
+  if (!Array.isArray(object.entries)) throw new InputError(t("data.shape_entries", { found: short(object.entries) }));
+  return { entries: object.entries };
+}
 
 function Upload({
   name,
@@ -245,14 +270,13 @@ function Upload({
   const problem = failure instanceof ApiError ? failure.problem : null;
   const measurable = may(me, "publish") && readers.length > 0;
   const ready = !measurable || (checked?.text === text && Object.values(checked.jobs).every((j) => j.state === "done"));
-  const body = () => (text.trim().startsWith("[") ? `{"entries": ${text}}` : text);
 
   const check = async () => {
     setFailure(null);
     setDone(null);
-    let parsed: { entries?: unknown };
+    let parsed: Replacement;
     try {
-      parsed = JSON.parse(body());
+      parsed = replacement(text);
     } catch (error) {
       setFailure(error);
       return;
@@ -265,7 +289,7 @@ function Upload({
       for (const policy of readers) {
         await runJob<ImpactReport>(
           `/v1/policies/${encodeURIComponent(policy)}/impact`,
-          { data: { [name]: parsed.entries ?? [] }, since },
+          { data: { [name]: parsed.entries }, since },
           (job) => {
             jobs[policy] = job;
             if (live()) setChecked({ text: sent, jobs: { ...jobs } });
@@ -296,7 +320,9 @@ function Upload({
         setFailure(null);
         setDone(null);
         try {
-          setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body()));
+          // the same entries the check replayed, read from the same text
+          const body = replacement(text);
+          setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body));
           setChecked(null);
           onDone();
         } catch (error) {

@@ -4,7 +4,7 @@
 // published revision and an impact report (a job with a progress bar), and is submitted
 // for approval (a job: the tests and the impact over the service's window, then pending).
 import { useEffect, useRef, useState } from "preact/hooks";
-import { call, get, type Diagnostic } from "../api";
+import { ApiError, call, get, type Diagnostic } from "../api";
 import { Diagnostics, ErrorBox, Loading, Section, Tabs, useLoad } from "../components";
 import { DiffView } from "../diff";
 import type { Editor, Marker } from "../editor";
@@ -17,12 +17,42 @@ import type { Diff, ImpactReport, RevisionDetail, RevisionList, RevisionRecord, 
 import { loadPolicy } from "./Policies";
 
 const VALIDATE_AFTER_MS = 400;
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 30000;
 
 type Texts = { source: string; tests: string | null };
 type Saved = Texts & { record: RevisionRecord };
 
-// unsaved edits survive moving to another page of the console (not a reload)
+// unsaved edits survive moving to another page of the console (not a reload: while any
+// editor holds unsaved changes, leaving or reloading the page asks first)
 const kept = new Map<string, Texts>();
+const unsaved = new Set<string>();
+
+function askBeforeLeaving(event: BeforeUnloadEvent): void {
+  event.preventDefault();
+  event.returnValue = ""; // the browser's own question; older browsers need returnValue
+}
+
+/** Whether the editor of `key` holds changes not saved yet: the page asks before it is
+ * unloaded while any does (moving between the console's pages unloads nothing). */
+function markUnsaved(key: string, yes: boolean): void {
+  const before = unsaved.size;
+  if (yes) unsaved.add(key);
+  else unsaved.delete(key);
+  if (before === 0 && unsaved.size > 0) window.addEventListener("beforeunload", askBeforeLeaving);
+  if (before > 0 && unsaved.size === 0) window.removeEventListener("beforeunload", askBeforeLeaving);
+}
+
+/** How long to wait before validating again after the n-th failure in a row (1, 2, ...). */
+function retryDelay(failures: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
+}
+
+/** A validation answer that will not change by asking again: the service refused the
+ * request itself (4xx). No answer, or a server error (5xx), is asked again. */
+function refusal(error: unknown): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
+}
 
 export function EditPage({ id, from }: { id: string; from: string | null }) {
   const loaded = useLoad(async () => {
@@ -67,7 +97,10 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
   const editors = useRef<Record<string, Editor | null>>({ policy: null, tests: null });
   const [cursor, setCursor] = useState({ line: 1, col: 1 });
   const [checked, setChecked] = useState<{ texts: Texts; result: Validation } | null>(null);
-  const [checkFailure, setCheckFailure] = useState<unknown>(null);
+  // the last validation that got no answer (or a refusal), for the texts it was about
+  const [checkFailure, setCheckFailure] = useState<{ texts: Texts; error: unknown; failures: number } | null>(null);
+  const [attempt, setAttempt] = useState(0); // a new attempt validates the same texts again
+  const failures = useRef(0); // validations in a row that got no answer
   const [message, setMessage] = useState("");
   const [saved, setSaved] = useState<Saved | null>(null);
   const [saveFailure, setSaveFailure] = useState<unknown>(null);
@@ -93,20 +126,37 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
         if (texts.tests !== null) body.tests = texts.tests;
         const result = await call<Validation>("POST", `/v1/policies/${encodeURIComponent(policy)}/validate`, body);
         if (live) {
+          failures.current = 0;
           setChecked({ texts, result });
           setCheckFailure(null);
         }
       } catch (error) {
-        if (live) setCheckFailure(error);
+        if (!live) return;
+        if (!refusal(error)) failures.current += 1;
+        setCheckFailure({ texts, error, failures: failures.current });
       }
     }, VALIDATE_AFTER_MS);
     return () => {
       live = false;
       clearTimeout(timer);
     };
-  }, [texts.source, texts.tests]);
+  }, [texts.source, texts.tests, attempt]);
 
-  const current = checked && checked.texts.source === texts.source && checked.texts.tests === texts.tests;
+  const same = (a: Texts, b: Texts) => a.source === b.source && a.tests === b.tests;
+  const current = checked && same(checked.texts, texts);
+  // the validation of these texts got no answer (retried by itself), or was refused
+  const failed = !current && checkFailure !== null && same(checkFailure.texts, texts) ? checkFailure : null;
+  const unreachable = failed !== null && !refusal(failed.error);
+  const revalidate = () => setAttempt((n) => n + 1);
+  useEffect(() => {
+    if (!unreachable) return;
+    const timer = setTimeout(revalidate, retryDelay(failed!.failures));
+    window.addEventListener("online", revalidate);
+    return () => {
+      clearTimeout(timer);
+      window.removeEventListener("online", revalidate);
+    };
+  }, [failed, unreachable]);
   const policyFile = base.path ?? `${policy}.yaml`;
   const testsFile = `${policy}.tests.yaml`;
   const all: Diagnostic[] = checked ? [...checked.result.errors, ...checked.result.warnings, ...checked.result.tests.errors] : [];
@@ -132,6 +182,9 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
     setTimeout(() => editors.current[which]?.goTo(line, col), 0);
   };
   const dirty = !saved || saved.source !== texts.source || saved.tests !== texts.tests;
+  const holdsUnsaved = !same(texts, saved ?? original);
+  useEffect(() => markUnsaved(key, holdsUnsaved), [holdsUnsaved]);
+  // leaving the editor for another page of the console keeps the edit (and the question)
   const valid = current && checked!.result.valid;
   const body = () => {
     const out: Record<string, unknown> = { source: texts.source };
@@ -201,18 +254,36 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
         )}
         <p class="editor-status">
           <span id="cursor">{t("edit.cursor", cursor)}</span> ·{" "}
-          <span id="validation" role="status" data-state={!current ? "checking" : valid ? "valid" : "invalid"}>
-            {!current
-              ? t("edit.checking")
-              : valid
+          <span
+            id="validation"
+            role="status"
+            data-state={current ? (valid ? "valid" : "invalid") : failed ? (unreachable ? "unreachable" : "refused") : "checking"}
+          >
+            {current
+              ? valid
                 ? t("edit.valid", { revision: checked!.result.revision ?? "" })
-                : t("edit.invalid", { count: all.length - checked!.result.warnings.length })}
+                : t("edit.invalid", { count: all.length - checked!.result.warnings.length })
+              : failed
+                ? unreachable
+                  ? failed.error instanceof ApiError
+                    ? t("edit.server_failed", { status: failed.error.status })
+                    : t("edit.unreachable")
+                  : t("edit.refused")
+                : t("edit.checking")}
           </span>
+          {unreachable && (
+            <>
+              {" "}
+              <button type="button" id="revalidate" onClick={revalidate}>
+                {t("edit.revalidate")}
+              </button>
+            </>
+          )}
           {current && checked!.result.warnings.length > 0 && (
             <span class="muted"> · {t("edit.warnings", { count: checked!.result.warnings.length })}</span>
           )}
         </p>
-        {checkFailure !== null && <ErrorBox error={checkFailure} />}
+        {failed && !unreachable && <ErrorBox error={failed.error} />}
         {current && all.length > 0 && (
           <ul class="diagnostics" id="diagnostics">
             {all.map((d, i) => (
@@ -262,7 +333,7 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
           <button type="button" class="primary" id="save-draft" disabled={!valid} onClick={saveDraft}>
             {t("edit.save_draft")}
           </button>
-          {!valid && <span class="muted">{t("edit.fix_first")}</span>}
+          {!valid && <span class="muted">{t(current || (failed && !unreachable) ? "edit.fix_first" : "edit.check_first")}</span>}
         </div>
         {saveFailure !== null && <ErrorBox error={saveFailure} />}
         {saved && (

@@ -81,30 +81,32 @@ export function FlowPage({ id }: { id: string }) {
 function StateTable({ flow }: { flow: FlowDoc }) {
   const events = new Map(flow.events.map((e) => [e.name, e]));
   return (
-    <table class="transitions">
-      <thead>
-        <tr>
-          <th>{t("flows.transition")}</th>
-          <th>{t("flows.from")}</th>
-          <th>{t("flows.event")}</th>
-          <th>{t("flows.to")}</th>
-          <th>{t("flows.by")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {flow.transitions.map((move) => (
-          <tr key={move.id}>
-            <td>
-              <code>{move.id}</code>
-            </td>
-            <td>{move.from.join(", ")}</td>
-            <td>{pick(events.get(move.event)?.label) || move.event}</td>
-            <td>{move.to ?? t("flows.stays")}</td>
-            <td>{roleNames(flow, rolesOf(flow, move))}</td>
+    <div class="table-scroll">
+      <table class="transitions">
+        <thead>
+          <tr>
+            <th>{t("flows.transition")}</th>
+            <th>{t("flows.from")}</th>
+            <th>{t("flows.event")}</th>
+            <th>{t("flows.to")}</th>
+            <th>{t("flows.by")}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {flow.transitions.map((move) => (
+            <tr key={move.id}>
+              <td>
+                <code>{move.id}</code>
+              </td>
+              <td>{move.from.join(", ")}</td>
+              <td>{pick(events.get(move.event)?.label) || move.event}</td>
+              <td>{move.to ?? t("flows.stays")}</td>
+              <td>{roleNames(flow, rolesOf(flow, move))}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -177,44 +179,46 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
         {history.moves.length === 0 ? (
           <p class="muted">{t("flows.no_history")}</p>
         ) : (
-          <table id="history-table">
-            <thead>
-              <tr>
-                <th>{t("decision.at")}</th>
-                <th>{t("flows.event")}</th>
-                <th>{t("flows.actor")}</th>
-                <th>{t("flows.transition")}</th>
-                <th>{t("flows.from")}</th>
-                <th>{t("flows.to")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {history.moves.map((move, i) => (
-                <tr key={i}>
-                  <td>{formatTime(move.at)}</td>
-                  <td>
-                    <code>{move.event?.type}</code>
-                  </td>
-                  <td class="actor">
-                    {move.actor ? (
-                      <>
-                        <code>{move.actor.id}</code>
-                        {move.actor.name && <> {move.actor.name}</>}
-                        <div class="muted">{roleNames(doc.flow!, move.actor.roles)}</div>
-                      </>
-                    ) : (
-                      "-"
-                    )}
-                  </td>
-                  <td>
-                    <code>{move.transition}</code>
-                  </td>
-                  <td>{labels.get(move.state.before) ?? move.state.before}</td>
-                  <td>{labels.get(move.state.after) ?? move.state.after}</td>
+          <div class="table-scroll">
+            <table id="history-table">
+              <thead>
+                <tr>
+                  <th>{t("decision.at")}</th>
+                  <th>{t("flows.event")}</th>
+                  <th>{t("flows.actor")}</th>
+                  <th>{t("flows.transition")}</th>
+                  <th>{t("flows.from")}</th>
+                  <th>{t("flows.to")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {history.moves.map((move, i) => (
+                  <tr key={i}>
+                    <td>{formatTime(move.at)}</td>
+                    <td>
+                      <code>{move.event?.type}</code>
+                    </td>
+                    <td class="actor">
+                      {move.actor ? (
+                        <>
+                          <code>{move.actor.id}</code>
+                          {move.actor.name && <> {move.actor.name}</>}
+                          <div class="muted">{roleNames(doc.flow!, move.actor.roles)}</div>
+                        </>
+                      ) : (
+                        "-"
+                      )}
+                    </td>
+                    <td>
+                      <code>{move.transition}</code>
+                    </td>
+                    <td>{labels.get(move.state.before) ?? move.state.before}</td>
+                    <td>{labels.get(move.state.after) ?? move.state.after}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
       </Section>
     </>
@@ -226,33 +230,35 @@ type Moved = { allowed: boolean; state: { after: { id: string; label?: { ja: str
 /** What the entity may do from its state: each event, open or greyed, and why. */
 function Moves({ flow, standing }: { flow: FlowDoc; standing: Standing }) {
   return (
-    <table class="moves" id="moves">
-      <thead>
-        <tr>
-          <th>{t("flows.event")}</th>
-          <th>{t("flows.by")}</th>
-          <th>{t("flows.now")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {flow.events.map((event) => {
-          const moves = flow.transitions.filter((m) => m.event === event.name && m.from.includes(standing.state));
-          const taken = standing.allowed.includes(event.name);
-          const roles = moves.length ? rolesOf(flow, moves[0]) : event.by ?? null;
-          const possible = moves.some((m) => open(flow, m, standing.state, standing));
-          const why = possible ? "open" : !taken ? "not_here" : "not_your_role";
-          return (
-            <tr key={event.name} data-event={event.name} data-open={possible} class={possible ? "" : "refused"}>
-              <td>
-                {pick(event.label) || event.name} <code class="muted">{event.name}</code>
-              </td>
-              <td>{roleNames(flow, roles)}</td>
-              <td>{t("flows.why_" + why)}</td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <div class="table-scroll">
+      <table class="moves" id="moves">
+        <thead>
+          <tr>
+            <th>{t("flows.event")}</th>
+            <th>{t("flows.by")}</th>
+            <th>{t("flows.now")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {flow.events.map((event) => {
+            const moves = flow.transitions.filter((m) => m.event === event.name && m.from.includes(standing.state));
+            const taken = standing.allowed.includes(event.name);
+            const roles = moves.length ? rolesOf(flow, moves[0]) : event.by ?? null;
+            const possible = moves.some((m) => open(flow, m, standing.state, standing));
+            const why = possible ? "open" : !taken ? "not_here" : "not_your_role";
+            return (
+              <tr key={event.name} data-event={event.name} data-open={possible} class={possible ? "" : "refused"}>
+                <td>
+                  {pick(event.label) || event.name} <code class="muted">{event.name}</code>
+                </td>
+                <td>{roleNames(flow, roles)}</td>
+                <td>{t("flows.why_" + why)}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -381,7 +387,9 @@ function EventForm({
         </fieldset>
       </fieldset>
       <div class="field">
-        <label for="event-at">at</label>
+        <label for="event-at">
+          {t("flows.at")} <span class="type">date-time</span>
+        </label>
         <input id="event-at" placeholder={t("try.at_placeholder")} value={at} onInput={(e) => setAt((e.target as HTMLInputElement).value)} />
       </div>
       <div class="submit-row">

@@ -1,5 +1,6 @@
-// The decision log: filters (policy, revision, outcome, rule fired, time), pages by
-// cursor; one decision with its explanation, and "try again with changes".
+// The decision log: a decision opened by its ID; filters (policy, revision, outcome, rule
+// fired, time), pages by cursor; one decision with its explanation, and "try again with
+// changes".
 import { useState } from "preact/hooks";
 import { ApiError, get, query } from "../api";
 import { ErrorBox, Loading, Refs, Section, useLoad } from "../components";
@@ -26,6 +27,7 @@ export function LogPage({ params }: { params: URLSearchParams }) {
   }
   const [pages, setPages] = useState<string[]>([]);
   const [draft, setDraft] = useState<Filters>(filters);
+  const [decisionId, setDecisionId] = useState("");
   const bind = (name: (typeof FILTERS)[number]) => ({
     id: "filter-" + name,
     name,
@@ -53,6 +55,37 @@ export function LogPage({ params }: { params: URLSearchParams }) {
   return (
     <>
       <h1>{t("log.title")}</h1>
+      <form
+        class="card filters"
+        id="open-decision"
+        aria-label={t("log.open_id")}
+        onSubmit={(event) => {
+          event.preventDefault();
+          const id = decisionId.trim();
+          if (id) go(["log", id]);
+        }}
+      >
+        <div class="field">
+          <label for="decision-id">{t("log.id")}</label>
+          <input
+            id="decision-id"
+            name="id"
+            autocomplete="off"
+            spellcheck={false}
+            aria-describedby="decision-id-help"
+            value={decisionId}
+            onInput={(e) => setDecisionId((e.target as HTMLInputElement).value)}
+          />
+          <small class="description" id="decision-id-help">
+            {t("log.id_help")}
+          </small>
+        </div>
+        <div class="submit-row">
+          <button type="submit" id="open-id" disabled={!decisionId.trim()}>
+            {t("log.open_id")}
+          </button>
+        </div>
+      </form>
       <form class="card filters" onSubmit={submit} aria-label={t("log.filters")}>
         <div class="field">
           <label for="filter-policy">{t("log.policy")}</label>
@@ -103,38 +136,40 @@ export function LogPage({ params }: { params: URLSearchParams }) {
       )}
       {list.value && (
         <>
-          <table class="list" id="decision-list">
-            <thead>
-              <tr>
-                <th>{t("log.logged_at")}</th>
-                <th>{t("decision.id")}</th>
-                <th>{t("log.policy")}</th>
-                <th>{t("log.revision")}</th>
-                <th>{t("log.fired")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.value.decisions.map((d) => (
-                <tr key={d.decision_id} data-decision-id={d.decision_id}>
-                  <td>{formatTime(d.logged_at)}</td>
-                  <td>
-                    <a href={href(["log", d.decision_id])}>
-                      <code>{d.decision_id}</code>
-                    </a>
-                  </td>
-                  <td>
-                    <code>{d.policy.id}</code>
-                  </td>
-                  <td>
-                    <code>{d.policy.revision}</code>
-                  </td>
-                  <td>
-                    {d.fired.length ? <Refs refs={d.fired} /> : <span class="muted">{t("log.none_fired")}</span>}
-                  </td>
+          <div class="table-scroll">
+            <table class="list" id="decision-list">
+              <thead>
+                <tr>
+                  <th>{t("log.logged_at")}</th>
+                  <th>{t("decision.id")}</th>
+                  <th>{t("log.policy")}</th>
+                  <th>{t("log.revision")}</th>
+                  <th>{t("log.fired")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {list.value.decisions.map((d) => (
+                  <tr key={d.decision_id} data-decision-id={d.decision_id}>
+                    <td>{formatTime(d.logged_at)}</td>
+                    <td>
+                      <a href={href(["log", d.decision_id])}>
+                        <code>{d.decision_id}</code>
+                      </a>
+                    </td>
+                    <td>
+                      <code>{d.policy.id}</code>
+                    </td>
+                    <td>
+                      <code>{d.policy.revision}</code>
+                    </td>
+                    <td>
+                      {d.fired.length ? <Refs refs={d.fired} /> : <span class="muted">{t("log.none_fired")}</span>}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           {list.value.decisions.length === 0 && <p class="muted">{t("log.empty")}</p>}
           <nav class="actions" aria-label={t("log.pages")}>
             {cursor && (

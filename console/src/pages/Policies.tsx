@@ -15,52 +15,54 @@ export function PolicyList() {
   return (
     <>
       <h1>{t("policies.title")}</h1>
-      <table class="list" id="policy-list">
-        <thead>
-          <tr>
-            <th>{t("policies.id")}</th>
-            <th>{t("policies.name")}</th>
-            <th>{t("policies.kind")}</th>
-            <th>{t("policies.revision")}</th>
-            <th>{t("policies.status")}</th>
-            <th>{t("policies.waiting")}</th>
-            <th>{t("policies.errors")}</th>
-            <th>{t("policies.warnings")}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.value!.policies.map((p) => (
-            <tr key={p.id} data-policy={p.id}>
-              <td>
-                <a href={href(["policies", p.id])}>
-                  <code>{p.id}</code>
-                </a>
-              </td>
-              <td>{pick(p.title)}</td>
-              <td>{p.kind ? t("kind." + p.kind) : "-"}</td>
-              <td>
-                <code>{p.revision ?? "-"}</code>
-                {p.publication ? <div class="muted">{t("policies.publication", { publication: p.publication })}</div> : null}
-              </td>
-              <td>
-                <StatusBadge status={p.status} />
-              </td>
-              <td class="waiting">
-                {p.unserved ? (
-                  <a href={href(["policies", p.id, "revisions"])}>
-                    {t("revision.state_" + p.unserved.state).startsWith("revision.") ? p.unserved.state : t("revision.state_" + p.unserved.state)}{" "}
-                    <code>{p.unserved.revision}</code>
-                  </a>
-                ) : (
-                  ""
-                )}
-              </td>
-              <td class="number">{p.errors}</td>
-              <td class="number">{p.warnings}</td>
+      <div class="table-scroll">
+        <table class="list" id="policy-list">
+          <thead>
+            <tr>
+              <th>{t("policies.id")}</th>
+              <th>{t("policies.name")}</th>
+              <th>{t("policies.kind")}</th>
+              <th>{t("policies.revision")}</th>
+              <th>{t("policies.status")}</th>
+              <th>{t("policies.waiting")}</th>
+              <th>{t("policies.errors")}</th>
+              <th>{t("policies.warnings")}</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.value!.policies.map((p) => (
+              <tr key={p.id} data-policy={p.id}>
+                <td>
+                  <a href={href(["policies", p.id])}>
+                    <code>{p.id}</code>
+                  </a>
+                </td>
+                <td>{pick(p.title)}</td>
+                <td>{p.kind ? t("kind." + p.kind) : "-"}</td>
+                <td>
+                  <code>{p.revision ?? "-"}</code>
+                  {p.publication ? <div class="muted">{t("policies.publication", { publication: p.publication })}</div> : null}
+                </td>
+                <td>
+                  <StatusBadge status={p.status} />
+                </td>
+                <td class="waiting">
+                  {p.unserved ? (
+                    <a href={href(["policies", p.id, "revisions"])}>
+                      {t("revision.state_" + p.unserved.state).startsWith("revision.") ? p.unserved.state : t("revision.state_" + p.unserved.state)}{" "}
+                      <code>{p.unserved.revision}</code>
+                    </a>
+                  ) : (
+                    ""
+                  )}
+                </td>
+                <td class="number">{p.errors}</td>
+                <td class="number">{p.warnings}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }
@@ -133,165 +135,175 @@ export function PolicyPage({ id }: { id: string }) {
       )}
       {policy.rules && (
         <Section title={t(policy.kind === "flow" ? "policy.transitions" : "policy.rules", { count: policy.rules.length })} id="rules">
-          <table class="rules" id="rule-list">
-            <thead>
-              <tr>
-                <th>{t("explain.rule")}</th>
-                <th>{t("explain.refs")}</th>
-                <th>{t("policy.conditions")}</th>
-                <th>{t("policy.reason")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {policy.rules.map((rule) => (
-                <tr key={rule.id} data-rule={rule.id}>
-                  <td>
-                    <code>{rule.id}</code>
-                    <div class="muted">{pick(rule.label)}</div>
-                    <SourceLink policy={id} location={rule.location} />
-                  </td>
-                  <td>
-                    <Refs refs={rule.refs} />
-                  </td>
-                  <td>
-                    <ul class="conditions">
-                      {rule.conditions.map((c, i) => (
-                        <li key={i}>
-                          <code class="condition">{c.text}</code>{" "}
-                          <SourceLink policy={id} location={c.location} />
-                        </li>
-                      ))}
-                    </ul>
-                  </td>
-                  <td>
-                    {rule.reason && (
-                      <>
-                        <code>{rule.reason.code}</code>
-                        <div lang="ja">{rule.reason.message.ja}</div>
-                        {rule.reason.message.en && (
-                          <div lang="en" class="muted">
-                            {rule.reason.message.en}
-                          </div>
-                        )}
-                      </>
-                    )}
-                  </td>
+          <div class="table-scroll">
+            <table class="rules" id="rule-list">
+              <thead>
+                <tr>
+                  <th>{t("explain.rule")}</th>
+                  <th>{t("explain.refs")}</th>
+                  <th>{t("policy.conditions")}</th>
+                  <th>{t("policy.reason")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {policy.rules.map((rule) => (
+                  <tr key={rule.id} data-rule={rule.id}>
+                    <td>
+                      <code>{rule.id}</code>
+                      <div class="muted">{pick(rule.label)}</div>
+                      <SourceLink policy={id} location={rule.location} />
+                    </td>
+                    <td>
+                      <Refs refs={rule.refs} />
+                    </td>
+                    <td>
+                      <ul class="conditions">
+                        {rule.conditions.map((c, i) => (
+                          <li key={i}>
+                            <code class="condition">{c.text}</code>{" "}
+                            <SourceLink policy={id} location={c.location} />
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                    <td>
+                      {rule.reason && (
+                        <>
+                          <code>{rule.reason.code}</code>
+                          <div lang="ja">{rule.reason.message.ja}</div>
+                          {rule.reason.message.en && (
+                            <div lang="en" class="muted">
+                              {rule.reason.message.en}
+                            </div>
+                          )}
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
       {policy.settings && Object.keys(policy.settings).length > 0 && (
         <Section title={t("policy.settings")} id="settings">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("explain.name")}</th>
-                <th>{t("policy.meaning")}</th>
-                <th>{t("policy.type")}</th>
-                <th>{t("policy.default")}</th>
-                <th>{t("policy.choices")}</th>
-                <th>{t("explain.refs")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {Object.entries(policy.settings).map(([name, s]) => (
-                <tr key={name}>
-                  <td>
-                    <code>{name}</code>
-                  </td>
-                  <td>{pick(s.label)}</td>
-                  <td>{s.type}</td>
-                  <td>
-                    <code>{short(s.default)}</code>
-                  </td>
-                  <td>{s.enum ? s.enum.map(String).join(", ") : range(s.minimum, s.maximum)}</td>
-                  <td>
-                    <Refs refs={s.refs} />
-                  </td>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("explain.name")}</th>
+                  <th>{t("policy.meaning")}</th>
+                  <th>{t("policy.type")}</th>
+                  <th>{t("policy.default")}</th>
+                  <th>{t("policy.choices")}</th>
+                  <th>{t("explain.refs")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {Object.entries(policy.settings).map(([name, s]) => (
+                  <tr key={name}>
+                    <td>
+                      <code>{name}</code>
+                    </td>
+                    <td>{pick(s.label)}</td>
+                    <td>{s.type}</td>
+                    <td>
+                      <code>{short(s.default)}</code>
+                    </td>
+                    <td>{s.enum ? s.enum.map(String).join(", ") : range(s.minimum, s.maximum)}</td>
+                    <td>
+                      <Refs refs={s.refs} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
       {policy.data && Object.keys(policy.data).length > 0 && (
         <Section title={t("policy.data")} id="data-read">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("explain.name")}</th>
-                <th>{t("data.version")}</th>
-                <th>{t("data.source")}</th>
-                <th>{t("data.count")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {Object.entries(policy.data).map(([name, info]) => (
-                <tr key={name}>
-                  <td>
-                    <a href={href(["data", name])}>
-                      <code>{name}</code>
-                    </a>
-                  </td>
-                  <td>
-                    <code>{info?.version ?? "-"}</code>
-                  </td>
-                  <td>{info ? t("data.source_" + info.source) : "-"}</td>
-                  <td class="number">{info?.count ?? 0}</td>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("explain.name")}</th>
+                  <th>{t("data.version")}</th>
+                  <th>{t("data.source")}</th>
+                  <th>{t("data.count")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {Object.entries(policy.data).map(([name, info]) => (
+                  <tr key={name}>
+                    <td>
+                      <a href={href(["data", name])}>
+                        <code>{name}</code>
+                      </a>
+                    </td>
+                    <td>
+                      <code>{info?.version ?? "-"}</code>
+                    </td>
+                    <td>{info ? t("data.source_" + info.source) : "-"}</td>
+                    <td class="number">{info?.count ?? 0}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
       {policy.facts_schema && (
         <Section title={t("policy.facts")} id="facts-fields">
-          <table>
-            <thead>
-              <tr>
-                <th>{t("policy.field")}</th>
-                <th>{t("policy.type")}</th>
-                <th>{t("form.required")}</th>
-                <th>{t("policy.description")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {fields(policy.facts_schema).map((f) => (
-                <tr key={f.path}>
-                  <td>
-                    <code>{f.path}</code>
-                  </td>
-                  <td>{f.type}</td>
-                  <td>{f.required ? "✓" : ""}</td>
-                  <td>{f.description}</td>
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t("policy.field")}</th>
+                  <th>{t("policy.type")}</th>
+                  <th>{t("form.required")}</th>
+                  <th>{t("policy.description")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {fields(policy.facts_schema).map((f) => (
+                  <tr key={f.path}>
+                    <td>
+                      <code>{f.path}</code>
+                    </td>
+                    <td>{f.type}</td>
+                    <td>{f.required ? "✓" : ""}</td>
+                    <td>{f.description}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
       {policy.derived && policy.derived.length > 0 && (
         <Section title={t("policy.derived")} id="derived">
-          <table>
-            <tbody>
-              {policy.derived.map((d) => (
-                <tr key={d.name}>
-                  <td>
-                    <code>derived.{d.name}</code>
-                    <div class="muted">{pick(d.label)}</div>
-                  </td>
-                  <td>
-                    <code class="expr">{d.expression}</code>
-                  </td>
-                  <td>
-                    <SourceLink policy={id} location={d.location} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <div class="table-scroll">
+            <table>
+              <tbody>
+                {policy.derived.map((d) => (
+                  <tr key={d.name}>
+                    <td>
+                      <code>derived.{d.name}</code>
+                      <div class="muted">{pick(d.label)}</div>
+                    </td>
+                    <td>
+                      <code class="expr">{d.expression}</code>
+                    </td>
+                    <td>
+                      <SourceLink policy={id} location={d.location} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </Section>
       )}
     </>

@@ -102,58 +102,60 @@ function RevisionTable({
   onChange: () => void;
 }) {
   return (
-    <table id="revision-list">
-      <thead>
-        <tr>
-          <th>{t("revisions.ref")}</th>
-          <th>{t("revisions.state")}</th>
-          <th>{t("revisions.author")}</th>
-          <th>{t("revisions.message")}</th>
-          <th>{t("revisions.tests")}</th>
-          <th>{t("revisions.impact")}</th>
-          <th>{t("revisions.publications")}</th>
-          <th>{t("revisions.actions")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {revisions.map((record) => (
-          <tr key={record.number} data-number={record.number} data-state={record.state}>
-            <td>
-              <a href={href(["policies", policy, "revisions", String(record.number)])}>
-                <code>{record.ref}</code>
-              </a>
-              <div class="muted">
-                <code>{record.revision}</code>
-              </div>
-            </td>
-            <td>
-              <StateBadge record={record} />
-            </td>
-            <td>
-              {record.author}
-              {record.approver && <div class="muted">{t("revisions.approved_by", { approver: record.approver })}</div>}
-              <div class="muted">{formatTime(record.created_at)}</div>
-            </td>
-            <td>{record.message}</td>
-            <td>
-              <TestsCell record={record} />
-            </td>
-            <td>
-              <ImpactCell record={record} />
-            </td>
-            <td>{(record.publications ?? []).join(", ")}</td>
-            <td>
-              {record.state === "retired" && (record.publications ?? []).length > 0 && published && (
-                <Rollback policy={policy} record={record} onDone={onChange} />
-              )}
-              {(record.state === "pending" || record.state === "draft") && (
-                <a href={href(["policies", policy, "revisions", String(record.number)])}>{t("revisions.review")}</a>
-              )}
-            </td>
+    <div class="table-scroll">
+      <table id="revision-list">
+        <thead>
+          <tr>
+            <th>{t("revisions.ref")}</th>
+            <th>{t("revisions.state")}</th>
+            <th>{t("revisions.author")}</th>
+            <th>{t("revisions.message")}</th>
+            <th>{t("revisions.tests")}</th>
+            <th>{t("revisions.impact")}</th>
+            <th>{t("revisions.publications")}</th>
+            <th>{t("revisions.actions")}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {revisions.map((record) => (
+            <tr key={record.number} data-number={record.number} data-state={record.state}>
+              <td>
+                <a href={href(["policies", policy, "revisions", String(record.number)])}>
+                  <code>{record.ref}</code>
+                </a>
+                <div class="muted">
+                  <code>{record.revision}</code>
+                </div>
+              </td>
+              <td>
+                <StateBadge record={record} />
+              </td>
+              <td>
+                {record.author}
+                {record.approver && <div class="muted">{t("revisions.approved_by", { approver: record.approver })}</div>}
+                <div class="muted">{formatTime(record.created_at)}</div>
+              </td>
+              <td>{record.message}</td>
+              <td>
+                <TestsCell record={record} />
+              </td>
+              <td>
+                <ImpactCell record={record} />
+              </td>
+              <td>{(record.publications ?? []).join(", ")}</td>
+              <td>
+                {record.state === "retired" && (record.publications ?? []).length > 0 && published && (
+                  <Rollback policy={policy} record={record} onDone={onChange} />
+                )}
+                {(record.state === "pending" || record.state === "draft") && (
+                  <a href={href(["policies", policy, "revisions", String(record.number)])}>{t("revisions.review")}</a>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -196,46 +198,48 @@ function Rollback({ policy, record, onDone }: { policy: string; record: Revision
 export function AuditTable({ entries, withPolicy = false }: { entries: AuditEntry[]; withPolicy?: boolean }) {
   if (entries.length === 0) return <p class="muted">{t("audit.none")}</p>;
   return (
-    <table id="audit-table">
-      <thead>
-        <tr>
-          <th>{t("audit.at")}</th>
-          <th>{t("audit.principal")}</th>
-          <th>{t("audit.action")}</th>
-          {withPolicy && <th>{t("audit.policy")}</th>}
-          <th>{t("audit.revision")}</th>
-          <th>{t("audit.detail")}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {entries.map((entry) => (
-          <tr key={entry.seq} data-action={entry.action} data-principal={entry.principal}>
-            <td>{formatTime(entry.at)}</td>
-            <td>{entry.principal}</td>
-            <td>
-              <span class="badge">{t("audit.action_" + entry.action).startsWith("audit.") ? entry.action : t("audit.action_" + entry.action)}</span>
-            </td>
-            {withPolicy && (
-              <td>
-                <a href={href(["policies", entry.policy, "revisions"])}>
-                  <code>{entry.policy}</code>
-                </a>
-              </td>
-            )}
-            <td>{entry.number !== null && <code>{`${entry.policy}@${entry.number}`}</code>}</td>
-            <td class="audit-detail">
-              {Object.entries(entry.detail)
-                .filter(([, value]) => value !== null && value !== "")
-                .map(([key, value]) => (
-                  <span key={key}>
-                    {key}=<code>{typeof value === "string" ? value : JSON.stringify(value)}</code>{" "}
-                  </span>
-                ))}
-            </td>
+    <div class="table-scroll">
+      <table id="audit-table">
+        <thead>
+          <tr>
+            <th>{t("audit.at")}</th>
+            <th>{t("audit.principal")}</th>
+            <th>{t("audit.action")}</th>
+            {withPolicy && <th>{t("audit.policy")}</th>}
+            <th>{t("audit.revision")}</th>
+            <th>{t("audit.detail")}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {entries.map((entry) => (
+            <tr key={entry.seq} data-action={entry.action} data-principal={entry.principal}>
+              <td>{formatTime(entry.at)}</td>
+              <td>{entry.principal}</td>
+              <td>
+                <span class="badge">{t("audit.action_" + entry.action).startsWith("audit.") ? entry.action : t("audit.action_" + entry.action)}</span>
+              </td>
+              {withPolicy && (
+                <td>
+                  <a href={href(["policies", entry.policy, "revisions"])}>
+                    <code>{entry.policy}</code>
+                  </a>
+                </td>
+              )}
+              <td>{entry.number !== null && <code>{`${entry.policy}@${entry.number}`}</code>}</td>
+              <td class="audit-detail">
+                {Object.entries(entry.detail)
+                  .filter(([, value]) => value !== null && value !== "")
+                  .map(([key, value]) => (
+                    <span key={key}>
+                      {key}=<code>{typeof value === "string" ? value : JSON.stringify(value)}</code>{" "}
+                    </span>
+                  ))}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -415,42 +419,44 @@ export function ApprovalsPage() {
         {pending.length === 0 ? (
           <p class="muted">{t("approvals.none")}</p>
         ) : (
-          <table id="pending-list">
-            <thead>
-              <tr>
-                <th>{t("revisions.ref")}</th>
-                <th>{t("policies.name")}</th>
-                <th>{t("revisions.author")}</th>
-                <th>{t("revisions.message")}</th>
-                <th>{t("revisions.tests")}</th>
-                <th>{t("revisions.impact")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {pending.map((record) => (
-                <tr key={record.ref} data-ref={record.ref}>
-                  <td>
-                    <a href={href(["policies", record.policy, "revisions", String(record.number)])}>
-                      <code>{record.ref}</code>
-                    </a>{" "}
-                    <StateBadge record={record} />
-                  </td>
-                  <td>{titles.get(record.policy)}</td>
-                  <td>
-                    {record.author}
-                    <div class="muted">{formatTime(record.created_at)}</div>
-                  </td>
-                  <td>{record.message}</td>
-                  <td>
-                    <TestsCell record={record} />
-                  </td>
-                  <td>
-                    <ImpactCell record={record} />
-                  </td>
+          <div class="table-scroll">
+            <table id="pending-list">
+              <thead>
+                <tr>
+                  <th>{t("revisions.ref")}</th>
+                  <th>{t("policies.name")}</th>
+                  <th>{t("revisions.author")}</th>
+                  <th>{t("revisions.message")}</th>
+                  <th>{t("revisions.tests")}</th>
+                  <th>{t("revisions.impact")}</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {pending.map((record) => (
+                  <tr key={record.ref} data-ref={record.ref}>
+                    <td>
+                      <a href={href(["policies", record.policy, "revisions", String(record.number)])}>
+                        <code>{record.ref}</code>
+                      </a>{" "}
+                      <StateBadge record={record} />
+                    </td>
+                    <td>{titles.get(record.policy)}</td>
+                    <td>
+                      {record.author}
+                      <div class="muted">{formatTime(record.created_at)}</div>
+                    </td>
+                    <td>{record.message}</td>
+                    <td>
+                      <TestsCell record={record} />
+                    </td>
+                    <td>
+                      <ImpactCell record={record} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
       </Section>
       <Section title={t("audit.title")} id="audit">

@@ -3,7 +3,8 @@
 // the answer with its explanation, each line link showing the policy source beside it.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, get } from "../api";
-import { ErrorBox, Loading, Section, Tabs, short, useLoad } from "../components";
+import { describe, ErrorBox, Loading, Section, Tabs, short, useLoad } from "../components";
+import { parseJson, readNumber, stringify } from "../jsontext";
 import { DecisionView } from "../explain";
 import { FactsForm, errorsByPointer } from "../factsform";
 import { pick, t } from "../i18n";
@@ -62,7 +63,7 @@ function TryForm({ id, loaded }: { id: string; loaded: Loaded }) {
   const [line, setLine] = useState<number | undefined>(undefined);
 
   useEffect(() => {
-    if (tab === "json") setRaw(JSON.stringify(request, null, 2));
+    if (tab === "json") setRaw(stringify(request, 2));
   }, [tab]);
 
   const choose = (key: string) => {
@@ -71,17 +72,17 @@ function TryForm({ id, loaded }: { id: string; loaded: Loaded }) {
     const example = kind === "file" ? examples.files[Number(index)] : examples.cases[Number(index)];
     if (example) {
       setRequest(fromExample(example));
-      if (tab === "json") setRaw(JSON.stringify(fromExample(example), null, 2));
+      if (tab === "json") setRaw(stringify(fromExample(example), 2));
     }
   };
 
   const switchTab = (next: string) => {
     if (next === "form" && tab === "json") {
       try {
-        setRequest(JSON.parse(raw));
+        setRequest(parseJson(raw) as DecisionRequest);
         setRawError(null);
       } catch (error) {
-        setRawError(String(error));
+        setRawError(describe(error));
         return;
       }
     }
@@ -295,22 +296,27 @@ function SettingInput({
       </div>
     );
   }
+  const numeric = setting.type === "integer" || setting.type === "number";
+  const shown = (numeric && typeof value === "string" ? readNumber(value, setting.type === "integer").error : undefined) ?? error;
   return (
     <div class="field">
       {label}
       <input
         id={id}
         type="text"
+        aria-invalid={shown ? "true" : undefined}
         placeholder={fallback}
         value={value === undefined ? "" : String(value)}
         onChange={(e) => {
           const text = (e.target as HTMLInputElement).value.trim();
           if (text === "") onChange(undefined);
-          else if (setting.type === "integer" && /^-?\d+$/.test(text)) onChange(Number(text));
-          else onChange(text);
+          else if (numeric) {
+            const read = readNumber(text, setting.type === "integer");
+            onChange(read.error === undefined ? read.value : text);
+          } else onChange(text);
         }}
       />
-      {error && <span class="field-error">{error}</span>}
+      {shown && <span class="field-error">{shown}</span>}
     </div>
   );
 }

@@ -1,0 +1,427 @@
+"""What goes wrong, said plainly, in a real browser (Debian's Chromium, driven by
+Playwright) against a real `kimari serve` with the shipped policies:
+
+    an edit not saved asks before the page is reloaded or closed (not before moving
+    between the console's pages); a validation that gets no answer says so in Japanese,
+    offers 再検証 and tries again by itself (and when the network is back); a validation
+    the service refuses (4xx) ends the checking state with the refusal; a data set's JSON
+    mistake is named by its line and column, a body of another shape by what is expected;
+    numbers typed with the IME are read, a comma is refused beside its field, a number a
+    double cannot hold is sent with its digits as typed; a decision is opened by its ID;
+    the wide tables scroll in their own box in a 375 px window; a refusal says each thing
+    once; the flow event's time is labelled in the console's language.
+
+Every step waits on a state of the page, never on time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests import ROOT
+from tests.console.browser import WIDE, Errors, fits, open_page
+from tests.service.server_process import Server, copy_shipped
+
+ALICE, BOB, SVC = "alice-secret-0123", "bob-secret-01234", "svc-secret-01234"
+TOKENS = f"{ALICE}:alice:decide+admin+publish:*,{BOB}:bob:decide+publish:*,{SVC}:svc:decide"
+PHONE = {"width": 375, "height": 740}
+POLICY = "cancellation-fees"
+SOURCE = (ROOT / "policies" / f"{POLICY}.yaml").read_text(encoding="utf-8")
+# the browser logs each request the test makes fail on purpose
+FAILED_LOADS = re.compile(r"Failed to load resource|ERR_INTERNET_DISCONNECTED|ERR_FAILED")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("mishaps")
+    srv = Server(
+        copy_shipped(tmp),
+        tmp / "var" / "kimari.sqlite3",
+        workers=1,
+        env={"KIMARI_TOKENS": TOKENS, "KIMARI_RELOAD_INTERVAL": "0.1"},
+    )
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def _sign_in(
+    browser: Browser, server: Server, token: str = ALICE, viewport: dict[str, int] = WIDE
+) -> tuple[Page, Errors]:
+    page, errors = open_page(browser, viewport)
+    page.goto(server.url + "/console/")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    expect(page.locator("#policy-list")).to_be_visible()
+    return page, errors
+
+
+def _open_editor(page: Page, server: Server) -> None:
+    page.goto(server.url + f"/console/#/policies/{POLICY}/edit")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+
+
+def _type_first(page: Page, text: str) -> None:
+    """Type a comment line at the start of the text (where it is drawn)."""
+    page.locator("#policy-editor .cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.type(text.lstrip("\n") + "\n")
+
+
+def _holds(page: Page, text: str, yes: bool = True) -> None:
+    """Whether the policy editor's first lines (those drawn) hold `text`, or not."""
+    content = expect(page.locator("#policy-editor .cm-content"))
+    if yes:
+        content.to_contain_text(text)
+    else:
+        content.not_to_contain_text(text)
+
+
+def _asks_before_leaving(page: Page) -> bool:
+    """Whether the page would ask before it is unloaded (its beforeunload is cancelled)."""
+    return bool(
+        page.evaluate(
+            "() => { const e = new Event('beforeunload', {cancelable: true});"
+            " window.dispatchEvent(e); return e.defaultPrevented; }"
+        )
+    )
+
+
+def _revision(server: Server, token: str, state: str, message: str, days: int) -> dict[str, Any]:
+    # a change no test case sees: the English description
+    source = SOURCE.replace("en: Proposes the fee", f"en: ({days}) Proposes the fee", 1)
+    assert source != SOURCE
+    with server.client(token) as client:
+        answer = client.post(
+            f"/v1/policies/{POLICY}/revisions",
+            json={"source": source, "message": message, "state": state},
+        )
+        assert answer.status_code in (200, 201, 202), answer.text
+        if answer.status_code != 202:
+            return answer.json()  # type: ignore[no-any-return]
+        # a submission is a job (its tests and impact): until it is done
+        job = answer.json()
+        deadline = time.monotonic() + 60
+        while job["state"] not in ("done", "failed", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = client.get(f"/v1/jobs/{job['id']}").json()
+    assert job["state"] == "done", job
+    return job["report"]["revision"]  # type: ignore[no-any-return]
+
+
+def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    _open_editor(page, server)
+    assert not _asks_before_leaving(page)  # nothing edited yet
+
+    _type_first(page, "\n# a note not saved yet")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    assert _asks_before_leaving(page)
+
+    # moving to another page of the console keeps the edit and asks nothing
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-id")).to_be_visible()
+    page.go_back()
+    _holds(page, "a note not saved yet")
+    assert dialogs == []
+
+    # a reload asks (the browser's own question); accepted, the edit is gone
+    page.reload()
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    assert dialogs == ["beforeunload"]
+    _holds(page, "kimari: 1")
+    _holds(page, "a note not saved yet", False)
+    assert not _asks_before_leaving(page)
+
+    # discarded: no question
+    _type_first(page, "\n# another note")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    assert _asks_before_leaving(page)
+    page.click("#discard")
+    _holds(page, "kimari: 1")
+    _holds(page, "another note", False)
+    assert not _asks_before_leaving(page)
+
+    # saved: no question
+    _type_first(page, "\n# a saved note")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    assert _asks_before_leaving(page)
+    page.click("#save-draft")
+    expect(page.locator("#saved")).to_be_visible()
+    assert not _asks_before_leaving(page)
+    assert errors.seen == []
+
+
+def test_a_validation_without_an_answer_says_so_and_is_asked_again(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(FAILED_LOADS)
+    _open_editor(page, server)
+    status = page.locator("#validation")
+
+    # the network drops: could not check, in Japanese, with 再検証; nothing can be saved
+    page.context.set_offline(True)
+    _type_first(page, "\n# offline")
+    expect(status).to_have_attribute("data-state", "unreachable")
+    expect(status).to_contain_text("検証できませんでした")
+    expect(page.locator("#revalidate")).to_have_text("再検証")
+    expect(page.locator("#save-draft")).to_be_disabled()
+    expect(page.locator("#save")).to_contain_text("検証が済むと保存できます")
+    expect(page.locator("main")).not_to_contain_text("TypeError")
+    expect(page.locator("main")).not_to_contain_text("Failed to fetch")
+    # the network is back: validated again without a keystroke
+    page.context.set_offline(False)
+    expect(status).to_have_attribute("data-state", "valid")
+    expect(page.locator("#revalidate")).to_have_count(0)
+    expect(page.locator("#save-draft")).to_be_enabled()
+
+    # a request that fails once: 再検証 asks again at once
+    page.route("**/validate", lambda route: route.abort(), times=1)
+    _type_first(page, "\n# once")
+    expect(status).to_have_attribute("data-state", "unreachable")
+    page.click("#revalidate")
+    expect(status).to_have_attribute("data-state", "valid")
+
+    # a request that fails once and nobody clicks: asked again by itself
+    page.route("**/validate", lambda route: route.abort(), times=1)
+    _type_first(page, "\n# twice")
+    expect(status).to_have_attribute("data-state", "unreachable")
+    expect(status).to_have_attribute("data-state", "valid")
+
+    # a server error (5xx) is asked again as well
+    page.route(
+        "**/validate",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"status": 503, "code": "unavailable"}',
+        ),
+        times=1,
+    )
+    _type_first(page, "\n# thrice")
+    expect(status).to_have_attribute("data-state", "unreachable")
+    expect(status).to_contain_text("503")
+    expect(status).to_have_attribute("data-state", "valid")
+    assert errors.seen == []
+
+
+def test_a_validation_the_service_refuses_ends_the_checking_with_its_message(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of 4\d\d"))
+    _open_editor(page, server)
+    status = page.locator("#validation")
+
+    # any 4xx: its message as an error, not a spinner, and not asked again
+    problem = {
+        "status": 422,
+        "code": "request_invalid",
+        "detail": "the request is invalid (from the test)",
+    }
+    page.route(
+        "**/validate",
+        lambda route: route.fulfill(
+            status=422, content_type="application/json", body=json.dumps(problem)
+        ),
+        times=1,
+    )
+    _type_first(page, "\n# refused")
+    expect(status).to_have_attribute("data-state", "refused")
+    refusal = page.locator('#editor-section .error[data-code="request_invalid"]')
+    expect(refusal).to_contain_text("the request is invalid (from the test)")
+    expect(page.locator("#revalidate")).to_have_count(0)
+    expect(page.locator("#save-draft")).to_be_disabled()
+
+    # the whole text cleared: an answer either way (a refusal, or an error at 1:1)
+    page.locator("#policy-editor .cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    expect(status).to_have_attribute("data-state", re.compile(r"^(refused|invalid)$"))
+    expect(page.locator("#save-draft")).to_be_disabled()
+    assert errors.seen == []
+
+
+def test_a_data_sets_json_mistake_and_shape_are_named_before_anything_is_sent(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    page.goto(server.url + "/console/#/data/remote_islands")
+    expect(page.locator("#check-impact")).to_be_visible()
+    sent: list[str] = []
+    page.on(
+        "request", lambda request: sent.append(request.url) if request.method != "GET" else None
+    )
+    error = page.locator("#replace .error")
+
+    # a trailing comma: a JSON mistake at its line and column, in Japanese
+    page.fill("#data-text", '{\n  "entries": [\n    {"postal_code": "1000101"},\n  ]\n}')
+    page.click("#check-impact")
+    expect(error).to_contain_text("JSON の書き方に誤りがあります（4 行 3 列）")
+    expect(error).to_contain_text("カンマ")
+    expect(error).to_have_attribute("data-kind", "input")
+    expect(error).not_to_contain_text("接続できません")
+    expect(error).not_to_contain_text("SyntaxError")
+    expect(page.locator("#upload")).to_be_disabled()
+
+    # an object without "entries", another key, entries not a list: what is expected
+    page.fill("#data-text", '{"rows": []}')
+    page.click("#check-impact")
+    expect(error).to_contain_text('"entries" がありません')
+    page.fill("#data-text", '{"entries": [], "note": "x"}')
+    page.click("#check-impact")
+    expect(error).to_contain_text("note")
+    page.fill("#data-text", '{"entries": {"postal_code": "1000101"}}')
+    page.click("#check-impact")
+    expect(error).to_contain_text('"entries" はエントリーの配列')
+    page.fill("#data-text", "7")
+    page.click("#check-impact")
+    expect(error).to_contain_text('{"entries": [...]}')
+    expect(page.locator("#upload")).to_be_disabled()
+    assert sent == []  # nothing was checked or replaced with any of them
+    assert errors.seen == []
+
+
+def test_numbers_typed_with_the_ime_are_read_and_a_long_one_is_sent_as_typed(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of 422"))  # a number too long for the policy
+    page.goto(server.url + f"/console/#/policies/{POLICY}/try")
+    field = page.locator("#field-_facts_cancellation_reward")
+    expect(field).to_be_visible()
+    box = page.locator('.field[data-pointer="/facts/cancellation/reward"]')
+
+    # full-width digits (the IME's) are the number
+    field.fill("１５００００")
+    field.press("Tab")
+    expect(field).to_have_value("150000")
+    expect(box.locator(".field-error")).to_have_count(0)
+
+    # a comma: refused beside the field, in Japanese
+    field.fill("150,000")
+    field.press("Tab")
+    expect(box.locator(".field-error")).to_contain_text("半角数字で入力してください（カンマなし）")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill("１５０．５")
+    field.press("Tab")
+    expect(box.locator(".field-error")).to_contain_text("整数")
+
+    # past 2^53: its digits reach the API as typed, never rounded
+    for digits in ("12345678901234567890", "9" * 400):
+        field.fill(digits)
+        field.press("Tab")
+        expect(field).to_have_value(digits)
+        with page.expect_request(
+            lambda r: r.method == "POST" and "/v1/decisions/" in r.url
+        ) as request:
+            page.click("#decide")
+        body = request.value.post_data or ""
+        assert f'"reward":{digits}' in body, body[:300]
+        expect(page.locator("#decide")).to_be_enabled()
+    assert errors.seen == []
+
+
+def test_a_decision_is_opened_by_its_id(server: Server, browser: Browser) -> None:
+    with server.client(SVC) as svc:
+        example = svc.get(f"/v1/policies/{POLICY}/examples").json()
+        first = (example["files"] or example["cases"])[0]
+        request = {k: first[k] for k in ("facts", "at", "settings") if first.get(k) is not None}
+        answer = svc.post(f"/v1/decisions/{POLICY}", json=request)
+        assert answer.status_code == 200, answer.text
+        decision_id = answer.json()["decision_id"]
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of 404"))
+    page.goto(server.url + "/console/#/log")
+    page.fill("#decision-id", f"  {decision_id} ")  # pasted with spaces around
+    page.press("#decision-id", "Enter")
+    expect(page).to_have_url(re.compile(f"#/log/{decision_id}$"))
+    expect(page.locator("#request")).to_be_visible()
+    expect(page.locator("h1")).to_contain_text(decision_id)
+    page.go_back()
+    page.fill("#decision-id", "0" * 32)
+    page.click("#open-id")
+    expect(page.locator('.error[data-code="unknown_decision"]')).to_be_visible()
+    assert errors.seen == []
+
+
+def test_the_wide_tables_scroll_in_their_own_box_in_a_375_px_window(
+    server: Server, browser: Browser
+) -> None:
+    # a retired revision (with its rollback), a published one, one pending, with messages
+    _revision(
+        server, ALICE, "draft", "無料期間を10日に延ばす（営業部からの依頼、長めの説明つき）", 10
+    )
+    pending = _revision(server, ALICE, "pending", "無料期間を14日に延ばす", 14)
+    with server.client(BOB) as bob:
+        approved = bob.post(f"/v1/policies/{POLICY}/revisions/{pending['number']}:approve", json={})
+        assert approved.status_code == 200, approved.text
+    _revision(server, ALICE, "pending", "無料期間を5日に縮める", 5)
+    page, errors = _sign_in(browser, server, viewport=PHONE)
+    for where, table in (
+        (f"#/policies/{POLICY}/revisions", "#revision-list"),
+        ("#/approvals", "#pending-list"),
+        ("#/policies/order-holds", "#rule-list"),
+        ("#/policies", "#policy-list"),
+        ("#/data/remote_islands", "#versions-table"),
+    ):
+        page.goto(server.url + "/console/" + where)
+        expect(page.locator(table)).to_be_visible()
+        fits(page)
+        wrapper = page.locator(table).locator("xpath=..")
+        expect(wrapper).to_have_class("table-scroll")
+    # on the revisions page: a ref is one line, the rollback is reached by scrolling its box
+    page.goto(server.url + f"/console/#/policies/{POLICY}/revisions")
+    ref = page.locator('#revision-list tr[data-number="1"] td').first.locator("a code")
+    expect(ref).to_have_text(f"{POLICY}@1")
+    line = float(
+        page.evaluate("getComputedStyle(document.querySelector('main')).lineHeight").rstrip("px")
+    )
+    height = ref.bounding_box()["height"]  # type: ignore[index]
+    assert height < 1.6 * line, (height, line)
+    rollback = page.locator("#rollback-1")
+    rollback.scroll_into_view_if_needed()
+    expect(rollback).to_be_in_viewport()
+    fits(page)
+    assert errors.seen == []
+
+
+def test_a_refusal_says_each_thing_once(server: Server, browser: Browser) -> None:
+    record = _revision(server, ALICE, "pending", "自分で承認してみる", 9)
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of 403"))
+    page.goto(server.url + f"/console/#/policies/{POLICY}/revisions/{record['number']}")
+    page.click("#approve")
+    refusal = page.locator('.error[data-code="self_approval"]')
+    expect(refusal).to_contain_text("作成者は自分の版を承認できません")
+    detail = refusal.locator(".detail").inner_text().strip()
+    assert record["ref"] in detail
+    assert refusal.inner_text().count(detail) == 1, refusal.inner_text()
+    expect(refusal.locator(".problem-code")).to_have_text(re.compile("self_approval"))
+    assert errors.seen == []
+
+
+def test_the_flow_events_time_is_labelled_in_the_consoles_language(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    page.goto(server.url + "/console/#/flows/claim-status/EST-LABEL")
+    label = page.locator('label[for="event-at"]')
+    expect(label).to_contain_text("日時")
+    page.get_by_role("button", name="English").click()
+    expect(label).to_contain_text("Time")
+    page.get_by_role("button", name="日本語").click()
+    assert errors.seen == []
