@@ -660,6 +660,10 @@ def coerce_setting(setting: Setting, value: Any) -> Any:
         value = Decimal(repr(value))
     elif kind == "integer" and isinstance(value, float) and value.is_integer():
         value = int(value)
+    elif kind == "integer" and isinstance(value, Decimal) and value == value.to_integral_value():
+        # 3.0 as the CLI reads it (exactly): an integer, as JSON Schema and the service say;
+        # one past 64 bits is refused below, never made an int of a million digits here
+        value = int(value) if value.adjusted() < 19 else INT_MAX + 1
     elif kind != "date" and not constant_fits(value, setting.type):
         raise ValueError(
             Msg("must be {type}, got {value}", type=setting.type.describe(), value=shown(value))

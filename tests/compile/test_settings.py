@@ -149,3 +149,36 @@ def test_an_integer_or_text_setting_given_nan_says_nan_not_null() -> None:
     policy = policy_of("  n: {type: integer, default: 1}\n", "settings.n > 0")
     (problem,) = refusal(policy, {"n": float("nan")}, "python")
     assert problem[2] == "setting 'n' must be a finite number, got NaN"
+
+
+@pytest.mark.parametrize("backend", ["durable", "python"])
+@pytest.mark.parametrize(
+    ("given", "held"),
+    [(Decimal("3.0"), True), (3.0, True), (Decimal("-0.0"), False), (Decimal("30E-1"), True)],
+)
+def test_an_integer_setting_takes_a_whole_number_however_it_is_written(
+    backend: str, given: Any, held: bool
+) -> None:
+    """3.0 is an integer in JSON Schema: the service took it (a float) and the CLI, which reads
+    it exactly (a Decimal), refused it as 'must be integer, got 3'."""
+    policy = policy_of("  n: {type: integer, default: 1}\n", "settings.n > 0")
+    assert decide(policy, FACTS, at=AT, settings={"n": given}, backend=backend).outcome == {
+        "held": held
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        (Decimal("3.5"), "must be integer, got 3.5"),
+        (Decimal("1E+400"), "must be a 64-bit integer, from -9223372036854775808 to "),
+        (Decimal("9223372036854775808.0"), "must be a 64-bit integer"),
+    ],
+)
+def test_an_integer_setting_refuses_a_fraction_and_a_number_past_64_bits(
+    given: Decimal, reason: str
+) -> None:
+    policy = policy_of("  n: {type: integer, default: 1}\n", "settings.n > 0")
+    ((code, pointer, message),) = refusal(policy, {"n": given}, "python")
+    assert (code, pointer) == ("setting_invalid", "/settings/n")
+    assert message.startswith(f"setting 'n' {reason}"), message
