@@ -683,12 +683,16 @@ def _open(name: str, mode: str) -> BinaryIO:
         raise UsageError([problem]) from None
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _read_json(name: str, pointer: str) -> Any:
     """The JSON document of a file (or stdin: "-"), refused as the service refuses a body:
     not UTF-8, not JSON, or nested past MAX_DEPTH, each named by file:line:col or pointer."""
     shown = "<stdin>" if name == "-" else name
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        raw = raw.removeprefix(UTF8_BOM)  # Windows editors save one: JSON may ignore it
     except OSError as exc:
         raise UsageError(
             [

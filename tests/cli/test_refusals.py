@@ -542,3 +542,20 @@ def test_settings_and_a_batch_line_refuse_a_lone_surrogate(
     results = [json.loads(line) for line in output.read_text().splitlines()]
     assert results[0]["errors"][0]["code"] == "json_invalid"
     assert results[1]["outcome"]["queue"] == "vip"
+
+
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", b""])
+def test_decide_reads_facts_saved_with_a_byte_order_mark_as_without(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, bom: bytes
+) -> None:
+    """Windows editors save JSON with a UTF-8 BOM; RFC 8259 lets a parser ignore it (was
+    `invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig)`). A mistake after it is
+    still placed on its line and column."""
+    path = tmp_path / "facts.json"
+    decide = ("decide", "routing", str(path), "--policies", str(FIXTURE), "--at", AT)
+    path.write_bytes(bom + json.dumps(FACTS).encode())
+    code, out, _ = run(capsys, *decide)
+    assert code == 0 and "queue: vip" in out
+    path.write_bytes(bom + b'{"order":\n  {"total": }}')
+    code, _, err = run(capsys, *decide)
+    assert code == 1 and f"{path}:2:13: invalid JSON" in err, err
