@@ -303,7 +303,12 @@ def _data_option(values: Iterable[str]) -> dict[str, Path]:
     help="replay decisions logged since (30d, 12h, a date or an RFC 3339 time)",
 )
 @click.option("--until", type=TEXT, help="... and before")
-@click.option("--from", "from_file", type=click.Path(dir_okay=False), help="a JSON Lines file")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="a JSON Lines file (- for standard input)",
+)
 @click.option(
     "--data", "data", type=TEXT, multiple=True, help="NAME=FILE: a new data set for the draft"
 )
@@ -389,6 +394,8 @@ def impact_text(result: Mapping[str, Any]) -> str:
     before, after = result["before"], result["after"]
     source = result["source"]
     where = source.get("file") or Msg("the decision log of {log}", log=source["log"])
+    if where == "-":
+        where = Msg("standard input")
     replayed = Msg(
         "replayed {replayed:,} decisions of {where} in {seconds:.1f} s ({rate:,}/s)",
         replayed=result["replayed"],

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 import zlib
 from collections import Counter, OrderedDict
@@ -572,7 +573,9 @@ def run(
     """Replay and report. `on_progress(done, total)` may return True to stop (cancelled)."""
     started = time.perf_counter()
     source: IO[bytes] | None = None
-    if plan.file is not None:
+    if plan.file == "-":  # `kimari log --format jsonl | kimari impact --from -`
+        total, tasks = _file_tasks(plan, sys.stdin.buffer)
+    elif plan.file is not None:
         try:
             source = Path(plan.file).open("rb")  # noqa: SIM115  # closed below
         except OSError as exc:

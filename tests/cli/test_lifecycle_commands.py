@@ -135,3 +135,32 @@ def test_the_message_of_a_submitted_draft_shows_in_the_audit_trail(
     code, out, _ = run(capsys, project, "audit", POLICY, "--limit", "2")
     submit = next(line for line in out.splitlines() if " submit " in line)
     assert "bob" in submit and "message=submit message" in submit, out
+
+
+def test_impact_reads_a_file_or_standard_input_alike(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kimari log --format jsonl | kimari impact --from -`: `-` was read as a file name."""
+    import io
+
+    from tests.lifecycle.conftest import cancellation, log_decisions
+
+    store = project / "var" / "kimari.sqlite3"
+    log_decisions(store, project / "policies", POLICY, [cancellation(d) for d in range(6)])
+    code, logged, _ = run(capsys, project, "log", "--policy", POLICY, "--format", "jsonl")
+    assert code == 0 and logged.count("\n") == 6
+    lines = project / "logged.jsonl"
+    lines.write_text(logged, "utf-8")
+    files = ("--policies", str(project / "policies"), "--workers", "1", "--no-progress")
+    args = ("impact", POLICY, "--format", "json", *files)
+    code, from_file, _ = run(capsys, project, *args, "--from", str(lines))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(logged.encode())))
+    code_stdin, from_stdin, _ = run(capsys, project, *args, "--from", "-")
+    assert code == code_stdin == 0
+    by_file, by_stdin = json.loads(from_file), json.loads(from_stdin)
+    assert by_stdin["source"]["file"] == "-" and by_stdin["replayed"] == 6
+    for key in ("replayed", "changed", "unchanged", "failed"):
+        assert by_file[key] == by_stdin[key], key
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(logged.encode())))
+    code, text, _ = run(capsys, project, "impact", POLICY, *files, "--from", "-")
+    assert code == 0 and "replayed 6 decisions of standard input" in text, text
