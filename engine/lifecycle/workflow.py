@@ -427,11 +427,15 @@ class Lifecycle:
 
     def rollback(self, policy_id: str, ref: str, principal: str, message: str) -> Publication:
         """Publish an earlier published revision again: a new publication, history intact."""
-        record = self.resolve(policy_id, ref).record
+        candidate = self.resolve(policy_id, ref)
+        record = candidate.record
         published = {p.number for p in self.revisions.publications(policy_id, 1000)}
-        if record is not None and record.number not in published and _by_hash(ref):
-            # a later draft may have the same content: the hash names the published one
-            same = self.revisions.records_by_hash(policy_id, record.revision)
+        if (record is None or record.number not in published) and (
+            record is None or _by_hash(ref)
+        ):
+            # a hash, or a file (by its content's hash), names the revision that was published
+            # with that content, even when a later draft has the same text
+            same = self.revisions.records_by_hash(policy_id, candidate.revision)
             record = next((r for r in same if r.number in published), record)
         if record is None or record.number not in published:
             raise Refused(

@@ -137,6 +137,24 @@ def test_a_rollback_publishes_the_old_content_again_as_a_new_publication(
     assert actions[:3] == ["rollback", "approve", "submit"]
 
 
+def test_a_rollback_to_a_file_finds_the_revision_published_with_its_content(
+    governed: Lifecycle, folder: Path
+) -> None:
+    """lifecycle.md: a REV may be a file; rolling back to one holding the text of a retired
+    publication was refused as 'never published'. A file whose text never was, still is."""
+    path = folder / "cancellation-fees.yaml"
+    shipped = path.read_text(encoding="utf-8")
+    record, _ = governed.submit(from_path(_edit(folder, *WORDING)), "alice", "")
+    governed.approve("cancellation-fees", record.number, "bob")
+    path.write_text(shipped, encoding="utf-8")  # the file as it was when @1 was published
+    back = governed.rollback("cancellation-fees", str(path), "bob", "")
+    assert (back.number, back.kind) == (1, "rollback")
+    _edit(folder, "キャンセル料は半額です", "キャンセル料は半分です")
+    with pytest.raises(Refused) as caught:
+        governed.rollback("cancellation-fees", str(path), "bob", "")
+    assert caught.value.code == "never_published"
+
+
 def test_a_rollback_that_loses_a_race_to_the_same_rollback_is_already_published(
     governed: Lifecycle, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
