@@ -13,6 +13,8 @@ click's own errors about the command line itself (an unknown option) stay Englis
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -758,7 +760,26 @@ def language_from(value: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, then exit in exactly one place."""
     with using_language(language_from(os.environ.get("KIMARI_LANG"))), remembered_checks():
-        return _run(argv)
+        code = _run(argv)
+        try:
+            sys.stdout.flush()  # what is still buffered fails here, not at the exit
+        except OSError as exc:
+            return _output_failed(exc)
+        return code
+
+
+def _output_failed(exc: OSError) -> int:
+    """A write to the output failed: a reader that left (`| head`) ends the command quietly
+    with 1, as click ends it when the pipe breaks inside a command; a full disk or the like
+    is a usage error naming the reason (exit 2), never an internal error."""
+    with contextlib.suppress(OSError, ValueError):  # nothing more may reach the dead pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:
+        return 1
+    reason = Msg("cannot write the output: {reason}", reason=os_reason(exc))
+    error = UsageError([Diagnostic("file_unwritable", reason)])
+    _print_error(error)
+    return error.exit_code
 
 
 def _run(argv: list[str] | None) -> int:
@@ -775,17 +796,31 @@ def _run(argv: list[str] | None) -> int:
     except KimariError as exc:
         _print_error(exc)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _WRITE_FAILURES:
+            return _internal_error(exc)
+        return _output_failed(exc)
     except Exception as exc:  # an engine bug: one line for the user, the trace on request
-        if os.environ.get("KIMARI_DEBUG"):
-            raise
-        line = Msg(
-            "internal error: {kind}: {error} (set KIMARI_DEBUG=1 for the trace)",
-            kind=type(exc).__name__,
-            error=str(exc),
-        )
-        click.echo(translate(line), err=True)
-        return 2
+        return _internal_error(exc)
     return 0
+
+
+# what a write to the output (stdout, -o FILE) fails with; a file that cannot be opened is
+# named where it is opened
+_WRITE_FAILURES = frozenset({errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
+
+
+def _internal_error(exc: Exception) -> int:
+    """An engine bug: one line for the user, the trace on request."""
+    if os.environ.get("KIMARI_DEBUG"):
+        raise exc
+    line = Msg(
+        "internal error: {kind}: {error} (set KIMARI_DEBUG=1 for the trace)",
+        kind=type(exc).__name__,
+        error=str(exc),
+    )
+    click.echo(translate(line), err=True)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,60 @@
+"""A write to the output that fails is no internal error: a reader that left (`| head -1`)
+ends the command quietly with 1 (click's own answer to a broken pipe), a full disk
+(/dev/full) is `file_unwritable` with its reason, exit 2, whichever command was writing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import ROOT
+
+AT = "2024-06-01T10:00:00+09:00"
+COMMANDS = {
+    "decide": ["decide", "cancellation-fees", "examples/cancellation-fees.json", "--at", AT],
+    "validate": ["validate", "policies"],
+    "batch": ["batch", "order-holds", "examples/order-holds.requests.jsonl", "--no-progress"],
+}
+
+
+def kimari(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_full_disk_is_named_with_its_reason(name: str) -> None:
+    with Path("/dev/full").open("wb") as full:
+        process = kimari(COMMANDS[name], stdout=full)
+        _, err = process.communicate(timeout=120)
+    text = err.decode()
+    assert process.returncode == 2, text
+    assert "file_unwritable: cannot write the output: No space left on device" in text
+    assert "internal error" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_reader_that_left_ends_the_command_quietly(name: str) -> None:
+    process = kimari(COMMANDS[name], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before the first line: every write fails
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err.decode()) == (1, "")
+
+
+def test_with_a_reader_that_stays_the_output_is_whole() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *COMMANDS["decide"]],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.decode().startswith("cancellation-fees (")
