@@ -430,9 +430,7 @@ class Lifecycle:
         candidate = self.resolve(policy_id, ref)
         record = candidate.record
         published = {p.number for p in self.revisions.publications(policy_id, 1000)}
-        if (record is None or record.number not in published) and (
-            record is None or _by_hash(ref)
-        ):
+        if (record is None or record.number not in published) and (record is None or _by_hash(ref)):
             # a hash, or a file (by its content's hash), names the revision that was published
             # with that content, even when a later draft has the same text
             same = self.revisions.records_by_hash(policy_id, candidate.revision)
