@@ -26,6 +26,13 @@ Each store component (decisions.py, flows.py, versions.py) writes its logic once
 Failures of the database itself (a restart, a lost connection, a busy file) are raised as
 `StoreUnavailable` (503 `store_unavailable`, retriable): the write did not happen, or at
 least was never acknowledged.
+
+A backend opened with `readonly=True` (the CLI's queries: `kimari log`, `history`,
+`revisions`, `audit`, `diff`) needs no write access and changes nothing: SQLite opens the file
+with `mode=ro` and no lock file, PostgreSQL's sessions are read-only; its components run no
+migrations but `require` the versions their code reads (store_missing for a file or database
+without tables, store_invalid for one that is no kimari store, store_outdated for one older
+than the code), and a component the store does not hold yet reads as empty on SQLite.
 """
 
 from __future__ import annotations
@@ -171,6 +178,7 @@ class Backend(ABC):
 
     kind: str
     location: Location
+    readonly: bool = False  # opened for queries: components `require`, never `migrate`
 
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Session]:
@@ -194,6 +202,49 @@ class Backend(ABC):
         """Apply the steps of `component` this database has not applied yet, in one
         transaction (a crash mid-upgrade changes nothing); concurrent starters wait.
         A step given as plain text is the same SQL on both backends (as `both`)."""
+
+    def require(self, component: str, steps: Sequence[Step | str]) -> None:
+        """A read-only backend's `migrate`: check, changing nothing, that the store holds
+        `component` as its `steps` leave it. UsageError store_missing (no tables at all),
+        store_invalid (tables, but no kimari store's) or store_outdated (fewer steps applied:
+        a command that writes migrates it); a component the store does not hold at all is
+        handed to `stand_in`."""
+        with self.read() as session:
+            tables = self.tables(session)
+            versions: dict[str, int] = {}
+            if "schema_versions" in tables:
+                rows = session.execute("SELECT component, version FROM schema_versions")
+                versions = {str(name): int(version) for name, version in rows.fetchall()}
+        store = str(self.location)
+        if not tables:
+            raise UsageError(
+                [
+                    Diagnostic(
+                        "store_missing",
+                        Msg("{path} holds no store: it has no tables", path=store),
+                        hint=Msg("`kimari serve` creates it and publishes the policies folder"),
+                    )
+                ]
+            )
+        if "schema_versions" not in tables:
+            reason = Msg(
+                "{path} is not a kimari store: it has no table schema_versions", path=store
+            )
+            raise UsageError([Diagnostic("store_invalid", reason)])
+        have = versions.get(component, 0)
+        if have == 0:
+            self.stand_in(component, steps)
+        elif have < len(steps):
+            raise UsageError([outdated(store, component, have, len(steps))])
+
+    def stand_in(self, component: str, steps: Sequence[Step | str]) -> None:
+        """Read-only: `component` has no tables in the store yet; its reads are to find it
+        empty (SQLite), or the store is outdated for them (store_outdated)."""
+        raise UsageError([outdated(str(self.location), component, 0, len(steps))])
+
+    def tables(self, session: Session) -> set[str]:
+        """The names of the store's own tables."""
+        raise NotImplementedError
 
     @abstractmethod
     def notify(self, session: Session, name: str, value: int) -> None:
@@ -242,6 +293,25 @@ class Backend(ABC):
         return value
 
 
+def outdated(store: str, component: str, have: int, want: int) -> Diagnostic:
+    """A store older than the code reading it, which a read-only command does not migrate."""
+    return Diagnostic(
+        "store_outdated",
+        Msg(
+            "the store {path} is older than this kimari: its {component} tables are at "
+            "version {have} of {want}",
+            path=store,
+            component=component,
+            have=have,
+            want=want,
+        ),
+        hint=Msg(
+            "a command that writes to it migrates it (`kimari serve`); "
+            "a command that only reads never changes it"
+        ),
+    )
+
+
 GENERATIONS = both(
     """
     CREATE TABLE IF NOT EXISTS generations (
@@ -277,24 +347,39 @@ class Component:
         self._shared = share(location)
         self.backend = self._shared.backend
         for name, steps in (*self.needs, (self.name, self.steps)):
-            self.backend.migrate(name, steps)
+            if self.backend.readonly:
+                self.backend.require(name, steps)
+            else:
+                self.backend.migrate(name, steps)
 
     def close(self) -> None:
         self._shared.close()
 
 
-def open_backend(location: str | Path | Location | Backend) -> Backend:
-    """The backend of a location (a Backend given is returned as it is)."""
+def open_backend(location: str | Path | Location | Backend, *, readonly: bool = False) -> Backend:
+    """The backend of a location (a Backend given is returned as it is). `readonly`: for
+    queries, which need no write access and change nothing (no migration, no lock file, no
+    new file: an SQLite file that is not there is store_missing)."""
     if isinstance(location, Backend):
         return location
     parsed = parse_location(location)
     if parsed.kind == POSTGRESQL:
         from engine.store.postgres import PostgresBackend  # psycopg only when asked for
 
-        return PostgresBackend(parsed)
+        return PostgresBackend(parsed, readonly=readonly)
     from engine.store.sqlite import SqliteBackend
 
-    return SqliteBackend(parsed.target)
+    if readonly and parsed.target != MEMORY and not Path(parsed.target).is_file():
+        raise UsageError(
+            [
+                Diagnostic(
+                    "store_missing",
+                    Msg("no store at {path}", path=str(parsed)),
+                    hint=Msg("`kimari serve` creates it and publishes the policies folder"),
+                )
+            ]
+        )
+    return SqliteBackend(parsed.target, readonly=readonly)
 
 
 def share(location: str | Path | Location | Backend) -> Shared:

@@ -19,6 +19,10 @@
   groups, data sets) rely on unique constraints instead (ON CONFLICT).
 - Migrations run in one transaction under an advisory lock of their own, so replicas
   starting together apply each step once.
+- Read-only (`readonly=True`, the CLI's queries): every session is read-only
+  (`default_transaction_read_only`), and components check the versions in
+  `schema_versions` instead of migrating (engine/store/backend.py `require`); a component
+  the database does not hold yet is store_outdated.
 - Generations: `bump` sends `NOTIFY kimari_generations, 'name:value'` in the writer's
   transaction (delivered on COMMIT). A listener thread per process holds its own
   connection with `LISTEN`, keeps the newest value of each counter, and reads the
@@ -134,18 +138,23 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
         log.info("PostgreSQL keeps pglz for long values: %s", exc)
 
 
+def _configure_readonly(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET default_transaction_read_only = on")  # a query's sessions never write
+
+
 class PostgresBackend(Backend):
     kind = POSTGRESQL
 
-    def __init__(self, location: Location) -> None:
+    def __init__(self, location: Location, *, readonly: bool = False) -> None:
         self.location = location
         self.url = location.target
+        self.readonly = readonly
         self.pool = ConnectionPool(
             self.url,
             min_size=POOL_MIN,
             max_size=POOL_MAX,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-            configure=_configure,
+            configure=_configure_readonly if readonly else _configure,
             timeout=POOL_TIMEOUT_S,
             reconnect_timeout=24 * 3600.0,  # keep trying: the database will come back
             name=f"kimari {redact(self.url)}",
@@ -230,6 +239,8 @@ class PostgresBackend(Backend):
             yield
 
     def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
+        if self.readonly:  # a query that migrates is a bug (and its sessions would refuse)
+            raise RuntimeError(f"the store {self.location} was opened read-only")
         with self.write() as session:
             session.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             session.execute(
@@ -249,6 +260,12 @@ class PostgresBackend(Backend):
                 "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                 (component, len(steps)),
             )
+
+    def tables(self, session: Session) -> set[str]:
+        rows = session.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        return {str(row[0]) for row in rows}
 
     # -- cursors -----------------------------------------------------------------------
     def settled(self, table: str, column: str) -> int | None:

@@ -20,6 +20,12 @@
 - errors that mean "the file cannot be written now" (locked past the busy timeout,
   I/O error, disk full) are raised as StoreUnavailable; any other is a bug, raised as is.
 
+A reader (`SqliteBackend(path, readonly=True)`, the CLI's queries) opens the file with
+`mode=ro`, takes no WriteLock (so creates no lock file) and runs no migration; a WAL file
+in a folder it may not write, with no -shm beside it (no writer has it open), is read as
+`immutable`. A component the file does not hold yet is stood in for by empty TEMP tables
+of the reader's own connections.
+
 Callers batch writes into one transaction (group commit) where it pays, to pay
 for fsync once per batch. An in-memory database (`MEMORY`, for `kimari test`)
 is one connection in one process: its lock is a thread lock, and the threads
@@ -31,11 +37,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from engine.core.errors import Diagnostic, StoreDamaged, StoreUnavailable
 from engine.core.i18n import Msg
@@ -62,9 +70,8 @@ def connect(path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> sqlit
         return conn
     path = Path(path)
     if readonly:
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
-        )
+        conn = _connect_readonly(path)
+        conn.execute("PRAGMA temp_store=MEMORY")  # stand-in tables: no temporary file either
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -73,6 +80,26 @@ def connect(path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> sqlit
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """The file opened read-only (`mode=ro`: SQLite neither creates nor writes it). A WAL
+    file's reader needs its -shm, which SQLite creates beside it if the folder lets it; in a
+    folder that does not, and with no writer's -wal there (none has it open, so the file
+    holds every commit), it is read as `immutable` (no -shm needed)."""
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL, if any
+    except sqlite3.OperationalError as exc:
+        wal = Path(f"{path}-wal")
+        if "unable to open" not in str(exc) or (wal.exists() and wal.stat().st_size > 0):
+            raise
+        conn.close()
+        conn = sqlite3.connect(
+            f"{uri}&immutable=1", uri=True, check_same_thread=False, isolation_level=None
+        )
     return conn
 
 
@@ -180,12 +207,14 @@ class Connections:
     is set, and its users take turns under the lock they write with.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = str(path)
+        self.readonly = readonly
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self.shared = connect(MEMORY) if self.path == MEMORY else None
+        self._stand_ins: list[str] = []  # readonly: TEMP tables every connection gets
 
     def get(self) -> sqlite3.Connection:
         """This thread's connection (the shared one in memory)."""
@@ -193,11 +222,21 @@ class Connections:
             return self.shared
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
+            conn = connect(self.path, readonly=self.readonly)
             with self._guard:
+                for statement in self._stand_ins:
+                    conn.execute(statement)
                 self._opened.append(conn)
+            self._local.conn = conn
         return conn
+
+    def stand_in(self, statements: Sequence[str]) -> None:
+        """Run `statements` (CREATE TEMP TABLE) on every connection, opened or to come."""
+        with self._guard:
+            self._stand_ins.extend(statements)
+            for conn in self._opened:
+                for statement in statements:
+                    conn.execute(statement)
 
     def close(self) -> None:
         with self._guard:
@@ -244,11 +283,14 @@ class SqliteBackend(Backend):
 
     kind = SQLITE
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, readonly: bool = False) -> None:
         self.path = str(path)
+        self.readonly = readonly
         self.location = Location(SQLITE, self.path)
-        self.lock = WriteLock(self.path)
-        self.connections = Connections(self.path)
+        # a reader never writes: no flock, and so no lock file (a thread lock, as in memory)
+        self.lock = WriteLock(MEMORY if readonly else self.path)
+        self.connections = Connections(self.path, readonly=readonly)
+        self._model: sqlite3.Connection | None = None  # readonly: the code's schema, in memory
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (the one shared connection, in memory)."""
@@ -267,12 +309,55 @@ class SqliteBackend(Backend):
     def write(self, *keys: str) -> Iterator[Session]:
         """The file's one discipline, whatever the keys: the WriteLock, then BEGIN
         IMMEDIATE; one writer at a time in every process of the file."""
+        self._writable()
         with _store_errors(self.path), transaction(self.connection(), self.lock) as conn:
             yield conn
 
     def migrate(self, component: str, steps: Sequence[Step | str]) -> None:
+        self._writable()
         with _store_errors(self.path):
             migrate(self.connection(), self.lock, component, steps)
+
+    def _writable(self) -> None:
+        if self.readonly:  # a query that writes is a bug, not a busy file
+            raise RuntimeError(f"the store {self.path} was opened read-only")
+
+    def require(self, component: str, steps: Sequence[Step | str]) -> None:
+        with _store_errors(self.path):
+            if self._model is None:
+                self._model = connect(MEMORY)
+            # every component required so far, as the code makes them: what stands in for
+            # one the file lacks (its tables may need those of a component before it)
+            migrate(self._model, WriteLock(MEMORY), component, steps)
+            super().require(component, steps)
+
+    def tables(self, session: Session) -> set[str]:
+        rows = session.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {str(row[0]) for row in rows}
+
+    def stand_in(self, component: str, steps: Sequence[Step | str]) -> None:
+        """The file has none of the component's tables yet (a store that only `kimari
+        flow` wrote, read by `kimari log`): empty TEMP tables of the same names and columns
+        answer its reads, as the tables a writer would create would."""
+        assert self._model is not None  # require made it
+        with self.read() as session:
+            present = self.tables(session)  # and those a component before it stood in for:
+            temp = "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
+            present |= {str(row[0]) for row in session.execute(temp).fetchall()}
+        # its tables (as TEMP tables), then their indexes (SQLite puts an index in its
+        # table's schema): the reads name the indexes they use (INDEXED BY)
+        rows = self._model.execute(
+            "SELECT type, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+            "AND type IN ('table', 'index') AND tbl_name NOT LIKE 'sqlite_%' "
+            "ORDER BY type = 'index'"
+        ).fetchall()
+        self.connections.stand_in(
+            [
+                _CREATE.sub("CREATE TEMP TABLE ", str(sql), count=1) if kind == "table" else sql
+                for kind, table, sql in rows
+                if table not in present
+            ]
+        )
 
     def notify(self, session: Session, name: str, value: int) -> None:
         """Nothing to send: other processes read the counter itself (a local query)."""
@@ -284,3 +369,8 @@ class SqliteBackend(Backend):
     def close(self) -> None:
         self.connections.close()
         self.lock.close()
+        if self._model is not None:
+            self._model.close()
+
+
+_CREATE = re.compile(r"^\s*CREATE\s+TABLE\s+", re.IGNORECASE)
