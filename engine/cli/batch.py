@@ -12,10 +12,14 @@ cross a fork) and decides chunks of lines.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,8 @@ from engine.core.i18n import Msg, language, translate
 from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
 
 CHUNK = 256
+# how long an interrupted run waits for its pool to stop (then once more after killing it)
+STOP_SECONDS = 5.0
 
 _worker: dict[str, Any] = {}
 
@@ -44,10 +50,49 @@ class BatchSummary:
         return self.total / self.seconds if self.seconds else 0.0
 
 
+def _quiet() -> None:
+    """A worker ignores Ctrl-C (SIGINT reaches the whole process group): the parent alone
+    stops the run, and ends its workers (no worker prints a KeyboardInterrupt of its own,
+    and none dies half-way through reading a task, which would stop the others)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Ctrl-C waits while the pool starts: its workers inherit the block (they ignore SIGINT
+    from their first instruction until `_quiet` discards it), and this thread gets the
+    KeyboardInterrupt when the pool is there to be stopped."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def stop_pool(pool: Any, seconds: float = STOP_SECONDS) -> None:
+    """`pool.terminate()` and its join, bounded: should a worker hold the task queue (the
+    pool's own terminate waits for its lock), the workers are killed; past that, the pool's
+    threads are left behind (daemons) rather than the command hanging."""
+    stopper = threading.Thread(target=pool.terminate, name="pool-stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        for process in list(getattr(pool, "_pool", ())):
+            if process.exitcode is None:
+                process.kill()
+        stopper.join(seconds)
+    if not stopper.is_alive():
+        pool.join()
+
+
 def _init(folder: str, policy_id: str, backend: str, at: str | None, lang: str) -> None:
     """A spawned worker loads the policy itself (a forked one inherits it: `run_batch`)."""
     from engine.project.project import load_policy
 
+    _quiet()
     project = load_policy(folder, policy_id)
     policy = project.policy(policy_id)
     data = project.data_for(policy)
@@ -187,27 +232,44 @@ def run_batch(
     bar = Progress(total, progress)
     count = workers or os.cpu_count() or 1
     settings = {"backend": backend, "at": at, "lang": language()}
-    if _forkable():
-        _worker.update(policy=policy, data=project.data_for(policy), **settings)
-        pool = multiprocessing.get_context("fork").Pool(count)
-    else:
-        arguments = (str(folder), policy_id, *settings.values())
-        pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
+    pool: Any = None
     try:
-        with pool:
-            for results in pool.imap(_decide_chunk, _chunks(source)):
-                for result in results:
-                    sink.write(result + b"\n")
-                    summary.total += 1
-                    if result.startswith(b'{"line":'):
-                        summary.failed += 1
-                bar.update(summary.total)
+        # Ctrl-C: the workers ignore it; this process stops them (bounded) and the
+        # KeyboardInterrupt goes on up, with every line written so far whole in `sink`
+        with sigint_held():
+            if _forkable():
+                _worker.update(policy=policy, data=project.data_for(policy), **settings)
+                pool = multiprocessing.get_context("fork").Pool(count, _quiet)
+            else:
+                arguments = (str(folder), policy_id, *settings.values())
+                pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
+        # this thread reads the input (a pool thread waiting on a pipe that stays silent
+        # would keep the pool from stopping) and writes the decisions back in order, each
+        # chunk's as soon as it and those before it are decided
+        in_flight: deque[Any] = deque()
+        for chunk in _chunks(source):
+            in_flight.append(pool.apply_async(_decide_chunk, (chunk,)))
+            while in_flight and (len(in_flight) >= 2 * count or in_flight[0].ready()):
+                _write(in_flight.popleft().get(), sink, summary, bar)
+        while in_flight:
+            _write(in_flight.popleft().get(), sink, summary, bar)
     finally:
+        if pool is not None:
+            stop_pool(pool)
         _worker.clear()
     summary.decided = summary.total - summary.failed
     summary.seconds = time.perf_counter() - started
     bar.update(summary.total, final=True)
     return summary
+
+
+def _write(results: list[bytes], sink: IO[bytes], summary: BatchSummary, bar: Progress) -> None:
+    for result in results:
+        sink.write(result + b"\n")
+        summary.total += 1
+        if result.startswith(b'{"line":'):
+            summary.failed += 1
+    bar.update(summary.total)
 
 
 def _count_lines(source: IO[bytes]) -> int | None:

@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from engine.cli.inputs import TEXT, check_store, utf8
+from engine.cli.render import printable
 from engine.core.errors import Diagnostic, UsageError
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps, quoted, shown
@@ -114,39 +115,38 @@ def _known(lifecycle: Any, policy: str, policies_dir: str | None = "policies") -
     return policy
 
 
-def _open(store_path: str | None, config_file: str | None, *, workers: int | None = None) -> Any:
+def _open(
+    store_path: str | None,
+    config_file: str | None,
+    *,
+    workers: int | None = None,
+    readonly: bool = False,
+) -> Any:
+    """The lifecycle over the store; `readonly` for a command that only reads it: the store
+    opened read-only (no migration, no lock file; engine/store/backend.py)."""
     from engine.api import open_lifecycle
     from engine.service.config import load_config
 
     config = load_config(config_file)
     store = store_path or config.store
     check_store(store, must_exist=False)  # not there: open_lifecycle says store_missing
+    if readonly:
+        from engine.lifecycle.workflow import Lifecycle, Rules
+        from engine.store.backend import open_backend
+
+        backend = open_backend(store, readonly=True)  # not there: store_missing
+        try:
+            rules = Rules(approvals_required=config.approvals, impact_days=config.impact_days)
+            return Lifecycle(backend, rules, files=True)  # type: ignore[arg-type]  # it owns it
+        except BaseException:
+            backend.close()
+            raise
     return open_lifecycle(
         store,
         approvals_required=config.approvals,
         impact_days=config.impact_days,
         workers=workers,
     )
-
-
-# C0 and C1 controls and the Unicode line separators: a message holding one could forge a
-# line of its own in a text report (an audit row that never happened); and the backslash,
-# so that a message that says "\n" is not read as one that held a newline
-CONTROLS = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
-ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-
-
-def _printable(value: Any) -> str:
-    """A text as one line of a text report, its controls escaped (\\n, \\x1b, \\u2028);
-    any other value as JSON writes it. The JSON reports keep the text as it is."""
-    text = value if isinstance(value, str) else dumps(value).decode()
-    return CONTROLS.sub(_escape, text)
-
-
-def _escape(found: re.Match[str]) -> str:
-    char = found[0]
-    code = ord(char)
-    return ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def _echo_json(value: Any) -> None:
@@ -183,7 +183,7 @@ def diff(
 
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     target = new or str(policy_file(policy, Path(policies_dir)))
-    with _open(store_path, config_file) as lifecycle:
+    with _open(store_path, config_file, readonly=True) as lifecycle:
         _known(lifecycle, policy, policies_dir)
         result = lifecycle.diff(policy_id, old, target)
     if fmt == "json":
@@ -763,7 +763,7 @@ def rollback(
 @FORMAT
 def revisions(policy: str, store_path: str | None, config_file: str | None, fmt: str) -> None:
     """A policy's revisions: state, author, approver, time, message, tests and impact."""
-    with _open(store_path, config_file) as lifecycle:
+    with _open(store_path, config_file, readonly=True) as lifecycle:
         _known(lifecycle, policy)
         listing = lifecycle.listing(policy)
     if fmt == "json":
@@ -793,17 +793,17 @@ def revisions_text(listing: Mapping[str, Any]) -> str:
             state=item["state"].ljust(9),
             revision=item["revision"],
             time=_time(item["created_at"]),
-            author=_printable(item["author"]),
+            author=printable(item["author"]),
         )
         if item["approver"]:
-            approver = _printable(item["approver"])
+            approver = printable(item["approver"])
             line = Msg("{line}, approved by {approver}", line=line, approver=approver)
         if item["stale"]:
             line = Msg("{line} (stale: based on an older publication)", line=line)
         out.append(translate(line))
         details = []
         if item["message"]:
-            details.append(_printable(item["message"]))
+            details.append(printable(item["message"]))
         if tests:
             details.append(
                 Msg(
@@ -839,7 +839,7 @@ def audit(
     policy: str | None, limit: int, store_path: str | None, config_file: str | None, fmt: str
 ) -> None:
     """The audit trail: who drafted, submitted, approved, rejected, rolled back what."""
-    with _open(store_path, config_file) as lifecycle:
+    with _open(store_path, config_file, readonly=True) as lifecycle:
         if policy is not None:
             _known(lifecycle, policy, None)
         entries = [e.to_dict() for e in lifecycle.revisions.audit(policy, limit)]
@@ -855,14 +855,12 @@ def audit_line(entry: Mapping[str, Any]) -> str:
     start what reads as another entry)."""
     number = f"@{entry['number']}" if entry["number"] is not None else ""
     extra = ", ".join(
-        f"{_printable(k)}={_printable(v)}"
-        for k, v in entry["detail"].items()
-        if v not in (None, "")
+        f"{printable(k)}={printable(v)}" for k, v in entry["detail"].items() if v not in (None, "")
     )
-    principal, action = _printable(entry["principal"]), _printable(entry["action"])
+    principal, action = printable(entry["principal"]), printable(entry["action"])
     return (
         f"{_time(entry['at'])} {principal:<12} {action:<9} "
-        f"{_printable(entry['policy'])}{number}  {extra}"
+        f"{printable(entry['policy'])}{number}  {extra}"
     )
 
 

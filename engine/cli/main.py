@@ -35,10 +35,10 @@ from engine.core.errors import (
     error_count,
 )
 from engine.core.i18n import Msg, message_of, os_reason, plural, translate, using_language
-from engine.core.jsonvalue import TooDeep, check_depth, dumps
+from engine.core.jsonvalue import TooDeep, check_depth, dumps, json_reason
 
 if TYPE_CHECKING:
-    from engine.store.backend import Location
+    from engine.store.backend import Backend, Location
 
 FORMAT = click.option(
     "--format",
@@ -325,6 +325,7 @@ def serve(
     then KIMARI_* environment variables, then these options.
     """
     from engine.service.config import load_config
+    from engine.service.supervisor import bind
     from engine.service.supervisor import serve as run_server
 
     config = load_config(
@@ -338,8 +339,13 @@ def serve(
             "watch": watch,
         },
     )
-    check_store(config.store, must_exist=False)  # created (with its folder) if not there
-    code = run_server(config)
+    # the port first: one in use is refused before the store is created or bootstrapped
+    sock = bind(config)
+    try:
+        check_store(config.store, must_exist=False)  # created (with its folder) if not there
+        code = run_server(config, sock)
+    finally:
+        sock.close()
     if code:
         raise Exit(code)
 
@@ -390,7 +396,7 @@ def log_command(
 ) -> None:
     """Query the decision log. Exits 1 if --id names no logged decision."""
     from engine.service.config import load_config
-    from engine.store.backend import SQLITE, parse_location
+    from engine.store.backend import SQLITE, open_backend, parse_location
     from engine.store.decisions import DecisionLog
 
     path = store or load_config(config_file).store
@@ -404,8 +410,9 @@ def log_command(
         raise UsageError(
             [Diagnostic("usage", Msg("--explain needs --id: it explains one decision"))]
         )
-    decision_log = DecisionLog(location)
+    backend = open_backend(location, readonly=True)  # a query: no migration, no lock file
     try:
+        decision_log = DecisionLog(backend)
         if decision_id is not None:
             found = decision_log.get(decision_id)
             rows = [found] if found else []
@@ -419,10 +426,10 @@ def log_command(
                 limit=limit,
                 oldest_first=oldest_first,
             )
+        if explain and rows:
+            rows[0].update(_explain_logged(backend, rows[0]))
     finally:
-        decision_log.close()
-    if explain and rows:
-        rows[0].update(_explain_logged(location, rows[0]))
+        backend.close()
     if fmt == "json":
         click.echo(dumps(rows, indent=True).decode())
     elif fmt == "jsonl":
@@ -439,7 +446,7 @@ def log_command(
         raise Exit(1)
 
 
-def _explain_logged(path: Location, row: dict[str, Any]) -> dict[str, Any]:
+def _explain_logged(path: Location | Backend, row: dict[str, Any]) -> dict[str, Any]:
     from engine.project.revisions import RevisionCache, explain_logged
     from engine.store.versions import Store
 
@@ -487,7 +494,8 @@ def _when(text: str | None, option: str) -> int | None:
         return instant_ms(text, time.time())
     except ValueError as exc:
         reason = Msg("{option}: {reason}", option=option, reason=message_of(exc))
-        raise UsageError([Diagnostic("usage", reason)]) from None
+        hint = Msg("a duration ago (45s, 15m, 2h, 7d), a date (2024-10-01) or an RFC 3339 time")
+        raise UsageError([Diagnostic("usage", reason, hint=hint)]) from None
 
 
 def _log_line(row: dict[str, Any]) -> str:
@@ -630,16 +638,19 @@ def history(
     from engine.api import open_flow_engine
     from engine.cli.render import to_json
     from engine.flow.render import history_text
+    from engine.store.backend import open_backend
     from engine.store.sqlite import DEFAULT_PATH
 
     check_store(store_path or DEFAULT_PATH, must_exist=True)  # a read: never a new store
-    engine, policy_id = open_flow_engine(policy, Path(policies_dir), store_path)
+    # read-only: no migration, no lock file
+    backend = open_backend(store_path or DEFAULT_PATH, readonly=True)
     try:
+        engine, policy_id = open_flow_engine(policy, Path(policies_dir), backend)
         entity = engine.entity(policy_id, entity_id)
         rows = engine.history(policy_id, entity_id)
         refused = engine.refusals(policy_id, entity_id) if refusals else []
     finally:
-        engine.store.close()
+        backend.close()
     if fmt == "json":
         body = {**entity, "history": [r.to_dict() for r in rows]}
         if refusals:
@@ -713,7 +724,7 @@ def _read_json(name: str, pointer: str) -> Any:
         raise InputError([not_utf8(raw, exc, shown)]) from None
     except json.JSONDecodeError as exc:
         where = f"{shown}:{exc.lineno}:{exc.colno}"
-        reason = Msg("{where}: invalid JSON: {reason}", where=where, reason=exc.msg)
+        reason = Msg("{where}: invalid JSON: {reason}", where=where, reason=json_reason(exc.msg))
         raise InputError([Diagnostic("json_invalid", reason, pointer=pointer)]) from None
     except RecursionError:  # far past MAX_DEPTH: the parser gave up before a pointer
         raise InputError([TooDeep(None, shown).diagnostic(pointer)]) from None
@@ -731,7 +742,9 @@ def _parse_json_option(text: str, option: str) -> Any:
         value = loads_checked(text, text.encode(), base, UsageError)
         check_depth(text.encode(), value, below=1)
     except json.JSONDecodeError as exc:
-        reason = Msg("{option} is not valid JSON: {reason}", option=option, reason=exc.msg)
+        reason = Msg(
+            "{option} is not valid JSON: {reason}", option=option, reason=json_reason(exc.msg)
+        )
         raise UsageError([Diagnostic("usage", reason)]) from None
     except RecursionError:  # far past MAX_DEPTH: the parser gave up before a pointer
         raise UsageError([TooDeep(None, option).diagnostic()]) from None

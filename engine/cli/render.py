@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,27 @@ from engine.testing.cases import TestReport
 # The words of an explanation's verdicts, for people (the JSON keeps the codes). Every line
 # here is shown in the language in effect (KIMARI_LANG, engine/cli/main.py).
 VERDICTS = {"applied": Msg("applied"), "matched": Msg("matched"), "failed": Msg("failed")}
+
+
+# C0 and C1 controls and the Unicode line separators: a text holding one could forge a line
+# of its own in a text report (an audit row that never happened, a reason line of a decision)
+# or overwrite one (\r); and the backslash, so that a text that says "\n" is not read as one
+# that held a newline
+CONTROLS = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def printable(value: Any) -> str:
+    """A text as one line of a text report, its controls escaped (\\n, \\x1b, \\u2028);
+    any other value as JSON writes it. The JSON outputs keep the text as it is."""
+    text = value if isinstance(value, str) else dumps(value).decode()
+    return CONTROLS.sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found[0]
+    code = ord(char)
+    return ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def to_json(value: Any) -> str:
@@ -84,12 +106,11 @@ def decision_text(decision: Decision) -> str:
         for reason in body["reasons"]:
             out.append(
                 f"  - {reason['code']} [{reason['rule']}; {', '.join(reason['refs'])}]: "
-                f"{reason['message']['ja']}"
+                f"{printable(reason['message']['ja'])}"
             )
             if "action" in reason:
-                out.append(
-                    "      " + translate(Msg("action: {action}", action=reason["action"]["ja"]))
-                )
+                action = printable(reason["action"]["ja"])
+                out.append("      " + translate(Msg("action: {action}", action=action)))
             extra = {
                 k: v
                 for k, v in reason.items()
@@ -132,7 +153,7 @@ def _loc(location: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = dumps(value).decode() if not isinstance(value, str) else value
+    text = printable(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
 

@@ -413,6 +413,25 @@ def _place(text: str, index: int) -> str:
     return f"line {line} column {column}"
 
 
+def json_reason(said: str) -> str:
+    """What Python's JSON parser says is wrong (json.JSONDecodeError.msg), in words a message
+    translates: its handful of complaints, as plain English; anything else as it is."""
+    reasons = {
+        "Expecting value": Msg("a value was expected here"),
+        "Expecting property name enclosed in double quotes": Msg(
+            "a key in double quotes was expected here (no comma after the last member)"
+        ),
+        "Expecting ':' delimiter": Msg("a ':' was expected after the key"),
+        "Expecting ',' delimiter": Msg("a ',' was expected between two members"),
+        "Unterminated string starting at": Msg("a text starts here and is never closed"),
+        "Extra data": Msg("something follows the JSON value"),
+        "Invalid control character at": Msg("a control character inside a text"),
+        "Invalid \\escape": Msg("an unknown escape after a backslash"),
+        "Invalid \\uXXXX escape": Msg("a \\u escape needs four hexadecimal digits"),
+    }
+    return reasons.get(said, said)
+
+
 def loads_exact(text: str | bytes) -> Any:
     """JSON whose fractional numbers come back as Decimal (stored values: never float)."""
     return json.loads(text, parse_float=Decimal)

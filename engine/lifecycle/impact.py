@@ -28,9 +28,12 @@ the order in which chunks finish.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import zlib
 from collections import Counter, OrderedDict
@@ -57,6 +60,7 @@ CHUNK_LINES = 2048  # file lines per task
 MAX_TRANSITIONS = 200  # distinct (from, to) pairs kept per outcome field
 MAX_KINDS = 100  # distinct invalid/failed kinds kept
 IDS_PER_KIND = 5
+STOP_SECONDS = 5.0  # how long a stopped replay waits for its pool (again after a kill)
 Progress = Callable[[int, int | None], bool]  # (done, total) -> True: stop
 
 
@@ -276,6 +280,44 @@ def _init(before: Side, after: Side, plan: Plan) -> None:
     _state["before"] = Replayer(before, plan.store, plan.backend)
     _state["after"] = Replayer(after, plan.store, plan.backend)
     _state["plan"] = plan
+
+
+def _pool_init(before: Side, after: Side, plan: Plan) -> None:
+    """A pool's process ignores Ctrl-C (SIGINT reaches the whole process group): the parent
+    alone stops the replay and ends its processes, so none prints a KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(before, after, plan)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ctrl-C waits while the pool starts: its processes inherit the block (they ignore
+    SIGINT from their first instruction until `_pool_init` discards it), and this thread
+    gets the KeyboardInterrupt when the pool is there to be stopped."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _stop_pool(pool: Any, seconds: float = STOP_SECONDS) -> None:
+    """`pool.terminate()` and its join, bounded: should a process hold the task queue (the
+    pool's own terminate waits for its lock), the processes are killed; past that, the
+    pool's threads are left behind (daemons) rather than the replay never returning."""
+    stopper = threading.Thread(target=pool.terminate, name="impact-pool-stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        for process in list(getattr(pool, "_pool", ())):
+            if process.exitcode is None:
+                process.kill()
+        stopper.join(seconds)
+    if not stopper.is_alive():
+        pool.join()
 
 
 def _close_state() -> None:
@@ -640,10 +682,14 @@ def _run_pool(
     """Chunks across `count` processes, at most two per process in flight (the file's lines
     are read as the chunks go, not all at once)."""
     context = multiprocessing.get_context("spawn")
-    pool = context.Pool(count, _init, (before, after, plan))
+    pool: Any = None
     in_flight: list[Any] = []
     cancelled = False
     try:
+        # Ctrl-C: the processes ignore it; this one stops them (bounded) and the
+        # KeyboardInterrupt goes on up
+        with _sigint_held():
+            pool = context.Pool(count, _pool_init, (before, after, plan))
         for task in tasks:
             in_flight.append(pool.apply_async(replay_chunk, (task,)))
             while len(in_flight) >= 2 * count:
@@ -656,8 +702,8 @@ def _run_pool(
                 return True
         pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            _stop_pool(pool)
     return False
 
 

@@ -18,6 +18,7 @@ then this process exits 0. docs/service.md describes what a client sees.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -26,19 +27,55 @@ import subprocess
 import sys
 import time
 
+from engine.core.errors import Diagnostic, UsageError
+from engine.core.i18n import Msg, os_reason
 from engine.service.config import Config
 from engine.store.backend import parse_location, redact
 
 log = logging.getLogger("kimari.supervisor")
 
 
-def _bind(config: Config) -> socket.socket:
+def bind(config: Config) -> socket.socket:
+    """The socket bound to the configured address, not yet listening (`serve` listens once
+    the store is ready); a UsageError naming the address if it cannot be had (in use, not
+    this machine's, a privileged port), before anything is written to the store."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        sock.close()
+        raise _unavailable(config, exc) from None
     return sock
+
+
+def _listen(config: Config, sock: socket.socket) -> None:
+    try:
+        sock.listen(2048)
+    except OSError as exc:  # another process bound the port as well, and listened first
+        sock.close()
+        raise _unavailable(config, exc) from None
+
+
+def _unavailable(config: Config, exc: OSError) -> UsageError:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    address = f"{host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        message = Msg(
+            "--port {port}: {address} is already in use (another kimari serve, or another "
+            "program, listens there); choose another port, or 0 for a free one",
+            port=config.port,
+            address=address,
+        )
+    else:
+        message = Msg(
+            "--port {port}: cannot listen on {address}: {reason} (check --host and --port)",
+            port=config.port,
+            address=address,
+            reason=os_reason(exc),
+        )
+    return UsageError([Diagnostic("port_unavailable", message)])
 
 
 def _announce(config: Config, sock: socket.socket) -> None:
@@ -88,8 +125,9 @@ def _bootstrap(config: Config) -> None:
         log.info("%s", line)
 
 
-def serve(config: Config) -> int:
-    """Bind, then keep a front process serving until SIGINT/SIGTERM; the exit code."""
+def serve(config: Config, sock: socket.socket | None = None) -> int:
+    """Bind (unless `sock` is the bound socket: `bind`), then keep a front process serving
+    until SIGINT/SIGTERM; the exit code."""
     from engine.store.backend import open_backend
     from engine.store.decisions import DecisionLog
     from engine.store.flows import FlowStore
@@ -113,7 +151,9 @@ def serve(config: Config) -> int:
 
         with Lifecycle(config.store) as lifecycle:
             lifecycle.require(config.approvals)
-    sock = _bind(config)
+    if sock is None:
+        sock = bind(config)
+    _listen(config, sock)
     _announce(config, sock)
     stopping = False
     front: subprocess.Popen[bytes] | None = None

@@ -342,3 +342,18 @@ def test_log_refuses_a_since_before_year_1_as_a_usage_error(
     code, _, err = run(capsys, "log", "--since", "99999999d", "--store", str(store))
     assert code == 2 and "Traceback" not in err
     assert '--since: "99999999d" is out of range' in err
+
+
+@pytest.mark.parametrize("since", ["1w", "yesterday", "2024-10-01T10:00"])
+def test_a_since_log_cannot_read_says_which_forms_it_reads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, since: str
+) -> None:
+    from engine.store.decisions import DecisionLog
+
+    store = tmp_path / "s.db"
+    DecisionLog(store).close()
+    code, _, err = run(capsys, "log", "--since", since, "--store", str(store))
+    assert code == 2
+    assert "(a duration ago (45s, 15m, 2h, 7d), a date (2024-10-01) or an RFC 3339 time)" in err
+    code, _, err = run(capsys, "log", "--since", "7d", "--store", str(store))
+    assert code == 0 and "no decisions" in err

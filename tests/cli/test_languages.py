@@ -116,6 +116,33 @@ def test_decide_with_bad_facts_names_the_pointer_in_japanese(
     assert "/facts/order/total: type_mismatch: integer が必要ですが、string になっています" in err
 
 
+@pytest.mark.parametrize(
+    ("text", "place", "reason"),
+    [
+        ("", "1:1", "ここに値が必要です"),
+        ('{"order": {"total": 1,}}', "1:23", "ダブルクォートで囲んだキーが必要です"),
+        ('{"order" {}}', "1:10", "キーの後に ':' が必要です"),
+        ('{"order": "x', "1:11", "ここから始まる文字列が閉じられていません"),
+    ],
+)
+def test_a_json_mistake_is_named_in_japanese_at_its_place(
+    capsys: pytest.CaptureFixture[str],
+    japanese: None,
+    tmp_path: Path,
+    text: str,
+    place: str,
+    reason: str,
+) -> None:
+    """Python's parser says 'Expecting value' whatever the language: its complaints are
+    words of the catalogue (docs/messages.md leaves only click's own in English)."""
+    facts = tmp_path / "facts.json"
+    facts.write_text(text)
+    code, _, err = run(capsys, "decide", "routing", str(facts), "--policies", str(FIXTURE))
+    assert code == 1
+    assert f"{facts}:{place}: JSON として正しくありません: " in err and reason in err, err
+    assert "Expecting" not in err
+
+
 def test_usage_errors_of_the_cli_itself_read_in_japanese(
     capsys: pytest.CaptureFixture[str], japanese: None, tmp_path: Path
 ) -> None:

@@ -559,3 +559,25 @@ def test_decide_reads_facts_saved_with_a_byte_order_mark_as_without(
     path.write_bytes(bom + b'{"order":\n  {"total": }}')
     code, _, err = run(capsys, *decide)
     assert code == 1 and f"{path}:2:13: invalid JSON" in err, err
+
+
+def test_a_decisions_text_keeps_each_reason_on_its_line_whatever_the_facts_hold(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A detail the reason quotes held a newline, an escape sequence and a carriage return:
+    the text printed a line of its own (FAKE LINE) and overwrote it. Escaped in the text, as
+    the audit's are; the JSON keeps the text as it is."""
+    facts = json.loads((ROOT / "examples" / "exemption-claims.json").read_text("utf-8"))
+    detail = "自社で契約した後の見積依頼\n\x1b[31mFAKE LINE\rX"
+    facts["estimate"]["exclusion_detail"] = detail
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts, ensure_ascii=False), "utf-8")
+    decide = ("decide", "exemption-claims", str(path), "--at", "2024-09-22T00:00:00+09:00")
+    code, out, _ = run(capsys, *decide, "--policies", str(ROOT / "policies"))
+    assert code == 0
+    [line] = [line for line in out.splitlines() if "OTHER_REASON" in line]
+    assert line.endswith("内容：自社で契約した後の見積依頼\\n\\x1b[31mFAKE LINE\\rX")
+    assert "\x1b" not in out and "\r" not in out
+    code, out, _ = run(capsys, *decide, "--policies", str(ROOT / "policies"), "--format", "json")
+    [reason] = [r for r in json.loads(out)["reasons"] if r["code"] == "OTHER_REASON"]
+    assert reason["message"]["ja"].endswith(detail)
