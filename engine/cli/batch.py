@@ -12,10 +12,8 @@ cross a fork) and decides chunks of lines.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -30,10 +28,9 @@ import orjson
 from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language, translate
 from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
+from engine.core.pools import ignore_sigint, sigint_held, stop_pool
 
 CHUNK = 256
-# how long an interrupted run waits for its pool to stop (then once more after killing it)
-STOP_SECONDS = 5.0
 
 _worker: dict[str, Any] = {}
 
@@ -50,49 +47,11 @@ class BatchSummary:
         return self.total / self.seconds if self.seconds else 0.0
 
 
-def _quiet() -> None:
-    """A worker ignores Ctrl-C (SIGINT reaches the whole process group): the parent alone
-    stops the run, and ends its workers (no worker prints a KeyboardInterrupt of its own,
-    and none dies half-way through reading a task, which would stop the others)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[None]:
-    """Ctrl-C waits while the pool starts: its workers inherit the block (they ignore SIGINT
-    from their first instruction until `_quiet` discards it), and this thread gets the
-    KeyboardInterrupt when the pool is there to be stopped."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
-def stop_pool(pool: Any, seconds: float = STOP_SECONDS) -> None:
-    """`pool.terminate()` and its join, bounded: should a worker hold the task queue (the
-    pool's own terminate waits for its lock), the workers are killed; past that, the pool's
-    threads are left behind (daemons) rather than the command hanging."""
-    stopper = threading.Thread(target=pool.terminate, name="pool-stop", daemon=True)
-    stopper.start()
-    stopper.join(seconds)
-    if stopper.is_alive():
-        for process in list(getattr(pool, "_pool", ())):
-            if process.exitcode is None:
-                process.kill()
-        stopper.join(seconds)
-    if not stopper.is_alive():
-        pool.join()
-
-
 def _init(folder: str, policy_id: str, backend: str, at: str | None, lang: str) -> None:
     """A spawned worker loads the policy itself (a forked one inherits it: `run_batch`)."""
     from engine.project.project import load_policy
 
-    _quiet()
+    ignore_sigint()
     project = load_policy(folder, policy_id)
     policy = project.policy(policy_id)
     data = project.data_for(policy)
@@ -104,7 +63,6 @@ def _forkable() -> bool:
     the fork would leave it held in the child): they then inherit the compiled policy and
     its data instead of importing and compiling them again (a durable ruleset is registered
     in each child on first use; the parent never registers one)."""
-    import threading
 
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
@@ -239,7 +197,7 @@ def run_batch(
         with sigint_held():
             if _forkable():
                 _worker.update(policy=policy, data=project.data_for(policy), **settings)
-                pool = multiprocessing.get_context("fork").Pool(count, _quiet)
+                pool = multiprocessing.get_context("fork").Pool(count, ignore_sigint)
             else:
                 arguments = (str(folder), policy_id, *settings.values())
                 pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)

@@ -28,12 +28,9 @@ the order in which chunks finish.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
-import signal
 import sys
-import threading
 import time
 import zlib
 from collections import Counter, OrderedDict
@@ -48,6 +45,7 @@ from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
 from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import TooLong, dumps, loads_logged, to_json_value
+from engine.core.pools import ignore_sigint, sigint_held, stop_pool
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
 from engine.runtime.decision import Decision
@@ -60,7 +58,6 @@ CHUNK_LINES = 2048  # file lines per task
 MAX_TRANSITIONS = 200  # distinct (from, to) pairs kept per outcome field
 MAX_KINDS = 100  # distinct invalid/failed kinds kept
 IDS_PER_KIND = 5
-STOP_SECONDS = 5.0  # how long a stopped replay waits for its pool (again after a kill)
 Progress = Callable[[int, int | None], bool]  # (done, total) -> True: stop
 
 
@@ -283,41 +280,9 @@ def _init(before: Side, after: Side, plan: Plan) -> None:
 
 
 def _pool_init(before: Side, after: Side, plan: Plan) -> None:
-    """A pool's process ignores Ctrl-C (SIGINT reaches the whole process group): the parent
-    alone stops the replay and ends its processes, so none prints a KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """A pool's process: Ctrl-C is the parent's (engine/core/pools.py), then its replayers."""
+    ignore_sigint()
     _init(before, after, plan)
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Ctrl-C waits while the pool starts: its processes inherit the block (they ignore
-    SIGINT from their first instruction until `_pool_init` discards it), and this thread
-    gets the KeyboardInterrupt when the pool is there to be stopped."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
-def _stop_pool(pool: Any, seconds: float = STOP_SECONDS) -> None:
-    """`pool.terminate()` and its join, bounded: should a process hold the task queue (the
-    pool's own terminate waits for its lock), the processes are killed; past that, the
-    pool's threads are left behind (daemons) rather than the replay never returning."""
-    stopper = threading.Thread(target=pool.terminate, name="impact-pool-stop", daemon=True)
-    stopper.start()
-    stopper.join(seconds)
-    if stopper.is_alive():
-        for process in list(getattr(pool, "_pool", ())):
-            if process.exitcode is None:
-                process.kill()
-        stopper.join(seconds)
-    if not stopper.is_alive():
-        pool.join()
 
 
 def _close_state() -> None:
@@ -688,7 +653,7 @@ def _run_pool(
     try:
         # Ctrl-C: the processes ignore it; this one stops them (bounded) and the
         # KeyboardInterrupt goes on up
-        with _sigint_held():
+        with sigint_held():
             pool = context.Pool(count, _pool_init, (before, after, plan))
         for task in tasks:
             in_flight.append(pool.apply_async(replay_chunk, (task,)))
@@ -703,7 +668,7 @@ def _run_pool(
         pool.close()
     finally:
         if pool is not None:
-            _stop_pool(pool)
+            stop_pool(pool)
     return False
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import batch
+from engine.core.pools import stop_pool
 from tests import FIXTURES, ROOT
 
 FIXTURE = FIXTURES / "project"
@@ -222,7 +222,7 @@ def test_a_pool_that_cannot_stop_is_left_behind_within_the_bound() -> None:
     workers = list(pool._pool)  # type: ignore[attr-defined]
     try:
         began = time.monotonic()
-        batch.stop_pool(pool, seconds=0.5)
+        stop_pool(pool, seconds=0.5)
         assert time.monotonic() - began < 5
         for worker in workers:
             worker.join(5)
