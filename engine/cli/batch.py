@@ -79,9 +79,7 @@ def _decide_line(number: int, line: bytes) -> bytes:
         if exc.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1024
             deep = TooDeep(None, f"column {exc.colno}")
             return _error(number, [deep.diagnostic()])
-        return _error(
-            number, [Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=str(exc)))]
-        )
+        return _error(number, [_not_json(line, exc)])
     except (TooDeep, TooLong) as exc:
         return _error(number, [exc.diagnostic()])
     duplicate = line_duplicate(line, request, long_number)  # refused, as the service does
@@ -106,6 +104,22 @@ def _decide_line(number: int, line: bytes) -> bytes:
     except KimariError as exc:
         return _error(number, exc.diagnostics)
     return decision.to_json()
+
+
+def _not_json(line: bytes, exc: orjson.JSONDecodeError) -> Diagnostic:
+    """Why a line is not JSON, at its column (the line's number is the answer's `line`): for
+    a byte that is not UTF-8 its own place, which orjson gives as column 1 whatever it is."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        column = len(line[: bad.start].decode("utf-8")) + 1
+        reason = Msg(
+            "byte 0x{byte:02x} at column {column} is not UTF-8", byte=line[bad.start], column=column
+        )
+        return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
+    where = Msg("column {column}", column=exc.colno)
+    reason = Msg("{what} at {where}", what=exc.msg, where=where)
+    return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
 
 
 def _error(number: int, diagnostics: list[Diagnostic]) -> bytes:

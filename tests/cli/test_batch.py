@@ -231,3 +231,22 @@ def test_a_batch_writes_its_file_whole_or_leaves_it_unwritten_with_what_was_deci
     assert not output.exists()  # nothing that looks like a whole run
     assert Path(f"{output}.partial").read_text() == '{"decided": "the first line"}\n'
     assert f"the decisions made are in {output}.partial" in err
+
+
+def test_a_line_that_is_not_json_is_named_at_its_column_and_a_bad_byte_at_its_own(
+    tmp_path: Path,
+) -> None:
+    """orjson puts a byte that is not UTF-8 at column 1 whatever its place, and says "line 1"
+    of a line whose number the answer gives: the column of the byte, of the mistake."""
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b'{"facts": {"x": "\xff"}}\n{"facts": {"a": tru}}\n' + _with().encode())
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    main([*args, "--at", AT, "--workers", "1", "--no-progress"])
+    byte, literal, fine = [json.loads(line) for line in output.read_text().splitlines()]
+    assert byte["errors"] == [
+        {"code": "json_invalid", "message": "invalid JSON: byte 0xff at column 18 is not UTF-8"}
+    ]
+    [mistake] = literal["errors"]
+    assert mistake["message"].endswith("at column 17") and "line 1" not in mistake["message"]
+    assert fine["outcome"]["queue"] == "normal"
