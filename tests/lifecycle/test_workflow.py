@@ -74,6 +74,20 @@ def test_an_approval_after_another_publication_is_refused_as_stale(
     assert governed.listing("cancellation-fees")["revisions"][1]["stale"] is True
 
 
+DAY_SEVEN_CASES = (
+    "initial actions only on day 7 after the contract start cost nothing",
+    "the cancellation date defaults to the decision date",
+    "an agreement to an approximate rate is not reported where no fee is proposed",
+    "a refusal of the approximate rate is not reported where no fee is proposed either",
+)
+
+
+def _line_of(folder: Path, name: str) -> int:
+    """The line of the test case whose name starts with `name` ("  - name: ...")."""
+    lines = (folder / "cancellation-fees.tests.yaml").read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(f"  - name: {name}"))
+
+
 def test_failing_tests_refuse_a_submission_naming_each_failing_case(
     governed: Lifecycle, folder: Path
 ) -> None:
@@ -83,9 +97,12 @@ def test_failing_tests_refuse_a_submission_naming_each_failing_case(
     with pytest.raises(FailingTests) as refused:
         governed.submit(from_path(path), "alice", "")
     first, *cases = refused.value.diagnostics
-    # every case on day 7 (no fee yet, its rate agreement not reported) fails
-    assert first.code == "tests_failed" and "3 of" in first.message
-    assert len(cases) == 3 and all(d.code == "test_failed" for d in cases)
+    # every case decided on day 7 after the contract start (no fee yet; no rate reason beside
+    # it; the cancellation date defaulted to such a decision date) fails, each named
+    lines = sorted(d.location.line for d in cases if d.location)
+    assert lines == [_line_of(folder, name) for name in DAY_SEVEN_CASES]
+    assert first.code == "tests_failed" and f"{len(lines)} of" in first.message
+    assert all(d.code == "test_failed" for d in cases)
     assert all(d.location and d.location.file.endswith(".tests.yaml") for d in cases)
     assert governed.revisions.records("cancellation-fees", ("pending",)) == []
 

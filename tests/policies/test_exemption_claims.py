@@ -389,6 +389,10 @@ def test_ex_3_6_a_detail_naming_an_ineligible_reason_in_a_common_spelling_needs_
         "なりすましなどで依頼者以外に届いてしまったもの",
         "お客様が間違えて見積もり依頼してしまったもの（キャンセルの連絡がDRTに届いた）",
         "お客様に購入意思があったが、依頼先の店舗を間違えた",
+        # 無用, 無効: not 無し (the kanji spellings match 住所無し, not 住所無…)
+        "お客様から誤って依頼した旨の連絡あり（返信無用とのこと）",
+        "登録された電話番号無効・メールも不達のため本人確認不可",
+        "登録住所無効（存在しない番地）のいたずら依頼",
     ],
 )
 def test_ex_3_6_ordinary_details_stay_accepted(
