@@ -85,7 +85,7 @@ def _holds(page: Page, text: str, yes: bool = True) -> None:
         content.not_to_contain_text(text)
 
 
-def _asks_before_leaving(page: Page) -> bool:
+def _would_ask(page: Page) -> bool:
     """Whether the page would ask before it is unloaded (its beforeunload is cancelled)."""
     return bool(
         page.evaluate(
@@ -93,6 +93,15 @@ def _asks_before_leaving(page: Page) -> bool:
             " window.dispatchEvent(e); return e.defaultPrevented; }"
         )
     )
+
+
+def _asks_before_leaving(page: Page, wanted: bool = True) -> bool:
+    """`_would_ask`, once it says `wanted` or 5 s have passed: the editor arms and disarms
+    its question in an effect, after the render that shows the edit (or the save)."""
+    deadline = time.monotonic() + 5
+    while _would_ask(page) != wanted and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return _would_ask(page)
 
 
 def _revision(server: Server, token: str, state: str, message: str, days: int) -> dict[str, Any]:
@@ -122,7 +131,7 @@ def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
 ) -> None:
     page, errors = _sign_in(browser, server)
     _open_editor(page, server)
-    assert not _asks_before_leaving(page)  # nothing edited yet
+    assert not _asks_before_leaving(page, wanted=False)  # nothing edited yet
 
     _type_first(page, "\n# a note not saved yet")
     expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
@@ -143,7 +152,7 @@ def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
     assert dialogs == ["beforeunload"]
     _holds(page, "kimari: 1")
     _holds(page, "a note not saved yet", False)
-    assert not _asks_before_leaving(page)
+    assert not _asks_before_leaving(page, wanted=False)
 
     # discarded: no question
     _type_first(page, "\n# another note")
@@ -152,7 +161,7 @@ def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
     page.click("#discard")
     _holds(page, "kimari: 1")
     _holds(page, "another note", False)
-    assert not _asks_before_leaving(page)
+    assert not _asks_before_leaving(page, wanted=False)
 
     # saved: no question
     _type_first(page, "\n# a saved note")
@@ -160,7 +169,7 @@ def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
     assert _asks_before_leaving(page)
     page.click("#save-draft")
     expect(page.locator("#saved")).to_be_visible()
-    assert not _asks_before_leaving(page)
+    assert not _asks_before_leaving(page, wanted=False)
     assert errors.seen == []
 
 

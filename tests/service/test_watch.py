@@ -130,7 +130,8 @@ def test_racing_saves_leave_every_worker_on_the_last_valid_save_and_report_every
                 )
                 return [t for t in tokens if t not in warnings]
 
-            _wait(lambda: not reported(), timeout=15, what=f"unreported: {reported()}")
+            # each refusal is logged once the watcher reads the save: slower on a loaded machine
+            _wait(lambda: not reported(), timeout=60, what="a broken save never reported")
             metrics = client.get("/metrics").text
             assert 'kimari_policy_reloads_total{policy="np-check",result="refused"} 50' in metrics
             status = client.get("/v1/policies/np-check").json()
