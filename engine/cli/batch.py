@@ -12,8 +12,10 @@ cross a fork) and decides chunks of lines.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
@@ -25,8 +27,8 @@ from typing import IO, Any
 
 import orjson
 
-from engine.core.errors import Diagnostic, KimariError
-from engine.core.i18n import Msg, language, translate
+from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.core.i18n import Msg, language, os_reason, translate
 from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
 from engine.core.pools import ignore_sigint, sigint_held, stop_pool
 
@@ -215,16 +217,7 @@ def run_batch(
             else:
                 arguments = (str(folder), policy_id, *settings.values())
                 pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
-        # this thread reads the input (a pool thread waiting on a pipe that stays silent
-        # would keep the pool from stopping) and writes the decisions back in order, each
-        # chunk's as soon as it and those before it are decided
-        in_flight: deque[Any] = deque()
-        for chunk in _chunks(source):
-            in_flight.append(pool.apply_async(_decide_chunk, (chunk,)))
-            while in_flight and (len(in_flight) >= 2 * count or in_flight[0].ready()):
-                _write(in_flight.popleft().get(), sink, summary, bar)
-        while in_flight:
-            _write(in_flight.popleft().get(), sink, summary, bar)
+        _decide_all(pool, count, source, sink, summary, bar)
     finally:
         if pool is not None:
             stop_pool(pool)
@@ -233,6 +226,74 @@ def run_batch(
     summary.seconds = time.perf_counter() - started
     bar.update(summary.total, final=True)
     return summary
+
+
+_END = object()  # the reader's last item: the input is read to its end
+
+
+def _decide_all(
+    pool: Any, count: int, source: IO[bytes], sink: IO[bytes], summary: BatchSummary, bar: Progress
+) -> None:
+    """A thread of its own reads the input (a pool thread waiting on a pipe that stays silent
+    would keep the pool from stopping; this thread waiting on it would hold back what is
+    decided); this one hands each chunk to the pool, at most two per worker in flight, and
+    writes the decisions back in order, each chunk's as soon as it and those before it are
+    decided, whatever the input does meanwhile."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
+    reader = _own_reader(source)
+    owned = reader is not source
+    threading.Thread(
+        target=_read, args=(reader, chunks, owned), name="batch-input", daemon=True
+    ).start()
+    in_flight: deque[Any] = deque()
+    done = False
+    while True:
+        while in_flight and in_flight[0].ready():
+            _write(in_flight.popleft().get(), sink, summary, bar)
+        if done and not in_flight:
+            return
+        if done or len(in_flight) >= 2 * count:
+            in_flight[0].wait()  # nothing more to hand out now: the oldest chunk's turn
+            continue
+        try:
+            item = chunks.get(timeout=0.05) if in_flight else chunks.get()
+        except queue.Empty:
+            continue  # the input is slow: write what got decided meanwhile
+        if item is _END:
+            done = True
+        elif isinstance(item, OSError):
+            reason = Msg("cannot read the input: {reason}", reason=os_reason(item))
+            raise UsageError([Diagnostic("file_unreadable", reason)])
+        else:
+            in_flight.append(pool.apply_async(_decide_chunk, (item,)))
+
+
+def _own_reader(source: IO[bytes]) -> IO[bytes]:
+    """A reader of the input's file of its own, at the same place: the reading thread may
+    still wait in it when an interrupted run exits, and Python aborts at exit on a standard
+    stream another thread holds (`_enter_buffered_busy`). In-memory input: itself."""
+    try:
+        descriptor = source.fileno()
+    except (OSError, ValueError, AttributeError):
+        return source
+    own = os.fdopen(os.dup(descriptor), "rb")  # closed by _read once read
+    with contextlib.suppress(OSError, ValueError):  # a pipe has no place to go back to
+        own.seek(source.tell())
+    return own
+
+
+def _read(source: IO[bytes], chunks: queue.Queue[Any], owned: bool) -> None:
+    try:
+        for chunk in _chunks(source):
+            chunks.put(chunk)
+    except OSError as exc:  # the input broke (a closed terminal): said as such, not as output
+        chunks.put(exc)
+        return
+    finally:
+        if owned:
+            with contextlib.suppress(OSError):
+                source.close()
+    chunks.put(_END)
 
 
 def _write(results: list[bytes], sink: IO[bytes], summary: BatchSummary, bar: Progress) -> None:

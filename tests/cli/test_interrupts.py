@@ -299,3 +299,29 @@ def test_an_uninterrupted_impact_across_processes_reports(project: Path) -> None
     assert run.proc.returncode == 0 and took < BOUND, run.stderr
     assert_quiet(run.stderr)
     assert json.loads(run.out)["replayed"] == 6000
+
+
+def test_what_is_decided_is_written_while_the_input_waits(tmp_path: Path) -> None:
+    """A pipe that gives 300 lines and then nothing for a while: the first chunk's decisions
+    are written before the input ends (they were held back until the next chunk came)."""
+    lines = requests(tmp_path / "requests.jsonl", 300).read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *batch_args(Path("-"))],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    run = Run(proc)
+    assert proc.stdin is not None
+    proc.stdin.write(lines)
+    proc.stdin.flush()
+    run.wait_for(lambda: run.out.count(b"\n") >= 256, "the first chunk written, input open")
+    assert proc.poll() is None  # the input is still open: the run goes on
+    proc.stdin.close()
+    proc.wait(60)
+    run.close()
+    assert proc.returncode == 0, run.stderr
+    assert decided_ids(bytes(run.out)) == [f"d-{n:06d}" for n in range(300)]
