@@ -137,13 +137,26 @@ def path_of(node: Node) -> tuple[str, ...] | None:
     return tuple(reversed(names))
 
 
+EVERY = "*"  # names_read's answer for the root read whole (`outcome`, not `outcome.x`)
+
+
 def names_read(node: Node, root: str) -> set[str]:
-    """The names read under `root` anywhere in `node`: {'total'} for `derived.total + 1`."""
-    found = set()
-    for sub in node.walk():
+    """The names read under `root` anywhere in `node`: {'total'} for `derived.total + 1`;
+    EVERY where the root is read whole (`map([outcome], o -> o.b)` reads them all). A lambda
+    parameter of the root's name is the lambda's, not the root."""
+    found: set[str] = set()
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        sub, shadowed = stack.pop()
+        if isinstance(sub, Lambda):
+            stack.append((sub.body, shadowed or sub.param == root))
+            continue
         path = path_of(sub)
-        if path and len(path) >= 2 and path[0] == root:
-            found.add(path[1])
+        if path is not None:
+            if path[0] == root and not shadowed:
+                found.add(path[1] if len(path) >= 2 else EVERY)
+            continue
+        stack.extend((child, shadowed) for child in sub.children())
     return found
 
 
@@ -153,7 +166,7 @@ def dependency_order(
     """`names` (values of `root`, each computed by its parsed expression) in an order where
     each comes after those it reads; and those in cycles, left out of the order, each with
     the names of its own cycle (sorted)."""
-    deps = {n: names_read(parsed[n], root) & set(names) if n in parsed else set() for n in names}
+    deps = {n: _reads(parsed[n], root, names) if n in parsed else set() for n in names}
     reach = {n: _reachable(n, deps) for n in names}
     cycles = {
         n: tuple(sorted(m for m in reach[n] if n in reach[m])) for n in names if n in reach[n]
@@ -172,6 +185,14 @@ def dependency_order(
     for name in names:
         visit(name)
     return order, cycles
+
+
+def _reads(node: Node, root: str, names: list[str]) -> set[str]:
+    """Which of `names` an expression reads: every one where it reads the root whole, itself
+    included, so that a computed value reading the whole outcome is a cycle, refused, rather
+    than computed before the values it reads."""
+    read = names_read(node, root)
+    return set(names) if EVERY in read else read & set(names)
 
 
 def _reachable(start: str, deps: Mapping[str, set[str]]) -> set[str]:

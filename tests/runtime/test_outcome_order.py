@@ -14,6 +14,7 @@ import pytest
 
 from engine.compile.model import CompiledPolicy
 from engine.compile.stages import compile_document
+from engine.core.errors import PolicyError
 from engine.runtime.evaluate import decide
 from engine.source.yaml import parse_yaml
 
@@ -80,3 +81,40 @@ def test_computed_fields_read_each_other_whatever_their_order_in_the_file(
     outcome = decide(policy, {"c": {"reward": 100_000, "fee": fee}}, at=AT, backend=backend).outcome
     assert {k: outcome[k] for k in expected} == expected
     assert list(outcome) == list(policy.outcome)  # the answer keeps the declared order
+
+
+def _compiled(folder: Path, fields: str) -> CompiledPolicy:
+    text = (
+        "kimari: 1\nid: order\ntitle: {ja: 順序}\nfacts: order.facts.schema.json\n"
+        f"outcome:\n{fields}rules:\n  - id: r1\n    refs: [TS-1]\n    when: c.fee > 0\n"
+    )
+    (folder / "order.facts.schema.json").write_text(json.dumps(SCHEMA))
+    return compile_document(parse_yaml(text, str(folder / "order.yaml")))
+
+
+def test_a_field_that_reads_the_whole_outcome_is_refused_not_computed_first(
+    tmp_path: Path,
+) -> None:
+    """`map([outcome], o -> o.b)` reads every field: it cannot come after them all (it is one
+    of them), and computed first it read b as null, silently."""
+    fields = (
+        '  a: {type: integer, value: "= first(map([outcome], o -> o.b))"}\n'
+        '  b: {type: integer, value: "= c.fee"}\n'
+    )
+    with pytest.raises(PolicyError) as caught:
+        _compiled(tmp_path, fields)
+    [problem] = caught.value.diagnostics
+    assert (problem.code, problem.location.line) == ("outcome_cycle", 6)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["durable", "python"])
+def test_a_lambda_parameter_named_outcome_is_the_lambdas_not_the_outcome(
+    tmp_path: Path, backend: str
+) -> None:
+    fields = '  n: {type: integer, value: "= sum(map([{n: 2}, {n: 3}], outcome -> outcome.n))"}\n'
+    policy = _compiled(tmp_path, fields)
+    try:
+        decided = decide(policy, {"c": {"reward": 1, "fee": 1}}, at=AT, backend=backend)
+    finally:
+        policy.close()
+    assert decided.outcome == {"n": 5}
