@@ -119,7 +119,9 @@ def _not_json(line: bytes, exc: orjson.JSONDecodeError) -> Diagnostic:
             "byte 0x{byte:02x} at column {column} is not UTF-8", byte=line[bad.start], column=column
         )
         return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
-    where = Msg("column {column}", column=exc.colno)
+    # orjson reads the line's own newline: a line cut short ends "at line 2, column 1"
+    column = exc.colno if exc.lineno == 1 else len(line.decode("utf-8").rstrip("\r\n")) + 1
+    where = Msg("column {column}", column=column)
     reason = Msg("{what} at {where}", what=exc.msg, where=where)
     return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
 

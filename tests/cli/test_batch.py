@@ -250,3 +250,15 @@ def test_a_line_that_is_not_json_is_named_at_its_column_and_a_bad_byte_at_its_ow
     [mistake] = literal["errors"]
     assert mistake["message"].endswith("at column 17") and "line 1" not in mistake["message"]
     assert fine["outcome"]["queue"] == "normal"
+
+
+def test_a_line_cut_short_is_named_at_its_end_not_at_column_1(tmp_path: Path) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b'{"facts": {}, "at": 1\n[1,\r\n')
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    main([*args, "--at", AT, "--workers", "1", "--no-progress"])
+    messages = [
+        json.loads(line)["errors"][0]["message"] for line in output.read_text().splitlines()
+    ]
+    assert [m.rsplit(" ", 1)[-1] for m in messages] == ["22", "4"], messages
