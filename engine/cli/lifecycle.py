@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from engine.cli.inputs import TEXT, check_store, utf8
-from engine.cli.render import printable
+from engine.cli.render import echo, printable
 from engine.core.errors import Diagnostic, UsageError
 from engine.core.i18n import Msg, translate
 from engine.core.jsonvalue import dumps, quoted, shown
@@ -150,7 +150,7 @@ def _open(
 
 
 def _echo_json(value: Any) -> None:
-    click.echo(dumps(value, indent=True).decode())
+    echo(dumps(value, indent=True).decode())
 
 
 def _short(value: Any) -> str:

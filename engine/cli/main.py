@@ -89,11 +89,11 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     file:line:col: code: message; exits 2 if there is any.
     """
     from engine import api
-    from engine.cli.render import diagnostics_json, diagnostics_text
+    from engine.cli.render import diagnostics_json, diagnostics_text, echo
 
     problems, warnings, summary = api.validate_paths(_readable(paths or ("policies",)))
     if fmt == "json":
-        click.echo(diagnostics_json([*problems, *warnings]))
+        echo(diagnostics_json([*problems, *warnings]))
     else:
         if warnings:
             click.echo(diagnostics_text(warnings), err=True)
@@ -132,10 +132,10 @@ def test(paths: tuple[str, ...], backend: str, fmt: str) -> None:
     IDs that no rule and no passing case covers. Exits 1 if a case fails.
     """
     from engine import api
-    from engine.cli.render import report_json, report_text
+    from engine.cli.render import echo, report_json, report_text
 
     report = api.run_tests(_readable(paths or ("policies",)), backend=backend)
-    click.echo(report_json(report) if fmt == "json" else report_text(report))
+    echo(report_json(report) if fmt == "json" else report_text(report))
     if report.problems:
         raise Exit(PolicyError.exit_code)
     if report.failed:
@@ -173,7 +173,7 @@ def decide(
     Exits 1 if the facts are invalid (each error with its JSON pointer).
     """
     from engine import api
-    from engine.cli.render import decision_text, to_json
+    from engine.cli.render import decision_text, echo, to_json
 
     facts = _read_json(facts_file, "/facts")
     settings = _parse_json_option(settings_json, "--settings") if settings_json else None
@@ -187,7 +187,7 @@ def decide(
             explain=explain,
             backend=backend,
         )
-    click.echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
+    echo(to_json(decision.to_dict()) if fmt == "json" else decision_text(decision))
 
 
 @cli.command()
@@ -431,7 +431,9 @@ def log_command(
     finally:
         backend.close()
     if fmt == "json":
-        click.echo(dumps(rows, indent=True).decode())
+        from engine.cli.render import echo
+
+        echo(dumps(rows, indent=True).decode())
     elif fmt == "jsonl":
         for row in rows:
             click.echo(dumps(row).decode())
@@ -573,7 +575,7 @@ def flow(
     (JSON pointer), 2 on usage or policy errors.
     """
     from engine.api import open_flow_engine
-    from engine.cli.render import to_json
+    from engine.cli.render import echo, to_json
     from engine.flow.render import flow_result_text
     from engine.store.sqlite import DEFAULT_PATH
 
@@ -601,7 +603,7 @@ def flow(
     finally:
         engine.store.close()
     body = result.to_dict()
-    click.echo(to_json(body) if fmt == "json" else flow_result_text(body))
+    echo(to_json(body) if fmt == "json" else flow_result_text(body))
     if not result.allowed:
         raise Exit(1)
 
@@ -636,7 +638,7 @@ def history(
 ) -> None:
     """Show an entity of a flow policy: its state and every move, in order."""
     from engine.api import open_flow_engine
-    from engine.cli.render import to_json
+    from engine.cli.render import echo, to_json
     from engine.flow.render import history_text
     from engine.store.backend import open_backend
     from engine.store.sqlite import DEFAULT_PATH
@@ -655,7 +657,7 @@ def history(
         body = {**entity, "history": [r.to_dict() for r in rows]}
         if refusals:
             body["refusals"] = refused
-        click.echo(to_json(body))
+        echo(to_json(body))
     else:
         click.echo(history_text(entity, rows, refused))
 

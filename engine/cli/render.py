@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import click
 
 from engine.core.errors import Diagnostic, error_count
 from engine.core.i18n import Msg, translate
@@ -38,6 +43,25 @@ def _escape(found: re.Match[str]) -> str:
     char = found[0]
     code = ord(char)
     return ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def echo(text: str) -> None:
+    """click.echo of a text that may be large, written whole or refused: a write past a full
+    disk returns short (CPython's buffered writer gives back the count; its text layer drops
+    the rest without a word), so the rest is written again, and that write fails (ENOSPC,
+    EFBIG: engine/cli/main.py says file_unwritable) instead of leaving the output cut."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (tests' StringIO): nothing lower to write to
+        click.echo(text)
+        return
+    sys.stdout.flush()
+    view = memoryview((text + "\n").encode(sys.stdout.encoding or "utf-8"))
+    while view:
+        written = out.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+    out.flush()
 
 
 def to_json(value: Any) -> str:

@@ -58,3 +58,39 @@ def test_with_a_reader_that_stays_the_output_is_whole() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.decode().startswith("cancellation-fees (")
+
+
+def _file_size_limit() -> None:  # in the child: writes past 4 KiB fail as on a full disk
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+DECIDE = ["decide", "cancellation-fees", "examples/cancellation-fees.json", "--at", AT]
+ARGS = {  # 160 KB and 18 KB of JSON, written at once
+    "test": ["test", "policies", "--format", "json"],
+    "decide": [*DECIDE, "--explain", "--format", "json"],
+}
+
+
+@pytest.mark.parametrize("name", list(ARGS))
+def test_an_output_the_disk_takes_only_part_of_is_refused_not_cut(
+    name: str, tmp_path: Path
+) -> None:
+    """One large write past the space left comes back short, and CPython's text layer drops
+    the rest without a word: the output was cut and the command said 0."""
+    target = tmp_path / "out.json"
+    with target.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", *ARGS[name]],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            preexec_fn=_file_size_limit,  # a test's child: no threads yet
+        )
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 2, (err.decode(), target.stat().st_size)
+    assert "file_unwritable: cannot write the output" in err.decode()
+    assert target.stat().st_size == 4096
