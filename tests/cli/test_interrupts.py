@@ -26,16 +26,15 @@ from tests import FIXTURES, ROOT
 FIXTURE = FIXTURES / "project"
 AT = "2024-09-01T10:00:00+09:00"
 BOUND = 20.0  # seconds a stopped command may take to exit (it takes about one)
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups, SIGINT")
 
 
-def start(*args: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+def start(*args: str, cwd: Path = ROOT, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")}
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", *args],
         cwd=cwd,
         env=env,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # a process group of its own, as a terminal's job
@@ -177,15 +176,7 @@ def test_an_interrupted_batch_to_standard_output_stops_between_lines(tmp_path: P
 def test_an_interrupted_batch_reading_a_silent_pipe_stops_promptly(tmp_path: Path) -> None:
     """Its input still open (no end in sight): the pool stops all the same, at once."""
     lines = requests(tmp_path / "requests.jsonl", 3000).read_bytes()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *batch_args(Path("-"))],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start(*batch_args(Path("-")), stdin=subprocess.PIPE)
     run = Run(proc)
     assert proc.stdin is not None
     try:
@@ -305,15 +296,7 @@ def test_what_is_decided_is_written_while_the_input_waits(tmp_path: Path) -> Non
     """A pipe that gives 300 lines and then nothing for a while: the first chunk's decisions
     are written before the input ends (they were held back until the next chunk came)."""
     lines = requests(tmp_path / "requests.jsonl", 300).read_bytes()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *batch_args(Path("-"))],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start(*batch_args(Path("-")), stdin=subprocess.PIPE)
     run = Run(proc)
     assert proc.stdin is not None
     proc.stdin.write(lines)
