@@ -199,3 +199,19 @@ def test_an_outcome_computed_outside_its_enum_is_refused_and_one_inside_it_answe
     assert problem.message == (
         'computing the outcome: outcome.tier: "none" is not one of "full", "half"'
     )
+
+
+@pytest.mark.parametrize("backend", ["durable", "python"])
+def test_rules_comparing_the_same_two_fields_refuse_with_the_first_of_them(
+    decided: Any, backend: str
+) -> None:
+    # the compiler keeps one pair check for both rules (the check is symmetric): the
+    # refusal must still name the rule that comes first in the file
+    text = policy_text(rule("o.n < o.m", "first") + rule("o.m <= o.n", "second"))
+    inexact = {"n": Decimal("0.1000000000000000001"), "m": Decimal("0.1000000000000000002")}
+    with pytest.raises(EvaluationError) as caught:
+        decided(text, {"o": inexact}, backend)
+    [problem] = caught.value.diagnostics
+    assert problem.rule_id == "first" and "`o.n < o.m`" in problem.message
+    one_short = {"n": Decimal("0.1000000000000000001"), "m": Decimal("0.2")}
+    assert decided(text, {"o": one_short}, backend).fired == ["first"]
