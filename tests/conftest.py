@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 
@@ -45,3 +46,21 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """A fresh, empty database on the session's server."""
     return pg_server.create_database()
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """Fails a test after 60 s instead of letting it wait forever (what it checks is that
+    something no longer hangs): SIGALRM interrupts the main thread's waits, and forked
+    children do not inherit the alarm."""
+
+    def expired(*_args: object) -> None:
+        raise TimeoutError("still waiting after 60 s: the wait this test checks hangs")
+
+    before = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)

@@ -27,10 +27,17 @@ from typing import IO, Any
 
 import orjson
 
-from engine.core.errors import Diagnostic, KimariError, UsageError
+from engine.core.errors import Diagnostic, EngineFault, KimariError, UsageError
 from engine.core.i18n import Msg, language, os_reason, translate
 from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
-from engine.core.pools import ignore_sigint, sigint_held, stop_pool
+from engine.core.pools import (
+    STUCK_SECONDS,
+    PoolWatch,
+    WorkerStopped,
+    ignore_sigint,
+    sigint_held,
+    stop_pool,
+)
 
 CHUNK = 256
 
@@ -220,6 +227,10 @@ def run_batch(
                 arguments = (str(folder), policy_id, *settings.values())
                 pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
         _decide_all(pool, count, source, sink, summary, bar)
+    except WorkerStopped as stopped:
+        stop_pool(pool, STUCK_SECONDS)
+        pool = None
+        raise _stopped(stopped) from None
     finally:
         if pool is not None:
             stop_pool(pool)
@@ -247,15 +258,23 @@ def _decide_all(
     threading.Thread(
         target=_read, args=(reader, chunks, owned), name="batch-input", daemon=True
     ).start()
-    in_flight: deque[Any] = deque()
+    watch = PoolWatch(pool)
+    in_flight: deque[tuple[int, Any]] = deque()  # (the chunk's first line, its result)
     done = False
     while True:
-        while in_flight and in_flight[0].ready():
-            _write(in_flight.popleft().get(), sink, summary, bar)
+        while in_flight and in_flight[0][1].ready():
+            _write(in_flight.popleft()[1].get(), sink, summary, bar)
         if done and not in_flight:
             return
         if done or len(in_flight) >= 2 * count:
-            in_flight[0].wait()  # nothing more to hand out now: the oldest chunk's turn
+            try:  # nothing more to hand out now: the oldest chunk's turn
+                watch.wait([result for _, result in in_flight])
+            except WorkerStopped as stopped:
+                while in_flight and in_flight[0][1].ready():  # decided before the lost one
+                    _write(in_flight.popleft()[1].get(), sink, summary, bar)
+                if in_flight:
+                    stopped.first_line = in_flight[0][0]
+                    raise
             continue
         try:
             item = chunks.get(timeout=0.05) if in_flight else chunks.get()
@@ -267,7 +286,22 @@ def _decide_all(
             reason = Msg("cannot read the input: {reason}", reason=os_reason(item))
             raise UsageError([Diagnostic("file_unreadable", reason)])
         else:
-            in_flight.append(pool.apply_async(_decide_chunk, (item,)))
+            in_flight.append((item[0][0], pool.apply_async(_decide_chunk, (item,))))
+
+
+def _stopped(stopped: WorkerStopped) -> EngineFault:
+    """A worker ended mid-run: the output holds every line before the first one lost, whole
+    and in order; none from it on (a later chunk may have been decided, not written)."""
+    message = Msg(
+        "a worker process stopped ({reason}): the lines before line {line} are decided in the "
+        "output, none from it on",
+        reason=stopped.reason(),
+        line=stopped.first_line,
+    )
+    hint = Msg(
+        "`tail -n +{line}` of the input gives the lines still to decide", line=stopped.first_line
+    )
+    return EngineFault([Diagnostic("worker_stopped", message, hint=hint)])
 
 
 def _own_reader(source: IO[bytes]) -> IO[bytes]:

@@ -262,21 +262,16 @@ def batch(
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-        if sink is not sys.stdout.buffer:
-            sink.close()
-        else:
-            sink.flush()
-        if partial is not None and target is not None:
-            if finished:
-                partial.replace(target)
+        written = False
+        try:  # the last of the output reaches the file here: a full disk fails here too
+            if sink is not sys.stdout.buffer:
+                sink.close()
             else:
-                stopped = Msg(
-                    "stopped before the end: the decisions made are in {partial}; {output} "
-                    "was not written",
-                    partial=str(partial),
-                    output=output,
-                )
-                click.echo(translate(stopped), err=True)
+                sink.flush()
+            written = True
+        finally:
+            if partial is not None and target is not None:
+                _settle_partial(partial, output, finished and written)
     line = Msg(
         "{decided:,} decided, {failed:,} failed in {seconds:.1f} s ({rate:,.0f}/s)",
         decided=summary.decided,
@@ -287,6 +282,19 @@ def batch(
     click.echo(translate(line), err=True)
     if summary.failed:
         raise Exit(1)
+
+
+def _settle_partial(partial: Path, output: str, whole: bool) -> None:
+    """A whole run's file takes its name; any other leaves NAME.partial, and says so."""
+    if whole:
+        partial.replace(output)
+        return
+    stopped = Msg(
+        "stopped before the end: the decisions made are in {partial}; {output} was not written",
+        partial=str(partial),
+        output=output,
+    )
+    click.echo(translate(stopped), err=True)
 
 
 @cli.command()

@@ -42,10 +42,17 @@ from typing import IO, Any
 import orjson
 
 from engine.compile.model import CompiledPolicy, PolicySource
-from engine.core.errors import Diagnostic, InputError, KimariError, UsageError
+from engine.core.errors import Diagnostic, EngineFault, InputError, KimariError, UsageError
 from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import TooLong, dumps, loads_logged, to_json_value
-from engine.core.pools import ignore_sigint, sigint_held, stop_pool
+from engine.core.pools import (
+    STUCK_SECONDS,
+    PoolWatch,
+    WorkerStopped,
+    ignore_sigint,
+    sigint_held,
+    stop_pool,
+)
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
 from engine.runtime.decision import Decision
@@ -655,17 +662,25 @@ def _run_pool(
         # KeyboardInterrupt goes on up
         with sigint_held():
             pool = context.Pool(count, _pool_init, (before, after, plan))
+        watch = PoolWatch(pool)
         for task in tasks:
             in_flight.append(pool.apply_async(replay_chunk, (task,)))
             while len(in_flight) >= 2 * count:
-                cancelled = _collect(in_flight, tally, plan, total, on_progress)
+                cancelled = _collect(in_flight, watch, tally, plan, total, on_progress)
                 if cancelled:
                     return True
         while in_flight:
-            cancelled = _collect(in_flight, tally, plan, total, on_progress)
+            cancelled = _collect(in_flight, watch, tally, plan, total, on_progress)
             if cancelled:
                 return True
         pool.close()
+    except WorkerStopped as stopped:
+        stop_pool(pool, STUCK_SECONDS)
+        pool = None
+        message = Msg(
+            "a replay process stopped ({reason}): nothing is reported", reason=stopped.reason()
+        )
+        raise EngineFault([Diagnostic("worker_stopped", message)]) from None
     finally:
         if pool is not None:
             stop_pool(pool)
@@ -674,6 +689,7 @@ def _run_pool(
 
 def _collect(
     in_flight: list[Any],
+    watch: PoolWatch,
     tally: Tally,
     plan: Plan,
     total: int | None,
@@ -686,7 +702,7 @@ def _collect(
                 in_flight.pop(index)
                 tally.merge(result.get(), plan.list_limit, plan.explain)
                 return on_progress is not None and on_progress(tally.scanned, total)
-        in_flight[0].wait(0.05)
+        watch.wait(in_flight)  # WorkerStopped: a chunk that would never come
 
 
 def _explain(before: Side, after: Side, plan: Plan, tally: Tally) -> list[dict[str, Any]]:

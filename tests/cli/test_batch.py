@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.cli.batch import _decide_chunk
 from engine.cli.main import main
 from tests import FIXTURES, ROOT
 
@@ -262,3 +265,35 @@ def test_a_line_cut_short_is_named_at_its_end_not_at_column_1(tmp_path: Path) ->
         json.loads(line)["errors"][0]["message"] for line in output.read_text().splitlines()
     ]
     assert [m.rsplit(" ", 1)[-1] for m in messages] == ["22", "4"], messages
+
+
+def _second_chunk_kills_its_worker(chunk: list[tuple[int, bytes]]) -> list[bytes]:
+    from engine.cli import batch
+
+    if chunk[0][0] == batch.CHUNK + 1:  # lines 257-512: kill -9, as the OOM killer does
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _decide_chunk(chunk)
+
+
+@pytest.mark.usefixtures("no_hang")
+def test_a_worker_killed_mid_run_stops_the_run_with_every_line_before_its_chunk_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multiprocessing.Pool replaces a killed worker but not its chunk, whose result never
+    came: the run waited forever."""
+    from engine.cli import batch
+
+    monkeypatch.setattr(batch, "_forkable", lambda: True)  # the workers get the patch
+    monkeypatch.setattr(batch, "_decide_chunk", _second_chunk_kills_its_worker)
+    source = tmp_path / "requests.jsonl"
+    source.write_text("".join(request(total) + "\n" for total in range(600)))
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    assert main([*args, "--workers", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "worker_stopped: a worker process stopped (killed by SIGKILL): the lines before " in err
+    assert "line 257 are decided in the output, none from it on" in err
+    assert "`tail -n +257` of the input gives the lines still to decide" in err
+    written = Path(f"{output}.partial").read_text().splitlines()
+    assert [json.loads(line)["outcome"]["queue"] for line in written] == ["normal"] * 256
+    assert not output.exists()

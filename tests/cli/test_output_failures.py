@@ -94,3 +94,22 @@ def test_an_output_the_disk_takes_only_part_of_is_refused_not_cut(
     assert process.returncode == 2, (err.decode(), target.stat().st_size)
     assert "file_unwritable: cannot write the output" in err.decode()
     assert target.stat().st_size == 4096
+
+
+def test_a_batch_file_the_disk_fills_stays_partial_and_says_so(tmp_path: Path) -> None:
+    """The last of a batch's output reaches its file when the file is closed: a full disk
+    failing there left NAME.partial without the note that says where the decisions are."""
+    target = tmp_path / "decisions.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *COMMANDS["batch"], "-o", str(target)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        preexec_fn=_file_size_limit,  # a test's child: no threads yet
+    )
+    _, err = process.communicate(timeout=120)
+    text = err.decode()
+    assert process.returncode == 2, text
+    assert not target.exists()
+    assert Path(f"{target}.partial").stat().st_size == 4096
+    assert f"the decisions made are in {target}.partial; {target} was not written" in text
+    assert "file_unwritable: cannot write the output" in text

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from engine.core.errors import EngineFault
 from engine.lifecycle import impact
 from engine.lifecycle.workflow import Lifecycle
 from tests.lifecycle.conftest import cancellation, drop_workload_percent, log_decisions
@@ -190,3 +194,35 @@ def test_a_replay_can_be_cancelled_from_its_progress(
         "cancellation-fees", draft=str(_five_days(folder)), on_progress=lambda done, total: True
     )
     assert result["cancelled"] and result["scanned"] < 40
+
+
+_MARK: list[Path] = []  # set before the pool forks: the first chunk to claim it dies
+_replay_chunk = impact.replay_chunk
+
+
+def _killed_once(task: Any) -> Any:  # a process killed mid-chunk (kill -9, the OOM killer)
+    try:
+        os.close(os.open(_MARK[0], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return _replay_chunk(task)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.usefixtures("no_hang")
+def test_a_replay_process_killed_mid_chunk_fails_the_report_instead_of_hanging(
+    lifecycle: Lifecycle, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_decisions(
+        _store(lifecycle), folder, "cancellation-fees", [cancellation(d % 12) for d in range(24)]
+    )
+    monkeypatch.setattr(impact, "CHUNK_SEQS", 5)
+    fork = multiprocessing.get_context("fork")  # so that the processes run the patch
+    monkeypatch.setattr(impact.multiprocessing, "get_context", lambda _method: fork)
+    monkeypatch.setattr(impact, "replay_chunk", _killed_once)
+    monkeypatch.setattr(f"{__name__}._MARK", [tmp_path / "killed"])
+    lifecycle.rules = type(lifecycle.rules)(workers=2)
+    with pytest.raises(EngineFault) as caught:
+        lifecycle.impact("cancellation-fees", draft=str(_five_days(folder)))
+    [problem] = caught.value.diagnostics
+    assert problem.code == "worker_stopped"
+    assert problem.message == "a replay process stopped (killed by SIGKILL): nothing is reported"
