@@ -422,7 +422,8 @@ _register(
 _register(
     "normalize",
     "normalize(text) -> text",
-    "NFKC, any dash as '-', whitespace runs as one space, trimmed.",
+    "NFKC, any dash as '-' (not ー, the long vowel of katakana words), whitespace runs as one "
+    "space, trimmed.",
     sig.fixed(STRING, sig.string_arg),
     text.normalize_text,
     args=(1, 1),
