@@ -97,6 +97,12 @@ class _Beat:
             self.cancelled = self.revisions.job_progress(self.job_id, done, total)
         return self.cancelled
 
+    def asked(self) -> bool:
+        """Whether a cancel was asked, read now (a submission asks before it records)."""
+        job = self.revisions.job(self.job_id)
+        self.cancelled = self.cancelled or bool(job and job.cancel_requested)
+        return self.cancelled
+
 
 def run_job(store: str, job_id: str) -> int:
     lifecycle_rules = Rules()
@@ -168,7 +174,7 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
     else:
         candidate = sent_text()
     record, publication = lifecycle.submit(
-        candidate, job.principal, params.get("message", ""), on_progress=beat
+        candidate, job.principal, params.get("message", ""), on_progress=beat, cancelled=beat.asked
     )
     return {
         "revision": record.to_dict(),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,13 @@ class Lifecycle:
         message: str,
         *,
         on_progress: impact.Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> tuple[RevisionRecord, Publication | None]:
         """Validate (the candidate compiled), run its tests, replay the window of the log
         against the published revision, and record it pending with all of it; published at
         once when no approval is required. A candidate that is a draft record becomes
-        pending itself."""
+        pending itself. `cancelled` is asked last, before anything is recorded: a job
+        cancelled while its tests ran, or with nothing to replay, records nothing."""
         current = self.revisions.publication_of(candidate.id)
         if current is None:
             self._refuse_clash(candidate)
@@ -245,6 +247,8 @@ class Lifecycle:
         if tests["failed"] or tests["errors"]:
             raise FailingTests(_test_failures(candidate, tests, problems))
         summary = self._submission_impact(candidate, current, on_progress)
+        if cancelled is not None and cancelled():
+            raise Refused([Diagnostic("cancelled", Msg("the submission was cancelled"))])
         base = current.number if current else None
         self._keep(candidate)
         record = candidate.record

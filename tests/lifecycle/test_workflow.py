@@ -295,3 +295,35 @@ def test_bootstrap_leaves_out_a_policy_whose_id_clashes_and_says_so(tmp_path: Pa
     assert "cancellation-fees" in published and "cancellationfees" not in published
     (line,) = [t for t in lines if "cancellationfees" in t]
     assert "not published" in line and "client_name_clash" in line
+
+
+def test_a_submission_cancelled_before_it_records_leaves_the_draft_a_draft(
+    governed: Lifecycle, folder: Path
+) -> None:
+    draft = governed.draft(from_path(_edit(folder, *WORDING)), "alice", "for review")
+    candidate = governed.resolve("cancellation-fees", str(draft.number))
+    with pytest.raises(Refused) as caught:
+        governed.submit(candidate, "alice", "", cancelled=lambda: True)
+    assert [d.code for d in caught.value.diagnostics] == ["cancelled"]
+    assert governed.record("cancellation-fees", draft.number).state == "draft"
+    record, _ = governed.submit(candidate, "alice", "", cancelled=lambda: False)
+    assert record.state == "pending"
+
+
+def test_a_submit_job_cancelled_while_it_ran_ends_cancelled_with_nothing_recorded(
+    governed: Lifecycle, folder: Path
+) -> None:
+    """A submission with no decision to replay never reported progress, the one place the
+    cancel was read: the job said done and the revision went pending, the cancel ignored."""
+    from engine.lifecycle.jobs import run_job
+
+    draft = governed.draft(from_path(_edit(folder, *WORDING)), "alice", "for review")
+    revisions = governed.revisions
+    job = revisions.start_job(
+        "submit", "cancellation-fees", "alice", {"draft": draft.number, "rules": {"workers": 1}}
+    )
+    assert revisions.cancel_job(job.id, "bob") is not None  # asked before it records
+    assert run_job(str(governed.path), job.id) == 1
+    finished = revisions.job(job.id)
+    assert finished is not None and finished.state == "cancelled"
+    assert governed.record("cancellation-fees", draft.number).state == "draft"
