@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.core.errors import Diagnostic, DraftInvalid, KimariError, PolicyError, UsageError
@@ -136,6 +136,20 @@ def _ref(value: Any, name: str) -> str:
             errors=[Diagnostic("request_invalid", Msg("not a revision"), pointer=f"/{name}")],
         )
     )
+
+
+def _query_ref(query: Mapping[str, Any], name: str) -> str | None:
+    """A revision ref from the query (None: not given), or a 422 query_invalid naming it:
+    a query has no body for a pointer to point into."""
+    value = query.get(name)
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    if text == "published" or NUMBER.fullmatch(text) or HASH.fullmatch(text):
+        return text
+    reason = Msg("expected 'published', a revision number or a content hash")
+    detail = Msg("query parameter '{name}': {reason}", name=name, reason=reason)
+    raise RequestProblem(problem(422, "query_invalid", detail, parameter=name))
 
 
 def _under(diagnostic: Diagnostic, prefix: str) -> Diagnostic:
@@ -274,9 +288,10 @@ class LifecycleService:
         if not body and not required:
             return {}
         value = parse_body(body)
-        if not isinstance(value, dict):
+        if not isinstance(value, dict):  # pointed at the body, as every other route does
             message = Msg("the body must be an object")
-            raise RequestProblem(problem(422, "request_invalid", message))
+            errors = [Diagnostic("type_mismatch", message, pointer="")]
+            raise RequestProblem(problem(422, "request_invalid", message, errors=errors))
         return value
 
     def _rules_params(self) -> dict[str, Any]:
@@ -436,18 +451,19 @@ class LifecycleService:
     def diff(self, meta: dict[str, Any], _body: bytes) -> Response:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            old = _ref(meta.get("from") or "published", "from")
-            new = meta.get("to")
-            if not new:
+            old = _query_ref(meta, "from") or "published"
+            new = _query_ref(meta, "to")
+            if new is None:
                 waiting = self.lifecycle.revisions.records(policy_id, ("pending", "draft"), 1)
                 if not waiting:
                     return problem(
                         422,
-                        "request_invalid",
+                        "query_invalid",
                         Msg("give ?to= (no draft or pending revision to compare with)"),
+                        parameter="to",
                     )
                 new = str(waiting[0].number)
-            return _json(200, self.lifecycle.diff(policy_id, old, _ref(new, "to")))
+            return _json(200, self.lifecycle.diff(policy_id, old, new))
 
         return self._run(call)
 

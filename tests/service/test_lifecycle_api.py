@@ -416,3 +416,31 @@ def test_rollback_approve_and_reject_bodies_are_checked_before_anything_is_looke
         # well formed: the state of revision 1 answers (published already, nothing pending)
         assert alice.post(f"{POLICY}/rollback", json={"to": 1}).status_code == 409
         assert alice.post(f"{POLICY}/revisions/1:reject").status_code == 409
+
+
+def test_a_bad_revision_in_the_diff_query_is_a_query_invalid_naming_it(server: Server) -> None:
+    with server.client(ALICE) as alice:
+        for query in ({"to": "-1"}, {"to": "../../etc/passwd"}, {"to": "\x00"}, {"from": "x"}):
+            answer = alice.get(f"{POLICY}/diff", params=query)
+            assert answer.status_code == 422, (query, answer.text)
+            problem = answer.json()
+            (name,) = query
+            assert (problem["code"], problem["parameter"]) == ("query_invalid", name), query
+            assert "errors" not in problem  # no body to point into
+        nothing = alice.get(f"{POLICY}/diff")  # nothing pending or drafted to compare with
+        assert nothing.status_code == 422
+        assert (nothing.json()["code"], nothing.json()["parameter"]) == ("query_invalid", "to")
+        same = alice.get(f"{POLICY}/diff", params={"from": "published", "to": "1"})
+        assert same.status_code == 200
+
+
+@pytest.mark.parametrize("route", ["revisions", "impact", "validate", "tests"])
+def test_a_body_that_is_no_object_is_pointed_at_on_every_lifecycle_route(
+    server: Server, route: str
+) -> None:
+    with server.client(ALICE) as alice:
+        answer = alice.post(f"{POLICY}/{route}", json=[])
+        assert answer.status_code == 422, answer.text
+        problem = answer.json()
+        assert problem["code"] == "request_invalid"
+        assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [("type_mismatch", "")]
