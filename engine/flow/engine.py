@@ -380,13 +380,17 @@ def _note_of(state: Any) -> Rendered | None:
 
 
 def _check_same_event(flow: FlowSpec, row: HistoryRow, event: Any, actor: Any) -> None:
-    """A retried event must be the event its id first carried, from the same actor: another
-    one under a used id would be answered with the first one's move, and never applied.
-    Its `at` may differ (a retry without one is timed when it arrives)."""
+    """A retried event must be the event its id first carried, from the same actor (id and
+    roles: the roles are what allowed the move): another one under a used id would be
+    answered with the first one's move, and never applied. Its `at` may differ (a retry
+    without one is timed when it arrives), and the actor's name, which only shows it."""
     sent = to_json_value(flow.validate_event(event))  # a bad event is refused as such
     first = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
     who = validate_actor(actor)
-    if sent == first and (row.actor is None or row.actor.get("id") == who.id):
+    same_actor = row.actor is None or (
+        row.actor.get("id") == who.id and sorted(row.actor.get("roles", ())) == sorted(who.roles)
+    )
+    if sent == first and same_actor:
         return
     raise InputError(
         [

@@ -461,15 +461,19 @@ def test_an_event_id_seen_before_with_another_event_or_actor_is_a_conflict_not_a
         ({"type": "cancel"}, DEALER),  # another event
         ({"type": "claim", "detail": "y"}, DEALER),  # the same type, another field
         ({"type": "claim", "detail": "x"}, {**DEALER, "id": "dealer-9"}),  # another actor
+        # the same actor id holding other roles: the roles are what allowed the move
+        ({"type": "claim", "detail": "x"}, {**DEALER, "roles": ["販売店", "オートックワン"]}),
     ]:
         with pytest.raises(InputError) as caught:
             engine.apply("claim-status", "EST-8", event, actor=actor, at=AT, event_id="r")
         [problem] = caught.value.diagnostics
         assert (problem.code, problem.pointer) == ("event_id_conflict", "/event_id")
         assert "event id 'r' was used by another event of this entity (claim at " in problem.message
-    # the same event again, from the same actor, later and without its at: the first move
+    # the same event again, from the same actor (another name shown beside its id), later
+    # and without its at: the first move
+    same = {**DEALER, "name": "販売店の担当"}
     again = engine.apply(
-        "claim-status", "EST-8", {"type": "claim", "detail": "x"}, actor=DEALER, event_id="r"
+        "claim-status", "EST-8", {"type": "claim", "detail": "x"}, actor=same, event_id="r"
     )
     assert again.to_dict()["replayed"] is True
     assert len(engine.history("claim-status", "EST-8")) == 2  # the exclude and the claim
