@@ -354,20 +354,28 @@ class Lifecycle:
                     )
                 ]
             )
-        if self.rules.approvals_required > 0 and principal == record.author:
-            raise NotPermitted(
-                [
-                    Diagnostic(
-                        "self_approval",
-                        Msg(
-                            "{principal} wrote {ref}: another principal must approve it",
-                            principal=principal,
-                            ref=record.ref,
-                        ),
-                    )
-                ]
-            )
+        if self.rules.approvals_required > 0:
+            self._refuse_own_approval(record, principal)
         return self._publish(record, principal, "approval", message, approver=principal)
+
+    def _refuse_own_approval(self, record: RevisionRecord, principal: str) -> None:
+        """Four eyes: whoever wrote a revision, or asked for it to be published (a
+        colleague's shared draft submitted), may not also be the one who approves it."""
+        if principal == record.author:
+            reason = Msg(
+                "{principal} wrote {ref}: another principal must approve it",
+                principal=principal,
+                ref=record.ref,
+            )
+        elif principal == self.revisions.submitter(record.policy_id, record.number):
+            reason = Msg(
+                "{principal} submitted {ref} for approval: another principal must approve it",
+                principal=principal,
+                ref=record.ref,
+            )
+        else:
+            return
+        raise NotPermitted([Diagnostic("self_approval", reason)])
 
     def _publish(
         self,

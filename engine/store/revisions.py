@@ -441,6 +441,16 @@ class RevisionStore(Component):
         )
         return {r.policy_id: r for r in map(_revision, rows)}
 
+    def submitter(self, policy_id: str, number: int) -> str | None:
+        """Who last submitted a draft for approval (None: it was never a draft; whoever
+        wrote a revision sent straight to pending is its author)."""
+        row = self._row(
+            "SELECT principal FROM audit_log WHERE policy_id = ? AND number = ? "
+            "AND action = 'submit' ORDER BY seq DESC LIMIT 1",
+            (policy_id, number),
+        )
+        return row[0] if row else None
+
     def audit(
         self, policy_id: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[AuditEntry]:

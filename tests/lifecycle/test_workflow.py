@@ -327,3 +327,24 @@ def test_a_submit_job_cancelled_while_it_ran_ends_cancelled_with_nothing_recorde
     finished = revisions.job(job.id)
     assert finished is not None and finished.state == "cancelled"
     assert governed.record("cancellation-fees", draft.number).state == "draft"
+
+
+def test_whoever_submitted_a_colleagues_draft_may_not_also_approve_it(
+    governed: Lifecycle, folder: Path
+) -> None:
+    """Four eyes: bob wrote the draft to share it, alice asked for it to be published; had
+    alice approved it too, one person alone would have decided to publish."""
+    draft = governed.draft(from_path(_edit(folder, *WORDING)), "bob", "to share")
+    candidate = governed.resolve("cancellation-fees", str(draft.number))
+    record, _ = governed.submit(candidate, "alice", "please publish")
+    with pytest.raises(NotPermitted) as caught:
+        governed.approve("cancellation-fees", record.number, "alice")
+    [problem] = caught.value.diagnostics
+    assert problem.code == "self_approval"
+    assert problem.message == (
+        f"alice submitted cancellation-fees@{record.number} for approval: another principal "
+        "must approve it"
+    )
+    with pytest.raises(NotPermitted):  # nor its author
+        governed.approve("cancellation-fees", record.number, "bob")
+    assert governed.approve("cancellation-fees", record.number, "carol").number >= 2
