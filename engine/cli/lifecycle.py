@@ -352,6 +352,9 @@ def impact(
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     overrides = _data_option(data)
     since_at, until_at = _instant(since, "--since"), _instant(until, "--until")
+    if since_at is not None and until_at is not None and since_at > until_at:
+        reason = Msg("--until is before --since: the window holds no decision")
+        raise UsageError([Diagnostic("usage", reason)])
     if draft is None and not overrides:
         draft = str(policy_file(policy, Path(policies_dir)))
     show = sys.stderr.isatty() if progress is None else progress

@@ -488,6 +488,9 @@ class LifecycleService:
             draft = request.get("draft")
             against = _ref(request.get("against") or "published", "against")
             since, until = _window(request, "since"), _window(request, "until")
+            if since is not None and until is not None and since > until:
+                reason = Msg("'until' is before 'since': the window holds no decision")
+                raise _invalid("/until", Msg("before 'since'"), reason)
             data = _data_shape(request.get("data"))
             counts = {name: _count(request, name, low) for name, low in COUNTS.items()}
             before = self.lifecycle.resolve(policy_id, against)

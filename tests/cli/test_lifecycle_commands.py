@@ -64,6 +64,10 @@ def test_a_bad_since_is_said_once_without_a_pointer(
         code, _, err = run(capsys, project, "impact", POLICY, option, "abc")
         assert code == 2, err
         assert err.strip() == f'usage: {option}: "abc" is not a valid date-time (RFC 3339)'
+    window = ["--since", "2030-01-01", "--until", "2020-01-01"]
+    code, _, err = run(capsys, project, "impact", POLICY, *window)
+    assert code == 2, err
+    assert err.strip() == "usage: --until is before --since: the window holds no decision"
 
 
 @pytest.mark.parametrize(

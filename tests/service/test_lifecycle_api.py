@@ -393,6 +393,14 @@ def test_a_bad_since_or_until_of_an_impact_is_a_422_pointing_at_it(server: Serve
         ]:
             answer = alice.post(impact, json={"data": {"blacklist": entries}, name: value})
             assert _job(alice, answer)["state"] == "done", (name, value)
+        # a window that ends before it starts holds nothing: refused, not replayed empty
+        reversed_window = {"since": "2030-01-01", "until": "2020-01-01"}
+        answer = alice.post(impact, json={"data": {"blacklist": entries}, **reversed_window})
+        assert answer.status_code == 422, answer.text
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/until"]
+        same_day = {"since": "2024-06-01T00:00:00+09:00", "until": "2024-06-01T00:00:00+09:00"}
+        answer = alice.post(impact, json={"data": {"blacklist": entries}, **same_day})
+        assert _job(alice, answer)["state"] == "done"
 
 
 def test_rollback_approve_and_reject_bodies_are_checked_before_anything_is_looked_up(
