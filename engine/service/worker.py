@@ -257,6 +257,10 @@ class Worker:
     # -- snapshots ---------------------------------------------------------------------
     def _snapshot(self, policy_set: PolicySet, previous: Snapshot | None) -> Snapshot:
         self.generation += 1
+        # the counter before the versions: a replacement committed between the two reads
+        # leaves the counter behind the versions, and the next group refreshes once more;
+        # read after them, it said versions older than it were current until the next one
+        data_generation = self.store.fresh_data_generation()
         return apply_data(
             policy_set,
             self.store.current_data(),
@@ -265,7 +269,7 @@ class Worker:
             ),
             previous,
             self.generation,
-            self.store.fresh_data_generation(),
+            data_generation,
         )
 
     def _swap(self, snapshot: Snapshot) -> None:
