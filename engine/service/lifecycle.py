@@ -50,7 +50,8 @@ from engine.lifecycle.workflow import (
 from engine.service.envelopes import Envelope, Key, parse_body
 from engine.service.problems import RequestProblem, Response, from_error, problem
 from engine.service.problems import Subject as _Subject
-from engine.service.reads import integer_parameter
+from engine.service.reads import integer_parameter, policy_parameter
+from engine.source.yaml import join_pointer
 
 LIFECYCLE = _Subject(
     invalid=Msg("the request is not valid"),
@@ -136,6 +137,36 @@ def _ref(value: Any, name: str) -> str:
             errors=[Diagnostic("request_invalid", Msg("not a revision"), pointer=f"/{name}")],
         )
     )
+
+
+def no_nul(request: dict[str, Any]) -> dict[str, Any]:
+    """The body, unless a text in it holds a NUL character: the lifecycle stores its texts
+    (messages, sources, tests) as they are, and PostgreSQL's text cannot hold one (a 500
+    there, stored on SQLite): a 422 at its place on every store."""
+    pointer = _nul_at(request, "")
+    if pointer is None:
+        return request
+    reason = Msg("a text holds a NUL character (U+0000)")
+    raise _invalid(pointer, reason)
+
+
+def _nul_at(value: Any, pointer: str) -> str | None:
+    if isinstance(value, str):
+        return pointer if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        place = join_pointer(pointer, key)
+        if isinstance(key, str) and "\x00" in key:
+            return place
+        found = _nul_at(item, place)
+        if found is not None:
+            return found
+    return None
 
 
 def _query_ref(query: Mapping[str, Any], name: str) -> str | None:
@@ -292,7 +323,7 @@ class LifecycleService:
             message = Msg("the body must be an object")
             errors = [Diagnostic("type_mismatch", message, pointer="")]
             raise RequestProblem(problem(422, "request_invalid", message, errors=errors))
-        return value
+        return no_nul(value)
 
     def _rules_params(self) -> dict[str, Any]:
         rules = self.rules
@@ -420,7 +451,7 @@ class LifecycleService:
         """The `message` of an approval or a rejection (an empty body: none)."""
         if not body:
             return ""
-        return MESSAGE_REQUEST.read(body).get("message") or ""
+        return no_nul(MESSAGE_REQUEST.read(body)).get("message") or ""
 
     def reject(self, meta: dict[str, Any], body: bytes) -> Response:
         def call() -> Response:
@@ -438,7 +469,7 @@ class LifecycleService:
     def rollback(self, meta: dict[str, Any], body: bytes) -> Response:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            request = ROLLBACK_REQUEST.read(body)  # its shape first: nothing is looked up yet
+            request = no_nul(ROLLBACK_REQUEST.read(body))  # its shape first: nothing looked up
             target = _ref(request["to"], "to")
             message = request.get("message") or ""
             publication = self.lifecycle.rollback(
@@ -609,9 +640,11 @@ class LifecycleService:
         return self._run(call)
 
     def jobs(self, meta: dict[str, Any], _body: bytes) -> Response:
-        policy = meta.get("policy") or None
-        listed = self.lifecycle.revisions.jobs(policy, limit=50)
-        return _json(200, {"jobs": [self._brief(j.to_dict()) for j in listed]})
+        def call() -> Response:
+            listed = self.lifecycle.revisions.jobs(policy_parameter(meta), limit=50)
+            return _json(200, {"jobs": [self._brief(j.to_dict()) for j in listed]})
+
+        return self._run(call)
 
     @staticmethod
     def _brief(job: dict[str, Any]) -> dict[str, Any]:
@@ -645,7 +678,7 @@ class LifecycleService:
 
     def audit(self, meta: dict[str, Any], _body: bytes) -> Response:
         def call() -> Response:
-            policy_id = meta.get("policy_id") or meta.get("policy") or None
+            policy_id = meta.get("policy_id") or policy_parameter(meta)
             if meta.get("policy_id"):
                 self._policy(policy_id)
             limit = integer_parameter(meta, "limit", 1, MAX_AUDIT, 100) or 100

@@ -248,6 +248,12 @@ def _invalid(name: str, message: str) -> RequestProblem:
     )
 
 
+def policy_parameter(query: Mapping[str, Any]) -> str | None:
+    """`?policy=`: a policy id or nothing; anything else (a NUL, which PostgreSQL's text
+    refuses) a 422 naming it, on every store alike."""
+    return _optional(query, "policy", POLICY_ID)
+
+
 def _optional(query: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str | None:
     value = query.get(name)
     if value is None:
@@ -287,6 +293,8 @@ def _outcome(value: Any) -> OutcomeIs:
     field, equals, text = str(value).partition("=")
     if not equals or not _FIELD.fullmatch(field) or len(text) > 128:
         raise _invalid("outcome", Msg("expected field=value, such as held=true"))
+    if "\x00" in text:  # no outcome holds it, and PostgreSQL's text cannot carry it
+        raise _invalid("outcome", Msg("a value holds no NUL character"))
     parsed: Any
     if text in ("true", "false", "null"):
         parsed = {"true": True, "false": False, "null": None}[text]

@@ -452,3 +452,47 @@ def test_a_body_that_is_no_object_is_pointed_at_on_every_lifecycle_route(
         problem = answer.json()
         assert problem["code"] == "request_invalid"
         assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [("type_mismatch", "")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_nul_in_a_lifecycle_text_or_filter_is_refused_alike_on_either_store(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL's text holds no NUL: a draft's message, a rollback's, an outcome filter,
+    the audit's or jobs' ?policy= with one were a 500 there and stored on SQLite (a rollback
+    then published on one store and not on the other)."""
+    store: Path | str = tmp_path / "var" / "kimari.sqlite3"
+    if backend == "postgres":
+        store = request.getfixturevalue("pg_server").create_database()
+    env = {"KIMARI_TOKENS": f"{TOKENS},admin-token-0123:ops:decide+admin"}
+    server = Server(shipped_copy(tmp_path), store, workers=1, env=env).start()
+    try:
+        _nul_refused(server)
+    finally:
+        server.stop()
+
+
+def _nul_refused(server: Server) -> None:
+    with server.client(ALICE) as alice, server.client(BOB) as bob:
+        source = alice.get(f"{POLICY}/source").json()["text"]
+        sent = {"source": source + "\n# again\n", "message": "m\x00", "state": "draft"}
+        answer = alice.post(f"{POLICY}/revisions", json=sent)
+        assert answer.status_code == 422, answer.text
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/message"]
+        tests = {"source": source, "state": "draft", "tests": "# t\x00\n"}
+        answer = alice.post(f"{POLICY}/revisions", json=tests)
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/tests"]
+        answer = bob.post(f"{POLICY}/rollback", json={"to": 1, "message": "r\x00"})
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/message"]
+        for path, query in [
+            ("/v1/audit", {"policy": "\x00"}),
+            ("/v1/jobs", {"policy": "x\x00y"}),
+        ]:
+            answer = alice.get(path, params=query)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["parameter"] == "policy"
+        with server.client("admin-token-0123") as ops:
+            answer = ops.get("/v1/decisions", params={"outcome": "fee_tier=half\x00"})
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["parameter"] == "outcome"
+        assert alice.get("/v1/audit", params={"policy": "cancellation-fees"}).status_code == 200
