@@ -34,9 +34,11 @@ from engine.core.pools import (
     STUCK_SECONDS,
     PoolWatch,
     WorkerStopped,
+    hold_tasks,
     ignore_sigint,
     sigint_held,
     stop_pool,
+    task_holders,
 )
 
 CHUNK = 256
@@ -56,11 +58,20 @@ class BatchSummary:
         return self.total / self.seconds if self.seconds else 0.0
 
 
-def _init(folder: str, policy_id: str, backend: str, at: str | None, lang: str) -> None:
+def _fork_init(holders: Any) -> None:
+    """A forked worker's first steps (it inherits the policy: `run_batch`)."""
+    ignore_sigint()
+    hold_tasks(holders)
+
+
+def _init(
+    holders: Any, folder: str, policy_id: str, backend: str, at: str | None, lang: str
+) -> None:
     """A spawned worker loads the policy itself (a forked one inherits it: `run_batch`)."""
     from engine.project.project import load_policy
 
     ignore_sigint()
+    hold_tasks(holders)
     project = load_policy(folder, policy_id)
     policy = project.policy(policy_id)
     data = project.data_for(policy)
@@ -222,11 +233,15 @@ def run_batch(
         with sigint_held():
             if _forkable():
                 _worker.update(policy=policy, data=project.data_for(policy), **settings)
-                pool = multiprocessing.get_context("fork").Pool(count, ignore_sigint)
+                context = multiprocessing.get_context("fork")
+                holders = task_holders(context, 2 * count)
+                pool = context.Pool(count, _fork_init, (holders,))
             else:
-                arguments = (str(folder), policy_id, *settings.values())
-                pool = multiprocessing.get_context("spawn").Pool(count, _init, arguments)
-        _decide_all(pool, count, source, sink, summary, bar)
+                context = multiprocessing.get_context("spawn")
+                holders = task_holders(context, 2 * count)
+                arguments = (holders, str(folder), policy_id, *settings.values())
+                pool = context.Pool(count, _init, arguments)
+        _decide_all(PoolWatch(pool, holders), count, source, sink, summary, bar)
     except WorkerStopped as stopped:
         stop_pool(pool, STUCK_SECONDS)
         pool = None
@@ -245,7 +260,12 @@ _END = object()  # the reader's last item: the input is read to its end
 
 
 def _decide_all(
-    pool: Any, count: int, source: IO[bytes], sink: IO[bytes], summary: BatchSummary, bar: Progress
+    watch: PoolWatch,
+    count: int,
+    source: IO[bytes],
+    sink: IO[bytes],
+    summary: BatchSummary,
+    bar: Progress,
 ) -> None:
     """A thread of its own reads the input (a pool thread waiting on a pipe that stays silent
     would keep the pool from stopping; this thread waiting on it would hold back what is
@@ -258,12 +278,11 @@ def _decide_all(
     threading.Thread(
         target=_read, args=(reader, chunks, owned), name="batch-input", daemon=True
     ).start()
-    watch = PoolWatch(pool)
     in_flight: deque[tuple[int, Any]] = deque()  # (the chunk's first line, its result)
     done = False
     while True:
         while in_flight and in_flight[0][1].ready():
-            _write(in_flight.popleft()[1].get(), sink, summary, bar)
+            _write(watch.taken(in_flight.popleft()[1]), sink, summary, bar)
         if done and not in_flight:
             return
         if done or len(in_flight) >= 2 * count:
@@ -271,8 +290,8 @@ def _decide_all(
                 watch.wait([result for _, result in in_flight])
             except WorkerStopped as stopped:
                 while in_flight and in_flight[0][1].ready():  # decided before the lost one
-                    _write(in_flight.popleft()[1].get(), sink, summary, bar)
-                if in_flight:
+                    _write(watch.taken(in_flight.popleft()[1]), sink, summary, bar)
+                if in_flight:  # (a stuck pool that moved after all has lost nothing)
                     stopped.first_line = in_flight[0][0]
                     raise
             continue
@@ -286,7 +305,7 @@ def _decide_all(
             reason = Msg("cannot read the input: {reason}", reason=os_reason(item))
             raise UsageError([Diagnostic("file_unreadable", reason)])
         else:
-            in_flight.append((item[0][0], pool.apply_async(_decide_chunk, (item,))))
+            in_flight.append((item[0][0], watch.submit(_decide_chunk, item)))
 
 
 def _stopped(stopped: WorkerStopped) -> EngineFault:

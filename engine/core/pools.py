@@ -7,25 +7,27 @@ in their initializer), the parent alone gets the KeyboardInterrupt and stops the
 a task, which would stop the others. `sigint_held` keeps Ctrl-C waiting while a pool starts.
 
 A worker killed mid-task (kill -9, the kernel's OOM killer) is replaced by
-multiprocessing.Pool, but not its task: the task's result never comes. `PoolWatch` watches
-the pool's processes while it waits and raises WorkerStopped instead of waiting forever.
+multiprocessing.Pool, but not its task: the task's result never comes. `PoolWatch` submits
+the tasks, knows which process holds each (`run_held`), and raises WorkerStopped when one
+that held a task has ended, instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from engine.core.i18n import Msg
 
 # how long an interrupted run waits for its pool to stop (then once more after killing it)
 STOP_SECONDS = 5.0
-# after a worker died: how long nothing may get decided before the pool is taken as stuck
-# (a chunk takes ~0.03 s; a slow one of 256 large requests a few seconds)
+# after a worker died holding nothing: how long nothing may get decided before the pool is
+# taken as stuck on its task queue (a chunk takes ~0.03 s; one of 256 large requests a few s)
 STALL_SECONDS = 30.0
 # to stop a pool after WorkerStopped: it may wait for a dead process's lock (stop_pool)
 STUCK_SECONDS = 0.2
@@ -86,43 +88,83 @@ class WorkerStopped(Exception):
         return Msg("exit status {status}", status=self.exitcode)
 
 
-class PoolWatch:
-    """Waits for a pool's results, watching its processes: every one it has had (a
-    replacement too), of which none ends before the pool is stopped unless it died."""
+_holders: Any = None  # in a pool process: where it writes the id of the task it holds
 
-    def __init__(self, pool: Any, stall_seconds: float = STALL_SECONDS) -> None:
+
+def hold_tasks(holders: Any) -> None:
+    """A pool process's initializer step: the shared slots it claims its tasks in."""
+    global _holders
+    _holders = holders
+
+
+def run_held(func: Callable[..., Any], slot: int, args: tuple[Any, ...]) -> Any:
+    """A task as the pool runs it: its process claims the slot first, so that the parent
+    knows which tasks a process that ended was holding."""
+    if _holders is not None:
+        _holders[slot] = os.getpid()
+    return func(*args)
+
+
+class PoolWatch:
+    """Submits a pool's tasks and waits for their results, watching its processes: every
+    one it has had (a replacement too), of which none ends before the pool is stopped
+    unless it died. Each task in flight has a slot in `holders` (a shared array the pool's
+    processes got through `hold_tasks`) holding the id of the process that runs it."""
+
+    def __init__(self, pool: Any, holders: Any, stall_seconds: float = STALL_SECONDS) -> None:
         self.pool = pool
+        self.holders = holders
         self.stall_seconds = stall_seconds
+        self.free = list(range(len(holders)))
+        self.slot_of: dict[int, int] = {}
         self.seen: dict[int, Any] = {}
-        self.accounted = 0  # ended processes whose tasks were all decided by the others
+        self.progress = time.monotonic()  # the last result taken, or the last death seen
+        self.deaths = 0
         self.ended()
 
-    def ended(self) -> list[int]:
-        """The exit codes of the pool's processes that have ended, in the order seen."""
+    def submit(self, func: Callable[..., Any], *args: Any) -> Any:
+        """`pool.apply_async(func, args)`, with a slot; `taken` gives the slot back."""
+        slot = self.free.pop()
+        self.holders[slot] = 0
+        result = self.pool.apply_async(run_held, (func, slot, args))
+        self.slot_of[id(result)] = slot
+        return result
+
+    def taken(self, result: Any) -> Any:
+        """The result of a decided task (`result.get()`); its slot is free again."""
+        self.free.append(self.slot_of.pop(id(result)))
+        self.progress = time.monotonic()
+        return result.get()
+
+    def ended(self) -> dict[int, int]:
+        """process id -> exit code of the pool's processes that have ended."""
         for process in list(getattr(self.pool, "_pool", ())):
             self.seen.setdefault(process.pid, process)
-        codes = (process.exitcode for process in self.seen.values())
-        return [code for code in codes if code is not None]
+        codes = {pid: process.exitcode for pid, process in self.seen.items()}
+        return {pid: code for pid, code in codes.items() if code is not None}
 
     def wait(self, results: Sequence[Any], seconds: float = 0.05) -> None:
-        """Waits up to `seconds` for the first of `results` (the tasks in flight, oldest
-        first). Once a process has ended, waits for the others to decide what they can:
-        each ended process held at most one task, so when no more are left undecided than
-        processes ended, those are lost (WorkerStopped); when none is, it goes on. One that
-        died waiting for a task may have held the pool's task queue, and then no other
-        process gets one again: nothing decided for `stall_seconds` is WorkerStopped too."""
+        """Waits up to `seconds` for the first of `results` (tasks in flight, oldest first).
+        WorkerStopped once a task's process has ended holding it: its result never comes.
+        A process that died waiting for a task may have held the pool's task queue, and
+        then no process gets one again: after a death, nothing decided for
+        `stall_seconds` is WorkerStopped too. A process that died holding nothing loses
+        nothing: the others go on."""
         results[0].wait(seconds)
         ended = self.ended()
-        left, since = len(results) + 1, time.monotonic()
-        while len(ended) > self.accounted:
-            undecided = [result for result in results if not result.ready()]
-            if not undecided:  # it ended between two tasks: nothing lost
-                self.accounted = len(ended)
-                return
-            if len(undecided) < left:
-                left, since = len(undecided), time.monotonic()
-            lost = len(undecided) <= len(ended) - self.accounted
-            if lost or time.monotonic() - since > self.stall_seconds:
-                raise WorkerStopped(ended[-1])
-            undecided[0].wait(seconds)
-            ended = self.ended()
+        if not ended:
+            return
+        if len(ended) > self.deaths:
+            self.deaths, self.progress = len(ended), time.monotonic()
+        undecided = [result for result in results if not result.ready()]
+        for result in undecided:
+            holder = self.holders[self.slot_of[id(result)]]
+            if holder in ended:
+                raise WorkerStopped(ended[holder])
+        if undecided and time.monotonic() - self.progress > self.stall_seconds:
+            raise WorkerStopped(list(ended.values())[-1])
+
+
+def task_holders(context: Any, tasks: int) -> Any:
+    """The shared slots of a pool that has at most `tasks` in flight, for `hold_tasks`."""
+    return context.Array("q", tasks, lock=False)

@@ -49,9 +49,11 @@ from engine.core.pools import (
     STUCK_SECONDS,
     PoolWatch,
     WorkerStopped,
+    hold_tasks,
     ignore_sigint,
     sigint_held,
     stop_pool,
+    task_holders,
 )
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
@@ -286,9 +288,11 @@ def _init(before: Side, after: Side, plan: Plan) -> None:
     _state["plan"] = plan
 
 
-def _pool_init(before: Side, after: Side, plan: Plan) -> None:
-    """A pool's process: Ctrl-C is the parent's (engine/core/pools.py), then its replayers."""
+def _pool_init(holders: Any, before: Side, after: Side, plan: Plan) -> None:
+    """A pool's process: Ctrl-C is the parent's, its tasks claimed in `holders`
+    (engine/core/pools.py), then its replayers."""
     ignore_sigint()
+    hold_tasks(holders)
     _init(before, after, plan)
 
 
@@ -661,10 +665,11 @@ def _run_pool(
         # Ctrl-C: the processes ignore it; this one stops them (bounded) and the
         # KeyboardInterrupt goes on up
         with sigint_held():
-            pool = context.Pool(count, _pool_init, (before, after, plan))
-        watch = PoolWatch(pool)
+            holders = task_holders(context, 2 * count)
+            pool = context.Pool(count, _pool_init, (holders, before, after, plan))
+        watch = PoolWatch(pool, holders)
         for task in tasks:
-            in_flight.append(pool.apply_async(replay_chunk, (task,)))
+            in_flight.append(watch.submit(replay_chunk, task))
             while len(in_flight) >= 2 * count:
                 cancelled = _collect(in_flight, watch, tally, plan, total, on_progress)
                 if cancelled:
@@ -700,7 +705,7 @@ def _collect(
         for index, result in enumerate(in_flight):
             if result.ready():
                 in_flight.pop(index)
-                tally.merge(result.get(), plan.list_limit, plan.explain)
+                tally.merge(watch.taken(result), plan.list_limit, plan.explain)
                 return on_progress is not None and on_progress(tally.scanned, total)
         watch.wait(in_flight)  # WorkerStopped: a chunk that would never come
 
