@@ -15,7 +15,7 @@ that held a task has ended, instead of waiting forever.
 from __future__ import annotations
 
 import contextlib
-import os
+import multiprocessing
 import signal
 import threading
 import time
@@ -88,20 +88,28 @@ class WorkerStopped(Exception):
         return Msg("exit status {status}", status=self.exitcode)
 
 
-_holders: Any = None  # in a pool process: where it writes the id of the task it holds
+_holders: Any = None  # in a pool process: the slots it claims its tasks in
+_me = 0  # in a pool process: its number in the pool
+
+
+def worker_number(process: Any) -> int:
+    """A pool process's number: the N of its name (ForkPoolWorker-N), which no other
+    process of the pool has, where a process id may come back after it ended."""
+    tail = str(process.name).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -abs(process.pid or 0) - 1
 
 
 def hold_tasks(holders: Any) -> None:
     """A pool process's initializer step: the shared slots it claims its tasks in."""
-    global _holders
-    _holders = holders
+    global _holders, _me
+    _holders, _me = holders, worker_number(multiprocessing.current_process())
 
 
 def run_held(func: Callable[..., Any], slot: int, args: tuple[Any, ...]) -> Any:
     """A task as the pool runs it: its process claims the slot first, so that the parent
     knows which tasks a process that ended was holding."""
     if _holders is not None:
-        _holders[slot] = os.getpid()
+        _holders[slot] = _me
     return func(*args)
 
 
@@ -109,7 +117,8 @@ class PoolWatch:
     """Submits a pool's tasks and waits for their results, watching its processes: every
     one it has had (a replacement too), of which none ends before the pool is stopped
     unless it died. Each task in flight has a slot in `holders` (a shared array the pool's
-    processes got through `hold_tasks`) holding the id of the process that runs it."""
+    processes got through `hold_tasks`) holding the number of the process that runs it
+    (0: not started yet)."""
 
     def __init__(self, pool: Any, holders: Any, stall_seconds: float = STALL_SECONDS) -> None:
         self.pool = pool
@@ -117,16 +126,25 @@ class PoolWatch:
         self.stall_seconds = stall_seconds
         self.free = list(range(len(holders)))
         self.slot_of: dict[int, int] = {}
-        self.seen: dict[int, Any] = {}
-        self.progress = time.monotonic()  # the last result taken, or the last death seen
+        self.seen: dict[int, Any] = {}  # id(process) -> every process the pool has had
+        self.progress = time.monotonic()  # the last sign that the pool works
         self.deaths = 0
         self.ended()
 
     def submit(self, func: Callable[..., Any], *args: Any) -> Any:
-        """`pool.apply_async(func, args)`, with a slot; `taken` gives the slot back."""
+        """`pool.apply_async(func, args)`, with a slot; `taken` gives the slot back. At most
+        as many tasks in flight as `holders` has slots (the callers keep 2 per process)."""
+        if not self.free:
+            raise RuntimeError(f"more than {len(self.holders)} tasks in flight")
+        if not self.slot_of:  # nothing was in flight: the time before this is no stall
+            self.progress = time.monotonic()
         slot = self.free.pop()
         self.holders[slot] = 0
-        result = self.pool.apply_async(run_held, (func, slot, args))
+        try:
+            result = self.pool.apply_async(run_held, (func, slot, args))
+        except BaseException:
+            self.free.append(slot)
+            raise
         self.slot_of[id(result)] = slot
         return result
 
@@ -136,32 +154,44 @@ class PoolWatch:
         self.progress = time.monotonic()
         return result.get()
 
-    def ended(self) -> dict[int, int]:
-        """process id -> exit code of the pool's processes that have ended."""
+    def ended(self) -> tuple[dict[int, int], set[int]]:
+        """(number -> exit code of the pool's processes that have ended, the numbers of
+        those still running): see `worker_number`."""
         for process in list(getattr(self.pool, "_pool", ())):
-            self.seen.setdefault(process.pid, process)
-        codes = {pid: process.exitcode for pid, process in self.seen.items()}
-        return {pid: code for pid, code in codes.items() if code is not None}
+            self.seen.setdefault(id(process), process)
+        ended, alive = {}, set()
+        for process in self.seen.values():
+            code = process.exitcode
+            if code is None:
+                alive.add(worker_number(process))
+            else:
+                ended[worker_number(process)] = code
+        return ended, alive
 
     def wait(self, results: Sequence[Any], seconds: float = 0.05) -> None:
         """Waits up to `seconds` for the first of `results` (tasks in flight, oldest first).
         WorkerStopped once a task's process has ended holding it: its result never comes.
         A process that died waiting for a task may have held the pool's task queue, and
-        then no process gets one again: after a death, nothing decided for
-        `stall_seconds` is WorkerStopped too. A process that died holding nothing loses
-        nothing: the others go on."""
+        then no process gets one again: after a death, when no task has been claimed by a
+        live process for `stall_seconds` (nothing running, nothing taken), WorkerStopped
+        too. A process that died holding nothing loses nothing: the others go on, however
+        long their tasks take."""
         results[0].wait(seconds)
-        ended = self.ended()
+        ended, alive = self.ended()
         if not ended:
             return
+        now = time.monotonic()
         if len(ended) > self.deaths:
-            self.deaths, self.progress = len(ended), time.monotonic()
-        undecided = [result for result in results if not result.ready()]
-        for result in undecided:
+            self.deaths, self.progress = len(ended), now
+        for result in results:
+            if result.ready():
+                continue
             holder = self.holders[self.slot_of[id(result)]]
-            if holder in ended:
+            if holder in alive:  # being decided: the pool works
+                self.progress = now
+            elif holder in ended:
                 raise WorkerStopped(ended[holder])
-        if undecided and time.monotonic() - self.progress > self.stall_seconds:
+        if now - self.progress > self.stall_seconds and not all(r.ready() for r in results):
             raise WorkerStopped(list(ended.values())[-1])
 
 

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from engine.core.pools import (
     hold_tasks,
     stop_pool,
     task_holders,
+    worker_number,
 )
 
 pytestmark = pytest.mark.usefixtures("no_hang")
@@ -64,14 +66,7 @@ def watch() -> Iterator[PoolWatch]:
 
 
 def _gather(watch: PoolWatch, task: Any, numbers: list[int]) -> list[int]:
-    results = [watch.submit(task, n) for n in numbers]
-    done = []
-    while results:
-        if results[0].ready():
-            done.append(watch.taken(results.pop(0)))
-            continue
-        watch.wait(results)
-    return done
+    return _gather_all(watch, [watch.submit(task, n) for n in numbers])
 
 
 def test_a_process_killed_holding_a_task_is_reported_with_its_reason(watch: PoolWatch) -> None:
@@ -90,21 +85,25 @@ def test_an_exit_status_is_the_reason_when_a_process_exits(watch: PoolWatch) -> 
     assert caught.value.reason() == "exit status 7"
 
 
-def test_a_process_that_dies_holding_nothing_loses_nothing_however_long_the_others_take(
-    watch: PoolWatch,
-) -> None:
+def test_a_death_holding_nothing_loses_no_task_another_is_deciding_however_long() -> None:
     """Counting deaths against undecided tasks took the idle process's death for the loss
-    of the slow task the other one was still deciding (the review's case)."""
-    slow = watch.submit(_slow, 5)
-    slot = watch.slot_of[id(slow)]
-    while watch.holders[slot] == 0:  # the slow task has its process
-        time.sleep(0.01)
-    idle = next(p for p in watch.pool._pool if p.pid != watch.holders[slot])
-    idle.kill()
-    idle.join()
-    while not slow.ready():
-        watch.wait([slow])  # no WorkerStopped: the dead process held nothing
-    assert watch.taken(slow) == 5
+    of the slow task the other one was still deciding; then the stall rule did, once the
+    task took longer than it (the two reviews' cases: the stall is 0.5 s here, the task
+    1.5 s)."""
+    pool, watch = _watched(2, stall_seconds=0.5)
+    try:
+        slow = watch.submit(_slow, 5)
+        slot = watch.slot_of[id(slow)]
+        while watch.holders[slot] == 0:  # the slow task has its process
+            time.sleep(0.01)
+        idle = next(p for p in pool._pool if worker_number(p) != watch.holders[slot])
+        idle.kill()
+        idle.join()
+        while not slow.ready():
+            watch.wait([slow])  # no WorkerStopped: the dead process held nothing
+        assert watch.taken(slow) == 5
+    finally:
+        stop_pool(pool, STUCK_SECONDS)
 
 
 def test_a_pool_whose_only_process_died_waiting_for_a_task_is_stuck_and_said_so() -> None:
@@ -113,13 +112,46 @@ def test_a_pool_whose_only_process_died_waiting_for_a_task_is_stuck_and_said_so(
     pool, watch = _watched(1, stall_seconds=0.5)
     try:
         assert _gather(watch, _square, [3]) == [9]
-        pool._pool[0].kill()
+        idle = pool._pool[0]
+        _reading_its_queue(idle.pid)  # back in the queue's read, holding its lock
+        idle.kill()
         results = [watch.submit(_square, n) for n in range(3)]
         started = time.monotonic()
         with pytest.raises(WorkerStopped) as caught:
-            while True:
+            while not all(result.ready() for result in results):
                 watch.wait(results)
         assert caught.value.exitcode == -signal.SIGKILL
         assert 0.5 <= time.monotonic() - started < 30
     finally:
         stop_pool(pool, STUCK_SECONDS)
+
+
+def _reading_its_queue(pid: int) -> None:
+    """Until the process sleeps in a pipe's read (Linux's /proc/PID/wchan): a pool process
+    reads its next task holding the queue's lock. Killed a moment earlier, between sending
+    a result and taking the lock, it would leave the queue free."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + 10
+    while "pipe" not in wchan.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "pipe" in wchan.read_text(), wchan.read_text()
+
+
+def test_more_tasks_in_flight_than_slots_is_a_clear_error_and_keeps_the_slots(
+    watch: PoolWatch,
+) -> None:
+    results = [watch.submit(_square, n) for n in range(len(watch.holders))]
+    with pytest.raises(RuntimeError, match="more than 16 tasks in flight"):
+        watch.submit(_square, 99)
+    assert _gather_all(watch, results) == [n * n for n in range(16)]
+    assert len(watch.free) == 16
+
+
+def _gather_all(watch: PoolWatch, results: list[Any]) -> list[int]:
+    done = []
+    while results:
+        if results[0].ready():
+            done.append(watch.taken(results.pop(0)))
+            continue
+        watch.wait(results)
+    return done
