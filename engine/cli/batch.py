@@ -38,7 +38,6 @@ from engine.core.pools import (
     ignore_sigint,
     sigint_held,
     stop_pool,
-    task_holders,
 )
 
 CHUNK = 256
@@ -233,15 +232,13 @@ def run_batch(
         with sigint_held():
             if _forkable():
                 _worker.update(policy=policy, data=project.data_for(policy), **settings)
-                context = multiprocessing.get_context("fork")
-                holders = task_holders(context, 2 * count)
-                pool = context.Pool(count, _fork_init, (holders,))
+                watch = PoolWatch.start(multiprocessing.get_context("fork"), count, _fork_init)
             else:
-                context = multiprocessing.get_context("spawn")
-                holders = task_holders(context, 2 * count)
-                arguments = (holders, str(folder), policy_id, *settings.values())
-                pool = context.Pool(count, _init, arguments)
-        _decide_all(PoolWatch(pool, holders), count, source, sink, summary, bar)
+                arguments = (str(folder), policy_id, *settings.values())
+                spawn = multiprocessing.get_context("spawn")
+                watch = PoolWatch.start(spawn, count, _init, arguments)
+            pool = watch.pool
+        _decide_all(watch, count, source, sink, summary, bar)
     except WorkerStopped as stopped:
         stop_pool(pool, STUCK_SECONDS)
         pool = None

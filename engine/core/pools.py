@@ -131,6 +131,19 @@ class PoolWatch:
         self.deaths = 0
         self.ended()
 
+    @classmethod
+    def start(
+        cls,
+        context: Any,
+        processes: int,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...] = (),
+    ) -> PoolWatch:
+        """A pool of `processes` with two tasks in flight per process, watched: the
+        initializer gets the shared slots first, to hand them to `hold_tasks`."""
+        holders = context.Array("q", 2 * processes, lock=False)
+        return cls(context.Pool(processes, initializer, (holders, *initargs)), holders)
+
     def submit(self, func: Callable[..., Any], *args: Any) -> Any:
         """`pool.apply_async(func, args)`, with a slot; `taken` gives the slot back. At most
         as many tasks in flight as `holders` has slots (the callers keep 2 per process)."""
@@ -193,8 +206,3 @@ class PoolWatch:
                 raise WorkerStopped(ended[holder])
         if now - self.progress > self.stall_seconds and not all(r.ready() for r in results):
             raise WorkerStopped(list(ended.values())[-1])
-
-
-def task_holders(context: Any, tasks: int) -> Any:
-    """The shared slots of a pool that has at most `tasks` in flight, for `hold_tasks`."""
-    return context.Array("q", tasks, lock=False)

@@ -566,11 +566,7 @@ def guard_checker(
     def check(env: dict[str, Any]) -> None:
         originals = {key: read(env) for key, read in readers}
         # what durable_rules would compute with, and which values no double holds exactly
-        message = (
-            {k: to_message_value(v) for k, v in originals.items() if v is not None}
-            if computes
-            else originals
-        )
+        message = {k: to_message_value(v) for k, v in originals.items() if v is not None}
         inexact = {key: True for key, value in originals.items() if _inexact(value)}
         for guard in guards:
             if not guard.check(message, inexact):

@@ -53,7 +53,6 @@ from engine.core.pools import (
     ignore_sigint,
     sigint_held,
     stop_pool,
-    task_holders,
 )
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
@@ -665,9 +664,8 @@ def _run_pool(
         # Ctrl-C: the processes ignore it; this one stops them (bounded) and the
         # KeyboardInterrupt goes on up
         with sigint_held():
-            holders = task_holders(context, 2 * count)
-            pool = context.Pool(count, _pool_init, (holders, before, after, plan))
-        watch = PoolWatch(pool, holders)
+            watch = PoolWatch.start(context, count, _pool_init, (before, after, plan))
+            pool = watch.pool
         for task in tasks:
             in_flight.append(watch.submit(replay_chunk, task))
             while len(in_flight) >= 2 * count:

@@ -124,10 +124,15 @@ def _window(request: dict[str, Any], name: str) -> int | None:
         ) from None
 
 
+def _is_ref(text: str) -> bool:
+    """published, a number, POLICY@N or a hash; no paths."""
+    return text == "published" or bool(NUMBER.fullmatch(text) or HASH.fullmatch(text))
+
+
 def _ref(value: Any, name: str) -> str:
-    """A revision ref from a request: published, a number, POLICY@N or a hash; no paths."""
+    """A revision ref from a request's body (`_is_ref`), or a 422 pointing at it."""
     text = str(value).strip() if isinstance(value, str | int) else ""
-    if text == "published" or NUMBER.fullmatch(text) or HASH.fullmatch(text):
+    if _is_ref(text):
         return text
     raise RequestProblem(
         problem(
@@ -176,7 +181,7 @@ def _query_ref(query: Mapping[str, Any], name: str) -> str | None:
     if value is None:
         return None
     text = value.strip() if isinstance(value, str) else ""
-    if text == "published" or NUMBER.fullmatch(text) or HASH.fullmatch(text):
+    if _is_ref(text):
         return text
     reason = Msg("expected 'published', a revision number or a content hash")
     detail = Msg("query parameter '{name}': {reason}", name=name, reason=reason)

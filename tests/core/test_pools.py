@@ -22,7 +22,6 @@ from engine.core.pools import (
     WorkerStopped,
     hold_tasks,
     stop_pool,
-    task_holders,
     worker_number,
 )
 
@@ -51,9 +50,9 @@ def _slow(number: int) -> int:
 
 
 def _watched(processes: int, stall_seconds: float = 30.0) -> tuple[Any, PoolWatch]:
-    holders = task_holders(FORK, 16)
-    pool = FORK.Pool(processes, hold_tasks, (holders,))
-    return pool, PoolWatch(pool, holders, stall_seconds)
+    watch = PoolWatch.start(FORK, processes, hold_tasks)
+    watch.stall_seconds = stall_seconds
+    return watch.pool, watch
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def _gather(watch: PoolWatch, task: Any, numbers: list[int]) -> list[int]:
 
 
 def test_a_process_killed_holding_a_task_is_reported_with_its_reason(watch: PoolWatch) -> None:
-    results = [watch.submit(_killed_at, n) for n in range(8)]
+    results = [watch.submit(_killed_at, n) for n in range(4)]
     with pytest.raises(WorkerStopped) as caught:
         while True:
             watch.wait(results)
@@ -115,7 +114,7 @@ def test_a_pool_whose_only_process_died_waiting_for_a_task_is_stuck_and_said_so(
         idle = pool._pool[0]
         _reading_its_queue(idle.pid)  # back in the queue's read, holding its lock
         idle.kill()
-        results = [watch.submit(_square, n) for n in range(3)]
+        results = [watch.submit(_square, n) for n in range(2)]  # its two slots
         started = time.monotonic()
         with pytest.raises(WorkerStopped) as caught:
             while not all(result.ready() for result in results):
@@ -141,10 +140,11 @@ def test_more_tasks_in_flight_than_slots_is_a_clear_error_and_keeps_the_slots(
     watch: PoolWatch,
 ) -> None:
     results = [watch.submit(_square, n) for n in range(len(watch.holders))]
-    with pytest.raises(RuntimeError, match="more than 16 tasks in flight"):
+    assert len(results) == 4  # two per process
+    with pytest.raises(RuntimeError, match="more than 4 tasks in flight"):
         watch.submit(_square, 99)
-    assert _gather_all(watch, results) == [n * n for n in range(16)]
-    assert len(watch.free) == 16
+    assert _gather_all(watch, results) == [n * n for n in range(4)]
+    assert len(watch.free) == 4
 
 
 def _gather_all(watch: PoolWatch, results: list[Any]) -> list[int]:
