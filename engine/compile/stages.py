@@ -428,11 +428,12 @@ def stage_derived(build: Build) -> None:
             key=True,
         )
     known: dict[str, Type] = {}
+    scope = build.scope(derived=known)
     for name in order:
         spec = declared[name]
         pointer = join_pointer(join_pointer("/derived", name), "value")
         source = Source(build.document.positions, pointer, spec["value"])
-        expr = build.expression(spec["value"], source, build.scope(derived=known))
+        expr = build.expression(spec["value"], source, scope)
         if expr is None:
             known[name] = UNKNOWN
             build.broken_derived.add(name)

@@ -165,46 +165,85 @@ def dependency_order(
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """`names` (values of `root`, each computed by its parsed expression) in an order where
     each comes after those it reads; and those in cycles, left out of the order, each with
-    the names of its own cycle (sorted)."""
-    deps = {n: _reads(parsed[n], root, names) if n in parsed else set() for n in names}
-    reach = {n: _reachable(n, deps) for n in names}
-    cycles = {
-        n: tuple(sorted(m for m in reach[n] if n in reach[m])) for n in names if n in reach[n]
-    }
+    the names of its own cycle (sorted).
+
+    Linear in names and reads, and without recursion: a policy of 20,000 derived values
+    chained one to the next is ordered in milliseconds, declared in any order.
+    """
+    known = set(names)
+    deps = {n: sorted(_reads(parsed[n], root, known)) if n in parsed else [] for n in names}
+    cycles = _cycles(names, deps)
     order: list[str] = []
     done: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done or name in cycles:
-            return
-        done.add(name)
-        for dep in sorted(deps[name]):
-            visit(dep)
-        order.append(name)
-
     for name in names:
-        visit(name)
+        if name in done or name in cycles:
+            continue
+        done.add(name)
+        stack = [(name, iter(deps[name]))]
+        while stack:
+            current, pending = stack[-1]
+            for dep in pending:
+                if dep not in done and dep not in cycles:
+                    done.add(dep)
+                    stack.append((dep, iter(deps[dep])))
+                    break
+            else:
+                stack.pop()
+                order.append(current)
     return order, cycles
 
 
-def _reads(node: Node, root: str, names: list[str]) -> set[str]:
+def _reads(node: Node, root: str, names: set[str]) -> set[str]:
     """Which of `names` an expression reads: every one where it reads the root whole, itself
     included, so that a computed value reading the whole outcome is a cycle, refused, rather
     than computed before the values it reads."""
     read = names_read(node, root)
-    return set(names) if EVERY in read else read & set(names)
+    return set(names) if EVERY in read else read & names
 
 
-def _reachable(start: str, deps: Mapping[str, set[str]]) -> set[str]:
-    """The names `start` reads, directly or through others (itself only through a cycle)."""
-    seen: set[str] = set()
-    stack = list(deps[start])
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(deps[name])
-    return seen
+def _cycles(names: list[str], deps: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """Each name that reads itself, directly or through others, with the names of its cycle
+    (its strongly connected component, sorted): Tarjan's algorithm, iteratively."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    component: list[str] = []
+    cycles: dict[str, tuple[str, ...]] = {}
+    for start in names:
+        if start in index:
+            continue
+        index[start] = low[start] = len(index)
+        component.append(start)
+        on_stack.add(start)
+        work = [(start, iter(deps[start]))]
+        while work:
+            current, pending = work[-1]
+            for dep in pending:
+                if dep not in index:
+                    index[dep] = low[dep] = len(index)
+                    component.append(dep)
+                    on_stack.add(dep)
+                    work.append((dep, iter(deps[dep])))
+                    break
+                if dep in on_stack:
+                    low[current] = min(low[current], index[dep])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[current])
+                if low[current] == index[current]:
+                    members = []
+                    while True:
+                        member = component.pop()
+                        on_stack.discard(member)
+                        members.append(member)
+                        if member == current:
+                            break
+                    if len(members) > 1 or current in deps[current]:
+                        cycle = tuple(sorted(members))
+                        cycles.update(dict.fromkeys(members, cycle))
+    return cycles
 
 
 def conjuncts(node: Node) -> tuple[Node, ...]:
