@@ -16,6 +16,7 @@ parameters come from the table; request bodies and answers from the operation's 
 from __future__ import annotations
 
 import copy
+import glob
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +211,8 @@ class _Target:
     values: dict[str, Any]  # what fills the route's "{...}" in path, operationId and summary
     id: str = ""  # the policy's id or the data set's name
     name: str = ""  # its components' prefix: OrderHolds, Blacklist
-    example: Any = None  # a request body from the shipped examples/
+    # request bodies from the shipped examples/: {key: (summary, body)}, in the order shown
+    examples: dict[str, tuple[str, Any]] | None = None
 
 
 def openapi_document(
@@ -272,17 +274,36 @@ def _all_targets(
         if policy.kind == "decision":
             name = decision_components(policy, components)
             facts = _example(examples / f"{pid}.json")
-            example = None if facts is None else {"facts": facts}
-            out["decision"].append(_Target(values, pid, name, example))
+            shown = None if facts is None else {"shipped": (_FROM, {"facts": facts})}
+            out["decision"].append(_Target(values, pid, name, shown))
         elif policy.kind == "flow":
             name = flow_components(policy, components)
-            event = _example(examples / f"{pid}.event.json")
-            example = None if event is None else {"event": event, "actor": _actor(policy, event)}
-            out["flow"].append(_Target(values, pid, name, example))
+            out["flow"].append(_Target(values, pid, name, _event_examples(policy, examples)))
     for data_name, spec in sorted(snapshot.policy_set.specs.items()):
         name = data_components(data_name, dict(spec.validator.schema), components)
         out["data"].append(_Target({"name": data_name, "Name": camel(data_name)}, data_name, name))
     return out
+
+
+_FROM = "from the shipped examples/"
+
+
+def _event_examples(policy: CompiledPolicy, examples: Path) -> dict[str, tuple[str, Any]] | None:
+    """A flow's example event (`<policy>.event.json`), after the moves sent before it on a
+    new entity (any other `<policy>.<move>.json`: claim-status' exclusion before its claim,
+    EX-2), so that the first example tried on a new entity is one that is accepted."""
+    shown: dict[str, tuple[str, Any]] = {}
+    for path in sorted(examples.glob(f"{glob.escape(policy.id)}.*.json")):
+        move = path.name[len(policy.id) + 1 : -len(".json")]
+        event = _example(path)
+        if event is None or move == "event" or "." in move:
+            continue
+        body = {"event": event, "actor": _actor(policy, event)}
+        shown[move] = (f"sent first on a new entity: examples/{path.name}", body)
+    event = _example(examples / f"{policy.id}.event.json")
+    if event is not None:
+        shown["shipped"] = (_FROM, {"event": event, "actor": _actor(policy, event)})
+    return shown or None
 
 
 def _actor(policy: CompiledPolicy, event: Any) -> dict[str, Any]:
@@ -339,9 +360,10 @@ def _operation(route: Route, target: _Target, max_batch: int) -> dict[str, Any]:
     body, status, answer, problems = _DETAILS[route.op](target, max_batch)
     if body is not None:
         content: dict[str, Any] = {"schema": body}
-        if target.example is not None and route.op in (Op.DECIDE, Op.FLOW_EVENT):
+        if target.examples is not None and route.op in (Op.DECIDE, Op.FLOW_EVENT):
             content["examples"] = {
-                "shipped": {"summary": "from the shipped examples/", "value": target.example}
+                key: {"summary": summary, "value": value}
+                for key, (summary, value) in target.examples.items()
             }
         required = route.op not in _OPTIONAL_BODY
         out["requestBody"] = {"required": required, "content": {"application/json": content}}

@@ -227,22 +227,24 @@ def _move_one(
     client_module: Any,
     client: Any,
 ) -> None:
-    """Apply the shipped example event to a new entity; read it back, typed."""
+    """Apply the document's example events, in the order shown, to a new entity (the
+    shipped one last: claim-status' exclusion comes first, EX-2); read it back, typed."""
     name = camel(policy_id)
     event = _example(f"{policy_id}.event.json")
     operation = document["paths"][f"/v1/flows/{policy_id}/{{entity_id}}/events"]["post"]
-    shipped = operation["requestBody"]["content"]["application/json"]["examples"]["shipped"]
-    actor = shipped["value"]["actor"]  # one who may send it (the flow's `by:`)
+    *first, shipped = operation["requestBody"]["content"]["application/json"]["examples"].items()
+    assert shipped[0] == "shipped"
+    actor = shipped[1]["value"]["actor"]  # one who may send it (the flow's `by:`)
+    assert shipped[1]["value"]["event"] == event
     apply = _operation(client_module, "flows", f"apply{name}Event")
     before: list[str] = []
-    if policy_id == "claim-status":  # EX-2: made 対象外 with its reason before it is claimed
-        exclude = _example("claim-status.exclude.json")
-        body = {"event": exclude, "actor": actor, "at": AT}
+    for _, example in first:
+        body = {**example["value"], "at": AT}
         request = getattr(models, f"{name}EventRequest").from_dict(body)
-        assert type(request.event).__name__ == f"{name}ExcludeEvent"
         answer = apply.sync_detailed(client=client, entity_id="CL-1", body=request)
         assert answer.status_code == 200, answer.content
         before.append(answer.parsed.transition.id.value)
+    assert len(first) == (policy_id == "claim-status")
     body = {"event": event, "actor": actor, "at": AT}
     request = getattr(models, f"{name}EventRequest").from_dict(body)
     assert type(request.event).__name__ == f"{name}{camel(event['type'])}Event"
