@@ -220,6 +220,7 @@ def _shown(path: Path) -> str:
 def stage_settings(build: Build) -> None:
     for name, spec in build.data.get("settings", {}).items():
         pointer = join_pointer("/settings", name)
+        check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
         type_ = SETTING_TYPES[spec["type"]]
         enum = _enum_of(build, name, type_, spec, pointer)
         default = spec["default"]
@@ -349,6 +350,7 @@ def _check_bounds(
 def stage_data(build: Build) -> None:
     for name, spec in build.data.get("data", {}).items():
         pointer = join_pointer("/data", name)
+        check_refs(build, spec.get("refs", []), join_pointer(pointer, "refs"), None)
         path = build.relative(spec["schema"])
         try:
             raw = build.read(spec["schema"])
@@ -427,8 +429,14 @@ def stage_derived(build: Build) -> None:
             join_pointer("/derived", name),
             key=True,
         )
-    known: dict[str, Type] = {}
+    # a value in a cycle is reported once, above: reading it elsewhere is no second error
+    known: dict[str, Type] = dict.fromkeys(cyclic, UNKNOWN)
+    build.broken_derived.update(cyclic)
     scope = build.scope(derived=known)
+    for name, spec in declared.items():
+        check_refs(
+            build, spec.get("refs", []), join_pointer(join_pointer("/derived", name), "refs"), None
+        )
     for name in order:
         spec = declared[name]
         pointer = join_pointer(join_pointer("/derived", name), "value")

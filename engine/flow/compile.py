@@ -427,6 +427,7 @@ def _transition(
     build: FlowBuild, spec: Mapping[str, Any], index: int, pointer: str, scope: Any
 ) -> None:
     tid = spec["id"]
+    before = len(build.diagnostics)
     sources = _sources(build, spec["from"], join_pointer(pointer, "from"), tid)
     event = build.events.get(spec["event"])
     if event is None:
@@ -461,7 +462,9 @@ def _transition(
                 rule_id=tid,
                 hint=did_you_mean(name, event.fields),
             )
-    if sources is None or event is None or build.failed:
+    # Only this transition's own mistakes stop it here: an earlier one elsewhere would hide
+    # the problems of every transition after it, and call what they read "unused".
+    if sources is None or event is None or any(d.is_error for d in build.diagnostics[before:]):
         return
     conditions = _move_conditions(build, spec, pointer, scope, sources, requires)
     changes = _changes(build, spec, pointer, scope)

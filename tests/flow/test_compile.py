@@ -145,6 +145,24 @@ def test_a_mistake_in_a_transition_is_reported_at_its_line_with_a_suggestion(
         assert hint in (found[0].hint or "")
 
 
+def test_a_mistake_in_one_transition_hides_neither_the_next_ones_nor_what_they_read(
+    tmp_path: Path,
+) -> None:
+    """Every transition is checked whatever came before it: the first mistake used to stop
+    the others, whose own mistakes went unreported and whose derived values were "unused"."""
+    text = GOOD.replace("      refs: [EX-6]\n", "      refs: [EX-66]\n", 1)  # the first one
+    text = text.replace(
+        "flow:\n", "derived:\n  few: {value: 'coalesce(entity.count, 0) < 3'}\nflow:\n"
+    )
+    later = "      to: closed\n      when: derived.few and state == 'opn'\n"  # the second one
+    text = text.replace("      to: closed\n", later, 1)
+    found = problems(tmp_path, text)
+    assert [(d.code, d.location.line if d.location else 0) for d in found] == [
+        ("unknown_ref", line_of(text, "refs: [EX-66]")),
+        ("unknown_enum_value", line_of(text, "when: derived.few")),
+    ]  # and derived.few, read by the second, is not "declared but never used"
+
+
 def test_a_final_state_can_be_neither_left_nor_initial(tmp_path: Path) -> None:
     leave = GOOD.replace("      from: open\n", "      from: gone\n")
     found = problems(tmp_path / "leave", leave)
