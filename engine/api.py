@@ -39,6 +39,7 @@ from engine.project.project import (
     load_project_partly,
     load_rulebook,
     policy_files,
+    shown_path,
 )
 from engine.runtime.decision import Decision
 from engine.runtime.evaluate import decide
@@ -58,28 +59,123 @@ def _folder_of(path: Path) -> Path:
 
 
 def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagnostic], str]:
-    """All problems (errors, warnings) of the policies, test files and data under `paths`."""
+    """All problems (errors, warnings) of what `paths` name: a folder whole (its policies, test
+    files and data), a policy file with the test file beside it, a test file. Each folder is
+    read once; the problems of its other policies are not reported for a file named alone."""
     problems: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
-    policies = tests = unchecked = 0
+    counts = {"policies": 0, "tests": 0, "unchecked": 0}
+    for folder, named in _selections(paths, problems).values():
+        _validate_folder(folder, named, problems, warnings, counts)
+    problems = [d for d in problems if d.severity is Severity.ERROR]
+    summary = _validate_summary(counts["policies"], counts["tests"], counts["unchecked"])
+    return sort_diagnostics(problems), sort_diagnostics(warnings), summary
+
+
+def _selections(
+    paths: Iterable[Path], problems: list[Diagnostic]
+) -> dict[Path, tuple[Path, set[Path] | None]]:
+    """resolved folder -> (the folder as given, the files named in it or None: all of it)."""
+    out: dict[Path, tuple[Path, set[Path] | None]] = {}
     for path in paths:
         folder = _folder_of(path)
-        project, found = load_project_partly(folder)
-        problems.extend(d for d in found if d.is_error)
-        warnings.extend(d for d in found if not d.is_error)
-        warnings.extend(project.warnings)
-        compiled = set(project.policies)
-        broken = {p.stem for p in policy_files(folder)} - compiled
-        policies += len(compiled) + len(broken)
-        for file in case_files(folder) if path.is_dir() else _test_files_of(path):
-            if file.name.removesuffix(TESTS_SUFFIX) in broken:
-                unchecked += 1  # read against its policy, once that compiles
-                continue
-            tests += 1
-            try:
-                load_cases(file, project)
-            except PolicyError as exc:
-                problems.extend(exc.diagnostics)
+        given, named = out.get(folder.resolve(), (folder, set()))
+        if path.is_dir() or named is None:
+            out[folder.resolve()] = (given, None)
+        elif _refused_file(path, problems):
+            out.setdefault(folder.resolve(), (given, named))
+        else:
+            named.add(path)
+            out[folder.resolve()] = (given, named)
+    return {key: value for key, value in out.items() if value[1] != set()}
+
+
+def _refused_file(path: Path, problems: list[Diagnostic]) -> bool:
+    """A file named that is no policy and no test file: a data file, a `.yml`, a schema."""
+    folder = path.parent
+    data = (folder.parent / RULEBOOK_FILE).exists() and not (folder / RULEBOOK_FILE).exists()
+    if path.suffix == ".yaml" and not data:
+        return False
+    message = (
+        Msg(
+            "{name} is a data file: it is checked with the policies that read it "
+            "(kimari validate {folder})",
+            name=str(path),
+            folder=str(folder.parent),
+        )
+        if data and path.suffix in (".yaml", ".json")
+        else Msg(
+            "{name} is not a policy or a test file: kimari reads policies from *.yaml files "
+            "beside the rulebook ({rulebook}), their cases from *{tests}",
+            name=str(path),
+            rulebook=RULEBOOK_FILE,
+            tests=TESTS_SUFFIX,
+        )
+    )
+    problems.append(Diagnostic("not_a_policy_file", message))
+    return True
+
+
+def _files_of(path: Path) -> set[Path]:
+    """A policy file and the test file beside it, whichever of the two is named (a test file
+    is read against its policy: that policy's problems are the test file's too)."""
+    if path.name.endswith(TESTS_SUFFIX):
+        policy = path.with_name(path.name.removesuffix(TESTS_SUFFIX) + ".yaml")
+        return {path, policy} if policy.is_file() else {path}
+    beside = path.with_name(path.stem + TESTS_SUFFIX)
+    return {path, beside} if beside.is_file() else {path}
+
+
+def _validate_folder(
+    folder: Path,
+    named: set[Path] | None,
+    problems: list[Diagnostic],
+    warnings: list[Diagnostic],
+    counts: dict[str, int],
+) -> None:
+    project, found = load_project_partly(folder)
+    every = {*policy_files(folder), *case_files(folder)}
+    chosen = every if named is None else {f for path in named for f in _files_of(path)}
+    hidden = {f.resolve() for f in every} - {f.resolve() for f in chosen}
+    for diagnostic in [*found, *project.warnings]:
+        location = diagnostic.location
+        if location is not None and Path(location.file).resolve() in hidden:
+            continue  # another policy's, not asked about
+        (problems if diagnostic.is_error else warnings).append(diagnostic)
+    if named is None:
+        warnings.extend(_ignored_files(folder))
+    policies = {f.stem for f in chosen if not f.name.endswith(TESTS_SUFFIX)}
+    counts["policies"] += len(policies)
+    broken = {f.stem for f in policy_files(folder)} - set(project.policies)
+    for file in sorted(f for f in chosen if f.name.endswith(TESTS_SUFFIX)):
+        if file.name.removesuffix(TESTS_SUFFIX) in broken:
+            counts["unchecked"] += 1  # read against its policy, once that compiles
+            continue
+        counts["tests"] += 1
+        try:
+            load_cases(file, project)
+        except PolicyError as exc:
+            problems.extend(exc.diagnostics)
+
+
+def _ignored_files(folder: Path) -> list[Diagnostic]:
+    """`.yml` files beside the policies, which kimari never reads: a policy saved so would
+    otherwise pass `kimari validate` and never be served."""
+    return [
+        Diagnostic(
+            "ignored_file",
+            Msg(
+                "{name} is not read: policies are *.yaml files (rename it to {stem}.yaml)",
+                name=shown_path(path),
+                stem=path.stem,
+            ),
+            severity=Severity.WARNING,
+        )
+        for path in sorted(folder.glob("*.yml"))
+    ]
+
+
+def _validate_summary(policies: int, tests: int, unchecked: int) -> Msg:
     read = (
         plural(
             policies, Msg("{count} policy", count=policies), Msg("{count} policies", count=policies)
@@ -88,24 +184,14 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Diagnostic], list[Diagno
             tests, Msg("{count} test file", count=tests), Msg("{count} test files", count=tests)
         ),
     )
-    summary = Msg("{policies}, {tests}", policies=read[0], tests=read[1])
     if unchecked:
-        summary = Msg(
+        return Msg(
             "{policies}, {tests} ({unchecked} more not checked: their policies do not compile)",
             policies=read[0],
             tests=read[1],
             unchecked=unchecked,
         )
-    problems = [d for d in problems if d.severity is Severity.ERROR]
-    return sort_diagnostics(problems), sort_diagnostics(warnings), summary
-
-
-def _test_files_of(path: Path) -> list[Path]:
-    """A test file named itself; a policy file, the test file beside it (if it has one)."""
-    if path.name.endswith(TESTS_SUFFIX):
-        return [path]
-    beside = path.with_name(path.name.removesuffix(path.suffix) + TESTS_SUFFIX)
-    return [beside] if path.suffix in (".yaml", ".yml") and beside.is_file() else []
+    return Msg("{policies}, {tests}", policies=read[0], tests=read[1])
 
 
 def run_tests(paths: Iterable[Path], backend: str = "durable") -> TestReport:

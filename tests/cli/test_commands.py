@@ -72,6 +72,57 @@ def test_validate_of_a_policy_file_checks_the_test_file_beside_it(
     assert code == 0 and "0 test files" in out + err
 
 
+def test_validate_of_files_reports_theirs_only_and_reads_each_folder_once(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """A file named alone is checked with its folder but reported alone (it said "4 policies"
+    and listed every other policy's problems); a folder named twice is counted once."""
+    routing = project / "routing.yaml"
+    routing.write_text(routing.read_text().replace("order.total >= 100000", "order.totl >= 1", 1))
+    code, out, err = run(capsys, "validate", str(project / "holds.yaml"))
+    assert code == 0 and "routing.yaml" not in err
+    assert "1 policy, 1 test file: 0 errors" in out + err
+    code, _, err = run(capsys, "validate", str(routing), str(project / "holds.yaml"))
+    assert code == 2 and "routing.yaml:12:18: unknown_fact_field" in err
+    assert "2 policies, 1 test file: 1 error" in err
+    code, _, err = run(capsys, "validate", str(project), str(project))
+    assert code == 2 and err.count("unknown_fact_field") == 1
+    assert "4 policies, 1 test file: 1 error" in err
+
+
+def test_validate_of_a_test_file_reports_its_broken_policy(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    holds = project / "holds.yaml"
+    holds.write_text(holds.read_text().replace("order.total", "order.totl", 1))
+    code, _, err = run(capsys, "validate", str(project / "holds.tests.yaml"))
+    assert code == 2  # was 0: "0 errors", the test file left unchecked and its policy unread
+    assert "holds.yaml:" in err and "unknown_fact_field" in err
+    assert "(1 more not checked: their policies do not compile)" in err
+
+
+def test_a_yml_policy_is_named_not_passed_over(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """kimari reads *.yaml: a policy saved as .yml passed `validate` and was never served."""
+    (project / "extra.yml").write_text((project / "routing.yaml").read_text())
+    code, out, err = run(capsys, "validate", str(project))
+    assert code == 0
+    assert "warning: ignored_file: " in err and "extra.yml is not read" in err
+    assert "rename it to extra.yaml" in err and "1 warning" in out + err
+    code, _, err = run(capsys, "validate", str(project / "extra.yml"))
+    assert code == 2 and "not_a_policy_file: " in err
+
+
+def test_a_data_file_named_to_validate_points_at_its_project(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, _, err = run(capsys, "validate", str(project / "data" / "blacklist.yaml"))
+    assert code == 2  # each data file was compiled as a policy: "document must be object"
+    assert "not_a_policy_file: " in err and "is a data file" in err
+    assert f"kimari validate {project}" in err
+
+
 def test_validate_exits_2_with_file_line_col_and_a_caret_on_a_broken_copy(
     capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
