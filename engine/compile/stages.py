@@ -224,6 +224,7 @@ def stage_settings(build: Build) -> None:
         type_ = SETTING_TYPES[spec["type"]]
         enum = _enum_of(build, name, type_, spec, pointer)
         default = spec["default"]
+        fits = True
         if type_.kind == "date" and isinstance(default, str):
             try:
                 default = parse_date(default)
@@ -237,11 +238,13 @@ def stage_settings(build: Build) -> None:
                     "default of setting '{name}' must be {type}, got {value}",
                     name=name,
                     type=type_.describe(),
-                    value=quoted(default),
+                    # as written: 70.0, which JSON would show as 70 (and then 70 is refused?)
+                    value=str(default) if isinstance(default, Decimal) else quoted(default),
                 ),
                 join_pointer(pointer, "default"),
             )
-        if enum is not None and default not in enum:
+            fits = False  # one problem, once: not also "below its minimum", "not one of"
+        if fits and enum is not None and default not in enum:
             build.error(
                 "invalid_default",
                 Msg(
@@ -252,7 +255,7 @@ def stage_settings(build: Build) -> None:
                 ),
                 join_pointer(pointer, "default"),
             )
-        _check_bounds(build, name, spec, default, pointer)
+        _check_bounds(build, name, spec, default if fits else None, pointer)
         if enum is not None:
             type_ = Type(type_.kind, enum=enum)
         build.settings[name] = Setting(
