@@ -137,9 +137,9 @@ def _pointer(path: Iterable[Any]) -> str:
 
 def _diagnose(document: Document, error: ValidationError) -> list[Diagnostic]:
     if error.validator in ("oneOf", "anyOf") and error.context:
-        from jsonschema.exceptions import best_match
-
-        return _diagnose(document, best_match(error.context))
+        if error.schema == _policy_def("condition"):
+            return _condition(document, error)
+        return _one_of(document, error)
     pointer = _pointer(error.absolute_path)
     positions = document.positions
     if "propertyNames" in error.schema_path:
@@ -156,6 +156,96 @@ def _diagnose(document: Document, error: ValidationError) -> list[Diagnostic]:
             pointer=pointer or "/",
         )
     ]
+
+
+def _one_of(document: Document, error: ValidationError) -> list[Diagnostic]:
+    """The errors of the one branch of a oneOf/anyOf that the value's type fits (a list
+    where a text or a list is allowed: what is wrong inside the list, at the item).
+
+    best_match prefers the shallowest error, so a list with one bad item was blamed as a
+    whole ("must be string, got a list") at the list's first line."""
+    fitting = _fitting_branches(error)
+    if len(fitting) == 1:
+        return [found for e in fitting[0] for found in _diagnose(document, e)]
+    from jsonschema.exceptions import best_match
+
+    return _diagnose(document, best_match(error.context))
+
+
+def _fitting_branches(error: ValidationError) -> list[list[ValidationError]]:
+    """The errors of each branch whose type (or constant) the value has, by branch."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    depth = len(error.absolute_path)
+
+    def misfits(sub: ValidationError, kinds: tuple[str, ...]) -> bool:
+        return sub.validator in kinds and len(sub.absolute_path) == depth
+
+    typed = [b for b in branches.values() if not any(misfits(e, ("type",)) for e in b)]
+    exact = [b for b in typed if not any(misfits(e, ("const", "enum")) for e in b)]
+    return exact or typed
+
+
+@functools.cache
+def _policy_def(name: str) -> Any:
+    """A definition of the policy schema, to recognise where a violation is."""
+    return project_schema("policy.schema.json").schema["$defs"][name]
+
+
+def _condition(document: Document, error: ValidationError) -> list[Diagnostic]:
+    """A `when` that is not an expression, a non-empty list of them, or true/false."""
+    pointer = _pointer(error.absolute_path)
+    fitting = _fitting_branches(error)
+    if len(fitting) != 1:
+        return [
+            _at_value(
+                document,
+                "invalid_type",
+                Msg(
+                    "{where} must be a condition: a text expression, a list of them, or "
+                    "true/false; got {got}",
+                    where=_where(pointer),
+                    got=_json_type(error.instance),
+                ),
+                pointer,
+            )
+        ]
+    return [_condition_part(document, e, pointer) for e in fitting[0]]
+
+
+def _condition_part(document: Document, error: ValidationError, whole: str) -> Diagnostic:
+    """One violation inside the branch of the condition at `whole` that its type fits."""
+    pointer = _pointer(error.absolute_path)
+    where = _where(pointer)
+    if error.validator == "minItems":
+        message = Msg(
+            "{where}: an empty list of conditions; give at least one, or true", where=where
+        )
+        return _at_value(document, "invalid_value", message, pointer)
+    if error.validator == "minLength" and pointer == whole:
+        message = Msg("{where}: an empty condition; write an expression, or true", where=where)
+        return _at_value(document, "invalid_value", message, pointer)
+    if error.validator == "minLength":  # an item of the list: true is no item
+        message = Msg("{where}: an empty condition; write an expression, or remove it", where=where)
+        return _at_value(document, "invalid_value", message, pointer)
+    if isinstance(error.instance, dict):  # `- x: null`: the ': ' made a mapping
+        message = Msg(
+            "{where}: a condition must be a text expression, but YAML read this "
+            "'key: value' as a mapping; quote the whole expression (compare with ==)",
+            where=where,
+        )
+        return _at_value(document, "invalid_type", message, pointer)
+    message = Msg(
+        "{where}: a condition must be a text expression, got {got}; quote it if it is text",
+        where=where,
+        got=_json_type(error.instance),
+    )
+    return _at_value(document, "invalid_type", message, pointer)
+
+
+def _at_value(document: Document, code: str, message: str, pointer: str) -> Diagnostic:
+    return Diagnostic(code, message, document.positions.value(pointer), pointer=pointer or "/")
 
 
 def _where(pointer: str) -> str:

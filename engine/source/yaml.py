@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import re
 import threading
 from dataclasses import dataclass
@@ -62,10 +63,10 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 
 _TAG = "tag:yaml.org,2002:"
-_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
-_PLAIN_FLOAT = re.compile(
-    r"[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
-)
+# No '_' between digits: YAML 1.1 (PyYAML) reads `70_` and `7_0` as 70, YAML 1.2 (editors'
+# language servers) reads `70_` as text; such a number is refused (_underscored).
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+)?\.[0-9]+([eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+")
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 
@@ -131,6 +132,10 @@ class PositionIndex:
         if span is None:
             return self.value(pointer)
         lines = self._source_lines()
+        places = quoted_places(lines, span.line, span.col)
+        if places is not None and len(places) == len(value) + 1:  # else: walk (a fallback)
+            line, col = places[min(offset, len(value))]
+            return Location(self.file, line + 1, col + 1)
         line, col = span.line, span.col
         for ch in value[:offset]:
             line, col = self._advance_to(lines, line, col, ch, span)
@@ -145,7 +150,7 @@ class PositionIndex:
 
     @staticmethod
     def _step(lines: list[str], line: int, col: int) -> tuple[int, int]:
-        if line < len(lines) and col + 1 < len(lines[line]):
+        if line < len(lines) and col < len(lines[line]):  # the end of a line is a place too
             return line, col + 1
         return line + 1, 0
 
@@ -175,6 +180,78 @@ class PositionIndex:
 
     def _loc(self, span: _Span | None) -> Location:
         return self._loc_of(self.file, span)
+
+
+# The escapes of a double-quoted scalar followed by hex digits, and how many (`\u3042`);
+# every other escape is a backslash and one character (YAML 1.1, as PyYAML reads them).
+_ESCAPE_DIGITS = {"x": 2, "u": 4, "U": 8}
+_BLANKS = " \t"
+
+
+def quoted_places(lines: list[str], line: int, col: int) -> list[tuple[int, int]] | None:
+    """Where each character of the quoted scalar at `line`:`col` comes from in `lines`
+    (0-based), then where its closing quote is; None when no quote starts there.
+
+    An escape (`\\u3042`, `\\t`, `\\N`) is one character of the value written with several,
+    and folding turns a line break into one space or drops it: searching the source for
+    the value's characters (as `within` does for other scalars) lost its place at each,
+    or jumped to a later `あ`."""
+    quote = lines[line][col : col + 1] if line < len(lines) else ""
+    if quote not in ('"', "'"):
+        return None
+    places: list[tuple[int, int]] = []
+    col += 1
+    while line < len(lines):
+        text = lines[line]
+        if col >= len(text) or not text[col:].strip(_BLANKS):  # trailing blanks go too
+            line, col = _fold(lines, line, len(text), places)
+            continue
+        ch = text[col]
+        places.append((line, col))
+        if ch == quote and text[col + 1 : col + 2] == "'" == quote:  # '' in '...'
+            col += 2
+        elif ch == quote:
+            return places
+        elif ch == "\\" and quote == '"' and col + 1 == len(text):  # an escaped line break
+            places.pop()
+            line, col = _escaped_break(lines, line, places)
+        elif ch == "\\" and quote == '"':
+            col += 2 + _ESCAPE_DIGITS.get(text[col + 1], 0)
+        else:
+            col += 1
+    return None  # never closed: PyYAML refused it before
+
+
+def _fold(lines: list[str], line: int, end: int, places: list[tuple[int, int]]) -> tuple[int, int]:
+    """A line break inside a quoted scalar: one space, or a newline per blank line after
+    it; the next line's leading blanks are dropped."""
+    empty = _blank_lines_after(lines, line)
+    if empty:
+        places.extend((line + 1 + i, 0) for i in range(empty))
+    else:
+        places.append((line, end))
+    return _content_start(lines, line + 1 + empty)
+
+
+def _escaped_break(lines: list[str], line: int, places: list[tuple[int, int]]) -> tuple[int, int]:
+    """A backslash ending a line: the break is dropped, each blank line after it kept."""
+    empty = _blank_lines_after(lines, line)
+    places.extend((line + 1 + i, 0) for i in range(empty))
+    return _content_start(lines, line + 1 + empty)
+
+
+def _blank_lines_after(lines: list[str], line: int) -> int:
+    count = 0
+    while line + 1 + count < len(lines) and not lines[line + 1 + count].strip(_BLANKS):
+        count += 1
+    return count
+
+
+def _content_start(lines: list[str], line: int) -> tuple[int, int]:
+    if line >= len(lines):
+        return line, 0
+    text = lines[line]
+    return line, len(text) - len(text.lstrip(_BLANKS))
 
 
 @dataclass(frozen=True)
@@ -449,6 +526,10 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
     found = here[mark.column : mark.column + 1] if mark else ""
     if "tab character" in problem or (found == "\t" and "cannot start any token" in problem):
         return Msg("tab characters are not allowed for indentation; indent with spaces"), *at
+    if mark is not None and "quoted scalar" not in context:
+        told = _told_by_tokens(_tokens_up_to(lines, mark.line), mark, lines, context)
+        if told is not None:
+            return told
     if "cannot start any token" in problem:
         return Msg(
             "'{found}' cannot start a value; quote the value ('{found}...')", found=found
@@ -515,6 +596,91 @@ def plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int]:
         return Msg("values are nested too deeply (more than 1000 levels)"), *at
     words = f"{problem} ({context})" if problem and context else problem or context
     return Msg("YAML syntax error: {reason}", reason=words or Msg("invalid YAML")), *at
+
+
+def _tokens_up_to(lines: list[str], line: int) -> list[yaml.Token]:
+    """The tokens of the text up to the end of `line` (0-based), as far as they scan."""
+    tokens: list[yaml.Token] = []
+    try:
+        for token in yaml.scan("\n".join(lines[: line + 1]), Loader=yaml.SafeLoader):
+            tokens.append(token)
+    except yaml.YAMLError:
+        pass  # the text is cut at the error's line: what scanned is what is wanted
+    return tokens
+
+
+def _told_by_tokens(
+    tokens: list[yaml.Token], mark: yaml.Mark, lines: list[str], context: str
+) -> tuple[str, int, int] | None:
+    """A full-width space that YAML read as text, or text after a closing quote, found
+    from the tokens before the error (PyYAML only says the next line is misplaced)."""
+    full_width = _full_width_indent(tokens, lines)
+    if full_width is not None:
+        return full_width
+    before = [
+        t for t in tokens if (t.start_mark.line, t.start_mark.column) < (mark.line, mark.column)
+    ]
+    last = before[-1] if before else None
+    if not isinstance(last, yaml.ScalarToken) or last.style not in ('"', "'"):
+        return None
+    end = last.end_mark
+    if end.line != mark.line or lines[end.line][end.column : mark.column].strip():
+        return None
+    start, quote = last.start_mark, last.style
+    if start.line != end.line:
+        message = Msg(
+            "this quote is never closed on its line: YAML read on to the next {quote} "
+            "(line {line}) as part of the value; close the quote on this line",
+            quote=quote,
+            line=end.line + 1,
+        )
+        return message, start.line + 1, start.column + 1
+    message = _text_after_quote(lines[mark.line], start.column, mark.column, context)
+    return message, mark.line + 1, mark.column + 1
+
+
+def _text_after_quote(here: str, opened: int, after: int, context: str) -> str:
+    """`"重複" == x`: the quote closed the value, and text follows it."""
+    value = here[opened:].rstrip()
+    prefix = here[:opened].strip()
+    if "flow" in context:  # inside {...} or [...]: the value ends at the next separator
+        cut = re.search(r"[,}\]]", here[after:])
+        value = here[opened : after + cut.start()].rstrip() if cut else value
+        prefix = ""
+    wrapped = "'" + value.replace("'", "''") + "'"
+    return Msg(
+        "text cannot follow the closing quote of a value; to keep the quotes in the "
+        "value, put the whole value in single quotes: {fixed} (or write it on the next "
+        "line after '>-')",
+        fixed=f"{prefix} {wrapped}".strip(),
+    )
+
+
+# What editors and IMEs put where a space was meant: YAML reads it as text, not indentation.
+_IDEOGRAPHIC_SPACE = "\u3000"
+
+
+def _full_width_indent(tokens: list[yaml.Token], lines: list[str]) -> tuple[str, int, int] | None:
+    """A key or list item indented with full-width spaces, which YAML read as part of a key
+    (the error comes later, where the next line's indentation matches nothing)."""
+    for token, following in itertools.pairwise(tokens):
+        if not isinstance(token, yaml.ScalarToken) or token.style is not None:
+            continue
+        start = token.start_mark
+        indent = lines[start.line][: start.column]
+        if not token.value.startswith(_IDEOGRAPHIC_SPACE) or indent.strip(" "):
+            continue
+        rest = token.value.lstrip(_IDEOGRAPHIC_SPACE + " ")
+        if isinstance(following, yaml.ValueToken) or rest.startswith("- "):
+            return _full_width_message(), start.line + 1, start.column + 1
+    return None
+
+
+def _full_width_message() -> str:
+    return Msg(
+        "full-width spaces (U+3000, 全角スペース) are not allowed for indentation; "
+        "indent with ordinary spaces"
+    )
 
 
 def _closed_on_its_line(line: str, column: int) -> bool:
@@ -617,6 +783,9 @@ class _Builder:
                 continue
             name = key_node.value
             child = join_pointer(pointer, name)
+            if name.startswith(_IDEOGRAPHIC_SPACE) and not key_node.style:  # plain: None or ""
+                self._error("yaml_syntax", _full_width_message(), key_node, child)
+                continue
             if name in first_seen:
                 first = first_seen[name].start_mark
                 self._error(
@@ -669,11 +838,32 @@ class _Builder:
         )
         return None
 
+    def _underscored(self, node: yaml.ScalarNode, pointer: str, plain: re.Pattern[str]) -> bool:
+        """Refuse `70_`, `7_0`, `1_000.5`: a number to PyYAML, text (`70_`) to YAML 1.2."""
+        number = node.value.replace("_", "")
+        if "_" not in node.value or not plain.fullmatch(number):
+            return False
+        self._error(
+            "yaml_ambiguous_scalar",
+            Msg(
+                "'{value}' holds a '_': YAML 1.1 reads it as the number {number}, YAML 1.2 "
+                "(editors) as text; write the number without '_' ({number}), or quote it if "
+                "it is text",
+                value=node.value,
+                number=number,
+            ),
+            node,
+            pointer,
+        )
+        return True
+
     def _int(self, node: yaml.ScalarNode, pointer: str) -> int | None:
+        if self._underscored(node, pointer, _PLAIN_INT):
+            return None
         if _PLAIN_INT.fullmatch(node.value):
-            digits = node.value.replace("_", "").lstrip("+-")
+            digits = node.value.lstrip("+-")
             # length first: int() of a text of thousands of digits raises (and is slow)
-            number = int(node.value.replace("_", "")) if len(digits) <= 19 else None
+            number = int(node.value) if len(digits) <= 19 else None
             if number is not None and INT_MIN <= number <= INT_MAX:
                 return number
             self._error(
@@ -703,9 +893,11 @@ class _Builder:
 
     def _float(self, node: yaml.ScalarNode, pointer: str) -> Decimal | None:
         # Numbers with a fraction become Decimal: money and rates are never float.
+        if self._underscored(node, pointer, _PLAIN_FLOAT):
+            return None
         if _PLAIN_FLOAT.fullmatch(node.value):
             try:
-                number = Decimal(node.value.replace("_", ""))
+                number = Decimal(node.value)
             except InvalidOperation:
                 pass
             else:
