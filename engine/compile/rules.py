@@ -95,6 +95,19 @@ def _rule(
             key=True,
             rule_id=rule_id,
         )
+    elif hit_policy != "priority" and priority is not None:
+        build.warn(  # an editor who meant it to order the rules would see no effect
+            "priority_ignored",
+            Msg(
+                "rule '{id}': 'priority' is read only under hit policy 'priority' "
+                "(this policy's is '{hit_policy}')",
+                id=rule_id,
+                hit_policy=hit_policy,
+            ),
+            join_pointer(pointer, "priority"),
+            key=True,
+            rule_id=rule_id,
+        )
     if conditions is None or then is None or ("reason" in spec and reason is None):
         return None
     check = compile_conditions([c.node for c in conditions])

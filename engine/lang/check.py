@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, plural
 from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.lang import ast
@@ -387,15 +387,19 @@ class Checker:
         count = len(node.args)
         if not function.min_args <= count <= function.max_args:
             wanted = (
-                str(function.min_args)
+                plural(
+                    function.min_args,
+                    Msg("{count} argument", count=function.min_args),
+                    Msg("{count} arguments", count=function.min_args),
+                )
                 if function.min_args == function.max_args
-                else Msg("{low} to {high}", low=function.min_args, high=function.max_args)
+                else Msg("{low} to {high} arguments", low=function.min_args, high=function.max_args)
             )
             self.problem(
                 node,
                 "wrong_argument_count",
                 Msg(
-                    "{function}() takes {wanted} arguments, got {count}",
+                    "{function}() takes {wanted}, got {count}",
                     function=node.name,
                     wanted=wanted,
                     count=count,

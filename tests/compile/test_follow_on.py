@@ -66,3 +66,21 @@ rules:
     )
     assert "unused_derived" not in found and "unused_setting" not in found
     assert found[0] in ("expr_syntax", "number_out_of_range", "invalid_constant")
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        ("date(order.received_at, 1)", "date() takes 1 argument, got 2"),
+        ("add_months(order.received_at)", "add_months() takes 2 arguments, got 1"),
+        ("count()", "count() takes 1 to 2 arguments, got 0"),
+    ],
+)
+def test_a_wrong_argument_count_says_how_many_in_plain_english(call: str, says: str) -> None:
+    document = parse_yaml(
+        HEAD + f"rules:\n  - id: r1\n    refs: [TS-4]\n    when: {call} != null\n",
+        str(FIXTURES / "bad" / "follow-on.yaml"),
+    )
+    with pytest.raises(PolicyError) as caught:
+        compile_document(document, rulebook=load_rulebook(FIXTURES / "bad" / "rulebook.tsv"))
+    assert [d.message for d in caught.value.diagnostics] == [says]
