@@ -453,6 +453,15 @@ _register(
     args=(1, 1),
 )
 _register(
+    "letters",
+    "letters(text) -> text",
+    "Only the letters and digits (NFKC; punctuation, symbols and spaces dropped): whether a "
+    "free text says anything, `length(letters(x)) > 0`.",
+    sig.fixed(STRING, sig.string_arg),
+    text.letters,
+    args=(1, 1),
+)
+_register(
     "lower",
     "lower(text) -> text",
     "Lower-case (Latin letters).",

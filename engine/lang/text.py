@@ -48,6 +48,15 @@ def normalize_name(text: str) -> str:
     return nfkc("".join(nfkc(text).split()).casefold())
 
 
+def letters(text: str) -> str:
+    """The letters and digits of a text, NFKC: punctuation, symbols, spaces and controls
+    dropped (`「。」` -> ``, `・特記事項：なし。` -> `特記事項なし`). Whether a free text says
+    anything at all: a detail of only `。` or `-` is no detail."""
+    # marks (M) belong to the letter before them: NFKC leaves some uncomposed, and a mark
+    # brought next to a new letter by what was dropped is composed with it again
+    return nfkc("".join(c for c in nfkc(text) if unicodedata.category(c)[0] in "LNM"))
+
+
 def _digits_only(text: str) -> str:
     if text.isascii():  # the common case: NFKC is the identity, translate() is slow
         return "".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import unittest.mock
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -305,6 +306,32 @@ def test_names_ignore_spaces_of_any_width_and_width_of_kana() -> None:
 
 def test_normalize_unifies_dashes_and_spaces_but_keeps_long_vowels() -> None:
     assert call("normalize", "  ルーシー　１－２―３  ") == "ルーシー 1-2-3"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("。", ""),  # a その他 detail that says nothing (EX-3.6)
+        ("・・・。－―…", ""),
+        ("　 \t\n", ""),
+        ("「社販」。", "社販"),
+        ("A-1 ２件", "A12件"),  # digits are something; NFKC first
+        ("ﾃｽﾄ", "テスト"),
+        ("ルーシー", "ルーシー"),  # the long vowel mark is a letter (Lm)
+        ("か\u3099", "が"),  # a combining mark stays with its letter
+        ("café", "café"),
+    ],
+)
+def test_letters_keep_what_a_free_text_says(raw: str, expected: str) -> None:
+    assert call("letters", raw) == expected
+
+
+@given(st.text(max_size=30))
+def test_letters_are_letters_digits_and_marks_only(raw: str) -> None:
+    kept = call("letters", raw)
+    assert isinstance(kept, str)
+    assert all(c.isalnum() or unicodedata.category(c).startswith("M") for c in kept)
+    assert call("letters", kept) == kept
 
 
 def test_text_helpers() -> None:
