@@ -103,6 +103,7 @@ def load_cases(path: Path, project: Project) -> list[Case]:
                     "unknown_policy",
                     Msg("no policy '{id}' to test", id=policy_id),
                     document.positions.value("/policy"),
+                    hint=did_you_mean(policy_id, project.policies),
                 )
             ]
         )
@@ -140,7 +141,7 @@ def _check_cases(cases: list[Case], project: Project) -> None:
     reason code, an `at` without offset or an entry with an unknown field is reported here,
     at its place in the test file, by `kimari validate` as well as `kimari test`, not as a
     failing or erroring case."""
-    problems: list[Diagnostic] = []
+    problems: list[Diagnostic] = _repeated_names(cases)
     data_read: set[str] = set()
     for case in cases:
         problems += _bad_values(case, data_read)
@@ -173,10 +174,32 @@ def _unknown_refs(case: Case, project: Project) -> list[Diagnostic]:
     ]
 
 
+def _repeated_names(cases: list[Case]) -> list[Diagnostic]:
+    """A case named like one before it: a report line, `--case` and a failure could not say
+    which of the two they mean."""
+    first: dict[str, Case] = {}
+    problems = []
+    for case in cases:
+        earlier = first.setdefault(case.name, case)
+        if earlier is not case:
+            problems.append(
+                Diagnostic(
+                    "duplicate_case_name",
+                    Msg(
+                        "a case named '{name}' is already at line {line}",
+                        name=case.name,
+                        line=earlier.location.line,
+                    ),
+                    case.document.positions.value(f"/cases/{case.index}/name"),
+                )
+            )
+    return problems
+
+
 def _unknown_rules(case: Case) -> list[Diagnostic]:
     rule_ids = {r.id for r in case.policy.rules}
     expect = case.spec.get("expect", {})
-    return [
+    problems = [
         Diagnostic(
             "unknown_rule",
             Msg("policy '{policy}' has no rule '{id}'", policy=case.policy.id, id=rule_id),
@@ -187,6 +210,17 @@ def _unknown_rules(case: Case) -> list[Diagnostic]:
         for i, rule_id in enumerate(expect.get(key, []))
         if rule_id not in rule_ids
     ]
+    fired = set(expect.get("fired", []))
+    problems += [
+        Diagnostic(
+            "contradictory_expectation",
+            Msg("rule '{id}' is expected both to fire and not to fire", id=rule_id),
+            case.document.positions.value(f"/cases/{case.index}/expect/not_fired/{i}"),
+        )
+        for i, rule_id in enumerate(expect.get("not_fired", []))
+        if rule_id in fired
+    ]
+    return problems
 
 
 def _unknown_flow_names(case: Case) -> list[Diagnostic]:

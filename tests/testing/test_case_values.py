@@ -176,3 +176,36 @@ def test_kimari_validate_reports_a_bad_at_and_exits_2(
         'cancellation-fees.tests.yaml:7:7: at_invalid: "2024-06-01T10:00:00" needs a UTC offset'
         in out
     )
+
+
+def test_two_cases_of_one_name_are_one_problem_at_the_second(tmp_path: Path) -> None:
+    text = """\
+cases:
+  - name: day 7 is free
+    facts: {cancellation: {reward: 1000, stage: initial_only, contract_start: "2024-04-01"}}
+  - name: day 7 is free
+    facts: {cancellation: {reward: 1000, stage: work_started, contract_start: "2024-04-01"}}
+  - name: day 8 is not
+"""
+    assert problems(tmp_path, "cancellation-fees", text) == [("6:11", "duplicate_case_name", "")]
+
+
+def test_a_rule_expected_both_to_fire_and_not_is_refused(tmp_path: Path) -> None:
+    text = """\
+cases:
+  - name: both ways
+    expect: {fired: [fee-none, fee-half], not_fired: [fee-full, fee-none]}
+  - name: one way
+    expect: {fired: [fee-none], not_fired: [fee-full]}
+"""
+    found = problems(tmp_path, "cancellation-fees", text)
+    assert found == [("5:65", "contradictory_expectation", "")]
+
+
+def test_a_misspelt_policy_gets_its_nearest_name(tmp_path: Path) -> None:
+    path = tmp_path / "fees.tests.yaml"
+    path.write_text("kimari: 1\npolicy: cancelation-fees\ncases: [{name: a}]\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_cases(path, shipped_project())
+    [problem] = caught.value.diagnostics
+    assert problem.code == "unknown_policy" and "cancellation-fees" in (problem.hint or "")
