@@ -293,7 +293,14 @@ def _required(document: Document, error: ValidationError, pointer: str) -> list[
 def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
     options = error.validator_value if error.validator == "enum" else [error.validator_value]
     shown = ", ".join(quoted(o) for o in options)
-    hint = did_you_mean(str(error.instance), [str(o) for o in options])
+    if any(str(o) == str(error.instance) for o in options):  # '1' for 1, 1 for '1'
+        hint = (
+            Msg("write it without quotes: a text is not the number")
+            if isinstance(error.instance, str)
+            else Msg("quote it: a number is not the text")
+        )
+    else:
+        hint = did_you_mean(str(error.instance), [str(o) for o in options])
     return [
         Diagnostic(
             "invalid_value",
@@ -326,9 +333,29 @@ def _type(document: Document, error: ValidationError, pointer: str) -> list[Diag
     ]
 
 
+def _pattern_hints() -> dict[str, str]:
+    """What the schemas' patterns ask for, in words (and in the reader's language): the
+    pattern itself, or the schema's English description, told an editor little."""
+    return {
+        "^[A-Z][A-Z0-9_]*$": Msg(
+            "a code is UPPER_CASE letters, digits and _, starting with a letter: DEADLINE_PASSED"
+        ),
+        "^[A-Z]{2}-[0-9]+(\\.[0-9]+)?$": Msg(
+            "a rulebook ID is two capital letters, '-' and a number: HO-4, EX-3.1"
+        ),
+        "^[a-z][a-z0-9]*(-[a-z0-9]+)*$": Msg(
+            "a policy id is lower-case letters and digits, words joined by '-': order-holds"
+        ),
+        "^[a-z][a-z0-9_]*$": Msg(
+            "a name is lower-case letters, digits and _, starting with a letter: no_fee_days"
+        ),
+        "\\.json$": Msg("the path of a JSON Schema file, ending in .json"),
+    }
+
+
 def _pattern(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
-    description = error.schema.get("description")
-    hint = description or Msg("must match {pattern}", pattern=error.validator_value)
+    hint = _pattern_hints().get(error.validator_value) or error.schema.get("description")
+    hint = hint or Msg("must match {pattern}", pattern=error.validator_value)
     return [
         Diagnostic(
             "invalid_value",
@@ -371,7 +398,56 @@ def _json_type(value: Any) -> str:
     return Msg("a mapping")
 
 
+def _size(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
+    """A list, a mapping or a text too short or too long, a number out of its bounds, an
+    item listed twice: in kimari's words (and language), not jsonschema's ("should be
+    non-empty", "has non-unique elements", "is too long")."""
+    where, limit, value = _where(pointer), error.validator_value, error.instance
+    if error.validator in ("minItems", "minProperties", "minLength") and limit == 1:
+        message = Msg("{where} must not be empty", where=where)
+    elif error.validator == "minItems":
+        message = Msg("{where} needs at least {limit} items", where=where, limit=limit)
+    elif error.validator == "minLength":
+        message = Msg("{where} needs at least {limit} characters", where=where, limit=limit)
+    elif error.validator == "maxLength":
+        message = Msg(
+            "{where} is {length} characters long; at most {limit} are allowed",
+            where=where,
+            length=len(value),
+            limit=limit,
+        )
+    elif error.validator == "uniqueItems":
+        twice = next(v for i, v in enumerate(value) if v in value[:i])
+        message = Msg("{where} lists {value} more than once", where=where, value=quoted(twice))
+    elif error.validator == "minimum":
+        message = Msg(
+            "{where} must be at least {limit}, got {value}",
+            where=where,
+            limit=limit,
+            value=quoted(value),
+        )
+    else:  # maximum
+        message = Msg(
+            "{where} must be at most {limit}, got {value}",
+            where=where,
+            limit=limit,
+            value=quoted(value),
+        )
+    return [
+        Diagnostic(
+            "invalid_value", message, document.positions.value(pointer), pointer=pointer or "/"
+        )
+    ]
+
+
 _HANDLERS = {
+    "minItems": _size,
+    "minProperties": _size,
+    "minLength": _size,
+    "maxLength": _size,
+    "uniqueItems": _size,
+    "minimum": _size,
+    "maximum": _size,
     "additionalProperties": _additional,
     "required": _required,
     "enum": _enum,

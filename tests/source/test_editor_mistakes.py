@@ -220,3 +220,49 @@ def test_plain_numbers_are_still_read(written: str, value: object) -> None:
 def test_an_error_at_the_end_of_an_expression_stays_on_its_line(written: str, col: int) -> None:
     code, line, at_col, _ = first(policy(f"    when: {written}", "    label: {ja: ラベル}"))
     assert (code, line, at_col) == ("expr_syntax", 11, col)
+
+
+# 7. jsonschema's own words ("should be non-empty", "has non-unique elements") and patterns
+# or descriptions in place of what to write
+
+
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        (["    refs: []", "    when: derived.big"], "'/rules/1/refs' must not be empty"),
+        (
+            ["    refs: [TS-4, TS-4]", "    when: derived.big"],
+            "'/rules/1/refs' lists 'TS-4' more than once",
+        ),
+        (
+            ["    refs: [TS-4]", "    when: derived.big", "    label: {ja: ''}"],
+            "'/rules/1/label/ja' must not be empty",
+        ),
+    ],
+)
+def test_sizes_and_repeats_are_said_in_kimaris_words(lines: list[str], says: str) -> None:
+    text = (
+        "\n".join(
+            [*HEAD[:-2], "  - id: r0", "    refs: [TS-4]", "    when: true", "  - id: r1", *lines]
+        )
+        + "\n"
+    )
+    found = diagnostics(text)
+    assert [(d.code, d.message) for d in found] == [("invalid_value", says)]
+
+
+def test_a_reason_code_that_is_not_upper_case_is_told_how_to_write_it() -> None:
+    text = policy(
+        "    when: derived.big", "    reason: {code: deadline-passed, message: {ja: 期限}}"
+    )
+    [found] = diagnostics(text)
+    assert (found.code, found.location and found.location.line) == ("invalid_value", 12)
+    assert "UPPER_CASE" in (found.hint or "") and "DEADLINE_PASSED" in (found.hint or "")
+
+
+@pytest.mark.parametrize(("written", "hint"), [('"1"', "without quotes"), ("2", "")])
+def test_a_format_version_given_as_text_is_told_to_drop_the_quotes(written: str, hint: str) -> None:
+    text = policy("    when: derived.big").replace("kimari: 1", f"kimari: {written}", 1)
+    [found] = diagnostics(text)
+    assert found.code == "invalid_value" and found.location and found.location.line == 1
+    assert hint in (found.hint or "") and "did you mean" not in (found.hint or "")
