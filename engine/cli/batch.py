@@ -29,7 +29,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, EngineFault, KimariError, UsageError
 from engine.core.i18n import Msg, language, os_reason, translate
-from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request
+from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request, why_not_json
 from engine.core.pools import (
     STUCK_SECONDS,
     PoolWatch,
@@ -138,8 +138,12 @@ def _not_json(line: bytes, exc: orjson.JSONDecodeError) -> Diagnostic:
         return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
     # orjson reads the line's own newline: a line cut short ends "at line 2, column 1"
     column = exc.colno if exc.lineno == 1 else len(line.decode("utf-8").rstrip("\r\n")) + 1
+    what: str = exc.msg
+    said = why_not_json(line.rstrip(b"\r\n"))
+    if said is not None:  # in words a message translates, at Python's column
+        what, column = said[0], said[2]
     where = Msg("column {column}", column=column)
-    reason = Msg("{what} at {where}", what=exc.msg, where=where)
+    reason = Msg("{what} at {where}", what=what, where=where)
     return Diagnostic("json_invalid", Msg("invalid JSON: {reason}", reason=reason))
 
 

@@ -432,6 +432,20 @@ def json_reason(said: str) -> str:
     return reasons.get(said, said)
 
 
+def why_not_json(raw: bytes) -> tuple[str, int, int] | None:
+    """(reason, line, column) of the first fault of UTF-8 text that orjson refused, in words
+    a message translates (json_reason), read again by Python's parser: orjson's own reasons
+    ("trailing comma is not allowed") stay English. None where Python's parser takes what
+    JSON has not (NaN, Infinity, a lone surrogate). Only refused input pays for it."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as said:
+        return json_reason(said.msg), said.lineno, said.colno
+    except (ValueError, RecursionError):
+        pass
+    return None
+
+
 def loads_exact(text: str | bytes) -> Any:
     """JSON whose fractional numbers come back as Decimal (stored values: never float)."""
     return json.loads(text, parse_float=Decimal)

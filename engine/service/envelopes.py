@@ -30,6 +30,7 @@ from engine.core.jsonvalue import (
     duplicate_key,
     has_long_number,
     loads_request,
+    why_not_json,
 )
 from engine.core.suggest import did_you_mean
 from engine.service.problems import RequestProblem, from_diagnostics, problem
@@ -73,16 +74,35 @@ def parse_body(body: bytes) -> Any:
 
 
 def _reason(body: bytes, exc: orjson.JSONDecodeError) -> str:
-    """orjson's reason, but for a body that is not UTF-8 the place of its first bad byte:
-    orjson reports those at char 0 whatever their place."""
+    """Why the body is not JSON, where, in words a message translates: Python's parser read
+    again for its reason (orjson's, "trailing comma is not allowed", stayed English, and
+    its column was one before the console's and the CLI's); for a body that is not UTF-8
+    the place of its first bad byte (orjson reports those at char 0 whatever their place).
+    Only a refused body pays for the second reading."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as bad:
         before = body[: bad.start].decode("utf-8")
         line = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
-        return f"not UTF-8: byte 0x{body[bad.start]:02x} at line {line} column {column}"
-    return str(exc)
+        return Msg(
+            "not UTF-8: byte 0x{byte:02x} at line {line} column {column}",
+            byte=body[bad.start],
+            line=line,
+            column=column,
+        )
+    said = why_not_json(body)
+    if said is not None:
+        reason, line, column = said
+        return Msg(
+            "{reason} (line {line} column {column})", reason=reason, line=line, column=column
+        )
+    return Msg(  # what Python's parser takes and JSON has not
+        "a value JSON does not have (NaN, Infinity, a lone \\u surrogate) "
+        "(line {line} column {column})",
+        line=exc.lineno,
+        column=exc.colno,
+    )
 
 
 def _too_deep(exc: TooDeep) -> RequestProblem:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.core.i18n import using_language
 from engine.service.envelopes import (
     DECISION_REQUEST,
     EVENT_REQUEST,
@@ -223,3 +224,29 @@ def test_a_body_that_is_a_number_past_a_float_is_read_and_refused_as_no_object(
     status, answer = refused(DECISION_REQUEST, body)
     assert status == 422
     assert [(e["code"], e["pointer"]) for e in answer["errors"]] == [("request_invalid", "")]
+
+
+@pytest.mark.parametrize(
+    ("body", "english", "japanese"),
+    [
+        (
+            b'{"facts": {"order": {"id": "O-1",}}}',
+            "a key in double quotes was expected here (no comma after the last member) "
+            "(line 1 column 34)",
+            "（1 行 34 列）",
+        ),
+        (b'{"facts": ', "a value was expected here (line 1 column 11)", "（1 行 11 列）"),
+        (b'{"a": NaN}', "a value JSON does not have", "JSON にない値です"),
+    ],
+)
+def test_a_body_that_is_not_json_is_told_in_the_readers_language(
+    body: bytes, english: str, japanese: str
+) -> None:
+    """orjson's own reasons ("trailing comma is not allowed") stayed English in a Japanese
+    answer, at a column one before the console's and the CLI's."""
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    assert english in orjson.loads(caught.value.response[2])["detail"]
+    with using_language("ja"), pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    assert japanese in orjson.loads(caught.value.response[2])["detail"]
