@@ -13,6 +13,7 @@ shows everything at once.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,8 +44,8 @@ _RULEBOOK_LINE = re.compile(r"([A-Z]{2}-\d+(?:\.\d+)?)\t+(\S.*)")
 
 def shown_path(path: Path) -> str:
     """A path as people read it in messages: relative to the working directory if possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
+    try:  # not resolved: a symbolic link is shown by its own name
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))  # noqa: PTH100
     except ValueError:
         return str(path)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -292,7 +293,9 @@ def read_yaml_file(path: str | Path, *, display: str | None = None) -> Document:
             ]
         ) from None
     document = parse_yaml(raw, shown)
-    return dataclasses.replace(document, origin=path.resolve())
+    # absolute, not resolved: a symbolic link is the policy its own name says (its id must
+    # be that name), not a second copy of the file it points at, named by that file
+    return dataclasses.replace(document, origin=Path(os.path.abspath(path)))  # noqa: PTH100
 
 
 # Documents parsed in this process, by file name and SHA-256 of their bytes: a folder is

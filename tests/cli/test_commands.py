@@ -408,3 +408,20 @@ def test_a_since_log_cannot_read_says_which_forms_it_reads(
     assert "(a duration ago (45s, 15m, 2h, 7d), a date (2024-10-01) or an RFC 3339 time)" in err
     code, _, err = run(capsys, "log", "--since", "7d", "--store", str(store))
     assert code == 0 and "no decisions" in err
+
+
+def test_a_symbolic_link_is_the_policy_its_own_name_says(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """It was read as the file it points at: a link beside its target was a second copy of
+    that policy, accepted silently, and a link's error named the target's file."""
+    (project / "copy.yaml").symlink_to("routing.yaml")
+    code, _, err = run(capsys, "validate", str(project))
+    assert code == 2
+    assert "copy.yaml:" in err and "policy_id_mismatch" in err and "file name 'copy'" in err
+    (project / "copy.yaml").unlink()
+    (project / "routing.yaml").rename(project / "route-real.yaml")
+    (project / "routing.yaml").symlink_to("route-real.yaml")  # the id's own name, linked
+    code, _, err = run(capsys, "validate", str(project))
+    assert "route-real.yaml:" in err and "file name 'route-real'" in err
+    assert "routing.yaml:" not in err.replace("route-real.yaml", "")
