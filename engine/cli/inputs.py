@@ -17,7 +17,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,10 +25,12 @@ import click
 from engine.core.errors import Diagnostic, InputError, UsageError
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import (
+    HugeNumber,
     LongInteger,
     TooLong,
     duplicate_diagnostic,
     duplicate_key,
+    read_decimal,
     read_integer,
     refuse_long_integers,
 )
@@ -109,6 +110,12 @@ class _Reading:
             self.long_integer = True
         return value
 
+    def decimal(self, text: str) -> Any:
+        value = read_decimal(text)
+        if isinstance(value, HugeNumber):
+            self.long_integer = True  # refused the same way, at its pointer
+        return value
+
     def pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         found = dict(pairs)
         if len(found) != len(pairs):
@@ -125,7 +132,7 @@ def loads_checked(text: str, raw: bytes, pointer: str, error: type[UsageError | 
     reading = _Reading()
     value = json.loads(
         text,
-        parse_float=Decimal,
+        parse_float=reading.decimal,
         parse_int=reading.integer,
         parse_constant=reading.constant,
         object_pairs_hook=reading.pairs,

@@ -48,9 +48,16 @@ def format_datetime(value: datetime) -> str:
 def _number(value: Decimal) -> Any:
     if not value.is_finite():
         return str(value)
+    if value.adjusted() > _INT_DIGITS:  # 1E+1000000: int() would write a million digits
+        return value  # (0.4 s, and past 4,300 of them str() refuses to write it at all)
     if value == value.to_integral_value():
         return int(value)
     return value
+
+
+# An integral Decimal with more digits than this is left a Decimal (written as 1E+5000):
+# a business value is far smaller, and one this large is only ever refused and quoted.
+_INT_DIGITS = 400
 
 
 def to_json_value(value: Any) -> Any:
@@ -310,7 +317,20 @@ def _numbers_exact(text: str | bytes, value: Any, long_number: bool | None) -> A
         return _loads_strict(text)
     if long_number is None:
         long_number = has_long_number(text)
-    return json.loads(text, parse_float=Decimal) if long_number else value
+    if not long_number:
+        return value
+    huge: list[HugeNumber] = []  # 1e-9999999999999999999: orjson reads 0.0, Decimal nothing
+
+    def decimal(text: str) -> Decimal | HugeNumber:
+        found = read_decimal(text)
+        if isinstance(found, HugeNumber):
+            huge.append(found)
+        return found
+
+    exact = json.loads(text, parse_float=decimal)
+    if huge:
+        refuse_long_integers(exact)
+    return exact
 
 
 def _loads_strict(text: str | bytes) -> Any:
@@ -324,7 +344,7 @@ def _loads_strict(text: str | bytes) -> Any:
         if isinstance(text, bytes):
             text.decode("utf-8")  # Python's parser would take an encoded surrogate
         value = json.loads(
-            source, parse_float=Decimal, parse_int=read_integer, parse_constant=_no_constant
+            source, parse_float=read_decimal, parse_int=read_integer, parse_constant=_no_constant
         )
         refuse_long_integers(value)  # before dumps, which cannot write one
         dumps(value)  # a lone surrogate in a text: orjson writes none
@@ -351,6 +371,22 @@ class LongInteger:
         self.digits = len(text.lstrip("-"))
 
 
+class HugeNumber:
+    """A number past what Decimal can hold (1e9999999999999999999), as a parse leaves it in
+    place, to be refused at its pointer (TooLong)."""
+
+    __slots__ = ()
+
+
+def read_decimal(text: str) -> Decimal | HugeNumber:
+    """json.loads' parse_float: the decimal exactly, or HugeNumber where its exponent is
+    past Decimal's (whose InvalidOperation, an ArithmeticError, no caller expected)."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return HugeNumber()
+
+
 def read_integer(text: str) -> int | LongInteger:
     """json.loads' parse_int: the integer exactly, or LongInteger past int()'s digits (whose
     ValueError, naming Python's limit and how to raise it, is nothing to show a client)."""
@@ -361,25 +397,32 @@ def read_integer(text: str) -> int | LongInteger:
 
 
 class TooLong(ValueError):
-    """A parsed value holds a LongInteger: `pointer` names the first one."""
+    """A parsed value holds a LongInteger or a HugeNumber: `pointer` names the first one;
+    `digits`, the integer's (None: a number past Decimal's exponent)."""
 
-    def __init__(self, pointer: str, digits: int) -> None:
-        super().__init__(f"an integer of {digits} digits at {pointer!r}")
+    def __init__(self, pointer: str, digits: int | None) -> None:
+        super().__init__(f"a number of {digits} digits at {pointer!r}")
         self.pointer = pointer
         self.digits = digits
 
     def diagnostic(self, base: str = "") -> Diagnostic:
         """The 64-bit rule's diagnostic, as the facts' validator words it for an integer short
         enough to read, the pointer under `base` (where the value sits in a request)."""
-        got = Msg("an integer of {digits} digits", digits=self.digits)
+        got = (
+            Msg("an integer of {digits} digits", digits=self.digits)
+            if self.digits is not None
+            else Msg("a number whose exponent is out of any range")
+        )
         return Diagnostic("out_of_range", _not_64_bits_got(got), pointer=base + self.pointer)
 
 
 def refuse_long_integers(value: Any) -> None:
-    """TooLong at the first LongInteger of `value`, if it holds one."""
+    """TooLong at the first LongInteger or HugeNumber of `value`, if it holds one."""
     for pointer, node, _ in walk(value):
         if isinstance(node, LongInteger):
             raise TooLong(pointer, node.digits)
+        if isinstance(node, HugeNumber):
+            raise TooLong(pointer, None)
 
 
 def _no_constant(name: str) -> Any:

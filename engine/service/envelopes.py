@@ -57,7 +57,7 @@ def parse_body(body: bytes) -> Any:
     except TooDeep as exc:
         raise _too_deep(exc) from None
     except TooLong as exc:  # as the facts' validator refuses an integer past 64 bits
-        detail = Msg("the body holds an integer out of range")
+        detail = Msg("the body holds a number out of range")
         raise RequestProblem(from_diagnostics(422, [exc.diagnostic()], detail)) from None
     # a body parsed again exactly has no orjson text to compare with: the exact check
     pointer = duplicate_key(body, None if long_number else value)

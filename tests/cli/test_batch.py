@@ -297,3 +297,21 @@ def test_a_worker_killed_mid_run_stops_the_run_with_every_line_before_its_chunk_
     written = Path(f"{output}.partial").read_text().splitlines()
     assert [json.loads(line)["outcome"]["queue"] for line in written] == ["normal"] * 256
     assert not output.exists()
+
+
+@pytest.mark.parametrize("number", ["1e9999999999999999999", "1e-9999999999999999999", "1e5000"])
+def test_a_number_past_any_range_is_its_lines_error_and_the_others_are_decided(
+    tmp_path: Path, number: str
+) -> None:
+    """Decimal's InvalidOperation (1e9999999999999999999) stopped the whole run with an
+    internal error, nothing written; 1e5000 was 'not JSON', naming a Python type."""
+    bad = '{"facts": {"order": {"total": NUMBER, "sequence": 1, "payment": {"method": "card"}}}}'
+    source = tmp_path / "requests.jsonl"
+    source.write_text(_with() + "\n" + bad.replace("NUMBER", number) + "\n" + _with() + "\n")
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    assert main([*args, "--at", AT, "--workers", "1", "--no-progress"]) == 1
+    first, refused, last = [json.loads(line) for line in output.read_text().splitlines()]
+    assert first["outcome"]["queue"] == last["outcome"]["queue"] == "normal"
+    [error] = refused["errors"]
+    assert (error["code"], error["pointer"]) == ("out_of_range", "/facts/order/total")

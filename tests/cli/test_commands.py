@@ -425,3 +425,17 @@ def test_a_symbolic_link_is_the_policy_its_own_name_says(
     code, _, err = run(capsys, "validate", str(project))
     assert "route-real.yaml:" in err and "file name 'route-real'" in err
     assert "routing.yaml:" not in err.replace("route-real.yaml", "")
+
+
+@pytest.mark.parametrize("number", ["1e9999999999999999999", "1e-9999999999999999999"])
+def test_decide_refuses_a_number_past_decimals_range_at_its_pointer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, number: str
+) -> None:
+    """It was 'internal error: InvalidOperation', exit 2."""
+    path = tmp_path / "facts.json"
+    text = '{"order": {"total": NUMBER, "sequence": 1, "payment": {"method": "card"}}}'
+    path.write_text(text.replace("NUMBER", number))
+    code, _, err = run(
+        capsys, "decide", "routing", str(path), "--at", AT, "--policies", str(FIXTURE)
+    )
+    assert code == 1 and "/facts/order/total: out_of_range:" in err

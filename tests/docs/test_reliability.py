@@ -163,6 +163,18 @@ BAD_REQUESTS = [
         b'{"facts": {"cancellation": {"reward": 1e300, "stage": "initial_only"}}}',
     ),
     Bad(
+        "an integer fact of 1e1000000 (int() would write its million digits)",
+        "POST",
+        FEES_PATH,
+        b'{"facts": {"cancellation": {"reward": 1e1000000, "stage": "initial_only"}}}',
+    ),
+    Bad(
+        "a number past Decimal's exponent (1e9999999999999999999)",
+        "POST",
+        FEES_PATH,
+        b'{"facts": {"cancellation": {"reward": 1e9999999999999999999}}}',
+    ),
+    Bad(
         "an integer fact past 64 bits",
         "POST",
         FEES_PATH,

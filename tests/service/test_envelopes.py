@@ -4,6 +4,7 @@ imports, each refusing with the codes and JSON pointers its API has always used.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -250,3 +251,27 @@ def test_a_body_that_is_not_json_is_told_in_the_readers_language(
     with using_language("ja"), pytest.raises(RequestProblem) as caught:
         parse_body(body)
     assert japanese in orjson.loads(caught.value.response[2])["detail"]
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1e5000", "1e1000000", "-1E+100000", "1e9999999999999999999", "1e-9999999999999999999"],
+)
+def test_a_number_past_any_range_is_out_of_range_at_its_pointer_not_malformed_json(
+    number: str,
+) -> None:
+    """1e5000 was `json_invalid` naming a Python type ("decimal.Decimal is not JSON
+    serializable"), after int() wrote its digits (0.4 s a number at 1e100000: a body of
+    them cost a worker its life); 1e9999999999999999999 was a 500 (Decimal's
+    InvalidOperation, an ArithmeticError no one caught)."""
+    body = b'{"facts": {"cancellation": {"reward": ' + number.encode() + b"}}}"
+    try:
+        value = parse_body(body)
+    except RequestProblem as caught:
+        status, _, raw = caught.response
+        answer = orjson.loads(raw)
+        assert (status, answer["errors"][0]["code"]) == (422, "out_of_range")
+        assert answer["errors"][0]["pointer"] == "/facts/cancellation/reward"
+        return
+    reward = value["facts"]["cancellation"]["reward"]  # read exactly, for the validator
+    assert isinstance(reward, Decimal) and str(reward) == str(Decimal(number))
