@@ -39,6 +39,11 @@ def printable(value: Any) -> str:
     return CONTROLS.sub(_escape, text)
 
 
+# A diagnostic's controls, not its backslashes: its messages quote escapes as written
+# (`\ud800 is half of a UTF-16 surrogate pair`), and a doubled backslash would misquote them.
+_DIAGNOSTIC_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _escape(found: re.Match[str]) -> str:
     char = found[0]
     code = ord(char)
@@ -77,8 +82,10 @@ def _lines(path: str) -> list[str]:
 
 
 def diagnostic_text(diagnostic: Diagnostic, *, source: bool = True) -> str:
-    """`file:line:col: code: message (hint)`, then the source line and a caret under the column."""
-    text = diagnostic.render()
+    """`file:line:col: code: message (hint)`, then the source line and a caret under the column.
+    One line, its controls escaped: a message quotes what it was given (a fact's key, a
+    value), and a newline or an escape sequence in it could forge a line of the report."""
+    text = _DIAGNOSTIC_CONTROLS.sub(_escape, diagnostic.render())
     loc = diagnostic.location
     if not source or loc is None:
         return text

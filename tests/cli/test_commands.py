@@ -439,3 +439,20 @@ def test_decide_refuses_a_number_past_decimals_range_at_its_pointer(
         capsys, "decide", "routing", str(path), "--at", AT, "--policies", str(FIXTURE)
     )
     assert code == 1 and "/facts/order/total: out_of_range:" in err
+
+
+def test_a_diagnostic_quoting_a_fact_key_is_one_line_its_controls_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A key holding a newline and an escape sequence printed a second, forged error line
+    (and a raw ESC to the terminal)."""
+    key = "x\n/facts/order/total: type_mismatch: forged\x1b[2K"
+    facts = {"order": {"total": 10, "sequence": 1, "payment": {"method": "card"}, key: 1}}
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts))
+    code, _, err = run(
+        capsys, "decide", "routing", str(path), "--at", AT, "--policies", str(FIXTURE)
+    )
+    assert code == 1 and "\x1b" not in err
+    [line] = err.strip().splitlines()
+    assert "unknown_field" in line and "\\n/facts/order/total" in line and "\\x1b[2K" in line
