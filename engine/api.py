@@ -134,9 +134,13 @@ def _validate_folder(
     counts: dict[str, int],
 ) -> None:
     project, found = load_project_partly(folder)
-    every = {*policy_files(folder), *case_files(folder)}
-    chosen = every if named is None else {f for path in named for f in _files_of(path)}
-    hidden = {f.resolve() for f in every} - {f.resolve() for f in chosen}
+    every = _by_file([*policy_files(folder), *case_files(folder)])
+    chosen = every if named is None else _by_file(f for path in named for f in _files_of(path))
+    consulted = _consulted(project, folder, chosen)
+    hidden = set(every) - set(chosen) - consulted
+    if named is not None:
+        read = {p.stem for p in [*chosen.values(), *consulted] if not p.name.endswith(TESTS_SUFFIX)}
+        hidden |= _unread_data(project, read)
     for diagnostic in [*found, *project.warnings]:
         location = diagnostic.location
         if location is not None and Path(location.file).resolve() in hidden:
@@ -144,10 +148,10 @@ def _validate_folder(
         (problems if diagnostic.is_error else warnings).append(diagnostic)
     if named is None:
         warnings.extend(_ignored_files(folder))
-    policies = {f.stem for f in chosen if not f.name.endswith(TESTS_SUFFIX)}
-    counts["policies"] += len(policies)
+    files = sorted(chosen.values())
+    counts["policies"] += sum(not f.name.endswith(TESTS_SUFFIX) for f in files)
     broken = {f.stem for f in policy_files(folder)} - set(project.policies)
-    for file in sorted(f for f in chosen if f.name.endswith(TESTS_SUFFIX)):
+    for file in (f for f in files if f.name.endswith(TESTS_SUFFIX)):
         if file.name.removesuffix(TESTS_SUFFIX) in broken:
             counts["unchecked"] += 1  # read against its policy, once that compiles
             continue
@@ -156,6 +160,45 @@ def _validate_folder(
             load_cases(file, project)
         except PolicyError as exc:
             problems.extend(exc.diagnostics)
+
+
+def _by_file(paths: Iterable[Path]) -> dict[Path, Path]:
+    """The paths by the file they name: one file named twice (`p/x.yaml`, `p/../p/x.yaml`,
+    through a linked folder) is checked and counted once."""
+    return {path.resolve(): path for path in paths}
+
+
+def _consulted(project: Project, folder: Path, chosen: Mapping[Path, Path]) -> set[Path]:
+    """The files of the decision policies the chosen flows consult: a flow's check is only
+    as good as theirs (a broken one fails its `kimari test` and the service)."""
+    from engine.flow.model import flow_of
+
+    found: set[Path] = set()
+    for path in chosen.values():
+        policy = project.policies.get(path.stem)
+        if policy is None or policy.kind != "flow" or path.name.endswith(TESTS_SUFFIX):
+            continue
+        for event in flow_of(policy).events.values():
+            if event.decide is not None:
+                found.add((folder / f"{event.decide.policy}.yaml").resolve())
+    return found
+
+
+def _unread_data(project: Project, stems: set[str]) -> set[Path]:
+    """The content files of the data sets none of these policies reads (all of them are
+    read when one of them does not compile: which it reads is not known)."""
+    read: set[str] = set()
+    for stem in stems:
+        policy = project.policies.get(stem)
+        if policy is None:
+            return set()
+        read.update(policy.datasets)
+    return {
+        Path(spec.source_path).resolve()
+        for policy in project.policies.values()
+        for name, spec in policy.datasets.items()
+        if name not in read and spec.source_path is not None
+    }
 
 
 def _ignored_files(folder: Path) -> list[Diagnostic]:

@@ -630,7 +630,9 @@ def _told_by_tokens(
     if end.line != mark.line or lines[end.line][end.column : mark.column].strip():
         return None
     start, quote = last.start_mark, last.style
-    if start.line != end.line:
+    if "flow" in context and _NEXT_ITEM.match(lines[mark.line], mark.column):
+        return None  # ["a" "b"], {ja: "x" en: y}: a comma missing, as PyYAML says
+    if start.line != end.line and _swallows_structure(lines, start.line, end.line):
         message = Msg(
             "this quote is never closed on its line: YAML read on to the next {quote} "
             "(line {line}) as part of the value; close the quote on this line",
@@ -638,8 +640,32 @@ def _told_by_tokens(
             line=end.line + 1,
         )
         return message, start.line + 1, start.column + 1
+    if start.line != end.line:  # a value quoted over lines, closed, then more text
+        message = Msg(
+            "text cannot follow the closing quote of a value (opened at line {line}); put "
+            "the whole value in single quotes, or write it on the next line after '>-'",
+            line=start.line + 1,
+        )
+        return message, mark.line + 1, mark.column + 1
     message = _text_after_quote(lines[mark.line], start.column, mark.column, context)
     return message, mark.line + 1, mark.column + 1
+
+
+# After a closing quote inside [...] or {...}: another item or key, not more of the value.
+_NEXT_ITEM = re.compile(r"""\s*(?:["']|[^\s,:\[\]{}#]+\s*:(?:\s|$))""")
+
+
+def _swallows_structure(lines: list[str], first: int, last: int) -> bool:
+    """Whether a quoted value read from line `first` to `last` took in lines indented no
+    deeper than the line it opened on: YAML structure (keys, items, comments), not the
+    continuation of a value quoted over several lines, which is indented deeper."""
+    opening = lines[first]
+    indent = len(opening) - len(opening.lstrip(" "))
+    for line in lines[first + 1 : last + 1]:
+        stripped = line.lstrip(" ")
+        if stripped and len(line) - len(stripped) <= indent:
+            return True
+    return False
 
 
 def _text_after_quote(here: str, opened: int, after: int, context: str) -> str:

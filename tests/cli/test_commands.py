@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import cli, main
-from tests import FIXTURES
+from tests import FIXTURES, ROOT
 
 FIXTURE = FIXTURES / "project"
 AT = "2024-09-01T10:00:00+09:00"
@@ -456,3 +456,46 @@ def test_a_diagnostic_quoting_a_fact_key_is_one_line_its_controls_escaped(
     assert code == 1 and "\x1b" not in err
     [line] = err.strip().splitlines()
     assert "unknown_field" in line and "\\n/facts/order/total" in line and "\\x1b[2K" in line
+
+
+@pytest.fixture()
+def shipped(tmp_path: Path) -> Path:
+    for name in ("policies", "schemas"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    return tmp_path / "policies"
+
+
+def test_validate_of_a_flow_reports_the_policy_it_consults_and_the_data_it_reads(
+    capsys: pytest.CaptureFixture[str], shipped: Path
+) -> None:
+    """A flow named alone passed while the decision policy it consults was broken (its
+    `kimari test` and the service failed); a policy named alone was failed by a data set
+    it does not read."""
+    holds = shipped / "order-holds.yaml"
+    holds.write_text(
+        holds.read_text().replace(
+            "when: derived.blacklist_entry != null", "when: derived.blacklist_entryy != null", 1
+        )
+    )
+    code, _, err = run(capsys, "validate", str(shipped / "order-hold-status.yaml"))
+    assert code == 2 and "order-holds.yaml:" in err and "unknown_derived" in err
+    shutil.copy(ROOT / "policies" / "order-holds.yaml", holds)
+    blacklist = shipped / "data" / "blacklist.yaml"
+    blacklist.write_text(blacklist.read_text().replace('"2023-11-02"', '"2023-13-02"', 1))
+    code, _, err = run(capsys, "validate", str(shipped / "cancellation-fees.yaml"))
+    assert code == 0 and "blacklist.yaml" not in err
+    code, _, err = run(capsys, "validate", str(shipped / "order-hold-status.yaml"))
+    assert code == 2 and "data/blacklist.yaml:" in err  # read by the policy it consults
+
+
+def test_validate_of_one_file_named_twice_checks_it_once(
+    capsys: pytest.CaptureFixture[str], shipped: Path
+) -> None:
+    tests = shipped / "cancellation-fees.tests.yaml"
+    tests.write_text(
+        tests.read_text().replace('at: "2024-06-01T10:00:00+09:00"', 'at: "2024-06-01T10:00:00"', 1)
+    )
+    again = shipped / ".." / "policies" / "cancellation-fees.tests.yaml"
+    code, out, err = run(capsys, "validate", str(tests), str(again))
+    assert code == 2 and err.count("at_invalid") == 1
+    assert "1 policy, 1 test file: 1 error" in out + err

@@ -266,3 +266,27 @@ def test_a_format_version_given_as_text_is_told_to_drop_the_quotes(written: str,
     [found] = diagnostics(text)
     assert found.code == "invalid_value" and found.location and found.location.line == 1
     assert hint in (found.hint or "") and "did you mean" not in (found.hint or "")
+
+
+# 8. What a quote's neighbour really is: a missing comma in [...] or {...}, and a value
+# quoted over several lines and closed (legal YAML) before more text
+
+
+@pytest.mark.parametrize(
+    "line", ['    refs: ["TS-4" "TS-5"]', '    label: {ja: "x" en: y}', "    refs: ['TS-4' 'TS-5']"]
+)
+def test_a_missing_comma_after_a_quoted_item_is_told_as_a_missing_comma(line: str) -> None:
+    """It was told to put the whole value in single quotes, which for {ja: "x" en: y} gave
+    a policy that validates with a wrong Japanese label and no English one."""
+    text = "\n".join([*HEAD[:-2], "  - id: r1", line, "    when: derived.big"]) + "\n"
+    code, found_line, _, message = first(text)
+    assert (code, found_line) == ("yaml_syntax", 10)
+    assert "expected ','" in message and "single quotes" not in message
+
+
+def test_a_value_quoted_over_lines_then_text_is_blamed_where_the_text_is() -> None:
+    """It was told "never closed" at its opening line: closing it there breaks it again."""
+    text = policy('    when: "order.total > 1', '      and order.total > 2" == derived.big')
+    code, line, col, message = first(text)
+    assert (code, line, col) == ("yaml_syntax", 12, 28)
+    assert "opened at line 11" in message and "never closed" not in message
