@@ -1,6 +1,6 @@
 // Small pieces every page uses: loading and error states, JSON, source links, tabs.
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Diagnostic, InputError, type Location, NetworkError } from "./api";
 import { t } from "./i18n";
 import { href } from "./router";
@@ -23,6 +23,27 @@ export function useLoad<T>(load: () => Promise<T>, keys: unknown[]) {
     };
   }, [...keys, round]);
   return { ...state, reload: () => setRound((r) => r + 1) };
+}
+
+/** An action that must not run twice at once (a save, an approval, a move): `busy` from
+ * the click until its request settles, and a click meanwhile is ignored, so a double
+ * click sends one request. The ref, not the state, guards: a second click can come
+ * before the render that disables the button. */
+export function useBusy() {
+  const [busy, setBusy] = useState(false);
+  const held = useRef(false);
+  const run = async <T,>(action: () => Promise<T>): Promise<T | undefined> => {
+    if (held.current) return undefined;
+    held.current = true;
+    setBusy(true);
+    try {
+      return await action();
+    } finally {
+      held.current = false;
+      setBusy(false);
+    }
+  };
+  return { busy, run };
 }
 
 export function Loading() {

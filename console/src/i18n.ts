@@ -25,8 +25,10 @@ export function setLang(value: Lang): void {
   window.dispatchEvent(new Event("kimari-lang"));
 }
 
-/** The text of `key`, with {name} holes filled from `params`. */
+/** The text of `key`, with {name} holes filled from `params`. A `count` of 1 takes the
+ * singular form `key.one` where the catalogue has one ("1 error", not "1 errors"). */
 export function t(key: string, params: Record<string, string | number> = {}): string {
+  if (params.count === 1 && CATALOGUES[current][key + ".one"] !== undefined) key += ".one";
   const text = CATALOGUES[current][key] ?? CATALOGUES.ja[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (hole, name: string) =>
     name in params ? String(params[name]) : hole,

@@ -2,28 +2,55 @@
 // 202 with the job's address; the console polls GET /v1/jobs/{id} and shows a progress bar
 // until it is done, failed or cancelled.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { call, get } from "./api";
-import { Diagnostics } from "./components";
+import { ApiError, NetworkError, call, get } from "./api";
+import { Diagnostics, useBusy } from "./components";
 import { t } from "./i18n";
 import type { Job } from "./types";
 
 const POLL_MS = 250;
+// a poll that gets no answer (or a server error) is asked again after these pauses, about
+// 11 s in all, before the job is given up as lost: a blip must not end it
+const RETRY_MS = [500, 1000, 2000, 4000, 4000];
+
+/** A job as last seen, and whether its last poll failed and is being asked again. */
+export type Followed<R = unknown> = Job<R> & { reconnecting?: boolean };
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** A failure that asking again may mend: no answer, the server's error, a busy service. */
+function transient(error: unknown): boolean {
+  if (error instanceof NetworkError) return true;
+  return error instanceof ApiError && (error.status >= 500 || error.status === 408 || error.status === 429);
+}
 
 /** Start a job (POST `path` with `body`) and follow it to its end; `onProgress` on each poll. */
 export async function runJob<R>(
   path: string,
   body: unknown,
-  onProgress: (job: Job<R>) => void,
+  onProgress: (job: Followed<R>) => void,
   isLive: () => boolean = () => true,
 ): Promise<Job<R>> {
   let job = await call<Job<R>>("POST", path, body);
   onProgress(job);
   while (job.state === "running" && isLive()) {
-    await new Promise((done) => setTimeout(done, POLL_MS));
-    job = await get<Job<R>>(`/v1/jobs/${encodeURIComponent(job.id)}`);
+    await sleep(POLL_MS);
+    job = await poll(job, onProgress, isLive);
     onProgress(job);
   }
   return job;
+}
+
+/** The job's state now, asked again after a transient failure; the last failure thrown. */
+async function poll<R>(job: Job<R>, onProgress: (job: Followed<R>) => void, isLive: () => boolean): Promise<Job<R>> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await get<Job<R>>(`/v1/jobs/${encodeURIComponent(job.id)}`);
+    } catch (error) {
+      if (!transient(error) || failures >= RETRY_MS.length || !isLive()) throw error;
+      onProgress({ ...job, reconnecting: true });
+      await sleep(RETRY_MS[failures]);
+    }
+  }
 }
 
 /** Whether the component that started a job is still on the page. */
@@ -38,12 +65,12 @@ export function useLive(): () => boolean {
   return () => live.current;
 }
 
-export function JobProgress({ job, id }: { job: Job | null; id: string }) {
+export function JobProgress({ job, id }: { job: Followed | null; id: string }) {
   if (!job) return null;
   const { done, total } = job.progress;
   const running = job.state === "running";
   return (
-    <div class={"job job-" + job.state} id={id} data-state={job.state}>
+    <div class={"job job-" + job.state} id={id} data-state={job.state} data-reconnecting={job.reconnecting ? "true" : undefined}>
       <div class="job-line">
         <span class="badge">{t("job.state_" + job.state)}</span>{" "}
         {total ? (
@@ -55,6 +82,11 @@ export function JobProgress({ job, id }: { job: Job | null; id: string }) {
         )}{" "}
         <span class="muted">{total ? t("job.count", { done, total }) : running ? t("job.waiting") : ""}</span>
       </div>
+      {job.reconnecting && (
+        <p class="warn" role="status">
+          {t("job.reconnecting")}
+        </p>
+      )}
       {job.state === "failed" && job.error && (
         <div class="error" role="alert" data-code={job.error.code}>
           <strong>{t("problem." + job.error.code).startsWith("problem.") ? job.error.code : t("problem." + job.error.code)}</strong>{" "}
@@ -66,20 +98,27 @@ export function JobProgress({ job, id }: { job: Job | null; id: string }) {
   );
 }
 
-/** A job's state held by a component: start it, follow it, keep its last poll. */
+/** A job's state held by a component: start it, follow it, keep its last poll. It runs
+ * from the click until it is followed to its end: a second click meanwhile starts nothing. */
 export function useJob<R>() {
-  const [job, setJob] = useState<Job<R> | null>(null);
+  const [job, setJob] = useState<Followed<R> | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
   const live = useLive();
-  const start = async (path: string, body: unknown): Promise<Job<R> | null> => {
-    setFailure(null);
-    setJob(null);
-    try {
-      return await runJob<R>(path, body, (j) => live() && setJob(j), live);
-    } catch (error) {
-      if (live()) setFailure(error);
-      return null;
-    }
-  };
-  return { job, failure, start, running: job?.state === "running", reset: () => setJob(null) };
+  const { busy, run } = useBusy();
+  const start = async (path: string, body: unknown): Promise<Job<R> | null> =>
+    (await run(async () => {
+      setFailure(null);
+      setJob(null);
+      try {
+        return await runJob<R>(path, body, (j) => live() && setJob(j), live);
+      } catch (error) {
+        // lost (or refused): no longer shown as running, its button free again
+        if (live()) {
+          setJob(null);
+          setFailure(error);
+        }
+        return null;
+      }
+    })) ?? null;
+  return { job, failure, start, running: busy || job?.state === "running", reset: () => setJob(null) };
 }

@@ -266,8 +266,11 @@ def test_a_replacement_data_set_shows_its_impact_before_it_is_applied(
     page.locator("#replace").scroll_into_view_if_needed()
     page.screenshot(path=shots / "data-impact.png", full_page=True)
 
-    # applied: a new version, served, and the file default kept in the history
-    page.click("#upload")
+    # applied (once, though clicked twice): a new version, served, and the file default
+    # kept in the history
+    puts: list[str] = []
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    page.dblclick("#upload")
     expect(page.locator("#replace .ok")).to_contain_text(f"{len(kept)} 件")
     expect(page.locator("#data-source")).to_have_text("API で置き換え")
     versions = page.locator("#versions-table tbody tr")
@@ -283,6 +286,7 @@ def test_a_replacement_data_set_shows_its_impact_before_it_is_applied(
     expect(change.first).to_have_attribute("data-action", "replaced")
     expect(change.first.locator(".principal")).to_have_text(principal)
     expect(change.first).to_contain_text("置き換え")
+    assert len(puts) == 1, puts
     assert errors.seen == []
 
 

@@ -9,7 +9,11 @@ Playwright) against a real `kimari serve` with the shipped policies:
     numbers typed with the IME are read, a comma is refused beside its field, a number a
     double cannot hold is sent with its digits as typed; a decision is opened by its ID;
     the wide tables scroll in their own box in a 375 px window; a refusal says each thing
-    once; the flow event's time is labelled in the console's language.
+    once; the flow event's time is labelled in the console's language; a double click
+    sends one request (a flow event, a draft, an approval, a submission) and a flow event
+    sent again after its answer was lost moves the entity once; a job survives polls that
+    get no answer; a draft saved stays saved after leaving the editor; a change of language
+    validates again, and one error is "1 error".
 
 Every step waits on a state of the page, never on time.
 """
@@ -23,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests import ROOT
 from tests.console.browser import WIDE, Errors, fits, open_page
@@ -158,9 +162,15 @@ def test_an_unsaved_edit_asks_before_the_page_is_left_but_not_between_pages(
     _type_first(page, "\n# another note")
     expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
     assert _asks_before_leaving(page)
+    page.click("#discard")  # asked first: not thrown away at one click
+    expect(page.locator("#discard-confirm")).to_contain_text("捨てて")
+    page.click("#discard-no")
+    _holds(page, "another note")
     page.click("#discard")
+    page.click("#discard-yes")
     _holds(page, "kimari: 1")
     _holds(page, "another note", False)
+    expect(page.locator("#discard-confirm")).to_have_count(0)
     assert not _asks_before_leaving(page, wanted=False)
 
     # saved: no question
@@ -433,4 +443,199 @@ def test_the_flow_events_time_is_labelled_in_the_consoles_language(
     page.get_by_role("button", name="English").click()
     expect(label).to_contain_text("Time")
     page.get_by_role("button", name="日本語").click()
+    assert errors.seen == []
+
+
+def _moves(server: Server, entity: str) -> int:
+    with server.client(ALICE) as client:
+        answer = client.get(f"/v1/flows/claim-status/{entity}/history")
+        assert answer.status_code == 200, answer.text
+        return len(answer.json()["moves"])
+
+
+def test_a_double_click_sends_one_flow_event_and_one_sent_again_moves_the_entity_once(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(FAILED_LOADS)
+    page.goto(server.url + "/console/#/flows/claim-status/EST-TWICE")
+    expect(page.locator("#current-state")).to_have_text("未申請")
+    sent: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/events")
+            else None
+        ),
+    )
+    # 対象外 (EX-2) keeps the state: a second request would record a second move
+    page.select_option("#event-type", "exclude")
+    page.select_option("#field-_event_exclusion_reason", label="重複")
+    page.dblclick("#send")
+    expect(page.locator("#send-event .ok")).to_be_visible()
+    expect(page.locator("#history-table tbody tr")).to_have_count(1)
+    assert len(sent) == 1 and sent[0]["event_id"], sent
+    assert _moves(server, "EST-TWICE") == 1
+
+    # the answer lost on its way back (the move was made): sent again unchanged, it keeps
+    # its event id and the service moves the entity once
+    def lose_the_answer(route: Route) -> None:
+        route.fetch()
+        route.abort()
+
+    page.route("**/events", lose_the_answer, times=1)
+    page.select_option("#field-_event_exclusion_reason", label="重複")
+    page.click("#send")
+    expect(page.locator('#send-event .error[data-kind="network"]')).to_be_visible()
+    page.click("#send")
+    expect(page.locator("#send-event .ok")).to_be_visible()
+    expect(page.locator("#history-table tbody tr")).to_have_count(2)
+    assert sent[1]["event_id"] == sent[2]["event_id"] != sent[0]["event_id"], sent
+    assert _moves(server, "EST-TWICE") == 2
+
+    # the flow's transitions name the states as its diagram and the history do
+    page.goto(server.url + "/console/#/flows/claim-status")
+    expect(page.locator("table.transitions")).to_contain_text("未申請")
+    expect(page.locator("table.transitions")).not_to_contain_text("not_claimed")
+    assert errors.seen == []
+
+
+def test_a_double_click_saves_one_draft_that_stays_saved_after_leaving_the_editor(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    _open_editor(page, server)
+    posted: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            posted.append(r.url) if r.method == "POST" and r.url.endswith("/revisions") else None
+        ),
+    )
+    _type_first(page, "\n# saved once")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    page.dblclick("#save-draft")
+    saved = page.locator("#saved")
+    expect(saved).to_be_visible()
+    expect(page.locator("#diff .text-diff")).to_contain_text("saved once")
+    assert len(posted) == 1, posted
+    number = saved.get_attribute("data-number")
+    expect(page.locator("#save-draft")).to_be_disabled()  # nothing new to save
+
+    # away and back: the draft is still saved, with its diff, and may be submitted
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-id")).to_be_visible()
+    page.go_back()
+    _holds(page, "saved once")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    expect(saved).to_have_attribute("data-number", str(number))
+    expect(saved.locator(".warn")).to_have_count(0)
+    expect(page.locator("#diff .text-diff")).to_contain_text("saved once")
+    expect(page.locator("#submit-draft")).to_be_enabled()
+    expect(page.locator("#save-draft")).to_be_disabled()
+    assert not _asks_before_leaving(page, wanted=False)
+
+    # changed again: to be saved again
+    _type_first(page, "\n# and more")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    expect(page.locator("#save-draft")).to_be_enabled()
+    expect(saved.locator(".warn")).to_be_visible()
+    assert len(posted) == 1
+    assert errors.seen == []
+
+
+def test_a_job_survives_polls_without_an_answer_and_one_given_up_frees_its_button(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed += [FAILED_LOADS, re.compile(r"status of 404")]
+    _open_editor(page, server)
+    job = page.locator("#tests-job")
+
+    # two polls get no answer: it says it reconnects, then follows the job to its end
+    page.route("**/v1/jobs/*", lambda route: route.abort(), times=2)
+    page.click("#run-tests")
+    expect(job).to_have_attribute("data-reconnecting", "true")
+    expect(job.locator('[role="status"]')).to_contain_text("接続し直しています")
+    expect(job).to_have_attribute("data-state", "done")
+    expect(job.locator('[role="status"]')).to_have_count(0)
+    expect(page.locator("#tests-report")).to_be_visible()
+    expect(page.locator("#run-tests")).to_be_enabled()
+    expect(page.locator("#editor-section .error")).to_have_count(0)
+
+    # the service no longer knows the job: given up at once, the error said, the button free
+    problem = {"status": 404, "code": "unknown_job", "detail": "no such job (from the test)"}
+    page.route(
+        "**/v1/jobs/*",
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body=json.dumps(problem)
+        ),
+    )
+    with page.expect_response(lambda r: r.request.method == "POST") as started:
+        page.click("#run-tests")
+    expect(page.locator("#editor-section .error")).to_contain_text("no such job (from the test)")
+    expect(job).to_have_count(0)  # not left as running
+    expect(page.locator("#run-tests")).to_be_enabled()
+    assert errors.seen == []
+    # the job itself ran on: its end awaited, lest the next test's submission meet it
+    with server.client(ALICE) as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if client.get(f"/v1/jobs/{started.value.json()['id']}").json()["state"] != "running":
+                break
+            time.sleep(0.1)
+
+
+def test_an_approval_double_clicked_approves_once_and_leaves_nothing_to_click(
+    server: Server, browser: Browser
+) -> None:
+    record = _revision(server, ALICE, "pending", "承認を二度押す", 21)
+    page, errors = _sign_in(browser, server, BOB)
+    page.goto(server.url + f"/console/#/policies/{POLICY}/revisions/{record['number']}")
+    expect(page.locator("#reject")).to_be_visible()
+    page.dblclick("#approve")
+    expect(page.locator("#approved")).to_be_visible()
+    expect(page.locator("p.meta [data-state]")).to_have_attribute("data-state", "published")
+    expect(page.locator("#decide .error")).to_have_count(0)  # no second approval refused
+    expect(page.locator("#decide button")).to_have_count(0)  # neither 承認 nor 却下
+    assert errors.seen == []
+
+
+def test_a_draft_submitted_from_its_page_reads_pending_once_its_job_is_done(
+    server: Server, browser: Browser
+) -> None:
+    draft = _revision(server, ALICE, "draft", "版のページから承認に回す", 22)
+    page, errors = _sign_in(browser, server)
+    page.goto(server.url + f"/console/#/policies/{POLICY}/revisions/{draft['number']}")
+    badge = page.locator("p.meta [data-state]")
+    expect(badge).to_have_text("下書き")
+    page.dblclick("#submit-revision")
+    expect(badge).to_have_attribute("data-state", "pending", timeout=60_000)
+    expect(badge).to_have_text("承認待ち")
+    expect(page.locator("#submit-revision")).to_have_count(0)
+    expect(page.locator("#own-revision")).to_be_visible()  # another principal approves it
+    expect(page.locator("#decide .error")).to_have_count(0)  # no second job refused
+    assert errors.seen == []
+
+
+def test_a_change_of_language_validates_again_and_one_error_is_singular(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    _open_editor(page, server)
+    page.locator("#policy-editor .cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.type("bogus: 1")
+    page.keyboard.press("Escape")  # a completion offered while typing
+    page.keyboard.press("Enter")
+    status, diagnostics = page.locator("#validation"), page.locator("#diagnostics")
+    expect(status).to_have_attribute("data-state", "invalid")
+    expect(status).to_have_text("✗ 誤りが 1 件あります")
+    expect(diagnostics).to_contain_text("キー 'bogus' は書けません")
+    page.click("#lang-en")
+    expect(status).to_have_text("✗ 1 error")
+    expect(diagnostics).to_contain_text("unknown key 'bogus'")
+    page.click("#lang-ja")
+    expect(diagnostics).to_contain_text("キー 'bogus' は書けません")
     assert errors.seen == []

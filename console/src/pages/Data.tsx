@@ -10,7 +10,7 @@ import { ImpactView } from "../impact";
 import { runJob, useLive } from "../jobs";
 import { JobProgress } from "../jobs";
 import { may, whoami } from "../me";
-import { Diagnostics, ErrorBox, Loading, Section, short, useLoad } from "../components";
+import { Diagnostics, ErrorBox, Loading, Section, short, useBusy, useLoad } from "../components";
 import { formatTime, pick, t } from "../i18n";
 import { href } from "../router";
 import type { DataSet, DataSummary, DataVersions, ImpactReport, Job, PolicySummary, Whoami } from "../types";
@@ -263,71 +263,78 @@ function Upload({
   const [text, setText] = useState(() => JSON.stringify({ entries }, null, 2));
   const [since, setSince] = useState("30d");
   const [failure, setFailure] = useState<unknown>(null);
-  const [checking, setChecking] = useState(false);
+  const checking = useBusy(); // a double click checks once, and replaces once
+  const uploading = useBusy();
   const [checked, setChecked] = useState<Checked | null>(null);
   const [done, setDone] = useState<{ version: string; count: number } | null>(null);
   const live = useLive();
   const problem = failure instanceof ApiError ? failure.problem : null;
   const measurable = may(me, "publish") && readers.length > 0;
-  const ready = !measurable || (checked?.text === text && Object.values(checked.jobs).every((j) => j.state === "done"));
+  // every reader replayed to its end for this very text (not one left out by a failure)
+  const ready = !measurable || (checked?.text === text && readers.every((policy) => checked.jobs[policy]?.state === "done"));
 
-  const check = async () => {
-    setFailure(null);
-    setDone(null);
-    let parsed: Replacement;
-    try {
-      parsed = replacement(text);
-    } catch (error) {
-      setFailure(error);
-      return;
-    }
-    setChecking(true);
-    const jobs: Record<string, Job<ImpactReport>> = {};
-    const sent = text;
-    try {
-      // one replay per decision policy that reads the data set, one after the other
-      for (const policy of readers) {
-        await runJob<ImpactReport>(
-          `/v1/policies/${encodeURIComponent(policy)}/impact`,
-          { data: { [name]: parsed.entries }, since },
-          (job) => {
-            jobs[policy] = job;
-            if (live()) setChecked({ text: sent, jobs: { ...jobs } });
-          },
-          live,
-        );
+  const check = () =>
+    checking.run(async () => {
+      setFailure(null);
+      setDone(null);
+      let parsed: Replacement;
+      try {
+        parsed = replacement(text);
+      } catch (error) {
+        setFailure(error);
+        return;
       }
-    } catch (error) {
-      // the impact names the entries by their place in its request (/data/NAME/3/phone);
-      // here they are the entries typed above (/entries/3/phone), as a replacement's are
-      if (error instanceof ApiError && error.problem.errors) {
-        const prefix = `/data/${name}/`;
-        for (const d of error.problem.errors) {
-          if (d.pointer?.startsWith(prefix)) d.pointer = "/entries/" + d.pointer.slice(prefix.length);
+      const jobs: Record<string, Job<ImpactReport>> = {};
+      const sent = text;
+      try {
+        // one replay per decision policy that reads the data set, one after the other
+        for (const policy of readers) {
+          await runJob<ImpactReport>(
+            `/v1/policies/${encodeURIComponent(policy)}/impact`,
+            { data: { [name]: parsed.entries }, since },
+            (job) => {
+              jobs[policy] = job;
+              if (live()) setChecked({ text: sent, jobs: { ...jobs } });
+            },
+            live,
+          );
+        }
+      } catch (error) {
+        // the impact names the entries by their place in its request (/data/NAME/3/phone);
+        // here they are the entries typed above (/entries/3/phone), as a replacement's are
+        if (error instanceof ApiError && error.problem.errors) {
+          const prefix = `/data/${name}/`;
+          for (const d of error.problem.errors) {
+            if (d.pointer?.startsWith(prefix)) d.pointer = "/entries/" + d.pointer.slice(prefix.length);
+          }
+        }
+        // a job that could not be followed to its end is not left shown as running
+        for (const [policy, job] of Object.entries(jobs)) if (job.state === "running") delete jobs[policy];
+        if (live()) {
+          setChecked({ text: sent, jobs: { ...jobs } });
+          setFailure(error);
         }
       }
-      if (live()) setFailure(error);
-    } finally {
-      if (live()) setChecking(false);
-    }
-  };
+    });
 
   return (
     <form
       aria-label={t("data.replace")}
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
-        setFailure(null);
-        setDone(null);
-        try {
-          // the same entries the check replayed, read from the same text
-          const body = replacement(text);
-          setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body));
-          setChecked(null);
-          onDone();
-        } catch (error) {
-          setFailure(error);
-        }
+        uploading.run(async () => {
+          setFailure(null);
+          setDone(null);
+          try {
+            // the same entries the check replayed, read from the same text
+            const body = replacement(text);
+            setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body));
+            setChecked(null);
+            onDone();
+          } catch (error) {
+            setFailure(error);
+          }
+        });
       }}
     >
       <p class="muted">{t("data.replace_help")}</p>
@@ -357,7 +364,7 @@ function Upload({
               </option>
             ))}
           </select>
-          <button type="button" id="check-impact" disabled={checking} onClick={check}>
+          <button type="button" id="check-impact" disabled={checking.busy || uploading.busy} onClick={check}>
             {t("data.check_impact", { policies: readers.join(", ") })}
           </button>
         </div>
@@ -378,7 +385,7 @@ function Upload({
           </div>
         ))}
       <div class="submit-row">
-        <button type="submit" class="primary" id="upload" disabled={!ready || checking}>
+        <button type="submit" class="primary" id="upload" disabled={!ready || checking.busy || uploading.busy}>
           {t("data.upload")}
         </button>{" "}
         {!ready && <span class="muted">{t("data.check_first")}</span>}

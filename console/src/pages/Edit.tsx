@@ -5,10 +5,10 @@
 // for approval (a job: the tests and the impact over the service's window, then pending).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, call, get, type Diagnostic } from "../api";
-import { Diagnostics, ErrorBox, Loading, Section, Tabs, useLoad } from "../components";
+import { Diagnostics, ErrorBox, Loading, Section, Tabs, useBusy, useLoad } from "../components";
 import { DiffView } from "../diff";
 import type { Editor, Marker } from "../editor";
-import { formatTime, pick, t } from "../i18n";
+import { formatTime, lang, pick, t } from "../i18n";
 import { ImpactView } from "../impact";
 import { JobProgress, useJob } from "../jobs";
 import { may, whoami } from "../me";
@@ -21,11 +21,14 @@ const RETRY_FIRST_MS = 2000;
 const RETRY_MAX_MS = 30000;
 
 type Texts = { source: string; tests: string | null };
-type Saved = Texts & { record: RevisionRecord };
+type Submitted = { revision: RevisionRecord; publication: { publication: number } | null };
+type Saved = Texts & { record: RevisionRecord; submitted?: Submitted };
+type Kept = { texts: Texts; saved: Saved | null; diff: Diff | null };
 
-// unsaved edits survive moving to another page of the console (not a reload: while any
-// editor holds unsaved changes, leaving or reloading the page asks first)
-const kept = new Map<string, Texts>();
+// edits survive moving to another page of the console, and so does their saved draft (its
+// diff, its submission): not a reload, but while any editor holds unsaved changes, leaving
+// or reloading the page asks first
+const kept = new Map<string, Kept>();
 const unsaved = new Set<string>();
 
 function askBeforeLeaving(event: BeforeUnloadEvent): void {
@@ -89,7 +92,7 @@ export function EditPage({ id, from }: { id: string; from: string | null }) {
 function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
   const key = `${policy}@${base.number}`;
   const original: Texts = { source: base.source ?? "", tests: base.tests_source };
-  const [texts, setTexts] = useState<Texts>(() => kept.get(key) ?? original);
+  const [texts, setTexts] = useState<Texts>(() => kept.get(key)?.texts ?? original);
   const [round, setRound] = useState(0); // a new round re-creates the editors (discard)
   const [tab, setTab] = useState<"policy" | "tests">("policy");
   const [module, setModule] = useState<typeof import("../editor") | null>(null);
@@ -102,22 +105,26 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
   const [attempt, setAttempt] = useState(0); // a new attempt validates the same texts again
   const failures = useRef(0); // validations in a row that got no answer
   const [message, setMessage] = useState("");
-  const [saved, setSaved] = useState<Saved | null>(null);
+  const [saved, setSaved] = useState<Saved | null>(() => kept.get(key)?.saved ?? null);
   const [saveFailure, setSaveFailure] = useState<unknown>(null);
-  const [diff, setDiff] = useState<Diff | null>(null);
+  const [diff, setDiff] = useState<Diff | null>(() => kept.get(key)?.diff ?? null);
+  const saving = useBusy();
+  const [discarding, setDiscarding] = useState(false); // asking before the edit is thrown away
   const [since, setSince] = useState("30d");
   const tests = useJob<{ revision: string; tests: TestsReport }>();
   const impact = useJob<ImpactReport>();
-  const submit = useJob<{ revision: RevisionRecord; publication: { publication: number } | null }>();
+  const submit = useJob<Submitted>();
 
   useEffect(() => {
     import("../editor").then(setModule, setLoadFailure);
   }, []);
   useEffect(() => {
-    kept.set(key, texts);
-  }, [texts]);
+    kept.set(key, { texts, saved, diff });
+  }, [texts, saved, diff]);
 
-  // validate what is typed, once typing pauses; only the latest answer is shown
+  // validate what is typed, once typing pauses; only the latest answer is shown (and again
+  // in another language: the messages come back in the console's)
+  const language = lang();
   useEffect(() => {
     let live = true;
     const timer = setTimeout(async () => {
@@ -140,7 +147,7 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
       live = false;
       clearTimeout(timer);
     };
-  }, [texts.source, texts.tests, attempt]);
+  }, [texts.source, texts.tests, attempt, language]);
 
   const same = (a: Texts, b: Texts) => a.source === b.source && a.tests === b.tests;
   const current = checked && same(checked.texts, texts);
@@ -192,24 +199,40 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
     return out;
   };
 
-  const saveDraft = async () => {
-    setSaveFailure(null);
+  const saveDraft = () =>
+    saving.run(async () => {
+      setSaveFailure(null);
+      setDiff(null);
+      impact.reset();
+      submit.reset();
+      try {
+        const record = await call<RevisionRecord>("POST", `/v1/policies/${encodeURIComponent(policy)}/revisions`, {
+          ...body(),
+          message,
+          state: "draft",
+        });
+        setSaved({ ...texts, record });
+        setDiff(await get<Diff>(`/v1/policies/${encodeURIComponent(policy)}/diff?from=published&to=${record.number}`));
+      } catch (error) {
+        setSaveFailure(error);
+      }
+    });
+
+  const discard = () => {
+    kept.delete(key);
+    setTexts(original);
+    setSaved(null);
     setDiff(null);
-    impact.reset();
-    submit.reset();
-    try {
-      const record = await call<RevisionRecord>("POST", `/v1/policies/${encodeURIComponent(policy)}/revisions`, {
-        ...body(),
-        message,
-        state: "draft",
-      });
-      setSaved({ ...texts, record });
-      setDiff(
-        await get<Diff>(`/v1/policies/${encodeURIComponent(policy)}/diff?from=published&to=${record.number}`),
-      );
-    } catch (error) {
-      setSaveFailure(error);
-    }
+    setDiscarding(false);
+    setRound((r) => r + 1);
+  };
+  // nothing to lose (the text as it came, nothing saved): no question
+  const pristine = !saved && same(texts, original);
+
+  const submitDraft = async (record: RevisionRecord) => {
+    const job = await submit.start(`/v1/policies/${encodeURIComponent(policy)}/revisions/${record.number}:submit`, undefined);
+    // kept with the draft: coming back, it is not offered for submission again
+    if (job?.state === "done" && job.report) setSaved((old) => old && { ...old, record: job.report!.revision, submitted: job.report! });
   };
 
   return (
@@ -305,20 +328,21 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
           <button type="button" id="run-tests" disabled={tests.running} onClick={() => tests.start(`/v1/policies/${encodeURIComponent(policy)}/tests`, body())}>
             {t("edit.run_tests")}
           </button>
-          <button
-            type="button"
-            id="discard"
-            onClick={() => {
-              kept.delete(key);
-              setTexts(original);
-              setSaved(null);
-              setDiff(null);
-              setRound((r) => r + 1);
-            }}
-          >
+          <button type="button" id="discard" disabled={discarding} onClick={() => (pristine ? discard() : setDiscarding(true))}>
             {t("edit.discard")}
           </button>
         </div>
+        {discarding && (
+          <div class="confirm" role="alertdialog" aria-labelledby="discard-ask" id="discard-confirm">
+            <span id="discard-ask">{t("edit.discard_ask")}</span>{" "}
+            <button type="button" class="danger" id="discard-yes" onClick={discard}>
+              {t("edit.discard_yes")}
+            </button>{" "}
+            <button type="button" id="discard-no" onClick={() => setDiscarding(false)}>
+              {t("edit.discard_no")}
+            </button>
+          </div>
+        )}
         <JobProgress job={tests.job} id="tests-job" />
         {tests.failure !== null && <ErrorBox error={tests.failure} />}
         {tests.job?.state === "done" && tests.job.report && <TestsView report={tests.job.report.tests} onLine={(line) => goTo(testsFile, line)} />}
@@ -330,7 +354,7 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
           <input id="draft-message" value={message} placeholder={t("edit.message_placeholder")} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
         </div>
         <div class="actions">
-          <button type="button" class="primary" id="save-draft" disabled={!valid} onClick={saveDraft}>
+          <button type="button" class="primary" id="save-draft" disabled={!valid || !dirty || saving.busy} onClick={saveDraft}>
             {t("edit.save_draft")}
           </button>
           {!valid && <span class="muted">{t(current || (failed && !unreachable) ? "edit.fix_first" : "edit.check_first")}</span>}
@@ -380,26 +404,29 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
               type="button"
               class="primary"
               id="submit-draft"
-              disabled={dirty || submit.running || submit.job?.state === "done"}
-              onClick={() => submit.start(`/v1/policies/${encodeURIComponent(policy)}/revisions/${saved.record.number}:submit`, undefined)}
+              disabled={dirty || submit.running || saved.record.state !== "draft"}
+              onClick={() => submitDraft(saved.record)}
             >
               {t("edit.submit")}
             </button>
             <JobProgress job={submit.job} id="submit-job" />
             {submit.failure !== null && <ErrorBox error={submit.failure} />}
-            {submit.job?.state === "done" && submit.job.report && (
-              <p class="ok" id="submitted" data-state={submit.job.report.revision.state}>
-                {submit.job.report.publication
-                  ? t("edit.published", { ref: submit.job.report.revision.ref, publication: submit.job.report.publication.publication })
-                  : t("edit.pending", { ref: submit.job.report.revision.ref })}{" "}
-                <a href={href(["policies", policy, "revisions", String(submit.job.report.revision.number)])}>{t("edit.open_revision")}</a>
-              </p>
-            )}
+            {saved.submitted && <SubmittedNote policy={policy} submitted={saved.submitted} />}
           </Section>
         </>
       )}
       <p class="muted">{t("edit.base_time", { time: formatTime(base.created_at), author: base.author })}</p>
     </>
+  );
+}
+
+function SubmittedNote({ policy, submitted }: { policy: string; submitted: Submitted }) {
+  const { revision, publication } = submitted;
+  return (
+    <p class="ok" id="submitted" data-state={revision.state}>
+      {publication ? t("edit.published", { ref: revision.ref, publication: publication.publication }) : t("edit.pending", { ref: revision.ref })}{" "}
+      <a href={href(["policies", policy, "revisions", String(revision.number)])}>{t("edit.open_revision")}</a>
+    </p>
   );
 }
 

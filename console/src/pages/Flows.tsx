@@ -2,14 +2,15 @@
 // looked up (state, facts, history with the actor of each move, what it may do next) and an
 // event sent to it by an actor who claims roles: only those the token may claim are offered
 // (GET /v1/whoami), and the flow's `by:` decides the rest.
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { call, get } from "../api";
-import { ErrorBox, Json, Loading, Section, useLoad } from "../components";
+import { ErrorBox, Json, Loading, Section, useBusy, useLoad } from "../components";
 import { FlowDiagram, open, rolesOf, type Standing } from "../diagram";
 import { mayClaim, whoami } from "../me";
 import { FactsForm, errorsByPointer } from "../factsform";
 import { ApiError } from "../api";
 import { formatTime, pick, t } from "../i18n";
+import { stringify } from "../jsontext";
 import { go, href } from "../router";
 import type { Entity, FlowDoc, PolicyDoc, PolicySummary, Whoami } from "../types";
 import { loadPolicy } from "./Policies";
@@ -80,6 +81,9 @@ export function FlowPage({ id }: { id: string }) {
 
 function StateTable({ flow }: { flow: FlowDoc }) {
   const events = new Map(flow.events.map((e) => [e.name, e]));
+  // the states by their labels, as the diagram and the history name them
+  const labels = new Map(flow.states.map((s) => [s.id, pick(s.label) || s.id]));
+  const named = (state: string) => labels.get(state) ?? state;
   return (
     <div class="table-scroll">
       <table class="transitions">
@@ -98,9 +102,9 @@ function StateTable({ flow }: { flow: FlowDoc }) {
               <td>
                 <code>{move.id}</code>
               </td>
-              <td>{move.from.join(", ")}</td>
+              <td>{move.from.map(named).join(", ")}</td>
               <td>{pick(events.get(move.event)?.label) || move.event}</td>
-              <td>{move.to ?? t("flows.stays")}</td>
+              <td>{move.to ? named(move.to) : t("flows.stays")}</td>
               <td>{roleNames(flow, rolesOf(flow, move))}</td>
             </tr>
           ))}
@@ -227,6 +231,16 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
 
 type Moved = { allowed: boolean; state: { after: { id: string; label?: { ja: string; en?: string } } } };
 
+/** A fresh event id, a random UUID (crypto.randomUUID exists only over HTTPS or on
+ * localhost; the console may be served over plain HTTP inside a network). */
+function freshEventId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80; // the RFC 4122 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** What the entity may do from its state: each event, open or greyed, and why. */
 function Moves({ flow, standing }: { flow: FlowDoc; standing: Standing }) {
   return (
@@ -290,6 +304,10 @@ function EventForm({
   const [roles, setRoles] = useState<string[]>(() => preset(type));
   const [answer, setAnswer] = useState<Moved | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
+  const sending = useBusy();
+  // the event id of the submission not yet answered with a move: sent again unchanged (after
+  // no answer, a server error), it keeps its id, and the service moves the entity once
+  const unanswered = useRef<{ body: string; id: string } | null>(null);
   const event = events.find((e) => e.name === type);
   const schema = { type: "object", properties: event?.fields ?? {} };
   const problem = failure instanceof ApiError ? failure.problem : null;
@@ -297,30 +315,35 @@ function EventForm({
   return (
     <form
       aria-label={t("flows.send")}
-      onSubmit={async (e) => {
+      onSubmit={(e) => {
         e.preventDefault();
-        setFailure(null);
-        setAnswer(null);
-        const actor: Record<string, unknown> = { id: actorId, roles };
-        if (actorName.trim()) actor.name = actorName.trim();
-        const body: Record<string, unknown> = {
-          event: { type, ...((fields as Record<string, unknown>) ?? {}) },
-          actor,
-        };
-        if (at) body.at = at;
-        try {
-          setAnswer(
-            await call<Moved>(
-              "POST",
-              `/v1/flows/${encodeURIComponent(policy.id)}/${encodeURIComponent(entity)}/events`,
-              body,
-            ),
-          );
-          setFields(undefined);
-          onDone();
-        } catch (error) {
-          setFailure(error);
-        }
+        sending.run(async () => {
+          setFailure(null);
+          setAnswer(null);
+          const actor: Record<string, unknown> = { id: actorId, roles };
+          if (actorName.trim()) actor.name = actorName.trim();
+          const body: Record<string, unknown> = {
+            event: { type, ...((fields as Record<string, unknown>) ?? {}) },
+            actor,
+          };
+          if (at) body.at = at;
+          const same = stringify(body);
+          if (unanswered.current?.body !== same) unanswered.current = { body: same, id: freshEventId() };
+          try {
+            setAnswer(
+              await call<Moved>(
+                "POST",
+                `/v1/flows/${encodeURIComponent(policy.id)}/${encodeURIComponent(entity)}/events`,
+                { ...body, event_id: unanswered.current.id },
+              ),
+            );
+            unanswered.current = null; // moved: the next submission is another event
+            setFields(undefined);
+            onDone();
+          } catch (error) {
+            setFailure(error);
+          }
+        });
       }}
     >
       <div class="field">
@@ -393,7 +416,7 @@ function EventForm({
         <input id="event-at" placeholder={t("try.at_placeholder")} value={at} onInput={(e) => setAt((e.target as HTMLInputElement).value)} />
       </div>
       <div class="submit-row">
-        <button type="submit" class="primary" id="send">
+        <button type="submit" class="primary" id="send" disabled={sending.busy}>
           {t("flows.send_button")}
         </button>
       </div>

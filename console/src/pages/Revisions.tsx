@@ -4,7 +4,7 @@
 // shown as it comes), reject, roll back to an earlier publication, and the audit trail.
 import { useState } from "preact/hooks";
 import { call, get } from "../api";
-import { ErrorBox, Loading, Section, useLoad } from "../components";
+import { ErrorBox, Loading, Section, useBusy, useLoad } from "../components";
 import { DiffView } from "../diff";
 import { formatTime, pick, t } from "../i18n";
 import { ImpactSummaryView } from "../impact";
@@ -52,6 +52,14 @@ export function RevisionsPage({ id }: { id: string }) {
   if (loaded.loading && !loaded.value) return <Loading />;
   if (loaded.error) return <ErrorBox error={loaded.error} />;
   const [list, audit] = loaded.value!;
+  return <Revisions id={id} list={list} audit={audit.entries} reload={loaded.reload} />;
+}
+
+type RolledBack = { ref: string; publication: Publication };
+
+function Revisions({ id, list, audit, reload }: { id: string; list: RevisionList; audit: AuditEntry[]; reload: () => void }) {
+  // said above the table: the row that offered the rollback is published after the reload
+  const [rolledBack, setRolledBack] = useState<RolledBack | null>(null);
   return (
     <>
       <h1>
@@ -67,10 +75,23 @@ export function RevisionsPage({ id }: { id: string }) {
         </a>
       </nav>
       <Section title={t("revisions.list")} id="revisions">
-        <RevisionTable policy={id} revisions={list.revisions} published={list.published} onChange={loaded.reload} />
+        {rolledBack && (
+          <p class="ok" role="status" id="rolled-back" data-publication={rolledBack.publication.publication}>
+            {t("revisions.rolled_back", { ref: rolledBack.ref, publication: rolledBack.publication.publication })}
+          </p>
+        )}
+        <RevisionTable
+          policy={id}
+          revisions={list.revisions}
+          published={list.published}
+          onRolledBack={(ref, publication) => {
+            setRolledBack({ ref, publication });
+            reload();
+          }}
+        />
       </Section>
       <Section title={t("audit.title")} id="audit">
-        <AuditTable entries={audit.entries} />
+        <AuditTable entries={audit} />
       </Section>
     </>
   );
@@ -94,12 +115,12 @@ function RevisionTable({
   policy,
   revisions,
   published,
-  onChange,
+  onRolledBack,
 }: {
   policy: string;
   revisions: RevisionRecord[];
   published: Publication | null;
-  onChange: () => void;
+  onRolledBack: (ref: string, publication: Publication) => void;
 }) {
   return (
     <div class="table-scroll">
@@ -145,7 +166,7 @@ function RevisionTable({
               <td>{(record.publications ?? []).join(", ")}</td>
               <td>
                 {record.state === "retired" && (record.publications ?? []).length > 0 && published && (
-                  <Rollback policy={policy} record={record} onDone={onChange} />
+                  <Rollback policy={policy} record={record} onDone={(publication) => onRolledBack(record.ref, publication)} />
                 )}
                 {(record.state === "pending" || record.state === "draft") && (
                   <a href={href(["policies", policy, "revisions", String(record.number)])}>{t("revisions.review")}</a>
@@ -159,37 +180,33 @@ function RevisionTable({
   );
 }
 
-function Rollback({ policy, record, onDone }: { policy: string; record: RevisionRecord; onDone: () => void }) {
+function Rollback({ policy, record, onDone }: { policy: string; record: RevisionRecord; onDone: (publication: Publication) => void }) {
   const [message, setMessage] = useState("");
   const [failure, setFailure] = useState<unknown>(null);
-  const [done, setDone] = useState<Publication | null>(null);
+  const sending = useBusy();
   return (
     <form
       class="rollback"
       aria-label={t("revisions.rollback_to", { ref: record.ref })}
-      onSubmit={async (e) => {
+      onSubmit={(e) => {
         e.preventDefault();
-        setFailure(null);
-        try {
-          setDone(await call<Publication>("POST", `${base(policy)}/rollback`, { to: record.number, message }));
-          onDone();
-        } catch (error) {
-          setFailure(error);
-        }
+        sending.run(async () => {
+          setFailure(null);
+          try {
+            onDone(await call<Publication>("POST", `${base(policy)}/rollback`, { to: record.number, message }));
+          } catch (error) {
+            setFailure(error);
+          }
+        });
       }}
     >
       <label for={"rollback-message-" + record.number} class="muted">
         {t("revisions.rollback_message")}
       </label>
       <input id={"rollback-message-" + record.number} value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
-      <button type="submit" id={"rollback-" + record.number}>
+      <button type="submit" id={"rollback-" + record.number} disabled={sending.busy}>
         {t("revisions.rollback_to", { ref: record.ref })}
       </button>
-      {done && (
-        <p class="ok" role="status">
-          {t("revisions.rolled_back", { ref: record.ref, publication: done.publication })}
-        </p>
-      )}
       {failure !== null && <ErrorBox error={failure} />}
     </form>
   );
@@ -328,52 +345,65 @@ function Decide({
   const [approved, setApproved] = useState<Approved | null>(null);
   const [rejected, setRejected] = useState(false);
   const submit = useJob<{ revision: RevisionRecord }>();
+  const acting = useBusy();
   const url = `${base(policy)}/revisions/${record.number}`;
-  const act = async (what: "approve" | "reject") => {
-    setFailure(null);
-    try {
-      if (what === "approve") setApproved(await call<Approved>("POST", `${url}:approve`, { message }));
-      else {
-        await call("POST", `${url}:reject`, { message });
-        setRejected(true);
+  const act = (what: "approve" | "reject") =>
+    acting.run(async () => {
+      setFailure(null);
+      try {
+        if (what === "approve") setApproved(await call<Approved>("POST", `${url}:approve`, { message }));
+        else {
+          await call("POST", `${url}:reject`, { message });
+          setRejected(true);
+        }
+        onDone();
+      } catch (error) {
+        setFailure(error);
       }
-      onDone();
-    } catch (error) {
-      setFailure(error);
-    }
+    });
+  const submitIt = async () => {
+    const job = await submit.start(`${url}:submit`, undefined);
+    if (job?.state === "done") onDone(); // the page shows the revision as it is now: pending
   };
-  if (record.state !== "pending" && record.state !== "draft" && !approved) return null;
+  // decided (here, or since: published, rejected, retired): nothing more to do with it
+  const open = (record.state === "pending" || record.state === "draft") && !approved && !rejected;
+  const busy = acting.busy || submit.running;
+  if (!open && !approved && !rejected) return null;
   return (
     <Section title={t("revision.decide")} id="decide">
-      {record.state === "pending" && record.author === principal && !approved && (
+      {open && record.state === "pending" && record.author === principal && (
         <p class="muted" id="own-revision">
           {t("revision.own", { principal })}
         </p>
       )}
-      <div class="field">
-        <label for="decision-message">{t("revision.message")}</label>
-        <input id="decision-message" value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
-      </div>
-      <div class="actions">
-        {record.state === "pending" && (
-          <button type="button" class="primary" id="approve" onClick={() => act("approve")}>
-            {t("revision.approve")}
-          </button>
-        )}
-        {record.state === "draft" && (
-          <>
-            <a class="button" href={href(["policies", policy, "edit"], { from: String(record.number) })}>
-              {t("revision.edit")}
-            </a>
-            <button type="button" class="primary" id="submit-revision" disabled={submit.running} onClick={() => submit.start(`${url}:submit`, undefined)}>
-              {t("edit.submit")}
+      {open && (
+        <>
+          <div class="field">
+            <label for="decision-message">{t("revision.message")}</label>
+            <input id="decision-message" value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
+          </div>
+          <div class="actions">
+            {record.state === "pending" && (
+              <button type="button" class="primary" id="approve" disabled={busy} onClick={() => act("approve")}>
+                {t("revision.approve")}
+              </button>
+            )}
+            {record.state === "draft" && (
+              <>
+                <a class="button" href={href(["policies", policy, "edit"], { from: String(record.number) })}>
+                  {t("revision.edit")}
+                </a>
+                <button type="button" class="primary" id="submit-revision" disabled={busy} onClick={submitIt}>
+                  {t("edit.submit")}
+                </button>
+              </>
+            )}
+            <button type="button" id="reject" disabled={busy} onClick={() => act("reject")}>
+              {t("revision.reject")}
             </button>
-          </>
-        )}
-        <button type="button" id="reject" onClick={() => act("reject")}>
-          {t("revision.reject")}
-        </button>
-      </div>
+          </div>
+        </>
+      )}
       <JobProgress job={submit.job} id="submit-job" />
       {submit.failure !== null && <ErrorBox error={submit.failure} />}
       {submit.job?.state === "done" && (
