@@ -455,8 +455,8 @@ _register(
 _register(
     "letters",
     "letters(text) -> text",
-    "Only the letters and digits (NFKC; punctuation, symbols and spaces dropped): whether a "
-    "free text says anything, `length(letters(x)) > 0`.",
+    "Only the letters and digits (NFKC; punctuation, symbols, spaces and a ー with no letter "
+    "before it dropped): whether a free text says anything, `length(letters(x)) > 0`.",
     sig.fixed(STRING, sig.string_arg),
     text.letters,
     args=(1, 1),

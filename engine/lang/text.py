@@ -54,7 +54,19 @@ def letters(text: str) -> str:
     anything at all: a detail of only `。` or `-` is no detail."""
     # marks (M) belong to the letter before them: NFKC leaves some uncomposed, and a mark
     # brought next to a new letter by what was dropped is composed with it again
-    return nfkc("".join(c for c in nfkc(text) if unicodedata.category(c)[0] in "LNM"))
+    kept: list[str] = []
+    for char in nfkc(text):
+        if unicodedata.category(char)[0] not in "LNM":
+            continue
+        # ー lengthens the kana before it (ルーシー); alone or in a row ("ーー") it is a
+        # dash typed with the kana keyboard, and says nothing
+        if char == _LONG_VOWEL and (not kept or kept[-1] == _LONG_VOWEL):
+            continue
+        kept.append(char)
+    return nfkc("".join(kept))
+
+
+_LONG_VOWEL = "ー"
 
 
 def _digits_only(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import orjson
 
 from engine.core.errors import Diagnostic, Location
 from engine.core.i18n import Msg
-from engine.core.jsonvalue import quoted
+from engine.core.jsonvalue import dumps, quoted
 from engine.core.suggest import did_you_mean
 from engine.source import memo
 from engine.source.ecma_regex import compile_pattern
@@ -293,7 +294,11 @@ def _required(document: Document, error: ValidationError, pointer: str) -> list[
 def _enum(document: Document, error: ValidationError, pointer: str) -> list[Diagnostic]:
     options = error.validator_value if error.validator == "enum" else [error.validator_value]
     shown = ", ".join(quoted(o) for o in options)
-    if any(str(o) == str(error.instance) for o in options):  # '1' for 1, 1 for '1'
+    number = not isinstance(error.instance, bool) and isinstance(error.instance, int | Decimal)
+    if (isinstance(error.instance, str) or number) and any(
+        str(o) == str(error.instance) and isinstance(o, str) != isinstance(error.instance, str)
+        for o in options
+    ):  # '1' for 1, 1 for '1'
         hint = (
             Msg("write it without quotes: a text is not the number")
             if isinstance(error.instance, str)
@@ -416,8 +421,10 @@ def _size(document: Document, error: ValidationError, pointer: str) -> list[Diag
             length=len(value),
             limit=limit,
         )
+    elif error.validator == "minProperties":
+        message = Msg("{where} needs at least {limit} keys", where=where, limit=limit)
     elif error.validator == "uniqueItems":
-        twice = next(v for i, v in enumerate(value) if v in value[:i])
+        twice = _repeated(value)
         message = Msg("{where} lists {value} more than once", where=where, value=quoted(twice))
     elif error.validator == "minimum":
         message = Msg(
@@ -426,7 +433,7 @@ def _size(document: Document, error: ValidationError, pointer: str) -> list[Diag
             limit=limit,
             value=quoted(value),
         )
-    else:  # maximum
+    else:  # maximum: the validators _HANDLERS sends here are these
         message = Msg(
             "{where} must be at most {limit}, got {value}",
             where=where,
@@ -438,6 +445,17 @@ def _size(document: Document, error: ValidationError, pointer: str) -> list[Diag
             "invalid_value", message, document.positions.value(pointer), pointer=pointer or "/"
         )
     ]
+
+
+def _repeated(items: list[Any]) -> Any:
+    """The first item listed again, compared as JSON compares (true is not 1)."""
+    seen: set[bytes] = set()
+    for item in items:
+        key = dumps(item, sort_keys=True)
+        if key in seen:
+            return item
+        seen.add(key)
+    return items[0]
 
 
 _HANDLERS = {

@@ -318,6 +318,8 @@ def test_normalize_unifies_dashes_and_spaces_but_keeps_long_vowels() -> None:
         ("A-1 ２件", "A12件"),  # digits are something; NFKC first
         ("ﾃｽﾄ", "テスト"),
         ("ルーシー", "ルーシー"),  # the long vowel mark is a letter (Lm)
+        ("ーー", ""),  # but alone it is a dash typed with the kana keyboard
+        ("ｰ・ｰ", ""),
         ("か\u3099", "が"),  # a combining mark stays with its letter
         ("café", "café"),
     ],

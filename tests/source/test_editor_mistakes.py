@@ -290,3 +290,18 @@ def test_a_value_quoted_over_lines_then_text_is_blamed_where_the_text_is() -> No
     code, line, col, message = first(text)
     assert (code, line, col) == ("yaml_syntax", 12, 28)
     assert "opened at line 11" in message and "never closed" not in message
+
+
+def test_an_item_listed_twice_is_named_as_json_compares_it() -> None:
+    """true == 1 in Python: the repeated item of [1, true, 1] was named as true."""
+    from engine.source.schema import _repeated
+
+    assert _repeated([1, True, 1]) == 1 and _repeated([1, True, True]) is True
+    assert _repeated([{"a": 1, "b": 2}, {"b": 2, "a": 1}]) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("written", ["true", "[1]"])
+def test_a_format_version_of_another_kind_gets_no_quotes_hint(written: str) -> None:
+    text = policy("    when: derived.big").replace("kimari: 1", f"kimari: {written}", 1)
+    [found] = diagnostics(text)
+    assert found.code == "invalid_value" and "quote" not in (found.hint or "")
