@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import orjson
 
+from engine.cli import inputs
 from engine.core.errors import Diagnostic, EngineFault, KimariError, UsageError
 from engine.core.i18n import Msg, language, os_reason, translate
 from engine.core.jsonvalue import TooDeep, TooLong, has_long_number, loads_request, why_not_json
@@ -160,6 +161,8 @@ def _decide_chunk(chunk: list[tuple[int, bytes]]) -> list[bytes]:
 def _chunks(lines: IO[bytes]) -> Iterator[list[tuple[int, bytes]]]:
     chunk: list[tuple[int, bytes]] = []
     for number, line in enumerate(lines, start=1):
+        if number == 1:  # Windows editors save one; kimari decide reads such a file too
+            line = line.removeprefix(inputs.UTF8_BOM)
         if line.strip():
             chunk.append((number, line))
         if len(chunk) == CHUNK:

@@ -91,6 +91,9 @@ def utf8(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 # -- JSON read from a file or an option -------------------------------------------------------
 
+# Windows editors save one at the start of a file; JSON may ignore it (RFC 8259, 8.1)
+UTF8_BOM = b"\xef\xbb\xbf"
+
 
 class _Reading:
     """The hooks of one json.loads: whether an object held a key twice (found again, with

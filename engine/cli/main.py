@@ -25,7 +25,14 @@ import click
 
 from engine.cli import lifecycle as lifecycle_commands
 from engine.cli.checks_cache import remembered_checks
-from engine.cli.inputs import TEXT, check_not_input, check_store, loads_checked, named_options
+from engine.cli.inputs import (
+    TEXT,
+    UTF8_BOM,
+    check_not_input,
+    check_store,
+    loads_checked,
+    named_options,
+)
 from engine.core.errors import (
     Diagnostic,
     InputError,
@@ -704,9 +711,6 @@ def _open(name: str, mode: str) -> BinaryIO:
             reason = Msg("cannot read {name}: {reason}", name=name, reason=os_reason(exc))
             problem = Diagnostic("file_unreadable", reason)
         raise UsageError([problem]) from None
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _read_json(name: str, pointer: str) -> Any:

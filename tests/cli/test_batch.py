@@ -315,3 +315,18 @@ def test_a_number_past_any_range_is_its_lines_error_and_the_others_are_decided(
     assert first["outcome"]["queue"] == last["outcome"]["queue"] == "normal"
     [error] = refused["errors"]
     assert (error["code"], error["pointer"]) == ("out_of_range", "/facts/order/total")
+
+
+def test_a_byte_order_mark_before_the_first_line_is_read_past_as_kimari_decide_does(
+    tmp_path: Path,
+) -> None:
+    """A JSONL file saved by a Windows editor failed on its first line only."""
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + (_with() + "\n" + _with() + "\n").encode())
+    output = tmp_path / "decisions.jsonl"
+    args = ["batch", "routing", str(source), "-o", str(output), "--policies", str(FIXTURE)]
+    assert main([*args, "--at", AT, "--workers", "1", "--no-progress"]) == 0
+    assert [json.loads(line)["outcome"]["queue"] for line in output.read_text().splitlines()] == [
+        "normal",
+        "normal",
+    ]
