@@ -191,10 +191,10 @@ class Backend(ABC):
 
     def hold(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold `key` while the caller reads, decides and writes (several `write`s may run
-        inside): writers that hold the same key take turns. SQLite holds nothing: its one
-        writer lock covers the whole file, so holding it while deciding would stop every
-        other writer; a compare-and-set on a version inside `write` is what serialises
-        there (and stays the safety net on PostgreSQL)."""
+        inside): writers that hold the same key take turns (PostgreSQL: an advisory lock;
+        SQLite: a byte of a file beside it, not its one writer lock, which would stop every
+        other writer while one decides). A compare-and-set on a version inside `write`
+        stays the safety net. A backend that holds nothing (this default) relies on it."""
         return contextlib.nullcontext()
 
     @abstractmethod

@@ -242,9 +242,9 @@ class FlowStore(Component):
         return self.backend.write(f"flow:{policy_id}/{entity_id}")
 
     def hold(self, policy_id: str, entity_id: str) -> AbstractContextManager[None]:
-        """Hold the entity while an event for it is read, decided and written: on
-        PostgreSQL other replicas' events on it wait (no decision wasted on a version
-        about to change); on SQLite nothing (the compare-and-set alone serialises)."""
+        """Hold the entity while an event for it is read, decided and written: other
+        processes' and replicas' events on it wait (no decision wasted on a version about
+        to change, none starved of its turn); the compare-and-set stays the safety net."""
         return self.backend.hold(f"flow:{policy_id}/{entity_id}")
 
     # -- reads ------------------------------------------------------------------------

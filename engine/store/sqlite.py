@@ -10,6 +10,9 @@
   beside it. A waiting writer wakes the moment the lock is free, instead of
   sleeping in SQLite's busy handler (1, 2, 5, 10... ms), which would cap
   throughput and spoil the tail latency of group commits.
+- `Holds`: a key (a flow's entity) held across the processes of the file while its
+  event is read, decided and written, a byte of a second file beside it locked with
+  fcntl.lockf; the compare-and-set inside `write` stays the safety net.
 - `transaction(conn, lock)`: the write discipline. The lock first, then BEGIN
   IMMEDIATE ... COMMIT, rolled back on any error. Every writer takes it, so a
   process that kept to SQLite's own locking could not starve the others.
@@ -35,7 +38,9 @@ take turns on the connection under it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import os
 import re
 import sqlite3
@@ -154,6 +159,67 @@ class WriteLock:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
+
+
+# A flow event waits this long for another process's event on its entity, then goes on
+# unheld (the compare-and-set still serialises), as PostgreSQL's hold waits HOLD_WAIT_S.
+HOLD_WAIT_S = 5.0
+
+
+class Holds:
+    """Keys held across the processes of a store: each key is one byte of `<file>.hold`,
+    locked with fcntl.lockf. Without it a process short of CPU could lose every
+    compare-and-set round on an entity to one that kept committing, and give up
+    (flow_contention) while nothing was wrong; holding, they take turns.
+
+    POSIX record locks belong to the process: threads of one process do not exclude each
+    other here (FlowEngine's entity lock does that), and two keys that share a byte only
+    take turns more than they need. A hold that cannot be had in HOLD_WAIT_S, or on a file
+    system without record locks, is given up: the caller goes on unheld."""
+
+    SLOTS = 1 << 30
+
+    def __init__(self, db_path: str | Path) -> None:
+        self._fd: int | None = None
+        if str(db_path) != MEMORY:
+            path = Path(f"{db_path}.hold")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        if self._fd is None:
+            yield
+            return
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        offset = int.from_bytes(digest, "big") % self.SLOTS
+        held = self._take(self._fd, offset)
+        try:
+            yield
+        finally:
+            if held:
+                with contextlib.suppress(OSError):
+                    fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, offset)
+
+    @staticmethod
+    def _take(fd: int, offset: int) -> bool:
+        deadline = time.monotonic() + HOLD_WAIT_S
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN) or time.monotonic() > deadline:
+                    return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 @contextlib.contextmanager
@@ -289,6 +355,7 @@ class SqliteBackend(Backend):
         self.location = Location(SQLITE, self.path)
         # a reader never writes: no flock, and so no lock file (a thread lock, as in memory)
         self.lock = WriteLock(MEMORY if readonly else self.path)
+        self.holds = Holds(MEMORY if readonly else self.path)
         self.connections = Connections(self.path, readonly=readonly)
         self._model: sqlite3.Connection | None = None  # readonly: the code's schema, in memory
 
@@ -366,9 +433,13 @@ class SqliteBackend(Backend):
         with self.read() as session:
             return self.read_generation(session, name)
 
+    def hold(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return self.holds.hold(key)
+
     def close(self) -> None:
         self.connections.close()
         self.lock.close()
+        self.holds.close()
         if self._model is not None:
             self._model.close()
 

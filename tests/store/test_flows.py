@@ -217,8 +217,47 @@ def test_an_entity_held_by_one_replica_is_waited_for_by_another_on_postgresql(
         waited = not entered.wait(0.3)
     waiter.join(10)
     assert entered.is_set()
-    # PostgreSQL holds the entity; SQLite holds nothing (its compare-and-set serialises)
+    # PostgreSQL holds the entity per connection; SQLite's hold belongs to the process (a
+    # record lock): its threads are kept apart by FlowEngine's entity lock instead
     assert waited == (first.backend.kind == "postgresql")
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from engine.store.flows import FlowStore
+store = FlowStore(sys.argv[1])
+with store.hold("p", "E"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    Path(sys.argv[3]).write_text("releasing")  # before the hold ends: seen by any next holder
+"""
+
+
+def test_an_entity_held_by_one_process_is_waited_for_by_another_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    """Without it a process short of CPU lost every compare-and-set round on an entity to
+    one that kept committing, and gave up (flow_contention), nothing being wrong."""
+    db, mark = tmp_path / "shared.sqlite3", tmp_path / "mark"
+    FlowStore(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db), "1.5", str(mark)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    store = FlowStore(db)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with store.hold("p", "other-entity"):  # another entity: no wait
+            assert not mark.exists()
+        with store.hold("p", "E"):  # this one: only once the other process let it go
+            assert mark.exists()
+    finally:
+        store.close()
+        holder.communicate(timeout=10)
+    assert holder.returncode == 0
 
 
 def test_replicas_applying_events_to_one_entity_lose_and_double_none(

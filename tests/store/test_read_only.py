@@ -118,6 +118,7 @@ def full_store(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     Lifecycle(str(path)).close()  # the lifecycle's tables, as `kimari serve` makes them
     Path(f"{path}.lock").unlink()
+    Path(f"{path}.hold").unlink()  # the flows' holds, beside the writers' lock
 
 
 READS = [
