@@ -48,10 +48,10 @@ def format_datetime(value: datetime) -> str:
 def _number(value: Decimal) -> Any:
     if not value.is_finite():
         return str(value)
-    if value.adjusted() > _INT_DIGITS:  # 1E+1000000: int() would write a million digits
-        return value  # (0.4 s, and past 4,300 of them str() refuses to write it at all)
     if value == value.to_integral_value():
-        return int(value)
+        # 1E+1000000: int() would write a million digits (0.4 s, and past 4,300 of them
+        # str() refuses to write it at all); the check only for integral values, per value
+        return int(value) if value.adjusted() <= _INT_DIGITS else value
     return value
 
 
