@@ -148,11 +148,11 @@ def _check_cases(cases: list[Case], project: Project) -> None:
         problems += _unknown_refs(case, project)
         problems += _unknown_rules(case)
         if case.policy.kind == "flow":
-            problems += _unknown_flow_names(case)
+            problems += _unknown_flow_names(case) + _unknown_step_inputs(case)
         if case.policy.kind != "decision":
             continue
         if "error" not in case.spec.get("expect", {}):  # else it may test that refusal
-            problems += _unknown_inputs(case)
+            problems += _unknown_inputs(case, case.spec)
         problems += _unknown_expectations(case)
     if problems:
         # a name given once in `defaults` is checked with every case that inherits it: once
@@ -268,21 +268,34 @@ def _entity_state_pointer(case: Case) -> str:
     return own if case.document.positions.has(own) else "/defaults/entity/state"
 
 
-def _unknown_inputs(case: Case) -> list[Diagnostic]:
-    """Settings and data sets the case (or the file's defaults) gives by a name the policy
-    does not have."""
+def _unknown_step_inputs(case: Case) -> list[Diagnostic]:
+    """A flow case's settings and data sets by a name its flow does not have: the case's
+    own (or its defaults'), which every step uses, and each step's own settings. A step that
+    expects an error may give an unknown one to test its refusal."""
+    steps = case.spec.get("steps") or []
+    expects_error = ["error" in (step.get("expect") or {}) for step in steps]
+    problems = [] if any(expects_error) else _unknown_inputs(case, case.spec)
+    for i, step in enumerate(steps):
+        if not expects_error[i]:
+            problems += _unknown_inputs(case, {"settings": step.get("settings")}, "steps", i)
+    return problems
+
+
+def _unknown_inputs(case: Case, given: Mapping[str, Any], *within: str | int) -> list[Diagnostic]:
+    """Settings and data sets `given` (the case, the file's defaults or a step at `within`)
+    by a name the policy does not have."""
     policy, problems = case.policy, []
-    for name in case.spec.get("settings") or {}:
+    for name in given.get("settings") or {}:
         if name not in policy.settings:
             problems.append(
                 Diagnostic(
                     "unknown_setting",
                     Msg("policy '{policy}' has no setting '{name}'", policy=policy.id, name=name),
-                    _given_at(case, "settings", name),
+                    _given_key(case, *within, "settings", name),
                     hint=did_you_mean(name, policy.settings),
                 )
             )
-    for name in case.spec.get("data") or {}:
+    for name in given.get("data") or {}:
         if name not in policy.datasets:
             problems.append(
                 Diagnostic(
@@ -290,16 +303,16 @@ def _unknown_inputs(case: Case) -> list[Diagnostic]:
                     Msg(
                         "policy '{policy}' reads no data set '{name}'", policy=policy.id, name=name
                     ),
-                    _given_at(case, "data", name),
+                    _given_key(case, *within, "data", name),
                     hint=did_you_mean(name, policy.datasets),
                 )
             )
     return problems
 
 
-def _given_at(case: Case, section: str, name: str) -> Location:
-    """The key `name` of the case's `section`, or of the defaults' when the case has none."""
-    return case.document.positions.key(_given_pointer(case, section, name))
+def _given_key(case: Case, *path: str | int) -> Location:
+    """The key at `path` of the case, or of the defaults' when the case has none."""
+    return case.document.positions.key(_given_pointer(case, *path))
 
 
 def _given_pointer(case: Case, *path: str | int) -> str:

@@ -169,3 +169,64 @@ cases:
         ("10:50", "did you mean 'start-review'?"),
         ("10:73", "did you mean 'SHOW_WITH_INVOICE'?"),
     ]  # the second step expects the refusal of its unknown event: not reported
+
+
+def flow_problems(tmp_path: Path, cases: str) -> list[tuple[str, str, str]]:
+    """(line:col, code, hint) of each problem of a case-cancellation test file."""
+    path = tmp_path / "case-cancellation.tests.yaml"
+    path.write_text(
+        f"""\
+kimari: 1
+policy: case-cancellation
+defaults:
+  actor: {{id: 佐藤, roles: [担当者]}}
+  entity: {{state: in_progress, facts: {{assignee: 佐藤, manager: 鈴木, case_approver: 高橋}}}}
+cases:
+{cases}""",
+        encoding="utf-8",
+    )
+    try:
+        load_cases(path, shipped_project())
+    except PolicyError as exc:
+        found = exc.diagnostics
+    else:
+        return []
+    return [(f"{d.location.line}:{d.location.col}", d.code, d.hint or "") for d in found]  # type: ignore[union-attr]
+
+
+STEP = "      - event: {type: record_contact_attempt, channel: phone, reached: false}\n"
+
+
+def test_the_settings_and_data_of_a_flow_case_and_its_steps_are_checked_by_name(
+    tmp_path: Path,
+) -> None:
+    """They were not: `kimari validate` passed such a file and `kimari test` failed every
+    step of every case with the same unexpected unknown_setting."""
+    cases = (
+        "  - name: misspelt\n"
+        "    settings: {sg_window_dayz: 30}\n"
+        "    data: {customers: []}\n"
+        "    steps:\n" + STEP + "        settings: {sg_min_contact_dayz: 2}\n"
+        "  - name: spelt right\n"
+        "    settings: {sg_window_days: 30}\n"
+        "    steps:\n" + STEP + "        settings: {sg_min_contact_days: 2}\n"
+    )
+    assert flow_problems(tmp_path, cases) == [
+        ("8:16", "unknown_setting", "did you mean 'sg_window_days'?"),
+        ("9:12", "unknown_data_set", ""),
+        ("12:20", "unknown_setting", "did you mean 'sg_min_contact_days'?"),
+    ]
+
+
+def test_a_flow_step_that_expects_an_error_may_give_an_unknown_setting(tmp_path: Path) -> None:
+    cases = (
+        "  - name: an unknown setting is refused\n"
+        "    steps:\n" + STEP + "        settings: {nope: 1}\n"
+        "        expect: {error: {code: unknown_setting, pointer: /settings/nope}}\n"
+        "      - event: {type: record_contact_attempt, channel: phone, reached: false}\n"
+        "        settings: {nope_again: 1}\n"
+    )
+    # the first step tests the refusal; the second one's misspelling is still reported
+    assert [(where, code) for where, code, _ in flow_problems(tmp_path, cases)] == [
+        ("13:20", "unknown_setting")
+    ]
