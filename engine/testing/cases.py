@@ -597,17 +597,33 @@ def _why(verdict: Mapping[str, Any] | None) -> str:
 def _compare_reasons(
     result: CaseResult, expected: list[Mapping[str, Any]], actual: list[Mapping[str, Any]]
 ) -> None:
-    remaining = list(actual)
-    unmatched = []
-    for wanted in expected:
-        match = next((r for r in remaining if same_value(wanted, r)), None)
-        if match is None:
-            unmatched.append(wanted)
-        else:
-            remaining.remove(match)
+    taken = _matching(expected, actual)
+    remaining = [r for j, r in enumerate(actual) if j not in taken.values()]
     # compared once every exact match is taken, so none is shown as "the closest"
-    for wanted in unmatched:
-        result.failures.extend(_reason_mismatch(wanted, remaining, actual))
+    for i, wanted in enumerate(expected):
+        if i not in taken:
+            result.failures.extend(_reason_mismatch(wanted, remaining, actual))
+
+
+def _matching(expected: list[Mapping[str, Any]], actual: list[Mapping[str, Any]]) -> dict[int, int]:
+    """As many expected reasons as can be, each paired with its own actual reason that has
+    what it lists (expected index -> actual index). Taking the first that fits is not enough:
+    `{code: X}` listed first would take the reason X that `{code: X, facts: …}` needs."""
+    fits = [[j for j, r in enumerate(actual) if same_value(w, r)] for w in expected]
+    owner: dict[int, int] = {}  # actual index -> expected index
+
+    def place(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or place(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    for i in range(len(expected)):
+        place(i, set())
+    return {i: j for j, i in owner.items()}
 
 
 def _reason_mismatch(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.testing.cases import load_cases
+from engine.testing.cases import CaseResult, _compare_reasons, load_cases
 from engine.testing.tester import run_case
 from tests.strategies import shipped_project
 
@@ -111,4 +111,25 @@ def test_a_reason_without_code_and_none_left_to_compare_is_shown_whole(tmp_path:
     reasons = "[{code: FEE_FULL}, {code: FEE_DECIDED_BY_PLANNING}, {rule: fee-half}]"
     assert failures(tmp_path, reasons) == [
         'no reason matches {"rule":"fee-half"} (reasons: ["FEE_FULL","FEE_DECIDED_BY_PLANNING"])'
+    ]
+
+
+def reason_failures(expected: list[dict], actual: list[dict]) -> list[str]:
+    result = CaseResult(Path("t.tests.yaml"), "c", None, [], True)  # type: ignore[arg-type]
+    _compare_reasons(result, expected, actual)
+    return result.failures
+
+
+def test_each_expected_reason_gets_its_own_reason_whatever_the_order_they_are_listed_in() -> None:
+    """A reason listed by code alone first took the reason that a later, fuller one needed,
+    and the case failed although every expected reason was there."""
+    actual = [{"code": "X", "facts": {"a": 1}}, {"code": "X", "facts": {"a": 2}}]
+    loose, full = {"code": "X"}, {"code": "X", "facts": {"a": 1}}
+    assert reason_failures([loose, full], actual) == []
+    assert reason_failures([full, loose], actual) == []
+    assert reason_failures([loose, loose], actual) == []
+    # the other side: one reason cannot be taken twice
+    assert reason_failures([full, full], actual) == ["reason X: facts.a: expected 1, got 2"]
+    assert reason_failures([loose, full, loose], actual) == [
+        'no other reason X (reasons: ["X","X"])'
     ]
