@@ -196,13 +196,15 @@ class PoolWatch:
         now = time.monotonic()
         if len(ended) > self.deaths:
             self.deaths, self.progress = len(ended), now
-        for result in results:
+        for i, result in enumerate(results):
             if result.ready():
                 continue
             holder = self.holders[self.slot_of[id(result)]]
             if holder in alive:  # being decided: the pool works
                 self.progress = now
-            elif holder in ended:
+            elif holder in ended and all(r.ready() for r in results[:i]):
+                # only once the tasks before the lost one are done: the caller writes them
+                # (a run on a busy machine stopped with none of them, though they came)
                 raise WorkerStopped(ended[holder])
         if now - self.progress > self.stall_seconds and not all(r.ready() for r in results):
             raise WorkerStopped(list(ended.values())[-1])

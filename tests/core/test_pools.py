@@ -78,6 +78,28 @@ def test_a_process_killed_holding_a_task_is_reported_with_its_reason(watch: Pool
     assert not results[3].ready()
 
 
+def _dies_unless_first(number: int) -> int:  # the first task takes a while, the second dies
+    if number:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return number
+
+
+def test_a_lost_task_is_reported_only_once_the_tasks_before_it_are_done(
+    watch: PoolWatch,
+) -> None:
+    """The loss was reported as soon as it was seen, and the caller (kimari batch, impact)
+    could not write the tasks before it, which came a moment later: a run on a busy machine
+    said "the lines before line 1 are decided" for a chunk that was being decided."""
+    results = [watch.submit(_dies_unless_first, n) for n in range(2)]
+    with pytest.raises(WorkerStopped) as caught:
+        while True:
+            watch.wait(results)
+    assert results[0].ready() and watch.taken(results[0]) == 0
+    assert not results[1].ready()
+    assert caught.value.reason() == "killed by SIGKILL"
+
+
 def test_an_exit_status_is_the_reason_when_a_process_exits(watch: PoolWatch) -> None:
     with pytest.raises(WorkerStopped) as caught:
         _gather(watch, _exits, [1])
