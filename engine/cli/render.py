@@ -26,9 +26,11 @@ VERDICTS = {"applied": Msg("applied"), "matched": Msg("matched"), "failed": Msg(
 
 # C0 and C1 controls and the Unicode line separators: a text holding one could forge a line
 # of its own in a text report (an audit row that never happened, a reason line of a decision)
-# or overwrite one (\r); and the backslash, so that a text that says "\n" is not read as one
-# that held a newline
-CONTROLS = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# or overwrite one (\r); the bidirectional controls, which show a text in another order than
+# it has (an approver reads "approve" where a message holds U+202E and the text reversed);
+# and the backslash, so that a text that says "\n" is not read as one that held a newline
+BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+CONTROLS = re.compile(rf"[\\\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI}]")
 ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
@@ -41,7 +43,7 @@ def printable(value: Any) -> str:
 
 # A diagnostic's controls, not its backslashes: its messages quote escapes as written
 # (`\ud800 is half of a UTF-16 surrogate pair`), and a doubled backslash would misquote them.
-_DIAGNOSTIC_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DIAGNOSTIC_CONTROLS = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI}]")
 
 
 def _escape(found: re.Match[str]) -> str:
