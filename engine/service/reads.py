@@ -77,7 +77,7 @@ class Reads:
         items = [
             {
                 "decision_id": row["decision_id"],
-                "policy": {"id": row["policy_id"], "revision": row["revision"]},
+                "policy": _logged_policy(row),
                 "at": row["at"],
                 "logged_at": row["logged_at"],
                 "outcome": row["outcome"],
@@ -320,3 +320,13 @@ def _label(policy: CompiledPolicy, field: str | None, value: Any) -> str:
 def _ms(moment: datetime) -> int:
     """Milliseconds since the epoch; OverflowError for an instant before year 1 in UTC."""
     return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def _logged_policy(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy a logged decision names: id and revision, and the publication that served
+    it when there was one (as GET /v1/decisions/{id} and the decision itself say)."""
+    policy = {"id": row["policy_id"], "revision": row["revision"]}
+    logged = row["response"].get("policy") if isinstance(row["response"], dict) else None
+    if isinstance(logged, dict) and logged.get("publication") is not None:
+        policy["publication"] = logged["publication"]
+    return policy

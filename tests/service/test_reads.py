@@ -77,7 +77,12 @@ def test_the_log_lists_decisions_newest_first_filtered_by_outcome_rule_and_polic
     assert _listed(admin, revision=revision, outcome="held=false") == [clean]
     assert _listed(admin, revision="0000000000000000") == []
     first = admin.get("/v1/decisions", params={"limit": 1}).json()["decisions"][0]
-    assert first["policy"] == {"id": "order-holds", "revision": revision}
+    publication = admin.get("/v1/policies/order-holds").json()["publication"]
+    assert first["policy"] == {
+        "id": "order-holds",
+        "revision": revision,
+        "publication": publication,
+    }
     assert "request" not in first and first["fired"] == ["blacklisted-customer"]
 
 
@@ -355,3 +360,22 @@ def test_an_outcome_computed_past_64_bits_is_a_422_and_not_logged(admin: httpx.C
     assert error["code"] == "value_out_of_range"
     assert "outcome.assignee_negative: must be a 64-bit integer" in error["message"]
     assert _listed(admin, policy="cancellation-fees") == []
+
+
+def test_each_listed_decision_names_its_policy_as_the_decision_did_publication_included(
+    admin: httpx.Client, decided: list[str]
+) -> None:
+    """The listing named id and revision only: which publication served a decision (a
+    rollback republishes a revision) was only in the decision opened by id."""
+    listed = {d["decision_id"]: d["policy"] for d in admin.get("/v1/decisions").json()["decisions"]}
+    for decision_id in decided:
+        opened = admin.get(f"/v1/decisions/{decision_id}").json()
+        assert listed[decision_id] == opened["policy"]
+        assert listed[decision_id]["publication"] >= 1
+
+
+def test_a_decision_served_by_no_publication_is_listed_without_one() -> None:
+    from engine.service.reads import _logged_policy
+
+    row = {"policy_id": "p", "revision": "r", "response": {"policy": {"id": "p", "revision": "r"}}}
+    assert _logged_policy(row) == {"id": "p", "revision": "r"}
