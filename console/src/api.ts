@@ -11,6 +11,7 @@ const TOKEN_KEY = "kimari.token";
 export type Problem = {
   status: number;
   code: string;
+  title?: string; // the status in words, in the language asked for
   detail?: string;
   hint?: string;
   errors?: Diagnostic[];

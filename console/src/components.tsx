@@ -1,7 +1,7 @@
 // Small pieces every page uses: loading and error states, JSON, source links, tabs.
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, type Diagnostic, InputError, type Location, NetworkError } from "./api";
+import { ApiError, type Diagnostic, InputError, type Location, NetworkError, type Problem } from "./api";
 import { t } from "./i18n";
 import { href } from "./router";
 
@@ -54,11 +54,19 @@ export function Loading() {
   );
 }
 
+/** What a problem is, in words: the console's for its code, else the service's title (in
+ * the language asked for), else that the service refused; never the bare code. */
+function headline(problem: Problem): string {
+  const known = t("problem." + problem.code);
+  if (!known.startsWith("problem.")) return known;
+  return problem.title || t("error.service");
+}
+
 /** A failure in words, for one line: the service unreachable, its refusal's detail, a
  * mistake found in the browser, or (only for what nobody foresaw) the exception. */
 export function describe(error: unknown): string {
   if (error instanceof NetworkError) return t("error.network");
-  if (error instanceof ApiError) return error.problem.detail ?? error.problem.code;
+  if (error instanceof ApiError) return error.problem.detail ?? headline(error.problem);
   if (error instanceof InputError) return error.message;
   return t("error.unexpected", { detail: error instanceof Error ? error.message : String(error) });
 }
@@ -69,8 +77,9 @@ function repeats(a: string | undefined, b: string | undefined): boolean {
   return !!a && !!b && norm(b).includes(norm(a));
 }
 
-/** An API error as a person reads it: the words for its code, its detail, each error not
- * already said by the detail; a failure that is not the API's, in its own words. */
+/** An API error as a person reads it: the words for its code (or the service's title),
+ * its detail, each error not already said by the detail, and the code beside them,
+ * discreetly; a failure that is not the API's, in its own words. */
 export function ErrorBox({ error }: { error: unknown }) {
   if (!(error instanceof ApiError)) {
     const kind = error instanceof NetworkError ? "network" : error instanceof InputError ? "input" : "unexpected";
@@ -81,19 +90,17 @@ export function ErrorBox({ error }: { error: unknown }) {
     );
   }
   const { problem } = error;
-  const known = t("problem." + problem.code);
   const errors = problem.errors ?? [];
   // an error the detail already says is not said again; its code stays, discreetly
   const said = errors.filter((d) => !d.pointer && !d.location && repeats(d.message, problem.detail));
   const rest = errors.filter((d) => !said.includes(d));
-  const titled = !known.startsWith("problem.");
-  // the codes, discreetly, as the diagnostics show theirs (the title is the code when no words)
-  const codes = [...new Set([...(titled ? [problem.code] : []), ...said.map((d) => d.code)])].filter((c) => titled || c !== problem.code);
+  // the codes, discreetly, as the diagnostics show theirs
+  const codes = [...new Set([problem.code, ...said.map((d) => d.code)])];
   return (
     <div class="error" role="alert" data-code={problem.code}>
-      <strong>{titled ? known : problem.code}</strong>
+      <strong>{headline(problem)}</strong>
       {problem.detail && <span class="detail"> {problem.detail}</span>}
-      {codes.length > 0 && <code class="problem-code"> {codes.join(", ")}</code>}
+      <code class="problem-code"> {codes.join(", ")}</code>
       {problem.hint && <div class="hint">{t("error.hint", { hint: problem.hint })}</div>}
       {rest.length > 0 && <Diagnostics items={rest} />}
     </div>

@@ -2,6 +2,7 @@
 // the before -> after transitions of each outcome field as a table and as a chart, the
 // rules that newly fire or stop firing, facts the draft refuses, failures, the changed
 // decisions, and a few of them with both explanations side by side.
+import { Fragment } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { short } from "./components";
 import { RuleTable } from "./explain";
@@ -37,6 +38,26 @@ function clip(text: string): string {
   return text.length > 48 ? text.slice(0, 47) + "…" : text;
 }
 
+/** A value that may break after each comma (a list, an object): it wraps there, in its
+ * column, rather than pushing the columns beside it out of sight. */
+function Breakable({ text }: { text: string }) {
+  const parts = text.split(",");
+  return (
+    <>
+      {parts.map((part, i) => (
+        <Fragment key={i}>
+          {part}
+          {i < parts.length - 1 && (
+            <>
+              ,<wbr />
+            </>
+          )}
+        </Fragment>
+      ))}
+    </>
+  );
+}
+
 function rows(transitions: Record<string, Transition[]>) {
   return Object.entries(transitions).flatMap(([field, pairs]) => pairs.map((pair) => ({ field, ...pair })));
 }
@@ -50,8 +71,8 @@ export function TransitionsTable({ transitions }: { transitions: Record<string, 
         <thead>
           <tr>
             <th>{t("impact.field")}</th>
-            <th>{t("impact.before")}</th>
-            <th>{t("impact.after")}</th>
+            <th class="value">{t("impact.before")}</th>
+            <th class="value">{t("impact.after")}</th>
             <th>{t("impact.decisions")}</th>
           </tr>
         </thead>
@@ -62,10 +83,14 @@ export function TransitionsTable({ transitions }: { transitions: Record<string, 
                 <code>{row.field}</code>
               </td>
               <td>
-                <code class="from">{row.from}</code>
+                <code class="from">
+                  <Breakable text={row.from} />
+                </code>
               </td>
               <td>
-                <code class="to">{row.to}</code>
+                <code class="to">
+                  <Breakable text={row.to} />
+                </code>
               </td>
               <td class="number">{row.count}</td>
             </tr>
@@ -162,9 +187,10 @@ export function ImpactSummaryView({ impact }: { impact: ImpactSummary }) {
   );
 }
 
-export function ImpactView({ report }: { report: ImpactReport }) {
+/** A report; `stale` when what it measured has been edited since (marked at its side). */
+export function ImpactView({ report, stale = false }: { report: ImpactReport; stale?: boolean }) {
   return (
-    <div class="impact-report" data-changed={report.changed}>
+    <div class={"impact-report" + (stale ? " stale" : "")} data-changed={report.changed} data-stale={stale ? "true" : undefined}>
       <p class="meta">
         <code>{report.before.label}</code> → <code>{report.after.label}</code>
         {report.source.log !== undefined && (
@@ -255,8 +281,14 @@ export function ImpactView({ report }: { report: ImpactReport }) {
                     <td>
                       {Object.keys(c.before).map((field) => (
                         <div key={field}>
-                          <code>{field}</code>: <code class="from">{short(c.before[field])}</code> →{" "}
-                          <code class="to">{short(c.after[field])}</code>
+                          <code>{field}</code>:{" "}
+                          <code class="from">
+                            <Breakable text={short(c.before[field])} />
+                          </code>{" "}
+                          →{" "}
+                          <code class="to">
+                            <Breakable text={short(c.after[field])} />
+                          </code>
                         </div>
                       ))}
                     </td>

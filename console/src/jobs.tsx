@@ -3,7 +3,7 @@
 // until it is done, failed or cancelled.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, NetworkError, call, get } from "./api";
-import { Diagnostics, useBusy } from "./components";
+import { ErrorBox, useBusy } from "./components";
 import { t } from "./i18n";
 import type { Job } from "./types";
 
@@ -30,8 +30,17 @@ export async function runJob<R>(
   onProgress: (job: Followed<R>) => void,
   isLive: () => boolean = () => true,
 ): Promise<Job<R>> {
-  let job = await call<Job<R>>("POST", path, body);
+  const job = await call<Job<R>>("POST", path, body);
   onProgress(job);
+  return followJob(job, onProgress, isLive);
+}
+
+/** Follow a job already started (one still running when its page was left) to its end. */
+export async function followJob<R>(
+  job: Job<R>,
+  onProgress: (job: Followed<R>) => void,
+  isLive: () => boolean = () => true,
+): Promise<Job<R>> {
   while (job.state === "running" && isLive()) {
     await sleep(POLL_MS);
     job = await poll(job, onProgress, isLive);
@@ -87,30 +96,34 @@ export function JobProgress({ job, id }: { job: Followed | null; id: string }) {
           {t("job.reconnecting")}
         </p>
       )}
-      {job.state === "failed" && job.error && (
-        <div class="error" role="alert" data-code={job.error.code}>
-          <strong>{t("problem." + job.error.code).startsWith("problem.") ? job.error.code : t("problem." + job.error.code)}</strong>{" "}
-          {job.error.message}
-          {job.error.errors && job.error.errors.length > 0 && <Diagnostics items={job.error.errors} />}
-        </div>
-      )}
+      {job.state === "failed" && job.error && <ErrorBox error={jobError(job.error)} />}
     </div>
   );
 }
 
+/** A job's error as the service's refusal it is: shown with the same words, its code
+ * beside them; a lone error without a place is its message. */
+function jobError(error: NonNullable<Job["error"]>): ApiError {
+  const errors = error.errors ?? [];
+  const lone = errors.length === 1 && !errors[0].pointer && !errors[0].location ? errors[0].message : undefined;
+  return new ApiError({ status: error.status ?? 500, code: error.code, detail: error.message ?? lone, errors });
+}
+
 /** A job's state held by a component: start it, follow it, keep its last poll. It runs
- * from the click until it is followed to its end: a second click meanwhile starts nothing. */
-export function useJob<R>() {
-  const [job, setJob] = useState<Followed<R> | null>(null);
+ * from the click until it is followed to its end: a second click meanwhile starts nothing.
+ * A job `seen` before (kept while its page was left) is shown again, and followed if it ran. */
+export function useJob<R>(seen: Followed<R> | null = null) {
+  const [job, setJob] = useState<Followed<R> | null>(seen);
   const [failure, setFailure] = useState<unknown>(null);
   const live = useLive();
   const { busy, run } = useBusy();
-  const start = async (path: string, body: unknown): Promise<Job<R> | null> =>
+  const shown = (j: Followed<R>) => live() && setJob(j);
+  const follow = async (first: Followed<R> | null, toEnd: () => Promise<Job<R>>): Promise<Job<R> | null> =>
     (await run(async () => {
       setFailure(null);
-      setJob(null);
+      setJob(first);
       try {
-        return await runJob<R>(path, body, (j) => live() && setJob(j), live);
+        return await toEnd();
       } catch (error) {
         // lost (or refused): no longer shown as running, its button free again
         if (live()) {
@@ -120,5 +133,10 @@ export function useJob<R>() {
         return null;
       }
     })) ?? null;
+  const start = (path: string, body: unknown) => follow(null, () => runJob<R>(path, body, shown, live));
+  // `seen` running (its page was left before its end): followed again, to its end
+  useEffect(() => {
+    if (seen?.state === "running") follow(seen, () => followJob<R>(seen, shown, live));
+  }, []);
   return { job, failure, start, running: busy || job?.state === "running", reset: () => setJob(null) };
 }

@@ -13,7 +13,10 @@ Playwright) against a real `kimari serve` with the shipped policies:
     sends one request (a flow event, a draft, an approval, a submission) and a flow event
     sent again after its answer was lost moves the entity once; a job survives polls that
     get no answer; a draft saved stays saved after leaving the editor; a change of language
-    validates again, and one error is "1 error".
+    validates again, and one error is "1 error"; every column of an impact is seen in a
+    1280 px window; an impact stays with its draft when the editor is left (marked once the
+    text is edited, followed to its end if it still ran); the revisions are readable in an
+    800 px window; an error says its words in the console's language, its code beside.
 
 Every step waits on a state of the page, never on time.
 """
@@ -639,3 +642,322 @@ def test_a_change_of_language_validates_again_and_one_error_is_singular(
     page.click("#lang-ja")
     expect(diagnostics).to_contain_text("キー 'bogus' は書けません")
     assert errors.seen == []
+
+
+# -- the impact of a draft, the revisions in a narrow window, an error in words ------------
+
+HOLDS = "order-holds"
+HOLDS_SOURCE = (ROOT / "policies" / f"{HOLDS}.yaml").read_text(encoding="utf-8")
+# HO-7's threshold is the second `order.sequence >= 2` of order-holds (the first is NP's P2)
+THRESHOLD = "order.sequence >= 2"
+SCREEN_800 = {"width": 800, "height": 800}
+
+
+def _second_order(number: int) -> dict[str, Any]:
+    """A second subscription order whose card charge failed: HO-7 holds it."""
+    return {
+        "facts": {
+            "order": {
+                "id": f"O-M{number}",
+                "total": 5980,
+                "sequence": 2,
+                "generated_from_subscription": True,
+                "customer": {"id": f"C-M{number}", "name": "青木 誠", "postal_code": "150-0002"},
+                "payment": {"method": "credit_card", "card_charge_failed": True},
+                "subscription": {"id": f"S-M{number}"},
+                "shipping": {"cod_available": True},
+            }
+        },
+        "at": "2024-10-01T10:00:00+09:00",
+    }
+
+
+def _holds_draft(server: Server) -> int:
+    """Second orders in the log, and a draft of order-holds that no longer holds them
+    (HO-7 from the 3rd order on): the draft's number."""
+    with server.client(SVC) as svc:
+        for number in range(3):
+            answer = svc.post(f"/v1/decisions/{HOLDS}", json=_second_order(number))
+            assert answer.status_code == 200, answer.text
+    at = HOLDS_SOURCE.index(THRESHOLD, HOLDS_SOURCE.index(THRESHOLD) + 1)
+    source = HOLDS_SOURCE[:at] + "order.sequence >= 3" + HOLDS_SOURCE[at + len(THRESHOLD) :]
+    with server.client(ALICE) as alice:
+        answer = alice.post(
+            f"/v1/policies/{HOLDS}/revisions",
+            json={"source": source, "message": "HO-7 を 3 回目以降に", "state": "draft"},
+        )
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["number"])
+
+
+def _impact_shown(page: Page, server: Server) -> str:
+    """In the editor: that draft, saved again with a note, and its impact measured; the
+    number of the draft saved."""
+    page.goto(server.url + f"/console/#/policies/{HOLDS}/edit?from={_holds_draft(server)}")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    _type_first(page, "\n# impact")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    page.click("#save-draft")
+    expect(page.locator("#saved")).to_be_visible()
+    page.click("#run-impact")
+    expect(page.locator("#impact-job")).to_have_attribute("data-state", "done")
+    expect(page.locator("#impact .impact-report")).to_be_visible()
+    return str(page.locator("#saved").get_attribute("data-number"))
+
+
+def _cells_out_of_sight(page: Page, table: str) -> list[str]:
+    """The cells of `table` not wholly inside the box it scrolls in (hidden sideways)."""
+    return page.evaluate(  # type: ignore[no-any-return]
+        """(selector) => {
+            const table = document.querySelector(selector);
+            const box = table.closest('.table-scroll') || table.parentElement;
+            const edge = box.getBoundingClientRect();
+            const out = [...table.querySelectorAll('th, td')].filter((cell) => {
+                const r = cell.getBoundingClientRect();
+                return r.width > 0 && (r.left < edge.left - 1 || r.right > edge.right + 1);
+            }).map((cell) => cell.textContent.slice(0, 40));
+            if (box.scrollWidth > box.clientWidth + 1) out.push('scrolls: ' + box.scrollWidth);
+            return out;
+        }""",
+        table,
+    )
+
+
+def test_every_column_of_an_impact_is_seen_in_a_1280_px_window(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    _impact_shown(page, server)
+    report = page.locator("#impact .impact-report")
+    # a long value (the effects of a held order) is shown whole, and its columns beside it
+    effects = report.locator('.transitions-table tr[data-field="effects"]')
+    expect(effects.locator("code.from")).to_contain_text('"no_automatic_credit_charge"')
+    expect(effects.locator("code.to")).to_have_text("[]")
+    expect(report.locator('.transitions-table tr[data-field="held"] td.number')).to_be_visible()
+    for viewport in (WIDE, {"width": 1024, "height": 768}):
+        page.set_viewport_size(viewport)
+        for table in ("#impact .transitions-table", "#changed-decisions"):
+            assert _cells_out_of_sight(page, table) == [], (viewport, table)
+        # the chart follows the window on its own time
+        page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth")
+        fits(page)
+    # a ref or a decision id is still never broken
+    link = report.locator("#changed-decisions td a code").first
+    assert link.evaluate("(e) => e.getClientRects().length") == 1
+    assert errors.seen == []
+
+
+def test_an_impact_stays_with_its_draft_when_the_editor_is_left_and_is_marked_once_edited(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    number = _impact_shown(page, server)
+    report, job = page.locator("#impact .impact-report"), page.locator("#impact-job")
+    changed = report.get_attribute("data-changed")
+    assert changed and int(changed) > 0
+    expect(page.locator("#impact-stale")).to_have_count(0)
+    measured: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            measured.append(r.url) if r.method == "POST" and r.url.endswith("/impact") else None
+        ),
+    )
+
+    # away and back: the same report for the same draft, not measured again
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-id")).to_be_visible()
+    page.go_back()
+    expect(page.locator("#saved")).to_have_attribute("data-number", number)
+    expect(job).to_have_attribute("data-state", "done")
+    expect(report).to_have_attribute("data-changed", changed)
+    expect(page.locator("#impact-stale")).to_have_count(0)
+    assert measured == []
+
+    # edited since: still there, but said to be the saved draft's, not the text's
+    _type_first(page, "\n# after the impact")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+    stale = page.locator("#impact-stale")
+    expect(stale).to_contain_text(f"{HOLDS}@{number}")
+    expect(stale).to_contain_text("保存してから")
+    expect(report).to_have_attribute("data-stale", "true")
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-id")).to_be_visible()
+    page.go_back()
+    expect(stale).to_be_visible()
+
+    # saved again: another draft, whose impact is not measured yet
+    page.click("#save-draft")
+    expect(page.locator("#saved")).to_have_attribute("data-number", str(int(number) + 1))
+    expect(report).to_have_count(0)
+    expect(stale).to_have_count(0)
+
+    # a measure still running when the editor is left is followed to its end on coming back
+    def still_running(route: Route) -> None:
+        answer = route.fetch().json()
+        answer.update(state="running", finished_at=None, report=None)
+        route.fulfill(json=answer)
+
+    page.route("**/v1/jobs/*", still_running)
+    page.click("#run-impact")
+    expect(job).to_have_attribute("data-state", "running")
+    page.get_by_role("link", name="判定ログ", exact=True).click()
+    expect(page.locator("#decision-id")).to_be_visible()
+    page.unroute("**/v1/jobs/*")
+    page.go_back()
+    expect(report).to_have_attribute("data-changed", changed)
+    expect(job).to_have_attribute("data-state", "done")
+    expect(stale).to_have_count(0)
+    assert len(measured) == 1, measured
+    assert errors.seen == []
+
+
+def test_the_revisions_are_readable_in_an_800_px_window(server: Server, browser: Browser) -> None:
+    # one retired (with its rollback), one published, one pending with its tests and impact
+    pending = _revision(server, ALICE, "pending", "無料期間を30日に延ばす", 30)
+    with server.client(BOB) as bob:
+        approved = bob.post(f"/v1/policies/{POLICY}/revisions/{pending['number']}:approve", json={})
+        assert approved.status_code == 200, approved.text
+    _revision(
+        server, ALICE, "pending", "無料期間を31日に延ばす（法務の確認待ち、長めの説明つき）", 31
+    )
+    page, errors = _sign_in(browser, server, viewport=SCREEN_800)
+    page.goto(server.url + f"/console/#/policies/{POLICY}/revisions")
+    table = page.locator("#revision-list")
+    expect(table.locator('tr[data-state="pending"]').first).to_be_visible()
+    fits(page)
+    # nothing past the box's edge: the rollback is on the screen, not scrolled to
+    assert _cells_out_of_sight(page, "#revision-list") == []
+    rollback = table.locator('tr[data-state="retired"] form.rollback button').first
+    rollback.scroll_into_view_if_needed()
+    expect(rollback).to_be_in_viewport()
+    assert table.locator("xpath=..").evaluate("(box) => box.scrollLeft") == 0  # not sideways
+
+    def lines(cell: str) -> list[int]:
+        """The lines each row's summary in that column takes (tests, impact)."""
+        return table.locator(f"tbody tr td:nth-child({cell}) > span").evaluate_all(
+            "(spans) => spans.map((s) => s.getClientRects().length)"
+        )
+
+    # the tests' and impact's summaries on one line each, the ref too, each value labelled
+    for column in ("5", "6"):
+        assert lines(column) and set(lines(column)) == {1}, (column, lines(column))
+    row = table.locator('tr[data-state="pending"]').first
+    expect(row.locator("td").nth(4)).to_contain_text("件成功")
+    label = row.locator("td").nth(4).evaluate("(td) => getComputedStyle(td, '::before').content")
+    assert "テスト" in label, label
+    narrow = table.locator("tbody td").evaluate_all(
+        """(cells) => cells.filter((c) => c.textContent.trim())
+            .map((c) => c.getBoundingClientRect())
+            .filter((r) => r.width < 4 * parseFloat(getComputedStyle(document.body).fontSize))
+            .length"""
+    )
+    assert narrow == 0
+    ref = row.locator("td").first.locator("a code")
+    assert ref.evaluate("(e) => e.getClientRects().length") == 1
+
+    # in a wide window it is still a table with its header row
+    page.set_viewport_size(WIDE)
+    expect(table.locator("thead")).to_be_visible()
+    label = row.locator("td").nth(4).evaluate("(td) => getComputedStyle(td, '::before').content")
+    assert label in ("none", "normal", ""), label
+    assert _cells_out_of_sight(page, "#revision-list") == []
+    assert ref.evaluate("(e) => e.getClientRects().length") == 1
+    assert errors.seen == []
+
+
+def test_an_error_says_its_words_in_the_consoles_language_with_its_code_beside(
+    server: Server, browser: Browser
+) -> None:
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of (409|503)"))
+    _open_editor(page, server)
+    _type_first(page, "\n# not stored")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+
+    def refuse(status: int, problem: dict[str, Any]) -> None:
+        """The next draft saved is answered with this problem, as the service words it."""
+        body = json.dumps(
+            {"type": f"urn:kimari:problem:{problem['code']}", "status": status, **problem}
+        )
+
+        def answer(route: Route) -> None:
+            if route.request.method != "POST":
+                route.fallback()
+                return
+            route.fulfill(status=status, content_type="application/problem+json", body=body)
+
+        page.route(f"**/v1/policies/{POLICY}/revisions", answer, times=1)
+
+    # the store cannot be reached: its words, the service's detail, the code beside
+    refuse(
+        503,
+        {
+            "title": "サービスを利用できません",
+            "code": "store_unavailable",
+            "detail": "ストアに今は接続できません。受け付けた処理はありません。"
+            "もう一度送ってください",
+            "retriable": True,
+        },
+    )
+    page.click("#save-draft")
+    box = page.locator('#save .error[data-code="store_unavailable"]')
+    expect(box.locator("strong")).to_have_text("データベースに一時的に接続できません")
+    expect(box.locator(".detail")).to_contain_text("もう一度送ってください")
+    expect(box.locator(".problem-code")).to_have_text(re.compile(r"^\s*store_unavailable$"))
+    page.click("#lang-en")
+    expect(box.locator("strong")).to_have_text("The store cannot be reached right now")
+    expect(box.locator(".problem-code")).to_have_text(re.compile(r"^\s*store_unavailable$"))
+    page.click("#lang-ja")
+    expect(page.locator("#validation")).to_have_attribute("data-state", "valid")
+
+    # a code the console has no words for: the service's own title, never the bare code
+    refuse(
+        409,
+        {"title": "競合", "code": "draft_conflict", "detail": "別の下書きと競合しました（テスト）"},
+    )
+    page.click("#save-draft")
+    box = page.locator('#save .error[data-code="draft_conflict"]')
+    expect(box.locator("strong")).to_have_text("競合")
+    expect(box.locator(".detail")).to_have_text(re.compile("別の下書きと競合しました"))
+    expect(box.locator(".problem-code")).to_have_text(re.compile(r"^\s*draft_conflict$"))
+
+    # a job that fails the same way: its words, the message, the code beside
+    def failed(route: Route) -> None:
+        answer = route.fetch().json()
+        message = "ストアに今は接続できません（テスト）"
+        answer.update(
+            state="failed",
+            report=None,
+            error={
+                "code": "store_unavailable",
+                "status": 503,
+                "errors": [{"code": "store_unavailable", "message": message}],
+            },
+        )
+        route.fulfill(json=answer)
+
+    page.route("**/v1/jobs/*", failed)
+    with page.expect_response(lambda r: r.request.method == "POST") as started:
+        page.click("#run-tests")
+    box = page.locator('#tests-job .error[data-code="store_unavailable"]')
+    expect(box.locator("strong")).to_have_text("データベースに一時的に接続できません")
+    expect(box).to_contain_text("ストアに今は接続できません（テスト）")
+    expect(box.locator("strong")).not_to_contain_text("store_unavailable")
+    page.unroute("**/v1/jobs/*")
+
+    # a code it knows still reads as before (its words first, its code beside)
+    problem = {"title": "競合", "code": "job_running", "detail": "別のジョブが実行中です（テスト）"}
+    refuse(409, problem)
+    page.click("#save-draft")
+    box = page.locator('#save .error[data-code="job_running"]')
+    expect(box.locator("strong")).to_have_text("このポリシーでは別のジョブが実行中です")
+    expect(box.locator(".problem-code")).to_have_text(re.compile(r"^\s*job_running$"))
+    assert errors.seen == []
+    # the tests' job itself ran on: its end awaited, lest a later submission meet it
+    with server.client(ALICE) as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if client.get(f"/v1/jobs/{started.value.json()['id']}").json()["state"] != "running":
+                break
+            time.sleep(0.1)

@@ -10,7 +10,7 @@ import { DiffView } from "../diff";
 import type { Editor, Marker } from "../editor";
 import { formatTime, lang, pick, t } from "../i18n";
 import { ImpactView } from "../impact";
-import { JobProgress, useJob } from "../jobs";
+import { type Followed, JobProgress, useJob } from "../jobs";
 import { may, whoami } from "../me";
 import { href } from "../router";
 import type { Diff, ImpactReport, RevisionDetail, RevisionList, RevisionRecord, TestsReport, Validation } from "../types";
@@ -23,11 +23,14 @@ const RETRY_MAX_MS = 30000;
 type Texts = { source: string; tests: string | null };
 type Submitted = { revision: RevisionRecord; publication: { publication: number } | null };
 type Saved = Texts & { record: RevisionRecord; submitted?: Submitted };
-type Kept = { texts: Texts; saved: Saved | null; diff: Diff | null };
+// an impact measured of a saved draft: which draft (its number and revision) and over which
+// window, and its job as last seen (done, or still running when the editor was left)
+type Measured = { draft: number; revision: string; since: string };
+type Kept = { texts: Texts; saved: Saved | null; diff: Diff | null; impact: (Measured & { job: Followed<ImpactReport> }) | null };
 
 // edits survive moving to another page of the console, and so does their saved draft (its
-// diff, its submission): not a reload, but while any editor holds unsaved changes, leaving
-// or reloading the page asks first
+// diff, its impact, its submission): not a reload, but while any editor holds unsaved
+// changes, leaving or reloading the page asks first
 const kept = new Map<string, Kept>();
 const unsaved = new Set<string>();
 
@@ -44,6 +47,12 @@ function markUnsaved(key: string, yes: boolean): void {
   else unsaved.delete(key);
   if (before === 0 && unsaved.size > 0) window.addEventListener("beforeunload", askBeforeLeaving);
   if (before > 0 && unsaved.size === 0) window.removeEventListener("beforeunload", askBeforeLeaving);
+}
+
+/** The impact kept with the saved draft, if it is of that very draft (number and revision). */
+function keptImpact(kept: Kept | undefined): Kept["impact"] {
+  const { saved, impact } = kept ?? {};
+  return saved && impact && impact.draft === saved.record.number && impact.revision === saved.record.revision ? impact : null;
 }
 
 /** How long to wait before validating again after the n-th failure in a row (1, 2, ...). */
@@ -110,17 +119,19 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
   const [diff, setDiff] = useState<Diff | null>(() => kept.get(key)?.diff ?? null);
   const saving = useBusy();
   const [discarding, setDiscarding] = useState(false); // asking before the edit is thrown away
-  const [since, setSince] = useState("30d");
+  const [restored] = useState(() => keptImpact(kept.get(key)));
+  const [since, setSince] = useState(restored?.since ?? "30d");
+  const [measured, setMeasured] = useState<Measured | null>(restored);
   const tests = useJob<{ revision: string; tests: TestsReport }>();
-  const impact = useJob<ImpactReport>();
+  const impact = useJob<ImpactReport>(restored?.job);
   const submit = useJob<Submitted>();
 
   useEffect(() => {
     import("../editor").then(setModule, setLoadFailure);
   }, []);
   useEffect(() => {
-    kept.set(key, { texts, saved, diff });
-  }, [texts, saved, diff]);
+    kept.set(key, { texts, saved, diff, impact: measured && impact.job && { ...measured, job: impact.job } });
+  }, [texts, saved, diff, measured, impact.job]);
 
   // validate what is typed, once typing pauses; only the latest answer is shown (and again
   // in another language: the messages come back in the console's)
@@ -193,6 +204,8 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
   useEffect(() => markUnsaved(key, holdsUnsaved), [holdsUnsaved]);
   // leaving the editor for another page of the console keeps the edit (and the question)
   const valid = current && checked!.result.valid;
+  // the impact shown is of the draft saved now (an earlier draft's is not its impact)
+  const ofSaved = !!saved && measured?.draft === saved.record.number && measured.revision === saved.record.revision;
   const body = () => {
     const out: Record<string, unknown> = { source: texts.source };
     if (texts.tests !== null) out.tests = texts.tests;
@@ -223,6 +236,7 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
     setTexts(original);
     setSaved(null);
     setDiff(null);
+    impact.reset();
     setDiscarding(false);
     setRound((r) => r + 1);
   };
@@ -379,6 +393,7 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
               aria-label={t("edit.impact_title")}
               onSubmit={(e) => {
                 e.preventDefault();
+                setMeasured({ draft: saved.record.number, revision: saved.record.revision, since });
                 impact.start(`/v1/policies/${encodeURIComponent(policy)}/impact`, { draft: saved.record.number, since });
               }}
             >
@@ -394,9 +409,19 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
                 {t("edit.run_impact")}
               </button>
             </form>
-            <JobProgress job={impact.job} id="impact-job" />
+            <JobProgress job={ofSaved ? impact.job : null} id="impact-job" />
             {impact.failure !== null && <ErrorBox error={impact.failure} />}
-            {impact.job?.state === "done" && impact.job.report && <ImpactView report={impact.job.report} />}
+            {ofSaved && impact.job?.state === "done" && impact.job.report && (
+              <>
+                {/* still the saved draft's impact, but no longer the text's: said, not hidden */}
+                {dirty && (
+                  <p class="warn" role="status" id="impact-stale">
+                    {t("edit.impact_stale", { ref: saved.record.ref })}
+                  </p>
+                )}
+                <ImpactView report={impact.job.report} stale={dirty} />
+              </>
+            )}
           </Section>
           <Section title={t("edit.submit_title")} id="submit">
             <p class="muted">{t("edit.submit_help")}</p>

@@ -140,7 +140,7 @@ function RevisionTable({
         <tbody>
           {revisions.map((record) => (
             <tr key={record.number} data-number={record.number} data-state={record.state}>
-              <td>
+              <td data-label={t("revisions.ref")}>
                 <a href={href(["policies", policy, "revisions", String(record.number)])}>
                   <code>{record.ref}</code>
                 </a>
@@ -148,23 +148,25 @@ function RevisionTable({
                   <code>{record.revision}</code>
                 </div>
               </td>
-              <td>
+              <td data-label={t("revisions.state")}>
                 <StateBadge record={record} />
               </td>
-              <td>
+              <td data-label={t("revisions.author")}>
                 {record.author}
                 {record.approver && <div class="muted">{t("revisions.approved_by", { approver: record.approver })}</div>}
                 <div class="muted">{formatTime(record.created_at)}</div>
               </td>
-              <td>{record.message}</td>
-              <td>
+              <td class="message" data-label={t("revisions.message")}>
+                {record.message}
+              </td>
+              <td data-label={t("revisions.tests")}>
                 <TestsCell record={record} />
               </td>
-              <td>
+              <td data-label={t("revisions.impact")}>
                 <ImpactCell record={record} />
               </td>
-              <td>{(record.publications ?? []).join(", ")}</td>
-              <td>
+              <td data-label={t("revisions.publications")}>{(record.publications ?? []).join(", ")}</td>
+              <td class="revision-actions" data-label={t("revisions.actions")}>
                 {record.state === "retired" && (record.publications ?? []).length > 0 && published && (
                   <Rollback policy={policy} record={record} onDone={(publication) => onRolledBack(record.ref, publication)} />
                 )}
