@@ -171,7 +171,9 @@ def answer_schema(build: Build, event: str, spec: Mapping[str, Any]) -> dict[str
                 "properties": {"id": {"type": "string"}, "revision": {"type": "string"}},
             },
             "decision_id": {"type": "string"},
-            "outcome": {"type": "object", "properties": outcome},
+            # every field it was compiled against, present (null when unset): a field the
+            # consulted policy renamed or dropped since would read null, a silent guess
+            "outcome": {"type": "object", "properties": outcome, "required": list(outcome)},
             "reasons": {"type": "array", "items": _REASON},
             "fired": {"type": "array", "items": {"type": "string"}},
             "data": {"type": "object"},

@@ -693,6 +693,38 @@ def test_an_answer_that_does_not_fit_what_the_flow_compiled_against_is_an_error(
     assert caught.value.diagnostics[0].pointer == "/event/decision/outcome/held"
 
 
+def test_an_answer_without_an_outcome_field_the_flow_compiled_against_is_an_error(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """order-holds published with `payment_switched_to_cod` renamed: the flow read the field
+    as null and moved without the SWITCHED_TO_COD action it owed (HB-7), every policy
+    reported valid. Every outcome field is present in an answer, null when unset."""
+    from engine.flow import decide as flow_decide
+
+    real = flow_decide.decide
+
+    def renamed(*args: Any, **kwargs: Any) -> Any:
+        decision = real(*args, **kwargs)
+        outcome = dict(decision.outcome)
+        outcome["switched_to_cod"] = outcome.pop("payment_switched_to_cod")
+        return dataclasses.replace(decision, outcome=outcome)
+
+    answered = engine.apply(
+        "order-hold-status", "O-5", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+    )
+    assert answered.allowed  # the answer as compiled against: every field, nulls included
+    monkeypatch.setattr(flow_decide, "decide", renamed)
+    with pytest.raises(EvaluationError) as caught:
+        engine.apply(
+            "order-hold-status", "O-6", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+        )
+    assert caught.value.code == "decision_answer_invalid"
+    [problem] = caught.value.diagnostics
+    assert problem.pointer == "/event/decision/outcome/payment_switched_to_cod"
+    assert "does not fit what this flow was compiled against" in str(problem.message)
+    assert engine.store.load("order-hold-status", "O-6") is None
+
+
 def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
     engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
