@@ -70,6 +70,9 @@ AS = click.option(
     "--as", "principal", type=TEXT, help="who you are [default: $KIMARI_PRINCIPAL or login]"
 )
 MESSAGE = click.option("--message", "-m", type=TEXT, default="", help="why")
+# `kimari revisions`: a page's records, as engine/lifecycle/workflow.py's LISTED, MAX_LISTED
+# (not imported: the CLI starts without the engine)
+LISTED, MAX_LISTED = 100, 500
 
 
 def _principal(given: str | None) -> str:
@@ -762,17 +765,34 @@ def rollback(
 
 @click.command()
 @click.argument("policy", type=TEXT)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_LISTED),
+    default=LISTED,
+    show_default=True,
+    help="revisions shown, newest first",
+)
+@click.option(
+    "--before", type=click.IntRange(1), help="only those numbered below N (the next page)"
+)
 @_store_options
 @FORMAT
-def revisions(policy: str, store_path: str | None, config_file: str | None, fmt: str) -> None:
+def revisions(
+    policy: str,
+    limit: int,
+    before: int | None,
+    store_path: str | None,
+    config_file: str | None,
+    fmt: str,
+) -> None:
     """A policy's revisions: state, author, approver, time, message, tests and impact."""
     with _open(store_path, config_file, readonly=True) as lifecycle:
         _known(lifecycle, policy)
-        listing = lifecycle.listing(policy)
+        listing = lifecycle.listing(policy, limit, before)
     if fmt == "json":
         _echo_json(listing)
         return
-    click.echo(revisions_text(listing))
+    click.echo(revisions_text(listing, limit))
 
 
 def _time(ms: int | None) -> str:
@@ -785,7 +805,9 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def revisions_text(listing: Mapping[str, Any]) -> str:
+def revisions_text(listing: Mapping[str, Any], limit: int | None = None) -> str:
+    """The page of revisions, one record a line (and its details), then what it leaves
+    out: the published revision when it is older than the page, and how to see the next."""
     out = []
     for item in listing["revisions"]:
         tests = item.get("tests") or {}
@@ -830,6 +852,21 @@ def revisions_text(listing: Mapping[str, Any]) -> str:
             out.append("    " + "; ".join(translate(d) for d in details))
     if not out:
         out.append(translate(Msg("no revisions")))
+    published = listing.get("published_revision")
+    shown_numbers = {item["number"] for item in listing["revisions"]}
+    if published is not None and published["number"] not in shown_numbers:
+        line = Msg(
+            "published: {ref} [{revision}], older than these",
+            ref=published["ref"],
+            revision=published["revision"],
+        )
+        out.append(translate(line))
+    following = listing.get("next_before")
+    if following is not None:
+        more = f"kimari revisions {listing['policy']} --before {following}"
+        if limit is not None and limit != LISTED:
+            more += f" --limit {limit}"
+        out.append(translate(Msg("older revisions: {command}", command=more)))
     return "\n".join(out)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec, PolicySource
 from engine.core.errors import Diagnostic, Location, PolicyError, UsageError
-from engine.core.i18n import Msg
+from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import escape_pointer_token, quoted
 from engine.core.suggest import did_you_mean
 from engine.project.kinds import compile_any
@@ -45,6 +45,18 @@ from engine.store.versions import Store
 
 HASH = re.compile(r"[0-9a-f]{6,16}")
 NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>[0-9]{1,9})")
+# A consulted decision policy as a flow's tests decide it: compiled, with its data sets
+Consulted = Mapping[str, tuple[CompiledPolicy, Mapping[str, Dataset]]]
+
+
+def is_file(path: Path) -> bool:
+    """Whether `path` is a file; False for what names no file the system could open (a
+    name too long, a NUL character, a folder it may not look into): a ref typed on the
+    command line is never an internal error."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
@@ -72,12 +84,12 @@ class Candidate:
 
 def _rulebook_near(folder: Path) -> dict[str, str] | None:
     path = folder / RULEBOOK_FILE
-    return load_rulebook(path) if path.is_file() else None
+    return load_rulebook(path) if is_file(path) else None
 
 
 def from_path(path: Path, policy_id: str | None = None) -> Candidate:
     """A policy file as it is now, with its folder's rulebook, data files and test cases."""
-    if not path.is_file():
+    if not is_file(path):
         raise UsageError(
             [Diagnostic("unknown_policy", Msg("no policy file {path}", path=shown_path(path)))]
         )
@@ -101,15 +113,40 @@ def from_path(path: Path, policy_id: str | None = None) -> Candidate:
     for name, spec in policy.datasets.items():
         data[name] = load_dataset(spec) if spec.source_path else Dataset(name, [], match=spec.match)
     tests = path.parent / f"{policy.id}{TESTS_SUFFIX}"
-    tests_source = tests.read_text(encoding="utf-8") if tests.is_file() else None
+    tests_source = _read_tests(tests) if is_file(tests) else None
     return Candidate(
         policy,
         policy.source,
         shown_path(path),
         data,
         tests_source,
-        tests if tests.is_file() else None,
+        tests if tests_source is not None else None,
     )
+
+
+def _read_tests(path: Path) -> str:
+    """The text of a test file beside a policy; file_unreadable (exit 2) when it cannot be
+    read as UTF-8 (a permission, a byte that is no UTF-8), never an internal error."""
+    where = Location(shown_path(path), 1, 1)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        message = Msg("cannot read file: {reason}", reason=os_reason(exc))
+        raise UsageError([Diagnostic("file_unreadable", message, where)]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = Msg(
+            "not UTF-8: byte 0x{byte:02x} at line {line} column {column}",
+            byte=raw[exc.start],
+            line=line,
+            column=column,
+        )
+        message = Msg("cannot read file: {reason}", reason=reason)
+        at = Location(shown_path(path), line, column)
+        raise UsageError([Diagnostic("file_unreadable", message, at)]) from None
 
 
 def from_text(
@@ -120,11 +157,15 @@ def from_text(
     base: Candidate | None,
     tests_source: str | None,
     path: str | None = None,
+    consulted: Mapping[str, bytes] | None = None,
 ) -> Candidate:
     """A policy sent as text (HTTP): the schema files it names come from `files` or, when
-    not given, from the revision it is based on; so are its data defaults and tests."""
+    not given, from the revision it is based on; so are its data defaults and tests.
+    `consulted`: the files of the policies a flow consults as they are published
+    (published_texts), over the base's copies (`files` still has the last word)."""
     shown = path or (base.policy.path if base else f"{policy_id}.yaml")
     given = dict(base.source.files) if base else {}
+    given.update(consulted or {})
     given.update({name: body.encode("utf-8") for name, body in (files or {}).items()})
     document = parse_yaml(text, shown)
     policy = compile_any(document, None, given)
@@ -156,6 +197,41 @@ def from_text(
         )
     tests = tests_source if tests_source is not None else (base.tests_source if base else None)
     return Candidate(policy, policy.source, f"{policy_id} (draft)", data, tests)
+
+
+def consulted_in(text: str, policy_id: str) -> list[str]:
+    """The policies a flow's text consults (`flow.events.*.decide.policy`), read before it
+    is compiled (a text that does not parse, or is no flow, consults none: its compile
+    says what is wrong)."""
+    try:
+        data = parse_yaml(text, f"{policy_id}.yaml").data
+    except PolicyError:
+        return []
+    flow = data.get("flow") if isinstance(data, dict) and data.get("kind") == "flow" else None
+    events = flow.get("events") if isinstance(flow, dict) else None
+    found = set()
+    for event in events.values() if isinstance(events, dict) else ():
+        decide = event.get("decide") if isinstance(event, dict) else None
+        consulted = decide.get("policy") if isinstance(decide, dict) else None
+        if isinstance(consulted, str) and consulted != policy_id:
+            found.add(consulted)
+    return sorted(found)
+
+
+def published_texts(
+    store: Store, revisions: RevisionStore, policy_ids: list[str]
+) -> dict[str, bytes]:
+    """`<id>.yaml` -> the text of the published revision of each policy (those published),
+    as a flow that consults them reads them (engine/flow/consult.py)."""
+    from engine.flow.consult import POLICY_SUFFIX
+
+    out = {}
+    for policy_id in policy_ids:
+        publication = revisions.publication_of(policy_id)
+        stored = store.stored_revision(publication.revision) if publication else None
+        if stored is not None:
+            out[policy_id + POLICY_SUFFIX] = stored.source.text.encode("utf-8")
+    return out
 
 
 def _unread(name: str, read: Mapping[str, bytes]) -> Diagnostic | None:
@@ -202,6 +278,83 @@ def stored_data(
             out[name] = Dataset(name, [], match=spec.match)
         else:
             out[name] = dataset_from_entries(spec, stored.entries, version)
+    return out
+
+
+def consulted_ids(policy: CompiledPolicy) -> list[str]:
+    """The decision policies the events of a flow consult (engine/flow/consult.py); none for
+    a decision policy."""
+    if policy.kind != "flow":
+        return []
+    from engine.flow.model import flow_of
+
+    events = flow_of(policy).events.values()
+    return sorted({e.decide.policy for e in events if e.decide is not None})
+
+
+def served_consulted(store: Store, revisions: RevisionStore, policy: CompiledPolicy) -> Consulted:
+    """The decision policies a flow consults as the service serves them now, which is what
+    the flow will consult once published: each one's published revision, with the data sets
+    it is served with (served_data). One never published, or whose published revision
+    cannot be compiled here, is left out: the event that consults it fails in the tests, as
+    it would when served (consulted_policy_missing)."""
+    out: dict[str, tuple[CompiledPolicy, Mapping[str, Dataset]]] = {}
+    current: dict[str, tuple[str, int]] | None = None
+    defaults: dict[str, str] | None = None
+    for policy_id in consulted_ids(policy):
+        publication = revisions.publication_of(policy_id)
+        if publication is None or policy_id == policy.id:
+            continue
+        try:
+            consulted, _ = compile_hash(store, publication.revision)
+        except PolicyError:
+            continue
+        if consulted.kind != "decision":
+            continue
+        if current is None:
+            current, defaults = store.current_data(), published_defaults(revisions)
+        assert defaults is not None
+        out[policy_id] = (consulted, served_data(store, consulted.datasets, current, defaults))
+    return out
+
+
+def published_defaults(revisions: RevisionStore) -> dict[str, str]:
+    """The default version of each data set as the service serves it: that of the newest
+    publication (of any policy) whose revision reads it (engine/project/registry.py,
+    compile_published)."""
+    out: dict[str, tuple[int, str]] = {}
+    for policy_id, publication in revisions.published().items():
+        record = revisions.record(policy_id, publication.number)
+        for name, version in (record.data if record else {}).items():
+            if name not in out or out[name][0] < publication.id:
+                out[name] = (publication.id, version)
+    return {name: version for name, (_, version) in out.items()}
+
+
+def served_data(
+    store: Store,
+    specs: Mapping[str, DatasetSpec],
+    current: Mapping[str, tuple[str, int]],
+    defaults: Mapping[str, str],
+) -> dict[str, Dataset]:
+    """The data sets of `specs` as the service serves them: the version made current through
+    the API, else (none, or one that no longer fits its schema) the published default, else
+    empty (engine/project/registry.py, apply_data)."""
+    out = {}
+    for name, spec in specs.items():
+        versions = [current[name][0]] if name in current else []
+        versions += [defaults[name]] if name in defaults else []
+        for version in versions:
+            stored = store.data_version(name, version)
+            if stored is None:
+                continue
+            try:
+                out[name] = dataset_from_entries(spec, stored.entries, version)
+            except PolicyError:
+                continue
+            break
+        else:
+            out[name] = Dataset(name, [], match=spec.match)
     return out
 
 
@@ -280,9 +433,10 @@ def resolve(
                 defaults = dict(published.data) if published else {}
             data = stored_data(store, policy.datasets, defaults)
             return Candidate(policy, policy.source, revision, data)
-    path = Path(ref)
-    if files and (path.suffix in (".yaml", ".yml") or path.is_file()):
-        return from_path(path, policy_id)
+    if files and "\x00" not in ref:  # no file has a NUL in its name
+        path = Path(ref)
+        if path.suffix in (".yaml", ".yml") or is_file(path):
+            return from_path(path, policy_id)
     known = [r.ref for r in revisions.records(policy_id, limit=20)]
     raise UsageError(
         [
@@ -315,7 +469,7 @@ def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
         message = Msg("{path}: {reason}", path=shown, reason=reason)
         return UsageError([Diagnostic("file_unreadable", message, where)])
 
-    if not path.is_file():
+    if not is_file(path):
         raise unreadable(Msg("no such file"))
     if path.suffix == ".csv":
         try:
@@ -399,19 +553,23 @@ def _typed_row(row: Mapping[str, str], types: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def run_tests(candidate: Candidate) -> dict[str, Any]:
+def run_tests(candidate: Candidate, consulted: Consulted | None = None) -> dict[str, Any]:
     """The candidate's YAML test cases run against it: a summary to attach to a revision."""
-    return tested(candidate)[0]
+    return tested(candidate, consulted)[0]
 
 
-def tested(candidate: Candidate) -> tuple[dict[str, Any], list[Diagnostic]]:
+def tested(
+    candidate: Candidate, consulted: Consulted | None = None
+) -> tuple[dict[str, Any], list[Diagnostic]]:
     """run_tests' summary, and the problems of its test file (yaml_syntax, an unknown
-    policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them)."""
+    policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them).
+    `consulted`: the decision policies a flow's events consult (served_consulted), decided
+    beside it as the service would."""
     from engine.testing.tester import run_tests as run_cases
 
     if candidate.tests_source is None:
         return {"cases": 0, "passed": 0, "failed": 0, "errors": 0, "note": "no test cases"}, []
-    project = _tests_project(candidate)
+    project = _tests_project(candidate, consulted)
     with tempfile.TemporaryDirectory(prefix="kimari-tests-") as folder:
         path = candidate.tests_path
         if path is None:
@@ -444,12 +602,23 @@ def tested(candidate: Candidate) -> tuple[dict[str, Any], list[Diagnostic]]:
         return summary, problems
 
 
-def _tests_project(candidate: Candidate) -> Project:
+def _tests_project(candidate: Candidate, consulted: Consulted | None = None) -> Project:
+    """The candidate alone, and the decision policies it consults with their data sets (a
+    data set of the candidate's own name is the candidate's: the service serves one per
+    name)."""
+    policies = {candidate.id: candidate.policy}
+    datasets = dict(candidate.data)
+    for policy_id, (policy, data) in (consulted or {}).items():
+        if policy_id == candidate.id:
+            continue
+        policies[policy_id] = policy
+        for name, dataset in data.items():
+            datasets.setdefault(name, dataset)
     return Project(
         Path(candidate.policy.path).parent,
         {},
-        policies={candidate.id: candidate.policy},
-        datasets=dict(candidate.data),
+        policies=policies,
+        datasets=datasets,
         rulebook_read=False,  # a candidate carries no rulebook index to check refs by
     )
 

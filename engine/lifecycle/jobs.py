@@ -168,7 +168,8 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
 
     if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
         candidate = sent_text()
-        return {"revision": candidate.revision, "tests": run_tests(candidate)}
+        tests = run_tests(candidate, lifecycle.consulted(candidate))
+        return {"revision": candidate.revision, "tests": tests}
     if params.get("draft") is not None:
         candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
     else:

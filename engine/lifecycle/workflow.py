@@ -54,6 +54,8 @@ from engine.store.versions import Store
 
 DAY_MS = 86_400_000
 APPROVALS = "approvals_required"
+LISTED = 100  # revision records on a page of a listing, unless asked for another count
+MAX_LISTED = 500  # ... at most
 
 
 def state_word(state: str) -> str:
@@ -131,26 +133,53 @@ class Lifecycle:
     def record(self, policy_id: str, number: int) -> RevisionRecord:
         return candidates.known_record(self.revisions, policy_id, number)
 
-    def listing(self, policy_id: str, limit: int = 100) -> dict[str, Any]:
-        """Every revision record of a policy, newest first, with what the console needs:
-        which is served, which pending ones are no longer based on it (stale)."""
+    def listing(
+        self, policy_id: str, limit: int = LISTED, before: int | None = None
+    ) -> dict[str, Any]:
+        """A page of a policy's revision records, newest first: `limit` of them (at most
+        MAX_LISTED), numbered below `before` when given; with what the console needs: which
+        is served, which drafts and pending ones are no longer based on it (stale).
+
+        The published revision is always named, on the page or not: `published` (its
+        publication) and `published_revision` (its record). `next_before`: the `before` of
+        the next page, None when this one holds the oldest record."""
+        limit = max(1, min(limit, MAX_LISTED))
         current = self.revisions.publication_of(policy_id)
         published = current.number if current else None
-        publications: dict[int, list[int]] = {}
-        for pub in self.revisions.publications(policy_id, limit=500):
-            publications.setdefault(pub.number, []).append(pub.id)
-        out = []
-        for record in self.revisions.records(policy_id, limit=limit):
-            item = record.to_dict()
-            item["publications"] = sorted(publications.get(record.number, []))
-            item["stale"] = record.state == "pending" and record.base != published
-            out.append(item)
+        found = self.revisions.records(policy_id, limit=limit + 1, before=before)
+        page = found[:limit]
+        out = self._listed(policy_id, page, published)
+        published_item = next((item for item in out if item["number"] == published), None)
+        if published is not None and published_item is None:
+            record = self.revisions.record(policy_id, published)
+            if record is not None:
+                published_item = self._listed(policy_id, [record], published)[0]
         return {
             "policy": policy_id,
             "published": current.to_dict() if current else None,
+            "published_revision": published_item,
             "approvals_required": self.rules.approvals_required,
             "revisions": out,
+            "next_before": page[-1].number if len(found) > limit else None,
         }
+
+    def _listed(
+        self, policy_id: str, records: list[RevisionRecord], published: int | None
+    ) -> list[dict[str, Any]]:
+        """Records (newest first) as a listing shows them: with every publication of each,
+        and whether it is a draft or pending revision no longer based on what is published."""
+        publications: dict[int, list[int]] = {}
+        if records:
+            low, high = records[-1].number, records[0].number
+            for pub in self.revisions.publications_of(policy_id, low, high):
+                publications.setdefault(pub.number, []).append(pub.id)
+        out = []
+        for record in records:
+            item = record.to_dict()
+            item["publications"] = sorted(publications.get(record.number, []))
+            item["stale"] = record.state in ("draft", "pending") and record.base != published
+            out.append(item)
+        return out
 
     def detail(self, policy_id: str, number: int) -> dict[str, Any]:
         record = self.record(policy_id, number)
@@ -164,10 +193,16 @@ class Lifecycle:
             else {}
         )
         item["path"] = stored.path if stored else None
+        # newest first, every one (however many publications of the policy came since)
         item["publications"] = [
-            p.to_dict() for p in self.revisions.publications(policy_id) if p.number == number
+            p.to_dict() for p in reversed(self.revisions.publications_of(policy_id, number, number))
         ]
         return item
+
+    def consulted(self, candidate: Candidate) -> candidates.Consulted:
+        """The decision policies a flow candidate consults, as they are served now (their
+        published revisions and data): what its tests decide them with."""
+        return candidates.served_consulted(self.store, self.revisions, candidate.policy)
 
     def diff(self, policy_id: str, old: str, new: str) -> dict[str, Any]:
         before = self.resolve(policy_id, old)
@@ -243,7 +278,10 @@ class Lifecycle:
                     )
                 ]
             )
-        tests, problems = candidates.tested(candidate)
+        record = candidate.record
+        if record is not None and record.state == "draft":
+            self._refuse_stale_draft(record, current)
+        tests, problems = candidates.tested(candidate, self.consulted(candidate))
         if tests["failed"] or tests["errors"]:
             raise FailingTests(_test_failures(candidate, tests, problems))
         summary = self._submission_impact(candidate, current, on_progress)
@@ -251,7 +289,6 @@ class Lifecycle:
             raise Refused([Diagnostic("cancelled", Msg("the submission was cancelled"))])
         base = current.number if current else None
         self._keep(candidate)
-        record = candidate.record
         if record is not None and record.state == "draft":
             try:
                 record = self.revisions.submit(
@@ -300,6 +337,43 @@ class Lifecycle:
             record, principal, "direct", message or record.message, approver=None
         )
         return self.record(record.policy_id, record.number), publication
+
+    def check_base(self, record: RevisionRecord) -> None:
+        """Refused (stale_base) when `record` is a draft based on a publication that is no
+        longer live (the service's submit checks before it starts the job)."""
+        if record.state == "draft":
+            self._refuse_stale_draft(record, self.revisions.publication_of(record.policy_id))
+
+    def _refuse_stale_draft(self, record: RevisionRecord, current: Publication | None) -> None:
+        """A draft is a change to the revision it was drafted from: submitted once another
+        is live, its approval would undo what was published since, unseen (its tests and
+        impact would be run, and its diff read, against a revision it does not contain)."""
+        live = current.number if current else None
+        if record.base == live:
+            return
+        now = f"{record.policy_id}@{live}" if live is not None else Msg("nothing")
+        if record.base is None:
+            message = Msg(
+                "{ref} was drafted when nothing was published, but {now} is published now: "
+                "submitting it would undo what was published since",
+                ref=record.ref,
+                now=now,
+            )
+        else:
+            was = f"{record.policy_id}@{record.base}"
+            message = Msg(
+                "{ref} was drafted from {was}, but {now} is published now: submitting it "
+                "would undo what was published since",
+                ref=record.ref,
+                was=was,
+                now=now,
+            )
+        hint = Msg(
+            "draft it again from what is published ({now}): edit {now} in the console's "
+            "editor, or bring the policy file up to date and run `kimari draft`",
+            now=now,
+        )
+        raise Refused([Diagnostic("stale_base", message, hint=hint)])
 
     def _data_of(self, publication: Publication) -> dict[str, str]:
         record = self.revisions.record(publication.policy_id, publication.number)
@@ -441,13 +515,17 @@ class Lifecycle:
         """Publish an earlier published revision again: a new publication, history intact."""
         candidate = self.resolve(policy_id, ref)
         record = candidate.record
-        published = {p.number for p in self.revisions.publications(policy_id, 1000)}
-        if (record is None or record.number not in published) and (record is None or _by_hash(ref)):
+
+        def published(found: RevisionRecord | None) -> bool:
+            # asked of the publications themselves: every one, however many came since
+            return found is not None and self.revisions.was_published(policy_id, found.number)
+
+        if not published(record) and (record is None or _by_hash(ref)):
             # a hash, or a file (by its content's hash), names the revision that was published
             # with that content, even when a later draft has the same text
             same = self.revisions.records_by_hash(policy_id, candidate.revision)
-            record = next((r for r in same if r.number in published), record)
-        if record is None or record.number not in published:
+            record = next((r for r in same if published(r)), record)
+        if record is None or not published(record):
             raise Refused(
                 [
                     Diagnostic(
@@ -709,11 +787,18 @@ def draft_from_text(
     tests: str | None = None,
 ) -> Candidate:
     """A candidate from text sent over HTTP, based on the published revision (its schema
-    files, data and tests when not given)."""
+    files, data and tests when not given). A flow is compiled against the published text of
+    each policy it consults (unless `files` gives one), never against the copy its base was
+    compiled with, which may be outdated: the flow is served beside the published one."""
     base = None
     if lifecycle.revisions.publication_of(policy_id) is not None:
         base = lifecycle.resolve(policy_id, "published")
     try:
-        return candidates.from_text(policy_id, text, files=files, base=base, tests_source=tests)
+        consulted = candidates.published_texts(
+            lifecycle.store, lifecycle.revisions, candidates.consulted_in(text, policy_id)
+        )
+        return candidates.from_text(
+            policy_id, text, files=files, base=base, tests_source=tests, consulted=consulted
+        )
     except PolicyError as exc:
         raise DraftInvalid(exc.diagnostics) from None

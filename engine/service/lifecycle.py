@@ -1,6 +1,7 @@
 """The lifecycle's HTTP operations over the Python API (engine/lifecycle), for one worker.
 
-    GET  /v1/policies/{id}/revisions                 every revision record, newest first
+    GET  /v1/policies/{id}/revisions                 its revision records, newest first, a
+                                                      page at a time (?limit=, ?before=N)
     POST /v1/policies/{id}/revisions                 {"source", "files"?, "tests"?,
                                                       "message"?, "state"?}: a draft (201)
                                                       or a submission as a job (202)
@@ -41,6 +42,8 @@ from engine.core.suggest import did_you_mean
 from engine.lifecycle import jobs
 from engine.lifecycle.candidates import HASH, NUMBER, Candidate, check_tests
 from engine.lifecycle.workflow import (
+    LISTED,
+    MAX_LISTED,
     Lifecycle,
     Rules,
     check_overrides,
@@ -343,7 +346,9 @@ class LifecycleService:
     def revisions(self, meta: dict[str, Any], _body: bytes) -> Response:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
-            return _json(200, self.lifecycle.listing(policy_id))
+            limit = integer_parameter(meta, "limit", 1, MAX_LISTED, LISTED) or LISTED
+            before = integer_parameter(meta, "before", 1, 2**62, None)
+            return _json(200, self.lifecycle.listing(policy_id, limit, before))
 
         return self._run(call)
 
@@ -435,6 +440,7 @@ class LifecycleService:
                     "{ref} is {state}, not a draft", ref=record.ref, state=state_word(record.state)
                 )
                 return problem(409, "not_a_draft", message)
+            self.lifecycle.check_base(record)  # 409 stale_base: drafted from an older one
             params = {"draft": record.number, "message": said, "rules": self._rules_params()}
             return self._job("submit", policy_id, meta.get("principal", "anonymous"), params)
 
@@ -740,7 +746,10 @@ SCHEMAS: dict[str, Any] = {
         {
             **_REVISION,
             "publications": {"type": "array", "items": {"type": "integer"}},
-            "stale": {"type": "boolean", "description": "pending, but no longer based on it"},
+            "stale": {
+                "type": "boolean",
+                "description": "a draft or pending revision no longer based on the published one",
+            },
         },
         ["policy", "number", "ref", "revision", "state", "author", "created_at"],
     ),
@@ -759,8 +768,16 @@ SCHEMAS: dict[str, Any] = {
         {
             "policy": _TEXT,
             "published": _maybe(_component("Publication")),
+            "published_revision": {
+                "anyOf": [_component("Revision"), {"type": "null"}],
+                "description": "the published revision's record, on this page or not",
+            },
             "approvals_required": {"type": "integer", "enum": [0, 1]},
             "revisions": {"type": "array", "items": _component("Revision")},
+            "next_before": {
+                "anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}],
+                "description": "?before= of the next page of older revisions (null: none)",
+            },
         },
         ["policy", "revisions"],
     ),

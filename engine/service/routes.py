@@ -265,6 +265,7 @@ ROUTES: tuple[Route, ...] = (
         Op.REVISIONS,
         "listRevisions",
         "A policy's revisions: state, author, approver, tests and impact",
+        query=("limit", "before"),
     ),
     Route(
         "POST",

@@ -395,6 +395,24 @@ class RevisionStore(Component):
         )
         return [_publication(r) for r in rows]
 
+    def publications_of(self, policy_id: str, low: int, high: int) -> list[Publication]:
+        """Every publication of the revision records numbered `low` to `high`, oldest
+        first: all of them, however many publications came since."""
+        rows = self._rows(
+            f"SELECT {_PUBLICATION_COLUMNS} FROM publications WHERE policy_id = ? "
+            "AND number >= ? AND number <= ? ORDER BY id",
+            (policy_id, low, high),
+        )
+        return [_publication(r) for r in rows]
+
+    def was_published(self, policy_id: str, number: int) -> bool:
+        """Whether revision `number` ever went live (a rollback may publish it again)."""
+        row = self._row(
+            "SELECT 1 FROM publications WHERE policy_id = ? AND number = ? LIMIT 1",
+            (policy_id, number),
+        )
+        return row is not None
+
     def has_publications(self) -> bool:
         return self._row("SELECT 1 FROM publications LIMIT 1") is not None
 
@@ -407,17 +425,27 @@ class RevisionStore(Component):
         return _revision(row) if row else None
 
     def records(
-        self, policy_id: str, states: Iterable[str] | None = None, limit: int = 200
+        self,
+        policy_id: str,
+        states: Iterable[str] | None = None,
+        limit: int = 200,
+        before: int | None = None,
     ) -> list[RevisionRecord]:
-        """A policy's revision records, newest first."""
+        """A policy's revision records, newest first; `before`: only those numbered below it
+        (a cursor: the last number of the page before)."""
         wanted = list(states or ())
         where = "policy_id = ?"
+        args: list[Any] = [policy_id]
         if wanted:
             where += f" AND state IN ({', '.join('?' for _ in wanted)})"
+            args += wanted
+        if before is not None:
+            where += " AND number < ?"
+            args.append(before)
         rows = self._rows(
             f"SELECT {_REVISION_COLUMNS} FROM lifecycle_revisions WHERE {where} "
             "ORDER BY number DESC LIMIT ?",
-            (policy_id, *wanted, limit),
+            (*args, limit),
         )
         return [_revision(r) for r in rows]
 

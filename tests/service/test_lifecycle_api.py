@@ -496,3 +496,20 @@ def _nul_refused(server: Server) -> None:
             assert answer.status_code == 422, answer.text
             assert answer.json()["parameter"] == "outcome"
         assert alice.get("/v1/audit", params={"policy": "cancellation-fees"}).status_code == 200
+
+
+def test_the_revisions_are_paged_over_http_through_the_front(server: Server) -> None:
+    """The worker read ?limit= and ?before=, but the front refused them: "this path reads
+    no query parameters"."""
+    with server.client(ALICE) as alice:
+        drafts = [_draft(alice, _source(server)) for _ in range(3)]
+        page = alice.get(f"{POLICY}/revisions", params={"limit": 2})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert [r["number"] for r in body["revisions"]] == drafts[:0:-1]
+        assert body["next_before"] == drafts[1]
+        rest = alice.get(f"{POLICY}/revisions", params={"before": body["next_before"]}).json()
+        assert [r["number"] for r in rest["revisions"]] == [drafts[0], 1]
+        assert rest["next_before"] is None
+        refused = alice.get(f"{POLICY}/revisions", params={"limits": 2})
+        assert refused.status_code == 422 and refused.json()["parameter"] == "limits"
