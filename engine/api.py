@@ -26,7 +26,7 @@ from typing import Any
 from engine.compile.stages import compile_document
 from engine.core.errors import Diagnostic, PolicyError, Severity, UsageError, sort_diagnostics
 from engine.core.i18n import Msg, plural
-from engine.flow.engine import FlowEngine, flow_policy
+from engine.flow.engine import Catalog, FlowEngine, flow_policy
 from engine.lifecycle.workflow import Lifecycle, Rules
 from engine.project.project import (
     RULEBOOK_FILE,
@@ -41,10 +41,12 @@ from engine.project.project import (
     policy_files,
     shown_path,
 )
+from engine.project.registry import ServedCatalog, Snapshot, published_snapshot
 from engine.runtime.decision import Decision
 from engine.runtime.evaluate import decide
+from engine.store.backend import SQLITE, Backend, open_backend, parse_location
 from engine.store.flows import FlowStore
-from engine.store.sqlite import DEFAULT_PATH
+from engine.store.sqlite import DEFAULT_PATH, MEMORY
 from engine.testing.cases import TestReport, load_cases
 from engine.testing.tester import run_tests as _run_tests
 
@@ -268,14 +270,43 @@ def locate_policy(policy: str, policies_dir: Path) -> tuple[Path, str]:
 
 
 def open_flow_engine(
-    policy: str, policies_dir: Path, store_path: str | Path | None = None
+    policy: str, policies_dir: Path, store_path: str | Path | Backend | None = None
 ) -> tuple[FlowEngine, str]:
-    """A FlowEngine over the policies of `policies_dir` (or of the folder of a policy given
-    as its .yaml file) and the store at `store_path`; and the policy id."""
+    """A FlowEngine over the store at `store_path` (a location, or a Backend the caller
+    closes), and the policy id. It decides as `kimari serve` over that store does: with the
+    store's published revisions and the data versions current there, once it has published
+    anything (an edited file moves no entity before it is published); with the policies of
+    `policies_dir` (or of the folder of a policy given as its .yaml file) while it has not,
+    as `kimari serve --watch` would."""
     policies_dir, policy = locate_policy(policy, policies_dir)
-    project = load_project(policies_dir)
-    flow_policy(project, policy)  # before the store file is created
-    return FlowEngine(project, FlowStore(store_path or DEFAULT_PATH)), policy
+    location = store_path or DEFAULT_PATH
+    served = _published(location)
+    if served is None:
+        catalog: Catalog = load_project(policies_dir)
+    else:
+        file = policies_dir / f"{policy}.yaml"
+        hint = Msg(
+            "the store serves its published revisions: publish {path} first (kimari publish)",
+            path=str(file),
+        )
+        catalog = ServedCatalog(lambda: served, hint if file.is_file() else None)
+    flow_policy(catalog, policy)  # before a new store file is created
+    return FlowEngine(catalog, FlowStore(location)), policy
+
+
+def _published(location: str | Path | Backend) -> Snapshot | None:
+    """What `kimari serve` would serve from the store at `location`; None if it has
+    published nothing (or is not there yet)."""
+    if isinstance(location, Backend):
+        return published_snapshot(location)
+    parsed = parse_location(location)
+    if parsed.kind == SQLITE and (parsed.target == MEMORY or not Path(parsed.target).is_file()):
+        return None
+    backend = open_backend(parsed)
+    try:
+        return published_snapshot(backend)
+    finally:
+        backend.close()
 
 
 def open_lifecycle(
@@ -289,8 +320,6 @@ def open_lifecycle(
     """The lifecycle of the policies of a store (drafts, diff, impact, approval, rollback).
     `files`: refs may name policy files (the editor's machine); the store's own setting
     raises `approvals_required` if the service requires more."""
-    from engine.store.backend import SQLITE, parse_location
-
     location = parse_location(store_path)
     if location.kind == SQLITE and not Path(location.target).is_file():
         raise UsageError(

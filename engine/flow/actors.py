@@ -60,6 +60,12 @@ def _text(value: Any, limit: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
 
 
+def _name(value: Any, limit: int) -> bool:
+    """An id or a role: a printable text without a blank at either end (" " was an actor,
+    and "op-1 " another person than "op-1" to the four-eyes guards)."""
+    return _text(value, limit) and value == value.strip()
+
+
 def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
     """The actor of an event, or InputError naming what is wrong (JSON pointers)."""
     if value is None:
@@ -85,11 +91,15 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         for k in value
         if k not in ACTOR_KEYS
     ]
-    if not _text(value.get("id"), MAX_ID):
+    if not _name(value.get("id"), MAX_ID):
         problems.append(
             Diagnostic(
                 "actor_invalid",
-                Msg("the actor's id is 1 to {limit} printable characters", limit=MAX_ID),
+                Msg(
+                    "the actor's id is 1 to {limit} printable characters, with no blank at "
+                    "either end",
+                    limit=MAX_ID,
+                ),
                 pointer=f"{pointer}/id",
             )
         )
@@ -104,11 +114,14 @@ def validate_actor(value: Any, pointer: str = "/actor") -> Actor:
         )
         roles = []
     for i, role in enumerate(roles):
-        if not _text(role, MAX_ID) or role == ANY_ROLE or role in roles[:i]:
+        if not _name(role, MAX_ID) or role == ANY_ROLE or role in roles[:i]:
             problems.append(
                 Diagnostic(
                     "actor_invalid",
-                    Msg("a role is a printable text, given once ('*' is no role)"),
+                    Msg(
+                        "a role is a printable text with no blank at either end, given once "
+                        "('*' is no role)"
+                    ),
                     pointer=f"{pointer}/roles/{i}",
                 )
             )

@@ -36,9 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.compile.model import CompiledPolicy, DatasetSpec
-from engine.core.errors import Diagnostic, EngineFault, PolicyError, sort_diagnostics
+from engine.core.errors import (
+    Diagnostic,
+    EngineFault,
+    PolicyError,
+    UsageError,
+    sort_diagnostics,
+)
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import format_datetime
+from engine.core.suggest import did_you_mean
 from engine.project.names import name_clashes
 from engine.project.project import (
     RULEBOOK_FILE,
@@ -49,6 +56,7 @@ from engine.project.project import (
     shown_path,
 )
 from engine.source.data import Dataset
+from engine.store.backend import Backend
 from engine.store.revisions import RevisionStore
 from engine.store.versions import Store
 
@@ -644,3 +652,53 @@ def reload_events(old: PolicySet | None, new: PolicySet) -> list[dict[str, Any]]
         if pid not in new.statuses:
             events.append({"policy": pid, "result": "removed", "revision": None})
     return events
+
+
+def published_snapshot(backend: Backend) -> Snapshot | None:
+    """What a worker of `kimari serve` over this store serves: the published revision of
+    every policy and the data versions made current through the API; None for a store that
+    has published nothing (created by a command, or served with --watch). Reads only: a
+    store without the lifecycle's tables is not given them."""
+    with backend.read() as session:
+        if "publications" not in backend.tables(session):
+            return None
+    store, revisions = Store(backend), RevisionStore(backend)
+    if not revisions.published():
+        return None
+    policy_set = compile_published(store, revisions, None)
+    return apply_data(
+        policy_set,
+        store.current_data(),
+        lambda name, version: s.entries if (s := store.data_version(name, version)) else None,
+        None,
+        1,
+        store.fresh_data_generation(),
+    )
+
+
+class ServedCatalog:
+    """A FlowEngine's Catalog over what is served: the flow policies and data sets of
+    `snapshot()`, read at each call (a worker's current snapshot: a hot reload applies to
+    the next event)."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], hint: Msg | None = None) -> None:
+        self._snapshot = snapshot
+        self._hint = hint  # for a policy that is not served: how it would be
+
+    def policy(self, policy_id: str) -> CompiledPolicy:
+        policies = self._snapshot().policies
+        found = policies.get(policy_id)
+        if found is None:
+            raise UsageError(
+                [
+                    Diagnostic(
+                        "unknown_policy",
+                        Msg("no policy '{id}'", id=policy_id),
+                        hint=self._hint or did_you_mean(policy_id, policies),
+                    )
+                ]
+            )
+        return found
+
+    def data_for(self, policy: CompiledPolicy) -> dict[str, Dataset]:
+        return self._snapshot().data_for(policy)

@@ -253,3 +253,110 @@ def test_fu5_a_termination_request_lists_the_actions_it_requires(
     assert code == 0
     assert "フォロー中 (following), version 3" in out  # FU-5: the request waits beside it
     assert "action NOTIFY_MANAGERS" in out
+
+
+def served_store(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the shipped policies, and a store that published them, as `kimari serve`
+    does on its first start."""
+    import shutil
+
+    from engine.api import open_lifecycle
+    from engine.store.revisions import RevisionStore
+
+    for folder in ("policies", "schemas"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    path = str(tmp_path / "served.sqlite3")
+    RevisionStore(path).close()  # the store kimari serve creates
+    lifecycle = open_lifecycle(path)
+    try:
+        lifecycle.bootstrap(tmp_path / "policies")
+    finally:
+        lifecycle.close()
+    return tmp_path / "policies", path
+
+
+def test_ex2_flow_on_a_served_store_decides_with_its_published_revision_not_an_edited_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An edited file moved entities of the store the service serves, under a revision the
+    store never had: here a claim without the 対象外 that EX-2 requires."""
+    folder, path = served_store(tmp_path)
+    policy = folder / "claim-status.yaml"
+    text = policy.read_text(encoding="utf-8")
+    when = (
+        '      when:\n        - entity.estimate_status == "対象外"\n'
+        "        - derived.claimable_reason\n"
+    )
+    edited = text.replace(when, "", 1)
+    assert edited != text
+    policy.write_text(edited, encoding="utf-8")
+    claim = event(tmp_path, {"type": "claim"})
+    args = ("flow", "claim-status", "EST-9", claim, "--store", path, "--at", AT, *DEALER)
+    code, out, err = run(capsys, *args, "--policies", str(folder))
+    assert code == 1 and "not_claimed" in out, out + err  # refused by the published revision
+    # the same edit, in a store nothing has published into: the sandbox decides by the file
+    sandbox = str(tmp_path / "sandbox.sqlite3")
+    code, out, _ = run(capsys, *args[:4], "--store", sandbox, *args[6:], "--policies", str(folder))
+    assert code == 0 and "requested" in out
+
+
+def test_ho1_flow_on_a_served_store_reads_the_data_sets_current_there(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A blacklist replaced through the API is what the service decides with: the CLI read
+    the file's, and held an order the service let through."""
+    from engine.store.versions import Store
+
+    folder, path = served_store(tmp_path)
+    order = {
+        "id": "O-1001",
+        "total": 5980,
+        "sequence": 1,
+        "planned_ship_date": "2024-10-03",
+        "customer": {"id": "C-10021", "name": "山田 太郎"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+    check = event(tmp_path, {"type": "check", "facts": {"order": order}})
+    system = ("--actor", "system", "--role", "システム", "--at", "2024-10-01T10:00:00+09:00")
+
+    def state_of(entity: str) -> str:
+        args = ("flow", "order-hold-status", entity, check, "--store", path, *system)
+        code, out, err = run(capsys, *args, "--policies", str(folder), "--format", "json")
+        assert code == 0, out + err
+        return str(json.loads(out)["state"]["after"]["id"])
+
+    assert state_of("O-1") == "held"  # the file's blacklist, published with it
+    store = Store(path)
+    try:
+        store.put_data("blacklist", "emptied", [], principal="ops")
+    finally:
+        store.close()
+    assert state_of("O-2") == "open"
+
+
+def test_a_policy_a_served_store_has_not_published_is_unknown_with_how_to_publish_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder, path = served_store(tmp_path)
+    policy = folder / "claim-status.yaml"
+    (folder / "claim-status-2.yaml").write_text(
+        policy.read_text(encoding="utf-8").replace("id: claim-status", "id: claim-status-2", 1),
+        encoding="utf-8",
+    )
+    claim = event(tmp_path, {"type": "claim"})
+    code, _, err = run(
+        capsys,
+        "flow",
+        "claim-status-2",
+        "E",
+        claim,
+        "--store",
+        path,
+        "--policies",
+        str(folder),
+        *DEALER,
+    )
+    assert code == 2
+    assert "unknown_policy: no policy 'claim-status-2'" in err
+    assert "publish" in err
