@@ -242,7 +242,7 @@ def diff_text(result: Mapping[str, Any]) -> str:
         out.append("flow:")
         if "initial" in flow:
             out.append(f"  initial: {flow['initial']['from']} -> {flow['initial']['to']}")
-        for section in ("states", "events", "transitions"):
+        for section in ("roles", "states", "events", "transitions"):
             if section in flow:
                 out.append(f"  {section}:")
                 out.extend(_keyed_lines(flow[section], "    "))

@@ -12,7 +12,7 @@ schemas), and compared section by section:
                 by name: added, removed, changed (default, type, bounds, expression, ...)
     facts       the facts schema's fields, flattened to paths (order.payment.method):
                 added, removed, changed (type, required, enum, bounds)
-    flow        initial state; states, events and transitions (by id), as above
+    flow        initial state; roles, states, events and transitions (by id), as above
 
 Each change is `{"field": "reason.code", "from": ..., "to": ...}` with JSON values. The
 unified text diff of the policy and of every schema file that changed comes beside it.
@@ -180,7 +180,7 @@ def _flow(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | No
     out: dict[str, Any] = {}
     if not _same(old.get("initial"), new.get("initial")):
         out["initial"] = {"from": old.get("initial"), "to": new.get("initial")}
-    for section in ("states", "events"):
+    for section in ("roles", "states", "events"):
         found = _keyed(section, old.get(section) or {}, new.get(section) or {})
         if found:
             out[section] = found

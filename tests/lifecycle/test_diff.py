@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.cli.lifecycle import diff_text
 from engine.lifecycle.candidates import from_path
 from engine.lifecycle.diff import diff, schema_fields
 from engine.lifecycle.workflow import Lifecycle
@@ -126,6 +127,23 @@ def test_flow_states_events_and_transitions_are_compared(
     assert {f["field"] for f in state["fields"]} == {"label.ja", "label.en"}
     assert [t["id"] for t in flow["transitions"]["added"]] == ["file-claim"]
     assert [t["id"] for t in flow["transitions"]["removed"]] == ["claim"]
+
+
+def test_flow_roles_are_compared_and_shown(lifecycle: Lifecycle, folder: Path) -> None:
+    """A role's label or description changed, or a role added, was left out of the diff: an
+    approver saw "identical" sections for a change to who may act."""
+    path = folder / "claim-status.yaml"
+    unchanged = lifecycle.diff("claim-status", "published", str(path))
+    assert unchanged["identical"] and "flow" not in unchanged["changes"]
+    text = path.read_text(encoding="utf-8")
+    roles = text.index("  roles:\n") + len("  roles:\n")
+    path.write_text(
+        text[:roles] + "    監査:\n      label: {ja: 監査担当, en: auditor}\n" + text[roles:],
+        encoding="utf-8",
+    )
+    result = lifecycle.diff("claim-status", "published", str(path))
+    assert [r["id"] for r in result["changes"]["flow"]["roles"]["added"]] == ["監査"]
+    assert "  roles:\n    + 監査" in diff_text(result)
 
 
 def test_nothing_on_one_side_lists_everything_as_added(folder: Path) -> None:
