@@ -1,14 +1,17 @@
 """Decide one move of a flow entity: pure, no store.
 
-    stored entity + event + actor --validate (entity_env)--> env {state, entity, event,
-        history, actor}; an event that consults a decision policy gets its answer as
-        event.decision (consult, over the same pipeline)
-        --runtime.evaluate: settings, at, data, derive, match (hit policy first)-->
+    at, stored entity + event + actor, settings --validate (entity_env)--> env {state,
+        entity, event, history, actor}
+        --the flow's shape: a final state, an event the state does not take, an actor
+          without the roles that may send it here--> refused at once (`final_state`,
+          `event_not_allowed`, `role_not_allowed`): no derived value, guard or
+          consulted policy is computed for it
+        --an event that consults a decision policy gets its answer as event.decision
+          (consult, over the same pipeline)
+        --runtime.evaluate: data, derive, match (hit policy first)-->
         the transition, or none
         --> Move: the new state, the facts it records, the actions it requires
                   or a refusal naming the current state and the unmet condition
-                  (or, for an actor without the roles the event needs here, the roles
-                  that may: `role_not_allowed`)
 
 A flow decides through the same pipeline as a decision (runtime/evaluate.py); only the
 first step (what is validated) and the last (what the applied rule means) are its own.
@@ -52,6 +55,7 @@ from engine.runtime.evaluate import (
     evaluate,
     explain_match,
     resolve_at,
+    resolve_data,
     resolve_settings,
 )
 from engine.source.data import Dataset
@@ -183,60 +187,48 @@ def decide_move(
     decision gets `consult_id` as its id when given (a replay keeps the stored one)."""
     started = time.perf_counter()
     flow = flow_of(policy)
-
-    def validate(policy: CompiledPolicy, given: Any) -> Env:
-        env = entity_env(policy, given)
-        call = flow.events[env["event"][EVENT_TYPE]].decide
-        if call is not None and _may_move(flow, env):
-            answer = consult(
-                call, env, at, settings, consulted or {}, policy, backend, explain, consult_id
-            )
-            env["event"][DECISION_FIELD] = env[SENT][DECISION_FIELD] = answer
-        return env
-
-    env, applied, explanation = evaluate(
-        policy, (entity, event, actor), validate, at, settings, data, backend, explain
-    )
+    # What the pipeline checks first, in its order (runtime.evaluate: the `at`, then the
+    # event, its actor and the stored entity, then the settings): an invalid event is the
+    # caller's error before it is a refusal, whatever the entity's state.
+    when = resolve_at(at)
+    env = entity_env(policy, (entity, event, actor))
+    resolved = resolve_settings(policy, settings) if settings else dict(policy.default_settings)
     state = flow.states[entity.state]
     event_type = env["event"][EVENT_TYPE]
     who = Actor(env["actor"]["id"], tuple(env["actor"]["roles"]), env["actor"].get("name"))
-    common = {
-        "decision_id": decision_id or new_decision_id(),
-        "policy_id": policy.id,
-        "revision": policy.revision,
-        "at": env["at"],
-        "event": to_json_value(env[SENT]),
-        "event_type": event_type,
-        "actor": who,
-        "state_before": state,
-        "settings": to_json_value(env["settings"]),
-    }
+    # A final state, an event the state does not take, an actor without the roles: refused
+    # by the flow's shape, before any derived value, guard or consulted policy is computed
+    # (they could only cost time, or fail, for an answer that does not read them).
+    refusal = _shape_refusal(flow, state, event_type, who)
+    if refusal is not None:
+        if policy.datasets:
+            resolve_data(policy, data)  # a data set that is not loaded fails every event alike
+        env["at"], env["settings"] = when, resolved
+        return _refused(policy, entity, env, state, who, None, refusal, None, decision_id, started)
+    call = flow.events[event_type].decide
+    if call is not None:
+        answer = consult(
+            call, env, when, settings, consulted or {}, policy, backend, explain, consult_id
+        )
+        env["event"][DECISION_FIELD] = env[SENT][DECISION_FIELD] = answer
+    env, applied, explanation = evaluate(
+        policy, env, _validated, when, settings, data, backend, explain
+    )
     transition = flow.transition_by_id[applied[0].id] if applied else None
     target = transition.target_of(state.id) if transition else state.id
-    roles = None if state.final else flow.roles_for(state.id, event_type)
-    if not who.may(roles) or transition is None or flow.states[target].abolished:
-        if not who.may(roles):
-            refusal = _role_refusal(flow, state, event_type, who, roles or ())
-            transition = None
-        elif transition is not None:
-            refusal = _abolished(flow, env, state, transition)
-        else:
-            refusal = _refusal(policy, flow, env, state, event_type, explanation, backend)
-        return Move(
-            **common,
-            state_after=state,
-            transition=transition,
-            actions=[],
-            message=None,
-            changes={},
-            facts_after=dict(entity.facts),
-            refusal=refusal,
-            elapsed_us=(time.perf_counter() - started) * 1e6,
-            explanation=explanation,
+    if transition is None:
+        refusal = _refusal(policy, flow, env, state, event_type, explanation, backend)
+        return _refused(
+            policy, entity, env, state, who, None, refusal, explanation, decision_id, started
+        )
+    if flow.states[target].abolished:
+        refusal = _abolished(flow, env, state, transition)
+        return _refused(
+            policy, entity, env, state, who, transition, refusal, explanation, decision_id, started
         )
     changes, facts_after = _record(flow, transition, env, entity.facts)
     return Move(
-        **common,
+        **_common(policy, env, state, who, decision_id),
         state_after=flow.states[target],
         transition=transition,
         actions=_actions(transition, env),
@@ -244,6 +236,55 @@ def decide_move(
         changes=changes,
         facts_after=facts_after,
         refusal=None,
+        elapsed_us=(time.perf_counter() - started) * 1e6,
+        explanation=explanation,
+    )
+
+
+def _validated(policy: CompiledPolicy, env: Env) -> Env:
+    """evaluate's first step, done by decide_move before it: the env as validated."""
+    return env
+
+
+def _common(
+    policy: CompiledPolicy, env: Env, state: FlowState, who: Actor, decision_id: str | None
+) -> dict[str, Any]:
+    """What every Move says, made or refused: the decision, the event, its actor and time."""
+    return {
+        "decision_id": decision_id or new_decision_id(),
+        "policy_id": policy.id,
+        "revision": policy.revision,
+        "at": env["at"],
+        "event": to_json_value(env[SENT]),
+        "event_type": env["event"][EVENT_TYPE],
+        "actor": who,
+        "state_before": state,
+        "settings": to_json_value(env["settings"]),
+    }
+
+
+def _refused(
+    policy: CompiledPolicy,
+    entity: EntityState,
+    env: Env,
+    state: FlowState,
+    who: Actor,
+    transition: Transition | None,
+    refusal: dict[str, Any],
+    explanation: dict[str, Any] | None,
+    decision_id: str | None,
+    started: float,
+) -> Move:
+    """A refusal: the entity stays where it is, with its facts."""
+    return Move(
+        **_common(policy, env, state, who, decision_id),
+        state_after=state,
+        transition=transition,
+        actions=[],
+        message=None,
+        changes={},
+        facts_after=dict(entity.facts),
+        refusal=refusal,
         elapsed_us=(time.perf_counter() - started) * 1e6,
         explanation=explanation,
     )
@@ -310,17 +351,6 @@ def entity_env(policy: CompiledPolicy, given: tuple[EntityState, Any, Any]) -> E
         "actor": who.to_dict(),
         SENT: sent,
     }
-
-
-def _may_move(flow: FlowSpec, env: Env) -> bool:
-    """Whether the event could move the entity at all (so that consulting pays): the
-    state is not final, some transition takes the event here, the actor may send it."""
-    state = flow.states[env["state"]]
-    event_type = env["event"][EVENT_TYPE]
-    if state.final or not flow.candidates(state.id, event_type):
-        return False
-    roles = flow.roles_for(state.id, event_type)
-    return roles is None or not set(roles).isdisjoint(env["actor"]["roles"])
 
 
 def consult(
@@ -594,6 +624,46 @@ def _base(code: str, state: FlowState, event: str) -> dict[str, Any]:
     return {"code": code, "state": state.to_dict(), "event": event}
 
 
+def _shape_refusal(
+    flow: FlowSpec, state: FlowState, event_type: str, who: Actor
+) -> dict[str, Any] | None:
+    """The refusal the flow's shape gives, in its order (docs/flows.md): a final state,
+    then an event no transition takes from the state (`event_not_allowed`), then an actor
+    holding none of the roles that may send it here (`role_not_allowed`); None when the
+    event may move the entity, so that only then are derived values and guards computed."""
+    event = flow.events[event_type]
+    if state.final:
+        out = _base("final_state", state, event_type)
+        out["message"] = _both(
+            Msg(
+                "'{state}' is a final state: no further operations ('{event}' refused).",
+                state=_label(state.label),
+                event=_label(event.label),
+            ),
+            _note(state),
+        )
+        out["allowed_events"] = []
+        return out
+    if not flow.candidates(state.id, event_type):
+        allowed = flow.allowed_events(state.id)
+        out = _base("event_not_allowed", state, event_type)
+        out["message"] = _both(
+            Msg(
+                "In state '{state}' the event '{event}' is not allowed (allowed here: {allowed}).",
+                state=_label(state.label),
+                event=_label(event.label),
+                allowed=_labels([flow.events[e].label for e in allowed]),
+            ),
+            _note(state),
+        )
+        out["allowed_events"] = allowed
+        return out
+    roles = flow.roles_for(state.id, event_type)
+    if not who.may(roles):
+        return _role_refusal(flow, state, event_type, who, roles or ())
+    return None
+
+
 def _refusal(
     policy: CompiledPolicy,
     flow: FlowSpec,
@@ -603,38 +673,17 @@ def _refusal(
     explanation: Mapping[str, Any] | None,
     backend: str,
 ) -> dict[str, Any]:
+    """The refusal when durable_rules applied no transition although some leave the state
+    on this event and the actor may send it (_shape_refusal found none): the guards of
+    every candidate failed, as the reference evaluator explains (`missing_field`,
+    `condition_not_met`)."""
     event = flow.events[event_type]
-    note = _note(state)
-    if state.final:
-        out = _base("final_state", state, event_type)
-        out["message"] = _both(
-            Msg(
-                "'{state}' is a final state: no further operations ('{event}' refused).",
-                state=_label(state.label),
-                event=_label(event.label),
-            ),
-            note,
-        )
-        out["allowed_events"] = []
-        return out
     candidates = flow.candidates(state.id, event_type)
     allowed = flow.allowed_events(state.id)
-    if not candidates:
-        out = _base("event_not_allowed", state, event_type)
-        out["message"] = _both(
-            Msg(
-                "In state '{state}' the event '{event}' is not allowed (allowed here: {allowed}).",
-                state=_label(state.label),
-                event=_label(event.label),
-                allowed=_labels([flow.events[e].label for e in allowed]),
-            ),
-            note,
-        )
-        out["allowed_events"] = allowed
-        return out
     # Only the guards of candidates need the reference evaluator (and with it the check
-    # that it agrees with durable_rules): a final state or an event that no transition
-    # takes from here is refused by the flow's shape, whatever either backend says.
+    # that it agrees with durable_rules): a final state, an event that no transition takes
+    # from here or an actor without the roles is refused by the flow's shape, before
+    # either backend is asked.
     reference = explanation or explain_match(policy, env, [], backend)
     verdicts = {v["rule"]: v for v in reference["rules"]}
     failures = []

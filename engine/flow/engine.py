@@ -33,6 +33,7 @@ from engine.core.suggest import did_you_mean
 from engine.flow.actors import Actor, validate_actor
 from engine.flow.decide import Consulted, Move, advance, decide_move, initial_entity
 from engine.flow.model import DECISION_FIELD, FlowSpec, flow_of
+from engine.runtime.evaluate import resolve_at, resolve_settings
 from engine.source.data import Dataset
 from engine.store.flows import EntityState, FlowStore, HistoryRow
 
@@ -187,9 +188,9 @@ class FlowEngine:
         applied).
         """
         policy = self.policy(policy_id)
-        _check_entity_id(entity_id)
+        check_entity_id(entity_id)
         if event_id is not None:
-            _check_entity_id(event_id, pointer="/event_id", code="event_id_invalid")
+            check_entity_id(event_id, pointer="/event_id", code="event_id_invalid")
         flow = flow_of(policy)
         data = data if data is not None else self.project.data_for(policy)
         consulted = self.consulted(flow)
@@ -198,7 +199,7 @@ class FlowEngine:
                 if event_id is not None:
                     row = self.store.find_event(policy.id, entity_id, event_id)
                     if row is not None:
-                        _check_same_event(flow, row, event, actor)
+                        _check_same_event(policy, row, event, actor, at, settings)
                         return FlowResult(policy, entity_id, row.version, replayed=row)
                 before = self.store.load(policy.id, entity_id) or initial_entity(flow)
                 move = decide_move(
@@ -256,7 +257,7 @@ class FlowEngine:
     def entity(self, policy_id: str, entity_id: str) -> dict[str, Any]:
         """Where the entity stands: state, facts, version, what it may do next."""
         policy = self.policy(policy_id)
-        _check_entity_id(entity_id)
+        check_entity_id(entity_id)
         flow = flow_of(policy)
         stored = self.store.load(policy.id, entity_id)
         current = stored or initial_entity(flow)
@@ -279,13 +280,22 @@ class FlowEngine:
         }
 
     def import_entity(
-        self, policy_id: str, entity_id: str, state: Any, facts: Any
+        self,
+        policy_id: str,
+        entity_id: str,
+        state: Any,
+        facts: Any,
+        *,
+        principal: str | None = None,
     ) -> dict[str, Any]:
         """Create an entity in a given state with given facts, without a move: cases that
-        are already under way in another system when they come to kimari. Version 0 and
-        no history; refused (InputError, code entity_exists) if the entity exists."""
+        are already under way in another system when they come to kimari. Version 0, its
+        history's first row (version 0, before any move) recording the import: the state
+        and facts, when, and `principal` (who imported it: the service passes the token's;
+        also an audit entry where the store keeps the audit trail). Refused (InputError,
+        code entity_exists) if the entity exists."""
         policy = self.policy(policy_id)
-        _check_entity_id(entity_id)
+        check_entity_id(entity_id)
         flow = flow_of(policy)
         if not isinstance(state, str) or state not in flow.states:
             raise InputError(
@@ -321,8 +331,12 @@ class FlowEngine:
         normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
         with self.entity_lock(policy.id, entity_id):
             # the store refuses an existing entity too: another process may have made it
-            if self.store.load(policy.id, entity_id) is not None or not self.store.seed(
-                policy.id, entity_id, EntityState(state, to_json_value(normalised)), policy.revision
+            if self.store.load(policy.id, entity_id) is not None or not self.store.import_entity(
+                policy.id,
+                entity_id,
+                EntityState(state, to_json_value(normalised)),
+                policy.revision,
+                principal=principal,
             ):
                 raise InputError(
                     [
@@ -342,12 +356,12 @@ class FlowEngine:
 
     def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
         policy = self.policy(policy_id)
-        _check_entity_id(entity_id)
+        check_entity_id(entity_id)
         return self.store.history(policy.id, entity_id)
 
     def refusals(self, policy_id: str, entity_id: str) -> list[dict[str, Any]]:
         policy = self.policy(policy_id)
-        _check_entity_id(entity_id)
+        check_entity_id(entity_id)
         return self.store.refusals(policy.id, entity_id)
 
 
@@ -379,14 +393,30 @@ def _note_of(state: Any) -> Rendered | None:
     return Rendered(lambda lang: note.ja if lang == "ja" or not note.en else note.en)
 
 
-def _check_same_event(flow: FlowSpec, row: HistoryRow, event: Any, actor: Any) -> None:
+def _check_same_event(
+    policy: CompiledPolicy,
+    row: HistoryRow,
+    event: Any,
+    actor: Any,
+    at: datetime | str | None,
+    settings: Mapping[str, Any] | None,
+) -> None:
     """A retried event must be the event its id first carried, from the same actor (id and
     roles: the roles are what allowed the move): another one under a used id would be
     answered with the first one's move, and never applied. Its `at` may differ (a retry
-    without one is timed when it arrives), and the actor's name, which only shows it."""
-    sent = to_json_value(flow.validate_event(event))  # a bad event is refused as such
-    first = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
+    without one is timed when it arrives), and the actor's name, which only shows it, and
+    its settings, which a replay does not read.
+
+    A retry is checked first as a first try is, in the same order (runtime.evaluate: the
+    `at`, the event, its actor, the settings): an invalid request is the same 422 whether
+    or not its id was used, never answered with a stored move."""
+    flow = flow_of(policy)
+    resolve_at(at)
+    sent = to_json_value(flow.validate_event(event))
     who = validate_actor(actor)
+    if settings:
+        resolve_settings(policy, settings)
+    first = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
     same_actor = row.actor is None or (
         row.actor.get("id") == who.id and sorted(row.actor.get("roles", ())) == sorted(who.roles)
     )
@@ -410,7 +440,7 @@ def _check_same_event(flow: FlowSpec, row: HistoryRow, event: Any, actor: Any) -
     )
 
 
-def _check_entity_id(
+def check_entity_id(
     value: Any, pointer: str = "/entity_id", code: str = "entity_id_invalid"
 ) -> None:
     if (
@@ -455,13 +485,31 @@ def replay(
     backend: str = "durable",
     consulted: Consulted | None = None,
 ) -> tuple[EntityState, list[str]]:
-    """Re-decide a stored history from the initial state with `policy`: the entity it
-    leads to, and every row where the re-decided move differs from the stored one. Each
-    row is re-decided with its stored actor, and an event that consulted a decision
-    policy consults it again (`consulted`: the revisions to replay against)."""
+    """Re-decide a stored history with `policy`, from the initial state or, for an imported
+    entity, from the state and facts of its import (row 0): the entity it leads to, and
+    every row where the re-decided move differs from the stored one. Each row is
+    re-decided with its stored actor, and an event that consulted a decision policy
+    consults it again (`consulted`: the revisions to replay against). A first move that
+    left another state than the replay starts from (an entity imported before imports
+    were recorded) is a difference too."""
     entity = initial_entity(flow_of(policy))
     differences = []
-    for row in rows:
+    for index, row in enumerate(rows):
+        if row.imported:  # as the store made it: engine/store/flows.py import_entity
+            entity = EntityState(
+                row.to_state, row.facts, row.version, row.at, row.at, "seed", row.at
+            )
+            continue
+        if index == 0 and row.from_state != entity.state:
+            differences.append(
+                Msg(
+                    "version {version}: the stored move leaves {stored}, the replay starts "
+                    "at {state}",
+                    version=row.version,
+                    stored=row.from_state,
+                    state=entity.state,
+                )
+            )
         if row.actor is None:
             differences.append(
                 Msg(

@@ -32,7 +32,13 @@ from engine.project.registry import Snapshot, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, new_decision_id
 from engine.runtime.evaluate import decide
-from engine.service.envelopes import DATA_REQUEST, DECISION_ID, DECISION_REQUEST, parse_body
+from engine.service.envelopes import (
+    DATA_REQUEST,
+    DECISION_ID,
+    DECISION_REQUEST,
+    UTF8_BOM,
+    parse_body,
+)
 from engine.service.problems import (
     DECISION,
     RequestProblem,
@@ -220,7 +226,9 @@ class Service:
                 if replayed is not None:
                     return replayed
             try:
-                entry, decided = self._decide_one(policy, request, body.decode(), key, explain)
+                # logged as read: without the byte order mark parse_body read past
+                raw = body.removeprefix(UTF8_BOM).decode()
+                entry, decided = self._decide_one(policy, request, raw, key, explain)
             except (InputError, EvaluationError, EngineFault) as exc:
                 return from_error(exc, DECISION)
         except RequestProblem as exc:

@@ -3,7 +3,8 @@
     POST /v1/flows/{policy}/{entity_id}/events   {"event": {...}, "actor": {"id", "roles",
                                                   "name"?}, "at", "settings", "event_id"}
     GET  /v1/flows/{policy}/{entity_id}          where the entity stands
-    GET  /v1/flows/{policy}/{entity_id}/history  its moves (?refusals=true: and refusals)
+    GET  /v1/flows/{policy}/{entity_id}/history  its moves, a page at a time (?limit=, ?after=;
+                                                  ?refusals=true: and the refusals between)
     PUT  /v1/flows/{policy}/{entity_id}          import an entity under way elsewhere (admin)
 
 A thin layer over engine.flow.engine.FlowEngine, like engine.service.decisions over decide(): it
@@ -16,21 +17,30 @@ pointers); 403 `actor_role_forbidden`: the actor claims a role the request's tok
 not claim (the front passes the token's roles; 403, not 409, because it is the
 credential that is refused, before the flow is asked); 404 unknown policy or not a flow;
 503 `store_unavailable` (retriable) when the store cannot be reached: nothing was moved.
+
+A history is answered a page at a time: at most `?limit=` rows (DEFAULT_LIMIT, at most
+MAX_LIMIT), those after version `?after=` (none: from the start, the import's row 0 first),
+and fewer when the page's rows pass PAGE_BYTES (every row carries the entity's facts after
+its move, so that a long history of large facts made answers of hundreds of megabytes, past
+what a worker may answer: engine/service/ipc.py). `next_after` is the `?after=` of the next
+page; null on the last. A history that fits one page is answered as before, whole. One row
+too large to answer alone is a 500 `answer_too_large`, never a worker crash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.compile.model import CompiledPolicy
-from engine.core.errors import Diagnostic, KimariError, UsageError
+import orjson
+
+from engine.core.errors import Diagnostic, KimariError
 from engine.core.i18n import Msg, language
 from engine.core.jsonvalue import dumps
-from engine.core.suggest import did_you_mean
 from engine.flow.actors import roles_beyond, validate_actor
-from engine.flow.engine import Catalog, FlowEngine
-from engine.project.registry import Snapshot
+from engine.flow.engine import Catalog, FlowEngine, check_entity_id
+from engine.project.registry import ServedCatalog, Snapshot
+from engine.service import ipc
 from engine.service.envelopes import EVENT_REQUEST, IMPORT_REQUEST
 from engine.service.problems import (
     ENTITY,
@@ -40,40 +50,20 @@ from engine.service.problems import (
     from_error,
     problem,
 )
-from engine.source.data import Dataset
+from engine.service.reads import integer_parameter
 from engine.store.backend import Backend
 from engine.store.flows import FlowStore
 
-
-class _ServedCatalog:
-    """FlowEngine's Catalog: the flow policies and data sets of the snapshot served right
-    now, read at each call, so that a hot reload applies to the next event."""
-
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
-        self._snapshot = snapshot
-
-    def policy(self, policy_id: str) -> CompiledPolicy:
-        policies = self._snapshot().policies
-        found = policies.get(policy_id)
-        if found is None:
-            raise UsageError(
-                [
-                    Diagnostic(
-                        "unknown_policy",
-                        Msg("no policy '{id}'", id=policy_id),
-                        hint=did_you_mean(policy_id, policies),
-                    )
-                ]
-            )
-        return found
-
-    def data_for(self, policy: CompiledPolicy) -> dict[str, Dataset]:
-        return self._snapshot().data_for(policy)
+DEFAULT_LIMIT = 100  # rows of a history page when `?limit=` is not given
+MAX_LIMIT = 500  # as every `?limit=` of the API (engine/service/openapi.py)
+PAGE_BYTES = 16 * 1024 * 1024  # a page ends at the row that takes it past this (one at least)
+_CHUNK = 100  # rows read from the store at a time while a page is filled
+_JSON = [(b"content-type", b"application/json")]
 
 
 class FlowService:
     def __init__(self, snapshot: Callable[[], Snapshot], backend: Backend | str) -> None:
-        catalog: Catalog = _ServedCatalog(snapshot)
+        catalog: Catalog = ServedCatalog(snapshot)
         # `backend`: the one the worker's other writers use (decision log, data versions)
         self.store = FlowStore(backend)
         self.engine = FlowEngine(catalog, self.store)
@@ -125,11 +115,15 @@ class FlowService:
         refusal = body_out.get("refusal") or {}
         return problem(409, refusal.get("code", "refused"), _refusal_text(refusal), result=body_out)
 
-    def import_entity(self, policy_id: str, entity_id: str, body: bytes) -> Response:
+    def import_entity(
+        self, policy_id: str, entity_id: str, body: bytes, principal: str | None = None
+    ) -> Response:
+        """Import an entity; `principal`: the request's (the token's), recorded with the
+        import in its history and the audit trail."""
         try:
             request = IMPORT_REQUEST.read(body)
             found = self.engine.import_entity(
-                policy_id, entity_id, request["state"], request.get("facts")
+                policy_id, entity_id, request["state"], request.get("facts"), principal=principal
             )
         except RequestProblem as exc:
             return exc.response
@@ -144,15 +138,85 @@ class FlowService:
             return from_error(exc, ENTITY)
         return 200, [(b"content-type", b"application/json")], dumps(found)
 
-    def history(self, policy_id: str, entity_id: str, refusals: bool) -> Response:
+    def history(
+        self,
+        policy_id: str,
+        entity_id: str,
+        refusals: bool,
+        query: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """A page of the entity's history (module docstring); `query`: the request's
+        `limit` and `after`, as sent (None: no paging asked for: every row, as before)."""
         try:
-            moves = [row.to_dict() for row in self.engine.history(policy_id, entity_id)]
-            body: dict[str, Any] = {"policy": policy_id, "entity": entity_id, "moves": moves}
+            policy = self.engine.policy(policy_id)
+            check_entity_id(entity_id)
+            if query is None:
+                limit, after = None, None
+            else:
+                limit = integer_parameter(query, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+                after = integer_parameter(query, "after", 0, 2**62, None)
+            moves, last, more = self._page(policy.id, entity_id, after, limit)
+            next_after = last if more else None
+            body: dict[str, Any] = {
+                "policy": policy_id,
+                "entity": entity_id,
+                "moves": moves,
+                "next_after": next_after,
+            }
             if refusals:
-                body["refusals"] = self.engine.refusals(policy_id, entity_id)
+                body["refusals"] = self.store.refusals(
+                    policy.id, entity_id, after=after, through=next_after
+                )
+        except RequestProblem as exc:
+            return exc.response
         except KimariError as exc:
             return from_error(exc, ENTITY)
-        return 200, [(b"content-type", b"application/json")], dumps(body)
+        out = dumps(body)
+        if len(out) > ipc.MAX_ANSWER - 4096:  # the frame's header and meta besides
+            return _too_large(len(out), len(moves), last)
+        return 200, _JSON, out
+
+    def _page(
+        self, policy_id: str, entity_id: str, after: int | None, limit: int | None
+    ) -> tuple[list[orjson.Fragment], int | None, bool]:
+        """The rows of a page, each as its JSON; the version of its last row; whether rows
+        follow it. Read from the store a chunk at a time, so that rows past the page's
+        bytes are never read."""
+        rows: list[orjson.Fragment] = []
+        size = 0
+        last = after
+        while True:
+            want = _CHUNK if limit is None else min(limit - len(rows), _CHUNK)
+            chunk = self.store.history(policy_id, entity_id, after=last, limit=want + 1)
+            for row in chunk[:want]:
+                text = dumps(row.to_dict())
+                if rows and limit is not None and size + len(text) > PAGE_BYTES:
+                    return rows, last, True  # the row that did not fit starts the next
+                rows.append(orjson.Fragment(text))
+                size += len(text)
+                last = row.version
+            if len(chunk) <= want:
+                return rows, last, False
+            if limit is not None and len(rows) >= limit:
+                return rows, last, True
+
+
+def _too_large(size: int, rows: int, last: int | None) -> Response:
+    """A history page too large to answer (one row alone, with the facts after its move, or
+    with the refusals asked for), said here in the request's language with what to ask
+    instead, rather than by the frame's last resort (engine/service/ipc.py)."""
+    detail = Msg(
+        "the history page is {size} bytes, more than the {limit} bytes an answer may be",
+        size=size,
+        limit=ipc.MAX_ANSWER,
+    )
+    if rows > 1:
+        hint = Msg("ask for fewer rows with ?limit=, and for the next page with ?after=")
+    elif rows == 1:
+        hint = Msg("its one row is too large to answer; ?after={version} skips it", version=last)
+    else:
+        hint = Msg("its refusals are too many to answer: leave out ?refusals=true")
+    return ipc.answer_too_large(detail, hint=hint)
 
 
 def _refusal_text(refusal: dict[str, Any]) -> str:

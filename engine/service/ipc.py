@@ -2,24 +2,51 @@
 
     frame = length:u32 | id:u32 | code:u16 | meta_length:u32 | meta (orjson) | body (bytes)
 
-`length` counts everything after itself. A request's `code` is the operation (`Op`), a
-reply's is the HTTP status; replies carry the request's `id` (0: an event the worker
-sends on its own: ready, reload). Bodies travel as the client sent them: the front never
-parses JSON on the decision path, the worker does.
+`length` counts everything after itself. A request's `code` is the operation (`Op`, below
+100), a reply's is the HTTP status (100 to 599); replies carry the request's `id` (0: an
+event the worker sends on its own: ready, reload). Bodies travel as the client sent them:
+the front never parses JSON on the decision path, the worker does.
+
+A reader refuses a frame longer than MAX_FRAME (ValueError): past it, the stream is taken
+for garbage, and the front takes its worker for dead (a retriable 503, a restart). So no
+reply may be longer: `encode` sends, in place of a reply longer than MAX_ANSWER, a 500
+problem `answer_too_large` (`retriable: false`: the same request gets the same answer)
+that names the size and the limit. The worker lives on; the client is told to ask for
+less (a history is paged: engine/service/flows.py). MAX_ANSWER is MAX_FRAME, but for the
+tests, which lower it (KIMARI_TEST_MAX_ANSWER, with KIMARI_TEST_FAULTS=1) so that an
+answer past it needs no quarter of a gigabyte.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import struct
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
+from engine.core.i18n import Msg
+from engine.service.problems import Response, problem
+
+log = logging.getLogger("kimari.service")
+
 HEADER = struct.Struct("<IIHI")
 LENGTH = struct.Struct("<I")
 MAX_FRAME = 256 * 1024 * 1024
 EVENT_ID = 0
+FIRST_STATUS = 100  # codes from here on are HTTP statuses: a frame with one is a reply
+
+
+def _max_answer() -> int:
+    lowered = os.environ.get("KIMARI_TEST_MAX_ANSWER", "")
+    if os.environ.get("KIMARI_TEST_FAULTS") == "1" and lowered.isdigit():
+        return min(int(lowered), MAX_FRAME)
+    return MAX_FRAME
+
+
+MAX_ANSWER = _max_answer()
 
 
 class Op(IntEnum):
@@ -77,7 +104,31 @@ class Event(IntEnum):
 def encode(frame_id: int, code: int, meta: Any = None, body: bytes = b"") -> bytes:
     meta_bytes = b"" if meta is None else orjson.dumps(meta)
     length = HEADER.size - LENGTH.size + len(meta_bytes) + len(body)
+    if length > MAX_ANSWER and code >= FIRST_STATUS and frame_id != EVENT_ID:
+        return _too_large(frame_id, length)
     return HEADER.pack(length, frame_id, code, len(meta_bytes)) + meta_bytes + body
+
+
+def _too_large(frame_id: int, length: int) -> bytes:
+    """The reply sent in place of one too long for a frame: a problem, in the language in
+    effect (the worker answers in the request's where it can: engine/service/flows.py)."""
+    log.warning("an answer of %d bytes, over %d, was sent as answer_too_large", length, MAX_ANSWER)
+    status, headers, body = answer_too_large(
+        Msg(
+            "the answer is {size} bytes, more than the {limit} bytes an answer may be; it "
+            "was not sent: ask for less",
+            size=length,
+            limit=MAX_ANSWER,
+        )
+    )
+    meta = {"h": [[k.decode(), v.decode()] for k, v in headers], "c": "answer_too_large"}
+    return encode(frame_id, status, meta, body)
+
+
+def answer_too_large(detail: str, **extra: Any) -> Response:
+    """The problem of an answer longer than MAX_ANSWER: a 500, not retriable (the same
+    request would get the same answer), naming the limit."""
+    return problem(500, "answer_too_large", detail, limit=MAX_ANSWER, retriable=False, **extra)
 
 
 class FrameReader:

@@ -177,6 +177,12 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "Idempotency-Key": {"type": "string", "pattern": DECISION_ID_PATTERN},
     "decision_id": {"type": "string", "pattern": DECISION_ID_PATTERN},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "after": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**62,
+        "description": "a version: the rows after it",
+    },
     "days": {"type": "integer", "minimum": 1, "maximum": 366},
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
@@ -533,7 +539,9 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.FLOW_EVENT: _flow_event,
     Op.FLOW_ENTITY: _answer("{}Entity", "where the entity stands (version 0: not yet seen)"),
     Op.FLOW_IMPORT: _flow_import,
-    Op.FLOW_HISTORY: _answer("{}History", "its moves, oldest first"),
+    Op.FLOW_HISTORY: _answer(
+        "{}History", "its import and moves, oldest first, a page at a time (next_after)"
+    ),
     Op.OPENAPI: lambda *_: (
         None,
         "200",

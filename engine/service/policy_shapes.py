@@ -369,16 +369,25 @@ def flow_components(policy: CompiledPolicy, components: dict[str, Schema]) -> st
     }
     components[f"{name}History"] = {
         "type": "object",
+        "description": "A page of the history: `next_after` is the next page's `?after=`.",
         "required": ["policy", "entity", "moves"],
         "properties": {
             "policy": {"type": "string", "enum": [policy.id]},
             "entity": {"type": "string"},
+            "next_after": {"type": ["integer", "null"], "minimum": 0},
             "moves": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["seq", "version", "event", "at", "transition", "state"],
                     "properties": {
+                        "kind": {
+                            "type": "string",
+                            "enum": ["import", "move"],
+                            "description": "import: version 0, the entity as imported "
+                            "(no event, no transition, no state before) and its principal",
+                        },
+                        "principal": {"type": ["string", "null"]},
                         "seq": {"type": "integer"},
                         "version": {"type": "integer"},
                         "event_id": {"type": ["string", "null"]},

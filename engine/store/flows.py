@@ -4,12 +4,22 @@
                    (0 for an entity seeded without a move)
     flow_history   append-only: one row per move, numbered by the entity's version, with
                    the event, its time, the transition, states before/after, what it
-                   recorded, the facts after it, the actions, settings and policy revision
+                   recorded, the facts after it, the actions, settings and policy revision;
+                   and, numbered 0, the import of an entity under way elsewhere (`import_
+                   entity`): the state and facts it came with, when, and the principal who
+                   imported it (no event, no transition: `from_state` and `transition` are
+                   empty). Moves are numbered from 1, so version 0 is never a move.
     flow_refusals  append-only, apart from the history: refused events, for audit; a
                    refusal never touches the entity or its history of moves
 
 Both keep the actor of each event ({"id", "roles", "name"?} as JSON; migration 2 added
-the column, so rows written before have none).
+the column, so rows written before have none). Migration 3 added `principal` to the
+history: who imported the entity (the token's principal), on its row 0 only; entities
+imported before have no row 0, and nothing else changes for them.
+
+An import is also an entry of the audit trail (`audit_log`, action `import_entity`, the
+lifecycle's table: engine/store/revisions.py) when the store holds one, as the service's
+always does; a store only flows use (tests, `kimari flow`) has none.
 
 A move is written in ONE transaction, the store's write discipline keyed by the entity
 (`backend.write("flow:<policy>/<entity>")`: on SQLite the file's WriteLock and BEGIN
@@ -121,11 +131,17 @@ MIGRATIONS = (
         ALTER TABLE flow_refusals ADD COLUMN actor TEXT
         """
     ),
+    # 3: who imported the entity (row 0 of its history); NULL for every move.
+    both("ALTER TABLE flow_history ADD COLUMN principal TEXT"),
 )
 _HISTORY_COLUMNS = (
     "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
-    "recorded, facts, actions, message, settings, revision, decision_id, stored_at, actor"
+    "recorded, facts, actions, message, settings, revision, decision_id, stored_at, actor, "
+    "principal"
 )
+IMPORTED = 0  # the version of the history row that records an import
+IMPORT_EVENT = "import"  # its event_type: what `kimari history` shows in the event's place
+AUDIT_TABLE = "audit_log"  # the lifecycle's audit trail (engine/store/revisions.py)
 _JSON_COLUMNS = frozenset(
     {"event", "recorded", "facts", "actions", "message", "settings", "refusal", "actor"}
 )
@@ -201,9 +217,20 @@ class HistoryRow:
     decision_id: str
     stored_at: str
     actor: dict[str, Any] | None = None  # who sent the event (None: stored before actors)
+    principal: str | None = None  # who imported the entity (row 0 only)
+
+    @property
+    def imported(self) -> bool:
+        """Whether this row records the entity's import, not a move."""
+        return self.version == IMPORTED
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """A move as the service and `kimari history --format json` show it; the import
+        (row 0) in the same shape, `kind` telling them apart: its `event` is {} and its
+        `transition` and `state.before` are empty (nothing was sent, nothing was left), its
+        `principal` names who imported it."""
+        out = {
+            "kind": "import" if self.imported else "move",
             "seq": self.seq,
             "version": self.version,
             "event_id": self.event_id,
@@ -221,6 +248,10 @@ class HistoryRow:
             "decision_id": self.decision_id,
             "stored_at": self.stored_at,
         }
+        if self.imported:
+            out["principal"] = self.principal
+            out["decision_id"] = None  # nothing was decided
+        return out
 
 
 class FlowStore(Component):
@@ -259,13 +290,28 @@ class FlowStore(Component):
             return None
         return EntityState(row[0], loads_exact(row[1]), *row[2:])
 
-    def history(self, policy_id: str, entity_id: str) -> list[HistoryRow]:
+    def history(
+        self,
+        policy_id: str,
+        entity_id: str,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[HistoryRow]:
+        """The entity's history in version order: its import first (version 0) if it was
+        imported, then its moves. `after`: only the rows of higher versions; `limit`: at
+        most that many (a page: engine/service/flows.py)."""
+        sql = f"SELECT {_HISTORY_COLUMNS} FROM flow_history WHERE policy_id = ? AND entity_id = ?"
+        args: list[Any] = [policy_id, entity_id]
+        if after is not None:
+            sql += " AND version > ?"
+            args.append(after)
+        sql += " ORDER BY version"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._reading() as conn:
-            rows = conn.execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM flow_history "
-                "WHERE policy_id = ? AND entity_id = ? ORDER BY version",
-                (policy_id, entity_id),
-            ).fetchall()
+            rows = conn.execute(sql, tuple(args)).fetchall()
         return [_history_row(row) for row in rows]
 
     def find_event(self, policy_id: str, entity_id: str, event_id: str) -> HistoryRow | None:
@@ -278,14 +324,31 @@ class FlowStore(Component):
             ).fetchone()
         return _history_row(row) if row else None
 
-    def refusals(self, policy_id: str, entity_id: str) -> list[dict[str, Any]]:
+    def refusals(
+        self,
+        policy_id: str,
+        entity_id: str,
+        *,
+        after: int | None = None,
+        through: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The refused events, in order; `after` and `through`: only those refused while the
+        entity stood at a version above `after`, and at most `through` (a refusal at version
+        v came after move v: a page of moves after..through holds the refusals between)."""
+        sql = (
+            "SELECT seq, version, event_id, event_type, event, at, state, code, refusal, "
+            "settings, revision, decision_id, stored_at, actor FROM flow_refusals "
+            "WHERE policy_id = ? AND entity_id = ?"
+        )
+        args: list[Any] = [policy_id, entity_id]
+        if after is not None:
+            sql += " AND version > ?"
+            args.append(after)
+        if through is not None:
+            sql += " AND version <= ?"
+            args.append(through)
         with self._reading() as conn:
-            cursor = conn.execute(
-                "SELECT seq, version, event_id, event_type, event, at, state, code, refusal, "
-                "settings, revision, decision_id, stored_at, actor FROM flow_refusals "
-                "WHERE policy_id = ? AND entity_id = ? ORDER BY seq",
-                (policy_id, entity_id),
-            )
+            cursor = conn.execute(sql + " ORDER BY seq", tuple(args))
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         return [
@@ -422,32 +485,87 @@ class FlowStore(Component):
         return True
 
     def seed(self, policy_id: str, entity_id: str, entity: EntityState, revision: str) -> bool:
-        """Put an entity in a given state with given facts, without a move (test fixtures,
-        imports from another system): version 0, no history. False, and nothing changed,
-        if the entity already exists."""
+        """Put an entity in a given state with given facts, without a move and without a
+        trace (test fixtures): version 0, no history. False, and nothing changed, if the
+        entity already exists. An import from another system is `import_entity`."""
         at = entity.last_at or entity.created_at or _now()
         with self._writing(policy_id, entity_id) as conn:
-            return (
-                conn.execute(
-                    "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
-                    "created_at, last_at, last_event, state_since, revision) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (policy_id, entity_id) DO NOTHING",
-                    (
-                        policy_id,
-                        entity_id,
-                        entity.state,
-                        dumps_text(dict(entity.facts)),
-                        0,
-                        entity.created_at or at,
-                        at,
-                        entity.last_event or "seed",
-                        entity.state_since or at,
-                        revision,
-                    ),
-                ).rowcount
-                == 1
+            return _insert_entity(conn, policy_id, entity_id, entity, revision, at)
+
+    def import_entity(
+        self,
+        policy_id: str,
+        entity_id: str,
+        entity: EntityState,
+        revision: str,
+        *,
+        principal: str | None = None,
+    ) -> bool:
+        """Create an entity under way in another system, in one transaction with its trace:
+        the entity at version 0, its history's row 0 (the state and facts it came with,
+        when, and `principal`, who imported it), and, where the store keeps the audit
+        trail, an `import_entity` entry by `principal`. False, and nothing changed, if the
+        entity already exists."""
+        now = datetime.now(UTC)
+        at = entity.last_at or entity.created_at or format_datetime(now)
+        facts = dumps_text(dict(entity.facts))
+        with self._writing(policy_id, entity_id) as conn:
+            if not _insert_entity(conn, policy_id, entity_id, entity, revision, at):
+                return False
+            conn.execute(
+                "INSERT INTO flow_history (policy_id, entity_id, version, event_id, event_type, "
+                "event, at, transition, from_state, to_state, recorded, facts, actions, "
+                "message, settings, revision, decision_id, stored_at, actor, principal) "
+                "VALUES (?, ?, ?, NULL, ?, '{}', ?, '', '', ?, '{}', ?, '[]', NULL, '{}', ?, "
+                "'', ?, NULL, ?)",
+                (
+                    policy_id,
+                    entity_id,
+                    IMPORTED,
+                    IMPORT_EVENT,
+                    at,
+                    entity.state,
+                    facts,
+                    revision,
+                    format_datetime(now),
+                    principal,
+                ),
             )
+            if principal is not None and AUDIT_TABLE in self.backend.tables(conn):
+                detail = {"entity": entity_id, "state": entity.state, "revision": revision}
+                conn.execute(
+                    f"INSERT INTO {AUDIT_TABLE} (at, principal, action, policy_id, number, "
+                    "detail) VALUES (?, ?, 'import_entity', ?, NULL, ?)",
+                    (int(now.timestamp() * 1000), principal, policy_id, dumps_text(detail)),
+                )
+        return True
+
+
+def _insert_entity(
+    conn: Session, policy_id: str, entity_id: str, entity: EntityState, revision: str, at: str
+) -> bool:
+    """Inside a write: the entity's row at version 0, unless it exists (False)."""
+    return (
+        conn.execute(
+            "INSERT INTO flow_entities (policy_id, entity_id, state, facts, version, "
+            "created_at, last_at, last_event, state_since, revision) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (policy_id, entity_id) DO NOTHING",
+            (
+                policy_id,
+                entity_id,
+                entity.state,
+                dumps_text(dict(entity.facts)),
+                0,
+                entity.created_at or at,
+                at,
+                entity.last_event or "seed",
+                entity.state_since or at,
+                revision,
+            ),
+        ).rowcount
+        == 1
+    )
 
 
 def _history_row(row: tuple[Any, ...]) -> HistoryRow:

@@ -178,4 +178,5 @@ def test_every_flow_write_is_made_under_the_files_write_lock(tmp_path: Path) -> 
         ("flow_history", True),
         ("flow_refusals", True),
         ("flow_entities", True),
+        ("flow_history", True),  # the import's row 0, in the entity's transaction
     ]

@@ -124,20 +124,54 @@ def test_a_decision_envelope_problem_is_named_by_its_diagnostics(body: bytes, co
 
 
 @pytest.mark.parametrize("envelope", [EVENT_REQUEST, IMPORT_REQUEST])
-def test_flow_envelope_problems_are_request_invalid_with_the_flow_codes(
-    envelope: Envelope,
-) -> None:
+def test_flow_envelope_problems_are_named_as_a_decisions_are(envelope: Envelope) -> None:
+    """Several problems: request_invalid, each diagnostic with the decision's codes; a body
+    that is no object: request_invalid, as a decision's (the flow bodies said `required`
+    and `type_mismatch`, unlike every other body of the API)."""
     required = {name for name, key in envelope.keys.items() if key.required}
     status, problem = refused(envelope, b'{"evnt": {}}')
     assert (status, problem["code"]) == (422, "request_invalid")
     codes = {(e["code"], e["pointer"]) for e in problem["errors"]}
-    assert codes == {("unknown_field", "/evnt")} | {("required", f"/{r}") for r in required}
+    assert codes == {("unknown_field", "/evnt")} | {("missing_field", f"/{r}") for r in required}
     status, problem = refused(envelope, b'"text"')
     assert (status, problem["code"], problem["errors"][0]["code"]) == (
         422,
         "request_invalid",
-        "type_mismatch",
+        "request_invalid",
     )
+
+
+@pytest.mark.parametrize(
+    ("envelope", "body", "code", "pointer"),
+    [
+        (
+            EVENT_REQUEST,
+            b'{"event": {"type": "x"}, "actor": {}, "evnt_id": "x"}',
+            "unknown_field",
+            "/evnt_id",
+        ),
+        (
+            EVENT_REQUEST,
+            b'{"event": {"type": "x"}, "actor": {}, "settings": []}',
+            "settings_invalid",
+            "/settings",
+        ),
+        (EVENT_REQUEST, b'{"event": {"type": "x"}}', "missing_field", "/actor"),
+        (IMPORT_REQUEST, b'{"state": "open", "fact": {}}', "unknown_field", "/fact"),
+        (IMPORT_REQUEST, b'{"facts": {}}', "missing_field", "/state"),
+        (DECISION_REQUEST, b'{"facts": {}, "settings": []}', "settings_invalid", "/settings"),
+    ],
+)
+def test_a_lone_envelope_problem_is_answered_with_its_own_code_on_every_body(
+    envelope: Envelope, body: bytes, code: str, pointer: str
+) -> None:
+    """docs/service.md: a lone envelope problem answers with its own code, as /v1/decisions
+    always did; the flow event and import bodies answered request_invalid."""
+    status, problem = refused(envelope, body)
+    assert (status, problem["code"]) == (422, code)
+    assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [(code, pointer)]
+    if code == "unknown_field" and envelope is EVENT_REQUEST:
+        assert problem["errors"][0]["hint"] == "did you mean 'event_id'?"
 
 
 def test_a_flow_event_leaves_at_the_values_of_settings_and_the_actor_to_the_flow_engine() -> None:
@@ -149,7 +183,7 @@ def test_a_flow_event_leaves_at_the_values_of_settings_and_the_actor_to_the_flow
 def test_flow_settings_that_are_no_object_are_refused_with_their_pointer(settings: str) -> None:
     body = b'{"event": {"type": "x"}, "actor": {}, "settings": ' + settings.encode() + b"}"
     status, problem = refused(EVENT_REQUEST, body)
-    assert (status, problem["code"]) == (422, "request_invalid")
+    assert (status, problem["code"]) == (422, "settings_invalid")
     assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [
         ("settings_invalid", "/settings")
     ]
@@ -275,3 +309,48 @@ def test_a_number_past_any_range_is_out_of_range_at_its_pointer_not_malformed_js
         return
     reward = value["facts"]["cancellation"]["reward"]  # read exactly, for the validator
     assert isinstance(reward, Decimal) and str(reward) == str(Decimal(number))
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    ("envelope", "body"),
+    [
+        (DECISION_REQUEST, b'{"facts": {"n": 1}}'),
+        (EVENT_REQUEST, b'{"event": {"type": "x"}, "actor": {}}'),
+        (IMPORT_REQUEST, b'{"state": "open"}'),
+    ],
+)
+def test_a_body_that_starts_with_a_byte_order_mark_is_read_past_it(
+    envelope: Envelope, body: bytes
+) -> None:
+    """Windows tools write one; `kimari decide` and `kimari batch` read past it, and the
+    service answered json_invalid, with the reason of a value JSON does not have."""
+    assert envelope.read(BOM + body) == envelope.read(body)
+    assert parse_body(BOM + b'\r\n{"a": [1, 2.5]}') == {"a": [1, Decimal("2.5")]}
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "detail"),
+    [
+        (BOM + b'{"a": }', "json_invalid", "malformed JSON: a value was expected here"),
+        (BOM + b'{\n "a": 1,\n}', "json_invalid", "(line 3 column 1)"),  # after the mark
+        (BOM + BOM + b"{}", "json_invalid", "malformed JSON: a second byte order mark"),
+        (BOM, "body_missing", "the request needs a JSON body"),
+        (BOM + b'{"a": 1, "a": 2}', "duplicate_key", "the body holds a key twice"),
+    ],
+)
+def test_what_follows_a_byte_order_mark_is_refused_as_any_body_and_with_the_right_reason(
+    body: bytes, code: str, detail: str
+) -> None:
+    with pytest.raises(RequestProblem) as caught:
+        parse_body(body)
+    status, _, raw = caught.value.response
+    answer = orjson.loads(raw)
+    assert (status, answer["code"]) == (400, code)
+    assert detail in answer["detail"] and "NaN" not in answer["detail"]
+
+
+def test_a_byte_order_mark_inside_a_text_is_the_texts() -> None:
+    assert parse_body(b'{"a": "' + BOM + b'x"}') == {"a": "\ufeffx"}
