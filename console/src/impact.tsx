@@ -1,7 +1,9 @@
 // An impact report (the log replayed against two revisions, docs/lifecycle.md): the counts,
 // the before -> after transitions of each outcome field as a table and as a chart, the
 // rules that newly fire or stop firing, facts the draft refuses, failures, the changed
-// decisions, and a few of them with both explanations side by side.
+// decisions, the decisions whose reasons read otherwise (before -> after), for a flow its
+// stored entities that the draft strands or changes, and a few changed decisions with both
+// explanations side by side.
 import { Fragment } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import { short } from "./components";
@@ -10,13 +12,44 @@ import { lang, t } from "./i18n";
 import { href } from "./router";
 import type { ImpactReport, ImpactSide, ImpactSummary, RuleVerdict, Transition } from "./types";
 
+/** What a report adds for reasons that read otherwise and, for a flow, its stored entities
+ * (absent from revisions recorded before impact counted them). */
+type ReasonChange = {
+  decision_id: string;
+  at: string;
+  reasons: { rule: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null }[];
+};
+type EntitiesInState = { state: string; count: number; entities: string[] };
+type EntityImpact = {
+  total: number;
+  stranded: number;
+  removed_states: EntitiesInState[];
+  abolished_states: EntitiesInState[];
+  events_changed: (EntitiesInState & { removed: string[]; added: string[] })[];
+  facts: {
+    schema_changed: boolean;
+    checked: number;
+    of: number;
+    refused: number;
+    kinds: { code: string; pointer: string; message: string; count: number; entities: string[] }[];
+  };
+};
+type Additions = {
+  reasons_only?: number;
+  reason_rules?: Record<string, number>;
+  reason_changes?: ReasonChange[];
+  entities?: EntityImpact;
+};
+
 const COLOURS = ["#2e86c1", "#c0392b", "#27ae60", "#8e44ad", "#d68910", "#566573", "#17a589"];
 
 export function Counts({ report }: { report: ImpactSummary }) {
+  const { reasons_only } = report as ImpactSummary & Additions;
   const items: [string, number][] = [
     ["replayed", report.replayed],
     ["changed", report.changed],
     ["rules_only", report.rules_only],
+    ...(reasons_only !== undefined ? [["reasons_only", reasons_only] as [string, number]] : []),
     ["unchanged", report.unchanged],
     ["invalid", report.invalid],
     ["failed", report.failed],
@@ -172,12 +205,179 @@ function RuleCounts({ title, counts, id }: { title: string; counts: Record<strin
   );
 }
 
+/** The fields of a reason that read otherwise (a message's languages apart), before and after. */
+function reasonFields(before: Record<string, unknown> | null, after: Record<string, unknown> | null) {
+  const a = before ?? {};
+  const b = after ?? {};
+  const out: { field: string; from: unknown; to: unknown }[] = [];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
+  const isText = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object" && !Array.isArray(x);
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[key];
+    const y = b[key];
+    if (isText(x) && isText(y)) {
+      for (const sub of new Set([...Object.keys(x), ...Object.keys(y)])) {
+        if (!same(x[sub], y[sub])) out.push({ field: `${key}.${sub}`, from: x[sub], to: y[sub] });
+      }
+    } else if (!same(x, y)) {
+      out.push({ field: key, from: x, to: y });
+    }
+  }
+  return out;
+}
+
+/** Decisions decided the same, by the same rules, whose reasons (codes, messages, actions:
+ * what a customer or an operator reads) read otherwise. */
+function ReasonChanges({ report }: { report: Additions }) {
+  const changes = report.reason_changes ?? [];
+  if (changes.length === 0) return null;
+  const shown = (value: unknown) => (value === undefined ? "-" : typeof value === "string" ? value : JSON.stringify(value));
+  return (
+    <>
+      <h3>{t("impact.reason_changes", { count: changes.length })}</h3>
+      <div class="table-scroll">
+        <table id="reason-changes">
+          <thead>
+            <tr>
+              <th>{t("decision.id")}</th>
+              <th>{t("impact.reason_field")}</th>
+              <th class="value">{t("impact.before")}</th>
+              <th class="value">{t("impact.after")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {changes.flatMap((c) =>
+              c.reasons.flatMap((r) =>
+                reasonFields(r.before, r.after).map((f, i) => (
+                  <tr key={`${c.decision_id}/${r.rule}/${f.field}`} data-decision-id={c.decision_id} data-rule={r.rule}>
+                    <td>
+                      {i === 0 && (
+                        <a href={href(["log", c.decision_id])}>
+                          <code>{c.decision_id}</code>
+                        </a>
+                      )}
+                    </td>
+                    <td>
+                      <code>{r.rule}</code> <code>{f.field}</code>
+                    </td>
+                    <td class="from">{shown(f.from)}</td>
+                    <td class="to">{shown(f.to)}</td>
+                  </tr>
+                )),
+              ),
+            )}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
+
+function EntityIds({ ids }: { ids: string[] }) {
+  if (ids.length === 0) return null;
+  return (
+    <span class="muted">
+      {" "}
+      ({t("impact.for_example")} <code>{ids.join(", ")}</code>)
+    </span>
+  );
+}
+
+/** A flow's stored entities that the draft strands (a state it no longer has or makes
+ * abolished: no event can move them), changes (the events allowed in their state) or whose
+ * facts its entity schema refuses. Stranded entities are an alert: an approver must see it. */
+function EntitiesView({ entities }: { entities: EntityImpact }) {
+  const { facts } = entities;
+  const untouched = entities.stranded === 0 && entities.events_changed.length === 0 && facts.refused === 0;
+  return (
+    <div class="entity-impact" id="entity-impact" data-stranded={entities.stranded}>
+      <h3>{t("impact.entities_title")}</h3>
+      <p class="meta">{t("impact.entities_total", { count: entities.total })}</p>
+      {entities.stranded > 0 && (
+        <div class="error" role="alert" id="entities-stranded">
+          <strong>{t("impact.stranded", { count: entities.stranded })}</strong>
+          <ul class="plain">
+            {entities.removed_states.map((s) => (
+              <li key={"removed-" + s.state} data-state={s.state}>
+                {t("impact.state_removed", { state: s.state, count: s.count })}
+                <EntityIds ids={s.entities} />
+              </li>
+            ))}
+            {entities.abolished_states.map((s) => (
+              <li key={"abolished-" + s.state} data-state={s.state}>
+                {t("impact.state_abolished", { state: s.state, count: s.count })}
+                <EntityIds ids={s.entities} />
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {entities.events_changed.length > 0 && (
+        <div class="table-scroll">
+          <table id="events-changed">
+            <thead>
+              <tr>
+                <th>{t("impact.state")}</th>
+                <th>{t("impact.entities")}</th>
+                <th>{t("impact.events_removed")}</th>
+                <th>{t("impact.events_added")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entities.events_changed.map((s) => (
+                <tr key={s.state} data-state={s.state}>
+                  <td>
+                    <code>{s.state}</code>
+                  </td>
+                  <td class="number">
+                    {s.count}
+                    <EntityIds ids={s.entities} />
+                  </td>
+                  <td>
+                    <code>{s.removed.join(", ") || "-"}</code>
+                  </td>
+                  <td>
+                    <code>{s.added.join(", ") || "-"}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {facts.schema_changed ? (
+        <>
+          <p id="entity-facts" class={facts.refused > 0 ? "error" : undefined}>
+            {t("impact.facts_refused", { refused: facts.refused, checked: facts.checked, of: facts.of })}
+          </p>
+          {facts.kinds.length > 0 && (
+            <ul class="diagnostics">
+              {facts.kinds.map((k, i) => (
+                <li key={i}>
+                  <code class="pointer">{k.pointer}</code> <code>{k.code}</code> {k.message} ({k.count})
+                  <EntityIds ids={k.entities} />
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      ) : (
+        <p class="muted">{t("impact.facts_unchanged")}</p>
+      )}
+      {untouched && <p class="muted">{t("impact.entities_untouched")}</p>}
+    </div>
+  );
+}
+
 /** What a revision record keeps of its impact: counts, largest transitions, rules. */
 export function ImpactSummaryView({ impact }: { impact: ImpactSummary }) {
   if (impact.note) return <p class="muted">{impact.note}</p>;
+  const added = impact as ImpactSummary & Additions;
   return (
     <div class="impact-summary">
+      {added.entities && <EntitiesView entities={added.entities} />}
       <Counts report={impact} />
+      <ReasonChanges report={added} />
       <TransitionsTable transitions={impact.transitions} />
       <div class="two-columns">
         <RuleCounts title={t("impact.newly_fire")} counts={impact.rules.newly_fire} id="summary-newly-fire" />
@@ -189,6 +389,7 @@ export function ImpactSummaryView({ impact }: { impact: ImpactSummary }) {
 
 /** A report; `stale` when what it measured has been edited since (marked at its side). */
 export function ImpactView({ report, stale = false }: { report: ImpactReport; stale?: boolean }) {
+  const added = report as ImpactReport & Additions;
   return (
     <div class={"impact-report" + (stale ? " stale" : "")} data-changed={report.changed} data-stale={stale ? "true" : undefined}>
       <p class="meta">
@@ -201,6 +402,7 @@ export function ImpactView({ report, stale = false }: { report: ImpactReport; st
         )}
         {report.seconds !== undefined && <> · {t("impact.seconds", { seconds: report.seconds })}</>}
       </p>
+      {added.entities && <EntitiesView entities={added.entities} />}
       <Counts report={report} />
       <h3>{t("impact.transitions")}</h3>
       <div class="two-columns">
@@ -299,6 +501,7 @@ export function ImpactView({ report, stale = false }: { report: ImpactReport; st
           </div>
         </>
       )}
+      <ReasonChanges report={added} />
       {report.samples.length > 0 && (
         <>
           <h3>{t("impact.samples")}</h3>

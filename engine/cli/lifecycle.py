@@ -419,6 +419,7 @@ def impact_text(result: Mapping[str, Any]) -> str:
         Msg(
             "rules only {count:>9,}  (the same outcome, by other rules)", count=result["rules_only"]
         ),
+        _reasons_only(result),
         Msg("unchanged  {count:>9,}", count=result["unchanged"]),
         Msg("invalid    {count:>9,}  (facts the draft's schema refuses)", count=result["invalid"]),
         Msg("failed     {count:>9,}  (could not be decided)", count=result["failed"]),
@@ -463,6 +464,12 @@ def impact_text(result: Mapping[str, Any]) -> str:
             ids=", ".join(item["decisions"][:3]),
         )
         out.append(translate(failed))
+    if result.get("reason_rules"):
+        by_rule = Msg(
+            "reasons that read otherwise, by rule: {rules}",
+            rules=_counted(result["reason_rules"]),
+        )
+        out.append(translate(by_rule))
     if result["changes"]:
         heading = Msg("changed decisions (the first {count}):", count=len(result["changes"]))
         out.append(translate(heading))
@@ -475,6 +482,11 @@ def impact_text(result: Mapping[str, Any]) -> str:
                 "{id} at {at}: {fields}", id=change["decision_id"], at=change["at"], fields=fields
             )
             out.append("  " + translate(said))
+    out.extend(_reason_lines(result.get("reason_changes") or [], ""))
+    if "entities" in result:
+        note = Msg("a flow logs no decision: what a revision of it changes is its stored entities")
+        out.append(translate(note))
+        out.extend(_entity_lines(result["policy"], result["entities"], ""))
     for sample in result["samples"]:
         out.extend(_sample_lines(sample))
     if result["max_changed"] is not None:
@@ -490,6 +502,142 @@ def impact_text(result: Mapping[str, Any]) -> str:
 
 def _counted(rules: Mapping[str, int]) -> str:
     return ", ".join(f"{rule} {n:,}" for rule, n in rules.items())
+
+
+def _reasons_only(result: Mapping[str, Any]) -> Msg:
+    return Msg(
+        "reasons only {count:>7,}  (the same outcome and rules, other reasons)",
+        count=result.get("reasons_only", 0),
+    )
+
+
+ABSENT = "(absent)"
+
+
+def _reason_lines(items: Iterable[Mapping[str, Any]], indent: str) -> list[str]:
+    """Decisions whose reasons read otherwise: per decision, each reason's fields that
+    differ (a message's languages apart), before -> after, the differing part in its
+    context when a text is long."""
+    items = list(items)
+    if not items:
+        return []
+    heading = Msg("decisions whose reasons read otherwise (the first {count}):", count=len(items))
+    out = [indent + translate(heading)]
+    for item in items:
+        fields = "; ".join(
+            f"{change['rule']} {name}: {a} -> {b}"
+            for change in item["reasons"]
+            for name, a, b in _reason_fields(change.get("before"), change.get("after"))
+        )
+        said = Msg("{id} at {at}: {fields}", id=item["decision_id"], at=item["at"], fields=fields)
+        out.append(indent + "  " + translate(said))
+    return out
+
+
+def _reason_fields(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> list[tuple[str, str, str]]:
+    """(field, before, after) of each field of a reason that differs; a text in two
+    languages ({ja, en}) compared language by language."""
+    a, b = before or {}, after or {}
+    out = []
+    for key in [*a, *(k for k in b if k not in a)]:
+        x, y = a.get(key, ABSENT), b.get(key, ABSENT)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            for sub in [*x, *(k for k in y if k not in x)]:
+                u, v = x.get(sub, ABSENT), y.get(sub, ABSENT)
+                if dumps(u) != dumps(v):
+                    out.append((f"{key}.{sub}", *_apart(u, v)))
+        elif dumps(x) != dumps(y):
+            out.append((key, *_apart(x, y)))
+    return out
+
+
+def _apart(old: Any, new: Any, context: int = 24) -> tuple[str, str]:
+    """Two values as shown side by side: texts longer than a line cut down to where they
+    differ, with `context` characters around it (a message changed at its end must not be
+    cut off before the change)."""
+    a = old if isinstance(old, str) else dumps(old).decode()
+    b = new if isinstance(new, str) else dumps(new).decode()
+    if len(a) <= 100 and len(b) <= 100:
+        return a, b
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+
+    def cut(text: str) -> str:
+        lo, hi = max(0, start - context), min(len(text), len(text) - end + context)
+        return ("..." if lo else "") + text[lo:hi] + ("..." if hi < len(text) else "")
+
+    return cut(a), cut(b)
+
+
+def _entity_lines(policy: str, entities: Mapping[str, Any], indent: str) -> list[str]:
+    """A flow's stored entities that a revision strands or changes."""
+    total = Msg("stored entities of {policy}: {count:,}", policy=policy, count=entities["total"])
+    out = [indent + translate(total)]
+    if entities["stranded"]:
+        stranded = Msg(
+            "STRANDED {count:,}: in a state the draft no longer has or makes abolished, no "
+            "event can move them",
+            count=entities["stranded"],
+        )
+        out.append(indent + "  " + translate(stranded))
+        for item in entities["removed_states"]:
+            line = Msg(
+                "{state} (no longer a state): {count:,}", state=item["state"], count=item["count"]
+            )
+            out.append(indent + "    " + _with_ids(line, item["entities"]))
+        for item in entities["abolished_states"]:
+            line = Msg("{state} (abolished): {count:,}", state=item["state"], count=item["count"])
+            out.append(indent + "    " + _with_ids(line, item["entities"]))
+    if entities["events_changed"]:
+        heading = Msg(
+            "states whose allowed events change: {count}", count=len(entities["events_changed"])
+        )
+        out.append(indent + "  " + translate(heading))
+        for item in entities["events_changed"]:
+            line = Msg(
+                "{state} ({count:,} stored): no longer allowed: {removed}; newly allowed: {added}",
+                state=item["state"],
+                count=item["count"],
+                removed=", ".join(item["removed"]) or "-",
+                added=", ".join(item["added"]) or "-",
+            )
+            out.append(indent + "    " + _with_ids(line, item["entities"]))
+    facts = entities["facts"]
+    if not facts["schema_changed"]:
+        line = Msg("stored facts: not checked, the entity schema is unchanged")
+        out.append(indent + "  " + translate(line))
+    else:
+        line = Msg(
+            "stored facts the draft's entity schema refuses: {refused:,} of {checked:,} "
+            "checked (of {total:,})",
+            refused=facts["refused"],
+            checked=facts["checked"],
+            total=facts["of"],
+        )
+        out.append(indent + "  " + translate(line))
+        for kind in facts["kinds"]:
+            invalid = Msg(
+                "invalid: {pointer}: {code}: {message}: {count:,} (e.g. {ids})",
+                pointer=kind["pointer"] or "/",
+                code=kind["code"],
+                message=kind["message"],
+                count=kind["count"],
+                ids=", ".join(kind["entities"][:3]),
+            )
+            out.append(indent + "    " + translate(invalid))
+    return out
+
+
+def _with_ids(line: Msg, ids: list[str]) -> str:
+    if not ids:
+        return translate(line)
+    return translate(line) + " " + translate(Msg("(e.g. {ids})", ids=", ".join(ids[:3])))
 
 
 def _sample_lines(sample: Mapping[str, Any]) -> list[str]:
@@ -652,6 +800,13 @@ def publish(
         for name, pairs in effect.get("transitions", {}).items():
             for pair in pairs:
                 click.echo(f"    {name}: {pair['from']} -> {pair['to']}: {pair['count']:,}")
+        if effect.get("reasons_only"):
+            click.echo("    " + translate(_reasons_only(effect)))
+            for line in _reason_lines(effect.get("reason_changes") or [], "    "):
+                click.echo(line)
+        if "entities" in effect:
+            for line in _entity_lines(record.policy_id, effect["entities"], "  "):
+                click.echo(line)
     else:
         note = effect.get("note", Msg("none"))
         click.echo("  " + translate(Msg("impact: {note}", note=note)))
@@ -845,6 +1000,19 @@ def revisions_text(listing: Mapping[str, Any], limit: int | None = None) -> str:
                     replayed=effect["replayed"],
                 )
             )
+            if effect.get("reasons_only"):
+                details.append(Msg("{count:,} with other reasons", count=effect["reasons_only"]))
+            stored = effect.get("entities")
+            if stored:
+                details.append(
+                    Msg(
+                        "entities: {stranded:,} STRANDED, {events:,} in states whose allowed "
+                        "events change, {facts:,} with facts refused",
+                        stranded=stored["stranded"],
+                        events=sum(i["count"] for i in stored["events_changed"]),
+                        facts=stored["facts"]["refused"],
+                    )
+                )
         if item["publications"]:
             listed = ", ".join(map(str, item["publications"]))
             details.append(Msg("publications {numbers}", numbers=listed))

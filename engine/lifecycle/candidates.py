@@ -292,16 +292,22 @@ def consulted_ids(policy: CompiledPolicy) -> list[str]:
     return sorted({e.decide.policy for e in events if e.decide is not None})
 
 
-def served_consulted(store: Store, revisions: RevisionStore, policy: CompiledPolicy) -> Consulted:
+def served_consulted(
+    store: Store, revisions: RevisionStore, policy: CompiledPolicy, instead: Consulted | None = None
+) -> Consulted:
     """The decision policies a flow consults as the service serves them now, which is what
     the flow will consult once published: each one's published revision, with the data sets
     it is served with (served_data). One never published, or whose published revision
     cannot be compiled here, is left out: the event that consults it fails in the tests, as
-    it would when served (consulted_policy_missing)."""
+    it would when served (consulted_policy_missing). `instead`: policies given in place of
+    their published revisions (a candidate, as flows_tested checks it)."""
     out: dict[str, tuple[CompiledPolicy, Mapping[str, Dataset]]] = {}
     current: dict[str, tuple[str, int]] | None = None
     defaults: dict[str, str] | None = None
     for policy_id in consulted_ids(policy):
+        if instead is not None and policy_id in instead:
+            out[policy_id] = instead[policy_id]
+            continue
         publication = revisions.publication_of(policy_id)
         if publication is None or policy_id == policy.id:
             continue
@@ -316,6 +322,110 @@ def served_consulted(store: Store, revisions: RevisionStore, policy: CompiledPol
         assert defaults is not None
         out[policy_id] = (consulted, served_data(store, consulted.datasets, current, defaults))
     return out
+
+
+def served_once_published(store: Store, candidate: Candidate) -> dict[str, Dataset]:
+    """The data sets a decision policy candidate would be served with once published: the
+    version made current through the API (when it fits the candidate's entry schema), else
+    its own default (a publication makes its data versions the defaults: published_defaults)."""
+    current = store.current_data()
+    out = {}
+    for name, spec in candidate.policy.datasets.items():
+        own = candidate.data.get(name)
+        out[name] = own if own is not None else Dataset(name, [], match=spec.match)
+        version = current[name][0] if name in current else None
+        stored = store.data_version(name, version) if version is not None else None
+        if stored is None:
+            continue
+        try:
+            out[name] = dataset_from_entries(spec, stored.entries, version)
+        except PolicyError:
+            continue  # the service serves the default then (apply_data)
+    return out
+
+
+@dataclass
+class FlowTests:
+    """A published flow that consults a decision policy candidate, and its test cases run
+    with the candidate as the policy its events consult (flows_tested)."""
+
+    flow: Candidate  # its published revision, compiled against the text it was published with
+    summary: dict[str, Any]  # as run_tests reports it
+    problems: list[Diagnostic]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.summary["failed"] or self.summary["errors"])
+
+    def brief(self) -> dict[str, Any]:
+        """What a revision's tests keep of it: which flow, which revision, the counts."""
+        assert self.flow.record is not None
+        return {
+            "policy": self.flow.id,
+            "ref": self.flow.record.ref,
+            "revision": self.flow.revision,
+            **{k: self.summary[k] for k in ("cases", "passed", "failed", "errors")},
+        }
+
+
+def consulting_flows(store: Store, revisions: RevisionStore, policy_id: str) -> list[Candidate]:
+    """The published flows whose events consult `policy_id`, each as its published revision
+    (compiled against the text of `policy_id` it was published with, so its answer schema is
+    that text's outcome). Found by reading each published text (consulted_in, parsed once per
+    text in a process); only those that consult it are compiled. One whose published revision
+    cannot be compiled here is left out: the service does not serve it either."""
+    out = []
+    for flow_id, publication in sorted(revisions.published().items()):
+        if flow_id == policy_id:
+            continue
+        stored = store.stored_revision(publication.revision)
+        if stored is None or policy_id not in consulted_in(stored.source.text, flow_id):
+            continue
+        record = revisions.record(flow_id, publication.number)
+        if record is None:
+            continue
+        try:
+            flow = from_record(store, record)
+        except PolicyError:
+            continue
+        if policy_id in consulted_ids(flow.policy):
+            out.append(flow)
+    return out
+
+
+def flows_tested(store: Store, revisions: RevisionStore, candidate: Candidate) -> list[FlowTests]:
+    """The test cases of every published flow that consults `candidate` (a decision policy),
+    run with the candidate as the policy its events consult, with the data it would be served
+    with once published, and every other policy they consult as it is served now. A flow was
+    compiled against an older text of the candidate: an answer lacking an outcome field that
+    text had fails its events (decision_answer_invalid), as it would once the candidate is
+    served. None for a flow candidate (flows consult decision policies only)."""
+    if candidate.policy.kind != "decision":
+        return []
+    flows = consulting_flows(store, revisions, candidate.id)
+    if not flows:
+        return []
+    given = {candidate.id: (candidate.policy, served_once_published(store, candidate))}
+    out = []
+    for flow in flows:
+        consulted = served_consulted(store, revisions, flow.policy, given)
+        summary, problems = tested(flow, consulted, shown=_tests_beside(flow))
+        out.append(FlowTests(flow, summary, problems))
+    return out
+
+
+def _tests_beside(candidate: Candidate) -> str:
+    """The name a stored revision's cases are reported under: where `kimari test` shows
+    them, `<id>.tests.yaml` beside the path its policy was published from
+    (policies/order-hold-status.tests.yaml), when that file holds the same cases (their
+    lines are then its lines); else `<id>.tests.yaml`, as a text's cases are named."""
+    name = f"{candidate.id}{TESTS_SUFFIX}"
+    beside = Path(candidate.policy.path).with_name(name)
+    try:
+        same = beside.read_text(encoding="utf-8") == candidate.tests_source
+    except (OSError, ValueError):  # no such file here (another machine), unreadable
+        same = False
+    return str(beside) if same else name
 
 
 def published_defaults(revisions: RevisionStore) -> dict[str, str]:
@@ -559,12 +669,13 @@ def run_tests(candidate: Candidate, consulted: Consulted | None = None) -> dict[
 
 
 def tested(
-    candidate: Candidate, consulted: Consulted | None = None
+    candidate: Candidate, consulted: Consulted | None = None, *, shown: str | None = None
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """run_tests' summary, and the problems of its test file (yaml_syntax, an unknown
     policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them).
     `consulted`: the decision policies a flow's events consult (served_consulted), decided
-    beside it as the service would."""
+    beside it as the service would. `shown`: the name of a stored revision's test file in
+    what is reported (default `<id>.tests.yaml`)."""
     from engine.testing.tester import run_tests as run_cases
 
     if candidate.tests_source is None:
@@ -576,7 +687,10 @@ def tested(
             path = Path(folder) / f"{candidate.id}{TESTS_SUFFIX}"
             path.write_text(candidate.tests_source, encoding="utf-8")
         report = run_cases([path], project)
-        shown = shown_path(path) if candidate.tests_path else f"{candidate.id}{TESTS_SUFFIX}"
+        if candidate.tests_path is not None:
+            shown = shown_path(path)
+        elif shown is None:
+            shown = f"{candidate.id}{TESTS_SUFFIX}"
         written = {str(path), shown_path(path)} if candidate.tests_path is None else set()
         problems = [_located_in(d, written, shown) for d in report.problems[:20]]
         failures = [

@@ -14,10 +14,17 @@ a difference between them is the draft's doing, never a data set updated since.
 `after` side only ("which orders would the new blacklist hold?").
 
 Per row: `changed` (the outcome differs), `rules_only` (the same outcome by other rules),
-`unchanged`, `invalid` (the facts no longer pass the draft's facts schema: reported with
-their pointer, not a crash), or `failed` (either side raised; with the error). A row logged
-by the `before` revision itself is also checked against what was logged: `not_reproduced`
-counts the rows where deciding again did not give the logged answer (it should be 0).
+`reasons_only` (the same outcome by the same rules, but other reasons: a code, a message or
+an action worded otherwise, what a customer or an operator reads), `unchanged`, `invalid`
+(the facts no longer pass the draft's facts schema: reported with their pointer, not a
+crash), or `failed` (either side raised; with the error). A row logged by the `before`
+revision itself is also checked against what was logged: `not_reproduced` counts the rows
+where deciding again did not give the logged answer (it should be 0).
+
+A flow logs no decision: what a revision of it changes is its entities in the store. Its
+report adds `entities` (`flow_entities`): those in a state the draft no longer has or makes
+abolished (stranded: no event can move them), those in states whose allowed events change,
+and, on a bounded number of them, the stored facts the draft's entity schema refuses.
 
 Streaming: the parent sends ranges of the log's sequence numbers (or chunks of lines of
 a file, a few in flight at a time); each process reads its rows itself and sends back a
@@ -44,7 +51,7 @@ import orjson
 from engine.compile.model import CompiledPolicy, PolicySource
 from engine.core.errors import Diagnostic, EngineFault, InputError, KimariError, UsageError
 from engine.core.i18n import Msg, os_reason
-from engine.core.jsonvalue import TooLong, dumps, loads_logged, to_json_value
+from engine.core.jsonvalue import TooLong, dumps, loads_exact, loads_logged, to_json_value
 from engine.core.pools import (
     STUCK_SECONDS,
     PoolWatch,
@@ -54,6 +61,7 @@ from engine.core.pools import (
     sigint_held,
     stop_pool,
 )
+from engine.flow.model import FlowSpec, flow_of
 from engine.project.kinds import compile_any
 from engine.project.registry import dataset_from_entries
 from engine.runtime.decision import Decision
@@ -66,6 +74,10 @@ CHUNK_LINES = 2048  # file lines per task
 MAX_TRANSITIONS = 200  # distinct (from, to) pairs kept per outcome field
 MAX_KINDS = 100  # distinct invalid/failed kinds kept
 IDS_PER_KIND = 5
+REASON_FIELDS_HIDDEN = ("rule", "refs")  # a reason's fields no one reads as its wording
+ENTITY_IDS = 5  # entity ids named per state, or per kind of refused facts
+FACTS_CHECKED = 2000  # stored facts validated against the draft's entity schema, at most
+FACTS_PAGE = 500  # entities read at a time while they are
 Progress = Callable[[int, int | None], bool]  # (done, total) -> True: stop
 
 
@@ -128,15 +140,18 @@ class Tally:
     changed: int = 0
     unchanged: int = 0
     rules_only: int = 0
+    reasons_only: int = 0
     invalid: int = 0
     failed: int = 0
     not_reproduced: int = 0
     transitions: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    reason_rules: Counter[str] = field(default_factory=Counter)  # rule -> decisions
     newly_fire: Counter[str] = field(default_factory=Counter)
     stop_firing: Counter[str] = field(default_factory=Counter)
     invalid_kinds: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
     failed_kinds: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
     changes: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    reason_changes: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     examples: list[tuple[int, Row]] = field(default_factory=list)
     not_reproduced_ids: list[str] = field(default_factory=list)
 
@@ -147,11 +162,13 @@ class Tally:
             "changed",
             "unchanged",
             "rules_only",
+            "reasons_only",
             "invalid",
             "failed",
             "not_reproduced",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reason_rules.update(other.reason_rules)
         for name, counts in other.transitions.items():
             mine = self.transitions.setdefault(name, Counter())
             for pair, n in counts.items():
@@ -165,6 +182,9 @@ class Tally:
             for key, (n, ids) in theirs.items():
                 _kind(mine, key, ids, n)
         self.changes = sorted(self.changes + other.changes, key=lambda c: c[0])[:list_limit]
+        self.reason_changes = sorted(
+            self.reason_changes + other.reason_changes, key=lambda c: c[0]
+        )[:list_limit]
         self.examples = sorted(self.examples + other.examples, key=lambda e: e[0])[:explain]
         self.not_reproduced_ids = (self.not_reproduced_ids + other.not_reproduced_ids)[:20]
 
@@ -464,7 +484,15 @@ def _replay(row: Row, before: Replayer, after: Replayer, tally: Tally, plan: Pla
     _check_reproduced(row, before, old, tally)
     same_outcome = dumps(old.outcome) == dumps(new.outcome)
     if same_outcome and old.fired == new.fired:
-        tally.unchanged += 1
+        differ = reason_changes(old.reasons, new.reasons)
+        if not differ:
+            tally.unchanged += 1
+            return
+        tally.reasons_only += 1
+        tally.reason_rules.update({item["rule"] for item in differ})
+        if len(tally.reason_changes) < plan.list_limit:
+            said = {"decision_id": row.decision_id, "at": to_json_value(old.at), "reasons": differ}
+            tally.reason_changes.append((row.seq, said))
         return
     for rule in new.fired:
         if rule not in old.fired:
@@ -494,6 +522,34 @@ def _replay(row: Row, before: Replayer, after: Replayer, tally: Tally, plan: Pla
         )
     if len(tally.examples) < plan.explain:
         tally.examples.append((row.seq, row))
+
+
+def reason_changes(
+    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The reasons of two decisions that read otherwise, each as {rule, before, after}
+    (None: the side gives no such reason); [] when they read the same. Reasons are paired
+    by their rule (and their order among that rule's); `rule` and `refs` are no wording."""
+
+    def keyed(reasons: Sequence[Mapping[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        seen: Counter[str] = Counter()
+        for reason in reasons:
+            rule = str(reason.get("rule", ""))
+            shown = {k: v for k, v in reason.items() if k not in REASON_FIELDS_HIDDEN}
+            out[(rule, seen[rule])] = to_json_value(shown)
+            seen[rule] += 1
+        return out
+
+    if dumps(old) == dumps(new):  # the usual case, at the cost of two serialisations
+        return []
+    before, after = keyed(old), keyed(new)
+    out = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        a, b = before.get(key), after.get(key)
+        if dumps(a) != dumps(b):
+            out.append({"rule": key[0], "before": a, "after": b})
+    return out
 
 
 def _check_reproduced(row: Row, before: Replayer, old: Decision, tally: Tally) -> None:
@@ -617,11 +673,15 @@ def run(
         else:
             cancelled = _run_pool(before, after, plan, tasks, tally, total, on_progress, count)
         samples = _explain(before, after, plan, tally)
+        stored = entities(before, after, plan)
     finally:
         if source is not None:
             source.close()
     seconds = time.perf_counter() - started
-    return report(before, after, plan, tally, seconds, cancelled, max_changed, samples)
+    out = report(before, after, plan, tally, seconds, cancelled, max_changed, samples)
+    if stored is not None:
+        out["entities"] = stored
+    return out
 
 
 def _run_here(
@@ -761,6 +821,7 @@ def report(
         "changed": tally.changed,
         "unchanged": tally.unchanged,
         "rules_only": tally.rules_only,
+        "reasons_only": tally.reasons_only,
         "invalid": tally.invalid,
         "failed": tally.failed,
         "not_reproduced": tally.not_reproduced,
@@ -780,6 +841,8 @@ def report(
         "failures": _kinds(tally.failed_kinds, ("side", "code", "pointer", "message")),
         "changes": [change for _, change in tally.changes],
         "changes_listed": len(tally.changes),
+        "reason_rules": dict(tally.reason_rules.most_common()),
+        "reason_changes": [change for _, change in tally.reason_changes],
         "samples": list(samples),
         "seconds": round(seconds, 2),
         "rate": round(tally.replayed / seconds) if seconds else 0,
@@ -797,15 +860,200 @@ def _kinds(kinds: Mapping[tuple[Any, ...], list[Any]], names: Sequence[str]) -> 
     return out
 
 
+SUMMARY_REASONS = 5  # decisions whose reasons read otherwise, kept with a revision
+
+
 def summary(result: Mapping[str, Any]) -> dict[str, Any]:
-    """What a revision keeps of an impact report: the counts and the largest transitions."""
-    return {
+    """What a revision keeps of an impact report: the counts, the largest transitions, the
+    first decisions whose reasons read otherwise and, for a flow, its stored entities."""
+    out = {
         "before": result["before"],
         "source": result["source"],
         **{
             key: result[key]
-            for key in ("replayed", "changed", "unchanged", "rules_only", "invalid", "failed")
+            for key in (
+                "replayed",
+                "changed",
+                "unchanged",
+                "rules_only",
+                "reasons_only",
+                "invalid",
+                "failed",
+            )
         },
         "transitions": {name: pairs[:5] for name, pairs in result["transitions"].items()},
         "rules": result["rules"],
+        "reason_rules": result["reason_rules"],
+        "reason_changes": result["reason_changes"][:SUMMARY_REASONS],
     }
+    if "entities" in result:
+        out["entities"] = result["entities"]
+    return out
+
+
+# -- a flow: the stored entities a revision would strand or change -------------------------
+def flow_spec(side: Side) -> FlowSpec | None:
+    """The flow of a side, None when it is no flow (compiled here: the replay's processes
+    are gone, and a decision policy is never compiled for this)."""
+    document = parse_yaml(side.source.text, side.path)
+    if not isinstance(document.data, dict) or document.data.get("kind") != "flow":
+        return None
+    policy = compile_any(document, None, side.source.files)
+    try:
+        return flow_of(policy)
+    finally:
+        policy.close()
+
+
+def entities(before: Side, after: Side, plan: Plan) -> dict[str, Any] | None:
+    """For a flow (either side), what the store's entities of the policy would meet under
+    `after` that they do not under `before`; None for a decision policy.
+
+    `stranded`: in a state `after` does not declare (every event: stored_state_unknown) or
+    makes abolished (no transition leaves one); `events_changed`: in a state both declare
+    whose allowed events differ (a state made final among them); `facts`: stored facts that
+    `after`'s entity schema refuses and `before`'s accepts (every event:
+    stored_facts_invalid), on at most FACTS_CHECKED entities of the states it keeps, and
+    only when the schema changed. Each with counts and the first entity ids."""
+    old, new = flow_spec(before), flow_spec(after)
+    if old is None and new is None:
+        return None
+    old_states = old.states if old is not None else {}
+    new_states = new.states if new is not None else {}
+    out: dict[str, Any] = {
+        "total": 0,
+        "stranded": 0,
+        "removed_states": [],
+        "abolished_states": [],
+        "events_changed": [],
+        "facts": {"schema_changed": False, "checked": 0, "of": 0, "refused": 0, "kinds": []},
+    }
+    schema_changed = new is not None and (old is None or old.entity.schema != new.entity.schema)
+    out["facts"]["schema_changed"] = schema_changed
+    store = _entity_store(plan)
+    try:
+        counts = store.counts(plan.policy_id) if store is not None else {}
+        out["total"] = sum(counts.values())
+
+        def item(state: str, **more: Any) -> dict[str, Any]:
+            count = counts.get(state, 0)
+            ids = store.ids(plan.policy_id, state) if store is not None and count else []
+            return {"state": state, "count": count, "entities": ids, **more}
+
+        for state in sorted(counts):
+            if state not in new_states:
+                if state in old_states:  # not stranded already: the draft's doing
+                    out["removed_states"].append(item(state))
+            elif new_states[state].abolished and not (
+                state in old_states and old_states[state].abolished
+            ):
+                out["abolished_states"].append(item(state))
+        if old is not None and new is not None:
+            for state in new_states:
+                if state not in old_states or new_states[state].abolished:
+                    continue
+                was, now = old.allowed_events(state), new.allowed_events(state)
+                if was != now:
+                    removed = [e for e in was if e not in now]
+                    added = [e for e in now if e not in was]
+                    out["events_changed"].append(item(state, removed=removed, added=added))
+        kept = [s for s in counts if s in new_states and not new_states[s].abolished]
+        out["facts"]["of"] = sum(counts[s] for s in kept)
+        if schema_changed and store is not None and kept:
+            assert new is not None
+            _check_facts(store, plan.policy_id, kept, old, new, out["facts"])
+    finally:
+        if store is not None:
+            store.close()
+    out["stranded"] = sum(i["count"] for i in out["removed_states"] + out["abolished_states"])
+    return out
+
+
+def _check_facts(
+    store: _EntityReader,
+    policy_id: str,
+    states: Sequence[str],
+    old: FlowSpec | None,
+    new: FlowSpec,
+    facts: dict[str, Any],
+) -> None:
+    """Validate the stored facts of the first FACTS_CHECKED entities (by id) of `states`:
+    those `new` refuses and `old` accepted, counted by their first problem."""
+    kinds: dict[tuple[str, str, str], list[Any]] = {}
+    checked = refused = 0
+    for entity_id, stored in store.facts(policy_id, states, FACTS_CHECKED):
+        checked += 1
+        try:
+            new.entity.validate(stored, pointer="/entity")
+            continue
+        except InputError as exc:
+            key = _error_key(exc)
+        if old is not None:
+            try:
+                old.entity.validate(stored, pointer="/entity")
+            except InputError:
+                continue  # refused already: not the draft's doing
+        refused += 1
+        _kind(kinds, key, [entity_id], 1)
+    facts["checked"], facts["refused"] = checked, refused
+    listed = _kinds(kinds, ("code", "pointer", "message"))
+    facts["kinds"] = [
+        {**{k: v for k, v in kind.items() if k != "decisions"}, "entities": kind["decisions"]}
+        for kind in listed
+    ]
+
+
+class _EntityReader:
+    """The flow_entities rows of a store, read only (nothing is migrated or locked)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def counts(self, policy_id: str) -> dict[str, int]:
+        with self.backend.read() as session:
+            if "flow_entities" not in self.backend.tables(session):
+                return {}
+            rows = session.execute(
+                "SELECT state, COUNT(*) FROM flow_entities WHERE policy_id = ? GROUP BY state",
+                (policy_id,),
+            ).fetchall()
+        return {str(state): int(n) for state, n in rows}
+
+    def ids(self, policy_id: str, state: str) -> list[str]:
+        with self.backend.read() as session:
+            rows = session.execute(
+                "SELECT entity_id FROM flow_entities WHERE policy_id = ? AND state = ? "
+                "ORDER BY entity_id LIMIT ?",
+                (policy_id, state, ENTITY_IDS),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def facts(self, policy_id: str, states: Sequence[str], limit: int) -> Iterator[tuple[str, Any]]:
+        """(entity id, stored facts) of the first `limit` entities of `states`, by id."""
+        marks = ", ".join("?" for _ in states)
+        after, left = "", limit
+        while left > 0:
+            with self.backend.read() as session:
+                rows = session.execute(
+                    "SELECT entity_id, facts FROM flow_entities WHERE policy_id = ? "
+                    f"AND state IN ({marks}) AND entity_id > ? ORDER BY entity_id LIMIT ?",
+                    (policy_id, *states, after, min(left, FACTS_PAGE)),
+                ).fetchall()
+            for entity_id, text in rows:
+                yield str(entity_id), loads_exact(text)
+            if len(rows) < min(left, FACTS_PAGE):
+                return
+            left -= len(rows)
+            after = str(rows[-1][0])
+
+
+def _entity_store(plan: Plan) -> _EntityReader | None:
+    """The store's entities, read only; None when there is no store to read."""
+    if plan.store is None or not _exists(plan.store):
+        return None
+    from engine.store.backend import open_backend
+
+    return _EntityReader(open_backend(plan.store, readonly=True))

@@ -169,7 +169,15 @@ def _run(lifecycle: Lifecycle, job: Job, params: dict[str, Any], beat: _Beat) ->
     if job.kind == "tests":  # the editor's "run the tests": a text, nothing stored
         candidate = sent_text()
         tests = run_tests(candidate, lifecycle.consulted(candidate))
-        return {"revision": candidate.revision, "tests": tests}
+        report: dict[str, Any] = {"revision": candidate.revision, "tests": tests}
+        # a decision policy: the published flows that consult it, run with it as a
+        # submission runs them (it is refused when one fails)
+        flows = lifecycle.flows_tested(candidate)
+        if flows:
+            report["consulting_flows"] = [
+                {**flow.brief(), "failures": flow.summary.get("failures", [])} for flow in flows
+            ]
+        return report
     if params.get("draft") is not None:
         candidate = lifecycle.resolve(job.policy_id, str(params["draft"]))
     else:

@@ -204,6 +204,14 @@ class Lifecycle:
         published revisions and data): what its tests decide them with."""
         return candidates.served_consulted(self.store, self.revisions, candidate.policy)
 
+    def flows_tested(self, candidate: Candidate) -> list[candidates.FlowTests]:
+        """The test cases of every published flow that consults a decision policy candidate,
+        run with the candidate as the policy its events consult (served with the data it
+        would be served with once published): a change the candidate's own tests accept may
+        still break a flow compiled against an older text of it (an outcome field renamed or
+        dropped fails the flow's events with decision_answer_invalid)."""
+        return candidates.flows_tested(self.store, self.revisions, candidate)
+
     def diff(self, policy_id: str, old: str, new: str) -> dict[str, Any]:
         before = self.resolve(policy_id, old)
         after = self.resolve(policy_id, new)
@@ -282,8 +290,17 @@ class Lifecycle:
         if record is not None and record.state == "draft":
             self._refuse_stale_draft(record, current)
         tests, problems = candidates.tested(candidate, self.consulted(candidate))
+        refusals = []
         if tests["failed"] or tests["errors"]:
-            raise FailingTests(_test_failures(candidate, tests, problems))
+            refusals += _test_failures(candidate, tests, problems)
+        flows = self.flows_tested(candidate)
+        for flow in flows:
+            if flow.failed:
+                refusals += _flow_failures(candidate, flow)
+        if refusals:
+            raise FailingTests(refusals)
+        if flows:  # the reviewer sees which flows were checked against it
+            tests = {**tests, "consulting_flows": [flow.brief() for flow in flows]}
         summary = self._submission_impact(candidate, current, on_progress)
         if cancelled is not None and cancelled():
             raise Refused([Diagnostic("cancelled", Msg("the submission was cancelled"))])
@@ -388,8 +405,11 @@ class Lifecycle:
         if current is None:
             return {"note": "nothing was published before: no decision to replay"}
         against = self.resolve(candidate.id, "published")
-        # never before year 1 (-62135596800 s), whatever impact_days the config gives
-        since = int(max(time.time() - self.rules.impact_days * 86400, -62135596800) * 1000)
+        # never before year 1 (-62135596800 s), whatever impact_days the config gives; a
+        # float: a job's parameters read exactly (a long number in a text sent with them)
+        # give a Decimal, which time.time() cannot be subtracted from
+        days = float(self.rules.impact_days)
+        since = int(max(time.time() - days * 86400, -62135596800) * 1000)
         plan = impact.Plan(
             candidate.id,
             store=str(self.path),
@@ -554,7 +574,8 @@ class Lifecycle:
 
     def bootstrap(self, folder: Path, principal: str = "bootstrap") -> list[str]:
         """An empty store (nothing ever published) publishes every policy of the folder that
-        compiles; the lines to log. A store with publications is left as it is.
+        compiles; the lines to log. A store with publications is left as it is (catch_up
+        says what of the folder it does not serve).
 
         Several services may start on one empty store at once (replicas on PostgreSQL):
         each policy's record and publication are written in one transaction that first
@@ -569,30 +590,80 @@ class Lifecycle:
             except (PolicyError, UsageError) as exc:
                 lines.append(f"bootstrap: {shown_path(path)} not published: {exc}")
                 continue
-            clashing = clash_with(candidate.policy, self.revisions.published())
+            publication, clashing = self._bootstrap_one(path, candidate, principal)
             if clashing is not None:
                 lines.append(f"bootstrap: {shown_path(path)} not published: {clashing}")
-                continue
-            self._keep(candidate)
-            publication = self.revisions.bootstrap(
-                NewRevision(
-                    candidate.id,
-                    candidate.revision,
-                    "pending",
-                    principal,
-                    f"bootstrap from {shown_path(path)}",
-                    candidate.data_versions,
-                    None,
-                    candidate.tests_source,
-                )
-            )
-            if publication is None:
-                continue  # another service published it meanwhile
-            lines.append(
-                f"bootstrap: published {candidate.id}@{publication.number} "
-                f"(revision {candidate.revision}, publication {publication.id})"
-            )
+            elif publication is not None:
+                lines.append(_bootstrapped(candidate, publication))
         return lines
+
+    def _bootstrap_one(
+        self, path: Path, candidate: Candidate, principal: str
+    ) -> tuple[Publication | None, Diagnostic | None]:
+        """Publish a policy file as the policy's first revision (kind bootstrap): its
+        publication (None when another service published it meanwhile), or why not (its
+        id clashes with a published one's)."""
+        clashing = clash_with(candidate.policy, self.revisions.published())
+        if clashing is not None:
+            return None, clashing
+        self._keep(candidate)
+        publication = self.revisions.bootstrap(
+            NewRevision(
+                candidate.id,
+                candidate.revision,
+                "pending",
+                principal,
+                f"bootstrap from {shown_path(path)}",
+                candidate.data_versions,
+                None,
+                candidate.tests_source,
+            )
+        )
+        return publication, None
+
+    def catch_up(self, folder: Path, principal: str = "bootstrap") -> tuple[list[str], list[str]]:
+        """A store with publications, started beside policy files it never published (the
+        sandbox's `kimari publish` of one policy, then `kimari serve`): what it serves
+        would silently lack them. With no approval required, each policy of the folder that
+        has no revision record at all is published as bootstrap publishes an empty store's;
+        every other one (approvals are required, or someone drafted, submitted or rejected
+        a revision of it) is not: it goes live only through the lifecycle. Returns the lines
+        to log: those published, and a warning for each file still not served, with the
+        command that publishes it."""
+        published = self.revisions.published()
+        done: list[str] = []
+        warnings: list[str] = []
+        approval = self.rules.approvals_required > 0
+        for path in policy_files(folder):
+            if path.stem in published:  # a policy's id is its file's name
+                continue
+            shown = shown_path(path)
+            try:
+                candidate = candidates.from_path(path)
+            except (PolicyError, UsageError) as exc:
+                problems = exc.diagnostics
+                first = problems[0].render("en") if problems else str(exc)
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                warnings.append(
+                    f"{shown}: policy '{path.stem}' has no publication in the store and does "
+                    f"not compile: {first}{more}; it is not served (404 unknown_policy) until "
+                    f"it compiles and is published: kimari publish {path.stem}"
+                )
+                continue
+            policy_id = candidate.id
+            if policy_id in published:
+                continue
+            newest = self.revisions.records(policy_id, limit=1)
+            if newest or approval:
+                warnings.append(_unpublished(shown, policy_id, newest, approval))
+                continue
+            publication, clashing = self._bootstrap_one(path, candidate, principal)
+            if clashing is not None:
+                warnings.append(f"{shown}: not published: {clashing.render('en')}")
+            elif publication is not None:
+                why = f": {shown} was never published, and no approval is required"
+                done.append(_bootstrapped(candidate, publication) + why)
+        return done, warnings
 
     # -- impact ------------------------------------------------------------------------
     def impact(
@@ -655,6 +726,31 @@ class Lifecycle:
         )
 
 
+def _bootstrapped(candidate: Candidate, publication: Publication) -> str:
+    return (
+        f"bootstrap: published {candidate.id}@{publication.number} "
+        f"(revision {candidate.revision}, publication {publication.id})"
+    )
+
+
+def _unpublished(shown: str, policy_id: str, newest: list[RevisionRecord], approval: bool) -> str:
+    """What the service logs at start for a policy file the store has no publication of:
+    that it is not served, and the command that publishes it."""
+    record = newest[0] if newest else None
+    if record is not None and record.state == "pending":
+        how = f"{record.ref} waits for approval: kimari approve {record.ref} as another principal"
+    elif record is not None and record.state == "draft":
+        how = f"kimari publish {policy_id} --draft {record.number} submits its draft {record.ref}"
+        how += f", then kimari approve {record.ref} as another principal" if approval else ""
+    else:
+        how = f"kimari publish {policy_id}"
+        how += f", then kimari approve {policy_id}@N as another principal" if approval else ""
+    return (
+        f"{shown}: policy '{policy_id}' has no publication in the store: it is not served "
+        f"(404 unknown_policy) until it is published; {how}"
+    )
+
+
 def _already_published(ref: str) -> Refused:
     return Refused(
         [Diagnostic("already_published", Msg("{ref} is what is published now", ref=ref))]
@@ -694,6 +790,65 @@ def _test_failures(
         )
     out.extend(problems)
     return out
+
+
+def _flow_failures(candidate: Candidate, flow: candidates.FlowTests) -> list[Diagnostic]:
+    """A published flow that consults the candidate fails with it: a headline naming the
+    flow, then its failing cases, each where `kimari test` shows it (file:line of the case),
+    then the problems of its test file."""
+    summary = flow.summary
+    ref = flow.flow.record.ref if flow.flow.record else flow.flow.id
+    headline = Diagnostic(
+        "tests_failed",
+        Msg(
+            "{ref}, a published flow that consults {policy}, fails with {label}: {failed} of "
+            "{cases} of its test cases fail, {errors}",
+            ref=ref,
+            policy=candidate.id,
+            label=candidate.label,
+            failed=summary["failed"],
+            cases=summary["cases"],
+            errors=error_count(summary["errors"]),
+        ),
+        hint=_flow_hint(candidate.id, flow),
+        extra={"flow": flow.flow.id},
+    )
+    out = [headline]
+    for failure in summary.get("failures", []):
+        out.append(
+            Diagnostic(
+                "test_failed",
+                Msg("{name}: {failures}", name=failure["name"], failures=_joined(failure)),
+                Location(failure["file"], failure["line"], failure.get("col", 1)),
+                extra={"flow": flow.flow.id},
+            )
+        )
+    out.extend(flow.problems)
+    return out
+
+
+def _flow_hint(policy_id: str, flow: candidates.FlowTests) -> Msg:
+    """How to go on: an answer the flow's compiled schema refuses (an outcome field renamed
+    or dropped) is fixed by keeping the field or by publishing the flow against the new text
+    first; any other failure, by the policy or by the flow and its cases."""
+    schema = any(
+        "decision_answer_invalid" in str(item)
+        for failure in flow.summary.get("failures", [])
+        for item in failure["failures"]
+    )
+    if schema:
+        return Msg(
+            "{flow} reads the outcome fields of the {policy} text it was compiled with: keep "
+            "them, or first publish {flow} compiled against this text",
+            policy=policy_id,
+            flow=flow.flow.id,
+        )
+    return Msg(
+        "once published, this revision of {policy} answers the events of {flow}: change it so "
+        "that their cases pass, or change {flow} and its cases first",
+        policy=policy_id,
+        flow=flow.flow.id,
+    )
 
 
 def _joined(failure: Mapping[str, Any]) -> Rendered:

@@ -167,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
         "import{Policy}Entity",
         "Import an entity of '{policy}' under way elsewhere",
         each="flow",
+        audited=True,  # the import's history row and audit entry name the principal
     ),
     Route(
         "GET",
@@ -177,6 +178,7 @@ ROUTES: tuple[Route, ...] = (
         "The moves of an entity of '{policy}'",
         each="flow",
         flags=("refusals",),
+        query=("limit", "after"),  # a page of it (engine/service/flows.py)
     ),
     Route(
         "GET",

@@ -109,20 +109,46 @@ def _announce(config: Config, sock: socket.socket) -> None:
 
 def _bootstrap(config: Config) -> None:
     """A store that never published anything publishes the folder's policies, so that a
-    fresh `make run` serves the shipped policies with no set-up."""
+    fresh `make run` serves the shipped policies with no set-up. A store with publications
+    serves only what it published: a policy file of the folder it never published (a
+    sandbox's `kimari publish` of one policy, then `kimari serve`) is published too when no
+    approval is required, and otherwise named in a warning with how to publish it, never
+    left to answer 404 unexplained (Lifecycle.catch_up)."""
     from engine.lifecycle.workflow import Lifecycle
 
+    store = redact(str(config.store))
     with Lifecycle(config.store) as lifecycle:
         lifecycle.require(config.approvals)  # kimari approve on this store needs as many
         lines = lifecycle.bootstrap(config.policies)
+        published, warnings = ([], []) if lines else lifecycle.catch_up(config.policies)
     if lines:
         log.info(
             "the store %s was empty: published the policies of %s (bootstrap)",
-            redact(str(config.store)),
+            store,
             config.policies,
         )
     for line in lines:
         log.info("%s", line)
+    if published:
+        log.info(
+            "the store %s had never published %d policies of %s: published them (no approval "
+            "is required)",
+            store,
+            len(published),
+            config.policies,
+        )
+    for line in published:
+        log.info("%s", line)
+    if warnings:
+        log.warning(
+            "%d policy files of %s have no publication in the store %s: they are not served "
+            "(see GET /v1/policies, `unpublished`)",
+            len(warnings),
+            config.policies,
+            store,
+        )
+    for line in warnings:
+        log.warning("%s", line)
 
 
 def serve(config: Config, sock: socket.socket | None = None) -> int:

@@ -40,6 +40,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import select
 import signal
 import socket
@@ -55,8 +56,10 @@ import orjson
 
 from engine.compile.model import CompiledPolicy
 from engine.core.errors import EngineFault, PolicyError, StoreUnavailable
-from engine.core.i18n import Msg, using_language
+from engine.core.i18n import Msg, translate, using_language
+from engine.core.jsonvalue import dumps
 from engine.lifecycle.workflow import Rules
+from engine.project.project import policy_files, shown_path
 from engine.project.registry import (
     Fingerprint,
     PolicySet,
@@ -92,6 +95,7 @@ from engine.store.sqlite import connect
 from engine.store.versions import Store
 
 log = logging.getLogger("kimari.worker")
+_POLICY_FILE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # a policy id: a file name, never a path
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc, top -H and py-spy
@@ -476,8 +480,10 @@ class Worker:
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
             Op.GET_DECISION: lambda meta, _: service.get_decision(meta["decision_id"]),
-            Op.POLICIES: lambda _meta, _body: service.list_policies(),
-            Op.POLICY: lambda meta, _: service.get_policy(meta["policy_id"]),
+            Op.POLICIES: lambda _meta, _body: self._list_policies(),
+            Op.POLICY: lambda meta, _: self._unpublished_hint(
+                service.get_policy(meta["policy_id"]), meta["policy_id"]
+            ),
             Op.GET_DATA: lambda meta, _: service.get_data(meta["name"]),
             Op.PUT_DATA: lambda meta, body: service.put_data(
                 meta["name"], body, meta.get("principal", "anonymous")
@@ -489,15 +495,16 @@ class Worker:
             Op.POLL: lambda _meta, _body: self._poll(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
             Op.STATS: lambda _meta, _body: json_response(200, self.stats()),
-            Op.FLOW_EVENT: lambda meta, body: flows.event(
-                meta["policy"], meta["entity_id"], body, meta.get("roles")
+            Op.FLOW_EVENT: lambda meta, body: self._unpublished_hint(
+                flows.event(meta["policy"], meta["entity_id"], body, meta.get("roles")),
+                meta["policy"],
             ),
             Op.FLOW_ENTITY: lambda meta, _: flows.entity(meta["policy"], meta["entity_id"]),
             Op.FLOW_IMPORT: lambda meta, body: flows.import_entity(
-                meta["policy"], meta["entity_id"], body
+                meta["policy"], meta["entity_id"], body, meta.get("principal", "anonymous")
             ),
             Op.FLOW_HISTORY: lambda meta, _: flows.history(
-                meta["policy"], meta["entity_id"], bool(meta.get("refusals"))
+                meta["policy"], meta["entity_id"], bool(meta.get("refusals")), meta
             ),
             Op.LIST_DECISIONS: lambda meta, _: reads.list_decisions(meta),
             Op.LIST_DATA: lambda _meta, _body: reads.list_data(),
@@ -531,24 +538,97 @@ class Worker:
 
     def _approve(self, meta: dict[str, Any], body: bytes) -> Response:
         """Approve; on success, this worker serves the publication before it answers (the
-        others within a reload interval: see docs/lifecycle.md)."""
+        others within a reload interval: see docs/lifecycle.md). With --watch the
+        publication is recorded in the store but not served: the answer says so."""
         answer = self.lifecycle.approve(meta, body)
-        if answer[0] == 200 and not self.watch:
-            self.reload_now()
+        if answer[0] == 200:
+            answer = self._not_served(answer) if self.watch else self._served(answer)
         return answer
 
     def _rollback(self, meta: dict[str, Any], body: bytes) -> Response:
         answer = self.lifecycle.rollback(meta, body)
-        if answer[0] == 200 and not self.watch:
-            self.reload_now()
+        if answer[0] == 200:
+            answer = self._not_served(answer) if self.watch else self._served(answer)
         return answer
+
+    def _served(self, answer: Response) -> Response:
+        self.reload_now()
+        return answer
+
+    @staticmethod
+    def _not_served(answer: Response) -> Response:
+        """--watch: a publication (an approval, a rollback) is the store's record, served
+        by `kimari serve` without --watch; this service goes on serving the files. The
+        answer says so (`served: false`) instead of letting it pass for live."""
+        status, headers, body = answer
+        value = orjson.loads(body)
+        value["served"] = False
+        value["served_from"] = "files"
+        value["note"] = translate(
+            Msg(
+                "recorded in the store, not served: this service serves the policy files as "
+                "saved (kimari serve --watch); the store's publications are served by kimari "
+                "serve without --watch"
+            )
+        )
+        return status, headers, dumps(value)
+
+    def _unpublished(self) -> list[dict[str, str]]:
+        """Without --watch: the policy files of the folder that the store has no publication
+        of (a policy's id is its file's name), which are therefore not served; the service
+        logs each at start with how to publish it (Lifecycle.catch_up)."""
+        if self.watch:
+            return []
+        served = self.service.snapshot.policy_set.statuses
+        return [
+            {"id": path.stem, "file": shown_path(path)}
+            for path in policy_files(self.folder)
+            if path.stem not in served
+        ]
+
+    def _list_policies(self) -> Response:
+        """GET /v1/policies; without --watch, with the folder's files not published
+        (`unpublished`: id and file), so that a policy missing from the list is explained."""
+        answer = self.service.list_policies()
+        if self.watch or answer[0] != 200:
+            return answer
+        status, headers, body = answer
+        value = orjson.loads(body)
+        value["unpublished"] = self._unpublished()
+        return status, headers, dumps(value)
+
+    def _unpublished_hint(self, answer: Response | Pending, policy_id: str) -> Response | Pending:
+        """A 404 unknown_policy for a policy whose file is in the folder but was never
+        published (without --watch): the hint says so, and how to publish it."""
+        if not isinstance(answer, tuple) or answer[0] != 404 or self.watch:
+            return answer
+        status, headers, body = answer
+        if not _POLICY_FILE.fullmatch(policy_id):
+            return answer
+        path = self.folder / f"{policy_id}.yaml"
+        try:
+            found = path.is_file()
+        except OSError:
+            found = False
+        value = orjson.loads(body)
+        if not found or value.get("code") != "unknown_policy":
+            return answer
+        value["hint"] = translate(
+            Msg(
+                "{file} is not published in the store, so it is not served: publish it "
+                "(kimari publish {id})",
+                file=shown_path(path),
+                id=policy_id,
+            )
+        )
+        return status, headers, dumps(value)
 
     def _decide(self, meta: dict[str, Any], body: bytes) -> Response | Pending:
         result = self.service.decide(
             meta["policy"], body, meta.get("key"), bool(meta.get("explain"))
         )
         self._fault(meta)  # decided, not yet logged nor answered
-        return result
+        return self._unpublished_hint(result, meta["policy"])
 
     def _poll(self) -> Response:
         self.poll_now.set()  # the reloader looks now; this thread goes on deciding

@@ -321,11 +321,13 @@ REPORTS = {
             "replayed 12 decisions of the decision log of cancellation-fees in ",
             "\n  changed            2  (the outcome differs)\n"
             "  rules only         0  (the same outcome, by other rules)\n"
-            "  unchanged         10\n"
+            "  reasons only       6  (the same outcome and rules, other reasons)\n"
+            "  unchanged          4\n"
             "  invalid            0  (facts the draft's schema refuses)\n"
             "  failed             0  (could not be decided)\n"
             "transitions:\n",
             "rules that newly fire: fee-by-workload 2\nstop firing: fee-none 2\n",
+            "reasons that read otherwise, by rule: fee-none 6\n",
             "changed decisions (the first 2):\n",
             ", both explanations (rules that differ):\n  fee-none: applied -> failed\n",
             "      false: derived.days_since_contract_start <= settings.no_fee_days  (",
@@ -353,7 +355,8 @@ REPORTS = {
             "cancellation-fees の判定ログ から判定 12 件を ",
             "\n  変更あり           2  （結果が変わります）\n"
             "  ルールのみ         0  （結果は同じで、適用されるルールが異なります）\n"
-            "  変更なし          10\n"
+            "  理由のみ           6  （結果も適用されるルールも同じで、理由の文言が異なります）\n"
+            "  変更なし           4\n"
             "  不正               0  （下書きのスキーマが受け付けないファクト）\n"
             "  失敗               0  （判定できませんでした）\n"
             "遷移:\n",

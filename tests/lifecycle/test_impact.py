@@ -42,9 +42,13 @@ def test_a_moved_threshold_changes_exactly_the_decisions_between_the_old_and_new
     )
     draft = _five_days(folder)
     result = lifecycle.impact("cancellation-fees", draft=str(draft))
-    assert (result["replayed"], result["changed"], result["unchanged"]) == (12, 2, 10)
+    assert (result["replayed"], result["changed"], result["unchanged"]) == (12, 2, 4)
     assert (result["invalid"], result["failed"], result["not_reproduced"]) == (0, 0, 0)
     assert [c["decision_id"] for c in result["changes"]] == [ids[6], ids[7]]  # days 6 and 7
+    # days 0-5 keep their fee, but fee-none's reason names the days: "（7日以内）" -> "（5日以内）"
+    assert result["reasons_only"] == 6
+    assert [c["decision_id"] for c in result["reason_changes"]] == ids[:6]
+    assert result["reason_rules"] == {"fee-none": 6}
     for change in result["changes"]:
         assert change["before"]["fee_tier"] == "none"
         assert change["after"]["fee_tier"] == "by_workload"

@@ -257,7 +257,10 @@ def test_an_invalid_event_or_actor_is_explained_in_japanese_at_its_pointer(
     answer = send(client, "D-2", {"type": "open"}, {"id": "", "roles": []}, "ja")
     body = problem(answer, 422, "event_invalid", "ja")
     assert [(e["pointer"], e["message"]) for e in body["errors"]] == [
-        ("/actor/id", "送信者の id は表示できる文字で 1〜200 文字にしてください"),
+        (
+            "/actor/id",
+            "送信者の id は表示できる文字で 1〜200 文字にし、両端に空白を入れないでください",
+        ),
         ("/actor/roles", "送信者の roles は 1〜32 個の役割名のリストにしてください"),
     ]
 

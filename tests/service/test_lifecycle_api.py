@@ -90,8 +90,10 @@ def test_impact_over_http_lists_exactly_the_decisions_a_draft_or_new_data_would_
         job = _job(alice, alice.post(f"{POLICY}/impact", json={"draft": draft}))
         assert job["state"] == "done" and job["principal"] == "alice", job
         report = job["report"]
-        assert (report["replayed"], report["changed"], report["unchanged"]) == (12, 2, 10)
+        assert (report["replayed"], report["changed"], report["unchanged"]) == (12, 2, 4)
         assert [c["decision_id"] for c in report["changes"]] == ids[6:8]
+        # days 0-5 keep their fee; fee-none's reason says "（5日以内）" instead of "（7日以内）"
+        assert report["reasons_only"] == 6 and report["reason_rules"] == {"fee-none": 6}
         assert all(
             (c["before"]["fee_tier"], c["after"]["fee_tier"]) == ("none", "by_workload")
             for c in report["changes"]

@@ -1,0 +1,246 @@
+"""A decision policy that published flows consult is submitted only if those flows' test cases
+still pass with it: each flow's published revision (compiled against an older text of the
+policy) has its cases run with the candidate as the policy its events consult, served with
+the data it would be served with. order-holds renaming `payment_switched_to_cod` passes its
+own tests, but order-hold-status (compiled against the old text) would then fail every
+`check` with decision_answer_invalid: the submission is refused, naming the flow's cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from engine.core.errors import FailingTests
+from engine.lifecycle import candidates, jobs
+from engine.lifecycle.candidates import from_path
+from engine.lifecycle.workflow import Lifecycle, draft_from_text
+from engine.project.project import shown_path
+
+POLICY = "order-holds"
+FLOWS = ("order-hold-status", "subscription-hold-status")
+OLD, NEW = "payment_switched_to_cod", "payment_moved_to_cod"
+TITLE = ("en: Order holds}", "en: Holds of orders}")
+BLACKLISTED_CASE = "an order from a blacklisted customer is held by the check"
+
+
+def _rename(folder: Path) -> Path:
+    """order-holds with an outcome field renamed, its own tests following: they all pass."""
+    for name in (f"{POLICY}.yaml", f"{POLICY}.tests.yaml"):
+        path = folder / name
+        path.write_text(path.read_text(encoding="utf-8").replace(OLD, NEW), encoding="utf-8")
+    return folder / f"{POLICY}.yaml"
+
+
+def _retitle(folder: Path) -> Path:
+    path = folder / f"{POLICY}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert TITLE[0] in text
+    path.write_text(text.replace(*TITLE, 1), encoding="utf-8")
+    return path
+
+
+def _case_line(folder: Path, flow: str, name: str) -> int:
+    lines = (folder / f"{flow}.tests.yaml").read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.strip() == f"- name: {name}")
+
+
+def _cli(lifecycle: Lifecycle, folder: Path, *args: str) -> int:
+    store = ["--store", str(lifecycle.path), "--policies", str(folder)]
+    return main(["publish", POLICY, *args, *store])
+
+
+def test_a_harmless_change_is_published_with_the_flows_that_consult_it_checked(
+    lifecycle: Lifecycle, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _retitle(folder)
+    assert _cli(lifecycle, folder, "--as", "alice") == 0, capsys.readouterr().err
+    record = lifecycle.record(POLICY, 2)
+    assert record.state == "published" and record.tests is not None
+    checked = {flow["policy"]: flow for flow in record.tests["consulting_flows"]}
+    assert sorted(checked) == list(FLOWS)
+    for flow in checked.values():
+        assert flow["ref"] == f"{flow['policy']}@1" and flow["cases"] > 20, flow
+        assert flow["passed"] == flow["cases"] and (flow["failed"], flow["errors"]) == (0, 0)
+
+
+def test_an_outcome_field_renamed_is_refused_naming_each_flow_s_failing_cases(
+    lifecycle: Lifecycle, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = candidates.run_tests(from_path(_rename(folder)))
+    assert own["failed"] == 0 and own["passed"] == own["cases"] > 100  # its own tests pass
+    assert _cli(lifecycle, folder, "--as", "alice") == 1
+    err = capsys.readouterr().err
+    assert f"tests_failed: order-hold-status@1, a published flow that consults {POLICY}" in err
+    assert f"tests_failed: subscription-hold-status@1, a published flow that consults {POLICY}" in (
+        err
+    )
+    # each failing case where `kimari test` shows it: the flow's test file, the case's line
+    line = _case_line(folder, "order-hold-status", f"{BLACKLISTED_CASE}, with order-holds' reasons")
+    where = f"{shown_path(folder / 'order-hold-status.tests.yaml')}:{line}:5: test_failed: "
+    assert where + BLACKLISTED_CASE in err, err
+    assert "decision_answer_invalid" in err and f"missing required field '{OLD}'" in err
+    # nothing was stored: the published revision is still the first
+    assert [r.number for r in lifecycle.revisions.records(POLICY)] == [1]
+
+
+def test_a_draft_submitted_by_number_is_refused_the_same_way(
+    lifecycle: Lifecycle, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    draft = lifecycle.draft(from_path(_rename(folder)), "alice", "rename")
+    assert _cli(lifecycle, folder, "--draft", str(draft.number), "--as", "bob") == 1
+    err = capsys.readouterr().err
+    assert "order-hold-status@1, a published flow that consults" in err
+    assert "order-hold-status.tests.yaml:" in err
+    assert lifecycle.record(POLICY, draft.number).state == "draft"
+
+
+def test_the_refusal_is_a_failing_tests_problem_with_the_flow_s_cases_located(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    with pytest.raises(FailingTests) as refused:
+        lifecycle.submit(from_path(_rename(folder)), "alice", "")
+    found = refused.value.diagnostics
+    assert refused.value.problem_name() == "tests_failed" and refused.value.http_status == 422
+    headlines = [d for d in found if d.code == "tests_failed"]
+    assert [d.extra["flow"] for d in headlines] == list(FLOWS)
+    assert all(d.hint and "compiled against this text" in d.hint for d in headlines)
+    cases = [d for d in found if d.code == "test_failed"]
+    assert {d.extra["flow"] for d in cases} == set(FLOWS)
+    assert all(d.location and d.location.file.endswith(".tests.yaml") for d in cases)
+    first = next(d for d in cases if d.extra["flow"] == "order-hold-status")
+    assert first.location is not None and first.location.file == shown_path(
+        folder / "order-hold-status.tests.yaml"
+    )
+
+
+def test_a_submission_job_over_http_is_refused_with_the_flow_s_cases(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """POST /v1/policies/order-holds/revisions (state pending) runs this job: a text, compiled
+    and submitted in the job's process."""
+    text = _rename(folder).read_text(encoding="utf-8")
+    tests = (folder / f"{POLICY}.tests.yaml").read_text(encoding="utf-8")
+    params = {"source": text, "tests": tests, "message": "rename"}
+    job = lifecycle.revisions.start_job("submit", POLICY, "alice", params)
+    assert jobs.run_job(str(lifecycle.path), job.id) == 1
+    done = lifecycle.revisions.job(job.id)
+    assert done is not None and done.state == "failed" and done.error is not None, done
+    assert done.error["code"] == "tests_failed" and done.error["status"] == 422
+    errors = done.error["errors"]
+    assert errors[0]["code"] == "tests_failed" and errors[0]["flow"] == "order-hold-status"
+    located = [e for e in errors if e["code"] == "test_failed" and BLACKLISTED_CASE in e["message"]]
+    assert located and located[0]["location"]["file"].endswith("order-hold-status.tests.yaml")
+
+
+def test_a_draft_submitted_over_http_is_refused_and_a_harmless_one_published(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """POST .../revisions/N:submit runs this job: the draft by its number."""
+    original = (folder / f"{POLICY}.yaml").read_text(encoding="utf-8")
+    breaking = lifecycle.draft(from_path(_rename(folder)), "alice", "rename")
+    job = lifecycle.revisions.start_job("submit", POLICY, "bob", {"draft": breaking.number})
+    assert jobs.run_job(str(lifecycle.path), job.id) == 1
+    done = lifecycle.revisions.job(job.id)
+    assert done is not None and done.error is not None and done.error["code"] == "tests_failed"
+    assert lifecycle.record(POLICY, breaking.number).state == "draft"
+    lifecycle.reject(POLICY, breaking.number, "bob")
+    text = original.replace(*TITLE, 1)
+    harmless = lifecycle.draft(draft_from_text(lifecycle, POLICY, text), "alice", "title")
+    job = lifecycle.revisions.start_job("submit", POLICY, "bob", {"draft": harmless.number})
+    assert jobs.run_job(str(lifecycle.path), job.id) == 0
+    assert lifecycle.record(POLICY, harmless.number).state == "published"
+
+
+def test_the_editor_s_tests_job_reports_the_flows_that_consult_the_text(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    reports = {}
+    for name, edit in (("harmless", _retitle), ("breaking", _rename)):
+        params = {"source": edit(folder).read_text(encoding="utf-8")}
+        job = lifecycle.revisions.start_job("tests", POLICY, "alice", params)
+        assert jobs.run_job(str(lifecycle.path), job.id) == 0
+        done = lifecycle.revisions.job(job.id)
+        assert done is not None and done.report is not None
+        reports[name] = {f["policy"]: f for f in done.report["consulting_flows"]}
+    assert sorted(reports["harmless"]) == list(FLOWS)
+    assert all(f["failed"] == 0 and f["failures"] == [] for f in reports["harmless"].values())
+    broken = reports["breaking"]["order-hold-status"]
+    assert broken["failed"] > 0 and broken["ref"] == "order-hold-status@1"
+    assert any(BLACKLISTED_CASE in f["name"] for f in broken["failures"])
+
+
+def test_the_flows_consult_the_candidate_with_the_data_it_would_be_served_with(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    candidate = from_path(_retitle(folder))
+    # its own default data, while the API made no version current
+    served = candidates.served_once_published(lifecycle.store, candidate)
+    assert {n: d.version for n, d in served.items()} == candidate.data_versions
+    # a blacklist made empty through the API is what it will be served with: the flow's
+    # case of a blacklisted customer then fails, and the submission is refused naming it
+    lifecycle.store.put_data("blacklist", "empty-blacklist", [], "ops")
+    served = candidates.served_once_published(lifecycle.store, candidate)
+    assert served["blacklist"].version == "empty-blacklist" and len(served["blacklist"]) == 0
+    with pytest.raises(FailingTests) as refused:
+        lifecycle.submit(candidate, "alice", "")
+    failing = [d.message for d in refused.value.diagnostics if d.code == "test_failed"]
+    assert any(BLACKLISTED_CASE in message for message in failing), failing
+    headline = next(d for d in refused.value.diagnostics if d.code == "tests_failed")
+    assert headline.hint is not None and "outcome fields" not in headline.hint  # not the schema
+    assert headline.hint.startswith("once published, this revision of order-holds answers")
+    # a current version that no longer fits the entry schema is not served: the default is
+    lifecycle.store.put_data("blacklist", "not-a-blacklist", [{"nonsense": 1}], "ops")
+    served = candidates.served_once_published(lifecycle.store, candidate)
+    assert served["blacklist"].version == candidate.data_versions["blacklist"]
+    lifecycle.store.reset_data("blacklist", "ops")
+    record, _ = lifecycle.submit(candidate, "alice", "")
+    assert record.state == "published"
+
+
+def test_a_dropped_field_goes_live_once_the_flows_are_published_against_the_new_text(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """The way through: a flow reads the outcome fields of the text it was compiled with, so
+    the flows are published first, compiled against the edited order-holds.yaml (tested
+    against the published order-holds, whose answer still has the field), then order-holds."""
+    path = folder / f"{POLICY}.yaml"
+    text = path.read_text(encoding="utf-8")
+    # the field, and the one rule that sets it (its cases go with the test file: the point
+    # here is the flows' cases)
+    for first, after in (
+        ("  order_correction_needed:\n", "  effects:\n"),
+        ("  - id: release-after-ship-date\n", "  # -- HO-4"),
+    ):
+        start = text.index(first)
+        text = text[:start] + text[text.index(after, start) :]
+    assert "order_correction_needed" not in text
+    path.write_text(text, encoding="utf-8")
+    (folder / f"{POLICY}.tests.yaml").unlink()
+    assert "order_correction_needed" not in "".join(
+        (folder / f"{flow}.yaml").read_text(encoding="utf-8") for flow in FLOWS
+    )
+    with pytest.raises(FailingTests) as refused:
+        lifecycle.submit(from_path(path), "alice", "drop a field")
+    assert "missing required field 'order_correction_needed'" in str(refused.value)
+    for flow in FLOWS:
+        record, publication = lifecycle.submit(from_path(folder / f"{flow}.yaml"), "alice", "")
+        assert publication is not None and record.tests is not None
+        assert record.tests["failed"] == 0, record.tests
+    record, publication = lifecycle.submit(from_path(path), "alice", "drop a field")
+    assert publication is not None
+    assert record.tests is not None
+    assert [f["ref"] for f in record.tests["consulting_flows"]] == [f"{f}@2" for f in FLOWS]
+
+
+def test_only_a_decision_policy_has_flows_checked_against_it(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    flow = lifecycle.resolve("order-hold-status", "published")
+    assert lifecycle.flows_tested(flow) == []
+    fees = lifecycle.resolve("cancellation-fees", "published")
+    assert lifecycle.flows_tested(fees) == []  # no flow consults it
+    found = candidates.consulting_flows(lifecycle.store, lifecycle.revisions, POLICY)
+    assert [f.id for f in found] == list(FLOWS)
+    assert all(f.record is not None and f.record.state == "published" for f in found)
