@@ -99,6 +99,11 @@ def _known(lifecycle: Any, policy: str, policies_dir: str | None = "policies") -
     """The policy id of POLICY; an id with no revision in the store and no file in the
     policies folder is unknown_policy (exit 2), with the nearest known id as a hint."""
     if policies_dir is not None and policy.endswith((".yaml", ".yml")):
+        from engine.lifecycle.candidates import is_file
+
+        if not is_file(Path(policy)):  # a file named is the one meant, not the id's revisions
+            problem = Msg("no policy file {path}", path=policy)
+            raise UsageError([Diagnostic("unknown_policy", problem)])
         return Path(policy).stem
     known = set(lifecycle.revisions.policy_ids())
     if policies_dir is not None and Path(policies_dir).is_dir():

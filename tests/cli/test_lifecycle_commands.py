@@ -93,6 +93,20 @@ def test_a_misspelt_policy_is_unknown_with_the_nearest_id(
     assert "did you mean 'cancellation-fees'?" in err, err
 
 
+@pytest.mark.parametrize("command", ["diff", "impact", "publish", "draft"])
+def test_a_policy_file_that_is_not_there_is_named_not_read_as_its_id(
+    capsys: pytest.CaptureFixture[str], project: Path, command: str
+) -> None:
+    """`kimari diff missing.yaml` said the store had no published 'missing'; the file named
+    is what is missing. A file that is there is read as before."""
+    missing = str(project / "policies" / "cancellation-fee.yaml")
+    code, out, err = run(capsys, project, command, missing)
+    assert code == 2, (out, err)
+    assert err.strip() == f"unknown_policy: no policy file {missing}", err
+    present = str(project / "policies" / "cancellation-fees.yaml")
+    assert run(capsys, project, "diff", present)[0] == 0
+
+
 def test_a_known_policy_without_revisions_is_listed_as_having_none(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
