@@ -791,6 +791,14 @@ def publish(
     if tests.get("note"):
         passing = Msg("{line} ({note})", line=passing, note=tests["note"])
     click.echo("  " + translate(passing))
+    for flow in tests.get("consulting_flows") or []:
+        consulting = Msg(
+            "{ref}, a published flow that consults it: {passed} of {cases} cases pass",
+            ref=flow["ref"],
+            passed=flow["passed"],
+            cases=flow["cases"],
+        )
+        click.echo("    " + translate(consulting))
     if "replayed" in effect:
         replayed = Msg(
             "impact over {days} days: {replayed:,} replayed, {changed:,} changed, "

@@ -46,6 +46,11 @@ def _case_line(folder: Path, flow: str, name: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if line.strip() == f"- name: {name}")
 
 
+def _case_count(folder: Path, flow: str) -> int:
+    text = (folder / f"{flow}.tests.yaml").read_text(encoding="utf-8")
+    return sum(line.startswith("  - name: ") for line in text.splitlines())
+
+
 def _cli(lifecycle: Lifecycle, folder: Path, *args: str) -> int:
     store = ["--store", str(lifecycle.path), "--policies", str(folder)]
     return main(["publish", POLICY, *args, *store])
@@ -56,6 +61,11 @@ def test_a_harmless_change_is_published_with_the_flows_that_consult_it_checked(
 ) -> None:
     _retitle(folder)
     assert _cli(lifecycle, folder, "--as", "alice") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    for flow in FLOWS:  # said where the author reads the submission's tests
+        cases = _case_count(folder, flow)
+        line = f"    {flow}@1, a published flow that consults it: {cases} of {cases} cases pass"
+        assert line in out.splitlines(), out
     record = lifecycle.record(POLICY, 2)
     assert record.state == "published" and record.tests is not None
     checked = {flow["policy"]: flow for flow in record.tests["consulting_flows"]}
