@@ -117,6 +117,17 @@ def history_text(entity: Mapping[str, Any], rows: list[HistoryRow], refusals: li
         )
     ]
     for row in rows:
+        if row.imported:
+            imported = Msg(
+                "{version}  {at}  imported into {state} by {principal} rev {revision}",
+                version=str(row.version).rjust(4),
+                at=row.at,
+                state=row.to_state,
+                principal=row.principal or "-",
+                revision=row.revision,
+            )
+            out.append("  " + translate(imported))
+            continue
         move = Msg(
             "{version}  {at}  {event} {before} -> {after}  [{transition}] by {actor} rev "
             "{revision}",

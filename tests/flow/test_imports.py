@@ -65,3 +65,16 @@ def test_a_refused_import_leaves_no_row(engine: FlowEngine) -> None:
     assert [r.principal for r in engine.history("claim-status", "EST-3")] == ["ops"]
     assert engine.history("claim-status", "EST-4") == []
     assert engine.store.load("claim-status", "EST-4") is None
+
+
+def test_kimari_history_shows_the_import_with_who_made_it(engine: FlowEngine) -> None:
+    """The text history showed the import as a move of event '' from '' by '-'."""
+    from engine.flow.render import history_text
+
+    engine.import_entity("claim-status", "EST-3", "under_review", FACTS, principal="ops")
+    engine.apply("claim-status", "EST-3", {"type": "approve"}, actor=OPERATOR, at=AT)
+    rows = engine.history("claim-status", "EST-3")
+    lines = history_text(engine.entity("claim-status", "EST-3"), rows, []).splitlines()
+    imported = f"0  {rows[0].at}  imported into under_review by ops rev {rows[0].revision}"
+    assert lines[1].strip() == imported, lines
+    assert "under_review -> approved" in lines[2] and "by op-1" in lines[2]
