@@ -99,11 +99,16 @@ def request_problem_code(diagnostics: Sequence[Diagnostic]) -> str:
     """The code of a problem with a request: `facts_invalid` when every diagnostic points
     into the facts (clients branch on it), the diagnostic's own code when it is alone,
     else `request_invalid`."""
-    if diagnostics and all((d.pointer or "").startswith("/facts") for d in diagnostics):
+    if diagnostics and all(_in_facts(d.pointer) for d in diagnostics):
         return "facts_invalid"
     if len(diagnostics) == 1:
         return diagnostics[0].code
     return "request_invalid"
+
+
+def _in_facts(pointer: str | None) -> bool:
+    """Whether a JSON pointer leads to the facts or into them (not to a key `/facts_x`)."""
+    return pointer == "/facts" or (pointer or "").startswith("/facts/")
 
 
 class KimariError(Exception):

@@ -114,6 +114,9 @@ def test_a_batch_item_is_checked_as_a_decision_request_under_its_own_pointer() -
     [
         (b'{"facts": {"x": 1}, "extra": 1}', "unknown_field"),  # alone: named by it
         (b'{"at": "2024-01-01"}', "facts_invalid"),  # every error under /facts
+        # a key beside the facts is not in them: with a missing facts, two kinds of problem
+        (b'{"facts_x": 1}', "request_invalid"),
+        (b'{"facts": {}, "facts_x": 1}', "unknown_field"),
         (b'{"extra": 1}', "request_invalid"),  # several kinds
         (b"[]", "request_invalid"),
     ],
