@@ -51,7 +51,11 @@ from typing import Any
 from engine.core.errors import Diagnostic, KimariError, UsageError
 from engine.core.i18n import Msg, os_reason
 from engine.core.jsonvalue import quoted
+from engine.service.ipc import MAX_FRAME
 from engine.store.backend import DEFAULT_LOCATION, parse_location
+
+# a quarter of a frame: the rest is room for the request's own fields and headers
+MAX_BODY_BYTES = MAX_FRAME // 4
 
 SCOPES = ("decide", "admin", "publish")
 ROLE_SEPARATORS = "|:,+"
@@ -195,6 +199,17 @@ class Config:
         for key in ("workers", "max_body_bytes", "max_batch", "commit_max_rows"):
             if getattr(self, key) < 1:
                 problems.append(Msg("{key} must be at least 1", key=key))
+        if self.max_body_bytes > MAX_BODY_BYTES:
+            # a body goes to a worker in one frame: past its limit the front took the worker
+            # for dead (503 worker_crashed, retriable, on every retry)
+            problems.append(
+                Msg(
+                    "max_body_bytes must be at most {limit:,} (a body goes to a worker in one "
+                    "frame of at most {frame:,} bytes)",
+                    limit=MAX_BODY_BYTES,
+                    frame=MAX_FRAME,
+                )
+            )
         try:
             parse_location(self.store)
         except KimariError as exc:

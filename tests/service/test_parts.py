@@ -267,3 +267,18 @@ def test_data_replaced_through_the_api_is_served_after_a_restart(tmp_path: Path)
         assert (body["version"], body["source"], body["entries"]) == (version, "api", entries)
         reset = admin.delete("/v1/data/blacklist").json()  # back to the file default
         assert (reset["source"], reset["entries"][0]["id"]) == ("file", "BL-1")
+
+
+def test_max_body_bytes_is_bounded_by_what_one_frame_to_a_worker_can_carry() -> None:
+    """A body past the frame's limit made the front take the worker for dead: 503
+    worker_crashed, retriable, the worker restarted at every retry."""
+    from engine.service.config import MAX_BODY_BYTES
+    from engine.service.ipc import MAX_FRAME
+
+    assert load_config(overrides={"max_body_bytes": MAX_BODY_BYTES}, env={}).max_body_bytes
+    with pytest.raises(UsageError) as caught:
+        load_config(overrides={"max_body_bytes": MAX_BODY_BYTES + 1}, env={})
+    [problem] = caught.value.diagnostics
+    assert problem.code == "config_invalid"
+    assert f"at most {MAX_BODY_BYTES:,}" in str(problem.message)
+    assert f"{MAX_FRAME:,} bytes" in str(problem.message)
