@@ -20,7 +20,7 @@ type ReasonChange = {
   reasons: { rule: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null }[];
 };
 type EntitiesInState = { state: string; count: number; entities: string[] };
-type EntityImpact = {
+export type EntityImpact = {
   total: number;
   stranded: number;
   removed_states: EntitiesInState[];
@@ -366,6 +366,53 @@ function EntitiesView({ entities }: { entities: EntityImpact }) {
       )}
       {untouched && <p class="muted">{t("impact.entities_untouched")}</p>}
     </div>
+  );
+}
+
+/** A flow's stored entities as an impact counts them; undefined for a decision policy (and
+ * for a revision recorded before impact counted them). */
+export function entitiesOf(impact: ImpactSummary | null | undefined): EntityImpact | undefined {
+  return (impact as (ImpactSummary & Additions) | null | undefined)?.entities;
+}
+
+/** A flow's entity impact in one cell of a list: what it strands (an alert), the entities
+ * whose allowed events or facts it changes, or that none is touched. A flow logs no
+ * decisions: "0 of 0 change" would say nothing of what matters. */
+export function EntityImpactBrief({ entities }: { entities: EntityImpact }) {
+  const changed = entities.events_changed.reduce((sum, s) => sum + s.count, 0);
+  const parts = [
+    entities.stranded > 0 && (
+      <strong class="stranded" key="stranded">
+        {t("impact.brief_stranded", { count: entities.stranded })}
+      </strong>
+    ),
+    changed > 0 && (
+      <span class="warn" key="events">
+        {t("impact.brief_events_changed", { count: changed })}
+      </span>
+    ),
+    entities.facts.refused > 0 && (
+      <span class="warn" key="facts">
+        {t("impact.brief_facts_refused", { count: entities.facts.refused })}
+      </span>
+    ),
+  ].filter((part) => part);
+  if (parts.length === 0) {
+    return (
+      <span class="muted entity-brief" data-stranded="0">
+        {t("impact.brief_untouched")}
+      </span>
+    );
+  }
+  return (
+    <span class="entity-brief" data-stranded={entities.stranded}>
+      {parts.map((part, i) => (
+        <Fragment key={i}>
+          {i > 0 && " · "}
+          {part}
+        </Fragment>
+      ))}
+    </span>
   );
 }
 

@@ -209,6 +209,18 @@ export type Whoami = { principal: string; scopes: string[]; roles: string[] };
 // -- the lifecycle (docs/lifecycle.md) -----------------------------------------------------
 export type TestFailure = { file: string; line: number; col?: number; name: string; failures: string[] };
 
+/** A published flow that consults a decision policy, tested against the submitted
+ * revision of that policy (kept in the submission's tests). */
+export type ConsultingFlow = {
+  policy: string;
+  ref: string;
+  revision: string;
+  cases: number;
+  passed: number;
+  failed: number;
+  errors: number;
+};
+
 export type TestsReport = {
   cases: number;
   passed: number;
@@ -219,6 +231,7 @@ export type TestsReport = {
   problems?: string[];
   uncovered_rules?: string[];
   note?: string;
+  consulting_flows?: ConsultingFlow[];
 };
 
 export type Transition = { from: string; to: string; count: number };

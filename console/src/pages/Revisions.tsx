@@ -7,12 +7,13 @@ import { call, get } from "../api";
 import { ErrorBox, Loading, Section, useBusy, useLoad } from "../components";
 import { DiffView } from "../diff";
 import { formatTime, pick, t } from "../i18n";
-import { ImpactSummaryView } from "../impact";
+import { EntityImpactBrief, entitiesOf, ImpactSummaryView } from "../impact";
 import { JobProgress, useJob } from "../jobs";
 import { whoami } from "../me";
 import { href } from "../router";
 import type {
   AuditEntry,
+  ConsultingFlow,
   Diff,
   PolicySummary,
   Publication,
@@ -38,8 +39,12 @@ function TestsCell({ record }: { record: RevisionRecord }) {
   return <span>{t("revision.tests", { passed: record.tests.passed, cases: record.tests.cases })}</span>;
 }
 
+/** A decision policy's revision: how many of the decisions replayed change. A flow's: its
+ * stored entities (a flow logs no decisions), what it strands first. */
 function ImpactCell({ record }: { record: RevisionRecord }) {
   if (!record.impact) return <span class="muted">-</span>;
+  const entities = entitiesOf(record.impact);
+  if (entities) return <EntityImpactBrief entities={entities} />;
   if (record.impact.note) return <span class="muted">{t("revision.no_impact")}</span>;
   return <span>{t("revision.impact", { changed: record.impact.changed, replayed: record.impact.replayed })}</span>;
 }
@@ -124,7 +129,7 @@ function RevisionTable({
 }) {
   return (
     <div class="table-scroll">
-      <table id="revision-list">
+      <table id="revision-list" class="stacked">
         <thead>
           <tr>
             <th>{t("revisions.ref")}</th>
@@ -294,7 +299,14 @@ export function RevisionPage({ id, number }: { id: string; number: string }) {
       </Section>
       <div class="two-columns">
         <Section title={t("revision.tests_title")} id="revision-tests">
-          {record.tests ? <TestsView report={record.tests} /> : <p class="muted">{t("revision.not_tested")}</p>}
+          {record.tests ? (
+            <>
+              <TestsView report={record.tests} />
+              {(record.tests.consulting_flows ?? []).length > 0 && <ConsultingFlows flows={record.tests.consulting_flows!} />}
+            </>
+          ) : (
+            <p class="muted">{t("revision.not_tested")}</p>
+          )}
         </Section>
         <Section title={t("revision.impact_title")} id="revision-impact">
           {record.impact ? (
@@ -329,6 +341,69 @@ export function RevisionPage({ id, number }: { id: string; number: string }) {
   );
 }
 
+/** The published flows that consult this decision policy, each tested against this
+ * revision at submission (a submission one of them fails is refused): which flow, which
+ * of its revisions, how its cases went. */
+function ConsultingFlows({ flows }: { flows: ConsultingFlow[] }) {
+  return (
+    <div class="consulting-flows" id="consulting-flows">
+      <h3>{t("revision.consulting_flows")}</h3>
+      <ul class="plain">
+        {flows.map((flow) => (
+          <li key={flow.ref} data-policy={flow.policy} data-failed={flow.failed + flow.errors}>
+            <a href={href(["policies", flow.policy, "revisions", flow.ref.slice(flow.ref.lastIndexOf("@") + 1)])}>
+              <code>{flow.ref}</code>
+            </a>{" "}
+            <code class="muted">{flow.revision}</code>{" "}
+            <span class={flow.failed || flow.errors ? "warn" : undefined}>
+              {t("tests.summary", { passed: flow.passed, cases: flow.cases, failed: flow.failed, errors: flow.errors })}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** Before the approve button of a revision that strands stored entities: how many, in
+ * which states, a way to the details, and a tick the approver gives before approving. */
+function StrandedWarning({
+  record,
+  acknowledged,
+  onAcknowledge,
+}: {
+  record: RevisionDetail;
+  acknowledged: boolean;
+  onAcknowledge: (yes: boolean) => void;
+}) {
+  const entities = entitiesOf(record.impact);
+  if (!entities || entities.stranded === 0) return null;
+  return (
+    <div class="error stranded-warning" role="alert" id="stranded-warning" data-stranded={entities.stranded}>
+      <strong>{t("revision.stranded_warning", { count: entities.stranded })}</strong>
+      <ul class="plain">
+        {entities.removed_states.map((s) => (
+          <li key={"removed-" + s.state} data-state={s.state}>
+            {t("impact.state_removed", { state: s.state, count: s.count })}
+          </li>
+        ))}
+        {entities.abolished_states.map((s) => (
+          <li key={"abolished-" + s.state} data-state={s.state}>
+            {t("impact.state_abolished", { state: s.state, count: s.count })}
+          </li>
+        ))}
+      </ul>
+      <button type="button" class="link" id="stranded-details" onClick={() => document.getElementById("revision-impact")?.scrollIntoView()}>
+        {t("revision.stranded_details")}
+      </button>
+      <label class="acknowledge">
+        <input type="checkbox" id="stranded-ack" checked={acknowledged} onChange={(e) => onAcknowledge((e.target as HTMLInputElement).checked)} />{" "}
+        {t("revision.stranded_ack")}
+      </label>
+    </div>
+  );
+}
+
 type Approved = { publication: Publication; revision: RevisionRecord };
 
 function Decide({
@@ -346,6 +421,9 @@ function Decide({
   const [failure, setFailure] = useState<unknown>(null);
   const [approved, setApproved] = useState<Approved | null>(null);
   const [rejected, setRejected] = useState(false);
+  // a revision that strands stored entities is approved only once that is acknowledged
+  const [acknowledged, setAcknowledged] = useState(false);
+  const strands = (entitiesOf(record.impact)?.stranded ?? 0) > 0;
   const submit = useJob<{ revision: RevisionRecord }>();
   const acting = useBusy();
   const url = `${base(policy)}/revisions/${record.number}`;
@@ -384,9 +462,18 @@ function Decide({
             <label for="decision-message">{t("revision.message")}</label>
             <input id="decision-message" value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
           </div>
+          {record.state === "pending" && <StrandedWarning record={record} acknowledged={acknowledged} onAcknowledge={setAcknowledged} />}
           <div class="actions">
             {record.state === "pending" && (
-              <button type="button" class="primary" id="approve" disabled={busy} onClick={() => act("approve")}>
+              <button
+                type="button"
+                class="primary"
+                id="approve"
+                disabled={busy || (strands && !acknowledged)}
+                aria-busy={busy ? "true" : undefined}
+                aria-describedby={strands ? "stranded-warning" : undefined}
+                onClick={() => act("approve")}
+              >
                 {t("revision.approve")}
               </button>
             )}
@@ -403,6 +490,11 @@ function Decide({
             <button type="button" id="reject" disabled={busy} onClick={() => act("reject")}>
               {t("revision.reject")}
             </button>
+            {record.state === "pending" && strands && !acknowledged && (
+              <span class="muted" id="stranded-ack-first">
+                {t("revision.stranded_ack_first")}
+              </span>
+            )}
           </div>
         </>
       )}
@@ -452,7 +544,7 @@ export function ApprovalsPage() {
           <p class="muted">{t("approvals.none")}</p>
         ) : (
           <div class="table-scroll">
-            <table id="pending-list">
+            <table id="pending-list" class="stacked">
               <thead>
                 <tr>
                   <th>{t("revisions.ref")}</th>
@@ -466,22 +558,24 @@ export function ApprovalsPage() {
               <tbody>
                 {pending.map((record) => (
                   <tr key={record.ref} data-ref={record.ref}>
-                    <td>
+                    <td data-label={t("revisions.ref")}>
                       <a href={href(["policies", record.policy, "revisions", String(record.number)])}>
                         <code>{record.ref}</code>
                       </a>{" "}
                       <StateBadge record={record} />
                     </td>
-                    <td>{titles.get(record.policy)}</td>
-                    <td>
+                    <td data-label={t("policies.name")}>{titles.get(record.policy)}</td>
+                    <td data-label={t("revisions.author")}>
                       {record.author}
                       <div class="muted">{formatTime(record.created_at)}</div>
                     </td>
-                    <td>{record.message}</td>
-                    <td>
+                    <td class="message" data-label={t("revisions.message")}>
+                      {record.message}
+                    </td>
+                    <td data-label={t("revisions.tests")}>
                       <TestsCell record={record} />
                     </td>
-                    <td>
+                    <td data-label={t("revisions.impact")}>
                       <ImpactCell record={record} />
                     </td>
                   </tr>
