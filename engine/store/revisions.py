@@ -841,11 +841,22 @@ class RevisionStore(Component):
             raise ValueError(state)
         stamp = now_ms()
         with self.backend.write() as session:
-            session.execute(
+            ended = session.execute(
                 "UPDATE jobs SET state = ?, active = NULL, finished_at = ?, heartbeat = ?, "
                 "report = ?, error = ? WHERE id = ? AND state = 'running'",
                 (state, stamp, stamp, _json(report), _json(error), job_id),
-            )
+            ).rowcount
+            if ended and state != "done":
+                # the trail said "submit" when the job began: it says how a submission that
+                # stored nothing ended, so that it does not read as one that was made
+                row = session.execute(
+                    "SELECT kind, policy_id, principal FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+                if row is not None and row[0] == "submit":
+                    detail = {"job": job_id}
+                    if isinstance(error, Mapping) and error.get("code"):
+                        detail["code"] = str(error["code"])
+                    _audit(session, stamp, row[2], f"submit_{state}", row[1], None, detail)
 
     def cancel_job(self, job_id: str, principal: str) -> Job | None:
         """Ask a running job to stop (it does at its next progress report)."""

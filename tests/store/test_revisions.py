@@ -121,6 +121,32 @@ def test_one_job_runs_per_policy_and_an_abandoned_one_is_failed(store: RevisionS
     assert replaced.state == "running"
 
 
+def test_a_submission_that_stored_nothing_says_how_it_ended_in_the_audit_trail(
+    store: RevisionStore,
+) -> None:
+    """The trail's "submit" row is written when the job begins: a submission refused by its
+    tests read like one that was made."""
+    refused = store.start_job("submit", "p", "alice", {"draft": 2})
+    store.finish_job(refused.id, "failed", error={"code": "tests_failed", "message": "…"})
+    cancelled = store.start_job("submit", "p", "alice", {"draft": 3})
+    store.finish_job(cancelled.id, "cancelled", error={"code": "cancelled"})
+    made = store.start_job("submit", "p", "alice", {"draft": 4})
+    store.finish_job(made.id, "done", report={"revision": {}})
+    impact = store.start_job("impact", "p", "bob", {})
+    store.finish_job(impact.id, "failed", error={"code": "internal_error"})
+    trail = [(e.action, e.principal, dict(e.detail)) for e in reversed(store.audit("p"))]
+    assert trail == [
+        ("submit", "alice", {"job": refused.id}),
+        ("submit_failed", "alice", {"job": refused.id, "code": "tests_failed"}),
+        ("submit", "alice", {"job": cancelled.id}),
+        ("submit_cancelled", "alice", {"job": cancelled.id, "code": "cancelled"}),
+        ("submit", "alice", {"job": made.id}),  # made: its revision's own rows say so
+        ("impact", "bob", {"job": impact.id}),  # not a submission: nothing more
+    ]
+    store.finish_job(refused.id, "failed", error={"code": "tests_failed"})  # ended already
+    assert len(store.audit("p")) == len(trail)
+
+
 def test_a_jobs_parameters_keep_decimals_a_double_cannot_hold(store: RevisionStore) -> None:
     """An impact's new data is read exactly from its request: orjson wrote no Decimal (500)."""
     entries = [{"id": "E-1", "rate": Decimal("0.30000000000000001"), "big": 2**62}]
