@@ -270,17 +270,25 @@ def locate_policy(policy: str, policies_dir: Path) -> tuple[Path, str]:
 
 
 def open_flow_engine(
-    policy: str, policies_dir: Path, store_path: str | Path | Backend | None = None
+    policy: str,
+    policies_dir: Path,
+    store_path: str | Path | Backend | None = None,
+    *,
+    reading: bool = False,
 ) -> tuple[FlowEngine, str]:
     """A FlowEngine over the store at `store_path` (a location, or a Backend the caller
     closes), and the policy id. It decides as `kimari serve` over that store does: with the
     store's published revisions and the data versions current there, once it has published
     anything (an edited file moves no entity before it is published); with the policies of
     `policies_dir` (or of the folder of a policy given as its .yaml file) while it has not,
-    as `kimari serve --watch` would."""
+    as `kimari serve --watch` would. `reading`: only to read entities (kimari history): a
+    policy the store has not published is read by its file, so that entities it moved
+    before anything was published stay readable."""
     policies_dir, policy = locate_policy(policy, policies_dir)
     location = store_path or DEFAULT_PATH
     served = _published(location)
+    if served is not None and reading and policy not in served.policies:
+        served = None
     if served is None:
         catalog: Catalog = load_project(policies_dir)
     else:

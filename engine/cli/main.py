@@ -662,7 +662,7 @@ def history(
     # read-only: no migration, no lock file
     backend = open_backend(store_path or DEFAULT_PATH, readonly=True)
     try:
-        engine, policy_id = open_flow_engine(policy, Path(policies_dir), backend)
+        engine, policy_id = open_flow_engine(policy, Path(policies_dir), backend, reading=True)
         entity = engine.entity(policy_id, entity_id)
         rows = engine.history(policy_id, entity_id)
         refused = engine.refusals(policy_id, entity_id) if refusals else []

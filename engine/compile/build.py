@@ -107,6 +107,9 @@ class Build:
     outcome: dict[str, OutcomeField] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     used_roots: set[str] = field(default_factory=set)
+    # the outcome fields of a consulted decision that a flow's expressions read
+    # (`event.decision.outcome.held`); "*" where the outcome or the answer is read whole
+    outcome_reads: set[str] = field(default_factory=set)
     find_keys: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
     conditions: Any = None
     durable_rules: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +225,7 @@ class Build:
         return Expr(text, node, type_, checker.types, source, compile_expr(node))
 
     def _note_usage(self, node: ast.Node) -> None:
+        self.outcome_reads |= ast.paths_read(node, ("event", "decision", "outcome"))
         for sub in node.walk():
             path = ast.path_of(sub)
             if path and len(path) >= 2 and path[0] in ("settings", "derived", "data"):

@@ -62,7 +62,13 @@ from engine.core.jsonvalue import quoted
 from engine.core.suggest import did_you_mean
 from engine.durable import conditions as durable_conditions
 from engine.flow.actors import ACTOR_KEYS
-from engine.flow.consult import DECISION_FIELD, answer_schema, consulted_policy, stage_consults
+from engine.flow.consult import (
+    DECISION_FIELD,
+    answer_schema,
+    consulted_policy,
+    stage_consult_answers,
+    stage_consults,
+)
 from engine.flow.model import (
     EVENT_TYPE,
     Action,
@@ -785,6 +791,7 @@ STAGES: tuple[tuple[str, Callable[[FlowBuild], None]], ...] = (
     ("consults", stage_consults),
     ("derived", stage_derived),
     ("transitions", stage_transitions),
+    ("consult_answers", stage_consult_answers),
     ("reachable", stage_reachable),
     ("flow_checks", stage_flow_checks),
     ("unused", stage_unused),

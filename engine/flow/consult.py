@@ -38,7 +38,7 @@ fails to parse is parsed again each time, so its problem is found again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from engine.compile.build import Build
@@ -47,6 +47,7 @@ from engine.core.errors import PolicyError
 from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 from engine.flow.model import DECISION_FIELD, DecisionCall, FlowEvent
+from engine.lang.ast import EVERY
 from engine.lang.check import Root, Scope
 from engine.lang.types import DATETIME, record
 from engine.source.facts import compile_facts_schema
@@ -151,9 +152,13 @@ def consulted_policy(build: Build, spec: Mapping[str, Any], pointer: str) -> dic
     return data
 
 
-def answer_schema(build: Build, event: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON Schema of the answer the event's `decision` field holds."""
+def answer_schema(
+    build: Build, event: str, spec: Mapping[str, Any], required: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The JSON Schema of the answer the event's `decision` field holds; `required`: the
+    outcome fields it must have ("*": every one it was compiled against)."""
     consulted: dict[str, Any] = build.consulted.get(spec["policy"]) or {}  # type: ignore[attr-defined]
+    needed = set(required)
     outcome: dict[str, Any] = {}
     for name, field in (consulted.get("outcome") or {}).items():
         if not isinstance(field, dict):
@@ -171,14 +176,34 @@ def answer_schema(build: Build, event: str, spec: Mapping[str, Any]) -> dict[str
                 "properties": {"id": {"type": "string"}, "revision": {"type": "string"}},
             },
             "decision_id": {"type": "string"},
-            # every field it was compiled against, present (null when unset): a field the
-            # consulted policy renamed or dropped since would read null, a silent guess
-            "outcome": {"type": "object", "properties": outcome, "required": list(outcome)},
+            "outcome": {
+                "type": "object",
+                "properties": outcome,
+                "required": [f for f in outcome if f in needed or EVERY in needed],
+            },
             "reasons": {"type": "array", "items": _REASON},
             "fired": {"type": "array", "items": {"type": "string"}},
             "data": {"type": "object"},
         },
     }
+
+
+def stage_consult_answers(build: Build) -> None:
+    """Once every expression of the flow is compiled: each consulted answer must hold the
+    outcome fields the flow reads (present, null when unset). A field the consulted policy
+    renamed or dropped since would read null, a silent guess (an order moved without the
+    SWITCHED_TO_COD it owed); one the flow never reads may come and go with the consulted
+    policy's revisions (a rollback to a revision without it breaks nothing)."""
+    flow: ConsultBuild = build  # type: ignore[assignment]
+    for name, spec in flow.event_specs.items():
+        event = flow.events.get(name)
+        if event is None or event.decide is None:
+            continue
+        schema = answer_schema(build, name, spec, build.outcome_reads)
+        answer = compile_facts_schema(schema, source=build.document.path)
+        flow.events[name] = dataclasses.replace(
+            event, decide=dataclasses.replace(event.decide, answer=answer)
+        )
 
 
 def _scope(build: Build) -> Scope:

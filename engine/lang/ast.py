@@ -160,6 +160,27 @@ def names_read(node: Node, root: str) -> set[str]:
     return found
 
 
+def paths_read(node: Node, prefix: tuple[str, ...]) -> set[str]:
+    """The names read one step below the path `prefix` in `node`: {'held'} for
+    `event.decision.outcome.held == true` under ('event', 'decision', 'outcome'); EVERY
+    where the path, or one above it, is read whole (`event.decision`). Paths bound by a
+    lambda's parameter are the lambda's."""
+    found: set[str] = set()
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        sub, shadowed = stack.pop()
+        if isinstance(sub, Lambda):
+            stack.append((sub.body, shadowed or sub.param == prefix[0]))
+            continue
+        path = path_of(sub)
+        if path is not None:
+            if not shadowed and path[: len(prefix)] == prefix[: len(path)]:
+                found.add(path[len(prefix)] if len(path) > len(prefix) else EVERY)
+            continue
+        stack.extend((child, shadowed) for child in sub.children())
+    return found
+
+
 def dependency_order(
     names: list[str], parsed: Mapping[str, Node], root: str
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:

@@ -292,17 +292,19 @@ def consulted_ids(policy: CompiledPolicy) -> list[str]:
     return sorted({e.decide.policy for e in events if e.decide is not None})
 
 
-def served_consulted(
+def consulted_as_tested(
     store: Store, revisions: RevisionStore, policy: CompiledPolicy, instead: Consulted | None = None
 ) -> Consulted:
-    """The decision policies a flow consults as the service serves them now, which is what
-    the flow will consult once published: each one's published revision, with the data sets
-    it is served with (served_data). One never published, or whose published revision
+    """The decision policies a flow consults, as its test cases run at a submission: each
+    one's published revision (what the flow will consult once published), with the default
+    data that revision was published with, the data its own cases run with. Not a version
+    made current through the API: test cases are written against the data shipped with the
+    policies, and a live blacklist (services replace it) would fail them, refusing every
+    submission until it was set back. One never published, or whose published revision
     cannot be compiled here, is left out: the event that consults it fails in the tests, as
     it would when served (consulted_policy_missing). `instead`: policies given in place of
     their published revisions (a candidate, as flows_tested checks it)."""
     out: dict[str, tuple[CompiledPolicy, Mapping[str, Dataset]]] = {}
-    current: dict[str, tuple[str, int]] | None = None
     defaults: dict[str, str] | None = None
     for policy_id in consulted_ids(policy):
         if instead is not None and policy_id in instead:
@@ -317,30 +319,9 @@ def served_consulted(
             continue
         if consulted.kind != "decision":
             continue
-        if current is None:
-            current, defaults = store.current_data(), published_defaults(revisions)
-        assert defaults is not None
-        out[policy_id] = (consulted, served_data(store, consulted.datasets, current, defaults))
-    return out
-
-
-def served_once_published(store: Store, candidate: Candidate) -> dict[str, Dataset]:
-    """The data sets a decision policy candidate would be served with once published: the
-    version made current through the API (when it fits the candidate's entry schema), else
-    its own default (a publication makes its data versions the defaults: published_defaults)."""
-    current = store.current_data()
-    out = {}
-    for name, spec in candidate.policy.datasets.items():
-        own = candidate.data.get(name)
-        out[name] = own if own is not None else Dataset(name, [], match=spec.match)
-        version = current[name][0] if name in current else None
-        stored = store.data_version(name, version) if version is not None else None
-        if stored is None:
-            continue
-        try:
-            out[name] = dataset_from_entries(spec, stored.entries, version)
-        except PolicyError:
-            continue  # the service serves the default then (apply_data)
+        if defaults is None:
+            defaults = published_defaults(revisions)
+        out[policy_id] = (consulted, default_data(store, consulted.datasets, defaults))
     return out
 
 
@@ -395,8 +376,8 @@ def consulting_flows(store: Store, revisions: RevisionStore, policy_id: str) -> 
 
 def flows_tested(store: Store, revisions: RevisionStore, candidate: Candidate) -> list[FlowTests]:
     """The test cases of every published flow that consults `candidate` (a decision policy),
-    run with the candidate as the policy its events consult, with the data it would be served
-    with once published, and every other policy they consult as it is served now. A flow was
+    run with the candidate as the policy its events consult, with its own data (as its own
+    cases run), and every other policy they consult as consulted_as_tested gives it. A flow was
     compiled against an older text of the candidate: an answer lacking an outcome field that
     text had fails its events (decision_answer_invalid), as it would once the candidate is
     served. None for a flow candidate (flows consult decision policies only)."""
@@ -405,10 +386,10 @@ def flows_tested(store: Store, revisions: RevisionStore, candidate: Candidate) -
     flows = consulting_flows(store, revisions, candidate.id)
     if not flows:
         return []
-    given = {candidate.id: (candidate.policy, served_once_published(store, candidate))}
+    given = {candidate.id: (candidate.policy, candidate.data)}  # as its own cases run
     out = []
     for flow in flows:
-        consulted = served_consulted(store, revisions, flow.policy, given)
+        consulted = consulted_as_tested(store, revisions, flow.policy, given)
         summary, problems = tested(flow, consulted, shown=_tests_beside(flow))
         out.append(FlowTests(flow, summary, problems))
     return out
@@ -441,30 +422,21 @@ def published_defaults(revisions: RevisionStore) -> dict[str, str]:
     return {name: version for name, (_, version) in out.items()}
 
 
-def served_data(
-    store: Store,
-    specs: Mapping[str, DatasetSpec],
-    current: Mapping[str, tuple[str, int]],
-    defaults: Mapping[str, str],
+def default_data(
+    store: Store, specs: Mapping[str, DatasetSpec], defaults: Mapping[str, str]
 ) -> dict[str, Dataset]:
-    """The data sets of `specs` as the service serves them: the version made current through
-    the API, else (none, or one that no longer fits its schema) the published default, else
-    empty (engine/project/registry.py, apply_data)."""
+    """The data sets of `specs` in their published default versions (published_defaults),
+    empty where there is none or it no longer fits its schema."""
     out = {}
     for name, spec in specs.items():
-        versions = [current[name][0]] if name in current else []
-        versions += [defaults[name]] if name in defaults else []
-        for version in versions:
-            stored = store.data_version(name, version)
-            if stored is None:
+        stored = store.data_version(name, defaults[name]) if name in defaults else None
+        try:
+            if stored is not None:
+                out[name] = dataset_from_entries(spec, stored.entries, defaults[name])
                 continue
-            try:
-                out[name] = dataset_from_entries(spec, stored.entries, version)
-            except PolicyError:
-                continue
-            break
-        else:
-            out[name] = Dataset(name, [], match=spec.match)
+        except PolicyError:
+            pass
+        out[name] = Dataset(name, [], match=spec.match)
     return out
 
 
@@ -673,7 +645,7 @@ def tested(
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """run_tests' summary, and the problems of its test file (yaml_syntax, an unknown
     policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them).
-    `consulted`: the decision policies a flow's events consult (served_consulted), decided
+    `consulted`: the decision policies a flow's events consult (consulted_as_tested), decided
     beside it as the service would. `shown`: the name of a stored revision's test file in
     what is reported (default `<id>.tests.yaml`)."""
     from engine.testing.tester import run_tests as run_cases

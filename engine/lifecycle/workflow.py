@@ -200,14 +200,14 @@ class Lifecycle:
         return item
 
     def consulted(self, candidate: Candidate) -> candidates.Consulted:
-        """The decision policies a flow candidate consults, as they are served now (their
-        published revisions and data): what its tests decide them with."""
-        return candidates.served_consulted(self.store, self.revisions, candidate.policy)
+        """The decision policies a flow candidate consults, as its tests decide them: their
+        published revisions with their published default data (consulted_as_tested)."""
+        return candidates.consulted_as_tested(self.store, self.revisions, candidate.policy)
 
     def flows_tested(self, candidate: Candidate) -> list[candidates.FlowTests]:
         """The test cases of every published flow that consults a decision policy candidate,
-        run with the candidate as the policy its events consult (served with the data it
-        would be served with once published): a change the candidate's own tests accept may
+        run with the candidate as the policy its events consult (with its own data, as its
+        own cases run): a change the candidate's own tests accept may
         still break a flow compiled against an older text of it (an outcome field renamed or
         dropped fails the flow's events with decision_answer_invalid)."""
         return candidates.flows_tested(self.store, self.revisions, candidate)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -258,8 +259,6 @@ def test_fu5_a_termination_request_lists_the_actions_it_requires(
 def served_store(tmp_path: Path) -> tuple[Path, str]:
     """A copy of the shipped policies, and a store that published them, as `kimari serve`
     does on its first start."""
-    import shutil
-
     from engine.api import open_lifecycle
     from engine.store.revisions import RevisionStore
 
@@ -360,3 +359,30 @@ def test_a_policy_a_served_store_has_not_published_is_unknown_with_how_to_publis
     assert code == 2
     assert "unknown_policy: no policy 'claim-status-2'" in err
     assert "publish" in err
+
+
+def test_an_entity_moved_before_its_policy_was_published_stays_readable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Moved while the store had published nothing (decided by the file), then another
+    policy published: kimari history said 'no policy' for the entity it had just shown. A
+    new move asks for the policy to be published, as the service would (404 with a hint)."""
+    from engine.api import open_lifecycle
+    from engine.lifecycle.candidates import from_path
+
+    for folder in ("policies", "schemas"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    folder, path = tmp_path / "policies", str(tmp_path / "store.sqlite3")
+    excluded(capsys, tmp_path, path, "EST-5")  # a sandbox store: decided by the file
+    lifecycle = open_lifecycle(path)
+    try:
+        lifecycle.submit(from_path(folder / "cancellation-fees.yaml"), "alice", "first")
+    finally:
+        lifecycle.close()
+    args = ("history", "claim-status", "EST-5", "--store", path, "--policies", str(folder))
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "claim-status EST-5" in out and "exclude" in out
+    claim = event(tmp_path, {"type": "claim"})
+    code, _, err = flow(capsys, path, "EST-5", claim)
+    assert code == 2 and "publish" in err, err

@@ -725,6 +725,32 @@ def test_an_answer_without_an_outcome_field_the_flow_compiled_against_is_an_erro
     assert engine.store.load("order-hold-status", "O-6") is None
 
 
+def test_an_answer_may_lack_an_outcome_field_the_flow_never_reads(
+    engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the fields the flow reads are required: a consulted revision without one it
+    never reads (a rollback to a revision before the field was added) breaks no event."""
+    from engine.flow import decide as flow_decide
+    from engine.flow.model import flow_of
+
+    call = flow_of(engine.policy("order-hold-status")).events["check"].decide
+    assert call is not None
+    required = call.answer.schema["properties"]["outcome"]["required"]
+    assert "payment_switched_to_cod" in required and "held_by_hand" not in required
+    real = flow_decide.decide
+
+    def older(*args: Any, **kwargs: Any) -> Any:
+        decision = real(*args, **kwargs)
+        outcome = {k: v for k, v in decision.outcome.items() if k != "held_by_hand"}
+        return dataclasses.replace(decision, outcome=outcome)
+
+    monkeypatch.setattr(flow_decide, "decide", older)
+    moved = engine.apply(
+        "order-hold-status", "O-7", {"type": "check", "facts": ORDER}, actor=SYSTEM, at=AT
+    )
+    assert moved.allowed and moved.state == "held"
+
+
 def test_an_entity_that_other_writers_keep_moving_is_a_retry_later_and_nothing_is_stored(
     engine: FlowEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
