@@ -388,7 +388,7 @@ class FlowStore(Component):
                 "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
                 (policy_id, entity_id),
             ).fetchone()
-            if (current[0] if current else 0) != before.version:
+            if not _unmoved(current, before):
                 return False
             facts = dumps_text(after.facts)
             conn.execute(
@@ -458,7 +458,7 @@ class FlowStore(Component):
                 "SELECT version FROM flow_entities WHERE policy_id = ? AND entity_id = ?",
                 (policy_id, entity_id),
             ).fetchone()
-            if (current[0] if current else 0) != before.version:
+            if not _unmoved(current, before):
                 return False
             conn.execute(
                 "INSERT INTO flow_refusals (policy_id, entity_id, version, event_id, event_type, "
@@ -539,6 +539,16 @@ class FlowStore(Component):
                     (int(now.timestamp() * 1000), principal, policy_id, dumps_text(detail)),
                 )
         return True
+
+
+def _unmoved(current: Any, before: EntityState) -> bool:
+    """Whether the entity is as `before` was read: at its version, and there or not as it
+    was (an entity never stored has no created_at). An import landing while another process
+    decided the entity's first event is at version 0 too: the first move overwrote it and
+    left a history whose row 0 the entity contradicts."""
+    if current is None:
+        return before.created_at is None and before.version == 0
+    return before.created_at is not None and int(current[0]) == before.version
 
 
 def _insert_entity(

@@ -163,3 +163,22 @@ def test_a_file_written_before_imports_were_recorded_gains_the_column_and_keeps_
     finally:
         store.close()
         backend.close()
+
+
+def test_a_first_move_decided_before_an_import_landed_is_refused_and_decided_again(
+    backend: Backend,
+) -> None:
+    """Read as absent (version 0, never stored), then imported by another process (version
+    0 too): the first move overwrote the import, and the history's row 0 contradicted the
+    entity. Now the move is refused as one made on a moved entity: decided again."""
+    store = FlowStore(backend)
+    never = EntityState("not_claimed", {})  # what the deciding process read: no entity
+    imported(store)
+    assert not store.commit_move("p", "E-1", never, step(never, "not_claimed"), Move("d1"))
+    entity = store.load("p", "E-1")
+    assert entity is not None and (entity.state, entity.facts) == ("under_review", FACTS)
+    assert [r.version for r in store.history("p", "E-1")] == [0]
+    # the other side: an entity that is there as read, or absent as read, is moved
+    assert store.commit_move("p", "E-1", entity, step(entity, "approved"), Move("d2"))
+    assert store.commit_move("p", "E-2", never, step(never, "not_claimed"), Move("d3"))
+    assert [r.version for r in store.history("p", "E-2")] == [1]
