@@ -725,6 +725,14 @@ def _maybe(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+# what an approval or a rollback answers under --watch, where the files stay served
+_WATCH_NOTE: dict[str, Any] = {
+    "served": {"type": "boolean", "description": "false under --watch: recorded, not served"},
+    "served_from": {"enum": ["files"]},
+    "note": {"type": "string"},
+}
+
+
 _REVISION = {
     "policy": _TEXT,
     "number": {"type": "integer", "minimum": 1},
@@ -791,11 +799,16 @@ SCHEMAS: dict[str, Any] = {
             "principal": _TEXT,
             "published_at": _MS,
             "message": _TEXT,
+            **_WATCH_NOTE,
         },
         ["publication", "policy", "number", "revision", "kind", "principal"],
     ),
     "Approval": _object(
-        {"publication": _component("Publication"), "revision": _component("Revision")},
+        {
+            "publication": _component("Publication"),
+            "revision": _component("Revision"),
+            **_WATCH_NOTE,
+        },
         ["publication", "revision"],
     ),
     "Job": _object(

@@ -252,7 +252,19 @@ FIXED: dict[str, Schema] = {
     "PolicyList": {
         "type": "object",
         "required": ["policies"],
-        "properties": {"policies": {"type": "array", "items": ref("PolicySummary")}},
+        "properties": {
+            "policies": {"type": "array", "items": ref("PolicySummary")},
+            "unpublished": {
+                "type": "array",
+                "description": "policy files of the folder the store has not published, so "
+                "not served (store mode)",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "file"],
+                    "properties": {"id": {"type": "string"}, "file": {"type": "string"}},
+                },
+            },
+        },
     },
     "PolicyDocument": {
         "type": "object",
