@@ -520,18 +520,28 @@ def replay(
             continue
         event = {k: v for k, v in row.event.items() if k != DECISION_FIELD}
         answer = row.event.get(DECISION_FIELD)
-        move = decide_move(
-            policy,
-            entity,
-            event,
-            actor=row.actor,
-            at=row.at,
-            settings=row.settings,
-            backend=backend,
-            consulted=consulted,
-            # the consulted decision keeps its stored id: facts that record it compare
-            consult_id=answer.get("decision_id") if isinstance(answer, dict) else None,
-        )
+        try:
+            move = decide_move(
+                policy,
+                entity,
+                event,
+                actor=row.actor,
+                at=row.at,
+                settings=row.settings,
+                backend=backend,
+                consulted=consulted,
+                # the consulted decision keeps its stored id: facts that record it compare
+                consult_id=answer.get("decision_id") if isinstance(answer, dict) else None,
+            )
+        except InputError as exc:  # stored before a stricter check (an actor id " op-1")
+            differences.append(
+                Msg(
+                    "version {version}: now invalid ({errors})",
+                    version=row.version,
+                    errors="; ".join(d.render() for d in exc.diagnostics),
+                )
+            )
+            continue
         if not move.allowed:
             differences.append(
                 Msg(

@@ -58,3 +58,19 @@ def test_a_replay_of_an_import_with_other_facts_finds_the_difference(engine: Flo
     tampered = [dataclasses.replace(rows[0], facts=other), rows[1]]
     _, differences = replay(engine.policy("claim-status"), tampered)
     assert len(differences) == 1 and "version 1" in differences[0]
+
+
+def test_a_row_stored_before_a_stricter_check_is_a_difference_not_an_error(
+    engine: FlowEngine,
+) -> None:
+    """An actor id with a blank at its end was taken before ids were checked for it: a
+    replay raised actor_invalid at that row instead of listing it."""
+    exclude = {"type": "exclude", "exclusion_reason": "重複"}
+    assert engine.apply("claim-status", "E-9", exclude, actor=DEALER, at=AT).allowed
+    policy = engine.policy("claim-status")
+    [row] = engine.history("claim-status", "E-9")
+    assert replay(policy, [row])[1] == []
+    old = dataclasses.replace(row, actor={"id": "dealer-1 ", "roles": ["販売店"]})
+    entity, differences = replay(policy, [old])
+    assert len(differences) == 1 and differences[0].startswith("version 1: now invalid (")
+    assert "actor_invalid" in differences[0] and entity.version == 0
