@@ -2,8 +2,8 @@
 // looked up (state, facts, history with the actor of each move, what it may do next) and an
 // event sent to it by an actor who claims roles: only those the token may claim are offered
 // (GET /v1/whoami), and the flow's `by:` decides the rest.
-import { useRef, useState } from "preact/hooks";
-import { call, get } from "../api";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { call, get, query } from "../api";
 import { ErrorBox, Json, Loading, Section, useBusy, useLoad } from "../components";
 import { FlowDiagram, open, rolesOf, type Standing } from "../diagram";
 import { mayClaim, whoami } from "../me";
@@ -115,9 +115,52 @@ function StateTable({ flow }: { flow: FlowDoc }) {
 }
 
 type Actor = { id: string; roles: string[]; name?: string };
-type History = {
-  moves: { at: string; event: { type?: string }; actor?: Actor; transition: string; state: { before: string; after: string } }[];
+/** A row of the history (docs/flows.md): a move, or the import (version 0: who imported the
+ * entity, into which state; no event, no transition, no state before it). */
+type HistoryRow = {
+  kind?: "move" | "import";
+  version: number;
+  at: string;
+  event: { type?: string } | null;
+  actor?: Actor | null;
+  principal?: string | null;
+  transition: string | null;
+  state: { before: string | null; after: string };
 };
+type HistoryPage = { moves: HistoryRow[]; next_after: number | null };
+
+// The rows of the history the entity page loads at first, and with each "earlier" click: the
+// service's own page (GET .../history answers 100 rows unless asked otherwise).
+const HISTORY_PAGE = 100;
+const MAX_LIMIT = 500; // the most rows the service answers at once
+
+const imported = (row: HistoryRow) => (row.kind ? row.kind === "import" : row.version === 0);
+
+/** The history rows of versions above `after` (null: from the start, the import's row 0
+ * first) up to `through` (null: to the end), following `next_after` across the pages the
+ * service splits them into (it ends a page early when its rows are large, one row at least
+ * a page: each request moves on). */
+async function historyRows(base: string, after: number | null, through: number | null): Promise<HistoryRow[]> {
+  const rows: HistoryRow[] = [];
+  let from = after;
+  for (;;) {
+    const limit = through === null ? HISTORY_PAGE : Math.min(MAX_LIMIT, Math.max(1, through - (from ?? -1)));
+    const page = await get<HistoryPage>(`${base}/history${query({ limit, after: from })}`);
+    rows.push(...page.moves.filter((row) => through === null || row.version <= through));
+    const last = page.moves.length ? page.moves[page.moves.length - 1].version : null;
+    if (page.next_after == null || last === null || (through !== null && last >= through)) break;
+    if (from !== null && page.next_after <= from) break; // no further: never ask the same again
+    from = page.next_after;
+  }
+  return rows;
+}
+
+/** Rows joined by version, each once, in version order. */
+function joined(rows: HistoryRow[], more: HistoryRow[]): HistoryRow[] {
+  const byVersion = new Map(rows.map((row) => [row.version, row]));
+  for (const row of more) byVersion.set(row.version, row);
+  return [...byVersion.values()].sort((a, b) => a.version - b.version);
+}
 
 function roleNames(flow: FlowDoc, roles: string[] | null | undefined): string {
   if (!roles) return t("flows.anyone");
@@ -128,12 +171,12 @@ function roleNames(flow: FlowDoc, roles: string[] | null | undefined): string {
 export function EntityPage({ policy, entity }: { policy: string; entity: string }) {
   const base = `/v1/flows/${encodeURIComponent(policy)}/${encodeURIComponent(entity)}`;
   const loaded = useLoad(
-    () => Promise.all([loadPolicy(policy), get<Entity>(base), get<History>(base + "/history"), whoami()]),
+    () => Promise.all([loadPolicy(policy), get<Entity>(base), whoami()]),
     [policy, entity],
   );
   if (loaded.loading && !loaded.value) return <Loading />;
   if (loaded.error) return <ErrorBox error={loaded.error} />;
-  const [doc, found, history, me] = loaded.value!;
+  const [doc, found, me] = loaded.value!;
   const labels = new Map((doc.flow?.states ?? []).map((s) => [s.id, pick(s.label)]));
   const standing: Standing = {
     state: found.state.id,
@@ -180,51 +223,144 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
         </Section>
       )}
       <Section title={t("flows.history")} id="history">
-        {history.moves.length === 0 ? (
-          <p class="muted">{t("flows.no_history")}</p>
-        ) : (
-          <div class="table-scroll">
-            <table id="history-table">
-              <thead>
-                <tr>
-                  <th>{t("decision.at")}</th>
-                  <th>{t("flows.event")}</th>
-                  <th>{t("flows.actor")}</th>
-                  <th>{t("flows.transition")}</th>
-                  <th>{t("flows.from")}</th>
-                  <th>{t("flows.to")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {history.moves.map((move, i) => (
-                  <tr key={i}>
-                    <td>{formatTime(move.at)}</td>
+        <HistoryTable key={base} base={base} version={found.entity.version} flow={doc.flow} labels={labels} />
+      </Section>
+    </>
+  );
+}
+
+/** The entity's history, oldest first, as `kimari history` reads it. A long one opens at its
+ * end: the latest HISTORY_PAGE rows (the moves that matter most), with the number of earlier
+ * moves and a button that loads them a page at a time above. The versions of the moves are
+ * 1, 2, ... with no gap, so the `?after=` of any window is known from the entity's version.
+ * When the entity moves (an event sent here), only the rows after the last one shown are
+ * read and appended, and the earlier rows already loaded stay. */
+function HistoryTable({
+  base,
+  version,
+  flow,
+  labels,
+}: {
+  base: string;
+  version: number;
+  flow: FlowDoc | undefined;
+  labels: Map<string, string>;
+}) {
+  // rows: those loaded; start: whether they reach the start of the history
+  const [shown, setShown] = useState<{ rows: HistoryRow[]; start: boolean } | null>(null);
+  const [failure, setFailure] = useState<unknown>(null);
+  const current = useRef(shown);
+  current.current = shown;
+  const earlier = useBusy();
+  useEffect(() => {
+    let live = true;
+    const had = current.current;
+    const last = had?.rows.length ? had.rows[had.rows.length - 1].version : null;
+    // first: the last page's worth of moves (all of them when they fit); then what follows
+    const after = had ? last : version > HISTORY_PAGE ? version - HISTORY_PAGE : null;
+    historyRows(base, after, null).then(
+      (rows) => {
+        if (!live) return;
+        setFailure(null);
+        setShown((old) => ({ rows: joined(old?.rows ?? [], rows), start: old ? old.start : after === null }));
+      },
+      (error) => live && setFailure(error),
+    );
+    return () => {
+      live = false;
+    };
+  }, [base, version]);
+  if (!shown) return failure ? <ErrorBox error={failure} /> : <Loading />;
+  const rows = shown.rows;
+  const first = rows.length ? rows[0].version : null;
+  // the moves before the first row shown (versions 1 to first - 1); the import, if any, too
+  const rest = shown.start || first === null ? 0 : first - 1;
+  const loadEarlier = () =>
+    earlier.run(async () => {
+      if (first === null) return;
+      try {
+        const from = first - 1 - HISTORY_PAGE;
+        const more = await historyRows(base, from > 0 ? from : null, first - 1);
+        setFailure(null);
+        setShown((old) => ({ rows: joined(old?.rows ?? [], more), start: old?.start || from <= 0 }));
+      } catch (error) {
+        setFailure(error);
+      }
+    });
+  return (
+    <>
+      {rest > 0 && (
+        <div class="history-more" id="history-more">
+          <p class="muted" id="history-partial">
+            {t("flows.history_partial", { shown: rows.length, count: rest })}
+          </p>
+          <button type="button" id="history-earlier" disabled={earlier.busy} onClick={loadEarlier}>
+            {t("flows.history_earlier", { count: rest })}
+          </button>
+        </div>
+      )}
+      {failure !== null && <ErrorBox error={failure} />}
+      {rows.length === 0 ? (
+        <p class="muted">{t("flows.no_history")}</p>
+      ) : (
+        <div class="table-scroll">
+          <table id="history-table">
+            <thead>
+              <tr>
+                <th>{t("decision.at")}</th>
+                <th>{t("flows.event")}</th>
+                <th>{t("flows.actor")}</th>
+                <th>{t("flows.transition")}</th>
+                <th>{t("flows.from")}</th>
+                <th>{t("flows.to")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) =>
+                imported(row) ? (
+                  <tr key={row.version} data-version={row.version} data-kind="import" class="import">
+                    <td>{formatTime(row.at)}</td>
                     <td>
-                      <code>{move.event?.type}</code>
+                      <strong>{t("flows.imported")}</strong>
                     </td>
                     <td class="actor">
-                      {move.actor ? (
+                      <code class="principal">{row.principal || "-"}</code>
+                      <div class="muted">{t("flows.imported_by")}</div>
+                    </td>
+                    <td colSpan={2} class="muted">
+                      {t("flows.imported_note")}
+                    </td>
+                    <td>{labels.get(row.state.after) || row.state.after}</td>
+                  </tr>
+                ) : (
+                  <tr key={row.version} data-version={row.version} data-kind="move">
+                    <td>{formatTime(row.at)}</td>
+                    <td>
+                      <code>{row.event?.type}</code>
+                    </td>
+                    <td class="actor">
+                      {row.actor ? (
                         <>
-                          <code>{move.actor.id}</code>
-                          {move.actor.name && <> {move.actor.name}</>}
-                          <div class="muted">{roleNames(doc.flow!, move.actor.roles)}</div>
+                          <code>{row.actor.id}</code>
+                          {row.actor.name && <> {row.actor.name}</>}
+                          {flow && <div class="muted">{roleNames(flow, row.actor.roles)}</div>}
                         </>
                       ) : (
                         "-"
                       )}
                     </td>
                     <td>
-                      <code>{move.transition}</code>
+                      <code>{row.transition}</code>
                     </td>
-                    <td>{labels.get(move.state.before) ?? move.state.before}</td>
-                    <td>{labels.get(move.state.after) ?? move.state.after}</td>
+                    <td>{row.state.before ? labels.get(row.state.before) ?? row.state.before : ""}</td>
+                    <td>{labels.get(row.state.after) ?? row.state.after}</td>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </Section>
+                ),
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
     </>
   );
 }
