@@ -97,6 +97,7 @@ from engine.store.versions import Store
 log = logging.getLogger("kimari.worker")
 _POLICY_FILE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # a policy id: a file name, never a path
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+READ_CHUNK, READ_TURN = 1 << 20, 64  # a turn of the reader takes 64 MiB at most
 JSON_HEADERS = [(b"content-type", b"application/json")]
 COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc, top -H and py-spy
 # with slow commits, one group in this many is committed on the deciding thread all the same,
@@ -879,14 +880,19 @@ class Worker:
                 return
 
     def _read(self, reader: ipc.FrameReader, frames: deque[tuple[int, int, Any, bytes]]) -> bool:
-        """Take everything that has arrived, without waiting for more; False on EOF."""
-        data = self.sock.recv(1 << 20)
-        for _ in range(64):
+        """Take what has arrived, without waiting for more (READ_TURN chunks at most: the
+        rest is read at the next turn); False on EOF. Every chunk read is fed: one read past
+        the last fed shifted every frame after it (a 40 MiB body was read as a frame of
+        809,054,242 bytes, a decision's body as bytes of another)."""
+        data = self.sock.recv(READ_CHUNK)
+        for turn in range(1, READ_TURN + 1):
             if not data:
                 return False
             frames.extend(reader.feed(data))
+            if turn == READ_TURN:
+                break
             try:
-                data = self.sock.recv(1 << 20, socket.MSG_DONTWAIT)
+                data = self.sock.recv(READ_CHUNK, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
         return True
