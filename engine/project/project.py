@@ -183,12 +183,15 @@ def load_dataset(
                 )
             ]
         )
-    normalised = []
+    # an entry that fails stays as None in its place: the duplicates are named by their own
+    # index (they were counted among the valid ones only, one entry early per failure)
+    normalised: list[Any] = []
     problems: list[Diagnostic] = []
     for i, entry in enumerate(entries):
         try:
             normalised.append(spec.validator.validate(entry, pointer=f"/{i}"))
         except InputError as exc:  # re-place each problem in the data file
+            normalised.append(None)
             for d in exc.diagnostics:
                 loc = positions.value(d.pointer or "") if positions else None
                 problems.append(

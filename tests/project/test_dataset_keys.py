@@ -30,6 +30,23 @@ def test_two_entries_with_the_same_id_are_refused_with_both_indexes() -> None:
     assert "entry 2 has the id 'BL-1' of entry 0" in problem.message
 
 
+def test_a_duplicate_after_an_invalid_entry_is_named_by_its_own_index() -> None:
+    """The duplicates were counted among the valid entries only: one place early per
+    invalid entry before them ('entry 2' for the fourth)."""
+    entries = [
+        {"id": "BL-1", **ENTRY},
+        {"id": "BL-2", **ENTRY, "phone": 1},
+        {"id": "BL-3", **ENTRY},
+        {"id": "BL-1", **ENTRY},
+    ]
+    with pytest.raises(PolicyError) as caught:
+        validate_entries(blacklist_spec(), entries)
+    found = {d.code: d for d in caught.value.diagnostics}
+    assert found["data_duplicate_key"].pointer == "/entries/3/id"
+    assert "entry 3 has the id 'BL-1' of entry 0" in found["data_duplicate_key"].message
+    assert any(d.pointer == "/entries/1/phone" for d in caught.value.diagnostics)
+
+
 def test_distinct_ids_and_the_same_other_fields_are_accepted() -> None:
     entries = [{"id": f"BL-{i}", **ENTRY} for i in range(3)]
     assert len(validate_entries(blacklist_spec(), entries).entries) == 3
