@@ -553,15 +553,30 @@ def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
 
     if not is_file(path):
         raise unreadable(Msg("no such file"))
-    if path.suffix == ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         try:
-            with path.open(encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
+            # utf-8-sig: Excel's "CSV UTF-8" begins with a byte order mark, not in the header
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                reader = csv.reader(handle)
+                header = next(reader, [])
                 rows, lines = [], []
-                for row in reader:
-                    rows.append(row)
+                for cells in reader:
+                    if not cells:
+                        continue  # a blank line
+                    if len(cells) != len(header):  # a cell lost or one too many: never guess
+                        counts = Msg(
+                            "{count} values, the header has {names}",
+                            count=len(cells),
+                            names=len(header),
+                        )
+                        raise unreadable(counts, Location(shown, reader.line_num))
+                    rows.append(dict(zip(header, cells, strict=True)))
                     lines.append(reader.line_num)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            reason = Msg("not UTF-8: {reason} (save it as UTF-8)", reason=str(exc))
+            raise unreadable(reason) from None
+        except (OSError, csv.Error) as exc:
             raise unreadable(str(exc)) from None
         types = {
             name: prop.get("type")
@@ -569,7 +584,7 @@ def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
             if isinstance(prop, dict)
         }
         return [_typed_row(row, types) for row in rows], _by_line(shown, lines)
-    if path.suffix == ".jsonl":
+    if suffix in (".jsonl", ".ndjson"):
         return _json_lines(path, shown, unreadable)
     from engine.project.project import read_document
 
@@ -583,10 +598,13 @@ def _json_lines(
     path: Path, shown: str, unreadable: Callable[[str, Location], UsageError]
 ) -> tuple[list[Any], Locate]:
     """The entries of a JSON Lines file, each from its line (blank lines skipped)."""
+    import codecs
+
     import orjson
 
     try:
-        numbered = list(enumerate(path.read_bytes().splitlines(), start=1))
+        raw = path.read_bytes()
+        numbered = list(enumerate(raw.removeprefix(codecs.BOM_UTF8).splitlines(), start=1))
     except OSError as exc:
         raise unreadable(str(exc), Location(shown, 1)) from None
     entries, lines = [], []
