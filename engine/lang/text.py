@@ -21,6 +21,9 @@ DASHES = (
 # Letters in words (ルーシー, ジョン・スミス) but separators between digits.
 DIGIT_SEPARATORS = DASHES + "\u30fc\uff70\u30fb"
 _DASH_RUN = re.compile("[" + re.escape(DASHES) + "]+")
+# ー between digits is a dash typed with the kana keyboard (緑町3丁目12ー5), as in phone
+# numbers; next to kana it lengthens them (ルーシー) and stays
+_DIGIT_DASH = re.compile("(?<=[0-9])ー+(?=[0-9])")
 _SPACES = re.compile(r"\s+")
 # str.translate deletes in C; these run for every probe of every look-up.
 _DIGIT_NOISE = str.maketrans("", "", DIGIT_SEPARATORS + "().〒")
@@ -33,9 +36,10 @@ def nfkc(text: str) -> str:
 def normalize_text(text: str) -> str:
     """NFKC, one ASCII hyphen for any dash run, one space for any whitespace run, trimmed.
 
-    The prolonged sound mark ー is a letter here (ルーシー), not a dash.
+    The prolonged sound mark ー is a letter here (ルーシー), not a dash, except between two
+    digits (12ー5, 12ｰ5: an address typed with the kana keyboard).
     """
-    folded = _DASH_RUN.sub("-", nfkc(text))
+    folded = _DASH_RUN.sub("-", _DIGIT_DASH.sub("-", nfkc(text)))
     # Removing characters can leave combining marks next to new bases: compose again.
     return nfkc(_SPACES.sub(" ", folded).strip())
 
