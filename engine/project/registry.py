@@ -560,6 +560,7 @@ def apply_data(
     info: dict[str, DataInfo] = {}
     errors: dict[str, tuple[Diagnostic, ...]] = {}
     old = previous.datasets if previous else {}
+    old_specs = previous.policy_set.specs if previous else {}
     for name, spec in policy_set.specs.items():
         file_data = policy_set.file_data.get(name)
         if file_data is not None and file_data.errors:
@@ -567,7 +568,17 @@ def apply_data(
         if name in current:
             version, updated = current[name]
             reused = old.get(name)
-            if reused is not None and reused.version == version and _indexed_for(reused, spec):
+            # reused only if checked against this entry schema: a publication that tightened
+            # it left the workers that had the version serving it, the others (restarted)
+            # the file's default, the same request answered both ways
+            prior = old_specs.get(name)
+            same = prior is not None and prior.validator.schema == spec.validator.schema
+            if (
+                reused is not None
+                and reused.version == version
+                and same
+                and _indexed_for(reused, spec)
+            ):
                 datasets[name] = reused
                 info[name] = DataInfo(name, version, "api", len(reused), updated)
                 continue
@@ -587,6 +598,13 @@ def apply_data(
                 continue
             except PolicyError as exc:
                 errors[name] = tuple(exc.diagnostics[:20])
+                log.warning(
+                    "data set %s: the version %s made current through the API no longer fits "
+                    "its entry schema and is not served (the default is): %s",
+                    name,
+                    version,
+                    exc.diagnostics[0].render("en") if exc.diagnostics else "",
+                )
         if file_data is not None and file_data.dataset is not None:
             datasets[name] = file_data.dataset
             info[name] = DataInfo(name, file_data.dataset.version, "file", len(file_data.dataset))
