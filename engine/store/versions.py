@@ -128,6 +128,14 @@ class StoredData:
     entries: list[Any]
 
 
+def data_key(name: str) -> str:
+    """What a replacement or reset of data set `name` holds until it commits: writers of one
+    set take turns, so that its change log is in the order its current version changed (on
+    PostgreSQL a row is numbered when inserted, not when committed: under concurrent PUTs
+    through two replicas the newest change named another version than the current one)."""
+    return f"data:{name}"
+
+
 class Store(Component):
     """Reference data versions, policy sources and generation counters, on a backend (a
     location, or a Backend shared with the process's other components)."""
@@ -193,7 +201,7 @@ class Store(Component):
         the new generation."""
         stamp = now_ms()
         raw = dumps_text(list(entries))
-        with self.backend.write() as session:
+        with self.backend.write(data_key(name)) as session:
             _record_change(session, name, "replaced", version, principal, stamp)
             session.execute(
                 "INSERT INTO dataset_versions (name, version, source, created_at, count, entries)"
@@ -211,7 +219,7 @@ class Store(Component):
     def reset_data(self, name: str, principal: str = "anonymous") -> int:
         """Go back to the file default of a data set, recording who did it; the new
         generation."""
-        with self.backend.write() as session:
+        with self.backend.write(data_key(name)) as session:
             _record_change(session, name, "reset", None, principal, now_ms())
             session.execute("DELETE FROM dataset_current WHERE name = ?", (name,))
             return self.backend.bump(session, "data")
