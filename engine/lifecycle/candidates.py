@@ -40,7 +40,7 @@ from engine.project.project import (
 from engine.project.registry import dataset_from_entries
 from engine.source.data import Dataset
 from engine.source.yaml import parse_yaml
-from engine.store.revisions import RevisionRecord, RevisionStore
+from engine.store.revisions import RevisionRecord, RevisionStore, newest_data_versions
 from engine.store.versions import Store
 
 HASH = re.compile(r"[0-9a-f]{6,16}")
@@ -413,13 +413,11 @@ def published_defaults(revisions: RevisionStore) -> dict[str, str]:
     """The default version of each data set as the service serves it: that of the newest
     publication (of any policy) whose revision reads it (engine/project/registry.py,
     compile_published)."""
-    out: dict[str, tuple[int, str]] = {}
-    for policy_id, publication in revisions.published().items():
-        record = revisions.record(policy_id, publication.number)
-        for name, version in (record.data if record else {}).items():
-            if name not in out or out[name][0] < publication.id:
-                out[name] = (publication.id, version)
-    return {name: version for name, (_, version) in out.items()}
+    return newest_data_versions(
+        (publication.id, record.data if record else {})
+        for policy_id, publication in revisions.published().items()
+        for record in [revisions.record(policy_id, publication.number)]
+    )
 
 
 def default_data(

@@ -57,7 +57,7 @@ from engine.project.project import (
 )
 from engine.source.data import Dataset
 from engine.store.backend import Backend
-from engine.store.revisions import RevisionStore
+from engine.store.revisions import RevisionStore, newest_data_versions
 from engine.store.versions import Store
 
 log = logging.getLogger("kimari.registry")
@@ -333,13 +333,11 @@ def compile_published(
     before = previous.statuses if previous else {}
     stamp = time.time()
     statuses: dict[str, PolicyStatus] = {}
-    data_versions: dict[str, tuple[int, str]] = {}  # name -> (publication, version)
+    read: list[tuple[int, Mapping[str, str]]] = []  # (publication, its data versions)
     for pid, publication in sorted(published.items()):
         old = before.get(pid)
         record = revisions.record(pid, publication.number)
-        for name, version in (record.data if record else {}).items():
-            if name not in data_versions or data_versions[name][0] < publication.id:
-                data_versions[name] = (publication.id, version)
+        read.append((publication.id, record.data if record else {}))
         if (
             old is not None
             and old.policy is not None
@@ -389,9 +387,10 @@ def compile_published(
             refused_at=stamp,
         )
     previous_data = previous.file_data if previous else {}
+    data_versions = newest_data_versions(read)
     file_data = {}
     for name, spec in specs.items():
-        version = data_versions.get(name, (0, None))[1]
+        version = data_versions.get(name)
         file_data[name] = _stored_data(store, spec, version, previous_data.get(name))
     pending = {pid: record.number for pid, record in revisions.pending().items()}
     generation = (

@@ -877,6 +877,18 @@ def _key(policy_id: str) -> str:
     return f"lifecycle:{policy_id}"
 
 
+def newest_data_versions(published: Iterable[tuple[int, Mapping[str, str]]]) -> dict[str, str]:
+    """The default version of each data set as the service serves it, from (publication
+    id, its revision's data versions) of every published revision: that of the newest
+    publication whose revision reads the set."""
+    out: dict[str, tuple[int, str]] = {}
+    for publication, data in published:
+        for name, version in data.items():
+            if name not in out or out[name][0] < publication:
+                out[name] = (publication, version)
+    return {name: version for name, (_, version) in out.items()}
+
+
 def _audit(
     session: Session,
     stamp: int,

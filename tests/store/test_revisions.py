@@ -187,3 +187,14 @@ def test_a_first_page_of_the_audit_trail_waits_for_an_entry_numbered_before_its_
         assert pages == ["submit", "late", "submit"]
     finally:
         store.close()
+
+
+def test_a_data_set_defaults_to_the_version_of_the_newest_publication_that_reads_it() -> None:
+    """One rule for what the service serves by default (registry.compile_published) and for
+    what a flow's consulted policy is tested with (candidates.published_defaults)."""
+    from engine.store.revisions import newest_data_versions
+
+    published = [(3, {"blacklist": "b3"}), (7, {"blacklist": "b7", "rates": "r7"}), (5, {})]
+    assert newest_data_versions(published) == {"blacklist": "b7", "rates": "r7"}
+    assert newest_data_versions(reversed(published)) == {"blacklist": "b7", "rates": "r7"}
+    assert newest_data_versions([]) == {}
