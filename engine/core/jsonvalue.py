@@ -494,6 +494,43 @@ def loads_exact(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+_EXACT = json.JSONDecoder(parse_float=Decimal)
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def loads_exact_items(text: str | bytes) -> Any:
+    """`loads_exact`, an element of a top-level array at a time: one call of the C parser
+    per element, so that other threads get the GIL in between (a data set of 450,000
+    entries, 52 MB, held it 0.8 s in one call: every decision of its worker waited)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    at = _skip(text, 0)
+    if not text.startswith("[", at):
+        return loads_exact(text)
+    items: list[Any] = []
+    at = _skip(text, at + 1)
+    closed = text.startswith("]", at)
+    try:
+        while not closed:
+            item, at = _EXACT.raw_decode(text, at)
+            items.append(item)
+            at = _skip(text, at)
+            mark = text[at : at + 1]
+            if mark not in (",", "]"):
+                raise ValueError("not an array")
+            closed = mark == "]"
+            at = _skip(text, at + 1) if not closed else at
+    except ValueError:  # JSONDecodeError among them: the whole text's own error
+        return loads_exact(text)
+    return items if _skip(text, at + 1) == len(text) else loads_exact(text)
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first character at or after `at` that is not JSON white space."""
+    found = _SPACE.match(text, at)
+    return found.end() if found is not None else at
+
+
 def shown(value: Any, limit: int = 60) -> str:
     """A value as a message quotes it: as JSON writes it ("text", true, null, exact
     numbers), never as Python prints it ('text', True, None, Decimal('1.5')); names stay

@@ -145,6 +145,9 @@ class Config:
     impact_days: float = 7.0  # the window of the log a submission replays
     impact_sample: int = 20_000  # ... at most about this many decisions of it
     request_timeout: float = 10.0  # a worker slower than this is killed; the client gets 503
+    # the same for a data set's replacement or reset, which a worker checks and indexes
+    # beside its decisions: a big one takes a while, the worker deciding meanwhile
+    data_timeout: float = 300.0
     # seconds the front waits for the next part of a body (one shorter than its
     # Content-Length would otherwise hold the connection forever): then 408
     body_timeout: float = 2.0
@@ -219,14 +222,15 @@ class Config:
         if (
             self.reload_interval <= 0
             or self.request_timeout <= 0
+            or self.data_timeout <= 0
             or self.shutdown_timeout <= 0
             or self.body_timeout <= 0
             or self.keep_alive_timeout <= 0
         ):
             problems.append(
                 Msg(
-                    "reload_interval, request_timeout, shutdown_timeout, body_timeout and "
-                    "keep_alive_timeout must be positive"
+                    "reload_interval, request_timeout, data_timeout, shutdown_timeout, "
+                    "body_timeout and keep_alive_timeout must be positive"
                 )
             )
         if self.shutdown_drain < 0:

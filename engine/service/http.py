@@ -43,7 +43,7 @@ from engine.service import routes
 from engine.service.config import Config, Token, digest
 from engine.service.ipc import Event, Op
 from engine.service.metrics import Metrics
-from engine.service.pool import WorkerGone, WorkerPool
+from engine.service.pool import Reply, WorkerGone, WorkerPool
 from engine.service.problems import QueryRefused, Response, internal_error, problem, unavailable
 from engine.service.routes import SCOPES, Route
 
@@ -57,6 +57,8 @@ Answer = tuple[int, Headers, bytes, dict[str, Any]]  # a response, and its meta 
 
 
 EVENT_WINDOW = 60.0  # seconds in which the same event from several workers is one
+# a data set changed: every worker serves the change before the answer (_sync_data)
+DATA_CHANGES = frozenset({Op.PUT_DATA, Op.DELETE_DATA})
 
 
 class TooLarge(Exception):
@@ -394,7 +396,19 @@ class App:
         except QueryRefused as exc:
             with using_language(lang):
                 return (*exc.response(), {})
+        if route.op in DATA_CHANGES:
+            return self.worker_answer(*await self.change_data(route.op, meta, body))
         return self.worker_answer(*await self.pool.call(route.op, meta, body))
+
+    async def change_data(self, op: int, meta: dict[str, Any] | None, body: bytes) -> Reply:
+        """A data set replaced (or reset) through one worker: answered once every worker
+        serves it, so that a decision sent after the answer uses it whichever worker takes
+        it. Each builds it beside its decisions; one that dies meanwhile starts with it."""
+        reply = await self.pool.call(op, meta, body)
+        if reply[0] == 200:
+            fault = (meta or {}).get("fault")  # test mode only: the same on every worker
+            await self.pool.call_all(Op.DATA_SYNC, {"fault": fault} if fault else None)
+        return reply
 
     def _meta(
         self, route: Route, params: Mapping[str, str], scope: dict[str, Any]

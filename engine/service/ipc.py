@@ -77,6 +77,9 @@ class Op(IntEnum):
     # the front's own, on no route: look at the store or the files now (another worker
     # has just served a new revision; engine/service/http.py)
     POLL = 22
+    # the front's own, after a data set was replaced or reset through one worker: answer
+    # once the data sets the store has now are served (engine/service/worker.py)
+    DATA_SYNC = 23
     # the policy lifecycle (engine/service/lifecycle.py); numbered apart from the others
     REVISIONS = 40
     CREATE_REVISION = 41
@@ -94,6 +97,12 @@ class Op(IntEnum):
     AUDIT_ALL = 53
     VALIDATE_DRAFT = 54
     TEST_DRAFT = 55
+
+
+# a worker answers these on its data thread, beside its decisions (engine/service/
+# data_builds.py); they may take long (a data set of 450,000 entries to check and index),
+# so the front waits `data_timeout` for them, not `request_timeout`
+DATA_OPS = frozenset({Op.PUT_DATA, Op.DELETE_DATA, Op.DATA_SYNC})
 
 
 class Event(IntEnum):

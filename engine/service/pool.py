@@ -5,7 +5,8 @@ request goes to the ready worker with the fewest requests in flight. When a work
 (a durable_rules segfault, a test fault, the OOM killer) its socket reaches EOF: every
 request it held is answered with a retriable 503 at once, and the slot starts a new
 worker. A worker that does not answer within `request_timeout` is killed the same way,
-so a client never hangs on a stuck engine.
+so a client never hangs on a stuck engine (`data_timeout` for a data set's replacement,
+which a worker builds beside its decisions: engine/service/data_builds.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import orjson
 from engine.core.i18n import Msg
 from engine.service import ipc
 from engine.service.config import Config
-from engine.service.ipc import Event
+from engine.service.ipc import DATA_OPS, Event
 
 log = logging.getLogger("kimari.pool")
 
@@ -72,7 +73,8 @@ class Slot:
         self.index = index
         self.process: asyncio.subprocess.Process | None = None
         self.transport: asyncio.Transport | None = None
-        self.inflight: dict[int, tuple[asyncio.Future[Reply], float]] = {}  # id -> (reply, sent)
+        # id -> (reply, when it is late: monotonic seconds)
+        self.inflight: dict[int, tuple[asyncio.Future[Reply], float]] = {}
         self.ready = False
         self.pid: int | None = None
         self.started = asyncio.Event()
@@ -139,16 +141,16 @@ class WorkerPool:
         self.tasks.append(asyncio.create_task(self._watch()))
 
     async def _watch(self) -> None:
-        """Kill a worker that holds a request longer than request_timeout (one timer for all
-        requests: a timeout handle per request would cost more than the IPC itself)."""
-        limit = self.config.request_timeout
+        """Kill a worker that holds a request past its time (one timer for all requests: a
+        timeout handle per request would cost more than the IPC itself)."""
+        limit = min(self.config.request_timeout, self.config.data_timeout)
         while True:
             await asyncio.sleep(min(0.25, limit / 4))
             now = time.monotonic()
             for slot in self.slots:
-                oldest = min((sent for _, sent in slot.inflight.values()), default=now)
-                if now - oldest > limit:
-                    log.error("worker %d did not answer in %ss; killing it", slot.index, limit)
+                late = min((due for _, due in slot.inflight.values()), default=now)
+                if now > late:
+                    log.error("worker %d did not answer in time; killing it", slot.index)
                     slot.kill(
                         "worker_timeout",
                         Msg("the engine worker did not answer in time; send it again"),
@@ -260,7 +262,10 @@ class WorkerPool:
         assert self.loop is not None  # a transport comes from start()
         # not asyncio.get_running_loop(): it asks the kernel for the process id every time
         future: asyncio.Future[Reply] = self.loop.create_future()
-        slot.inflight[frame_id] = (future, time.monotonic())
+        config = self.config
+        # a data set's replacement is built beside the decisions: it may take longer
+        limit = config.data_timeout if op in DATA_OPS else config.request_timeout
+        slot.inflight[frame_id] = (future, time.monotonic() + limit)
         transport.write(ipc.encode(frame_id, op, meta, body))
         return future
 

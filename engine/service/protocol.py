@@ -36,7 +36,7 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from engine.core.i18n import pick_language, using_language
 from engine.service import routes
-from engine.service.http import JSON
+from engine.service.http import DATA_CHANGES, JSON
 from engine.service.pool import Reply, WorkerGone
 from engine.service.problems import QueryRefused, internal_error, unavailable
 
@@ -220,7 +220,9 @@ def protocol_for(app: App) -> type[HttpToolsProtocol]:
             try:
                 meta = app.worker_meta(route, relay.params, relay.scope, relay.principal, lang)
                 slot = app.pool.pick()
-                if slot is None:  # no worker ready: wait for one as the ASGI path does
+                if route.op in DATA_CHANGES:  # answered once every worker serves it
+                    reply = self.loop.create_task(app.change_data(route.op, meta, body))
+                elif slot is None:  # no worker ready: wait for one as the ASGI path does
                     reply: asyncio.Future[Reply] = self.loop.create_task(
                         app.pool.call(route.op, meta, body)
                     )

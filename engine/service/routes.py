@@ -534,5 +534,6 @@ def _filled(part: str, given: str) -> str:
 
 
 def worker_ops() -> frozenset[Op]:
-    """The operations a worker must handle: the routes', and the front's own POLL."""
-    return frozenset(r.op for r in ROUTES if r.op is not None) | {Op.POLL}
+    """The operations a worker must handle: the routes', and the front's own POLL and
+    DATA_SYNC."""
+    return frozenset(r.op for r in ROUTES if r.op is not None) | {Op.POLL, Op.DATA_SYNC}

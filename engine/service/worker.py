@@ -28,7 +28,9 @@ each compile: a save made during a compile is compiled right after it, and every
 save is reported (a reload event: the front logs it at WARNING and counts it).
 
 Lifecycle requests (drafts, approvals, diffs; engine/service/lifecycle.py) run on the
-deciding thread too; replays run as jobs in processes of their own.
+deciding thread too; replays run as jobs in processes of their own. Data set changes
+(`PUT`/`DELETE /v1/data/{name}`, and those made through other workers) are checked and
+indexed on a data thread (engine/service/data_builds.py), swapped in like a reload.
 
 If this process dies (a durable_rules segfault), the front answers the requests it had
 sent here with a retriable 503 and starts a new worker in this slot.
@@ -74,9 +76,10 @@ from engine.project.registry import (
     store_generation,
 )
 from engine.service import ipc, routes
+from engine.service.data_builds import DataBuilds, Job, numbered
 from engine.service.decisions import Pending, Service, json_response
 from engine.service.flows import FlowService
-from engine.service.ipc import Event, Op
+from engine.service.ipc import DATA_OPS, Event, Op
 from engine.service.lifecycle import LifecycleService
 from engine.service.problems import (
     DECISION,
@@ -205,7 +208,10 @@ class Worker:
         # Flow events run on this same deciding thread (durable_rules has one owner) and
         # keep entity state in the same store, written in the same discipline.
         self.flows = FlowService(lambda: self.service.snapshot, self.backend)
-        self.service.on_data_change = self._refresh_data
+        self.data = DataBuilds(
+            self.store, lambda: self.service.snapshot, self._wake, self._answer_data
+        )
+        self.service.on_data_change = self.data.prepare
         rules = Rules(
             approvals_required=int(config.get("approvals_required", 0)),
             impact_days=float(config.get("impact_days", 7.0)),
@@ -280,6 +286,7 @@ class Worker:
     def _swap(self, snapshot: Snapshot) -> None:
         old = self.service.snapshot
         self.service.snapshot = snapshot
+        self.data.served_changed()
         for policy in retired(old, snapshot):  # nothing decides with them any more
             try:
                 policy.close()
@@ -316,19 +323,39 @@ class Worker:
         except Exception as exc:  # the store being busy or full must not stop deciding
             log.warning("could not record policy sources or data versions: %s", exc)
 
-    def _refresh_data(self) -> None:
-        snapshot = self.service.snapshot
-        self._swap(self._snapshot(snapshot.policy_set, snapshot))
-
     def _check_data(self) -> None:
-        """Serve the data sets another worker or replica replaced: a counter compared per
-        group (on PostgreSQL the one its notifications keep, no query). With the store
-        unreachable, go on serving what is loaded: what needs the store answers 503."""
+        """Have the data sets another worker or replica replaced built (on the data thread):
+        a counter compared per group (on PostgreSQL the one its notifications keep, no
+        query). With the store unreachable, go on serving what is loaded: what needs the
+        store answers 503."""
         try:
-            if self.store.data_generation() > self.service.snapshot.data_generation:
-                self._refresh_data()
+            generation = self.store.data_generation()
+            if generation > self.service.snapshot.data_generation:
+                self.data.want(generation)
         except StoreUnavailable as exc:
             log.warning("data sets not refreshed: %s", exc)
+
+    def _take_data(self) -> None:
+        """Serve the data sets the data thread built, unless a reload read newer ones."""
+        built = self.data.take()
+        if built is None:
+            return
+        snapshot, current = built
+        served = self.service.snapshot
+        if snapshot.data_generation <= served.data_generation:
+            return
+        if snapshot.policy_set is not served.policy_set:  # a reload came in between
+            try:
+                snapshot = self.data.rebuild(snapshot, current)
+            except StoreUnavailable as exc:
+                log.warning("data sets not refreshed: %s", exc)
+                self.data.asked = -1  # the next group asks again
+                return
+        self.generation += 1
+        self._swap(numbered(snapshot, self.generation))
+
+    def _wake(self) -> None:
+        os.write(self.wake_w, b"d")
 
     def _take_reload(self) -> None:
         with self.handoff:  # never reload_lock here: a compile may hold it for a while
@@ -472,10 +499,13 @@ class Worker:
             os.kill(os.getpid(), signal.SIGSEGV)
         elif kind == "hang":
             time.sleep(3600)
+        elif kind == "slow":  # a request that takes its time (a big data set, say)
+            time.sleep(2.0)
 
     def _handlers(self) -> dict[Op, Handler]:
         """One handler per worker operation of the route table (engine/service/routes.py);
-        each reads the path parameters the front put in `meta` under the table's names."""
+        each reads the path parameters the front put in `meta` under the table's names.
+        DATA_OPS run on the data thread."""
         service, flows, reads = self.service, self.flows, self.reads
         return {
             Op.DECIDE: self._decide,
@@ -486,12 +516,9 @@ class Worker:
                 service.get_policy(meta["policy_id"]), meta["policy_id"]
             ),
             Op.GET_DATA: lambda meta, _: service.get_data(meta["name"]),
-            Op.PUT_DATA: lambda meta, body: service.put_data(
-                meta["name"], body, meta.get("principal", "anonymous")
-            ),
-            Op.DELETE_DATA: lambda meta, _: service.reset_data(
-                meta["name"], meta.get("principal", "anonymous")
-            ),
+            Op.PUT_DATA: self._put_data,
+            Op.DELETE_DATA: self._reset_data,
+            Op.DATA_SYNC: self._sync_data,
             Op.OPENAPI: lambda _meta, _body: self._openapi(),
             Op.POLL: lambda _meta, _body: self._poll(),
             Op.RELOAD: lambda _meta, _body: self.reload_now(),
@@ -631,6 +658,21 @@ class Worker:
         self._fault(meta)  # decided, not yet logged nor answered
         return self._unpublished_hint(result, meta["policy"])
 
+    def _put_data(self, meta: dict[str, Any], body: bytes) -> Response:
+        self._fault(meta)
+        return self.service.put_data(meta["name"], body, meta.get("principal", "anonymous"))
+
+    def _reset_data(self, meta: dict[str, Any], _body: bytes) -> Response:
+        self._fault(meta)
+        return self.service.reset_data(meta["name"], meta.get("principal", "anonymous"))
+
+    def _sync_data(self, meta: dict[str, Any], _body: bytes) -> Response:
+        """Answer once the data sets the store has now are served here (the front asks every
+        worker after a replacement, before it answers it)."""
+        self._fault(meta)
+        self.data.prepare()
+        return json_response(200, {"data_generation": self.service.snapshot.data_generation})
+
     def _poll(self) -> Response:
         self.poll_now.set()  # the reloader looks now; this thread goes on deciding
         return json_response(200, {"polling": True})
@@ -645,25 +687,37 @@ class Worker:
         return json_response(200, document)
 
     def handle(self, frame_id: int, op: int, meta: dict[str, Any], body: bytes) -> Pending | None:
-        handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
+        if op in DATA_OPS:
+            self.data.submit((frame_id, op, meta, body))
+            return None
         # messages in the language the front read from Accept-Language (engine/core/i18n.py)
         with using_language(meta.get("lang")) as lang:
-            if handler is None:
-                result: Response | Pending = problem(
-                    400, "unknown_operation", f"operation {op} is unknown"
-                )
-            else:
-                try:
-                    result = handler(meta, body)
-                except StoreUnavailable as exc:  # the database restarts, say: nothing was done
-                    result = from_error(exc, DECISION)
-                except Exception:  # a bug of ours: answered, logged with an id; the worker lives
-                    result = internal_error(_request_name(op, meta))
+            result = self._respond(op, meta, body)
         if isinstance(result, Pending):
             result.lang = lang
             return result
         self.out.append(self._frame(frame_id, result))
         return None
+
+    def _respond(self, op: int, meta: dict[str, Any], body: bytes) -> Response | Pending:
+        handler = self.handlers.get(op)  # type: ignore[call-overload]  # Op is an IntEnum
+        if handler is None:
+            return problem(400, "unknown_operation", f"operation {op} is unknown")
+        try:
+            return handler(meta, body)
+        except StoreUnavailable as exc:  # the database restarts, say: nothing was done
+            return from_error(exc, DECISION)
+        except Exception:  # a bug of ours: answered, logged with an id; the worker lives
+            return internal_error(_request_name(op, meta))
+
+    def _answer_data(self, job: Job) -> None:
+        """A data request, on the data thread: answered as soon as it is done."""
+        frame_id, op, meta, body = job
+        with using_language(meta.get("lang")):
+            result = self._respond(op, meta, body)
+            assert not isinstance(result, Pending)  # nothing of DATA_OPS is logged
+            frame = self._frame(frame_id, result)
+        self._reply([frame])
 
     def stats(self) -> dict[str, Any]:
         snapshot = self.service.snapshot
@@ -784,6 +838,7 @@ class Worker:
     def run(self) -> None:
         _settle_heap()
         threading.Thread(target=self._reloader, name="reloader", daemon=True).start()
+        self.data.start()
         self.committer = threading.Thread(target=self._committer, name="committer", daemon=True)
         self.committer.start()
         reader = ipc.FrameReader()
@@ -802,6 +857,7 @@ class Worker:
                 if sock in ready:
                     open_ = self._read(reader, frames)
             self._take_reload()
+            self._take_data()
             if frames:
                 self.decide_group(frames)
 
@@ -839,6 +895,10 @@ class Worker:
             if self.committer.is_alive():
                 log.error("the decision log did not commit within %ss; stopping anyway", timeout)
                 return  # closing under a commit would fail it: exit, SQLite recovers the WAL
+        self.data.stop(timeout)  # data requests taken are answered first
+        if self.data.thread.is_alive():
+            log.error("a data set change did not end within %ss; stopping anyway", timeout)
+            return
         # the reloader's own connections: not while it compiles (a poll between two compiles
         # finds them closed and stops: `stopping` is set)
         reloading = self.reload_lock.acquire(timeout=timeout)

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from engine.compile.model import PolicySource
-from engine.core.jsonvalue import dumps_text, loads_exact
+from engine.core.jsonvalue import dumps_text, loads_exact_items
 from engine.store.backend import Component, Session, Step, both
 
 COMPONENT = "service-store"
@@ -171,7 +171,7 @@ class Store(Component):
             ).fetchone()
         if row is None:
             return None
-        return StoredData(name, version, row[0], row[1], loads_exact(row[2]))
+        return StoredData(name, version, row[0], row[1], loads_exact_items(row[2]))
 
     def data_versions(self, name: str, limit: int = 100) -> list[tuple[str, str, int, int]]:
         """(version, source, created_at, count) of every version of a data set kept, newest

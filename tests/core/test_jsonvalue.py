@@ -26,6 +26,8 @@ from engine.core.jsonvalue import (
     format_datetime,
     format_value,
     has_long_number,
+    loads_exact,
+    loads_exact_items,
     loads_logged,
     loads_request,
     quoted,
@@ -260,3 +262,41 @@ def test_a_long_value_is_cut_and_a_huge_integer_is_counted_not_printed() -> None
     assert shown(10**30) == "an integer of 31 digits"
     assert shown(10**20000) == "an integer of 20001 digits"  # past str()'s 4,300: counted
     assert shown(10**20000 - 1) == "an integer of 20000 digits"
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_SPACE = st.text(alphabet=" \t\n\r", max_size=3)
+
+
+@given(st.lists(st.tuples(_SPACE, _JSON_VALUES, _SPACE), max_size=8), _SPACE, _SPACE)
+def test_an_array_read_an_element_at_a_time_is_the_array_read_at_once(
+    items: list[tuple[str, Any, str]], before: str, after: str
+) -> None:
+    inner = ",".join(f"{a}{dumps(value).decode()}{b}" for a, value, b in items)
+    text = f"{before}[{inner}]{after}"
+    assert loads_exact_items(text) == loads_exact(text)
+    assert loads_exact_items(text.encode()) == loads_exact(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["[1,]", "[1 2]", "[1]x", "[", "[1", "[,1]", "", " ", "[1,,2]", "[]]"]
+)
+def test_a_broken_array_is_refused_as_a_read_at_once_refuses_it(text: str) -> None:
+    with pytest.raises(ValueError) as at_once:
+        loads_exact(text)
+    with pytest.raises(ValueError) as one_by_one:
+        loads_exact_items(text)
+    assert str(one_by_one.value) == str(at_once.value)
+
+
+@pytest.mark.parametrize("text", ['{"a": [1.5]}', "3", '"x"', "null", " 2.50 "])
+def test_a_value_that_is_no_array_is_read_at_once(text: str) -> None:
+    assert loads_exact_items(text) == loads_exact(text)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from engine.project.registry import PolicySet
+from engine.project.registry import PolicySet, Snapshot
+from engine.service.data_builds import DataBuilds
 from engine.service.worker import Worker
 
 
@@ -41,3 +42,13 @@ def test_a_replacement_between_the_two_reads_is_picked_up_at_the_next_group() ->
     # the versions it holds are those of generation 4: it must not claim generation 5
     assert snapshot.data_generation == 4
     assert store.data_generation() > snapshot.data_generation  # _check_data refreshes
+
+
+def test_the_data_thread_reads_the_counter_before_the_versions_too() -> None:
+    store = _RacingStore()
+    served = Snapshot(1, PolicySet({}, {}, {}, (), None), {}, {}, 3)  # type: ignore[arg-type]
+    builds = DataBuilds(store, lambda: served, lambda: None, lambda job: None)  # type: ignore[arg-type]
+    builds.prepare(wait=False)
+    built = builds.take()
+    assert built is not None and built[0].data_generation == 4
+    assert store.data_generation() > built[0].data_generation  # the next group asks again

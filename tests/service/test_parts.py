@@ -84,6 +84,7 @@ def test_a_token_is_configured_with_the_roles_its_flow_events_may_claim(tmp_path
         ({"KIMARI_COMMIT_WAIT_MS": "-1"}, "commit_wait_ms must be 0 or more"),
         ({"KIMARI_COMMIT_INLINE_BELOW_MS": "-0.5"}, "commit_inline_below_ms must be 0 or more"),
         ({"KIMARI_SHUTDOWN_TIMEOUT": "0"}, "shutdown_timeout"),
+        ({"KIMARI_DATA_TIMEOUT": "0"}, "data_timeout"),
         ({"KIMARI_KEEP_ALIVE_TIMEOUT": "0"}, "keep_alive_timeout must be positive"),
         ({"KIMARI_KEEP_ALIVE_TIMEOUT": "-5"}, "keep_alive_timeout must be positive"),
         ({"KIMARI_STORE": "mysql://u@h/db"}, "unknown scheme 'mysql'"),

@@ -16,7 +16,7 @@ import pytest
 from engine.project.registry import apply_data, compile_set
 from engine.service import routes
 from engine.service.config import load_config
-from engine.service.http import App
+from engine.service.http import DATA_CHANGES, App
 from engine.service.ipc import Op
 from engine.service.openapi import openapi_document
 from engine.service.routes import ADMIN, DECIDE, PUBLISH, ROUTES, By, NoMethod, NoRoute, find
@@ -163,9 +163,10 @@ def test_writes_need_admin_the_lifecycle_needs_publish_probes_need_nothing_the_r
     assert all(v == DECIDE for v in scopes.values() if v not in (ADMIN, PUBLISH, None))
 
 
-def test_every_frame_operation_has_one_route_but_the_fronts_own_poll() -> None:
+def test_every_frame_operation_has_one_route_but_the_fronts_own() -> None:
     ops = [r.op for r in ROUTES if r.op is not None]
-    assert sorted([*ops, Op.POLL]) == sorted(Op) and routes.worker_ops() == frozenset(Op)
+    fronts = [Op.POLL, Op.DATA_SYNC]
+    assert sorted([*ops, *fronts]) == sorted(Op) and routes.worker_ops() == frozenset(Op)
 
 
 def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
@@ -183,6 +184,9 @@ def test_the_worker_has_one_handler_per_operation_of_the_table() -> None:
         _openapi=None,
         _approve=None,
         _rollback=None,
+        _put_data=None,
+        _reset_data=None,
+        _sync_data=None,
         reload_now=None,
         stats=None,
         store=None,
@@ -335,7 +339,9 @@ def test_the_front_asks_each_route_for_the_scope_the_table_names(
         else:
             code = "unauthorized" if token is None else "forbidden"
             assert (status, orjson.loads(body)["code"]) == (401 if token is None else 403, code)
-    assert [op for op, _, _ in pool.calls] == ([route.op] * allowed if route.op else [])
+    # a data set's change is answered once every worker serves it: the front asks them
+    asked = [route.op, Op.DATA_SYNC] if route.op in DATA_CHANGES else [route.op]
+    assert [op for op, _, _ in pool.calls] == (asked * allowed if route.op else [])
 
 
 def test_the_front_answers_healthz_with_its_status_only(
