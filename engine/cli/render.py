@@ -43,6 +43,7 @@ def printable(value: Any) -> str:
 
 # A diagnostic's controls, not its backslashes: its messages quote escapes as written
 # (`\ud800 is half of a UTF-16 surrogate pair`), and a doubled backslash would misquote them.
+EXCERPT = 160  # characters of a source line shown around a diagnostic's column
 _DIAGNOSTIC_CONTROLS = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI}]")
 
 
@@ -94,9 +95,23 @@ def diagnostic_text(diagnostic: Diagnostic, *, source: bool = True) -> str:
     lines = _lines(loc.file)
     if not 1 <= loc.line <= len(lines):
         return text
-    line = lines[loc.line - 1]
-    caret = " " * _display_width(line[: loc.col - 1]) + "^"
-    return f"{text}\n    {line}\n    {caret}"
+    shown, before = _excerpt(lines[loc.line - 1], loc.col)
+    caret = " " * _display_width(before) + "^"
+    return f"{text}\n    {shown}\n    {caret}"
+
+
+def _excerpt(line: str, col: int) -> tuple[str, str]:
+    """The source line as shown under a diagnostic, and its part before the column: at most
+    EXCERPT characters around the column (a data file of one 1.2 MB line was echoed whole),
+    its controls escaped as the message's are (a tab or an escape sequence in a comment)."""
+    at = min(max(col - 1, 0), len(line))
+    start = max(0, min(at - EXCERPT // 2, len(line) - EXCERPT))
+    end = start + EXCERPT
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(line) else ""
+    shown = head + line[start:end] + tail
+    before = head + line[start:at]
+    return _DIAGNOSTIC_CONTROLS.sub(_escape, shown), _DIAGNOSTIC_CONTROLS.sub(_escape, before)
 
 
 def _display_width(text: str) -> int:

@@ -35,7 +35,13 @@ from engine.lang.check import Root
 from engine.project.kinds import compile_any
 from engine.project.names import name_clashes
 from engine.source.data import Dataset
-from engine.source.yaml import Document, join_pointer, not_utf8, read_yaml_file
+from engine.source.yaml import (
+    MAX_FILE_BYTES,
+    Document,
+    join_pointer,
+    not_utf8,
+    read_yaml_file,
+)
 
 RULEBOOK_FILE = "rulebook.tsv"
 TESTS_SUFFIX = ".tests.yaml"
@@ -148,6 +154,25 @@ def _duplicate_keys(spec: DatasetSpec, entries: list[Any], positions: Any) -> li
     return found
 
 
+def _check_size(file: Path, spec: DatasetSpec) -> None:
+    """A data file is read as YAML, with every value's place (for file:line errors): a big
+    data set is put through the API instead, stored, and never parsed as YAML."""
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return  # the read says why
+    if size > MAX_FILE_BYTES:
+        message = Msg(
+            "data set '{name}': the file has {size} bytes, a data file at most {limit}; put a "
+            "larger data set through the API (PUT /v1/data/{name}), which keeps its versions",
+            name=spec.name,
+            size=size,
+            limit=MAX_FILE_BYTES,
+        )
+        where = Location(shown_path(file), 1, 1)
+        raise PolicyError([Diagnostic("file_too_large", message, where)])
+
+
 def load_dataset(
     spec: DatasetSpec,
     path: str | Path | None = None,
@@ -169,6 +194,7 @@ def load_dataset(
                 else Msg("data set '{name}': file {path} not found", name=name, path=path)
             )
             raise PolicyError([Diagnostic("data_source_missing", message, spec.location)])
+        _check_size(file, spec)
         document = read_document(file)
         entries, positions = document.data, document.positions
         source = source or document.path

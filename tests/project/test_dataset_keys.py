@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
+from engine.cli.render import diagnostic_text
 from engine.compile.model import DatasetSpec
 from engine.core.errors import PolicyError
 from engine.project.project import load_dataset
 from engine.project.registry import dataset_from_entries, validate_entries
+from engine.source.yaml import MAX_FILE_BYTES
 from tests.strategies import shipped_project
 
 ENTRY = {"name": "山田 太郎", "postal_code": "160-0022", "phone": "03-3350-1234"}
@@ -87,3 +90,29 @@ def test_a_source_that_is_no_file_says_whether_it_is_a_folder(
     [problem] = caught.value.diagnostics
     assert problem.code == "data_source_missing"
     assert words.format(path=path) in problem.message
+
+
+def test_a_data_file_past_the_size_limit_says_where_a_big_data_set_goes(tmp_path: Path) -> None:
+    """It was refused with the message of a policy file ("split it"), and the CLI echoed its
+    one line of 1.2 MB under the error."""
+    path = tmp_path / "blacklist.json"
+    entries = [{"id": f"BL-{i:06d}", **ENTRY} for i in range(12_000)]
+    text = orjson.dumps(entries).decode()
+    assert len(text.encode()) > MAX_FILE_BYTES
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_dataset(blacklist_spec(), path)
+    [problem] = caught.value.diagnostics
+    assert problem.code == "file_too_large" and problem.location is not None
+    assert (problem.location.line, problem.location.col) == (1, 1)
+    assert "a data file at most 1048576" in problem.message
+    assert "PUT /v1/data/blacklist" in problem.message
+    assert len(diagnostic_text(problem)) < 600
+
+
+def test_a_data_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "blacklist.json"
+    text = orjson.dumps([{"id": "BL-1", **ENTRY}]).decode()
+    path.write_text(text + " " * (MAX_FILE_BYTES - len(text.encode())), encoding="utf-8")
+    assert path.stat().st_size == MAX_FILE_BYTES
+    assert len(load_dataset(blacklist_spec(), path).entries) == 1
