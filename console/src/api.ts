@@ -68,10 +68,12 @@ export async function call<T>(
   path: string,
   body?: unknown,
   secret: string | null = token(),
+  extra: Record<string, string> = {},
 ): Promise<T> {
   const headers: Record<string, string> = {
     Accept: "application/json",
     "Accept-Language": lang(),
+    ...extra,
   };
   if (secret) headers.Authorization = `Bearer ${secret}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -28,7 +28,7 @@ from engine.core.errors import (
 from engine.core.i18n import Msg
 from engine.core.jsonvalue import dumps, format_datetime, loads_exact, to_json_value
 from engine.core.suggest import did_you_mean
-from engine.project.registry import Snapshot, validate_entries
+from engine.project.registry import Snapshot, build_dataset, validate_entries
 from engine.project.revisions import RevisionCache, explain_logged
 from engine.runtime.decision import Decision, new_decision_id
 from engine.runtime.evaluate import decide
@@ -49,7 +49,7 @@ from engine.service.problems import (
     problem,
 )
 from engine.store.decisions import DecisionLog, Entry, Logged
-from engine.store.versions import Store
+from engine.store.versions import Expected, Store, VersionMoved
 
 JSON = b"application/json"
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -432,15 +432,19 @@ class Service:
                 "errors": [d.to_dict() for d in snapshot.data_errors.get(name, ())],
                 "entries": to_json_value(list(dataset.entries)) if dataset is not None else [],
             },
+            _etag(info.version if info else None),
         )
 
-    def put_data(self, name: str, body: bytes, principal: str = "anonymous") -> Response:
+    def put_data(
+        self, name: str, body: bytes, principal: str = "anonymous", if_match: str | None = None
+    ) -> Response:
         snapshot = self.snapshot
         spec = snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
             hint = did_you_mean(name, snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
         try:
+            expected = self._expected(name, if_match)
             request = DATA_REQUEST.read(body)  # an unknown key is named at its own pointer
         except RequestProblem as exc:
             return exc.response
@@ -452,7 +456,11 @@ class Service:
                 input_code="data_invalid",
             )
             return from_error(InputError(exc.diagnostics), invalid)
-        generation = self.store.put_data(name, dataset.version, request["entries"], principal)
+        entries = request["entries"]
+        try:
+            generation = self.store.put_data(name, dataset.version, entries, principal, expected)
+        except VersionMoved as exc:
+            return _moved(name, exc.current)
         if self.on_data_change is not None:
             self.on_data_change()
         return json_response(
@@ -463,18 +471,41 @@ class Service:
                 "count": len(dataset),
                 "generation": generation,
             },
+            _etag(dataset.version),
         )
 
-    def reset_data(self, name: str, principal: str = "anonymous") -> Response:
+    def reset_data(
+        self, name: str, principal: str = "anonymous", if_match: str | None = None
+    ) -> Response:
         """Forget the versions PUT through the API: serve the file default again."""
         spec = self.snapshot.policy_set.specs.get(name) if DATA_NAME.fullmatch(name) else None
         if spec is None:
             hint = did_you_mean(name, self.snapshot.policy_set.specs)
             return problem(404, "unknown_data_set", _no_data_set(name), hint=hint)
-        self.store.reset_data(name, principal)
+        try:
+            self.store.reset_data(name, principal, self._expected(name, if_match))
+        except RequestProblem as exc:
+            return exc.response
+        except VersionMoved as exc:
+            return _moved(name, exc.current)
         if self.on_data_change is not None:
             self.on_data_change()
         return self.get_data(name)
+
+    def _expected(self, name: str, if_match: str | None) -> Expected | None:
+        """The versions an If-Match lets a change be made on (None: no If-Match)."""
+        if if_match is None:
+            return None
+        versions = _entity_tags(if_match)
+        policy_set = self.snapshot.policy_set
+        file_data, spec = policy_set.file_data.get(name), policy_set.specs[name]
+        if file_data is not None and file_data.dataset is not None:
+            default: str | None = file_data.dataset.version
+        elif spec.source_path is None:  # no file: served empty until a version is put
+            default = build_dataset(spec, []).version
+        else:
+            default = None
+        return Expected(versions, default)
 
 
 def _no_policy(policy_id: str) -> Msg:
@@ -483,6 +514,44 @@ def _no_policy(policy_id: str) -> Msg:
 
 def _no_data_set(name: str) -> Msg:
     return Msg("no data set '{name}'", name=name)
+
+
+def _etag(version: str | None) -> list[tuple[bytes, bytes]]:
+    """The version served, as the entity tag a change's If-Match names."""
+    return [(b"etag", f'"{version}"'.encode())] if version else []
+
+
+ENTITY_TAG = re.compile(r'\s*(\*|(W/)?"([^"]*)")\s*')
+
+
+def _entity_tags(value: str) -> frozenset[str]:
+    """The versions of an If-Match: `"v1", "v2"` or `*`. A weak tag (W/"v1") names no
+    version: If-Match compares strongly (RFC 9110)."""
+    tags = set()
+    for part in value.split(","):
+        found = ENTITY_TAG.fullmatch(part)
+        if found is None:
+            detail = Msg(
+                "If-Match must be * or entity tags in double quotes, such as "
+                'the ETag of GET /v1/data/{{name}}: "{example}"',
+                example="6f1c2a9e0b7d4c31",
+            )
+            raise RequestProblem(problem(400, "if_match_invalid", detail))
+        if found[1] == "*":
+            tags.add("*")
+        elif not found[2]:
+            tags.add(found[3])
+    return frozenset(tags)
+
+
+def _moved(name: str, current: str | None) -> Response:
+    detail = Msg(
+        "data set '{name}' is at version {current} now, not the one If-Match names: read it "
+        "again and make the change on it",
+        name=name,
+        current=current or "-",
+    )
+    return problem(412, "version_moved", detail, current=current, headers=_etag(current))
 
 
 def _result(response: Response) -> dict[str, Any]:

@@ -175,6 +175,12 @@ PROBLEM = ref("Problem")
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "entity_id": {"type": "string", "minLength": 1, "maxLength": 200},
     "Idempotency-Key": {"type": "string", "pattern": DECISION_ID_PATTERN},
+    "If-Match": {
+        "type": "string",
+        "description": "the ETag of GET /v1/data/{name} (its version, in double quotes): the "
+        "change is made only if that version is still current, else 412 version_moved",
+        "examples": ['"6f1c2a9e0b7d4c31"'],
+    },
     "decision_id": {"type": "string", "pattern": DECISION_ID_PATTERN},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500},
     "after": {
@@ -184,6 +190,11 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "a version: the rows after it",
     },
     "days": {"type": "integer", "minimum": 1, "maximum": 366},
+    "changes_before": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "a change's number: the changes before it",
+    },
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},
 }
@@ -490,8 +501,13 @@ def _flow_import(target: _Target, _max_batch: int) -> Details:
 
 
 def _put_data(target: _Target, _max_batch: int) -> Details:
-    answer = _json("the new version, served from now on", ref("DataVersion"))
-    return ref(f"{target.name}Entries"), "200", answer, ()
+    answer = _json("the new version, served by every worker from now on", ref("DataVersion"))
+    return ref(f"{target.name}Entries"), "200", answer, (412,)
+
+
+def _reset_data(target: _Target, _max_batch: int) -> Details:
+    answer = _json("the data set now served", ref(f"{target.name}DataSet"))
+    return None, "200", answer, (412,)
 
 
 def _lifecycle(
@@ -535,7 +551,7 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.RELOAD: _answer("PolicyList", "the policies served after the check"),
     Op.GET_DATA: _answer("{}DataSet", "the data set"),
     Op.PUT_DATA: _put_data,
-    Op.DELETE_DATA: _answer("{}DataSet", "the data set now served"),
+    Op.DELETE_DATA: _reset_data,
     Op.FLOW_EVENT: _flow_event,
     Op.FLOW_ENTITY: _answer("{}Entity", "where the entity stands (version 0: not yet seen)"),
     Op.FLOW_IMPORT: _flow_import,

@@ -54,6 +54,7 @@ TITLES = {
     405: Msg("Method not allowed"),
     408: Msg("Request timeout"),
     409: Msg("Conflict"),
+    412: Msg("Precondition failed"),
     413: Msg("Request too large"),
     415: Msg("Unsupported media type"),
     422: Msg("Unprocessable request"),

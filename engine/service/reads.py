@@ -36,11 +36,12 @@ from engine.project.registry import Snapshot
 from engine.service.decisions import POLICY_ID, headline, json_response
 from engine.service.problems import RequestProblem, Response, problem
 from engine.store.decisions import DecisionLog, OutcomeIs
-from engine.store.versions import Store
+from engine.store.versions import Store, UnknownVersion
 from engine.testing.examples import policy_examples
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+LISTED = 100  # data versions and changes on a page unless ?limit= says otherwise
 MAX_DAYS = 366
 DEFAULT_DAYS = 14
 JST = timezone(timedelta(hours=9))  # the days of the stats are days in Japan
@@ -176,7 +177,7 @@ class Reads:
             )
         return json_response(200, {"data": out})
 
-    def data_versions(self, name: str, store: Store) -> Response:
+    def data_versions(self, name: str, store: Store, query: Mapping[str, Any]) -> Response:
         """The versions of a data set the store keeps (the file defaults it served, the
         replacements put through the API), newest first; which one is served; and who
         replaced it or served its file again, and when."""
@@ -187,6 +188,17 @@ class Reads:
             return problem(404, "unknown_data_set", message, hint=hint)
         info = snapshot.data_info.get(name)
         current = info.version if info else None
+        try:
+            limit = integer_parameter(query, "limit", 1, MAX_LIMIT, LISTED) or LISTED
+            changes_before = integer_parameter(query, "changes_before", 1, 2**62, None)
+            before = query.get("before")
+            try:
+                kept = store.data_versions(name, limit + 1, before)
+            except UnknownVersion:
+                reason = Msg("no version {version} of this data set is kept", version=before)
+                raise _invalid("before", reason) from None
+        except RequestProblem as exc:
+            return exc.response
         versions = [
             {
                 "version": version,
@@ -195,11 +207,19 @@ class Reads:
                 "count": count,
                 "current": version == current,
             }
-            for version, source, created, count in store.data_versions(name)
+            for version, source, created, count in kept[:limit]
         ]
-        changes = [change.to_dict() for change in store.data_changes(name)]
+        changes = store.data_changes(name, limit + 1, changes_before)
         return json_response(
-            200, {"name": name, "current": current, "versions": versions, "changes": changes}
+            200,
+            {
+                "name": name,
+                "current": current,
+                "versions": versions,
+                "next_before": versions[-1]["version"] if len(kept) > limit else None,
+                "changes": [change.to_dict() for change in changes[:limit]],
+                "next_changes_before": changes[limit - 1].number if len(changes) > limit else None,
+            },
         )
 
     def _policy(self, policy_id: str, *, decisions_only: bool = True) -> CompiledPolicy:

@@ -206,6 +206,7 @@ ROUTES: tuple[Route, ...] = (
         "Replace the reference data set '{name}'",
         each="data",
         audited=True,
+        headers={"If-Match": "if_match"},  # the version read (its ETag): else 412
     ),
     Route(
         "GET",
@@ -215,6 +216,7 @@ ROUTES: tuple[Route, ...] = (
         "get{Name}DataVersions",
         "The versions of '{name}' the store keeps, newest first",
         each="data",
+        query=("limit", "before", "changes_before"),  # pages of each list
     ),
     Route(
         "DELETE",
@@ -225,6 +227,7 @@ ROUTES: tuple[Route, ...] = (
         "Serve the file default of '{name}' again",
         each="data",
         audited=True,
+        headers={"If-Match": "if_match"},
     ),
     Route("GET", "/v1/policies", DECIDE, Op.POLICIES, "listPolicies", "The policies served"),
     # -- the policy lifecycle (engine/service/lifecycle.py); the suffixed paths come first

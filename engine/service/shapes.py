@@ -499,10 +499,18 @@ FIXED: dict[str, Schema] = {
     },
     "DataVersions": {
         "type": "object",
-        "description": "Every version of a data set the store keeps, newest first: the file "
+        "description": "The versions of a data set the store keeps, newest first: the file "
         "defaults it has served and the replacements put through the API; and its changes, "
-        "who made them and when.",
-        "required": ["name", "current", "versions", "changes"],
+        "who made them and when. A page of each (?limit=, 100 unless given): the next page "
+        "of versions is ?before=<next_before>, of changes ?changes_before=<next_changes_before>.",
+        "required": [
+            "name",
+            "current",
+            "versions",
+            "next_before",
+            "changes",
+            "next_changes_before",
+        ],
         "properties": {
             "name": {"type": "string"},
             "current": {"type": ["string", "null"], "description": "the version served"},
@@ -523,14 +531,26 @@ FIXED: dict[str, Schema] = {
                     },
                 },
             },
+            "next_before": {
+                "type": ["string", "null"],
+                "description": "?before= of the next page of versions; null on the last",
+            },
+            "next_changes_before": {
+                "type": ["integer", "null"],
+                "description": "?changes_before= of the next page of changes; null on the last",
+            },
             "changes": {
                 "type": "array",
                 "description": "newest first: each replacement through the API and each "
                 "return to the file default, with the token's principal",
                 "items": {
                     "type": "object",
-                    "required": ["action", "version", "principal", "at"],
+                    "required": ["number", "action", "version", "principal", "at"],
                     "properties": {
+                        "number": {
+                            "type": "integer",
+                            "description": "its place in the log of changes (a page's cursor)",
+                        },
                         "action": {"type": "string", "enum": ["replaced", "reset"]},
                         "version": {
                             "type": ["string", "null"],

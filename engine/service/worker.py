@@ -539,7 +539,7 @@ class Worker:
             Op.POLICY_SOURCE: lambda meta, _: reads.policy_source(meta["policy_id"]),
             Op.POLICY_EXAMPLES: lambda meta, _: reads.policy_examples(meta["policy_id"]),
             Op.POLICY_STATS: lambda meta, _: reads.policy_stats(meta["policy_id"], meta),
-            Op.DATA_VERSIONS: lambda meta, _: reads.data_versions(meta["name"], self.store),
+            Op.DATA_VERSIONS: lambda meta, _: reads.data_versions(meta["name"], self.store, meta),
             **self._lifecycle_handlers(),
         }
 
@@ -660,11 +660,13 @@ class Worker:
 
     def _put_data(self, meta: dict[str, Any], body: bytes) -> Response:
         self._fault(meta)
-        return self.service.put_data(meta["name"], body, meta.get("principal", "anonymous"))
+        principal = meta.get("principal", "anonymous")
+        return self.service.put_data(meta["name"], body, principal, meta.get("if_match"))
 
     def _reset_data(self, meta: dict[str, Any], _body: bytes) -> Response:
         self._fault(meta)
-        return self.service.reset_data(meta["name"], meta.get("principal", "anonymous"))
+        principal = meta.get("principal", "anonymous")
+        return self.service.reset_data(meta["name"], principal, meta.get("if_match"))
 
     def _sync_data(self, meta: dict[str, Any], _body: bytes) -> Response:
         """Answer once the data sets the store has now are served here (the front asks every

@@ -101,9 +101,11 @@ class DataChange:
     version: str | None
     principal: str
     at: int
+    number: int = 0  # its place in the log of every data set's changes (a page's cursor)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "number": self.number,
             "action": self.action,
             "version": self.version,
             "principal": self.principal,
@@ -173,35 +175,57 @@ class Store(Component):
             return None
         return StoredData(name, version, row[0], row[1], loads_exact_items(row[2]))
 
-    def data_versions(self, name: str, limit: int = 100) -> list[tuple[str, str, int, int]]:
-        """(version, source, created_at, count) of every version of a data set kept, newest
-        first (a version stored twice keeps its first time)."""
+    def data_versions(
+        self, name: str, limit: int = 100, before: str | None = None
+    ) -> list[tuple[str, str, int, int]]:
+        """(version, source, created_at, count) of the versions of a data set kept, newest
+        first (a version stored twice keeps its first time): `limit` of them, those stored
+        before the version `before` when given (UnknownVersion if it is not kept)."""
         with self.backend.read() as session:
+            below = 2**62
+            if before is not None:
+                found = session.execute(
+                    "SELECT seq FROM dataset_versions WHERE name = ? AND version = ?",
+                    (name, before),
+                ).fetchone()
+                if found is None:
+                    raise UnknownVersion(before)
+                below = int(found[0])
             rows = session.execute(
                 "SELECT version, source, created_at, count FROM dataset_versions "
-                "WHERE name = ? ORDER BY seq DESC LIMIT ?",
-                (name, limit),
+                "WHERE name = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (name, below, limit),
             ).fetchall()
         return [(str(v), str(s), int(c), int(n)) for v, s, c, n in rows]
 
-    def data_changes(self, name: str, limit: int = 100) -> list[DataChange]:
-        """Who replaced the data set or served its file again, and when: newest first."""
+    def data_changes(
+        self, name: str, limit: int = 100, before: int | None = None
+    ) -> list[DataChange]:
+        """Who replaced the data set or served its file again, and when: newest first,
+        `limit` of them, numbered below `before` when given."""
         with self.backend.read() as session:
             rows = session.execute(
-                "SELECT action, version, principal, at FROM dataset_changes "
-                "WHERE name = ? ORDER BY seq DESC LIMIT ?",
-                (name, limit),
+                "SELECT action, version, principal, at, seq FROM dataset_changes "
+                "WHERE name = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (name, 2**62 if before is None else before, limit),
             ).fetchall()
-        return [DataChange(str(a), v, str(p), int(t)) for a, v, p, t in rows]
+        return [DataChange(str(a), v, str(p), int(t), int(n)) for a, v, p, t, n in rows]
 
     def put_data(
-        self, name: str, version: str, entries: Sequence[Any], principal: str = "anonymous"
+        self,
+        name: str,
+        version: str,
+        entries: Sequence[Any],
+        principal: str = "anonymous",
+        expected: Expected | None = None,
     ) -> int:
         """Store a version given through the API and make it current, recording who did it;
-        the new generation."""
+        the new generation. `expected`: the change is made only on those versions (else
+        VersionMoved), checked in the same transaction."""
         stamp = now_ms()
         raw = dumps_text(list(entries))
         with self.backend.write(data_key(name)) as session:
+            _check_expected(session, name, expected)
             _record_change(session, name, "replaced", version, principal, stamp)
             session.execute(
                 "INSERT INTO dataset_versions (name, version, source, created_at, count, entries)"
@@ -216,10 +240,13 @@ class Store(Component):
             )
             return self.backend.bump(session, "data")
 
-    def reset_data(self, name: str, principal: str = "anonymous") -> int:
+    def reset_data(
+        self, name: str, principal: str = "anonymous", expected: Expected | None = None
+    ) -> int:
         """Go back to the file default of a data set, recording who did it; the new
-        generation."""
+        generation (`expected`: as put_data's)."""
         with self.backend.write(data_key(name)) as session:
+            _check_expected(session, name, expected)
             _record_change(session, name, "reset", None, principal, now_ms())
             session.execute("DELETE FROM dataset_current WHERE name = ?", (name,))
             return self.backend.bump(session, "data")
@@ -283,6 +310,36 @@ class Store(Component):
             return None
         files = {name: text.encode("utf-8") for name, text in orjson.loads(row[3]).items()}
         return StoredRevision(revision, row[0], row[1], PolicySource(row[2], files))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An If-Match of a data set's change: the versions it may be made on (`*`: any), and
+    the file default's version, current when no version was put through the API."""
+
+    versions: frozenset[str]
+    default: str | None
+
+
+class UnknownVersion(Exception):
+    """No version of that name is kept for the data set (a page's `before`)."""
+
+
+class VersionMoved(Exception):
+    """The data set is at another version than the change expected (If-Match)."""
+
+    def __init__(self, current: str | None) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+def _check_expected(session: Session, name: str, expected: Expected | None) -> None:
+    if expected is None or "*" in expected.versions:
+        return
+    row = session.execute("SELECT version FROM dataset_current WHERE name = ?", (name,)).fetchone()
+    current = str(row[0]) if row is not None else expected.default
+    if current not in expected.versions:
+        raise VersionMoved(current)
 
 
 def _record_change(

@@ -16,7 +16,9 @@ Playwright) against a real `kimari serve` with the shipped policies:
     validates again, and one error is "1 error"; every column of an impact is seen in a
     1280 px window; an impact stays with its draft when the editor is left (marked once the
     text is edited, followed to its end if it still ran); the revisions are readable in an
-    800 px window; an error says its words in the console's language, its code beside.
+    800 px window; an error says its words in the console's language, its
+    code beside; a data set changed by someone else since the page was opened is not
+    overwritten unseen.
 
 Every step waits on a state of the page, never on time.
 """
@@ -29,6 +31,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
@@ -961,3 +964,41 @@ def test_an_error_says_its_words_in_the_consoles_language_with_its_code_beside(
             if client.get(f"/v1/jobs/{started.value.json()['id']}").json()["state"] != "running":
                 break
             time.sleep(0.1)
+
+
+def test_a_data_set_changed_since_the_page_opened_is_not_overwritten_unseen(
+    server: Server, browser: Browser
+) -> None:
+    """The replacement sent the page's entries over whatever was current: a change someone
+    made after the page was opened was lost without a word. It is sent with If-Match now."""
+    page, errors = _sign_in(browser, server)
+    errors.allowed.append(re.compile(r"status of 412"))
+    url = server.url + "/v1/data/remote_islands"
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    islands = httpx.get(url, headers=headers).json()["entries"]
+    try:
+        page.goto(server.url + "/console/#/data/remote_islands")
+        expect(page.locator("#entries-table")).to_be_visible()
+        page.fill("#data-text", json.dumps({"entries": islands[1:]}, ensure_ascii=False))
+        page.click("#check-impact")
+        expect(page.locator("#upload")).to_be_enabled()
+        theirs = httpx.put(url, headers=headers, json={"entries": islands[:-1]})  # meanwhile
+        assert theirs.status_code == 200, theirs.text
+        page.click("#upload")
+        error = page.locator("#replace .error")
+        expect(error).to_have_attribute("data-code", "version_moved")
+        expect(error).to_contain_text("ほかの人がこのデータセットを変更しました")
+        expect(page.locator("#replace .ok")).to_have_count(0)
+        assert httpx.get(url, headers=headers).json()["version"] == theirs.json()["version"]
+
+        # reloaded, the page shows their version, and a change made on it is applied
+        page.reload()
+        expect(page.locator("#data-version")).to_have_text(theirs.json()["version"])
+        page.fill("#data-text", json.dumps({"entries": islands[1:]}, ensure_ascii=False))
+        page.click("#check-impact")
+        expect(page.locator("#upload")).to_be_enabled()
+        page.click("#upload")
+        expect(page.locator("#replace .ok")).to_contain_text(f"{len(islands) - 1} 件")
+        assert errors.seen == []
+    finally:
+        httpx.delete(url, headers=headers)

@@ -139,3 +139,89 @@ def test_a_refused_replacement_waits_for_no_worker(tmp_path: Path) -> None:
         assert time.monotonic() - started < 4.0  # its own 2 s, no worker asked after it
         assert _restarts(client) == 0
 
+
+def test_if_match_makes_a_change_only_on_the_version_read(tmp_path: Path) -> None:
+    """Two admins each read the blacklist, add an entry and put it back: the second put
+    silently dropped the first one's entry. With If-Match the second is refused (412)."""
+    with running(tmp_path, workers=2) as server, server.client(ADMIN_TOKEN) as admin:
+        read = admin.get("/v1/data/blacklist")
+        etag = read.headers["etag"]
+        assert etag == f'"{read.json()["version"]}"'
+        mine = admin.put(
+            "/v1/data/blacklist", json={"entries": ENTRIES}, headers={"If-Match": etag}
+        )
+        assert mine.status_code == 200, mine.text
+        assert mine.headers["etag"] == f'"{mine.json()["version"]}"'
+        theirs = admin.put(
+            "/v1/data/blacklist", json={"entries": ENTRIES[:1]}, headers={"If-Match": etag}
+        )
+        assert theirs.status_code == 412, theirs.text
+        assert theirs.json()["code"] == "version_moved"
+        assert theirs.json()["current"] == mine.json()["version"]
+        assert admin.get("/v1/data/blacklist").json()["version"] == mine.json()["version"]
+        # the version now current, among others, or any: made
+        either = f'"{"0" * 16}", {mine.headers["etag"]}'
+        again = admin.put(
+            "/v1/data/blacklist", json={"entries": ENTRIES[:1]}, headers={"If-Match": either}
+        )
+        assert again.status_code == 200, again.text
+        stale = admin.delete("/v1/data/blacklist", headers={"If-Match": mine.headers["etag"]})
+        assert stale.status_code == 412 and stale.json()["current"] == again.json()["version"]
+        reset = admin.delete("/v1/data/blacklist", headers={"If-Match": "*"})
+        assert reset.status_code == 200 and reset.headers["etag"] == etag  # the file's again
+        weak = admin.put(
+            "/v1/data/blacklist", json={"entries": ENTRIES}, headers={"If-Match": f"W/{etag}"}
+        )
+        assert weak.status_code == 412  # compared strongly: a weak tag names no version
+        bare = admin.put(
+            "/v1/data/blacklist", json={"entries": ENTRIES}, headers={"If-Match": etag[1:-1]}
+        )
+        assert bare.status_code == 400 and bare.json()["code"] == "if_match_invalid"
+        versions = admin.get("/v1/data/blacklist/versions").json()
+        assert [c["action"] for c in versions["changes"]] == ["reset", "replaced", "replaced"]
+
+
+def test_the_versions_and_changes_of_a_data_set_come_a_page_at_a_time(tmp_path: Path) -> None:
+    """They stopped at 100 of each, with no way to see older ones."""
+    with running(tmp_path, workers=1) as server, server.client(ADMIN_TOKEN) as admin:
+        put = [
+            admin.put(
+                "/v1/data/blacklist",
+                json={"entries": [*ENTRIES[:1], {"id": f"BL-X{i}", "name": f"山本 {i}"}]},
+            )
+            for i in range(5)
+        ]
+        assert all(answer.status_code == 200 for answer in put), [a.text for a in put]
+        admin.delete("/v1/data/blacklist")
+        made = [answer.json()["version"] for answer in reversed(put)]  # newest first
+        url = "/v1/data/blacklist/versions"
+        whole = admin.get(url).json()
+        assert [v["version"] for v in whole["versions"]][:5] == made
+        assert whole["next_before"] is None and whole["next_changes_before"] is None
+        seen, before = [], None
+        while True:
+            page = admin.get(url, params={"limit": 2, **({"before": before} if before else {})})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["versions"]) <= 2
+            seen += [v["version"] for v in body["versions"]]
+            before = body["next_before"]
+            if before is None:
+                break
+        assert seen == [v["version"] for v in whole["versions"]]  # each once, in order
+        changes, after = [], None
+        while True:
+            params = {"limit": 4, **({"changes_before": after} if after else {})}
+            body = admin.get(url, params=params).json()
+            changes += [(c["number"], c["action"]) for c in body["changes"]]
+            after = body["next_changes_before"]
+            if after is None:
+                break
+        assert [a for _, a in changes] == ["reset"] + ["replaced"] * 5
+        assert changes == sorted(changes, reverse=True)  # newest first, none twice
+        unknown = admin.get(url, params={"before": "0" * 16})
+        assert unknown.status_code == 422 and unknown.json()["parameter"] == "before"
+        for bad in ({"limit": "0"}, {"limit": "501"}, {"changes_before": "x"}):
+            answer = admin.get(url, params=bad)
+            assert answer.status_code == 422, bad
+            assert answer.json()["parameter"] == next(iter(bad))

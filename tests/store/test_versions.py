@@ -12,7 +12,7 @@ import pytest
 
 from engine.compile.model import PolicySource
 from engine.store.backend import Backend
-from engine.store.versions import Store
+from engine.store.versions import Expected, Store, VersionMoved
 
 
 def test_a_put_data_set_is_current_and_bumps_the_generation(backend: Backend) -> None:
@@ -47,6 +47,22 @@ def test_each_replacement_and_reset_of_a_data_set_records_who_and_when(
     ]
     assert all(before <= c.at <= int(time.time() * 1000) for c in changes)
     assert [c.principal for c in store.data_changes("rates", limit=1)] == ["carol"]
+
+
+def test_a_change_expecting_another_version_writes_nothing(backend: Backend) -> None:
+    store = Store(backend)
+    on_default = Expected(frozenset({"file-v"}), "file-v")  # no API version yet: the file's
+    assert store.put_data("rates", "v1", [], "alice", on_default) == 1
+    with pytest.raises(VersionMoved) as moved:
+        store.put_data("rates", "v2", [], "bob", on_default)
+    assert moved.value.current == "v1"
+    with pytest.raises(VersionMoved):
+        store.reset_data("rates", "bob", Expected(frozenset({"v0"}), "file-v"))
+    assert store.fresh_data_generation() == 1
+    assert [c.principal for c in store.data_changes("rates")] == ["alice"]
+    assert store.data_versions("rates") == [store.data_versions("rates")[0]]
+    assert store.reset_data("rates", "carol", Expected(frozenset({"v1"}), "file-v")) == 2
+    assert store.put_data("rates", "v3", [], "dave", Expected(frozenset({"*"}), None)) == 3
 
 
 def test_a_file_version_is_remembered_once(backend: Backend) -> None:

@@ -4,7 +4,7 @@
 // with `data`, a job each, nothing applied), then applied (PUT /v1/data/{name}). The
 // service validates it both times; errors are shown with their JSON pointers.
 import { useState } from "preact/hooks";
-import { ApiError, call, get, InputError } from "../api";
+import { ApiError, call, get, InputError, token } from "../api";
 import { parseJson } from "../jsontext";
 import { ImpactView } from "../impact";
 import { runJob, useLive } from "../jobs";
@@ -219,6 +219,7 @@ export function DataPage({ name }: { name: string }) {
       <Section title={t("data.replace")} id="replace">
         <Upload
           name={name}
+          version={set.version}
           entries={set.entries}
           readers={(summary?.policies ?? []).filter((p) => kinds.get(p) === "decision")}
           me={me}
@@ -249,12 +250,14 @@ function replacement(text: string): Replacement {
 
 function Upload({
   name,
+  version,
   entries,
   readers,
   me,
   onDone,
 }: {
   name: string;
+  version: string | null;
   entries: unknown[];
   readers: string[];
   me: Whoami;
@@ -328,7 +331,11 @@ function Upload({
           try {
             // the same entries the check replayed, read from the same text
             const body = replacement(text);
-            setDone(await call<{ version: string; count: number }>("PUT", `/v1/data/${encodeURIComponent(name)}`, body));
+            // made only on the version this page shows: a change someone made since is not
+            // overwritten unseen (412 version_moved: reload, then change that)
+            const onVersion: Record<string, string> = version ? { "If-Match": `"${version}"` } : {};
+            const path = `/v1/data/${encodeURIComponent(name)}`;
+            setDone(await call<{ version: string; count: number }>("PUT", path, body, token(), onVersion));
             setChecked(null);
             onDone();
           } catch (error) {
