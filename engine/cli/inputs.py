@@ -301,7 +301,15 @@ def named_options(places: Mapping[str, str]) -> Iterator[None]:
         named = [_named(d, places) for d in exc.diagnostics]
         if any(d is None for d in named):
             raise
-        raise UsageError([d for d in named if d is not None]) from None
+        found = [d for d in named if d is not None]
+        if all(d.code in STATE_CONFLICTS for d in found):  # the store's state, not a misuse
+            raise InputError(found) from None
+        raise UsageError(found) from None
+
+
+# problems of an option's value that the stored state makes, not the value's form: exit 1
+# (a refused request), not 2 (a misuse of the command); the option is named all the same
+STATE_CONFLICTS = frozenset({"event_id_conflict"})
 
 
 def _named(problem: Diagnostic, places: Mapping[str, str]) -> Diagnostic | None:

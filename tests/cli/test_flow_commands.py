@@ -386,3 +386,20 @@ def test_an_entity_moved_before_its_policy_was_published_stays_readable(
     claim = event(tmp_path, {"type": "claim"})
     code, _, err = flow(capsys, path, "EST-5", claim)
     assert code == 2 and "publish" in err, err
+
+
+def test_an_event_id_used_by_another_event_exits_1_naming_the_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    """It exited 2, read as a misuse of --event-id, though the id was well formed: another
+    event of the entity had used it. The same event sent again with it is its retry."""
+    body = {"type": "exclude", "exclusion_reason": "重複"}
+    first = event(tmp_path, body, "exclude.json")
+    assert flow(capsys, store, "EST-9", first, "--event-id", "ev-1")[0] == 0
+    assert flow(capsys, store, "EST-9", first, "--event-id", "ev-1")[0] == 0  # a retry
+    claim = event(tmp_path, {"type": "claim"})
+    code, out, err = flow(capsys, store, "EST-9", claim, "--event-id", "ev-1")
+    assert code == 1, out + err
+    assert "event_id_conflict" in out + err and "--event-id" in out + err
+    bad = flow(capsys, store, "EST-9", claim, "--event-id", "x" * 300)  # its form: a misuse
+    assert bad[0] == 2
