@@ -15,8 +15,8 @@ Playwright) against a real `kimari serve` with the shipped policies:
     get no answer; a draft saved stays saved after leaving the editor; a change of language
     validates again, and one error is "1 error"; every column of an impact is seen in a
     1280 px window; an impact stays with its draft when the editor is left (marked once the
-    text is edited, followed to its end if it still ran); the revisions are readable in an
-    800 px window; an error says its words in the console's language, its
+    text is edited, followed to its end if it still ran); the revisions and the audit trail
+    are readable in an 800 px window; an error says its words in the console's language, its
     code beside; a data set changed by someone else since the page was opened is not
     overwritten unseen.
 
@@ -858,6 +858,17 @@ def test_the_revisions_are_readable_in_an_800_px_window(server: Server, browser:
     assert narrow == 0
     ref = row.locator("td").first.locator("a code")
     assert ref.evaluate("(e) => e.getClientRects().length") == 1
+
+    # the audit trail below: its detail was crushed to a few characters a line at 800 px
+    audit = page.locator("#audit-table")
+    expect(audit.locator('tr[data-action="approve"]').first).to_be_visible()
+    assert _cells_out_of_sight(page, "#audit-table") == []
+    assert audit.locator("xpath=..").evaluate("(box) => box.scrollLeft") == 0
+    detail = audit.locator("tbody td.audit-detail").first
+    assert detail.evaluate("(td) => td.getBoundingClientRect().width") > 400
+    label = detail.evaluate("(td) => getComputedStyle(td, '::before').content")
+    assert "詳細" in label, label
+    fits(page)
 
     # in a wide window it is still a table with its header row
     page.set_viewport_size(WIDE)

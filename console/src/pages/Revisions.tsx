@@ -223,7 +223,7 @@ export function AuditTable({ entries, withPolicy = false }: { entries: AuditEntr
   if (entries.length === 0) return <p class="muted">{t("audit.none")}</p>;
   return (
     <div class="table-scroll">
-      <table id="audit-table">
+      <table id="audit-table" class="stacked">
         <thead>
           <tr>
             <th>{t("audit.at")}</th>
@@ -237,20 +237,20 @@ export function AuditTable({ entries, withPolicy = false }: { entries: AuditEntr
         <tbody>
           {entries.map((entry) => (
             <tr key={entry.seq} data-action={entry.action} data-principal={entry.principal}>
-              <td>{formatTime(entry.at)}</td>
-              <td>{entry.principal}</td>
-              <td>
+              <td data-label={t("audit.at")}>{formatTime(entry.at)}</td>
+              <td data-label={t("audit.principal")}>{entry.principal}</td>
+              <td data-label={t("audit.action")}>
                 <span class="badge">{t("audit.action_" + entry.action).startsWith("audit.") ? entry.action : t("audit.action_" + entry.action)}</span>
               </td>
               {withPolicy && (
-                <td>
+                <td data-label={t("audit.policy")}>
                   <a href={href(["policies", entry.policy, "revisions"])}>
                     <code>{entry.policy}</code>
                   </a>
                 </td>
               )}
-              <td>{entry.number !== null && <code>{`${entry.policy}@${entry.number}`}</code>}</td>
-              <td class="audit-detail">
+              <td data-label={t("audit.revision")}>{entry.number !== null && <code>{`${entry.policy}@${entry.number}`}</code>}</td>
+              <td data-label={t("audit.detail")} class="audit-detail">
                 {Object.entries(entry.detail)
                   .filter(([, value]) => value !== null && value !== "")
                   .map(([key, value]) => (
