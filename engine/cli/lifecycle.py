@@ -853,11 +853,21 @@ def _ref(ref: str) -> tuple[str, int]:
 @click.argument("revision", metavar="POLICY@N", type=TEXT)
 @MESSAGE
 @AS
+@click.option(
+    "--acknowledge-stranded",
+    "acknowledged",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="a flow revision that strands stored entities (their state removed or abolished) "
+    "is published only if N is at least how many it strands now",
+)
 @_store_options
 def approve(
     revision: str,
     message: str,
     principal: str | None,
+    acknowledged: int | None,
     store_path: str | None,
     config_file: str | None,
 ) -> None:
@@ -866,7 +876,7 @@ def approve(
     approver = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
         _known(lifecycle, policy_id, None)
-        publication = lifecycle.approve(policy_id, number, approver, message)
+        publication = lifecycle.approve(policy_id, number, approver, message, acknowledged)
     ref = f"{policy_id}@{number}"
     published = Msg(
         "published {ref} [{revision}] as publication {id}, approved by {principal}",

@@ -432,8 +432,16 @@ class Lifecycle:
         return out
 
     def approve(
-        self, policy_id: str, number: int, principal: str, message: str = ""
+        self,
+        policy_id: str,
+        number: int,
+        principal: str,
+        message: str = "",
+        acknowledged: int | None = None,
     ) -> Publication:
+        """Publish a pending revision. A flow revision that would strand stored entities
+        (their state removed or abolished) is published only when `acknowledged` is at
+        least how many it strands now (StrandsEntities otherwise)."""
         record = self.record(policy_id, number)
         if record.state != "pending":
             raise Refused(
@@ -450,7 +458,31 @@ class Lifecycle:
             )
         if self.rules.approvals_required > 0:
             self._refuse_own_approval(record, principal)
+        self._refuse_unseen_strands(record, acknowledged)
         return self._publish(record, principal, "approval", message, approver=principal)
+
+    def stranded(self, record: RevisionRecord) -> dict[str, Any] | None:
+        """What publishing a flow revision would do to the store's entities now (their
+        counts move after the submission measured them); None for a decision policy or
+        before anything is published."""
+        if self.revisions.publication_of(record.policy_id) is None:
+            return None
+        before = side_of(self.resolve(record.policy_id, "published"), "published")
+        after = side_of(self.resolve(record.policy_id, str(record.number)), record.ref)
+        plan = impact.Plan(record.policy_id, store=str(self.path))
+        return impact.entities(before, after, plan)
+
+    def _refuse_unseen_strands(self, record: RevisionRecord, acknowledged: int | None) -> None:
+        """The approver accepts stranding entities knowing how many: the console's tick, the
+        CLI's --acknowledge-stranded N, the API's acknowledge_stranded (counted now, not
+        at the submission: entities may have reached those states since)."""
+        found = self.stranded(record)
+        count = found["stranded"] if found else 0
+        if count == 0 or (acknowledged is not None and acknowledged >= count):
+            return
+        assert found is not None
+        states = [i["state"] for i in found["removed_states"] + found["abolished_states"]]
+        raise StrandsEntities(record.ref, count, states, acknowledged)
 
     def _refuse_own_approval(self, record: RevisionRecord, principal: str) -> None:
         """Four eyes: whoever wrote a revision, or asked for it to be published (a
@@ -855,6 +887,39 @@ def _joined(failure: Mapping[str, Any]) -> Rendered:
     """A failed case's failures in one line, each in the language it is shown in."""
     items = list(failure["failures"])
     return Rendered(lambda lang: "; ".join(translate(item, lang) for item in items))
+
+
+class StrandsEntities(Refused):
+    """Publishing the revision would leave stored entities in states that it removes or
+    abolishes (no event could move them again), and the approval did not accept as many."""
+
+    default_code = "strands_entities"
+
+    def __init__(self, ref: str, count: int, states: list[str], acknowledged: int | None):
+        self.count, self.states, self.acknowledged = count, states, acknowledged
+        if acknowledged is None:
+            message = Msg(
+                "publishing {ref} strands {count} stored entities (in {states}: removed or "
+                "abolished, no event can move them again)",
+                ref=ref,
+                count=count,
+                states=", ".join(states),
+            )
+        else:
+            message = Msg(
+                "publishing {ref} strands {count} stored entities now (in {states}), more "
+                "than the {acknowledged} acknowledged",
+                ref=ref,
+                count=count,
+                states=", ".join(states),
+                acknowledged=acknowledged,
+            )
+        hint = Msg(
+            "approve it acknowledging {count} (the API's acknowledge_stranded, the CLI's "
+            "--acknowledge-stranded) if they are meant to stay where they are",
+            count=count,
+        )
+        super().__init__([Diagnostic("strands_entities", message, hint=hint)])
 
 
 def side_of(

@@ -46,6 +46,7 @@ from engine.lifecycle.workflow import (
     MAX_LISTED,
     Lifecycle,
     Rules,
+    StrandsEntities,
     check_overrides,
     draft_from_text,
     state_word,
@@ -64,6 +65,19 @@ JOB_ID = re.compile(r"[0-9a-f]{8,40}")
 POLICY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REVISION_NUMBER = re.compile(r"[0-9]{1,18}")
 MAX_AUDIT = 500  # entries on one page of the audit trail (as OpenAPI says of `limit`)
+
+
+def _strands(exc: StrandsEntities) -> Response:
+    """409 strands_entities, with what the console needs to ask again: how many now, where."""
+    [diagnostic] = exc.diagnostics
+    return problem(
+        409,
+        "strands_entities",
+        diagnostic.message,
+        hint=diagnostic.hint,
+        stranded=exc.count,
+        states=exc.states,
+    )
 
 
 def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
@@ -93,6 +107,21 @@ _TEXT = Key(accepts=str, code="request_invalid", message=Msg("a text"))
 # approve, reject: an optional message; an unknown key is named, not ignored
 MESSAGE_REQUEST = Envelope(
     {"message": _TEXT},
+    detail=Msg("the request is invalid"),
+    code="request_invalid",
+    missing="required",
+    not_object="request_invalid",
+)
+# approve: a message, and how many stored entities the approver accepts stranding
+APPROVE_REQUEST = Envelope(
+    {
+        "message": _TEXT,
+        "acknowledge_stranded": Key(
+            accepts=int,
+            code="request_invalid",
+            message=Msg("how many stored entities the approval strands: 0 or more"),
+        ),
+    },
     detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",
@@ -450,9 +479,27 @@ class LifecycleService:
         def call() -> Response:
             policy_id = self._policy(meta["policy_id"])
             number = self._number(meta["number"])
-            message = self._message(body)
+            request = no_nul(APPROVE_REQUEST.read(body)) if body else {}
+            acknowledged = request.get("acknowledge_stranded")
+            if acknowledged is not None and (isinstance(acknowledged, bool) or acknowledged < 0):
+                reason = Msg("how many stored entities the approval strands: 0 or more")
+                raise RequestProblem(
+                    problem(
+                        422,
+                        "request_invalid",
+                        Msg("the request is invalid"),
+                        errors=[
+                            Diagnostic("request_invalid", reason, pointer="/acknowledge_stranded")
+                        ],
+                    )
+                )
             principal = meta.get("principal", "anonymous")
-            publication = self.lifecycle.approve(policy_id, number, principal, message)
+            try:
+                publication = self.lifecycle.approve(
+                    policy_id, number, principal, request.get("message") or "", acknowledged
+                )
+            except StrandsEntities as exc:
+                return _strands(exc)
             record = self.lifecycle.record(policy_id, number)
             return _json(200, {"publication": publication.to_dict(), "revision": record.to_dict()})
 
@@ -908,6 +955,22 @@ SCHEMAS: dict[str, Any] = {
         ["policy", "valid", "errors", "warnings", "tests"],
     ),
     "MessageRequest": {**_object({"message": _TEXT}), "additionalProperties": False},
+    "ApprovalRequest": {
+        **_object(
+            {
+                "message": _TEXT,
+                "acknowledge_stranded": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "a flow revision that strands stored entities (their state "
+                    "removed or abolished) is published only if this is at least how many it "
+                    "strands at the approval: else 409 strands_entities, with `stranded` and "
+                    "`states`",
+                },
+            }
+        ),
+        "additionalProperties": False,
+    },
     "RollbackRequest": {
         **_object({"to": _REVISION_REF, "message": _TEXT}, ["to"]),
         "additionalProperties": False,

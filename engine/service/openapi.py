@@ -576,7 +576,7 @@ _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.SUBMIT_REVISION: _lifecycle(
         "MessageRequest", "202", "Job", "the job that tests and measures it", 409
     ),
-    Op.APPROVE_REVISION: _lifecycle("MessageRequest", "200", "Approval", "published", 409),
+    Op.APPROVE_REVISION: _lifecycle("ApprovalRequest", "200", "Approval", "published", 409),
     Op.REJECT_REVISION: _lifecycle("MessageRequest", "200", "Revision", "rejected", 409),
     Op.ROLLBACK: _lifecycle("RollbackRequest", "200", "Publication", "published again", 409),
     Op.DIFF: _answer("Diff", "the semantic diff and the text diff"),

@@ -328,6 +328,20 @@ def test_the_approve_button_waits_until_stranded_entities_are_acknowledged(
             alice, "cancellation-fees", _text("cancellation-fees", "approve"), "コメントのみ"
         )
     stranded = stranding["impact"]["entities"]["stranded"]
+    # over the API: refused unless the approval accepts as many as it strands now
+    url = f"/v1/policies/{FLOW}/revisions/{_number(stranding)}:approve"
+    with server.client(BOB) as bob:
+        refused = bob.post(url, json={})
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert (problem["code"], problem["stranded"]) == ("strands_entities", stranded)
+        assert problem["states"] == ["requested"] and "acknowledge_stranded" in problem["hint"]
+        fewer = bob.post(url, json={"acknowledge_stranded": stranded - 1})
+        assert fewer.status_code == 409 and fewer.json()["code"] == "strands_entities"
+        for bad in (True, -1, "2", 1.5):
+            answer = bob.post(url, json={"acknowledge_stranded": bad})
+            assert answer.status_code == 422, (bad, answer.text)
+            assert answer.json()["errors"][0]["pointer"] == "/acknowledge_stranded"
 
     page, errors = _sign_in(browser, server, BOB)
     page.goto(server.url + f"/console/#/policies/{FLOW}/revisions/{_number(stranding)}")
@@ -348,6 +362,19 @@ def test_the_approve_button_waits_until_stranded_entities_are_acknowledged(
     page.check("#stranded-ack")
     expect(approve).to_be_enabled()
     expect(page.locator("#stranded-ack-first")).to_have_count(0)
+    # one more entity reached `requested` since the submission counted them: the approval
+    # is refused, and the page asks again with the count now
+    facts = {"estimate_status": "対象外", "exclusion_reason": "重複", "claims": 1}
+    with server.client(ALICE) as alice:
+        late = alice.put(f"/v1/flows/{FLOW}/late-1", json={"state": "requested", "facts": facts})
+        assert late.status_code == 201, late.text
+    errors.allowed.append(re.compile(r"status of 409"))
+    page.click("#approve")
+    expect(page.locator('#decide .error[data-code="strands_entities"]')).to_be_visible()
+    expect(page.locator("#stranded-now")).to_contain_text(f"{stranded + 1} 件")
+    expect(warning).to_have_attribute("data-stranded", str(stranded + 1))
+    expect(approve).to_be_disabled()
+    page.check("#stranded-ack")
     page.click("#approve")
     expect(page.locator("#approved")).to_be_visible()
     expect(page.locator("p.meta [data-state]")).to_have_attribute("data-state", "published")

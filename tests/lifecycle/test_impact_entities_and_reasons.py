@@ -17,7 +17,7 @@ import pytest
 from engine.api import open_flow_engine
 from engine.cli.main import main
 from engine.lifecycle.candidates import from_path
-from engine.lifecycle.workflow import Lifecycle, Rules
+from engine.lifecycle.workflow import Lifecycle, Rules, StrandsEntities
 from engine.store.flows import EntityState, FlowStore
 from tests.lifecycle.conftest import cancellation, log_decisions
 
@@ -419,3 +419,76 @@ def test_a_long_reason_is_shown_where_it_differs() -> None:
     assert old.startswith("...") and old.endswith(HALF) and len(old) < 60
     assert new.startswith("...") and new.endswith(FULL)
     assert _reason_fields(None, {"code": "NEW"}) == [("code", "(absent)", "NEW")]
+
+
+# -- the approval: stranding is accepted knowingly, counted at the approval -------------------
+def test_a_revision_that_strands_entities_is_approved_only_acknowledging_as_many(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """The console's approve button waited for a tick; the API and the CLI published it
+    without a word."""
+    lifecycle.require(1)
+    _claims_requested(lifecycle, folder, ["c-1", "c-2"])
+    record, _ = lifecycle.submit(from_path(_rename_requested(folder), FLOW), "alice", "rename")
+    with pytest.raises(StrandsEntities) as refused:
+        lifecycle.approve(FLOW, record.number, "bob")
+    assert (refused.value.count, refused.value.states) == (2, ["requested"])
+    [problem] = refused.value.diagnostics
+    assert problem.code == "strands_entities" and "strands 2 stored entities" in problem.message
+    with pytest.raises(StrandsEntities):
+        lifecycle.approve(FLOW, record.number, "bob", acknowledged=1)
+    assert lifecycle.record(FLOW, record.number).state == "pending"  # nothing published
+    publication = lifecycle.approve(FLOW, record.number, "bob", acknowledged=2)
+    assert publication.number == record.number
+
+
+def test_the_entities_stranded_are_counted_at_the_approval_not_at_the_submission(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    lifecycle.require(1)
+    record, _ = lifecycle.submit(from_path(_rename_requested(folder), FLOW), "alice", "rename")
+    assert record.impact is not None and record.impact["entities"]["stranded"] == 0
+    _seed(lifecycle, {"c-9": ("requested", {"claims": 1})})  # it reached `requested` since
+    with pytest.raises(StrandsEntities) as refused:
+        lifecycle.approve(FLOW, record.number, "bob")
+    assert refused.value.count == 1
+    assert lifecycle.approve(FLOW, record.number, "bob", acknowledged=1).number == record.number
+
+
+def test_a_revision_stranding_nothing_and_a_decision_policy_need_no_acknowledgement(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    lifecycle.require(1)
+    _claims_requested(lifecycle, folder, ["c-1"])
+    flow, _ = lifecycle.submit(from_path(_retitle(folder), FLOW), "alice", "retitle")
+    assert lifecycle.approve(FLOW, flow.number, "bob").number == flow.number
+    fees, _ = lifecycle.submit(from_path(_reword_half(folder), "cancellation-fees"), "alice", "")
+    assert lifecycle.approve("cancellation-fees", fees.number, "bob").number == fees.number
+
+
+def test_the_cli_approves_a_stranding_revision_with_acknowledge_stranded(
+    capsys: pytest.CaptureFixture[str], lifecycle: Lifecycle, folder: Path
+) -> None:
+    lifecycle.require(1)
+    _claims_requested(lifecycle, folder, ["c-1", "c-2"])
+    record, _ = lifecycle.submit(from_path(_rename_requested(folder), FLOW), "alice", "rename")
+    ref = f"{FLOW}@{record.number}"
+    store = ["--store", str(lifecycle.path)]
+
+    def approve(*more: str) -> tuple[int, str]:
+        code = main(["approve", ref, "--as", "bob", *store, *more])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        return code, out + err
+
+    code, said = approve()
+    assert code == 1
+    assert "strands_entities" in said and "strands 2 stored entities" in said, said
+    assert "--acknowledge-stranded" in said
+    code, said = approve("--acknowledge-stranded", "1")
+    assert code == 1 and "more than the 1 acknowledged" in said, said
+    code, said = approve("--acknowledge-stranded", "-1")
+    assert code == 2, said
+    code, said = approve("--acknowledge-stranded", "2")
+    assert code == 0, said
+    assert f"published {ref}" in said

@@ -3,7 +3,7 @@
 // one, approve (another principal: the service refuses its author, and the refusal is
 // shown as it comes), reject, roll back to an earlier publication, and the audit trail.
 import { useState } from "preact/hooks";
-import { call, get } from "../api";
+import { ApiError, call, get } from "../api";
 import { ErrorBox, Loading, Section, useBusy, useLoad } from "../components";
 import { DiffView } from "../diff";
 import { formatTime, pick, t } from "../i18n";
@@ -369,25 +369,33 @@ function ConsultingFlows({ flows }: { flows: ConsultingFlow[] }) {
  * which states, a way to the details, and a tick the approver gives before approving. */
 function StrandedWarning({
   record,
+  now,
   acknowledged,
   onAcknowledge,
 }: {
   record: RevisionDetail;
+  now: Stranding | null;
   acknowledged: boolean;
   onAcknowledge: (yes: boolean) => void;
 }) {
   const entities = entitiesOf(record.impact);
-  if (!entities || entities.stranded === 0) return null;
+  const count = now?.count ?? entities?.stranded ?? 0;
+  if (count === 0) return null;
   return (
-    <div class="error stranded-warning" role="alert" id="stranded-warning" data-stranded={entities.stranded}>
-      <strong>{t("revision.stranded_warning", { count: entities.stranded })}</strong>
+    <div class="error stranded-warning" role="alert" id="stranded-warning" data-stranded={count}>
+      <strong>{t("revision.stranded_warning", { count })}</strong>
+      {now && (
+        <p id="stranded-now">
+          {t("revision.stranded_now", { count: now.count, states: now.states.join(", ") })}
+        </p>
+      )}
       <ul class="plain">
-        {entities.removed_states.map((s) => (
+        {(entities?.removed_states ?? []).map((s) => (
           <li key={"removed-" + s.state} data-state={s.state}>
             {t("impact.state_removed", { state: s.state, count: s.count })}
           </li>
         ))}
-        {entities.abolished_states.map((s) => (
+        {(entities?.abolished_states ?? []).map((s) => (
           <li key={"abolished-" + s.state} data-state={s.state}>
             {t("impact.state_abolished", { state: s.state, count: s.count })}
           </li>
@@ -405,6 +413,9 @@ function StrandedWarning({
 }
 
 type Approved = { publication: Publication; revision: RevisionRecord };
+/** What the service counted at the approval, when more entities stood in those states than
+ * the revision's impact measured (409 strands_entities). */
+type Stranding = { count: number; states: string[] };
 
 function Decide({
   policy,
@@ -421,9 +432,12 @@ function Decide({
   const [failure, setFailure] = useState<unknown>(null);
   const [approved, setApproved] = useState<Approved | null>(null);
   const [rejected, setRejected] = useState(false);
-  // a revision that strands stored entities is approved only once that is acknowledged
+  // a revision that strands stored entities is approved only once that is acknowledged,
+  // with the count acknowledged: the service refuses when more stand there now
   const [acknowledged, setAcknowledged] = useState(false);
-  const strands = (entitiesOf(record.impact)?.stranded ?? 0) > 0;
+  const [strandingNow, setStrandingNow] = useState<Stranding | null>(null);
+  const strandedCount = strandingNow?.count ?? entitiesOf(record.impact)?.stranded ?? 0;
+  const strands = strandedCount > 0;
   const submit = useJob<{ revision: RevisionRecord }>();
   const acting = useBusy();
   const url = `${base(policy)}/revisions/${record.number}`;
@@ -431,13 +445,21 @@ function Decide({
     acting.run(async () => {
       setFailure(null);
       try {
-        if (what === "approve") setApproved(await call<Approved>("POST", `${url}:approve`, { message }));
+        if (what === "approve") {
+          const body = strands && acknowledged ? { message, acknowledge_stranded: strandedCount } : { message };
+          setApproved(await call<Approved>("POST", `${url}:approve`, body));
+        }
         else {
           await call("POST", `${url}:reject`, { message });
           setRejected(true);
         }
         onDone();
       } catch (error) {
+        if (error instanceof ApiError && error.problem.code === "strands_entities") {
+          const found = error.problem as unknown as { stranded?: number; states?: string[] };
+          setStrandingNow({ count: found.stranded ?? 0, states: found.states ?? [] });
+          setAcknowledged(false); // acknowledged for fewer: asked again, with the count now
+        }
         setFailure(error);
       }
     });
@@ -462,7 +484,9 @@ function Decide({
             <label for="decision-message">{t("revision.message")}</label>
             <input id="decision-message" value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
           </div>
-          {record.state === "pending" && <StrandedWarning record={record} acknowledged={acknowledged} onAcknowledge={setAcknowledged} />}
+          {record.state === "pending" && (
+            <StrandedWarning record={record} now={strandingNow} acknowledged={acknowledged} onAcknowledge={setAcknowledged} />
+          )}
           <div class="actions">
             {record.state === "pending" && (
               <button
