@@ -201,7 +201,10 @@ class FlowEngine:
                     if row is not None:
                         _check_same_event(policy, row, event, actor, at, settings)
                         return FlowResult(policy, entity_id, row.version, replayed=row)
-                before = self.store.load(policy.id, entity_id) or initial_entity(flow)
+                stored = self.store.load(policy.id, entity_id)
+                if stored is None:
+                    check_new_entity_id(entity_id)
+                before = stored or initial_entity(flow)
                 move = decide_move(
                     policy,
                     before,
@@ -296,6 +299,7 @@ class FlowEngine:
         code entity_exists) if the entity exists."""
         policy = self.policy(policy_id)
         check_entity_id(entity_id)
+        check_new_entity_id(entity_id)
         flow = flow_of(policy)
         if not isinstance(state, str) or state not in flow.states:
             raise InputError(
@@ -438,6 +442,27 @@ def _check_same_event(
             )
         ]
     )
+
+
+def check_new_entity_id(value: str) -> None:
+    """A new entity's id has no blank at either end: "EST-1 " was a second entity beside
+    "EST-1" (a copy and paste, a padded column), and " " an entity at all. Entities stored
+    before this rule keep their ids, and every request still reaches them."""
+    trimmed = value.strip()
+    if trimmed != value:
+        raise InputError(
+            [
+                Diagnostic(
+                    "entity_id_invalid",
+                    Msg(
+                        "a new entity's id has no blank at either end, got {value}",
+                        value=shown(value),
+                    ),
+                    pointer="/entity_id",
+                    hint=Msg("did you mean '{name}'?", name=trimmed) if trimmed else None,
+                )
+            ]
+        )
 
 
 def check_entity_id(
