@@ -439,9 +439,12 @@ class Lifecycle:
         message: str = "",
         acknowledged: int | None = None,
     ) -> Publication:
-        """Publish a pending revision. A flow revision that would strand stored entities
-        (their state removed or abolished) is published only when `acknowledged` is at
-        least how many it strands now (StrandsEntities otherwise)."""
+        """Publish a pending revision. What its submission checked that may have moved since
+        is checked again: a flow revision that would strand stored entities (their state
+        removed or abolished) is published only when `acknowledged` is at least how many it
+        strands now (StrandsEntities otherwise); a decision policy's revision only when the
+        published flows that consult it now still pass their cases with it (FailingTests:
+        a flow published since may read what it does not answer)."""
         record = self.record(policy_id, number)
         if record.state != "pending":
             raise Refused(
@@ -458,31 +461,41 @@ class Lifecycle:
             )
         if self.rules.approvals_required > 0:
             self._refuse_own_approval(record, principal)
-        self._refuse_unseen_strands(record, acknowledged)
+        candidate = self.resolve(policy_id, str(number))
+        self._refuse_unseen_strands(candidate, acknowledged)
+        self._refuse_broken_flows(candidate)
         return self._publish(record, principal, "approval", message, approver=principal)
 
-    def stranded(self, record: RevisionRecord) -> dict[str, Any] | None:
+    def stranded(self, candidate: Candidate) -> dict[str, Any] | None:
         """What publishing a flow revision would do to the store's entities now (their
         counts move after the submission measured them); None for a decision policy or
         before anything is published."""
-        if self.revisions.publication_of(record.policy_id) is None:
+        if self.revisions.publication_of(candidate.id) is None:
             return None
-        before = side_of(self.resolve(record.policy_id, "published"), "published")
-        after = side_of(self.resolve(record.policy_id, str(record.number)), record.ref)
-        plan = impact.Plan(record.policy_id, store=str(self.path))
-        return impact.entities(before, after, plan)
+        before = side_of(self.resolve(candidate.id, "published"), "published")
+        plan = impact.Plan(candidate.id, store=str(self.path))
+        return impact.entities(before, side_of(candidate, candidate.label), plan)
 
-    def _refuse_unseen_strands(self, record: RevisionRecord, acknowledged: int | None) -> None:
+    def _refuse_unseen_strands(self, candidate: Candidate, acknowledged: int | None) -> None:
         """The approver accepts stranding entities knowing how many: the console's tick, the
         CLI's --acknowledge-stranded N, the API's acknowledge_stranded (counted now, not
         at the submission: entities may have reached those states since)."""
-        found = self.stranded(record)
+        found = self.stranded(candidate)
         count = found["stranded"] if found else 0
         if count == 0 or (acknowledged is not None and acknowledged >= count):
             return
         assert found is not None
         states = [i["state"] for i in found["removed_states"] + found["abolished_states"]]
-        raise StrandsEntities(record.ref, count, states, acknowledged)
+        raise StrandsEntities(candidate.label, count, states, acknowledged)
+
+    def _refuse_broken_flows(self, candidate: Candidate) -> None:
+        """The consulting flows' cases again, against the flows published now."""
+        refusals = []
+        for flow in self.flows_tested(candidate):
+            if flow.failed:
+                refusals += _flow_failures(candidate, flow)
+        if refusals:
+            raise FailingTests(refusals)
 
     def _refuse_own_approval(self, record: RevisionRecord, principal: str) -> None:
         """Four eyes: whoever wrote a revision, or asked for it to be published (a

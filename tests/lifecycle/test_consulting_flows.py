@@ -247,3 +247,50 @@ def test_only_a_decision_policy_has_flows_checked_against_it(
     found = candidates.consulting_flows(lifecycle.store, lifecycle.revisions, POLICY)
     assert [f.id for f in found] == list(FLOWS)
     assert all(f.record is not None and f.record.state == "published" for f in found)
+
+
+def test_an_approval_tests_the_flows_published_since_the_submission(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """order-holds without order_correction_needed passes the flows at its submission (none
+    reads it); order-hold-status, published while it waits, reads it: approving it then
+    would fail every `check` of the flow. The approval runs the flows' cases again."""
+    lifecycle.require(1)
+    # a revision of the flow that reads the field (compiled against the published text)
+    flow = folder / "order-hold-status.yaml"
+    reads = "          when: event.decision.outcome.payment_switched_to_cod == true\n"
+    source = flow.read_text(encoding="utf-8")
+    assert source.count(reads) == 1
+    extra = (
+        "        - code: CORRECTION_NEEDED\n"
+        "          when: event.decision.outcome.order_correction_needed == true\n"
+        "          text: {ja: 受注の修正が必要, en: the order needs a correction}\n"
+    )
+    at = source.index("      message:", source.index(reads))
+    flow.write_text(source[:at] + extra + source[at:], encoding="utf-8")
+    status, _ = lifecycle.submit(from_path(flow), "alice", "say when a correction is needed")
+    assert status.state == "pending"
+
+    # order-holds without the field: the published flows (not reading it yet) pass
+    path = folder / f"{POLICY}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for first, after in (
+        ("  order_correction_needed:\n", "  effects:\n"),
+        ("  - id: release-after-ship-date\n", "  # -- HO-4"),
+    ):
+        start = text.index(first)
+        text = text[:start] + text[text.index(after, start) :]
+    path.write_text(text, encoding="utf-8")
+    (folder / f"{POLICY}.tests.yaml").unlink()
+    holds, _ = lifecycle.submit(from_path(path), "alice", "drop a field no flow reads")
+    assert holds.state == "pending" and holds.tests is not None
+    assert [f["failed"] for f in holds.tests["consulting_flows"]] == [0, 0]
+
+    # the flow is published first; then order-holds would break it
+    lifecycle.approve("order-hold-status", status.number, "bob")
+    with pytest.raises(FailingTests) as refused:
+        lifecycle.approve(POLICY, holds.number, "bob")
+    said = str(refused.value)
+    assert f"order-hold-status@{status.number}, a published flow that consults" in said
+    assert "order_correction_needed" in said
+    assert lifecycle.record(POLICY, holds.number).state == "pending"  # nothing published
