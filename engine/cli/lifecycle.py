@@ -401,6 +401,20 @@ def impact(
         raise Exit(1)
 
 
+def _default_lines(result: Mapping[str, Any]) -> list[Msg]:
+    """The data sets whose default the revision changes: their decisions replayed with it."""
+    return [
+        Msg(
+            "data set {name}: its default {was} -> {now} (decisions that were served {was} "
+            "are replayed with {now})",
+            name=item["name"],
+            was=item["from"],
+            now=item["to"],
+        )
+        for item in result.get("data_defaults") or []
+    ]
+
+
 def impact_text(result: Mapping[str, Any]) -> str:
     before, after = result["before"], result["after"]
     source = result["source"]
@@ -418,6 +432,7 @@ def impact_text(result: Mapping[str, Any]) -> str:
         replayed = Msg("{line} -- CANCELLED", line=replayed)
     labels = f"{translate(before['label'])} -> {translate(after['label'])}"
     out = [f"{result['policy']}: {labels}", translate(replayed)]
+    out += [translate(line) for line in _default_lines(result)]
     # one template a line: the words line up with the counts in each language
     for line in (
         Msg("changed    {count:>9,}  (the outcome differs)", count=result["changed"]),
@@ -810,6 +825,8 @@ def publish(
             failed=effect["failed"],
         )
         click.echo("  " + translate(replayed))
+        for line in _default_lines(effect):
+            click.echo("    " + translate(line))
         for name, pairs in effect.get("transitions", {}).items():
             for pair in pairs:
                 click.echo(f"    {name}: {pair['from']} -> {pair['to']}: {pair['count']:,}")

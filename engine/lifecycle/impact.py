@@ -210,9 +210,18 @@ def _kind(kinds: dict[tuple[str, str, str], list[Any]], key: Any, ids: list[str]
 
 # -- one process: both revisions compiled once ----------------------------------------------
 class Replayer:
-    def __init__(self, side: Side, store: str | None, backend: str) -> None:
+    def __init__(
+        self,
+        side: Side,
+        store: str | None,
+        backend: str,
+        swaps: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.side = side
         self.backend = backend
+        # data set -> (the published default, this side's): a decision logged with the
+        # default it replaced is decided with this side's (default_swaps)
+        self.swaps = dict(swaps or {})
         document = parse_yaml(side.source.text, side.path)
         self.policy: CompiledPolicy = compile_any(document, None, side.source.files)
         if backend == "durable":
@@ -278,6 +287,9 @@ class Replayer:
                 data[name] = override
                 continue
             version = versions.get(name) or self.side.defaults.get(name)
+            swap = self.swaps.get(name)
+            if swap is not None and version == swap[0]:
+                version = swap[1]
             if version is None:
                 spec = self.policy.datasets[name]
                 data[name] = Dataset(name, [], match=spec.match)
@@ -303,8 +315,22 @@ _state: dict[str, Any] = {}
 
 def _init(before: Side, after: Side, plan: Plan) -> None:
     _state["before"] = Replayer(before, plan.store, plan.backend)
-    _state["after"] = Replayer(after, plan.store, plan.backend)
+    _state["after"] = Replayer(after, plan.store, plan.backend, default_swaps(before, after))
     _state["plan"] = plan
+
+
+def default_swaps(before: Side, after: Side) -> dict[str, tuple[str, str]]:
+    """The data sets whose file default the after side changes: name -> (before's, after's).
+    A decision logged with before's default would be served after's once after is
+    published (a version put through the API stays current over either default): it is
+    replayed with it. Without this, a revision whose only change is its default data
+    showed 0 decisions changed, whatever the new data held."""
+    out = {}
+    for name, version in after.defaults.items():
+        was = before.defaults.get(name)
+        if was is not None and was != version and name not in after.overrides:
+            out[name] = (was, version)
+    return out
 
 
 def _pool_init(holders: Any, before: Side, after: Side, plan: Plan) -> None:
@@ -811,10 +837,14 @@ def report(
     )
     if plan.sample:
         source["sample"] = plan.sample
+    swaps = default_swaps(before, after)
     return {
         "policy": plan.policy_id,
         "before": before.to_dict(),
         "after": after.to_dict(),
+        "data_defaults": [
+            {"name": name, "from": was, "to": now} for name, (was, now) in sorted(swaps.items())
+        ],
         "source": source,
         "scanned": tally.scanned,
         "replayed": tally.replayed,
@@ -888,6 +918,8 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "entities" in result:
         out["entities"] = result["entities"]
+    if result.get("data_defaults"):
+        out["data_defaults"] = result["data_defaults"]
     return out
 
 
