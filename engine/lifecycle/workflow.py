@@ -672,43 +672,52 @@ class Lifecycle:
         would silently lack them. With no approval required, each policy of the folder that
         has no revision record at all is published as bootstrap publishes an empty store's;
         every other one (approvals are required, or someone drafted, submitted or rejected
-        a revision of it) is not: it goes live only through the lifecycle. Returns the lines
-        to log: those published, and a warning for each file still not served, with the
-        command that publishes it."""
+        a revision of it) is not: it goes live only through the lifecycle. Its test cases
+        must pass first, as at a submission (decision policies are taken before flows, whose
+        cases consult them). Returns the lines to log: those published, and a warning for
+        each file still not served, with the command that publishes it."""
         published = self.revisions.published()
         done: list[str] = []
         warnings: list[str] = []
-        approval = self.rules.approvals_required > 0
+        found: list[tuple[Path, Candidate]] = []
         for path in policy_files(folder):
             if path.stem in published:  # a policy's id is its file's name
                 continue
-            shown = shown_path(path)
             try:
-                candidate = candidates.from_path(path)
+                found.append((path, candidates.from_path(path)))
             except (PolicyError, UsageError) as exc:
-                problems = exc.diagnostics
-                first = problems[0].render("en") if problems else str(exc)
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                warnings.append(
-                    f"{shown}: policy '{path.stem}' has no publication in the store and does "
-                    f"not compile: {first}{more}; it is not served (404 unknown_policy) until "
-                    f"it compiles and is published: kimari publish {path.stem}"
-                )
+                warnings.append(_not_compiled(path, exc))
+        found.sort(key=lambda item: item[1].policy.kind == "flow")  # decision policies first
+        for path, candidate in found:
+            shown = shown_path(path)
+            if candidate.id in published:
                 continue
-            policy_id = candidate.id
-            if policy_id in published:
-                continue
-            newest = self.revisions.records(policy_id, limit=1)
-            if newest or approval:
-                warnings.append(_unpublished(shown, policy_id, newest, approval))
-                continue
-            publication, clashing = self._bootstrap_one(path, candidate, principal)
-            if clashing is not None:
-                warnings.append(f"{shown}: not published: {clashing.render('en')}")
-            elif publication is not None:
-                why = f": {shown} was never published, and no approval is required"
-                done.append(_bootstrapped(candidate, publication) + why)
+            line, warning = self._catch_up_one(path, candidate, principal)
+            if line is not None:
+                done.append(line + f": {shown} was never published, and no approval is required")
+            if warning is not None:
+                warnings.append(warning)
         return done, warnings
+
+    def _catch_up_one(
+        self, path: Path, candidate: Candidate, principal: str
+    ) -> tuple[str | None, str | None]:
+        """One policy file the store never published: published (its line to log), or why
+        not (a warning naming how to publish it)."""
+        shown = shown_path(path)
+        newest = self.revisions.records(candidate.id, limit=1)
+        approval = self.rules.approvals_required > 0
+        if newest or approval:
+            return None, _unpublished(shown, candidate.id, newest, approval)
+        tests, _ = candidates.tested(candidate, self.consulted(candidate))
+        if tests["failed"] or tests["errors"]:
+            return None, _untested(shown, candidate.id, tests)
+        publication, clashing = self._bootstrap_one(path, candidate, principal)
+        if clashing is not None:
+            return None, f"{shown}: not published: {clashing.render('en')}"
+        if publication is None:  # another service published it meanwhile
+            return None, None
+        return _bootstrapped(candidate, publication), None
 
     # -- impact ------------------------------------------------------------------------
     def impact(
@@ -793,6 +802,26 @@ def _unpublished(shown: str, policy_id: str, newest: list[RevisionRecord], appro
     return (
         f"{shown}: policy '{policy_id}' has no publication in the store: it is not served "
         f"(404 unknown_policy) until it is published; {how}"
+    )
+
+
+def _not_compiled(path: Path, exc: PolicyError | UsageError) -> str:
+    problems = exc.diagnostics
+    first = problems[0].render("en") if problems else str(exc)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return (
+        f"{shown_path(path)}: policy '{path.stem}' has no publication in the store and does "
+        f"not compile: {first}{more}; it is not served (404 unknown_policy) until it compiles "
+        f"and is published: kimari publish {path.stem}"
+    )
+
+
+def _untested(shown: str, policy_id: str, tests: Mapping[str, Any]) -> str:
+    return (
+        f"{shown}: policy '{policy_id}' has no publication in the store, and its test cases "
+        f"fail ({tests['failed']} of {tests['cases']} failed, {tests['errors']} errors): it "
+        f"is not served (404 unknown_policy); kimari test {shown} shows them, kimari publish "
+        f"{policy_id} publishes it once they pass"
     )
 
 

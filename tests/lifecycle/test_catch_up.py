@@ -92,8 +92,13 @@ def test_a_pending_or_drafted_policy_is_never_published_on_start_and_its_record_
             f"kimari publish claim-status --draft {draft.number} submits its draft "
             f"claim-status@{draft.number}"
         )
+        # the flows consulting order-holds fail their cases while it is not published: they
+        # wait for it (published, each would fail every `check` with consulted_policy_missing)
+        for flow in ("order-hold-status", "subscription-hold-status"):
+            waits = next(w for w in warnings if f"'{flow}'" in w)
+            assert "its test cases fail" in waits, waits
         # the others, never touched, were published (no approval is required now)
-        assert len(published) == len(_others(folder)) - 2
+        assert len(published) == len(_others(folder)) - 4
 
 
 def test_a_file_that_does_not_compile_is_named_with_its_first_problem(folder: Path) -> None:
@@ -131,3 +136,26 @@ def test_kimari_serve_logs_a_warning_per_file_it_does_not_serve(
         supervisor._bootstrap(config)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert f"had never published {len(others)} policies of {folder}" in caplog.text
+
+
+def test_a_policy_whose_cases_fail_is_not_published_on_start_and_its_flows_wait_for_it(
+    folder: Path,
+) -> None:
+    """A submission runs the cases first; the start published without them. And a flow
+    is published after the decision policies its events consult (its cases consult them)."""
+    tests = folder / "exemption-claims.tests.yaml"
+    text = tests.read_text(encoding="utf-8")
+    wrong = text.replace("        before_deadline: true\n", "        before_deadline: false\n", 1)
+    assert wrong != text
+    tests.write_text(wrong, encoding="utf-8")
+    with _sandbox_store(folder, 0) as lifecycle:
+        published, warnings = lifecycle.catch_up(folder)
+        assert "exemption-claims" not in lifecycle.revisions.published()
+        [warning] = warnings
+        assert warning.startswith(f"{shown_path(folder / 'exemption-claims.yaml')}: policy")
+        assert "its test cases fail (1 of " in warning and "kimari test " in warning
+        assert "kimari publish exemption-claims publishes it once they pass" in warning
+        served = lifecycle.revisions.published()
+        assert {"order-holds", "order-hold-status", "subscription-hold-status"} <= set(served)
+        order = [line.split()[2].split("@")[0] for line in published]
+        assert order.index("order-holds") < order.index("order-hold-status")
