@@ -772,9 +772,11 @@ def publish(
 ) -> None:
     """Submit the policy file (or --draft N) for publication: it is validated, its YAML
     tests run, the window of the log is replayed against it, and it becomes pending (or,
-    when no approval is required, published at once)."""
+    when no approval is required, published at once, unless it strands stored entities:
+    then `kimari approve --acknowledge-stranded N` publishes it)."""
     from engine.api import policy_file
     from engine.lifecycle.candidates import from_path
+    from engine.lifecycle.workflow import stranding
 
     policy_id = Path(policy).stem if policy.endswith((".yaml", ".yml")) else policy
     author = _principal(principal)
@@ -843,6 +845,14 @@ def publish(
     if publication is not None:
         published = Msg("published as publication {id} (no approval required)", id=publication.id)
         click.echo(translate(published))
+    elif required == 0:  # held back for its stranded entities
+        held = Msg(
+            "not published: it strands {count} stored entities; kimari approve {ref} "
+            "--acknowledge-stranded {count} publishes it",
+            count=stranding(effect),
+            ref=record.ref,
+        )
+        click.echo(translate(held))
     else:
         waiting = Msg(
             "waiting for {count} approval: kimari approve {ref} (by someone else)",

@@ -348,7 +348,9 @@ class Lifecycle:
                     summary,
                 )
             )
-        if self.rules.approvals_required > 0:
+        if self.rules.approvals_required > 0 or stranding(summary):
+            # stranding stored entities is accepted only knowingly, with the count: the
+            # approval's acknowledge_stranded, whoever approves (no one else is needed here)
             return record, None
         publication = self._publish(
             record, principal, "direct", message or record.message, approver=None
@@ -803,6 +805,12 @@ def _unpublished(shown: str, policy_id: str, newest: list[RevisionRecord], appro
         f"{shown}: policy '{policy_id}' has no publication in the store: it is not served "
         f"(404 unknown_policy) until it is published; {how}"
     )
+
+
+def stranding(impact_summary: Mapping[str, Any] | None) -> int:
+    """How many stored entities a submission's impact says the revision strands."""
+    entities = (impact_summary or {}).get("entities") or {}
+    return int(entities.get("stranded", 0))
 
 
 def _not_compiled(path: Path, exc: PolicyError | UsageError) -> str:

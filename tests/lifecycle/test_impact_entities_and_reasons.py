@@ -492,3 +492,31 @@ def test_the_cli_approves_a_stranding_revision_with_acknowledge_stranded(
     code, said = approve("--acknowledge-stranded", "2")
     assert code == 0, said
     assert f"published {ref}" in said
+
+
+def test_with_no_approval_required_a_stranding_revision_waits_for_its_acknowledgement(
+    capsys: pytest.CaptureFixture[str], lifecycle: Lifecycle, folder: Path
+) -> None:
+    """No one else has to approve, but `kimari publish` published it at once, stranding the
+    entities with the count printed after the fact. It stays pending; its author approves
+    it acknowledging how many."""
+    _claims_requested(lifecycle, folder, ["c-1", "c-2"])
+    _rename_requested(folder)
+    store = ["--store", str(lifecycle.path), "--policies", str(folder)]
+    assert main(["publish", FLOW, "--as", "alice", *store]) == 0
+    out = capsys.readouterr().out
+    ref = f"{FLOW}@2"
+    held = f"not published: it strands 2 stored entities; kimari approve {ref} "
+    assert held + "--acknowledge-stranded 2 publishes it" in out, out
+    assert lifecycle.record(FLOW, 2).state == "pending"
+    with pytest.raises(StrandsEntities):
+        lifecycle.approve(FLOW, 2, "alice")
+    assert lifecycle.approve(FLOW, 2, "alice", acknowledged=2).number == 2  # its author may
+
+
+def test_with_no_approval_required_a_revision_stranding_nothing_is_published_at_once(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    _claims_requested(lifecycle, folder, ["c-1"])
+    record, publication = lifecycle.submit(from_path(_retitle(folder), FLOW), "alice", "")
+    assert publication is not None and record.state == "published"

@@ -9,7 +9,7 @@ import { Diagnostics, ErrorBox, Loading, Section, Tabs, useBusy, useLoad } from 
 import { DiffView } from "../diff";
 import type { Editor, Marker } from "../editor";
 import { formatTime, lang, pick, t } from "../i18n";
-import { ImpactView } from "../impact";
+import { entitiesOf, ImpactView } from "../impact";
 import { type Followed, JobProgress, useJob } from "../jobs";
 import { may, whoami } from "../me";
 import { href } from "../router";
@@ -447,9 +447,12 @@ function Editing({ policy, base }: { policy: string; base: RevisionDetail }) {
 
 function SubmittedNote({ policy, submitted }: { policy: string; submitted: Submitted }) {
   const { revision, publication } = submitted;
+  // no approval required, but it strands stored entities: published once acknowledged
+  const stranded = entitiesOf(revision.impact)?.stranded ?? 0;
+  const waiting = stranded > 0 ? t("edit.pending_stranded", { ref: revision.ref, count: stranded }) : t("edit.pending", { ref: revision.ref });
   return (
     <p class="ok" id="submitted" data-state={revision.state}>
-      {publication ? t("edit.published", { ref: revision.ref, publication: publication.publication }) : t("edit.pending", { ref: revision.ref })}{" "}
+      {publication ? t("edit.published", { ref: revision.ref, publication: publication.publication }) : waiting}{" "}
       <a href={href(["policies", policy, "revisions", String(revision.number)])}>{t("edit.open_revision")}</a>
     </p>
   );
