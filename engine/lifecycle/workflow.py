@@ -579,7 +579,10 @@ class Lifecycle:
             ) from None
 
     def rollback(self, policy_id: str, ref: str, principal: str, message: str) -> Publication:
-        """Publish an earlier published revision again: a new publication, history intact."""
+        """Publish an earlier published revision again: a new publication, history intact.
+        A decision policy's is refused (FailingTests) when the flows published now that
+        consult it fail their cases with it: one published since may read an outcome
+        field the older revision lacks (roll that flow back first)."""
         candidate = self.resolve(policy_id, ref)
         record = candidate.record
 
@@ -603,6 +606,9 @@ class Lifecycle:
             )
         if record.state == "published":
             raise _already_published(record.ref)
+        same = candidate.record is not None and candidate.record.number == record.number
+        target = candidate if same else self.resolve(policy_id, record.ref)
+        self._refuse_broken_flows(target)
         try:
             return self.revisions.publish(
                 policy_id,

@@ -294,3 +294,49 @@ def test_an_approval_tests_the_flows_published_since_the_submission(
     assert f"order-hold-status@{status.number}, a published flow that consults" in said
     assert "order_correction_needed" in said
     assert lifecycle.record(POLICY, holds.number).state == "pending"  # nothing published
+
+
+def test_a_rollback_that_would_break_a_flow_is_refused_until_the_flow_is_rolled_back(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """order-holds@2 adds an outcome field; order-hold-status@2 reads it. Rolling order-holds
+    back to @1 (without it) failed every `check` of the flow from then on."""
+    path = folder / f"{POLICY}.yaml"
+    field = (
+        "  extra_check:\n"
+        "    label: {ja: 追加の確認, en: An extra check}\n"
+        "    type: boolean\n"
+        "    default: false\n"
+        "    merge: any\n"
+        "    refs: [HO-3]\n"
+    )
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("  order_correction_needed:\n", field + "  order_correction_needed:\n", 1),
+        encoding="utf-8",
+    )
+    holds, published = lifecycle.submit(from_path(path), "alice", "add extra_check")
+    assert published is not None
+    flow = folder / "order-hold-status.yaml"
+    reads = "          when: event.decision.outcome.payment_switched_to_cod == true\n"
+    source = flow.read_text(encoding="utf-8")
+    extra = (
+        "        - code: EXTRA_CHECK\n"
+        "          when: event.decision.outcome.extra_check == true\n"
+        "          text: {ja: 追加の確認が必要, en: an extra check is needed}\n"
+    )
+    at = source.index("      message:", source.index(reads))
+    flow.write_text(source[:at] + extra + source[at:], encoding="utf-8")
+    status, published = lifecycle.submit(from_path(flow), "alice", "read extra_check")
+    assert published is not None
+
+    with pytest.raises(FailingTests) as refused:
+        lifecycle.rollback(POLICY, f"{POLICY}@1", "bob", "")
+    said = str(refused.value)
+    assert f"order-hold-status@{status.number}, a published flow that consults" in said, said
+    assert "extra_check" in said
+    current = lifecycle.revisions.publication_of(POLICY)
+    assert current is not None and current.number == holds.number  # nothing published
+    # the flow back first, then the policy
+    lifecycle.rollback("order-hold-status", "order-hold-status@1", "bob", "")
+    assert lifecycle.rollback(POLICY, f"{POLICY}@1", "bob", "").number == 1
