@@ -550,7 +550,7 @@ def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
         return UsageError([Diagnostic("file_unreadable", message, where)])
 
     if not is_file(path):
-        raise unreadable(Msg("no such file"))
+        raise unreadable(Msg("a folder, not a data file") if path.is_dir() else Msg("no such file"))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:

@@ -62,3 +62,13 @@ def test_a_csv_in_another_encoding_says_it_is_not_utf_8(tmp_path: Path) -> None:
     path = tmp_path / "blacklist.csv"
     path.write_bytes("id,name\nBL-8,山田\n".encode("shift_jis"))
     assert "not UTF-8" in refusal(path) and "save it as UTF-8" in refusal(path)
+
+
+def test_a_folder_given_as_a_data_file_is_named_a_folder_and_a_missing_file_missing(
+    tmp_path: Path,
+) -> None:
+    """A folder was "no such file", though it was right there."""
+    folder = tmp_path / "blacklist"
+    folder.mkdir()
+    assert refusal(folder).endswith(": a folder, not a data file")
+    assert refusal(tmp_path / "blacklist.csv").endswith(": no such file")
