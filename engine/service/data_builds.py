@@ -19,16 +19,19 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from engine.core.errors import StoreUnavailable
 from engine.project.registry import Snapshot, apply_data
 from engine.store.versions import Store
 
 log = logging.getLogger("kimari.worker")
 DATA_THREAD = "kimari-data"  # its name in /proc, top -H and py-spy
+RETRY_AFTER_S = 0.5  # a build that met the store unavailable is tried again after this
 Job = tuple[int, int, dict[str, Any], bytes]  # frame id, operation, meta, body
 Built = tuple[Snapshot, Mapping[str, tuple[str, int]]]  # the snapshot, the versions read
 
@@ -120,8 +123,13 @@ class DataBuilds:
                     self.prepare(wait=False)
                 else:
                     self.answer(job)
-            except Exception:  # the next change or request builds again
-                log.exception("data sets not rebuilt")
+            except Exception as exc:  # the store unreachable, say: the next group asks again
+                if isinstance(exc, StoreUnavailable):
+                    log.warning("data sets not rebuilt: %s", exc)
+                    time.sleep(RETRY_AFTER_S)  # one try per interval, not per group
+                else:
+                    log.exception("data sets not rebuilt")
+                self.asked = -1
 
     def prepare(self, wait: bool = True) -> None:
         """Build the data sets the store has now, hand them to the deciding thread and, with
