@@ -55,6 +55,7 @@ class DataBuilds:
         self.ready = threading.Condition()  # jobs or a build wanted
         self.swapped = threading.Condition()  # the deciding thread swapped a snapshot in
         self.built: Built | None = None  # for the deciding thread
+        self.taking = -1  # the generation the deciding thread took and is swapping in
         self.handoff = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=DATA_THREAD, daemon=True)
 
@@ -77,9 +78,18 @@ class DataBuilds:
             self.ready.notify()
 
     def take(self) -> Built | None:
+        """What was built, for the deciding thread to swap in; `taken` when it is done."""
         with self.handoff:
             built, self.built = self.built, None
+            if built is not None:
+                self.taking = built[0].data_generation
         return built
+
+    def taken(self) -> None:
+        """The deciding thread swapped what it took in, or dropped it."""
+        with self.handoff:
+            self.taking = -1
+        self.served_changed()
 
     def rebuild(self, snapshot: Snapshot, current: Mapping[str, tuple[str, int]]) -> Snapshot:
         """`snapshot`'s data for the policy set served now (a reload swapped a new set in
@@ -116,8 +126,12 @@ class DataBuilds:
                     if self.stopping:
                         return
                     self.ready.wait()
+                if self.stopping:  # the front answered them 503 when it closed: not made
+                    self.jobs.clear()
+                    return
                 job = self.jobs.popleft() if self.jobs else None
-                self.wanted = False  # the build below, or the job's, covers it
+                if job is None:  # a refused change builds nothing: a wanted build stays wanted
+                    self.wanted = False
             try:
                 if job is None:
                     self.prepare(wait=False)
@@ -136,33 +150,44 @@ class DataBuilds:
         `wait`, return once it serves them."""
         if wait and threading.current_thread() is not self.thread:  # the deciding thread
             raise RuntimeError("a data set change waits on the data thread")  # waits forever
-        served = self.served()
         # the counter before the versions (a change committed between the two reads makes the
         # next group build once more; the other way, versions older than it were taken
         # for current until the next change)
         generation = self.store.fresh_data_generation()
-        if generation > served.data_generation and generation > self._handed():
-            current = self.store.current_data()
-            snapshot = apply_data(
-                served.policy_set, current, self._entries, served, served.generation, generation
-            )
-            gc.freeze()  # a collection of the heap would walk every entry, on every thread
-            with self.handoff:
-                if self.built is None or self.built[0].data_generation < generation:
-                    self.built = (snapshot, current)
-            self.wake()
-        if wait:
-            self._wait_served(generation)
+        self._build(generation)
+        while wait and not self._wait_served(generation):
+            self._build(generation)  # the deciding thread dropped what it was handed
+
+    def _build(self, generation: int) -> None:
+        """Build the data sets of `generation` and hand them over, unless served or handed."""
+        served = self.served()
+        if generation <= served.data_generation or generation <= self._handed():
+            return
+        current = self.store.current_data()
+        snapshot = apply_data(
+            served.policy_set, current, self._entries, served, served.generation, generation
+        )
+        gc.freeze()  # a collection of the heap would walk every entry, on every thread
+        with self.handoff:
+            if self.built is None or self.built[0].data_generation < generation:
+                self.built = (snapshot, current)
+        self.wake()
 
     def _handed(self) -> int:
         """The generation built and not yet swapped in (-1: none)."""
         with self.handoff:
-            return self.built[0].data_generation if self.built is not None else -1
+            built = self.built[0].data_generation if self.built is not None else -1
+            return max(built, self.taking)
 
-    def _wait_served(self, generation: int) -> None:
+    def _wait_served(self, generation: int) -> bool:
+        """Until `generation` is served (True), or the stop; False when nothing is handed
+        over any more and it is not served (the deciding thread could not swap it in)."""
         with self.swapped:
             while self.served().data_generation < generation and not self.stopping:
+                if self._handed() < generation:
+                    return False
                 self.swapped.wait(0.25)
+        return True
 
     def _entries(self, name: str, version: str) -> list[Any] | None:
         stored = self.store.data_version(name, version)

@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -340,14 +340,19 @@ class Worker:
         built = self.data.take()
         if built is None:
             return
-        snapshot, current = built
+        try:
+            self._swap_data(*built)
+        finally:
+            self.data.taken()
+
+    def _swap_data(self, snapshot: Snapshot, current: Mapping[str, tuple[str, int]]) -> None:
         served = self.service.snapshot
         if snapshot.data_generation <= served.data_generation:
             return
         if snapshot.policy_set is not served.policy_set:  # a reload came in between
             try:
                 snapshot = self.data.rebuild(snapshot, current)
-            except StoreUnavailable as exc:
+            except Exception as exc:  # the data thread builds it again (it waits for it)
                 log.warning("data sets not refreshed: %s", exc)
                 self.data.asked = -1  # the next group asks again
                 return
