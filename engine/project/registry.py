@@ -123,6 +123,9 @@ class DataInfo:
     source: str  # "file", "api" or "empty"
     count: int
     updated_at: int | None = None
+    # the version put through the API that the store makes current, when it is not served
+    # (it no longer fits the entry schema): this one, the default, is served in its place
+    unfit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -564,6 +567,7 @@ def apply_data(
         file_data = policy_set.file_data.get(name)
         if file_data is not None and file_data.errors:
             errors[name] = file_data.errors
+        unfit = None
         if name in current:
             version, updated = current[name]
             reused = old.get(name)
@@ -596,6 +600,7 @@ def apply_data(
                 info[name] = DataInfo(name, version, "api", len(dataset), updated)
                 continue
             except PolicyError as exc:
+                unfit = version
                 errors[name] = tuple(exc.diagnostics[:20])
                 log.warning(
                     "data set %s: the version %s made current through the API no longer fits "
@@ -606,11 +611,12 @@ def apply_data(
                 )
         if file_data is not None and file_data.dataset is not None:
             datasets[name] = file_data.dataset
-            info[name] = DataInfo(name, file_data.dataset.version, "file", len(file_data.dataset))
+            count = len(file_data.dataset)
+            info[name] = DataInfo(name, file_data.dataset.version, "file", count, unfit=unfit)
         elif spec.source_path is None:
             empty = build_dataset(spec, [])
             datasets[name] = empty
-            info[name] = DataInfo(name, empty.version, "empty", 0)
+            info[name] = DataInfo(name, empty.version, "empty", 0, unfit=unfit)
     return Snapshot(generation, policy_set, datasets, info, data_generation, errors)
 
 

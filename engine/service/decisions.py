@@ -505,7 +505,8 @@ class Service:
             default = build_dataset(spec, []).version
         else:
             default = None
-        return Expected(versions, default)
+        info = self.snapshot.data_info.get(name)
+        return Expected(versions, default, info.unfit if info else None)
 
 
 def _no_policy(policy_id: str) -> Msg:

@@ -319,6 +319,7 @@ class Expected:
 
     versions: frozenset[str]
     default: str | None
+    unfit: str | None = None  # current in the store but not served: the default ETag stands for it
 
 
 class UnknownVersion(Exception):
@@ -338,6 +339,8 @@ def _check_expected(session: Session, name: str, expected: Expected | None) -> N
         return
     row = session.execute("SELECT version FROM dataset_current WHERE name = ?", (name,)).fetchone()
     current = str(row[0]) if row is not None else expected.default
+    if current is not None and current == expected.unfit:  # served: the default, its ETag
+        current = expected.default
     if current not in expected.versions:
         raise VersionMoved(current)
 

@@ -84,5 +84,7 @@ def test_a_current_data_version_is_checked_again_when_its_entry_schema_tightens(
     for served in (running, restarted):
         assert served.datasets["blacklist"].version != "api-1"
         assert served.data_info["blacklist"].source == "file"
+        assert served.data_info["blacklist"].unfit == "api-1"  # If-Match on the default
         assert served.data_errors["blacklist"]
+    assert first.data_info["blacklist"].unfit is None
     assert running.datasets["blacklist"].version == restarted.datasets["blacklist"].version

@@ -63,6 +63,12 @@ def test_a_change_expecting_another_version_writes_nothing(backend: Backend) -> 
     assert store.data_versions("rates") == [store.data_versions("rates")[0]]
     assert store.reset_data("rates", "carol", Expected(frozenset({"v1"}), "file-v")) == 2
     assert store.put_data("rates", "v3", [], "dave", Expected(frozenset({"*"}), None)) == 3
+    # v3 current in the store but no longer fitting its schema: the file default is served
+    # (its ETag), and a change made on what is served is made
+    on_served = Expected(frozenset({"file-v"}), "file-v", unfit="v3")
+    assert store.put_data("rates", "v4", [], "erin", on_served) == 4
+    with pytest.raises(VersionMoved):  # v4 fits: it is served, the default no longer is
+        store.put_data("rates", "v5", [], "erin", on_served)
 
 
 def test_a_file_version_is_remembered_once(backend: Backend) -> None:
