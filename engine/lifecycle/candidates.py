@@ -374,13 +374,16 @@ def consulting_flows(store: Store, revisions: RevisionStore, policy_id: str) -> 
     return out
 
 
-def flows_tested(store: Store, revisions: RevisionStore, candidate: Candidate) -> list[FlowTests]:
+def flows_tested(
+    store: Store, revisions: RevisionStore, candidate: Candidate, backend: str = "durable"
+) -> list[FlowTests]:
     """The test cases of every published flow that consults `candidate` (a decision policy),
     run with the candidate as the policy its events consult, with its own data (as its own
     cases run), and every other policy they consult as consulted_as_tested gives it. A flow was
     compiled against an older text of the candidate: an answer lacking an outcome field that
     text had fails its events (decision_answer_invalid), as it would once the candidate is
-    served. None for a flow candidate (flows consult decision policies only)."""
+    served. None for a flow candidate (flows consult decision policies only). `backend`:
+    "python" in a long-lived process (durable_rules never unregisters a ruleset)."""
     if candidate.policy.kind != "decision":
         return []
     flows = consulting_flows(store, revisions, candidate.id)
@@ -390,7 +393,7 @@ def flows_tested(store: Store, revisions: RevisionStore, candidate: Candidate) -
     out = []
     for flow in flows:
         consulted = consulted_as_tested(store, revisions, flow.policy, given)
-        summary, problems = tested(flow, consulted, shown=_tests_beside(flow))
+        summary, problems = tested(flow, consulted, shown=_tests_beside(flow), backend=backend)
         out.append(FlowTests(flow, summary, problems))
     return out
 
@@ -657,7 +660,11 @@ def run_tests(candidate: Candidate, consulted: Consulted | None = None) -> dict[
 
 
 def tested(
-    candidate: Candidate, consulted: Consulted | None = None, *, shown: str | None = None
+    candidate: Candidate,
+    consulted: Consulted | None = None,
+    *,
+    shown: str | None = None,
+    backend: str = "durable",
 ) -> tuple[dict[str, Any], list[Diagnostic]]:
     """run_tests' summary, and the problems of its test file (yaml_syntax, an unknown
     policy, ...) as diagnostics located in `<id>.tests.yaml` (the summary renders them).
@@ -674,7 +681,7 @@ def tested(
         if path is None:
             path = Path(folder) / f"{candidate.id}{TESTS_SUFFIX}"
             path.write_text(candidate.tests_source, encoding="utf-8")
-        report = run_cases([path], project)
+        report = run_cases([path], project, backend)
         if candidate.tests_path is not None:
             shown = shown_path(path)
         elif shown is None:

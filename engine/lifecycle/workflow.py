@@ -204,13 +204,15 @@ class Lifecycle:
         published revisions with their published default data (consulted_as_tested)."""
         return candidates.consulted_as_tested(self.store, self.revisions, candidate.policy)
 
-    def flows_tested(self, candidate: Candidate) -> list[candidates.FlowTests]:
+    def flows_tested(
+        self, candidate: Candidate, backend: str = "durable"
+    ) -> list[candidates.FlowTests]:
         """The test cases of every published flow that consults a decision policy candidate,
         run with the candidate as the policy its events consult (with its own data, as its
         own cases run): a change the candidate's own tests accept may
         still break a flow compiled against an older text of it (an outcome field renamed or
         dropped fails the flow's events with decision_answer_invalid)."""
-        return candidates.flows_tested(self.store, self.revisions, candidate)
+        return candidates.flows_tested(self.store, self.revisions, candidate, backend)
 
     def diff(self, policy_id: str, old: str, new: str) -> dict[str, Any]:
         before = self.resolve(policy_id, old)
@@ -491,9 +493,11 @@ class Lifecycle:
         raise StrandsEntities(candidate.label, count, states, acknowledged)
 
     def _refuse_broken_flows(self, candidate: Candidate) -> None:
-        """The consulting flows' cases again, against the flows published now."""
+        """The consulting flows' cases again, against the flows published now: in the
+        service's worker, with the python backend (the two agree, tests/runtime), since
+        durable_rules never unregisters the rulesets these cases would register there."""
         refusals = []
-        for flow in self.flows_tested(candidate):
+        for flow in self.flows_tested(candidate, backend="python"):
             if flow.failed:
                 refusals += _flow_failures(candidate, flow)
         if refusals:

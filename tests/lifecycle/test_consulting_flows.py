@@ -13,6 +13,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.core.errors import FailingTests
+from engine.durable.adapter import DurableAdapter
 from engine.lifecycle import candidates, jobs
 from engine.lifecycle.candidates import from_path
 from engine.lifecycle.workflow import Lifecycle, draft_from_text
@@ -250,7 +251,7 @@ def test_only_a_decision_policy_has_flows_checked_against_it(
 
 
 def test_an_approval_tests_the_flows_published_since_the_submission(
-    lifecycle: Lifecycle, folder: Path
+    lifecycle: Lifecycle, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """order-holds without order_correction_needed passes the flows at its submission (none
     reads it); order-hold-status, published while it waits, reads it: approving it then
@@ -288,8 +289,19 @@ def test_an_approval_tests_the_flows_published_since_the_submission(
 
     # the flow is published first; then order-holds would break it
     lifecycle.approve("order-hold-status", status.number, "bob")
+    registered: list[str] = []
+    register = DurableAdapter.register
+
+    def counted(self: DurableAdapter, name: str, *args: object, **kwargs: object) -> object:
+        registered.append(name)
+        return register(self, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DurableAdapter, "register", counted)
     with pytest.raises(FailingTests) as refused:
         lifecycle.approve(POLICY, holds.number, "bob")
+    # decided with the python backend: durable_rules never unregisters what a worker
+    # registers, and an approval runs in one
+    assert registered == []
     said = str(refused.value)
     assert f"order-hold-status@{status.number}, a published flow that consults" in said
     assert "order_correction_needed" in said
