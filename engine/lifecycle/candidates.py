@@ -49,6 +49,14 @@ NUMBER = re.compile(r"(?:(?P<policy>[a-z0-9][a-z0-9-]*)@)?(?P<number>[0-9]{1,9})
 Consulted = Mapping[str, tuple[CompiledPolicy, Mapping[str, Dataset]]]
 
 
+def is_dir(path: Path) -> bool:
+    """Whether `path` is a folder; False where is_file would be (never an internal error)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def is_file(path: Path) -> bool:
     """Whether `path` is a file; False for what names no file the system could open (a
     name too long, a NUL character, a folder it may not look into): a ref typed on the
@@ -553,7 +561,7 @@ def read_entries(path: Path, spec: DatasetSpec) -> tuple[list[Any], Locate]:
         return UsageError([Diagnostic("file_unreadable", message, where)])
 
     if not is_file(path):
-        raise unreadable(Msg("a folder, not a data file") if path.is_dir() else Msg("no such file"))
+        raise unreadable(Msg("a folder, not a data file") if is_dir(path) else Msg("no such file"))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
