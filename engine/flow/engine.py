@@ -299,7 +299,6 @@ class FlowEngine:
         code entity_exists) if the entity exists."""
         policy = self.policy(policy_id)
         check_entity_id(entity_id)
-        check_new_entity_id(entity_id)
         flow = flow_of(policy)
         if not isinstance(state, str) or state not in flow.states:
             raise InputError(
@@ -334,8 +333,11 @@ class FlowEngine:
             )
         normalised = flow.entity.validate(facts if facts is not None else {}, pointer="/facts")
         with self.entity_lock(policy.id, entity_id):
+            exists = self.store.load(policy.id, entity_id) is not None
+            if not exists:  # an entity stored before the rule is an entity_exists, as any
+                check_new_entity_id(entity_id)
             # the store refuses an existing entity too: another process may have made it
-            if self.store.load(policy.id, entity_id) is not None or not self.store.import_entity(
+            if exists or not self.store.import_entity(
                 policy.id,
                 entity_id,
                 EntityState(state, to_json_value(normalised)),

@@ -61,3 +61,12 @@ def test_an_entity_stored_before_the_rule_is_still_moved(
     moved = engine.apply(FLOW, "EST-3 ", EXCLUDE, actor=DEALER)
     assert moved.allowed and moved.version == 1
     assert [row.version for row in engine.history(FLOW, "EST-3 ")] == [1]
+
+
+def test_importing_over_an_entity_stored_before_the_rule_is_refused_as_existing(
+    engine: FlowEngine, store: FlowStore
+) -> None:
+    assert store.seed(FLOW, "EST-4 ", EntityState("not_claimed", {}), "seeded")
+    with pytest.raises(InputError) as caught:
+        engine.import_entity(FLOW, "EST-4 ", "requested", {})
+    assert caught.value.diagnostics[0].code == "entity_exists"
