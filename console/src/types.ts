@@ -369,9 +369,13 @@ export type AuditEntry = {
   detail: Record<string, unknown>;
 };
 
+export type DataVersion = { version: string; source: "file" | "api"; created_at: number; count: number; current: boolean };
+export type DataChange = { number: number; action: "replaced" | "reset"; version: string | null; principal: string; at: number };
 export type DataVersions = {
   name: string;
   current: string | null;
-  versions: { version: string; source: "file" | "api"; created_at: number; count: number; current: boolean }[];
-  changes: { action: "replaced" | "reset"; version: string | null; principal: string; at: number }[];
+  versions: DataVersion[];
+  next_before: string | null; // ?before= of the next page of versions
+  changes: DataChange[];
+  next_changes_before: number | null; // ?changes_before= of the next page of changes
 };

@@ -18,7 +18,7 @@ Playwright) against a real `kimari serve` with the shipped policies:
     text is edited, followed to its end if it still ran); the revisions and the audit trail
     are readable in an 800 px window; an error says its words in the console's language, its
     code beside; a data set changed by someone else since the page was opened is not
-    overwritten unseen.
+    overwritten unseen, and its history beyond the newest 100 is a click away.
 
 Every step waits on a state of the page, never on time.
 """
@@ -1010,6 +1010,38 @@ def test_a_data_set_changed_since_the_page_opened_is_not_overwritten_unseen(
         expect(page.locator("#upload")).to_be_enabled()
         page.click("#upload")
         expect(page.locator("#replace .ok")).to_contain_text(f"{len(islands) - 1} 件")
+        assert errors.seen == []
+    finally:
+        httpx.delete(url, headers=headers)
+
+
+def test_a_data_sets_history_beyond_its_first_hundred_is_a_click_away(
+    server: Server, browser: Browser
+) -> None:
+    """The page showed the newest 100 versions and changes, and nothing of the others."""
+    url = server.url + "/v1/data/remote_islands"
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    islands = httpx.get(url, headers=headers).json()["entries"]
+    try:
+        with httpx.Client(headers=headers, timeout=30) as admin:
+            for n in range(101):  # 101 distinct versions, each a change
+                kept = [{**island, "island": f"{island['island']}{n}"} for island in islands[:1]]
+                assert admin.put(url, json={"entries": kept}).status_code == 200
+            kept_versions = admin.get(url + "/versions", params={"limit": 500}).json()
+        page, errors = _sign_in(browser, server)
+        page.goto(server.url + "/console/#/data/remote_islands")
+        versions = page.locator("#versions-table tbody tr")
+        changes = page.locator("#changes-table tbody tr")
+        expect(versions).to_have_count(100)
+        expect(changes).to_have_count(100)
+        page.click("#more-versions")
+        expect(versions).to_have_count(len(kept_versions["versions"]))
+        expect(page.locator("#more-versions")).to_have_count(0)
+        shown = versions.evaluate_all("(rows) => rows.map((r) => r.dataset.version)")
+        assert shown == [v["version"] for v in kept_versions["versions"]]  # none twice
+        page.click("#more-changes")
+        expect(changes).to_have_count(len(kept_versions["changes"]))
+        expect(page.locator("#more-changes")).to_have_count(0)
         assert errors.seen == []
     finally:
         httpx.delete(url, headers=headers)

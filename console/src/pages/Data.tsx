@@ -158,6 +158,42 @@ export function DataPage({ name }: { name: string }) {
         </div>
         {set.entries.length > 500 && <p class="muted">{t("data.first", { count: 500 })}</p>}
       </Section>
+      <History key={`${versions.current}-${versions.changes[0]?.number ?? 0}`} name={name} first={versions} />
+      <Section title={t("data.replace")} id="replace">
+        <Upload
+          name={name}
+          version={set.version}
+          entries={set.entries}
+          readers={(summary?.policies ?? []).filter((p) => kinds.get(p) === "decision")}
+          me={me}
+          onDone={loaded.reload}
+        />
+      </Section>
+    </>
+  );
+}
+
+/** The versions the store keeps and the changes made, the newest 100 of each first; earlier
+ * pages a click away (GET /v1/data/{name}/versions?before= / ?changes_before=). */
+function History({ name, first }: { name: string; first: DataVersions }) {
+  const [versions, setVersions] = useState(first.versions);
+  const [nextBefore, setNextBefore] = useState(first.next_before);
+  const [changes, setChanges] = useState(first.changes);
+  const [nextChanges, setNextChanges] = useState(first.next_changes_before);
+  const [failure, setFailure] = useState<unknown>(null);
+  const loading = useBusy();
+  const path = `/v1/data/${encodeURIComponent(name)}/versions`;
+  const more = (query: string, add: (page: DataVersions) => void) =>
+    loading.run(async () => {
+      setFailure(null);
+      try {
+        add(await get<DataVersions>(`${path}?${query}`));
+      } catch (error) {
+        setFailure(error);
+      }
+    });
+  return (
+    <>
       <Section title={t("data.history")} id="history">
         <div class="table-scroll">
           <table id="versions-table">
@@ -171,7 +207,7 @@ export function DataPage({ name }: { name: string }) {
               </tr>
             </thead>
             <tbody>
-              {versions.versions.map((v) => (
+              {versions.map((v) => (
                 <tr key={v.version} data-version={v.version} data-current={v.current} class={v.current ? "current" : ""}>
                   <td>
                     <code>{v.version}</code>
@@ -185,9 +221,24 @@ export function DataPage({ name }: { name: string }) {
             </tbody>
           </table>
         </div>
+        {nextBefore && (
+          <button
+            type="button"
+            id="more-versions"
+            disabled={loading.busy}
+            onClick={() =>
+              more(`before=${encodeURIComponent(nextBefore)}`, (page) => {
+                setVersions((shown) => [...shown, ...page.versions]);
+                setNextBefore(page.next_before);
+              })
+            }
+          >
+            {t("data.more_versions")}
+          </button>
+        )}
       </Section>
       <Section title={t("data.changes")} id="changes">
-        {versions.changes.length === 0 ? (
+        {changes.length === 0 ? (
           <p class="muted" id="no-changes">
             {t("data.no_changes")}
           </p>
@@ -203,8 +254,8 @@ export function DataPage({ name }: { name: string }) {
                 </tr>
               </thead>
               <tbody>
-                {versions.changes.map((c, i) => (
-                  <tr key={i} data-action={c.action}>
+                {changes.map((c) => (
+                  <tr key={c.number} data-action={c.action} data-number={c.number}>
                     <td>{formatTime(c.at)}</td>
                     <td>{t("data.action_" + c.action)}</td>
                     <td>{c.version ? <code>{c.version}</code> : "-"}</td>
@@ -215,16 +266,22 @@ export function DataPage({ name }: { name: string }) {
             </table>
           </div>
         )}
-      </Section>
-      <Section title={t("data.replace")} id="replace">
-        <Upload
-          name={name}
-          version={set.version}
-          entries={set.entries}
-          readers={(summary?.policies ?? []).filter((p) => kinds.get(p) === "decision")}
-          me={me}
-          onDone={loaded.reload}
-        />
+        {nextChanges !== null && (
+          <button
+            type="button"
+            id="more-changes"
+            disabled={loading.busy}
+            onClick={() =>
+              more(`changes_before=${nextChanges}`, (page) => {
+                setChanges((shown) => [...shown, ...page.changes]);
+                setNextChanges(page.next_changes_before);
+              })
+            }
+          >
+            {t("data.more_changes")}
+          </button>
+        )}
+        {failure !== null && <ErrorBox error={failure} />}
       </Section>
     </>
   );
