@@ -52,6 +52,38 @@ def _case_count(folder: Path, flow: str) -> int:
     return sum(line.startswith("  - name: ") for line in text.splitlines())
 
 
+def _without_correction_needed(folder: Path) -> Path:
+    """order-holds without its outcome field order_correction_needed and the one rule that
+    sets it; its test file goes too (the point is the flows' cases)."""
+    path = folder / f"{POLICY}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for first, after in (
+        ("  order_correction_needed:\n", "  effects:\n"),
+        ("  - id: release-after-ship-date\n", "  # -- HO-4"),
+    ):
+        start = text.index(first)
+        text = text[:start] + text[text.index(after, start) :]
+    path.write_text(text, encoding="utf-8")
+    (folder / f"{POLICY}.tests.yaml").unlink()
+    return path
+
+
+def _flow_reading(folder: Path, field: str, code: str) -> Path:
+    """order-hold-status with one more action of its `check`, reading order-holds' `field`."""
+    flow = folder / "order-hold-status.yaml"
+    reads = "          when: event.decision.outcome.payment_switched_to_cod == true\n"
+    source = flow.read_text(encoding="utf-8")
+    assert source.count(reads) == 1
+    extra = (
+        f"        - code: {code}\n"
+        f"          when: event.decision.outcome.{field} == true\n"
+        "          text: {ja: 確認が必要, en: a check is needed}\n"
+    )
+    at = source.index("      message:", source.index(reads))
+    flow.write_text(source[:at] + extra + source[at:], encoding="utf-8")
+    return flow
+
+
 def _cli(lifecycle: Lifecycle, folder: Path, *args: str) -> int:
     store = ["--store", str(lifecycle.path), "--policies", str(folder)]
     return main(["publish", POLICY, *args, *store])
@@ -212,19 +244,8 @@ def test_a_field_no_flow_reads_may_be_dropped_and_one_a_flow_reads_only_after_th
     which no flow reads, goes at once (the flows' cases still pass); payment_switched_to_cod,
     which order-hold-status reads, only once the flow no longer reads it (its published
     revision, compiled against the old text, would fail every check)."""
-    path = folder / f"{POLICY}.yaml"
-    text = path.read_text(encoding="utf-8")
-    # the field, and the one rule that sets it (its cases go with the test file: the point
-    # here is the flows' cases)
-    for first, after in (
-        ("  order_correction_needed:\n", "  effects:\n"),
-        ("  - id: release-after-ship-date\n", "  # -- HO-4"),
-    ):
-        start = text.index(first)
-        text = text[:start] + text[text.index(after, start) :]
-    assert "order_correction_needed" not in text
-    path.write_text(text, encoding="utf-8")
-    (folder / f"{POLICY}.tests.yaml").unlink()
+    path = _without_correction_needed(folder)
+    assert "order_correction_needed" not in path.read_text(encoding="utf-8")
     assert "order_correction_needed" not in "".join(
         (folder / f"{flow}.yaml").read_text(encoding="utf-8") for flow in FLOWS
     )
@@ -258,31 +279,12 @@ def test_an_approval_tests_the_flows_published_since_the_submission(
     would fail every `check` of the flow. The approval runs the flows' cases again."""
     lifecycle.require(1)
     # a revision of the flow that reads the field (compiled against the published text)
-    flow = folder / "order-hold-status.yaml"
-    reads = "          when: event.decision.outcome.payment_switched_to_cod == true\n"
-    source = flow.read_text(encoding="utf-8")
-    assert source.count(reads) == 1
-    extra = (
-        "        - code: CORRECTION_NEEDED\n"
-        "          when: event.decision.outcome.order_correction_needed == true\n"
-        "          text: {ja: 受注の修正が必要, en: the order needs a correction}\n"
-    )
-    at = source.index("      message:", source.index(reads))
-    flow.write_text(source[:at] + extra + source[at:], encoding="utf-8")
+    flow = _flow_reading(folder, "order_correction_needed", "CORRECTION_NEEDED")
     status, _ = lifecycle.submit(from_path(flow), "alice", "say when a correction is needed")
     assert status.state == "pending"
 
     # order-holds without the field: the published flows (not reading it yet) pass
-    path = folder / f"{POLICY}.yaml"
-    text = path.read_text(encoding="utf-8")
-    for first, after in (
-        ("  order_correction_needed:\n", "  effects:\n"),
-        ("  - id: release-after-ship-date\n", "  # -- HO-4"),
-    ):
-        start = text.index(first)
-        text = text[:start] + text[text.index(after, start) :]
-    path.write_text(text, encoding="utf-8")
-    (folder / f"{POLICY}.tests.yaml").unlink()
+    path = _without_correction_needed(folder)
     holds, _ = lifecycle.submit(from_path(path), "alice", "drop a field no flow reads")
     assert holds.state == "pending" and holds.tests is not None
     assert [f["failed"] for f in holds.tests["consulting_flows"]] == [0, 0]
@@ -329,16 +331,7 @@ def test_a_rollback_that_would_break_a_flow_is_refused_until_the_flow_is_rolled_
     )
     holds, published = lifecycle.submit(from_path(path), "alice", "add extra_check")
     assert published is not None
-    flow = folder / "order-hold-status.yaml"
-    reads = "          when: event.decision.outcome.payment_switched_to_cod == true\n"
-    source = flow.read_text(encoding="utf-8")
-    extra = (
-        "        - code: EXTRA_CHECK\n"
-        "          when: event.decision.outcome.extra_check == true\n"
-        "          text: {ja: 追加の確認が必要, en: an extra check is needed}\n"
-    )
-    at = source.index("      message:", source.index(reads))
-    flow.write_text(source[:at] + extra + source[at:], encoding="utf-8")
+    flow = _flow_reading(folder, "extra_check", "EXTRA_CHECK")
     status, published = lifecycle.submit(from_path(flow), "alice", "read extra_check")
     assert published is not None
 
