@@ -692,7 +692,7 @@ def published_snapshot(backend: Backend) -> Snapshot | None:
     return apply_data(
         policy_set,
         store.current_data(),
-        lambda name, version: s.entries if (s := store.data_version(name, version)) else None,
+        store.version_entries,
         None,
         1,
         store.fresh_data_generation(),

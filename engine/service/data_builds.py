@@ -77,6 +77,10 @@ class DataBuilds:
             self.wanted = True
             self.ready.notify()
 
+    def ask_again(self) -> None:
+        """A build failed: the next change of generation counts, and so does the same one."""
+        self.asked = -1
+
     def take(self) -> Built | None:
         """What was built, for the deciding thread to swap in; `taken` when it is done."""
         with self.handoff:
@@ -98,7 +102,7 @@ class DataBuilds:
         return apply_data(
             served.policy_set,
             current,
-            self._entries,
+            self.store.version_entries,
             snapshot,
             served.generation,
             snapshot.data_generation,
@@ -143,7 +147,7 @@ class DataBuilds:
                     time.sleep(RETRY_AFTER_S)  # one try per interval, not per group
                 else:
                     log.exception("data sets not rebuilt")
-                self.asked = -1
+                self.ask_again()
 
     def prepare(self, wait: bool = True) -> None:
         """Build the data sets the store has now, hand them to the deciding thread and, with
@@ -165,7 +169,12 @@ class DataBuilds:
             return
         current = self.store.current_data()
         snapshot = apply_data(
-            served.policy_set, current, self._entries, served, served.generation, generation
+            served.policy_set,
+            current,
+            self.store.version_entries,
+            served,
+            served.generation,
+            generation,
         )
         gc.freeze()  # a collection of the heap would walk every entry, on every thread
         with self.handoff:
@@ -188,10 +197,6 @@ class DataBuilds:
                     return False
                 self.swapped.wait(0.25)
         return True
-
-    def _entries(self, name: str, version: str) -> list[Any] | None:
-        stored = self.store.data_version(name, version)
-        return stored.entries if stored is not None else None
 
 
 def numbered(snapshot: Snapshot, generation: int) -> Snapshot:

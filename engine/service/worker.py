@@ -275,9 +275,7 @@ class Worker:
         return apply_data(
             policy_set,
             self.store.current_data(),
-            lambda name, version: (
-                s.entries if (s := self.store.data_version(name, version)) else None
-            ),
+            self.store.version_entries,
             previous,
             self.generation,
             data_generation,
@@ -354,7 +352,7 @@ class Worker:
                 snapshot = self.data.rebuild(snapshot, current)
             except Exception as exc:  # the data thread builds it again (it waits for it)
                 log.warning("data sets not refreshed: %s", exc)
-                self.data.asked = -1  # the next group asks again
+                self.data.ask_again()  # the next group asks again
                 return
         self.generation += 1
         self._swap(numbered(snapshot, self.generation))

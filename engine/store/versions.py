@@ -175,6 +175,11 @@ class Store(Component):
             return None
         return StoredData(name, version, row[0], row[1], loads_exact_items(row[2]))
 
+    def version_entries(self, name: str, version: str) -> list[Any] | None:
+        """The entries of a stored version (apply_data's `load_version`); None: not kept."""
+        stored = self.data_version(name, version)
+        return stored.entries if stored is not None else None
+
     def data_versions(
         self, name: str, limit: int = 100, before: str | None = None
     ) -> list[tuple[str, str, int, int]]:

@@ -37,6 +37,9 @@ class _RacingStore:
     def data_version(self, name: str, version: str) -> Any:
         return None
 
+    def version_entries(self, name: str, version: str) -> Any:
+        return None
+
 
 def test_a_replacement_between_the_two_reads_is_picked_up_at_the_next_group() -> None:
     store = _RacingStore()
