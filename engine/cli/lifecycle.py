@@ -876,11 +876,7 @@ def _ref(ref: str) -> tuple[str, int]:
     return policy, int(number)
 
 
-@click.command()
-@click.argument("revision", metavar="POLICY@N", type=TEXT)
-@MESSAGE
-@AS
-@click.option(
+ACKNOWLEDGE = click.option(
     "--acknowledge-stranded",
     "acknowledged",
     type=click.IntRange(min=0),
@@ -889,6 +885,13 @@ def _ref(ref: str) -> tuple[str, int]:
     help="a flow revision that strands stored entities (their state removed or abolished) "
     "is published only if N is at least how many it strands now",
 )
+
+
+@click.command()
+@click.argument("revision", metavar="POLICY@N", type=TEXT)
+@MESSAGE
+@AS
+@ACKNOWLEDGE
 @_store_options
 def approve(
     revision: str,
@@ -943,20 +946,23 @@ def reject(
 )
 @MESSAGE
 @AS
+@ACKNOWLEDGE
 @_store_options
 def rollback(
     policy: str,
     target: str,
     message: str,
     principal: str | None,
+    acknowledged: int | None,
     store_path: str | None,
     config_file: str | None,
 ) -> None:
-    """Publish an earlier published revision again: a new publication, history kept."""
+    """Publish an earlier published revision again: a new publication, history kept (a
+    flow's that lacks states stored entities stand in: with --acknowledge-stranded N)."""
     who = _principal(principal)
     with _open(store_path, config_file) as lifecycle:
         _known(lifecycle, policy, None)
-        publication = lifecycle.rollback(policy, target, who, message)
+        publication = lifecycle.rollback(policy, target, who, message, acknowledged)
     ref = f"{policy}@{publication.number}"
     published = Msg(
         "published {ref} [{revision}] again as publication {id} (rollback by {principal})",

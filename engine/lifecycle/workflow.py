@@ -480,17 +480,20 @@ class Lifecycle:
         plan = impact.Plan(candidate.id, store=str(self.path))
         return impact.entities(before, side_of(candidate, candidate.label), plan)
 
-    def _refuse_unseen_strands(self, candidate: Candidate, acknowledged: int | None) -> None:
-        """The approver accepts stranding entities knowing how many: the console's tick, the
-        CLI's --acknowledge-stranded N, the API's acknowledge_stranded (counted now, not
-        at the submission: entities may have reached those states since)."""
+    def _refuse_unseen_strands(
+        self, candidate: Candidate, acknowledged: int | None, *, rollback: bool = False
+    ) -> None:
+        """The approver (or whoever rolls back) accepts stranding entities knowing how many:
+        the console's tick, the CLI's --acknowledge-stranded N, the API's
+        acknowledge_stranded (counted now, not at the submission: entities may have reached
+        those states since)."""
         found = self.stranded(candidate)
         count = found["stranded"] if found else 0
         if count == 0 or (acknowledged is not None and acknowledged >= count):
             return
         assert found is not None
         states = [i["state"] for i in found["removed_states"] + found["abolished_states"]]
-        raise StrandsEntities(candidate.label, count, states, acknowledged)
+        raise StrandsEntities(candidate.label, count, states, acknowledged, rollback=rollback)
 
     def _refuse_broken_flows(self, candidate: Candidate) -> None:
         """The consulting flows' cases again, against the flows published now: in the
@@ -582,11 +585,20 @@ class Lifecycle:
                 ]
             ) from None
 
-    def rollback(self, policy_id: str, ref: str, principal: str, message: str) -> Publication:
+    def rollback(
+        self,
+        policy_id: str,
+        ref: str,
+        principal: str,
+        message: str,
+        acknowledged: int | None = None,
+    ) -> Publication:
         """Publish an earlier published revision again: a new publication, history intact.
         A decision policy's is refused (FailingTests) when the flows published now that
         consult it fail their cases with it: one published since may read an outcome
-        field the older revision lacks (roll that flow back first)."""
+        field the older revision lacks (roll that flow back first). A flow's is refused
+        (StrandsEntities) when the older revision lacks states that stored entities stand
+        in now, unless `acknowledged` is at least how many, as at an approval."""
         candidate = self.resolve(policy_id, ref)
         record = candidate.record
 
@@ -612,6 +624,7 @@ class Lifecycle:
             raise _already_published(record.ref)
         same = candidate.record is not None and candidate.record.number == record.number
         target = candidate if same else self.resolve(policy_id, record.ref)
+        self._refuse_unseen_strands(target, acknowledged, rollback=True)
         self._refuse_broken_flows(target)
         try:
             return self.revisions.publish(
@@ -955,7 +968,15 @@ class StrandsEntities(Refused):
 
     default_code = "strands_entities"
 
-    def __init__(self, ref: str, count: int, states: list[str], acknowledged: int | None):
+    def __init__(
+        self,
+        ref: str,
+        count: int,
+        states: list[str],
+        acknowledged: int | None,
+        *,
+        rollback: bool = False,
+    ):
         self.count, self.states, self.acknowledged = count, states, acknowledged
         if acknowledged is None:
             message = Msg(
@@ -974,11 +995,18 @@ class StrandsEntities(Refused):
                 states=", ".join(states),
                 acknowledged=acknowledged,
             )
-        hint = Msg(
-            "approve it acknowledging {count} (the API's acknowledge_stranded, the CLI's "
-            "--acknowledge-stranded) if they are meant to stay where they are",
-            count=count,
-        )
+        if rollback:
+            hint = Msg(
+                "roll back acknowledging {count} (the API's acknowledge_stranded, the CLI's "
+                "--acknowledge-stranded) if they are meant to stay where they are",
+                count=count,
+            )
+        else:
+            hint = Msg(
+                "approve it acknowledging {count} (the API's acknowledge_stranded, the CLI's "
+                "--acknowledge-stranded) if they are meant to stay where they are",
+                count=count,
+            )
         super().__init__([Diagnostic("strands_entities", message, hint=hint)])
 
 

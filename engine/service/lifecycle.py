@@ -80,6 +80,23 @@ def _strands(exc: StrandsEntities) -> Response:
     )
 
 
+def _acknowledged(request: dict[str, Any]) -> int | None:
+    """An approval's or a rollback's `acknowledge_stranded`: a count, 0 or more (true is
+    not 1 here, though JSON's readers say it is an int)."""
+    acknowledged = request.get("acknowledge_stranded")
+    if acknowledged is not None and (isinstance(acknowledged, bool) or acknowledged < 0):
+        reason = Msg("how many stored entities the approval strands: 0 or more")
+        raise RequestProblem(
+            problem(
+                422,
+                "request_invalid",
+                Msg("the request is invalid"),
+                errors=[Diagnostic("request_invalid", reason, pointer="/acknowledge_stranded")],
+            )
+        )
+    return acknowledged
+
+
 def _json(status: int, value: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
     """A lifecycle answer: its texts made with Msg (a diff's side labels, a report's
     messages) in the request's language, as a problem's are."""
@@ -112,23 +129,22 @@ MESSAGE_REQUEST = Envelope(
     missing="required",
     not_object="request_invalid",
 )
+_ACKNOWLEDGED = Key(
+    accepts=int,
+    code="request_invalid",
+    message=Msg("how many stored entities the approval strands: 0 or more"),
+)
 # approve: a message, and how many stored entities the approver accepts stranding
 APPROVE_REQUEST = Envelope(
-    {
-        "message": _TEXT,
-        "acknowledge_stranded": Key(
-            accepts=int,
-            code="request_invalid",
-            message=Msg("how many stored entities the approval strands: 0 or more"),
-        ),
-    },
+    {"message": _TEXT, "acknowledge_stranded": _ACKNOWLEDGED},
     detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",
     not_object="request_invalid",
 )
+# rollback: the revision, a message, and the strands accepted as at an approval
 ROLLBACK_REQUEST = Envelope(
-    {"to": Key(required=True), "message": _TEXT},
+    {"to": Key(required=True), "message": _TEXT, "acknowledge_stranded": _ACKNOWLEDGED},
     detail=Msg("the request is invalid"),
     code="request_invalid",
     missing="required",
@@ -480,19 +496,7 @@ class LifecycleService:
             policy_id = self._policy(meta["policy_id"])
             number = self._number(meta["number"])
             request = no_nul(APPROVE_REQUEST.read(body)) if body else {}
-            acknowledged = request.get("acknowledge_stranded")
-            if acknowledged is not None and (isinstance(acknowledged, bool) or acknowledged < 0):
-                reason = Msg("how many stored entities the approval strands: 0 or more")
-                raise RequestProblem(
-                    problem(
-                        422,
-                        "request_invalid",
-                        Msg("the request is invalid"),
-                        errors=[
-                            Diagnostic("request_invalid", reason, pointer="/acknowledge_stranded")
-                        ],
-                    )
-                )
+            acknowledged = _acknowledged(request)
             principal = meta.get("principal", "anonymous")
             try:
                 publication = self.lifecycle.approve(
@@ -530,9 +534,14 @@ class LifecycleService:
             request = no_nul(ROLLBACK_REQUEST.read(body))  # its shape first: nothing looked up
             target = _ref(request["to"], "to")
             message = request.get("message") or ""
-            publication = self.lifecycle.rollback(
-                policy_id, target, meta.get("principal", "anonymous"), str(message)
-            )
+            acknowledged = _acknowledged(request)
+            principal = meta.get("principal", "anonymous")
+            try:
+                publication = self.lifecycle.rollback(
+                    policy_id, target, principal, str(message), acknowledged
+                )
+            except StrandsEntities as exc:
+                return _strands(exc)
             return _json(200, publication.to_dict())
 
         return self._run(call)
@@ -972,7 +981,20 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
     },
     "RollbackRequest": {
-        **_object({"to": _REVISION_REF, "message": _TEXT}, ["to"]),
+        **_object(
+            {
+                "to": _REVISION_REF,
+                "message": _TEXT,
+                "acknowledge_stranded": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "a flow's earlier revision that lacks states stored "
+                    "entities stand in now is published again only if this is at least how "
+                    "many: else 409 strands_entities, with `stranded` and `states`",
+                },
+            },
+            ["to"],
+        ),
         "additionalProperties": False,
     },
     "ImpactRequest": {

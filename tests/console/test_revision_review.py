@@ -387,3 +387,47 @@ def test_the_approve_button_waits_until_stranded_entities_are_acknowledged(
     page.click("#approve")
     expect(page.locator("#approved")).to_be_visible()
     assert errors.seen == []
+
+
+# after the approval above: the flow published has `submitted` where claim-status@1 has
+# `requested`
+def test_a_rollback_that_strands_entities_shows_the_count_and_waits_for_the_tick(
+    server: Server, browser: Browser
+) -> None:
+    """A rollback published a flow's earlier revision without a word about the entities
+    standing in states it lacks: refused like an approval, the count acknowledged."""
+    facts = {"estimate_status": "対象外", "exclusion_reason": "重複", "claims": 1}
+    url = f"/v1/policies/{FLOW}/rollback"
+    with server.client(ALICE) as alice:
+        for n in (1, 2):
+            body = {"state": "submitted", "facts": facts}
+            put = alice.put(f"/v1/flows/{FLOW}/back-{n}", json=body)
+            assert put.status_code == 201, put.text
+        refused = alice.post(url, json={"to": 1})
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert (problem["code"], problem["stranded"]) == ("strands_entities", 2)
+        assert problem["states"] == ["submitted"] and "acknowledge_stranded" in problem["hint"]
+        fewer = alice.post(url, json={"to": 1, "acknowledge_stranded": 1})
+        assert fewer.status_code == 409 and fewer.json()["stranded"] == 2, fewer.text
+        bad = alice.post(url, json={"to": 1, "acknowledge_stranded": -2})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["errors"][0]["pointer"] == "/acknowledge_stranded"
+        assert alice.get(f"/v1/policies/{FLOW}/revisions").json()["published"]["number"] != 1
+
+    page, errors = _sign_in(browser, server, BOB)
+    errors.allowed.append(re.compile(r"status of 409"))
+    page.goto(server.url + f"/console/#/policies/{FLOW}/revisions")
+    rollback = page.locator("#rollback-1")
+    rollback.click()
+    warning = page.locator("#rollback-stranded-1")
+    expect(warning).to_contain_text(f"{FLOW}@1 に戻すと、保存されているエンティティ 2 件")
+    expect(warning).to_contain_text("submitted")
+    expect(rollback).to_be_disabled()
+    expect(page.locator("#rolled-back")).to_have_count(0)
+    page.check("#rollback-ack-1")
+    rollback.click()
+    expect(page.locator("#rolled-back")).to_contain_text(f"{FLOW}@1")
+    with server.client(ALICE) as alice:
+        assert alice.get(f"/v1/policies/{FLOW}/revisions").json()["published"]["number"] == 1
+    assert errors.seen == []

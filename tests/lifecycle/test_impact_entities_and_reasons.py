@@ -494,6 +494,56 @@ def test_the_cli_approves_a_stranding_revision_with_acknowledge_stranded(
     assert f"published {ref}" in said
 
 
+def _renamed_and_submitted(lifecycle: Lifecycle, folder: Path) -> None:
+    """claim-status@2 (`requested` renamed `submitted`) published, and two entities standing
+    in `submitted` under it: claim-status@1 lacks that state."""
+    record, publication = lifecycle.submit(from_path(_rename_requested(folder), FLOW), "a", "")
+    assert publication is not None and record.number == 2
+    _seed(lifecycle, {e: ("submitted", {"claims": 1}) for e in ("c-1", "c-2")})
+
+
+def test_a_rollback_that_strands_entities_is_made_only_acknowledging_as_many(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """Only the approval counted them: rolling a flow back to a revision without the state
+    entities reached since stranded them without a word, on every route."""
+    _renamed_and_submitted(lifecycle, folder)
+    with pytest.raises(StrandsEntities) as refused:
+        lifecycle.rollback(FLOW, "1", "bob", "back")
+    assert (refused.value.count, refused.value.states) == (2, ["submitted"])
+    [problem] = refused.value.diagnostics
+    assert "strands 2 stored entities" in problem.message
+    assert problem.hint is not None and "roll back acknowledging 2" in problem.hint
+    with pytest.raises(StrandsEntities):
+        lifecycle.rollback(FLOW, "1", "bob", "back", acknowledged=1)
+    published = lifecycle.revisions.publication_of(FLOW)
+    assert published is not None and published.number == 2  # nothing published
+    assert lifecycle.rollback(FLOW, "1", "bob", "back", acknowledged=2).number == 1
+    # back to the revision that has the state: nothing stranded, nothing to acknowledge
+    assert lifecycle.rollback(FLOW, "2", "bob", "forth").number == 2
+
+
+def test_the_cli_rolls_back_stranding_entities_with_acknowledge_stranded(
+    capsys: pytest.CaptureFixture[str], lifecycle: Lifecycle, folder: Path
+) -> None:
+    _renamed_and_submitted(lifecycle, folder)
+
+    def rollback(*more: str) -> tuple[int, str]:
+        store = ["--store", str(lifecycle.path)]
+        code = main(["rollback", FLOW, "--to", "1", "--as", "bob", *store, *more])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        return code, out + err
+
+    code, said = rollback()
+    assert code == 1 and "strands 2 stored entities" in said, said
+    assert "roll back acknowledging 2" in said and "--acknowledge-stranded" in said
+    code, said = rollback("--acknowledge-stranded", "1")
+    assert code == 1 and "more than the 1 acknowledged" in said, said
+    code, said = rollback("--acknowledge-stranded", "2")
+    assert code == 0 and f"published {FLOW}@1" in said, said
+
+
 def test_with_no_approval_required_a_stranding_revision_waits_for_its_acknowledgement(
     capsys: pytest.CaptureFixture[str], lifecycle: Lifecycle, folder: Path
 ) -> None:

@@ -190,7 +190,12 @@ function RevisionTable({
 function Rollback({ policy, record, onDone }: { policy: string; record: RevisionRecord; onDone: (publication: Publication) => void }) {
   const [message, setMessage] = useState("");
   const [failure, setFailure] = useState<unknown>(null);
+  // a flow's earlier revision may lack states entities stand in now: the service says how
+  // many it strands, and the rollback is sent again acknowledging that count once ticked
+  const [stranding, setStranding] = useState<Stranding | null>(null);
+  const [acknowledged, setAcknowledged] = useState(false);
   const sending = useBusy();
+  const id = (what: string) => `rollback-${what}-${record.number}`;
   return (
     <form
       class="rollback"
@@ -199,24 +204,50 @@ function Rollback({ policy, record, onDone }: { policy: string; record: Revision
         e.preventDefault();
         sending.run(async () => {
           setFailure(null);
+          const body = stranding && acknowledged ? { to: record.number, message, acknowledge_stranded: stranding.count } : { to: record.number, message };
           try {
-            onDone(await call<Publication>("POST", `${base(policy)}/rollback`, { to: record.number, message }));
+            onDone(await call<Publication>("POST", `${base(policy)}/rollback`, body));
           } catch (error) {
-            setFailure(error);
+            const found = strandingOf(error);
+            if (found) {
+              setStranding(found);
+              setAcknowledged(false); // acknowledged for fewer, or not yet: asked with the count now
+            } else setFailure(error);
           }
         });
       }}
     >
-      <label for={"rollback-message-" + record.number} class="muted">
+      <label for={id("message")} class="muted">
         {t("revisions.rollback_message")}
       </label>
-      <input id={"rollback-message-" + record.number} value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
-      <button type="submit" id={"rollback-" + record.number} disabled={sending.busy}>
+      <input id={id("message")} value={message} onInput={(e) => setMessage((e.target as HTMLInputElement).value)} />
+      {stranding && (
+        <div class="error stranded-warning" role="alert" id={id("stranded")} data-stranded={stranding.count}>
+          <strong>{t("revisions.rollback_stranded", { ref: record.ref, count: stranding.count, states: stranding.states.join(", ") })}</strong>
+          <label class="acknowledge">
+            <input type="checkbox" id={id("ack")} checked={acknowledged} onChange={(e) => setAcknowledged((e.target as HTMLInputElement).checked)} />{" "}
+            {t("revision.stranded_ack")}
+          </label>
+        </div>
+      )}
+      <button
+        type="submit"
+        id={"rollback-" + record.number}
+        disabled={sending.busy || (stranding !== null && !acknowledged)}
+        aria-describedby={stranding ? id("stranded") : undefined}
+      >
         {t("revisions.rollback_to", { ref: record.ref })}
       </button>
       {failure !== null && <ErrorBox error={failure} />}
     </form>
   );
+}
+
+/** What a 409 strands_entities counted (an approval's or a rollback's); null for another error. */
+function strandingOf(error: unknown): Stranding | null {
+  if (!(error instanceof ApiError) || error.problem.code !== "strands_entities") return null;
+  const found = error.problem as unknown as { stranded?: number; states?: string[] };
+  return { count: found.stranded ?? 0, states: found.states ?? [] };
 }
 
 export function AuditTable({ entries, withPolicy = false }: { entries: AuditEntry[]; withPolicy?: boolean }) {
@@ -455,9 +486,9 @@ function Decide({
         }
         onDone();
       } catch (error) {
-        if (error instanceof ApiError && error.problem.code === "strands_entities") {
-          const found = error.problem as unknown as { stranded?: number; states?: string[] };
-          setStrandingNow({ count: found.stranded ?? 0, states: found.states ?? [] });
+        const found = strandingOf(error);
+        if (found) {
+          setStrandingNow(found);
           setAcknowledged(false); // acknowledged for fewer: asked again, with the count now
         }
         setFailure(error);
