@@ -457,6 +457,8 @@ class Service:
             )
             return from_error(InputError(exc.diagnostics), invalid)
         entries = request["entries"]
+        if not entries and request.get("allow_empty") is not True:
+            return _refused_empty(name)
         try:
             generation = self.store.put_data(name, dataset.version, entries, principal, expected)
         except VersionMoved as exc:
@@ -543,6 +545,21 @@ def _entity_tags(value: str) -> frozenset[str]:
         elif not found[2]:
             tags.add(found[3])
     return frozenset(tags)
+
+
+def _refused_empty(name: str) -> Response:
+    reason = Msg("no entries: every policy reading '{name}' would find nothing in it", name=name)
+    hint = Msg(
+        'send "allow_empty": true with it to empty the set on purpose; DELETE '
+        "/v1/data/{name} serves the file default again",
+        name=name,
+    )
+    return problem(
+        422,
+        "data_empty",
+        Msg("the replacement of data set '{name}' is empty", name=name),
+        errors=[Diagnostic("data_empty", reason, pointer="/entries", hint=hint)],
+    )
 
 
 def _moved(name: str, current: str | None) -> Response:

@@ -228,7 +228,10 @@ DATA_REQUEST = Envelope(
             accepts=list,
             code="data_invalid",
             message=Msg("'entries' must be a list"),
-        )
+        ),
+        # an empty list empties the set on purpose only: a job exporting nothing by mistake
+        # would otherwise take every entry out from under the policies reading it
+        "allow_empty": Key(accepts=bool, code="request_invalid", message=Msg("true or false")),
     },
     detail=Msg('the body is {{"entries": [entry, ...]}}'),
     code="request_invalid",

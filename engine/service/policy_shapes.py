@@ -485,6 +485,14 @@ def data_components(name: str, entry_schema: Schema, components: dict[str, Schem
         "type": "object",
         "additionalProperties": False,
         "required": ["entries"],
-        "properties": {"entries": {"type": "array", "items": entry}},
+        "properties": {
+            "entries": {"type": "array", "items": entry},
+            "allow_empty": {
+                "type": "boolean",
+                "default": False,
+                "description": "an empty `entries` empties the set only with this true "
+                "(else 422 data_empty)",
+            },
+        },
     }
     return camel_name

@@ -1015,6 +1015,47 @@ def test_a_data_set_changed_since_the_page_opened_is_not_overwritten_unseen(
         httpx.delete(url, headers=headers)
 
 
+def test_an_empty_replacement_is_sent_only_once_emptying_the_set_is_ticked(
+    server: Server, browser: Browser
+) -> None:
+    """An empty list (an export that found nothing) emptied the set for every policy reading
+    it without a word; the service refuses it unless it says so (allow_empty), and the page
+    asks for that with a tick of its own."""
+    page, errors = _sign_in(browser, server)
+    url = server.url + "/v1/data/remote_islands"
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    try:
+        page.goto(server.url + "/console/#/data/remote_islands")
+        expect(page.locator("#entries-table")).to_be_visible()
+        expect(page.locator("#data-empty")).to_have_count(0)  # the page's own entries
+        page.fill("#data-text", "[]")
+        warning = page.locator("#data-empty")
+        expect(warning).to_contain_text("エントリが 0 件です")
+        expect(warning).to_contain_text("remote_islands は空になり")
+        page.click("#check-impact")
+        expect(page.locator(".data-impact #impact-job-order-holds")).to_be_visible()
+        upload = page.locator("#upload")
+        page.check("#data-empty-ack")
+        expect(upload).to_be_enabled()  # the impact checked, and the tick given
+        page.uncheck("#data-empty-ack")
+        expect(upload).to_be_disabled()
+        page.check("#data-empty-ack")
+        # another text: no warning; the same empty text again asks again
+        page.fill("#data-text", '{"entries": [{"postal_code": "1000101"}]}')
+        expect(warning).to_have_count(0)
+        page.fill("#data-text", "[]")
+        expect(page.locator("#data-empty-ack")).not_to_be_checked()
+        page.click("#check-impact")
+        page.check("#data-empty-ack")
+        expect(upload).to_be_enabled()
+        upload.click()
+        expect(page.locator("#replace .ok")).to_be_visible()
+        assert httpx.get(url, headers=headers).json()["entries"] == []
+        assert errors.seen == []
+    finally:
+        httpx.delete(url, headers=headers)
+
+
 def test_a_data_sets_history_beyond_its_first_hundred_is_a_click_away(
     server: Server, browser: Browser
 ) -> None:

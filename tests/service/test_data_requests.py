@@ -33,6 +33,7 @@ def _put(server: Server, body: Any) -> tuple[int, dict[str, Any]]:
         ({}, "missing_field", "/entries"),
         ({"entries": {"id": "BL-1"}}, "data_invalid", "/entries"),
         ([], "request_invalid", ""),
+        ({"entries": [], "allow_empty": "yes"}, "request_invalid", "/allow_empty"),
     ],
 )
 def test_an_envelope_problem_is_named_at_its_own_key(
@@ -53,3 +54,26 @@ def test_two_entries_with_one_id_are_refused_and_distinct_ones_replace_the_set(
     assert problem["errors"][0]["pointer"] == "/entries/1/id"
     status, done = _put(server, {"entries": [{"id": "BL-1", **ENTRY}, {"id": "BL-2", **ENTRY}]})
     assert (status, done["count"]) == (200, 2)
+
+
+def test_an_empty_replacement_empties_the_set_only_when_it_says_so(server: Server) -> None:
+    """`{"entries": []}` (a job that exported nothing) emptied the blacklist without a word:
+    every order it should hold went through."""
+    status, done = _put(server, {"entries": [{"id": "BL-7", **ENTRY}]})
+    assert status == 200
+    kept = done["version"]
+    for body in ({"entries": []}, {"entries": [], "allow_empty": False}):
+        status, problem = _put(server, body)
+        assert (status, problem["code"]) == (422, "data_empty"), problem
+        [error] = problem["errors"]
+        assert (error["code"], error["pointer"]) == ("data_empty", "/entries")
+        assert '"allow_empty": true' in error["hint"] and "DELETE" in error["hint"]
+    with server.client(ADMIN_TOKEN) as client:
+        assert client.get("/v1/data/blacklist").json()["version"] == kept  # nothing stored
+    status, done = _put(server, {"entries": [], "allow_empty": True})
+    assert (status, done["count"]) == (200, 0)
+    with server.client(ADMIN_TOKEN) as client:
+        assert client.get("/v1/data/blacklist").json()["entries"] == []
+    # a list with entries needs no flag, and may carry it
+    status, done = _put(server, {"entries": [{"id": "BL-7", **ENTRY}], "allow_empty": True})
+    assert (status, done["count"]) == (200, 1)

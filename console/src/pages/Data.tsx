@@ -3,7 +3,7 @@
 // recent decisions of every decision policy that reads it: POST /v1/policies/{id}/impact
 // with `data`, a job each, nothing applied), then applied (PUT /v1/data/{name}). The
 // service validates it both times; errors are shown with their JSON pointers.
-import { useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, call, get, InputError, token } from "../api";
 import { parseJson } from "../jsontext";
 import { ImpactView } from "../impact";
@@ -288,11 +288,23 @@ function History({ name, first }: { name: string; first: DataVersions }) {
 }
 
 type Checked = { text: string; jobs: Record<string, Job<ImpactReport>> };
-type Replacement = { entries: unknown[] };
+type Replacement = { entries: unknown[]; allow_empty?: boolean };
 
 /** The body of a replacement (PUT /v1/data/{name}: {"entries": [...]}) from the text
  * typed, a bare list being its entries; a JSON mistake (its line and column) or another
  * shape is refused here, in words, before anything is sent. */
+/** Whether the text is a replacement with no entries (a text that is no replacement is
+ * refused by `replacement` when sent, in words). A long text is not parsed at every key
+ * typed for this: one with no entries is short, or the service refuses it (data_empty). */
+function emptied(text: string): boolean {
+  if (text.length > 4096) return false;
+  try {
+    return replacement(text).entries.length === 0;
+  } catch {
+    return false;
+  }
+}
+
 function replacement(text: string): Replacement {
   const parsed = parseJson(text);
   if (Array.isArray(parsed)) return { entries: parsed };
@@ -328,6 +340,12 @@ function Upload({
   const [checked, setChecked] = useState<Checked | null>(null);
   const [done, setDone] = useState<{ version: string; count: number } | null>(null);
   const live = useLive();
+  // no entries at all empties the set for every policy reading it (an export that found
+  // nothing, a file picked by mistake): sent only once that is ticked, for this very text
+  const empty = useMemo(() => emptied(text), [text]);
+  const [emptyTicked, setEmptyTicked] = useState(false);
+  useEffect(() => setEmptyTicked(false), [text]);
+  const emptyOk = !empty || emptyTicked;
   const problem = failure instanceof ApiError ? failure.problem : null;
   const measurable = may(me, "publish") && readers.length > 0;
   // every reader replayed to its end for this very text (not one left out by a failure)
@@ -388,6 +406,7 @@ function Upload({
           try {
             // the same entries the check replayed, read from the same text
             const body = replacement(text);
+            if (body.entries.length === 0) body.allow_empty = true; // ticked: see emptyOk
             // made only on the version this page shows: a change someone made since is not
             // overwritten unseen (412 version_moved: reload, then change that)
             const onVersion: Record<string, string> = version ? { "If-Match": `"${version}"` } : {};
@@ -448,8 +467,17 @@ function Upload({
             {job.state === "done" && job.report && <ImpactView report={job.report} />}
           </div>
         ))}
+      {empty && (
+        <div class="error" role="alert" id="data-empty">
+          <strong>{t("data.empty_warning", { name })}</strong>
+          <label class="acknowledge">
+            <input type="checkbox" id="data-empty-ack" checked={emptyTicked} onChange={(e) => setEmptyTicked((e.target as HTMLInputElement).checked)} />{" "}
+            {t("data.empty_ack")}
+          </label>
+        </div>
+      )}
       <div class="submit-row">
-        <button type="submit" class="primary" id="upload" disabled={!ready || checking.busy || uploading.busy}>
+        <button type="submit" class="primary" id="upload" disabled={!ready || !emptyOk || checking.busy || uploading.busy}>
           {t("data.upload")}
         </button>{" "}
         {!ready && <span class="muted">{t("data.check_first")}</span>}
