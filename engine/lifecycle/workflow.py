@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,9 +296,7 @@ class Lifecycle:
         if tests["failed"] or tests["errors"]:
             refusals += _test_failures(candidate, tests, problems)
         flows = self.flows_tested(candidate)
-        for flow in flows:
-            if flow.failed:
-                refusals += _flow_failures(candidate, flow)
+        refusals += _flows_failures(candidate, flows)
         if refusals:
             raise FailingTests(refusals)
         if flows:  # the reviewer sees which flows were checked against it
@@ -499,10 +497,7 @@ class Lifecycle:
         """The consulting flows' cases again, against the flows published now: in the
         service's worker, with the python backend (the two agree, tests/runtime), since
         durable_rules never unregisters the rulesets these cases would register there."""
-        refusals = []
-        for flow in self.flows_tested(candidate, backend="python"):
-            if flow.failed:
-                refusals += _flow_failures(candidate, flow)
+        refusals = _flows_failures(candidate, self.flows_tested(candidate, backend="python"))
         if refusals:
             raise FailingTests(refusals)
 
@@ -895,6 +890,13 @@ def _test_failures(
         )
     out.extend(problems)
     return out
+
+
+def _flows_failures(
+    candidate: Candidate, flows: Sequence[candidates.FlowTests]
+) -> list[Diagnostic]:
+    """The refusals of every consulting flow that failed its cases with the candidate."""
+    return [found for flow in flows if flow.failed for found in _flow_failures(candidate, flow)]
 
 
 def _flow_failures(candidate: Candidate, flow: candidates.FlowTests) -> list[Diagnostic]:
