@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -130,6 +131,28 @@ class FlowService:
         except KimariError as exc:  # entity_exists among them: a 409 (problems.CONFLICTS)
             return from_error(exc, ENTITY)
         return 201, [(b"content-type", b"application/json")], dumps(found)
+
+    def decision(self, decision_id: str) -> Response | None:
+        """GET /v1/decisions/{id} of a flow's decision (its answer's `decision_id`): the move
+        as the entity's history shows it, or the refusal; None when no flow decided it."""
+        found = self.store.find_decision(decision_id)
+        if found is None:
+            return None
+        row = found.move or found.refusal
+        assert row is not None
+        path = f"/v1/flows/{quote(found.policy_id)}/{quote(found.entity_id, safe='')}/history"
+        body = {
+            "decision_id": decision_id,
+            "kind": "flow",
+            "policy": {"id": found.policy_id, "revision": row["revision"]},
+            "entity": found.entity_id,
+            "at": row["at"],
+            "allowed": found.move is not None,
+            "move": found.move,
+            "refusal": found.refusal,
+            "history": path + ("?refusals=true" if found.refusal else ""),
+        }
+        return 200, _JSON, dumps(body)
 
     def entity(self, policy_id: str, entity_id: str) -> Response:
         try:

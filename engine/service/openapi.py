@@ -489,6 +489,12 @@ def _answer(schema: str, description: str, status: str = "200") -> Callable[...,
     return details
 
 
+def _logged_decision(_target: _Target, _max_batch: int) -> Details:
+    description = "the decision, with its request and explanation; a flow's: its move"
+    either = {"anyOf": [ref("LoggedDecision"), ref("LoggedFlowDecision")]}
+    return None, "200", _json(description, either), ()
+
+
 def _flow_event(target: _Target, _max_batch: int) -> Details:
     description = "the move, stored (a refused event is a 409 problem with the result)"
     answer = _json(description, ref(f"{target.name}Move"))
@@ -545,7 +551,7 @@ def _metrics(_target: _Target, _max_batch: int) -> Details:
 _DETAILS: dict[Op, Callable[[_Target, int], Details]] = {
     Op.DECIDE: _decide,
     Op.BATCH: _batch,
-    Op.GET_DECISION: _answer("LoggedDecision", "the decision, with its request and explanation"),
+    Op.GET_DECISION: _logged_decision,
     Op.POLICIES: _answer("PolicyList", "every policy file and what is served of it"),
     Op.POLICY: _answer("PolicyDocument", "the policy"),
     Op.RELOAD: _answer("PolicyList", "the policies served after the check"),

@@ -394,6 +394,24 @@ FIXED: dict[str, Schema] = {
             "explanation": ref("Explanation"),
         },
     },
+    "LoggedFlowDecision": {
+        "type": "object",
+        "description": "A flow's decision, by the `decision_id` its event's answer gave: the "
+        "move as the entity's history shows it, or the refusal (`allowed` false); `history` "
+        "is the path of the entity's history.",
+        "required": ["decision_id", "kind", "policy", "entity", "at", "allowed", "history"],
+        "properties": {
+            "decision_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["flow"]},
+            "policy": POLICY_REF,
+            "entity": {"type": "string"},
+            "at": INSTANT,
+            "allowed": {"type": "boolean"},
+            "move": nullable(OPEN),
+            "refusal": nullable(OPEN),
+            "history": {"type": "string"},
+        },
+    },
     "DecisionPage": {
         "type": "object",
         "required": ["decisions", "next_cursor"],

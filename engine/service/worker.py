@@ -513,7 +513,7 @@ class Worker:
         return {
             Op.DECIDE: self._decide,
             Op.BATCH: lambda meta, body: service.batch(meta["policy"], body),
-            Op.GET_DECISION: lambda meta, _: service.get_decision(meta["decision_id"]),
+            Op.GET_DECISION: lambda meta, _: self._get_decision(meta["decision_id"]),
             Op.POLICIES: lambda _meta, _body: self._list_policies(),
             Op.POLICY: lambda meta, _: self._unpublished_hint(
                 service.get_policy(meta["policy_id"]), meta["policy_id"]
@@ -660,6 +660,13 @@ class Worker:
         )
         self._fault(meta)  # decided, not yet logged nor answered
         return self._unpublished_hint(result, meta["policy"])
+
+    def _get_decision(self, decision_id: str) -> Response:
+        """A decision of the log, else a flow's move or refusal with that id."""
+        answer = self.service.get_decision(decision_id)
+        if answer[0] != 404:
+            return answer
+        return self.flows.decision(decision_id) or answer
 
     def _put_data(self, meta: dict[str, Any], body: bytes) -> Response:
         self._fault(meta)

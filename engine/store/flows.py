@@ -133,11 +133,22 @@ MIGRATIONS = (
     ),
     # 3: who imported the entity (row 0 of its history); NULL for every move.
     both("ALTER TABLE flow_history ADD COLUMN principal TEXT"),
+    # 4: a move or a refusal found by the decision id its answer gave (GET /v1/decisions/{id})
+    both(
+        """
+        CREATE INDEX flow_history_decision ON flow_history (decision_id);
+        CREATE INDEX flow_refusals_decision ON flow_refusals (decision_id)
+        """
+    ),
 )
 _HISTORY_COLUMNS = (
     "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
     "recorded, facts, actions, message, settings, revision, decision_id, stored_at, actor, "
     "principal"
+)
+_REFUSAL_COLUMNS = (
+    "seq, version, event_id, event_type, event, at, state, code, refusal, settings, revision, "
+    "decision_id, stored_at, actor"
 )
 IMPORTED = 0  # the version of the history row that records an import
 IMPORT_EVENT = "import"  # its event_type: what `kimari history` shows in the event's place
@@ -254,6 +265,17 @@ class HistoryRow:
         return out
 
 
+@dataclass(frozen=True)
+class FoundDecision:
+    """A flow's decision found by its id: the entity's move (as its history shows it), or
+    the refusal (as `?refusals=true` shows it)."""
+
+    policy_id: str
+    entity_id: str
+    move: dict[str, Any] | None
+    refusal: dict[str, Any] | None
+
+
 class FlowStore(Component):
     """Flow state on a backend: a SQLite file (or memory, for tests and `kimari test`),
     a PostgreSQL database, or a Backend the service's worker shares with its other
@@ -335,11 +357,7 @@ class FlowStore(Component):
         """The refused events, in order; `after` and `through`: only those refused while the
         entity stood at a version above `after`, and at most `through` (a refusal at version
         v came after move v: a page of moves after..through holds the refusals between)."""
-        sql = (
-            "SELECT seq, version, event_id, event_type, event, at, state, code, refusal, "
-            "settings, revision, decision_id, stored_at, actor FROM flow_refusals "
-            "WHERE policy_id = ? AND entity_id = ?"
-        )
+        sql = f"SELECT {_REFUSAL_COLUMNS} FROM flow_refusals WHERE policy_id = ? AND entity_id = ?"
         args: list[Any] = [policy_id, entity_id]
         if after is not None:
             sql += " AND version > ?"
@@ -348,16 +366,28 @@ class FlowStore(Component):
             sql += " AND version <= ?"
             args.append(through)
         with self._reading() as conn:
-            cursor = conn.execute(sql + " ORDER BY seq", tuple(args))
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        return [
-            {
-                n: loads_exact(v) if n in _JSON_COLUMNS and v is not None else v
-                for n, v in zip(names, row, strict=True)
-            }
-            for row in rows
-        ]
+            rows = conn.execute(sql + " ORDER BY seq", tuple(args)).fetchall()
+        return [_refusal_row(row) for row in rows]
+
+    def find_decision(self, decision_id: str) -> FoundDecision | None:
+        """The move or the refusal whose answer gave this decision id (an import decided
+        nothing: its row is not found by the id it was stored with)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT policy_id, entity_id, {_HISTORY_COLUMNS} FROM flow_history "
+                "WHERE decision_id = ? AND version <> ?",
+                (decision_id, IMPORTED),
+            ).fetchone()
+            if row is not None:
+                return FoundDecision(row[0], row[1], _history_row(row[2:]).to_dict(), None)
+            row = conn.execute(
+                f"SELECT policy_id, entity_id, {_REFUSAL_COLUMNS} FROM flow_refusals "
+                "WHERE decision_id = ?",
+                (decision_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return FoundDecision(row[0], row[1], None, _refusal_row(row[2:]))
 
     def entity_ids(self, policy_id: str) -> list[str]:
         with self._reading() as conn:
@@ -576,6 +606,14 @@ def _insert_entity(
         ).rowcount
         == 1
     )
+
+
+def _refusal_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    names = _REFUSAL_COLUMNS.split(", ")
+    return {
+        n: loads_exact(v) if n in _JSON_COLUMNS and v is not None else v
+        for n, v in zip(names, row, strict=True)
+    }
 
 
 def _history_row(row: tuple[Any, ...]) -> HistoryRow:

@@ -176,3 +176,26 @@ def test_a_short_history_is_shown_whole_with_its_import_as_an_import(
     expect(rows.last).to_contain_text("dealer-100")
     expect(page.locator("#history-more")).to_have_count(0)
     assert errors.seen == []
+
+
+def test_a_flows_decision_id_pasted_in_the_log_opens_its_entity(
+    server: Server, browser: Browser
+) -> None:
+    """The log's "open decision" took a flow's decision ID to a page of an unknown decision."""
+    with server.client(ALICE) as client:
+        answer = client.post(
+            f"/v1/flows/{FLOW}/EST-PASTED/events",
+            json={
+                "event": {"type": "exclude", "exclusion_reason": "重複"},
+                "actor": {"id": "dealer-9", "roles": ["販売店"]},
+            },
+        )
+        assert answer.status_code == 200, answer.text
+    page, errors = _open(browser, server, "EST-PASTED")
+    page.goto(server.url + "/console/#/log")
+    page.fill("#decision-id", answer.json()["decision_id"])
+    page.click("#open-id")
+    expect(page.locator("#current-state")).to_be_visible()
+    assert page.url.endswith(f"#/flows/{FLOW}/EST-PASTED")
+    expect(page.locator("#history-table tbody tr")).to_contain_text("dealer-9")
+    assert errors.seen == []

@@ -112,3 +112,38 @@ def test_a_decision_sent_with_a_byte_order_mark_is_logged_readable(tmp_path: Pat
             assert logged.json()["request"]["facts"]["order"] == order
     finally:
         srv.stop()
+
+
+def test_a_flows_decision_id_opens_its_move_or_its_refusal(admin: httpx.Client) -> None:
+    """An event's answer gives a `decision_id` that GET /v1/decisions/{id} said was in no
+    log: a flow's decisions are its entities' history, and they are found there now."""
+    path = "/v1/flows/claim-status/DECIDED-1"
+    assert admin.put(path, json={"state": "not_claimed"}).status_code == 201
+    event = {"type": "change_status", "status": "商談中"}
+    moved = admin.post(f"{path}/events", json={"event": event, "actor": DEALER, "at": AT})
+    assert moved.status_code == 200, moved.text
+    move = moved.json()
+    found = admin.get(f"/v1/decisions/{move['decision_id']}")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["kind"], body["entity"], body["allowed"]) == ("flow", "DECIDED-1", True)
+    assert body["policy"] == move["policy"] and body["at"] == move["at"]
+    assert (body["move"]["decision_id"], body["move"]["version"]) == (move["decision_id"], 1)
+    assert body["refusal"] is None
+    history = admin.get(body["history"]).json()
+    assert history["moves"][-1]["decision_id"] == move["decision_id"]
+
+    claim = {"event": {"type": "claim"}, "actor": DEALER, "at": AT}
+    refused = admin.post(f"{path}/events", json=claim)
+    assert refused.status_code == 409, refused.text
+    refusal_id = refused.json()["result"]["decision_id"]
+    body = admin.get(f"/v1/decisions/{refusal_id}").json()
+    assert (body["allowed"], body["move"]) == (False, None)
+    assert body["refusal"]["decision_id"] == refusal_id
+    assert body["refusal"]["code"] == refused.json()["code"]
+    assert body["history"] == f"{path}/history?refusals=true"
+    listed = admin.get(body["history"]).json()["refusals"]
+    assert [r["decision_id"] for r in listed] == [refusal_id]
+
+    unknown = admin.get("/v1/decisions/" + "0" * 32)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_decision")

@@ -122,6 +122,24 @@ def test_a_refusal_is_kept_apart_and_changes_neither_entity_nor_history(
     ]
 
 
+def test_a_move_and_a_refusal_are_found_by_their_decision_id(backend: Backend) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    first = step(start, "open")
+    store.commit_move("p", "E", start, first, Move("d1"))
+    store.log_refusal("p", "E", first, Move("d2", transition_id=None, refusal={"code": "no"}))
+    assert store.import_entity("p", "I", EntityState("open", {}), "r1", principal="ops")
+    moved = store.find_decision("d1")
+    assert moved is not None and (moved.policy_id, moved.entity_id) == ("p", "E")
+    assert moved.move is not None and moved.move["state"] == {"before": "new", "after": "open"}
+    assert moved.refusal is None
+    refused = store.find_decision("d2")
+    assert refused is not None and refused.move is None
+    assert refused.refusal is not None and refused.refusal["code"] == "no"
+    assert store.find_decision("d3") is None
+    assert store.find_decision("") is None  # an import decided nothing
+
+
 def test_replicas_moving_one_entity_at_once_lose_and_double_no_move(
     backends: Callable[[], Backend],
 ) -> None:

@@ -1,7 +1,7 @@
 // The decision log: a decision opened by its ID; filters (policy, revision, outcome, rule
 // fired, time), pages by cursor; one decision with its explanation, and "try again with
 // changes".
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, get, query } from "../api";
 import { ErrorBox, Loading, Refs, Section, useLoad } from "../components";
 import { DecisionView } from "../explain";
@@ -202,12 +202,20 @@ export function LogPage({ params }: { params: URLSearchParams }) {
   );
 }
 
+/** A flow's decision (the `decision_id` of an event's answer): its entity's move or refusal. */
+type FlowDecision = { kind: "flow"; policy: { id: string }; entity: string };
+
 export function LoggedDecisionPage({ id }: { id: string }) {
-  const decision = useLoad(() => get<Decision>(`/v1/decisions/${encodeURIComponent(id)}`), [id]);
+  const decision = useLoad(() => get<Decision | FlowDecision>(`/v1/decisions/${encodeURIComponent(id)}`), [id]);
   const [line, setLine] = useState<number | undefined>(undefined);
-  if (decision.loading && !decision.value) return <Loading />;
+  // a flow decides moves of an entity: its page shows the move among the others
+  const flow = decision.value && "kind" in decision.value && decision.value.kind === "flow" ? decision.value : null;
+  useEffect(() => {
+    if (flow) location.replace(href(["flows", flow.policy.id, flow.entity]));
+  }, [flow]);
+  if ((decision.loading && !decision.value) || flow) return <Loading />;
   if (decision.error) return <ErrorBox error={decision.error} />;
-  const value = decision.value!;
+  const value = decision.value as Decision;
   return (
     <>
       <h1>
