@@ -508,22 +508,17 @@ def resolve(
                     )
                 ]
             )
-        return from_record(store, known_record(revisions, policy_id, int(numbered["number"])))
+        number = int(numbered["number"])
+        if HASH.fullmatch(ref) and revisions.record(policy_id, number) is None:
+            # six digits or more that number no revision: a hash's prefix may be all digits
+            found = _by_content(store, revisions, policy_id, ref)
+            if found is not None:
+                return found
+        return from_record(store, known_record(revisions, policy_id, number))
     if HASH.fullmatch(ref):
-        revision = store.find_revision(policy_id, ref)
-        if revision is not None:
-            records = revisions.records_by_hash(policy_id, revision)
-            if records:
-                return from_record(store, records[0], revision)
-            policy, _ = compile_hash(store, revision)
-            assert policy.source is not None
-            current = revisions.publication_of(policy_id)
-            defaults = {}
-            if current is not None:
-                published = revisions.record(policy_id, current.number)
-                defaults = dict(published.data) if published else {}
-            data = stored_data(store, policy.datasets, defaults)
-            return Candidate(policy, policy.source, revision, data)
+        found = _by_content(store, revisions, policy_id, ref)
+        if found is not None:
+            return found
     if files and "\x00" not in ref:  # no file has a NUL in its name
         path = Path(ref)
         if path.suffix in (".yaml", ".yml") or is_file(path):
@@ -543,6 +538,28 @@ def resolve(
             )
         ]
     )
+
+
+def _by_content(
+    store: Store, revisions: RevisionStore, policy_id: str, prefix: str
+) -> Candidate | None:
+    """The revision whose content hash starts with `prefix`: its newest record, or the
+    stored text alone (with the published revision's data); None if no hash does."""
+    revision = store.find_revision(policy_id, prefix)
+    if revision is None:
+        return None
+    records = revisions.records_by_hash(policy_id, revision)
+    if records:
+        return from_record(store, records[0], revision)
+    policy, _ = compile_hash(store, revision)
+    assert policy.source is not None
+    current = revisions.publication_of(policy_id)
+    defaults = {}
+    if current is not None:
+        published = revisions.record(policy_id, current.number)
+        defaults = dict(published.data) if published else {}
+    data = stored_data(store, policy.datasets, defaults)
+    return Candidate(policy, policy.source, revision, data)
 
 
 Locate = Callable[[str], Location | None]  # a pointer into a data file's entries -> where

@@ -601,7 +601,7 @@ class Lifecycle:
             # asked of the publications themselves: every one, however many came since
             return found is not None and self.revisions.was_published(policy_id, found.number)
 
-        if not published(record) and (record is None or _by_hash(ref)):
+        if not published(record) and (record is None or _by_hash(ref, candidate)):
             # a hash, or a file (by its content's hash), names the revision that was published
             # with that content, even when a later draft has the same text
             same = self.revisions.records_by_hash(policy_id, candidate.revision)
@@ -857,10 +857,14 @@ def _already_published(ref: str) -> Refused:
     )
 
 
-def _by_hash(ref: str) -> bool:
-    """Whether `resolve` reads `ref` as a content hash (a number is read as a number)."""
+def _by_hash(ref: str, candidate: Candidate) -> bool:
+    """Whether `resolve` read `ref` as a content hash: a number is read as a number, unless
+    no revision has that number and it is a hash's prefix."""
     ref = ref.strip()
-    return bool(candidates.HASH.fullmatch(ref)) and not candidates.NUMBER.fullmatch(ref)
+    if not candidates.HASH.fullmatch(ref):
+        return False
+    numbered = candidates.NUMBER.fullmatch(ref)
+    return numbered is None or candidate.record is None or candidate.record.number != int(ref)
 
 
 def _test_failures(

@@ -85,3 +85,33 @@ def test_a_test_file_that_cannot_be_read_is_a_file_error(
     code, err = _run(capsys, lifecycle, "diff", POLICY, "--policies", str(folder))
     assert code == 2 and f"{POLICY}.tests.yaml:2:10: file_unreadable:" in err, err
     assert "0xff" in err
+
+
+def test_a_hash_prefix_of_digits_only_names_its_revision_where_no_revision_has_that_number(
+    lifecycle: Lifecycle, folder: Path
+) -> None:
+    """One content hash in sixteen starts with six digits: its prefix was read as revision
+    number 482913, and a revision copied from `kimari revisions` was "not found"."""
+    from engine.lifecycle.candidates import from_path
+
+    path = folder / f"{POLICY}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for n in range(400):  # ~(10/16)^7 of hashes start with seven digits: a few hundred tries
+        path.write_text(text + f"\n# {n}\n", encoding="utf-8")
+        candidate = from_path(path, POLICY)
+        if candidate.revision[:7].isdigit():
+            break
+    else:
+        pytest.fail("no hash of seven leading digits in 400 texts")
+    record, _ = lifecycle.submit(candidate, "alice", "digits")
+    prefix = candidate.revision[:7]
+    assert lifecycle.resolve(POLICY, prefix).record == record
+    assert lifecycle.diff(POLICY, "1", prefix)["to"]["revision"] == candidate.revision
+    path.write_text(text + "\n# later\n", encoding="utf-8")
+    lifecycle.submit(from_path(path, POLICY), "alice", "later")
+    assert lifecycle.rollback(POLICY, prefix, "bob", "back").number == record.number
+    # a number that is a revision's stays that revision; one that is no hash's is unknown
+    assert lifecycle.resolve(POLICY, "1").record == lifecycle.record(POLICY, 1)
+    with pytest.raises(UsageError) as unknown:
+        lifecycle.resolve(POLICY, "9999999")
+    assert "has no revision 9999999" in unknown.value.diagnostics[0].message
