@@ -509,8 +509,9 @@ def resolve(
                 ]
             )
         number = int(numbered["number"])
-        if HASH.fullmatch(ref) and revisions.record(policy_id, number) is None:
-            # six digits or more that number no revision: a hash's prefix may be all digits
+        if HASH.fullmatch(ref) and (ref[0] == "0" or revisions.record(policy_id, number) is None):
+            # six digits or more that number no revision (none is shown with a leading zero):
+            # a hash's prefix may be all digits
             found = _by_content(store, revisions, policy_id, ref)
             if found is not None:
                 return found

@@ -355,7 +355,9 @@ class Service:
         row = self.log.get(decision_id)
         if row is None:
             return problem(
-                404, "unknown_decision", Msg("no decision '{id}' in the log", id=decision_id)
+                404,
+                "unknown_decision",
+                Msg("no decision '{id}' in the log nor in a flow's history", id=decision_id),
             )
         body = row["response"]
         body["logged_at"] = row["logged_at"]

@@ -85,7 +85,7 @@ def _acknowledged(request: dict[str, Any]) -> int | None:
     not 1 here, though JSON's readers say it is an int)."""
     acknowledged = request.get("acknowledge_stranded")
     if acknowledged is not None and (isinstance(acknowledged, bool) or acknowledged < 0):
-        reason = Msg("how many stored entities the approval strands: 0 or more")
+        reason = Msg("how many stored entities the approval or rollback strands: 0 or more")
         raise RequestProblem(
             problem(
                 422,
@@ -132,7 +132,7 @@ MESSAGE_REQUEST = Envelope(
 _ACKNOWLEDGED = Key(
     accepts=int,
     code="request_invalid",
-    message=Msg("how many stored entities the approval strands: 0 or more"),
+    message=Msg("how many stored entities the approval or rollback strands: 0 or more"),
 )
 # approve: a message, and how many stored entities the approver accepts stranding
 APPROVE_REQUEST = Envelope(

@@ -399,7 +399,17 @@ FIXED: dict[str, Schema] = {
         "description": "A flow's decision, by the `decision_id` its event's answer gave: the "
         "move as the entity's history shows it, or the refusal (`allowed` false); `history` "
         "is the path of the entity's history.",
-        "required": ["decision_id", "kind", "policy", "entity", "at", "allowed", "history"],
+        "required": [
+            "decision_id",
+            "kind",
+            "policy",
+            "entity",
+            "at",
+            "allowed",
+            "move",
+            "refusal",
+            "history",
+        ],
         "properties": {
             "decision_id": {"type": "string"},
             "kind": {"type": "string", "enum": ["flow"]},

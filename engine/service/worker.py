@@ -78,6 +78,7 @@ from engine.project.registry import (
 from engine.service import ipc, routes
 from engine.service.data_builds import DataBuilds, Job, numbered
 from engine.service.decisions import Pending, Service, json_response
+from engine.service.envelopes import DECISION_ID
 from engine.service.flows import FlowService
 from engine.service.ipc import DATA_OPS, Event, Op
 from engine.service.lifecycle import LifecycleService
@@ -664,7 +665,7 @@ class Worker:
     def _get_decision(self, decision_id: str) -> Response:
         """A decision of the log, else a flow's move or refusal with that id."""
         answer = self.service.get_decision(decision_id)
-        if answer[0] != 404:
+        if answer[0] != 404 or not DECISION_ID.fullmatch(decision_id):  # a NUL: 500 on PG
             return answer
         return self.flows.decision(decision_id) or answer
 

@@ -1043,6 +1043,15 @@ def test_an_empty_replacement_is_sent_only_once_emptying_the_set_is_ticked(
         # another text: no warning; the same empty text again asks again
         page.fill("#data-text", '{"entries": [{"postal_code": "1000101"}]}')
         expect(warning).to_have_count(0)
+        # one too long to be read at every key typed: not warned of, and refused by the service
+        errors.allowed.append(re.compile(r"status of 422"))
+        page.fill("#data-text", "[" + " " * 5000 + "]")
+        page.click("#check-impact")
+        expect(upload).to_be_enabled()
+        expect(warning).to_have_count(0)
+        upload.click()
+        expect(page.locator('#replace .error[data-code="data_empty"]')).to_be_visible()
+        assert httpx.get(url, headers=headers).json()["entries"] != []
         page.fill("#data-text", "[]")
         expect(page.locator("#data-empty-ack")).not_to_be_checked()
         page.click("#check-impact")

@@ -279,6 +279,13 @@ BAD_REQUESTS = [
         token=ADMIN_TOKEN,
     ),
     Bad(
+        "a data set replaced by no entries, not said to be meant",
+        "PUT",
+        "/v1/data/blacklist",
+        b'{"entries": []}',
+        token=ADMIN_TOKEN,
+    ),
+    Bad(
         "a bug of ours inside a request (an injected exception)",
         "POST",
         HOLDS,

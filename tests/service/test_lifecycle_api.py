@@ -498,6 +498,9 @@ def _nul_refused(server: Server) -> None:
             assert answer.status_code == 422, answer.text
             assert answer.json()["parameter"] == "outcome"
         assert alice.get("/v1/audit", params={"policy": "cancellation-fees"}).status_code == 200
+        # no decision id has one: not looked up in the log, nor in the flows' history
+        answer = alice.get("/v1/decisions/d%00x")
+        assert (answer.status_code, answer.json()["code"]) == (404, "unknown_decision")
 
 
 def test_the_revisions_are_paged_over_http_through_the_front(server: Server) -> None:

@@ -3,7 +3,7 @@
 // recent decisions of every decision policy that reads it: POST /v1/policies/{id}/impact
 // with `data`, a job each, nothing applied), then applied (PUT /v1/data/{name}). The
 // service validates it both times; errors are shown with their JSON pointers.
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { ApiError, call, get, InputError, token } from "../api";
 import { parseJson } from "../jsontext";
 import { ImpactView } from "../impact";
@@ -295,7 +295,8 @@ type Replacement = { entries: unknown[]; allow_empty?: boolean };
  * shape is refused here, in words, before anything is sent. */
 /** Whether the text is a replacement with no entries (a text that is no replacement is
  * refused by `replacement` when sent, in words). A long text is not parsed at every key
- * typed for this: one with no entries is short, or the service refuses it (data_empty). */
+ * typed for this: one with no entries is short, or it is sent without allow_empty and the
+ * service refuses it (data_empty). */
 function emptied(text: string): boolean {
   if (text.length > 4096) return false;
   try {
@@ -343,8 +344,12 @@ function Upload({
   // no entries at all empties the set for every policy reading it (an export that found
   // nothing, a file picked by mistake): sent only once that is ticked, for this very text
   const empty = useMemo(() => emptied(text), [text]);
-  const [emptyTicked, setEmptyTicked] = useState(false);
-  useEffect(() => setEmptyTicked(false), [text]);
+  const [tickedFor, setTickedFor] = useState<string | null>(null); // the text ticked
+  const emptyTicked = tickedFor === text;
+  const edit = (value: string) => {
+    setText(value);
+    setTickedFor(null); // another text, even the same one typed again: asked again
+  };
   const emptyOk = !empty || emptyTicked;
   const problem = failure instanceof ApiError ? failure.problem : null;
   const measurable = may(me, "publish") && readers.length > 0;
@@ -406,7 +411,8 @@ function Upload({
           try {
             // the same entries the check replayed, read from the same text
             const body = replacement(text);
-            if (body.entries.length === 0) body.allow_empty = true; // ticked: see emptyOk
+            // ticked for this text; else the service refuses it (data_empty), and says so
+            if (body.entries.length === 0 && emptyTicked) body.allow_empty = true;
             // made only on the version this page shows: a change someone made since is not
             // overwritten unseen (412 version_moved: reload, then change that)
             const onVersion: Record<string, string> = version ? { "If-Match": `"${version}"` } : {};
@@ -429,13 +435,13 @@ function Upload({
           accept=".json,application/json"
           onChange={async (e) => {
             const file = (e.target as HTMLInputElement).files?.[0];
-            if (file) setText(await file.text());
+            if (file) edit(await file.text());
           }}
         />
       </div>
       <div class="field">
         <label for="data-text">{t("data.json")}</label>
-        <textarea id="data-text" class="raw" rows={14} spellcheck={false} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+        <textarea id="data-text" class="raw" rows={14} spellcheck={false} value={text} onInput={(e) => edit((e.target as HTMLTextAreaElement).value)} />
       </div>
       {measurable ? (
         <div class="inline-form">
@@ -471,7 +477,7 @@ function Upload({
         <div class="error" role="alert" id="data-empty">
           <strong>{t("data.empty_warning", { name })}</strong>
           <label class="acknowledge">
-            <input type="checkbox" id="data-empty-ack" checked={emptyTicked} onChange={(e) => setEmptyTicked((e.target as HTMLInputElement).checked)} />{" "}
+            <input type="checkbox" id="data-empty-ack" checked={emptyTicked} onChange={(e) => setTickedFor((e.target as HTMLInputElement).checked ? text : null)} />{" "}
             {t("data.empty_ack")}
           </label>
         </div>
