@@ -16,6 +16,10 @@ NPM_STAMP := console/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
 PG_PORT ?= 5433
+# The suite on up to two processes (one on a 1-core machine): each test file runs whole, in
+# order, on one of them, so a file's shared server and its tests' order stay as written.
+# `make test PYTEST_PARALLEL=` runs it on one.
+PYTEST_PARALLEL ?= -n auto --maxprocesses=2 --dist loadfile
 
 .PHONY: run run-postgres system-deps test lint format bench bench-deps bench-front clean console browser wheel screenshots contracts messages
 
@@ -90,7 +94,8 @@ test: $(STAMP) $(CONSOLE_BUILT) $(CHROMIUM) $(CONTRACTS_STAMP) system-deps
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/kimari validate policies
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench

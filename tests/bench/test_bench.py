@@ -22,6 +22,9 @@ from bench import run
 from bench.report import Report
 from tests import WORKER_STATS
 
+# timing-bound: `make test` runs it alone, after the files run two at a time
+pytestmark = pytest.mark.serial
+
 
 def test_the_shape_benchmarks_run_and_their_floors_agree_with_kimari(tmp_path: Path) -> None:
     report = Report(run.machine())

@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests import ROOT
-from tests.console.browser import ARGS, CHROMIUM
+from tests.console.browser import ARGS, CHROMIUM, TIMEOUT_MS
+
+# A page's state is awaited as long as an action is (Playwright's expect waits 5 s of its
+# own): with the suite on two processes, a job's answer on a loaded machine took longer.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 # Per module, not per session: Playwright's sync API keeps an asyncio loop running in the

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.service.server_process import ADMIN_TOKEN, Server, running
+
+# timing-bound: `make test` runs it alone, after the files run two at a time
+pytestmark = pytest.mark.serial
 
 CUSTOMER = {"name": "佐藤 花子", "postal_code": "100-0001", "phone": "090-0000-1111"}
 FACTS = {
