@@ -443,6 +443,7 @@ def log_command(
             )
         if explain and rows:
             rows[0].update(_explain_logged(backend, rows[0]))
+        elsewhere = _flow_decision(backend, decision_id) if decision_id and not rows else None
     finally:
         backend.close()
     if fmt == "json":
@@ -459,8 +460,43 @@ def log_command(
                 click.echo(line)
         if not rows:
             click.echo(translate(Msg("no decisions")), err=True)
+    if elsewhere is not None:
+        click.echo(translate(elsewhere), err=True)
     if decision_id is not None and not rows:
         raise Exit(1)
+
+
+def _flow_decision(backend: Backend, decision_id: str) -> Msg | None:
+    """Where a flow's decision with that id is (an event's answer gives one), or None."""
+    import shlex
+
+    from engine.store.flows import FlowStore
+
+    try:
+        found = FlowStore(backend).find_decision(decision_id)
+    except UsageError:  # no flows' tables as this kimari reads them: no flow decided it
+        return None
+    if found is None:
+        return None
+    command = f"kimari history {found.policy_id} {shlex.quote(found.entity_id)}"
+    if found.move is not None:
+        return Msg(
+            "{id} is a move of entity '{entity}' of flow '{policy}' (version {version}), in "
+            "its history, not in the decision log: {command}",
+            id=decision_id,
+            entity=found.entity_id,
+            policy=found.policy_id,
+            version=found.move["version"],
+            command=command,
+        )
+    return Msg(
+        "{id} is a refused event of entity '{entity}' of flow '{policy}', kept with its "
+        "refusals, not in the decision log: {command} --refusals",
+        id=decision_id,
+        entity=found.entity_id,
+        policy=found.policy_id,
+        command=command,
+    )
 
 
 def _explain_logged(path: Location | Backend, row: dict[str, Any]) -> dict[str, Any]:

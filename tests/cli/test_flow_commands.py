@@ -403,3 +403,27 @@ def test_an_event_id_used_by_another_event_exits_1_naming_the_option(
     assert "event_id_conflict" in out + err and "--event-id" in out + err
     bad = flow(capsys, store, "EST-9", claim, "--event-id", "x" * 300)  # its form: a misuse
     assert bad[0] == 2
+
+
+def test_log_names_where_a_flows_decision_id_is_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    """`kimari flow` prints a decision_id that `kimari log --id` said nothing of but "no
+    decisions": a flow's moves are kept in their entity's history."""
+    claim = event(tmp_path, {"type": "claim"})
+    excluded(capsys, tmp_path, store, "EST 9")  # a blank inside: quoted in the command
+    code, out, _ = flow(capsys, store, "EST 9", claim, "--format", "json")
+    assert code == 0
+    moved = json.loads(out)["decision_id"]
+    code, out, _ = flow(capsys, store, "EST 9", claim, "--format", "json")
+    assert code == 1
+    refused = json.loads(out)["decision_id"]
+    code, _, err = run(capsys, "log", "--id", moved, "--store", store)
+    assert code == 1
+    assert f"{moved} is a move of entity 'EST 9' of flow 'claim-status' (version 2)" in err
+    assert err.rstrip().endswith("kimari history claim-status 'EST 9'"), err
+    code, _, err = run(capsys, "log", "--id", refused, "--store", store)
+    assert code == 1 and "is a refused event of entity 'EST 9'" in err
+    assert err.rstrip().endswith("kimari history claim-status 'EST 9' --refusals"), err
+    code, _, err = run(capsys, "log", "--id", "no-such-id", "--store", store)
+    assert code == 1 and "no decisions" in err and "history" not in err
