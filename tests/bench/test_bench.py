@@ -22,9 +22,6 @@ from bench import run
 from bench.report import Report
 from tests import WORKER_STATS
 
-# timing-bound: `make test` runs it alone, after the files run two at a time
-pytestmark = pytest.mark.serial
-
 
 def test_the_shape_benchmarks_run_and_their_floors_agree_with_kimari(tmp_path: Path) -> None:
     report = Report(run.machine())
@@ -87,6 +84,8 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "Analysis." in text and "More analysis." in text
 
 
+# timing-bound: `make test` runs it alone, after the files run two at a time
+@pytest.mark.serial
 def test_the_cpu_split_counts_every_thread_of_the_workers_below_the_front() -> None:
     """A worker is a child of the front, itself a child of the supervisor: a thread of
     a grandchild counts as the workers' CPU (Linux /proc)."""
@@ -179,6 +178,8 @@ def _open_loop(
     return asyncio.run(main())
 
 
+# timing-bound: `make test` runs it alone, after the files run two at a time
+@pytest.mark.serial
 def test_the_open_loop_client_answers_every_arrival_at_the_offered_rate() -> None:
     figures = _open_loop(delay=0.002, rate=200, connections=8)
     assert figures["unanswered"] == 0
@@ -187,6 +188,8 @@ def test_the_open_loop_client_answers_every_arrival_at_the_offered_rate() -> Non
     assert 2.0 <= float(figures["p50_ms"]) < 50
 
 
+# timing-bound: `make test` runs it alone, after the files run two at a time
+@pytest.mark.serial
 def test_the_open_loop_client_charges_a_slow_server_for_the_queue_behind_it() -> None:
     # one connection, 10 ms per answer, an arrival every ~5 ms: arrivals queue in the
     # client, and their wait is latency (a client timing from the send would see ~10 ms)
@@ -195,6 +198,8 @@ def test_the_open_loop_client_charges_a_slow_server_for_the_queue_behind_it() ->
     assert float(figures["p99_ms"]) > 100
 
 
+# timing-bound: `make test` runs it alone, after the files run two at a time
+@pytest.mark.serial
 def test_the_open_loop_client_replaces_the_connections_the_server_closes_while_idle() -> None:
     # 8 connections for ~1 request in flight: the least recent ones idle past the server's
     # keep-alive and are closed; a request must never be written to one of them
