@@ -130,7 +130,7 @@ function Page({ route }: { route: Route }) {
       return a ? <LoggedDecisionPage id={a} /> : <LogPage key={keyed} params={route.params} />;
     case "flows":
       if (!a) return <FlowList />;
-      return b ? <EntityPage key={keyed} policy={a} entity={b} /> : <FlowPage id={a} />;
+      return b ? <EntityPage key={keyed} policy={a} entity={b} move={route.params.get("move")} /> : <FlowPage id={a} />;
     case "data":
       return a ? <DataPage name={a} /> : <DataList />;
     default:

@@ -196,6 +196,23 @@ def test_a_flows_decision_id_pasted_in_the_log_opens_its_entity(
     page.fill("#decision-id", answer.json()["decision_id"])
     page.click("#open-id")
     expect(page.locator("#current-state")).to_be_visible()
-    assert page.url.endswith(f"#/flows/{FLOW}/EST-PASTED")
-    expect(page.locator("#history-table tbody tr")).to_contain_text("dealer-9")
+    assert page.url.endswith(f"#/flows/{FLOW}/EST-PASTED?move=1")
+    opened = page.locator('#history-table tbody tr[aria-current="true"]')
+    expect(opened).to_have_attribute("data-version", "1")
+    expect(opened).to_contain_text("dealer-9")
+
+    # a move older than the page of newest moves: the table opens from it, scrolled to it
+    _entity(server, "EST-OLD", 130)
+    with server.client(ALICE) as client:
+        history = client.get(f"/v1/flows/{FLOW}/EST-OLD/history", params={"limit": "12"})
+    tenth = history.json()["moves"][9]
+    assert tenth["version"] == 10
+    page.goto(server.url + "/console/#/log")
+    page.fill("#decision-id", tenth["decision_id"])
+    page.click("#open-id")
+    expect(opened).to_have_attribute("data-version", "10")
+    expect(opened).to_contain_text("dealer-10")
+    expect(opened).to_be_in_viewport()
+    expect(page.locator("#history-table tbody tr")).to_have_count(121)  # 10 to 130
+    expect(page.locator("#history-partial")).to_contain_text("9")
     assert errors.seen == []

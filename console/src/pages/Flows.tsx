@@ -168,7 +168,7 @@ function roleNames(flow: FlowDoc, roles: string[] | null | undefined): string {
   return roles.map((r) => labels.get(r) ?? r).join(", ");
 }
 
-export function EntityPage({ policy, entity }: { policy: string; entity: string }) {
+export function EntityPage({ policy, entity, move }: { policy: string; entity: string; move?: string | null }) {
   const base = `/v1/flows/${encodeURIComponent(policy)}/${encodeURIComponent(entity)}`;
   const loaded = useLoad(
     () => Promise.all([loadPolicy(policy), get<Entity>(base), whoami()]),
@@ -223,7 +223,14 @@ export function EntityPage({ policy, entity }: { policy: string; entity: string 
         </Section>
       )}
       <Section title={t("flows.history")} id="history">
-        <HistoryTable key={base} base={base} version={found.entity.version} flow={doc.flow} labels={labels} />
+        <HistoryTable
+          key={base}
+          base={base}
+          version={found.entity.version}
+          flow={doc.flow}
+          labels={labels}
+          opened={move && /^[1-9][0-9]{0,17}$/.test(move) ? Number(move) : null}
+        />
       </Section>
     </>
   );
@@ -240,11 +247,13 @@ function HistoryTable({
   version,
   flow,
   labels,
+  opened,
 }: {
   base: string;
   version: number;
   flow: FlowDoc | undefined;
   labels: Map<string, string>;
+  opened: number | null; // a move opened by its decision id: shown, marked, scrolled to
 }) {
   // rows: those loaded; start: whether they reach the start of the history
   const [shown, setShown] = useState<{ rows: HistoryRow[]; start: boolean } | null>(null);
@@ -252,12 +261,15 @@ function HistoryTable({
   const current = useRef(shown);
   current.current = shown;
   const earlier = useBusy();
+  const scrolled = useRef(false);
   useEffect(() => {
     let live = true;
     const had = current.current;
     const last = had?.rows.length ? had.rows[had.rows.length - 1].version : null;
-    // first: the last page's worth of moves (all of them when they fit); then what follows
-    const after = had ? last : version > HISTORY_PAGE ? version - HISTORY_PAGE : null;
+    // first: the last page's worth of moves (all of them when they fit), or from the move
+    // opened when it is older; then what follows
+    const from = opened !== null && opened <= version ? Math.min(opened - 1, version - HISTORY_PAGE) : version - HISTORY_PAGE;
+    const after = had ? last : from > 0 ? from : null;
     historyRows(base, after, null).then(
       (rows) => {
         if (!live) return;
@@ -270,6 +282,15 @@ function HistoryTable({
       live = false;
     };
   }, [base, version]);
+  useEffect(() => {
+    if (shown && opened !== null && !scrolled.current) {
+      const row = document.querySelector(`#history-table tr[data-version="${opened}"]`);
+      if (row) {
+        scrolled.current = true; // once: later rows appended leave the reader where they are
+        row.scrollIntoView({ block: "center" });
+      }
+    }
+  }, [shown, opened]);
   if (!shown) return failure ? <ErrorBox error={failure} /> : <Loading />;
   const rows = shown.rows;
   const first = rows.length ? rows[0].version : null;
@@ -333,7 +354,13 @@ function HistoryTable({
                     <td>{labels.get(row.state.after) || row.state.after}</td>
                   </tr>
                 ) : (
-                  <tr key={row.version} data-version={row.version} data-kind="move">
+                  <tr
+                    key={row.version}
+                    data-version={row.version}
+                    data-kind="move"
+                    class={row.version === opened ? "opened" : undefined}
+                    aria-current={row.version === opened ? "true" : undefined}
+                  >
                     <td>{formatTime(row.at)}</td>
                     <td>
                       <code>{row.event?.type}</code>

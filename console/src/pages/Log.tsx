@@ -203,15 +203,15 @@ export function LogPage({ params }: { params: URLSearchParams }) {
 }
 
 /** A flow's decision (the `decision_id` of an event's answer): its entity's move or refusal. */
-type FlowDecision = { kind: "flow"; policy: { id: string }; entity: string };
+type FlowDecision = { kind: "flow"; policy: { id: string }; entity: string; move: { version: number } | null };
 
 export function LoggedDecisionPage({ id }: { id: string }) {
   const decision = useLoad(() => get<Decision | FlowDecision>(`/v1/decisions/${encodeURIComponent(id)}`), [id]);
   const [line, setLine] = useState<number | undefined>(undefined);
-  // a flow decides moves of an entity: its page shows the move among the others
+  // a flow decides moves of an entity: its page shows the move among the others, marked
   const flow = decision.value && "kind" in decision.value && decision.value.kind === "flow" ? decision.value : null;
   useEffect(() => {
-    if (flow) location.replace(href(["flows", flow.policy.id, flow.entity]));
+    if (flow) location.replace(href(["flows", flow.policy.id, flow.entity], { move: flow.move ? String(flow.move.version) : undefined }));
   }, [flow]);
   if ((decision.loading && !decision.value) || flow) return <Loading />;
   if (decision.error) return <ErrorBox error={decision.error} />;
