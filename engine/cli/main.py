@@ -443,7 +443,9 @@ def log_command(
             )
         if explain and rows:
             rows[0].update(_explain_logged(backend, rows[0]))
-        elsewhere = _flow_decision(backend, decision_id) if decision_id and not rows else None
+        elsewhere = None
+        if decision_id is not None and not rows:
+            elsewhere = _flow_decision(backend, location, decision_id)
     finally:
         backend.close()
     if fmt == "json":
@@ -466,10 +468,8 @@ def log_command(
         raise Exit(1)
 
 
-def _flow_decision(backend: Backend, decision_id: str) -> Msg | None:
+def _flow_decision(backend: Backend, location: Location, decision_id: str) -> Msg | None:
     """Where a flow's decision with that id is (an event's answer gives one), or None."""
-    import shlex
-
     from engine.store.flows import FlowStore
 
     try:
@@ -478,7 +478,7 @@ def _flow_decision(backend: Backend, decision_id: str) -> Msg | None:
         return None
     if found is None:
         return None
-    command = f"kimari history {found.policy_id} {shlex.quote(found.entity_id)}"
+    command = _history_command(location, found.policy_id, found.entity_id, found.move is None)
     if found.move is not None:
         return Msg(
             "{id} is a move of entity '{entity}' of flow '{policy}' (version {version}), in "
@@ -491,12 +491,28 @@ def _flow_decision(backend: Backend, decision_id: str) -> Msg | None:
         )
     return Msg(
         "{id} is a refused event of entity '{entity}' of flow '{policy}', kept with its "
-        "refusals, not in the decision log: {command} --refusals",
+        "refusals, not in the decision log: {command}",
         id=decision_id,
         entity=found.entity_id,
         policy=found.policy_id,
         command=command,
     )
+
+
+def _history_command(location: Location, policy: str, entity: str, refusals: bool) -> str:
+    """The `kimari history` command that shows the entity, on the store read here (a
+    PostgreSQL password left out), pasteable in a shell whatever the entity id."""
+    import shlex
+
+    from engine.store.sqlite import DEFAULT_PATH
+
+    words = ["kimari", "history"] + (["--refusals"] if refusals else [])
+    if str(location) != str(DEFAULT_PATH):  # history's default store
+        words += ["--store", shlex.quote(str(location))]
+    words.append(policy)
+    if entity.startswith("-"):  # else read as an option
+        words.append("--")
+    return " ".join([*words, shlex.quote(entity)])
 
 
 def _explain_logged(path: Location | Backend, row: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -421,9 +422,37 @@ def test_log_names_where_a_flows_decision_id_is_kept(
     code, _, err = run(capsys, "log", "--id", moved, "--store", store)
     assert code == 1
     assert f"{moved} is a move of entity 'EST 9' of flow 'claim-status' (version 2)" in err
-    assert err.rstrip().endswith("kimari history claim-status 'EST 9'"), err
+    command = f"kimari history --store {store} claim-status 'EST 9'"
+    assert err.rstrip().endswith(command), err
+    code, out, _ = run(capsys, *shlex.split(command)[1:])
+    assert code == 0 and "dealer-1" in out  # the command shows it, on the same store
     code, _, err = run(capsys, "log", "--id", refused, "--store", store)
     assert code == 1 and "is a refused event of entity 'EST 9'" in err
-    assert err.rstrip().endswith("kimari history claim-status 'EST 9' --refusals"), err
+    refusals = f"kimari history --refusals --store {store} claim-status 'EST 9'"
+    assert err.rstrip().endswith(refusals), err
     code, _, err = run(capsys, "log", "--id", "no-such-id", "--store", store)
     assert code == 1 and "no decisions" in err and "history" not in err
+
+
+def test_log_of_an_id_in_a_store_without_flows_says_no_decisions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from engine.store.decisions import DecisionLog
+
+    only_log = tmp_path / "log.sqlite3"
+    DecisionLog(only_log).close()  # no flows' tables at all
+    code, _, err = run(capsys, "log", "--id", "d-1", "--store", str(only_log))
+    assert code == 1 and "no decisions" in err and "Traceback" not in err
+
+
+def test_the_history_command_named_is_pasteable_for_any_entity_id() -> None:
+    from engine.cli.main import _history_command
+    from engine.store.backend import parse_location
+
+    default = parse_location("var/kimari.sqlite3")
+    assert _history_command(default, "p", "E-1", False) == "kimari history p E-1"
+    assert _history_command(default, "p", "-x", True) == "kimari history --refusals p -- -x"
+    assert _history_command(default, "p", "a b", False) == "kimari history p 'a b'"
+    pg = parse_location("postgresql://u:secret@db.example/k")
+    shown = _history_command(pg, "p", "E", False)
+    assert shown == "kimari history --store 'postgresql://u:***@db.example/k' p E"  # no password

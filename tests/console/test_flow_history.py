@@ -214,5 +214,20 @@ def test_a_flows_decision_id_pasted_in_the_log_opens_its_entity(
     expect(opened).to_contain_text("dealer-10")
     expect(opened).to_be_in_viewport()
     expect(page.locator("#history-table tbody tr")).to_have_count(121)  # 10 to 130
-    expect(page.locator("#history-partial")).to_contain_text("9")
+    expect(page.locator("#history-partial")).to_have_text(
+        "最新の 121 件を古い順に表示しています。これより前の遷移があと 9 件あります。"
+    )
+    # one among the newest 100, 90 rows down the table: scrolled to
+    with server.client(ALICE) as client:
+        later = client.get(
+            f"/v1/flows/{FLOW}/EST-OLD/history", params={"after": "119", "limit": "1"}
+        ).json()["moves"][0]
+    assert later["version"] == 120
+    page.goto(server.url + "/console/#/log")
+    page.fill("#decision-id", later["decision_id"])
+    page.click("#open-id")
+    expect(opened).to_have_attribute("data-version", "120")
+    expect(page.locator("#history-table tbody tr")).to_have_count(100)  # 31 to 130
+    expect(opened).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 0
     assert errors.seen == []

@@ -140,11 +140,11 @@ const imported = (row: HistoryRow) => (row.kind ? row.kind === "import" : row.ve
  * first) up to `through` (null: to the end), following `next_after` across the pages the
  * service splits them into (it ends a page early when its rows are large, one row at least
  * a page: each request moves on). */
-async function historyRows(base: string, after: number | null, through: number | null): Promise<HistoryRow[]> {
+async function historyRows(base: string, after: number | null, through: number | null, size: number = HISTORY_PAGE): Promise<HistoryRow[]> {
   const rows: HistoryRow[] = [];
   let from = after;
   for (;;) {
-    const limit = through === null ? HISTORY_PAGE : Math.min(MAX_LIMIT, Math.max(1, through - (from ?? -1)));
+    const limit = through === null ? size : Math.min(MAX_LIMIT, Math.max(1, through - (from ?? -1)));
     const page = await get<HistoryPage>(`${base}/history${query({ limit, after: from })}`);
     rows.push(...page.moves.filter((row) => through === null || row.version <= through));
     const last = page.moves.length ? page.moves[page.moves.length - 1].version : null;
@@ -262,15 +262,18 @@ function HistoryTable({
   current.current = shown;
   const earlier = useBusy();
   const scrolled = useRef(false);
+  // the move to open, as the page opened: one the entity reaches only later is not marked then
+  const target = useRef(opened !== null && opened <= version ? opened : null).current;
   useEffect(() => {
     let live = true;
     const had = current.current;
     const last = had?.rows.length ? had.rows[had.rows.length - 1].version : null;
     // first: the last page's worth of moves (all of them when they fit), or from the move
     // opened when it is older; then what follows
-    const from = opened !== null && opened <= version ? Math.min(opened - 1, version - HISTORY_PAGE) : version - HISTORY_PAGE;
+    const from = target !== null ? Math.min(target - 1, version - HISTORY_PAGE) : version - HISTORY_PAGE;
     const after = had ? last : from > 0 ? from : null;
-    historyRows(base, after, null).then(
+    // from an old move to the end: in the largest pages the service gives
+    historyRows(base, after, null, had ? HISTORY_PAGE : MAX_LIMIT).then(
       (rows) => {
         if (!live) return;
         setFailure(null);
@@ -283,14 +286,14 @@ function HistoryTable({
     };
   }, [base, version]);
   useEffect(() => {
-    if (shown && opened !== null && !scrolled.current) {
-      const row = document.querySelector(`#history-table tr[data-version="${opened}"]`);
+    if (shown && target !== null && !scrolled.current) {
+      const row = document.querySelector(`#history-table tr[data-version="${target}"]`);
       if (row) {
         scrolled.current = true; // once: later rows appended leave the reader where they are
         row.scrollIntoView({ block: "center" });
       }
     }
-  }, [shown, opened]);
+  }, [shown, target]);
   if (!shown) return failure ? <ErrorBox error={failure} /> : <Loading />;
   const rows = shown.rows;
   const first = rows.length ? rows[0].version : null;
@@ -358,8 +361,8 @@ function HistoryTable({
                     key={row.version}
                     data-version={row.version}
                     data-kind="move"
-                    class={row.version === opened ? "opened" : undefined}
-                    aria-current={row.version === opened ? "true" : undefined}
+                    class={row.version === target ? "opened" : undefined}
+                    aria-current={row.version === target ? "true" : undefined}
                   >
                     <td>{formatTime(row.at)}</td>
                     <td>
