@@ -469,7 +469,8 @@ def log_command(
 
 
 def _flow_decision(backend: Backend, location: Location, decision_id: str) -> Msg | None:
-    """Where a flow's decision with that id is (an event's answer gives one), or None."""
+    """Where a flow's decision with that id is (an event's answer gives one, and the
+    decision it consulted another), or None."""
     from engine.store.flows import FlowStore
 
     try:
@@ -479,6 +480,17 @@ def _flow_decision(backend: Backend, location: Location, decision_id: str) -> Ms
     if found is None:
         return None
     command = _history_command(location, found.policy_id, found.entity_id, found.move is None)
+    if found.consulted:
+        consulted = found.consulted_decision or {}
+        return Msg(
+            "{id} is the decision of '{consulted}' that an event of entity '{entity}' of flow "
+            "'{policy}' consulted, kept with that event, not in the decision log: {command}",
+            id=decision_id,
+            consulted=(consulted.get("policy") or {}).get("id", "-"),
+            entity=found.entity_id,
+            policy=found.policy_id,
+            command=command,
+        )
     if found.move is not None:
         return Msg(
             "{id} is a move of entity '{entity}' of flow '{policy}' (version {version}), in "

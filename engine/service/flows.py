@@ -134,7 +134,9 @@ class FlowService:
 
     def decision(self, decision_id: str) -> Response | None:
         """GET /v1/decisions/{id} of a flow's decision (its answer's `decision_id`): the move
-        as the entity's history shows it, or the refusal; None when no flow decided it."""
+        as the entity's history shows it, or the refusal; by the id of the decision its
+        event consulted, the same, with that decision as `consulted`; None when no flow
+        decided nor consulted it."""
         found = self.store.find_decision(decision_id)
         if found is None:
             return None
@@ -150,6 +152,7 @@ class FlowService:
             "allowed": found.move is not None,
             "move": found.move,
             "refusal": found.refusal,
+            "consulted": found.consulted_decision if found.consulted else None,
             "history": path + ("?refusals=true" if found.refusal else ""),
         }
         return 200, _JSON, dumps(body)

@@ -398,7 +398,8 @@ FIXED: dict[str, Schema] = {
         "type": "object",
         "description": "A flow's decision, by the `decision_id` its event's answer gave: the "
         "move as the entity's history shows it, or the refusal (`allowed` false); `history` "
-        "is the path of the entity's history.",
+        "is the path of the entity's history. By the id of the decision the event consulted "
+        "(its `decision` field), the same, with that decision as `consulted` (else null).",
         "required": [
             "decision_id",
             "kind",
@@ -408,6 +409,7 @@ FIXED: dict[str, Schema] = {
             "allowed",
             "move",
             "refusal",
+            "consulted",
             "history",
         ],
         "properties": {
@@ -419,6 +421,7 @@ FIXED: dict[str, Schema] = {
             "allowed": {"type": "boolean"},
             "move": nullable(OPEN),
             "refusal": nullable(OPEN),
+            "consulted": nullable(OPEN),
             "history": {"type": "string"},
         },
     },

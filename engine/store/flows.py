@@ -140,6 +140,18 @@ MIGRATIONS = (
         CREATE INDEX flow_refusals_decision ON flow_refusals (decision_id)
         """
     ),
+    # 5: and by the id of the decision its event consulted (event.decision.decision_id);
+    # NULL for the rows stored before, and for events that consult nothing
+    both(
+        """
+        ALTER TABLE flow_history ADD COLUMN consulted_id TEXT;
+        ALTER TABLE flow_refusals ADD COLUMN consulted_id TEXT;
+        CREATE INDEX flow_history_consulted ON flow_history (consulted_id)
+            WHERE consulted_id IS NOT NULL;
+        CREATE INDEX flow_refusals_consulted ON flow_refusals (consulted_id)
+            WHERE consulted_id IS NOT NULL
+        """
+    ),
 )
 _HISTORY_COLUMNS = (
     "seq, version, event_id, event_type, event, at, transition, from_state, to_state, "
@@ -150,6 +162,7 @@ _REFUSAL_COLUMNS = (
     "seq, version, event_id, event_type, event, at, state, code, refusal, settings, revision, "
     "decision_id, stored_at, actor"
 )
+DECISION_FIELD = "decision"  # the event's field with the decision it consulted (flow.model)
 IMPORTED = 0  # the version of the history row that records an import
 IMPORT_EVENT = "import"  # its event_type: what `kimari history` shows in the event's place
 AUDIT_TABLE = "audit_log"  # the lifecycle's audit trail (engine/store/revisions.py)
@@ -274,6 +287,14 @@ class FoundDecision:
     entity_id: str
     move: dict[str, Any] | None
     refusal: dict[str, Any] | None
+    consulted: bool = False  # found by the id of the decision its event consulted
+
+    @property
+    def consulted_decision(self) -> dict[str, Any] | None:
+        """The decision the event consulted, as its `decision` field holds it."""
+        row = self.move or self.refusal or {}
+        decision = (row.get("event") or {}).get(DECISION_FIELD)
+        return decision if isinstance(decision, dict) else None
 
 
 class FlowStore(Component):
@@ -370,24 +391,27 @@ class FlowStore(Component):
         return [_refusal_row(row) for row in rows]
 
     def find_decision(self, decision_id: str) -> FoundDecision | None:
-        """The move or the refusal whose answer gave this decision id (an import decided
-        nothing: its row is not found by the id it was stored with)."""
+        """The move or the refusal whose answer gave this decision id, or whose event
+        consulted the decision of that id (an import decided nothing: its row is not found
+        by the id it was stored with)."""
         with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT policy_id, entity_id, {_HISTORY_COLUMNS} FROM flow_history "
-                "WHERE decision_id = ? AND version <> ?",
-                (decision_id, IMPORTED),
-            ).fetchone()
-            if row is not None:
-                return FoundDecision(row[0], row[1], _history_row(row[2:]).to_dict(), None)
-            row = conn.execute(
-                f"SELECT policy_id, entity_id, {_REFUSAL_COLUMNS} FROM flow_refusals "
-                "WHERE decision_id = ?",
-                (decision_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return FoundDecision(row[0], row[1], None, _refusal_row(row[2:]))
+            for column, consulted in (("decision_id", False), ("consulted_id", True)):
+                row = conn.execute(
+                    f"SELECT policy_id, entity_id, {_HISTORY_COLUMNS} FROM flow_history "
+                    f"WHERE {column} = ? AND version <> ?",
+                    (decision_id, IMPORTED),
+                ).fetchone()
+                if row is not None:
+                    move = _history_row(row[2:]).to_dict()
+                    return FoundDecision(row[0], row[1], move, None, consulted)
+                row = conn.execute(
+                    f"SELECT policy_id, entity_id, {_REFUSAL_COLUMNS} FROM flow_refusals "
+                    f"WHERE {column} = ?",
+                    (decision_id,),
+                ).fetchone()
+                if row is not None:
+                    return FoundDecision(row[0], row[1], None, _refusal_row(row[2:]), consulted)
+        return None
 
     def entity_ids(self, policy_id: str) -> list[str]:
         with self._reading() as conn:
@@ -445,8 +469,8 @@ class FlowStore(Component):
             conn.execute(
                 "INSERT INTO flow_history (policy_id, entity_id, version, event_id, event_type, "
                 "event, at, transition, from_state, to_state, recorded, facts, actions, "
-                "message, settings, revision, decision_id, stored_at, actor) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "message, settings, revision, decision_id, stored_at, actor, consulted_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     policy_id,
                     entity_id,
@@ -467,6 +491,7 @@ class FlowStore(Component):
                     move.decision_id,
                     _now(),
                     dumps_text(move.actor.to_dict()),
+                    _consulted_id(move.event),
                 ),
             )
         return True
@@ -493,7 +518,7 @@ class FlowStore(Component):
             conn.execute(
                 "INSERT INTO flow_refusals (policy_id, entity_id, version, event_id, event_type, "
                 "event, at, state, code, refusal, settings, revision, decision_id, stored_at, "
-                "actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "actor, consulted_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     policy_id,
                     entity_id,
@@ -510,6 +535,7 @@ class FlowStore(Component):
                     move.decision_id,
                     _now(),
                     dumps_text(move.actor.to_dict()),
+                    _consulted_id(move.event),
                 ),
             )
         return True
@@ -606,6 +632,13 @@ def _insert_entity(
         ).rowcount
         == 1
     )
+
+
+def _consulted_id(event: Mapping[str, Any]) -> str | None:
+    """The id of the decision an event consulted (the engine fills its `decision` field)."""
+    decision = event.get(DECISION_FIELD)
+    found = decision.get("decision_id") if isinstance(decision, Mapping) else None
+    return found if isinstance(found, str) else None
 
 
 def _refusal_row(row: tuple[Any, ...]) -> dict[str, Any]:

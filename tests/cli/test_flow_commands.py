@@ -456,3 +456,46 @@ def test_the_history_command_named_is_pasteable_for_any_entity_id() -> None:
     pg = parse_location("postgresql://u:secret@db.example/k")
     shown = _history_command(pg, "p", "E", False)
     assert shown == "kimari history --store 'postgresql://u:***@db.example/k' p E"  # no password
+
+
+def test_log_names_the_move_whose_event_consulted_a_decision(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    order = {
+        "id": "O-3001",
+        "total": 5980,
+        "sequence": 1,
+        "planned_ship_date": "2024-10-03",
+        "customer": {"id": "C-10021", "name": "山田 太郎"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+    check = event(tmp_path, {"type": "check", "facts": {"order": order}})
+    code, out, err = run(
+        capsys,
+        "flow",
+        "order-hold-status",
+        "O-3001",
+        check,
+        "--store",
+        store,
+        "--policies",
+        POLICIES,
+        "--at",
+        "2024-10-01T10:00:00+09:00",
+        "--actor",
+        "system",
+        "--role",
+        "システム",
+        "--format",
+        "json",
+    )
+    assert code == 0, out + err
+    consulted = json.loads(out)["event"]["decision"]["decision_id"]
+    code, _, err = run(capsys, "log", "--id", consulted, "--store", store)
+    assert code == 1
+    assert (
+        f"{consulted} is the decision of 'order-holds' that an event of entity 'O-3001' of "
+        "flow 'order-hold-status' consulted"
+    ) in err
+    assert err.rstrip().endswith(f"kimari history --store {store} order-hold-status O-3001")

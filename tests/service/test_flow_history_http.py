@@ -147,3 +147,39 @@ def test_a_flows_decision_id_opens_its_move_or_its_refusal(admin: httpx.Client) 
 
     unknown = admin.get("/v1/decisions/" + "0" * 32)
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_decision")
+
+
+def test_the_decision_a_flows_event_consulted_opens_the_move_that_carries_it(
+    admin: httpx.Client,
+) -> None:
+    """order-hold-status asks order-holds at each check: the answer carries that decision
+    with its own id, which GET /v1/decisions/{id} did not find (it is kept in the move)."""
+    order = {
+        "id": "O-2001",
+        "total": 5980,
+        "sequence": 1,
+        "planned_ship_date": "2024-10-03",
+        "customer": {"id": "C-10021", "name": "山田 太郎"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }
+    body = {
+        "event": {"type": "check", "facts": {"order": order}},
+        "actor": {"id": "system", "roles": ["システム"]},
+        "at": "2024-10-01T10:00:00+09:00",
+    }
+    answer = admin.post("/v1/flows/order-hold-status/O-2001/events", json=body)
+    assert answer.status_code == 200, answer.text
+    move = answer.json()
+    consulted = move["event"]["decision"]
+    assert consulted["policy"]["id"] == "order-holds"
+    assert consulted["decision_id"] != move["decision_id"]
+    found = admin.get(f"/v1/decisions/{consulted['decision_id']}")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["kind"], body["entity"], body["allowed"]) == ("flow", "O-2001", True)
+    assert body["decision_id"] == consulted["decision_id"]
+    assert body["consulted"] == consulted and body["move"]["version"] == 1
+    assert body["move"]["decision_id"] == move["decision_id"]
+    # by the move's own id: the move, no `consulted`
+    assert admin.get(f"/v1/decisions/{move['decision_id']}").json()["consulted"] is None

@@ -140,6 +140,28 @@ def test_a_move_and_a_refusal_are_found_by_their_decision_id(backend: Backend) -
     assert store.find_decision("") is None  # an import decided nothing
 
 
+def test_a_move_and_a_refusal_are_found_by_the_decision_their_event_consulted(
+    backend: Backend,
+) -> None:
+    store = FlowStore(backend)
+    start = EntityState("new", {})
+    first = step(start, "open")
+    asked = {"type": "go", "decision": {"decision_id": "c1", "policy": {"id": "holds"}}}
+    store.commit_move("p", "E", start, first, Move("d1", event=asked))
+    again = {"type": "go", "decision": {"decision_id": "c2", "policy": {"id": "holds"}}}
+    refused = Move("d2", event=again, transition_id=None, refusal={"code": "no"})
+    store.log_refusal("p", "E", first, refused)
+    moved = store.find_decision("c1")
+    assert moved is not None and moved.consulted and moved.move is not None
+    assert moved.move["decision_id"] == "d1" and moved.consulted_decision == asked["decision"]
+    by_own = store.find_decision("d1")
+    assert by_own is not None and not by_own.consulted
+    found = store.find_decision("c2")
+    assert found is not None and found.consulted and found.refusal is not None
+    assert found.consulted_decision == again["decision"]
+    assert store.find_decision("holds") is None
+
+
 def test_replicas_moving_one_entity_at_once_lose_and_double_no_move(
     backends: Callable[[], Backend],
 ) -> None:
