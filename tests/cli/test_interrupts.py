@@ -27,6 +27,9 @@ FIXTURE = FIXTURES / "project"
 AT = "2024-09-01T10:00:00+09:00"
 BOUND = 20.0  # seconds a stopped command may take to exit (it takes about one)
 
+# timing-bound (prompt stops): `make test` runs it alone, after the files run two at a time
+pytestmark = pytest.mark.serial
+
 
 def start(*args: str, cwd: Path = ROOT, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIMARI_")}
