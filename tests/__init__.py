@@ -18,3 +18,18 @@ WORKER_STATS: dict[str, Any] = {
     "commits_inline": 0,
     "commit_cpu_s": 0.0,
 }
+
+
+def blacklisted_order(order_id: str) -> dict[str, Any]:
+    """An order of the blacklisted customer C-10021, as order-hold-status's `check` event
+    carries it (the first case of policies/order-hold-status.tests.yaml): order-holds,
+    consulted, holds it."""
+    return {
+        "id": order_id,
+        "total": 5980,
+        "sequence": 1,
+        "planned_ship_date": "2024-10-03",
+        "customer": {"id": "C-10021", "name": "山田 太郎"},
+        "payment": {"method": "credit_card"},
+        "shipping": {"cod_available": True},
+    }

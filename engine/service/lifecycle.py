@@ -80,18 +80,22 @@ def _strands(exc: StrandsEntities) -> Response:
     )
 
 
+_STRANDS_COUNT = Msg("how many stored entities the approval or rollback strands: 0 or more")
+
+
 def _acknowledged(request: dict[str, Any]) -> int | None:
     """An approval's or a rollback's `acknowledge_stranded`: a count, 0 or more (true is
     not 1 here, though JSON's readers say it is an int)."""
     acknowledged = request.get("acknowledge_stranded")
     if acknowledged is not None and (isinstance(acknowledged, bool) or acknowledged < 0):
-        reason = Msg("how many stored entities the approval or rollback strands: 0 or more")
         raise RequestProblem(
             problem(
                 422,
                 "request_invalid",
                 Msg("the request is invalid"),
-                errors=[Diagnostic("request_invalid", reason, pointer="/acknowledge_stranded")],
+                errors=[
+                    Diagnostic("request_invalid", _STRANDS_COUNT, pointer="/acknowledge_stranded")
+                ],
             )
         )
     return acknowledged
@@ -129,11 +133,7 @@ MESSAGE_REQUEST = Envelope(
     missing="required",
     not_object="request_invalid",
 )
-_ACKNOWLEDGED = Key(
-    accepts=int,
-    code="request_invalid",
-    message=Msg("how many stored entities the approval or rollback strands: 0 or more"),
-)
+_ACKNOWLEDGED = Key(accepts=int, code="request_invalid", message=_STRANDS_COUNT)
 # approve: a message, and how many stored entities the approver accepts stranding
 APPROVE_REQUEST = Envelope(
     {"message": _TEXT, "acknowledge_stranded": _ACKNOWLEDGED},

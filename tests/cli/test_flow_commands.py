@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from tests import ROOT
+from tests import ROOT, blacklisted_order
 
 POLICIES = str(ROOT / "policies")
 AT = "2024-09-20T10:00:00+09:00"
@@ -308,15 +308,7 @@ def test_ho1_flow_on_a_served_store_reads_the_data_sets_current_there(
     from engine.store.versions import Store
 
     folder, path = served_store(tmp_path)
-    order = {
-        "id": "O-1001",
-        "total": 5980,
-        "sequence": 1,
-        "planned_ship_date": "2024-10-03",
-        "customer": {"id": "C-10021", "name": "山田 太郎"},
-        "payment": {"method": "credit_card"},
-        "shipping": {"cod_available": True},
-    }
+    order = blacklisted_order("O-1001")
     check = event(tmp_path, {"type": "check", "facts": {"order": order}})
     system = ("--actor", "system", "--role", "システム", "--at", "2024-10-01T10:00:00+09:00")
 
@@ -461,15 +453,7 @@ def test_the_history_command_named_is_pasteable_for_any_entity_id() -> None:
 def test_log_names_the_move_whose_event_consulted_a_decision(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
 ) -> None:
-    order = {
-        "id": "O-3001",
-        "total": 5980,
-        "sequence": 1,
-        "planned_ship_date": "2024-10-03",
-        "customer": {"id": "C-10021", "name": "山田 太郎"},
-        "payment": {"method": "credit_card"},
-        "shipping": {"cod_available": True},
-    }
+    order = blacklisted_order("O-3001")
     check = event(tmp_path, {"type": "check", "facts": {"order": order}})
     code, out, err = run(
         capsys,

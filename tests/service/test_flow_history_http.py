@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from tests import blacklisted_order
 from tests.service.server_process import ADMIN_TOKEN, Server, copy_project, copy_shipped
 
 AT = "2024-09-20T10:00:00+09:00"
@@ -154,15 +155,7 @@ def test_the_decision_a_flows_event_consulted_opens_the_move_that_carries_it(
 ) -> None:
     """order-hold-status asks order-holds at each check: the answer carries that decision
     with its own id, which GET /v1/decisions/{id} did not find (it is kept in the move)."""
-    order = {
-        "id": "O-2001",
-        "total": 5980,
-        "sequence": 1,
-        "planned_ship_date": "2024-10-03",
-        "customer": {"id": "C-10021", "name": "山田 太郎"},
-        "payment": {"method": "credit_card"},
-        "shipping": {"cod_available": True},
-    }
+    order = blacklisted_order("O-2001")
     body = {
         "event": {"type": "check", "facts": {"order": order}},
         "actor": {"id": "system", "roles": ["システム"]},
