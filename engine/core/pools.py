@@ -57,17 +57,67 @@ def stop_pool(pool: Any, seconds: float = STOP_SECONDS) -> None:
     """`pool.terminate()` and its join, bounded: should a worker hold the task queue (the
     pool's own terminate waits for its lock), the workers are killed; past that, the pool's
     threads are left behind (daemons) rather than the command hanging. After WorkerStopped
-    the lock may be a dead process's, never given back: `seconds` short then."""
+    the lock may be a dead process's, never given back: `seconds` short then.
+
+    terminate signals the workers wherever they are, one may hold the result queue's lock
+    as it goes (mid-write): the pool's threads then wait for good. So this stops waiting
+    STUCK_SECONDS after every worker has ended, rather than `seconds` twice."""
     stopper = threading.Thread(target=pool.terminate, name="pool-stop", daemon=True)
     stopper.start()
-    stopper.join(seconds)
-    if stopper.is_alive():
-        for process in list(getattr(pool, "_pool", ())):
-            if process.exitcode is None:
-                process.kill()
-        stopper.join(seconds)
+    drainer = threading.Thread(
+        target=_drain_results, args=(pool, stopper), name="pool-drain", daemon=True
+    )
+    drainer.start()
+    if not _stopped_in_time(pool, stopper, seconds):
+        alive = [process for process in _processes(pool) if process.exitcode is None]
+        for process in alive:
+            process.kill()
+        if alive:
+            _stopped_in_time(pool, stopper, seconds)
     if not stopper.is_alive():
         pool.join()
+
+
+def _processes(pool: Any) -> list[Any]:
+    return list(getattr(pool, "_pool", ()))
+
+
+def _stopped_in_time(pool: Any, stopper: threading.Thread, seconds: float) -> bool:
+    """Whether `stopper` ended within `seconds`; False sooner once every process of the pool
+    has ended and it is still at it STUCK_SECONDS later (waiting on a dead process's lock,
+    which nothing gives back)."""
+    deadline = time.monotonic() + seconds
+    all_ended_at: float | None = None
+    while stopper.is_alive():
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        if all(process.exitcode is not None for process in _processes(pool)):
+            all_ended_at = now if all_ended_at is None else all_ended_at
+            if now - all_ended_at >= STUCK_SECONDS:
+                return False
+        stopper.join(min(0.02, deadline - now))
+    return True
+
+
+def _drain_results(pool: Any, stopper: threading.Thread) -> None:
+    """Reads away the results nobody reads any more while `stopper` terminates the pool.
+    A worker writes its result to the result pipe holding the queue's write lock, and
+    terminate puts its own sentinel there under that lock: once the pool's result thread
+    has ended, a result larger than the pipe's buffer (a batch chunk's are) is never read,
+    its worker never lets go of the lock, and terminate waits for good (CPython's
+    Pool.terminate, seen under load: one interrupted batch in ~40). Only once that thread
+    has ended: two readers of one pipe would cut each other's messages."""
+    handler = getattr(pool, "_result_handler", None)
+    reader = getattr(getattr(pool, "_outqueue", None), "_reader", None)
+    if handler is None or reader is None:
+        return
+    with contextlib.suppress(OSError, EOFError, ValueError):
+        while stopper.is_alive():
+            if handler.is_alive():
+                handler.join(0.01)
+            elif reader.poll(0.01):
+                reader.recv_bytes()  # a worker that dies mid-write leaves this thread here
 
 
 class WorkerStopped(Exception):

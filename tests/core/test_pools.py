@@ -21,6 +21,7 @@ from engine.core.pools import (
     PoolWatch,
     WorkerStopped,
     hold_tasks,
+    ignore_sigint,
     stop_pool,
     worker_number,
 )
@@ -167,6 +168,60 @@ def test_more_tasks_in_flight_than_slots_is_a_clear_error_and_keeps_the_slots(
         watch.submit(_square, 99)
     assert _gather_all(watch, results) == [n * n for n in range(4)]
     assert len(watch.free) == 4
+
+
+# -- stop_pool ----------------------------------------------------------------------------
+_WRITING = FORK.Event()  # made before the pools: their forked processes share it
+
+
+def _large_result(size: int) -> bytes:
+    _WRITING.set()
+    return b"x" * size  # far more than a pipe holds: its write waits for a reader
+
+
+def _ended_result_thread() -> Any:
+    """A pool whose result thread has ended, as it does first thing in pool.terminate."""
+    pool = FORK.Pool(1, ignore_sigint)
+    pool._outqueue.put(None)
+    pool._result_handler.join(10)
+    assert not pool._result_handler.is_alive()
+    return pool
+
+
+def test_a_stop_does_not_wait_for_a_result_being_written_that_nobody_reads() -> None:
+    """terminate puts its sentinel on the result queue under the lock a process holds while
+    it writes a result; with the pool's result thread gone, a large result (a batch chunk's)
+    was never read, and an interrupted `kimari batch` took its 5 s twice (CI, under load)."""
+    _WRITING.clear()
+    pool = _ended_result_thread()
+    pool.apply_async(_large_result, (4_000_000,))
+    pool._cache.clear()  # nobody waits for it (terminate refuses a wait without a reader)
+    assert _WRITING.wait(10)
+    time.sleep(0.2)  # into its write: it holds the queue's lock until all of it is read
+    started = time.monotonic()
+    stop_pool(pool, 5.0)
+    assert time.monotonic() - started < 2.5
+    # ended by terminate's own SIGTERM, not by the kill that comes after `seconds`
+    assert [process.exitcode for process in pool._pool] == [-signal.SIGTERM]
+
+
+def _hold_and_die(lock: Any) -> None:
+    lock.acquire()
+    os._exit(0)
+
+
+def test_a_stop_held_by_a_dead_process_s_lock_gives_up_once_the_workers_have_ended() -> None:
+    """A process killed holding the result queue's lock (terminate's SIGTERM mid-write)
+    leaves the pool's threads waiting for good: the stop leaves them behind STUCK_SECONDS
+    after the last worker ended, not `seconds` later."""
+    pool = _ended_result_thread()
+    holder = FORK.Process(target=_hold_and_die, args=(pool._outqueue._wlock,))
+    holder.start()
+    holder.join(10)
+    started = time.monotonic()
+    stop_pool(pool, 2.0)  # terminate waits on the lock, its workers idle: killed at 2 s
+    assert time.monotonic() - started < 3.5
+    assert [process.exitcode for process in pool._pool] == [-signal.SIGKILL]
 
 
 def _gather_all(watch: PoolWatch, results: list[Any]) -> list[int]:
