@@ -117,6 +117,32 @@ _TABLES = """
     );
     CREATE INDEX flow_refusals_entity ON flow_refusals (policy_id, entity_id, seq)
 """
+_CONSULTED = """
+    ALTER TABLE flow_history ADD COLUMN consulted_id TEXT;
+    ALTER TABLE flow_refusals ADD COLUMN consulted_id TEXT;
+    {backfill};
+    CREATE INDEX flow_history_consulted ON flow_history (consulted_id)
+        WHERE consulted_id IS NOT NULL;
+    CREATE INDEX flow_refusals_consulted ON flow_refusals (consulted_id)
+        WHERE consulted_id IS NOT NULL
+"""
+_BACKFILL_SQLITE = ";\n".join(
+    f"""UPDATE {table} SET consulted_id = json_extract(event, '$.decision.decision_id')
+    WHERE CASE WHEN json_valid(event)
+        THEN json_type(event, '$.decision.decision_id') = 'text' END"""
+    for table in ("flow_history", "flow_refusals")
+)
+# PostgreSQL's JSON functions refuse a text holding an escaped NUL (which the event may
+# hold, as any stored text may): such a row stays NULL rather than failing the upgrade.
+# CASE, because only CASE fixes the order in which PostgreSQL evaluates conditions.
+_BACKFILL_POSTGRESQL = ";\n".join(
+    f"""UPDATE {table} SET consulted_id = CASE
+        WHEN strpos(event, '\\u0000') > 0 THEN NULL
+        WHEN json_typeof(event::json -> 'decision' -> 'decision_id') = 'string'
+        THEN event::json -> 'decision' ->> 'decision_id' END
+    WHERE strpos(event, '"decision"') > 0"""
+    for table in ("flow_history", "flow_refusals")
+)
 MIGRATIONS = (
     Step(
         _TABLES.format(without_rowid=" WITHOUT ROWID", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
@@ -141,16 +167,11 @@ MIGRATIONS = (
         """
     ),
     # 5: and by the id of the decision its event consulted (event.decision.decision_id);
-    # NULL for the rows stored before, and for events that consult nothing
-    both(
-        """
-        ALTER TABLE flow_history ADD COLUMN consulted_id TEXT;
-        ALTER TABLE flow_refusals ADD COLUMN consulted_id TEXT;
-        CREATE INDEX flow_history_consulted ON flow_history (consulted_id)
-            WHERE consulted_id IS NOT NULL;
-        CREATE INDEX flow_refusals_consulted ON flow_refusals (consulted_id)
-            WHERE consulted_id IS NOT NULL
-        """
+    # NULL for events that consult nothing. The rows stored before are filled from their
+    # stored event, as `_consulted_id` reads it (a text id only)
+    Step(
+        _CONSULTED.format(backfill=_BACKFILL_SQLITE),
+        _CONSULTED.format(backfill=_BACKFILL_POSTGRESQL),
     ),
 )
 _HISTORY_COLUMNS = (

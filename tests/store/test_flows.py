@@ -7,6 +7,7 @@ locks) writing one entity at once must leave: versions 1..n, no move lost or dou
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 from engine.flow.engine import FlowEngine
 from engine.project.project import Project
 from engine.store.backend import Backend, statements
-from engine.store.flows import MIGRATIONS, EntityState, FlowStore
+from engine.store.flows import COMPONENT, MIGRATIONS, EntityState, FlowStore
 from engine.store.sqlite import SqliteBackend
 from tests import ROOT
 from tests.strategies import act
@@ -160,6 +161,75 @@ def test_a_move_and_a_refusal_are_found_by_the_decision_their_event_consulted(
     assert found is not None and found.consulted and found.refusal is not None
     assert found.consulted_decision == again["decision"]
     assert store.find_decision("holds") is None
+
+
+def _stored_before_migration_5(backend: Backend, events: dict[str, Any]) -> None:
+    """A store as the release before migration 5 left it: a move and a refusal per event
+    (decision ids h-KEY and r-KEY), written as that release wrote them."""
+    backend.migrate(COMPONENT, MIGRATIONS[:4])
+    with backend.write() as session:
+        for n, (key, event) in enumerate(events.items(), start=1):
+            text = json.dumps(event)
+            session.execute(
+                "INSERT INTO flow_history (policy_id, entity_id, version, event_type, event, "
+                "at, transition, from_state, to_state, recorded, facts, actions, settings, "
+                "revision, decision_id, stored_at) VALUES (?, ?, ?, 'go', ?, "
+                "'2024-09-20T10:00:00+09:00', 'go', 'a', 'b', '{}', '{}', '[]', '{}', 'r1', "
+                "?, '2024-09-20T01:00:00Z')",
+                ("p", "E", n, text, f"h-{key}"),
+            )
+            session.execute(
+                "INSERT INTO flow_refusals (policy_id, entity_id, version, event_type, event, "
+                "at, state, code, refusal, settings, revision, decision_id, stored_at) VALUES "
+                "(?, ?, ?, 'go', ?, '2024-09-20T10:00:00+09:00', 'b', 'no', '{}', '{}', 'r1', "
+                "?, '2024-09-20T01:00:00Z')",
+                ("p", "E", n, text, f"r-{key}"),
+            )
+
+
+def test_the_moves_and_refusals_stored_before_migration_5_are_found_by_what_they_consulted(
+    backend: Backend,
+) -> None:
+    """Migration 5 fills `consulted_id` from the stored events, as a new row gets it: a text
+    id only. PostgreSQL's JSON functions refuse a text with an escaped NUL anywhere in it:
+    there such a row keeps its own id only, and the upgrade does not fail on it."""
+    asked = {"decision_id": "c1", "policy": {"id": "holds"}, "outcome": {"hold": False}}
+    _stored_before_migration_5(
+        backend,
+        {
+            "asked": {"type": "go", "decision": asked},
+            "number": {"type": "go", "decision": {"decision_id": 7}},
+            "nothing": {"type": "go", "note": "no decision"},
+            "not-an-object": {"type": "go", "decision": "c4"},
+            "nul": {"type": "go", "note": "a\x00b", "decision": {"decision_id": "c5"}},
+        },
+    )
+    store = FlowStore(backend)
+    found = store.find_decision("c1")  # the move's and the refusal's: the move first
+    assert found is not None and found.consulted and found.move is not None
+    assert found.consulted_decision == asked
+    moved, refused = store.find_decision("h-asked"), store.find_decision("r-asked")
+    assert moved is not None and moved.move is not None and not moved.consulted
+    assert refused is not None and refused.refusal is not None
+    assert store.find_decision("7") is None and store.find_decision("c4") is None
+    nul = store.find_decision("c5")
+    if backend.kind == "postgresql":
+        assert nul is None and store.find_decision("h-nul") is not None
+    else:
+        assert nul is not None and nul.consulted
+    with backend.read() as session:
+        filled = session.execute(
+            "SELECT decision_id, consulted_id FROM flow_history UNION ALL "
+            "SELECT decision_id, consulted_id FROM flow_refusals"
+        ).fetchall()
+    nul_id = None if backend.kind == "postgresql" else "c5"
+    assert dict(filled) == {
+        **{f"{side}-asked": "c1" for side in "hr"},
+        **{f"{side}-nul": nul_id for side in "hr"},
+        **{
+            f"{side}-{key}": None for side in "hr" for key in ("number", "nothing", "not-an-object")
+        },
+    }
 
 
 def test_replicas_moving_one_entity_at_once_lose_and_double_no_move(
