@@ -42,6 +42,10 @@ class PgServerError(RuntimeError):
     pass
 
 
+class PortTaken(PgServerError):
+    """The port chosen for the server is another process's by the time it starts."""
+
+
 def binary(name: str) -> str:
     """`initdb` or `postgres` of the newest PostgreSQL installed (Debian keeps them apart
     from PATH, under /usr/lib/postgresql/<version>/bin)."""
@@ -73,6 +77,7 @@ class PgServer:
         self.own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kimari-pg-"))
         self.port = port or free_port()
+        self.own_port = port is None  # another may be taken if this one is gone by start
         self.fsync = fsync
         self.proc: subprocess.Popen[bytes] | None = None
         self._user = self._run_as()
@@ -124,6 +129,20 @@ class PgServer:
             raise PgServerError(f"initdb failed: {done.stderr or done.stdout}")
 
     def start(self, timeout: float = 30.0) -> PgServer:
+        """Started and answering. `free_port` closes its socket before postgres binds the
+        port: should another process (a test process beside this one) take it meanwhile,
+        a first start on a port of our choosing tries another one."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self.own_port or attempt == 2 or self.proc is None:
+                    raise
+                self.proc.wait(timeout)
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> PgServer:
         self.init()
         log = (self.data_dir / "server.log").open("ab")  # the child's stderr
         options = {
@@ -155,10 +174,15 @@ class PgServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self.url("postgres"), connect_timeout=2):
-                    return
+                with psycopg.connect(self.url("postgres"), connect_timeout=2) as conn:
+                    answered = conn.execute("SHOW data_directory").fetchone()
+                if answered and Path(answered[0]).resolve() != self.data_dir.resolve():
+                    raise PortTaken(f"port {self.port} is another server's ({answered[0]})")
+                return
             except psycopg.OperationalError as exc:
                 if self.proc is not None and self.proc.poll() is not None:
+                    if "could not bind" in self.log_tail():
+                        raise PortTaken(f"port {self.port}: {self.log_tail()}") from exc
                     raise PgServerError(f"postgres exited: {self.log_tail()}") from exc
                 if time.monotonic() > deadline:
                     raise PgServerError(f"postgres not ready: {exc} {self.log_tail()}") from exc
