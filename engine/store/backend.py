@@ -396,6 +396,8 @@ def unavailable_on(errors: tuple[type[BaseException], ...], what: str) -> Iterat
     try:
         yield
     except errors as exc:
+        # one line: libpq's messages hold newlines and tabs, which a terminal shows escaped
+        reason = " ".join(str(exc).split())
         raise StoreUnavailable(
-            [Diagnostic("store_unavailable", f"{what}: {type(exc).__name__}: {exc}".strip())]
+            [Diagnostic("store_unavailable", f"{what}: {type(exc).__name__}: {reason}".strip())]
         ) from exc

@@ -75,8 +75,12 @@ def test_a_stopped_database_is_unavailable_and_a_restarted_one_serves_again(
 def test_a_database_that_cannot_be_reached_at_start_is_unavailable() -> None:
     from tests.pg_server import free_port
 
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailable) as caught:
         open_backend(f"postgresql://kimari@127.0.0.1:{free_port()}/none")
+    (said,) = caught.value.diagnostics
+    # libpq's "Connection refused\n\tIs the server running ...": one line, as people read it
+    assert "Connection refused Is the server running" in str(said.message), said.message
+    assert "\n" not in str(said.message) and "\t" not in str(said.message)
 
 
 @pytest.mark.parametrize(
