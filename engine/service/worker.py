@@ -91,6 +91,7 @@ from engine.service.problems import (
     unavailable,
 )
 from engine.service.reads import Reads
+from engine.service.request_thread import RequestThread
 from engine.store.backend import MEMORY, SQLITE, open_backend, parse_location
 from engine.store.checks import Checks
 from engine.store.decisions import DecisionLog, Logged
@@ -104,6 +105,10 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 READ_CHUNK, READ_TURN = 1 << 20, 64  # a turn of the reader takes 64 MiB at most
 JSON_HEADERS = [(b"content-type", b"application/json")]
 COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc, top -H and py-spy
+LIFECYCLE_THREAD = "kimari-lifecycle"  # the lifecycle's requests (engine/service/request_thread.py)
+# how long an approval or a rollback waits for the deciding thread to serve what it published
+# (it swaps between two groups of decisions; a store that cannot be read defers the swap)
+SWAP_WAIT_S = 10.0
 # with slow commits, one group in this many is committed on the deciding thread all the same,
 # to see whether commits are quick again
 PROBE_EVERY = 64
@@ -165,6 +170,12 @@ class Worker:
         self.handoff = threading.Lock()  # pending_set between the reloader and the decider
         self.pending_set: PolicySet | None = None
         self.pending_events: list[dict[str, Any]] = []  # of sets offered, not yet swapped in
+        # sets offered are numbered: an approval answers once the deciding thread has swapped
+        # in the one it offered, or a later one
+        self.offers = 0
+        self.pending_offer = 0
+        self.swapped_offer = 0
+        self.swapped = threading.Condition()
         self.generation = 0
         self.max_rows = int(config["commit_max_rows"])
         self.commit_wait = float(config["commit_wait_ms"]) / 1000.0
@@ -210,7 +221,7 @@ class Worker:
         # keep entity state in the same store, written in the same discipline.
         self.flows = FlowService(lambda: self.service.snapshot, self.backend)
         self.data = DataBuilds(
-            self.store, lambda: self.service.snapshot, self._wake, self._answer_data
+            self.store, lambda: self.service.snapshot, self._wake, self._answer_aside
         )
         self.service.on_data_change = self.data.prepare
         rules = Rules(
@@ -225,6 +236,8 @@ class Worker:
             lambda: self.service.snapshot.policy_set.statuses,
         )
         self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
+        self.editing = RequestThread(LIFECYCLE_THREAD, self._answer_aside)
+        self.lifecycle_ops = frozenset(self._lifecycle_handlers())
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
             raise RuntimeError(f"worker operations {sorted(self.handlers)} != the route table's")
@@ -365,6 +378,7 @@ class Worker:
         with self.handoff:  # never reload_lock here: a compile may hold it for a while
             new, self.pending_set = self.pending_set, None
             events, self.pending_events = self.pending_events, []
+            offer = self.pending_offer
         if new is None:
             return
         old = self.service.snapshot
@@ -378,6 +392,9 @@ class Worker:
                 self.pending_events[:0] = events  # still to be reported, first
             return
         self._swap(snapshot)
+        with self.swapped:
+            self.swapped_offer = offer
+            self.swapped.notify_all()
         self._send_events(events)
         _settle_heap()
 
@@ -389,6 +406,8 @@ class Worker:
         with self.handoff:
             skipped, self.pending_set, self.latest_set = self.pending_set, new, new
             self.pending_events.extend(events)
+            self.offers += 1
+            self.pending_offer = self.offers
         if skipped is None:
             return
         keep = {id(p) for p in new.serving.values()}
@@ -572,6 +591,7 @@ class Worker:
         """Approve; on success, this worker serves the publication before it answers (the
         others within a reload interval: see docs/lifecycle.md). With --watch the
         publication is recorded in the store but not served: the answer says so."""
+        self._fault(meta)  # test mode: an approval that takes its time
         answer = self.lifecycle.approve(meta, body)
         if answer[0] == 200:
             answer = self._not_served(answer) if self.watch else self._served(answer)
@@ -584,7 +604,19 @@ class Worker:
         return answer
 
     def _served(self, answer: Response) -> Response:
-        self.reload_now()
+        """On the lifecycle thread: compile what was published, and answer once the deciding
+        thread (which goes on deciding meanwhile) serves it."""
+        with self.reload_lock:
+            self._offer(self._compile(self.latest_set))
+            wanted = self.offers
+        self._wake()
+        self._remember_checks()
+        with self.swapped:
+            served = self.swapped.wait_for(
+                lambda: self.swapped_offer >= wanted or self.stopping, SWAP_WAIT_S
+            )
+        if not served:
+            log.warning("a publication is not served yet: the next group of decisions swaps it in")
         return answer
 
     @staticmethod
@@ -703,6 +735,9 @@ class Worker:
         if op in DATA_OPS:
             self.data.submit((frame_id, op, meta, body))
             return None
+        if op in self.lifecycle_ops:
+            self.editing.submit((frame_id, op, meta, body))
+            return None
         # messages in the language the front read from Accept-Language (engine/core/i18n.py)
         with using_language(meta.get("lang")) as lang:
             result = self._respond(op, meta, body)
@@ -723,12 +758,12 @@ class Worker:
         except Exception:  # a bug of ours: answered, logged with an id; the worker lives
             return internal_error(_request_name(op, meta))
 
-    def _answer_data(self, job: Job) -> None:
-        """A data request, on the data thread: answered as soon as it is done."""
+    def _answer_aside(self, job: Job) -> None:
+        """A data or a lifecycle request, on its own thread: answered as soon as it is done."""
         frame_id, op, meta, body = job
         with using_language(meta.get("lang")):
             result = self._respond(op, meta, body)
-            assert not isinstance(result, Pending)  # nothing of DATA_OPS is logged
+            assert not isinstance(result, Pending)  # nothing of these is logged
             frame = self._frame(frame_id, result)
         self._reply([frame])
 
@@ -852,6 +887,7 @@ class Worker:
         _settle_heap()
         threading.Thread(target=self._reloader, name="reloader", daemon=True).start()
         self.data.start()
+        self.editing.start()
         self.committer = threading.Thread(target=self._committer, name="committer", daemon=True)
         self.committer.start()
         reader = ipc.FrameReader()
@@ -903,6 +939,8 @@ class Worker:
         with self.groups_ready:
             self.stopping = True
             self.groups_ready.notify_all()
+        with self.swapped:  # no more swaps: an approval waiting for one answers now
+            self.swapped.notify_all()
         if self.committer is not None:
             self.committer.join(timeout)
             if self.committer.is_alive():
@@ -911,6 +949,10 @@ class Worker:
         self.data.stop(timeout)  # data requests taken are answered first
         if self.data.thread.is_alive():
             log.error("a data set change did not end within %ss; stopping anyway", timeout)
+            return
+        self.editing.stop(timeout)  # and the lifecycle's request under way
+        if self.editing.thread.is_alive():
+            log.error("a lifecycle request did not end within %ss; stopping anyway", timeout)
             return
         # the reloader's own connections: not while it compiles (a poll between two compiles
         # finds them closed and stops: `stopping` is set)
