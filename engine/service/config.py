@@ -290,6 +290,7 @@ class Config:
             "commit_wait_ms": self.commit_wait_ms,
             "commit_inline_below_ms": self.commit_inline_below_ms,
             "shutdown_timeout": self.shutdown_timeout,
+            "request_timeout": self.request_timeout,
             "test_faults": self.test_faults,
         }
 

@@ -330,7 +330,8 @@ class LifecycleService:
     def __init__(
         self, store: str, rules: Rules, stores: tuple[Any, Any], known: Callable[[], Any]
     ) -> None:
-        """`stores`: the worker's (Store, RevisionStore) of the deciding thread, shared."""
+        """`stores`: the worker's (Store, RevisionStore), shared with its other threads
+        (this one runs on its lifecycle thread)."""
         self.lifecycle = Lifecycle(store, rules, stores=stores)
         self.rules = rules
         self.known = known  # () -> the ids of the policies served (for 404s and hints)

@@ -4,8 +4,9 @@ The lifecycle's requests (revisions, approvals, rollbacks, diffs, drafts checked
 audit trail) ran on the deciding thread: an approval of order-holds re-runs the test cases
 of the flows that consult it, and every decision queued behind it waited 0.2-0.5 s. Here
 they run one at a time, in the order they came (the lifecycle service keeps one caller),
-while the deciding thread goes on; both share the interpreter, so a decision meanwhile
-waits at most a switch interval of the GIL, not the whole request.
+while the deciding thread goes on. Both share the interpreter and the store's writer, so a
+decision meanwhile waits for their turns (10-14 ms at most in docs/benchmarks.md), not for
+the whole request.
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ class RequestThread:
             self.jobs.append(job)
             self.ready.notify()
 
-    def stop(self, timeout: float) -> None:
-        """End once the request under way is answered; those not begun are dropped (the
-        front answered them 503 when it closed: not made)."""
+    def stop(self) -> None:
+        """Begin no other request: the thread ends once the one under way is answered;
+        those not begun are dropped (the front answered them 503 when it closed: not
+        made)."""
         with self.ready:
             self.stopping = True
             self.ready.notify_all()
+
+    def join(self, timeout: float) -> None:
+        self.stop()
         if self.thread.is_alive():
             self.thread.join(timeout)
 

@@ -27,8 +27,9 @@ policy at a time) and closes the revisions no longer served. Files are fingerpri
 each compile: a save made during a compile is compiled right after it, and every refused
 save is reported (a reload event: the front logs it at WARNING and counts it).
 
-Lifecycle requests (drafts, approvals, diffs; engine/service/lifecycle.py) run on the
-deciding thread too; replays run as jobs in processes of their own. Data set changes
+Lifecycle requests (drafts, approvals, diffs; engine/service/lifecycle.py) run on a thread
+of their own (engine/service/request_thread.py), one at a time; replays run as jobs in
+processes of their own. Data set changes
 (`PUT`/`DELETE /v1/data/{name}`, and those made through other workers) are checked and
 indexed on a data thread (engine/service/data_builds.py), swapped in like a reload.
 
@@ -106,9 +107,10 @@ READ_CHUNK, READ_TURN = 1 << 20, 64  # a turn of the reader takes 64 MiB at most
 JSON_HEADERS = [(b"content-type", b"application/json")]
 COMMIT_THREAD = "kimari-commit"  # the committer's name in /proc, top -H and py-spy
 LIFECYCLE_THREAD = "kimari-lifecycle"  # the lifecycle's requests (engine/service/request_thread.py)
-# how long an approval or a rollback waits for the deciding thread to serve what it published
-# (it swaps between two groups of decisions; a store that cannot be read defers the swap)
-SWAP_WAIT_S = 10.0
+# the share of request_timeout an approval or a rollback waits for the deciding thread to
+# serve what it published (it swaps between two groups of decisions; a store that cannot be
+# read defers the swap): the front kills a worker that holds a request past request_timeout
+SWAP_WAIT_SHARE = 0.25
 # with slow commits, one group in this many is committed on the deciding thread all the same,
 # to see whether commits are quick again
 PROBE_EVERY = 64
@@ -237,6 +239,7 @@ class Worker:
         )
         self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.editing = RequestThread(LIFECYCLE_THREAD, self._answer_aside)
+        self.swap_wait = SWAP_WAIT_SHARE * float(config.get("request_timeout", 10.0))
         self.lifecycle_ops = frozenset(self._lifecycle_handlers())
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree
@@ -392,10 +395,12 @@ class Worker:
                 self.pending_events[:0] = events  # still to be reported, first
             return
         self._swap(snapshot)
-        with self.swapped:
-            self.swapped_offer = offer
-            self.swapped.notify_all()
         self._send_events(events)
+        if offer > self.swapped_offer:  # an approval may answer now: its reload event first
+            self._flush()
+            with self.swapped:
+                self.swapped_offer = offer
+                self.swapped.notify_all()
         _settle_heap()
 
     def _offer(self, new: PolicySet) -> None:
@@ -613,7 +618,7 @@ class Worker:
         self._remember_checks()
         with self.swapped:
             served = self.swapped.wait_for(
-                lambda: self.swapped_offer >= wanted or self.stopping, SWAP_WAIT_S
+                lambda: self.swapped_offer >= wanted or self.stopping, self.swap_wait
             )
         if not served:
             log.warning("a publication is not served yet: the next group of decisions swaps it in")
@@ -939,6 +944,7 @@ class Worker:
         with self.groups_ready:
             self.stopping = True
             self.groups_ready.notify_all()
+        self.editing.stop()  # what was not begun is not made: the front answered it 503
         with self.swapped:  # no more swaps: an approval waiting for one answers now
             self.swapped.notify_all()
         if self.committer is not None:
@@ -950,7 +956,7 @@ class Worker:
         if self.data.thread.is_alive():
             log.error("a data set change did not end within %ss; stopping anyway", timeout)
             return
-        self.editing.stop(timeout)  # and the lifecycle's request under way
+        self.editing.join(timeout)  # and the lifecycle's request under way
         if self.editing.thread.is_alive():
             log.error("a lifecycle request did not end within %ss; stopping anyway", timeout)
             return

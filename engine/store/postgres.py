@@ -2,8 +2,9 @@
 
     KIMARI_STORE=postgresql://kimari@db.example/kimari kimari serve
 
-- Connections come from a psycopg_pool pool per process (a few: the deciding thread
-  reads, the committer thread writes a group at a time). They are not checked before
+- Connections come from a psycopg_pool pool per process, one for each of a worker's
+  threads that may hold one at once (the deciding thread reads, the committer writes a
+  group at a time, the reloader, the data and the lifecycle threads). They are not checked before
   each use (that costs a round trip, ~150 us here, on every read); instead the first
   request to meet a broken connection (a database restart) fails with StoreUnavailable,
   and the pool then checks its idle connections in the background, drops the broken
@@ -70,7 +71,7 @@ from engine.store.backend import (
 log = logging.getLogger("kimari.store")
 
 CHANNEL = "kimari_generations"
-POOL_MIN, POOL_MAX = 1, 4
+POOL_MIN, POOL_MAX = 1, 5
 POOL_TIMEOUT_S = 2.0  # a request waits this long for a connection, then gets a 503
 CONNECT_TIMEOUT_S = 2
 POLL_S = 1.0  # the listener's fallback: read the counters this often
