@@ -5,7 +5,7 @@ audit trail) ran on the deciding thread: an approval of order-holds re-runs the 
 of the flows that consult it, and every decision queued behind it waited 0.2-0.5 s. Here
 they run one at a time, in the order they came (the lifecycle service keeps one caller),
 while the deciding thread goes on. Both share the interpreter and the store's writer, so a
-decision meanwhile waits for their turns (10-14 ms at most in docs/benchmarks.md), not for
+decision meanwhile waits for their turns (8-24 ms at most in docs/benchmarks.md), not for
 the whole request.
 """
 
