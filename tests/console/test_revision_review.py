@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests import ROOT
 from tests.console.browser import WIDE, Errors, fits, open_page
-from tests.service.server_process import Server, copy_shipped
+from tests.service.server_process import Server, copy_shipped, finished_job
 
 ALICE, BOB = "alice-secret-0123", "bob-secret-01234"
 TOKENS = f"{ALICE}:alice:decide+admin+publish:*,{BOB}:bob:decide+publish:*"
@@ -86,12 +86,7 @@ def _revision(
     assert answer.status_code in (200, 201, 202), answer.text
     if answer.status_code != 202:
         return answer.json()  # type: ignore[no-any-return]
-    job = answer.json()
-    deadline = time.monotonic() + 90
-    while job["state"] == "running":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = client.get(f"/v1/jobs/{job['id']}").json()
+    job = finished_job(client, answer)
     assert job["state"] == "done", job.get("error")
     return job["report"]["revision"]  # type: ignore[no-any-return]
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -197,6 +198,18 @@ class Server:
 def _pump(stream: object, sink: list[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         sink.append(line.rstrip("\n"))
+
+
+def finished_job(client: httpx.Client, answer: httpx.Response, seconds: float = 90.0) -> Any:
+    """A 202 answer's job (a submission, an impact), followed until it no longer runs."""
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    deadline = time.monotonic() + seconds
+    while job["state"] == "running":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+        job = client.get(f"/v1/jobs/{job['id']}").json()
+    return job
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import ROOT
-from tests.service.server_process import Server, copy_shipped
+from tests.service.server_process import Server, copy_shipped, finished_job
 
 # timing-bound: `make test` runs it alone, after the files run two at a time
 pytestmark = pytest.mark.serial
@@ -44,14 +44,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def _submitted(client: httpx.Client) -> int:
     """A pending revision of the policy (a comment more), once its submission job is done."""
     source = (ROOT / "policies" / f"{POLICY}.yaml").read_text(encoding="utf-8") + "\n# again\n"
-    answer = client.post(f"/v1/policies/{POLICY}/revisions", json={"source": source})
-    assert answer.status_code == 202, answer.text
-    job = answer.json()
-    deadline = time.monotonic() + 90
-    while job["state"] == "running":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = client.get(f"/v1/jobs/{job['id']}").json()
+    job = finished_job(
+        client, client.post(f"/v1/policies/{POLICY}/revisions", json={"source": source})
+    )
     assert job["state"] == "done", job.get("error")
     return int(job["report"]["revision"]["number"])
 
