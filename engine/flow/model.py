@@ -20,6 +20,9 @@ from engine.core.errors import Diagnostic, InputError, Location
 from engine.core.i18n import Msg
 from engine.core.suggest import did_you_mean
 
+# the event field the engine fills with a consulted decision: the store finds moves by it
+from engine.store.flows import DECISION_FIELD
+
 if TYPE_CHECKING:
     from engine.compile.model import CompiledPolicy
     from engine.source.facts import FactsValidator
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
 # The roots a flow's expressions read besides settings, derived, data and at.
 FLOW_ROOTS = ("state", "entity", "event", "history", "actor")
 EVENT_TYPE = "type"  # the key of the event body that names the event
-DECISION_FIELD = "decision"  # the event field the engine fills with a consulted decision
 
 
 @dataclass(frozen=True)

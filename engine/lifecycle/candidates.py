@@ -509,13 +509,16 @@ def resolve(
                 ]
             )
         number = int(numbered["number"])
-        if HASH.fullmatch(ref) and (ref[0] == "0" or revisions.record(policy_id, number) is None):
+        record = revisions.record(policy_id, number)
+        if HASH.fullmatch(ref) and (ref[0] == "0" or record is None):
             # six digits or more that number no revision (none is shown with a leading zero):
             # a hash's prefix may be all digits
             found = _by_content(store, revisions, policy_id, ref)
             if found is not None:
                 return found
-        return from_record(store, known_record(revisions, policy_id, number))
+        if record is None:
+            record = known_record(revisions, policy_id, number)  # the 404's words
+        return from_record(store, record)
     if HASH.fullmatch(ref):
         found = _by_content(store, revisions, policy_id, ref)
         if found is not None:

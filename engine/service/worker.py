@@ -239,7 +239,7 @@ class Worker:
         )
         self.reads = Reads(lambda: self.service.snapshot, self.decision_log, self.folder)
         self.editing = RequestThread(LIFECYCLE_THREAD, self._answer_aside)
-        self.swap_wait = SWAP_WAIT_SHARE * float(config.get("request_timeout", 10.0))
+        self.swap_wait = SWAP_WAIT_SHARE * float(config["request_timeout"])
         self.lifecycle_ops = frozenset(self._lifecycle_handlers())
         self.handlers = self._handlers()
         if self.handlers.keys() != routes.worker_ops():  # the table and this worker disagree

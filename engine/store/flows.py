@@ -183,7 +183,7 @@ _REFUSAL_COLUMNS = (
     "seq, version, event_id, event_type, event, at, state, code, refusal, settings, revision, "
     "decision_id, stored_at, actor"
 )
-DECISION_FIELD = "decision"  # the event's field with the decision it consulted (flow.model)
+DECISION_FIELD = "decision"  # an event's field with the decision it consulted (flow/)
 IMPORTED = 0  # the version of the history row that records an import
 IMPORT_EVENT = "import"  # its event_type: what `kimari history` shows in the event's place
 AUDIT_TABLE = "audit_log"  # the lifecycle's audit trail (engine/store/revisions.py)
